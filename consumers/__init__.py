@@ -1,0 +1,1 @@
+"""Consumers: pure stages (cleaning, tagging) and the thin Kafka loops around them."""

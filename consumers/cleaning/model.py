@@ -1,0 +1,34 @@
+"""What an extractor returns: the article text as paragraphs plus whatever metadata it found."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class CleanError(Exception):
+    """A page that cannot be cleaned; ``reason`` is a short machine-readable cause."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+class Extracted(BaseModel):
+    """The article found in one page: paragraphs in reading order, and page metadata."""
+
+    paragraphs: list[str] = Field(default_factory=list)
+    title: str | None = None
+    authors: list[str] = Field(default_factory=list)
+    published_at: datetime | None = None
+    site: str | None = None
+    canonical_url: str | None = None
+    description: str | None = None
+    image: str | None = None
+    extractor: str = Field(description="Which extractor (and combination) produced the text")
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.paragraphs)

@@ -1,0 +1,54 @@
+"""The `newsflow` command line: one typer app, one module per command group."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import typer
+
+app = typer.Typer(
+    name="newsflow",
+    help="Event-driven news ingestion: produce, clean, tag, index and search news articles.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Each module registers its commands on `app` when imported. Listed here, in the order the
+# data flows, so `newsflow --help` reads like the pipeline.
+_COMMAND_MODULES = [
+    "newsflow.cli.stack",      # stack up|down|status|logs
+    "newsflow.cli.ingest",     # produce, consume, run, search, dlq, init
+    "newsflow.cli.cleaning",   # clean, eval
+    "newsflow.cli.enrich",     # related, airflow up|down
+]
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug details."),
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # kafka-python logs every reconnect at INFO; that is noise for a CLI user.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+
+
+def _register() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real missing dependency inside the module: say so
+                raise
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,82 @@
+"""The one settings object: every knob newsflow has, read from NEWSFLOW_* environment variables.
+
+The same code points at a laptop stack or a production cluster by environment alone; nothing
+else in the project reads the environment for configuration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Connection, topic, index and limit settings (env prefix ``NEWSFLOW_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSFLOW_", extra="ignore")
+
+    # --- Kafka -------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = "localhost:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_client_id: str = "newsflow"
+
+    # --- Topics --------------------------------------------------------------------------
+    topic_raw: str = "news.raw"
+    topic_clean: str = "news.clean"
+    topic_dead_letter: str = "news.dlq"
+    topic_indexed: str = "news.indexed"
+    topic_partitions: int = 6
+    topic_replication_factor: int = 1
+    consumer_group_clean: str = "newsflow-clean"
+    consumer_group_index: str = "newsflow-index"
+
+    # --- Elasticsearch -------------------------------------------------------------------
+    es_url: str = "http://localhost:9200"
+    es_username: str | None = None
+    es_password: SecretStr | None = None
+    es_api_key: SecretStr | None = None
+    es_ca_certs: str | None = None
+    es_verify_certs: bool = True
+    es_request_timeout: float = 30.0
+    index_alias: str = "news-articles"
+    index_prefix: str = "news-articles-v"
+    trends_index: str = "news-trends"
+    entities_index: str = "news-entities"
+
+    # --- Pipeline limits -----------------------------------------------------------------
+    max_input_bytes: int = 5_000_000
+    clean_timeout_seconds: float = 10.0
+    bulk_max_docs: int = 500
+    bulk_max_bytes: int = 5_000_000
+    bulk_max_seconds: float = 1.0
+    http_connect_timeout: float = 5.0
+    http_read_timeout: float = 20.0
+
+    # --- Local stack (``newsflow stack``) ------------------------------------------------
+    stack_dir: Path = Field(default=PROJECT_ROOT / ".stack")
+    kafka_version: str = "4.1.1"
+    es_version: str = "9.5.4"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    es_port: int = 9200
+    kafka_heap: str = "512m"
+    es_heap: str = "768m"
+    es_security: bool = False
+    es_bootstrap_password: SecretStr = SecretStr("newsflow-dev-password")
+    es_user: str = "newsflow-es"
+
+
+def get_settings() -> Settings:
+    """Reads the settings from the environment (a fresh object each call; cheap)."""
+    return Settings()

@@ -1,0 +1,145 @@
+"""RawArticle (what producers publish), Article (what is indexed) and DeadLetter (what failed).
+
+Every model carries ``schema_version`` so a consumer can tell an old message from a new one
+during a rolling upgrade; bump it on any change a reader must know about.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+
+SCHEMA_VERSION = 1
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _b64_decode(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return base64.b64decode(value)
+    raise TypeError("expected base64 text or bytes")
+
+
+# Raw bodies and dead-letter payloads are arbitrary bytes; JSON carries them as base64 so
+# that undecodable input survives the round trip bit for bit.
+B64Bytes = Annotated[
+    bytes,
+    PlainValidator(_b64_decode),
+    PlainSerializer(lambda b: base64.b64encode(b).decode("ascii"), return_type=str),
+]
+
+
+class ContentType(StrEnum):
+    TEXT = "text"
+    HTML = "html"
+    JSON = "json"
+
+
+class Stage(StrEnum):
+    """Where in the pipeline a message failed."""
+
+    PRODUCE = "produce"
+    DECODE = "decode"
+    CLEAN = "clean"
+    TAG = "tag"
+    INDEX = "index"
+
+
+class RawArticle(BaseModel):
+    """One fetched document, exactly as the source gave it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    id: str = Field(description="Stable article id: hash of the canonical URL, else of the content")
+    source: str = Field(description="Where it came from: a file path, feed URL or WARC record")
+    url: str | None = None
+    content_type: ContentType
+    body: B64Bytes = Field(description="The raw bytes, base64 in JSON")
+    encoding: str | None = Field(default=None, description="Declared charset, if any")
+    fetched_at: datetime = Field(default_factory=_now)
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="Hints from the source (feed title, published date)"
+    )
+
+
+class Tag(BaseModel):
+    """One tag value with its score and the tagger that produced it."""
+
+    value: str
+    label: str | None = Field(default=None, description="Entity type, topic code, etc.")
+    score: float | None = None
+
+
+class Tags(BaseModel):
+    """All tags on an article; ``tagger``/``tagger_version`` name the code and models used."""
+
+    tagger: str = "newsflow-tagger"
+    tagger_version: str = "0"
+    language: str | None = None
+    language_score: float | None = None
+    persons: list[str] = Field(default_factory=list)
+    organizations: list[str] = Field(default_factory=list)
+    locations: list[str] = Field(default_factory=list)
+    entities: list[Tag] = Field(default_factory=list)
+    keywords: list[Tag] = Field(default_factory=list)
+    topics: list[Tag] = Field(default_factory=list, description="IPTC Media Topics, top level")
+    countries: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 codes")
+    models: dict[str, str] = Field(
+        default_factory=dict, description="Model name -> version, for each tagger component"
+    )
+
+
+class Article(BaseModel):
+    """A cleaned, tagged article: the document indexed into Elasticsearch."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    id: str
+    source: str | None = None
+    url: str | None = None
+    canonical_url: str | None = None
+    title: str | None = None
+    body: list[str] = Field(default_factory=list, description="Article text, one item a paragraph")
+    byline: list[str] = Field(default_factory=list, description="Authors")
+    description: str | None = None
+    image: str | None = None
+    published_at: datetime | None = None
+    site: str | None = None
+    language: str | None = None
+    tags: Tags = Field(default_factory=Tags)
+    content_hash: str = Field(description="sha256 of the normalized body text")
+    simhash: str = Field(description="64-bit SimHash of the body's word shingles, 16 hex digits")
+    minhash: list[int] = Field(default_factory=list, description="MinHash signature")
+    content_type: ContentType | None = None
+    cleaner: str | None = Field(default=None, description="Which extractor produced the body")
+    fetched_at: datetime | None = None
+    ingested_at: datetime = Field(default_factory=_now)
+
+    @property
+    def text(self) -> str:
+        """The body as one string, paragraphs separated by a blank line."""
+        return "\n\n".join(self.body)
+
+
+class DeadLetter(BaseModel):
+    """A message that could not be processed, with the reason and the original bytes."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    original: B64Bytes
+    original_key: B64Bytes | None = None
+    stage: Stage
+    error_type: str
+    error_message: str
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    failed_at: datetime = Field(default_factory=_now)
+    attempts: int = 1
