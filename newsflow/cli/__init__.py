@@ -18,10 +18,12 @@ app = typer.Typer(
 # Each module registers its commands on `app` when imported. Listed here, in the order the
 # data flows, so `newsflow --help` reads like the pipeline.
 _COMMAND_MODULES = [
-    "newsflow.cli.stack",      # stack up|down|status|logs
-    "newsflow.cli.ingest",     # produce, consume, run, search, dlq, init
-    "newsflow.cli.cleaning",   # clean, eval
-    "newsflow.cli.enrich",     # related, airflow up|down
+    "newsflow.cli.stack",  # stack up|down|status|logs
+    "newsflow.cli.produce",  # produce
+    "newsflow.cli.cleaning",  # clean, eval
+    "newsflow.cli.ingest",  # consume, run, search, dlq
+    "newsflow.cli.enrich",  # related, airflow up|down
+    "newsflow.cli.deploy",  # init (topics, index template, Kibana objects)
 ]
 
 
