@@ -1,0 +1,81 @@
+"""Kafka and Elasticsearch clients built from the one Settings object.
+
+Callers own the clients they make (and close them); nothing here keeps a module-level client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from elasticsearch import Elasticsearch
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+from newsflow.settings import Settings
+
+
+def kafka_common(settings: Settings) -> dict[str, Any]:
+    """Connection and security options shared by every Kafka client."""
+    opts: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers.split(","),
+        "security_protocol": settings.kafka_security_protocol,
+        "client_id": settings.kafka_client_id,
+    }
+    if settings.kafka_sasl_mechanism:
+        opts["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        opts["sasl_plain_username"] = settings.kafka_sasl_username
+        if settings.kafka_sasl_password is not None:
+            opts["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    if settings.kafka_ssl_cafile:
+        opts["ssl_cafile"] = settings.kafka_ssl_cafile
+    return opts
+
+
+def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
+    """A producer that waits for all in-sync replicas, so an acknowledged send is durable."""
+    opts: dict[str, Any] = {
+        **kafka_common(settings),
+        "acks": "all",
+        "retries": 5,
+        "linger_ms": 5,
+        "compression_type": None,
+        "max_request_size": max(settings.max_input_bytes * 2, 1_048_576),
+    }
+    opts.update(overrides)
+    return KafkaProducer(**opts)
+
+
+def make_consumer(settings: Settings, group_id: str | None, **overrides: Any) -> KafkaConsumer:
+    """A consumer with auto-commit off: loops commit only after the downstream write succeeded."""
+    opts: dict[str, Any] = {
+        **kafka_common(settings),
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": 200,
+        "fetch_max_bytes": 52_428_800,
+        "max_partition_fetch_bytes": max(settings.max_input_bytes * 2, 1_048_576),
+    }
+    opts.update(overrides)
+    return KafkaConsumer(**opts)
+
+
+def make_admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:
+    """An admin client for creating and describing topics."""
+    return KafkaAdminClient(**{**kafka_common(settings), **overrides})
+
+
+def make_es(settings: Settings, **overrides: Any) -> Elasticsearch:
+    """An Elasticsearch client with the configured credentials and timeouts."""
+    opts: dict[str, Any] = {
+        "request_timeout": settings.es_request_timeout,
+        "verify_certs": settings.es_verify_certs,
+    }
+    if settings.es_ca_certs:
+        opts["ca_certs"] = settings.es_ca_certs
+    if settings.es_api_key is not None:
+        opts["api_key"] = settings.es_api_key.get_secret_value()
+    elif settings.es_username:
+        password = settings.es_password.get_secret_value() if settings.es_password else ""
+        opts["basic_auth"] = (settings.es_username, password)
+    opts.update(overrides)
+    return Elasticsearch(settings.es_url, **opts)
