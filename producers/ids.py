@@ -1,0 +1,178 @@
+"""Stable article ids: the same article always gets the same id, so a re-run never duplicates.
+
+The id is a hash of the canonical URL when there is one (two fetches of the same page with
+different tracking parameters are one article), else of the normalized text content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+ID_HEX_CHARS = 32
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# Parameters that only say how the reader arrived (campaigns, ad clicks, newsletters); they
+# never change which article a URL names.
+_TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "gclsrc",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "twclid",
+        "ttclid",
+        "li_fat_id",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "mkt_tok",
+        "_ga",
+        "_gl",
+        "_hsenc",
+        "_hsmi",
+        "oly_anon_id",
+        "oly_enc_id",
+        "vero_id",
+        "vero_conv",
+        "ref_src",
+        "ref_url",
+        "cmpid",
+        "ncid",
+        "ocid",
+        "smid",
+    }
+)
+_TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_")
+
+_WHITESPACE = re.compile(r"\s+")
+
+# Only the document head is searched, and only its first bytes: this runs on every HTML input
+# and must stay cheap even for multi-megabyte pages.
+_HEAD_LIMIT = 65_536
+_HEAD_END = re.compile(rb"</head\s*>|<body[\s>]", re.IGNORECASE)
+_TAG = re.compile(rb"<(?:link|meta)\b[^>]*>", re.IGNORECASE)
+_ATTR = re.compile(rb"""([a-zA-Z_:][-\w:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+
+
+def _is_tracking(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _TRACKING_PARAMS or lowered.startswith(_TRACKING_PREFIXES)
+
+
+def canonical_url(url: str) -> str:
+    """The form of ``url`` used for identity: same article, same string.
+
+    Lowercases scheme and host, drops default ports, the fragment, tracking parameters and a
+    trailing slash (the root path stays ``/``), and sorts the remaining query parameters.
+    Anything that is not an absolute http(s)-like URL is returned stripped but otherwise as is.
+    """
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:  # e.g. a non-numeric port: not a URL we can reason about
+        return text
+    if not parts.scheme or not parts.netloc:
+        return text
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:  # IPv6 literal: urlsplit strips the brackets, the netloc needs them
+        host = f"[{host}]"
+    netloc = host
+    if parts.username is not None:
+        userinfo = parts.username
+        if parts.password is not None:
+            userinfo += f":{parts.password}"
+        netloc = f"{userinfo}@{netloc}"
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        netloc += f":{port}"
+    path = parts.path or "/"
+    if len(path) > 1:
+        path = path.rstrip("/") or "/"
+    query_pairs = [
+        (name, value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        if not _is_tracking(name)
+    ]
+    query = urlencode(sorted(query_pairs))
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def normalize_content(content: bytes | str) -> str:
+    """Text normalized for hashing: NFC, whitespace runs collapsed to one space, trimmed."""
+    if isinstance(content, bytes):
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            # Any single-byte decoding is stable, which is all a hash needs.
+            text = content.decode("latin-1")
+    else:
+        text = content
+    text = text.lstrip("\ufeff")
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
+
+
+def _digest(kind: str, value: str) -> str:
+    # The kind prefix keeps a URL and a text that happen to be equal strings apart.
+    return hashlib.sha256(f"{kind}\n{value}".encode()).hexdigest()[:ID_HEX_CHARS]
+
+
+def article_id(url: str | None, content: bytes | str) -> str:
+    """The stable id of an article: hash of its canonical URL, else of its normalized content."""
+    if url is not None and url.strip():
+        return _digest("url", canonical_url(url))
+    return _digest("content", normalize_content(content))
+
+
+def _attributes(tag: bytes) -> dict[str, str]:
+    attrs: dict[str, str] = {}
+    for match in _ATTR.finditer(tag):
+        name = match.group(1).decode("ascii", "replace").lower()
+        raw = match.group(2) if match.group(2) is not None else match.group(3)
+        if raw is None:
+            raw = match.group(4)
+        attrs.setdefault(name, raw.decode("utf-8", "replace").strip())
+    return attrs
+
+
+def _absolute_http(url: str) -> str | None:
+    url = url.replace("&amp;", "&").strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() in ("http", "https") and parts.netloc:
+        return url
+    return None
+
+
+def url_from_html(html: bytes | str) -> str | None:
+    """The page's own URL from ``<link rel=canonical>`` or ``og:url`` in its head, if absolute.
+
+    A cheap regex scan of the head, not a parse: good enough to name a page, never used to
+    read its content.
+    """
+    data = html.encode("utf-8", "replace") if isinstance(html, str) else html
+    head = data[:_HEAD_LIMIT]
+    end = _HEAD_END.search(head)
+    if end is not None:
+        head = head[: end.start()]
+    canonical: str | None = None
+    og_url: str | None = None
+    for tag in _TAG.finditer(head):
+        attrs = _attributes(tag.group(0))
+        if tag.group(0)[1:5].lower() == b"link":
+            rels = attrs.get("rel", "").lower().split()
+            if canonical is None and "canonical" in rels and "href" in attrs:
+                canonical = _absolute_http(attrs["href"])
+        elif og_url is None and attrs.get("property", attrs.get("name", "")).lower() == "og:url":
+            og_url = _absolute_http(attrs.get("content", ""))
+    return canonical or og_url

@@ -1,0 +1,209 @@
+"""Publishing sources to the raw topic: key = article id, value = RawArticle JSON, acks awaited.
+
+The pure part (``messages``) turns sources into keyed messages, drops ids already sent in
+this run and passes rejections through; ``publish`` is the thin Kafka loop around it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError, KafkaTimeoutError
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from producers.sources import Rejected, Source
+from schemas.article import RawArticle
+
+log = logging.getLogger(__name__)
+
+# Sends are settled (flushed and checked) in batches: memory stays bounded on long runs and a
+# failure is noticed within one batch, while the producer still batches on the wire.
+SETTLE_EVERY = 500
+
+
+@dataclass(frozen=True)
+class Message:
+    """One Kafka record to send: the article id as key, its JSON as value."""
+
+    key: bytes
+    value: bytes
+    article: RawArticle
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """An article whose id was already sent in this run (same URL or same content)."""
+
+    source: str
+    id: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An article the broker did not acknowledge, with the error."""
+
+    source: str
+    id: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.error}"
+
+
+@dataclass
+class PublishSummary:
+    """What a run did: counts, every rejection and failure with its reason, the ids sent."""
+
+    published: int = 0
+    skipped: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+    failed: list[Failed] = field(default_factory=list)
+    published_ids: list[str] = field(default_factory=list)
+    # Set when the run stopped early because the broker could not be reached at all.
+    broker_error: str | None = None
+
+    def rejected_by_reason(self) -> Counter[str]:
+        """How many inputs were rejected for each reason."""
+        return Counter(str(r.reason) for r in self.rejected)
+
+    @property
+    def nothing_published_due_to_broker(self) -> bool:
+        """True when the broker failed every send: the one case a CLI run should fail."""
+        return self.published == 0 and (bool(self.failed) or self.broker_error is not None)
+
+
+def to_message(article: RawArticle) -> Message:
+    """The Kafka record for ``article``."""
+    return Message(
+        key=article.id.encode("utf-8"),
+        value=article.model_dump_json().encode("utf-8"),
+        article=article,
+    )
+
+
+def messages(
+    sources: Iterable[Source], seen: set[str] | None = None
+) -> Iterator[Message | Duplicate | Rejected]:
+    """Every source's articles as messages, with repeats of an id in this run as Duplicate.
+
+    ``seen`` holds the ids already sent; it is updated as messages are yielded, so a caller
+    can share it across calls.
+    """
+    seen = set() if seen is None else seen
+    for source in sources:
+        for item in source.articles():
+            if isinstance(item, Rejected):
+                yield item
+            elif item.id in seen:
+                yield Duplicate(source=item.source, id=item.id)
+            else:
+                seen.add(item.id)
+                yield to_message(item)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _Pending:
+    """Sent records whose acknowledgement has not been checked yet."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Message, object]] = []
+
+    def settle(self, producer: KafkaProducer, summary: PublishSummary) -> None:
+        """Waits for every pending send and counts it as published or failed."""
+        if not self.items:
+            return
+        producer.flush()
+        for message, future in self.items:
+            article = message.article
+            try:
+                future.get(timeout=0)  # type: ignore[attr-defined]
+            except KafkaError as exc:
+                summary.failed.append(Failed(article.source, article.id, _describe(exc)))
+                log.warning("not acknowledged: %s %s: %s", article.source, article.id, exc)
+            else:
+                summary.published += 1
+                summary.published_ids.append(article.id)
+        self.items.clear()
+
+
+def _progress(enabled: bool, console: Console | None) -> AbstractContextManager[Progress | None]:
+    console = console or Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        return nullcontext()
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("[green]{task.fields[published]} sent"),
+        TextColumn("[yellow]{task.fields[skipped]} skipped"),
+        TextColumn("[red]{task.fields[rejected]} rejected"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def publish(
+    sources: Iterable[Source],
+    producer: KafkaProducer,
+    topic: str,
+    *,
+    progress: bool = False,
+    console: Console | None = None,
+    seen: set[str] | None = None,
+) -> PublishSummary:
+    """Sends every article of ``sources`` to ``topic`` and waits for the broker's acks.
+
+    Rejections and duplicates are counted, never raised. If the broker cannot even be reached
+    (metadata times out), the run stops at once rather than waiting that long per article, and
+    ``summary.broker_error`` says why. ``progress`` shows a live counter on a terminal.
+    """
+    summary = PublishSummary()
+    pending = _Pending()
+    with _progress(progress, console) as bar:
+        task = (
+            bar.add_task("producing", total=None, published=0, skipped=0, rejected=0)
+            if bar is not None
+            else None
+        )
+        for item in messages(sources, seen):
+            if isinstance(item, Rejected):
+                summary.rejected.append(item)
+                log.info("rejected %s", item)
+            elif isinstance(item, Duplicate):
+                summary.skipped += 1
+            else:
+                try:
+                    future = producer.send(topic, key=item.key, value=item.value)
+                except KafkaTimeoutError as exc:
+                    summary.failed.append(
+                        Failed(item.article.source, item.article.id, _describe(exc))
+                    )
+                    summary.broker_error = _describe(exc)
+                    break
+                except KafkaError as exc:  # e.g. a record too large: this article only
+                    summary.failed.append(
+                        Failed(item.article.source, item.article.id, _describe(exc))
+                    )
+                    continue
+                pending.items.append((item, future))
+                if len(pending.items) >= SETTLE_EVERY:
+                    pending.settle(producer, summary)
+            if bar is not None and task is not None:
+                bar.update(
+                    task,
+                    published=summary.published + len(pending.items),
+                    skipped=summary.skipped,
+                    rejected=len(summary.rejected),
+                )
+        pending.settle(producer, summary)
+    return summary
