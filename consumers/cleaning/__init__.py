@@ -1,0 +1,277 @@
+"""Cleaning stage: RawArticle bytes in, the article's paragraphs and metadata out.
+
+Public API (pure functions; no I/O except ``clean_file``/``raw_from_file``, which read the
+path they are given):
+
+- ``clean(raw, settings) -> Extracted``: size check, decode, dispatch by content type,
+  normalize; raises ``CleanError`` with a machine-readable ``reason``
+  ("empty", "binary", "too_large", "bad_json", "no_article_text").
+- ``to_article(raw, extracted, tags) -> Article``: the indexable document, with content hash,
+  SimHash and MinHash.
+- ``clean_file(path, fmt)`` / ``raw_from_file(path, fmt)``: the same for a local file
+  (``.gz`` read transparently).
+
+Time limits: every step here is linear in the input, which is capped at
+``Settings.max_input_bytes`` before decoding, so a call cannot hang; the wall-clock limit per
+message (``Settings.clean_timeout_seconds``, reason "timeout") is enforced by the consumer loop,
+which runs ``clean`` in a worker it can abandon.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from consumers.cleaning.decode import decode_body
+from consumers.cleaning.fingerprint import content_hash, minhash, simhash
+from consumers.cleaning.html import extract_html
+from consumers.cleaning.model import CleanError, Extracted
+from consumers.cleaning.normalize import normalize_paragraphs, normalize_text, split_paragraphs
+from newsflow.settings import Settings
+from schemas.article import Article, ContentType, RawArticle, Tags
+
+__all__ = [
+    "CleanError",
+    "Extracted",
+    "clean",
+    "clean_file",
+    "extract_html",
+    "extract_text",
+    "looks_like_html",
+    "raw_from_file",
+    "to_article",
+]
+
+# Markup that only an HTML document has; a plain-text article quoting "<b>" does not match.
+_HTML_START = re.compile(
+    r"\A\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
+)
+_HTML_TAG = re.compile(r"</?(?:p|div|span|a|br|li|ul|h[1-6]|table|td|tr|img|section)\b[^>]*>", re.I)
+
+
+def looks_like_html(text: str) -> bool:
+    """True when ``text`` is clearly markup: an HTML document start, or dense block tags."""
+    if _HTML_START.match(text[:4096]):
+        return True
+    head = text[:20_000]
+    tags = _HTML_TAG.findall(head)
+    return len(tags) >= 5 and sum(map(len, tags)) > 0.05 * len(head)
+
+
+def extract_text(text: str) -> Extracted:
+    """Whole-page text mode; delegates to consumers.cleaning.text once that module exists."""
+    try:
+        from consumers.cleaning.text import extract_text as text_extractor
+    except ModuleNotFoundError as exc:
+        if exc.name != "consumers.cleaning.text":
+            raise
+        # Until the whole-page-text extractor lands: every paragraph is kept.
+        return Extracted(paragraphs=split_paragraphs(text), extractor="plain")
+    result: Extracted = text_extractor(text)
+    return result
+
+
+def _first(obj: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = obj.get(key)
+        if value not in (None, "", [], {}):
+            return value
+    return None
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n\n".join(str(v) for v in value if v)
+    if isinstance(value, dict):
+        return _as_text(_first(value, "name", "text", "value", "url"))
+    return str(value)
+
+
+def _parse_datetime(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _authors(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    names: list[str] = []
+    for item in items:
+        text = _as_text(item)
+        if text:
+            names.extend(n for n in (normalize_text(p) for p in re.split(r"[;|]", text)) if n)
+    return names
+
+
+def _extract_json(text: str, url: str | None) -> Extracted:
+    """A JSON article: its html field through the HTML extractor, else its text field."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CleanError("bad_json", f"not valid JSON: {exc.msg} at {exc.pos}") from None
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if not isinstance(data, dict):
+        raise CleanError("bad_json", f"expected a JSON object, got {type(data).__name__}")
+    url = _as_text(_first(data, "url", "link", "canonical_url")) or url
+    html = _as_text(_first(data, "html", "content_html", "raw_html", "body_html"))
+    body = _as_text(_first(data, "text", "body", "content", "articleBody", "article"))
+    if html:
+        extracted = extract_html(html, url)
+    elif body and looks_like_html(body):
+        extracted = extract_html(body, url)
+    elif body:
+        try:
+            extracted = extract_text(body)
+        except CleanError as exc:
+            if exc.reason != "no_article_text":
+                raise
+            # A structured source's text field is the article itself, however short.
+            extracted = Extracted(paragraphs=split_paragraphs(body), extractor="plain")
+    else:
+        raise CleanError("no_article_text", "JSON object has no html/text/body/content field")
+    # The source's own structured fields beat anything guessed from the page.
+    updates: dict[str, Any] = {}
+    title = _as_text(_first(data, "title", "headline"))
+    if title:
+        updates["title"] = normalize_text(title)
+    authors = _authors(_first(data, "authors", "author", "byline"))
+    if authors:
+        updates["authors"] = authors
+    published = _parse_datetime(_first(data, "published", "published_at", "datePublished", "date"))
+    if published:
+        updates["published_at"] = published
+    for field, keys in (
+        ("description", ("description", "summary")),
+        ("image", ("image", "top_image")),
+        ("site", ("site", "site_name", "source")),
+    ):
+        value = _as_text(_first(data, *keys))
+        if value:
+            updates[field] = normalize_text(value)
+    if url and not extracted.canonical_url:
+        updates["canonical_url"] = url
+    updates["extractor"] = f"json+{extracted.extractor}"
+    return extracted.model_copy(update=updates)
+
+
+def clean(raw: RawArticle, settings: Settings | None = None) -> Extracted:
+    """Cleans one raw article: the article's normalized paragraphs and metadata.
+
+    Raises CleanError with ``reason`` "too_large", "empty", "binary", "bad_json" or
+    "no_article_text".
+    """
+    settings = settings or Settings()
+    text = decode_body(raw.body, raw.encoding, raw.content_type, max_bytes=settings.max_input_bytes)
+    if raw.content_type == ContentType.HTML:
+        extracted = extract_html(text, raw.url)
+    elif raw.content_type == ContentType.JSON:
+        extracted = _extract_json(text, raw.url)
+    elif looks_like_html(text):
+        extracted = extract_html(text, raw.url)
+        extracted = extracted.model_copy(update={"extractor": f"auto+{extracted.extractor}"})
+    else:
+        extracted = extract_text(text)
+
+    paragraphs = normalize_paragraphs(extracted.paragraphs)
+    if not paragraphs:
+        raise CleanError("no_article_text", "no article text left after cleaning")
+    updates: dict[str, Any] = {"paragraphs": paragraphs}
+    # Source hints (feed title, published date) fill what the page itself did not say.
+    hints = raw.metadata
+    if not extracted.title and hints.get("title"):
+        updates["title"] = normalize_text(hints["title"])
+    if not extracted.published_at:
+        published = _parse_datetime(hints.get("published") or hints.get("published_at"))
+        if published:
+            updates["published_at"] = published
+    if not extracted.canonical_url and raw.url:
+        updates["canonical_url"] = raw.url
+    return extracted.model_copy(update=updates)
+
+
+def to_article(raw: RawArticle, extracted: Extracted, tags: Tags | None = None) -> Article:
+    """The indexable Article for a cleaned page, with its exact hash and near-dup signatures."""
+    text = "\n\n".join(extracted.paragraphs)
+    tags = tags or Tags()
+    return Article(
+        id=raw.id,
+        source=raw.source,
+        url=raw.url,
+        canonical_url=extracted.canonical_url,
+        title=extracted.title,
+        body=list(extracted.paragraphs),
+        byline=list(extracted.authors),
+        description=extracted.description,
+        image=extracted.image,
+        published_at=extracted.published_at,
+        site=extracted.site,
+        language=tags.language,
+        tags=tags,
+        content_hash=content_hash(extracted.paragraphs),
+        simhash=simhash(text),
+        minhash=minhash(text),
+        content_type=raw.content_type,
+        cleaner=extracted.extractor,
+        fetched_at=raw.fetched_at,
+    )
+
+
+_SUFFIX_TYPES = {
+    ".html": ContentType.HTML,
+    ".htm": ContentType.HTML,
+    ".xhtml": ContentType.HTML,
+    ".json": ContentType.JSON,
+    ".txt": ContentType.TEXT,
+    ".text": ContentType.TEXT,
+}
+
+
+def _content_type_for(path: Path, fmt: str) -> ContentType:
+    if fmt != "auto":
+        try:
+            return ContentType(fmt)
+        except ValueError:
+            raise ValueError(f"unknown format {fmt!r}: use html, text, json or auto") from None
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    # Unknown extensions are read as text; clean() still recognizes markup in them.
+    return _SUFFIX_TYPES.get(suffixes[-1], ContentType.TEXT) if suffixes else ContentType.TEXT
+
+
+def raw_from_file(path: str | Path, fmt: str = "auto", url: str | None = None) -> RawArticle:
+    """A RawArticle for a local file (gzip read transparently; content type from fmt/suffix)."""
+    path = Path(path)
+    body = path.read_bytes()
+    if path.suffix.lower() == ".gz" or body[:2] == b"\x1f\x8b":
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError) as exc:
+            raise CleanError("binary", f"unreadable gzip file: {exc}") from None
+    key = url or hashlib.sha256(body).hexdigest()
+    return RawArticle(
+        id=hashlib.sha256(key.encode()).hexdigest()[:32],
+        source=str(path),
+        url=url,
+        content_type=_content_type_for(path, fmt),
+        body=body,
+    )
+
+
+def clean_file(path: str | Path, fmt: str = "auto", settings: Settings | None = None) -> Extracted:
+    """Cleans a local file (``.gz`` read transparently); ``fmt`` is html, text, json or auto."""
+    return clean(raw_from_file(path, fmt), settings)

@@ -1,0 +1,65 @@
+"""Text normalization applied to every cleaned paragraph before hashing and indexing.
+
+Choices (the same text must always hash and search the same way):
+
+- Unicode NFC, so "é" typed two ways is one string.
+- Typographic quotes become straight ASCII quotes (‘ ’ ‚ ‛ ′ → ', “ ” „ ‟ ″ « » are kept as
+  guillemets are real punctuation in many languages). Queries are typed with straight quotes
+  and Elasticsearch's standard analyzer splits "don’t" and "don't" differently in some
+  versions; straight quotes make exact-phrase search and the content hash agree.
+- Dashes and the ellipsis "…" are kept: they carry meaning (ranges, teaser cut-offs).
+- Every run of whitespace (including NBSP, thin spaces, line breaks inside a paragraph) becomes
+  one space; zero-width characters and soft hyphens are removed; control characters dropped.
+- Paragraphs: stripped, empty ones dropped, a paragraph identical to the one before dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+_QUOTES = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+    }
+)
+# Zero-width space/joiners, word joiner, BOM, soft hyphen: invisible, and they split words.
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+# C0/C1 controls except tab/newline/CR (which are whitespace and collapsed below).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SPACE = re.compile(r"\s+")
+_BLANK_LINE = re.compile(r"\n\s*\n")
+
+
+def normalize_text(text: str) -> str:
+    """One paragraph's text in canonical form: NFC, straight quotes, single spaces, stripped."""
+    text = unicodedata.normalize("NFC", text)
+    text = _INVISIBLE.sub("", text)
+    text = _CONTROL.sub(" ", text)
+    text = text.translate(_QUOTES)
+    return _SPACE.sub(" ", text).strip()
+
+
+def normalize_paragraphs(paragraphs: Iterable[str]) -> list[str]:
+    """Normalizes each paragraph, dropping empty ones and immediate repeats."""
+    out: list[str] = []
+    for paragraph in paragraphs:
+        text = normalize_text(paragraph)
+        if text and (not out or out[-1] != text):
+            out.append(text)
+    return out
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """Splits text into paragraphs at blank lines (a single newline stays inside a paragraph)."""
+    return [part for part in _BLANK_LINE.split(text.replace("\r\n", "\n")) if part.strip()]

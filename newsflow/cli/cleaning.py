@@ -1,0 +1,178 @@
+"""`newsflow clean` (files in, one JSON line per file out) and `newsflow eval` (corpus scores)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from newsflow.cli import app
+
+_FORMATS = ("auto", "html", "text", "json")
+
+
+def _load_tagger() -> Any:
+    """The tagger if consumers.tagging provides one, else None (tagging is optional here)."""
+    try:
+        from consumers.tagging import load_tagger  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    return load_tagger()
+
+
+_TAGGER: Any = None
+
+
+def _clean_one(args: tuple[str, str, bool]) -> str:
+    """One file -> one JSON line (the Article fields plus source, or source plus error)."""
+    from consumers.cleaning import CleanError, clean, raw_from_file, to_article
+
+    path, fmt, tag = args
+    global _TAGGER
+    try:
+        raw = raw_from_file(path, fmt)
+        extracted = clean(raw)
+        tags = None
+        if tag:
+            if _TAGGER is None:
+                _TAGGER = _load_tagger()
+            if _TAGGER is not None:
+                tags = _TAGGER.tag(extracted.title, extracted.paragraphs)
+        article = to_article(raw, extracted, tags)
+    except CleanError as exc:
+        return json.dumps({"source": path, "error": exc.reason, "message": exc.message})
+    except OSError as exc:
+        return json.dumps({"source": path, "error": "io", "message": str(exc)})
+    record = article.model_dump(mode="json")
+    record["paragraphs"] = record["body"]
+    record["body"] = article.text
+    record["source"] = path
+    return json.dumps(record, ensure_ascii=False)
+
+
+def _run(files: Sequence[str], fmt: str, tag: bool, workers: int) -> Iterator[str]:
+    tasks = [(f, fmt, tag) for f in files]
+    if workers <= 1 or len(tasks) < 2:
+        yield from map(_clean_one, tasks)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(_clean_one, tasks, chunksize=8)
+
+
+@app.command("clean")
+def clean_command(
+    files: Annotated[list[Path], typer.Argument(help="Input files (.html, .txt, .json; .gz ok).")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="html, text, json or auto (by suffix).")
+    ] = "auto",
+    tag: Annotated[bool, typer.Option("--tag/--no-tag", help="Also run the tagger.")] = False,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Processes.")] = 1,
+) -> None:
+    """Clean files: one JSON line per file with the Article fields, `source` and `error`."""
+    if fmt not in _FORMATS:
+        raise typer.BadParameter(f"use one of {', '.join(_FORMATS)}", param_hint="--format")
+    if tag and _load_tagger() is None:
+        typer.echo("warning: consumers.tagging has no load_tagger yet; not tagging", err=True)
+    out = sys.stdout
+    for line in _run([str(f) for f in files], fmt, tag, workers):
+        out.write(line + "\n")
+    out.flush()
+
+
+@app.command("eval")
+def eval_command(
+    mode: Annotated[str, typer.Option("--mode", "-m", help="html, text or both.")] = "both",
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", help="Pages, spread evenly over the ids.")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=8, help="Processes.")] = 2,
+    split: Annotated[str, typer.Option("--split", help="all, even or odd page ids.")] = "all",
+    corpus: Annotated[
+        Path | None, typer.Option("--corpus", help="Default: ../shared/corpus/wcxb-dev.")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the scores to this file.")
+    ] = None,
+) -> None:
+    """Score the cleaner against gold text, next to trafilatura and the raw page text."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.table import Table
+
+    from consumers.cleaning.evaluation import (
+        DEFAULT_CORPUS,
+        MODES,
+        iter_results,
+        load_corpus,
+        select_ids,
+        summarize,
+    )
+
+    modes = list(MODES) if mode == "both" else [mode]
+    if any(m not in MODES for m in modes):
+        raise typer.BadParameter("use html, text or both", param_hint="--mode")
+    corpus = corpus or DEFAULT_CORPUS
+    if not (corpus / "gold.json").exists():
+        raise typer.BadParameter(f"no gold.json in {corpus}", param_hint="--corpus")
+    gold, _ = load_corpus(corpus)
+    ids = select_ids(list(gold), split, limit)
+    console = Console(stderr=True)
+    results = []
+    start = time.perf_counter()
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(f"scoring {'+'.join(modes)}", total=len(ids))
+        for result in iter_results(corpus, ids, modes, workers):
+            results.append(result)
+            progress.advance(task)
+    elapsed = time.perf_counter() - start
+    reports = summarize(results)
+
+    table = Table(
+        title=f"{corpus.name}: {len(ids)} pages ({split}), {len(ids) / elapsed:.1f} pages/s"
+    )
+    for column in ("system", "precision", "recall", "F1", "median ms", "mean ms", "errors"):
+        table.add_column(column, justify="left" if column == "system" else "right")
+    for r in reports:
+        table.add_row(
+            r.name,
+            f"{r.score.precision:.4f}",
+            f"{r.score.recall:.4f}",
+            f"{r.score.f1:.4f}",
+            f"{r.median_ms:.1f}",
+            f"{r.mean_ms:.1f}",
+            str(r.errors),
+        )
+    Console().print(table)
+    by_name = {r.name: r for r in reports}
+    if "html/ours" in by_name and "html/trafilatura" in by_name:
+        delta = by_name["html/ours"].score.f1 - by_name["html/trafilatura"].score.f1
+        Console().print(f"html: ours - trafilatura = {delta:+.4f} F1 (target >= +0.02)")
+    if json_out:
+        payload = {
+            "corpus": str(corpus),
+            "split": split,
+            "pages": len(ids),
+            "systems": {
+                r.name: {
+                    "precision": r.score.precision,
+                    "recall": r.score.recall,
+                    "f1": r.score.f1,
+                    "median_ms": r.median_ms,
+                    "errors": r.errors,
+                }
+                for r in reports
+            },
+        }
+        json_out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
