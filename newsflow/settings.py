@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     topic_replication_factor: int = 1
     consumer_group_clean: str = "newsflow-clean"
     consumer_group_index: str = "newsflow-index"
+    consumer_group_replay: str = "newsflow-dlq-replay"
 
     # --- Elasticsearch -------------------------------------------------------------------
     es_url: str = "http://localhost:9200"
@@ -53,6 +54,12 @@ class Settings(BaseSettings):
     index_prefix: str = "news-articles-v"
     trends_index: str = "news-trends"
     entities_index: str = "news-entities"
+
+    # --- Kibana (`newsflow init` imports the saved objects; docker-compose sets these) ---
+    kibana_url: str | None = None
+    # Kibana logs in to Elasticsearch as the built-in kibana_system user; `newsflow es-users`
+    # sets its password with the es_username/es_password superuser credentials.
+    kibana_system_password: SecretStr | None = None
 
     # --- Pipeline limits -----------------------------------------------------------------
     max_input_bytes: int = 5_000_000
@@ -75,6 +82,12 @@ class Settings(BaseSettings):
     es_security: bool = False
     es_bootstrap_password: SecretStr = SecretStr("newsflow-dev-password")
     es_user: str = "newsflow-es"
+    es_transport_port: int = 9300
+    # Downloaded artifacts (Kafka jars, the Elasticsearch distribution); None = stack_dir/cache.
+    # Separate so a throwaway stack (e.g. a test node) can share one cache.
+    stack_cache_dir: Path | None = None
+    stack_start_timeout: float = 180.0
+    kafka_log4j_version: str = "2.24.3"
 
 
 def get_settings() -> Settings:

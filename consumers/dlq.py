@@ -1,0 +1,119 @@
+"""The dead-letter topic: list what failed and why, and replay it after the cause is fixed.
+
+Replay sends each dead letter's original bytes, with its original key, back to the topic of
+the stage that rejected it (raw for decode/clean/tag failures, clean for index failures).
+A consumer group tracks what was replayed, so a second replay does not resend the same
+letters; a letter that fails again simply comes back as a new dead letter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from kafka.structs import TopicPartition
+from pydantic import ValidationError
+
+from consumers.loop import BatchPolicy, DeadLetterWriter, WorkerLoop
+from consumers.sinks import KafkaSink
+from newsflow.clients import make_consumer, make_producer
+from newsflow.settings import Settings
+from schemas import DeadLetter, Stage
+
+log = logging.getLogger(__name__)
+
+
+def target_topic(letter: DeadLetter, settings: Settings) -> str:
+    """The topic a dead letter is replayed into: the input topic of the stage that failed."""
+    if letter.stage == Stage.INDEX:
+        return settings.topic_clean
+    return settings.topic_raw
+
+
+def list_dead_letters(settings: Settings, limit: int = 1000) -> list[DeadLetter]:
+    """Reads the dead-letter topic from the beginning (no group, nothing committed)."""
+    consumer = make_consumer(settings, None, consumer_timeout_ms=2000)
+    try:
+        partitions = consumer.partitions_for_topic(settings.topic_dead_letter) or set()
+        tps = [TopicPartition(settings.topic_dead_letter, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        letters: list[DeadLetter] = []
+        while len(letters) < limit and any(consumer.position(tp) < ends[tp] for tp in tps):
+            batch = consumer.poll(timeout_ms=1000)
+            if not batch:
+                continue
+            for records in batch.values():
+                for record in records:
+                    try:
+                        letters.append(DeadLetter.model_validate_json(record.value or b""))
+                    except ValidationError:
+                        log.warning("unreadable dead letter at offset %d", record.offset)
+        return letters[:limit]
+    finally:
+        consumer.close()
+
+
+@dataclass
+class ReplaySummary:
+    replayed: int = 0
+    by_topic: Counter[str] = field(default_factory=Counter)
+    skipped: int = 0
+
+
+def replay(
+    settings: Settings, stages: set[Stage] | None = None, idle_exit_seconds: float = 3.0
+) -> ReplaySummary:
+    """Republishes dead letters (optionally only some stages') to their stage's input topic."""
+    summary = ReplaySummary()
+    producer = make_producer(settings)
+    sinks: dict[str, KafkaSink] = {}
+
+    class _Fanout:
+        def pending(self) -> int:
+            return sum(s.pending() for s in sinks.values())
+
+        def pending_bytes(self) -> int:
+            return sum(s.pending_bytes() for s in sinks.values())
+
+        def flush(self) -> list[tuple[object, object]]:
+            for sink in sinks.values():
+                sink.flush()
+            return []
+
+    def handle(record: object) -> None:
+        value = getattr(record, "value", None) or b""
+        try:
+            letter = DeadLetter.model_validate_json(value)
+        except ValidationError:
+            summary.skipped += 1
+            return
+        if stages is not None and letter.stage not in stages:
+            summary.skipped += 1
+            return
+        topic = target_topic(letter, settings)
+        sink = sinks.setdefault(topic, KafkaSink(producer, topic, stage="produce"))
+        sink.add(letter.original_key or b"", letter.original)
+        summary.replayed += 1
+        summary.by_topic[topic] += 1
+
+    loop = WorkerLoop(
+        consumer=make_consumer(settings, settings.consumer_group_replay),
+        topic=settings.topic_dead_letter,
+        handler=handle,  # type: ignore[arg-type]
+        sink=_Fanout(),  # type: ignore[arg-type]
+        dlq=DeadLetterWriter(producer, settings.topic_dead_letter),
+        policy=BatchPolicy(max_records=500, max_bytes=settings.bulk_max_bytes, max_seconds=1.0),
+        name="dlq-replay",
+        stage=Stage.PRODUCE,
+    )
+    try:
+        loop.run(idle_exit_seconds=idle_exit_seconds, max_wait_seconds=30)
+    finally:
+        producer.close(timeout=10)
+    log.info("replayed %d dead letters (%s)", summary.replayed, dict(summary.by_topic))
+    return summary

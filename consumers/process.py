@@ -1,0 +1,116 @@
+"""The clean stage as a pure function: RawArticle in, cleaned and tagged Article out.
+
+No Kafka and no network here; consumers/clean_worker.py wraps it in a consumer loop.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from consumers.cleaning import clean
+from consumers.cleaning.fingerprint import content_hash, minhash, simhash
+from consumers.cleaning.model import CleanError, Extracted
+from newsflow.settings import Settings
+from schemas import Article, RawArticle, Tags
+
+
+class Tagger(Protocol):
+    def tag(self, title: str | None, paragraphs: list[str]) -> Tags: ...
+
+
+class StageTimeout(CleanError):
+    """The cleaner or tagger took longer than ``clean_timeout_seconds`` on one message."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__("timeout", f"cleaning took longer than {seconds:g} s")
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raises StageTimeout if the block runs longer than ``seconds`` (main thread only).
+
+    A wall-clock alarm interrupts pure-Python work such as a pathological regex or a
+    runaway extractor loop; it is a no-op off the main thread, where signals can't be used.
+    """
+    if seconds <= 0 or signal.getsignal(signal.SIGALRM) is None:
+        yield
+        return
+
+    def _expired(signum: int, frame: object) -> None:
+        raise StageTimeout(seconds)
+
+    try:
+        previous = signal.signal(signal.SIGALRM, _expired)
+    except ValueError:  # not the main thread
+        yield
+        return
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def site_of(url: str | None) -> str | None:
+    """The site an article belongs to: its host without a leading www."""
+    if not url:
+        return None
+    host = urlsplit(url).hostname
+    if not host:
+        return None
+    return host.removeprefix("www.")
+
+
+def build_article(raw: RawArticle, extracted: Extracted, tags: Tags) -> Article:
+    """Assembles the indexed document from the raw message, the extraction and the tags."""
+    text = extracted.text
+    url = raw.url or extracted.canonical_url
+    published = extracted.published_at
+    if published is None and raw.metadata.get("published"):
+        try:
+            published = datetime.fromisoformat(raw.metadata["published"])
+        except ValueError:
+            published = None
+    if published is not None and published.tzinfo is None:
+        published = published.replace(tzinfo=UTC)
+    return Article(
+        id=raw.id,
+        source=raw.source,
+        url=url,
+        canonical_url=extracted.canonical_url or raw.url,
+        title=extracted.title or raw.metadata.get("title"),
+        body=extracted.paragraphs,
+        byline=extracted.authors,
+        description=extracted.description,
+        image=extracted.image,
+        published_at=published,
+        site=extracted.site or site_of(url) or raw.metadata.get("site"),
+        language=tags.language,
+        tags=tags,
+        content_hash=content_hash(extracted.paragraphs),
+        simhash=simhash(text),
+        minhash=minhash(text),
+        content_type=raw.content_type,
+        cleaner=extracted.extractor,
+        fetched_at=raw.fetched_at,
+    )
+
+
+def process_raw(raw: RawArticle, tagger: Tagger, settings: Settings) -> Article:
+    """Cleans and tags one raw article within the configured time limit.
+
+    Raises CleanError (with a reason such as ``too_large``, ``binary``, ``timeout``) when the
+    message cannot become an article; the worker dead-letters it with that reason.
+    """
+    with time_limit(settings.clean_timeout_seconds):
+        extracted = clean(raw, settings)
+        if not extracted.paragraphs:
+            raise CleanError("no_article_text", "no article text found in the page")
+        tags = tagger.tag(extracted.title, extracted.paragraphs)
+    return build_article(raw, extracted, tags)

@@ -1,0 +1,171 @@
+"""Sinks: the durable writes a worker makes before it may commit its offsets.
+
+Each sink buffers what the stage produced and, on ``flush``, writes it and waits for the
+acknowledgement. Anything not acknowledged stays buffered and is sent again on the next
+flush, so a TransientError never loses a record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+from kafka import KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError, MessageSizeTooLargeError
+
+from consumers.errors import PermanentError, TransientError
+from schemas import Article
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    key: bytes
+    value: bytes
+    future: Any = None
+
+
+class KafkaSink:
+    """Publishes keyed messages to one topic; ``flush`` returns once the broker acked them all."""
+
+    def __init__(self, producer: KafkaProducer, topic: str, stage: str) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.stage = stage
+        self._items: list[_Pending] = []
+        self._bytes = 0
+
+    def add(self, key: bytes, value: bytes) -> None:
+        item = _Pending(key, value)
+        try:
+            item.future = self.producer.send(self.topic, key=key, value=value)
+        except MessageSizeTooLargeError as exc:
+            raise PermanentError(self.stage, "too_large_for_topic", str(exc)) from exc
+        self._items.append(item)
+        self._bytes += len(value)
+
+    def pending(self) -> int:
+        return len(self._items)
+
+    def pending_bytes(self) -> int:
+        return self._bytes
+
+    def flush(self) -> list[tuple[ConsumerRecord, PermanentError]]:
+        if not self._items:
+            return []
+        for item in self._items:
+            if item.future is None:  # failed last time: send again
+                item.future = self.producer.send(self.topic, key=item.key, value=item.value)
+        failed: list[_Pending] = []
+        error: Exception | None = None
+        try:
+            self.producer.flush(timeout=60)
+        except KafkaError as exc:
+            error = exc
+        for item in self._items:
+            try:
+                item.future.get(timeout=0 if error else 30)
+            except Exception as exc:
+                item.future = None
+                failed.append(item)
+                error = error or exc
+        if failed:
+            self._items = failed
+            self._bytes = sum(len(i.value) for i in failed)
+            raise TransientError(
+                f"{len(failed)} messages to {self.topic} not acknowledged: {error}"
+            )
+        self._items = []
+        self._bytes = 0
+        return []
+
+
+#: Bulk item statuses worth retrying: overload and server-side trouble, not bad documents.
+_RETRYABLE = {429, 500, 502, 503, 504}
+
+
+class ElasticsearchSink:
+    """Upserts articles by id in bulk, then announces them on the indexed topic.
+
+    Updates use ``doc_as_upsert`` so a replayed article keeps the fields the enrichment DAG
+    added (story id, embedding) instead of being overwritten by a bare copy.
+    """
+
+    def __init__(
+        self,
+        es: Elasticsearch,
+        alias: str,
+        announcer: KafkaSink | None = None,
+    ) -> None:
+        self.es = es
+        self.alias = alias
+        self.announcer = announcer
+        self._docs: list[tuple[Article, ConsumerRecord, bytes]] = []
+        self._bytes = 0
+        self._rejected: list[tuple[ConsumerRecord, PermanentError]] = []
+        self._announce: list[tuple[str, str]] = []
+
+    def add(self, article: Article, record: ConsumerRecord) -> None:
+        doc = article.model_dump_json().encode()
+        self._docs.append((article, record, doc))
+        self._bytes += len(doc)
+
+    def pending(self) -> int:
+        queued = self.announcer.pending() if self.announcer is not None else 0
+        return len(self._docs) + len(self._announce) + queued
+
+    def pending_bytes(self) -> int:
+        return self._bytes
+
+    def _bulk(self) -> None:
+        operations: list[dict[str, Any]] = []
+        for article, _, doc in self._docs:
+            operations.append({"update": {"_index": self.alias, "_id": article.id}})
+            operations.append({"doc": json.loads(doc), "doc_as_upsert": True})
+        try:
+            response = self.es.bulk(operations=operations)
+        except ApiError as exc:
+            if exc.meta.status in _RETRYABLE:
+                raise TransientError(f"bulk request refused ({exc.meta.status})") from exc
+            raise
+        except TransportError as exc:  # connection refused, timeout
+            raise TransientError(f"Elasticsearch unreachable: {exc}") from exc
+        retry: list[tuple[Article, ConsumerRecord, bytes]] = []
+        for item, entry in zip(response["items"], self._docs, strict=True):
+            result = item.get("update", {})
+            status = int(result.get("status", 500))
+            article, record, _ = entry
+            if status < 300:
+                self._announce.append((article.id, str(result.get("_index", self.alias))))
+            elif status in _RETRYABLE:
+                retry.append(entry)
+            else:
+                err = result.get("error", {})
+                reason = str(err.get("type", "rejected"))
+                detail = str(err.get("reason", err))
+                self._rejected.append((record, PermanentError("index", reason, detail)))
+        self._docs = retry
+        self._bytes = sum(len(e[2]) for e in retry)
+        if retry:
+            raise TransientError(f"{len(retry)} bulk items refused for now (429/5xx)")
+
+    def flush(self) -> list[tuple[ConsumerRecord, PermanentError]]:
+        if self._docs:
+            self._bulk()
+        if self.announcer is not None:
+            now = datetime.now(UTC).isoformat()
+            for article_id, index in self._announce:
+                body = json.dumps({"id": article_id, "index": index, "indexed_at": now})
+                self.announcer.add(article_id.encode(), body.encode())
+            self._announce = []
+            # Announcements not acknowledged stay queued in the announcer for the next try.
+            self.announcer.flush()
+        self._announce = []
+        rejected, self._rejected = self._rejected, []
+        return rejected

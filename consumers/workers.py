@@ -1,0 +1,125 @@
+"""The two streaming workers: clean (raw -> clean topic) and index (clean topic -> Elasticsearch).
+
+Each is a pure stage (consumers.process, Article validation) wrapped in consumers.loop's
+at-least-once loop. Run them with `newsflow consume clean|index`; more processes with the
+same group share the topic's partitions.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kafka.consumer.fetcher import ConsumerRecord
+from pydantic import ValidationError
+
+from consumers.cleaning.model import CleanError
+from consumers.errors import PermanentError
+from consumers.loop import BatchPolicy, DeadLetterWriter, LoopStats, WorkerLoop
+from consumers.process import Tagger, process_raw
+from consumers.sinks import ElasticsearchSink, KafkaSink
+from newsflow.clients import make_consumer, make_es, make_producer
+from newsflow.index import ensure_index
+from newsflow.settings import Settings
+from newsflow.topics import ensure_topics
+from schemas import Article, RawArticle, Stage
+
+log = logging.getLogger(__name__)
+
+
+def _decode_error(exc: ValidationError) -> PermanentError:
+    kinds = {e["type"] for e in exc.errors()}
+    reason = "undecodable" if kinds & {"json_invalid", "json_type"} else "schema_invalid"
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "message"
+    return PermanentError("decode", reason, f"{where}: {first.get('msg', exc)}")
+
+
+def parse_raw(value: bytes | None) -> RawArticle:
+    """The RawArticle in a raw-topic message, or PermanentError saying why it is not one."""
+    try:
+        return RawArticle.model_validate_json(value or b"")
+    except ValidationError as exc:
+        raise _decode_error(exc) from exc
+
+
+def parse_article(value: bytes | None) -> Article:
+    """The Article in a clean-topic message, or PermanentError saying why it is not one."""
+    try:
+        return Article.model_validate_json(value or b"")
+    except ValidationError as exc:
+        raise _decode_error(exc) from exc
+
+
+def policy_from(settings: Settings) -> BatchPolicy:
+    return BatchPolicy(
+        max_records=settings.bulk_max_docs,
+        max_bytes=settings.bulk_max_bytes,
+        max_seconds=settings.bulk_max_seconds,
+    )
+
+
+def run_clean_worker(
+    settings: Settings, tagger: Tagger | None = None, idle_exit_seconds: float | None = None
+) -> LoopStats:
+    """Consumes raw articles, cleans and tags them, publishes Articles to the clean topic."""
+    if tagger is None:
+        from consumers.tagging import load_tagger
+
+        tagger = load_tagger()
+    ensure_topics(settings)
+    producer = make_producer(settings)
+    sink = KafkaSink(producer, settings.topic_clean, stage="clean")
+
+    def handle(record: ConsumerRecord) -> None:
+        raw = parse_raw(record.value)
+        try:
+            article = process_raw(raw, tagger, settings)
+        except CleanError as exc:
+            raise PermanentError("clean", exc.reason, exc.message) from exc
+        sink.add(article.id.encode(), article.model_dump_json().encode())
+
+    loop = WorkerLoop(
+        consumer=make_consumer(settings, settings.consumer_group_clean),
+        topic=settings.topic_raw,
+        handler=handle,
+        sink=sink,
+        dlq=DeadLetterWriter(producer, settings.topic_dead_letter),
+        policy=policy_from(settings),
+        name="clean",
+    )
+    try:
+        return loop.run(idle_exit_seconds=idle_exit_seconds)
+    finally:
+        producer.close(timeout=10)
+
+
+def run_index_worker(settings: Settings, idle_exit_seconds: float | None = None) -> LoopStats:
+    """Consumes Articles from the clean topic and upserts them into the index alias in bulk."""
+    ensure_topics(settings)
+    es = make_es(settings)
+    ensure_index(es, settings)
+    producer = make_producer(settings)
+    sink = ElasticsearchSink(
+        es,
+        settings.index_alias,
+        announcer=KafkaSink(producer, settings.topic_indexed, stage="index"),
+    )
+
+    def handle(record: ConsumerRecord) -> None:
+        sink.add(parse_article(record.value), record)
+
+    loop = WorkerLoop(
+        consumer=make_consumer(settings, settings.consumer_group_index),
+        topic=settings.topic_clean,
+        handler=handle,
+        sink=sink,
+        dlq=DeadLetterWriter(producer, settings.topic_dead_letter),
+        policy=policy_from(settings),
+        name="index",
+        stage=Stage.INDEX,
+    )
+    try:
+        return loop.run(idle_exit_seconds=idle_exit_seconds)
+    finally:
+        producer.close(timeout=10)
+        es.close()

@@ -1,0 +1,221 @@
+"""`newsflow consume`, `run`, `search` and `dlq`: the streaming pipeline from the command line."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from newsflow.cli import app
+from newsflow.search import HL_END, HL_START, Hit
+from newsflow.settings import PROJECT_ROOT, Settings
+
+log = logging.getLogger(__name__)
+console = Console()
+
+consume_app = typer.Typer(help="Run a streaming worker (a consumer-group member).")
+dlq_app = typer.Typer(help="Inspect and replay the dead-letter topic.")
+app.add_typer(consume_app, name="consume")
+app.add_typer(dlq_app, name="dlq")
+
+
+@consume_app.command("clean")
+def consume_clean(
+    until_idle: float | None = typer.Option(
+        None, help="Exit once the raw topic is drained and idle this many seconds."
+    ),
+) -> None:
+    """Raw topic -> clean + tag -> clean topic. Failures go to the dead-letter topic.
+
+    Runs until SIGTERM/SIGINT (then finishes the batch in hand, commits and exits 0). Start
+    more processes to share the partitions.
+    """
+    from consumers.workers import run_clean_worker
+
+    stats = run_clean_worker(Settings(), idle_exit_seconds=until_idle)
+    console.print(f"clean: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
+
+
+@consume_app.command("index")
+def consume_index(
+    until_idle: float | None = typer.Option(
+        None, help="Exit once the clean topic is drained and idle this many seconds."
+    ),
+) -> None:
+    """Clean topic -> Elasticsearch bulk upserts by article id (no duplicates on replay)."""
+    from consumers.workers import run_index_worker
+
+    stats = run_index_worker(Settings(), idle_exit_seconds=until_idle)
+    console.print(f"index: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
+
+
+def print_hits(total: int, hits: list[Hit], query: str) -> None:
+    """Prints search hits with their highlighted snippets."""
+    console.print(f"[bold]{total}[/bold] article(s) match [italic]{escape(query)}[/italic]")
+    for rank, hit in enumerate(hits, 1):
+        date = (hit.published_at or "")[:10]
+        meta = " · ".join(x for x in (hit.site, date, hit.language) if x)
+        console.print(
+            f"\n[bold]{rank}. {escape(hit.title or '(untitled)')}[/bold]  [dim]{escape(meta)}[/dim]"
+        )
+        console.print(f"   [dim]id {hit.id}  score {hit.score:.2f}[/dim]")
+        for snippet in hit.snippets:
+            text = escape(snippet.replace("\n", " "))
+            text = text.replace(HL_START, "[bold yellow]").replace(HL_END, "[/bold yellow]")
+            console.print(f"   … {text} …")
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help='What to look for, e.g. "iron ore".'),
+    since: datetime | None = typer.Option(None, help="Only articles published on or after."),
+    site: str | None = typer.Option(None, help="Only this site (host without www.)."),
+    lang: str | None = typer.Option(None, help="Only this language (ISO 639-1, e.g. en)."),
+    entity: str | None = typer.Option(None, help="Only articles naming this entity."),
+    topic: str | None = typer.Option(None, help="Only this IPTC topic code."),
+    semantic: bool = typer.Option(False, help="Rank by embedding similarity (kNN)."),
+    size: int = typer.Option(10, "--size", "-n", help="How many hits to print."),
+) -> None:
+    """Full-text search over indexed articles, with highlighted snippets."""
+    from newsflow.clients import make_es
+    from newsflow.search import SearchFilters
+    from newsflow.search import search as run_search
+
+    settings = Settings()
+    es = make_es(settings)
+    filters = SearchFilters(since=since, site=site, language=lang, entity=entity, topic=topic)
+    if semantic:
+        from newsflow.enrichment.embeddings import semantic_search
+
+        results = semantic_search(es, settings, query, size)
+        console.print(f"[bold]{len(results)}[/bold] nearest article(s) to {escape(query)}")
+        for rank, doc in enumerate(results, 1):
+            console.print(
+                f"{rank}. {escape(str(doc.get('title')))}  [dim]{doc.get('_id', '')}[/dim]"
+            )
+        return
+    total, hits = run_search(es, settings, query, filters, size)
+    print_hits(total, hits, query)
+
+
+@app.command()
+def run(
+    paths: list[str] = typer.Argument(
+        None, help="Files, directories or feed URLs to ingest (default: the seeds/ folder)."
+    ),
+    query: str = typer.Option("iron ore", help="Sample query to print results for at the end."),
+    local_stack: bool = typer.Option(
+        True, help="Start the local Kafka + Elasticsearch first (`newsflow stack up`)."
+    ),
+    idle: float = typer.Option(3.0, help="Seconds of quiet after which a stage counts as done."),
+) -> None:
+    """The main job: produce the inputs, clean and tag them, index them, print top hits.
+
+    Runs every stage in this process, each until its topic is drained, so it ends by itself.
+    Re-running is safe: article ids are stable, so the index keeps one document per article.
+    """
+    from consumers.workers import run_clean_worker, run_index_worker
+    from newsflow.clients import make_es, make_producer
+    from newsflow.index import ensure_index
+    from newsflow.search import SearchFilters
+    from newsflow.search import search as run_search
+    from newsflow.topics import ensure_topics
+    from producers.publish import publish
+    from producers.sources import source_for
+
+    settings = Settings()
+    if local_stack:
+        from newsflow.stack import ensure_up
+
+        ensure_up(settings)
+    started = time.monotonic()
+    inputs = paths or [str(PROJECT_ROOT / "seeds")]
+    ensure_topics(settings)
+    es = make_es(settings)
+    index = ensure_index(es, settings)
+
+    console.rule("1/4 produce")
+    producer = make_producer(settings)
+    try:
+        summary = publish(
+            [source_for(p, settings) for p in inputs],
+            producer,
+            settings.topic_raw,
+            progress=console.is_terminal,
+            console=console,
+        )
+    finally:
+        producer.close(timeout=10)
+    console.print(summary.describe() if hasattr(summary, "describe") else str(summary))
+
+    console.rule("2/4 clean and tag")
+    clean_stats = run_clean_worker(settings, idle_exit_seconds=idle)
+    console.print(
+        f"cleaned {clean_stats.consumed - clean_stats.dead_lettered}, "
+        f"dead-lettered {clean_stats.dead_lettered} {dict(clean_stats.reasons) or ''}"
+    )
+
+    console.rule("3/4 index")
+    index_stats = run_index_worker(settings, idle_exit_seconds=idle)
+    es.indices.refresh(index=settings.index_alias)
+    count = es.count(index=settings.index_alias)["count"]
+    console.print(
+        f"indexed {index_stats.consumed - index_stats.dead_lettered} into {index} "
+        f"(alias {settings.index_alias}, {count} documents in all)"
+    )
+
+    console.rule(f"4/4 search: {query}")
+    total, hits = run_search(es, settings, query, SearchFilters(), 5)
+    print_hits(total, hits, query)
+    console.print(f"\n[dim]done in {time.monotonic() - started:.1f} s[/dim]")
+
+
+@dlq_app.command("list")
+def dlq_list(
+    limit: int = typer.Option(50, help="Show at most this many."),
+    show_body: bool = typer.Option(False, help="Print the first bytes of each original."),
+) -> None:
+    """Lists dead letters: stage, reason and where the original message came from."""
+    from consumers.dlq import list_dead_letters
+
+    letters = list_dead_letters(Settings(), limit=limit)
+    table = Table("failed at", "stage", "reason", "message", "from")
+    for d in letters:
+        table.add_row(
+            d.failed_at.strftime("%Y-%m-%d %H:%M:%S"),
+            d.stage.value,
+            d.error_type,
+            escape(d.error_message[:80]),
+            f"{d.topic}[{d.partition}]@{d.offset}",
+        )
+        if show_body:
+            table.add_row("", "", "", escape(repr(d.original[:80])), "")
+    console.print(table)
+    console.print(f"{len(letters)} dead letter(s)")
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    stage: list[str] = typer.Option(
+        None, help="Only letters that failed at these stages (decode, clean, index...)."
+    ),
+) -> None:
+    """Sends dead letters back to their stage's input topic, e.g. after fixing the cause.
+
+    Letters already replayed are not sent again (a consumer group remembers); a letter that
+    fails again becomes a new dead letter with its new reason.
+    """
+    from consumers.dlq import replay
+    from schemas import Stage
+
+    stages = {Stage(s) for s in stage} if stage else None
+    summary = replay(Settings(), stages=stages)
+    console.print(
+        f"replayed {summary.replayed} dead letter(s) {dict(summary.by_topic)}; "
+        f"skipped {summary.skipped}"
+    )
