@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: install, lint and type-check, start the real
+# Kafka + Elasticsearch (and Airflow inside the tests that need it), run pytest.
+# Extra arguments go to pytest (e.g. tests/unit, -k search, -x).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+
+echo "== lint (ruff) and types (mypy)"
+.venv/bin/ruff check .
+.venv/bin/mypy
+
+# Stop the stack afterwards only if this run started it; a developer's running stack stays.
+started_here=0
+if ! .venv/bin/newsflow stack status --quiet >/dev/null 2>&1; then started_here=1; fi
+cleanup() { if [ "$started_here" = 1 ]; then .venv/bin/newsflow stack down >/dev/null 2>&1 || true; fi; }
+trap cleanup EXIT
+echo "== stack"
+.venv/bin/newsflow stack up
+
+echo "== tests"
+.venv/bin/pytest -ra "$@"
