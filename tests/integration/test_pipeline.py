@@ -1,0 +1,426 @@
+"""The streaming path against the real Kafka and Elasticsearch: no loss, no duplicates, DLQ.
+
+Every test gets its own topics, consumer groups and index alias from the `settings` fixture.
+Workers run either in-process (the same functions `newsflow consume` calls) or as real
+`newsflow` subprocesses where the test needs to kill or signal them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from elasticsearch import Elasticsearch
+from kafka.structs import TopicPartition
+
+from consumers.cleaning.model import Extracted
+from consumers.dlq import list_dead_letters, replay
+from consumers.process import build_article
+from consumers.workers import run_clean_worker, run_index_worker
+from newsflow.clients import make_admin, make_consumer, make_producer
+from newsflow.settings import PROJECT_ROOT, Settings
+from newsflow.topics import ensure_topics
+from schemas import ContentType, RawArticle, Tags
+
+pytestmark = pytest.mark.integration
+
+NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
+
+
+def settings_env(settings: Settings, **extra: Any) -> dict[str, str]:
+    """The environment that makes a `newsflow` subprocess use exactly these settings."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"NEWSFLOW_{name.upper()}"] = str(value)
+    for name, value in extra.items():
+        env[f"NEWSFLOW_{name.upper()}"] = str(value)
+    return env
+
+
+def count(es: Elasticsearch, settings: Settings) -> int:
+    es.indices.refresh(index=settings.index_alias)
+    return int(es.count(index=settings.index_alias)["count"])
+
+
+def article_text(i: int) -> str:
+    """A distinct, realistic-enough article body for message i."""
+    return (
+        f"Dispatch {i}: The port authority of city number {i} reported that shipments of "
+        f"grain rose for the {i % 12 + 1}th month in a row, officials said on Monday.\n\n"
+        f"Traders in the region expect volume {i * 7} to hold steady through the winter, "
+        f"while the harbour board reviews plans for a new container terminal number {i}."
+    )
+
+
+def raw_article(i: int, body: str | None = None) -> RawArticle:
+    text = body if body is not None else article_text(i)
+    return RawArticle(
+        id=f"test-{i:06d}",
+        source=f"test://article/{i}",
+        url=f"https://news.example.org/2026/11/story-{i}",
+        content_type=ContentType.TEXT,
+        body=text.encode(),
+        encoding="utf-8",
+    )
+
+
+def publish_raw(settings: Settings, values: list[tuple[bytes | None, bytes]]) -> None:
+    producer = make_producer(settings)
+    try:
+        for key, value in values:
+            producer.send(settings.topic_raw, key=key, value=value)
+        producer.flush(timeout=60)
+    finally:
+        producer.close()
+
+
+def committed_total(settings: Settings, group: str, topic: str) -> int:
+    """Sum of the group's committed offsets over the topic's partitions."""
+    consumer = make_consumer(settings, group)
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        total = 0
+        for p in parts:
+            off = consumer.committed(TopicPartition(topic, p))
+            total += off or 0
+        return total
+    finally:
+        consumer.close()
+
+
+# --- the seed, end to end through the main job ------------------------------------------------
+
+
+def test_main_job_ingests_seed_once_and_finds_it(
+    stack: Any, settings: Settings, es: Elasticsearch
+) -> None:
+    env = settings_env(settings)
+    for _ in range(2):  # the second run must not add a second document
+        out = subprocess.run(
+            [NEWSFLOW, "run", str(PROJECT_ROOT / "seeds"), "--no-local-stack", "--idle", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+    assert count(es, settings) == 1
+    hits = es.search(index=settings.index_alias, query={"match_phrase": {"body": "iron ore"}})
+    assert hits["hits"]["total"]["value"] == 1
+    doc = hits["hits"]["hits"][0]["_source"]
+    assert len(doc["body"]) == 4
+    assert doc["body"][0].startswith("China will step up efforts in reducing steel production")
+    assert not any("Leave a Reply" in p or "You May Also Like" in p for p in doc["body"])
+    assert doc["language"] == "en"
+    assert "iron ore" in out.stdout.lower()  # the sample query's hits are printed
+
+
+# --- crash safety: kill -9 an index worker mid-stream -----------------------------------------
+
+
+def test_index_worker_killed_mid_stream_loses_and_duplicates_nothing(
+    stack: Any, settings: Settings, es: Elasticsearch
+) -> None:
+    ensure_topics(settings)
+    total = 2000
+    articles = [
+        build_article(
+            raw_article(i),
+            Extracted(paragraphs=article_text(i).split("\n\n"), extractor="test"),
+            Tags(),
+        )
+        for i in range(total)
+    ]
+    env = settings_env(settings, bulk_max_docs=25, bulk_max_seconds=0.2)
+
+    def produce_paced() -> None:
+        producer = make_producer(settings)
+        for n, a in enumerate(articles):
+            producer.send(
+                settings.topic_clean, key=a.id.encode(), value=a.model_dump_json().encode()
+            )
+            if n % 100 == 99:
+                producer.flush()
+                time.sleep(0.15)  # a stream, not one burst: the kill lands in the middle
+        producer.flush()
+        producer.close()
+
+    feeder = threading.Thread(target=produce_paced)
+    worker = subprocess.Popen(
+        [NEWSFLOW, "consume", "index"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    feeder.start()
+    try:
+        deadline = time.monotonic() + 120
+        seen = 0
+        while time.monotonic() < deadline:
+            seen = count(es, settings) if es.indices.exists_alias(name=settings.index_alias) else 0
+            if seen >= 300:
+                break
+            time.sleep(0.2)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    feeder.join(timeout=120)
+    assert 0 < seen < total, f"the kill should land mid-stream (saw {seen})"
+
+    restarted = subprocess.run(
+        [NEWSFLOW, "consume", "index", "--until-idle", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert restarted.returncode == 0, restarted.stderr
+    assert count(es, settings) == total
+    ids = {
+        h["_id"]
+        for h in es.search(
+            index=settings.index_alias, size=total, _source=False, query={"match_all": {}}
+        )["hits"]["hits"]
+    }
+    assert ids == {a.id for a in articles}
+
+
+# --- bad input goes to the dead-letter topic with its reason ----------------------------------
+
+
+def test_malformed_messages_are_dead_lettered_with_reasons(
+    stack: Any, settings: Settings, es: Elasticsearch
+) -> None:
+    settings = settings.model_copy(update={"max_input_bytes": 20_000})
+    ensure_topics(settings)
+    good = [
+        (f"test-{i:06d}".encode(), raw_article(i).model_dump_json().encode()) for i in range(1000)
+    ]
+    bad: list[tuple[bytes | None, bytes]] = []
+    for i in range(25):
+        bad.append((b"garbage", b"\xff\xfe not json at all " + bytes([i])))
+    for i in range(25):
+        bad.append(
+            (
+                b"no-body",
+                json.dumps({"id": f"x{i}", "source": "s", "content_type": "text"}).encode(),
+            )
+        )
+    for i in range(25):
+        bad.append(
+            (
+                b"binary",
+                raw_article(5000 + i, body="")
+                .model_copy(update={"body": b"%PDF-1.7\x00\x00" + bytes(range(256)) * 4})
+                .model_dump_json()
+                .encode(),
+            )
+        )
+    for i in range(25):
+        bad.append(
+            (b"huge", raw_article(6000 + i, body="word " * 10_000).model_dump_json().encode())
+        )
+    mixed = list(good)
+    for n, item in enumerate(bad):  # spread the bad ones through the stream
+        mixed.insert(n * 11 + 5, item)
+    publish_raw(settings, mixed)
+
+    clean_stats = run_clean_worker(settings, idle_exit_seconds=3)
+    index_stats = run_index_worker(settings, idle_exit_seconds=3)
+    assert clean_stats.consumed == 1100
+    assert index_stats.dead_lettered == 0
+    assert count(es, settings) == 1000
+
+    letters = list_dead_letters(settings, limit=10_000)
+    assert len(letters) == 100
+    reasons = Counter(d.error_type for d in letters)
+    assert reasons["undecodable"] == 25, reasons
+    assert reasons["schema_invalid"] == 25, reasons
+    assert reasons["binary"] == 25, reasons
+    assert reasons["too_large"] == 25, reasons
+    assert all(d.error_message and d.original and d.topic == settings.topic_raw for d in letters)
+    # Nothing is lost: the originals are kept byte for byte.
+    assert {d.original for d in letters} == {v for _, v in bad}
+
+
+def test_dlq_replay_after_fixing_the_cause_indexes_them(
+    stack: Any, settings: Settings, es: Elasticsearch
+) -> None:
+    # The cause: a limit set too low for these (long) articles.
+    strict = settings.model_copy(update={"max_input_bytes": 2_000})
+    ensure_topics(strict)
+    long_body = "\n\n".join(
+        f"Paragraph {k} of a long report on harbour traffic and grain exports, with figures."
+        for k in range(40)
+    )
+    values = [
+        (
+            f"long-{i}".encode(),
+            raw_article(i, body=f"Report {i}.\n\n" + long_body).model_dump_json().encode(),
+        )
+        for i in range(100)
+    ]
+    publish_raw(strict, values)
+    run_clean_worker(strict, idle_exit_seconds=3)
+    run_index_worker(strict, idle_exit_seconds=3)
+    assert es.indices.exists_alias(name=settings.index_alias)
+    assert count(es, settings) == 0
+    letters = list_dead_letters(strict)
+    assert len(letters) == 100 and {d.error_type for d in letters} == {"too_large"}
+
+    # The fix: a sensible limit. Replay, then the workers index them all.
+    fixed = settings.model_copy(update={"max_input_bytes": 1_000_000})
+    summary = replay(fixed)
+    assert summary.replayed == 100
+    run_clean_worker(fixed, idle_exit_seconds=3)
+    run_index_worker(fixed, idle_exit_seconds=3)
+    assert count(es, settings) == 100
+    # A second replay resends nothing: the replay group remembers what it already sent.
+    assert replay(fixed).replayed == 0
+
+
+# --- transient outages: retry, commit nothing meanwhile ---------------------------------------
+
+
+class _Forwarder:
+    """A TCP forwarder in front of the real Elasticsearch, to cut and restore the link."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self._server: socket.socket | None = None
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", self.port))
+        self._stop.clear()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.close()
+
+    def _accept(self) -> None:
+        assert self._server is not None
+        while not self._stop.is_set():
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.close()
+
+
+def test_index_worker_retries_while_elasticsearch_is_unreachable(
+    stack: Any, settings: Settings, es: Elasticsearch
+) -> None:
+    from newsflow.index import ensure_index
+
+    ensure_topics(settings)
+    ensure_index(es, settings)  # so only the bulk writes go through the forwarder
+    host, port = settings.es_url.split("//")[1].split(":")
+    link = _Forwarder((host, int(port.rstrip("/"))))
+    articles = [
+        build_article(
+            raw_article(i), Extracted(paragraphs=[article_text(i)], extractor="t"), Tags()
+        )
+        for i in range(50)
+    ]
+    producer = make_producer(settings)
+    for a in articles:
+        producer.send(settings.topic_clean, key=a.id.encode(), value=a.model_dump_json().encode())
+    producer.flush()
+    producer.close()
+
+    env = settings_env(settings, es_url=f"http://127.0.0.1:{link.port}", es_request_timeout=2)
+    # The worker ensures the index first, so let that through, then cut the link.
+    link.start()
+    worker = subprocess.Popen(
+        [NEWSFLOW, "consume", "index"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(0.5)
+        link.stop()
+        time.sleep(6)  # several failed bulk attempts
+        assert worker.poll() is None, "the worker must not crash while ES is away"
+        assert committed_total(settings, settings.consumer_group_index, settings.topic_clean) == 0
+        link.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and count(es, settings) < 50:
+            time.sleep(0.5)
+        assert count(es, settings) == 50
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        link.stop()
+    assert committed_total(settings, settings.consumer_group_index, settings.topic_clean) == 50
+
+
+# --- graceful shutdown and scale-out ----------------------------------------------------------
+
+
+def test_sigterm_finishes_the_batch_commits_and_exits_zero(stack: Any, settings: Settings) -> None:
+    ensure_topics(settings)
+    publish_raw(
+        settings, [(f"t{i}".encode(), raw_article(i).model_dump_json().encode()) for i in range(40)]
+    )
+    worker = subprocess.Popen(
+        [NEWSFLOW, "consume", "clean"],
+        env=settings_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if committed_total(settings, settings.consumer_group_clean, settings.topic_raw) >= 40:
+            break
+        time.sleep(0.5)
+    worker.send_signal(signal.SIGTERM)
+    code = worker.wait(timeout=60)
+    assert code == 0, worker.stdout.read() if worker.stdout else ""
+    assert committed_total(settings, settings.consumer_group_clean, settings.topic_raw) == 40
+    admin = make_admin(settings)
+    try:
+        described = admin.describe_topics([settings.topic_raw])
+        assert len(described[0]["partitions"]) == settings.topic_partitions
+    finally:
+        admin.close()
