@@ -1,0 +1,206 @@
+"""End-to-end benchmark: articles/s and produce-to-searchable latency through the real stack.
+
+Starts `newsflow consume clean` and `newsflow consume index` as real worker processes on
+fresh topics and a fresh index alias, publishes corpus pages (whole-page text or HTML) and
+watches Elasticsearch until each article is searchable. Two phases per mode:
+
+1. throughput: publish N pages at once; articles/s = N / (last searchable - first sent);
+2. latency: publish at a steady rate below capacity; p50/p99 of (searchable - sent).
+
+    .venv/bin/python benchmarks/bench_pipeline.py --mode text --pages 400
+    .venv/bin/python benchmarks/bench_pipeline.py --mode both --clean-workers 1
+
+Needs `newsflow stack up`. Prints its numbers; it is not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from newsflow.clients import make_es, make_producer
+from newsflow.index import ensure_index
+from newsflow.settings import PROJECT_ROOT, Settings
+from newsflow.topics import ensure_topics
+from schemas import ContentType, RawArticle
+
+CORPUS = PROJECT_ROOT.parent / "shared" / "corpus" / "wcxb-dev" / "pages"
+NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
+
+
+def load_pages(mode: str, limit: int) -> list[bytes]:
+    suffix = ".html.gz" if mode == "html" else ".txt.gz"
+    files = sorted(CORPUS.glob(f"*{suffix}"))[:limit]
+    return [gzip.decompress(f.read_bytes()) for f in files]
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if value is not None and not hasattr(value, "get_secret_value"):
+            env[f"NEWSFLOW_{name.upper()}"] = str(value)
+    return env
+
+
+class Watcher(threading.Thread):
+    """Polls the index for newly searchable articles and records when each first appeared."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(daemon=True)
+        self.es = make_es(settings)
+        self.alias = settings.index_alias
+        self.seen: dict[str, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            after: list[object] | None = None
+            while True:
+                resp = self.es.search(
+                    index=self.alias,
+                    size=1000,
+                    _source=False,
+                    sort=[{"id": "asc"}],
+                    query={"match_all": {}},
+                    search_after=after,
+                    track_total_hits=False,
+                )
+                hits = resp["hits"]["hits"]
+                now = time.monotonic()
+                for h in hits:
+                    self.seen.setdefault(h["_id"], now)
+                if len(hits) < 1000:
+                    break
+                after = hits[-1]["sort"]
+            time.sleep(0.1)
+
+
+def send(
+    settings: Settings, pages: list[bytes], mode: str, tag: str, rate: float | None
+) -> dict[str, float]:
+    """Publishes pages (optionally paced); returns id -> send time."""
+    producer = make_producer(settings)
+    sent: dict[str, float] = {}
+    ctype = ContentType.HTML if mode == "html" else ContentType.TEXT
+    start = time.monotonic()
+    for i, body in enumerate(pages):
+        if rate:
+            target = start + i / rate
+            if (delay := target - time.monotonic()) > 0:
+                time.sleep(delay)
+        raw = RawArticle(
+            id=f"{tag}-{i:05d}", source=f"bench/{tag}/{i}", content_type=ctype, body=body
+        )
+        sent[raw.id] = time.monotonic()
+        producer.send(settings.topic_raw, key=raw.id.encode(), value=raw.model_dump_json().encode())
+    producer.flush()
+    producer.close()
+    return sent
+
+
+def wait_for(watcher: Watcher, ids: set[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not ids <= watcher.seen.keys():
+        time.sleep(0.2)
+
+
+def bench(mode: str, pages: int, clean_workers: int, rate_fraction: float) -> None:
+    run = uuid.uuid4().hex[:8]
+    base = Settings()
+    settings = base.model_copy(
+        update={
+            "topic_raw": f"bench-{run}-raw",
+            "topic_clean": f"bench-{run}-clean",
+            "topic_dead_letter": f"bench-{run}-dlq",
+            "topic_indexed": f"bench-{run}-indexed",
+            "consumer_group_clean": f"bench-{run}-clean",
+            "consumer_group_index": f"bench-{run}-index",
+            "index_alias": f"bench-{run}",
+            "index_prefix": f"bench-{run}-v",
+        }
+    )
+    ensure_topics(settings)
+    es = make_es(settings)
+    ensure_index(es, settings)
+    corpus = load_pages(mode, pages)
+    env = env_for(settings)
+    workers = [
+        subprocess.Popen(
+            [NEWSFLOW, "consume", "clean"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(clean_workers)
+    ]
+    workers.append(
+        subprocess.Popen(
+            [NEWSFLOW, "consume", "index"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
+    watcher = Watcher(settings)
+    watcher.start()
+    try:
+        warm = send(settings, corpus[:10], mode, f"warm{run}", None)
+        wait_for(watcher, set(warm), 180)
+
+        sent = send(settings, corpus, mode, f"burst{run}", None)
+        first = min(sent.values())
+        wait_for(watcher, set(sent), 900)
+        done = [watcher.seen[i] for i in sent if i in watcher.seen]
+        lost = len(sent) - len(done)  # dead-lettered (e.g. no article text) or not yet seen
+        elapsed = max(done) - first if done else float("nan")
+        throughput = len(done) / elapsed if done else 0.0
+
+        rate = max(1.0, throughput * rate_fraction)
+        paced = send(
+            settings, corpus[: min(len(corpus), int(rate * 20) + 1)], mode, f"paced{run}", rate
+        )
+        wait_for(watcher, set(paced), 600)
+        lat = sorted(watcher.seen[i] - t for i, t in paced.items() if i in watcher.seen)
+        p50 = statistics.median(lat) if lat else float("nan")
+        p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else float("nan")
+        print(
+            f"mode={mode} pages={len(sent)} clean_workers={clean_workers} "
+            f"throughput={throughput:.1f} articles/s (searchable {len(done)}, "
+            f"not indexed {lost}) | paced at {rate:.1f}/s: n={len(lat)} "
+            f"p50={p50 * 1000:.0f} ms p99={p99 * 1000:.0f} ms"
+        )
+    finally:
+        watcher.stop.set()
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            w.wait(timeout=60)
+        es.indices.delete(index=f"{settings.index_prefix}*", allow_no_indices=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=["text", "html", "both"], default="both")
+    parser.add_argument("--pages", type=int, default=400, help="corpus pages per mode")
+    parser.add_argument("--clean-workers", type=int, default=1)
+    parser.add_argument(
+        "--rate-fraction",
+        type=float,
+        default=0.5,
+        help="paced phase rate as a fraction of measured throughput",
+    )
+    args = parser.parse_args()
+    for mode in ["text", "html"] if args.mode == "both" else [args.mode]:
+        bench(mode, args.pages, args.clean_workers, args.rate_fraction)
+
+
+if __name__ == "__main__":
+    main()
