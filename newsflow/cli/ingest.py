@@ -120,13 +120,12 @@ def run(
     Re-running is safe: article ids are stable, so the index keeps one document per article.
     """
     from consumers.workers import run_clean_worker, run_index_worker
-    from newsflow.clients import make_es, make_producer
+    from newsflow.cli.produce import run_produce
+    from newsflow.clients import make_es
     from newsflow.index import ensure_index
     from newsflow.search import SearchFilters
     from newsflow.search import search as run_search
     from newsflow.topics import ensure_topics
-    from producers.publish import publish
-    from producers.sources import source_for
 
     settings = Settings()
     if local_stack:
@@ -140,18 +139,9 @@ def run(
     index = ensure_index(es, settings)
 
     console.rule("1/4 produce")
-    producer = make_producer(settings)
-    try:
-        summary = publish(
-            [source_for(p, settings) for p in inputs],
-            producer,
-            settings.topic_raw,
-            progress=console.is_terminal,
-            console=console,
-        )
-    finally:
-        producer.close(timeout=10)
-    console.print(summary.describe() if hasattr(summary, "describe") else str(summary))
+    summary, code = run_produce(inputs, settings, quiet=not console.is_terminal)
+    if code != 0 or summary is None:
+        raise typer.Exit(code or 1)
 
     console.rule("2/4 clean and tag")
     clean_stats = run_clean_worker(settings, idle_exit_seconds=idle)
