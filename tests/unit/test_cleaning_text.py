@@ -1,0 +1,83 @@
+"""Unit tests of the whole-page-text extractor on small hand-written pages and the seed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from consumers.cleaning.model import CleanError
+from consumers.cleaning.text import extract_text
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "text"
+
+
+def _fixture(name: str) -> tuple[str, str]:
+    page = (FIXTURES / f"{name}.txt").read_text(encoding="utf-8")
+    expected = (FIXTURES / f"{name}.expected.txt").read_text(encoding="utf-8")
+    return page, expected.rstrip("\n")
+
+
+def test_seed_is_exactly_its_four_article_paragraphs() -> None:
+    page, expected = _fixture("seed_000")
+    result = extract_text(page)
+    assert result.text == expected
+    assert len(result.paragraphs) == 4
+    assert result.extractor.startswith("text-")
+
+
+@pytest.mark.parametrize(
+    ("name", "title"),
+    [
+        ("cookie_nav_comments", "Harbour town votes to rebuild its flooded sea wall"),
+        ("related_teasers", "Rail operator orders forty new trains for regional lines"),
+        ("german", "Neue Brücke über den Fluss wird im Herbst eröffnet"),
+    ],
+)
+def test_article_without_chrome(name: str, title: str) -> None:
+    page, expected = _fixture(name)
+    result = extract_text(page)
+    assert result.text == expected
+    assert result.title == title
+
+
+def test_teasers_after_related_header_are_dropped() -> None:
+    page, _ = _fixture("related_teasers")
+    body = extract_text(page).text
+    assert "…" not in body
+    assert "(Reuters)" not in body
+    assert "Related" not in body
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\n\n"])
+def test_empty_text_is_an_error(text: str) -> None:
+    with pytest.raises(CleanError) as err:
+        extract_text(text)
+    assert err.value.reason == "empty"
+
+
+def test_page_of_menus_only_has_no_article() -> None:
+    with pytest.raises(CleanError) as err:
+        extract_text("Home\n\nNews\n\nSport\n\nContact us\n\nPrivacy Policy\n")
+    assert err.value.reason == "no_article_text"
+
+
+def test_deterministic() -> None:
+    page, _ = _fixture("cookie_nav_comments")
+    assert extract_text(page) == extract_text(page)
+
+
+def test_huge_input_is_linear() -> None:
+    # 40x the seed plus thousands of menu lines: must stay well under a second, not blow up.
+    page, _ = _fixture("seed_000")
+    huge = "\n\n".join([page] * 40 + ["Menu item"] * 5000)
+    start = time.perf_counter()
+    result = extract_text(huge)
+    assert time.perf_counter() - start < 2.0
+    assert result.paragraphs
+
+
+def test_one_giant_line() -> None:
+    result = extract_text("word and more words for the text. " * 100_000)
+    assert len(result.paragraphs) == 1
