@@ -1,0 +1,106 @@
+"""enrich_articles: story clustering, embeddings and entity roll-up over newly indexed articles.
+
+Woken by an asset event whenever the index worker announces an article on the indexed topic
+(an AssetWatcher running KafkaMessageQueueTrigger in the triggerer), and every 30 minutes as
+a fallback should the watcher be down. Each task picks its own work by query (articles
+missing its ``enrichment.*_at`` stamp), so a run after a burst of events enriches the whole
+burst, and re-runs are safe.
+
+Parse-time cost only: settings come from environment variables, clients are made in tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.providers.apache.kafka.triggers.msg_queue import KafkaMessageQueueTrigger
+from airflow.sdk import (
+    Asset,
+    AssetOrTimeSchedule,
+    AssetWatcher,
+    CronTriggerTimetable,
+    Variable,
+    dag,
+    task,
+)
+
+from newsflow.airflow_local import KAFKA_CONN_ID
+from newsflow.settings import Settings
+
+_settings = Settings()  # environment only, no I/O
+
+indexed_articles = Asset(
+    name=f"newsflow_indexed_{_settings.topic_indexed}",
+    uri=f"kafka://{_settings.kafka_bootstrap_servers.split(',')[0]}/{_settings.topic_indexed}",
+    group="newsflow",
+    watchers=[
+        AssetWatcher(
+            name=f"indexed_topic_{_settings.topic_indexed}",
+            trigger=KafkaMessageQueueTrigger(
+                topics=[_settings.topic_indexed],
+                kafka_config_id=KAFKA_CONN_ID,
+                apply_function="newsflow.enrichment.events.indexed_event",
+                poll_timeout=1,
+                poll_interval=1,
+            ),
+        )
+    ],
+)
+
+
+def _batch(name: str, default: int) -> int:
+    # Airflow Variables from the environment: AIRFLOW_VAR_NEWSFLOW_<NAME>.
+    return int(Variable.get(f"newsflow_{name}", default=default))
+
+
+@dag(
+    dag_id="enrich_articles",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("*/30 * * * *", timezone="UTC"),
+        assets=indexed_articles,
+    ),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    # One run at a time: a run handles every pending article, so parallel runs would only
+    # race for the same documents.
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    tags=["newsflow", "enrichment"],
+    doc_md=__doc__,
+)
+def enrich_articles() -> None:
+    @task(execution_timeout=timedelta(minutes=20))
+    def cluster() -> int:
+        """Assigns story ids to articles not clustered yet."""
+        from newsflow.clients import make_es
+        from newsflow.enrichment.clustering import cluster_pending
+
+        settings = Settings()
+        with make_es(settings) as es:
+            return cluster_pending(es, settings, batch_size=_batch("cluster_batch", 500))
+
+    @task(execution_timeout=timedelta(minutes=30))
+    def embed() -> int:
+        """Stores a MiniLM sentence embedding on articles that have none."""
+        from newsflow.clients import make_es
+        from newsflow.enrichment.embeddings import embed_pending
+
+        settings = Settings()
+        with make_es(settings) as es:
+            return embed_pending(es, settings, batch_size=32, limit=_batch("embed_limit", 2000))
+
+    @task(execution_timeout=timedelta(minutes=20))
+    def rollup() -> int:
+        """Writes entity salience and refreshes per-entity counters."""
+        from newsflow.clients import make_es
+        from newsflow.enrichment.rollup import rollup_pending
+
+        settings = Settings()
+        with make_es(settings) as es:
+            return rollup_pending(es, settings, batch_size=_batch("rollup_batch", 500))
+
+    # Roll-up counts stories per entity, so it runs after clustering has set story ids.
+    cluster() >> embed() >> rollup()
+
+
+enrich_articles()

@@ -1,0 +1,281 @@
+"""A local Airflow for newsflow: `newsflow airflow up|down|status`.
+
+Runs the api-server, scheduler, dag-processor and triggerer as detached processes on the
+project's dags/ folder, with their own AIRFLOW_HOME (``<stack_dir>/airflow`` by default), a
+SQLite metadata database and the LocalExecutor. Everything Airflow needs comes from the
+environment we give the processes: the newsflow settings (``NEWSFLOW_*``, so DAG tasks see the
+same topics and indices as the caller), the Kafka connection for the asset watcher
+(``AIRFLOW_CONN_NEWSFLOW_KAFKA``) and a JWT secret shared by all components (Airflow 3 task
+workers authenticate to the api-server with it; per-process random secrets would not match).
+
+Parallelism is kept to a minimum on purpose: the laptop this runs on has two cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from newsflow.settings import PROJECT_ROOT, Settings
+
+#: Airflow connection id of the Kafka cluster, used by the enrich_articles asset watcher.
+KAFKA_CONN_ID = "newsflow_kafka"
+#: Consumer group of the asset watcher (offsets are committed after each event).
+WATCHER_GROUP = "newsflow-airflow-watcher"
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+DEFAULT_PORT = 8080
+DAGS_FOLDER = PROJECT_ROOT / "dags"
+
+
+class AirflowLocalError(RuntimeError):
+    """The local Airflow could not be started."""
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    pid: int | None
+    running: bool
+
+
+def default_home(settings: Settings) -> Path:
+    return settings.stack_dir / "airflow"
+
+
+def _airflow_bin() -> str:
+    # The airflow script next to this interpreter: the venv's, whatever PATH says.
+    candidate = Path(sys.executable).with_name("airflow")
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("airflow")
+    if not found:
+        raise AirflowLocalError("the `airflow` command is not installed (pip install '.[airflow]')")
+    return found
+
+
+def kafka_connection(settings: Settings) -> dict[str, Any]:
+    """The Airflow connection (JSON form) for the Kafka cluster, in confluent-kafka terms."""
+    extra: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "security.protocol": settings.kafka_security_protocol.lower(),
+        "group.id": WATCHER_GROUP,
+        # A watcher that starts after an announcement still sees it.
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+    }
+    if settings.kafka_sasl_mechanism:
+        extra["sasl.mechanisms"] = settings.kafka_sasl_mechanism
+        extra["sasl.username"] = settings.kafka_sasl_username
+        if settings.kafka_sasl_password is not None:
+            extra["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
+    if settings.kafka_ssl_cafile:
+        extra["ssl.ca.location"] = settings.kafka_ssl_cafile
+    return {"conn_type": "kafka", "extra": extra}
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``NEWSFLOW_*`` variables that reproduce ``settings`` in a child process."""
+    env: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"NEWSFLOW_{name.upper()}"] = str(value)
+    return env
+
+
+def _secret(home: Path) -> str:
+    path = home / "jwt_secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def airflow_env(
+    settings: Settings, home: Path, port: int = DEFAULT_PORT, dags_folder: Path = DAGS_FOLDER
+) -> dict[str, str]:
+    """The environment of every Airflow process (and of `airflow db migrate`)."""
+    env = dict(os.environ)
+    env.update(settings_env(settings))
+    secret = _secret(home)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": secret,
+            "AIRFLOW__API_AUTH__JWT_SECRET": secret,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            # Two cores: one task at a time, one parsing process, few triggers per triggerer.
+            "AIRFLOW__CORE__PARALLELISM": "2",
+            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "1",
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "60",
+            "AIRFLOW__TRIGGERER__CAPACITY": "50",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__MP_START_METHOD": "fork",
+            f"AIRFLOW_CONN_{KAFKA_CONN_ID.upper()}": json.dumps(kafka_connection(settings)),
+            # The model lives inside a wheel; never let anything reach for the hub.
+            "HF_HUB_OFFLINE": "1",
+        }
+    )
+    # Project packages must import in task and DAG-processor subprocesses even when the
+    # project is not installed (a checkout run with PYTHONPATH).
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
+def _state_path(home: Path) -> Path:
+    return home / "state.json"
+
+
+def _read_state(home: Path) -> dict[str, Any]:
+    path = _state_path(home)
+    if not path.exists():
+        return {}
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A recycled pid belonging to something else is not our component.
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    if b"airflow" not in cmdline:
+        return False
+    # A zombie (exited, not reaped by our short-lived parent) is not running either.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def migrate(settings: Settings, home: Path, port: int = DEFAULT_PORT) -> None:
+    """Creates or upgrades the metadata database (skipped when this Airflow did it already)."""
+    import airflow
+
+    marker = home / "migrated"
+    if marker.exists() and marker.read_text() == airflow.__version__:
+        return
+    env = airflow_env(settings, home, port)
+    result = subprocess.run(
+        [_airflow_bin(), "db", "migrate"], env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise AirflowLocalError(f"airflow db migrate failed:\n{result.stderr[-4000:]}")
+    marker.write_text(airflow.__version__)
+
+
+def up(
+    settings: Settings,
+    home: Path | None = None,
+    port: int | None = None,
+    wait_seconds: float = 120.0,
+) -> list[ComponentStatus]:
+    """Starts the components that are not running yet; idempotent. Waits for the api-server."""
+    home = home or default_home(settings)
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    state = _read_state(home)
+    port = port or int(state.get("port") or DEFAULT_PORT)
+    migrate(settings, home, port)
+    env = airflow_env(settings, home, port)
+    pids: dict[str, int] = dict(state.get("pids") or {})
+    for name in COMPONENTS:
+        if _alive(pids.get(name)):
+            continue
+        with (home / "logs" / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [_airflow_bin(), name],
+                env=env,
+                cwd=home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Own session: survives the CLI exiting, and `down` can stop the whole group
+                # (the scheduler's executor workers, the api-server's uvicorn worker).
+                start_new_session=True,
+            )
+        pids[name] = proc.pid
+    _state_path(home).write_text(json.dumps({"port": port, "pids": pids}))
+    deadline = time.monotonic() + wait_seconds
+    while not api_healthy(port):
+        if time.monotonic() > deadline:
+            raise AirflowLocalError(
+                f"api-server not healthy on port {port} after {wait_seconds:.0f}s; "
+                f"see {home / 'logs' / 'api-server.log'}"
+            )
+        if not _alive(pids["api-server"]):
+            raise AirflowLocalError(f"api-server exited; see {home / 'logs' / 'api-server.log'}")
+        time.sleep(1)
+    return status(settings, home)
+
+
+def api_healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def status(settings: Settings, home: Path | None = None) -> list[ComponentStatus]:
+    """Which components are running."""
+    home = home or default_home(settings)
+    pids = _read_state(home).get("pids") or {}
+    return [ComponentStatus(n, pids.get(n), _alive(pids.get(n))) for n in COMPONENTS]
+
+
+def down(settings: Settings, home: Path | None = None, timeout: float = 30.0) -> None:
+    """Stops the components started by `up` (their process groups), SIGKILL after ``timeout``."""
+    home = home or default_home(settings)
+    state = _read_state(home)
+    pids: dict[str, int] = dict(state.get("pids") or {})
+    running = {n: p for n, p in pids.items() if _alive(p)}
+    for pid in running.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)  # pgid == pid: started with start_new_session
+    deadline = time.monotonic() + timeout
+    while any(_alive(p) for p in running.values()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in running.values():
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+    if state:
+        _state_path(home).write_text(json.dumps({"port": state.get("port"), "pids": {}}))

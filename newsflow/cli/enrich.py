@@ -1,0 +1,135 @@
+"""`newsflow related`, `enrich` and `airflow up|down|status`: the enrichment side from the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from newsflow.cli import app
+from newsflow.settings import Settings
+
+if TYPE_CHECKING:
+    from newsflow.airflow_local import ComponentStatus
+
+console = Console()
+
+airflow_app = typer.Typer(help="A local Airflow running the project's DAGs.")
+app.add_typer(airflow_app, name="airflow")
+
+
+class StageName(StrEnum):
+    cluster = "cluster"
+    embed = "embed"
+    rollup = "rollup"
+    trends = "trends"
+
+
+@app.command()
+def related(
+    article_id: str = typer.Argument(..., help="Id of an indexed, embedded article."),
+    k: int = typer.Option(10, "-k", help="How many neighbours."),
+) -> None:
+    """Articles closest in meaning to ARTICLE_ID (kNN on the stored embeddings)."""
+    from newsflow.clients import make_es
+    from newsflow.enrichment.embeddings import related as find_related
+
+    settings = Settings()
+    with make_es(settings) as es:
+        try:
+            hits = find_related(es, settings, article_id, k)
+        except LookupError as exc:
+            console.print(f"[red]{escape(str(exc))}[/red]")
+            raise typer.Exit(1) from exc
+    table = Table("score", "id", "story", "site", "title")
+    for h in hits:
+        table.add_row(
+            f"{h['score']:.3f}",
+            h["id"],
+            str(h.get("story_id") or ""),
+            str(h.get("site") or ""),
+            escape(str(h.get("title") or "")),
+        )
+    console.print(table)
+
+
+@app.command()
+def enrich(
+    stage: list[StageName] = typer.Option(
+        None, "--stage", "-s", help="Stage(s) to run (default: cluster, embed, rollup, trends)."
+    ),
+) -> None:
+    """Runs the enrichment stages once over what is pending (what the DAGs do on a schedule)."""
+    from newsflow.clients import make_es
+    from newsflow.enrichment.clustering import cluster_pending
+    from newsflow.enrichment.embeddings import embed_pending
+    from newsflow.enrichment.rollup import rollup_pending
+    from newsflow.enrichment.trends import write_trends
+
+    settings = Settings()
+    chosen = stage or list(StageName)
+    with make_es(settings) as es:
+        for name in StageName:  # always in pipeline order, whatever order was given
+            if name not in chosen:
+                continue
+            with console.status(f"{name}..."):
+                if name is StageName.cluster:
+                    n = cluster_pending(es, settings)
+                elif name is StageName.embed:
+                    n = embed_pending(es, settings)
+                elif name is StageName.rollup:
+                    n = rollup_pending(es, settings)
+                else:
+                    n = write_trends(es, settings)
+            console.print(f"{name}: {n}")
+
+
+_HOME = typer.Option(None, help="AIRFLOW_HOME (default: <stack_dir>/airflow).")
+
+
+@airflow_app.command("up")
+def airflow_up(
+    home: Path | None = _HOME,
+    port: int | None = typer.Option(None, help="api-server port (default 8080, then as last)."),
+) -> None:
+    """Starts api-server, scheduler, dag-processor and triggerer (idempotent)."""
+    from newsflow import airflow_local
+
+    settings = Settings()
+    states = airflow_local.up(settings, home, port)
+    _print_status(states)
+    home = home or airflow_local.default_home(settings)
+    console.print(f"UI: http://127.0.0.1:{port or airflow_local.DEFAULT_PORT}  logs: {home}/logs")
+
+
+@airflow_app.command("down")
+def airflow_down(home: Path | None = _HOME) -> None:
+    """Stops the local Airflow components."""
+    from newsflow import airflow_local
+
+    airflow_local.down(Settings(), home)
+    console.print("airflow stopped")
+
+
+@airflow_app.command("status")
+def airflow_status(home: Path | None = _HOME) -> None:
+    """Shows which local Airflow components are running."""
+    from newsflow import airflow_local
+
+    states = airflow_local.status(Settings(), home)
+    _print_status(states)
+    if not all(s.running for s in states):
+        raise typer.Exit(1)
+
+
+def _print_status(states: Sequence[ComponentStatus]) -> None:
+    table = Table("component", "pid", "running")
+    for s in states:
+        table.add_row(s.name, str(s.pid or ""), "yes" if s.running else "no")
+    console.print(table)

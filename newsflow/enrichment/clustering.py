@@ -1,0 +1,374 @@
+"""Story clustering: group near-duplicate and same-story articles across sources.
+
+Two articles belong to the same story when their bodies are near duplicates (SimHash within a
+few bits, or MinHash Jaccard estimate high: syndicated copies, light edits) or when they tell
+the same story in other words (titles sharing most of their words and named entities in
+common). Groups are the connected components of that relation. Every member gets the story
+id of the group, a stable hash of the canonical member's id, so the id does not depend on
+the order articles arrive in, only on which member is canonical.
+
+The pure part (``assign_stories``) works on ``Member`` values; ``cluster_pending`` is the thin
+Elasticsearch step the DAG and the CLI run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from elasticsearch import Elasticsearch
+
+from newsflow.enrichment.es import bulk_update, pending, refresh
+from newsflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STAGE = "cluster"
+
+_WORD = re.compile(r"\w+")
+# Short function words say nothing about which story a title tells.
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "says",
+        "said",
+        "that",
+        "the",
+        "to",
+        "was",
+        "were",
+        "will",
+        "with",
+        "after",
+        "over",
+        "new",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How close two articles must be to count as the same story."""
+
+    #: SimHash Hamming distance (of 64 bits) at or below which bodies are near duplicates.
+    simhash_bits: int = 6
+    #: MinHash Jaccard estimate at or above which bodies are near duplicates.
+    minhash: float = 0.5
+    #: Title word Jaccard at or above which titles tell the same story...
+    title: float = 0.5
+    #: ...provided they also share at least this many named entities.
+    shared_entities: int = 2
+
+
+@dataclass(frozen=True)
+class Member:
+    """What clustering needs to know about one article."""
+
+    id: str
+    simhash: str = "0" * 16
+    minhash: tuple[int, ...] = ()
+    title: str = ""
+    entities: frozenset[str] = frozenset()
+    published_at: datetime | None = None
+    ingested_at: datetime | None = None
+    body_chars: int = 0
+    story_id: str | None = None
+    story_canonical: bool | None = None
+    story_size: int | None = None
+    stages: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_source(cls, doc_id: str, src: dict[str, Any]) -> Member:
+        """Builds a member from an indexed article's ``_source``."""
+        tags = src.get("tags") or {}
+        ents: set[str] = set()
+        for key in ("persons", "organizations", "locations"):
+            ents.update(str(v).lower() for v in tags.get(key) or [])
+        ents.update(str(t.get("value", "")).lower() for t in tags.get("entities") or [])
+        ents.discard("")
+        body = src.get("body") or []
+        return cls(
+            id=doc_id,
+            simhash=src.get("simhash") or "0" * 16,
+            minhash=tuple(int(v) for v in src.get("minhash") or []),
+            title=src.get("title") or "",
+            entities=frozenset(ents),
+            published_at=_parse_dt(src.get("published_at")),
+            ingested_at=_parse_dt(src.get("ingested_at")),
+            body_chars=sum(len(p) for p in body) if isinstance(body, list) else len(str(body)),
+            story_id=src.get("story_id"),
+            story_canonical=src.get("story_canonical"),
+            story_size=src.get("story_size"),
+            stages=frozenset((src.get("enrichment") or {}).get("stages") or []),
+        )
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The story an article belongs to."""
+
+    story_id: str
+    canonical: bool
+    size: int
+
+
+@dataclass
+class _UnionFind:
+    parent: dict[str, str] = field(default_factory=dict)
+
+    def find(self, x: str) -> str:
+        root = self.parent.setdefault(x, x)
+        while root != self.parent[root]:
+            root = self.parent[root]
+        while x != root:  # path compression
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _parse_dt(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def story_id_for(canonical_id: str) -> str:
+    """The story id of a group: a stable hash of its canonical member's id."""
+    return "s-" + hashlib.blake2b(canonical_id.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def title_words(title: str) -> frozenset[str]:
+    """Content words of a title, lower-cased."""
+    return frozenset(w for w in _WORD.findall(title.lower()) if w not in _STOP and len(w) > 1)
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def _hamming(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def _minhash_sim(a: Sequence[int], b: Sequence[int]) -> float:
+    if not a or len(a) != len(b):
+        return 0.0
+    return sum(1 for x, y in zip(a, b, strict=True) if x == y) / len(a)
+
+
+_EMPTY_SIMHASH = "0" * 16
+
+
+def same_story(a: Member, b: Member, t: Thresholds = Thresholds()) -> bool:
+    """Whether two articles tell the same story (near-duplicate bodies, or title + entities)."""
+    # An all-zero SimHash means "no words"; two empty bodies are not the same story.
+    nonempty = a.simhash != _EMPTY_SIMHASH and b.simhash != _EMPTY_SIMHASH
+    if nonempty and _hamming(a.simhash, b.simhash) <= t.simhash_bits:
+        return True
+    if _minhash_sim(a.minhash, b.minhash) >= t.minhash:
+        return True
+    if _jaccard(title_words(a.title), title_words(b.title)) >= t.title:
+        return len(a.entities & b.entities) >= t.shared_entities
+    return False
+
+
+def canonical_key(m: Member) -> tuple[datetime, int, str]:
+    """Sort key choosing the canonical member: first published, then the fullest, then by id.
+
+    The first publisher is usually the origin of a syndicated story; among copies published at
+    the same moment the longest body is the most complete one.
+    """
+    when = m.published_at or m.ingested_at or datetime.max.replace(tzinfo=UTC)
+    return (when, -m.body_chars, m.id)
+
+
+def assign_stories(
+    members: Iterable[Member], thresholds: Thresholds = Thresholds()
+) -> dict[str, Assignment]:
+    """Groups members into stories; returns each member's story id, canonical flag and size.
+
+    Members that already carry the same ``story_id`` stay together (a story found earlier is not
+    split because a later batch happens not to contain the link between two of its members).
+    """
+    items = list({m.id: m for m in members}.values())
+    uf = _UnionFind()
+    by_story: dict[str, str] = {}
+    for m in items:
+        uf.find(m.id)
+        if m.story_id:
+            first = by_story.setdefault(m.story_id, m.id)
+            uf.union(first, m.id)
+    # Pairwise comparison: batches are a few hundred articles plus their candidates, and the
+    # checks are cheap integer operations, so O(n^2) stays well under a second.
+    for i, a in enumerate(items):
+        for b in items[i + 1 :]:
+            if uf.find(a.id) != uf.find(b.id) and same_story(a, b, thresholds):
+                uf.union(a.id, b.id)
+    groups: dict[str, list[Member]] = {}
+    for m in items:
+        groups.setdefault(uf.find(m.id), []).append(m)
+    out: dict[str, Assignment] = {}
+    for group in groups.values():
+        canonical = min(group, key=canonical_key)
+        sid = story_id_for(canonical.id)
+        for m in group:
+            out[m.id] = Assignment(story_id=sid, canonical=m.id == canonical.id, size=len(group))
+    return out
+
+
+# --- Elasticsearch step --------------------------------------------------------------------
+
+_SOURCE = [
+    "id",
+    "title",
+    "simhash",
+    "minhash",
+    "body",
+    "published_at",
+    "ingested_at",
+    "story_id",
+    "story_canonical",
+    "story_size",
+    "enrichment.stages",
+    "tags.persons",
+    "tags.organizations",
+    "tags.locations",
+    "tags.entities",
+]
+
+
+def _candidates(
+    es: Elasticsearch, settings: Settings, m: Member, size: int
+) -> list[dict[str, Any]]:
+    """Already indexed articles that could be in the same story as ``m`` (found by BM25)."""
+    should: list[dict[str, Any]] = [{"term": {"simhash": m.simhash}}]
+    if m.title:
+        should.append({"match": {"title": {"query": m.title}}})
+    if m.entities:
+        for key in ("persons", "organizations", "locations"):
+            should.append({"terms": {f"tags.{key}.keyword": sorted(m.entities)}})
+    resp = es.search(
+        index=settings.index_alias,
+        query={
+            "bool": {
+                "should": should,
+                "minimum_should_match": 1,
+                "must_not": {"ids": {"values": [m.id]}},
+            }
+        },
+        size=size,
+        source_includes=_SOURCE,
+    )
+    return list(resp["hits"]["hits"])
+
+
+def _story_members(
+    es: Elasticsearch, settings: Settings, story_ids: set[str]
+) -> list[dict[str, Any]]:
+    hits: list[dict[str, Any]] = []
+    ids = sorted(story_ids)
+    for start in range(0, len(ids), 500):
+        resp = es.search(
+            index=settings.index_alias,
+            query={"terms": {"story_id": ids[start : start + 500]}},
+            size=10_000,
+            source_includes=_SOURCE,
+        )
+        hits.extend(resp["hits"]["hits"])
+    return hits
+
+
+def _members(hits: Iterable[dict[str, Any]]) -> dict[str, Member]:
+    return {h["_id"]: Member.from_source(h["_id"], h.get("_source", {})) for h in hits}
+
+
+def cluster_pending(
+    es: Elasticsearch,
+    settings: Settings,
+    batch_size: int = 500,
+    candidates_per_article: int = 20,
+    thresholds: Thresholds = Thresholds(),
+    now: datetime | None = None,
+) -> int:
+    """Assigns stories to articles not clustered yet (and re-labels stories they join).
+
+    Returns how many new articles were clustered. Re-running it with nothing pending does
+    nothing; articles are chosen by ``enrichment.clustered_at`` being absent.
+    """
+    now = now or datetime.now(UTC)
+    refresh(es, settings)
+    total = 0
+    while True:
+        batch = pending(es, settings, "enrichment.clustered_at", batch_size, _SOURCE)
+        if not batch:
+            return total
+        members = _members(batch)
+        pool: dict[str, Member] = dict(members)
+        for m in list(members.values()):
+            for hit in _candidates(es, settings, m, candidates_per_article):
+                pool.setdefault(hit["_id"], Member.from_source(hit["_id"], hit["_source"]))
+        # Every member of a story the batch touches takes part, so a new canonical member
+        # (an earlier copy arriving late) relabels the whole story, not just part of it.
+        touched = {m.story_id for m in pool.values() if m.story_id}
+        for hit in _story_members(es, settings, touched):
+            pool.setdefault(hit["_id"], Member.from_source(hit["_id"], hit["_source"]))
+        assigned = assign_stories(pool.values(), thresholds)
+        stamp = now.isoformat()
+        updates: dict[str, dict[str, Any]] = {}
+        for doc_id, a in assigned.items():
+            m = pool[doc_id]
+            doc: dict[str, Any] = {
+                "story_id": a.story_id,
+                "story_canonical": a.canonical,
+                "story_size": a.size,
+            }
+            if doc_id in members:
+                doc["enrichment"] = {
+                    "clustered_at": stamp,
+                    "stages": sorted(m.stages | {STAGE}),
+                }
+            elif (m.story_id, m.story_canonical, m.story_size) == (
+                a.story_id,
+                a.canonical,
+                a.size,
+            ):
+                continue  # an older member whose story did not change
+            updates[doc_id] = doc
+        bulk_update(es, settings, updates)
+        refresh(es, settings)
+        total += len(members)
+        log.info("clustered %d articles (%d documents updated)", len(members), len(updates))

