@@ -19,7 +19,7 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -566,6 +566,8 @@ class Feed:
             if isinstance(entry.get(key), str) and entry[key]:
                 metadata["guid" if key == "id" else key] = entry[key]
         for key in ("published", "updated"):
+            if key not in entry:
+                continue
             iso = _struct_time_iso(entry.get(f"{key}_parsed"))
             value = iso or entry.get(key)
             if isinstance(value, str) and value:
@@ -595,6 +597,21 @@ def _warc_date(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _check_warc_start(path: Path) -> None:
+    """Raises INVALID_WARC unless the file (gzipped or not) starts with a WARC header.
+
+    warcio would silently yield nothing (or ARC records) for other files; a wrong file named
+    ``.warc`` must be reported instead.
+    """
+    with path.open("rb") as fh:
+        start = fh.read(2)
+    opener = gzip.open if start == b"\x1f\x8b" else open
+    with opener(path, "rb") as fh:
+        head = fh.read(5)
+    if head != b"WARC/":
+        raise SourceError(RejectReason.INVALID_WARC, f"does not start with a WARC header: {head!r}")
+
+
 @dataclass(frozen=True)
 class Warc:
     """A web archive (``.warc``/``.warc.gz``): one HTML article per successful HTML response.
@@ -612,10 +629,12 @@ class Warc:
         source = str(self.path)
         try:
             _check_regular_file(self.path)
+            _check_warc_start(self.path)
             with self.path.open("rb") as fh:
                 records = ArchiveIterator(fh)
                 for record in records:
-                    item = self._article(record, f"{source}@{records.get_record_offset()}")
+                    # The offset is only known once the record has been read to its end.
+                    item = self._article(record, lambda: f"{source}@{records.get_record_offset()}")
                     if item is not None:
                         yield item
         except SourceError as exc:
@@ -624,7 +643,7 @@ class Warc:
             # Records already yielded stay published; the damaged rest is reported once.
             yield Rejected(source, RejectReason.INVALID_WARC, _describe(exc))
 
-    def _article(self, record: Any, where: str) -> RawArticle | Rejected | None:
+    def _article(self, record: Any, locate: Callable[[], str]) -> RawArticle | Rejected | None:
         if record.rec_type != "response" or record.http_headers is None:
             return None
         content_type = record.http_headers.get_header("Content-Type") or ""
@@ -635,6 +654,7 @@ class Warc:
         limit = self.settings.max_input_bytes
         # content_stream undoes chunked transfer and gzip/deflate/br content encoding.
         data = record.content_stream().read(limit + 1)
+        where = locate()
         if len(data) > limit:
             return Rejected(where, RejectReason.OVERSIZED, f"more than {limit} bytes")
         try:

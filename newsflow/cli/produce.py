@@ -1,0 +1,117 @@
+"""`newsflow produce`: publish files, folders, feeds and web archives to the raw topic."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+from kafka.errors import KafkaError
+from rich.console import Console
+
+from newsflow.cli import app
+from newsflow.clients import make_producer
+from newsflow.settings import Settings, get_settings
+from newsflow.topics import ensure_topics
+from producers.publish import PublishSummary, publish
+from producers.sources import SUPPORTED_SUFFIXES, source_for
+
+EXIT_OK = 0
+EXIT_BROKER = 1
+
+# Listing every rejection of a huge run would bury the summary; the counts stay exact.
+_MAX_LISTED = 50
+
+# A broker that cannot be reached should fail the run in seconds, not after kafka-python's
+# default minute per blocked send.
+_MAX_BLOCK_MS = 15_000
+
+# Paragraphs are single strings: the help renderer keeps line breaks inside a paragraph.
+_HELP = "\n\n".join(
+    (
+        "Publish articles to the raw topic (settings.topic_raw, env NEWSFLOW_TOPIC_RAW).",
+        "Each PATH|URL is a file, a directory (searched recursively in sorted order; hidden "
+        "files and unknown endings skipped) or an http(s) RSS/Atom feed URL. File kinds by "
+        f"ending: {', '.join(SUPPORTED_SUFFIXES)}.",
+        "Every article is keyed by a stable id (hash of its canonical URL, else of its "
+        "normalized text), so publishing the same inputs again sends the same keys and the "
+        "index never gains duplicates. An unreadable, oversized (> NEWSFLOW_MAX_INPUT_BYTES), "
+        "binary or malformed input is reported and skipped; it never stops the batch.",
+        "Exit codes:",
+        "0 = the run completed, even if some inputs were rejected or skipped as duplicates;",
+        "1 = nothing could be published because of a broker error (Kafka unreachable, every "
+        "send failed);",
+        "2 = bad command line.",
+    )
+)
+
+
+def _print_summary(console: Console, summary: PublishSummary, topic: str, quiet: bool) -> None:
+    console.print(
+        f"[bold]{topic}[/]: [green]{summary.published} published[/], "
+        f"[yellow]{summary.skipped} skipped[/] (same id already sent in this run), "
+        f"[red]{len(summary.rejected)} rejected[/], "
+        f"[red]{len(summary.failed)} failed[/] (not acknowledged by the broker)"
+    )
+    if summary.rejected:
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in summary.rejected_by_reason().items())
+        console.print(f"rejected by reason: {reasons}")
+    if not quiet:
+        problems = [*map(str, summary.rejected), *map(str, summary.failed)]
+        for line in problems[:_MAX_LISTED]:
+            console.print(f"  - {line}", markup=False, highlight=False)
+        if len(problems) > _MAX_LISTED:
+            console.print(f"  ... and {len(problems) - _MAX_LISTED} more")
+    if summary.broker_error:
+        console.print(f"[red]stopped early: broker error: {summary.broker_error}[/]")
+
+
+def run_produce(
+    locations: list[str], settings: Settings, *, topic: str | None = None, quiet: bool = False
+) -> tuple[PublishSummary | None, int]:
+    """Publishes ``locations`` and prints the summary; returns it with the CLI exit code."""
+    console = Console(stderr=False)
+    topic = topic or settings.topic_raw
+    kafka_log = logging.getLogger("kafka")
+    if kafka_log.getEffectiveLevel() > logging.DEBUG:
+        # Every failed reconnect is logged as an error; the one line below says it all.
+        kafka_log.setLevel(logging.CRITICAL)
+    try:
+        # The producer first: it fails fast (bootstrap timeout) when Kafka is down.
+        producer = make_producer(
+            settings, max_block_ms=_MAX_BLOCK_MS, bootstrap_timeout_ms=_MAX_BLOCK_MS
+        )
+    except KafkaError as exc:
+        console.print(f"[red]cannot reach Kafka at {settings.kafka_bootstrap_servers}: {exc}[/]")
+        return None, EXIT_BROKER
+    try:
+        # Created up front with the configured partition count; a topic auto-created by the
+        # first send would get the broker's default (often 1) and cap consumer parallelism.
+        ensure_topics(settings.model_copy(update={"topic_raw": topic}))
+    except KafkaError as exc:
+        producer.close(timeout=5)
+        console.print(f"[red]cannot create topic {topic}: {exc}[/]")
+        return None, EXIT_BROKER
+    try:
+        sources = (source_for(location, settings) for location in locations)
+        summary = publish(sources, producer, topic, progress=not quiet)
+    finally:
+        producer.close(timeout=10)
+    _print_summary(console, summary, topic, quiet)
+    return summary, EXIT_BROKER if summary.nothing_published_due_to_broker else EXIT_OK
+
+
+@app.command(help=_HELP)
+def produce(
+    locations: list[str] = typer.Argument(
+        ..., metavar="PATH|URL...", help="Files, directories or http(s) feed URLs to publish."
+    ),
+    topic: str | None = typer.Option(
+        None, "--topic", "-t", help="Publish here instead of settings.topic_raw."
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bar; print the counts but not each rejection."
+    ),
+) -> None:
+    """Publish articles to the raw topic (see the command help for inputs and exit codes)."""
+    _, code = run_produce(locations, get_settings(), topic=topic, quiet=quiet)
+    raise typer.Exit(code)

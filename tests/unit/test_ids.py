@@ -1,0 +1,100 @@
+"""Unit tests of article ids: canonical URLs, stable hashes and the content fallback."""
+
+from __future__ import annotations
+
+import pytest
+
+from producers.ids import article_id, canonical_url, normalize_content, url_from_html
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("HTTP://News.Example.COM/World", "http://news.example.com/World"),
+        ("https://example.com:443/a", "https://example.com/a"),
+        ("http://example.com:80/a", "http://example.com/a"),
+        ("https://example.com:8443/a", "https://example.com:8443/a"),
+        ("https://example.com/a/b/", "https://example.com/a/b"),
+        ("https://example.com", "https://example.com/"),
+        ("https://example.com/", "https://example.com/"),
+        ("https://example.com/a#comments", "https://example.com/a"),
+        ("https://example.com/a?b=2&a=1", "https://example.com/a?a=1&b=2"),
+        (
+            "https://example.com/a?utm_source=rss&utm_Medium=x&id=7&fbclid=F&gclid=G&mc_cid=1",
+            "https://example.com/a?id=7",
+        ),
+        ("https://example.com/a?utm_source=rss", "https://example.com/a"),
+        ("https://example.com/a?q=", "https://example.com/a?q="),
+        ("  https://example.com./a  ", "https://example.com/a"),
+        ("https://user:pw@Example.com/a", "https://user:pw@example.com/a"),
+        ("http://[2001:DB8::1]:8080/a", "http://[2001:db8::1]:8080/a"),
+    ],
+)
+def test_canonical_url(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected
+
+
+def test_canonical_url_keeps_path_case_and_leaves_non_urls_alone() -> None:
+    assert canonical_url("https://example.com/Story/ABC") == "https://example.com/Story/ABC"
+    assert canonical_url("not a url") == "not a url"
+    assert canonical_url("/relative/path/") == "/relative/path/"
+    assert canonical_url("http://example.com:notaport/") == "http://example.com:notaport/"
+
+
+def test_canonical_url_is_idempotent() -> None:
+    url = "HTTPS://Example.com:443/x/?utm_campaign=c&b=1&a=2#f"
+    once = canonical_url(url)
+    assert canonical_url(once) == once
+
+
+def test_article_id_is_stable_short_hex() -> None:
+    first = article_id("https://example.com/a", b"")
+    assert first == article_id("https://example.com/a", b"different body")
+    assert len(first) == 32
+    assert int(first, 16) >= 0
+    # Pinned (sha256 of "url", a newline and the canonical URL; 32 hex digits): a change here
+    # silently re-keys every article already in Kafka and the index.
+    assert first == "115212a15f7acce79f2798aa24235f30"
+
+
+def test_tracking_params_and_fragments_do_not_change_the_id() -> None:
+    base = article_id("https://news.example.com/a?id=7", "x")
+    assert article_id("https://NEWS.example.com:443/a/?utm_source=tw&id=7#top", "y") == base
+    assert article_id("https://news.example.com/a?id=7&fbclid=abc", "z") == base
+    assert article_id("https://news.example.com/a?id=8", "x") != base
+
+
+def test_content_fallback_normalizes_whitespace_and_unicode() -> None:
+    decomposed = "Cafe\u0301 opens   downtown.\n\nIt serves coffee.\n"
+    composed = "Café opens downtown. It serves coffee."
+    assert article_id(None, decomposed) == article_id(None, composed)
+    assert article_id("", composed.encode()) == article_id(None, composed)
+    assert article_id("   ", "\ufeff" + composed) == article_id(None, composed)
+    assert article_id(None, "Café opens uptown.") != article_id(None, composed)
+
+
+def test_url_and_content_ids_never_collide_on_equal_strings() -> None:
+    text = "https://example.com/"
+    assert article_id(text, "") != article_id(None, text)
+
+
+def test_normalize_content_handles_undecodable_bytes() -> None:
+    assert normalize_content(b"caf\xe9  au\tlait") == "café au lait"
+
+
+def test_url_from_html_prefers_canonical_over_og_url() -> None:
+    html = b"""<html><head>
+    <meta property="og:url" content="https://example.com/og">
+    <LINK HREF='https://example.com/canonical?a=1&amp;b=2' REL='canonical'>
+    </head><body><link rel="canonical" href="https://example.com/in-body"></body></html>"""
+    assert url_from_html(html) == "https://example.com/canonical?a=1&b=2"
+
+
+def test_url_from_html_uses_og_url_and_ignores_relative_or_body_links() -> None:
+    og = '<head><meta content="https://example.com/og" property="og:url"></head>'
+    assert url_from_html(og) == "https://example.com/og"
+    relative = '<head><link rel="canonical" href="/story/1"></head>'
+    assert url_from_html(relative) is None
+    in_body = '<head></head><body><link rel="canonical" href="https://example.com/x">'
+    assert url_from_html(in_body) is None
+    assert url_from_html(b"no html at all") is None

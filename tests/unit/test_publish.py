@@ -1,0 +1,63 @@
+"""Unit tests of the pure part of publishing: messages, keys, values and in-run duplicates."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from newsflow.settings import Settings
+from producers.publish import Duplicate, Message, PublishSummary, messages, to_message
+from producers.sources import Rejected, RejectReason, source_for
+from schemas.article import RawArticle
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
+
+
+def test_message_key_is_the_id_and_value_round_trips() -> None:
+    article = RawArticle(
+        id="abc123", source="x.txt", content_type="text", body=b"\x00\xffbytes", encoding=None
+    )
+    message = to_message(article)
+    assert message.key == b"abc123"
+    assert RawArticle.model_validate_json(message.value) == article
+
+
+def test_repeated_ids_in_one_run_are_duplicates(tmp_path: Path) -> None:
+    settings = Settings()
+    shutil.copy(FIXTURES / "article.txt", tmp_path / "one.txt")
+    shutil.copy(FIXTURES / "article.txt", tmp_path / "two.txt")
+    sources = [source_for(tmp_path, settings), source_for(FIXTURES, settings)]
+    items = list(messages(sources))
+    sent = [i for i in items if isinstance(i, Message)]
+    dups = [i for i in items if isinstance(i, Duplicate)]
+    rejected = [i for i in items if isinstance(i, Rejected)]
+    # one.txt is sent; two.txt and the fixture's article.txt repeat it; the JSONL
+    # fixture repeats one URL.
+    assert [Path(d.source).name for d in dups] == ["two.txt", "article.txt", "articles.jsonl:4"]
+    assert len({m.key for m in sent}) == len(sent) == 1 + 9  # one.txt + distinct fixtures
+    assert len(rejected) == 4
+
+
+def test_seen_ids_carry_over_between_calls() -> None:
+    settings = Settings()
+    seen: set[str] = set()
+    first = list(messages([source_for(FIXTURES / "page.html", settings)], seen))
+    again = list(messages([source_for(FIXTURES / "page.html", settings)], seen))
+    assert isinstance(first[0], Message)
+    assert isinstance(again[0], Duplicate)
+
+
+def test_summary_reasons_and_exit_condition() -> None:
+    summary = PublishSummary(
+        rejected=[
+            Rejected("a", RejectReason.BINARY, "NUL"),
+            Rejected("b", RejectReason.BINARY, "PNG"),
+            Rejected("c", RejectReason.OVERSIZED, "big"),
+        ]
+    )
+    assert summary.rejected_by_reason() == {"binary": 2, "oversized": 1}
+    assert not summary.nothing_published_due_to_broker  # nothing to send is not a broker error
+    summary.broker_error = "KafkaTimeoutError"
+    assert summary.nothing_published_due_to_broker
+    summary.published = 1
+    assert not summary.nothing_published_due_to_broker

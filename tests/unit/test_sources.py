@@ -1,0 +1,446 @@
+"""Unit tests of every source kind on small fixtures, and of per-input rejection."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from newsflow.settings import Settings
+from producers.ids import article_id
+from producers.sources import (
+    Directory,
+    Feed,
+    HtmlFile,
+    JsonLines,
+    Rejected,
+    RejectReason,
+    TextFile,
+    Unusable,
+    Warc,
+    source_for,
+)
+from schemas.article import ContentType, RawArticle
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Default limits, independent of the environment's NEWSFLOW_* overrides."""
+    return Settings(max_input_bytes=5_000_000, http_connect_timeout=2.0, http_read_timeout=2.0)
+
+
+def _split(items: Iterator[RawArticle | Rejected]) -> tuple[list[RawArticle], list[Rejected]]:
+    articles: list[RawArticle] = []
+    rejected: list[Rejected] = []
+    for item in items:
+        (rejected if isinstance(item, Rejected) else articles).append(item)
+    return articles, rejected
+
+
+# --- Text and HTML files --------------------------------------------------------------------
+
+
+def test_text_file_is_one_text_article_identified_by_content(settings: Settings) -> None:
+    path = FIXTURES / "article.txt"
+    [article] = list(TextFile(path, settings).articles())
+    assert isinstance(article, RawArticle)
+    assert article.content_type is ContentType.TEXT
+    assert article.body == path.read_bytes()
+    assert article.encoding == "utf-8"
+    assert article.url is None
+    assert article.source == str(path)
+    assert article.id == article_id(None, path.read_text(encoding="utf-8"))
+
+
+def test_text_with_other_whitespace_gets_the_same_id(settings: Settings, tmp_path: Path) -> None:
+    original = (FIXTURES / "article.txt").read_text(encoding="utf-8")
+    reflowed = tmp_path / "reflowed.txt"
+    reflowed.write_text("\n\n  " + " ".join(original.split()) + "  \n", encoding="utf-8")
+    [a] = TextFile(FIXTURES / "article.txt", settings).articles()
+    [b] = TextFile(reflowed, settings).articles()
+    assert isinstance(a, RawArticle) and isinstance(b, RawArticle)
+    assert a.id == b.id
+
+
+def test_utf16_text_with_bom_is_text_not_binary(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "utf16.txt"
+    path.write_bytes("Zürich votes on housing.".encode("utf-16"))
+    [article] = TextFile(path, settings).articles()
+    assert isinstance(article, RawArticle)
+    assert article.encoding == "utf-16"
+    assert article.id == article_id(None, "Zürich votes on housing.")
+
+
+def test_html_file_takes_its_url_from_the_canonical_link(settings: Settings) -> None:
+    path = FIXTURES / "page.html"
+    [article] = HtmlFile(path, settings).articles()
+    assert isinstance(article, RawArticle)
+    assert article.content_type is ContentType.HTML
+    assert article.body == path.read_bytes()
+    assert article.encoding == "utf-8"
+    assert article.url is not None and article.url.startswith(
+        "https://news.example.com/2026/11/rail-strike-called-off/"
+    )
+    assert article.id == article_id("https://news.example.com/2026/11/rail-strike-called-off", "")
+
+
+def test_html_declared_charset_and_og_url(settings: Settings) -> None:
+    [article] = HtmlFile(FIXTURES / "nested" / "latin1.htm", settings).articles()
+    assert isinstance(article, RawArticle)
+    assert article.encoding == "iso8859-1"
+    assert article.url == "https://lemonde.example.org/economie/article-42.html"
+    assert "électricité".encode("latin-1") in article.body
+
+
+def test_gzipped_html_is_the_same_article(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "page.html.gz"
+    path.write_bytes(gzip.compress((FIXTURES / "page.html").read_bytes()))
+    [plain] = HtmlFile(FIXTURES / "page.html", settings).articles()
+    [zipped] = source_for(path, settings).articles()
+    assert isinstance(plain, RawArticle) and isinstance(zipped, RawArticle)
+    assert (zipped.id, zipped.body) == (plain.id, plain.body)
+
+
+def test_html_without_url_is_identified_by_content(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "bare.html"
+    path.write_text("<html><body><p>Plain page.</p></body></html>", encoding="utf-8")
+    [article] = HtmlFile(path, settings).articles()
+    assert isinstance(article, RawArticle)
+    assert article.url is None
+    assert article.id == article_id(None, path.read_text(encoding="utf-8"))
+
+
+# --- JSON Lines -----------------------------------------------------------------------------
+
+
+def test_json_lines_articles_and_bad_lines(settings: Settings) -> None:
+    path = FIXTURES / "articles.jsonl"
+    articles, rejected = _split(JsonLines(path, settings).articles())
+    assert [a.source for a in articles] == [f"{path}:{n}" for n in (1, 2, 4, 5)]
+    assert all(a.content_type is ContentType.JSON for a in articles)
+    lines = path.read_bytes().splitlines()
+    for article in articles:
+        lineno = int(article.source.rsplit(":", 1)[1])
+        assert article.body == lines[lineno - 1]
+        json.loads(article.body)
+    first, second, updated, chips = articles
+    assert first.metadata["title"] == "Copper hits record on supply fears"
+    assert first.metadata["published"] == "2026-11-20T08:00:00Z"
+    assert first.metadata["source"] == "Example Wire"
+    # Same article with other tracking params and fragment: the same id.
+    assert updated.id == first.id
+    # No URL: identified by its text.
+    assert second.url is None
+    assert second.id == article_id(
+        None,
+        "The central bank held its policy rate at 3.25 percent, citing sticky services inflation.",
+    )
+    assert chips.metadata["field"] == "html"
+    assert [(r.source, r.reason) for r in rejected] == [
+        (f"{path}:6", RejectReason.INVALID_JSON),
+        (f"{path}:7", RejectReason.EMPTY),
+        (f"{path}:8", RejectReason.INVALID_JSON),
+    ]
+
+
+def test_json_lines_oversized_line_is_rejected_alone(tmp_path: Path) -> None:
+    path = tmp_path / "big.ndjson"
+    good = json.dumps({"url": "https://example.com/ok", "text": "short"})
+    big = json.dumps({"url": "https://example.com/big", "text": "x" * 5000})
+    path.write_text(f"{good}\n{big}\n{good.replace('ok', 'ok2')}\n", encoding="utf-8")
+    articles, rejected = _split(JsonLines(path, Settings(max_input_bytes=1000)).articles())
+    assert [a.url for a in articles] == ["https://example.com/ok", "https://example.com/ok2"]
+    assert [(r.source, r.reason) for r in rejected] == [(f"{path}:2", RejectReason.OVERSIZED)]
+
+
+# --- Feeds ----------------------------------------------------------------------------------
+
+
+def test_rss_feed_entries(settings: Settings) -> None:
+    location = str(FIXTURES / "feed.rss")
+    articles, rejected = _split(Feed(location, settings).articles())
+    assert [a.url for a in articles] == [
+        "https://biz.example.com/airlines/order-40-jets?utm_source=rss",
+        "https://biz.example.com/economy/retail-sales",
+    ]
+    jets, retail = articles
+    assert jets.id == article_id("https://biz.example.com/airlines/order-40-jets", "")
+    assert jets.content_type is ContentType.HTML
+    assert b"Deliveries start in 2028" in jets.body  # full content beats the summary
+    assert jets.metadata["title"] == "Airline orders 40 narrow-body jets"
+    assert jets.metadata["published"] == "2026-11-23T09:30:00+00:00"
+    assert jets.metadata["feed_title"] == "Example Business News"
+    assert b"Retail sales rose 0.8 percent" in retail.body
+    assert [r.reason for r in rejected] == [RejectReason.EMPTY]
+
+
+def test_atom_feed_entries(settings: Settings) -> None:
+    articles, rejected = _split(Feed(str(FIXTURES / "nested" / "feed.atom"), settings).articles())
+    assert not rejected
+    assert [a.url for a in articles] == [
+        "https://science.example.org/climate/glacier-retreat",
+        "https://science.example.org/biology/andes-bird",
+    ]
+    assert articles[0].metadata["published"] == "2026-11-22T17:30:00+00:00"
+    assert articles[0].metadata["author"] == "A. Researcher"
+    assert b"twice as fast" in articles[0].body
+    assert articles[1].metadata["published"] == "2026-11-21T12:00:00+00:00"  # from <updated>
+
+
+def test_a_page_that_is_not_a_feed_is_rejected(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "page.xml"
+    path.write_text("<html><body><p>Not a feed</p></body></html>", encoding="utf-8")
+    [item] = Feed(str(path), settings).articles()
+    assert isinstance(item, Rejected)
+    assert item.reason is RejectReason.INVALID_FEED
+
+
+class _FeedHandler(BaseHTTPRequestHandler):
+    """Serves the RSS fixture, a redirect to it, a 404 and a response slower than any timeout."""
+
+    def do_GET(self) -> None:
+        if self.path == "/feed.rss":
+            body = (FIXTURES / "feed.rss").read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif self.path == "/old-feed":
+            self.send_response(301)
+            self.send_header("Location", "/feed.rss")
+            self.end_headers()
+        elif self.path == "/slow":
+            time.sleep(3)
+            self.send_response(200)
+            self.end_headers()
+        else:
+            self.send_error(404)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # keep test output clean
+
+
+@pytest.fixture
+def feed_server() -> Iterator[str]:
+    """Base URL of a local HTTP server (127.0.0.1, random port) running in a thread."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FeedHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_feed_over_http_matches_the_file(settings: Settings, feed_server: str) -> None:
+    from_file, _ = _split(Feed(str(FIXTURES / "feed.rss"), settings).articles())
+    for path in ("/feed.rss", "/old-feed"):
+        source = source_for(feed_server + path, settings)
+        assert isinstance(source, Feed)
+        articles, rejected = _split(source.articles())
+        assert [a.id for a in articles] == [a.id for a in from_file]
+        assert [a.body for a in articles] == [a.body for a in from_file]
+        assert all(a.source == feed_server + path for a in articles)
+        assert [r.reason for r in rejected] == [RejectReason.EMPTY]
+
+
+def test_feed_http_errors_are_rejections(feed_server: str) -> None:
+    fast = Settings(http_connect_timeout=1.0, http_read_timeout=0.5)
+    [missing] = Feed(feed_server + "/missing", fast).articles()
+    assert isinstance(missing, Rejected)
+    assert missing.reason is RejectReason.FETCH_FAILED
+    assert "404" in missing.detail
+    started = time.monotonic()
+    [slow] = Feed(feed_server + "/slow", fast).articles()
+    assert time.monotonic() - started < 2.5  # the read timeout, not the server, ended it
+    assert isinstance(slow, Rejected)
+    assert slow.reason is RejectReason.FETCH_FAILED
+    assert "timed out" in slow.detail.lower() or "Timeout" in slow.detail
+
+
+def test_feed_connection_refused_is_a_rejection(settings: Settings) -> None:
+    with ThreadingHTTPServer(("127.0.0.1", 0), _FeedHandler) as server:
+        port = server.server_address[1]  # bound then closed: nothing listens there any more
+    [item] = Feed(f"http://127.0.0.1:{port}/feed.rss", settings).articles()
+    assert isinstance(item, Rejected)
+    assert item.reason is RejectReason.FETCH_FAILED
+
+
+# --- WARC -----------------------------------------------------------------------------------
+
+
+def _write_warc(path: Path) -> None:
+    with path.open("wb") as fh:
+        writer = WARCWriter(fh, gzip=path.name.endswith(".gz"))
+
+        def response(uri: str, status: str, content_type: str, body: bytes, date: str) -> None:
+            headers = StatusAndHeaders(
+                status, [("Content-Type", content_type)], protocol="HTTP/1.1"
+            )
+            record = writer.create_warc_record(
+                uri,
+                "response",
+                payload=io.BytesIO(body),
+                http_headers=headers,
+                warc_headers_dict={"WARC-Date": date},
+            )
+            writer.write_record(record)
+
+        request = writer.create_warc_record(
+            "https://news.example.com/a",
+            "request",
+            payload=io.BytesIO(b"GET /a HTTP/1.1\r\nHost: news.example.com\r\n\r\n"),
+        )
+        writer.write_record(request)
+        response(
+            "https://news.example.com/a?utm_source=x",
+            "200 OK",
+            "text/html; charset=windows-1252",
+            b"<html><body><p>Caf\xe9 prices climb.</p></body></html>",
+            "2026-11-20T10:00:00Z",
+        )
+        response(
+            "https://news.example.com/logo.png",
+            "200 OK",
+            "image/png",
+            b"\x89PNG\r\n\x1a\n....",
+            "2026-11-20T10:00:01Z",
+        )
+        response(
+            "https://news.example.com/gone",
+            "404 Not Found",
+            "text/html",
+            b"<html><body>Not found</body></html>",
+            "2026-11-20T10:00:02Z",
+        )
+        response(
+            "https://news.example.com/b",
+            "200 OK",
+            "application/xhtml+xml",
+            b"<html><head><meta charset='utf-8'></head><body><p>Second story.</p></body></html>",
+            "2026-11-20T10:00:03Z",
+        )
+
+
+@pytest.mark.parametrize("name", ["news.warc.gz", "news.warc"])
+def test_warc_html_responses_become_articles(settings: Settings, tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    _write_warc(path)
+    source = source_for(path, settings)
+    assert isinstance(source, Warc)
+    articles, rejected = _split(source.articles())
+    assert not rejected
+    assert [a.url for a in articles] == [
+        "https://news.example.com/a?utm_source=x",
+        "https://news.example.com/b",
+    ]
+    first, second = articles
+    assert first.id == article_id("https://news.example.com/a", "")
+    assert first.body == b"<html><body><p>Caf\xe9 prices climb.</p></body></html>"
+    assert first.encoding == "cp1252"
+    assert first.fetched_at == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    assert first.source.startswith(f"{path}@")
+    assert second.encoding == "utf-8"
+
+
+def test_a_file_that_is_not_a_warc_is_rejected(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "fake.warc"
+    path.write_text("this is not a web archive\n", encoding="utf-8")
+    [item] = Warc(path, settings).articles()
+    assert isinstance(item, Rejected)
+    assert item.reason is RejectReason.INVALID_WARC
+
+
+# --- Directories, dispatch and rejection ----------------------------------------------------
+
+
+def test_directory_is_recursive_sorted_and_skips_unknown_types(settings: Settings) -> None:
+    source = source_for(FIXTURES, settings)
+    assert isinstance(source, Directory)
+    files = [item[0] for item in source.files() if not isinstance(item, Rejected)]
+    assert [f.relative_to(FIXTURES).as_posix() for f in files] == [
+        "article.txt",
+        "articles.jsonl",
+        "feed.rss",
+        "page.html",
+        "nested/feed.atom",
+        "nested/latin1.htm",
+    ]
+    first = [a.id if isinstance(a, RawArticle) else str(a) for a in source.articles()]
+    second = [a.id if isinstance(a, RawArticle) else str(a) for a in source.articles()]
+    assert first == second
+    articles, rejected = _split(source.articles())
+    assert len(articles) == 1 + 4 + 2 + 1 + 2 + 1
+    assert len(rejected) == 3 + 1
+
+
+def test_bad_inputs_are_rejected_without_stopping_the_batch(tmp_path: Path) -> None:
+    settings = Settings(max_input_bytes=2000)
+    shutil.copy(FIXTURES / "article.txt", tmp_path / "a_good.txt")
+    (tmp_path / "b_image.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    (tmp_path / "c_nul.html").write_bytes(b"<html>\x00\x00\x00</html>")
+    (tmp_path / "d_big.txt").write_text("word " * 1000, encoding="utf-8")
+    (tmp_path / "e_bomb.txt.gz").write_bytes(gzip.compress(b"a" * 100_000))
+    (tmp_path / "f_broken.html.gz").write_bytes(b"\x1f\x8b\x08\x00 definitely not gzip")
+    (tmp_path / "g_pdf.jsonl").write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    (tmp_path / "h_empty.txt").write_bytes(b"  \n\n")
+    (tmp_path / "i_dangling.txt").symlink_to(tmp_path / "nowhere.txt")
+    shutil.copy(FIXTURES / "page.html", tmp_path / "z_good.html")
+
+    articles, rejected = _split(Directory(tmp_path, settings).articles())
+
+    assert [Path(a.source).name for a in articles] == ["a_good.txt", "z_good.html"]
+    assert {Path(r.source).name: r.reason for r in rejected} == {
+        "b_image.txt": RejectReason.BINARY,
+        "c_nul.html": RejectReason.BINARY,
+        "d_big.txt": RejectReason.OVERSIZED,
+        "e_bomb.txt.gz": RejectReason.OVERSIZED,
+        "f_broken.html.gz": RejectReason.UNREADABLE,
+        "g_pdf.jsonl": RejectReason.BINARY,
+        "h_empty.txt": RejectReason.EMPTY,
+        "i_dangling.txt": RejectReason.MISSING,
+    }
+    assert all(r.detail for r in rejected)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read files without read permission")
+def test_unreadable_file_is_rejected(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "secret.txt"
+    path.write_text("private", encoding="utf-8")
+    path.chmod(0)
+    try:
+        [item] = TextFile(path, settings).articles()
+    finally:
+        path.chmod(0o600)
+    assert isinstance(item, Rejected)
+    assert item.reason is RejectReason.UNREADABLE
+
+
+def test_source_for_dispatch(settings: Settings, tmp_path: Path) -> None:
+    assert isinstance(source_for("https://example.com/feed", settings), Feed)
+    assert isinstance(source_for(FIXTURES / "feed.rss", settings), Feed)
+    assert isinstance(source_for(str(FIXTURES / "page.html"), settings), HtmlFile)
+    assert isinstance(source_for(FIXTURES / "article.txt", settings), TextFile)
+    assert isinstance(source_for(FIXTURES / "articles.jsonl", settings), JsonLines)
+    assert isinstance(source_for(tmp_path / "x.WARC.GZ", settings), Unusable)  # missing
+    missing = list(source_for(tmp_path / "nope.txt", settings).articles())
+    assert [r.reason for r in missing if isinstance(r, Rejected)] == [RejectReason.MISSING]
+    unknown = list(source_for(FIXTURES / "nested" / "notes.md", settings).articles())
+    assert [r.reason for r in unknown if isinstance(r, Rejected)] == [RejectReason.UNSUPPORTED]
