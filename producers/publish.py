@@ -178,7 +178,7 @@ def publish(
         for item in messages(sources, seen):
             if isinstance(item, Rejected):
                 summary.rejected.append(item)
-                log.info("rejected %s", item)
+                log.debug("rejected %s", item)
             elif isinstance(item, Duplicate):
                 summary.skipped += 1
             else:

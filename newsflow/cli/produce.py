@@ -69,7 +69,8 @@ def run_produce(
     locations: list[str], settings: Settings, *, topic: str | None = None, quiet: bool = False
 ) -> tuple[PublishSummary | None, int]:
     """Publishes ``locations`` and prints the summary; returns it with the CLI exit code."""
-    console = Console(stderr=False)
+    # soft_wrap: one line per rejection even in a pipe or CI log, where rich would wrap at 80.
+    console = Console(soft_wrap=True)
     topic = topic or settings.topic_raw
     kafka_log = logging.getLogger("kafka")
     if kafka_log.getEffectiveLevel() > logging.DEBUG:

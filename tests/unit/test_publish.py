@@ -8,14 +8,18 @@ from pathlib import Path
 from newsflow.settings import Settings
 from producers.publish import Duplicate, Message, PublishSummary, messages, to_message
 from producers.sources import Rejected, RejectReason, source_for
-from schemas.article import RawArticle
+from schemas.article import ContentType, RawArticle
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
 
 
 def test_message_key_is_the_id_and_value_round_trips() -> None:
     article = RawArticle(
-        id="abc123", source="x.txt", content_type="text", body=b"\x00\xffbytes", encoding=None
+        id="abc123",
+        source="x.txt",
+        content_type=ContentType.TEXT,
+        body=b"\x00\xffbytes",
+        encoding=None,
     )
     message = to_message(article)
     assert message.key == b"abc123"

@@ -47,7 +47,10 @@ def _split(items: Iterator[RawArticle | Rejected]) -> tuple[list[RawArticle], li
     articles: list[RawArticle] = []
     rejected: list[Rejected] = []
     for item in items:
-        (rejected if isinstance(item, Rejected) else articles).append(item)
+        if isinstance(item, Rejected):
+            rejected.append(item)
+        else:
+            articles.append(item)
     return articles, rejected
 
 

@@ -1,0 +1,160 @@
+"""Integration tests of `newsflow produce` against the real Kafka broker of the local stack."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import TopicPartition
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from newsflow.cli.produce import EXIT_BROKER, EXIT_OK, run_produce
+from newsflow.clients import make_consumer
+from newsflow.settings import Settings
+from schemas.article import RawArticle
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
+NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))  # the installed console script
+
+# Distinct articles in the fixture folder: 1 text + 3 JSON lines (4 minus a repeated URL)
+# + 2 RSS + 1 HTML + 2 Atom + 1 Latin-1 HTML, plus the two pages of the WARC written below.
+DISTINCT_FIXTURE_ARTICLES = 10
+DISTINCT_INPUTS = DISTINCT_FIXTURE_ARTICLES + 2
+
+
+def _write_warc(path: Path) -> None:
+    with path.open("wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for n in (1, 2):
+            headers = StatusAndHeaders(
+                "200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1"
+            )
+            body = f"<html><body><p>Archived story number {n}.</p></body></html>".encode()
+            record = writer.create_warc_record(
+                f"https://archive.example.com/story/{n}",
+                "response",
+                payload=io.BytesIO(body),
+                http_headers=headers,
+            )
+            writer.write_record(record)
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> Path:
+    """A folder of every fixture kind, a WARC, a duplicate and two inputs that must be rejected."""
+    folder = tmp_path / "inputs"
+    shutil.copytree(FIXTURES, folder)
+    (folder / "archive").mkdir()
+    _write_warc(folder / "archive" / "crawl.warc.gz")
+    shutil.copy(FIXTURES / "article.txt", folder / "archive" / "same-article-again.txt")
+    (folder / "photo.html").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (folder / "empty.txt").write_bytes(b"")
+    return folder
+
+
+def _read_all(settings: Settings, topic: str, timeout: float = 60.0) -> list[tuple[str, bytes]]:
+    """Every (key, value) on ``topic``, read from the beginning by a new group-less consumer."""
+    consumer = make_consumer(settings, None)
+    try:
+        deadline = time.monotonic() + timeout
+        partitions: set[int] | None = None
+        while not partitions and time.monotonic() < deadline:
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                time.sleep(0.2)
+        assert partitions, f"topic {topic} has no partitions"
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        end: dict[Any, int] = consumer.end_offsets(assigned)
+        records: list[tuple[str, bytes]] = []
+        while any(consumer.position(tp) < end[tp] for tp in assigned):
+            assert time.monotonic() < deadline, "timed out reading the topic back"
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend((r.key.decode(), r.value) for r in batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def test_directory_publishes_one_message_per_distinct_input(
+    stack: Any, settings: Settings, inputs: Path
+) -> None:
+    topic = settings.topic_raw
+
+    summary, code = run_produce([str(inputs)], settings, quiet=True)
+
+    assert code == EXIT_OK
+    assert summary is not None
+    assert summary.published == DISTINCT_INPUTS
+    assert not summary.failed
+    # The repeated text file and the JSON line with the same URL.
+    assert summary.skipped == 2
+    reasons = summary.rejected_by_reason()
+    assert reasons["binary"] == 1
+    assert reasons["empty"] == 3  # empty.txt, a JSONL line and an RSS item without text
+    assert reasons["invalid-json"] == 2
+
+    records = _read_all(settings, topic)
+    keys = [key for key, _ in records]
+    assert len(keys) == len(set(keys)) == DISTINCT_INPUTS
+    assert set(keys) == set(summary.published_ids)
+    for key, value in records:
+        article = RawArticle.model_validate_json(value)
+        assert article.id == key
+        assert article.body
+    urls = {RawArticle.model_validate_json(v).url for _, v in records}
+    assert "https://archive.example.com/story/1" in urls
+
+    # A re-run sends the same keys again: consumers and the index dedupe on them.
+    again, code = run_produce([str(inputs)], settings, quiet=True)
+    assert code == EXIT_OK
+    assert again is not None
+    assert sorted(again.published_ids) == sorted(summary.published_ids)
+    reread = _read_all(settings, topic)
+    assert len(reread) == 2 * DISTINCT_INPUTS
+    assert {key for key, _ in reread} == set(keys)
+
+
+def test_cli_prints_the_summary(stack: Any, settings: Settings, inputs: Path) -> None:
+    env = {**os.environ, "NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers}
+    done = subprocess.run(
+        [NEWSFLOW, "produce", "--topic", settings.topic_raw, str(inputs)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == EXIT_OK, done.stderr
+    assert f"{DISTINCT_INPUTS} published" in done.stdout
+    assert "2 skipped" in done.stdout
+    assert "photo.html: binary" in done.stdout
+
+
+def test_unreachable_broker_exits_non_zero(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket is closed
+    env = {**os.environ, "NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}"}
+    done = subprocess.run(
+        [NEWSFLOW, "produce", "--quiet", str(FIXTURES / "page.html")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == EXIT_BROKER, done.stdout + done.stderr
+    assert "cannot reach Kafka" in done.stdout
