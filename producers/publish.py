@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from producers.sources import Rejected, Source
 from schemas.article import RawArticle
@@ -143,6 +150,9 @@ def _progress(enabled: bool, console: Console | None) -> AbstractContextManager[
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("inputs"),
         TextColumn("[green]{task.fields[published]} sent"),
         TextColumn("[yellow]{task.fields[skipped]} skipped"),
         TextColumn("[red]{task.fields[rejected]} rejected"),
@@ -165,45 +175,61 @@ def publish(
 
     Rejections and duplicates are counted, never raised. If the broker cannot even be reached
     (metadata times out), the run stops at once rather than waiting that long per article, and
-    ``summary.broker_error`` says why. ``progress`` shows a live counter on a terminal.
+    ``summary.broker_error`` says why. ``progress`` shows a live bar on a terminal, with a
+    total when ``sources`` is a sequence (see ``producers.sources.expand``).
     """
     summary = PublishSummary()
     pending = _Pending()
+    seen = set() if seen is None else seen
+    total = len(sources) if isinstance(sources, Sequence) else None
     with _progress(progress, console) as bar:
         task = (
-            bar.add_task("producing", total=None, published=0, skipped=0, rejected=0)
+            bar.add_task("producing", total=total, published=0, skipped=0, rejected=0)
             if bar is not None
             else None
         )
-        for item in messages(sources, seen):
-            if isinstance(item, Rejected):
-                summary.rejected.append(item)
-                log.debug("rejected %s", item)
-            elif isinstance(item, Duplicate):
-                summary.skipped += 1
-            else:
-                try:
-                    future = producer.send(topic, key=item.key, value=item.value)
-                except KafkaTimeoutError as exc:
-                    summary.failed.append(
-                        Failed(item.article.source, item.article.id, _describe(exc))
-                    )
-                    summary.broker_error = _describe(exc)
-                    break
-                except KafkaError as exc:  # e.g. a record too large: this article only
-                    summary.failed.append(
-                        Failed(item.article.source, item.article.id, _describe(exc))
-                    )
-                    continue
-                pending.items.append((item, future))
-                if len(pending.items) >= SETTLE_EVERY:
-                    pending.settle(producer, summary)
+        for source in sources:
+            if not _publish_one(source, producer, topic, seen, pending, summary):
+                break
             if bar is not None and task is not None:
                 bar.update(
                     task,
+                    advance=1,
                     published=summary.published + len(pending.items),
                     skipped=summary.skipped,
                     rejected=len(summary.rejected),
                 )
         pending.settle(producer, summary)
     return summary
+
+
+def _publish_one(
+    source: Source,
+    producer: KafkaProducer,
+    topic: str,
+    seen: set[str],
+    pending: _Pending,
+    summary: PublishSummary,
+) -> bool:
+    """Sends one source's articles; False when the broker is unreachable and the run must stop."""
+    for item in messages([source], seen):
+        if isinstance(item, Rejected):
+            summary.rejected.append(item)
+            log.debug("rejected %s", item)
+        elif isinstance(item, Duplicate):
+            summary.skipped += 1
+        else:
+            article = item.article
+            try:
+                future = producer.send(topic, key=item.key, value=item.value)
+            except KafkaTimeoutError as exc:
+                summary.failed.append(Failed(article.source, article.id, _describe(exc)))
+                summary.broker_error = _describe(exc)
+                return False
+            except KafkaError as exc:  # e.g. a record too large: this article only
+                summary.failed.append(Failed(article.source, article.id, _describe(exc)))
+                continue
+            pending.items.append((item, future))
+            if len(pending.items) >= SETTLE_EVERY:
+                pending.settle(producer, summary)
+    return True

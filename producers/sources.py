@@ -19,7 +19,7 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -795,3 +795,23 @@ def source_for(location: str | Path, settings: Settings) -> Source:
         endings = ", ".join(SUPPORTED_SUFFIXES)
         return Unusable(text, RejectReason.UNSUPPORTED, f"unknown file type (supported: {endings})")
     return source
+
+
+def expand(locations: Iterable[str | Path], settings: Settings) -> list[Source]:
+    """One source per file for every location, directories walked up front.
+
+    Used when the number of inputs should be known before publishing (a progress bar with a
+    total); walk errors become sources that yield their rejection.
+    """
+    sources: list[Source] = []
+    for location in locations:
+        source = source_for(location, settings)
+        if not isinstance(source, Directory) or not source.path.is_dir():
+            sources.append(source)
+            continue
+        for item in source.files():
+            if isinstance(item, Rejected):
+                sources.append(Unusable(item.source, item.reason, item.detail))
+            else:
+                sources.append(item[1])
+    return sources

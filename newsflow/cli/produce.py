@@ -13,7 +13,7 @@ from newsflow.clients import make_producer
 from newsflow.settings import Settings, get_settings
 from newsflow.topics import ensure_topics
 from producers.publish import PublishSummary, publish
-from producers.sources import SUPPORTED_SUFFIXES, source_for
+from producers.sources import SUPPORTED_SUFFIXES, expand
 
 EXIT_OK = 0
 EXIT_BROKER = 1
@@ -93,7 +93,7 @@ def run_produce(
         console.print(f"[red]cannot create topic {topic}: {exc}[/]")
         return None, EXIT_BROKER
     try:
-        sources = (source_for(location, settings) for location in locations)
+        sources = expand(locations, settings)
         summary = publish(sources, producer, topic, progress=not quiet)
     finally:
         producer.close(timeout=10)

@@ -18,8 +18,10 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from newsflow.cli.produce import EXIT_BROKER, EXIT_OK, run_produce
-from newsflow.clients import make_consumer
+from newsflow.clients import make_consumer, make_producer
 from newsflow.settings import Settings
+from producers.publish import publish
+from producers.sources import expand
 from schemas.article import RawArticle
 
 pytestmark = pytest.mark.integration
@@ -158,3 +160,22 @@ def test_unreachable_broker_exits_non_zero(tmp_path: Path) -> None:
     )
     assert done.returncode == EXIT_BROKER, done.stdout + done.stderr
     assert "cannot reach Kafka" in done.stdout
+
+
+def test_records_the_broker_refuses_are_counted_and_the_rest_published(
+    stack: Any, settings: Settings
+) -> None:
+    # A real producer whose request limit is below the size of the larger fixtures: those
+    # sends fail, the small ones go through, and the run carries on.
+    producer = make_producer(settings, max_request_size=1500)
+    try:
+        summary = publish(expand([FIXTURES], settings), producer, settings.topic_raw)
+    finally:
+        producer.close(timeout=10)
+    assert summary.failed
+    assert all("MessageSizeTooLarge" in f.error for f in summary.failed)
+    assert summary.published > 0
+    assert summary.published + len(summary.failed) == DISTINCT_FIXTURE_ARTICLES
+    assert not summary.nothing_published_due_to_broker
+    keys = {key for key, _ in _read_all(settings, settings.topic_raw)}
+    assert keys == set(summary.published_ids)

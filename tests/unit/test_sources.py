@@ -30,6 +30,7 @@ from producers.sources import (
     TextFile,
     Unusable,
     Warc,
+    expand,
     source_for,
 )
 from schemas.article import ContentType, RawArticle
@@ -447,3 +448,22 @@ def test_source_for_dispatch(settings: Settings, tmp_path: Path) -> None:
     assert [r.reason for r in missing if isinstance(r, Rejected)] == [RejectReason.MISSING]
     unknown = list(source_for(FIXTURES / "nested" / "notes.md", settings).articles())
     assert [r.reason for r in unknown if isinstance(r, Rejected)] == [RejectReason.UNSUPPORTED]
+
+
+def test_expand_walks_directories_into_file_sources(settings: Settings, tmp_path: Path) -> None:
+    sources = expand([FIXTURES, tmp_path / "missing.txt", "https://example.com/feed"], settings)
+    kinds = [type(s).__name__ for s in sources]
+    assert kinds == [
+        "TextFile",
+        "JsonLines",
+        "Feed",
+        "HtmlFile",
+        "Feed",
+        "HtmlFile",
+        "Unusable",
+        "Feed",
+    ]
+    walked = [i for s in sources[:6] for i in s.articles()]
+    assert [getattr(i, "id", None) for i in walked] == [
+        getattr(i, "id", None) for i in Directory(FIXTURES, settings).articles()
+    ]
