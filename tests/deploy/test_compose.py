@@ -1,0 +1,355 @@
+"""docker-compose.yml and .env.example: what a user's first `docker compose up` depends on.
+
+No docker engine here, so everything docker would reject (or silently get wrong) is checked
+against the Compose Specification schema, the typer app, Airflow's CLI and the settings.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import typer
+import yaml
+from cryptography.fernet import Fernet
+from deployfiles import COMPOSE, interpolate, referenced_variables
+
+from newsflow.cli import app
+from newsflow.settings import Settings
+
+PIPELINE_IMAGE = "newsflow-pipeline:local"
+AIRFLOW_IMAGE = "newsflow-airflow:local"
+WORKERS = ("clean", "index")
+GIB = 1024**3
+MEMORY_BUDGET = 12 * GIB
+
+SETTING_VARS = {f"NEWSFLOW_{name.upper()}" for name in Settings.model_fields}
+
+
+def check_compose_spec(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_validates_against_the_compose_spec() -> None:
+    result = check_compose_spec(COMPOSE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_interpolated_file_still_validates(
+    tmp_path: Path, compose_text: str, env_example: tuple[dict[str, str], set[str]]
+) -> None:
+    # What docker sees after .env is applied: ports and limits must still be valid values.
+    resolved = tmp_path / "docker-compose.yml"
+    resolved.write_text(interpolate(compose_text, env_example[0]))
+    result = check_compose_spec(resolved)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    command = service.get("command", [])
+    return command.split() if isinstance(command, str) else list(command)
+
+
+def _newsflow_command_path(args: list[str]) -> list[str]:
+    """The (sub)command names `args` resolve to in the real CLI; fails if one is unknown."""
+    group: click.Command = typer.main.get_command(app)
+    path: list[str] = []
+    for arg in args:
+        if arg.startswith("-") or not isinstance(group, click.Group):
+            break
+        sub = group.commands.get(arg)
+        assert sub is not None, f"`newsflow {' '.join([*path, arg])}` is not a command"
+        path.append(arg)
+        group = sub
+    assert not isinstance(group, click.Group), f"`newsflow {' '.join(path)}` needs a subcommand"
+    return path
+
+
+def _airflow_commands() -> set[str]:
+    cli_config = pytest.importorskip("airflow.cli.cli_config")
+    return {command.name for command in cli_config.core_commands}
+
+
+def test_every_command_is_a_real_subcommand(services: dict[str, dict[str, Any]]) -> None:
+    airflow_commands = _airflow_commands()
+    for name, service in services.items():
+        image = service["image"]
+        command = _command(service)
+        assert "entrypoint" not in service, f"{name}: keep the image's entry point"
+        if image == PIPELINE_IMAGE:
+            assert command, f"{name}: a newsflow service must say which command it runs"
+            _newsflow_command_path(command)
+        elif image == AIRFLOW_IMAGE:
+            # The official image's entry point runs `airflow <command>`.
+            assert command and command[0] in airflow_commands, f"{name}: {command}"
+        else:
+            assert not command, f"{name}: third-party images run their own entry point"
+        health = service.get("healthcheck", {}).get("test", [])
+        if health[:2] == ["CMD", "newsflow"]:
+            _newsflow_command_path(health[2:])
+
+
+def test_workers_scale_without_collisions(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        assert "container_name" not in service, f"{name}: a fixed name blocks --scale"
+    for worker in WORKERS:
+        assert "ports" not in services[worker], f"{worker}: host ports block --scale"
+        assert services[worker]["command"][:1] == ["consume"]
+    assert services["clean"]["command"] == ["consume", "clean"]
+    assert services["index"]["command"] == ["consume", "index"]
+
+
+def test_env_example_lists_exactly_the_settings(
+    env_example: tuple[dict[str, str], set[str]],
+) -> None:
+    active, commented = env_example
+    listed = {n for n in (*active, *commented) if n.startswith("NEWSFLOW_")}
+    assert sorted(SETTING_VARS - listed) == [], "settings missing from .env.example"
+    assert sorted(listed - SETTING_VARS) == [], ".env.example names unknown settings"
+    assert not set(active) & commented, "a variable is both set and commented out"
+
+
+def test_env_example_values_are_valid_settings(
+    env_example: tuple[dict[str, str], set[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in SETTING_VARS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env_example[0].items():
+        if name.startswith("NEWSFLOW_"):
+            monkeypatch.setenv(name, value)
+    settings = Settings()
+    # Container-side addresses: the compose services, not the host's localhost.
+    assert settings.kafka_bootstrap_servers == "kafka:19092"
+    assert settings.es_url == "http://elasticsearch:9200"
+    assert settings.kibana_url == "http://kibana:5601"
+    assert settings.es_username == "elastic"
+    assert settings.es_password is not None and settings.kibana_system_password is not None
+
+
+def test_compose_variables_are_defined_and_used(
+    compose_text: str,
+    services: dict[str, dict[str, Any]],
+    env_example: tuple[dict[str, str], set[str]],
+) -> None:
+    active, _ = env_example
+    referenced = referenced_variables(compose_text)
+    assert sorted(referenced - set(active)) == [], "compose uses variables .env.example lacks"
+    unused = {n for n in active if not n.startswith("NEWSFLOW_")} - referenced
+    assert sorted(unused) == [], ".env.example has compose variables nothing uses"
+    named = {n for n in referenced if n.startswith("NEWSFLOW_")}
+    for service in services.values():
+        env = service.get("environment", {})
+        named |= {k for k in (env if isinstance(env, dict) else {}) if k.startswith("NEWSFLOW_")}
+    assert sorted(named - SETTING_VARS) == [], "compose sets unknown NEWSFLOW_ vars"
+
+
+def test_newsflow_and_airflow_services_read_env_file(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        if service["image"] in (PIPELINE_IMAGE, AIRFLOW_IMAGE):
+            paths = [e["path"] if isinstance(e, dict) else e for e in service["env_file"]]
+            assert paths == [".env"], name
+
+
+def test_secrets_are_usable(env_example: tuple[dict[str, str], set[str]]) -> None:
+    active, _ = env_example
+    Fernet(active["AIRFLOW_FERNET_KEY"].encode())  # raises if not a valid Fernet key
+    for key in (
+        "KIBANA_ENCRYPTED_SAVED_OBJECTS_KEY",
+        "KIBANA_SECURITY_ENCRYPTION_KEY",
+        "KIBANA_REPORTING_ENCRYPTION_KEY",
+    ):
+        assert len(active[key]) >= 32, f"{key}: Kibana needs at least 32 characters"
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", active["KAFKA_CLUSTER_ID"]), "KRaft cluster id"
+    assert len(active["AIRFLOW_JWT_SECRET"]) >= 32
+
+
+def _host_ports(service: dict[str, Any]) -> list[tuple[str, int]]:
+    ports = []
+    for spec in service.get("ports", []):
+        assert isinstance(spec, str), "use the short ip:host:container form"
+        parts = spec.split(":")
+        assert len(parts) == 3, f"{spec}: bind to an explicit host address"
+        ports.append((parts[0], int(parts[1])))
+    return ports
+
+
+def test_host_ports_do_not_collide(services: dict[str, dict[str, Any]]) -> None:
+    seen: dict[int, str] = {}
+    for name, service in services.items():
+        for address, port in _host_ports(service):
+            assert address == "127.0.0.1", f"{name}: publish on localhost only"
+            assert port not in seen, f"{name} and {seen.get(port)} both publish {port}"
+            seen[port] = name
+    assert sorted(seen.values()) == sorted(
+        ["kafka", "elasticsearch", "kibana", "airflow-apiserver"]
+    )
+
+
+def _bytes(limit: str | int) -> int:
+    if isinstance(limit, int):
+        return limit
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([bkmg]?)b?", limit.lower())
+    assert match, f"unreadable memory limit {limit!r}"
+    scale = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": GIB}[match[2]]
+    return int(float(match[1]) * scale)
+
+
+def test_memory_limits_fit_a_16gb_laptop(services: dict[str, dict[str, Any]]) -> None:
+    total = 0
+    for name, service in services.items():
+        limit = service.get("mem_limit") or (
+            service.get("deploy", {}).get("resources", {}).get("limits", {}).get("memory")
+        )
+        assert limit, f"{name}: no memory limit"
+        total += _bytes(limit)
+    assert total <= MEMORY_BUDGET, f"limits add up to {total / GIB:.2f} GiB"
+
+
+def test_java_heaps_fit_their_limits(services: dict[str, dict[str, Any]]) -> None:
+    es_heap = re.search(r"-Xmx(\d+)g", services["elasticsearch"]["environment"]["ES_JAVA_OPTS"])
+    assert es_heap and int(es_heap[1]) * GIB <= _bytes(services["elasticsearch"]["mem_limit"]) // 2
+    kafka_heap = re.search(r"-Xmx(\d+)m", services["kafka"]["environment"]["KAFKA_HEAP_OPTS"])
+    assert kafka_heap and int(kafka_heap[1]) * 1024**2 < _bytes(services["kafka"]["mem_limit"])
+
+
+def test_images_are_pinned_and_versions_agree(services: dict[str, dict[str, Any]]) -> None:
+    tags: dict[str, str] = {}
+    for name, service in services.items():
+        image = service["image"]
+        if "build" in service:
+            assert image in (PIPELINE_IMAGE, AIRFLOW_IMAGE), name
+            continue
+        repo, _, tag = image.rpartition(":")
+        assert repo and re.match(r"\d+\.\d+(\.\d+)?(-[a-z0-9.]+)?$", tag), f"{name}: {image}"
+        tags[repo] = tag
+    defaults = {n: f.default for n, f in Settings.model_fields.items()}
+    # The same versions the local `newsflow stack` runs, so tests there mean something here.
+    assert tags["apache/kafka"] == defaults["kafka_version"]
+    assert tags["apache/kafka"].startswith("4.")
+    es = tags["docker.elastic.co/elasticsearch/elasticsearch"]
+    assert es == tags["docker.elastic.co/kibana/kibana"] == defaults["es_version"]
+    assert es.startswith("9.")
+
+
+def test_build_targets_exist(services: dict[str, dict[str, Any]], dockerfile: str) -> None:
+    stages = set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", dockerfile, re.MULTILINE | re.I))
+    for name, service in services.items():
+        if "build" in service:
+            assert service["build"]["target"] in stages, name
+            assert service["build"]["context"] == "."
+
+
+def _is_job(service: dict[str, Any]) -> bool:
+    return service.get("restart", "no") == "no"
+
+
+def test_healthchecks_and_startup_order(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        if not _is_job(service):
+            health = service.get("healthcheck")
+            assert health and not health.get("disable"), f"{name}: no healthcheck"
+            assert health["test"][0] in ("CMD", "CMD-SHELL"), name
+        depends = service.get("depends_on", {})
+        assert isinstance(depends, dict), f"{name}: depends_on needs conditions"
+        for target, spec in depends.items():
+            condition = spec.get("condition")
+            if _is_job(services[target]):
+                assert condition == "service_completed_successfully", f"{name} -> {target}"
+            else:
+                assert condition == "service_healthy", f"{name} -> {target}"
+
+    def order(name: str, path: tuple[str, ...] = ()) -> None:
+        assert name not in path, f"dependency cycle: {' -> '.join((*path, name))}"
+        for target in services[name].get("depends_on", {}):
+            order(target, (*path, name))
+
+    for name in services:
+        order(name)
+    # The chain the README promises: Kibana only after its password exists, workers only
+    # after topics and the index exist.
+    assert "es-setup" in services["kibana"]["depends_on"]
+    assert {"kafka", "elasticsearch", "kibana"} <= set(services["init"]["depends_on"])
+    for worker in (*WORKERS, "producer"):
+        assert "init" in services[worker]["depends_on"]
+
+
+def test_data_lives_in_named_volumes(compose: dict[str, Any]) -> None:
+    declared = set(compose.get("volumes", {}))
+    used = set()
+    for name, service in compose["services"].items():
+        for mount in service.get("volumes", []):
+            source = mount.split(":")[0] if isinstance(mount, str) else mount["source"]
+            assert source in declared, f"{name}: {source} is not a named volume"
+            used.add(source)
+    assert used == declared
+    for stateful in ("kafka", "elasticsearch", "kibana", "postgres"):
+        assert compose["services"][stateful].get("volumes"), stateful
+
+
+def test_producer_is_an_on_demand_job(services: dict[str, dict[str, Any]]) -> None:
+    producer = services["producer"]
+    assert producer["profiles"] == ["produce"]
+    assert _command(producer)[:1] == ["produce"]
+    assert _is_job(producer)
+
+
+def test_service_addresses_match_the_settings(
+    services: dict[str, dict[str, Any]], env_example: tuple[dict[str, str], set[str]]
+) -> None:
+    active, _ = env_example
+    kafka = services["kafka"]["environment"]
+    advertised = kafka["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    for server in active["NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS"].split(","):
+        assert any(a.endswith(f"//{server}") for a in advertised), server
+    assert kafka["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{kafka['KAFKA_NODE_ID']}@kafka:9093"
+    assert services["kibana"]["environment"]["ELASTICSEARCH_HOSTS"] == active["NEWSFLOW_ES_URL"]
+    # The password the pipeline logs in with is the one Elasticsearch was started with.
+    es_env = services["elasticsearch"]["environment"]
+    assert es_env["ELASTIC_PASSWORD"] == active["NEWSFLOW_ES_PASSWORD"]
+    kibana_env = services["kibana"]["environment"]
+    assert kibana_env["ELASTICSEARCH_USERNAME"] == "kibana_system"
+    assert kibana_env["ELASTICSEARCH_PASSWORD"] == active["NEWSFLOW_KIBANA_SYSTEM_PASSWORD"]
+
+
+def test_airflow_components_share_their_secrets(services: dict[str, dict[str, Any]]) -> None:
+    airflow = {n: s for n, s in services.items() if s["image"] == AIRFLOW_IMAGE}
+    assert {c for s in airflow.values() for c in _command(s)} >= {
+        "api-server",
+        "scheduler",
+        "dag-processor",
+        "triggerer",
+    }
+    shared = (
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "AIRFLOW__CORE__FERNET_KEY",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    )
+    for key in shared:
+        values = {s["environment"][key] for s in airflow.values()}
+        assert len(values) == 1 and "" not in values, key
+    url = services["airflow-scheduler"]["environment"]["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
+    assert url.startswith("http://airflow-apiserver:8080/")
+
+
+def test_required_variables_fail_loudly_without_env(compose_text: str) -> None:
+    # Without a .env, compose must stop with a message rather than start empty passwords.
+    with pytest.raises(KeyError, match="required"):
+        yaml.safe_load(interpolate(compose_text, {}))
