@@ -1,0 +1,128 @@
+"""`newsflow init` (the docker compose init job) against the real Kafka and Elasticsearch.
+
+Runs the real command in a subprocess, twice, with this test's own topic and index names:
+the first run creates topics, template and alias; the second must change nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from newsflow.clients import make_admin
+from newsflow.index import full_text_analyzer, index_name, index_template, template_name
+from newsflow.settings import Settings
+from newsflow.topics import topic_names
+
+pytestmark = pytest.mark.integration
+
+NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a `newsflow` subprocess use exactly these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"NEWSFLOW_{name.upper()}"] = str(value)
+    return env
+
+
+def _init(settings: Settings) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [NEWSFLOW, "init", "--no-kibana", "--wait", "60"],
+        env=_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def _topics(settings: Settings) -> dict[str, int]:
+    """Partition count of each pipeline topic that exists."""
+    admin = make_admin(settings)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [t for t in topic_names(settings) if t in existing]
+        described = admin.describe_topics(wanted) if wanted else []
+    finally:
+        admin.close()
+    return {t["name"]: len(t["partitions"]) for t in described}
+
+
+def _settings_as_strings(value: Any) -> Any:
+    # Elasticsearch returns index settings as strings under "index"; compare like with like.
+    if isinstance(value, dict):
+        return {k: _settings_as_strings(v) for k, v in value.items()}
+    return str(value)
+
+
+def _snapshot(es: Elasticsearch, settings: Settings) -> dict[str, Any]:
+    template = es.indices.get_index_template(name=template_name(settings))
+    indices = es.indices.get(index=f"{settings.index_prefix}*")
+    return {
+        "template": template.body["index_templates"][0]["index_template"],
+        "indices": {name: spec["settings"]["index"]["uuid"] for name, spec in indices.items()},
+        "alias": es.indices.get_alias(name=settings.index_alias).body,
+        "topics": _topics(settings),
+    }
+
+
+def test_init_creates_everything_once(settings: Settings, es: Elasticsearch) -> None:
+    try:
+        first = _init(settings)
+        assert f"topics: {len(topic_names(settings))} created" in first.stdout
+        assert _topics(settings) == dict.fromkeys(topic_names(settings), settings.topic_partitions)
+
+        # The template is exactly the one the code builds (what the tests and workers use).
+        installed = es.indices.get_index_template(name=template_name(settings))
+        body = installed.body["index_templates"][0]["index_template"]
+        expected = index_template(settings, full_text_analyzer(es))
+        assert body["index_patterns"] == expected["index_patterns"]
+        assert body["priority"] == expected["priority"]
+        assert body["version"] == expected["version"]
+        assert body["_meta"] == expected["_meta"]
+        assert body["template"]["mappings"] == expected["template"]["mappings"]
+        assert body["template"]["settings"] == {
+            "index": _settings_as_strings(expected["template"]["settings"])
+        }
+
+        # The alias is the write alias of the first index version.
+        aliases = es.indices.get_alias(name=settings.index_alias).body
+        assert list(aliases) == [index_name(settings, 1)]
+        assert aliases[index_name(settings, 1)]["aliases"][settings.index_alias] == {
+            "is_write_index": True
+        }
+
+        before = _snapshot(es, settings)
+        second = _init(settings)
+        assert "topics: 0 created" in second.stdout
+        assert _snapshot(es, settings) == before, "a second init changed something"
+    finally:
+        _cleanup(settings, es)
+
+
+def _cleanup(settings: Settings, es: Elasticsearch) -> None:
+    # By name: Elasticsearch refuses wildcard deletes (action.destructive_requires_name).
+    es.options(ignore_status=404).indices.delete(index=index_name(settings, 1))
+    es.options(ignore_status=404).indices.delete_index_template(name=template_name(settings))
+    admin = make_admin(settings)
+    try:
+        existing = set(admin.list_topics())
+        doomed = [t for t in topic_names(settings) if t in existing]
+        if doomed:
+            admin.delete_topics(doomed)
+    finally:
+        admin.close()
