@@ -6,6 +6,7 @@ against the Compose Specification schema, the typer app, Airflow's CLI and the s
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -353,3 +354,21 @@ def test_required_variables_fail_loudly_without_env(compose_text: str) -> None:
     # Without a .env, compose must stop with a message rather than start empty passwords.
     with pytest.raises(KeyError, match="required"):
         yaml.safe_load(interpolate(compose_text, {}))
+
+
+def test_airflow_kafka_connection_is_the_one_the_code_builds(
+    services: dict[str, dict[str, Any]],
+    env_example: tuple[dict[str, str], set[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    airflow_local = pytest.importorskip("newsflow.airflow_local")
+    for name in SETTING_VARS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env_example[0].items():
+        if name.startswith("NEWSFLOW_"):
+            monkeypatch.setenv(name, value)
+    variable = f"AIRFLOW_CONN_{airflow_local.KAFKA_CONN_ID.upper()}"
+    expected = airflow_local.kafka_connection(Settings())
+    for name, service in services.items():
+        if service["image"] == AIRFLOW_IMAGE:
+            assert json.loads(service["environment"][variable]) == expected, name
