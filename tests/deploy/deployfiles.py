@@ -50,6 +50,11 @@ def interpolate(text: str, env: dict[str, str]) -> str:
         return value or ""
 
     escaped = text.replace("$$", "\0")
+    # Compose rejects a `$` that starts neither `$$`, `${...}` nor a name ("invalid
+    # interpolation format"); a shell `$` in a healthcheck must be written `$$`.
+    for match in re.finditer(r"\$(?![{A-Za-z_])", escaped):
+        line = escaped[: match.start()].count("\n") + 1
+        raise ValueError(f"line {line}: lone `$` is an invalid interpolation")
     return _INTERPOLATION.sub(one, escaped).replace("\0", "$")
 
 

@@ -372,3 +372,9 @@ def test_airflow_kafka_connection_is_the_one_the_code_builds(
     for name, service in services.items():
         if service["image"] == AIRFLOW_IMAGE:
             assert json.loads(service["environment"][variable]) == expected, name
+
+
+def test_interpolation_rejects_what_compose_rejects() -> None:
+    with pytest.raises(ValueError, match="lone"):
+        interpolate("test: grep -q '^ok$'\n", {})
+    assert interpolate("a: $${HOME} ${X:-d}\n", {}) == "a: ${HOME} d\n"
