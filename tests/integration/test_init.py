@@ -6,9 +6,11 @@ the first run creates topics, template and alias; the second must change nothing
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from elasticsearch import Elasticsearch
 
 from newsflow.clients import make_admin
 from newsflow.index import full_text_analyzer, index_name, index_template, template_name
+from newsflow.kibana import DASHBOARD, KibanaClient, import_saved_objects, load_objects
 from newsflow.settings import Settings
 from newsflow.topics import topic_names
 
@@ -126,3 +129,30 @@ def _cleanup(settings: Settings, es: Elasticsearch) -> None:
             admin.delete_topics(doomed)
     finally:
         admin.close()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("NEWSFLOW_KIBANA_URL"),
+    reason="needs a Kibana (NEWSFLOW_KIBANA_URL), e.g. the docker compose stack",
+)
+def test_kibana_import_is_idempotent(settings: Settings) -> None:
+    """Against a real Kibana: importing twice stores every object and leaves one copy."""
+    url = os.environ["NEWSFLOW_KIBANA_URL"]
+    expected = len(load_objects())
+    assert import_saved_objects(settings, url, wait_seconds=60) == expected
+    assert import_saved_objects(settings, url, wait_seconds=60) == expected
+    client = KibanaClient(url, settings)
+    body = json.dumps(
+        {"objects": [{"type": "dashboard", "id": DASHBOARD}], "includeReferencesDeep": True}
+    ).encode()
+    request = urllib.request.Request(
+        url.rstrip("/") + "/api/saved_objects/_export",
+        data=body,
+        headers={**client.headers, "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        lines = [json.loads(line) for line in response.read().decode().splitlines() if line]
+    exported = [o for o in lines if "type" in o]  # the last line is the export summary
+    assert len(exported) == expected
+    assert lines[-1].get("missingRefCount") == 0
