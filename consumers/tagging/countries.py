@@ -19,8 +19,6 @@ from functools import cache
 
 import pycountry
 
-from consumers.tagging.text import Token
-
 # Short forms and variants pycountry does not list (or lists under an inverted name).
 ALIASES: dict[str, str] = {
     "U.S.": "US",
@@ -312,7 +310,18 @@ BLOCKERS: dict[str, str | None] = {
     "East Asia": None,
 }
 
-MAX_NAME_WORDS = 6
+
+@cache
+def _first_words(language: str) -> dict[str, int]:
+    """First word of every name -> the most words a name starting with it has."""
+    starts: dict[str, int] = {}
+    for name in country_table(language):
+        words = name.split()
+        starts[words[0]] = max(starts.get(words[0], 0), len(words))
+    for name in CAPITALS:
+        words = name.split()
+        starts[words[0]] = max(starts.get(words[0], 0), len(words))
+    return starts
 
 
 @cache
@@ -358,7 +367,7 @@ def lookup(name: str, language: str = "en") -> str | None:
 
 
 def find_countries(
-    toks: list[Token],
+    words: list[str],
     places: Iterable[str] = (),
     language: str = "en",
 ) -> list[str]:
@@ -367,30 +376,32 @@ def find_countries(
     ``places`` are NER place names (GPE/LOC/NORP) that vouch for ambiguous names and capitals.
     """
     table = country_table(language)
+    starts = _first_words(language)
     confirmed = {p.removeprefix("the ").removeprefix("The ") for p in places}
     counts: dict[str, int] = {}
     first: dict[str, int] = {}
-    n = len(toks)
+    n = len(words)
     i = 0
     while i < n:
-        word = toks[i].text
-        if not word[:1].isupper():
+        longest = starts.get(words[i])
+        if longest is None:
             i += 1
             continue
         matched = 0
         code: str | None = None
         # Longest match first, so "New South Wales" wins over "Wales".
-        for size in range(min(MAX_NAME_WORDS, n - i), 0, -1):
-            name = " ".join(t.text for t in toks[i : i + size])
+        for size in range(min(longest, n - i), 0, -1):
+            name = words[i] if size == 1 else " ".join(words[i : i + size])
             if name in table:
                 code = table[name]
                 if name in AMBIGUOUS and name not in confirmed:
                     code = None
                 matched = size
                 break
-            if size == 1 and name in CAPITALS and name in confirmed:
+            if name in CAPITALS and name in confirmed:
                 code = CAPITALS[name]
-                matched = 1
+                matched = size
+                break
         if code is not None:
             counts[code] = counts.get(code, 0) + 1
             first.setdefault(code, i)

@@ -18,7 +18,7 @@ from consumers.tagging.text import sentences
 
 KEPT_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP"})
 PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
-_STRIP = " \t\n\"'“”‘’.,;:()[]{}-–—*"
+_STRIP = " \t\n\"'“”‘’,;:()[]{}-–—*"
 _SPACE_RE = re.compile(r"\s+")
 _POSSESSIVE_RE = re.compile(r"['’]s?$")
 _INNER_CAPITAL_RE = re.compile(r"(?<=[\w,;:] )[A-Z][\w’'.-]+")
@@ -90,11 +90,17 @@ def normalize(text: str) -> str:
     if text[:4].lower() == "the ":
         text = text[4:]
     text = _POSSESSIVE_RE.sub("", text).strip(_STRIP)
+    # A final dot is the sentence's unless the name is an abbreviation ("U.S.", "R.D.").
+    if text.endswith(".") and text.count(".") == 1:
+        text = text[:-1].rstrip(_STRIP)
     return text
 
 
 def _acceptable(value: str) -> bool:
     if len(value) < 2 or not any(c.isupper() for c in value):
+        return False
+    # A stray letter before the name is a tokenization slip ("s Note" from "Editor’s Note").
+    if value[1] == " " and value[0].islower():
         return False
     return len(value.split()) <= MAX_ENTITY_WORDS and any(c.isalpha() for c in value)
 

@@ -7,6 +7,7 @@ of its words times ``1 + ln(candidate count)``; a multi-word candidate seen at l
 a bonus for its length (a repeated phrase is more specific than its words), one seen once a
 penalty (it may be a chance neighbourhood). Candidates in the title get a bonus. The top
 candidates are kept, skipping any whose words are a subset or superset of one already kept,
+or share more than half of their words with it,
 and scores are divided by the best one so they are in (0, 1].
 
 Stopwords come from spaCy's language data (bundled with spaCy, no model), plus, for English,
@@ -17,10 +18,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 
-from consumers.tagging.text import Token, singular
+from consumers.tagging.text import Words, lower_singular
 
 MAX_NGRAM = 3
 # Words that are everywhere in news and never what an article is about.
@@ -31,7 +32,18 @@ NEWS_GENERIC = frozenset(
     sunday january february march april may june july august september october november
     december mr mrs ms dr et al ago way lot lots thing things make makes made use used
     want wants going get gets got need needs good best better know think pm am related
-    addition""".split()  # noqa: SIM905 -- a word list reads better as text
+    addition expect expects expected continue continues continued help helps provide
+    provides provided take takes taking took come comes came look looks find finds found
+    give gives given keep keeps start starts started show shows feel feels seem seems
+    become becomes leave let begin run bring hold stand hear move live believe happen
+    happens allow allows add adds added lead leads led understand consider appear create
+    creates offer offers remain remains suggest suggests require requires ensure build stay
+    reach raise pass decide return explain put means mean set sets called call calls
+    important different great able likely possible sure certain various several many much
+    more most less least early late recent recently currently really actually simply easily
+    vs etc
+    example examples way ways lot kind kinds type types thing things part parts e.g. i.e.
+    """.split()  # noqa: SIM905 -- a word list reads better as text
 )
 
 
@@ -49,37 +61,41 @@ def stopwords(language: str) -> frozenset[str]:
 
 @dataclass(slots=True)
 class _Cand:
+    """A candidate's count and where it first occurs (its display form is taken there)."""
+
+    first: int
+    size: int
     count: int = 0
-    first: int = 0
-    # Plain dict, not Counter: thousands of candidates per article make Counter() costly.
-    surfaces: dict[str, int] = field(default_factory=dict)
 
 
 def _norm(word: str, english: bool) -> str:
-    low = word.lower()
-    return singular(low) if english else low
+    return lower_singular(word) if english else word.lower()
 
 
-def extract(
-    body: list[Token], title: list[Token], language: str, top_n: int = 10
-) -> list[tuple[str, float]]:
+def extract(body: Words, title: Words, language: str, top_n: int = 10) -> list[tuple[str, float]]:
     """The ``top_n`` keywords of the text with scores in (0, 1], best first."""
     english = language == "en"
     stop = stopwords(language)
-    norms = [_norm(t.text, english) for t in body]
+    norms = [_norm(w, english) for w in body.text]
     content = [
-        len(t.text) > 1 and any(c.isalpha() for c in t.text) and t.text.lower() not in stop
-        for t in body
+        len(w) > 1
+        and not w.isdigit()
+        and w.lower() not in stop
+        # Contractions ("they're") are function words the stopword lists spell differently.
+        and "'" not in w
+        and "’" not in w
+        and any(c.isalpha() for c in w)
+        for w in body.text
     ]
     tf: Counter[str] = Counter()
     first_sent: dict[str, int] = {}
     # Words ever written in lowercase are common nouns; the others (names) keep their case.
     lowercase: set[str] = set()
-    for t, norm, ok in zip(body, norms, content, strict=True):
+    for word, sent, norm, ok in zip(body.text, body.sentence, norms, content, strict=True):
         if ok:
             tf[norm] += 1
-            first_sent.setdefault(norm, t.sentence)
-            if t.text.islower():
+            first_sent.setdefault(norm, sent)
+            if word.islower():
                 lowercase.add(norm)
 
     weight = {
@@ -92,20 +108,19 @@ def extract(
             i += 1
             continue
         j = i
-        while j < n and content[j] and body[j].segment == body[i].segment:
+        seg = body.segment[i]
+        while j < n and content[j] and body.segment[j] == seg:
             j += 1
         for a in range(i, j):
             for b in range(a + 1, min(a + MAX_NGRAM, j) + 1):
                 key = tuple(norms[a:b])
                 c = cands.get(key)
                 if c is None:
-                    c = cands[key] = _Cand(first=a)
+                    c = cands[key] = _Cand(a, b - a)
                 c.count += 1
-                surface = " ".join([t.text for t in body[a:b]])
-                c.surfaces[surface] = c.surfaces.get(surface, 0) + 1
         i = j
 
-    title_norms = " " + " ".join(_norm(t.text, english) for t in title) + " "
+    title_norms = " " + " ".join(_norm(w, english) for w in title.text) + " "
     scored: list[tuple[float, int, tuple[str, ...]]] = []
     for key, c in cands.items():
         s = sum(weight[w] for w in key) / len(key) * (1.0 + math.log(c.count))
@@ -119,12 +134,18 @@ def extract(
     chosen: list[tuple[str, float, frozenset[str]]] = []
     for s, _, key in scored:
         words = frozenset(key)
-        if any(words <= w or w <= words for _, _, w in chosen):
+        # Skip near-repeats of a kept keyword: a subset, superset or a majority overlap
+        # ("easy diy wood" after "diy wood projects"); "carbon emission" may follow "carbon peak".
+        if any(
+            words <= w or w <= words or 2 * len(words & w) > min(len(words), len(w))
+            for _, _, w in chosen
+        ):
             continue
-        surfaces = cands[key].surfaces
-        surface = max(surfaces, key=surfaces.__getitem__)
-        if any(w in lowercase for w in key):
-            surface = surface.lower()
+        c = cands[key]
+        surface = " ".join(
+            word.lower() if norm in lowercase else word
+            for word, norm in zip(body.text[c.first : c.first + c.size], key, strict=True)
+        )
         chosen.append((surface, s, words))
         if len(chosen) >= top_n:
             break

@@ -10,8 +10,8 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 MIN_LETTERS = 12
 # Below this normalized probability we report no language rather than a coin toss.
 MIN_CONFIDENCE = 0.30
-# The detector is linear in the input; a few thousand characters decide any article.
-MAX_CHARS = 3000
+# The detector is linear in the input; 1500 characters (a paragraph or two) decide any article.
+MAX_CHARS = 1500
 
 
 class LanguageDetector:

@@ -7,7 +7,8 @@ plain regular expressions: a few hundred microseconds for a long article.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 # A word: letters/digits with inner apostrophes, dots (U.S.) or hyphens (net-zero).
 WORD_RE = re.compile(r"[^\W_](?:[\w]|[.'’\-](?=[^\W_]))*\.?")
@@ -18,18 +19,25 @@ SEGMENT_BREAK_RE = re.compile(r"[,;:()\[\]{}\"“”‘«»|/–—]|\s-\s|'\s|\
 _POSSESSIVE_RE = re.compile(r"['’]s?$")
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """One word of the text: its surface form, its offset, its sentence and its segment.
+@dataclass(slots=True)
+class Words:
+    """The words of a text as parallel lists: surface form, sentence index, segment index.
 
     A segment is a stretch of a sentence between punctuation marks; keyword candidates never
-    cross one.
+    cross one. Parallel lists rather than one object per word: building thousands of small
+    objects was the largest cost of tagging a long article.
     """
 
-    text: str
-    start: int
-    sentence: int
-    segment: int
+    text: list[str] = field(default_factory=list)
+    sentence: list[int] = field(default_factory=list)
+    segment: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def head(self, n: int) -> Words:
+        """The first ``n`` words."""
+        return Words(self.text[:n], self.sentence[:n], self.segment[:n])
 
 
 def strip_possessive(word: str) -> str:
@@ -41,9 +49,18 @@ def strip_possessive(word: str) -> str:
 
 def clean_word(word: str) -> str:
     """The word without a trailing sentence dot (unless it is an abbreviation like U.S.)."""
-    if word.endswith(".") and word.count(".") == 1:
+    # Fast path: most words end in a plain letter or digit (this runs on every word).
+    if word[-1] not in ".s'’":
+        return word
+    if word[-1] == "." and word.count(".") == 1:
         word = word[:-1]
     return strip_possessive(word)
+
+
+@lru_cache(maxsize=1 << 16)
+def lower_singular(word: str) -> str:
+    """``singular(word.lower())``, memoized: the same words recur in every article."""
+    return singular(word.lower())
 
 
 def singular(word: str) -> str:
@@ -76,18 +93,16 @@ def sentences(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def tokens(text: str) -> list[Token]:
-    """All words of the text, each tagged with its sentence index."""
-    out: list[Token] = []
+def tokens(text: str) -> Words:
+    """All words of the text, with their sentence and segment indexes."""
+    out = Words()
     segment = 0
-    for i, (offset, sent) in enumerate(sentences(text)):
-        pos = 0
-        for part in [*SEGMENT_BREAK_RE.split(sent), ""]:
-            # split() drops the separators; find each part again to keep offsets exact.
-            start = sent.find(part, pos) if part else len(sent)
-            for m in WORD_RE.finditer(part):
-                word = m.group()
-                out.append(Token(clean_word(word), offset + start + m.start(), i, segment))
-            pos = start + len(part)
+    for i, (_, sent) in enumerate(sentences(text)):
+        for part in SEGMENT_BREAK_RE.split(sent):
+            found = WORD_RE.findall(part)
+            if found:
+                out.text.extend(map(clean_word, found))
+                out.sentence.extend([i] * len(found))
+                out.segment.extend([segment] * len(found))
             segment += 1
     return out

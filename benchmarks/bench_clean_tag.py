@@ -1,0 +1,152 @@
+"""Measure the per-page time of cleaning plus tagging on one CPU core, over corpus pages.
+
+Usage:
+    python benchmarks/bench_clean_tag.py [--corpus DIR] [--n 200] [--modes html,text,gold]
+                                         [--cpu 0] [--batch]
+
+Modes: ``html`` cleans ``pages/<id>.html.gz`` then tags the result, ``text`` does the same
+for ``pages/<id>.txt.gz`` (whole-page text), ``gold`` tags the gold article text alone (no
+cleaning). Files are read and decompressed before timing; the clock covers ``clean`` and
+``Tagger.tag`` only. The process is pinned to one core and BLAS/OpenMP to one thread.
+Per stage it prints median / p90 / mean wall milliseconds, the median CPU milliseconds
+(thread time: what the page costs when the machine is shared), pages per second and the
+process's peak RSS. This is a benchmark, not a test: nothing fails on a slow run.
+"""
+
+# ruff: noqa: E402  (thread limits must be set before numpy is imported)
+from __future__ import annotations
+
+import os
+
+# Before numpy (pulled in by spaCy and py3langid) starts: one thread, as in production.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from consumers.cleaning import clean, raw_from_file
+from consumers.cleaning.model import CleanError
+from consumers.tagging import load_tagger
+from schemas.article import RawArticle
+
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "wcxb-dev"
+
+
+@dataclass
+class Timings:
+    """Per-page milliseconds of one stage: wall clock and this thread's CPU time."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    def add(self, wall0: float, cpu0: float) -> None:
+        self.wall.append((time.perf_counter() - wall0) * 1000)
+        self.cpu.append((time.thread_time() - cpu0) * 1000)
+
+    def line(self, name: str) -> str:
+        if not self.wall:
+            return f"  {name:<6} no pages"
+        w = sorted(self.wall)
+        p90 = w[min(len(w) - 1, int(0.9 * len(w)))]
+        mean = statistics.fmean(w)
+        return (
+            f"  {name:<6} median {statistics.median(w):6.1f} ms  p90 {p90:6.1f} ms  "
+            f"mean {mean:6.1f} ms  cpu median {statistics.median(self.cpu):6.1f} ms  "
+            f"{1000 / mean if mean else 0:6.1f} pages/s"
+        )
+
+
+def _sample(ids: list[str], n: int) -> list[str]:
+    """``n`` ids spread evenly over the corpus (deterministic), not just the first ones."""
+    if n >= len(ids):
+        return ids
+    step = len(ids) / n
+    return [ids[int(i * step)] for i in range(n)]
+
+
+def _pin(cpu: int) -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+
+
+def run_mode(mode: str, corpus: Path, ids: list[str], gold: dict[str, str], warmup: int) -> None:
+    """Time every page of one mode and print the summary (the first ``warmup`` untimed)."""
+    tagger = load_tagger()
+    # Warm caches (lexicons, country tables, spaCy's first-call allocations) off the clock.
+    for i in ids[:warmup]:
+        tagger.tag(None, gold[i].split("\n\n"))
+    clean_t, tag_t, total_t = Timings(), Timings(), Timings()
+    errors: dict[str, int] = {}
+    words: list[int] = []
+
+    if mode == "gold":
+        items: list[tuple[str | None, list[str]]] = [
+            (None, [p for p in gold[i].split("\n\n") if p.strip()]) for i in ids
+        ]
+        for title, paragraphs in items:
+            w0, c0 = time.perf_counter(), time.thread_time()
+            tagger.tag(title, paragraphs)
+            tag_t.add(w0, c0)
+            total_t.add(w0, c0)
+            words.append(sum(len(p.split()) for p in paragraphs))
+    else:
+        suffix = ".html.gz" if mode == "html" else ".txt.gz"
+        raws: list[RawArticle] = [
+            raw_from_file(corpus / "pages" / f"{i}{suffix}", mode) for i in ids
+        ]
+        for raw in raws:
+            w0, c0 = time.perf_counter(), time.thread_time()
+            try:
+                extracted = clean(raw)
+            except CleanError as exc:
+                clean_t.add(w0, c0)
+                errors[exc.reason] = errors.get(exc.reason, 0) + 1
+                continue
+            clean_t.add(w0, c0)
+            w1, c1 = time.perf_counter(), time.thread_time()
+            tagger.tag(extracted.title, extracted.paragraphs)
+            tag_t.add(w1, c1)
+            total_t.add(w0, c0)
+            words.append(sum(len(p.split()) for p in extracted.paragraphs))
+
+    print(f"{mode}: {len(ids)} pages, {sum(errors.values())} clean errors {errors or ''}")
+    if words:
+        print(f"  words per tagged article: median {statistics.median(words):.0f}")
+    if mode != "gold":
+        print(clean_t.line("clean"))
+    print(tag_t.line("tag"))
+    print(total_t.line("total"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--n", type=int, default=200, help="pages per mode")
+    parser.add_argument("--modes", default="html,text,gold")
+    parser.add_argument("--cpu", type=int, default=0, help="core to pin the process to")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed pages first")
+    args = parser.parse_args(argv)
+
+    _pin(args.cpu)
+    gold: dict[str, str] = json.loads((args.corpus / "gold.json").read_text(encoding="utf-8"))
+    ids = _sample(sorted(gold), args.n)
+
+    w0 = time.perf_counter()
+    tagger = load_tagger()
+    print(f"tagger load {1000 * (time.perf_counter() - w0):.0f} ms; models {tagger.models}")
+    for mode in args.modes.split(","):
+        run_mode(mode.strip(), args.corpus, ids, gold, args.warmup)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"peak RSS {peak_kib / 1024:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
