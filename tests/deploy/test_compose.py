@@ -286,9 +286,19 @@ def test_healthchecks_and_startup_order(services: dict[str, dict[str, Any]]) -> 
     # The chain the README promises: Kibana only after its password exists, workers only
     # after topics and the index exist.
     assert "es-setup" in services["kibana"]["depends_on"]
-    assert {"kafka", "elasticsearch", "kibana"} <= set(services["init"]["depends_on"])
-    for worker in (*WORKERS, "producer"):
+    assert set(services["init"]["depends_on"]) == {"kafka", "elasticsearch"}
+    assert {"init", "kibana"} <= set(services["kibana-init"]["depends_on"])
+    for worker in (*WORKERS, "producer", "airflow-scheduler"):
         assert "init" in services[worker]["depends_on"]
+        assert "kibana" not in services[worker]["depends_on"], "ingestion must not wait for it"
+
+
+def test_init_jobs_run_the_documented_command(services: dict[str, dict[str, Any]]) -> None:
+    # Without Kibana first (what the pipeline waits for), then everything once Kibana is up.
+    assert _command(services["init"])[:2] == ["init", "--no-kibana"]
+    kibana_init = _command(services["kibana-init"])
+    assert kibana_init[0] == "init" and "--no-kibana" not in kibana_init
+    assert _command(services["es-setup"])[0] == "es-users"
 
 
 def test_data_lives_in_named_volumes(compose: dict[str, Any]) -> None:

@@ -116,3 +116,12 @@ def test_copied_sources_exist_and_are_in_the_build_context(dockerfile: str) -> N
             assert (PROJECT_ROOT / source).exists(), source
             assert not any(fnmatch.fnmatch(source, pattern) for pattern in ignored), source
     assert ".env" in ignored and ".git" in ignored and ".venv" in ignored
+
+
+def test_image_finds_the_kibana_objects(dockerfile: str) -> None:
+    # newsflow.kibana.default_objects_path falls back to ./kibana/newsflow.ndjson in the
+    # working directory when the package is installed (no source checkout around it).
+    pipeline = _stages(dockerfile)["pipeline"]
+    workdirs = [line.split()[1] for line in pipeline if line.startswith("WORKDIR")]
+    assert "COPY kibana /opt/newsflow/kibana" in pipeline
+    assert workdirs[-1] == "/opt/newsflow"
