@@ -228,6 +228,10 @@ def test_java_heaps_fit_their_limits(services: dict[str, dict[str, Any]]) -> Non
     assert es_heap and int(es_heap[1]) * GIB <= _bytes(services["elasticsearch"]["mem_limit"]) // 2
     kafka_heap = re.search(r"-Xmx(\d+)m", services["kafka"]["environment"]["KAFKA_HEAP_OPTS"])
     assert kafka_heap and int(kafka_heap[1]) * 1024**2 < _bytes(services["kafka"]["mem_limit"])
+    node_heap = re.search(
+        r"--max-old-space-size=(\d+)", services["kibana"]["environment"]["NODE_OPTIONS"]
+    )
+    assert node_heap and int(node_heap[1]) * 1024**2 < _bytes(services["kibana"]["mem_limit"])
 
 
 def test_images_are_pinned_and_versions_agree(services: dict[str, dict[str, Any]]) -> None:
