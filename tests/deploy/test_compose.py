@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 import typer
 import yaml
@@ -68,19 +67,37 @@ def _command(service: dict[str, Any]) -> list[str]:
     return command.split() if isinstance(command, str) else list(command)
 
 
+def _subcommands(command: Any) -> dict[str, Any] | None:
+    """A command group's subcommands, or None for a leaf command.
+
+    Duck-typed: typer's groups are not click.Group instances in every typer release.
+    """
+    commands = getattr(command, "commands", None)
+    return commands if isinstance(commands, dict) else None
+
+
 def _newsflow_command_path(args: list[str]) -> list[str]:
     """The (sub)command names `args` resolve to in the real CLI; fails if one is unknown."""
-    group: click.Command = typer.main.get_command(app)
+    command: Any = typer.main.get_command(app)
     path: list[str] = []
     for arg in args:
-        if arg.startswith("-") or not isinstance(group, click.Group):
+        subcommands = _subcommands(command)
+        if arg.startswith("-") or subcommands is None:
             break
-        sub = group.commands.get(arg)
-        assert sub is not None, f"`newsflow {' '.join([*path, arg])}` is not a command"
+        assert arg in subcommands, f"`newsflow {' '.join([*path, arg])}` is not a command"
         path.append(arg)
-        group = sub
-    assert not isinstance(group, click.Group), f"`newsflow {' '.join(path)}` needs a subcommand"
+        command = subcommands[arg]
+    assert path, f"`newsflow {' '.join(args)}` names no command"
+    assert _subcommands(command) is None, f"`newsflow {' '.join(path)}` needs a subcommand"
     return path
+
+
+def test_command_check_rejects_unknown_commands() -> None:
+    assert _newsflow_command_path(["consume", "index"]) == ["consume", "index"]
+    assert _newsflow_command_path(["init", "--no-kibana"]) == ["init"]
+    for bad in (["consume", "indexx"], ["consume"], ["no-such-command"], ["--help"]):
+        with pytest.raises(AssertionError):
+            _newsflow_command_path(bad)
 
 
 def _airflow_commands() -> set[str]:
