@@ -109,6 +109,11 @@ def run_mode(mode: str, corpus: Path, ids: list[str], gold: dict[str, str], warm
                 clean_t.add(w0, c0)
                 errors[exc.reason] = errors.get(exc.reason, 0) + 1
                 continue
+            except Exception as exc:  # a cleaner bug: count it, keep measuring the rest
+                clean_t.add(w0, c0)
+                name = f"crash:{type(exc).__name__}"
+                errors[name] = errors.get(name, 0) + 1
+                continue
             clean_t.add(w0, c0)
             w1, c1 = time.perf_counter(), time.thread_time()
             tagger.tag(extracted.title, extracted.paragraphs)

@@ -10,8 +10,9 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 MIN_LETTERS = 12
 # Below this normalized probability we report no language rather than a coin toss.
 MIN_CONFIDENCE = 0.30
-# The detector is linear in the input; 1500 characters (a paragraph or two) decide any article.
-MAX_CHARS = 1500
+# The detector is linear in the input (a Python loop over bytes); 1000 characters, a
+# paragraph or two, decide an article's language.
+MAX_CHARS = 1000
 
 
 class LanguageDetector:

@@ -29,7 +29,7 @@ class TaggerOptions:
 
     ner_lead_words: int = 60  # NER reads the title and this many words of lead, ...
     ner_extra_words: int = 40  # ... then later sentences that hold a capitalized word
-    max_words: int = 3000  # topics, countries and entity salience read this many words
+    max_words: int = 2000  # topics and countries read this many words
     keyword_words: int = 400  # keyword statistics read this many words of the body
     max_entities: int = 30
     max_keywords: int = 10

@@ -7,6 +7,7 @@ plain regular expressions: a few hundred microseconds for a long article.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -80,17 +81,15 @@ def singular(word: str) -> str:
     return word[:-1]
 
 
-def sentences(text: str) -> list[tuple[int, str]]:
-    """The text split into sentences, each with its start offset."""
-    out: list[tuple[int, str]] = []
+def sentences(text: str) -> Iterator[tuple[int, str]]:
+    """The sentences of the text, each with its start offset (lazily: callers may stop)."""
     pos = 0
     for m in SENTENCE_END_RE.finditer(text):
         if m.start() > pos:
-            out.append((pos, text[pos : m.start()]))
+            yield pos, text[pos : m.start()]
         pos = m.end()
     if pos < len(text):
-        out.append((pos, text[pos:]))
-    return out
+        yield pos, text[pos:]
 
 
 def tokens(text: str) -> Words:
