@@ -284,6 +284,8 @@ def _is_job(service: dict[str, Any]) -> bool:
 
 def test_healthchecks_and_startup_order(services: dict[str, dict[str, Any]]) -> None:
     for name, service in services.items():
+        # Explicit, so a forgotten policy cannot make a server look like a one-shot job.
+        assert service.get("restart") in ("no", "unless-stopped"), f"{name}: restart policy"
         if not _is_job(service):
             health = service.get("healthcheck")
             assert health and not health.get("disable"), f"{name}: no healthcheck"
