@@ -1,4 +1,4 @@
-# syntax=docker/dockerfile:1
+# syntax=docker/dockerfile:1.7
 # The newsflow images, built from the same lock (constraints.txt) as the developer venv.
 #
 #   airflow:                   the official Airflow image plus newsflow, for the DAGs.
