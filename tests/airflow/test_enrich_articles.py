@@ -1,0 +1,65 @@
+"""enrich_articles run with dag.test() on seeded articles: stories, vectors, salience, counters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from airflow_support import get_doc, run_dag
+from elasticsearch import Elasticsearch
+
+from newsflow.enrichment.clustering import story_id_for
+from newsflow.enrichment.embeddings import related
+from newsflow.index import EMBEDDING_DIMS
+from newsflow.settings import Settings
+
+
+def test_enrich_articles_run(es: Elasticsearch, dag_env: Settings, seeded: dict[str, Any]) -> None:
+    settings = dag_env
+    run = run_dag("enrich_articles")
+    assert run.state == "success"
+
+    first, second, other = seeded["first"], seeded["second"], seeded["other"]
+    a, b, c = (get_doc(es, settings, x.id) for x in (first, second, other))
+
+    # Two copies of the seed from different sources: one story, the earlier one canonical.
+    assert a["story_id"] == b["story_id"] == story_id_for(first.id)
+    assert a["story_canonical"] is True and b["story_canonical"] is False
+    assert a["story_size"] == b["story_size"] == 2
+    # The unrelated article is a story of its own.
+    assert c["story_id"] == story_id_for(other.id) != a["story_id"]
+    assert c["story_canonical"] is True and c["story_size"] == 1
+
+    for doc in (a, b, c):
+        vec = np.asarray(doc["embedding"], dtype=np.float32)
+        assert vec.shape == (EMBEDDING_DIMS,)
+        assert abs(float(np.linalg.norm(vec)) - 1.0) < 1e-3
+        stamps = doc["enrichment"]
+        assert {"clustered_at", "embedded_at", "rolled_up_at"} <= stamps.keys()
+        assert set(stamps["stages"]) == {"cluster", "embed", "rollup"}
+        # Partial updates: what the cleaner wrote is still there.
+        assert doc["simhash"] and doc["body"] and doc["tags"]["persons"]
+    assert float(np.dot(a["embedding"], b["embedding"])) > 0.9
+    assert float(np.dot(a["embedding"], c["embedding"])) < 0.5
+
+    top = a["salience"][0]
+    assert top["score"] == 1.0
+    assert {s["value"] for s in a["salience"]} >= {"Huang Libin", "China"}
+
+    es.indices.refresh(index=settings.entities_index)
+    counters = es.search(index=settings.entities_index, query={"term": {"value": "Huang Libin"}})[
+        "hits"
+    ]["hits"]
+    assert len(counters) == 1
+    assert counters[0]["_source"]["articles"] == 2
+    assert counters[0]["_source"]["stories"] == 1
+
+    # kNN: the copy is the nearest neighbour of the original.
+    neighbours = related(es, settings, first.id, k=2)
+    assert neighbours[0]["id"] == second.id
+
+    # A second run finds nothing pending and changes nothing.
+    before = {x.id: get_doc(es, settings, x.id)["enrichment"] for x in (first, second, other)}
+    assert run_dag("enrich_articles").state == "success"
+    after = {x.id: get_doc(es, settings, x.id)["enrichment"] for x in (first, second, other)}
+    assert before == after

@@ -1,0 +1,93 @@
+"""trends run with dag.test(): windows, counts and rises in the trends index."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow_support import (
+    LIBRARY_TAGS,
+    STEEL_TAGS,
+    UNRELATED,
+    build_article,
+    index_articles,
+    run_dag,
+    seed_paragraphs,
+)
+from elasticsearch import Elasticsearch
+
+from newsflow.enrichment.clustering import cluster_pending
+from newsflow.enrichment.rollup import rollup_pending
+from newsflow.settings import Settings
+
+
+def test_trends_run(es: Elasticsearch, dag_env: Settings, airflow_db: object) -> None:
+    settings = dag_env
+    now = datetime.now(UTC)
+    paras = seed_paragraphs()
+    articles = []
+    # The steel story: three articles in the last hour, none the hour before.
+    for i in range(3):
+        articles.append(
+            build_article(
+                [*paras[:3], f"{paras[3]} Update {i}."],
+                f"feed:site{i}",
+                f"https://site{i}.example.com/steel",
+                "China to cut steel output",
+                STEEL_TAGS,
+                ingested_at=now - timedelta(minutes=10 + i),
+            )
+        )
+    # The library story: one article now, two in the previous hour (a fall).
+    for i, minutes in enumerate((20, 70, 80)):
+        articles.append(
+            build_article(
+                [*UNRELATED, f"Report {i}."],
+                f"feed:city{i}",
+                f"https://city{i}.example.org/library",
+                "Council approves library budget",
+                LIBRARY_TAGS,
+                ingested_at=now - timedelta(minutes=minutes),
+            )
+        )
+    index_articles(es, settings, articles)
+    # Trends count stories and salient entities: the enrichment stages provide them.
+    cluster_pending(es, settings)
+    rollup_pending(es, settings)
+
+    run = run_dag("trends")
+    assert run.state == "success"
+
+    es.indices.refresh(index=settings.trends_index)
+    resp = es.search(
+        index=settings.trends_index,
+        query={"bool": {"filter": [{"term": {"window": "1h"}}, {"term": {"kind": "entity"}}]}},
+        size=100,
+    )
+    by_value = {h["_source"]["value"]: h["_source"] for h in resp["hits"]["hits"]}
+    assert by_value["Huang Libin"]["count"] == 3
+    assert by_value["Huang Libin"]["previous"] == 0
+    assert by_value["Huang Libin"]["rise"] == 3.0
+    assert by_value["Huang Libin"]["rank"] == 1
+    assert by_value["Keith Wilson"]["count"] == 1
+    assert by_value["Keith Wilson"]["previous"] == 2
+    assert by_value["Keith Wilson"]["delta"] == -1
+
+    day = es.search(
+        index=settings.trends_index,
+        query={"bool": {"filter": [{"term": {"window": "24h"}}, {"term": {"kind": "story"}}]}},
+        size=100,
+    )["hits"]["hits"]
+    assert sorted(h["_source"]["count"] for h in day) == [3, 3]
+    topics = es.count(
+        index=settings.trends_index,
+        query={"bool": {"filter": [{"term": {"window": "7d"}}, {"term": {"kind": "topic"}}]}},
+    )["count"]
+    assert topics == 2
+
+    # Re-running the same interval overwrites, never duplicates.
+    total = es.count(index=settings.trends_index)["count"]
+    from newsflow.enrichment.trends import write_trends
+
+    end = datetime.fromisoformat(resp["hits"]["hits"][0]["_source"]["window_end"])
+    write_trends(es, settings, end=end)
+    assert es.count(index=settings.trends_index)["count"] == total
