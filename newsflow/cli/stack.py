@@ -1,0 +1,116 @@
+"""`newsflow stack up|down|status|logs`: the local Kafka + Elasticsearch stack, no docker."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from newsflow import stack
+from newsflow.cli import app
+from newsflow.settings import get_settings
+from newsflow.stack.layout import StackPaths
+from newsflow.stack.process import follow, tail
+
+stack_app = typer.Typer(
+    help="Run a local Kafka 4 + Elasticsearch 9 (from Maven Central, no docker).",
+    no_args_is_help=True,
+)
+app.add_typer(stack_app, name="stack")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: stack.StackError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    if exc.details:
+        err.print(exc.details, highlight=False, markup=False, style="dim")
+    return typer.Exit(1)
+
+
+def _print_status(current: stack.StackStatus) -> None:
+    # One plain line per service (not a table) so it stays readable in logs and narrow CI.
+    out.print(f"newsflow stack in {current.stack_dir}", highlight=False)
+    for svc in current.services.values():
+        if svc.running:
+            state = "[green]running[/]" if svc.managed else "[yellow]running (external)[/]"
+        elif svc.pid is not None:
+            state = "[yellow]not answering[/]"
+        else:
+            state = "[red]stopped[/]"
+        ports = ", ".join(f"{k} {v}" for k, v in svc.ports.items())
+        pids = " ".join(map(str, svc.pids)) or "-"
+        rss = f"{svc.rss_kb / 1024:.0f} MB" if svc.rss_kb else "-"
+        out.print(
+            f"  {svc.name:<13} {state:<8} version {svc.version or '-':<7} {svc.endpoint} "
+            f"({ports})  pids {pids}  rss {rss}",
+            highlight=False,
+        )
+
+
+@stack_app.command()
+def up() -> None:
+    """Start Kafka and Elasticsearch (downloads on first use); a no-op if they are running."""
+    settings = get_settings()
+    started = time.monotonic()
+    try:
+        current = stack.up(settings)
+    except stack.StackError as exc:
+        raise _fail(exc) from None
+    _print_status(current)
+    err.print(f"ready in {time.monotonic() - started:.1f} s")
+
+
+@stack_app.command()
+def down(
+    purge: bool = typer.Option(False, "--purge", help="Also delete data, config and logs."),
+) -> None:
+    """Stop the services this stack started (graceful, then forced after 30 s)."""
+    try:
+        stopped = stack.down(get_settings(), purge=purge)
+    except stack.StackError as exc:
+        raise _fail(exc) from None
+    err.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    if purge:
+        err.print("data purged (downloads kept in the cache)")
+
+
+@stack_app.command()
+def status() -> None:
+    """Show versions, ports, pids and memory; exit code 1 if something is not running."""
+    current = stack.status(get_settings())
+    _print_status(current)
+    if not current.running:
+        raise typer.Exit(1)
+
+
+@stack_app.command()
+def logs(
+    service: str | None = typer.Argument(None, help="kafka or es (default: both)."),
+    lines: int = typer.Option(50, "-n", "--lines", help="How many lines to show."),
+    follow_: bool = typer.Option(False, "-f", "--follow", help="Keep printing new lines."),
+) -> None:
+    """Print the last lines of a service's log (and follow it with -f)."""
+    paths = StackPaths.from_settings(get_settings())
+    files = {"kafka": paths.kafka_log, "es": paths.es_log}
+    aliases = {"elasticsearch": "es"}
+    if service is not None:
+        key = aliases.get(service, service)
+        if key not in files:
+            err.print(f"[bold red]error:[/] unknown service {service!r}; use kafka or es")
+            raise typer.Exit(2)
+        files = {key: files[key]}
+    names: dict[Path, str] = {path: name for name, path in files.items()}
+    prefix = len(files) > 1
+    for path, name in names.items():
+        for line in tail(path, lines):
+            print(f"[{name}] {line}" if prefix else line)
+    if follow_:
+        try:
+            for path, line in follow(list(names)):
+                print(f"[{names[path]}] {line}" if prefix else line, flush=True)
+        except KeyboardInterrupt:
+            pass

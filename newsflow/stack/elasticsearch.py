@@ -1,0 +1,291 @@
+"""One Elasticsearch node from the minimal integ-test-zip distribution, on loopback.
+
+That distribution has no bundled JDK (we pick one >= 21), refuses to run as root (we create
+a system user), and ships only transport-netty4, x-pack-core and x-pack-security: settings of
+absent plugins (ml, geoip, ...) must not be written or the node refuses to start.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from newsflow.settings import Settings
+from newsflow.stack import maven
+from newsflow.stack.errors import StackError
+from newsflow.stack.java import Jdk, find_jdk
+from newsflow.stack.layout import StackPaths
+from newsflow.stack.process import RunAs
+
+log = logging.getLogger(__name__)
+
+NAME = "elasticsearch"
+MIN_JAVA = 21
+SUPERUSER = "elastic"
+
+
+def marker(paths: StackPaths) -> str:
+    """A line only our node's environment contains: its config directory."""
+    return f"ES_PATH_CONF={paths.es_config}"
+
+
+def java() -> Jdk:
+    return find_jdk(MIN_JAVA, newest=True)
+
+
+def _extract(archive: Path, target: Path) -> None:
+    """Unzips keeping the exec bits (zipfile drops them) and world-readable files.
+
+    The node runs as another user, which must read the distribution the root user unpacked.
+    """
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            # Strip the archive's top folder (elasticsearch-X.Y.Z/).
+            parts = Path(info.filename).parts[1:]
+            if not parts or ".." in parts:
+                continue
+            dest = staging.joinpath(*parts)
+            if info.is_dir():
+                dest.mkdir(parents=True, exist_ok=True)
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, dest.open("wb") as out:
+                shutil.copyfileobj(src, out)
+            mode = (info.external_attr >> 16) & 0o777
+            dest.chmod(0o755 if mode & 0o100 else 0o644)
+    for directory in [staging, *(p for p in staging.rglob("*") if p.is_dir())]:
+        directory.chmod(0o755)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+
+
+def install(settings: Settings, paths: StackPaths) -> Path:
+    """The unpacked distribution (ES home) in the cache, downloading it on first use."""
+    home = paths.es_home(settings.es_version)
+    if (home / "bin" / "elasticsearch").exists():
+        return home
+    archive = maven.elasticsearch_zip(paths.cache, settings.es_version)
+    log.info("unpacking %s", archive.name)
+    _extract(archive, home)
+    archive.unlink()  # ~/.m2 keeps a copy; no need for a third one
+    return home
+
+
+def run_as(settings: Settings) -> RunAs | None:
+    """The account to run the node as: a dedicated system user when we are root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(settings.es_user)
+    except KeyError:
+        log.info("creating system user %s to run Elasticsearch (it refuses root)", settings.es_user)
+        result = subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                settings.es_user,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0 and "already exists" not in result.stderr:
+            raise StackError(
+                f"cannot create user {settings.es_user} for Elasticsearch: "
+                f"{result.stderr.strip() or result.returncode}"
+            ) from None
+        entry = pwd.getpwnam(settings.es_user)
+    return RunAs(name=entry.pw_name, uid=entry.pw_uid, gid=entry.pw_gid)
+
+
+def check_traversable(path: Path, user: RunAs) -> None:
+    """Fails clearly when the node's user could not reach ``path`` (e.g. a 0700 parent)."""
+    for directory in [path, *path.parents]:
+        if not directory.exists():
+            continue
+        st = directory.stat()
+        if st.st_uid == user.uid:
+            allowed = bool(st.st_mode & stat.S_IXUSR)
+        elif st.st_gid == user.gid:
+            allowed = bool(st.st_mode & stat.S_IXGRP)
+        else:
+            allowed = bool(st.st_mode & stat.S_IXOTH)
+        if not allowed:
+            raise StackError(
+                f"user {user.name} (which runs Elasticsearch) cannot enter {directory} "
+                f"(mode {stat.filemode(st.st_mode)}); run `chmod o+x {directory}` or set "
+                "NEWSFLOW_STACK_DIR to a directory under world-traversable parents"
+            )
+
+
+def elasticsearch_yml(settings: Settings, paths: StackPaths) -> str:
+    config: dict[str, Any] = {
+        "cluster.name": "newsflow",
+        "node.name": "newsflow-1",
+        "path.data": str(paths.es_data),
+        "path.logs": str(paths.es_logs),
+        "network.host": "127.0.0.1",
+        "http.port": settings.es_port,
+        "transport.port": settings.es_transport_port,
+        "discovery.type": "single-node",
+        # A developer disk at 90 % would otherwise turn every new index red.
+        "cluster.routing.allocation.disk.threshold_enabled": False,
+        # Tests delete indices by wildcard.
+        "action.destructive_requires_name": False,
+        "xpack.security.enabled": settings.es_security,
+    }
+    if settings.es_security:
+        # Plain HTTP on loopback is enough for auth tests; single-node discovery does not
+        # require transport TLS.
+        config["xpack.security.http.ssl.enabled"] = False
+        config["xpack.security.transport.ssl.enabled"] = False
+    lines = ["# Generated by `newsflow stack up`; edits are overwritten on the next start."]
+    lines += [f"{key}: {json.dumps(value)}" for key, value in config.items()]
+    return "\n".join(lines) + "\n"
+
+
+def configure(settings: Settings, paths: StackPaths, home: Path, user: RunAs | None) -> None:
+    """Writes the node's own config dir (ES_PATH_CONF), leaving the cached home untouched."""
+    for directory in (paths.es_config, paths.es_data, paths.es_logs, paths.es_tmp):
+        directory.mkdir(parents=True, exist_ok=True)
+    for item in (home / "config").iterdir():
+        dest = paths.es_config / item.name
+        if item.is_dir():
+            shutil.copytree(item, dest, dirs_exist_ok=True)
+        elif not dest.exists():
+            shutil.copy2(item, dest)
+    (paths.es_config / "elasticsearch.yml").write_text(elasticsearch_yml(settings, paths))
+    (paths.es_config / "jvm.options.d").mkdir(exist_ok=True)
+    (paths.es_config / "jvm.options.d" / "newsflow.options").write_text(
+        f"-Xms{settings.es_heap}\n-Xmx{settings.es_heap}\n"
+    )
+    if user is not None:
+        check_traversable(paths.es, user)
+        check_traversable(home, user)
+        for directory in (paths.es, paths.es_config, paths.es_data, paths.es_logs, paths.es_tmp):
+            _chown_tree(directory, user)
+
+
+def _chown_tree(root: Path, user: RunAs) -> None:
+    os.chown(root, user.uid, user.gid)
+    if root == root.parent or not root.is_dir():
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            os.chown(os.path.join(dirpath, name), user.uid, user.gid, follow_symlinks=False)
+
+
+def environment(paths: StackPaths, jdk: Jdk) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        # Options meant for other JVMs, or a conflicting ES install, must not leak in.
+        if key not in ("JAVA_HOME", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "CLASSPATH")
+        and not key.startswith("ES_")
+    }
+    env.update(
+        ES_JAVA_HOME=str(jdk.home),
+        ES_PATH_CONF=str(paths.es_config),
+        ES_TMPDIR=str(paths.es_tmp),
+        HOME=str(paths.es),
+    )
+    return env
+
+
+def set_bootstrap_password(
+    settings: Settings, paths: StackPaths, home: Path, jdk: Jdk, user: RunAs | None
+) -> None:
+    """Puts the ``elastic`` user's password into the keystore as ``bootstrap.password``.
+
+    ES uses it for ``elastic`` until a password is stored in the security index, so a fresh
+    node starts with a known password and no interactive setup.
+    """
+    env = environment(paths, jdk)
+    tool = str(home / "bin" / "elasticsearch-keystore")
+    extra: dict[str, Any] = {}
+    if user is not None:
+        extra = {"user": user.uid, "group": user.gid, "extra_groups": []}
+    if not (paths.es_config / "elasticsearch.keystore").exists():
+        _run_tool([tool, "create"], env, None, extra)
+    password = settings.es_bootstrap_password.get_secret_value()
+    _run_tool([tool, "add", "--force", "--stdin", "bootstrap.password"], env, password, extra)
+
+
+def _run_tool(cmd: list[str], env: dict[str, str], stdin: str | None, extra: Any) -> None:
+    result = subprocess.run(
+        cmd, input=stdin, capture_output=True, text=True, env=env, check=False, **extra
+    )
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip()
+        last = output.splitlines()[-1] if output else f"exit code {result.returncode}"
+        raise StackError(f"{Path(cmd[0]).name} {cmd[1]} failed: {last}", output)
+
+
+def start_command(home: Path) -> list[str]:
+    return [str(home / "bin" / "elasticsearch")]
+
+
+def _auth_header(settings: Settings) -> dict[str, str]:
+    if settings.es_security:
+        user, password = SUPERUSER, settings.es_bootstrap_password.get_secret_value()
+    elif settings.es_username:
+        user = settings.es_username
+        password = settings.es_password.get_secret_value() if settings.es_password else ""
+    else:
+        return {}
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def request(settings: Settings, path: str, timeout: float = 3.0) -> dict[str, Any]:
+    """GET on the local node with the stack's credentials; raises on any failure."""
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{settings.es_port}{path}", headers=_auth_header(settings)
+    )
+    with urllib.request.urlopen(req, timeout=timeout) as response:
+        data = json.loads(response.read())
+    if not isinstance(data, dict):
+        raise ValueError(f"unexpected answer from {path}")
+    return data
+
+
+def probe(settings: Settings, timeout: float = 3.0) -> str | None:
+    """The node's version if it answers and the cluster is at least yellow, else None."""
+    try:
+        health = request(settings, "/_cluster/health", timeout)
+        if health.get("status") not in ("yellow", "green"):
+            return None
+        # Not `GET /`: its handler lives in the rest-root module, which this minimal
+        # distribution lacks (it answers 405). The nodes API is in the server itself.
+        nodes = request(settings, "/_nodes/_local?filter_path=nodes.*.version", timeout)
+        return str(next(iter(nodes["nodes"].values()))["version"])
+    except (OSError, ValueError, KeyError, StopIteration):
+        return None
+
+
+def answers_as_elasticsearch(settings: Settings) -> bool:
+    """True if whatever listens on the port is Elasticsearch, even if it wants other auth."""
+    try:
+        request(settings, "/_cluster/health")
+        return True
+    except urllib.error.HTTPError as exc:
+        return exc.headers.get("X-elastic-product") == "Elasticsearch" or exc.code == 401
+    except (OSError, ValueError):
+        return False

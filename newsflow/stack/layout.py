@@ -1,0 +1,82 @@
+"""Where the local stack keeps its artifacts, configuration, data, logs and pid files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsflow.settings import Settings
+
+
+@dataclass(frozen=True)
+class StackPaths:
+    """Every path under ``settings.stack_dir`` (and the artifact cache) in one place."""
+
+    root: Path
+    cache: Path
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StackPaths:
+        root = settings.stack_dir.expanduser().resolve()
+        cache = (settings.stack_cache_dir or root / "cache").expanduser().resolve()
+        return cls(root=root, cache=cache)
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".lock"
+
+    # --- Kafka ---------------------------------------------------------------------------
+    def kafka_libs(self, version: str) -> Path:
+        return self.cache / f"kafka-{version}" / "libs"
+
+    @property
+    def kafka(self) -> Path:
+        return self.root / "kafka"
+
+    @property
+    def kafka_config(self) -> Path:
+        return self.kafka / "config"
+
+    @property
+    def kafka_data(self) -> Path:
+        return self.kafka / "data"
+
+    @property
+    def kafka_log(self) -> Path:
+        return self.kafka / "logs" / "kafka.log"
+
+    @property
+    def kafka_state(self) -> Path:
+        return self.kafka / "state.json"
+
+    # --- Elasticsearch -------------------------------------------------------------------
+    def es_home(self, version: str) -> Path:
+        return self.cache / f"elasticsearch-{version}"
+
+    @property
+    def es(self) -> Path:
+        return self.root / "elasticsearch"
+
+    @property
+    def es_config(self) -> Path:
+        return self.es / "config"
+
+    @property
+    def es_data(self) -> Path:
+        return self.es / "data"
+
+    @property
+    def es_logs(self) -> Path:
+        return self.es / "logs"
+
+    @property
+    def es_log(self) -> Path:
+        return self.es_logs / "console.log"
+
+    @property
+    def es_tmp(self) -> Path:
+        return self.es / "tmp"
+
+    @property
+    def es_state(self) -> Path:
+        return self.es / "state.json"
