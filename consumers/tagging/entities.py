@@ -24,6 +24,12 @@ _POSSESSIVE_RE = re.compile(r"['’]s?$")
 _INNER_CAPITAL_RE = re.compile(r"(?<=[\w,;:] )[A-Z][\w’'.-]+")
 _SENTENCE_END_RE = re.compile(r"[.!?…][\"”’)]*\s")
 MAX_ENTITY_WORDS = 8
+# Word budgets are also character budgets at this many characters a word, so that text
+# without spaces (a URL dump, a mislabelled binary) cannot hand NER a huge "word".
+MAX_WORD_CHARS = 12
+MAX_TITLE_CHARS = 400
+# How far past the lead to look for name-bearing sentences.
+SCAN_CHARS = 20_000
 # Salience = weighted mix of mention frequency, earliness and presence in the title.
 W_FREQ, W_POS, W_TITLE = 0.5, 0.3, 0.2
 
@@ -48,6 +54,10 @@ def lead_end(body: str, max_words: int) -> int:
     If the first paragraph alone is longer, it is cut at the last sentence end within the
     budget (or at the budget word when there is none).
     """
+    return min(_lead_end(body, max_words), max_words * MAX_WORD_CHARS)
+
+
+def _lead_end(body: str, max_words: int) -> int:
     words = 0
     for m in re.finditer(r"\S+|\n\s*\n", body):
         tok = m.group()
@@ -70,9 +80,10 @@ def name_sentences(body: str, start: int, max_words: int) -> str:
     rarely does), so NER spends its extra budget where it can find something.
     """
     picked: list[str] = []
-    words = 0
-    for _, sent in sentences(body[start:]):
-        if not _INNER_CAPITAL_RE.search(sent):
+    words = chars = 0
+    max_chars = max_words * MAX_WORD_CHARS
+    for _, sent in sentences(body[start : start + SCAN_CHARS]):
+        if chars + len(sent) > max_chars or not _INNER_CAPITAL_RE.search(sent):
             continue
         n = len(sent.split())
         if words + n > max_words:
@@ -81,6 +92,7 @@ def name_sentences(body: str, start: int, max_words: int) -> str:
             continue
         picked.append(sent)
         words += n
+        chars += len(sent) + 2
     return "\n\n".join(picked)
 
 

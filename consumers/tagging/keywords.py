@@ -5,10 +5,11 @@ punctuation). Each word gets a weight from its frequency and how early it first 
 ``(1 + ln tf) * (1 + 1 / sqrt(1 + first sentence index))``. A candidate scores the mean weight
 of its words times ``1 + ln(candidate count)``; a multi-word candidate seen at least twice gets
 a bonus for its length (a repeated phrase is more specific than its words), one seen once a
-penalty (it may be a chance neighbourhood). Candidates in the title get a bonus. The top
-candidates are kept, skipping any whose words are a subset or superset of one already kept,
-or share more than half of their words with it,
-and scores are divided by the best one so they are in (0, 1].
+penalty (it may be a chance neighbourhood). Candidates in the title get a bonus.
+
+The best candidates are kept, skipping near-repeats of one already kept: a subset of it, a
+superset of a kept phrase, a superset of a kept word unless seen twice, or one sharing more
+than half of its words. Scores are divided by the best one so they are in (0, 1].
 
 Stopwords come from spaCy's language data (bundled with spaCy, no model), plus, for English,
 words too generic for news ("said", "year", "percent").
@@ -134,14 +135,17 @@ def extract(body: Words, title: Words, language: str, top_n: int = 10) -> list[t
     chosen: list[tuple[str, float, frozenset[str]]] = []
     for s, _, key in scored:
         words = frozenset(key)
-        # Skip near-repeats of a kept keyword: a subset, superset or a majority overlap
-        # ("easy diy wood" after "diy wood projects"); "carbon emission" may follow "carbon peak".
+        c = cands[key]
+        # Skip near-repeats of a kept keyword: a subset ("steel" after "steel production") or
+        # a majority overlap ("easy diy wood" after "diy wood projects"). A superset of a kept
+        # word is kept only if it is a repeated phrase ("carbon neutralization" twice).
         if any(
-            words <= w or w <= words or 2 * len(words & w) > min(len(words), len(w))
+            words <= w
+            or (w < words and (c.count < 2 or len(w) > 1))
+            or (not w < words and 2 * len(words & w) > min(len(words), len(w)))
             for _, _, w in chosen
         ):
             continue
-        c = cands[key]
         surface = " ".join(
             word.lower() if norm in lowercase else word
             for word, norm in zip(body.text[c.first : c.first + c.size], key, strict=True)

@@ -8,7 +8,7 @@ from functools import cache
 from importlib.metadata import version
 from typing import Any
 
-from consumers.tagging import countries, entities, keywords, topics
+from consumers.tagging import countries, entities, keywords, language, topics
 from consumers.tagging.language import LanguageDetector
 from consumers.tagging.text import tokens
 from schemas.article import Tag, Tags
@@ -78,7 +78,8 @@ class Tagger:
         title = (title or "").strip()
         paras = [p.strip() for p in paragraphs if p and p.strip()]
         body = "\n\n".join(paras)
-        lang, score = self.detector.detect(f"{title}\n\n{body}" if title else body)
+        head = body[: language.MAX_CHARS]
+        lang, score = self.detector.detect(f"{title}\n\n{head}" if title else head)
         end = entities.lead_end(body, self.options.ner_lead_words)
         extra = entities.name_sentences(body, end, self.options.ner_extra_words)
         return _Prepared(title, body, body[:end], extra, lang, score)
@@ -87,10 +88,14 @@ class Tagger:
         # An undecided language is usually a short English snippet: NER costs little there.
         return p.language in NER_LANGUAGES or (p.language is None and bool(p.lead or p.title))
 
+    def _ner_texts(self, p: _Prepared) -> list[str]:
+        # A title is a line, not a page: a huge one is a cleaning slip, not more names.
+        return [p.title[: entities.MAX_TITLE_CHARS], p.lead, p.extra]
+
     def tag(self, title: str | None, paragraphs: Sequence[str]) -> Tags:
         """Tags for one article (``title`` may be None; ``paragraphs`` may be empty)."""
         p = self._prepare(title, paragraphs)
-        docs = list(self.nlp.pipe([p.title, p.lead, p.extra])) if self._runs_ner(p) else []
+        docs = list(self.nlp.pipe(self._ner_texts(p))) if self._runs_ner(p) else []
         return self._finish(p, docs)
 
     def tag_many(self, articles: Iterable[tuple[str | None, Sequence[str]]]) -> list[Tags]:
@@ -99,7 +104,7 @@ class Tagger:
         texts: list[str] = []
         for p in prepared:
             if self._runs_ner(p):
-                texts += [p.title, p.lead, p.extra]
+                texts += self._ner_texts(p)
         docs = iter(self.nlp.pipe(texts))
         out = []
         for p in prepared:

@@ -8,6 +8,7 @@ import pytest
 
 from consumers.tagging import TAGGER_NAME, TAGGER_VERSION, Tagger, load_tagger
 from consumers.tagging.countries import find_countries
+from consumers.tagging.entities import MAX_WORD_CHARS, lead_end, name_sentences
 from consumers.tagging.text import tokens
 from schemas.article import Tags
 
@@ -189,6 +190,26 @@ def test_empty_input_gives_empty_tags(
     assert tags.language is None
     assert tags.entities == tags.keywords == tags.topics == []
     assert tags.persons == tags.organizations == tags.locations == tags.countries == []
+
+
+@pytest.mark.parametrize(
+    "paragraphs",
+    [
+        ["a" * 1_000_000],  # no spaces: one huge "word"
+        ["Word " * 200_000],
+        ["Hello World. "] * 20_000,
+        [bytes(range(256)).decode("latin-1") * 2000],
+    ],
+)
+def test_huge_or_odd_input_is_bounded(tagger: Tagger, paragraphs: list[str]) -> None:
+    body = "\n\n".join(paragraphs)
+    # NER's input is bounded whatever the text looks like (spaCy also refuses > 1M chars).
+    end = lead_end(body, tagger.options.ner_lead_words)
+    assert end <= tagger.options.ner_lead_words * MAX_WORD_CHARS
+    extra = name_sentences(body, end, tagger.options.ner_extra_words)
+    assert len(extra) <= tagger.options.ner_extra_words * MAX_WORD_CHARS + 2
+    tags = tagger.tag("T" * 100_000, paragraphs)
+    assert len(tags.keywords) <= 10 and len(tags.entities) <= 30
 
 
 def test_deterministic(tagger: Tagger) -> None:
