@@ -104,7 +104,7 @@ def replay(
     loop = WorkerLoop(
         consumer=make_consumer(settings, settings.consumer_group_replay),
         topic=settings.topic_dead_letter,
-        handler=handle,  # type: ignore[arg-type]
+        handler=handle,
         sink=_Fanout(),  # type: ignore[arg-type]
         dlq=DeadLetterWriter(producer, settings.topic_dead_letter),
         policy=BatchPolicy(max_records=500, max_bytes=settings.bulk_max_bytes, max_seconds=1.0),
