@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from importlib.metadata import version
 
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
 # langid needs some letters to be meaningful: below this it returns a near-uniform guess.
 MIN_LETTERS = 12
 # Below this normalized probability we report no language rather than a coin toss.
@@ -21,6 +19,10 @@ class LanguageDetector:
     name = "py3langid"
 
     def __init__(self) -> None:
+        # Imported here: loading the model takes about a second, and importing this module
+        # must stay cheap.
+        from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
         self._ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
         self.version = version("py3langid")
 

