@@ -20,6 +20,7 @@ from warcio.warcwriter import WARCWriter
 from newsflow.cli.produce import EXIT_BROKER, EXIT_OK, run_produce
 from newsflow.clients import make_consumer, make_producer
 from newsflow.settings import Settings
+from newsflow.stack import StackStatus
 from producers.publish import publish
 from producers.sources import expand
 from schemas.article import RawArticle
@@ -91,7 +92,7 @@ def _read_all(settings: Settings, topic: str, timeout: float = 60.0) -> list[tup
 
 
 def test_directory_publishes_one_message_per_distinct_input(
-    stack: Any, settings: Settings, inputs: Path
+    stack: StackStatus, settings: Settings, inputs: Path
 ) -> None:
     topic = settings.topic_raw
 
@@ -129,7 +130,7 @@ def test_directory_publishes_one_message_per_distinct_input(
     assert {key for key, _ in reread} == set(keys)
 
 
-def test_cli_prints_the_summary(stack: Any, settings: Settings, inputs: Path) -> None:
+def test_cli_prints_the_summary(stack: StackStatus, settings: Settings, inputs: Path) -> None:
     env = {**os.environ, "NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers}
     done = subprocess.run(
         [NEWSFLOW, "produce", "--topic", settings.topic_raw, str(inputs)],
@@ -163,7 +164,7 @@ def test_unreachable_broker_exits_non_zero(tmp_path: Path) -> None:
 
 
 def test_records_the_broker_refuses_are_counted_and_the_rest_published(
-    stack: Any, settings: Settings
+    stack: StackStatus, settings: Settings
 ) -> None:
     # A real producer whose request limit is below the size of the larger fixtures: those
     # sends fail, the small ones go through, and the run carries on.
