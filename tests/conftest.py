@@ -1,0 +1,121 @@
+"""Shared fixtures: the real local stack, per-test settings with unique names, an ES client.
+
+Only tests that request ``stack`` (directly or through ``es``) start Kafka and Elasticsearch;
+unit tests that only take ``settings`` never touch the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from newsflow import stack as local_stack
+from newsflow.clients import make_admin, make_es
+from newsflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Set once the session fixture ran: only then is there a broker and a node to clean up.
+_STACK_USED = False
+
+
+@pytest.fixture(scope="session")
+def stack() -> local_stack.StackStatus:
+    """The running local stack; started like `newsflow stack up` if it is not answering.
+
+    A Kafka and an Elasticsearch already answering on the configured ports are reused, even
+    if another checkout started them.
+    """
+    global _STACK_USED
+    try:
+        current = local_stack.ensure_up(Settings())
+    except local_stack.StackError as exc:
+        pytest.fail(f"local stack did not come up: {exc}\n{exc.details}", pytrace=False)
+    _STACK_USED = True
+    return current
+
+
+def unique_settings(base: Settings | None = None) -> Settings:
+    """Settings whose topics, groups and indices carry a fresh prefix (``t<hex8>-``)."""
+    base = base or Settings()
+    prefix = f"t{uuid.uuid4().hex[:8]}-"
+    return base.model_copy(
+        update={
+            "topic_raw": f"{prefix}{base.topic_raw}",
+            "topic_clean": f"{prefix}{base.topic_clean}",
+            "topic_dead_letter": f"{prefix}{base.topic_dead_letter}",
+            "topic_indexed": f"{prefix}{base.topic_indexed}",
+            "consumer_group_clean": f"{prefix}{base.consumer_group_clean}",
+            "consumer_group_index": f"{prefix}{base.consumer_group_index}",
+            "index_alias": f"{prefix}{base.index_alias}",
+            "index_prefix": f"{prefix}{base.index_prefix}",
+            "trends_index": f"{prefix}{base.trends_index}",
+            "entities_index": f"{prefix}{base.entities_index}",
+        }
+    )
+
+
+def name_prefix(settings: Settings) -> str:
+    """The unique prefix of a ``unique_settings`` object (everything up to the first dash)."""
+    return settings.index_alias.split("-", 1)[0] + "-"
+
+
+def _cleanup(settings: Settings) -> None:
+    """Deletes what a test may have created under its prefix; best effort, never fails."""
+    prefix = name_prefix(settings)
+    es = make_es(settings, request_timeout=30)
+    try:
+        es.options(ignore_status=404).indices.delete(
+            index=f"{prefix}*", expand_wildcards="all", allow_no_indices=True
+        )
+        es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}*")
+    except Exception as exc:  # cleanup must not hide the test's own result
+        log.warning("could not delete test indices %s*: %s", prefix, exc)
+    finally:
+        es.close()
+    try:
+        admin = make_admin(settings, request_timeout_ms=15_000)
+    except Exception as exc:
+        log.warning("could not connect to Kafka to delete test topics: %s", exc)
+        return
+    try:
+        topics = [t for t in admin.list_topics() if t.startswith(prefix)]
+        if topics:
+            admin.delete_topics(topics)
+        groups = [g["group_id"] for g in admin.list_groups() if g["group_id"].startswith(prefix)]
+        if groups:
+            with contextlib.suppress(Exception):  # a group with live members cannot go
+                admin.delete_groups(groups)
+    except Exception as exc:
+        log.warning("could not delete test topics %s*: %s", prefix, exc)
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def settings() -> Iterator[Settings]:
+    """Settings with unique topic, group and index names; their leftovers are deleted after."""
+    current = unique_settings()
+    yield current
+    if _STACK_USED:
+        _cleanup(current)
+
+
+@pytest.fixture
+def es(stack: local_stack.StackStatus, settings: Settings) -> Iterator[Elasticsearch]:
+    """An Elasticsearch client for the test's settings (the stack is up)."""
+    client = make_es(settings)
+    yield client
+    client.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Whatever needs the stack is an integration test, so `-m "not integration"` skips it.
+    for item in items:
+        if {"stack", "es"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)

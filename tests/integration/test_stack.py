@@ -1,0 +1,208 @@
+"""The local stack is real: a Kafka 4 broker and an Elasticsearch 9 node that do their jobs.
+
+These talk to the stack through the same clients the pipeline uses (kafka-python and
+elasticsearch-py); nothing is mocked. The security test starts its own node on other ports
+in a throwaway stack dir, so the shared stack is never restarted.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+from kafka.admin import NewTopic
+from kafka.structs import TopicPartition
+
+from newsflow import stack as local_stack
+from newsflow.clients import make_admin, make_consumer, make_es, make_producer
+from newsflow.settings import Settings
+from newsflow.stack.layout import StackPaths
+
+pytestmark = pytest.mark.integration
+
+NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
+
+
+def test_message_round_trip_with_a_committed_consumer_group(
+    stack: local_stack.StackStatus, settings: Settings
+) -> None:
+    topic = settings.topic_raw
+    admin = make_admin(settings)
+    try:
+        admin.create_topics([NewTopic(topic, 1, 1)], wait_for_metadata=True)
+    finally:
+        admin.close()
+
+    producer = make_producer(settings)
+    try:
+        producer.send(topic, key=b"article-1", value=b"Steel output falls in Hebei").get(30)
+    finally:
+        producer.close()
+
+    group = settings.consumer_group_clean
+    consumer = make_consumer(settings, group)
+    consumer.subscribe([topic])
+    try:
+        received = []
+        deadline = time.monotonic() + 60
+        while not received and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=1000).values():
+                received.extend(records)
+        assert [(r.key, r.value) for r in received] == [
+            (b"article-1", b"Steel output falls in Hebei")
+        ]
+        consumer.commit()
+        assert consumer.committed(TopicPartition(topic, 0)) == 1
+    finally:
+        consumer.close()
+
+    # The commit is stored by the broker: a new member of the group starts after it.
+    again = make_consumer(settings, group, consumer_timeout_ms=3000)
+    again.subscribe([topic])
+    try:
+        assert list(again) == []
+    finally:
+        again.close()
+
+
+def test_document_is_found_by_full_text_search(es: Elasticsearch, settings: Settings) -> None:
+    index = f"{settings.index_prefix}1"
+    es.indices.create(
+        index=index,
+        settings={"number_of_shards": 1, "number_of_replicas": 0},
+        mappings={"properties": {"title": {"type": "text"}, "body": {"type": "text"}}},
+    )
+    es.index(
+        index=index,
+        id="a1",
+        document={
+            "title": "China to cut steel output",
+            "body": "Mills in Hebei will produce less steel to reach carbon goals.",
+        },
+        refresh=True,
+    )
+    es.index(
+        index=index,
+        id="a2",
+        document={"title": "Library opens", "body": "A new public library opened today."},
+        refresh=True,
+    )
+
+    hits = es.search(index=index, query={"match": {"body": "carbon STEEL"}})["hits"]["hits"]
+    assert [h["_id"] for h in hits] == ["a1"]
+    assert es.search(index=index, query={"match": {"body": "volcano"}})["hits"]["hits"] == []
+
+
+def test_status_reports_kafka_4_and_elasticsearch_9(stack: local_stack.StackStatus) -> None:
+    current = local_stack.status(Settings())
+    assert current.running
+    assert (current.kafka.version or "").startswith("4.")
+    assert (current.elasticsearch.version or "").startswith("9.")
+
+    cli = subprocess.run(
+        [NEWSFLOW, "stack", "status"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert cli.returncode == 0, cli.stderr
+    lines = {line.split()[0]: line for line in cli.stdout.splitlines() if line.startswith("  ")}
+    assert "version 4." in lines["kafka"]
+    assert "version 9." in lines["elasticsearch"]
+
+
+def test_second_up_is_a_no_op(stack: local_stack.StackStatus) -> None:
+    before = local_stack.status(Settings())
+    started = time.monotonic()
+    cli = subprocess.run(
+        [NEWSFLOW, "stack", "up"], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert time.monotonic() - started < 30
+    after = local_stack.status(Settings())
+    assert after.running
+    assert [s.pid for s in after.services.values()] == [s.pid for s in before.services.values()]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        settings = Settings(stack_dir=tmp_path, kafka_port=port, kafka_controller_port=_free_port())
+        with pytest.raises(local_stack.StackError, match=rf"port {port} .*already in use"):
+            local_stack.up(settings, services=["kafka"])
+
+
+@pytest.fixture
+def secure_node(stack: local_stack.StackStatus) -> Iterator[Settings]:
+    """A second, throwaway node with security on (own ports and dir, shared artifact cache)."""
+    shared = StackPaths.from_settings(Settings())
+    # Under the shared stack dir rather than pytest's tmp: the node's user must be able to
+    # traverse every parent, and pytest's temp dirs are private (0700).
+    root = shared.root / f"test-secure-{uuid.uuid4().hex[:8]}"
+    settings = Settings(
+        stack_dir=root,
+        stack_cache_dir=shared.cache,
+        es_port=_free_port(),
+        es_transport_port=_free_port(),
+        es_security=True,
+        es_bootstrap_password=f"pw-{uuid.uuid4().hex[:12]}",
+        es_heap="512m",
+    )
+    try:
+        local_stack.up(settings, services=["elasticsearch"])
+        yield settings
+    finally:
+        local_stack.down(settings, purge=True, services=["elasticsearch"])
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _get(port: int, auth: tuple[str, str] | None) -> int:
+    headers = {}
+    if auth is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/_cluster/health", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_security_on_refuses_anonymous_and_accepts_the_password(secure_node: Settings) -> None:
+    port = secure_node.es_port
+    password = secure_node.es_bootstrap_password.get_secret_value()
+    assert _get(port, None) == 401
+    assert _get(port, ("elastic", "wrong-password")) == 401
+    assert _get(port, ("elastic", password)) == 200
+
+    client = make_es(
+        secure_node.model_copy(
+            update={
+                "es_url": f"http://127.0.0.1:{port}",
+                "es_username": "elastic",
+                "es_password": secure_node.es_bootstrap_password,
+            }
+        )
+    )
+    try:
+        assert client.security.authenticate()["username"] == "elastic"
+    finally:
+        client.close()
+    status = local_stack.status(secure_node, services=["elasticsearch"])
+    assert status.elasticsearch.running and status.elasticsearch.managed
