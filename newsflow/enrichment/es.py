@@ -68,7 +68,15 @@ def bulk_update(
 
     def actions() -> Iterator[dict[str, Any]]:
         for doc_id, doc in docs.items():
-            yield {"_op_type": "update", "_index": target, "_id": doc_id, "doc": doc}
+            # A concurrent writer (the index worker upserting the same article again) may bump
+            # the version between our read and write; retrying merges our fields on top.
+            yield {
+                "_op_type": "update",
+                "_index": target,
+                "_id": doc_id,
+                "doc": doc,
+                "retry_on_conflict": 3,
+            }
 
     ok, errors = helpers.bulk(
         es,
@@ -76,9 +84,6 @@ def bulk_update(
         chunk_size=settings.bulk_max_docs,
         max_chunk_bytes=settings.bulk_max_bytes,
         raise_on_error=False,
-        # A concurrent writer (the index worker re-indexing an article) may bump the version
-        # between our read and write; retrying merges our fields on top of the new version.
-        retry_on_conflict=3,
     )
     if isinstance(errors, list) and errors:
         raise EnrichmentWriteError(f"{len(errors)} updates rejected, first: {errors[:3]}")

@@ -64,8 +64,12 @@ def build_article(
     published_at: datetime | None = None,
     ingested_at: datetime | None = None,
 ) -> Any:
-    """An Article as the pipeline builds it: the real cleaner, fingerprints and id function."""
-    from consumers.cleaning import clean
+    """An Article as the index worker receives it: the pipeline's id, assembly and fingerprints.
+
+    The paragraphs are given already clean (the seed text is the article), so the test does
+    not depend on the page extractor; ids, SimHash and MinHash come from the real modules.
+    """
+    from consumers.cleaning.model import Extracted
     from consumers.process import build_article as assemble
     from producers.ids import article_id
     from schemas import ContentType, RawArticle, Tag, Tags
@@ -86,7 +90,8 @@ def build_article(
         locations=tags.get("locations", []),
         topics=[Tag(**t) for t in tags.get("topics", [])],
     )
-    article = assemble(raw, clean(raw), tag_model)
+    extracted = Extracted(paragraphs=paragraphs, title=title, extractor="seed")
+    article = assemble(raw, extracted, tag_model)
     update: dict[str, Any] = {}
     if published_at is not None:
         update["published_at"] = published_at
