@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from consumers.tagging.text import sentences
+from consumers.tagging.text import clean_word, sentences
 
 if TYPE_CHECKING:  # spaCy is imported when the model is loaded, not with this module
     from spacy.tokens import Doc
@@ -24,12 +24,18 @@ _STRIP = " \t\n\"'“”‘’,;:()[]{}-–—*"
 _SPACE_RE = re.compile(r"\s+")
 _POSSESSIVE_RE = re.compile(r"['’]s?$")
 _INNER_CAPITAL_RE = re.compile(r"(?<=[\w,;:] )[A-Z][\w’'.-]+")
+# Capitalized inside sentences without being names.
+_COMMON_CAPITALIZED = frozenset(
+    "i i'm i've i'll i'd ok tv faq pdf url".split()  # noqa: SIM905 -- reads better as text
+)
 _SENTENCE_END_RE = re.compile(r"[.!?…][\"”’)]*\s")
 MAX_ENTITY_WORDS = 8
 # Word budgets are also character budgets at this many characters a word, so that text
 # without spaces (a URL dump, a mislabelled binary) cannot hand NER a huge "word".
 MAX_WORD_CHARS = 12
 MAX_TITLE_CHARS = 400
+# How far past its budget the lead may run to finish a sentence, as a share of the budget.
+LEAD_OVERFLOW = 0.5
 # How far past the lead to look for name-bearing sentences.
 SCAN_CHARS = 20_000
 # Salience = weighted mix of mention frequency, earliness and presence in the title.
@@ -53,10 +59,12 @@ class Entity:
 def lead_end(body: str, max_words: int) -> int:
     """Where the NER lead of ``body`` ends: whole paragraphs up to ``max_words`` words.
 
-    If the first paragraph alone is longer, it is cut at the last sentence end within the
-    budget (or at the budget word when there is none).
+    A paragraph that crosses the budget is cut at a sentence end: the one that closes the
+    sentence in progress if it comes within ``LEAD_OVERFLOW`` more words (a lead sentence is
+    worth finishing: cutting "the Ministry of | Industry" breaks a name), else the last one
+    inside the budget, else at the budget word.
     """
-    return min(_lead_end(body, max_words), max_words * MAX_WORD_CHARS)
+    return min(_lead_end(body, max_words), int(max_words * (1 + LEAD_OVERFLOW)) * MAX_WORD_CHARS)
 
 
 def _lead_end(body: str, max_words: int) -> int:
@@ -69,6 +77,10 @@ def _lead_end(body: str, max_words: int) -> int:
             continue
         words += 1
         if words > max_words:
+            ahead = body[m.start() : m.start() + int(max_words * LEAD_OVERFLOW) * MAX_WORD_CHARS]
+            close = _SENTENCE_END_RE.search(ahead)
+            if close and len(ahead[: close.end()].split()) <= max_words * LEAD_OVERFLOW:
+                return m.start() + close.end()
             head = body[: m.start()]
             ends = list(_SENTENCE_END_RE.finditer(head))
             return ends[-1].end() if ends and ends[-1].end() > len(head) // 2 else m.start()
@@ -76,26 +88,52 @@ def _lead_end(body: str, max_words: int) -> int:
 
 
 def name_sentences(body: str, start: int, max_words: int) -> str:
-    """Sentences after the lead that contain a capitalized word inside them, up to a budget.
+    """Sentences after the lead that best cover the names it repeats, up to a word budget.
 
-    These are the sentences likely to hold a name (a sentence that only starts with a capital
-    rarely does), so NER spends its extra budget where it can find something.
+    Capitalized words inside sentences (not the first word) are likely names; those repeated
+    most often are likely the article's main entities. Greedily, for the most frequent name
+    not yet covered, the shortest sentence holding it is picked (it also covers the other
+    names it holds), until the budget is spent. NER then labels each name from one context;
+    ``score`` counts every mention over the whole text.
     """
-    picked: list[str] = []
+    window = body[start : start + SCAN_CHARS]
+    sents: list[tuple[str, set[str]]] = []
+    freq: Counter[str] = Counter()
+    for _, sent in sentences(window):
+        names = {clean_word(m.group()) for m in _INNER_CAPITAL_RE.finditer(sent)}
+        names = {n for n in names if n.lower() not in _COMMON_CAPITALIZED}
+        if names:
+            sents.append((sent, names))
+            freq.update(names)
+    picked: list[int] = []
+    covered: set[str] = set()
     words = chars = 0
     max_chars = max_words * MAX_WORD_CHARS
-    for _, sent in sentences(body[start : start + SCAN_CHARS]):
-        if chars + len(sent) > max_chars or not _INNER_CAPITAL_RE.search(sent):
+    for name, _ in sorted(freq.items(), key=lambda kv: (-kv[1], kv[0])):
+        if name in covered:
             continue
+        best: int | None = None
+        for k, (sent, names) in enumerate(sents):
+            if (
+                name in names
+                and k not in picked
+                and (best is None or len(sent) < len(sents[best][0]))
+            ):
+                best = k
+        if best is None:
+            continue
+        sent, names = sents[best]
         n = len(sent.split())
-        if words + n > max_words:
-            if words:
-                break
+        if words + n > max_words or chars + len(sent) > max_chars:
             continue
-        picked.append(sent)
+        picked.append(best)
+        covered |= names
         words += n
         chars += len(sent) + 2
-    return "\n\n".join(picked)
+        if words >= max_words:
+            break
+    # Reading order, so that NER sees sentences as the text has them.
+    return "\n\n".join(sents[k][0] for k in sorted(picked))
 
 
 def normalize(text: str) -> str:

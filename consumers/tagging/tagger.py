@@ -27,8 +27,8 @@ NER_LANGUAGES = frozenset({"en"})
 class TaggerOptions:
     """Knobs that trade recall for speed; the defaults keep tagging near 10 ms a page."""
 
-    ner_lead_words: int = 60  # NER reads the title and this many words of lead, ...
-    ner_extra_words: int = 40  # ... then later sentences that hold a capitalized word
+    ner_lead_words: int = 40  # NER reads the title and this many words of lead, ...
+    ner_extra_words: int = 60  # ... then later sentences covering the most repeated names
     max_words: int = 2000  # topics and countries read this many words
     keyword_words: int = 400  # keyword statistics read this many words of the body
     max_entities: int = 30
@@ -58,8 +58,8 @@ class Tagger:
             "spacy": version("spacy"),
             SPACY_MODEL: str(nlp.meta.get("version", "?")),
             "ner": f"{SPACY_MODEL} ner, English only, on the title, the lead "
-            f"(<= {self.options.ner_lead_words} words) and later sentences with capitalized "
-            f"words (<= {self.options.ner_extra_words} words)",
+            f"(~{self.options.ner_lead_words} words) and later sentences covering repeated names "
+            f"(<= {self.options.ner_extra_words} words)",
             detector.name: detector.version,
             "pycountry": version("pycountry"),
             "topics": f"iptc-mediatopics-top/lexicon-{topics.LEXICON_VERSION}",
