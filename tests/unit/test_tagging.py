@@ -227,6 +227,22 @@ def test_tag_many_matches_tag(tagger: Tagger) -> None:
     ]
 
 
+def test_vocab_growth_triggers_a_reload(tagger: Tagger, monkeypatch: pytest.MonkeyPatch) -> None:
+    import consumers.tagging.tagger as tagger_module
+
+    reloads: list[int] = []
+
+    def reload() -> object:
+        reloads.append(1)
+        return tagger.nlp
+
+    fresh = Tagger(tagger.nlp, tagger.detector, reload_nlp=reload)
+    before = fresh.tag(None, SEED).model_dump()
+    monkeypatch.setattr(tagger_module, "VOCAB_RELOAD_AT", 0)
+    assert fresh.tag(None, SEED).model_dump() == before
+    assert reloads == [1]
+
+
 def test_load_tagger_is_cached() -> None:
     assert load_tagger() is load_tagger()
 
