@@ -7,9 +7,12 @@ instead of downloading.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import subprocess
 import tempfile
+import urllib.error
+import urllib.request
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -51,23 +54,46 @@ def _m2_repository() -> Path:
     return Path.home() / ".m2" / "repository"
 
 
+CENTRAL = "https://repo.maven.apache.org/maven2/"
+
+
+def _central_reachable() -> bool:
+    """Whether Maven Central answers at all (mvn -q hides why a download failed)."""
+    try:
+        with urllib.request.urlopen(CENTRAL, timeout=10):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered, just not 200
+    except OSError:
+        return False
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _run_mvn(args: list[str], cwd: Path, what: str) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise StackError("mvn (Apache Maven) not found on PATH; install it (apt-get install maven)")
-    cmd = [mvn, "-B", "-q", *args]
+    # -U: retry what an earlier offline or failed attempt recorded as missing in ~/.m2.
+    cmd = [mvn, "-B", "-q", "-U", "-Dstyle.color=never", *args]
     log.info("resolving %s: %s", what, " ".join(cmd))
     result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     if result.returncode == 0:
         return
-    output = (result.stdout + result.stderr).strip()
-    lines = [ln for ln in output.splitlines() if "ERROR" in ln] or output.splitlines()
-    reason = lines[0] if lines else f"exit code {result.returncode}"
-    if "Could not find artifact" in output or "was not found in" in output:
-        raise StackError(f"{what} is not on Maven Central: {reason}", output)
-    if any(hint in output for hint in _NETWORK_HINTS):
-        raise StackError(f"Maven Central unreachable while fetching {what}: {reason}", output)
-    raise StackError(f"mvn failed while fetching {what}: {reason}", output)
+    output = _ANSI.sub("", result.stdout + result.stderr).strip()
+    # Keep the whole output next to the stack for a closer look; the error names it.
+    saved = cwd.parent / "mvn-error.log" if cwd.name.startswith("tmp") else cwd / "mvn-error.log"
+    saved.write_text(output + "\n")
+    missing = re.search(r"Could not find artifact (\S+)|(\S+) was not found in", output)
+    errors = [ln.removeprefix("[ERROR] ") for ln in output.splitlines() if "ERROR" in ln]
+    reason = errors[0] if errors else f"exit code {result.returncode}"
+    if missing:
+        artifact = missing.group(1) or missing.group(2)
+        raise StackError(f"{what} is not on Maven Central ({artifact}); see {saved}")
+    if any(hint in output for hint in _NETWORK_HINTS) or not _central_reachable():
+        raise StackError(f"Maven Central unreachable while fetching {what}; see {saved}")
+    raise StackError(f"mvn failed while fetching {what}: {reason[:200]}; see {saved}")
 
 
 def _pom(dependencies: list[tuple[str, str, str]]) -> str:
