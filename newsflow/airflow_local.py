@@ -31,8 +31,6 @@ from newsflow.settings import PROJECT_ROOT, Settings
 
 #: Airflow connection id of the Kafka cluster, used by the enrich_articles asset watcher.
 KAFKA_CONN_ID = "newsflow_kafka"
-#: Consumer group of the asset watcher (offsets are committed after each event).
-WATCHER_GROUP = "newsflow-airflow-watcher"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 DEFAULT_PORT = 8080
 DAGS_FOLDER = PROJECT_ROOT / "dags"
@@ -69,7 +67,9 @@ def kafka_connection(settings: Settings) -> dict[str, Any]:
     extra: dict[str, Any] = {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
         "security.protocol": settings.kafka_security_protocol.lower(),
-        "group.id": WATCHER_GROUP,
+        # Offsets are committed after each event; named after the index group so that a
+        # deployment's (or a test's) naming scheme covers it too.
+        "group.id": f"{settings.consumer_group_index}-airflow-watcher",
         # A watcher that starts after an announcement still sees it.
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,

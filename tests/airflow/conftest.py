@@ -22,6 +22,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from newsflow.settings import PROJECT_ROOT, Settings
+from newsflow.topics import ensure_topics
 
 DAGS = PROJECT_ROOT / "dags"
 
@@ -60,12 +61,14 @@ def airflow_db() -> Path:
 
 
 @pytest.fixture
-def dag_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Exports the test's settings as NEWSFLOW_* so DAG files and tasks see the same names."""
+def dag_env(stack: object, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The test's settings, exported as NEWSFLOW_* for DAG files and tasks, topics created."""
     from newsflow.airflow_local import settings_env
 
     for key, value in settings_env(settings).items():
         monkeypatch.setenv(key, value)
+    # Created up front: a topic auto-created by a first send races with consumers joining.
+    ensure_topics(settings)
     return settings
 
 
