@@ -20,8 +20,8 @@ stack_app = typer.Typer(
 )
 app.add_typer(stack_app, name="stack")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(exc: stack.StackError) -> typer.Exit:

@@ -24,6 +24,7 @@ from newsflow.stack.process import (
     is_alive,
     owned_pid,
     port_open,
+    read_state,
     require_free,
     rss_kb,
     session_pids,
@@ -100,8 +101,6 @@ def _kafka_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
     version = answered
     if pid is not None and answered is not None:
         # The jars we started know the exact version; the protocol only tells the family.
-        from newsflow.stack.process import read_state
-
         version = str(read_state(paths.kafka_state).get("version", answered))
     pids = session_pids(pid) if pid else []
     return ServiceStatus(

