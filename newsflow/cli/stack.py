@@ -73,7 +73,10 @@ def down(
         stopped = stack.down(get_settings(), purge=purge)
     except stack.StackError as exc:
         raise _fail(exc) from None
-    err.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    err.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of this stack was running")
+    for svc in stack.status(get_settings()).services.values():
+        if svc.running and not svc.managed:
+            err.print(f"{svc.name} on {svc.endpoint} was not started by this stack dir; left alone")
     if purge:
         err.print("data purged (downloads kept in the cache)")
 

@@ -204,9 +204,12 @@ def _start_es(settings: Settings, paths: StackPaths, current: ServiceStatus) -> 
     require_free(settings.es_port, "Elasticsearch HTTP", "es_port")
     require_free(settings.es_transport_port, "Elasticsearch transport", "es_transport_port")
     jdk = es.java()
+    user = es.run_as(settings)
+    if user is not None:  # before any download: fail fast on a private parent dir
+        es.check_traversable(paths.es, user)
+        es.check_traversable(paths.es_home(settings.es_version), user)
     with _step(f"fetching Elasticsearch {settings.es_version} (Maven Central, cached after once)"):
         home = es.install(settings, paths)
-    user = es.run_as(settings)
     es.configure(settings, paths, home, jdk, user)
     if settings.es_security:
         with _step("setting the elastic user's bootstrap password"):
