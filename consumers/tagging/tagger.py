@@ -10,7 +10,7 @@ from typing import Any
 
 from consumers.tagging import countries, entities, keywords, language, topics
 from consumers.tagging.language import LanguageDetector
-from consumers.tagging.text import tokens
+from consumers.tagging.text import plain_words, tokens
 from schemas.article import Tag, Tags
 
 TAGGER_NAME = "newsflow-tagger"
@@ -129,19 +129,19 @@ class Tagger:
         lang = p.language or "en"
         title_toks = tokens(p.title)
         # Words average under 8 characters: cutting the text first spares tokenizing the tail.
-        body_toks = tokens(p.body[: opts.max_words * 8]).head(opts.max_words)
+        # Only keywords need sentences and segments, and only over the first few hundred words.
+        body_words = plain_words(p.body[: opts.max_words * 8])[: opts.max_words]
+        kw_toks = tokens(p.body[: opts.keyword_words * 8]).head(opts.keyword_words)
 
         ents = entities.collect(docs)
         entities.score(ents, p.title, p.body)
         ents = ents[: opts.max_entities]
         place_labels = entities.PLACE_LABELS | {"NORP"}
         places = [v for e in ents if e.label in place_labels for v in e.variants]
-        found_countries = countries.find_countries(title_toks.text + body_toks.text, places, lang)
+        found_countries = countries.find_countries(title_toks.text + body_words, places, lang)
 
-        kws = keywords.extract(
-            body_toks.head(opts.keyword_words), title_toks, lang, opts.max_keywords
-        )
-        tops = topics.classify(title_toks.text, body_toks.text) if lang == "en" else []
+        kws = keywords.extract(kw_toks, title_toks, lang, opts.max_keywords)
+        tops = topics.classify(title_toks.text, body_words) if lang == "en" else []
         models = dict(self.models)
         if not docs:
             models["ner"] = (

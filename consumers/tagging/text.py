@@ -92,6 +92,11 @@ def sentences(text: str) -> Iterator[tuple[int, str]]:
         yield pos, text[pos:]
 
 
+def plain_words(text: str) -> list[str]:
+    """The words of the text without sentence structure: one regex pass, for long texts."""
+    return list(map(clean_word, WORD_RE.findall(text)))
+
+
 def tokens(text: str) -> Words:
     """All words of the text, with their sentence and segment indexes."""
     out = Words()
