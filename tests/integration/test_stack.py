@@ -18,6 +18,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -206,3 +207,46 @@ def test_security_on_refuses_anonymous_and_accepts_the_password(secure_node: Set
         client.close()
     status = local_stack.status(secure_node, services=["elasticsearch"])
     assert status.elasticsearch.running and status.elasticsearch.managed
+
+
+def _throwaway_kafka(root: Path, **overrides: Any) -> Settings:
+    """Settings for a private broker on free ports (the shared stack is left alone).
+
+    Tests using it still take the ``stack`` fixture: it fills the shared artifact cache first.
+    """
+    shared = StackPaths.from_settings(Settings())
+    return Settings(
+        stack_dir=root,
+        stack_cache_dir=shared.cache,
+        kafka_port=_free_port(),
+        kafka_controller_port=_free_port(),
+        **overrides,
+    )
+
+
+def test_down_stops_the_broker_and_purge_deletes_its_data(
+    stack: local_stack.StackStatus, tmp_path: Path
+) -> None:
+    settings = _throwaway_kafka(tmp_path / "stack", kafka_heap="256m")
+    try:
+        started = local_stack.up(settings, services=["kafka"]).kafka
+        assert started.running and started.managed and started.version == settings.kafka_version
+        data = StackPaths.from_settings(settings).kafka_data
+        assert (data / "meta.properties").exists()
+    finally:
+        stopped = local_stack.down(settings, purge=True, services=["kafka"])
+    assert stopped == ["kafka"]
+    assert not local_stack.status(settings, services=["kafka"]).kafka.running
+    assert not data.exists()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", settings.kafka_port)) != 0
+
+
+def test_a_service_that_dies_on_start_is_reported_with_its_log(
+    stack: local_stack.StackStatus, tmp_path: Path
+) -> None:
+    # A heap size the JVM rejects: the broker process exits at once.
+    settings = _throwaway_kafka(tmp_path / "stack", kafka_heap="12q")
+    with pytest.raises(local_stack.StackError, match="kafka exited during start") as failure:
+        local_stack.up(settings, services=["kafka"])
+    assert "12q" in failure.value.details
