@@ -24,6 +24,7 @@ import pytest
 from elasticsearch import Elasticsearch
 from kafka.admin import NewTopic
 from kafka.structs import TopicPartition
+from pydantic import SecretStr
 
 from newsflow import stack as local_stack
 from newsflow.clients import make_admin, make_consumer, make_es, make_producer
@@ -55,7 +56,7 @@ def test_message_round_trip_with_a_committed_consumer_group(
     consumer = make_consumer(settings, group)
     consumer.subscribe([topic])
     try:
-        received = []
+        received: list[Any] = []
         deadline = time.monotonic() + 60
         while not received and time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=1000).values():
@@ -162,7 +163,7 @@ def secure_node(stack: local_stack.StackStatus) -> Iterator[Settings]:
         es_port=_free_port(),
         es_transport_port=_free_port(),
         es_security=True,
-        es_bootstrap_password=f"pw-{uuid.uuid4().hex[:12]}",
+        es_bootstrap_password=SecretStr(f"pw-{uuid.uuid4().hex[:12]}"),
         es_heap="512m",
     )
     try:
