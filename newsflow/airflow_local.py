@@ -246,6 +246,11 @@ def up(
     return status(settings, home)
 
 
+def port_of(home: Path) -> int:
+    """The api-server port of the Airflow in ``home`` (as last started)."""
+    return int(_read_state(home).get("port") or DEFAULT_PORT)
+
+
 def api_healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=3):

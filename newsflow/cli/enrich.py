@@ -105,7 +105,7 @@ def airflow_up(
     states = airflow_local.up(settings, home, port)
     _print_status(states)
     home = home or airflow_local.default_home(settings)
-    console.print(f"UI: http://127.0.0.1:{port or airflow_local.DEFAULT_PORT}  logs: {home}/logs")
+    console.print(f"UI: http://127.0.0.1:{airflow_local.port_of(home)}  logs: {home}/logs")
 
 
 @airflow_app.command("down")

@@ -49,6 +49,14 @@ from airflow_support import (  # noqa: E402
 )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Everything in this folder needs the airflow extra; `-m "not airflow"` skips it.
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.airflow)
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """Migrates the session's SQLite metadata DB once (dag.test() records runs in it)."""

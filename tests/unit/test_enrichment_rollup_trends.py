@@ -21,7 +21,7 @@ def test_salience_ranks_title_and_lead_mentions_first() -> None:
         },
     }
     ranked = salience(src)
-    assert [s.value for s in ranked][0] == "Huang Libin"
+    assert ranked[0].value == "Huang Libin"
     assert ranked[0].score == 1.0
     scores = {s.value: s.score for s in ranked}
     assert scores["Ministry of Industry"] > scores["Tangshan"]
