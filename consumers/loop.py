@@ -196,13 +196,9 @@ class WorkerLoop:
         except TransientError:
             raise
         except Exception as exc:  # a bug in a stage must cost one message, not the worker
-            log.exception(
-                "%s: unexpected error on %s[%d]@%d",
-                self.name,
-                record.topic,
-                record.partition,
-                record.offset,
-            )
+            # One line per message; the traceback only with -v, or a flood of bad input
+            # would bury the log.
+            log.debug("%s: stage error", self.name, exc_info=True)
             self._add_dead(record, PermanentError(self.stage, type(exc).__name__, str(exc)))
         tp = TopicPartition(record.topic, record.partition)
         self._offsets[tp] = record.offset + 1

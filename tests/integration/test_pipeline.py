@@ -90,15 +90,12 @@ def publish_raw(settings: Settings, values: list[tuple[bytes | None, bytes]]) ->
 
 
 def committed_total(settings: Settings, group: str, topic: str) -> int:
-    """Sum of the group's committed offsets over the topic's partitions."""
+    """Sum of the group's committed offsets over the topic's partitions (as the broker says)."""
     consumer = make_consumer(settings, group)
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        total = 0
-        for p in parts:
-            off = consumer.committed(TopicPartition(topic, p))
-            total += off or 0
-        return total
+        # Every topic here is made by ensure_topics, so its partition count is the configured one.
+        parts = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+        return sum(consumer.committed(tp) or 0 for tp in parts)
     finally:
         consumer.close()
 
@@ -309,6 +306,7 @@ class _Forwarder:
             self.port = s.getsockname()[1]
         self._server: socket.socket | None = None
         self._stop = threading.Event()
+        self._open: list[socket.socket] = []
 
     def start(self) -> None:
         self._server = socket.create_server(("127.0.0.1", self.port))
@@ -316,9 +314,19 @@ class _Forwarder:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def stop(self) -> None:
+        """Refuses new connections and cuts the open ones, like a node going away."""
         self._stop.set()
         if self._server is not None:
+            # shutdown() first: close() alone leaves a thread blocked in accept() holding it.
+            with contextlib.suppress(OSError):
+                self._server.shutdown(socket.SHUT_RDWR)
             self._server.close()
+        for s in self._open:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                s.close()
+        self._open = []
 
     def _accept(self) -> None:
         assert self._server is not None
@@ -328,6 +336,7 @@ class _Forwarder:
             except OSError:
                 return
             upstream = socket.create_connection(self.target)
+            self._open += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
@@ -358,30 +367,29 @@ def test_index_worker_retries_while_elasticsearch_is_unreachable(
         )
         for i in range(50)
     ]
-    producer = make_producer(settings)
-    for a in articles:
-        producer.send(settings.topic_clean, key=a.id.encode(), value=a.model_dump_json().encode())
-    producer.flush()
-    producer.close()
-
     env = settings_env(settings, es_url=f"http://127.0.0.1:{link.port}", es_request_timeout=2)
-    # The worker ensures the index first, so let that through, then cut the link.
     link.start()
     worker = subprocess.Popen(
         [NEWSFLOW, "consume", "index"],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=subprocess.DEVNULL,
     )
     try:
-        time.sleep(0.5)
-        link.stop()
-        time.sleep(6)  # several failed bulk attempts
+        time.sleep(8)  # started, index ensured through the link, partitions assigned
+        link.stop()  # Elasticsearch goes away, open connections included
+        producer = make_producer(settings)
+        for a in articles:
+            producer.send(
+                settings.topic_clean, key=a.id.encode(), value=a.model_dump_json().encode()
+            )
+        producer.flush()
+        producer.close()
+        time.sleep(8)  # several failed bulk attempts
         assert worker.poll() is None, "the worker must not crash while ES is away"
         assert committed_total(settings, settings.consumer_group_index, settings.topic_clean) == 0
         link.start()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline and count(es, settings) < 50:
             time.sleep(0.5)
         assert count(es, settings) == 50
@@ -397,18 +405,22 @@ def test_index_worker_retries_while_elasticsearch_is_unreachable(
 # --- graceful shutdown and scale-out ----------------------------------------------------------
 
 
-def test_sigterm_finishes_the_batch_commits_and_exits_zero(stack: Any, settings: Settings) -> None:
+def test_sigterm_finishes_the_batch_commits_and_exits_zero(
+    stack: Any, settings: Settings, tmp_path: Path
+) -> None:
     ensure_topics(settings)
     publish_raw(
         settings, [(f"t{i}".encode(), raw_article(i).model_dump_json().encode()) for i in range(40)]
     )
-    worker = subprocess.Popen(
-        [NEWSFLOW, "consume", "clean"],
-        env=settings_env(settings),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp_path / "worker.log"
+    # A file, not a pipe: nobody reads a pipe while the worker runs, and a full one blocks it.
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [NEWSFLOW, "consume", "clean"],
+            env=settings_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if committed_total(settings, settings.consumer_group_clean, settings.topic_raw) >= 40:
@@ -416,7 +428,8 @@ def test_sigterm_finishes_the_batch_commits_and_exits_zero(stack: Any, settings:
         time.sleep(0.5)
     worker.send_signal(signal.SIGTERM)
     code = worker.wait(timeout=60)
-    assert code == 0, worker.stdout.read() if worker.stdout else ""
+    assert code == 0, log.read_text()
+    assert "finishing the batch in hand" in log.read_text()
     assert committed_total(settings, settings.consumer_group_clean, settings.topic_raw) == 40
     admin = make_admin(settings)
     try:
