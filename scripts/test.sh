@@ -12,7 +12,7 @@ echo "== lint (ruff) and types (mypy)"
 
 # Stop the stack afterwards only if this run started it; a developer's running stack stays.
 started_here=0
-if ! .venv/bin/newsflow stack status --quiet >/dev/null 2>&1; then started_here=1; fi
+if ! .venv/bin/newsflow stack status >/dev/null 2>&1; then started_here=1; fi
 cleanup() { if [ "$started_here" = 1 ]; then .venv/bin/newsflow stack down >/dev/null 2>&1 || true; fi; }
 trap cleanup EXIT
 echo "== stack"
