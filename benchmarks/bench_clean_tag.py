@@ -32,6 +32,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -113,7 +114,7 @@ def run_mode(
     if mode == "gold":
         for i in ids:
             paragraphs = [p for p in gold[i].split("\n\n") if p.strip()]
-            _, wall, cpu = _best_of(repeat, lambda ps=paragraphs: tagger.tag(None, ps))
+            _, wall, cpu = _best_of(repeat, partial(tagger.tag, None, paragraphs))
             tag_t.add(wall, cpu)
             total_t.add(wall, cpu)
             words.append(sum(len(p.split()) for p in paragraphs))
@@ -124,7 +125,7 @@ def run_mode(
         ]
         for raw in raws:
             try:
-                extracted, cwall, ccpu = _best_of(repeat, lambda r=raw: clean(r))
+                extracted, cwall, ccpu = _best_of(repeat, partial(clean, raw))
             except CleanError as exc:
                 errors[exc.reason] = errors.get(exc.reason, 0) + 1
                 continue
@@ -132,7 +133,9 @@ def run_mode(
                 name = f"crash:{type(exc).__name__}"
                 errors[name] = errors.get(name, 0) + 1
                 continue
-            _, twall, tcpu = _best_of(repeat, lambda e=extracted: tagger.tag(e.title, e.paragraphs))
+            _, twall, tcpu = _best_of(
+                repeat, partial(tagger.tag, extracted.title, extracted.paragraphs)
+            )
             clean_t.add(cwall, ccpu)
             tag_t.add(twall, tcpu)
             total_t.add(cwall + twall, ccpu + tcpu)
