@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -162,8 +163,12 @@ def _ends(name: str) -> tuple[str, str]:
     return words[0], words[-1]
 
 
-def collect(docs: list[Doc]) -> list[Entity]:
-    """Entities from NER docs, merged by normalized name; partial person names merged."""
+def collect(docs: list[Doc], country_of: Callable[[str], str | None] | None = None) -> list[Entity]:
+    """Entities from NER docs, merged by normalized name; partial person names merged.
+
+    With ``country_of``, places naming the same country ("US", "U.S.", "United States") are
+    merged too, under the name NER found most often.
+    """
     by_key: dict[str, Entity] = {}
     for doc in docs:
         for ent in doc.ents:
@@ -190,6 +195,17 @@ def collect(docs: list[Doc]) -> list[Entity]:
         if len(owners) == 1:
             owners[0].variants |= e.variants
             del by_key[key]
+    if country_of is not None:
+        by_country: dict[str, Entity] = {}
+        for key, e in sorted(by_key.items(), key=lambda kv: -kv[1].labels.total()):
+            code = country_of(e.value) if e.label in PLACE_LABELS else None
+            if code is None:
+                continue
+            owner = by_country.setdefault(code, e)
+            if owner is not e:
+                owner.variants |= e.variants
+                owner.labels.update(e.labels)
+                del by_key[key]
     return list(by_key.values())
 
 

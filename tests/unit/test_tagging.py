@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import spacy
+from spacy.tokens import Doc
 
 from consumers.tagging import TAGGER_NAME, TAGGER_VERSION, Tagger, load_tagger
-from consumers.tagging.countries import find_countries
-from consumers.tagging.entities import MAX_WORD_CHARS, lead_end, name_sentences
+from consumers.tagging.countries import country_table, find_countries
+from consumers.tagging.entities import MAX_WORD_CHARS, collect, lead_end, name_sentences, score
 from consumers.tagging.text import tokens
 from schemas.article import Tags
 
@@ -127,6 +129,50 @@ def test_non_english_countries_use_translated_names(tagger: Tagger) -> None:
     )
     assert tags.language == "de"
     assert {"FR", "ES"} <= set(tags.countries)
+
+
+def _doc_with_ents(text: str, spans: list[tuple[str, str]]) -> Doc:
+    """A blank-pipeline doc whose entities are set by hand (no model: exact inputs)."""
+    doc = spacy.blank("en")(text)
+    ents = []
+    pos = 0  # spans are given in reading order; search each after the previous one
+    for surface, label in spans:
+        start = text.index(surface, pos)
+        span = doc.char_span(start, start + len(surface), label=label)
+        assert span is not None
+        ents.append(span)
+        pos = start + len(surface)
+    doc.ents = ents
+    return doc
+
+
+def test_entities_are_normalized_and_merged() -> None:
+    text = (
+        "The Ministry's spokesperson Huang Libin said the U.S. and the United States of "
+        "America are one; Huang added that Beijing agreed."
+    )
+    doc = _doc_with_ents(
+        text,
+        [
+            ("The Ministry's", "ORG"),
+            ("Huang Libin", "PERSON"),
+            ("U.S.", "GPE"),
+            ("the United States of America", "GPE"),
+            ("Huang", "PERSON"),
+            ("Beijing", "GPE"),
+        ],
+    )
+    ents = collect([doc], country_table("en").get)
+    by_value = {e.value: e for e in ents}
+    assert set(by_value) == {"Ministry", "Huang Libin", "U.S.", "Beijing"}
+    assert by_value["Huang Libin"].variants == {"Huang Libin", "Huang"}
+    assert by_value["U.S."].variants == {"U.S.", "United States of America"}
+    score(ents, "", text)
+    assert by_value["Huang Libin"].mentions == 2
+    assert by_value["U.S."].mentions == 2
+    # Early and repeated: the most salient; the list is sorted by salience.
+    assert ents[0].value == "Huang Libin"
+    assert [e.score for e in ents] == sorted((e.score for e in ents), reverse=True)
 
 
 def test_countries_from_names_demonyms_and_aliases() -> None:
