@@ -5,7 +5,8 @@ punctuation). Each word gets a weight from its frequency and how early it first 
 ``(1 + ln tf) * (1 + 1 / sqrt(1 + first sentence index))``. A candidate scores the mean weight
 of its words times ``1 + ln(candidate count)``; a multi-word candidate seen at least twice gets
 a bonus for its length (a repeated phrase is more specific than its words), one seen once a
-penalty (it may be a chance neighbourhood) unless it is a name ("Hong Kong"). Candidates in the title get a bonus.
+penalty (it may be a chance neighbourhood) unless it is a name ("Hong Kong"). Candidates in
+the title get a bonus.
 
 The best candidates are kept, skipping near-repeats of one already kept: a subset of it, a
 superset of a kept phrase, a superset of a kept word unless seen twice, or one sharing more
