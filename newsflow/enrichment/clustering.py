@@ -279,8 +279,15 @@ def _candidates(
     if m.title:
         should.append({"match": {"title": {"query": m.title}}})
     if m.entities:
-        for key in ("persons", "organizations", "locations"):
-            should.append({"terms": {f"tags.{key}.keyword": sorted(m.entities)}})
+        # The analyzed text fields, because Member keeps entities lower-cased.
+        should.append(
+            {
+                "multi_match": {
+                    "query": " ".join(sorted(m.entities)),
+                    "fields": ["tags.persons", "tags.organizations", "tags.locations"],
+                }
+            }
+        )
     resp = es.search(
         index=settings.index_alias,
         query={
