@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
-import logging
+import os
 
-import typer
+# One worker per core is how newsflow scales out, so BLAS thread pools only oversubscribe the
+# machine; set before anything imports numpy. An explicit setting by the user still wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import importlib  # noqa: E402
+import logging  # noqa: E402
+
+import typer  # noqa: E402
 
 app = typer.Typer(
     name="newsflow",
