@@ -2,7 +2,7 @@
 
 How: the page is split into blocks (one per non-empty line). Each block gets a feature row
 (consumers/cleaning/text_features.py: sentence shape, chrome phrases, teaser shape, position
-relative to the main run of prose, neighbours). A logistic regression trained on the dev
+relative to the main run of prose, neighbours). A one-hidden-layer network trained on the dev
 corpus (benchmarks/train_text_model.py, weights in text_model.json) gives P(body | block);
 a two-state Viterbi pass then picks the most likely body/boilerplate sequence, so that a
 heading between two paragraphs stays and a lone sentence in the footer goes.
@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +27,7 @@ from consumers.cleaning.text_features import (
     split_blocks,
 )
 
-EXTRACTOR = "text-lr-hmm"
+EXTRACTOR = "text-mlp-hmm"
 MODEL_PATH = Path(__file__).with_name("text_model.json")
 
 # Beyond this many blocks a page is not an article page any more (a dump, a log); the tail
@@ -42,21 +43,24 @@ Z_CLIP = 5.0
 
 @dataclass(frozen=True)
 class TextModel:
-    """Weights of the block classifier and the body/boilerplate transition model."""
+    """Weights of the block classifier (one hidden layer) and the body/boilerplate chain."""
 
     mean: npt.NDArray[np.float64]
     scale: npt.NDArray[np.float64]
-    weights: npt.NDArray[np.float64]
-    # log P(state_t | state_t-1), states 0 = boilerplate, 1 = body.
+    hidden: npt.NDArray[np.float64]  # (features, units)
+    output: npt.NDArray[np.float64]  # (units,)
+    output_bias: float
+    # log P(state_t | state_t-1), states 0 = boilerplate, 1 = body, already scaled by the
+    # transition weight tuned on the dev corpus.
     log_transitions: npt.NDArray[np.float64]
     log_start: npt.NDArray[np.float64]
     # log P(state), to turn classifier posteriors into scaled likelihoods for Viterbi.
     log_prior: npt.NDArray[np.float64]
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> TextModel:
-        names = data["features"]
-        if list(names) != list(FEATURE_NAMES):  # type: ignore[call-overload]
+    def from_dict(cls, data: dict[str, Any]) -> TextModel:
+        """Build from the text_model.json shape (see benchmarks/train_text_model.py)."""
+        if list(data["features"]) != list(FEATURE_NAMES):
             raise ValueError("text model was trained on a different feature set")
 
         def arr(key: str) -> npt.NDArray[np.float64]:
@@ -65,16 +69,19 @@ class TextModel:
         return cls(
             mean=arr("mean"),
             scale=arr("scale"),
-            weights=arr("weights"),
-            log_transitions=np.log(arr("transitions")),
+            hidden=arr("hidden"),
+            output=arr("output"),
+            output_bias=float(data["output_bias"]),
+            log_transitions=float(data["transition_weight"]) * np.log(arr("transitions")),
             log_start=np.log(arr("start")),
             log_prior=np.log(arr("prior")),
         )
 
     def body_probability(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """P(body | block) for each feature row."""
-        z = np.clip((features - self.mean) / self.scale, -Z_CLIP, Z_CLIP) @ self.weights
-        return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0))), dtype=np.float64)
+        z = np.clip((features - self.mean) / self.scale, -Z_CLIP, Z_CLIP)
+        logit = np.tanh(z @ self.hidden) @ self.output + self.output_bias
+        return np.asarray(1.0 / (1.0 + np.exp(-np.clip(logit, -30.0, 30.0))), dtype=np.float64)
 
 
 @lru_cache(maxsize=1)
@@ -83,25 +90,61 @@ def default_model() -> TextModel:
     return TextModel.from_dict(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
 
 
-def viterbi(prob_body: npt.NDArray[np.float64], model: TextModel) -> npt.NDArray[np.bool_]:
-    """The most likely body/boilerplate labelling of the blocks, given per-block posteriors."""
-    n = len(prob_body)
+def viterbi(prob_body: npt.NDArray[np.float64], model: TextModel) -> list[bool]:
+    """The most likely body/boilerplate labelling of the blocks, given per-block posteriors.
+
+    Plain floats, not numpy, in the loop: with two states, per-step numpy calls cost more
+    than the arithmetic.
+    """
     p = np.clip(prob_body, 1e-6, 1 - 1e-6)
-    emit = np.stack([np.log(1 - p), np.log(p)], axis=1) - model.log_prior
-    back = np.zeros((n, 2), dtype=np.int8)
-    score = model.log_start + emit[0]
-    trans = model.log_transitions
-    for t in range(1, n):
-        # cand[i, j]: best score ending in state i at t-1, then moving to j.
-        cand = score[:, None] + trans
-        back[t] = np.argmax(cand, axis=0)
-        score = cand[back[t], (0, 1)] + emit[t]
-    states = np.zeros(n, dtype=np.bool_)
-    state = int(np.argmax(score))
-    for t in range(n - 1, -1, -1):
-        states[t] = bool(state)
-        state = int(back[t, state])
+    emit_boiler = (np.log(1 - p) - model.log_prior[0]).tolist()
+    emit_body = (np.log(p) - model.log_prior[1]).tolist()
+    (t00, t01), (t10, t11) = model.log_transitions.tolist()
+    s0 = float(model.log_start[0]) + emit_boiler[0]
+    s1 = float(model.log_start[1]) + emit_body[0]
+    # back[t] packs the best predecessor of each state: bit 0 for state 0, bit 1 for state 1.
+    back = bytearray(len(emit_body))
+    for t in range(1, len(emit_body)):
+        from0_to0, from1_to0 = s0 + t00, s1 + t10
+        from0_to1, from1_to1 = s0 + t01, s1 + t11
+        bits = 0
+        if from1_to0 > from0_to0:
+            bits |= 1
+            n0 = from1_to0
+        else:
+            n0 = from0_to0
+        if from1_to1 > from0_to1:
+            bits |= 2
+            n1 = from1_to1
+        else:
+            n1 = from0_to1
+        s0, s1 = n0 + emit_boiler[t], n1 + emit_body[t]
+        back[t] = bits
+    states = [False] * len(emit_body)
+    state = 1 if s1 > s0 else 0
+    for t in range(len(emit_body) - 1, -1, -1):
+        states[t] = state == 1
+        state = (back[t] >> state) & 1
     return states
+
+
+def _fallback(prob_body: npt.NDArray[np.float64]) -> list[bool]:
+    """The best contiguous stretch of likely-body blocks, for pages where Viterbi keeps none.
+
+    Why: on a page with one or two good paragraphs among hundreds of menu lines, the chain
+    prefers "all boilerplate"; a best effort is more useful than no text. Kadane's maximum
+    subarray over P(body) - 0.5, so it is empty when no block is more likely body than not.
+    """
+    best, best_span = 0.0, (0, -1)
+    run, start = 0.0, 0
+    for i, p in enumerate((prob_body - 0.5).tolist()):
+        if run <= 0:
+            run, start = 0.0, i
+        run += p
+        if run > best:
+            best, best_span = run, (start, i)
+    lo, hi = best_span
+    return [lo <= i <= hi for i in range(len(prob_body))]
 
 
 def _title(blocks: list[str], first_body: int) -> str | None:
@@ -140,8 +183,10 @@ def extract_text(text: str, model: TextModel | None = None) -> Extracted:
     m = model or default_model()
     prob = m.body_probability(block_features(capped))
     body = viterbi(prob, m)
+    if not any(body):
+        body = _fallback(prob)
     paragraphs = [b for b, keep in zip(blocks, body, strict=True) if keep]
     if not paragraphs:
         raise CleanError("no_article_text", "no block looks like article text")
-    first_body = int(np.argmax(body))
+    first_body = body.index(True)
     return Extracted(paragraphs=paragraphs, title=_title(blocks, first_body), extractor=EXTRACTOR)

@@ -56,6 +56,8 @@ _MONTH = re.compile(
     re.IGNORECASE,
 )
 _BYLINE = re.compile(r"^(by|von|par|por|di|door|written by|posted by|author:?)\s", re.IGNORECASE)
+_DIGITS = re.compile(r"\d")
+_SYMBOLS = re.compile(r"[|»›•·©®™#@/\\<>{}\[\]=+*_~^]")
 _LIST_ITEM = re.compile(r"^(\d{1,3}[.)]|[•·▪►‣◦*-])\s")
 _URLISH = re.compile(r"https?://|www\.|\.com\b|@\w+\.\w+")
 
@@ -92,10 +94,15 @@ _END_HEADER = re.compile(
     re.IGNORECASE,
 )
 
+# Word-count bins: lets a linear model treat one-word labels, titles, and paragraphs
+# differently without assuming that "more words" is monotonically "more article".
+_LENGTH_BINS = (1, 2, 4, 7, 13, 26, 51)
+
 FEATURE_NAMES: tuple[str, ...] = (
     "bias",
     "log_words",
     "log_chars",
+    *(f"words_ge_{b}" for b in _LENGTH_BINS[1:]),
     "terminal",
     "ellipsis",
     "colon_end",
@@ -104,6 +111,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "cap_ratio",
     "stop_ratio",
     "digit_ratio",
+    "alpha_ratio",
     "symbol_ratio",
     "chrome",
     "end_header",
@@ -116,9 +124,13 @@ FEATURE_NAMES: tuple[str, ...] = (
     "position",
     "after_end_header",
     "after_end_header_teaser",
+    "ends_after_title",
     "prose",
     "prose_win3",
     "prose_win10",
+    "chrome_win3",
+    "titleish_win3",
+    "dups_win3",
     "before_first_prose",
     "after_last_prose",
     "words_vs_max",
@@ -131,6 +143,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "next_prose",
     "short_title_like",
     "in_longest_run",
+    "log_dist_run",
+    "run_share",
 )
 
 
@@ -138,7 +152,7 @@ def is_page_chrome(block: str) -> bool:
     """A block that is metadata or chrome by its wording: date, byline, share/legal phrase."""
     short = len(block.split()) <= 12
     return bool(
-        (short and (_MONTH.search(block) or _BYLINE.match(block)))
+        (short and ((_DIGITS.search(block) and _MONTH.search(block)) or _BYLINE.match(block)))
         or _CHROME.search(block.lower())
         or _END_HEADER.match(block)
     )
@@ -159,22 +173,24 @@ def _window_mean(values: npt.NDArray[np.float64], radius: int) -> npt.NDArray[np
     return np.asarray((prefix[hi] - prefix[lo]) / (hi - lo), dtype=np.float64)
 
 
-def _longest_prose_run(prose: npt.NDArray[np.float64], words: Sequence[int]) -> tuple[int, int]:
+def _longest_prose_run(
+    prose: npt.NDArray[np.float64], words: npt.NDArray[np.float64]
+) -> tuple[int, int]:
     """The span of blocks with the most prose words where every gap between prose is short.
 
     Why: an article is one contiguous run of paragraphs; teaser lists and footers come as
     separate, weaker runs. Gaps of up to 3 non-prose blocks (headings, captions) are bridged.
     """
     best = (0, -1)
-    best_words = 0
+    best_words = 0.0
     start = -1
     last = -1
-    run_words = 0
+    run_words = 0.0
     for i, is_prose in enumerate(prose):
         if not is_prose:
             continue
         if start < 0 or i - last > 4:
-            start, run_words = i, 0
+            start, run_words = i, 0.0
         run_words += words[i]
         last = i
         if run_words > best_words:
@@ -182,77 +198,140 @@ def _longest_prose_run(prose: npt.NDArray[np.float64], words: Sequence[int]) -> 
     return best
 
 
+_ROW_NAMES = (
+    "n_words",
+    "log_chars",
+    "terminal",
+    "ellipsis",
+    "colon_end",
+    "log_sentences",
+    "comma_rate",
+    "cap_ratio",
+    "stop_ratio",
+    "digit_ratio",
+    "alpha_ratio",
+    "symbol_ratio",
+    "chrome",
+    "end_header",
+    "dateline",
+    "datey",
+    "byline",
+    "list_item",
+    "urlish",
+    "mean_word_len",
+)
+# Character statistics look at the start of a block only: enough to tell prose from a table
+# or a code dump, and it keeps a megabyte-long line from costing more than a short one.
+_SAMPLE_CHARS = 2000
+
+
+def _block_row(block: str) -> tuple[float, ...]:
+    """The block's own cues (no context), in _ROW_NAMES order."""
+    ws = block.split()
+    nw = max(len(ws), 1)
+    head = block[:300]
+    lower = head.lower()
+    tail = block[-8:]
+    sample = block[:_SAMPLE_CHARS]
+    tokens = _WORD.findall(sample.lower())
+    nt = max(len(tokens), 1)
+    chars = max(len(sample), 1)
+    short = nw <= 12
+    return (
+        len(ws),
+        math.log1p(len(block)),
+        1.0 if _TERMINAL.search(tail) else 0.0,
+        1.0 if _ELLIPSIS.search(tail) else 0.0,
+        1.0 if block.endswith(":") else 0.0,
+        math.log1p(len(_SENTENCE_BREAK.findall(sample)) * len(block) / chars),
+        block.count(",") / nw,
+        sum([w[:1].isupper() for w in ws]) / nw,
+        sum(map(_STOPWORDS.__contains__, tokens)) / nt,
+        len(_DIGITS.findall(sample)) / chars,
+        sum(map(len, tokens)) / chars,
+        len(_SYMBOLS.findall(sample)) / chars,
+        1.0 if _CHROME.search(lower) else 0.0,
+        1.0 if len(block) < 80 and _END_HEADER.match(block) else 0.0,
+        1.0 if _DATELINE.match(head) else 0.0,
+        # Dates carry digits; the cheap digit test spares the slow month-name pattern.
+        1.0 if short and _DIGITS.search(head) and _MONTH.search(head) else 0.0,
+        1.0 if nw <= 8 and _BYLINE.match(head) else 0.0,
+        1.0 if _LIST_ITEM.match(head) else 0.0,
+        1.0 if _URLISH.search(lower) else 0.0,
+        min(len(block) / nw, 20.0) / 10.0,
+    )
+
+
 def block_features(blocks: Sequence[str]) -> npt.NDArray[np.float64]:
     """One row of FEATURE_NAMES per block, in page order."""
     n = len(blocks)
-    k = len(FEATURE_NAMES)
-    out = np.zeros((n, k), dtype=np.float64)
     if n == 0:
-        return out
+        return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float64)
     counts = Counter(blocks)
-    words = [b.split() for b in blocks]
-    n_words = np.array([len(w) for w in words], dtype=np.float64)
-    terminal = np.array([1.0 if _TERMINAL.search(b) else 0.0 for b in blocks])
-    ellipsis = np.array([1.0 if _ELLIPSIS.search(b) else 0.0 for b in blocks])
+    # Menus repeat on a page (desktop and mobile copies): compute each distinct block once.
+    rows: dict[str, tuple[float, ...]] = {}
+    for block in counts:
+        rows[block] = _block_row(block)
+    table = np.array([rows[b] for b in blocks], dtype=np.float64)
+    a = {name: table[:, i] for i, name in enumerate(_ROW_NAMES)}
+    a["log_dups"] = np.log(np.array([counts[b] for b in blocks], dtype=np.float64))
+    per_block = (*_ROW_NAMES, "log_dups")
+    n_words = a["n_words"]
+    log_words = np.log1p(n_words)
+    terminal, ellipsis = a["terminal"], a["ellipsis"]
     # "Prose": a block that reads like a sentence of an article, the anchor for position cues.
     prose = ((n_words >= 10) & (terminal > 0) & (ellipsis == 0)).astype(np.float64)
-    end_header = np.array([1.0 if len(b) < 80 and _END_HEADER.match(b) else 0.0 for b in blocks])
+    title_like = (n_words >= 2) & (n_words <= 15) & (terminal == 0) & (a["cap_ratio"] > 0.5)
+    title_like = title_like.astype(np.float64)
     prose_idx = np.flatnonzero(prose)
     first_prose = int(prose_idx[0]) if len(prose_idx) else n
     last_prose = int(prose_idx[-1]) if len(prose_idx) else -1
-    run_lo, run_hi = _longest_prose_run(prose, [len(w) for w in words])
-    max_words = max(float(n_words.max()), 1.0)
-    win3 = _window_mean(prose, 3)
-    win10 = _window_mean(prose, 10)
-    log_words = np.log1p(n_words)
+    run_lo, run_hi = _longest_prose_run(prose, n_words)
+    idx = np.arange(n)
+    dist_run = np.where(idx < run_lo, run_lo - idx, np.where(idx > run_hi, idx - run_hi, 0))
+    run_words = n_words[run_lo : run_hi + 1].sum() if run_hi >= run_lo else 0.0
+    # "Seen an end header already": comment forms and teaser lists come after the article.
+    end_after_prose = a["end_header"] * (idx > first_prose)
+    after_end = (np.cumsum(end_after_prose) > 0).astype(np.float64)
+    teaser = np.maximum(ellipsis, a["dateline"])
+    prev_title = np.concatenate(([0.0], title_like[:-1]))
 
-    seen_end = 0.0
-    for i, block in enumerate(blocks):
-        ws = words[i]
-        nw = max(len(ws), 1)
-        lower = block.lower()
-        tokens = _WORD.findall(lower)
-        nt = max(len(tokens), 1)
-        chars = max(len(block), 1)
-        if end_header[i] and i > first_prose:
-            seen_end = 1.0
-        row = out[i]
-        row[0] = 1.0
-        row[1] = log_words[i]
-        row[2] = math.log1p(len(block))
-        row[3] = terminal[i]
-        row[4] = ellipsis[i]
-        row[5] = 1.0 if block.endswith(":") else 0.0
-        row[6] = math.log1p(len(_SENTENCE_BREAK.findall(block)))
-        row[7] = block.count(",") / nw
-        row[8] = sum(1 for w in ws if w[:1].isupper()) / nw
-        row[9] = sum(1 for t in tokens if t in _STOPWORDS) / nt
-        row[10] = sum(1 for c in block if c.isdigit()) / chars
-        row[11] = sum(1 for c in block if c in "|»›•·©®™#@/\\<>{}[]=+*_~^") / chars
-        row[12] = 1.0 if _CHROME.search(lower) else 0.0
-        row[13] = end_header[i]
-        row[14] = 1.0 if _DATELINE.match(block) else 0.0
-        row[15] = 1.0 if nw <= 12 and _MONTH.search(block) else 0.0
-        row[16] = 1.0 if nw <= 8 and _BYLINE.match(block) else 0.0
-        row[17] = 1.0 if _LIST_ITEM.match(block) else 0.0
-        row[18] = 1.0 if _URLISH.search(lower) else 0.0
-        row[19] = math.log(counts[block])
-        row[20] = i / n
-        row[21] = seen_end
-        row[22] = seen_end * max(ellipsis[i], row[14])
-        row[23] = prose[i]
-        row[24] = win3[i]
-        row[25] = win10[i]
-        row[26] = 1.0 if i < first_prose else 0.0
-        row[27] = 1.0 if i > last_prose else 0.0
-        row[28] = n_words[i] / max_words
-        row[29] = min(sum(len(w) for w in ws) / nw, 20.0) / 10.0
-        row[30] = log_words[i - 1] if i > 0 else 0.0
-        row[31] = terminal[i - 1] if i > 0 else 0.0
-        row[32] = log_words[i + 1] if i + 1 < n else 0.0
-        row[33] = terminal[i + 1] if i + 1 < n else 0.0
-        row[34] = prose[i - 1] if i > 0 else 0.0
-        row[35] = prose[i + 1] if i + 1 < n else 0.0
-        row[36] = 1.0 if 2 <= nw <= 15 and not terminal[i] and row[8] > 0.5 else 0.0
-        row[37] = 1.0 if run_lo <= i <= run_hi else 0.0
-    return out
+    def shift(v: npt.NDArray[np.float64], by: int) -> npt.NDArray[np.float64]:
+        out = np.zeros(n)
+        if by > 0:
+            out[by:] = v[:-by]
+        else:
+            out[:by] = v[-by:]
+        return out
+
+    bins = [(n_words >= b).astype(np.float64) for b in _LENGTH_BINS[1:]]
+    columns: dict[str, npt.NDArray[np.float64]] = {
+        "bias": np.ones(n),
+        "log_words": log_words,
+        **{f"words_ge_{b}": v for b, v in zip(_LENGTH_BINS[1:], bins, strict=True)},
+        **{k: a[k] for k in per_block if k != "n_words"},
+        "position": idx / n,
+        "after_end_header": after_end,
+        "after_end_header_teaser": after_end * teaser,
+        "ends_after_title": ellipsis * prev_title,
+        "prose": prose,
+        "prose_win3": _window_mean(prose, 3),
+        "prose_win10": _window_mean(prose, 10),
+        "chrome_win3": _window_mean(a["chrome"], 3),
+        "titleish_win3": _window_mean(title_like, 3),
+        "dups_win3": _window_mean((a["log_dups"] > 0).astype(np.float64), 3),
+        "before_first_prose": (idx < first_prose).astype(np.float64),
+        "after_last_prose": (idx > last_prose).astype(np.float64),
+        "words_vs_max": n_words / max(float(n_words.max()), 1.0),
+        "prev_log_words": shift(log_words, 1),
+        "prev_terminal": shift(terminal, 1),
+        "next_log_words": shift(log_words, -1),
+        "next_terminal": shift(terminal, -1),
+        "prev_prose": shift(prose, 1),
+        "next_prose": shift(prose, -1),
+        "short_title_like": title_like,
+        "in_longest_run": (dist_run == 0).astype(np.float64),
+        "log_dist_run": np.log1p(dist_run),
+        "run_share": np.full(n, run_words / max(float(n_words.sum()), 1.0)),
+    }
+    return np.column_stack([columns[name] for name in FEATURE_NAMES])
