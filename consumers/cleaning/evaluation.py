@@ -100,9 +100,10 @@ def _trafilatura(body: bytes, url: str | None) -> str:
     return extract(body.decode("utf-8", errors="replace"), url=url, output_format="txt") or ""
 
 
-def score_one(args: tuple[str, str, str | None, str, tuple[str, ...]]) -> PageResult:
-    """Runs every system of the requested modes on one page (a process-pool task)."""
-    page_id, corpus, url, gold, modes = args
+def score_one(args: tuple[str, str, str | None, str, tuple[str, ...], bool]) -> PageResult:
+    """Runs every system of the requested modes on one page (a process-pool task); the
+    baselines (trafilatura, page as is) only when the last argument is true."""
+    page_id, corpus, url, gold, modes, baselines = args
     pages = Path(corpus) / "pages"
     scores: dict[str, PageScore] = {}
     seconds: dict[str, float] = {}
@@ -118,20 +119,26 @@ def score_one(args: tuple[str, str, str | None, str, tuple[str, ...]]) -> PageRe
     if "html" in modes:
         html = gzip.decompress((pages / f"{page_id}.html.gz").read_bytes())
         run("html/ours", lambda: _ours(html, url, ContentType.HTML))
-        run("html/trafilatura", lambda: _trafilatura(html, url))
+        if baselines:
+            run("html/trafilatura", lambda: _trafilatura(html, url))
     if "text" in modes:
         text = gzip.decompress((pages / f"{page_id}.txt.gz").read_bytes())
         run("text/ours", lambda: _ours(text, url, ContentType.TEXT))
-        run("text/page-as-is", lambda: text.decode("utf-8", errors="replace"))
+        if baselines:
+            run("text/page-as-is", lambda: text.decode("utf-8", errors="replace"))
     return PageResult(page_id, scores, seconds, errors)
 
 
 def iter_results(
-    corpus: Path, ids: Sequence[str], modes: Sequence[str], workers: int = 1
+    corpus: Path,
+    ids: Sequence[str],
+    modes: Sequence[str],
+    workers: int = 1,
+    baselines: bool = True,
 ) -> Iterator[PageResult]:
     """PageResults for ``ids`` in order, computed in up to ``workers`` processes."""
     gold, urls = load_corpus(corpus)
-    tasks = [(i, str(corpus), urls.get(i), gold[i], tuple(modes)) for i in ids]
+    tasks = [(i, str(corpus), urls.get(i), gold[i], tuple(modes), baselines) for i in ids]
     if workers <= 1:
         yield from map(score_one, tasks)
         return
@@ -166,8 +173,29 @@ def evaluate(
     split: str = "all",
     limit: int | None = None,
     workers: int = 1,
+    baselines: bool = True,
 ) -> list[SystemReport]:
     """Scores every system on a corpus split (no progress display; for tests and scripts)."""
     gold, _ = load_corpus(corpus)
     ids = select_ids(list(gold), split, limit)
-    return summarize(list(iter_results(corpus, ids, modes, workers)))
+    return summarize(list(iter_results(corpus, ids, modes, workers, baselines)))
+
+
+GATE_PAGES = 60
+GATE_BASELINE = Path(__file__).resolve().parents[2] / "tests" / "quality_baseline.json"
+
+
+def gate_scores(corpus: Path = DEFAULT_CORPUS) -> dict[str, float]:
+    """Our F1 per mode on the quality-gate sample (GATE_PAGES ids spread over the corpus)."""
+    reports = evaluate(corpus, MODES, "all", GATE_PAGES, workers=1, baselines=False)
+    return {r.name.split("/")[0]: r.score.f1 for r in reports}
+
+
+def record_gate_baseline(path: Path = GATE_BASELINE, corpus: Path = DEFAULT_CORPUS) -> None:
+    """Writes the current gate scores as the new baseline (after a reviewed improvement)."""
+    scores = gate_scores(corpus)
+    payload = {
+        "sample": f"{GATE_PAGES} ids spread evenly over sorted {corpus.name} ids",
+        "f1": {mode: round(f1, 4) for mode, f1 in sorted(scores.items())},
+    }
+    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

@@ -25,6 +25,9 @@ _DATE = re.compile(
 )
 _TITLE_SEPARATORS = re.compile(r"\s+[|\-–—·:»]\s+")
 _MAX_JSONLD_CHARS = 500_000
+_BYLINE_XPATH = "//*[contains(@class, 'byline') or contains(@class, 'author') or @rel='author']"
+# "By Maria Lopez · March 3, 2026": the names run up to a separator, digit or end.
+_BYLINE = re.compile(r"^by\s+([^·|•\d\n]{3,120}?)\s*(?:[·|•\-–—]|\d|$)", re.IGNORECASE)
 
 
 @dataclass
@@ -101,6 +104,16 @@ def _parse_date(value: Any) -> datetime | None:
         return None
 
 
+def _visible_byline(tree: HtmlElement) -> list[str]:
+    """Names from a visible "By A and B · date" line in an element classed byline/author."""
+    for el in tree.xpath(_BYLINE_XPATH)[:5]:
+        match = _BYLINE.match(normalize_text(el.text_content()))
+        if match:
+            names = re.split(r",\s*|\s+and\s+|\s*&\s*", match.group(1))
+            return [n for n in (x.strip() for x in names) if 2 < len(n) < 60][:5]
+    return []
+
+
 def _type_of(obj: dict[str, Any]) -> str:
     kind = obj.get("@type", "")
     return " ".join(kind) if isinstance(kind, list) else str(kind)
@@ -136,6 +149,8 @@ def extract_metadata(tree: HtmlElement, url: str | None = None) -> PageMeta:
             authors = [author]
     if not authors:
         authors = [normalize_text(a.text_content()) for a in tree.xpath("//*[@rel='author']")][:3]
+    if not authors:
+        authors = _visible_byline(tree)
     seen: set[str] = set()
     for name in (normalize_text(a) for a in authors):
         if name and len(name) < 100 and name.lower() not in seen:

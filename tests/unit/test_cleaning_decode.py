@@ -1,0 +1,78 @@
+"""Decoding raw bodies: mislabelled charsets, BOMs, binary, empty and oversized input."""
+
+from __future__ import annotations
+
+import pytest
+
+from consumers.cleaning.decode import decode_body
+from consumers.cleaning.model import CleanError
+from schemas.article import ContentType
+
+FRENCH = "Café “crème” — naïve façade, déjà vu. Le cœur a ses raisons que la raison ignore. " * 4
+CHINESE = "中华人民共和国工业和信息化部发布钢铁行业碳达峰实施方案，推动绿色低碳发展。" * 3
+JAPANESE = "日本語のテキストです。東京都で新しい政策が発表されました。経済産業省によると、" * 3
+RUSSIAN = "Привет, как дела? Это русский текст о новостях и экономике страны. " * 4
+
+
+@pytest.mark.parametrize(
+    ("text", "codec", "declared"),
+    [
+        (FRENCH, "cp1252", None),
+        (FRENCH, "cp1252", "utf-8"),  # declared UTF-8, really windows-1252
+        (FRENCH, "utf-8", "iso-8859-1"),  # declared latin-1, really UTF-8
+        (CHINESE, "gbk", None),
+        (CHINESE, "gbk", "iso-8859-1"),  # a single-byte label on GBK bytes
+        (JAPANESE, "shift_jis", None),
+        (RUSSIAN, "cp1251", None),
+    ],
+)
+def test_mislabelled_or_undeclared_text_decodes(
+    text: str, codec: str, declared: str | None
+) -> None:
+    assert decode_body(text.encode(codec), declared, ContentType.TEXT) == text
+
+
+def test_html_meta_charset_is_used() -> None:
+    page = f'<html><head><meta charset="gbk"></head><body><p>{CHINESE}</p></body></html>'
+    assert CHINESE in decode_body(page.encode("gbk"), None, ContentType.HTML)
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        (b"\xef\xbb\xbf" + FRENCH.encode(), FRENCH),
+        (FRENCH.encode("utf-16"), FRENCH),  # BOM + UTF-16, full of NUL bytes yet text
+    ],
+)
+def test_byte_order_mark_decides(body: bytes, text: str) -> None:
+    assert decode_body(body, "cp1252", ContentType.TEXT) == text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj",
+        b"PK\x03\x04\x14\x00\x06\x00",
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+        b"text with a \x00 NUL byte in it",
+        bytes(range(1, 9)) * 100,
+    ],
+)
+def test_binary_is_refused(body: bytes) -> None:
+    with pytest.raises(CleanError) as info:
+        decode_body(body, None, ContentType.HTML)
+    assert info.value.reason == "binary"
+
+
+@pytest.mark.parametrize("body", [b"", b"   \n\t ", b"\xef\xbb\xbf"])
+def test_empty_is_refused(body: bytes) -> None:
+    with pytest.raises(CleanError) as info:
+        decode_body(body, None, ContentType.TEXT)
+    assert info.value.reason == "empty"
+
+
+def test_too_large_is_refused() -> None:
+    with pytest.raises(CleanError) as info:
+        decode_body(b"a" * 1001, None, ContentType.TEXT, max_bytes=1000)
+    assert info.value.reason == "too_large"
+    assert decode_body(b"a" * 1000, None, ContentType.TEXT, max_bytes=1000) == "a" * 1000

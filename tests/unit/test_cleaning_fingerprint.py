@@ -1,0 +1,58 @@
+"""Normalization, the exact content hash and the near-duplicate signatures."""
+
+from __future__ import annotations
+
+from consumers.cleaning.fingerprint import (
+    content_hash,
+    hamming,
+    minhash,
+    minhash_similarity,
+    simhash,
+)
+from consumers.cleaning.normalize import normalize_paragraphs, normalize_text, split_paragraphs
+
+STORY = (
+    "The harbour tunnel opened to traffic on Friday morning after six years of construction, "
+    "cutting the crossing between the two halves of the city from forty minutes to six. About "
+    "thirty thousand vehicles a day are expected to use the tunnel, which charges a toll of two "
+    "euros for cars and is free for buses and emergency vehicles."
+)
+
+
+def test_normalize_text() -> None:
+    assert normalize_text("  Cafe\u0301 \u201cquoted\u201d\u00a0it\u2019s\u200b  \n ok ") == (
+        'Café "quoted" it\'s ok'
+    )
+    assert normalize_text("range 1–2 … dash — kept") == "range 1–2 … dash — kept"
+
+
+def test_normalize_paragraphs_drops_empty_and_repeats() -> None:
+    assert normalize_paragraphs(["a", " ", "a", "b\n c", "a"]) == ["a", "b c", "a"]
+    assert split_paragraphs("one\ntwo\n\n\nthree\r\n\r\nfour") == ["one\ntwo", "three", "four"]
+
+
+def test_content_hash_ignores_formatting_only() -> None:
+    assert content_hash(["It\u2019s  here", "Next"]) == content_hash(["It's here", " Next "])
+    assert content_hash(["It's here"]) != content_hash(["It's there"])
+    assert len(content_hash(["x"])) == 64
+
+
+def test_simhash_is_close_for_near_duplicates_and_far_otherwise() -> None:
+    edited = STORY.replace("Friday", "Saturday")
+    other = "Steel output fell by four percent last year as mills cut production. " * 3
+    assert len(simhash(STORY)) == 16
+    assert simhash(STORY) == simhash(STORY)
+    assert hamming(simhash(STORY), simhash(edited)) < hamming(simhash(STORY), simhash(other))
+    assert hamming(simhash(STORY), simhash(other)) > 10
+    assert simhash("") == "0" * 16
+
+
+def test_minhash_estimates_jaccard() -> None:
+    edited = STORY.replace("Friday", "Saturday")
+    other = "Steel output fell by four percent last year as mills cut production. " * 3
+    signature = minhash(STORY)
+    assert len(signature) == 64 and all(0 <= v < 2**32 for v in signature)
+    assert signature == minhash(STORY)  # stable across calls (and processes: no hash())
+    assert minhash_similarity(signature, minhash(edited)) > 0.7
+    assert minhash_similarity(signature, minhash(other)) < 0.2
+    assert len(minhash(STORY, num_perm=128)) == 128

@@ -1,0 +1,131 @@
+"""Snapshot and robustness tests of the HTML-mode cleaner on small hand-written pages."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from consumers.cleaning import clean
+from consumers.cleaning.html import choose, extract_html, trim
+from consumers.cleaning.model import CleanError
+from schemas.article import ContentType, RawArticle
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cleaning"
+PAGES = sorted(p.stem for p in FIXTURES.glob("*.html"))
+
+
+def _raw(body: bytes, content_type: ContentType = ContentType.HTML) -> RawArticle:
+    return RawArticle(id="t", source="test", content_type=content_type, body=body)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_matches_snapshot(name: str) -> None:
+    page = (FIXTURES / f"{name}.html").read_bytes()
+    expected = json.loads((FIXTURES / f"{name}.expected.json").read_text(encoding="utf-8"))
+    assert clean(_raw(page)).model_dump(mode="json") == expected
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_boilerplate_survives(name: str) -> None:
+    text = clean(_raw((FIXTURES / f"{name}.html").read_bytes())).text
+    for chrome in (
+        "Leave a Reply",
+        "waste of money",  # a reader comment
+        "You May Also Like",
+        "Aluminium smelters",  # a related-story teaser
+        "Related:",
+        "cookies",
+        "newsletter",
+        "Share on",
+        "Most read",
+        "All rights reserved",
+    ):
+        assert chrome not in text, f"{chrome!r} kept in {name}"
+
+
+def test_metadata_from_jsonld_and_visible_byline() -> None:
+    tunnel = clean(_raw((FIXTURES / "jsonld_byline.html").read_bytes()))
+    assert tunnel.title == "Harbour tunnel opens to traffic"
+    assert tunnel.authors == ["Aisha Khan", "Tom Berg"]
+    assert tunnel.published_at is not None and tunnel.published_at.isoformat().startswith(
+        "2026-02-20T06:00"
+    )
+    assert tunnel.site == "Coastline News"
+    assert tunnel.image == "https://coastline.example/img/tunnel.jpg"
+    council = clean(_raw((FIXTURES / "comments_section.html").read_bytes()))
+    assert council.authors == ["Maria Lopez"]
+    assert council.canonical_url == "https://courier.example/news/bike-lanes"
+
+
+def test_relative_canonical_url_is_resolved_against_the_page_url() -> None:
+    page = (FIXTURES / "jsonld_byline.html").read_text(encoding="utf-8")
+    result = extract_html(page, url="https://coastline.example/a/b")
+    assert result.canonical_url == "https://coastline.example/2026/02/harbour-tunnel"
+
+
+def test_headline_repeated_at_top_and_edge_boilerplate_are_trimmed() -> None:
+    lines = [
+        "Harbour tunnel opens",
+        "By Aisha Khan",
+        "The tunnel opened on Friday.",
+        "A study commissioned by the city found the tolls fair.",
+        "Sign up for our newsletter",
+    ]
+    assert trim(lines, ["Harbour tunnel opens | Coastline"]) == lines[2:4]
+
+
+def test_longer_text_mass_result_wins_only_when_it_extends_trafilaturas() -> None:
+    first = ["One two three four five six seven eight nine ten."]
+    extended = [*first, *(f"Item {n} has its own long paragraph of words here." for n in range(9))]
+    assert choose(first, extended) == (extended, "textmass")
+    unrelated = [f"Other story sentence number {n} with many words in it." for n in range(10)]
+    assert choose(first, unrelated) == (first, "trafilatura")
+
+
+def test_page_without_article_text_is_an_error() -> None:
+    with pytest.raises(CleanError) as info:
+        clean(_raw(b"<html><body><nav><a href='/'>Home</a></nav></body></html>"))
+    assert info.value.reason == "no_article_text"
+
+
+PARAGRAPH = "<p>" + "This sentence is the article text that should survive. " * 8 + "</p>"
+
+
+@pytest.mark.timeout(30)
+def test_deep_nesting_returns_quickly() -> None:
+    depth = 100_000
+    page = f"<html><body>{'<div>' * depth}{PARAGRAPH}{'</div>' * depth}</body></html>"
+    start = time.perf_counter()
+    result = clean(_raw(page.encode()))
+    assert "article text that should survive" in result.text
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.timeout(30)
+def test_deep_inline_nesting_with_text_returns_quickly() -> None:
+    # Text between every level defeats the tag-run collapse; libxml2 then caps the depth.
+    page = "<html><body>" + "<span>x " * 50_000 + PARAGRAPH + "</span>" * 50_000 + "</body></html>"
+    try:
+        clean(_raw(page.encode()))
+    except CleanError as exc:
+        assert exc.reason == "no_article_text"
+
+
+@pytest.mark.timeout(30)
+def test_huge_attribute_returns_quickly() -> None:
+    page = f'<html><body><div data-state="{"x" * 3_000_000}">{PARAGRAPH}</div></body></html>'
+    result = clean(_raw(page.encode()))
+    assert "article text that should survive" in result.text
+
+
+@pytest.mark.timeout(30)
+def test_over_the_size_limit_is_refused_before_parsing() -> None:
+    page = b"<html><body>" + b"<p>filler text</p>" * 3_000_000 + b"</body></html>"  # ~54 MB
+    start = time.perf_counter()
+    with pytest.raises(CleanError) as info:
+        clean(_raw(page))
+    assert info.value.reason == "too_large"
+    assert time.perf_counter() - start < 1
