@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,20 @@ def _load_tagger() -> Any:
     except ImportError:
         return None
     return load_tagger()
+
+
+def _tagger_available() -> bool:
+    try:
+        from consumers.tagging import load_tagger  # type: ignore[attr-defined,unused-ignore]  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _quiet_extractor_logs() -> None:
+    # trafilatura logs a WARNING for every page it finds no text in; our result (or error
+    # field) already says so, once, in the JSON line.
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
 
 _TAGGER: Any = None
@@ -77,8 +92,10 @@ def clean_command(
     """Clean files: one JSON line per file with the Article fields, `source` and `error`."""
     if fmt not in _FORMATS:
         raise typer.BadParameter(f"use one of {', '.join(_FORMATS)}", param_hint="--format")
-    if tag and _load_tagger() is None:
+    _quiet_extractor_logs()
+    if tag and not _tagger_available():
         typer.echo("warning: consumers.tagging has no load_tagger yet; not tagging", err=True)
+        tag = False
     out = sys.stdout
     for line in _run([str(f) for f in files], fmt, tag, workers):
         out.write(line + "\n")
@@ -114,6 +131,7 @@ def eval_command(
         summarize,
     )
 
+    _quiet_extractor_logs()
     modes = list(MODES) if mode == "both" else [mode]
     if any(m not in MODES for m in modes):
         raise typer.BadParameter("use html, text or both", param_hint="--mode")
