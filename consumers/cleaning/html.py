@@ -7,7 +7,9 @@ Two extractors run on one parsed tree, and the result is trimmed:
    trafilatura stops after the first section (listicles, guides, product roundups);
 3. the text-mass result replaces trafilatura's when it is several times longer *and*
    contains most of what trafilatura found (so it is the same story, extended);
-4. trimming: the headline repeated as the first line, and boilerplate lines ("Related:",
+4. otherwise trafilatura's lines after the last one the container also holds are cut
+   (related stories, bios and calls to action that follow the article);
+5. trimming: the headline repeated as the first line, and boilerplate lines ("Related:",
    "Read more", newsletter/affiliate/byline/date lines at the start or end) are dropped.
 
 Metadata comes from consumers/cleaning/metadata.py (JSON-LD, Open Graph, meta tags).
@@ -53,12 +55,19 @@ _DEEP_CLOSE = re.compile(rf"(?:</{_CONTAINERS}\s*>\s*){{{_DEEP_RUN},}}", re.IGNO
 # True when the tree reaches depth 250: libxml2 (without huge_tree) caps nesting at 256, so
 # a tree this deep has almost certainly been cut. An XPath in C: ~0.4 ms on a normal page.
 _AT_DEPTH_CAP = etree.XPath("boolean(/" + "/*" * 250 + ")")
-_HUGE_ATTR = re.compile(r"""(=\s*)("[^"]{20000,}"|'[^']{20000,}')""")
+# A name="value" pair whose value runs 20 KB without a "<": only inside a tag (a value that
+# spans text and tags is not an attribute, e.g. an apostrophe in a script).
+_HUGE_ATTR = re.compile(r"""(\s[\w:.-]+\s*=\s*)("[^"<]{20000,}"|'[^'<]{20000,}')""")
 
 # The text-mass result wins when it has this many times trafilatura's words and contains
 # at least this share of trafilatura's shingles (tuned on even page ids, checked on odd).
 EXTEND_RATIO = 3.0
 EXTEND_CONTAINMENT = 0.6
+# Tail trimming (same tuning): both results must share this much, a line must have this many
+# characters to anchor the article's end, and at most this share of words may be cut.
+TAIL_CONTAINMENT = 0.5
+TAIL_MIN_CHARS = 20
+TAIL_MAX_CUT = 0.5
 
 _WORD = re.compile(r"\w+")
 # Lines that introduce other content, wherever they appear.
@@ -124,6 +133,31 @@ def choose(trafilatura_lines: list[str], dom_lines: list[str]) -> tuple[list[str
     return trafilatura_lines, "trafilatura"
 
 
+def trim_tail(lines: list[str], dom_lines: list[str]) -> list[str]:
+    """trafilatura's lines up to the last one the text-mass container also has.
+
+    When both extractors found the same story, lines trafilatura kept *after* the end of
+    the article container (related stories, author bios, calls to action) are chrome.
+    """
+    if not dom_lines or not lines:
+        return lines
+    words = _words(" ".join(lines))
+    if _containment(words, _words(" ".join(dom_lines))) < TAIL_CONTAINMENT:
+        return lines
+    dom_text = _key(" ".join(dom_lines))
+    last = -1
+    for n, line in enumerate(lines):
+        key = _key(line)
+        if len(key) >= TAIL_MIN_CHARS and key in dom_text:
+            last = n
+    if last < 0:
+        return lines
+    kept = lines[: last + 1]
+    if len(_words(" ".join(kept))) < (1 - TAIL_MAX_CUT) * len(words):
+        return lines  # the extractors disagree too much to trust either end
+    return kept
+
+
 def _key(text: str) -> str:
     return " ".join(_words(text))
 
@@ -158,12 +192,6 @@ def trim(lines: list[str], headings: list[str]) -> list[str]:
     return kept[start:end]
 
 
-def _page_words(tree: HtmlElement) -> int:
-    """Words of visible-ish text in the page body (an upper bound for any extractor)."""
-    body = tree.find("body")
-    return len(_WORD.findall((body if body is not None else tree).text_content()))
-
-
 def _trafilatura_lines(tree: HtmlElement, url: str | None) -> list[str]:
     text = extract(
         tree,
@@ -194,11 +222,11 @@ def extract_html(html: str, url: str | None = None) -> Extracted:
         raise CleanError("no_article_text", "the HTML could not be parsed")
     meta: PageMeta = extract_metadata(tree, url)
     # trafilatura works on its own copy of the tree, and extract_dom never modifies it.
-    lines, extractor = _trafilatura_lines(tree, url), "trafilatura"
-    # The text-mass pass can only win when the page has EXTEND_RATIO times trafilatura's
-    # words; counting the page's words is ~10x cheaper than running it, so check first.
-    if _page_words(tree) > EXTEND_RATIO * len(_words(" ".join(lines))):
-        lines, extractor = choose(lines, extract_dom(tree).paragraphs)
+    lines = _trafilatura_lines(tree, url)
+    dom_lines = extract_dom(tree).paragraphs
+    lines, extractor = choose(lines, dom_lines)
+    if extractor == "trafilatura":
+        lines = trim_tail(lines, dom_lines)
     paragraphs = normalize_paragraphs(trim(normalize_paragraphs(lines), meta.headings))
     if len(_words(" ".join(paragraphs))) < MIN_WORDS:
         raise CleanError("no_article_text", "no main text found in the HTML")
