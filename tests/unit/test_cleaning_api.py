@@ -17,9 +17,13 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cleaning"
 PAGE = (FIXTURES / "jsonld_byline.html").read_text(encoding="utf-8")
 
 
-def _raw(body: bytes | str, content_type: ContentType, **extra: object) -> RawArticle:
+def _raw(
+    body: bytes | str, content_type: ContentType, metadata: dict[str, str] | None = None
+) -> RawArticle:
     data = body.encode() if isinstance(body, str) else body
-    return RawArticle(id="t", source="test", content_type=content_type, body=data, **extra)
+    return RawArticle(
+        id="t", source="test", content_type=content_type, body=data, metadata=metadata or {}
+    )
 
 
 def test_html_sent_as_text_is_recognized() -> None:
