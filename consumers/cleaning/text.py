@@ -39,6 +39,7 @@ MAX_BLOCK_CHARS = 20_000
 # Standardized features are clipped: an outlier block (a 100k-word line) must not push the
 # linear model far outside what it was trained on.
 Z_CLIP = 5.0
+_ROWS_PER_PRODUCT = 16
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,23 @@ class TextModel:
     def body_probability(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """P(body | block) for each feature row."""
         z = np.clip((features - self.mean) / self.scale, -Z_CLIP, Z_CLIP)
-        logit = np.tanh(z @ self.hidden) @ self.output + self.output_bias
+        hidden = _sliced_product(z, self.hidden)
+        logit = np.tanh(hidden) @ self.output + self.output_bias
         return np.asarray(1.0 / (1.0 + np.exp(-np.clip(logit, -30.0, 30.0))), dtype=np.float64)
+
+
+def _sliced_product(
+    left: npt.NDArray[np.float64], right: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """left @ right, computed a few rows at a time.
+
+    Why: one big product makes OpenBLAS wake its thread pool, which on a busy machine costs
+    about 20x the arithmetic (measured: 1 ms against 0.05 ms for 300 blocks).
+    """
+    if not len(left):
+        return np.zeros((0, right.shape[1]))
+    step = _ROWS_PER_PRODUCT
+    return np.concatenate([left[i : i + step] @ right for i in range(0, len(left), step)])
 
 
 @lru_cache(maxsize=1)
