@@ -282,7 +282,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             self.loop._flush_and_commit()
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        log.info(
+        # An empty assignment is the first step of every join; only the real one is news.
+        log.log(
+            logging.INFO if assigned else logging.DEBUG,
             "%s: assigned %s",
             self.loop.name,
             sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned),

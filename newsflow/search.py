@@ -38,6 +38,9 @@ class Hit:
     published_at: str | None
     language: str | None
     url: str | None
+    lead: str | None = None
+    entities: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
     snippets: list[str] = field(default_factory=list)
 
 
@@ -94,19 +97,52 @@ def build_query(text: str, filters: SearchFilters, size: int = 10) -> dict[str, 
     return {
         "query": {"bool": {"must": must, "should": should, "filter": flt}},
         "size": size,
-        "_source": ["id", "title", "site", "published_at", "language", "url"],
+        "_source": [
+            "id",
+            "title",
+            "site",
+            "published_at",
+            "language",
+            "url",
+            "description",
+            "body",
+            "tags.persons",
+            "tags.organizations",
+            "tags.locations",
+            "tags.topics",
+        ],
         "highlight": {
-            "fields": {"body": {"fragment_size": 160, "number_of_fragments": 2}, "title": {}},
+            "fields": {
+                "body": {"fragment_size": 160, "number_of_fragments": 2},
+                "title": {},
+            },
             "pre_tags": [HL_START],
             "post_tags": [HL_END],
         },
     }
 
 
+def _lead(src: dict[str, Any]) -> str | None:
+    """What stands in for a missing title: the description, else the first words of the body."""
+    if src.get("description"):
+        return str(src["description"])[:120]
+    body = src.get("body") or []
+    if not body:
+        return None
+    first = str(body[0])
+    return first if len(first) <= 100 else first[:100].rsplit(" ", 1)[0] + " …"
+
+
 def to_hit(raw: dict[str, Any]) -> Hit:
     """One search hit, flattened for printing."""
     src = raw.get("_source", {})
     highlight = raw.get("highlight", {})
+    tags = src.get("tags") or {}
+    entities = [
+        *tags.get("persons", []),
+        *tags.get("organizations", []),
+        *tags.get("locations", []),
+    ]
     return Hit(
         id=str(raw.get("_id")),
         score=float(raw.get("_score") or 0.0),
@@ -115,6 +151,9 @@ def to_hit(raw: dict[str, Any]) -> Hit:
         published_at=src.get("published_at"),
         language=src.get("language"),
         url=src.get("url"),
+        lead=_lead(src),
+        entities=entities,
+        topics=[t.get("value", "") for t in tags.get("topics", [])],
         snippets=list(highlight.get("body", [])),
     )
 

@@ -60,10 +60,13 @@ def print_hits(total: int, hits: list[Hit], query: str) -> None:
     for rank, hit in enumerate(hits, 1):
         date = (hit.published_at or "")[:10]
         meta = " · ".join(x for x in (hit.site, date, hit.language) if x)
-        console.print(
-            f"\n[bold]{rank}. {escape(hit.title or '(untitled)')}[/bold]  [dim]{escape(meta)}[/dim]"
-        )
+        title = hit.title or hit.lead or "(untitled)"
+        console.print(f"\n[bold]{rank}. {escape(title)}[/bold]  [dim]{escape(meta)}[/dim]")
         console.print(f"   [dim]id {hit.id}  score {hit.score:.2f}[/dim]")
+        if hit.entities or hit.topics:
+            names = ", ".join(hit.entities[:6])
+            topics = ", ".join(hit.topics[:3])
+            console.print(f"   [cyan]{escape(names)}[/cyan]  [magenta]{escape(topics)}[/magenta]")
         for snippet in hit.snippets:
             text = escape(snippet.replace("\n", " "))
             text = text.replace(HL_START, "[bold yellow]").replace(HL_END, "[/bold yellow]")
