@@ -19,6 +19,7 @@ which runs ``clean`` in a worker it can abandon.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -170,13 +171,20 @@ def _extract_json(text: str, url: str | None) -> Extracted:
     return extracted.model_copy(update=updates)
 
 
+@functools.lru_cache(maxsize=1)
+def _default_settings() -> Settings:
+    # Reading the environment costs ~5 ms, as much as extracting a page; callers without
+    # their own Settings (CLI, eval) read it once per process. The pipeline passes its own.
+    return Settings()
+
+
 def clean(raw: RawArticle, settings: Settings | None = None) -> Extracted:
     """Cleans one raw article: the article's normalized paragraphs and metadata.
 
     Raises CleanError with ``reason`` "too_large", "empty", "binary", "bad_json" or
     "no_article_text".
     """
-    settings = settings or Settings()
+    settings = settings or _default_settings()
     text = decode_body(raw.body, raw.encoding, raw.content_type, max_bytes=settings.max_input_bytes)
     if raw.content_type == ContentType.HTML:
         extracted = extract_html(text, raw.url)
