@@ -11,6 +11,8 @@ heading between two paragraphs stays and a lone sentence in the footer goes.
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +26,7 @@ from consumers.cleaning.text_features import (
     FEATURE_NAMES,
     block_features,
     is_page_chrome,
+    looks_like_sentence,
     split_blocks,
 )
 
@@ -31,8 +34,8 @@ EXTRACTOR = "text-mlp-hmm"
 MODEL_PATH = Path(__file__).with_name("text_model.json")
 
 # Beyond this many blocks a page is not an article page any more (a dump, a log); the tail
-# is cut so that time stays bounded. Everything per block is linear anyway.
-MAX_BLOCKS = 20_000
+# is cut so that time stays bounded (about 1 s at the cap). Everything is linear anyway.
+MAX_BLOCKS = 50_000
 # A single block longer than this is seen by the features as its head and tail only (the
 # end matters: terminal punctuation), so that one giant line cannot make a page slow.
 MAX_BLOCK_CHARS = 20_000
@@ -40,6 +43,9 @@ MAX_BLOCK_CHARS = 20_000
 # linear model far outside what it was trained on.
 Z_CLIP = 5.0
 _ROWS_PER_PRODUCT = 16
+# How far above the article the headline is looked for, in blocks.
+_TITLE_LOOKBACK = 40
+_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -144,12 +150,13 @@ def viterbi(prob_body: npt.NDArray[np.float64], model: TextModel) -> list[bool]:
     return states
 
 
-def _fallback(prob_body: npt.NDArray[np.float64]) -> list[bool]:
+def _fallback(blocks: list[str], prob_body: npt.NDArray[np.float64]) -> list[bool]:
     """The best contiguous stretch of likely-body blocks, for pages where Viterbi keeps none.
 
     Why: on a page with one or two good paragraphs among hundreds of menu lines, the chain
     prefers "all boilerplate"; a best effort is more useful than no text. Kadane's maximum
-    subarray over P(body) - 0.5, so it is empty when no block is more likely body than not.
+    subarray over P(body) - 0.5, so it is empty when no block is more likely body than not;
+    and a stretch without a single sentence-like block (a list of menu items) is no article.
     """
     best, best_span = 0.0, (0, -1)
     run, start = 0.0, 0
@@ -160,29 +167,39 @@ def _fallback(prob_body: npt.NDArray[np.float64]) -> list[bool]:
         if run > best:
             best, best_span = run, (start, i)
     lo, hi = best_span
-    return [lo <= i <= hi for i in range(len(prob_body))]
+    if not any(looks_like_sentence(b) for b in blocks[lo : hi + 1]):
+        return [False] * len(blocks)
+    return [lo <= i <= hi for i in range(len(blocks))]
 
 
-def _title(blocks: list[str], first_body: int) -> str | None:
-    """A heading-like block above the article: short, no final full stop, ideally repeated.
+def _title(blocks: list[str], first_body: int, body_text: str) -> str | None:
+    """The headline: a heading-like block above the article that shares words with it.
 
-    Pages usually show the headline in the <title> and again as the h1, so in page text it is
-    a short line near the top that appears twice; otherwise the last such line before the body.
+    Pages usually show the headline as the <title> and again as the h1, so in page text it is
+    a short line near the top, often twice; among such lines, the one whose words the article
+    uses wins over menu labels and promos, with the closest one to the article as tie-break.
     """
+    lo = max(0, first_body - _TITLE_LOOKBACK)
     candidates = [
         i
-        for i in range(min(first_body, len(blocks)))
+        for i in range(lo, min(first_body, len(blocks)))
         if 3 <= len(blocks[i].split()) <= 25
         and not blocks[i].endswith((".", ":", ",", "…"))
         and not is_page_chrome(blocks[i])
     ]
     if not candidates:
         return None
-    seen: dict[str, int] = {}
-    for block in blocks:
-        seen[block] = seen.get(block, 0) + 1
-    repeated = [i for i in candidates if seen[blocks[i]] > 1]
-    return blocks[(repeated or candidates)[-1]]
+    counts = Counter(blocks)
+    body_words = {w for w in _WORD.findall(body_text[:5000].lower()) if len(w) > 3}
+
+    def score(i: int) -> float:
+        words = [w for w in _WORD.findall(blocks[i].lower()) if len(w) > 3]
+        overlap = sum(w in body_words for w in words) / max(len(words), 1)
+        closeness = 1.0 - (first_body - i) / (_TITLE_LOOKBACK + 1)
+        return overlap + 0.3 * (counts[blocks[i]] > 1) + 0.2 * closeness
+
+    best = max(candidates, key=score)
+    return blocks[best]
 
 
 def extract_text(text: str, model: TextModel | None = None) -> Extracted:
@@ -200,9 +217,10 @@ def extract_text(text: str, model: TextModel | None = None) -> Extracted:
     prob = m.body_probability(block_features(capped))
     body = viterbi(prob, m)
     if not any(body):
-        body = _fallback(prob)
+        body = _fallback(blocks, prob)
     paragraphs = [b for b, keep in zip(blocks, body, strict=True) if keep]
     if not paragraphs:
         raise CleanError("no_article_text", "no block looks like article text")
     first_body = body.index(True)
-    return Extracted(paragraphs=paragraphs, title=_title(blocks, first_body), extractor=EXTRACTOR)
+    title = _title(blocks, first_body, "\n".join(paragraphs))
+    return Extracted(paragraphs=paragraphs, title=title, extractor=EXTRACTOR)

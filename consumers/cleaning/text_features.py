@@ -158,6 +158,11 @@ def is_page_chrome(block: str) -> bool:
     )
 
 
+def looks_like_sentence(block: str) -> bool:
+    """At least a few words ending in terminal punctuation: the least an article has."""
+    return len(block.split()) >= 6 and bool(_TERMINAL.search(block[-8:]))
+
+
 def split_blocks(text: str) -> list[str]:
     """The page's paragraph blocks: non-empty lines, stripped (blank lines only separate)."""
     return [line.strip() for line in text.splitlines() if line.strip()]
@@ -288,7 +293,10 @@ def block_features(blocks: Sequence[str]) -> npt.NDArray[np.float64]:
     last_prose = int(prose_idx[-1]) if len(prose_idx) else -1
     run_lo, run_hi = _longest_prose_run(prose, n_words)
     idx = np.arange(n)
-    dist_run = np.where(idx < run_lo, run_lo - idx, np.where(idx > run_hi, idx - run_hi, 0))
+    if run_hi >= run_lo:
+        dist_run = np.where(idx < run_lo, run_lo - idx, np.where(idx > run_hi, idx - run_hi, 0))
+    else:  # no prose at all: every block is far from an article
+        dist_run = np.full(n, n)
     run_words = n_words[run_lo : run_hi + 1].sum() if run_hi >= run_lo else 0.0
     # "Seen an end header already": comment forms and teaser lists come after the article.
     end_after_prose = a["end_header"] * (idx > first_prose)

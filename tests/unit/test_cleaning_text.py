@@ -81,3 +81,23 @@ def test_huge_input_is_linear() -> None:
 def test_one_giant_line() -> None:
     result = extract_text("word and more words for the text. " * 100_000)
     assert len(result.paragraphs) == 1
+
+
+def test_article_after_thousands_of_menu_lines_is_found() -> None:
+    page, expected = _fixture("seed_000")
+    menu = "\n\n".join(f"Menu item {i}" for i in range(2000))
+    body = extract_text(f"{menu}\n\n{page}").text
+    assert expected in body
+    assert "Leave a Reply" not in body
+
+
+def test_menu_lines_alone_are_no_article_even_when_many() -> None:
+    with pytest.raises(CleanError) as err:
+        extract_text("\n".join(f"Menu item {i}" for i in range(5000)))
+    assert err.value.reason == "no_article_text"
+
+
+def test_single_newlines_separate_blocks_too() -> None:
+    page, expected = _fixture("seed_000")
+    single = "\n".join(line for line in page.splitlines() if line.strip())
+    assert extract_text(single).paragraphs == expected.split("\n\n")
