@@ -200,7 +200,7 @@ def evaluate(model: TextModel, texts: dict[str, str], gold: dict[str, str]) -> s
     scores = []
     for pid, text in texts.items():
         try:
-            predicted = extract_text(text, model).text
+            predicted = extract_text(text, model=model).text
         except CleanError:
             predicted = ""
         scores.append(score_page(predicted, gold[pid]))

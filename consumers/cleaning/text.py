@@ -202,9 +202,10 @@ def _title(blocks: list[str], first_body: int, body_text: str) -> str | None:
     return blocks[best]
 
 
-def extract_text(text: str, model: TextModel | None = None) -> Extracted:
+def extract_text(text: str, *, model: TextModel | None = None) -> Extracted:
     """The article paragraphs (and headline if visible) of a whole-page text.
 
+    ``model``: another trained model (the trainer's cross-validation); default: the shipped one.
     Raises CleanError("empty") for blank input and CleanError("no_article_text") when no
     block looks like article text.
     """
