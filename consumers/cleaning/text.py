@@ -217,7 +217,8 @@ def extract_text(text: str, *, model: TextModel | None = None) -> Extracted:
     m = model or default_model()
     prob = m.body_probability(block_features(capped))
     body = viterbi(prob, m)
-    if not any(body):
+    # An article has at least one sentence; a kept run of labels and links alone is a menu.
+    if not any(keep and looks_like_sentence(b) for b, keep in zip(blocks, body, strict=True)):
         body = _fallback(blocks, prob)
     paragraphs = [b for b, keep in zip(blocks, body, strict=True) if keep]
     if not paragraphs:

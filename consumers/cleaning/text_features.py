@@ -56,6 +56,13 @@ _MONTH = re.compile(
     re.IGNORECASE,
 )
 _BYLINE = re.compile(r"^(by|von|par|por|di|door|written by|posted by|author:?)\s", re.IGNORECASE)
+# Comment threads: "Jane says:", "Reply", "12 likes", "(Score:3)", "by x writes:". Pages
+# rarely label comments as such, but every comment carries one of these short lines.
+_COMMENT_META = re.compile(
+    r"^(reply|report|flag|like|share|\d+\s+(likes?|repl(y|ies)|points?|votes?)|\(score:\s*-?\d+\))$|"
+    r"\b(says|said|writes|wrote|commented)\s*:$|^re:|\breply\s*(↓|→)?$|\b\d+\s+(minutes?|hours?|days?)\s+ago$",
+    re.IGNORECASE,
+)
 _DIGITS = re.compile(r"\d")
 _SYMBOLS = re.compile(r"[|»›•·©®™#@/\\<>{}\[\]=+*_~^]")
 _LIST_ITEM = re.compile(r"^(\d{1,3}[.)]|[•·▪►‣◦*-])\s")
@@ -129,6 +136,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "prose_win3",
     "prose_win10",
     "chrome_win3",
+    "comment_meta",
+    "comment_win5",
     "titleish_win3",
     "dups_win3",
     "before_first_prose",
@@ -224,6 +233,7 @@ _ROW_NAMES = (
     "list_item",
     "urlish",
     "mean_word_len",
+    "comment_meta",
 )
 # Character statistics look at the start of a block only: enough to tell prose from a table
 # or a code dump, and it keeps a megabyte-long line from costing more than a short one.
@@ -264,6 +274,7 @@ def _block_row(block: str) -> tuple[float, ...]:
         1.0 if _LIST_ITEM.match(head) else 0.0,
         1.0 if _URLISH.search(lower) else 0.0,
         min(len(block) / nw, 20.0) / 10.0,
+        1.0 if nw <= 8 and _COMMENT_META.search(head) else 0.0,
     )
 
 
@@ -326,6 +337,7 @@ def block_features(blocks: Sequence[str]) -> npt.NDArray[np.float64]:
         "prose_win3": _window_mean(prose, 3),
         "prose_win10": _window_mean(prose, 10),
         "chrome_win3": _window_mean(a["chrome"], 3),
+        "comment_win5": _window_mean(a["comment_meta"], 5),
         "titleish_win3": _window_mean(title_like, 3),
         "dups_win3": _window_mean((a["log_dups"] > 0).astype(np.float64), 3),
         "before_first_prose": (idx < first_prose).astype(np.float64),
