@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from consumers.cleaning import clean
-from consumers.cleaning.fingerprint import content_hash, minhash, simhash
+from consumers.cleaning import clean, to_article
 from consumers.cleaning.model import CleanError, Extracted
 from newsflow.settings import Settings
 from schemas import Article, RawArticle, Tags
@@ -68,10 +67,13 @@ def site_of(url: str | None) -> str | None:
 
 
 def build_article(raw: RawArticle, extracted: Extracted, tags: Tags) -> Article:
-    """Assembles the indexed document from the raw message, the extraction and the tags."""
-    text = extracted.text
-    url = raw.url or extracted.canonical_url
-    published = extracted.published_at
+    """The indexed document: the cleaner's article plus what the source itself said.
+
+    A feed entry or JSON record often knows the title, date or URL that the page text lacks,
+    so those fill the gaps the extraction left.
+    """
+    article = to_article(raw, extracted, tags)
+    published = article.published_at
     if published is None and raw.metadata.get("published"):
         try:
             published = datetime.fromisoformat(raw.metadata["published"])
@@ -79,26 +81,15 @@ def build_article(raw: RawArticle, extracted: Extracted, tags: Tags) -> Article:
             published = None
     if published is not None and published.tzinfo is None:
         published = published.replace(tzinfo=UTC)
-    return Article(
-        id=raw.id,
-        source=raw.source,
-        url=url,
-        canonical_url=extracted.canonical_url or raw.url,
-        title=extracted.title or raw.metadata.get("title"),
-        body=extracted.paragraphs,
-        byline=extracted.authors,
-        description=extracted.description,
-        image=extracted.image,
-        published_at=published,
-        site=extracted.site or site_of(url) or raw.metadata.get("site"),
-        language=tags.language,
-        tags=tags,
-        content_hash=content_hash(extracted.paragraphs),
-        simhash=simhash(text),
-        minhash=minhash(text),
-        content_type=raw.content_type,
-        cleaner=extracted.extractor,
-        fetched_at=raw.fetched_at,
+    url = raw.url or extracted.canonical_url
+    return article.model_copy(
+        update={
+            "url": url,
+            "canonical_url": extracted.canonical_url or raw.url,
+            "title": article.title or raw.metadata.get("title"),
+            "published_at": published,
+            "site": article.site or site_of(url) or raw.metadata.get("site"),
+        }
     )
 
 
