@@ -43,11 +43,7 @@ def load_pages(mode: str, limit: int) -> list[bytes]:
 
 
 def env_for(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    for name, value in settings.model_dump().items():
-        if value is not None and not hasattr(value, "get_secret_value"):
-            env[f"NEWSFLOW_{name.upper()}"] = str(value)
-    return env
+    return {**os.environ, **settings.to_env()}
 
 
 class Watcher(threading.Thread):

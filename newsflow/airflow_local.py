@@ -84,19 +84,6 @@ def kafka_connection(settings: Settings) -> dict[str, Any]:
     return {"conn_type": "kafka", "extra": extra}
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """``NEWSFLOW_*`` variables that reproduce ``settings`` in a child process."""
-    env: dict[str, str] = {}
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"NEWSFLOW_{name.upper()}"] = str(value)
-    return env
-
-
 def _secret(home: Path) -> str:
     path = home / "jwt_secret"
     if not path.exists():
@@ -110,7 +97,7 @@ def airflow_env(
 ) -> dict[str, str]:
     """The environment of every Airflow process (and of `airflow db migrate`)."""
     env = dict(os.environ)
-    env.update(settings_env(settings))
+    env.update(settings.to_env())
     secret = _secret(home)
     env.update(
         {

@@ -90,6 +90,19 @@ class Settings(BaseSettings):
     kafka_log4j_version: str = "2.24.3"
 
 
+    def to_env(self) -> dict[str, str]:
+        """``NEWSFLOW_*`` variables that reproduce these settings in a child process."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"NEWSFLOW_{name.upper()}"] = str(value)
+        return env
+
+
 def get_settings() -> Settings:
     """Reads the settings from the environment (a fresh object each call; cheap)."""
     return Settings()

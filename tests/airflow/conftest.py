@@ -71,9 +71,8 @@ def airflow_db() -> Path:
 @pytest.fixture
 def dag_env(stack: object, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The test's settings, exported as NEWSFLOW_* for DAG files and tasks, topics created."""
-    from newsflow.airflow_local import settings_env
 
-    for key, value in settings_env(settings).items():
+    for key, value in settings.to_env().items():
         monkeypatch.setenv(key, value)
     # Created up front: a topic auto-created by a first send races with consumers joining.
     ensure_topics(settings)

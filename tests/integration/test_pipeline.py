@@ -40,15 +40,8 @@ NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
 
 def settings_env(settings: Settings, **extra: Any) -> dict[str, str]:
     """The environment that makes a `newsflow` subprocess use exactly these settings."""
-    env = dict(os.environ)
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"NEWSFLOW_{name.upper()}"] = str(value)
-    for name, value in extra.items():
-        env[f"NEWSFLOW_{name.upper()}"] = str(value)
+    env = {**os.environ, **settings.to_env()}
+    env.update({f"NEWSFLOW_{name.upper()}": str(value) for name, value in extra.items()})
     return env
 
 
