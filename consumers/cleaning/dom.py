@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from lxml import etree
 from lxml.html import HtmlElement
 
 # Subtrees that are page chrome whatever their content.
@@ -155,6 +156,8 @@ RESCUE = 0.5
 _MIN_PROSE = 400
 _MAX_LINK_DENSITY = 0.5
 _SPACE = re.compile(r"\s+")
+# Descendants that might be chrome by their attributes (see _is_chrome).
+_CHROME_CANDIDATES = etree.XPath("descendant::*[@class or @id or @hidden or @aria-hidden or @role]")
 
 
 @dataclass(frozen=True)
@@ -202,32 +205,46 @@ def _prose_mass(
     root: HtmlElement, exempt: frozenset[HtmlElement] = frozenset()
 ) -> tuple[dict[HtmlElement, int], dict[HtmlElement, int], set[HtmlElement]]:
     """(prose chars under each element ignoring chrome, the same counting everything, the
-    chrome elements). Iterative post-order walk: no recursion limit on deep trees."""
+    chrome elements). One pass over the elements in reverse document order (children before
+    their parent), each adding its totals to its parent: no recursion limit on deep trees."""
+    # Elements only (no comments or processing instructions), in document order; the list
+    # also keeps every proxy alive, so getparent() below returns the same Python objects.
+    elements: list[HtmlElement] = list(root.iter(etree.Element))
+    # Only elements with a skip tag or one of these attributes can be chrome: finding them
+    # in C spares a Python call per plain element.
+    candidates = set(_CHROME_CANDIDATES(root))
+    chrome: set[HtmlElement] = {
+        el
+        for el in elements[1:]
+        if (el.tag in _SKIP_TAGS or el in candidates) and el not in exempt and _is_chrome(el)
+    }
     clean: dict[HtmlElement, int] = {}
     raw: dict[HtmlElement, int] = {}
-    chrome: set[HtmlElement] = set()
-    stack: list[tuple[HtmlElement, bool]] = [(root, False)]
-    while stack:
-        el, done = stack.pop()
-        if not done:
-            if el is not root and el not in exempt and _is_chrome(el):
-                chrome.add(el)
-            stack.append((el, True))
-            stack.extend((c, False) for c in el if isinstance(c.tag, str))
-            continue
-        children = [c for c in el if isinstance(c.tag, str)]
-        raw_total = sum(raw[c] for c in children)
-        clean_total = sum(clean[c] for c in children if c not in chrome)
+    raw_below: dict[HtmlElement, int] = {}
+    clean_below: dict[HtmlElement, int] = {}
+    for el in reversed(elements):
+        raw_total = raw_below.get(el, 0)
+        clean_total = clean_below.get(el, 0)
         own = 0
-        if el.tag in _PROSE_TAGS:
+        tag = el.tag
+        if tag in _PROSE_TAGS:
             # A paragraph's mass counts its inline children (b, i, span) but not link text.
-            text = len(_SPACE.sub(" ", el.text_content()).strip())
-            links = sum(len(a.text_content()) for a in el.iter("a"))
-            own = max(0, text - links - raw_total)
-        elif el.tag == "div":
+            if len(el):
+                text = len(_SPACE.sub(" ", el.text_content()).strip())
+                links = sum(len(a.text_content()) for a in el.iter("a"))
+                own = max(0, text - links - raw_total)
+            elif el.text:
+                own = len(_SPACE.sub(" ", el.text).strip())
+        elif tag == "div":
             own = _own_text(el)
-        raw[el] = raw_total + own
-        clean[el] = clean_total + own
+        raw[el] = raw_total = raw_total + own
+        clean[el] = clean_total = clean_total + own
+        if el is not root:
+            parent = el.getparent()
+            if parent is not None:
+                raw_below[parent] = raw_below.get(parent, 0) + raw_total
+                if el not in chrome:
+                    clean_below[parent] = clean_below.get(parent, 0) + clean_total
     return clean, raw, chrome
 
 

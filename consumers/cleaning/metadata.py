@@ -44,12 +44,31 @@ class PageMeta:
     image: str | None = None
 
 
-def _meta(tree: HtmlElement, *names: str) -> str | None:
+_META_ATTRS = ("property", "name", "itemprop")
+# (attribute, its value) -> the content values of the <meta> tags that have it, in page order.
+_MetaIndex = dict[tuple[str, str], list[str]]
+
+
+def _meta_index(tree: HtmlElement) -> _MetaIndex:
+    """Every <meta> tag's content, keyed for _meta: one walk instead of an XPath per name."""
+    index: _MetaIndex = {}
+    for el in tree.iter("meta"):
+        content = el.get("content")
+        if content is None:
+            continue
+        for attr in _META_ATTRS:
+            key = el.get(attr)
+            if key is not None:
+                index.setdefault((attr, key), []).append(content)
+    return index
+
+
+def _meta(index: _MetaIndex, *names: str) -> str | None:
+    """The first non-empty content of a meta tag named by ``names``, in order of preference."""
     for name in names:
-        for attr in ("property", "name", "itemprop"):
-            values = tree.xpath(f"//meta[@{attr}=$n]/@content", n=name)
-            for value in values:
-                text = normalize_text(str(value))
+        for attr in _META_ATTRS:
+            for value in index.get((attr, name), ()):
+                text = normalize_text(value)
                 if text:
                     return text
     return None
@@ -122,13 +141,14 @@ def _type_of(obj: dict[str, Any]) -> str:
 def extract_metadata(tree: HtmlElement, url: str | None = None) -> PageMeta:
     """All metadata we can find in a parsed page (see module doc for the order of trust)."""
     meta = PageMeta()
+    metas = _meta_index(tree)
     articles = [o for o in _jsonld_objects(tree) if _ARTICLE_TYPES.search(_type_of(o))]
     # Prefer the most specific type: a NewsArticle over the WebPage that wraps it.
     articles.sort(key=lambda o: "WebPage" in _type_of(o))
     ld = articles[0] if articles else {}
 
     headline = ld.get("headline") or ld.get("name")
-    og_title = _meta(tree, "og:title", "twitter:title")
+    og_title = _meta(metas, "og:title", "twitter:title")
     h1 = [normalize_text(h.text_content()) for h in tree.iter("h1")][:3]
     page_title = normalize_text(tree.findtext(".//title") or "")
     meta.headings = [t for t in (headline, og_title, *h1, page_title) if isinstance(t, str) and t]
@@ -144,7 +164,7 @@ def extract_metadata(tree: HtmlElement, url: str | None = None) -> PageMeta:
 
     authors = _names(ld.get("author"))
     if not authors:
-        author = _meta(tree, "author", "article:author", "parsely-author", "sailthru.author")
+        author = _meta(metas, "author", "article:author", "parsely-author", "sailthru.author")
         if author and not author.startswith("http"):
             authors = [author]
     if not authors:
@@ -160,31 +180,31 @@ def extract_metadata(tree: HtmlElement, url: str | None = None) -> PageMeta:
     meta.published_at = (
         _parse_date(ld.get("datePublished"))
         or _parse_date(
-            _meta(tree, "article:published_time", "datePublished", "pubdate", "date", "dc.date")
+            _meta(metas, "article:published_time", "datePublished", "pubdate", "date", "dc.date")
         )
         or _parse_date(next(iter(tree.xpath("//time/@datetime")), None))
         or _parse_date(ld.get("dateModified"))
     )
 
     publisher = _names(ld.get("publisher"))
-    meta.site = _meta(tree, "og:site_name", "application-name") or (
+    meta.site = _meta(metas, "og:site_name", "application-name") or (
         normalize_text(publisher[0]) if publisher else None
     )
 
     canonical = next(iter(tree.xpath("//link[@rel='canonical']/@href")), None) or _meta(
-        tree, "og:url"
+        metas, "og:url"
     )
     if canonical:
         meta.canonical_url = urljoin(url, str(canonical).strip()) if url else str(canonical)
     else:
         meta.canonical_url = url
 
-    description = _meta(tree, "og:description", "description", "twitter:description")
+    description = _meta(metas, "og:description", "description", "twitter:description")
     meta.description = description or (
         normalize_text(ld["description"]) if isinstance(ld.get("description"), str) else None
     )
 
-    image = _meta(tree, "og:image", "og:image:url", "twitter:image")
+    image = _meta(metas, "og:image", "og:image:url", "twitter:image")
     if not image:
         ld_image = ld.get("image")
         images: list[str] = _names(ld_image)
