@@ -17,6 +17,7 @@ It never modifies the tree, so the same parsed tree can be given to trafilatura 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -183,6 +184,12 @@ def _is_chrome(el: HtmlElement) -> bool:
     names = f"{el.get('class', '')} {el.get('id', '')}"
     if len(names) < 2 or len(names) > 400:
         return False
+    return _chrome_names(names)
+
+
+@functools.lru_cache(maxsize=8192)
+def _chrome_names(names: str) -> bool:
+    """True when a class/id string names page chrome (cached: class names repeat a lot)."""
     for token in names.lower().split():
         words = set(_WORD_SPLIT.split(token))
         if words & _CHROME_WORDS and (

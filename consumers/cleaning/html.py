@@ -30,6 +30,7 @@ consumer loop; nothing here needs a timer.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from lxml import etree
 from lxml.html import HtmlElement
@@ -135,11 +136,16 @@ def choose(trafilatura_lines: list[str], dom_lines: list[str]) -> tuple[list[str
     """The better of the two extractions, and the name of the one chosen."""
     t_words = _words(" ".join(trafilatura_lines))
     d_words = _words(" ".join(dom_lines))
-    if len(d_words) > EXTEND_RATIO * len(t_words) and (
-        not t_words or _containment(t_words, d_words) >= EXTEND_CONTAINMENT
-    ):
+    if _extends(t_words, d_words, lambda: _containment(t_words, d_words)):
         return dom_lines, "textmass"
     return trafilatura_lines, "trafilatura"
+
+
+def _extends(t_words: list[str], d_words: list[str], share: Callable[[], float]) -> bool:
+    """True when the text-mass result is the same story, several times longer."""
+    return len(d_words) > EXTEND_RATIO * len(t_words) and (
+        not t_words or share() >= EXTEND_CONTAINMENT
+    )
 
 
 def trim_tail(lines: list[str], dom_lines: list[str]) -> list[str]:
@@ -150,19 +156,28 @@ def trim_tail(lines: list[str], dom_lines: list[str]) -> list[str]:
     """
     if not dom_lines or not lines:
         return lines
-    words = _words(" ".join(lines))
-    if _containment(words, _words(" ".join(dom_lines))) < TAIL_CONTAINMENT:
+    words, d_words = _words(" ".join(lines)), _words(" ".join(dom_lines))
+    return _trim_tail(lines, words, d_words, _containment(words, d_words))
+
+
+def _trim_tail(lines: list[str], words: list[str], d_words: list[str], share: float) -> list[str]:
+    """trim_tail for non-empty extractions whose words and overlap are already known."""
+    if share < TAIL_CONTAINMENT:
         return lines
-    dom_text = _key(" ".join(dom_lines))
+    dom_text = " ".join(d_words)
     last = -1
+    counts: list[int] = []
     for n, line in enumerate(lines):
-        key = _key(line)
+        line_words = _words(line)
+        counts.append(len(line_words))
+        key = " ".join(line_words)
         if len(key) >= TAIL_MIN_CHARS and key in dom_text:
             last = n
     if last < 0:
         return lines
     kept = lines[: last + 1]
-    if len(_words(" ".join(kept))) < (1 - TAIL_MAX_CUT) * len(words):
+    # The words of joined lines are the lines' words in turn (\w+ never spans a space).
+    if sum(counts[: last + 1]) < (1 - TAIL_MAX_CUT) * len(words):
         return lines  # the extractors disagree too much to trust either end
     return kept
 
@@ -238,13 +253,18 @@ def extract_html(html: str, url: str | None = None) -> Extracted:
     meta: PageMeta = extract_metadata(tree, url)
     # trafilatura works on its own copy of the tree, and extract_dom never modifies it.
     lines, extractor = _trafilatura_lines(tree, url), "trafilatura"
-    # The text-mass pass (~5 ms) can only change the result when the page has clearly more
+    words = _words(" ".join(lines))
+    # The text-mass pass (~3 ms) can only change the result when the page has clearly more
     # text than trafilatura kept; counting the page's words costs ~0.5 ms, so check first.
-    if _page_words(tree) > SECOND_PASS_RATIO * len(_words(" ".join(lines))):
+    if _page_words(tree) > SECOND_PASS_RATIO * len(words):
         dom_lines = extract_dom(tree).paragraphs
-        lines, extractor = choose(lines, dom_lines)
-        if extractor == "trafilatura":
-            lines = trim_tail(lines, dom_lines)
+        d_words = _words(" ".join(dom_lines))
+        # choose() and trim_tail() in one, sharing the word lists and their overlap.
+        share = _containment(words, d_words)
+        if _extends(words, d_words, lambda: share):
+            lines, extractor = dom_lines, "textmass"
+        elif dom_lines and lines:
+            lines = _trim_tail(lines, words, d_words, share)
     paragraphs = normalize_paragraphs(trim(normalize_paragraphs(lines), meta.headings))
     if len(_words(" ".join(paragraphs))) < MIN_WORDS:
         raise CleanError("no_article_text", "no main text found in the HTML")
