@@ -10,7 +10,8 @@ Two extractors run on one parsed tree, and the result is trimmed:
 4. otherwise trafilatura's lines after the last one the container also holds are cut
    (related stories, bios and calls to action that follow the article);
 5. trimming: the headline repeated as the first line, and boilerplate lines ("Related:",
-   "Read more", newsletter/affiliate/byline/date lines at the start or end) are dropped.
+   "Read more", newsletter/affiliate/byline/date lines at the start or end) are dropped,
+   and so is everything from an "About the author" or "Sources" heading in the second half.
 
 Metadata comes from consumers/cleaning/metadata.py (JSON-LD, Open Graph, meta tags).
 
@@ -90,7 +91,16 @@ _EDGE = re.compile(
     r"|this (story|article|post) (was|is) (produced|written|developed)"
     r"|^by[: ]|^(posted|published|updated)( on)?[: ]|^(posted|published|updated|last updated)\W*$"
     r"|^\w+ \d{1,2}, \d{4}$|^\d{1,2} \w+ \d{4}$|^(table of )?contents$|^key takeaways$"
-    r"|^in this article$",
+    r"|^in this article$|^[\d,.]+$|^(medically )?reviewed by\b"
+    r"|^(image|photo|photograph)( credit)?s?\s*:",
+    re.IGNORECASE,
+)
+# A heading that starts the author's (or reviewer's) bio or the list of sources: it and what
+# follows are not the article, when it comes in the second half of the text. (FAQ headings
+# are not here: on the dev pages the gold text usually keeps the FAQ.)
+_BIO_HEADING = re.compile(
+    r"^\W*(about (the|this|our) (authors?|writers?|reviewers?|contributors?|experts?)"
+    r"|(article )?sources)\W*$",
     re.IGNORECASE,
 )
 _EDGE_HEAD = 3
@@ -198,6 +208,10 @@ def trim(lines: list[str], headings: list[str]) -> list[str]:
         if _LEAD_IN.match(line):
             continue
         kept.append(line)
+    for n in range(max(1, len(kept) // 2), len(kept)):
+        if _BIO_HEADING.match(kept[n]):
+            kept = kept[:n]
+            break
     start = 0
     while (
         start < min(_EDGE_HEAD, len(kept))

@@ -77,6 +77,20 @@ def test_headline_repeated_at_top_and_edge_boilerplate_are_trimmed() -> None:
     assert trim(lines, ["Harbour tunnel opens | Coastline"]) == lines[2:4]
 
 
+def test_author_bio_heading_late_in_the_text_ends_the_article() -> None:
+    story = [f"Paragraph {n} of the story about the harbour tunnel." for n in range(4)]
+    bio = ["About the Author", "Aisha Khan covers transport for the Coastline."]
+    assert trim([*story, *bio], []) == story
+    # Early on, the same words are part of the story (an interview, a profile).
+    assert trim([story[0], *bio, *story[1:]], []) == [story[0], *bio, *story[1:]]
+
+
+def test_bare_numbers_and_photo_credits_at_the_edges_are_trimmed() -> None:
+    story = ["The tunnel opened on Friday.", "A study found the tolls fair."]
+    lines = ["3,078", *story, "Photo credit: Getty Images"]
+    assert trim(lines, []) == story
+
+
 def test_longer_text_mass_result_wins_only_when_it_extends_trafilaturas() -> None:
     first = ["One two three four five six seven eight nine ten."]
     extended = [*first, *(f"Item {n} has its own long paragraph of words here." for n in range(9))]
