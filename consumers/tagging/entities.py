@@ -1,6 +1,6 @@
 """Named entities (persons, organizations, places) from spaCy's English NER, with salience.
 
-NER is the expensive part of tagging (about 0.075 ms per word on one core), so it reads only
+NER is the expensive part of tagging (about 0.04 ms per word on one core), so it reads only
 the title and the lead of the article: whole paragraphs up to ``max_words`` words. News puts
 who and where first, so this loses little; a name first met deep in a long article is missed.
 Salience is then measured over the whole text by counting mentions of each entity found.

@@ -293,6 +293,13 @@ def test_load_tagger_is_cached() -> None:
     assert load_tagger() is load_tagger()
 
 
+def test_ner_multiplies_with_numpy_not_blis(tagger: Tagger) -> None:
+    # thinc's BLIS runs its generic kernel on our servers: NER was twice as slow with it.
+    for _, component in tagger.nlp.pipeline:
+        for node in component.model.walk():
+            assert getattr(node.ops, "use_blis", False) is False, node.name
+
+
 def test_import_loads_no_model() -> None:
     code = (
         "import sys, consumers.tagging; "
