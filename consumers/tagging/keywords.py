@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from consumers.tagging.text import Words, lower_singular
 
@@ -70,6 +71,26 @@ class _Cand:
     count: int = 0
 
 
+@cache
+def _content_test(language: str) -> Callable[[str], bool]:
+    """Whether a word may be part of a keyword, memoized: the same words recur everywhere."""
+    stop = stopwords(language)
+
+    @lru_cache(maxsize=1 << 16)
+    def content(w: str) -> bool:
+        return (
+            len(w) > 1
+            and not w.isdigit()
+            and w.lower() not in stop
+            # Contractions ("they're") are function words the stopword lists spell differently.
+            and "'" not in w
+            and "’" not in w
+            and any(c.isalpha() for c in w)
+        )
+
+    return content
+
+
 def _norm(word: str, english: bool) -> str:
     return lower_singular(word) if english else word.lower()
 
@@ -77,18 +98,8 @@ def _norm(word: str, english: bool) -> str:
 def extract(body: Words, title: Words, language: str, top_n: int = 10) -> list[tuple[str, float]]:
     """The ``top_n`` keywords of the text with scores in (0, 1], best first."""
     english = language == "en"
-    stop = stopwords(language)
-    norms = [_norm(w, english) for w in body.text]
-    content = [
-        len(w) > 1
-        and not w.isdigit()
-        and w.lower() not in stop
-        # Contractions ("they're") are function words the stopword lists spell differently.
-        and "'" not in w
-        and "’" not in w
-        and any(c.isalpha() for c in w)
-        for w in body.text
-    ]
+    norms = [lower_singular(w) for w in body.text] if english else [w.lower() for w in body.text]
+    content = list(map(_content_test(language), body.text))
     tf: Counter[str] = Counter()
     first_sent: dict[str, int] = {}
     # Words ever written in lowercase are common nouns; the others (names) keep their case.
