@@ -196,6 +196,8 @@ class _Compiled:
     phrases: dict[str, list[tuple[tuple[str, ...], int, float]]]
     topics: tuple[Topic, ...]
     weights: dict[tuple[int, tuple[str, ...]], float]
+    # Every word that starts a term: most words of an article start none.
+    starts: frozenset[str]
 
 
 def _norm_term(term: str) -> tuple[str, ...]:
@@ -225,13 +227,16 @@ def _compiled() -> _Compiled:
                     words.setdefault(key[0], []).append((ti, weight))
                 else:
                     phrases.setdefault(key[0], []).append((key, ti, weight))
-    return _Compiled(words, phrases, topics, weights)
+    return _Compiled(words, phrases, topics, weights, frozenset(words) | frozenset(phrases))
 
 
 def _match(norm: list[str], counts: dict[tuple[int, tuple[str, ...]], int], mult: int) -> None:
     comp = _compiled()
     n = len(norm)
+    starts = comp.starts
     for i, w in enumerate(norm):
+        if w not in starts:
+            continue
         for ti, _ in comp.words.get(w, ()):
             k: tuple[int, tuple[str, ...]] = (ti, (w,))
             counts[k] = counts.get(k, 0) + mult
