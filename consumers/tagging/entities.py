@@ -101,8 +101,10 @@ def name_sentences(body: str, start: int, max_words: int) -> str:
     sents: list[tuple[str, set[str]]] = []
     freq: Counter[str] = Counter()
     for _, sent in sentences(window):
-        names = {clean_word(m.group()) for m in _INNER_CAPITAL_RE.finditer(sent)}
-        names = {n for n in names if n.lower() not in _COMMON_CAPITALIZED}
+        found = _INNER_CAPITAL_RE.findall(sent)
+        if not found:
+            continue
+        names = {n for n in map(clean_word, found) if n.lower() not in _COMMON_CAPITALIZED}
         if names:
             sents.append((sent, names))
             freq.update(names)
