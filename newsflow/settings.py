@@ -22,9 +22,7 @@ class Settings(BaseSettings):
 
     # --- Kafka -------------------------------------------------------------------------
     kafka_bootstrap_servers: str = "localhost:9092"
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
-        "PLAINTEXT"
-    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
@@ -88,7 +86,6 @@ class Settings(BaseSettings):
     stack_cache_dir: Path | None = None
     stack_start_timeout: float = 180.0
     kafka_log4j_version: str = "2.24.3"
-
 
     def to_env(self) -> dict[str, str]:
         """``NEWSFLOW_*`` variables that reproduce these settings in a child process."""
