@@ -8,6 +8,7 @@ bash scripts/bootstrap.sh
 
 echo "== lint (ruff) and types (mypy)"
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/mypy
 
 # Stop the stack afterwards only if this run started it; a developer's running stack stays.
