@@ -38,7 +38,7 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "retries": 5,
         "linger_ms": 5,
         "compression_type": None,
-        "max_request_size": max(settings.max_input_bytes * 2, 1_048_576),
+        "max_request_size": settings.max_message_bytes,
     }
     opts.update(overrides)
     return KafkaProducer(**opts)
@@ -53,7 +53,7 @@ def make_consumer(settings: Settings, group_id: str | None, **overrides: Any) ->
         "auto_offset_reset": "earliest",
         "max_poll_records": 200,
         "fetch_max_bytes": 52_428_800,
-        "max_partition_fetch_bytes": max(settings.max_input_bytes * 2, 1_048_576),
+        "max_partition_fetch_bytes": settings.max_message_bytes,
     }
     opts.update(overrides)
     return KafkaConsumer(**opts)

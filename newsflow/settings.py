@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     stack_start_timeout: float = 180.0
     kafka_log4j_version: str = "2.24.3"
 
+    @property
+    def max_message_bytes(self) -> int:
+        """Largest Kafka message the pipeline sends: a max-size input, base64 and JSON."""
+        return self.max_input_bytes * 2 + 1_048_576
+
     def to_env(self) -> dict[str, str]:
         """``NEWSFLOW_*`` variables that reproduce these settings in a child process."""
         env: dict[str, str] = {}

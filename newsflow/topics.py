@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from newsflow.clients import make_admin
 from newsflow.settings import Settings
@@ -29,6 +29,18 @@ def ensure_topics(settings: Settings) -> list[str]:
     try:
         existing = set(admin.list_topics())
         missing = [t for t in topic_names(settings) if t not in existing]
+        # Kafka's default message limit (1 MB) is below a large web page as base64 JSON; a
+        # page the broker refuses would be lost before any worker could dead-letter it.
+        configs = {"max.message.bytes": str(settings.max_message_bytes)}
+        present = [t for t in topic_names(settings) if t in existing]
+        if present:
+            try:
+                admin.alter_configs(
+                    [ConfigResource(ConfigResourceType.TOPIC, t, configs=configs) for t in present],
+                    incremental=True,  # only this setting; other overrides stay as they are
+                )
+            except KafkaError as exc:
+                log.warning("could not raise max.message.bytes on %s: %s", present, exc)
         created: list[str] = []
         for name in missing:
             try:
@@ -38,6 +50,7 @@ def ensure_topics(settings: Settings) -> list[str]:
                             name=name,
                             num_partitions=settings.topic_partitions,
                             replication_factor=settings.topic_replication_factor,
+                            topic_configs=configs,
                         )
                     ]
                 )

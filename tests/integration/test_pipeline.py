@@ -420,7 +420,11 @@ def test_sigterm_finishes_the_batch_commits_and_exits_zero(
             break
         time.sleep(0.5)
     worker.send_signal(signal.SIGTERM)
-    code = worker.wait(timeout=60)
+    try:
+        code = worker.wait(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
     assert code == 0, log.read_text()
     assert "finishing the batch in hand" in log.read_text()
     assert committed_total(settings, settings.consumer_group_clean, settings.topic_raw) == 40
@@ -467,3 +471,31 @@ def test_two_workers_in_one_group_share_the_partitions(
     assert all(n > 0 for n in consumed), consumed
     assert sum(consumed) == 60  # shared, not duplicated
     assert committed_total(settings, settings.consumer_group_clean, settings.topic_raw) == 60
+
+
+def test_a_large_html_page_goes_through_kafka_and_is_indexed(
+    stack: Any, settings: Settings, es: Elasticsearch
+) -> None:
+    # ~1.6 MB of page chrome around a short article: over Kafka's default 1 MB message limit
+    # once base64-encoded in JSON, so the topics must be created with a larger one.
+    chrome = "".join(f'<li><a href="/section/{i}">Section {i}</a></li>' for i in range(30_000))
+    article = "".join(
+        f"<p>Paragraph {k}: the harbour board approved the new grain terminal after a long "
+        f"review of traffic, costs and the effect on the river, officials said.</p>"
+        for k in range(6)
+    )
+    html = (
+        "<html><head><title>Harbour board approves grain terminal</title></head><body>"
+        f"<nav><ul>{chrome}</ul></nav><article><h1>Harbour board approves grain terminal</h1>"
+        f"{article}</article></body></html>"
+    ).encode()
+    assert len(html) > 1_500_000
+    raw = RawArticle(id="big-page", source="test://big", content_type=ContentType.HTML, body=html)
+    ensure_topics(settings)
+    publish_raw(settings, [(raw.id.encode(), raw.model_dump_json().encode())])
+    run_clean_worker(settings, idle_exit_seconds=3)
+    run_index_worker(settings, idle_exit_seconds=3)
+    assert count(es, settings) == 1
+    doc = es.get(index=settings.index_alias, id="big-page")["_source"]
+    assert any("grain terminal" in p for p in doc["body"])
+    assert not any("Section 12345" in p for p in doc["body"])
