@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from newsflow.clients import make_es, make_producer
 from newsflow.index import ensure_index
@@ -85,6 +86,7 @@ def send(
     """Publishes pages (optionally paced); returns id -> send time."""
     producer = make_producer(settings)
     sent: dict[str, float] = {}
+    futures: dict[str, Any] = {}
     ctype = ContentType.HTML if mode == "html" else ContentType.TEXT
     start = time.monotonic()
     for i, body in enumerate(pages):
@@ -96,9 +98,16 @@ def send(
             id=f"{tag}-{i:05d}", source=f"bench/{tag}/{i}", content_type=ctype, body=body
         )
         sent[raw.id] = time.monotonic()
-        producer.send(settings.topic_raw, key=raw.id.encode(), value=raw.model_dump_json().encode())
+        futures[raw.id] = producer.send(
+            settings.topic_raw, key=raw.id.encode(), value=raw.model_dump_json().encode()
+        )
     producer.flush()
     producer.close()
+    refused = [i for i, f in futures.items() if f.exception is not None]
+    if refused:  # never wait for what the broker did not take
+        print(f"warning: broker refused {len(refused)} messages: {futures[refused[0]].exception}")
+        for i in refused:
+            del sent[i]
     return sent
 
 
