@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import typer
+from elastic_transport import ConnectionError as ESConnectionError
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -17,6 +21,26 @@ from newsflow.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
 console = Console()
+
+
+@contextmanager
+def services_reachable(settings: Settings) -> Iterator[None]:
+    """Turns "Kafka/Elasticsearch not reachable" into one clear line and exit code 1."""
+    try:
+        yield
+    except (KafkaConnectionError, KafkaTimeoutError):
+        console.print(
+            f"[red]error:[/red] no Kafka broker answers at {settings.kafka_bootstrap_servers} "
+            "(start one with `newsflow stack up`, or set NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS)"
+        )
+        raise typer.Exit(1) from None
+    except ESConnectionError:
+        console.print(
+            f"[red]error:[/red] Elasticsearch does not answer at {settings.es_url} "
+            "(start it with `newsflow stack up`, or set NEWSFLOW_ES_URL)"
+        )
+        raise typer.Exit(1) from None
+
 
 consume_app = typer.Typer(help="Run a streaming worker (a consumer-group member).")
 dlq_app = typer.Typer(help="Inspect and replay the dead-letter topic.")
@@ -37,7 +61,9 @@ def consume_clean(
     """
     from consumers.workers import run_clean_worker
 
-    stats = run_clean_worker(Settings(), idle_exit_seconds=until_idle)
+    settings = Settings()
+    with services_reachable(settings):
+        stats = run_clean_worker(settings, idle_exit_seconds=until_idle)
     console.print(f"clean: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
 
 
@@ -50,7 +76,9 @@ def consume_index(
     """Clean topic -> Elasticsearch bulk upserts by article id (no duplicates on replay)."""
     from consumers.workers import run_index_worker
 
-    stats = run_index_worker(Settings(), idle_exit_seconds=until_idle)
+    settings = Settings()
+    with services_reachable(settings):
+        stats = run_index_worker(settings, idle_exit_seconds=until_idle)
     console.print(f"index: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
 
 
@@ -90,20 +118,21 @@ def search(
     from newsflow.search import search as run_search
 
     settings = Settings()
-    es = make_es(settings)
-    filters = SearchFilters(since=since, site=site, language=lang, entity=entity, topic=topic)
-    if semantic:
-        from newsflow.enrichment.embeddings import semantic_search
+    with services_reachable(settings):
+        es = make_es(settings)
+        filters = SearchFilters(since=since, site=site, language=lang, entity=entity, topic=topic)
+        if semantic:
+            from newsflow.enrichment.embeddings import semantic_search
 
-        results = semantic_search(es, settings, query, size)
-        console.print(f"[bold]{len(results)}[/bold] nearest article(s) to {escape(query)}")
-        for rank, doc in enumerate(results, 1):
-            console.print(
-                f"{rank}. {escape(str(doc.get('title')))}  [dim]{doc.get('_id', '')}[/dim]"
-            )
-        return
-    total, hits = run_search(es, settings, query, filters, size)
-    print_hits(total, hits, query)
+            results = semantic_search(es, settings, query, size)
+            console.print(f"[bold]{len(results)}[/bold] nearest article(s) to {escape(query)}")
+            for rank, doc in enumerate(results, 1):
+                console.print(
+                    f"{rank}. {escape(str(doc.get('title')))}  [dim]{doc.get('_id', '')}[/dim]"
+                )
+            return
+        total, hits = run_search(es, settings, query, filters, size)
+        print_hits(total, hits, query)
 
 
 @app.command()
@@ -131,41 +160,43 @@ def run(
     from newsflow.topics import ensure_topics
 
     settings = Settings()
-    if local_stack:
-        from newsflow.stack import ensure_up
+    with services_reachable(settings):
+        if local_stack:
+            from newsflow.stack import ensure_up
 
-        ensure_up(settings)
-    started = time.monotonic()
-    inputs = paths or [str(PROJECT_ROOT / "seeds")]
-    ensure_topics(settings)
-    es = make_es(settings)
-    index = ensure_index(es, settings)
+            ensure_up(settings)
+        started = time.monotonic()
+        inputs = paths or [str(PROJECT_ROOT / "seeds")]
+        ensure_topics(settings)
+        es = make_es(settings)
+        index = ensure_index(es, settings)
 
-    console.rule("1/4 produce")
-    summary, code = run_produce(inputs, settings, quiet=not console.is_terminal)
-    if code != 0 or summary is None:
-        raise typer.Exit(code or 1)
+        console.rule("1/4 produce")
+        summary, code = run_produce(inputs, settings, quiet=not console.is_terminal)
+        if code != 0 or summary is None:
+            raise typer.Exit(code or 1)
 
-    console.rule("2/4 clean and tag")
-    clean_stats = run_clean_worker(settings, idle_exit_seconds=idle)
-    console.print(
-        f"cleaned {clean_stats.consumed - clean_stats.dead_lettered}, "
-        f"dead-lettered {clean_stats.dead_lettered} {dict(clean_stats.reasons) or ''}"
-    )
+        console.rule("2/4 clean and tag")
+        clean_stats = run_clean_worker(settings, idle_exit_seconds=idle)
+        console.print(
+            f"cleaned {clean_stats.consumed - clean_stats.dead_lettered}, "
+            f"dead-lettered {clean_stats.dead_lettered}"
+            + (f" {dict(clean_stats.reasons)}" if clean_stats.reasons else "")
+        )
 
-    console.rule("3/4 index")
-    index_stats = run_index_worker(settings, idle_exit_seconds=idle)
-    es.indices.refresh(index=settings.index_alias)
-    count = es.count(index=settings.index_alias)["count"]
-    console.print(
-        f"indexed {index_stats.consumed - index_stats.dead_lettered} into {index} "
-        f"(alias {settings.index_alias}, {count} documents in all)"
-    )
+        console.rule("3/4 index")
+        index_stats = run_index_worker(settings, idle_exit_seconds=idle)
+        es.indices.refresh(index=settings.index_alias)
+        count = es.count(index=settings.index_alias)["count"]
+        console.print(
+            f"indexed {index_stats.consumed - index_stats.dead_lettered} into {index} "
+            f"(alias {settings.index_alias}, {count} documents in all)"
+        )
 
-    console.rule(f"4/4 search: {query}")
-    total, hits = run_search(es, settings, query, SearchFilters(), 5)
-    print_hits(total, hits, query)
-    console.print(f"\n[dim]done in {time.monotonic() - started:.1f} s[/dim]")
+        console.rule(f"4/4 search: {query}")
+        total, hits = run_search(es, settings, query, SearchFilters(), 5)
+        print_hits(total, hits, query)
+        console.print(f"\n[dim]done in {time.monotonic() - started:.1f} s[/dim]")
 
 
 @dlq_app.command("list")
