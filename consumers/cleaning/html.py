@@ -10,7 +10,8 @@ Two extractors run on one parsed tree, and the result is trimmed:
 4. otherwise trafilatura's lines after the last one the container also holds are cut
    (related stories, bios and calls to action that follow the article);
 5. trimming: the headline repeated as the first line, and boilerplate lines ("Related:",
-   "Read more", newsletter/affiliate/byline/date lines at the start or end) are dropped,
+   "Read more", short copyright notices, newsletter/affiliate/byline/date lines at the start
+   or end) are dropped,
    and so is everything from an "About the author" or "Sources" heading in the second half.
 
 Metadata comes from consumers/cleaning/metadata.py (JSON-LD, Open Graph, meta tags).
@@ -83,6 +84,8 @@ _LEAD_IN = re.compile(
     r"|further reading)\b",
     re.IGNORECASE,
 )
+# Copyright notices (short lines only: a longer line is prose that mentions copyright).
+_COPYRIGHT = re.compile(r"©|\(c\) \d{4}|\bcopyright \d{4}|all rights reserved", re.IGNORECASE)
 # Calls to action, disclosures, bylines and dates: boilerplate at the start or end only.
 _EDGE = re.compile(
     r"\bsign up\b|\bsubscribe\b|newsletter|get started|\bjoin (us|our|the)\b|follow us"
@@ -205,7 +208,7 @@ def trim(lines: list[str], headings: list[str]) -> list[str]:
         # The first lines repeating the headline (or a prefix of a longer page title).
         if n < _EDGE_HEAD and len(key) > 10 and any(h == key or h.startswith(key) for h in heads):
             continue
-        if _LEAD_IN.match(line):
+        if _LEAD_IN.match(line) or (len(line) < _EDGE_MAX_CHARS and _COPYRIGHT.search(line)):
             continue
         kept.append(line)
     for n in range(max(1, len(kept) // 2), len(kept)):

@@ -143,3 +143,19 @@ def test_over_the_size_limit_is_refused_before_parsing() -> None:
         clean(_raw(page))
     assert info.value.reason == "too_large"
     assert time.perf_counter() - start < 1
+
+
+def test_short_copyright_notices_are_dropped_anywhere() -> None:
+    para = "The river rose four feet overnight and the town closed both of its bridges. " * 3
+    html = (
+        "<html><body><article><h1>Flood closes bridges</h1>"
+        f"<p>{para}</p><p>Copyright © 2024 Example Media. All rights reserved.</p>"
+        f"<p>{para.replace('river', 'creek')}</p><p>Officials expect the water to recede.</p>"
+        "</article></body></html>"
+    )
+    paragraphs = extract_html(html).paragraphs
+    assert not any("rights reserved" in p for p in paragraphs)
+    assert any("creek" in p for p in paragraphs)
+    # A long paragraph that mentions copyright is prose and stays.
+    prose = " ".join(["The court ruled on the copyright 2019 dispute between two publishers."] * 3)
+    assert trim([prose, "Copyright 2024 Example Media"], []) == [prose]
