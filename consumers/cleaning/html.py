@@ -23,6 +23,7 @@ Pathological input is defused before parsing, and every step is linear in the in
   tree reaches that cap, runs of directly nested container tags are collapsed by a regex
   pass and the page is parsed again, so it still yields its text;
 - attribute values over 20 KB (inline data URIs, serialized state) are blanked;
+- closing body/html tags followed by more markup are removed, so libxml2 keeps that markup;
 - our own tree walks are iterative, so no Python recursion limit is involved.
 
 The per-message wall-clock limit (Settings.clean_timeout_seconds) is enforced by the
@@ -60,6 +61,12 @@ _DEEP_CLOSE = re.compile(rf"(?:</{_CONTAINERS}\s*>\s*){{{_DEEP_RUN},}}", re.IGNO
 _AT_DEPTH_CAP = etree.XPath("boolean(/" + "/*" * 250 + ")")
 # A name="value" pair whose value runs 20 KB without a "<": only inside a tag (a value that
 # spans text and tags is not an attribute, e.g. an apostrophe in a script).
+# A page closed early: markup after a premature "</body>" or "</html>" is dropped by libxml2,
+# and with it the article of pages whose templates print the closing tags too soon. Past
+# this many characters after the first closing tag, every closing body/html tag is removed
+# (the parser closes both at the end of the input anyway).
+_PAGE_END = re.compile(r"</(?:body|html)\s*>", re.IGNORECASE)
+_EARLY_END_TAIL = 1000
 _HUGE_ATTR = re.compile(r"""(\s[\w:.-]+\s*=\s*)("[^"<]{20000,}"|'[^'<]{20000,}')""")
 
 # The text-mass result wins when it has this many times trafilatura's words and contains
@@ -124,6 +131,14 @@ def defuse(html: str) -> str:
             html = "<".join(
                 _HUGE_ATTR.sub(r'\1""', part) if len(part) >= 20_000 else part for part in parts
             )
+    return html
+
+
+def reopen_early_end(html: str) -> str:
+    """The page without its closing body/html tags when markup follows the first of them."""
+    end = _PAGE_END.search(html)
+    if end is not None and len(html) - end.end() > _EARLY_END_TAIL:
+        return _PAGE_END.sub("", html)
     return html
 
 
@@ -260,6 +275,7 @@ def extract_html(html: str, url: str | None = None) -> Extracted:
     html = defuse(html)
     if not html.strip():
         raise CleanError("empty", "no HTML")
+    html = reopen_early_end(html)
     tree = load_html(html)
     if tree is not None and _AT_DEPTH_CAP(tree):
         # libxml2 stopped at its depth cap and dropped everything deeper: flatten the runs

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from consumers.cleaning import clean
-from consumers.cleaning.html import choose, extract_html, trim
+from consumers.cleaning.html import choose, extract_html, reopen_early_end, trim
 from consumers.cleaning.model import CleanError
 from schemas.article import ContentType, RawArticle
 
@@ -159,3 +159,18 @@ def test_short_copyright_notices_are_dropped_anywhere() -> None:
     # A long paragraph that mentions copyright is prose and stays.
     prose = " ".join(["The court ruled on the copyright 2019 dispute between two publishers."] * 3)
     assert trim([prose, "Copyright 2024 Example Media"], []) == [prose]
+
+
+def test_markup_after_an_early_closing_html_tag_is_kept() -> None:
+    story = "The council approved the new harbour tunnel after a long public debate. " * 6
+    html = (
+        "<html><head><title>Tunnel</title></head><body><nav><a href='/'>Home</a></nav>"
+        f"</body></html>\n<div class='post'><p>{story}</p>"
+        f"<p>{'Work on the tunnel starts in the spring and takes three years. ' * 6}</p>"
+        f"<p>{'Tolls will pay for the tunnel over the next twenty years. ' * 6}</p></div>"
+    )
+    paragraphs = extract_html(html).paragraphs
+    assert any("harbour tunnel" in p for p in paragraphs)
+    assert reopen_early_end("<html><body><p>x</p></body></html>\n") == (
+        "<html><body><p>x</p></body></html>\n"
+    )
