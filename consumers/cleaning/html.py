@@ -7,12 +7,15 @@ Two extractors run on one parsed tree, and the result is trimmed:
    trafilatura stops after the first section (listicles, guides, product roundups);
 3. the text-mass result replaces trafilatura's when it is several times longer *and*
    contains most of what trafilatura found (so it is the same story, extended);
-4. otherwise trafilatura's lines after the last one the container also holds are cut
+4. when it is several times longer and holds little of trafilatura's text, trafilatura
+   found only an introduction and the container holds the entries it introduces (list and
+   directory pages): both are kept, trafilatura's lines first;
+5. otherwise trafilatura's lines after the last one the container also holds are cut
    (related stories, bios and calls to action that follow the article);
-5. trimming: the headline repeated as the first line, and boilerplate lines ("Related:",
+6. trimming: the headline repeated as the first line, and boilerplate lines ("Related:",
    "Read more", short copyright notices, newsletter/affiliate/byline/date lines at the start
-   or end) are dropped,
-   and so is everything from an "About the author" or "Sources" heading in the second half.
+   or end, disclaimers and a writer's bio at the end) are dropped, and so is everything
+   from an "About the author" or "Sources" heading in the second half.
 
 Metadata comes from consumers/cleaning/metadata.py (JSON-LD, Open Graph, meta tags).
 
@@ -113,6 +116,31 @@ _BIO_HEADING = re.compile(
     r"|(article )?sources)\W*$",
     re.IGNORECASE,
 )
+# Disclaimers and a writer's bio that close a page: cut at the end only (the same words in the
+# middle of an article are usually its subject), up to _TAIL_MAX_LINES lines of at most
+# _TAIL_MAX_CHARS characters.
+_DISCLAIMER = re.compile(
+    r"not intended (to|as)\b|for (general )?information(al)? (purposes )?only"
+    r"|do(es)? not (necessarily )?(reflect|represent)|(is|are) subject to (the )?risks?"
+    r"|past performance|registered investment advis|\bdisclaimer\b|^\W*disclosure\b"
+    r"|(do(es)? not|is not intended to) (provide|constitute|offer|give)\b.{0,40}\badvice"
+    r"|registered trademarks?|trademarks? (owned|of)\b|should not be (construed|considered|relied)"
+    r"|consult (a|your) (qualified|licensed|professional)|views (expressed|and opinions)"
+    r"|affiliate links?|may (receive|earn) (a )?(small )?commission",
+    re.IGNORECASE,
+)
+# "Jane Doe is a freelance writer ...": a name, a verb of description, and a writer's role.
+_BIO = re.compile(
+    r"^(dr\.? )?[A-Z][\w'.-]+( [A-Z]\.)?( [A-Z][\w'-]+){1,2},? "
+    r"(is|was|has been|holds|joined|serves|writes|covers|lives)\b"
+)
+_WRITER = re.compile(
+    r"\b(writer|journalist|editor|reporter|author|contributor|columnist|freelancer?"
+    r"|correspondent|blogger)\b",
+    re.IGNORECASE,
+)
+_TAIL_MAX_LINES = 8
+_TAIL_MAX_CHARS = 400
 _EDGE_HEAD = 3
 _EDGE_TAIL = 4
 # Longer lines are prose, whatever words they contain.
@@ -160,15 +188,6 @@ def _containment(inner: list[str], outer: list[str]) -> float:
     return len(shingles & _shingle_set(outer)) / len(shingles)
 
 
-def choose(trafilatura_lines: list[str], dom_lines: list[str]) -> tuple[list[str], str]:
-    """The better of the two extractions, and the name of the one chosen."""
-    t_words = _words(" ".join(trafilatura_lines))
-    d_words = _words(" ".join(dom_lines))
-    if _extends(t_words, d_words, lambda: _containment(t_words, d_words)):
-        return dom_lines, "textmass"
-    return trafilatura_lines, "trafilatura"
-
-
 def _extends(t_words: list[str], d_words: list[str], share: Callable[[], float]) -> bool:
     """True when the text-mass result is the same story, several times longer."""
     return len(d_words) > EXTEND_RATIO * len(t_words) and (
@@ -176,20 +195,31 @@ def _extends(t_words: list[str], d_words: list[str], share: Callable[[], float])
     )
 
 
-def trim_tail(lines: list[str], dom_lines: list[str]) -> list[str]:
+def _continues(t_words: list[str], d_words: list[str], share: float) -> bool:
+    """True when the text-mass container is a different block, several times longer.
+
+    trafilatura then kept only an introduction and the container holds what it introduces
+    (the entries of a list or directory page: "below are the restaurants...", then the
+    restaurants). On the dev pages every such case gained from keeping both.
+    """
+    longer = len(d_words) > EXTEND_RATIO * len(t_words)
+    return bool(t_words) and longer and share < EXTEND_CONTAINMENT
+
+
+def _join(lines: list[str], dom_lines: list[str], d_words: list[str]) -> list[str]:
+    """trafilatura's lines the container does not hold, then the container's lines."""
+    dom_text = " ".join(d_words)
+    return [line for line in lines if _key(line) not in dom_text] + dom_lines
+
+
+def trim_tail(lines: list[str], words: list[str], d_words: list[str], share: float) -> list[str]:
     """trafilatura's lines up to the last one the text-mass container also has.
 
-    When both extractors found the same story, lines trafilatura kept *after* the end of
-    the article container (related stories, author bios, calls to action) are chrome.
+    When both extractors found the same story (``share`` of trafilatura's shingles is in the
+    container; ``words`` and ``d_words`` are the two results' words), lines trafilatura kept
+    *after* the end of the article container (related stories, author bios, calls to action)
+    are chrome.
     """
-    if not dom_lines or not lines:
-        return lines
-    words, d_words = _words(" ".join(lines)), _words(" ".join(dom_lines))
-    return _trim_tail(lines, words, d_words, _containment(words, d_words))
-
-
-def _trim_tail(lines: list[str], words: list[str], d_words: list[str], share: float) -> list[str]:
-    """trim_tail for non-empty extractions whose words and overlap are already known."""
     if share < TAIL_CONTAINMENT:
         return lines
     dom_text = " ".join(d_words)
@@ -245,13 +275,50 @@ def trim(lines: list[str], headings: list[str]) -> list[str]:
         and _EDGE.search(kept[end - 1])
     ):
         end -= 1
+    cut = 0
+    while end > start + 1 and cut < _TAIL_MAX_LINES and _closing_note(kept[end - 1]):
+        end -= 1
+        cut += 1
     return kept[start:end]
+
+
+def _closing_note(line: str) -> bool:
+    """True for a disclaimer or a writer's bio (see _DISCLAIMER), judged at the page's end."""
+    return len(line) < _TAIL_MAX_CHARS and bool(
+        _DISCLAIMER.search(line) or (_BIO.match(line) and _WRITER.search(line))
+    )
 
 
 def _page_words(tree: HtmlElement) -> int:
     """Words of text in the page body, scripts included (an upper bound for any extractor)."""
     body = tree.find("body")
     return len(_WORD.findall((body if body is not None else tree).text_content()))
+
+
+def combine(
+    lines: list[str], page_words: int, dom: Callable[[], list[str]]
+) -> tuple[list[str], str]:
+    """trafilatura's lines combined with the text-mass extractor's, and the name of the mix.
+
+    ``page_words`` counts the page's words; ``dom`` runs the text-mass extractor, which is
+    only called when the page has clearly more text than trafilatura kept.
+    """
+    words = _words(" ".join(lines))
+    # The text-mass pass (~3 ms) can only change the result when the page has clearly more
+    # text than trafilatura kept; counting the page's words costs ~0.5 ms, so check first.
+    if page_words <= SECOND_PASS_RATIO * len(words):
+        return lines, "trafilatura"
+    dom_lines = dom()
+    d_words = _words(" ".join(dom_lines))
+    # The word lists and their overlap are computed once and shared by every rule.
+    share = _containment(words, d_words)
+    if _extends(words, d_words, lambda: share):
+        return dom_lines, "textmass"
+    if _continues(words, d_words, share):
+        return _join(lines, dom_lines, d_words), "trafilatura+textmass"
+    if dom_lines and lines:
+        return trim_tail(lines, words, d_words, share), "trafilatura"
+    return lines, "trafilatura"
 
 
 def _trafilatura_lines(tree: HtmlElement, url: str | None) -> list[str]:
@@ -285,19 +352,9 @@ def extract_html(html: str, url: str | None = None) -> Extracted:
         raise CleanError("no_article_text", "the HTML could not be parsed")
     meta: PageMeta = extract_metadata(tree, url)
     # trafilatura works on its own copy of the tree, and extract_dom never modifies it.
-    lines, extractor = _trafilatura_lines(tree, url), "trafilatura"
-    words = _words(" ".join(lines))
-    # The text-mass pass (~3 ms) can only change the result when the page has clearly more
-    # text than trafilatura kept; counting the page's words costs ~0.5 ms, so check first.
-    if _page_words(tree) > SECOND_PASS_RATIO * len(words):
-        dom_lines = extract_dom(tree).paragraphs
-        d_words = _words(" ".join(dom_lines))
-        # choose() and trim_tail() in one, sharing the word lists and their overlap.
-        share = _containment(words, d_words)
-        if _extends(words, d_words, lambda: share):
-            lines, extractor = dom_lines, "textmass"
-        elif dom_lines and lines:
-            lines = _trim_tail(lines, words, d_words, share)
+    lines, extractor = combine(
+        _trafilatura_lines(tree, url), _page_words(tree), lambda: extract_dom(tree).paragraphs
+    )
     paragraphs = normalize_paragraphs(trim(normalize_paragraphs(lines), meta.headings))
     if len(_words(" ".join(paragraphs))) < MIN_WORDS:
         raise CleanError("no_article_text", "no main text found in the HTML")

@@ -2,6 +2,10 @@
 
 Choices (the same text must always hash and search the same way):
 
+- Mojibake repaired: UTF-8 text that was once decoded as Latin-1 or cp1252 and encoded again
+  ("doesnâ\x80\x99t", "cafÃ©") gets its characters back ("doesn’t", "café"). Only runs that
+  decode as valid UTF-8 are replaced, so ordinary accented text is never touched. Found on
+  dev pages whose servers double-encode; each such contraction otherwise costs a search hit.
 - Unicode NFC, so "é" typed two ways is one string.
 - Typographic quotes become straight ASCII quotes (‘ ’ ‚ ‛ ′ → ', “ ” „ ‟ ″ « » are kept as
   guillemets are real punctuation in many languages). Queries are typed with straight quotes
@@ -44,10 +48,38 @@ _TABLE: dict[int, str | None] = {
 }
 _BLANK_LINE = re.compile(r"\n\s*\n")
 
+# cp1252's printable characters in 0x80-0x9F, by the byte they stand for.
+_CP1252_HIGH = {
+    ch: byte
+    for byte in range(0x80, 0xA0)
+    if (ch := bytes([byte]).decode("cp1252", errors="ignore"))
+}
+_CONTINUATION = "\u0080-\u00bf" + "".join(_CP1252_HIGH)
+# A UTF-8 lead byte read as Latin-1 ("Â".."ô") followed by the right number of continuation
+# bytes, each read as Latin-1 (C1 controls and U+00A0-U+00BF) or as cp1252 ("€", "™", ...).
+_MOJIBAKE = re.compile(
+    f"[\u00c2-\u00df][{_CONTINUATION}]"
+    f"|[\u00e0-\u00ef][{_CONTINUATION}]{{2}}"
+    f"|[\u00f0-\u00f4][{_CONTINUATION}]{{3}}"
+)
+
+
+def _unmangle(match: re.Match[str]) -> str:
+    run = match.group()
+    try:
+        return bytes(_CP1252_HIGH.get(c, ord(c)) for c in run).decode("utf-8")
+    except UnicodeDecodeError:
+        return run  # not a UTF-8 sequence after all: leave the text as it is
+
+
+def repair_mojibake(text: str) -> str:
+    """``text`` with UTF-8 sequences that were misread as Latin-1/cp1252 decoded again."""
+    return _MOJIBAKE.sub(_unmangle, text)
+
 
 def normalize_text(text: str) -> str:
     """One paragraph's text in canonical form: NFC, straight quotes, single spaces, stripped."""
-    text = unicodedata.normalize("NFC", text).translate(_TABLE)
+    text = unicodedata.normalize("NFC", repair_mojibake(text)).translate(_TABLE)
     # str.split() splits at exactly the characters regex \s matches (str.isspace).
     return " ".join(text.split())
 

@@ -26,6 +26,14 @@ def test_normalize_text() -> None:
     assert normalize_text("range 1–2 … dash — kept") == "range 1–2 … dash — kept"
 
 
+def test_mojibake_is_repaired_and_accented_text_left_alone() -> None:
+    # UTF-8 read as Latin-1 (C1 controls) and as cp1252, re-encoded: the page's bytes.
+    assert normalize_text("doesn\u00e2\u0080\u0099t caf\u00c3\u00a9") == "doesn't café"
+    assert normalize_text("doesn\u00e2\u20ac\u2122t \u00c2\u00a9 2024") == "doesn't © 2024"
+    for text in ("gâteau à la crème", "naïve façade", "Ångström ü€", "Â alone"):
+        assert normalize_text(text) == text
+
+
 def test_normalize_paragraphs_drops_empty_and_repeats() -> None:
     assert normalize_paragraphs(["a", " ", "a", "b\n c", "a"]) == ["a", "b c", "a"]
     assert split_paragraphs("one\ntwo\n\n\nthree\r\n\r\nfour") == ["one\ntwo", "three", "four"]

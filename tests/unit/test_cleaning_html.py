@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from consumers.cleaning import clean
-from consumers.cleaning.html import choose, extract_html, reopen_early_end, trim
+from consumers.cleaning.html import combine, extract_html, reopen_early_end, trim
 from consumers.cleaning.model import CleanError
 from schemas.article import ContentType, RawArticle
 
@@ -94,9 +94,39 @@ def test_bare_numbers_and_photo_credits_at_the_edges_are_trimmed() -> None:
 def test_longer_text_mass_result_wins_only_when_it_extends_trafilaturas() -> None:
     first = ["One two three four five six seven eight nine ten."]
     extended = [*first, *(f"Item {n} has its own long paragraph of words here." for n in range(9))]
-    assert choose(first, extended) == (extended, "textmass")
-    unrelated = [f"Other story sentence number {n} with many words in it." for n in range(10)]
-    assert choose(first, unrelated) == (first, "trafilatura")
+    assert combine(first, 500, lambda: extended) == (extended, "textmass")
+
+
+def test_short_introduction_and_a_longer_separate_container_are_both_kept() -> None:
+    intro = ["Below are the restaurants that earned a star this year, with our notes."]
+    entries = [f"Restaurant {n} serves a small menu of dishes worth the trip." for n in range(9)]
+    assert combine(intro, 500, lambda: entries) == ([*intro, *entries], "trafilatura+textmass")
+    # A line of trafilatura's that the container also holds is not repeated.
+    assert combine([*intro, entries[0]], 500, lambda: entries)[0] == [*intro, *entries]
+
+
+def test_text_mass_pass_is_skipped_when_the_page_has_little_else() -> None:
+    story = ["One two three four five six seven eight nine ten."]
+
+    def never() -> list[str]:
+        raise AssertionError("the text-mass pass ran")
+
+    assert combine(story, 12, never) == (story, "trafilatura")
+
+
+def test_disclaimers_and_a_writers_bio_at_the_end_are_trimmed() -> None:
+    story = [
+        "The fund returned 4% last year, its manager said.",
+        "Jane Doe is the fund's manager since 2019 and says fees will fall.",
+    ]
+    closing = [
+        "Jane Doe is a freelance writer covering personal finance for the site.",
+        "This material is not intended to replace the advice of a qualified advisor.",
+        "All investing is subject to risk, including the possible loss of money.",
+    ]
+    assert trim([*story, *closing], []) == story
+    # The same words inside the story are its subject, not boilerplate.
+    assert trim([closing[1], *story], []) == [closing[1], *story]
 
 
 def test_page_without_article_text_is_an_error() -> None:
