@@ -94,7 +94,13 @@ class ElasticsearchSink:
     """Upserts articles by id in bulk, then announces them on the indexed topic.
 
     Updates use ``doc_as_upsert`` so a replayed article keeps the fields the enrichment DAG
-    added (story id, embedding) instead of being overwritten by a bare copy.
+    added (story id, embedding) instead of being overwritten by a bare copy. An article whose
+    text changed (a stored ``content_hash`` that differs: a corrected story under the same
+    URL) is written whole instead, dropping what the DAG derived from the old text, so the
+    DAG enriches it again rather than serving the old text's vector and key terms. That write
+    is conditional on the version read, so a concurrent change makes it retry, not clobber.
+    (A scripted upsert would do this in one request, but the local stack's Elasticsearch
+    build has no scripting module.)
     """
 
     def __init__(
@@ -123,11 +129,46 @@ class ElasticsearchSink:
     def pending_bytes(self) -> int:
         return self._bytes
 
+    def _stored(self) -> dict[str, tuple[str, int, int]]:
+        """(content_hash, seq_no, primary_term) of the buffered ids already in the index."""
+        ids = list({article.id for article, _, _ in self._docs})
+        try:
+            response = self.es.mget(index=self.alias, ids=ids, source_includes=["content_hash"])
+        except ApiError as exc:
+            if exc.meta.status in _RETRYABLE:
+                raise TransientError(f"lookup refused ({exc.meta.status})") from exc
+            raise
+        except TransportError as exc:  # connection refused, timeout
+            raise TransientError(f"Elasticsearch unreachable: {exc}") from exc
+        stored: dict[str, tuple[str, int, int]] = {}
+        for doc in response["docs"]:
+            content_hash = (doc.get("_source") or {}).get("content_hash")
+            if doc.get("found") and isinstance(content_hash, str):
+                stored[doc["_id"]] = (content_hash, doc["_seq_no"], doc["_primary_term"])
+        return stored
+
     def _bulk(self) -> None:
+        stored = self._stored()
         operations: list[dict[str, Any]] = []
-        for article, _, doc in self._docs:
-            operations.append({"update": {"_index": self.alias, "_id": article.id}})
-            operations.append({"doc": json.loads(doc), "doc_as_upsert": True})
+        replaced: set[int] = set()
+        for n, (article, _, doc) in enumerate(self._docs):
+            old = stored.get(article.id)
+            if old is not None and old[0] != article.content_hash:
+                replaced.add(n)
+                operations.append(
+                    {
+                        "index": {
+                            "_index": self.alias,
+                            "_id": article.id,
+                            "if_seq_no": old[1],
+                            "if_primary_term": old[2],
+                        }
+                    }
+                )
+                operations.append(json.loads(doc))
+            else:
+                operations.append({"update": {"_index": self.alias, "_id": article.id}})
+                operations.append({"doc": json.loads(doc), "doc_as_upsert": True})
         try:
             response = self.es.bulk(operations=operations)
         except ApiError as exc:
@@ -137,13 +178,15 @@ class ElasticsearchSink:
         except TransportError as exc:  # connection refused, timeout
             raise TransientError(f"Elasticsearch unreachable: {exc}") from exc
         retry: list[tuple[Article, ConsumerRecord, bytes]] = []
-        for item, entry in zip(response["items"], self._docs, strict=True):
-            result = item.get("update", {})
+        for n, (item, entry) in enumerate(zip(response["items"], self._docs, strict=True)):
+            result = item.get("index" if n in replaced else "update", {})
             status = int(result.get("status", 500))
             article, record, _ = entry
             if status < 300:
                 self._announce.append((article.id, str(result.get("_index", self.alias))))
-            elif status in _RETRYABLE:
+            elif status in _RETRYABLE or (status == 409 and n in replaced):
+                # 409 on a conditional write: the document changed since it was read; the
+                # next attempt reads it again.
                 retry.append(entry)
             else:
                 err = result.get("error", {})

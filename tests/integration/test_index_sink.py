@@ -1,0 +1,94 @@
+"""The index sink's upsert against the real Elasticsearch: what a re-ingested article keeps.
+
+A replay of the same text must keep what the enrichment DAG added (embedding, story id); a new
+text under the same id (a corrected story) must drop what was derived from the old text, so the
+DAG enriches it again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from elasticsearch import Elasticsearch
+from kafka.consumer.fetcher import ConsumerRecord
+
+from consumers.cleaning.model import Extracted
+from consumers.process import build_article
+from consumers.sinks import ElasticsearchSink
+from newsflow.enrichment.embeddings import embed_pending
+from newsflow.index import ensure_index
+from newsflow.settings import Settings
+from schemas import Article, ContentType, RawArticle, Tags
+
+pytestmark = pytest.mark.integration
+
+FIRST = "The harbour board approved the new container terminal on Monday, officials said."
+CORRECTED = "The harbour board rejected the new container terminal on Monday, officials said."
+
+
+def _article(text: str) -> Article:
+    raw = RawArticle(
+        id="sink-1",
+        source="test://sink/1",
+        url="https://news.example.org/2026/11/terminal",
+        content_type=ContentType.TEXT,
+        body=text.encode(),
+    )
+    return build_article(raw, Extracted(paragraphs=[text], extractor="test"), Tags())
+
+
+def _record(offset: int) -> ConsumerRecord:
+    return ConsumerRecord("news.clean", 0, -1, offset, 0, 0, None, b"", [], None, 0, 0, 0)
+
+
+def _stored(es: Elasticsearch, settings: Settings, doc_id: str) -> dict[str, Any]:
+    """The stored article, with its vector (Elasticsearch 9 leaves vectors out of _source)."""
+    es.indices.refresh(index=settings.index_alias)
+    hit = es.search(
+        index=settings.index_alias,
+        query={"ids": {"values": [doc_id]}},
+        fields=[{"field": "embedding"}],
+        size=1,
+    )["hits"]["hits"][0]
+    source: dict[str, Any] = dict(hit["_source"])
+    vector = (hit.get("fields") or {}).get("embedding")
+    if vector:
+        source["embedding"] = vector
+    return source
+
+
+def _write(es: Elasticsearch, settings: Settings, article: Article, offset: int) -> dict[str, Any]:
+    sink = ElasticsearchSink(es, settings.index_alias)
+    sink.add(article, _record(offset))
+    assert sink.flush() == []
+    return _stored(es, settings, article.id)
+
+
+def test_replay_keeps_enrichment_and_changed_text_drops_it(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    ensure_index(es, settings)
+    first = _article(FIRST)
+    _write(es, settings, first, 0)
+    assert embed_pending(es, settings) == 1
+    es.update(index=settings.index_alias, id=first.id, doc={"story_id": "story-1"})
+
+    replayed = _write(es, settings, first, 1)
+    assert replayed["body"] == [FIRST]
+    assert len(replayed["embedding"]) == 384
+    assert replayed["story_id"] == "story-1"
+    assert "embed" in replayed["enrichment"]["stages"]
+    assert embed_pending(es, settings) == 0  # nothing to redo for the same text
+
+    corrected = _article(CORRECTED)
+    assert corrected.id == first.id and corrected.content_hash != first.content_hash
+    changed = _write(es, settings, corrected, 2)
+    assert changed["body"] == [CORRECTED]
+    assert changed["content_hash"] == corrected.content_hash
+    assert "embedding" not in changed and "enrichment" not in changed
+    assert es.count(index=settings.index_alias)["count"] == 1
+    # The DAG's next run embeds the corrected text.
+    assert embed_pending(es, settings) == 1
+    again = _stored(es, settings, first.id)
+    assert len(again["embedding"]) == 384 and "embed" in again["enrichment"]["stages"]
