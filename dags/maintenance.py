@@ -53,7 +53,8 @@ def maintenance() -> None:
     # failure.
     @task(execution_timeout=timedelta(hours=2), trigger_rule="none_failed")
     def reindex() -> dict[str, Any]:
-        """Copies the index into the next version and swaps the alias atomically."""
+        """Copies the index into the next version, swaps the alias atomically and deletes
+        versions older than the NEWSFLOW_INDEX_KEEP_VERSIONS kept for a rollback."""
         if not _param("reindex"):
             raise AirflowSkipException("reindex is off")
         from newsflow.clients import make_es
@@ -62,7 +63,13 @@ def maintenance() -> None:
         settings = Settings()
         with make_es(settings) as es:
             r = run_reindex(es, settings)
-        return {"old": r.old_index, "new": r.new_index, "copied": r.copied, "count": r.count}
+        return {
+            "old": r.old_index,
+            "new": r.new_index,
+            "copied": r.copied,
+            "count": r.count,
+            "deleted": list(r.deleted),
+        }
 
     @task(execution_timeout=timedelta(minutes=30), trigger_rule="none_failed")
     def check() -> dict[str, Any]:

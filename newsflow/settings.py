@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     es_request_timeout: float = 30.0
     index_alias: str = "news-articles"
     index_prefix: str = "news-articles-v"
+    # Older index versions kept after a reindex (for a rollback by moving the alias back);
+    # versions older than these are deleted, as they only take disk.
+    index_keep_versions: int = Field(default=1, ge=0)
     trends_index: str = "news-trends"
     entities_index: str = "news-entities"
 

@@ -47,6 +47,7 @@ class ReindexResult:
     copied: int
     caught_up: int
     count: int
+    deleted: tuple[str, ...] = ()
 
 
 def index_version(settings: Settings, name: str) -> int:
@@ -109,7 +110,30 @@ def reindex(es: Elasticsearch, settings: Settings) -> ReindexResult:
     es.indices.refresh(index=new)
     count = int(es.count(index=settings.index_alias)["count"])
     log.info("reindexed %s -> %s: %d copied, %d caught up", old, new, copied, caught_up)
-    return ReindexResult(old, new, int(copied), int(caught_up), count)
+    deleted = prune_versions(es, settings, settings.index_keep_versions)
+    return ReindexResult(old, new, int(copied), int(caught_up), count, deleted)
+
+
+def prune_versions(es: Elasticsearch, settings: Settings, keep: int) -> tuple[str, ...]:
+    """Deletes the article index versions older than the one the alias serves, except the
+    newest ``keep`` of them; an index any alias still points at is never deleted."""
+    serving = current_index(es, settings)
+    if serving is None:
+        return ()
+    current = index_version(settings, serving)
+    older: list[tuple[int, str]] = []
+    for name, spec in es.indices.get_alias(index=f"{settings.index_prefix}*").items():
+        try:
+            version = index_version(settings, name)
+        except ValueError:
+            continue  # another index under the same prefix: not ours to delete
+        if version < current and not spec.get("aliases"):
+            older.append((version, name))
+    doomed = tuple(name for _, name in sorted(older, reverse=True)[keep:])
+    for name in doomed:
+        es.indices.delete(index=name)
+        log.info("deleted old index version %s", name)
+    return doomed
 
 
 # --- consistency check ---------------------------------------------------------------------
