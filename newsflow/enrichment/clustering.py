@@ -18,7 +18,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -80,8 +80,12 @@ class Thresholds:
     minhash: float = 0.5
     #: Title word Jaccard at or above which titles tell the same story...
     title: float = 0.5
-    #: ...provided they also share at least this many named entities.
+    #: ...provided they also share at least this many named entities, and were published
+    #: (else ingested) within this long of each other: recurring stories ("Fed holds rates",
+    #: a monthly jobs report) share titles and entities but are different stories. Near
+    #: duplicate bodies have no window: the same text is the same story whenever it runs.
     shared_entities: int = 2
+    title_window: timedelta = timedelta(days=3)
 
 
 @dataclass(frozen=True)
@@ -202,8 +206,16 @@ def same_story(a: Member, b: Member, t: Thresholds = Thresholds()) -> bool:
     if _minhash_sim(a.minhash, b.minhash) >= t.minhash:
         return True
     if _jaccard(title_words(a.title), title_words(b.title)) >= t.title:
-        return len(a.entities & b.entities) >= t.shared_entities
+        return len(a.entities & b.entities) >= t.shared_entities and _close_in_time(
+            a, b, t.title_window
+        )
     return False
+
+
+def _close_in_time(a: Member, b: Member, window: timedelta) -> bool:
+    """Whether the two articles appeared within ``window`` (true when a date is unknown)."""
+    when_a, when_b = a.published_at or a.ingested_at, b.published_at or b.ingested_at
+    return when_a is None or when_b is None or abs(when_a - when_b) <= window
 
 
 def canonical_key(m: Member) -> tuple[datetime, int, str]:

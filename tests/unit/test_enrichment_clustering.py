@@ -72,6 +72,22 @@ def test_same_story_by_title_needs_shared_entities() -> None:
     assert not same_story(a, c)
 
 
+def test_same_title_and_entities_far_apart_in_time_are_different_stories() -> None:
+    ents = frozenset({"federal reserve", "jerome powell"})
+    title = "Federal Reserve holds interest rates steady, Powell says"
+    march = Member(id="a", title=title, entities=ents, published_at=T0)
+    next_day = Member(id="b", title=title, entities=ents, published_at=T0 + timedelta(days=1))
+    june = Member(id="c", title=title, entities=ents, published_at=T0 + timedelta(days=90))
+    assert same_story(march, next_day)
+    assert not same_story(march, june)
+    # A near-duplicate body is the same story whenever it runs (a syndicated re-run).
+    copy = Member(id="d", simhash="0f0f0f0f0f0f0f0f", published_at=T0)
+    rerun = Member(id="e", simhash="0f0f0f0f0f0f0f0f", published_at=T0 + timedelta(days=90))
+    assert same_story(copy, rerun)
+    # Without dates there is nothing to tell them apart by.
+    assert same_story(Member(id="f", title=title, entities=ents), june)
+
+
 def test_existing_story_is_kept_together() -> None:
     a = Member(id="a", story_id="s-old", published_at=T0)
     b = Member(id="b", story_id="s-old", published_at=T0 + timedelta(hours=1))
