@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -90,6 +92,19 @@ class KafkaSink:
 _RETRYABLE = {429, 500, 502, 503, 504}
 
 
+@contextmanager
+def _transient_es(what: str) -> Iterator[None]:
+    """Turns overload and unreachability into TransientError (the batch is tried again)."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.meta.status in _RETRYABLE:
+            raise TransientError(f"{what} refused ({exc.meta.status})") from exc
+        raise
+    except TransportError as exc:  # connection refused, timeout
+        raise TransientError(f"Elasticsearch unreachable: {exc}") from exc
+
+
 class ElasticsearchSink:
     """Upserts articles by id in bulk, then announces them on the indexed topic.
 
@@ -132,14 +147,8 @@ class ElasticsearchSink:
     def _stored(self) -> dict[str, tuple[str, int, int]]:
         """(content_hash, seq_no, primary_term) of the buffered ids already in the index."""
         ids = list({article.id for article, _, _ in self._docs})
-        try:
+        with _transient_es("lookup"):
             response = self.es.mget(index=self.alias, ids=ids, source_includes=["content_hash"])
-        except ApiError as exc:
-            if exc.meta.status in _RETRYABLE:
-                raise TransientError(f"lookup refused ({exc.meta.status})") from exc
-            raise
-        except TransportError as exc:  # connection refused, timeout
-            raise TransientError(f"Elasticsearch unreachable: {exc}") from exc
         stored: dict[str, tuple[str, int, int]] = {}
         for doc in response["docs"]:
             content_hash = (doc.get("_source") or {}).get("content_hash")
@@ -169,14 +178,8 @@ class ElasticsearchSink:
             else:
                 operations.append({"update": {"_index": self.alias, "_id": article.id}})
                 operations.append({"doc": json.loads(doc), "doc_as_upsert": True})
-        try:
+        with _transient_es("bulk request"):
             response = self.es.bulk(operations=operations)
-        except ApiError as exc:
-            if exc.meta.status in _RETRYABLE:
-                raise TransientError(f"bulk request refused ({exc.meta.status})") from exc
-            raise
-        except TransportError as exc:  # connection refused, timeout
-            raise TransientError(f"Elasticsearch unreachable: {exc}") from exc
         retry: list[tuple[Article, ConsumerRecord, bytes]] = []
         for n, (item, entry) in enumerate(zip(response["items"], self._docs, strict=True)):
             result = item.get("index" if n in replaced else "update", {})
