@@ -23,7 +23,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from newsflow.enrichment.es import bulk_update, pending, refresh
+from newsflow.enrichment.es import bulk_update, pending, refresh, versions_of
 from newsflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -387,7 +387,8 @@ def cluster_pending(
             ):
                 continue  # an older member whose story did not change
             updates[doc_id] = doc
-        bulk_update(es, settings, updates)
+        # The batch's own updates hold the stage stamp: conditional on the version read.
+        bulk_update(es, settings, updates, versions=versions_of(batch))
         refresh(es, settings)
         total += len(members)
         log.info("clustered %d articles (%d documents updated)", len(members), len(updates))

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from elasticsearch import Elasticsearch
 
-from newsflow.enrichment.es import bulk_update, pending, refresh
+from newsflow.enrichment.es import bulk_update, pending, refresh, versions_of
 from newsflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -342,8 +342,12 @@ def embed_pending(
                     "stages": sorted(stages | {STAGE}),
                 },
             }
-        bulk_update(es, settings, updates)
+        written = bulk_update(es, settings, updates, versions=versions_of(batch))
         refresh(es, settings)
         done += len(batch)
-        log.info("embedded %d articles", len(batch))
+        log.info(
+            "embedded %d articles (%d changed meanwhile, left for the next run)",
+            written,
+            len(batch) - written,
+        )
     return done

@@ -39,7 +39,10 @@ def pending(
     source: Sequence[str] | bool = True,
     extra_filter: Sequence[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
-    """Up to ``size`` articles lacking ``missing_field``, oldest ingested first."""
+    """Up to ``size`` articles lacking ``missing_field``, oldest ingested first.
+
+    Each hit carries ``_seq_no`` and ``_primary_term``: see ``versions`` of ``bulk_update``.
+    """
     resp = es.search(
         index=settings.index_alias,
         query={
@@ -50,9 +53,15 @@ def pending(
         },
         sort=[{"ingested_at": {"order": "asc", "unmapped_type": "date"}}, {"id": "asc"}],
         size=size,
+        seq_no_primary_term=True,
         **_source_kwargs(source),
     )
     return list(resp["hits"]["hits"])
+
+
+def versions_of(hits: Sequence[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """``{id: (seq_no, primary_term)}`` of hits read with ``pending``."""
+    return {h["_id"]: (int(h["_seq_no"]), int(h["_primary_term"])) for h in hits}
 
 
 def bulk_update(
@@ -60,23 +69,36 @@ def bulk_update(
     settings: Settings,
     docs: Mapping[str, dict[str, Any]],
     index: str | None = None,
+    versions: Mapping[str, tuple[int, int]] | None = None,
 ) -> int:
-    """Applies ``{id: partial_doc}`` as update actions; raises if any is rejected."""
+    """Applies ``{id: partial_doc}`` as update actions; returns how many were applied.
+
+    An id in ``versions`` (from ``versions_of``) is updated only if the document is still
+    the version the stage read: results computed from an article's text must not land on a
+    corrected text the index worker wrote meanwhile. Such an update is skipped, not an
+    error; the article is still pending and the next run computes it afresh. Raises
+    EnrichmentWriteError if any other update is rejected.
+    """
     if not docs:
         return 0
     target = index or settings.index_alias
+    versions = versions or {}
 
     def actions() -> Iterator[dict[str, Any]]:
         for doc_id, doc in docs.items():
-            # A concurrent writer (the index worker upserting the same article again) may bump
-            # the version between our read and write; retrying merges our fields on top.
-            yield {
+            action: dict[str, Any] = {
                 "_op_type": "update",
                 "_index": target,
                 "_id": doc_id,
                 "doc": doc,
-                "retry_on_conflict": 3,
             }
+            if doc_id in versions:
+                action["if_seq_no"], action["if_primary_term"] = versions[doc_id]
+            else:
+                # Fields that do not depend on the text (another article's story size): a
+                # concurrent write may bump the version; retrying merges them on top.
+                action["retry_on_conflict"] = 3
+            yield action
 
     ok, errors = helpers.bulk(
         es,
@@ -85,9 +107,16 @@ def bulk_update(
         max_chunk_bytes=settings.bulk_max_bytes,
         raise_on_error=False,
     )
-    if isinstance(errors, list) and errors:
-        raise EnrichmentWriteError(f"{len(errors)} updates rejected, first: {errors[:3]}")
+    failed = [e for e in errors if not _stale(e, versions)] if isinstance(errors, list) else []
+    if failed:
+        raise EnrichmentWriteError(f"{len(failed)} updates rejected, first: {failed[:3]}")
     return int(ok)
+
+
+def _stale(error: dict[str, Any], versions: Mapping[str, tuple[int, int]]) -> bool:
+    """Whether a bulk error is a conditional update that found a newer document."""
+    item = error.get("update") or {}
+    return item.get("status") == 409 and item.get("_id") in versions
 
 
 def scan(

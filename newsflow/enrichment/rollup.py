@@ -20,7 +20,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from newsflow.enrichment.es import bulk_update, pending, refresh
+from newsflow.enrichment.es import bulk_update, pending, refresh, versions_of
 from newsflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ def rollup_pending(
                 "salience": [s.as_doc() for s in ranked],
                 "enrichment": {"rolled_up_at": stamp, "stages": sorted(stages | {STAGE})},
             }
-        bulk_update(es, settings, updates)
+        bulk_update(es, settings, updates, versions=versions_of(batch))
         refresh(es, settings)
         counters = entity_counters(es, settings, labels)
         helpers.bulk(

@@ -17,6 +17,7 @@ from consumers.cleaning.model import Extracted
 from consumers.process import build_article
 from consumers.sinks import ElasticsearchSink
 from newsflow.enrichment.embeddings import embed_pending
+from newsflow.enrichment.es import bulk_update, pending, versions_of
 from newsflow.index import ensure_index
 from newsflow.settings import Settings
 from schemas import Article, ContentType, RawArticle, Tags
@@ -92,3 +93,25 @@ def test_replay_keeps_enrichment_and_changed_text_drops_it(
     assert embed_pending(es, settings) == 1
     again = _stored(es, settings, first.id)
     assert len(again["embedding"]) == 384 and "embed" in again["enrichment"]["stages"]
+
+
+def test_enrichment_computed_from_the_old_text_does_not_land_on_the_corrected_one(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    ensure_index(es, settings)
+    _write(es, settings, _article(FIRST), 0)
+    # A stage reads its pending batch...
+    batch = pending(es, settings, "enrichment.embedded_at", 10, ["id", "body"])
+    assert [hit["_id"] for hit in batch] == ["sink-1"]
+    # ...the index worker writes a corrected text meanwhile...
+    _write(es, settings, _article(CORRECTED), 1)
+    # ...and the stage's result for the old text is skipped, not written and not an error.
+    stale = {"sink-1": {"enrichment": {"embedded_at": "2026-11-24T00:00:00+00:00"}}}
+    assert bulk_update(es, settings, stale, versions=versions_of(batch)) == 0
+    assert "enrichment" not in _stored(es, settings, "sink-1")
+    # Without a version (a field that does not depend on the text) the update applies.
+    assert bulk_update(es, settings, {"sink-1": {"story_size": 1}}) == 1
+    # The article is still pending, and the next run embeds the corrected text.
+    assert embed_pending(es, settings) == 1
+    stored = _stored(es, settings, "sink-1")
+    assert stored["body"] == [CORRECTED] and len(stored["embedding"]) == 384
