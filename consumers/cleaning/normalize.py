@@ -66,6 +66,11 @@ _MOJIBAKE = re.compile(
 
 def _unmangle(match: re.Match[str]) -> str:
     run = match.group()
+    if "\u00a0" in run and run[0] not in "\u00c2\u00c3":
+        # A no-break space after an accented letter is real French or German typography
+        # ("café\u00a0»", "groß\u00a0–"), and those bytes happen to be valid UTF-8 for
+        # CJK or rare scripts. Only "Â\u00a0" and "Ã\u00a0" (NBSP and "à") are mojibake.
+        return run
     try:
         return bytes(_CP1252_HIGH.get(c, ord(c)) for c in run).decode("utf-8")
     except UnicodeDecodeError:

@@ -30,6 +30,10 @@ def test_mojibake_is_repaired_and_accented_text_left_alone() -> None:
     # UTF-8 read as Latin-1 (C1 controls) and as cp1252, re-encoded: the page's bytes.
     assert normalize_text("doesn\u00e2\u0080\u0099t caf\u00c3\u00a9") == "doesn't café"
     assert normalize_text("doesn\u00e2\u20ac\u2122t \u00c2\u00a9 2024") == "doesn't © 2024"
+    assert normalize_text("Ã\u00a0 la carte, \u00d0\u00bb") == "à la carte, л"
+    # No-break spaces after accented letters are typography, not mojibake.
+    for text in ("le café\u00a0» dit", "voilà\u00a0\u00a0!", "10 m groß\u00a0– so"):
+        assert normalize_text(text) == " ".join(text.replace("\u00a0", " ").split())
     for text in ("gâteau à la crème", "naïve façade", "Ångström ü€", "Â alone"):
         assert normalize_text(text) == text
 
