@@ -64,6 +64,9 @@ _MOJIBAKE = re.compile(
 )
 
 
+_NOT_TEXT = frozenset({"Cn", "Co", "Cs", "Cc"})
+
+
 def _unmangle(match: re.Match[str]) -> str:
     run = match.group()
     if "\u00a0" in run and run[0] not in "\u00c2\u00c3":
@@ -72,9 +75,11 @@ def _unmangle(match: re.Match[str]) -> str:
         # CJK or rare scripts. Only "Â\u00a0" and "Ã\u00a0" (NBSP and "à") are mojibake.
         return run
     try:
-        return bytes(_CP1252_HIGH.get(c, ord(c)) for c in run).decode("utf-8")
+        char = bytes(_CP1252_HIGH.get(c, ord(c)) for c in run).decode("utf-8")
     except UnicodeDecodeError:
         return run  # not a UTF-8 sequence after all: leave the text as it is
+    # Unassigned, private-use or control: the bytes were ordinary text ("3×½ cups").
+    return run if unicodedata.category(char) in _NOT_TEXT else char
 
 
 def repair_mojibake(text: str) -> str:

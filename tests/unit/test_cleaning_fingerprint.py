@@ -34,7 +34,7 @@ def test_mojibake_is_repaired_and_accented_text_left_alone() -> None:
     # No-break spaces after accented letters are typography, not mojibake.
     for text in ("le café\u00a0» dit", "voilà\u00a0\u00a0!", "10 m groß\u00a0– so"):
         assert normalize_text(text) == " ".join(text.replace("\u00a0", " ").split())
-    for text in ("gâteau à la crème", "naïve façade", "Ångström ü€", "Â alone"):
+    for text in ("gâteau à la crème", "naïve façade", "Ångström ü€", "Â alone", "3×½ cups"):
         assert normalize_text(text) == text
 
 
