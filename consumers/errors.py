@@ -22,3 +22,7 @@ class PermanentError(Exception):
         self.stage = stage
         self.reason = reason
         self.message = message
+
+    def __reduce__(self) -> tuple[type[PermanentError], tuple[str, str, str]]:
+        # Pickled with its own arguments, so it can cross a process boundary intact.
+        return (type(self), (self.stage, self.reason, self.message))

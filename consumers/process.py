@@ -27,6 +27,10 @@ class StageTimeout(CleanError):
 
     def __init__(self, seconds: float) -> None:
         super().__init__("timeout", f"cleaning took longer than {seconds:g} s")
+        self.seconds = seconds
+
+    def __reduce__(self) -> tuple[type[StageTimeout], tuple[float]]:  # type: ignore[override]
+        return (type(self), (self.seconds,))
 
 
 @contextmanager

@@ -15,6 +15,10 @@ class CleanError(Exception):
         self.reason = reason
         self.message = message
 
+    def __reduce__(self) -> tuple[type[CleanError], tuple[str, str]]:
+        # Pickled with its own arguments, so it crosses a process pool (`clean --workers`).
+        return (type(self), (self.reason, self.message))
+
 
 class Extracted(BaseModel):
     """The article found in one page: paragraphs in reading order, and page metadata."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import pickle
 from pathlib import Path
 
 import pytest
 
 from consumers.cleaning import clean, clean_file, looks_like_html, raw_from_file, to_article
 from consumers.cleaning.model import CleanError
+from consumers.errors import PermanentError
+from consumers.process import StageTimeout
 from newsflow.settings import Settings
 from schemas.article import ContentType, RawArticle
 
@@ -82,3 +85,13 @@ def test_clean_file_reads_gzip_and_to_article_fingerprints(tmp_path: Path) -> No
     assert len(article.content_hash) == 64 and len(article.simhash) == 16
     assert len(article.minhash) == 64
     assert article.byline == ["Aisha Khan", "Tom Berg"]
+
+
+def test_errors_survive_a_process_boundary() -> None:
+    # `newsflow clean --workers N` and the eval return or raise them across a process pool.
+    for error in (CleanError("empty", "no text"), StageTimeout(2.5)):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error)
+        assert (copy.reason, copy.message, str(copy)) == (error.reason, error.message, str(error))
+    dead = pickle.loads(pickle.dumps(PermanentError("clean", "binary", "NUL bytes")))
+    assert (dead.stage, dead.reason, dead.message) == ("clean", "binary", "NUL bytes")
