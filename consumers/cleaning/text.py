@@ -45,6 +45,9 @@ Z_CLIP = 5.0
 _ROWS_PER_PRODUCT = 16
 # How far above the article the headline is looked for, in blocks.
 _TITLE_LOOKBACK = 40
+# Weights of the headline guess (see _title), chosen on even page ids, checked on odd.
+_TITLE_CLOSENESS = 1.0
+_FIRST_BLOCK_DISCOUNT = 0.3
 _WORD = re.compile(r"\w+")
 
 
@@ -173,18 +176,23 @@ def _fallback(blocks: list[str], prob_body: npt.NDArray[np.float64]) -> list[boo
 
 
 def _title(blocks: list[str], first_body: int, body_text: str) -> str | None:
-    """The headline: a heading-like block above the article that shares words with it.
+    """The headline: a heading-like block just above the article that shares words with it.
 
     Pages usually show the headline as the <title> and again as the h1, so in page text it is
     a short line near the top, often twice; among such lines, the one whose words the article
-    uses wins over menu labels and promos, with the closest one to the article as tie-break.
+    uses wins over menu labels and promos, and the closer to the article the better (section
+    headings and menus sit further up). The article's own first block counts too when it is
+    heading-like (the extractor kept the headline), at a small discount, since it may also be
+    the first section heading. Measured against the HTML pages' titles on the dev corpus, this
+    picks the same title on 55% of pages, against 48% when closeness counted a fifth as much
+    and the first kept block was never a candidate.
     """
     lo = max(0, first_body - _TITLE_LOOKBACK)
     candidates = [
         i
-        for i in range(lo, min(first_body, len(blocks)))
+        for i in range(lo, min(first_body + 1, len(blocks)))
         if 3 <= len(blocks[i].split()) <= 25
-        and not blocks[i].endswith((".", ":", ",", "…"))
+        and not blocks[i].endswith((".", ":", ",", "…", "»", "›", "→"))
         and not is_page_chrome(blocks[i])
     ]
     if not candidates:
@@ -196,7 +204,8 @@ def _title(blocks: list[str], first_body: int, body_text: str) -> str | None:
         words = [w for w in _WORD.findall(blocks[i].lower()) if len(w) > 3]
         overlap = sum(w in body_words for w in words) / max(len(words), 1)
         closeness = 1.0 - (first_body - i) / (_TITLE_LOOKBACK + 1)
-        return overlap + 0.3 * (counts[blocks[i]] > 1) + 0.2 * closeness
+        first = _FIRST_BLOCK_DISCOUNT if i == first_body else 0.0
+        return overlap + 0.3 * (counts[blocks[i]] > 1) + _TITLE_CLOSENESS * closeness - first
 
     best = max(candidates, key=score)
     return blocks[best]
