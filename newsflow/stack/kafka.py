@@ -126,17 +126,29 @@ def _java_cmd(jdk: Jdk, libs: Path, paths: StackPaths, heap: str, main: str) -> 
     ]
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: a UUID in URL-safe base64, never starting with "-".
+
+    Why: the storage tool's argument parser reads a value starting with "-" as an option
+    ("--cluster-id: expected one argument"), which failed one start in 64. Kafka's own
+    random ids skip those for the same reason.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def format_storage(jdk: Jdk, libs: Path, paths: StackPaths) -> None:
     """Formats the KRaft metadata log once; a formatted data dir keeps its cluster id."""
     if (paths.kafka_data / "meta.properties").exists():
         return
     paths.kafka_data.mkdir(parents=True, exist_ok=True)
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
     cmd = [
         *_java_cmd(jdk, libs, paths, "256m", "kafka.tools.StorageTool"),
         "format",
-        "--cluster-id",
-        cluster_id,
+        f"--cluster-id={cluster_id}",
         "--config",
         str(paths.kafka_config / "server.properties"),
         "--ignore-formatted",
