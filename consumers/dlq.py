@@ -8,6 +8,7 @@ letters; a letter that fails again simply comes back as a new dead letter.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,8 +16,8 @@ from dataclasses import dataclass, field
 from kafka.structs import TopicPartition
 from pydantic import ValidationError
 
-from consumers.loop import BatchPolicy, DeadLetterWriter, WorkerLoop
-from consumers.sinks import KafkaSink
+from consumers.loop import BatchPolicy, WorkerLoop
+from consumers.sinks import DeadLetterWriter, KafkaSink
 from newsflow.clients import make_consumer, make_producer
 from newsflow.settings import Settings
 from schemas import DeadLetter, Stage
@@ -58,11 +59,40 @@ def list_dead_letters(settings: Settings, limit: int = 1000) -> list[DeadLetter]
         consumer.close()
 
 
+def whole_original(settings: Settings, letter: DeadLetter) -> bytes | None:
+    """The full original of a truncated dead letter, read again from where it was consumed.
+
+    None when the topic no longer holds that offset (retention), or holds something else.
+    """
+    if letter.topic is None or letter.partition is None or letter.offset is None:
+        return None
+    consumer = make_consumer(settings, None)
+    try:
+        tp = TopicPartition(letter.topic, letter.partition)
+        consumer.assign([tp])
+        consumer.seek(tp, letter.offset)
+        for _ in range(20):
+            batch = consumer.poll(timeout_ms=500, max_records=1)
+            for record in batch.get(tp, []):
+                value = record.value or b""
+                if record.offset != letter.offset:
+                    return None  # the offset is gone: retention removed it
+                if letter.original_sha256 and (
+                    hashlib.sha256(value).hexdigest() != letter.original_sha256
+                ):
+                    return None
+                return value
+        return None
+    finally:
+        consumer.close()
+
+
 @dataclass
 class ReplaySummary:
     replayed: int = 0
     by_topic: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
+    unrecoverable: int = 0
 
 
 def replay(
@@ -95,9 +125,25 @@ def replay(
         if stages is not None and letter.stage not in stages:
             summary.skipped += 1
             return
+        original = letter.original
+        if letter.original_truncated:
+            whole = whole_original(settings, letter)
+            if whole is None:
+                log.warning(
+                    "dead letter for %s[%s]@%s kept only the first %d of %s bytes, and the "
+                    "topic no longer holds the message; not replayed",
+                    letter.topic,
+                    letter.partition,
+                    letter.offset,
+                    len(letter.original),
+                    letter.original_size,
+                )
+                summary.unrecoverable += 1
+                return
+            original = whole
         topic = target_topic(letter, settings)
         sink = sinks.setdefault(topic, KafkaSink(producer, topic, stage="produce"))
-        sink.add(letter.original_key or b"", letter.original)
+        sink.add(letter.original_key or b"", original)
         summary.replayed += 1
         summary.by_topic[topic] += 1
 
@@ -106,7 +152,7 @@ def replay(
         topic=settings.topic_dead_letter,
         handler=handle,
         sink=_Fanout(),  # type: ignore[arg-type]
-        dlq=DeadLetterWriter(producer, settings.topic_dead_letter),
+        dlq=DeadLetterWriter(producer, settings.topic_dead_letter, settings.max_message_bytes),
         policy=BatchPolicy(max_records=500, max_bytes=settings.bulk_max_bytes, max_seconds=1.0),
         name="dlq-replay",
         stage=Stage.PRODUCE,

@@ -5,24 +5,45 @@ poll -> handle each record (a pure stage) -> add results to a sink -> when the b
 A flush that fails transiently is retried with backoff and nothing is committed meanwhile, so
 a crash at any point replays the uncommitted records; downstream writes are keyed by article
 id, so a replay overwrites instead of duplicating.
+
+What keeps a worker a live member of its group under load (docs/streaming.md has the
+evidence behind each point):
+
+- ``poll`` is called at least every ``LoopPolicy.poll_interval`` seconds of stage work, not
+  once per fetched batch: records wait in a local buffer and are handled one by one between
+  polls, and the assigned partitions are paused while the buffer is full. A rebalance (a
+  worker joining or leaving) waits for one record's stage time, not for a whole batch of them.
+- CPU-heavy stages run in a child process (consumers.runner), so the Kafka client's own
+  threads in this process are never starved of the GIL by a long parse.
+- The rebalance listener does no blocking work: kafka-python 3 calls it on the client's IO
+  thread, where a flush or commit would stop heartbeats (or fail outright). It only queues
+  the revoked partitions; the loop then drops their buffered records and uncommitted offsets.
+  The new owner replays them from the last commit, which the keyed writes make harmless.
+- While a flush waits for a downstream outage to end, the loop keeps polling with every
+  partition paused, so the worker stays in its group instead of timing out of it.
+- A liveness check (consumers.health) ends the worker with a non-zero exit when it stops
+  making progress while it has work, so its supervisor restarts it.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Protocol
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from consumers.errors import PermanentError, TransientError
+from consumers.health import Liveness, WorkerGaveUp, WorkerMetrics
 from schemas import DeadLetter, Stage
 
 log = logging.getLogger(__name__)
@@ -40,6 +61,12 @@ class Sink(Protocol):
         ...
 
 
+class DeadLetters(Protocol):
+    """Where dead letters go; ``write`` returns once they are durable."""
+
+    def write(self, letters: list[DeadLetter]) -> None: ...
+
+
 Handler = Callable[[ConsumerRecord], None]
 
 
@@ -52,12 +79,23 @@ class BatchPolicy:
     max_seconds: float = 1.0
 
 
+@dataclass(frozen=True)
+class LoopPolicy:
+    """How the loop stays responsive to its group while it works."""
+
+    #: Longest stretch of stage work between two calls to ``poll``.
+    poll_interval: float = 0.5
+    #: Records held locally; above this the assigned partitions are paused.
+    buffer_records: int = 50
+
+
 @dataclass
 class LoopStats:
     consumed: int = 0
     dead_lettered: int = 0
     flushes: int = 0
     retries: int = 0
+    rebalances: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -75,26 +113,6 @@ def dead_letter(record: ConsumerRecord, error: PermanentError) -> DeadLetter:
     )
 
 
-class DeadLetterWriter:
-    """Publishes dead letters and waits for the broker's acknowledgement."""
-
-    def __init__(self, producer: KafkaProducer, topic: str) -> None:
-        self.producer = producer
-        self.topic = topic
-
-    def write(self, letters: list[DeadLetter]) -> None:
-        futures = [
-            self.producer.send(self.topic, key=d.original_key, value=d.model_dump_json().encode())
-            for d in letters
-        ]
-        try:
-            self.producer.flush(timeout=30)
-            for f in futures:
-                f.get(timeout=30)
-        except KafkaError as exc:
-            raise TransientError(f"dead-letter topic not acknowledging: {exc}") from exc
-
-
 class WorkerLoop:
     """Polls, hands records to the stage, flushes the sink, dead-letters, then commits."""
 
@@ -104,10 +122,13 @@ class WorkerLoop:
         topic: str,
         handler: Handler,
         sink: Sink,
-        dlq: DeadLetterWriter,
+        dlq: DeadLetters,
         policy: BatchPolicy,
         name: str = "worker",
         stage: Stage = Stage.CLEAN,
+        loop_policy: LoopPolicy | None = None,
+        liveness: Liveness | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.consumer = consumer
         self.topic = topic
@@ -115,12 +136,18 @@ class WorkerLoop:
         self.sink = sink
         self.dlq = dlq
         self.policy = policy
+        self.loop_policy = loop_policy or LoopPolicy()
         self.name = name
         self.stage = stage
+        self.liveness = liveness or Liveness(name)
+        self.metrics = metrics or WorkerMetrics(stage.value)
         self.stats = LoopStats()
+        self._buffer: deque[ConsumerRecord] = deque()
         self._offsets: dict[TopicPartition, int] = {}
         self._dead: list[DeadLetter] = []
         self._batch_started: float | None = None
+        self._revocations: queue.SimpleQueue[set[TopicPartition]] = queue.SimpleQueue()
+        self._paused = False
         self._stopping = False
         self._signals = 0
 
@@ -146,32 +173,37 @@ class WorkerLoop:
         """Runs until stopped (SIGTERM/SIGINT) or, with ``idle_exit_seconds``, until drained.
 
         Drained means: every assigned partition is at its end offset and nothing arrived for
-        ``idle_exit_seconds``. ``max_wait_seconds`` bounds the wait for a first assignment.
+        ``idle_exit_seconds``. Raises WorkerGaveUp (the CLI exits non-zero) when no partition
+        was assigned within ``max_wait_seconds`` or the liveness check finds the worker stuck.
         """
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         self.consumer.subscribe([self.topic], listener=_Rebalance(self))
         started = last_record = time.monotonic()
+        self.liveness.start()
         try:
             while not self._stopping:
-                batch = self.consumer.poll(timeout_ms=200)
-                for records in batch.values():
-                    for record in records:
-                        self._handle(record)
+                got = self._poll(block=not self._buffer)
+                if got:
                     last_record = time.monotonic()
+                self._work_buffer()
                 if self._due():
                     self._flush_and_commit()
-                if idle_exit_seconds is not None and not batch:
+                self.liveness.beat()
+                self._check_liveness()
+                if idle_exit_seconds is not None and not self._buffer and not got:
                     if self._pending():
                         self._flush_and_commit()
-                    idle = time.monotonic() - last_record
                     if not self.consumer.assignment():
                         if time.monotonic() - started > max_wait_seconds:
-                            log.warning("%s: no partitions assigned, giving up", self.name)
-                            break
-                    elif idle >= idle_exit_seconds and self._drained():
+                            raise WorkerGaveUp(
+                                f"{self.name}: no partition of {self.topic} was assigned "
+                                f"within {max_wait_seconds:g} s"
+                            )
+                    elif time.monotonic() - last_record >= idle_exit_seconds and self._drained():
                         break
-            self._flush_and_commit()
+            self._final_commit()
         finally:
+            self.liveness.stop()
             for s, handler in previous.items():
                 signal.signal(s, handler)
             self.consumer.close(autocommit=False)
@@ -183,12 +215,81 @@ class WorkerLoop:
         )
         return self.stats
 
+    # --- polling -------------------------------------------------------------------------
+
+    def _poll(self, block: bool) -> int:
+        """Fetches more records into the buffer (or none, paused); returns how many came."""
+        assigned = self.consumer.assignment()
+        full = len(self._buffer) >= self.loop_policy.buffer_records
+        if full and assigned:
+            self.consumer.pause(*assigned)
+            self._paused = True
+        elif self._paused:
+            self.consumer.resume(*self.consumer.paused())
+            self._paused = False
+        room = max(1, self.loop_policy.buffer_records - len(self._buffer))
+        batch = self.consumer.poll(timeout_ms=200 if block else 0, max_records=room)
+        self._apply_revocations()
+        count = 0
+        for records in batch.values():
+            self._buffer.extend(records)
+            count += len(records)
+        return count
+
+    def _keep_membership(self) -> None:
+        """Calls poll with every partition paused: group duties only, no new records."""
+        assigned = self.consumer.assignment()
+        if assigned:
+            self.consumer.pause(*assigned)
+            self._paused = True
+        self.consumer.poll(timeout_ms=0, max_records=1)
+        self._apply_revocations()
+        self.liveness.beat()
+
+    def _apply_revocations(self) -> None:
+        """Forgets what belongs to partitions this worker no longer owns."""
+        while True:
+            try:
+                revoked = self._revocations.get_nowait()
+            except queue.Empty:
+                return
+            self.stats.rebalances += 1
+            self.metrics.rebalances.inc()
+            if not revoked:
+                continue
+            before = len(self._buffer)
+            self._buffer = deque(
+                r for r in self._buffer if TopicPartition(r.topic, r.partition) not in revoked
+            )
+            dropped = [tp for tp in revoked if self._offsets.pop(tp, None) is not None]
+            if before != len(self._buffer) or dropped:
+                log.info(
+                    "%s: partitions %s revoked; %d buffered records left for their new owner",
+                    self.name,
+                    sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked),
+                    before - len(self._buffer),
+                )
+
     # --- per record ----------------------------------------------------------------------
+
+    def _work_buffer(self) -> None:
+        """Handles buffered records until the buffer is empty or it is time to poll again."""
+        deadline = time.monotonic() + self.loop_policy.poll_interval
+        while self._buffer and not self._stopping:
+            self._apply_revocations()
+            if not self._buffer:
+                return
+            self._handle(self._buffer.popleft())
+            if self._due():
+                self._flush_and_commit()
+            if time.monotonic() >= deadline:
+                return
 
     def _handle(self, record: ConsumerRecord) -> None:
         if self._batch_started is None:
             self._batch_started = time.monotonic()
         self.stats.consumed += 1
+        self.metrics.consumed.inc()
         try:
             self.handler(record)
         except PermanentError as exc:
@@ -202,6 +303,7 @@ class WorkerLoop:
             self._add_dead(record, PermanentError(self.stage, type(exc).__name__, str(exc)))
         tp = TopicPartition(record.topic, record.partition)
         self._offsets[tp] = record.offset + 1
+        self.liveness.progressed()
 
     def _add_dead(self, record: ConsumerRecord, error: PermanentError) -> None:
         log.warning(
@@ -215,6 +317,7 @@ class WorkerLoop:
         self._dead.append(dead_letter(record, error))
         self.stats.dead_lettered += 1
         self.stats.reasons[error.reason] = self.stats.reasons.get(error.reason, 0) + 1
+        self.metrics.dead_lettered.labels(reason=error.reason).inc()
 
     # --- batches -------------------------------------------------------------------------
 
@@ -233,6 +336,7 @@ class WorkerLoop:
     def _flush_and_commit(self) -> None:
         if not self._pending():
             return
+        started = time.monotonic()
         delay = 0.5
         while True:
             try:
@@ -244,44 +348,109 @@ class WorkerLoop:
                 break
             except TransientError as exc:
                 self.stats.retries += 1
+                self.metrics.retries.inc()
                 log.warning(
                     "%s: downstream unavailable (%s); retrying in %.1f s", self.name, exc, delay
                 )
-                time.sleep(delay)
+                self.liveness.waiting_downstream(True)
+                self._sleep_in_group(delay)
                 delay = min(delay * 2, 30.0)
+        self.liveness.waiting_downstream(False)
         self._dead = []
+        # Partitions revoked while the flush waited are not ours to commit any more.
+        self._apply_revocations()
         offsets = {tp: OffsetAndMetadata(off, "", -1) for tp, off in self._offsets.items()}
         self._offsets = {}
         self._batch_started = None
         self.stats.flushes += 1
+        if offsets:
+            self._commit(offsets)
+        self.metrics.batch_seconds.observe(time.monotonic() - started)
+        self.liveness.progressed()
+
+    def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        """Commits; a commit refused mid-rebalance is kept and tried again with the next one.
+
+        Dropping it would be safe for partitions that move (their new owner replays from the
+        last commit) but not for those this worker keeps through a cooperative rebalance: with
+        no newer record on them, their committed offset would stay behind for good.
+        """
         try:
             self.consumer.commit(offsets)
-        except CommitFailedError as exc:
-            # The group rebalanced while we worked: the new owner replays these records, and
-            # the keyed writes make that replay harmless.
-            log.warning(
-                "%s: commit failed after a rebalance (%s); records will replay", self.name, exc
-            )
+        except (CommitFailedError, KafkaError) as exc:
+            log.info("%s: commit refused (%s); trying again with the next batch", self.name, exc)
+            for tp, meta in offsets.items():
+                self._offsets[tp] = max(self._offsets.get(tp, 0), meta.offset)
+            if self._batch_started is None:
+                self._batch_started = time.monotonic()
+
+    def _final_commit(self, attempts: int = 20) -> None:
+        """Flushes and commits before leaving, waiting out a rebalance in progress if need be."""
+        for _ in range(attempts):
+            self._flush_and_commit()
+            if not self._offsets:
+                return
+            self._sleep_in_group(0.5)  # the group is rebalancing: answer it, then try again
+        log.warning(
+            "%s: leaving with offsets not committed for %s; those records will replay",
+            self.name,
+            sorted(f"{tp.topic}[{tp.partition}]" for tp in self._offsets),
+        )
+
+    def _sleep_in_group(self, seconds: float) -> None:
+        """Waits out a retry delay while still answering the group (nothing new is fetched)."""
+        until = time.monotonic() + seconds
+        while not self._stopping and time.monotonic() < until:
+            self._keep_membership()
+            time.sleep(min(0.2, max(0.0, until - time.monotonic())))
+
+    # --- drained and live ----------------------------------------------------------------
+
+    def _lag(self, assigned: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        tps = list(assigned)
+        if not tps:
+            return {}
+        ends: dict[TopicPartition, int] = self.consumer.end_offsets(tps)
+        return {tp: max(0, ends.get(tp, 0) - self.consumer.position(tp)) for tp in tps}
 
     def _drained(self) -> bool:
-        assigned = list(self.consumer.assignment())
-        if not assigned:
+        assigned = self.consumer.assignment()
+        if not assigned or self._buffer:
             return False
-        ends: dict[TopicPartition, int] = self.consumer.end_offsets(assigned)
-        return all(self.consumer.position(tp) >= ends.get(tp, 0) for tp in assigned)
+        return not any(self._lag(assigned).values())
+
+    def _check_liveness(self) -> None:
+        """Every few seconds: measures lag and asks the liveness check to judge it."""
+        if not self.liveness.check_due():
+            return
+        assigned = self.consumer.assignment()
+        try:
+            lag = self._lag(assigned)
+        except KafkaError as exc:
+            log.debug("%s: lag unknown (%s)", self.name, exc)
+            return
+        for tp, n in lag.items():
+            self.metrics.lag.labels(partition=str(tp.partition)).set(n)
+        self.liveness.judge(
+            assigned=sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned),
+            lag=sum(lag.values()) + len(self._buffer),
+        )
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Flushes and commits what we hold before partitions move to another worker."""
+    """Queues revocations for the loop; never blocks (it may run on the client's IO thread)."""
 
     def __init__(self, loop: WorkerLoop) -> None:
         self.loop = loop
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        if self.loop._pending():
-            self.loop._flush_and_commit()
+        self.loop._revocations.put({TopicPartition(tp.topic, tp.partition) for tp in revoked})
+
+    def on_partitions_lost(self, lost: Any) -> None:
+        self.on_partitions_revoked(lost)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
+        self.loop.liveness.assigned(bool(assigned))
         # An empty assignment is the first step of every join; only the real one is news.
         log.log(
             logging.INFO if assigned else logging.DEBUG,

@@ -1,13 +1,11 @@
 """The clean stage as a pure function: RawArticle in, cleaned and tagged Article out.
 
-No Kafka and no network here; consumers/clean_worker.py wraps it in a consumer loop.
+No Kafka and no network here. consumers/workers.py runs it in a child process
+(consumers/runner.py), which is also what enforces the time limit per message.
 """
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -20,44 +18,6 @@ from schemas import Article, RawArticle, Tags
 
 class Tagger(Protocol):
     def tag(self, title: str | None, paragraphs: list[str]) -> Tags: ...
-
-
-class StageTimeout(CleanError):
-    """The cleaner or tagger took longer than ``clean_timeout_seconds`` on one message."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__("timeout", f"cleaning took longer than {seconds:g} s")
-        self.seconds = seconds
-
-    def __reduce__(self) -> tuple[type[StageTimeout], tuple[float]]:  # type: ignore[override]
-        return (type(self), (self.seconds,))
-
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Raises StageTimeout if the block runs longer than ``seconds`` (main thread only).
-
-    A wall-clock alarm interrupts pure-Python work such as a pathological regex or a
-    runaway extractor loop; it is a no-op off the main thread, where signals can't be used.
-    """
-    if seconds <= 0 or signal.getsignal(signal.SIGALRM) is None:
-        yield
-        return
-
-    def _expired(signum: int, frame: object) -> None:
-        raise StageTimeout(seconds)
-
-    try:
-        previous = signal.signal(signal.SIGALRM, _expired)
-    except ValueError:  # not the main thread
-        yield
-        return
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def site_of(url: str | None) -> str | None:
@@ -98,14 +58,13 @@ def build_article(raw: RawArticle, extracted: Extracted, tags: Tags) -> Article:
 
 
 def process_raw(raw: RawArticle, tagger: Tagger, settings: Settings) -> Article:
-    """Cleans and tags one raw article within the configured time limit.
+    """Cleans and tags one raw article.
 
-    Raises CleanError (with a reason such as ``too_large``, ``binary``, ``timeout``) when the
-    message cannot become an article; the worker dead-letters it with that reason.
+    Raises CleanError (with a reason such as ``too_large``, ``binary``, ``no_article_text``)
+    when the message cannot become an article; the worker dead-letters it with that reason.
     """
-    with time_limit(settings.clean_timeout_seconds):
-        extracted = clean(raw, settings)
-        if not extracted.paragraphs:
-            raise CleanError("no_article_text", "no article text found in the page")
-        tags = tagger.tag(extracted.title, extracted.paragraphs)
+    extracted = clean(raw, settings)
+    if not extracted.paragraphs:
+        raise CleanError("no_article_text", "no article text found in the page")
+    tags = tagger.tag(extracted.title, extracted.paragraphs)
     return build_article(raw, extracted, tags)

@@ -7,6 +7,7 @@ flush, so a TransientError never loses a record.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
 from consumers.errors import PermanentError, TransientError
-from schemas import Article
+from schemas import Article, DeadLetter
 
 log = logging.getLogger(__name__)
 
@@ -215,3 +216,63 @@ class ElasticsearchSink:
         self._announce = []
         rejected, self._rejected = self._rejected, []
         return rejected
+
+
+#: What a truncated dead letter keeps of its original: enough to see what it was.
+DEAD_LETTER_HEAD_BYTES = 65_536
+
+
+def fit_dead_letter(letter: DeadLetter, max_message_bytes: int) -> DeadLetter:
+    """The dead letter itself, or a copy with a truncated original if it would not fit.
+
+    The original travels as base64 inside JSON (4/3 of its size); a raw message close to the
+    input limit would make a dead letter the broker refuses, and a worker that cannot write
+    its dead letter can neither commit nor move on. The truncated letter keeps the original's
+    size and hash, and replay reads the whole message from its topic, partition and offset.
+    """
+    size = len(letter.original)
+    stamped = letter.model_copy(
+        update={
+            "original_size": size,
+            "original_sha256": hashlib.sha256(letter.original).hexdigest(),
+        }
+    )
+    overhead = 16_384 + len(letter.error_message) * 6 + len(letter.original_key or b"") * 2
+    if size * 4 // 3 + overhead <= max_message_bytes:
+        return stamped
+    return stamped.model_copy(
+        update={"original": letter.original[:DEAD_LETTER_HEAD_BYTES], "original_truncated": True}
+    )
+
+
+class DeadLetterWriter:
+    """Publishes dead letters, each within the broker's message limit, and waits for the acks."""
+
+    def __init__(self, producer: KafkaProducer, topic: str, max_message_bytes: int) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.max_message_bytes = max_message_bytes
+
+    def write(self, letters: list[DeadLetter]) -> None:
+        """Returns once every letter is acknowledged; raises TransientError otherwise."""
+        try:
+            futures = []
+            for letter in letters:
+                fitted = fit_dead_letter(letter, self.max_message_bytes)
+                if fitted.original_truncated:
+                    log.warning(
+                        "dead letter for %s[%s]@%s: original of %d bytes kept as its first %d "
+                        "(replay reads it again from that offset)",
+                        letter.topic,
+                        letter.partition,
+                        letter.offset,
+                        fitted.original_size,
+                        DEAD_LETTER_HEAD_BYTES,
+                    )
+                value = fitted.model_dump_json().encode()
+                futures.append(self.producer.send(self.topic, key=letter.original_key, value=value))
+            self.producer.flush(timeout=30)
+            for f in futures:
+                f.get(timeout=30)
+        except KafkaError as exc:
+            raise TransientError(f"dead-letter topic not acknowledging: {exc}") from exc

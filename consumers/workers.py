@@ -7,6 +7,7 @@ same group share the topic's partitions.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from kafka.consumer.fetcher import ConsumerRecord
@@ -14,10 +15,13 @@ from pydantic import ValidationError
 
 from consumers.cleaning.model import CleanError
 from consumers.errors import PermanentError
-from consumers.loop import BatchPolicy, DeadLetterWriter, LoopStats, WorkerLoop
-from consumers.process import Tagger, process_raw
-from consumers.sinks import ElasticsearchSink, KafkaSink
+from consumers.health import Liveness, LivenessPolicy, WorkerMetrics
+from consumers.loop import BatchPolicy, LoopPolicy, LoopStats, WorkerLoop
+from consumers.process import process_raw
+from consumers.runner import StageFn, StageProcess
+from consumers.sinks import DeadLetterWriter, ElasticsearchSink, KafkaSink
 from newsflow.clients import make_consumer, make_es, make_producer
+from newsflow.groups import unowned_partitions
 from newsflow.index import ensure_index
 from newsflow.settings import Settings
 from newsflow.topics import ensure_topics
@@ -58,42 +62,89 @@ def policy_from(settings: Settings) -> BatchPolicy:
     )
 
 
-def run_clean_worker(
-    settings: Settings, tagger: Tagger | None = None, idle_exit_seconds: float | None = None
-) -> LoopStats:
-    """Consumes raw articles, cleans and tags them, publishes Articles to the clean topic."""
-    if tagger is None:
-        from consumers.tagging import load_tagger
+def liveness_for(
+    name: str, settings: Settings, metrics: WorkerMetrics, group: str, topic: str
+) -> Liveness:
+    """The worker's liveness check, its health file and the group probe it consults."""
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port)
+    return Liveness(
+        name,
+        LivenessPolicy(
+            stall_seconds=settings.worker_stall_seconds,
+            unassigned_seconds=settings.worker_unassigned_seconds,
+        ),
+        metrics=metrics,
+        health_file=settings.health_file,
+        unassigned_probe=lambda: unowned_partitions(settings, group, topic),
+    )
 
-        tagger = load_tagger()
-    ensure_topics(settings)
-    producer = make_producer(settings)
-    sink = KafkaSink(producer, settings.topic_clean, stage="clean")
 
-    def handle(record: ConsumerRecord) -> None:
-        raw = parse_raw(record.value)
+def clean_stage(settings: Settings) -> StageFn:
+    """The clean stage as the child process runs it: raw message bytes -> (id, Article JSON)."""
+    from consumers.tagging import load_tagger
+
+    tagger = load_tagger()
+
+    def run(value: bytes) -> tuple[bytes, bytes]:
+        raw = parse_raw(value)
         try:
             article = process_raw(raw, tagger, settings)
         except CleanError as exc:
             raise PermanentError("clean", exc.reason, exc.message) from exc
-        sink.add(article.id.encode(), article.model_dump_json().encode())
+        return article.id.encode(), article.model_dump_json().encode()
 
+    return run
+
+
+def run_clean_worker(
+    settings: Settings,
+    idle_exit_seconds: float | None = None,
+    max_wait_seconds: float = 120.0,
+) -> LoopStats:
+    """Consumes raw articles, cleans and tags them, publishes Articles to the clean topic.
+
+    The stage runs in a child process with a hard time limit per message
+    (``clean_timeout_seconds``); a message that overruns it is dead-lettered as ``timeout``.
+    """
+    ensure_topics(settings)
+    stage = StageProcess(
+        functools.partial(clean_stage, settings), settings.clean_timeout_seconds, stage="clean"
+    )
+    stage.start()
+    producer = make_producer(settings)
+    sink = KafkaSink(producer, settings.topic_clean, stage="clean")
+
+    def handle(record: ConsumerRecord) -> None:
+        key, value = stage.run(record.value or b"")
+        sink.add(key, value)
+
+    metrics = WorkerMetrics("clean")
     loop = WorkerLoop(
         consumer=make_consumer(settings, settings.consumer_group_clean),
         topic=settings.topic_raw,
         handler=handle,
         sink=sink,
-        dlq=DeadLetterWriter(producer, settings.topic_dead_letter),
+        dlq=DeadLetterWriter(producer, settings.topic_dead_letter, settings.max_message_bytes),
         policy=policy_from(settings),
         name="clean",
+        metrics=metrics,
+        liveness=liveness_for(
+            "clean", settings, metrics, settings.consumer_group_clean, settings.topic_raw
+        ),
     )
     try:
-        return loop.run(idle_exit_seconds=idle_exit_seconds)
+        return loop.run(idle_exit_seconds=idle_exit_seconds, max_wait_seconds=max_wait_seconds)
     finally:
+        stage.close()
         producer.close(timeout=10)
 
 
-def run_index_worker(settings: Settings, idle_exit_seconds: float | None = None) -> LoopStats:
+def run_index_worker(
+    settings: Settings,
+    idle_exit_seconds: float | None = None,
+    max_wait_seconds: float = 120.0,
+) -> LoopStats:
     """Consumes Articles from the clean topic and upserts them into the index alias in bulk."""
     ensure_topics(settings)
     es = make_es(settings)
@@ -108,18 +159,25 @@ def run_index_worker(settings: Settings, idle_exit_seconds: float | None = None)
     def handle(record: ConsumerRecord) -> None:
         sink.add(parse_article(record.value), record)
 
+    metrics = WorkerMetrics("index")
     loop = WorkerLoop(
         consumer=make_consumer(settings, settings.consumer_group_index),
         topic=settings.topic_clean,
         handler=handle,
         sink=sink,
-        dlq=DeadLetterWriter(producer, settings.topic_dead_letter),
+        dlq=DeadLetterWriter(producer, settings.topic_dead_letter, settings.max_message_bytes),
         policy=policy_from(settings),
         name="index",
         stage=Stage.INDEX,
+        # Indexing a record is cheap; a larger buffer keeps bulk requests full.
+        loop_policy=LoopPolicy(buffer_records=settings.bulk_max_docs),
+        metrics=metrics,
+        liveness=liveness_for(
+            "index", settings, metrics, settings.consumer_group_index, settings.topic_clean
+        ),
     )
     try:
-        return loop.run(idle_exit_seconds=idle_exit_seconds)
+        return loop.run(idle_exit_seconds=idle_exit_seconds, max_wait_seconds=max_wait_seconds)
     finally:
         producer.close(timeout=10)
         es.close()

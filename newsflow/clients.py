@@ -9,6 +9,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 
 from newsflow.settings import Settings
 
@@ -54,6 +55,9 @@ def make_consumer(settings: Settings, group_id: str | None, **overrides: Any) ->
         "max_poll_records": 200,
         "fetch_max_bytes": 52_428_800,
         "max_partition_fetch_bytes": settings.max_message_bytes,
+        # Cooperative rebalancing: a worker joining or leaving moves only the partitions that
+        # change owner; the others keep working through the rebalance.
+        "partition_assignment_strategy": (CooperativeStickyAssignor,),
     }
     opts.update(overrides)
     return KafkaConsumer(**opts)

@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     bulk_max_docs: int = 500
     bulk_max_bytes: int = 5_000_000
     bulk_max_seconds: float = 1.0
+    # --- Worker liveness and metrics -------------------------------------------------
+    # A worker holding work (lag, buffered records) that makes no progress for this long, or
+    # whose loop is stuck inside a call, exits non-zero so its supervisor restarts it.
+    worker_stall_seconds: float = Field(default=120.0, gt=0)
+    # A worker with no partition for this long while its group leaves some unowned exits too.
+    worker_unassigned_seconds: float = Field(default=60.0, gt=0)
+    # Prometheus metrics on this port (unset: no metrics server).
+    metrics_port: int | None = None
+    # JSON health file the worker rewrites every few seconds (`newsflow health FILE` checks it).
+    health_file: Path | None = None
     http_connect_timeout: float = 5.0
     http_read_timeout: float = 20.0
 

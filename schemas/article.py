@@ -135,6 +135,13 @@ class DeadLetter(BaseModel):
     schema_version: Literal[1] = SCHEMA_VERSION
     original: B64Bytes
     original_key: B64Bytes | None = None
+    #: Size and SHA-256 of the whole original message. A dead letter must fit the broker's
+    #: message limit; when the original does not, ``original`` holds only its first bytes,
+    #: ``original_truncated`` is set, and replay reads the whole message again from
+    #: ``topic``/``partition``/``offset`` (while the topic's retention still holds it).
+    original_size: int | None = None
+    original_sha256: str | None = None
+    original_truncated: bool = False
     stage: Stage
     error_type: str
     error_message: str

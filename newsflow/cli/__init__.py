@@ -29,6 +29,7 @@ _COMMAND_MODULES = [
     "newsflow.cli.produce",  # produce
     "newsflow.cli.cleaning",  # clean, eval
     "newsflow.cli.ingest",  # consume, run, search, dlq
+    "newsflow.cli.status",  # status, health
     "newsflow.cli.enrich",  # related, airflow up|down
     "newsflow.cli.deploy",  # init (topics, index template, Kibana objects)
 ]

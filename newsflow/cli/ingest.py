@@ -48,37 +48,60 @@ app.add_typer(consume_app, name="consume")
 app.add_typer(dlq_app, name="dlq")
 
 
+@contextmanager
+def worker_exit_codes(name: str) -> Iterator[None]:
+    """A worker that gives up or cannot start says why in one line and exits non-zero."""
+    from consumers.health import EXIT_STALLED, WorkerGaveUp
+    from consumers.runner import StageStartError
+
+    try:
+        yield
+    except WorkerGaveUp as exc:
+        log.error("%s", exc)
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(EXIT_STALLED) from None
+    except StageStartError as exc:
+        console.print(f"[red]error:[/red] {name}: {escape(str(exc))}")
+        raise typer.Exit(1) from None
+
+
+_UNTIL_IDLE = (
+    "Exit 0 once the topic is drained and idle this many seconds "
+    "(a worker that gets no partition within --max-wait exits 3)."
+)
+_MAX_WAIT = "With --until-idle: how long to wait for a first partition."
+
+
 @consume_app.command("clean")
 def consume_clean(
-    until_idle: float | None = typer.Option(
-        None, help="Exit once the raw topic is drained and idle this many seconds."
-    ),
+    until_idle: float | None = typer.Option(None, help=_UNTIL_IDLE),
+    max_wait: float = typer.Option(120.0, help=_MAX_WAIT),
 ) -> None:
     """Raw topic -> clean + tag -> clean topic. Failures go to the dead-letter topic.
 
     Runs until SIGTERM/SIGINT (then finishes the batch in hand, commits and exits 0). Start
-    more processes to share the partitions.
+    more processes to share the partitions. Exits 3 when it stops making progress (see
+    NEWSFLOW_WORKER_STALL_SECONDS), so a supervisor restarts it.
     """
     from consumers.workers import run_clean_worker
 
     settings = Settings()
-    with services_reachable(settings):
-        stats = run_clean_worker(settings, idle_exit_seconds=until_idle)
+    with services_reachable(settings), worker_exit_codes("clean"):
+        stats = run_clean_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
     console.print(f"clean: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
 
 
 @consume_app.command("index")
 def consume_index(
-    until_idle: float | None = typer.Option(
-        None, help="Exit once the clean topic is drained and idle this many seconds."
-    ),
+    until_idle: float | None = typer.Option(None, help=_UNTIL_IDLE),
+    max_wait: float = typer.Option(120.0, help=_MAX_WAIT),
 ) -> None:
     """Clean topic -> Elasticsearch bulk upserts by article id (no duplicates on replay)."""
     from consumers.workers import run_index_worker
 
     settings = Settings()
-    with services_reachable(settings):
-        stats = run_index_worker(settings, idle_exit_seconds=until_idle)
+    with services_reachable(settings), worker_exit_codes("index"):
+        stats = run_index_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
     console.print(f"index: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
 
 
@@ -160,7 +183,7 @@ def run(
     from newsflow.topics import ensure_topics
 
     settings = Settings()
-    with services_reachable(settings):
+    with services_reachable(settings), worker_exit_codes("run"):
         if local_stack:
             from newsflow.stack import ensure_up
 

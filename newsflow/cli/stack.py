@@ -51,13 +51,31 @@ def _print_status(current: stack.StackStatus) -> None:
         )
 
 
+_SERVICE_HELP = "Only this service: kafka or es (default: both)."
+
+
+def _services(service: str | None) -> tuple[stack.Service, ...]:
+    """The services a command acts on, from the optional SERVICE argument."""
+    if service is None:
+        return stack.SERVICES
+    names: dict[str, stack.Service] = {
+        "kafka": "kafka",
+        "es": "elasticsearch",
+        "elasticsearch": "elasticsearch",
+    }
+    if service not in names:
+        err.print(f"[bold red]error:[/] unknown service {service!r}; use kafka or es")
+        raise typer.Exit(2)
+    return (names[service],)
+
+
 @stack_app.command()
-def up() -> None:
+def up(service: str | None = typer.Argument(None, help=_SERVICE_HELP)) -> None:
     """Start Kafka and Elasticsearch (downloads on first use); a no-op if they are running."""
     settings = get_settings()
     started = time.monotonic()
     try:
-        current = stack.up(settings)
+        current = stack.up(settings, _services(service))
     except stack.StackError as exc:
         raise _fail(exc) from None
     _print_status(current)
@@ -66,11 +84,12 @@ def up() -> None:
 
 @stack_app.command()
 def down(
+    service: str | None = typer.Argument(None, help=_SERVICE_HELP),
     purge: bool = typer.Option(False, "--purge", help="Also delete data, config and logs."),
 ) -> None:
     """Stop the services this stack started (graceful, then forced after 30 s)."""
     try:
-        stopped = stack.down(get_settings(), purge=purge)
+        stopped = stack.down(get_settings(), purge=purge, services=_services(service))
     except stack.StackError as exc:
         raise _fail(exc) from None
     err.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of this stack was running")

@@ -436,43 +436,6 @@ def test_sigterm_finishes_the_batch_commits_and_exits_zero(
         admin.close()
 
 
-def test_two_workers_in_one_group_share_the_partitions(
-    stack: Any, settings: Settings, tmp_path: Path
-) -> None:
-    ensure_topics(settings)
-    logs = [tmp_path / f"worker{n}.log" for n in range(2)]
-    workers = []
-    for log in logs:
-        with log.open("w") as out:
-            workers.append(
-                subprocess.Popen(
-                    [NEWSFLOW, "consume", "clean", "--until-idle", "6"],
-                    env=settings_env(settings),
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-    # Both members join before the messages arrive, so the first assignment splits the topic.
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        texts = [log.read_text() for log in logs]
-        if all("assigned ['" in t for t in texts):
-            break
-        time.sleep(0.5)
-    publish_raw(
-        settings, [(f"s{i}".encode(), raw_article(i).model_dump_json().encode()) for i in range(60)]
-    )
-    for w in workers:
-        assert w.wait(timeout=180) == 0
-    consumed = []
-    for log in logs:
-        last = [line for line in log.read_text().splitlines() if line.startswith("clean: ")][-1]
-        consumed.append(int(last.split()[1]))
-    assert all(n > 0 for n in consumed), consumed
-    assert sum(consumed) == 60  # shared, not duplicated
-    assert committed_total(settings, settings.consumer_group_clean, settings.topic_raw) == 60
-
-
 def test_a_large_html_page_goes_through_kafka_and_is_indexed(
     stack: Any, settings: Settings, es: Elasticsearch
 ) -> None:

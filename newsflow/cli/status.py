@@ -1,0 +1,86 @@
+"""`newsflow status` (consumer groups, lag, members) and `newsflow health` (one worker)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from newsflow.cli import app
+from newsflow.cli.ingest import services_reachable
+from newsflow.settings import Settings
+
+console = Console()
+
+
+@app.command()
+def status(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object instead of tables."),
+) -> None:
+    """Per consumer group and partition: committed offset, end offset, lag and owner."""
+    from newsflow.groups import describe_group
+
+    settings = Settings()
+    pairs = [
+        (settings.consumer_group_clean, settings.topic_raw),
+        (settings.consumer_group_index, settings.topic_clean),
+    ]
+    with services_reachable(settings):
+        groups = [describe_group(settings, group, topic) for group, topic in pairs]
+    if as_json:
+        out = [
+            {
+                "group": g.group,
+                "topic": g.topic,
+                "state": g.state,
+                "lag": g.lag,
+                "members": [m.__dict__ for m in g.members],
+                "partitions": [{**p.__dict__, "lag": p.lag} for p in g.partitions],
+            }
+            for g in groups
+        ]
+        print(json.dumps(out, default=list))
+        return
+    for g in groups:
+        console.print(
+            f"[bold]{g.group}[/bold] on {g.topic}: {g.state}, {len(g.members)} member(s), "
+            f"lag {g.lag}"
+        )
+        names = {m.member_id: f"{m.client_id}@{m.host}" for m in g.members}
+        table = Table("partition", "committed", "end", "lag", "owner")
+        for p in g.partitions:
+            owner = names.get(p.owner or "", "[yellow]none[/yellow]")
+            committed = "-" if p.committed is None else str(p.committed)
+            table.add_row(str(p.partition), committed, str(p.end), str(p.lag), owner)
+        console.print(table)
+
+
+@app.command()
+def health(
+    health_file: Path = typer.Argument(
+        ..., help="The worker's NEWSFLOW_HEALTH_FILE.", exists=False, dir_okay=False
+    ),
+    max_age: float = typer.Option(
+        60.0, help="Unhealthy when the file was not rewritten for this many seconds."
+    ),
+) -> None:
+    """Exit 0 if the worker behind HEALTH_FILE is live (for docker compose healthchecks)."""
+    from consumers.health import read_health
+
+    try:
+        report = read_health(health_file)
+        age = time.time() - health_file.stat().st_mtime
+    except (OSError, ValueError, TypeError) as exc:
+        console.print(f"unhealthy: cannot read {health_file}: {exc}")
+        raise typer.Exit(1) from None
+    if not report.live:
+        console.print(f"unhealthy: {report.reason}")
+        raise typer.Exit(1)
+    if age > max_age:
+        console.print(f"unhealthy: {report.name} has not reported for {age:.0f} s")
+        raise typer.Exit(1)
+    console.print(f"healthy: {report.name} pid {report.pid}, lag {report.lag}, {report.reason}")

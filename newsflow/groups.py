@@ -1,0 +1,121 @@
+"""Consumer groups as the broker sees them: members, who owns which partition, lag.
+
+Used by `newsflow status` and by a worker's liveness check ("my group leaves partitions
+without an owner while I have none": a worker stuck out of its group).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka.structs import TopicPartition
+
+from newsflow.clients import make_admin, make_consumer
+from newsflow.settings import Settings
+
+
+@dataclass(frozen=True)
+class Member:
+    """One consumer in a group, with the partitions the group gave it."""
+
+    member_id: str
+    client_id: str
+    host: str
+    partitions: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    """One partition of the group's topic: how far the group got and how far the log is."""
+
+    partition: int
+    committed: int | None
+    end: int
+    owner: str | None
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.end - (self.committed or 0))
+
+
+@dataclass
+class GroupState:
+    """A consumer group on one topic, as the broker reports it right now."""
+
+    group: str
+    topic: str
+    state: str
+    members: list[Member] = field(default_factory=list)
+    partitions: list[PartitionState] = field(default_factory=list)
+
+    @property
+    def lag(self) -> int:
+        return sum(p.lag for p in self.partitions)
+
+    @property
+    def unowned(self) -> list[int]:
+        return [p.partition for p in self.partitions if p.owner is None]
+
+
+def _members(description: dict[str, Any], topic: str) -> list[Member]:
+    members: list[Member] = []
+    for m in description.get("members") or []:
+        assignment = m.get("member_assignment") or {}
+        parts: list[int] = []
+        if isinstance(assignment, dict):
+            for entry in assignment.get("assigned_partitions") or []:
+                if entry.get("topic") == topic:
+                    parts.extend(int(p) for p in entry.get("partitions") or [])
+        members.append(
+            Member(
+                member_id=str(m.get("member_id", "")),
+                client_id=str(m.get("client_id", "")),
+                host=str(m.get("client_host", "")).lstrip("/"),
+                partitions=tuple(sorted(parts)),
+            )
+        )
+    return members
+
+
+def describe_group(settings: Settings, group: str, topic: str) -> GroupState:
+    """Members, ownership, committed and end offsets of ``group`` on ``topic``."""
+    admin = make_admin(settings)
+    consumer = make_consumer(settings, None)
+    try:
+        description = admin.describe_groups([group]).get(group, {})
+        committed: dict[TopicPartition, Any] = (
+            admin.list_group_offsets({group: None}).get(group) or {}
+        )
+        numbers = sorted(consumer.partitions_for_topic(topic) or set())
+        tps = [TopicPartition(topic, p) for p in numbers]
+        ends: dict[TopicPartition, int] = consumer.end_offsets(tps) if tps else {}
+    finally:
+        consumer.close()
+        admin.close()
+    members = _members(description, topic)
+    owner_of = {p: m.member_id for m in members for p in m.partitions}
+    partitions = [
+        PartitionState(
+            partition=tp.partition,
+            committed=committed[tp].offset if tp in committed else None,
+            end=ends.get(tp, 0),
+            owner=owner_of.get(tp.partition),
+        )
+        for tp in tps
+    ]
+    return GroupState(
+        group=group,
+        topic=topic,
+        state=str(description.get("group_state", "unknown")),
+        members=members,
+        partitions=partitions,
+    )
+
+
+def unowned_partitions(settings: Settings, group: str, topic: str) -> int:
+    """How many partitions of ``topic`` no member of a stable ``group`` owns (0 if unsure)."""
+    state = describe_group(settings, group, topic)
+    if state.state != "Stable":  # mid-rebalance every partition looks unowned for a moment
+        return 0
+    return len(state.unowned)

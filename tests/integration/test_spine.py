@@ -1,0 +1,301 @@
+"""The streaming spine against the real Kafka and Elasticsearch: scale-out, stuck stages,
+oversized dead letters and workers that give up.
+
+Every wait here is on a condition with a generous deadline, never on a fixed idle window.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from elasticsearch import Elasticsearch
+from kafka.consumer.fetcher import ConsumerRecord
+from poison_stages import on_cue
+from test_pipeline import (
+    NEWSFLOW,
+    committed_total,
+    count,
+    publish_raw,
+    raw_article,
+    settings_env,
+)
+
+from consumers.dlq import list_dead_letters, replay
+from consumers.health import EXIT_STALLED
+from consumers.loop import BatchPolicy, WorkerLoop
+from consumers.runner import StageProcess
+from consumers.sinks import DeadLetterWriter, KafkaSink
+from consumers.workers import run_clean_worker, run_index_worker
+from newsflow.clients import make_consumer, make_producer
+from newsflow.groups import GroupState, describe_group
+from newsflow.settings import Settings
+from newsflow.topics import ensure_topics
+from schemas import RawArticle
+
+pytestmark = pytest.mark.integration
+
+
+def wait_until(what: str, condition: Callable[[], bool], timeout: float = 180.0) -> None:
+    """Waits for ``condition`` (polled every 0.5 s); fails with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def shared_evenly(state: GroupState, members: int) -> bool:
+    sizes = sorted(len(m.partitions) for m in state.members)
+    total = len(state.partitions)
+    return (
+        state.state == "Stable"
+        and len(sizes) == members
+        and sum(sizes) == total
+        and sizes[-1] - sizes[0] <= 1
+    )
+
+
+def start_worker(kind: str, settings: Settings, log: Path, **extra: Any) -> subprocess.Popen[bytes]:
+    # A file, not a pipe: nobody reads a pipe while the worker runs, and a full one blocks it.
+    with log.open("a") as out:
+        return subprocess.Popen(
+            [NEWSFLOW, "consume", kind],
+            env=settings_env(settings, **extra),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_all(workers: list[subprocess.Popen[bytes]]) -> list[int]:
+    for w in workers:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+    codes = []
+    for w in workers:
+        try:
+            codes.append(w.wait(timeout=120))
+        except subprocess.TimeoutExpired:
+            w.kill()
+            codes.append(-9)
+    return codes
+
+
+def test_two_workers_share_the_partitions_evenly(
+    stack: Any, settings: Settings, tmp_path: Path
+) -> None:
+    ensure_topics(settings)
+    logs = [tmp_path / f"worker{n}.log" for n in range(2)]
+    workers = [start_worker("clean", settings, log) for log in logs]
+    try:
+        wait_until(
+            "both workers to own half the partitions each",
+            lambda: shared_evenly(
+                describe_group(settings, settings.consumer_group_clean, settings.topic_raw), 2
+            ),
+        )
+        publish_raw(
+            settings,
+            [(f"s{i}".encode(), raw_article(i).model_dump_json().encode()) for i in range(60)],
+        )
+        wait_until(
+            "all 60 records to be committed",
+            lambda: (
+                committed_total(settings, settings.consumer_group_clean, settings.topic_raw) == 60
+            ),
+        )
+    finally:
+        codes = stop_all(workers)
+    assert codes == [0, 0], [log.read_text()[-3000:] for log in logs]
+    consumed = []
+    for log in logs:
+        last = [line for line in log.read_text().splitlines() if line.startswith("clean: ")][-1]
+        consumed.append(int(last.split()[1]))
+    assert all(n > 0 for n in consumed), consumed
+    assert sum(consumed) == 60  # shared, not duplicated
+
+
+def test_workers_joining_and_leaving_mid_run_lose_and_duplicate_nothing(
+    stack: Any, settings: Settings, es: Elasticsearch, tmp_path: Path
+) -> None:
+    ensure_topics(settings)
+    total = 600
+    publish_raw(
+        settings,
+        [(f"j{i}".encode(), raw_article(i).model_dump_json().encode()) for i in range(total)],
+    )
+    first = start_worker("clean", settings, tmp_path / "clean-a.log")
+    indexer = start_worker("index", settings, tmp_path / "index.log")
+    workers = [first, indexer]
+    try:
+        wait_until("the first articles", lambda: _count(es, settings) >= 50)
+        second = start_worker("clean", settings, tmp_path / "clean-b.log")
+        workers.append(second)
+        wait_until(
+            "the new worker to take its share",
+            lambda: shared_evenly(
+                describe_group(settings, settings.consumer_group_clean, settings.topic_raw), 2
+            ),
+        )
+        first.send_signal(signal.SIGTERM)  # a worker leaves mid-run
+        assert first.wait(timeout=120) == 0
+        wait_until("every article to be searchable", lambda: _count(es, settings) >= total, 300)
+    finally:
+        codes = stop_all(workers)
+    assert codes[1:] == [0, 0]
+    assert _count(es, settings) == total
+    ids = {
+        h["_id"]
+        for h in es.search(
+            index=settings.index_alias, size=total + 10, _source=False, query={"match_all": {}}
+        )["hits"]["hits"]
+    }
+    assert ids == {f"test-{i:06d}" for i in range(total)}
+    assert committed_total(settings, settings.consumer_group_clean, settings.topic_raw) == total
+    assert list_dead_letters(settings) == []
+
+
+def _count(es: Elasticsearch, settings: Settings) -> int:
+    if not es.indices.exists_alias(name=settings.index_alias):
+        return 0
+    return count(es, settings)
+
+
+def test_a_stage_hung_in_c_code_does_not_block_its_partition(
+    stack: Any, settings: Settings
+) -> None:
+    """The stage hangs inside one C call (no signal handler can run); its child is killed."""
+    settings = settings.model_copy(update={"topic_partitions": 1})
+    ensure_topics(settings)
+    values = [b"first", b"hang-in-c here", b"second", b"crash here", b"third"]
+    publish_raw(settings, [(None, v) for v in values])
+    producer = make_producer(settings)
+    stage = StageProcess(on_cue, timeout=2.0, stage="clean")
+    sink = KafkaSink(producer, settings.topic_clean, stage="clean")
+
+    def handle(record: ConsumerRecord) -> None:
+        key, value = stage.run(record.value or b"")
+        sink.add(key, value)
+
+    loop = WorkerLoop(
+        consumer=make_consumer(settings, settings.consumer_group_clean),
+        topic=settings.topic_raw,
+        handler=handle,
+        sink=sink,
+        dlq=DeadLetterWriter(producer, settings.topic_dead_letter, settings.max_message_bytes),
+        policy=BatchPolicy(max_records=10, max_seconds=0.5),
+        name="clean",
+    )
+    try:
+        stats = loop.run(idle_exit_seconds=1)
+    finally:
+        stage.close()
+        producer.close()
+    assert stats.consumed == 5
+    letters = list_dead_letters(settings)
+    assert sorted(d.error_type for d in letters) == ["stage_crashed", "timeout"]
+    assert {d.original for d in letters} == {b"hang-in-c here", b"crash here"}
+    assert committed_total(settings, settings.consumer_group_clean, settings.topic_raw) == 5
+    out = make_consumer(settings, None, consumer_timeout_ms=5000)
+    out.subscribe([settings.topic_clean])
+    assert sorted(r.value for r in out) == [b"FIRST", b"SECOND", b"THIRD"]
+    out.close()
+
+
+def test_a_page_slower_than_the_limit_is_dead_lettered_as_timeout(
+    stack: Any, settings: Settings, es: Elasticsearch
+) -> None:
+    """A real page that keeps the cleaner busy for tens of seconds: killed at the limit."""
+    settings = settings.model_copy(update={"topic_partitions": 1, "clean_timeout_seconds": 3.0})
+    ensure_topics(settings)
+    slow = "<html><body>" + "<p></p>" * 690_000 + "<p>The council met on Monday.</p></body></html>"
+    slow_raw = RawArticle(
+        id="slow-page", source="test://slow", content_type="html", body=slow.encode()
+    )
+    publish_raw(
+        settings,
+        [(b"a", raw_article(1).model_dump_json().encode())]
+        + [(b"slow", slow_raw.model_dump_json().encode())]
+        + [(b"b", raw_article(2).model_dump_json().encode())],
+    )
+    run_clean_worker(settings, idle_exit_seconds=2)
+    run_index_worker(settings, idle_exit_seconds=2)
+    assert count(es, settings) == 2
+    letters = list_dead_letters(settings)
+    assert [(d.error_type, d.original_key) for d in letters] == [("timeout", b"slow")]
+    assert "3 s" in letters[0].error_message
+
+
+def test_an_oversized_dead_letter_is_written_truncated_and_replays_whole(
+    stack: Any, settings: Settings, es: Elasticsearch
+) -> None:
+    """A failing 8.5 MB message: its dead letter would be 11 MB+ as base64 in JSON."""
+    settings = settings.model_copy(update={"topic_partitions": 1})
+    ensure_topics(settings)
+    big_text = "\n\n".join(
+        f"Paragraph {k}: the harbour board met again to discuss grain exports." for k in range(4)
+    )
+    big = raw_article(7, body=big_text + "\n\n" + "padding " * 790_000)
+    value = big.model_dump_json().encode()
+    assert len(value) > 8_300_000
+    publish_raw(settings, [(b"big", value), (b"ok", raw_article(8).model_dump_json().encode())])
+    stats = run_clean_worker(settings, idle_exit_seconds=2)  # too_large: input limit is 5 MB
+    assert stats.consumed == 2 and stats.dead_lettered == 1
+    (letter,) = list_dead_letters(settings)
+    assert letter.error_type == "too_large"
+    assert letter.original_truncated and letter.original_size == len(value)
+    assert value.startswith(letter.original)
+
+    # The cause is fixed (a larger limit); replay finds the whole original on the raw topic.
+    fixed = settings.model_copy(update={"max_input_bytes": 12_000_000})
+    ensure_topics(fixed)
+    summary = replay(fixed, idle_exit_seconds=2)
+    assert summary.replayed == 1 and summary.unrecoverable == 0
+    run_clean_worker(fixed, idle_exit_seconds=2)
+    run_index_worker(fixed, idle_exit_seconds=2)
+    assert count(es, settings) == 2
+    doc = es.get(index=settings.index_alias, id=big.id)["_source"]
+    assert "grain exports" in " ".join(
+        doc["body"]
+    )  # indexed at all: its 64 KB head would not even parse as JSON
+
+
+def test_a_worker_that_gets_no_partition_gives_up_with_an_error(
+    stack: Any, settings: Settings
+) -> None:
+    """Another member holds the only partition: --until-idle must not end quietly with 0."""
+    settings = settings.model_copy(update={"topic_partitions": 1})
+    ensure_topics(settings)
+    holder = make_consumer(settings, settings.consumer_group_clean)
+    holder.subscribe([settings.topic_raw])
+    stop = threading.Event()
+
+    def hold() -> None:  # a live member: it polls, so it takes part in every rebalance
+        while not stop.is_set():
+            holder.poll(timeout_ms=100)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        wait_until("the holder to own the partition", lambda: bool(holder.assignment()), 120)
+        result = subprocess.run(
+            [NEWSFLOW, "consume", "clean", "--until-idle", "2", "--max-wait", "10"],
+            env=settings_env(settings),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        holder.close()
+    assert result.returncode == EXIT_STALLED, result.stdout + result.stderr
+    assert "no partition" in result.stdout + result.stderr
+    assert "0 consumed" not in result.stdout

@@ -1,0 +1,37 @@
+"""Stages for testing how a worker survives its stage: they hang in C, crash or fail on cue.
+
+They run inside the stage's child process (consumers.runner), which imports this module by
+name: pytest puts tests/ on sys.path (the root conftest lives here) and a spawned child
+inherits the parent's sys.path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+
+from consumers.errors import PermanentError
+from consumers.runner import StageFn
+
+
+def on_cue() -> StageFn:
+    """Upper-cases a message, unless it starts with a cue: hang-in-c, crash, fail."""
+
+    def run(value: bytes) -> tuple[bytes, bytes]:
+        if value.startswith(b"hang-in-c"):
+            # Catastrophic backtracking: one call into the C regex engine that holds the GIL
+            # for longer than the universe is old. No signal handler runs until it returns.
+            re.match(r"(a+)+$", "a" * 64 + "b")
+        if value.startswith(b"crash"):
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if value.startswith(b"fail"):
+            raise PermanentError("clean", "told_to_fail", "the message asked for it")
+        return value[:16], value.upper()
+
+    return run
+
+
+def never_starts() -> StageFn:
+    """A stage whose model cannot load."""
+    raise RuntimeError("model file missing")

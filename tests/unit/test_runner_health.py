@@ -1,0 +1,172 @@
+"""The stage child process and the worker's liveness judgement, without Kafka."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from poison_stages import never_starts, on_cue
+
+from consumers.errors import PermanentError
+from consumers.health import EXIT_STALLED, Liveness, LivenessPolicy, WorkerGaveUp, read_health
+from consumers.runner import StageProcess, StageStartError
+from consumers.sinks import DEAD_LETTER_HEAD_BYTES, fit_dead_letter
+from schemas import DeadLetter, Stage
+
+
+@pytest.fixture
+def stage() -> StageProcess:
+    proc = StageProcess(on_cue, timeout=3.0, stage="clean")
+    proc.start()
+    yield proc
+    proc.close()
+
+
+def test_a_child_answers_one_message_at_a_time(stage: StageProcess) -> None:
+    assert stage.run(b"hello world") == (b"hello world", b"HELLO WORLD")
+    assert stage.run(b"again") == (b"again", b"AGAIN")
+    assert stage.restarts == 0
+
+
+def test_a_stage_hung_in_c_is_killed_at_its_limit_and_replaced(stage: StageProcess) -> None:
+    first = stage.pid()
+    started = time.monotonic()
+    with pytest.raises(PermanentError) as info:
+        stage.run(b"hang-in-c please")
+    assert info.value.reason == "timeout" and info.value.stage == "clean"
+    assert time.monotonic() - started < 60  # the limit held (3 s plus a loaded machine)
+    # The next message gets a new child and goes through.
+    assert stage.run(b"next") == (b"next", b"NEXT")
+    assert stage.pid() != first and stage.restarts == 1
+
+
+def test_a_crash_costs_one_message_with_a_reason(stage: StageProcess) -> None:
+    with pytest.raises(PermanentError) as info:
+        stage.run(b"crash now")
+    assert info.value.reason == "stage_crashed"
+    assert "exit code" in info.value.message
+    assert stage.run(b"ok") == (b"ok", b"OK")
+
+
+def test_a_stage_failure_keeps_its_own_reason(stage: StageProcess) -> None:
+    with pytest.raises(PermanentError) as info:
+        stage.run(b"fail this one")
+    assert (info.value.stage, info.value.reason) == ("clean", "told_to_fail")
+    assert stage.restarts == 0
+
+
+def test_a_stage_that_cannot_start_says_why() -> None:
+    proc = StageProcess(never_starts, timeout=3.0, stage="clean")
+    with pytest.raises(StageStartError, match="model file missing"):
+        proc.start()
+    proc.close()
+
+
+class Clock:
+    """A clock the test moves by hand, so no judgement depends on the machine's speed."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_liveness_ends_a_worker_that_holds_work_without_progress() -> None:
+    clock = Clock()
+    live = Liveness("clean", LivenessPolicy(stall_seconds=60), clock=clock)
+    live.assigned(True)
+    clock.now += 30
+    live.judge(["raw[0]"], lag=5)  # slow, but within the limit
+    clock.now += 31
+    with pytest.raises(WorkerGaveUp, match=r"no progress for 61 s with 5 records waiting"):
+        live.judge(["raw[0]"], lag=5)
+
+
+def test_progress_resets_the_stall_clock() -> None:
+    clock = Clock()
+    live = Liveness("clean", LivenessPolicy(stall_seconds=60), clock=clock)
+    live.assigned(True)
+    for _ in range(5):
+        clock.now += 50
+        live.progressed()
+        live.judge(["raw[0]"], lag=100)
+
+
+def test_liveness_accepts_idle_without_work_and_waiting_for_downstream() -> None:
+    clock = Clock()
+    live = Liveness("index", LivenessPolicy(stall_seconds=60), clock=clock)
+    live.assigned(True)
+    clock.now += 600
+    live.judge(["clean[0]"], lag=0)  # nothing to do is not a stall
+    live.waiting_downstream(True)
+    clock.now += 600
+    live.judge(["clean[0]"], lag=9)  # Elasticsearch is down: restarting would not help
+    live.waiting_downstream(False)
+    clock.now += 61
+    with pytest.raises(WorkerGaveUp):
+        live.judge(["clean[0]"], lag=9)
+
+
+def test_liveness_ends_a_worker_left_without_partitions_the_group_does_not_cover() -> None:
+    clock = Clock()
+    unowned = [0]
+    live = Liveness(
+        "clean",
+        LivenessPolicy(unassigned_seconds=60),
+        unassigned_probe=lambda: unowned[0],
+        clock=clock,
+    )
+    clock.now += 61
+    live.judge([], lag=0)  # every partition has an owner: an idle spare member is fine
+    unowned[0] = 2
+    with pytest.raises(WorkerGaveUp, match="2 partition"):
+        live.judge([], lag=0)
+
+
+def test_the_watchdog_ends_a_process_whose_loop_is_stuck(tmp_path: Path) -> None:
+    exited = threading.Event()
+    codes: list[int] = []
+
+    def exit_process(code: int) -> None:
+        codes.append(code)
+        exited.set()
+
+    health = tmp_path / "health.json"
+    # The loop never beats: the watchdog (polling every 50 ms of real time) must fire.
+    live = Liveness(
+        "clean",
+        LivenessPolicy(stall_seconds=0.3, check_seconds=0.05),
+        health_file=health,
+        exit_process=exit_process,
+    )
+    live.start()
+    try:
+        assert exited.wait(timeout=30), "the watchdog never fired"
+    finally:
+        live.stop()
+    assert codes == [EXIT_STALLED]
+    report = read_health(health)
+    assert not report.live and "stuck" in report.reason
+
+
+def test_a_dead_letter_too_large_for_the_broker_keeps_its_head_and_hash() -> None:
+    original = b"x" * 9_000_000
+    letter = DeadLetter(
+        original=original,
+        stage=Stage.CLEAN,
+        error_type="too_large",
+        error_message="9 MB",
+        topic="raw",
+        partition=1,
+        offset=7,
+    )
+    fitted = fit_dead_letter(letter, max_message_bytes=11_000_000)
+    assert fitted.original_truncated
+    assert fitted.original == original[:DEAD_LETTER_HEAD_BYTES]
+    assert fitted.original_size == 9_000_000 and fitted.original_sha256
+    assert len(fitted.model_dump_json()) < 11_000_000
+    small = fit_dead_letter(letter.model_copy(update={"original": b"abc"}), 11_000_000)
+    assert not small.original_truncated and small.original == b"abc"
