@@ -221,9 +221,11 @@ def test_a_page_slower_than_the_limit_is_dead_lettered_as_timeout(
     )
     publish_raw(
         settings,
-        [(b"a", raw_article(1).model_dump_json().encode())]
-        + [(b"slow", slow_raw.model_dump_json().encode())]
-        + [(b"b", raw_article(2).model_dump_json().encode())],
+        [
+            (b"a", raw_article(1).model_dump_json().encode()),
+            (b"slow", slow_raw.model_dump_json().encode()),
+            (b"b", raw_article(2).model_dump_json().encode()),
+        ],
     )
     run_clean_worker(settings, idle_exit_seconds=2)
     run_index_worker(settings, idle_exit_seconds=2)
