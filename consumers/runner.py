@@ -50,11 +50,14 @@ def _child_main(conn: Connection, factory: StageFactory, parent: int, log_level:
     """The child's loop: build the stage once, then answer one message at a time."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        stage = factory()
-    except BaseException as exc:
-        conn.send_bytes(pickle.dumps(("start_failed", f"{type(exc).__name__}: {exc}")))
-        return
-    conn.send_bytes(_READY)
+        try:
+            stage = factory()
+        except BaseException as exc:
+            conn.send_bytes(pickle.dumps(("start_failed", f"{type(exc).__name__}: {exc}")))
+            return
+        conn.send_bytes(_READY)
+    except (BrokenPipeError, OSError):
+        return  # the worker died (or was killed) while this child was loading its stage
     while True:
         # Wake up now and then to notice a parent that died without closing the pipe (kill -9):
         # a child must never outlive its worker.

@@ -1,7 +1,9 @@
 """enrich_articles: story clustering, embeddings and entity roll-up over newly indexed articles.
 
 Woken by an asset event whenever the index worker announces an article on the indexed topic
-(an AssetWatcher running KafkaMessageQueueTrigger in the triggerer), and every 30 minutes as
+(an AssetWatcher on newsflow.enrichment.watcher.IndexedArticlesTrigger, the Kafka provider's
+shared-stream trigger: one consumer in the triggerer, offsets committed once the event is
+stored), and every 30 minutes as
 a fallback should the watcher be down. Each task picks its own work by query (articles
 missing its ``enrichment.*_at`` stamp), so a run after a burst of events enriches the whole
 burst, and re-runs are safe.
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.providers.apache.kafka.triggers.msg_queue import KafkaMessageQueueTrigger
 from airflow.sdk import (
     Asset,
     AssetOrTimeSchedule,
@@ -25,6 +26,7 @@ from airflow.sdk import (
 )
 
 from newsflow.airflow_local import KAFKA_CONN_ID
+from newsflow.enrichment.watcher import IndexedArticlesTrigger
 from newsflow.settings import Settings
 
 _settings = Settings()  # environment only, no I/O
@@ -36,12 +38,10 @@ indexed_articles = Asset(
     watchers=[
         AssetWatcher(
             name=f"indexed_topic_{_settings.topic_indexed}",
-            trigger=KafkaMessageQueueTrigger(
+            trigger=IndexedArticlesTrigger(
                 topics=[_settings.topic_indexed],
                 kafka_config_id=KAFKA_CONN_ID,
-                apply_function="newsflow.enrichment.events.indexed_event",
                 poll_timeout=1,
-                poll_interval=1,
             ),
         )
     ],

@@ -1,9 +1,8 @@
-"""What the Airflow triggerer does with each message on the indexed topic.
+"""What an announcement on the indexed topic says, as the enrichment DAG's watcher reads it.
 
-``KafkaMessageQueueTrigger`` calls ``indexed_event`` (by dotted path) on every message; a
-truthy return becomes the asset event's payload and wakes the ``enrich_articles`` DAG, a
-falsy one skips the message. Kept free of Airflow and Elasticsearch imports: it runs inside
-the triggerer's event loop for every message.
+``newsflow.enrichment.watcher.IndexedArticlesTrigger`` turns each message into an asset event
+whose payload is ``parse_indexed``'s result, or rejects it when that is None. Kept free of
+Airflow and Elasticsearch imports: it runs inside the triggerer's event loop for every message.
 """
 
 from __future__ import annotations
@@ -28,8 +27,3 @@ def parse_indexed(key: bytes | None, value: bytes | None) -> dict[str, Any] | No
         "index": doc.get("index"),
         "indexed_at": doc.get("indexed_at"),
     }
-
-
-def indexed_event(message: Any) -> dict[str, Any] | None:
-    """Trigger callback: a confluent-kafka message in, the event payload (or None) out."""
-    return parse_indexed(message.key(), message.value())

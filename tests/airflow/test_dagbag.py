@@ -60,9 +60,9 @@ def test_enrich_articles_watches_the_indexed_topic(monkeypatch: pytest.MonkeyPat
     asset = timetable.asset_condition
     (watcher,) = asset.watchers
     classpath, kwargs = watcher.trigger.serialize()
-    assert classpath.endswith("AwaitMessageTrigger")
+    # The provider's shared-stream trigger: one consumer, commit after the event is stored.
+    assert classpath == "newsflow.enrichment.watcher.IndexedArticlesTrigger"
     assert kwargs["topics"] == ["dagbag.indexed"]
-    assert kwargs["apply_function"] == "newsflow.enrichment.events.indexed_event"
     assert kwargs["kafka_config_id"] == "newsflow_kafka"
     assert Settings().topic_indexed == "dagbag.indexed"
 
