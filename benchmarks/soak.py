@@ -157,14 +157,22 @@ class Supervisor:
     stopping: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def env(self) -> dict[str, str]:
-        return {**os.environ, **self.settings.to_env()}
+    static: bool = True
+
+    def env(self, kind: str, slot: int) -> dict[str, str]:
+        env = {**os.environ, **self.settings.to_env()}
+        if self.static:  # as in docker-compose.yml: one stable member id per worker slot
+            env["NEWSFLOW_KAFKA_GROUP_INSTANCE_ID"] = f"{self.settings.topic_raw}-{kind}-{slot}"
+        return env
 
     def spawn(self, kind: str, slot: int) -> Worker:
         path = self.logs / f"{kind}-{slot}.log"
         with path.open("a") as out:
             proc = subprocess.Popen(
-                [NEWSFLOW, "consume", kind], env=self.env(), stdout=out, stderr=subprocess.STDOUT
+                [NEWSFLOW, "consume", kind],
+                env=self.env(kind, slot),
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         return Worker(kind, slot, proc, path)
 
@@ -309,6 +317,12 @@ def main() -> None:
     parser.add_argument("--logs", type=Path, default=None, help="keep worker logs here")
     parser.add_argument("--json", action="store_true", help="print the result as JSON last")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--membership",
+        choices=["static", "dynamic"],
+        default="static",
+        help="static: each worker slot keeps its group member id across restarts (as compose)",
+    )
     args = parser.parse_args()
     faults = set() if args.faults == "none" else set(args.faults.split(","))
     if faults - set(FAULTS):
@@ -357,7 +371,9 @@ def main() -> None:
         f"in {time.monotonic() - started:.1f} s"
     )
 
-    supervisor = Supervisor(settings, logs, args.clean_workers, args.index_workers)
+    supervisor = Supervisor(
+        settings, logs, args.clean_workers, args.index_workers, static=args.membership == "static"
+    )
     supervisor.start()
     progress = Progress(es, settings.index_alias)
     threading.Thread(target=progress.run, daemon=True).start()

@@ -148,6 +148,7 @@ class WorkerLoop:
         self._batch_started: float | None = None
         self._revocations: queue.SimpleQueue[set[TopicPartition]] = queue.SimpleQueue()
         self._paused = False
+        self._broker_away = False
         self._stopping = False
         self._signals = 0
 
@@ -228,7 +229,7 @@ class WorkerLoop:
             self.consumer.resume(*self.consumer.paused())
             self._paused = False
         room = max(1, self.loop_policy.buffer_records - len(self._buffer))
-        batch = self.consumer.poll(timeout_ms=200 if block else 0, max_records=room)
+        batch = self._client_poll(timeout_ms=200 if block else 0, max_records=room)
         self._apply_revocations()
         count = 0
         for records in batch.values():
@@ -242,9 +243,34 @@ class WorkerLoop:
         if assigned:
             self.consumer.pause(*assigned)
             self._paused = True
-        self.consumer.poll(timeout_ms=0, max_records=1)
+        self._client_poll(timeout_ms=0, max_records=1)
         self._apply_revocations()
         self.liveness.beat()
+
+    def _client_poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
+        """The client's poll; a broker that cannot be reached is waited for, not fatal.
+
+        The client reconnects by itself; meanwhile nothing can be fetched or committed, and a
+        restart would not help, so the liveness check treats it as a downstream outage.
+        """
+        try:
+            batch: dict[TopicPartition, list[Any]] = self.consumer.poll(
+                timeout_ms=timeout_ms, max_records=max_records
+            )
+        except KafkaError as exc:
+            if not self._broker_away:
+                log.warning(
+                    "%s: Kafka unreachable (%s); waiting for it to come back", self.name, exc
+                )
+            self._broker_away = True
+            self.liveness.waiting_downstream(True)
+            time.sleep(1.0)
+            return {}
+        if self._broker_away:
+            log.info("%s: Kafka reachable again", self.name)
+            self._broker_away = False
+            self.liveness.waiting_downstream(False)
+        return batch
 
     def _apply_revocations(self) -> None:
         """Forgets what belongs to partitions this worker no longer owns."""

@@ -20,7 +20,7 @@ from consumers.loop import BatchPolicy, LoopPolicy, LoopStats, WorkerLoop
 from consumers.process import process_raw
 from consumers.runner import StageFn, StageProcess
 from consumers.sinks import DeadLetterWriter, ElasticsearchSink, KafkaSink
-from newsflow.clients import make_consumer, make_es, make_producer
+from newsflow.clients import group_instance_id, make_consumer, make_es, make_producer
 from newsflow.groups import unowned_partitions
 from newsflow.index import ensure_index
 from newsflow.settings import Settings
@@ -121,7 +121,11 @@ def run_clean_worker(
 
     metrics = WorkerMetrics("clean")
     loop = WorkerLoop(
-        consumer=make_consumer(settings, settings.consumer_group_clean),
+        consumer=make_consumer(
+            settings,
+            settings.consumer_group_clean,
+            group_instance_id=group_instance_id(settings, "clean"),
+        ),
         topic=settings.topic_raw,
         handler=handle,
         sink=sink,
@@ -161,7 +165,11 @@ def run_index_worker(
 
     metrics = WorkerMetrics("index")
     loop = WorkerLoop(
-        consumer=make_consumer(settings, settings.consumer_group_index),
+        consumer=make_consumer(
+            settings,
+            settings.consumer_group_index,
+            group_instance_id=group_instance_id(settings, "index"),
+        ),
         topic=settings.topic_clean,
         handler=handle,
         sink=sink,

@@ -5,6 +5,7 @@ Callers own the clients they make (and close them); nothing here keeps a module-
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -45,11 +46,21 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     return KafkaProducer(**opts)
 
 
+def group_instance_id(settings: Settings, stage: str) -> str | None:
+    """The static member id of this worker (``kafka_group_instance_id`` filled in), if any."""
+    template = settings.kafka_group_instance_id
+    if not template:
+        return None
+    return template.format(hostname=socket.gethostname(), stage=stage)
+
+
 def make_consumer(settings: Settings, group_id: str | None, **overrides: Any) -> KafkaConsumer:
     """A consumer with auto-commit off: loops commit only after the downstream write succeeded."""
     opts: dict[str, Any] = {
         **kafka_common(settings),
         "group_id": group_id,
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "max_poll_interval_ms": settings.kafka_max_poll_interval_ms,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_poll_records": 200,

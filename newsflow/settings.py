@@ -28,6 +28,19 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: str | None = None
     kafka_client_id: str = "newsflow"
+    # Static group membership (KIP-345): a stable id per worker slot, so a worker that is
+    # restarted (crash, kill -9, deploy) takes its partitions back without a rebalance of the
+    # whole group. "{hostname}" and "{stage}" are filled in, e.g. "{stage}-{hostname}" for
+    # one worker per container. Unset: dynamic membership. Never share one id between two
+    # running workers: the broker fences the older one.
+    kafka_group_instance_id: str | None = None
+    # A member not heard from for this long is dropped from its group. Heartbeats come from
+    # the client's own IO thread, and the stage runs in another process, so it can be short.
+    kafka_session_timeout_ms: int = Field(default=20_000, ge=6_000)
+    # Longest a member may go without polling; also how long a rebalance waits for members.
+    # The loop polls between records, so this only has to cover one record's stage time
+    # (clean_timeout_seconds) plus one flush.
+    kafka_max_poll_interval_ms: int = Field(default=120_000, ge=10_000)
 
     # --- Topics --------------------------------------------------------------------------
     topic_raw: str = "news.raw"

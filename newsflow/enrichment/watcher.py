@@ -22,7 +22,7 @@ from airflow.triggers.shared_stream import reject_shared_stream_event
 from newsflow.enrichment.events import parse_indexed
 
 
-class IndexedArticlesTrigger(KafkaSharedStreamTrigger):  # type: ignore[misc]
+class IndexedArticlesTrigger(KafkaSharedStreamTrigger):
     """Fires one event per article announced on the indexed topic."""
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -37,4 +37,4 @@ class IndexedArticlesTrigger(KafkaSharedStreamTrigger):  # type: ignore[misc]
             if payload is None:
                 reject_shared_stream_event()
                 continue
-            yield TriggerEvent(payload)
+            yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
