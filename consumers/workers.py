@@ -13,11 +13,9 @@ import logging
 from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 
-from consumers.cleaning.model import CleanError
 from consumers.errors import PermanentError
 from consumers.health import Liveness, LivenessPolicy, WorkerMetrics
 from consumers.loop import BatchPolicy, LoopPolicy, LoopStats, WorkerLoop
-from consumers.process import process_raw
 from consumers.runner import StageFn, StageProcess
 from consumers.sinks import DeadLetterWriter, ElasticsearchSink, KafkaSink
 from newsflow.clients import group_instance_id, make_consumer, make_es, make_producer
@@ -82,6 +80,11 @@ def liveness_for(
 
 def clean_stage(settings: Settings) -> StageFn:
     """The clean stage as the child process runs it: raw message bytes -> (id, Article JSON)."""
+    # Imported here, in the stage's child process only: the worker process itself never
+    # cleans, and leaving trafilatura and spaCy out of it halves its start-up time and memory
+    # (a restarted worker is back in its group sooner).
+    from consumers.cleaning.model import CleanError
+    from consumers.process import process_raw
     from consumers.tagging import load_tagger
 
     tagger = load_tagger()
