@@ -111,13 +111,27 @@ def send(
     return sent
 
 
-def wait_for(watcher: Watcher, ids: set[str], timeout: float) -> None:
+class Stalled(RuntimeError):
+    """Nothing new became searchable for too long while articles were still missing."""
+
+
+def wait_for(watcher: Watcher, ids: set[str], timeout: float, stall: float = 180.0) -> None:
+    """Waits until every id is searchable; raises Stalled when progress stops for ``stall`` s."""
     deadline = time.monotonic() + timeout
+    seen, last_change = -1, time.monotonic()
     while time.monotonic() < deadline and not ids <= watcher.seen.keys():
+        now_seen = len(ids & watcher.seen.keys())
+        if now_seen != seen:
+            seen, last_change = now_seen, time.monotonic()
+        elif time.monotonic() - last_change > stall:
+            raise Stalled(f"{now_seen} of {len(ids)} searchable; none new for {stall:g} s")
         time.sleep(0.2)
 
 
-def bench(mode: str, pages: int, clean_workers: int, rate_fraction: float) -> None:
+def bench(
+    mode: str, pages: int, clean_workers: int, rate_fraction: float, busy: int, logs: Path
+) -> bool:
+    """One run; returns False (and says where the worker logs are) if the pipeline stalled."""
     run = uuid.uuid4().hex[:8]
     base = Settings()
     settings = base.model_copy(
@@ -137,25 +151,21 @@ def bench(mode: str, pages: int, clean_workers: int, rate_fraction: float) -> No
     ensure_index(es, settings)
     corpus = load_pages(mode, pages)
     env = env_for(settings)
-    workers = [
-        subprocess.Popen(
-            [NEWSFLOW, "consume", "clean"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(clean_workers)
-    ]
-    workers.append(
-        subprocess.Popen(
-            [NEWSFLOW, "consume", "index"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    )
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def start(kind: str, n: int) -> subprocess.Popen[bytes]:
+        with (logs / f"{mode}-{kind}-{n}.log").open("w") as out:
+            return subprocess.Popen(
+                [NEWSFLOW, "consume", kind], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    # Other work on the machine, as on a busy production host (the stall needed it).
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
+    workers = [start("clean", n) for n in range(clean_workers)]
+    workers.append(start("index", 0))
     watcher = Watcher(settings)
     watcher.start()
+    ok = True
     try:
         warm = send(settings, corpus[:10], mode, f"warm{run}", None)
         wait_for(watcher, set(warm), 180)
@@ -180,15 +190,22 @@ def bench(mode: str, pages: int, clean_workers: int, rate_fraction: float) -> No
             f"mode={mode} pages={len(sent)} clean_workers={clean_workers} "
             f"throughput={throughput:.1f} articles/s (searchable {len(done)}, "
             f"not indexed {lost}) | paced at {rate:.1f}/s: n={len(lat)} "
-            f"p50={p50 * 1000:.0f} ms p99={p99 * 1000:.0f} ms"
+            f"p50={p50 * 1000:.0f} ms p99={p99 * 1000:.0f} ms | busy loops {busy}",
+            flush=True,
         )
+    except Stalled as exc:
+        ok = False
+        print(f"STALL mode={mode} clean_workers={clean_workers}: {exc}; worker logs in {logs}")
     finally:
         watcher.stop.set()
+        for h in hogs:
+            h.kill()
         for w in workers:
             w.terminate()
         for w in workers:
             w.wait(timeout=60)
         es.indices.delete(index=f"{settings.index_prefix}*", allow_no_indices=True)
+    return ok
 
 
 def main() -> None:
@@ -202,9 +219,16 @@ def main() -> None:
         default=0.5,
         help="paced phase rate as a fraction of measured throughput",
     )
+    parser.add_argument(
+        "--busy", type=int, default=0, help="busy-loop processes beside the pipeline"
+    )
+    parser.add_argument("--logs", type=Path, default=None, help="keep worker logs here")
     args = parser.parse_args()
+    logs = args.logs or Path(f"/tmp/newsflow-bench-{uuid.uuid4().hex[:8]}")
+    ok = True
     for mode in ["text", "html"] if args.mode == "both" else [args.mode]:
-        bench(mode, args.pages, args.clean_workers, args.rate_fraction)
+        ok &= bench(mode, args.pages, args.clean_workers, args.rate_fraction, args.busy, logs)
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

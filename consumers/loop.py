@@ -27,9 +27,12 @@ evidence behind each point):
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import queue
 import signal
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -142,6 +145,7 @@ class WorkerLoop:
         self.liveness = liveness or Liveness(name)
         self.metrics = metrics or WorkerMetrics(stage.value)
         self.stats = LoopStats()
+        self.worker_id = f"{name}@{socket.gethostname()}:{os.getpid()}"
         self._buffer: deque[ConsumerRecord] = deque()
         self._offsets: dict[TopicPartition, int] = {}
         self._dead: list[DeadLetter] = []
@@ -385,7 +389,10 @@ class WorkerLoop:
         self._dead = []
         # Partitions revoked while the flush waited are not ours to commit any more.
         self._apply_revocations()
-        offsets = {tp: OffsetAndMetadata(off, "", -1) for tp, off in self._offsets.items()}
+        # The commit carries who made it and when: `newsflow status` shows each worker's last
+        # progress from it, with no other bookkeeping.
+        stamp = json.dumps({"worker": self.worker_id, "at": round(time.time(), 1)})
+        offsets = {tp: OffsetAndMetadata(off, stamp, -1) for tp, off in self._offsets.items()}
         self._offsets = {}
         self._batch_started = None
         self.stats.flushes += 1

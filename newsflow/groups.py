@@ -6,6 +6,7 @@ without an owner while I have none": a worker stuck out of its group).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,9 @@ class PartitionState:
     committed: int | None
     end: int
     owner: str | None
+    #: Who made the last commit and when (unix time), from the commit's metadata.
+    committed_by: str | None = None
+    committed_at: float | None = None
 
     @property
     def lag(self) -> int:
@@ -95,15 +99,20 @@ def describe_group(settings: Settings, group: str, topic: str) -> GroupState:
         admin.close()
     members = _members(description, topic)
     owner_of = {p: m.member_id for m in members for p in m.partitions}
-    partitions = [
-        PartitionState(
-            partition=tp.partition,
-            committed=committed[tp].offset if tp in committed else None,
-            end=ends.get(tp, 0),
-            owner=owner_of.get(tp.partition),
+    partitions = []
+    for tp in tps:
+        meta = committed.get(tp)
+        stamp = _stamp(meta.metadata if meta is not None else None)
+        partitions.append(
+            PartitionState(
+                partition=tp.partition,
+                committed=meta.offset if meta is not None else None,
+                end=ends.get(tp, 0),
+                owner=owner_of.get(tp.partition),
+                committed_by=stamp.get("worker"),
+                committed_at=stamp.get("at"),
+            )
         )
-        for tp in tps
-    ]
     return GroupState(
         group=group,
         topic=topic,
@@ -111,6 +120,24 @@ def describe_group(settings: Settings, group: str, topic: str) -> GroupState:
         members=members,
         partitions=partitions,
     )
+
+
+def _stamp(metadata: str | None) -> dict[str, Any]:
+    """The {"worker", "at"} a newsflow worker writes into each commit's metadata."""
+    try:
+        value = json.loads(metadata or "")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def last_progress(state: GroupState) -> dict[str, float]:
+    """Worker -> unix time of its latest commit, over the partitions of the group."""
+    latest: dict[str, float] = {}
+    for p in state.partitions:
+        if p.committed_by and p.committed_at:
+            latest[p.committed_by] = max(latest.get(p.committed_by, 0.0), float(p.committed_at))
+    return latest
 
 
 def unowned_partitions(settings: Settings, group: str, topic: str) -> int:

@@ -22,7 +22,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="One JSON object instead of tables."),
 ) -> None:
     """Per consumer group and partition: committed offset, end offset, lag and owner."""
-    from newsflow.groups import describe_group
+    from newsflow.groups import describe_group, last_progress
 
     settings = Settings()
     pairs = [
@@ -40,6 +40,7 @@ def status(
                 "lag": g.lag,
                 "members": [m.__dict__ for m in g.members],
                 "partitions": [{**p.__dict__, "lag": p.lag} for p in g.partitions],
+                "last_progress": last_progress(g),
             }
             for g in groups
         ]
@@ -50,13 +51,34 @@ def status(
             f"[bold]{g.group}[/bold] on {g.topic}: {g.state}, {len(g.members)} member(s), "
             f"lag {g.lag}"
         )
-        names = {m.member_id: f"{m.client_id}@{m.host}" for m in g.members}
-        table = Table("partition", "committed", "end", "lag", "owner")
+        names = {m.member_id: _member_name(m.member_id, m.host) for m in g.members}
+        table = Table("partition", "committed", "end", "lag", "owner", "last commit")
+        now = time.time()
         for p in g.partitions:
             owner = names.get(p.owner or "", "[yellow]none[/yellow]")
             committed = "-" if p.committed is None else str(p.committed)
-            table.add_row(str(p.partition), committed, str(p.end), str(p.lag), owner)
+            last = "-"
+            if p.committed_at:
+                last = f"{_age(now - p.committed_at)} ago by {p.committed_by}"
+            table.add_row(str(p.partition), committed, str(p.end), str(p.lag), owner, last)
         console.print(table)
+        progress = last_progress(g)
+        for worker, at in sorted(progress.items(), key=lambda kv: -kv[1]):
+            console.print(f"  last progress of {worker}: {_age(now - at)} ago")
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _member_name(member_id: str, host: str) -> str:
+    """A member id without the broker's uuid suffix, plus its host."""
+    base = member_id.rsplit("-", 5)[0] if member_id.count("-") >= 5 else member_id
+    return f"{base} ({host})"
 
 
 @app.command()
