@@ -27,10 +27,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from newsflow.clients import make_es, make_producer
-from newsflow.index import ensure_index
+from newsflow.elastic.client import make_es
+from newsflow.elastic.index import ensure_index
+from newsflow.kafka.clients import make_producer
+from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import PROJECT_ROOT, Settings
-from newsflow.topics import ensure_topics
 from schemas import ContentType, RawArticle
 
 CORPUS = PROJECT_ROOT.parent / "shared" / "corpus" / "wcxb-dev" / "pages"

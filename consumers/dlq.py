@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from consumers.loop import BatchPolicy, DeadLetterWriter, WorkerLoop
 from consumers.sinks import KafkaSink
-from newsflow.clients import make_consumer, make_producer
+from newsflow.kafka.clients import make_consumer, make_producer
 from newsflow.settings import Settings
 from schemas import DeadLetter, Stage
 

@@ -22,8 +22,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from consumers.errors import PermanentError, TransientError
 from schemas import DeadLetter, Stage
+from schemas.failures import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
-from consumers.errors import PermanentError, TransientError
 from schemas import Article
+from schemas.failures import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 

@@ -13,15 +13,16 @@ from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 
 from consumers.cleaning.model import CleanError
-from consumers.errors import PermanentError
 from consumers.loop import BatchPolicy, DeadLetterWriter, LoopStats, WorkerLoop
 from consumers.process import Tagger, process_raw
 from consumers.sinks import ElasticsearchSink, KafkaSink
-from newsflow.clients import make_consumer, make_es, make_producer
-from newsflow.index import ensure_index
+from newsflow.elastic.client import make_es
+from newsflow.elastic.index import ensure_index
+from newsflow.kafka.clients import make_consumer, make_producer
+from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import Settings
-from newsflow.topics import ensure_topics
 from schemas import Article, RawArticle, Stage
+from schemas.failures import PermanentError
 
 log = logging.getLogger(__name__)
 

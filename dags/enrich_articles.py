@@ -72,7 +72,7 @@ def enrich_articles() -> None:
     @task(execution_timeout=timedelta(minutes=20))
     def cluster() -> int:
         """Assigns story ids to articles not clustered yet."""
-        from newsflow.clients import make_es
+        from newsflow.elastic.client import make_es
         from newsflow.enrichment.clustering import cluster_pending
 
         settings = Settings()
@@ -82,7 +82,7 @@ def enrich_articles() -> None:
     @task(execution_timeout=timedelta(minutes=30))
     def embed() -> int:
         """Stores a MiniLM sentence embedding on articles that have none."""
-        from newsflow.clients import make_es
+        from newsflow.elastic.client import make_es
         from newsflow.enrichment.embeddings import embed_pending
 
         settings = Settings()
@@ -92,7 +92,7 @@ def enrich_articles() -> None:
     @task(execution_timeout=timedelta(minutes=20))
     def rollup() -> int:
         """Writes entity salience and refreshes per-entity counters."""
-        from newsflow.clients import make_es
+        from newsflow.elastic.client import make_es
         from newsflow.enrichment.rollup import rollup_pending
 
         settings = Settings()

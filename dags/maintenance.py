@@ -57,7 +57,7 @@ def maintenance() -> None:
         versions older than the NEWSFLOW_INDEX_KEEP_VERSIONS kept for a rollback."""
         if not _param("reindex"):
             raise AirflowSkipException("reindex is off")
-        from newsflow.clients import make_es
+        from newsflow.elastic.client import make_es
         from newsflow.enrichment.maintenance import reindex as run_reindex
 
         settings = Settings()
@@ -76,7 +76,7 @@ def maintenance() -> None:
         """Fails when articles seen on the topics are missing from the index."""
         if not _param("check"):
             raise AirflowSkipException("check is off")
-        from newsflow.clients import make_es
+        from newsflow.elastic.client import make_es
         from newsflow.enrichment.maintenance import check_consistency
 
         settings = Settings()

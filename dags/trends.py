@@ -23,7 +23,7 @@ def trends() -> None:
     @task(execution_timeout=timedelta(minutes=15))
     def compute() -> int:
         """Writes the trend documents for the windows ending at this run's interval end."""
-        from newsflow.clients import make_es
+        from newsflow.elastic.client import make_es
         from newsflow.enrichment.trends import write_trends
 
         context = get_current_context()

@@ -3,7 +3,7 @@
 ``source_for`` picks the source for a path or URL; ``publish`` sends sources to the raw topic.
 """
 
-from producers.ids import article_id, canonical_url, url_from_html
+from newsflow.reading.identity import article_id, canonical_url, url_from_html
 from producers.publish import PublishSummary, messages, publish
 from producers.sources import Rejected, RejectReason, Source, SourceError, source_for
 

@@ -15,7 +15,8 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from newsflow import stack as local_stack
-from newsflow.clients import make_admin, make_es
+from newsflow.elastic.client import make_es
+from newsflow.kafka.clients import make_admin
 from newsflow.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -28,12 +28,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from consumers.cleaning.decode import decode_body
-from consumers.cleaning.fingerprint import content_hash, minhash, simhash
 from consumers.cleaning.html import extract_html
 from consumers.cleaning.model import CleanError, Extracted
-from consumers.cleaning.normalize import normalize_paragraphs, normalize_text, split_paragraphs
+from consumers.cleaning.normalize import (
+    content_hash,
+    normalize_paragraphs,
+    normalize_text,
+    split_paragraphs,
+)
+from newsflow.reading.decode import decode_body
 from newsflow.settings import Settings
+from newsflow.similarity import minhash, simhash
 from schemas.article import Article, ContentType, RawArticle, Tags
 
 __all__ = [

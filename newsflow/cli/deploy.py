@@ -20,11 +20,12 @@ from elasticsearch import Elasticsearch
 from kafka.errors import KafkaError
 
 from newsflow.cli import app
-from newsflow.clients import make_admin, make_es
-from newsflow.index import ensure_index
+from newsflow.elastic.client import make_es
+from newsflow.elastic.index import ensure_index
+from newsflow.kafka.clients import make_admin
+from newsflow.kafka.topics import ensure_topics, topic_names
 from newsflow.kibana import KibanaError, import_saved_objects
 from newsflow.settings import Settings, get_settings
-from newsflow.topics import ensure_topics, topic_names
 
 log = logging.getLogger(__name__)
 

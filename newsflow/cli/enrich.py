@@ -37,7 +37,7 @@ def related(
     k: int = typer.Option(10, "-k", help="How many neighbours."),
 ) -> None:
     """Articles closest in meaning to ARTICLE_ID (kNN on the stored embeddings)."""
-    from newsflow.clients import make_es
+    from newsflow.elastic.client import make_es
     from newsflow.enrichment.embeddings import related as find_related
 
     settings = Settings()
@@ -66,7 +66,7 @@ def enrich(
     ),
 ) -> None:
     """Runs the enrichment stages once over what is pending (what the DAGs do on a schedule)."""
-    from newsflow.clients import make_es
+    from newsflow.elastic.client import make_es
     from newsflow.enrichment.clustering import cluster_pending
     from newsflow.enrichment.embeddings import embed_pending
     from newsflow.enrichment.rollup import rollup_pending

@@ -113,7 +113,7 @@ def search(
     size: int = typer.Option(10, "--size", "-n", help="How many hits to print."),
 ) -> None:
     """Full-text search over indexed articles, with highlighted snippets."""
-    from newsflow.clients import make_es
+    from newsflow.elastic.client import make_es
     from newsflow.search import SearchFilters
     from newsflow.search import search as run_search
 
@@ -153,11 +153,11 @@ def run(
     """
     from consumers.workers import run_clean_worker, run_index_worker
     from newsflow.cli.produce import run_produce
-    from newsflow.clients import make_es
-    from newsflow.index import ensure_index
+    from newsflow.elastic.client import make_es
+    from newsflow.elastic.index import ensure_index
+    from newsflow.kafka.topics import ensure_topics
     from newsflow.search import SearchFilters
     from newsflow.search import search as run_search
-    from newsflow.topics import ensure_topics
 
     settings = Settings()
     with services_reachable(settings):

@@ -9,9 +9,9 @@ from kafka.errors import KafkaError
 from rich.console import Console
 
 from newsflow.cli import app
-from newsflow.clients import make_producer
+from newsflow.kafka.clients import make_producer
+from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import Settings, get_settings
-from newsflow.topics import ensure_topics
 from producers.publish import PublishSummary, publish
 from producers.sources import SUPPORTED_SUFFIXES, expand
 

@@ -22,9 +22,15 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 from kafka.structs import TopicPartition
 
-from newsflow.clients import make_consumer
+from newsflow.elastic.index import (
+    current_index,
+    ensure_index,
+    index_name,
+    install_template,
+    swap_alias,
+)
 from newsflow.enrichment.es import scan
-from newsflow.index import current_index, ensure_index, index_name, install_template, swap_alias
+from newsflow.kafka.clients import make_consumer
 from newsflow.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Kafka and Elasticsearch clients built from the one Settings object.
+"""Kafka clients built from the settings.
 
 Callers own the clients they make (and close them); nothing here keeps a module-level client.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from elasticsearch import Elasticsearch
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from newsflow.settings import Settings
@@ -62,20 +61,3 @@ def make_consumer(settings: Settings, group_id: str | None, **overrides: Any) ->
 def make_admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:
     """An admin client for creating and describing topics."""
     return KafkaAdminClient(**{**kafka_common(settings), **overrides})
-
-
-def make_es(settings: Settings, **overrides: Any) -> Elasticsearch:
-    """An Elasticsearch client with the configured credentials and timeouts."""
-    opts: dict[str, Any] = {
-        "request_timeout": settings.es_request_timeout,
-        "verify_certs": settings.es_verify_certs,
-    }
-    if settings.es_ca_certs:
-        opts["ca_certs"] = settings.es_ca_certs
-    if settings.es_api_key is not None:
-        opts["api_key"] = settings.es_api_key.get_secret_value()
-    elif settings.es_username:
-        password = settings.es_password.get_secret_value() if settings.es_password else ""
-        opts["basic_auth"] = (settings.es_username, password)
-    opts.update(overrides)
-    return Elasticsearch(settings.es_url, **opts)

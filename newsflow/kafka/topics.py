@@ -7,7 +7,7 @@ import logging
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from newsflow.clients import make_admin
+from newsflow.kafka.clients import make_admin
 from newsflow.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -31,8 +31,8 @@ import feedparser
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
+from newsflow.reading.identity import article_id, url_from_html
 from newsflow.settings import Settings
-from producers.ids import article_id, url_from_html
 from schemas.article import ContentType, RawArticle
 
 

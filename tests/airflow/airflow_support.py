@@ -71,7 +71,7 @@ def build_article(
     """
     from consumers.cleaning.model import Extracted
     from consumers.process import build_article as assemble
-    from producers.ids import article_id
+    from newsflow.reading.identity import article_id
     from schemas import ContentType, RawArticle, Tag, Tags
 
     body = "\n\n".join(paragraphs).encode()
@@ -102,7 +102,7 @@ def build_article(
 
 def index_articles(es: Elasticsearch, settings: Settings, articles: list[Any]) -> None:
     """Indexes Articles through the alias, the way the index worker's bulk does."""
-    from newsflow.index import ensure_index
+    from newsflow.elastic.index import ensure_index
 
     ensure_index(es, settings)
     helpers.bulk(

@@ -8,9 +8,9 @@ import numpy as np
 from airflow_support import get_doc, run_dag
 from elasticsearch import Elasticsearch
 
+from newsflow.elastic.index import EMBEDDING_DIMS
 from newsflow.enrichment.clustering import story_id_for
 from newsflow.enrichment.embeddings import related
-from newsflow.index import EMBEDDING_DIMS
 from newsflow.settings import Settings
 
 

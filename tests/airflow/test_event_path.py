@@ -23,8 +23,8 @@ from airflow_support import STEEL_TAGS, build_article, get_doc, seed_paragraphs
 from elasticsearch import Elasticsearch
 
 from newsflow import airflow_local
-from newsflow.clients import make_producer
-from newsflow.index import ensure_index
+from newsflow.elastic.index import ensure_index
+from newsflow.kafka.clients import make_producer
 from newsflow.settings import Settings
 
 #: Airflow start, DAG parse, watcher subscribe, then three task processes on two shared cores.

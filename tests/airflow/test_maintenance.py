@@ -8,9 +8,9 @@ import numpy as np
 from airflow_support import get_doc, run_dag
 from elasticsearch import Elasticsearch
 
-from newsflow.clients import make_producer
+from newsflow.elastic.index import current_index, index_name
 from newsflow.enrichment.embeddings import embed_pending
-from newsflow.index import current_index, index_name
+from newsflow.kafka.clients import make_producer
 from newsflow.settings import Settings
 
 

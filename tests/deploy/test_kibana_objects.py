@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from deployfiles import project_file
 
+from newsflow.elastic.index import article_mappings, index_name, index_template
 from newsflow.enrichment.trends import trends_mappings
-from newsflow.index import article_mappings, index_name, index_template
 from newsflow.kibana import (
     ARTICLES_DATA_VIEW,
     DASHBOARD,

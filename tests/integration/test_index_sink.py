@@ -16,9 +16,9 @@ from kafka.consumer.fetcher import ConsumerRecord
 from consumers.cleaning.model import Extracted
 from consumers.process import build_article
 from consumers.sinks import ElasticsearchSink
+from newsflow.elastic.index import ensure_index
 from newsflow.enrichment.embeddings import embed_pending
 from newsflow.enrichment.es import bulk_update, pending, versions_of
-from newsflow.index import ensure_index
 from newsflow.settings import Settings
 from schemas import Article, ContentType, RawArticle, Tags
 

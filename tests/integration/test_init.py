@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from newsflow.clients import make_admin
-from newsflow.index import full_text_analyzer, index_name, index_template, template_name
+from newsflow.elastic.index import full_text_analyzer, index_name, index_template, template_name
+from newsflow.kafka.clients import make_admin
+from newsflow.kafka.topics import topic_names
 from newsflow.kibana import DASHBOARD, KibanaClient, import_saved_objects, load_objects
 from newsflow.settings import Settings
-from newsflow.topics import topic_names
 
 pytestmark = pytest.mark.integration
 

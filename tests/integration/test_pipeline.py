@@ -28,9 +28,9 @@ from consumers.cleaning.model import Extracted
 from consumers.dlq import list_dead_letters, replay
 from consumers.process import build_article
 from consumers.workers import run_clean_worker, run_index_worker
-from newsflow.clients import make_admin, make_consumer, make_producer
+from newsflow.kafka.clients import make_admin, make_consumer, make_producer
+from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import PROJECT_ROOT, Settings
-from newsflow.topics import ensure_topics
 from schemas import ContentType, RawArticle, Tags
 
 pytestmark = pytest.mark.integration
@@ -348,7 +348,7 @@ class _Forwarder:
 def test_index_worker_retries_while_elasticsearch_is_unreachable(
     stack: Any, settings: Settings, es: Elasticsearch
 ) -> None:
-    from newsflow.index import ensure_index
+    from newsflow.elastic.index import ensure_index
 
     ensure_topics(settings)
     ensure_index(es, settings)  # so only the bulk writes go through the forwarder

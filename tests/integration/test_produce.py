@@ -18,7 +18,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from newsflow.cli.produce import EXIT_BROKER, EXIT_OK, run_produce
-from newsflow.clients import make_consumer, make_producer
+from newsflow.kafka.clients import make_consumer, make_producer
 from newsflow.settings import Settings
 from newsflow.stack import StackStatus
 from producers.publish import publish

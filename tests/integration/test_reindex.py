@@ -10,8 +10,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 from consumers.cleaning.model import Extracted
 from consumers.process import build_article
 from consumers.sinks import ElasticsearchSink
+from newsflow.elastic.index import current_index, ensure_index, index_name
 from newsflow.enrichment.maintenance import prune_versions, reindex
-from newsflow.index import current_index, ensure_index, index_name
 from newsflow.settings import Settings
 from schemas import ContentType, RawArticle, Tags
 

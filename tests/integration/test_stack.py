@@ -27,7 +27,8 @@ from kafka.structs import TopicPartition
 from pydantic import SecretStr
 
 from newsflow import stack as local_stack
-from newsflow.clients import make_admin, make_consumer, make_es, make_producer
+from newsflow.elastic.client import make_es
+from newsflow.kafka.clients import make_admin, make_consumer, make_producer
 from newsflow.settings import Settings
 from newsflow.stack.layout import StackPaths
 

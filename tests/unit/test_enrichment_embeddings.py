@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from newsflow.elastic.index import EMBEDDING_DIMS
 from newsflow.enrichment.embeddings import MiniLM, article_text, get_model
-from newsflow.index import EMBEDDING_DIMS
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ import pytest
 
 from consumers.cleaning.model import CleanError, Extracted
 from consumers.dlq import target_topic
-from consumers.errors import PermanentError
 from consumers.process import StageTimeout, build_article, site_of, time_limit
 from consumers.workers import parse_article, parse_raw
 from newsflow.search import SearchFilters, build_query, to_hit
 from newsflow.settings import Settings
 from schemas import ContentType, DeadLetter, RawArticle, Stage, Tags
+from schemas.failures import PermanentError
 
 
 def _raw(**kw: object) -> RawArticle:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.cleaning.decode import decode_body
 from consumers.cleaning.model import CleanError
+from newsflow.reading.decode import decode_body
 from schemas.article import ContentType
 
 FRENCH = "Café “crème” — naïve façade, déjà vu. Le cœur a ses raisons que la raison ignore. " * 4

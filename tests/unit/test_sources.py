@@ -18,8 +18,8 @@ import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from newsflow.reading.identity import article_id
 from newsflow.settings import Settings
-from producers.ids import article_id
 from producers.sources import (
     Directory,
     Feed,
