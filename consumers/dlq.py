@@ -96,7 +96,7 @@ def replay(
             summary.skipped += 1
             return
         topic = target_topic(letter, settings)
-        sink = sinks.setdefault(topic, KafkaSink(producer, topic, stage="produce"))
+        sink = sinks.setdefault(topic, KafkaSink(producer, topic, stage=Stage.PRODUCE))
         sink.add(letter.original_key or b"", letter.original)
         summary.replayed += 1
         summary.by_topic[topic] += 1

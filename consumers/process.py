@@ -1,6 +1,6 @@
 """The clean stage as a pure function: RawArticle in, cleaned and tagged Article out.
 
-No Kafka and no network here; consumers/clean_worker.py wraps it in a consumer loop.
+No Kafka and no network here; consumers/workers.py runs it inside the consumer loop.
 """
 
 from __future__ import annotations
@@ -13,24 +13,15 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from consumers.cleaning import clean, to_article
-from consumers.cleaning.model import CleanError, Extracted
+from consumers.cleaning.model import Extracted
 from newsflow.settings import Settings
 from schemas import Article, RawArticle, Tags
+from schemas.failures import CleanError, StageTimeout
+from schemas.reasons import CleanReason
 
 
 class Tagger(Protocol):
     def tag(self, title: str | None, paragraphs: list[str]) -> Tags: ...
-
-
-class StageTimeout(CleanError):
-    """The cleaner or tagger took longer than ``clean_timeout_seconds`` on one message."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__("timeout", f"cleaning took longer than {seconds:g} s")
-        self.seconds = seconds
-
-    def __reduce__(self) -> tuple[type[StageTimeout], tuple[float]]:  # type: ignore[override]
-        return (type(self), (self.seconds,))
 
 
 @contextmanager
@@ -106,6 +97,6 @@ def process_raw(raw: RawArticle, tagger: Tagger, settings: Settings) -> Article:
     with time_limit(settings.clean_timeout_seconds):
         extracted = clean(raw, settings)
         if not extracted.paragraphs:
-            raise CleanError("no_article_text", "no article text found in the page")
+            raise CleanError(CleanReason.NO_ARTICLE_TEXT, "no article text found in the page")
         tags = tagger.tag(extracted.title, extracted.paragraphs)
     return build_article(raw, extracted, tags)

@@ -20,7 +20,7 @@ from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
-from schemas import Article
+from schemas import AnyStageReason, Article, IndexedEvent, IndexReason, Stage
 from schemas.failures import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class _Pending:
 class KafkaSink:
     """Publishes keyed messages to one topic; ``flush`` returns once the broker acked them all."""
 
-    def __init__(self, producer: KafkaProducer, topic: str, stage: str) -> None:
+    def __init__(self, producer: KafkaProducer, topic: str, stage: Stage) -> None:
         self.producer = producer
         self.topic = topic
         self.stage = stage
@@ -48,7 +48,7 @@ class KafkaSink:
         try:
             item.future = self.producer.send(self.topic, key=key, value=value)
         except MessageSizeTooLargeError as exc:
-            raise PermanentError(self.stage, "too_large_for_topic", str(exc)) from exc
+            raise PermanentError(self.stage, AnyStageReason.TOO_LARGE_FOR_TOPIC, str(exc)) from exc
         self._items.append(item)
         self._bytes += len(value)
 
@@ -193,9 +193,9 @@ class ElasticsearchSink:
                 retry.append(entry)
             else:
                 err = result.get("error", {})
-                reason = str(err.get("type", "rejected"))
-                detail = str(err.get("reason", err))
-                self._rejected.append((record, PermanentError("index", reason, detail)))
+                detail = f"{err.get('type', 'rejected')}: {err.get('reason', err)}"
+                rejected = PermanentError(Stage.INDEX, IndexReason.REJECTED, detail)
+                self._rejected.append((record, rejected))
         self._docs = retry
         self._bytes = sum(len(e[2]) for e in retry)
         if retry:
@@ -205,10 +205,10 @@ class ElasticsearchSink:
         if self._docs:
             self._bulk()
         if self.announcer is not None:
-            now = datetime.now(UTC).isoformat()
+            now = datetime.now(UTC)
             for article_id, index in self._announce:
-                body = json.dumps({"id": article_id, "index": index, "indexed_at": now})
-                self.announcer.add(article_id.encode(), body.encode())
+                event = IndexedEvent(id=article_id, index=index, indexed_at=now)
+                self.announcer.add(article_id.encode(), event.model_dump_json().encode())
             self._announce = []
             # Announcements not acknowledged stay queued in the announcer for the next try.
             self.announcer.flush()

@@ -12,7 +12,6 @@ import logging
 from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 
-from consumers.cleaning.model import CleanError
 from consumers.loop import BatchPolicy, DeadLetterWriter, LoopStats, WorkerLoop
 from consumers.process import Tagger, process_raw
 from consumers.sinks import ElasticsearchSink, KafkaSink
@@ -21,7 +20,7 @@ from newsflow.elastic.index import ensure_index
 from newsflow.kafka.clients import make_consumer, make_producer
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import Settings
-from schemas import Article, RawArticle, Stage
+from schemas import Article, DecodeReason, RawArticle, Stage
 from schemas.failures import PermanentError
 
 log = logging.getLogger(__name__)
@@ -29,10 +28,11 @@ log = logging.getLogger(__name__)
 
 def _decode_error(exc: ValidationError) -> PermanentError:
     kinds = {e["type"] for e in exc.errors()}
-    reason = "undecodable" if kinds & {"json_invalid", "json_type"} else "schema_invalid"
+    invalid_json = kinds & {"json_invalid", "json_type"}
+    reason = DecodeReason.UNDECODABLE if invalid_json else DecodeReason.SCHEMA_INVALID
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "message"
-    return PermanentError("decode", reason, f"{where}: {first.get('msg', exc)}")
+    return PermanentError(Stage.DECODE, reason, f"{where}: {first.get('msg', exc)}")
 
 
 def parse_raw(value: bytes | None) -> RawArticle:
@@ -69,14 +69,11 @@ def run_clean_worker(
         tagger = load_tagger()
     ensure_topics(settings)
     producer = make_producer(settings)
-    sink = KafkaSink(producer, settings.topic_clean, stage="clean")
+    sink = KafkaSink(producer, settings.topic_clean, stage=Stage.CLEAN)
 
     def handle(record: ConsumerRecord) -> None:
-        raw = parse_raw(record.value)
-        try:
-            article = process_raw(raw, tagger, settings)
-        except CleanError as exc:
-            raise PermanentError("clean", exc.reason, exc.message) from exc
+        # A CleanError is a PermanentError of the clean stage: the loop dead-letters it.
+        article = process_raw(parse_raw(record.value), tagger, settings)
         sink.add(article.id.encode(), article.model_dump_json().encode())
 
     loop = WorkerLoop(
@@ -103,7 +100,7 @@ def run_index_worker(settings: Settings, idle_exit_seconds: float | None = None)
     sink = ElasticsearchSink(
         es,
         settings.index_alias,
-        announcer=KafkaSink(producer, settings.topic_indexed, stage="index"),
+        announcer=KafkaSink(producer, settings.topic_indexed, stage=Stage.INDEX),
     )
 
     def handle(record: ConsumerRecord) -> None:

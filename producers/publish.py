@@ -26,6 +26,7 @@ from rich.progress import (
 
 from producers.sources import Rejected, Source
 from schemas.article import RawArticle
+from schemas.failures import describe
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +115,6 @@ def messages(
                 yield to_message(item)
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 class _Pending:
     """Sent records whose acknowledgement has not been checked yet."""
 
@@ -135,7 +131,7 @@ class _Pending:
             try:
                 future.get(timeout=0)  # type: ignore[attr-defined]
             except KafkaError as exc:
-                summary.failed.append(Failed(article.source, article.id, _describe(exc)))
+                summary.failed.append(Failed(article.source, article.id, describe(exc)))
                 log.warning("not acknowledged: %s %s: %s", article.source, article.id, exc)
             else:
                 summary.published += 1
@@ -223,11 +219,11 @@ def _publish_one(
             try:
                 future = producer.send(topic, key=item.key, value=item.value)
             except KafkaTimeoutError as exc:
-                summary.failed.append(Failed(article.source, article.id, _describe(exc)))
-                summary.broker_error = _describe(exc)
+                summary.failed.append(Failed(article.source, article.id, describe(exc)))
+                summary.broker_error = describe(exc)
                 return False
             except KafkaError as exc:  # e.g. a record too large: this article only
-                summary.failed.append(Failed(article.source, article.id, _describe(exc)))
+                summary.failed.append(Failed(article.source, article.id, describe(exc)))
                 continue
             pending.items.append((item, future))
             if len(pending.items) >= SETTLE_EVERY:

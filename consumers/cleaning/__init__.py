@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from consumers.cleaning.html import extract_html
-from consumers.cleaning.model import CleanError, Extracted
+from consumers.cleaning.model import Extracted
 from consumers.cleaning.normalize import (
     content_hash,
     normalize_paragraphs,
@@ -40,6 +40,8 @@ from newsflow.reading.decode import decode_body
 from newsflow.settings import Settings
 from newsflow.similarity import minhash, simhash
 from schemas.article import Article, ContentType, RawArticle, Tags
+from schemas.failures import CleanError
+from schemas.reasons import CleanReason
 
 __all__ = [
     "CleanError",
@@ -129,11 +131,11 @@ def _extract_json(text: str, url: str | None) -> Extracted:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CleanError("bad_json", f"not valid JSON: {exc.msg} at {exc.pos}") from None
+        raise CleanError(CleanReason.BAD_JSON, f"not valid JSON: {exc.msg} at {exc.pos}") from None
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
     if not isinstance(data, dict):
-        raise CleanError("bad_json", f"expected a JSON object, got {type(data).__name__}")
+        raise CleanError(CleanReason.BAD_JSON, f"expected a JSON object, got {type(data).__name__}")
     url = _as_text(_first(data, "url", "link", "canonical_url")) or url
     html = _as_text(_first(data, "html", "content_html", "raw_html", "body_html"))
     body = _as_text(_first(data, "text", "body", "content", "articleBody", "article"))
@@ -150,7 +152,9 @@ def _extract_json(text: str, url: str | None) -> Extracted:
             # A structured source's text field is the article itself, however short.
             extracted = Extracted(paragraphs=split_paragraphs(body), extractor="plain")
     else:
-        raise CleanError("no_article_text", "JSON object has no html/text/body/content field")
+        raise CleanError(
+            CleanReason.NO_ARTICLE_TEXT, "JSON object has no html/text/body/content field"
+        )
     # The source's own structured fields beat anything guessed from the page.
     updates: dict[str, Any] = {}
     title = _as_text(_first(data, "title", "headline"))
@@ -203,7 +207,7 @@ def clean(raw: RawArticle, settings: Settings | None = None) -> Extracted:
 
     paragraphs = normalize_paragraphs(extracted.paragraphs)
     if not paragraphs:
-        raise CleanError("no_article_text", "no article text left after cleaning")
+        raise CleanError(CleanReason.NO_ARTICLE_TEXT, "no article text left after cleaning")
     updates: dict[str, Any] = {"paragraphs": paragraphs}
     # Source hints (feed title, published date) fill what the page itself did not say.
     hints = raw.metadata
@@ -274,7 +278,7 @@ def raw_from_file(path: str | Path, fmt: str = "auto", url: str | None = None) -
         try:
             body = gzip.decompress(body)
         except (OSError, EOFError) as exc:
-            raise CleanError("binary", f"unreadable gzip file: {exc}") from None
+            raise CleanError(CleanReason.BINARY, f"unreadable gzip file: {exc}") from None
     key = url or hashlib.sha256(body).hexdigest()
     return RawArticle(
         id=hashlib.sha256(key.encode()).hexdigest()[:32],

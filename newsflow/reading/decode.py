@@ -16,8 +16,9 @@ from __future__ import annotations
 import codecs
 import re
 
-from consumers.cleaning.model import CleanError
 from schemas.article import ContentType
+from schemas.failures import CleanError
+from schemas.reasons import CleanReason
 
 # Leading bytes of common binary formats that sometimes arrive labelled as text or HTML.
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -95,15 +96,15 @@ def check_binary(body: bytes) -> None:
     many control characters (UTF-16/32 with a BOM is handled before this is called)."""
     for magic, kind in _MAGIC:
         if body.startswith(magic):
-            raise CleanError("binary", f"body looks like {kind} data")
+            raise CleanError(CleanReason.BINARY, f"body looks like {kind} data")
     if body.startswith(_RIFF) and body[8:12] in (b"WEBP", b"WAVE", b"AVI "):
-        raise CleanError("binary", f"body looks like {body[8:12].decode().strip()} data")
+        raise CleanError(CleanReason.BINARY, f"body looks like {body[8:12].decode().strip()} data")
     sample = body[:65536]
     if b"\x00" in sample:
-        raise CleanError("binary", "body contains NUL bytes")
+        raise CleanError(CleanReason.BINARY, "body contains NUL bytes")
     controls = len(sample) - len(sample.translate(_CONTROL_TABLE, _CONTROL))
     if controls > _MAX_CONTROL_RATIO * len(sample):
-        raise CleanError("binary", f"{controls} control bytes in the first {len(sample)}")
+        raise CleanError(CleanReason.BINARY, f"{controls} control bytes in the first {len(sample)}")
 
 
 def _sniff_meta_charset(body: bytes) -> str | None:
@@ -157,15 +158,17 @@ def decode_body(
     before any work so a huge body costs nothing.
     """
     if max_bytes is not None and len(body) > max_bytes:
-        raise CleanError("too_large", f"{len(body)} bytes is over the {max_bytes}-byte limit")
+        raise CleanError(
+            CleanReason.TOO_LARGE, f"{len(body)} bytes is over the {max_bytes}-byte limit"
+        )
     if not body.strip():
-        raise CleanError("empty", "body is empty or only whitespace")
+        raise CleanError(CleanReason.EMPTY, "body is empty or only whitespace")
 
     for bom, codec in _BOMS:
         if body.startswith(bom):
             unmarked = body[len(bom) :].decode(codec, errors="replace")
             if not unmarked.strip():
-                raise CleanError("empty", "body is only a byte-order mark")
+                raise CleanError(CleanReason.EMPTY, "body is only a byte-order mark")
             return unmarked
 
     check_binary(body)

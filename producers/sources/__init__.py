@@ -22,7 +22,6 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -34,21 +33,8 @@ from warcio.exceptions import ArchiveLoadFailed
 from newsflow.reading.identity import article_id, url_from_html
 from newsflow.settings import Settings
 from schemas.article import ContentType, RawArticle
-
-
-class RejectReason(StrEnum):
-    """Why an input (or one record of it) was not published."""
-
-    MISSING = "missing"
-    UNREADABLE = "unreadable"
-    OVERSIZED = "oversized"
-    BINARY = "binary"
-    EMPTY = "empty"
-    UNSUPPORTED = "unsupported"
-    INVALID_JSON = "invalid-json"
-    INVALID_FEED = "invalid-feed"
-    INVALID_WARC = "invalid-warc"
-    FETCH_FAILED = "fetch-failed"
+from schemas.failures import SourceError, describe
+from schemas.reasons import ProduceReason
 
 
 @dataclass(frozen=True)
@@ -56,24 +42,16 @@ class Rejected:
     """An input or record that was skipped, with where it came from and why."""
 
     source: str
-    reason: RejectReason
+    reason: ProduceReason
     detail: str
 
     def __str__(self) -> str:
         return f"{self.source}: {self.reason} ({self.detail})"
 
-
-class SourceError(Exception):
-    """A typed failure while reading one input; sources turn it into a ``Rejected`` value."""
-
-    def __init__(self, reason: RejectReason, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-    def rejected(self, source: str) -> Rejected:
-        """The ``Rejected`` value reporting this error for ``source``."""
-        return Rejected(source=source, reason=self.reason, detail=self.detail)
+    @classmethod
+    def from_error(cls, source: str, error: SourceError) -> Rejected:
+        """The ``Rejected`` value reporting ``error`` for ``source``."""
+        return cls(source=source, reason=error.reason, detail=error.detail)
 
 
 class Source(Protocol):
@@ -141,17 +119,17 @@ def check_binary(data: bytes) -> None:
     """Raises ``SourceError(BINARY)`` if ``data`` looks like a binary file rather than text."""
     for magic, kind in _MAGIC:
         if data.startswith(magic):
-            raise SourceError(RejectReason.BINARY, f"looks like {kind}")
+            raise SourceError(ProduceReason.BINARY, f"looks like {kind}")
     if bom_encoding(data) in ("utf-16", "utf-32"):
         return  # NUL bytes are normal in these encodings
     sample = data[:_SNIFF_BYTES]
     if b"\x00" in sample:
-        raise SourceError(RejectReason.BINARY, "contains NUL bytes")
+        raise SourceError(ProduceReason.BINARY, "contains NUL bytes")
     if sample:
         controls = len(sample) - len(sample.translate(None, _CONTROL))
         if controls / len(sample) > _MAX_CONTROL_RATIO:
             raise SourceError(
-                RejectReason.BINARY, f"{controls} control bytes in the first {len(sample)}"
+                ProduceReason.BINARY, f"{controls} control bytes in the first {len(sample)}"
             )
 
 
@@ -226,11 +204,11 @@ def _check_regular_file(path: Path) -> int:
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise SourceError(RejectReason.MISSING, "no such file") from None
+        raise SourceError(ProduceReason.MISSING, "no such file") from None
     except OSError as exc:
-        raise SourceError(RejectReason.UNREADABLE, _describe(exc)) from None
+        raise SourceError(ProduceReason.UNREADABLE, describe(exc)) from None
     if not path.is_file():
-        raise SourceError(RejectReason.UNREADABLE, "not a regular file")
+        raise SourceError(ProduceReason.UNREADABLE, "not a regular file")
     return st.st_size
 
 
@@ -238,22 +216,17 @@ def read_input(path: Path, max_bytes: int) -> bytes:
     """The whole content of a file (gunzipped if ``.gz``), refusing more than ``max_bytes``."""
     size = _check_regular_file(path)
     if not _is_gzip_name(path) and size > max_bytes:
-        raise SourceError(RejectReason.OVERSIZED, f"{size} bytes > limit {max_bytes}")
+        raise SourceError(ProduceReason.OVERSIZED, f"{size} bytes > limit {max_bytes}")
     try:
         with _open_input(path) as fh:
             # Read one byte past the limit: that is how a gzip bomb is noticed without
             # inflating all of it.
             data = fh.read(max_bytes + 1)
     except (OSError, EOFError, zlib.error) as exc:
-        raise SourceError(RejectReason.UNREADABLE, _describe(exc)) from None
+        raise SourceError(ProduceReason.UNREADABLE, describe(exc)) from None
     if len(data) > max_bytes:
-        raise SourceError(RejectReason.OVERSIZED, f"more than {max_bytes} bytes once decompressed")
+        raise SourceError(ProduceReason.OVERSIZED, f"more than {max_bytes} bytes once decompressed")
     return data
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 # --- HTTP ---------------------------------------------------------------------------------
@@ -282,7 +255,7 @@ def fetch(url: str, settings: Settings, accept: str = "*/*") -> Fetched:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:
-            raise SourceError(RejectReason.UNSUPPORTED, f"not an http(s) URL: {url}")
+            raise SourceError(ProduceReason.UNSUPPORTED, f"not an http(s) URL: {url}")
         conn: http.client.HTTPConnection
         if scheme == "https":
             conn = http.client.HTTPSConnection(
@@ -303,25 +276,25 @@ def fetch(url: str, settings: Settings, accept: str = "*/*") -> Fetched:
                 location = resp.getheader("Location")
                 if not location:
                     raise SourceError(
-                        RejectReason.FETCH_FAILED, f"HTTP {resp.status} without Location"
+                        ProduceReason.FETCH_FAILED, f"HTTP {resp.status} without Location"
                     )
                 url = urljoin(url, location)
                 continue
             if resp.status != 200:
-                raise SourceError(RejectReason.FETCH_FAILED, f"HTTP {resp.status} {resp.reason}")
+                raise SourceError(ProduceReason.FETCH_FAILED, f"HTTP {resp.status} {resp.reason}")
             length = resp.getheader("Content-Length")
             if length and length.isdigit() and int(length) > limit:
-                raise SourceError(RejectReason.OVERSIZED, f"{length} bytes > limit {limit}")
+                raise SourceError(ProduceReason.OVERSIZED, f"{length} bytes > limit {limit}")
             body = resp.read(limit + 1)
             if len(body) > limit:
-                raise SourceError(RejectReason.OVERSIZED, f"more than {limit} bytes")
+                raise SourceError(ProduceReason.OVERSIZED, f"more than {limit} bytes")
             return Fetched(url=url, body=body, content_type=resp.getheader("Content-Type"))
         except (OSError, http.client.HTTPException) as exc:
             # TimeoutError and connection errors are OSErrors.
-            raise SourceError(RejectReason.FETCH_FAILED, _describe(exc)) from None
+            raise SourceError(ProduceReason.FETCH_FAILED, describe(exc)) from None
         finally:
             conn.close()
-    raise SourceError(RejectReason.FETCH_FAILED, f"more than {_MAX_REDIRECTS} redirects")
+    raise SourceError(ProduceReason.FETCH_FAILED, f"more than {_MAX_REDIRECTS} redirects")
 
 
 def is_url(location: str) -> bool:
@@ -346,12 +319,12 @@ class TextFile:
             data = read_input(self.path, self.settings.max_input_bytes)
             check_binary(data)
         except SourceError as exc:
-            yield exc.rejected(source)
+            yield Rejected.from_error(source, exc)
             return
         encoding = text_encoding(data)
         text = decode_for_id(data, encoding)
         if not text.strip(" \t\r\n\ufeff"):
-            yield Rejected(source, RejectReason.EMPTY, "no text")
+            yield Rejected(source, ProduceReason.EMPTY, "no text")
             return
         yield RawArticle(
             id=article_id(None, text),
@@ -377,10 +350,10 @@ class HtmlFile:
             data = read_input(self.path, self.settings.max_input_bytes)
             check_binary(data)
         except SourceError as exc:
-            yield exc.rejected(source)
+            yield Rejected.from_error(source, exc)
             return
         if not data.strip():
-            yield Rejected(source, RejectReason.EMPTY, "no content")
+            yield Rejected(source, ProduceReason.EMPTY, "no content")
             return
         encoding = html_encoding(data)
         url = url_from_html(data)
@@ -451,29 +424,29 @@ class JsonLines:
                     lineno += 1
                     where = f"{source}:{lineno}"
                     if too_long:
-                        yield Rejected(where, RejectReason.OVERSIZED, f"line > limit {limit}")
+                        yield Rejected(where, ProduceReason.OVERSIZED, f"line > limit {limit}")
                     elif line.strip():
                         yield self._article(line.strip(), where)
         except SourceError as exc:
-            yield exc.rejected(source)
+            yield Rejected.from_error(source, exc)
         except (OSError, EOFError, zlib.error) as exc:
-            yield Rejected(source, RejectReason.UNREADABLE, _describe(exc))
+            yield Rejected(source, ProduceReason.UNREADABLE, describe(exc))
 
     def _article(self, line: bytes, where: str) -> RawArticle | Rejected:
         try:
             obj = json.loads(line)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both are
-            return Rejected(where, RejectReason.INVALID_JSON, _describe(exc))
+            return Rejected(where, ProduceReason.INVALID_JSON, describe(exc))
         if not isinstance(obj, dict):
             return Rejected(
-                where, RejectReason.INVALID_JSON, f"a JSON {type(obj).__name__}, not an object"
+                where, ProduceReason.INVALID_JSON, f"a JSON {type(obj).__name__}, not an object"
             )
         field = next(
             (f for f in _JSON_TEXT_FIELDS if isinstance(obj.get(f), str) and obj[f].strip()), None
         )
         if field is None:
             fields = "/".join(_JSON_TEXT_FIELDS)
-            return Rejected(where, RejectReason.EMPTY, f"no non-empty {fields} field")
+            return Rejected(where, ProduceReason.EMPTY, f"no non-empty {fields} field")
         content: str = obj[field]
         url = next(
             (obj[f] for f in _JSON_URL_FIELDS if isinstance(obj.get(f), str) and obj[f].strip()),
@@ -539,14 +512,14 @@ class Feed:
                 data = read_input(Path(self.location), self.settings.max_input_bytes)
             check_binary(data)
         except SourceError as exc:
-            yield exc.rejected(self.location)
+            yield Rejected.from_error(self.location, exc)
             return
         # A stream, not bytes or str: feedparser treats a string argument as a URL or path.
         parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
         if not parsed.get("version") and not parsed.entries:
             problem = parsed.get("bozo_exception")
-            detail = _describe(problem) if problem else "no RSS/Atom feed found"
-            yield Rejected(self.location, RejectReason.INVALID_FEED, detail)
+            detail = describe(problem) if problem else "no RSS/Atom feed found"
+            yield Rejected(self.location, ProduceReason.INVALID_FEED, detail)
             return
         feed_title = parsed.feed.get("title")
         for index, entry in enumerate(parsed.entries):
@@ -559,7 +532,7 @@ class Feed:
         if not html.strip():
             label = link or entry.get("title") or f"entry {index}"
             return Rejected(
-                f"{self.location}#{index}", RejectReason.EMPTY, f"{label}: no content or summary"
+                f"{self.location}#{index}", ProduceReason.EMPTY, f"{label}: no content or summary"
             )
         metadata: dict[str, str] = {}
         for key in ("title", "author", "id"):
@@ -609,7 +582,9 @@ def _check_warc_start(path: Path) -> None:
     with opener(path, "rb") as fh:
         head = fh.read(5)
     if head != b"WARC/":
-        raise SourceError(RejectReason.INVALID_WARC, f"does not start with a WARC header: {head!r}")
+        raise SourceError(
+            ProduceReason.INVALID_WARC, f"does not start with a WARC header: {head!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -638,10 +613,10 @@ class Warc:
                     if item is not None:
                         yield item
         except SourceError as exc:
-            yield exc.rejected(source)
+            yield Rejected.from_error(source, exc)
         except (ArchiveLoadFailed, OSError, EOFError, zlib.error, ValueError) as exc:
             # Records already yielded stay published; the damaged rest is reported once.
-            yield Rejected(source, RejectReason.INVALID_WARC, _describe(exc))
+            yield Rejected(source, ProduceReason.INVALID_WARC, describe(exc))
 
     def _article(self, record: Any, locate: Callable[[], str]) -> RawArticle | Rejected | None:
         if record.rec_type != "response" or record.http_headers is None:
@@ -656,13 +631,13 @@ class Warc:
         data = record.content_stream().read(limit + 1)
         where = locate()
         if len(data) > limit:
-            return Rejected(where, RejectReason.OVERSIZED, f"more than {limit} bytes")
+            return Rejected(where, ProduceReason.OVERSIZED, f"more than {limit} bytes")
         try:
             check_binary(data)
         except SourceError as exc:
-            return exc.rejected(where)
+            return Rejected.from_error(where, exc)
         if not data.strip():
-            return Rejected(where, RejectReason.EMPTY, "empty response body")
+            return Rejected(where, ProduceReason.EMPTY, "empty response body")
         url = record.rec_headers.get_header("WARC-Target-URI") or url_from_html(data)
         encoding = html_encoding(data, _charset_param(content_type))
         fetched_at = _warc_date(record.rec_headers.get_header("WARC-Date"))
@@ -684,7 +659,7 @@ class Unusable:
     """An input that cannot be read at all (missing, unsupported); yields its one rejection."""
 
     location: str
-    reason: RejectReason
+    reason: ProduceReason
     detail: str
 
     def articles(self) -> Iterator[RawArticle | Rejected]:
@@ -748,7 +723,7 @@ class Directory:
         for root, dirs, names in os.walk(self.path, onerror=errors.append):
             for error in errors:
                 yield Rejected(
-                    str(error.filename or root), RejectReason.UNREADABLE, _describe(error)
+                    str(error.filename or root), ProduceReason.UNREADABLE, describe(error)
                 )
             errors.clear()
             # Sorting in place also fixes the order os.walk descends in.
@@ -762,13 +737,13 @@ class Directory:
                     yield path, source
         for error in errors:
             yield Rejected(
-                str(error.filename or self.path), RejectReason.UNREADABLE, _describe(error)
+                str(error.filename or self.path), ProduceReason.UNREADABLE, describe(error)
             )
 
     def articles(self) -> Iterator[RawArticle | Rejected]:
         """Yields the articles of every supported file under the folder."""
         if not self.path.is_dir():
-            yield Rejected(str(self.path), RejectReason.MISSING, "no such directory")
+            yield Rejected(str(self.path), ProduceReason.MISSING, "no such directory")
             return
         for item in self.files():
             if isinstance(item, Rejected):
@@ -789,11 +764,13 @@ def source_for(location: str | Path, settings: Settings) -> Source:
     if path.is_dir():
         return Directory(path, settings)
     if not path.exists():
-        return Unusable(text, RejectReason.MISSING, "no such file or directory")
+        return Unusable(text, ProduceReason.MISSING, "no such file or directory")
     source = file_source(path, settings)
     if source is None:
         endings = ", ".join(SUPPORTED_SUFFIXES)
-        return Unusable(text, RejectReason.UNSUPPORTED, f"unknown file type (supported: {endings})")
+        return Unusable(
+            text, ProduceReason.UNSUPPORTED, f"unknown file type (supported: {endings})"
+        )
     return source
 
 

@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 
 from consumers.cleaning import clean, clean_file, looks_like_html, raw_from_file, to_article
-from consumers.cleaning.model import CleanError
-from consumers.process import StageTimeout
 from newsflow.settings import Settings
 from schemas.article import ContentType, RawArticle
-from schemas.failures import PermanentError
+from schemas.failures import CleanError, PermanentError, StageTimeout
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cleaning"
 PAGE = (FIXTURES / "jsonld_byline.html").read_text(encoding="utf-8")

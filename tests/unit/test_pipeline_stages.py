@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from consumers.cleaning.model import CleanError, Extracted
+from consumers.cleaning.model import Extracted
 from consumers.dlq import target_topic
-from consumers.process import StageTimeout, build_article, site_of, time_limit
+from consumers.process import build_article, site_of, time_limit
 from consumers.workers import parse_article, parse_raw
 from newsflow.search import SearchFilters, build_query, to_hit
 from newsflow.settings import Settings
 from schemas import ContentType, DeadLetter, RawArticle, Stage, Tags
-from schemas.failures import PermanentError
+from schemas.failures import CleanError, PermanentError, StageTimeout
 
 
 def _raw(**kw: object) -> RawArticle:

@@ -26,7 +26,6 @@ from producers.sources import (
     HtmlFile,
     JsonLines,
     Rejected,
-    RejectReason,
     TextFile,
     Unusable,
     Warc,
@@ -34,6 +33,7 @@ from producers.sources import (
     source_for,
 )
 from schemas.article import ContentType, RawArticle
+from schemas.reasons import ProduceReason
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
 
@@ -155,9 +155,9 @@ def test_json_lines_articles_and_bad_lines(settings: Settings) -> None:
     )
     assert chips.metadata["field"] == "html"
     assert [(r.source, r.reason) for r in rejected] == [
-        (f"{path}:6", RejectReason.INVALID_JSON),
-        (f"{path}:7", RejectReason.EMPTY),
-        (f"{path}:8", RejectReason.INVALID_JSON),
+        (f"{path}:6", ProduceReason.INVALID_JSON),
+        (f"{path}:7", ProduceReason.EMPTY),
+        (f"{path}:8", ProduceReason.INVALID_JSON),
     ]
 
 
@@ -168,7 +168,7 @@ def test_json_lines_oversized_line_is_rejected_alone(tmp_path: Path) -> None:
     path.write_text(f"{good}\n{big}\n{good.replace('ok', 'ok2')}\n", encoding="utf-8")
     articles, rejected = _split(JsonLines(path, Settings(max_input_bytes=1000)).articles())
     assert [a.url for a in articles] == ["https://example.com/ok", "https://example.com/ok2"]
-    assert [(r.source, r.reason) for r in rejected] == [(f"{path}:2", RejectReason.OVERSIZED)]
+    assert [(r.source, r.reason) for r in rejected] == [(f"{path}:2", ProduceReason.OVERSIZED)]
 
 
 # --- Feeds ----------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ def test_rss_feed_entries(settings: Settings) -> None:
     assert jets.metadata["published"] == "2026-11-23T09:30:00+00:00"
     assert jets.metadata["feed_title"] == "Example Business News"
     assert b"Retail sales rose 0.8 percent" in retail.body
-    assert [r.reason for r in rejected] == [RejectReason.EMPTY]
+    assert [r.reason for r in rejected] == [ProduceReason.EMPTY]
 
 
 def test_atom_feed_entries(settings: Settings) -> None:
@@ -210,7 +210,7 @@ def test_a_page_that_is_not_a_feed_is_rejected(settings: Settings, tmp_path: Pat
     path.write_text("<html><body><p>Not a feed</p></body></html>", encoding="utf-8")
     [item] = Feed(str(path), settings).articles()
     assert isinstance(item, Rejected)
-    assert item.reason is RejectReason.INVALID_FEED
+    assert item.reason is ProduceReason.INVALID_FEED
 
 
 class _FeedHandler(BaseHTTPRequestHandler):
@@ -262,20 +262,20 @@ def test_feed_over_http_matches_the_file(settings: Settings, feed_server: str) -
         assert [a.id for a in articles] == [a.id for a in from_file]
         assert [a.body for a in articles] == [a.body for a in from_file]
         assert all(a.source == feed_server + path for a in articles)
-        assert [r.reason for r in rejected] == [RejectReason.EMPTY]
+        assert [r.reason for r in rejected] == [ProduceReason.EMPTY]
 
 
 def test_feed_http_errors_are_rejections(feed_server: str) -> None:
     fast = Settings(http_connect_timeout=1.0, http_read_timeout=0.5)
     [missing] = Feed(feed_server + "/missing", fast).articles()
     assert isinstance(missing, Rejected)
-    assert missing.reason is RejectReason.FETCH_FAILED
+    assert missing.reason is ProduceReason.FETCH_FAILED
     assert "404" in missing.detail
     started = time.monotonic()
     [slow] = Feed(feed_server + "/slow", fast).articles()
     assert time.monotonic() - started < 2.5  # the read timeout, not the server, ended it
     assert isinstance(slow, Rejected)
-    assert slow.reason is RejectReason.FETCH_FAILED
+    assert slow.reason is ProduceReason.FETCH_FAILED
     assert "timed out" in slow.detail.lower() or "Timeout" in slow.detail
 
 
@@ -284,7 +284,7 @@ def test_feed_connection_refused_is_a_rejection(settings: Settings) -> None:
         port = server.server_address[1]  # bound then closed: nothing listens there any more
     [item] = Feed(f"http://127.0.0.1:{port}/feed.rss", settings).articles()
     assert isinstance(item, Rejected)
-    assert item.reason is RejectReason.FETCH_FAILED
+    assert item.reason is ProduceReason.FETCH_FAILED
 
 
 # --- WARC -----------------------------------------------------------------------------------
@@ -369,7 +369,7 @@ def test_a_file_that_is_not_a_warc_is_rejected(settings: Settings, tmp_path: Pat
     path.write_text("this is not a web archive\n", encoding="utf-8")
     [item] = Warc(path, settings).articles()
     assert isinstance(item, Rejected)
-    assert item.reason is RejectReason.INVALID_WARC
+    assert item.reason is ProduceReason.INVALID_WARC
 
 
 # --- Directories, dispatch and rejection ----------------------------------------------------
@@ -412,14 +412,14 @@ def test_bad_inputs_are_rejected_without_stopping_the_batch(tmp_path: Path) -> N
 
     assert [Path(a.source).name for a in articles] == ["a_good.txt", "z_good.html"]
     assert {Path(r.source).name: r.reason for r in rejected} == {
-        "b_image.txt": RejectReason.BINARY,
-        "c_nul.html": RejectReason.BINARY,
-        "d_big.txt": RejectReason.OVERSIZED,
-        "e_bomb.txt.gz": RejectReason.OVERSIZED,
-        "f_broken.html.gz": RejectReason.UNREADABLE,
-        "g_pdf.jsonl": RejectReason.BINARY,
-        "h_empty.txt": RejectReason.EMPTY,
-        "i_dangling.txt": RejectReason.MISSING,
+        "b_image.txt": ProduceReason.BINARY,
+        "c_nul.html": ProduceReason.BINARY,
+        "d_big.txt": ProduceReason.OVERSIZED,
+        "e_bomb.txt.gz": ProduceReason.OVERSIZED,
+        "f_broken.html.gz": ProduceReason.UNREADABLE,
+        "g_pdf.jsonl": ProduceReason.BINARY,
+        "h_empty.txt": ProduceReason.EMPTY,
+        "i_dangling.txt": ProduceReason.MISSING,
     }
     assert all(r.detail for r in rejected)
 
@@ -434,7 +434,7 @@ def test_unreadable_file_is_rejected(settings: Settings, tmp_path: Path) -> None
     finally:
         path.chmod(0o600)
     assert isinstance(item, Rejected)
-    assert item.reason is RejectReason.UNREADABLE
+    assert item.reason is ProduceReason.UNREADABLE
 
 
 def test_source_for_dispatch(settings: Settings, tmp_path: Path) -> None:
@@ -445,9 +445,9 @@ def test_source_for_dispatch(settings: Settings, tmp_path: Path) -> None:
     assert isinstance(source_for(FIXTURES / "articles.jsonl", settings), JsonLines)
     assert isinstance(source_for(tmp_path / "x.WARC.GZ", settings), Unusable)  # missing
     missing = list(source_for(tmp_path / "nope.txt", settings).articles())
-    assert [r.reason for r in missing if isinstance(r, Rejected)] == [RejectReason.MISSING]
+    assert [r.reason for r in missing if isinstance(r, Rejected)] == [ProduceReason.MISSING]
     unknown = list(source_for(FIXTURES / "nested" / "notes.md", settings).articles())
-    assert [r.reason for r in unknown if isinstance(r, Rejected)] == [RejectReason.UNSUPPORTED]
+    assert [r.reason for r in unknown if isinstance(r, Rejected)] == [ProduceReason.UNSUPPORTED]
 
 
 def test_expand_walks_directories_into_file_sources(settings: Settings, tmp_path: Path) -> None:
