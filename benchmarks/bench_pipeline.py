@@ -54,7 +54,7 @@ class Watcher(threading.Thread):
     def __init__(self, settings: Settings) -> None:
         super().__init__(daemon=True)
         self.es = make_es(settings)
-        self.alias = settings.index_alias
+        self.alias = settings.index.alias
         self.seen: dict[str, float] = {}
         self.stop = threading.Event()
 
@@ -100,7 +100,7 @@ def send(
         )
         sent[raw.id] = time.monotonic()
         futures[raw.id] = producer.send(
-            settings.topic_raw, key=raw.id.encode(), value=raw.model_dump_json().encode()
+            settings.topics.raw, key=raw.id.encode(), value=raw.model_dump_json().encode()
         )
     producer.flush()
     producer.close()
@@ -123,19 +123,25 @@ def bench(mode: str, pages: int, clean_workers: int, rate_fraction: float) -> No
     base = Settings()
     settings = base.model_copy(
         update={
-            "topic_raw": f"bench-{run}-raw",
-            "topic_clean": f"bench-{run}-clean",
-            "topic_dead_letter": f"bench-{run}-dlq",
-            "topic_indexed": f"bench-{run}-indexed",
-            "consumer_group_clean": f"bench-{run}-clean",
-            "consumer_group_index": f"bench-{run}-index",
-            "index_alias": f"bench-{run}",
-            "index_prefix": f"bench-{run}-v",
+            "topics": base.topics.model_copy(
+                update={
+                    "raw": f"bench-{run}-raw",
+                    "clean": f"bench-{run}-clean",
+                    "dead_letter": f"bench-{run}-dlq",
+                    "indexed": f"bench-{run}-indexed",
+                }
+            ),
+            "groups": base.groups.model_copy(
+                update={"clean": f"bench-{run}-clean", "index": f"bench-{run}-index"}
+            ),
+            "index": base.index.model_copy(
+                update={"alias": f"bench-{run}", "prefix": f"bench-{run}-v"}
+            ),
         }
     )
     ensure_topics(settings)
     es = make_es(settings)
-    ensure_index(es, settings)
+    ensure_index(es, settings.index)
     corpus = load_pages(mode, pages)
     env = env_for(settings)
     workers = [
@@ -189,7 +195,7 @@ def bench(mode: str, pages: int, clean_workers: int, rate_fraction: float) -> No
             w.terminate()
         for w in workers:
             w.wait(timeout=60)
-        es.indices.delete(index=f"{settings.index_prefix}*", allow_no_indices=True)
+        es.indices.delete(index=f"{settings.index.prefix}*", allow_no_indices=True)
 
 
 def main() -> None:

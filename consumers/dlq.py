@@ -27,16 +27,16 @@ log = logging.getLogger(__name__)
 def target_topic(letter: DeadLetter, settings: Settings) -> str:
     """The topic a dead letter is replayed into: the input topic of the stage that failed."""
     if letter.stage == Stage.INDEX:
-        return settings.topic_clean
-    return settings.topic_raw
+        return settings.topics.clean
+    return settings.topics.raw
 
 
 def list_dead_letters(settings: Settings, limit: int = 1000) -> list[DeadLetter]:
     """Reads the dead-letter topic from the beginning (no group, nothing committed)."""
     consumer = make_consumer(settings, None, consumer_timeout_ms=2000)
     try:
-        partitions = consumer.partitions_for_topic(settings.topic_dead_letter) or set()
-        tps = [TopicPartition(settings.topic_dead_letter, p) for p in sorted(partitions)]
+        partitions = consumer.partitions_for_topic(settings.topics.dead_letter) or set()
+        tps = [TopicPartition(settings.topics.dead_letter, p) for p in sorted(partitions)]
         if not tps:
             return []
         consumer.assign(tps)
@@ -102,12 +102,12 @@ def replay(
         summary.by_topic[topic] += 1
 
     loop = WorkerLoop(
-        consumer=make_consumer(settings, settings.consumer_group_replay),
-        topic=settings.topic_dead_letter,
+        consumer=make_consumer(settings, settings.groups.replay),
+        topic=settings.topics.dead_letter,
         handler=handle,
         sink=_Fanout(),  # type: ignore[arg-type]
-        dlq=DeadLetterWriter(producer, settings.topic_dead_letter),
-        policy=BatchPolicy(max_records=500, max_bytes=settings.bulk_max_bytes, max_seconds=1.0),
+        dlq=DeadLetterWriter(producer, settings.topics.dead_letter),
+        policy=BatchPolicy(max_records=500, max_bytes=settings.bulk.max_bytes, max_seconds=1.0),
         name="dlq-replay",
         stage=Stage.PRODUCE,
     )

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from consumers.cleaning import clean, to_article
 from consumers.cleaning.model import Extracted
-from newsflow.settings import Settings
+from newsflow.settings import Limits
 from schemas import Article, RawArticle, Tags
 from schemas.failures import CleanError, StageTimeout
 from schemas.reasons import CleanReason
@@ -88,14 +88,14 @@ def build_article(raw: RawArticle, extracted: Extracted, tags: Tags) -> Article:
     )
 
 
-def process_raw(raw: RawArticle, tagger: Tagger, settings: Settings) -> Article:
+def process_raw(raw: RawArticle, tagger: Tagger, limits: Limits) -> Article:
     """Cleans and tags one raw article within the configured time limit.
 
     Raises CleanError (with a reason such as ``too_large``, ``binary``, ``timeout``) when the
     message cannot become an article; the worker dead-letters it with that reason.
     """
-    with time_limit(settings.clean_timeout_seconds):
-        extracted = clean(raw, settings)
+    with time_limit(limits.clean_timeout_seconds):
+        extracted = clean(raw, limits)
         if not extracted.paragraphs:
             raise CleanError(CleanReason.NO_ARTICLE_TEXT, "no article text found in the page")
         tags = tagger.tag(extracted.title, extracted.paragraphs)

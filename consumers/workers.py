@@ -53,9 +53,9 @@ def parse_article(value: bytes | None) -> Article:
 
 def policy_from(settings: Settings) -> BatchPolicy:
     return BatchPolicy(
-        max_records=settings.bulk_max_docs,
-        max_bytes=settings.bulk_max_bytes,
-        max_seconds=settings.bulk_max_seconds,
+        max_records=settings.bulk.max_docs,
+        max_bytes=settings.bulk.max_bytes,
+        max_seconds=settings.bulk.max_seconds,
     )
 
 
@@ -69,19 +69,19 @@ def run_clean_worker(
         tagger = load_tagger()
     ensure_topics(settings)
     producer = make_producer(settings)
-    sink = KafkaSink(producer, settings.topic_clean, stage=Stage.CLEAN)
+    sink = KafkaSink(producer, settings.topics.clean, stage=Stage.CLEAN)
 
     def handle(record: ConsumerRecord) -> None:
         # A CleanError is a PermanentError of the clean stage: the loop dead-letters it.
-        article = process_raw(parse_raw(record.value), tagger, settings)
+        article = process_raw(parse_raw(record.value), tagger, settings.limits)
         sink.add(article.id.encode(), article.model_dump_json().encode())
 
     loop = WorkerLoop(
-        consumer=make_consumer(settings, settings.consumer_group_clean),
-        topic=settings.topic_raw,
+        consumer=make_consumer(settings, settings.groups.clean),
+        topic=settings.topics.raw,
         handler=handle,
         sink=sink,
-        dlq=DeadLetterWriter(producer, settings.topic_dead_letter),
+        dlq=DeadLetterWriter(producer, settings.topics.dead_letter),
         policy=policy_from(settings),
         name="clean",
     )
@@ -95,23 +95,23 @@ def run_index_worker(settings: Settings, idle_exit_seconds: float | None = None)
     """Consumes Articles from the clean topic and upserts them into the index alias in bulk."""
     ensure_topics(settings)
     es = make_es(settings)
-    ensure_index(es, settings)
+    ensure_index(es, settings.index)
     producer = make_producer(settings)
     sink = ElasticsearchSink(
         es,
-        settings.index_alias,
-        announcer=KafkaSink(producer, settings.topic_indexed, stage=Stage.INDEX),
+        settings.index.alias,
+        announcer=KafkaSink(producer, settings.topics.indexed, stage=Stage.INDEX),
     )
 
     def handle(record: ConsumerRecord) -> None:
         sink.add(parse_article(record.value), record)
 
     loop = WorkerLoop(
-        consumer=make_consumer(settings, settings.consumer_group_index),
-        topic=settings.topic_clean,
+        consumer=make_consumer(settings, settings.groups.index),
+        topic=settings.topics.clean,
         handler=handle,
         sink=sink,
-        dlq=DeadLetterWriter(producer, settings.topic_dead_letter),
+        dlq=DeadLetterWriter(producer, settings.topics.dead_letter),
         policy=policy_from(settings),
         name="index",
         stage=Stage.INDEX,

@@ -48,7 +48,7 @@ class ComponentStatus:
 
 
 def default_home(settings: Settings) -> Path:
-    return settings.stack_dir / "airflow"
+    return settings.stack.dir / "airflow"
 
 
 def _airflow_bin() -> str:
@@ -65,22 +65,22 @@ def _airflow_bin() -> str:
 def kafka_connection(settings: Settings) -> dict[str, Any]:
     """The Airflow connection (JSON form) for the Kafka cluster, in confluent-kafka terms."""
     extra: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
-        "security.protocol": settings.kafka_security_protocol.lower(),
+        "bootstrap.servers": settings.kafka.bootstrap_servers,
+        "security.protocol": settings.kafka.security_protocol.lower(),
         # Offsets are committed after each event; named after the index group so that a
         # deployment's (or a test's) naming scheme covers it too.
-        "group.id": f"{settings.consumer_group_index}-airflow-watcher",
+        "group.id": f"{settings.groups.index}-airflow-watcher",
         # A watcher that starts after an announcement still sees it.
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
     }
-    if settings.kafka_sasl_mechanism:
-        extra["sasl.mechanisms"] = settings.kafka_sasl_mechanism
-        extra["sasl.username"] = settings.kafka_sasl_username
-        if settings.kafka_sasl_password is not None:
-            extra["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
-    if settings.kafka_ssl_cafile:
-        extra["ssl.ca.location"] = settings.kafka_ssl_cafile
+    if settings.kafka.sasl_mechanism:
+        extra["sasl.mechanisms"] = settings.kafka.sasl_mechanism
+        extra["sasl.username"] = settings.kafka.sasl_username
+        if settings.kafka.sasl_password is not None:
+            extra["sasl.password"] = settings.kafka.sasl_password.get_secret_value()
+    if settings.kafka.ssl_cafile:
+        extra["ssl.ca.location"] = settings.kafka.ssl_cafile
     return {"conn_type": "kafka", "extra": extra}
 
 

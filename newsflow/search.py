@@ -162,7 +162,7 @@ def search(
     es: Elasticsearch, settings: Settings, text: str, filters: SearchFilters, size: int = 10
 ) -> tuple[int, list[Hit]]:
     """Runs a search on the article alias; returns the total hit count and the top hits."""
-    response = es.search(index=settings.index_alias, **build_query(text, filters, size))
+    response = es.search(index=settings.index.alias, **build_query(text, filters, size))
     total = response["hits"]["total"]
     count = int(total["value"] if isinstance(total, dict) else total)
     return count, [to_hit(h) for h in response["hits"]["hits"]]

@@ -3,7 +3,7 @@
 Public API (pure functions; no I/O except ``clean_file``/``raw_from_file``, which read the
 path they are given):
 
-- ``clean(raw, settings) -> Extracted``: size check, decode, dispatch by content type,
+- ``clean(raw, limits) -> Extracted``: size check, decode, dispatch by content type,
   normalize; raises ``CleanError`` with a machine-readable ``reason``
   ("empty", "binary", "too_large", "bad_json", "no_article_text").
 - ``to_article(raw, extracted, tags) -> Article``: the indexable document, with content hash,
@@ -12,14 +12,13 @@ path they are given):
   (``.gz`` read transparently).
 
 Time limits: every step here is linear in the input, which is capped at
-``Settings.max_input_bytes`` before decoding, so a call cannot hang; the wall-clock limit per
-message (``Settings.clean_timeout_seconds``, reason "timeout") is enforced by the consumer loop,
+``Limits.max_input_bytes`` before decoding, so a call cannot hang; the wall-clock limit per
+message (``Limits.clean_timeout_seconds``, reason "timeout") is enforced by the consumer loop,
 which runs ``clean`` in a worker it can abandon.
 """
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import json
@@ -37,7 +36,7 @@ from consumers.cleaning.normalize import (
     split_paragraphs,
 )
 from newsflow.reading.decode import decode_body
-from newsflow.settings import Settings
+from newsflow.settings import Limits
 from newsflow.similarity import minhash, simhash
 from schemas.article import Article, ContentType, RawArticle, Tags
 from schemas.failures import CleanError
@@ -180,21 +179,19 @@ def _extract_json(text: str, url: str | None) -> Extracted:
     return extracted.model_copy(update=updates)
 
 
-@functools.lru_cache(maxsize=1)
-def _default_settings() -> Settings:
-    # Reading the environment costs ~5 ms, as much as extracting a page; callers without
-    # their own Settings (CLI, eval) read it once per process. The pipeline passes its own.
-    return Settings()
+# The documented defaults, not the environment: a pure stage never reads configuration; the
+# pipeline and the CLI pass the limits they read at their entry point.
+_DEFAULT_LIMITS = Limits.model_construct()
 
 
-def clean(raw: RawArticle, settings: Settings | None = None) -> Extracted:
+def clean(raw: RawArticle, limits: Limits = _DEFAULT_LIMITS) -> Extracted:
     """Cleans one raw article: the article's normalized paragraphs and metadata.
 
     Raises CleanError with ``reason`` "too_large", "empty", "binary", "bad_json" or
     "no_article_text".
     """
-    settings = settings or _default_settings()
-    text = decode_body(raw.body, raw.encoding, raw.content_type, max_bytes=settings.max_input_bytes)
+    max_bytes = limits.max_input_bytes
+    text = decode_body(raw.body, raw.encoding, raw.content_type, max_bytes=max_bytes)
     if raw.content_type == ContentType.HTML:
         extracted = extract_html(text, raw.url)
     elif raw.content_type == ContentType.JSON:
@@ -289,6 +286,6 @@ def raw_from_file(path: str | Path, fmt: str = "auto", url: str | None = None) -
     )
 
 
-def clean_file(path: str | Path, fmt: str = "auto", settings: Settings | None = None) -> Extracted:
+def clean_file(path: str | Path, fmt: str = "auto", limits: Limits = _DEFAULT_LIMITS) -> Extracted:
     """Cleans a local file (``.gz`` read transparently); ``fmt`` is html, text, json or auto."""
-    return clean(raw_from_file(path, fmt), settings)
+    return clean(raw_from_file(path, fmt), limits)

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from newsflow.cli import app
+from newsflow.cli.app import app, settings_of
 from newsflow.search import HL_END, HL_START, Hit
 from newsflow.settings import PROJECT_ROOT, Settings
 
@@ -30,13 +30,13 @@ def services_reachable(settings: Settings) -> Iterator[None]:
         yield
     except (KafkaConnectionError, KafkaTimeoutError):
         console.print(
-            f"[red]error:[/red] no Kafka broker answers at {settings.kafka_bootstrap_servers} "
+            f"[red]error:[/red] no Kafka broker answers at {settings.kafka.bootstrap_servers} "
             "(start one with `newsflow stack up`, or set NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS)"
         )
         raise typer.Exit(1) from None
     except ESConnectionError:
         console.print(
-            f"[red]error:[/red] Elasticsearch does not answer at {settings.es_url} "
+            f"[red]error:[/red] Elasticsearch does not answer at {settings.es.url} "
             "(start it with `newsflow stack up`, or set NEWSFLOW_ES_URL)"
         )
         raise typer.Exit(1) from None
@@ -50,6 +50,7 @@ app.add_typer(dlq_app, name="dlq")
 
 @consume_app.command("clean")
 def consume_clean(
+    ctx: typer.Context,
     until_idle: float | None = typer.Option(
         None, help="Exit once the raw topic is drained and idle this many seconds."
     ),
@@ -61,7 +62,7 @@ def consume_clean(
     """
     from consumers.workers import run_clean_worker
 
-    settings = Settings()
+    settings = settings_of(ctx)
     with services_reachable(settings):
         stats = run_clean_worker(settings, idle_exit_seconds=until_idle)
     console.print(f"clean: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
@@ -69,6 +70,7 @@ def consume_clean(
 
 @consume_app.command("index")
 def consume_index(
+    ctx: typer.Context,
     until_idle: float | None = typer.Option(
         None, help="Exit once the clean topic is drained and idle this many seconds."
     ),
@@ -76,7 +78,7 @@ def consume_index(
     """Clean topic -> Elasticsearch bulk upserts by article id (no duplicates on replay)."""
     from consumers.workers import run_index_worker
 
-    settings = Settings()
+    settings = settings_of(ctx)
     with services_reachable(settings):
         stats = run_index_worker(settings, idle_exit_seconds=until_idle)
     console.print(f"index: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
@@ -103,6 +105,7 @@ def print_hits(total: int, hits: list[Hit], query: str) -> None:
 
 @app.command()
 def search(
+    ctx: typer.Context,
     query: str = typer.Argument(..., help='What to look for, e.g. "iron ore".'),
     since: datetime | None = typer.Option(None, help="Only articles published on or after."),
     site: str | None = typer.Option(None, help="Only this site (host without www.)."),
@@ -117,7 +120,7 @@ def search(
     from newsflow.search import SearchFilters
     from newsflow.search import search as run_search
 
-    settings = Settings()
+    settings = settings_of(ctx)
     with services_reachable(settings):
         es = make_es(settings)
         filters = SearchFilters(since=since, site=site, language=lang, entity=entity, topic=topic)
@@ -137,6 +140,7 @@ def search(
 
 @app.command()
 def run(
+    ctx: typer.Context,
     paths: list[str] = typer.Argument(
         None, help="Files, directories or feed URLs to ingest (default: the seeds/ folder)."
     ),
@@ -159,7 +163,7 @@ def run(
     from newsflow.search import SearchFilters
     from newsflow.search import search as run_search
 
-    settings = Settings()
+    settings = settings_of(ctx)
     with services_reachable(settings):
         if local_stack:
             from newsflow.stack import ensure_up
@@ -169,7 +173,7 @@ def run(
         inputs = paths or [str(PROJECT_ROOT / "seeds")]
         ensure_topics(settings)
         es = make_es(settings)
-        index = ensure_index(es, settings)
+        index = ensure_index(es, settings.index)
 
         console.rule("1/4 produce")
         summary, code = run_produce(inputs, settings, quiet=not console.is_terminal)
@@ -186,11 +190,11 @@ def run(
 
         console.rule("3/4 index")
         index_stats = run_index_worker(settings, idle_exit_seconds=idle)
-        es.indices.refresh(index=settings.index_alias)
-        count = es.count(index=settings.index_alias)["count"]
+        es.indices.refresh(index=settings.index.alias)
+        count = es.count(index=settings.index.alias)["count"]
         console.print(
             f"indexed {index_stats.consumed - index_stats.dead_lettered} into {index} "
-            f"(alias {settings.index_alias}, {count} documents in all)"
+            f"(alias {settings.index.alias}, {count} documents in all)"
         )
 
         console.rule(f"4/4 search: {query}")
@@ -201,13 +205,14 @@ def run(
 
 @dlq_app.command("list")
 def dlq_list(
+    ctx: typer.Context,
     limit: int = typer.Option(50, help="Show at most this many."),
     show_body: bool = typer.Option(False, help="Print the first bytes of each original."),
 ) -> None:
     """Lists dead letters: stage, reason and where the original message came from."""
     from consumers.dlq import list_dead_letters
 
-    letters = list_dead_letters(Settings(), limit=limit)
+    letters = list_dead_letters(settings_of(ctx), limit=limit)
     table = Table("failed at", "stage", "reason", "message", "from")
     for d in letters:
         table.add_row(
@@ -225,6 +230,7 @@ def dlq_list(
 
 @dlq_app.command("replay")
 def dlq_replay(
+    ctx: typer.Context,
     stage: list[str] = typer.Option(
         None, help="Only letters that failed at these stages (decode, clean, index...)."
     ),
@@ -238,7 +244,7 @@ def dlq_replay(
     from schemas import Stage
 
     stages = {Stage(s) for s in stage} if stage else None
-    summary = replay(Settings(), stages=stages)
+    summary = replay(settings_of(ctx), stages=stages)
     console.print(
         f"replayed {summary.replayed} dead letter(s) {dict(summary.by_topic)}; "
         f"skipped {summary.skipped}"

@@ -15,15 +15,15 @@ from newsflow.settings import Settings
 def make_es(settings: Settings, **overrides: Any) -> Elasticsearch:
     """An Elasticsearch client with the configured credentials and timeouts."""
     opts: dict[str, Any] = {
-        "request_timeout": settings.es_request_timeout,
-        "verify_certs": settings.es_verify_certs,
+        "request_timeout": settings.es.request_timeout,
+        "verify_certs": settings.es.verify_certs,
     }
-    if settings.es_ca_certs:
-        opts["ca_certs"] = settings.es_ca_certs
-    if settings.es_api_key is not None:
-        opts["api_key"] = settings.es_api_key.get_secret_value()
-    elif settings.es_username:
-        password = settings.es_password.get_secret_value() if settings.es_password else ""
-        opts["basic_auth"] = (settings.es_username, password)
+    if settings.es.ca_certs:
+        opts["ca_certs"] = settings.es.ca_certs
+    if settings.es.api_key is not None:
+        opts["api_key"] = settings.es.api_key.get_secret_value()
+    elif settings.es.username:
+        password = settings.es.password.get_secret_value() if settings.es.password else ""
+        opts["basic_auth"] = (settings.es.username, password)
     opts.update(overrides)
-    return Elasticsearch(settings.es_url, **opts)
+    return Elasticsearch(settings.es.url, **opts)

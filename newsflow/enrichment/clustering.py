@@ -301,7 +301,7 @@ def _candidates(
             }
         )
     resp = es.search(
-        index=settings.index_alias,
+        index=settings.index.alias,
         query={
             "bool": {
                 "should": should,
@@ -322,7 +322,7 @@ def _story_members(
     ids = sorted(story_ids)
     for start in range(0, len(ids), 500):
         resp = es.search(
-            index=settings.index_alias,
+            index=settings.index.alias,
             query={"terms": {"story_id": ids[start : start + 500]}},
             size=10_000,
             source_includes=_SOURCE,

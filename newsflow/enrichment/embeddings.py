@@ -263,7 +263,7 @@ def knn_vector(
     }
     if exclude_ids:
         knn["filter"] = {"bool": {"must_not": [{"ids": {"values": list(exclude_ids)}}]}}
-    resp = es.search(index=settings.index_alias, knn=knn, size=k, source_includes=_RESULT_FIELDS)
+    resp = es.search(index=settings.index.alias, knn=knn, size=k, source_includes=_RESULT_FIELDS)
     return [_hit(h) for h in resp["hits"]["hits"]]
 
 
@@ -286,7 +286,7 @@ def related(
     Uses the stored vector; raises LookupError if the article is missing or not embedded yet.
     """
     resp = es.search(
-        index=settings.index_alias,
+        index=settings.index.alias,
         query={"ids": {"values": [article_id]}},
         size=1,
         source=False,
@@ -294,11 +294,11 @@ def related(
     )
     hits = resp["hits"]["hits"]
     if not hits:
-        raise LookupError(f"article {article_id} not found in {settings.index_alias}")
+        raise LookupError(f"article {article_id} not found in {settings.index.alias}")
     # dense_vector is returned through `fields`, not `_source`-filtered; fall back to source.
     vector = hits[0].get("fields", {}).get("embedding")
     if not vector:
-        doc = es.get(index=settings.index_alias, id=article_id, source_includes=["embedding"])
+        doc = es.get(index=settings.index.alias, id=article_id, source_includes=["embedding"])
         vector = doc["_source"].get("embedding")
     if not vector:
         raise LookupError(f"article {article_id} has no embedding yet (run `newsflow enrich`)")

@@ -28,7 +28,7 @@ def _source_kwargs(source: Sequence[str] | bool) -> dict[str, Any]:
 
 def refresh(es: Elasticsearch, settings: Settings, index: str | None = None) -> None:
     """Makes recent writes visible to search, so the next ``pending`` query sees them."""
-    es.indices.refresh(index=index or settings.index_alias)
+    es.indices.refresh(index=index or settings.index.alias)
 
 
 def pending(
@@ -44,7 +44,7 @@ def pending(
     Each hit carries ``_seq_no`` and ``_primary_term``: see ``versions`` of ``bulk_update``.
     """
     resp = es.search(
-        index=settings.index_alias,
+        index=settings.index.alias,
         query={
             "bool": {
                 "must_not": [{"exists": {"field": missing_field}}],
@@ -81,7 +81,7 @@ def bulk_update(
     """
     if not docs:
         return 0
-    target = index or settings.index_alias
+    target = index or settings.index.alias
     versions = versions or {}
 
     def actions() -> Iterator[dict[str, Any]]:
@@ -103,8 +103,8 @@ def bulk_update(
     ok, errors = helpers.bulk(
         es,
         actions(),
-        chunk_size=settings.bulk_max_docs,
-        max_chunk_bytes=settings.bulk_max_bytes,
+        chunk_size=settings.bulk.max_docs,
+        max_chunk_bytes=settings.bulk.max_bytes,
         raise_on_error=False,
     )
     failed = [e for e in errors if not _stale(e, versions)] if isinstance(errors, list) else []

@@ -58,9 +58,9 @@ class ReindexResult:
 
 def index_version(settings: Settings, name: str) -> int:
     """The version number in a concrete index name (``news-articles-v3`` -> 3)."""
-    match = re.fullmatch(re.escape(settings.index_prefix) + r"(\d+)", name)
+    match = re.fullmatch(re.escape(settings.index.prefix) + r"(\d+)", name)
     if not match:
-        raise ValueError(f"{name!r} is not a {settings.index_prefix}<N> index")
+        raise ValueError(f"{name!r} is not a {settings.index.prefix}<N> index")
     return int(match.group(1))
 
 
@@ -79,14 +79,14 @@ def _copy_actions(
 
 def reindex(es: Elasticsearch, settings: Settings) -> ReindexResult:
     """Copies the alias's index into the next version and swaps the alias to it atomically."""
-    install_template(es, settings)  # the new index must get the current mapping
-    old = current_index(es, settings) or ensure_index(es, settings)
-    new = index_name(settings, index_version(settings, old) + 1)
+    install_template(es, settings.index)  # the new index must get the current mapping
+    old = current_index(es, settings.index) or ensure_index(es, settings.index)
+    new = index_name(settings.index, index_version(settings, old) + 1)
     if es.indices.exists(index=new):
         # Left over from a run that failed before the swap (the alias still points at old):
         # start it afresh rather than trust a half copy.
-        if settings.index_alias in es.indices.get_alias(index=new).get(new, {}).get("aliases", {}):
-            raise ReindexError(f"{new} already serves the alias {settings.index_alias}")
+        if settings.index.alias in es.indices.get_alias(index=new).get(new, {}).get("aliases", {}):
+            raise ReindexError(f"{new} already serves the alias {settings.index.alias}")
         es.indices.delete(index=new)
     es.indices.create(index=new, settings={"refresh_interval": "-1"})
     started = datetime.now(UTC)
@@ -101,7 +101,7 @@ def reindex(es: Elasticsearch, settings: Settings) -> ReindexResult:
     new_count = int(es.count(index=new)["count"])
     if new_count < old_count:
         raise ReindexError(f"{new} has {new_count} documents, {old} has {old_count}")
-    swap_alias(es, settings, old, new)
+    swap_alias(es, settings.index, old, new)
     # Writes that reached the old index while we copied: copy them again (ingested_at is set
     # by the cleaner, so allow for clock skew and batching with a margin).
     since = (started - timedelta(minutes=5)).isoformat()
@@ -114,21 +114,21 @@ def reindex(es: Elasticsearch, settings: Settings) -> ReindexResult:
     if isinstance(errors, list) and errors:
         raise ReindexError(f"{len(errors)} documents failed in the catch-up copy: {errors[:3]}")
     es.indices.refresh(index=new)
-    count = int(es.count(index=settings.index_alias)["count"])
+    count = int(es.count(index=settings.index.alias)["count"])
     log.info("reindexed %s -> %s: %d copied, %d caught up", old, new, copied, caught_up)
-    deleted = prune_versions(es, settings, settings.index_keep_versions)
+    deleted = prune_versions(es, settings, settings.index.keep_versions)
     return ReindexResult(old, new, int(copied), int(caught_up), count, deleted)
 
 
 def prune_versions(es: Elasticsearch, settings: Settings, keep: int) -> tuple[str, ...]:
     """Deletes the article index versions older than the one the alias serves, except the
     newest ``keep`` of them; an index any alias still points at is never deleted."""
-    serving = current_index(es, settings)
+    serving = current_index(es, settings.index)
     if serving is None:
         return ()
     current = index_version(settings, serving)
     older: list[tuple[int, str]] = []
-    for name, spec in es.indices.get_alias(index=f"{settings.index_prefix}*").items():
+    for name, spec in es.indices.get_alias(index=f"{settings.index.prefix}*").items():
         try:
             version = index_version(settings, name)
         except ValueError:
@@ -204,7 +204,7 @@ def topic_ids(settings: Settings, topic: str, older_than: datetime | None = None
 def dead_lettered_ids(settings: Settings) -> set[str]:
     """Ids of articles sitting in the dead-letter topic (their absence is explained)."""
     ids: set[str] = set()
-    for rid in topic_ids(settings, settings.topic_dead_letter).ids:
+    for rid in topic_ids(settings, settings.topics.dead_letter).ids:
         ids.add(rid)
     return ids
 
@@ -216,7 +216,7 @@ def indexed_ids(es: Elasticsearch, settings: Settings, ids: set[str]) -> set[str
     for start in range(0, len(wanted), 1000):
         chunk = wanted[start : start + 1000]
         resp = es.search(
-            index=settings.index_alias,
+            index=settings.index.alias,
             query={"ids": {"values": chunk}},
             size=len(chunk),
             source=False,
@@ -255,10 +255,10 @@ def check_consistency(
     workers may still be on them). Raises ConsistencyError on any gap unless told not to.
     """
     cutoff = datetime.now(UTC) - grace
-    raw = topic_ids(settings, settings.topic_raw, older_than=cutoff)
-    clean = topic_ids(settings, settings.topic_clean, older_than=cutoff)
+    raw = topic_ids(settings, settings.topics.raw, older_than=cutoff)
+    clean = topic_ids(settings, settings.topics.clean, older_than=cutoff)
     dead = dead_lettered_ids(settings)
-    es.indices.refresh(index=settings.index_alias)
+    es.indices.refresh(index=settings.index.alias)
     present = indexed_ids(es, settings, clean.ids | raw.ids)
     missing = sorted(clean.ids - present - dead)
     unaccounted = sorted(raw.ids - clean.ids - present - dead)
@@ -267,14 +267,14 @@ def check_consistency(
         clean_ids=len(clean.ids),
         dead_lettered=len(dead),
         indexed=len(present),
-        documents=int(es.count(index=settings.index_alias)["count"]),
+        documents=int(es.count(index=settings.index.alias)["count"]),
         missing=missing,
         unaccounted_raw=unaccounted,
     )
     log.info("consistency: %s", report)
     if raise_on_gap and not report.ok:
         raise ConsistencyError(
-            f"{len(missing)} cleaned articles missing from {settings.index_alias} "
+            f"{len(missing)} cleaned articles missing from {settings.index.alias} "
             f"(first: {missing[:5]}), {len(unaccounted)} raw articles neither cleaned, indexed "
             f"nor dead-lettered (first: {unaccounted[:5]})"
         )

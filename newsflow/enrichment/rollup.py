@@ -3,7 +3,7 @@
 Salience is computed from where and how often the tagger's entities are mentioned: the title
 counts most, the lead paragraph next, the rest of the body least. It is written to the
 article's ``salience`` field. Counters (articles, stories, first and last seen) live in
-``settings.entities_index``, one document per entity; they are recomputed from the article
+``settings.index.entities``, one document per entity; they are recomputed from the article
 index by aggregation for every entity a run touches, so they are absolute values and a re-run
 cannot double-count (the test distribution has no scripts for increments anyway).
 """
@@ -120,11 +120,11 @@ def entities_mappings() -> dict[str, Any]:
 
 def ensure_entities_index(es: Elasticsearch, settings: Settings) -> None:
     """Creates the counters index if missing; idempotent."""
-    if es.indices.exists(index=settings.entities_index):
+    if es.indices.exists(index=settings.index.entities):
         return
     try:
         es.indices.create(
-            index=settings.entities_index,
+            index=settings.index.entities,
             settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"},
             mappings=entities_mappings(),
         )
@@ -142,7 +142,7 @@ def entity_counters(
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         resp = es.search(
-            index=settings.index_alias,
+            index=settings.index.alias,
             query={"terms": {"salience.value": chunk}},
             size=0,
             aggs={
@@ -200,7 +200,7 @@ def rollup_pending(
             (
                 {
                     "_op_type": "index",
-                    "_index": settings.entities_index,
+                    "_index": settings.index.entities,
                     "_id": entity_doc_id(value),
                     "_source": {
                         "value": value,
@@ -212,6 +212,6 @@ def rollup_pending(
                 for value, c in counters.items()
             ),
         )
-        es.indices.refresh(index=settings.entities_index)
+        es.indices.refresh(index=settings.index.entities)
         done += len(batch)
         log.info("rolled up %d articles, %d entities", len(batch), len(counters))

@@ -15,17 +15,17 @@ from newsflow.settings import Settings
 def kafka_common(settings: Settings) -> dict[str, Any]:
     """Connection and security options shared by every Kafka client."""
     opts: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers.split(","),
-        "security_protocol": settings.kafka_security_protocol,
-        "client_id": settings.kafka_client_id,
+        "bootstrap_servers": settings.kafka.bootstrap_servers.split(","),
+        "security_protocol": settings.kafka.security_protocol,
+        "client_id": settings.kafka.client_id,
     }
-    if settings.kafka_sasl_mechanism:
-        opts["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        opts["sasl_plain_username"] = settings.kafka_sasl_username
-        if settings.kafka_sasl_password is not None:
-            opts["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
-    if settings.kafka_ssl_cafile:
-        opts["ssl_cafile"] = settings.kafka_ssl_cafile
+    if settings.kafka.sasl_mechanism:
+        opts["sasl_mechanism"] = settings.kafka.sasl_mechanism
+        opts["sasl_plain_username"] = settings.kafka.sasl_username
+        if settings.kafka.sasl_password is not None:
+            opts["sasl_plain_password"] = settings.kafka.sasl_password.get_secret_value()
+    if settings.kafka.ssl_cafile:
+        opts["ssl_cafile"] = settings.kafka.ssl_cafile
     return opts
 
 
@@ -37,7 +37,7 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "retries": 5,
         "linger_ms": 5,
         "compression_type": None,
-        "max_request_size": settings.max_message_bytes,
+        "max_request_size": settings.limits.max_message_bytes,
     }
     opts.update(overrides)
     return KafkaProducer(**opts)
@@ -52,7 +52,7 @@ def make_consumer(settings: Settings, group_id: str | None, **overrides: Any) ->
         "auto_offset_reset": "earliest",
         "max_poll_records": 200,
         "fetch_max_bytes": 52_428_800,
-        "max_partition_fetch_bytes": settings.max_message_bytes,
+        "max_partition_fetch_bytes": settings.limits.max_message_bytes,
     }
     opts.update(overrides)
     return KafkaConsumer(**opts)

@@ -4,7 +4,7 @@ Every source turns its input into ``RawArticle`` messages with a stable id. A pr
 input (missing, unreadable, oversized, binary, malformed) is yielded as a ``Rejected`` value
 with a reason, never raised, so one bad file cannot stop a batch.
 
-Size limits: a whole file (text, HTML, feed) must fit in ``settings.max_input_bytes``; for
+Size limits: a whole file (text, HTML, feed) must fit in ``Limits.max_input_bytes``; for
 containers of many articles (JSON Lines, WARC) the limit applies to each record instead.
 """
 
@@ -31,7 +31,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from newsflow.reading.identity import article_id, url_from_html
-from newsflow.settings import Settings
+from newsflow.settings import Limits
 from schemas.article import ContentType, RawArticle
 from schemas.failures import SourceError, describe
 from schemas.reasons import ProduceReason
@@ -244,13 +244,13 @@ class Fetched:
     content_type: str | None
 
 
-def fetch(url: str, settings: Settings, accept: str = "*/*") -> Fetched:
+def fetch(url: str, limits: Limits, accept: str = "*/*") -> Fetched:
     """GETs ``url`` with separate connect and read timeouts and the input size limit.
 
     ``http.client`` is used directly because urllib has a single timeout for both phases, and a
     slow server must not hold a batch for longer than ``http_read_timeout`` per read.
     """
-    limit = settings.max_input_bytes
+    limit = limits.max_input_bytes
     for _ in range(_MAX_REDIRECTS + 1):
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
@@ -259,16 +259,16 @@ def fetch(url: str, settings: Settings, accept: str = "*/*") -> Fetched:
         conn: http.client.HTTPConnection
         if scheme == "https":
             conn = http.client.HTTPSConnection(
-                parts.hostname, parts.port, timeout=settings.http_connect_timeout
+                parts.hostname, parts.port, timeout=limits.http_connect_timeout
             )
         else:
             conn = http.client.HTTPConnection(
-                parts.hostname, parts.port, timeout=settings.http_connect_timeout
+                parts.hostname, parts.port, timeout=limits.http_connect_timeout
             )
         try:
             conn.connect()
             if conn.sock is not None:
-                conn.sock.settimeout(settings.http_read_timeout)
+                conn.sock.settimeout(limits.http_read_timeout)
             target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
             conn.request("GET", target, headers={"User-Agent": _USER_AGENT, "Accept": accept})
             resp = conn.getresponse()
@@ -310,13 +310,13 @@ class TextFile:
     """A plain-text article file (``.txt``, like the seed); identified by its content."""
 
     path: Path
-    settings: Settings
+    limits: Limits
 
     def articles(self) -> Iterator[RawArticle | Rejected]:
         """Yields the file as one text article."""
         source = str(self.path)
         try:
-            data = read_input(self.path, self.settings.max_input_bytes)
+            data = read_input(self.path, self.limits.max_input_bytes)
             check_binary(data)
         except SourceError as exc:
             yield Rejected.from_error(source, exc)
@@ -341,13 +341,13 @@ class HtmlFile:
     """A saved web page (``.html``/``.htm``, optionally gzipped); URL from its canonical link."""
 
     path: Path
-    settings: Settings
+    limits: Limits
 
     def articles(self) -> Iterator[RawArticle | Rejected]:
         """Yields the page as one HTML article."""
         source = str(self.path)
         try:
-            data = read_input(self.path, self.settings.max_input_bytes)
+            data = read_input(self.path, self.limits.max_input_bytes)
             check_binary(data)
         except SourceError as exc:
             yield Rejected.from_error(source, exc)
@@ -405,12 +405,12 @@ class JsonLines:
     """
 
     path: Path
-    settings: Settings
+    limits: Limits
 
     def articles(self) -> Iterator[RawArticle | Rejected]:
         """Yields one JSON article per usable line and one Rejected per bad line."""
         source = str(self.path)
-        limit = self.settings.max_input_bytes
+        limit = self.limits.max_input_bytes
         try:
             _check_regular_file(self.path)
             with _open_input(self.path) as fh:
@@ -495,21 +495,21 @@ class Feed:
     """
 
     location: str
-    settings: Settings
+    limits: Limits
 
     def articles(self) -> Iterator[RawArticle | Rejected]:
         """Yields one article per entry with content, and a Rejected per unusable entry."""
         headers: dict[str, str] = {}
         try:
             if is_url(self.location):
-                fetched = fetch(self.location, self.settings, accept=_FEED_ACCEPT)
+                fetched = fetch(self.location, self.limits, accept=_FEED_ACCEPT)
                 data = fetched.body
                 # Lets feedparser resolve relative links and honour the declared charset.
                 headers["content-location"] = fetched.url
                 if fetched.content_type:
                     headers["content-type"] = fetched.content_type
             else:
-                data = read_input(Path(self.location), self.settings.max_input_bytes)
+                data = read_input(Path(self.location), self.limits.max_input_bytes)
             check_binary(data)
         except SourceError as exc:
             yield Rejected.from_error(self.location, exc)
@@ -597,7 +597,7 @@ class Warc:
     """
 
     path: Path
-    settings: Settings
+    limits: Limits
 
     def articles(self) -> Iterator[RawArticle | Rejected]:
         """Yields one article per HTML response record, a Rejected per unusable record."""
@@ -626,7 +626,7 @@ class Warc:
             return None
         if not record.http_headers.get_statuscode().startswith("2"):
             return None
-        limit = self.settings.max_input_bytes
+        limit = self.limits.max_input_bytes
         # content_stream undoes chunked transfer and gzip/deflate/br content encoding.
         data = record.content_stream().read(limit + 1)
         where = locate()
@@ -690,20 +690,20 @@ _FILE_KINDS: tuple[tuple[str, str], ...] = (
 SUPPORTED_SUFFIXES = tuple(suffix for suffix, _ in _FILE_KINDS)
 
 
-def file_source(path: Path, settings: Settings) -> Source | None:
+def file_source(path: Path, limits: Limits) -> Source | None:
     """The source for one file by its name ending, or None if the kind is not supported."""
     name = path.name.lower()
     kind = next((k for suffix, k in _FILE_KINDS if name.endswith(suffix)), None)
     if kind == "warc":
-        return Warc(path, settings)
+        return Warc(path, limits)
     if kind == "jsonl":
-        return JsonLines(path, settings)
+        return JsonLines(path, limits)
     if kind == "html":
-        return HtmlFile(path, settings)
+        return HtmlFile(path, limits)
     if kind == "feed":
-        return Feed(str(path), settings)
+        return Feed(str(path), limits)
     if kind == "text":
-        return TextFile(path, settings)
+        return TextFile(path, limits)
     return None
 
 
@@ -715,7 +715,7 @@ class Directory:
     """
 
     path: Path
-    settings: Settings
+    limits: Limits
 
     def files(self) -> Iterator[tuple[Path, Source] | Rejected]:
         """Each supported file with its source, in a deterministic order, or a walk error."""
@@ -732,7 +732,7 @@ class Directory:
                 if name.startswith("."):
                     continue
                 path = Path(root, name)
-                source = file_source(path, self.settings)
+                source = file_source(path, self.limits)
                 if source is not None:
                     yield path, source
         for error in errors:
@@ -752,20 +752,20 @@ class Directory:
                 yield from item[1].articles()
 
 
-def source_for(location: str | Path, settings: Settings) -> Source:
+def source_for(location: str | Path, limits: Limits) -> Source:
     """The source for a CLI argument: an http(s) feed URL, a directory or a supported file.
 
     Never raises: a missing or unsupported input becomes a source that yields its rejection.
     """
     text = str(location)
     if isinstance(location, str) and is_url(location):
-        return Feed(location, settings)
+        return Feed(location, limits)
     path = Path(location)
     if path.is_dir():
-        return Directory(path, settings)
+        return Directory(path, limits)
     if not path.exists():
         return Unusable(text, ProduceReason.MISSING, "no such file or directory")
-    source = file_source(path, settings)
+    source = file_source(path, limits)
     if source is None:
         endings = ", ".join(SUPPORTED_SUFFIXES)
         return Unusable(
@@ -774,7 +774,7 @@ def source_for(location: str | Path, settings: Settings) -> Source:
     return source
 
 
-def expand(locations: Iterable[str | Path], settings: Settings) -> list[Source]:
+def expand(locations: Iterable[str | Path], limits: Limits) -> list[Source]:
     """One source per file for every location, directories walked up front.
 
     Used when the number of inputs should be known before publishing (a progress bar with a
@@ -782,7 +782,7 @@ def expand(locations: Iterable[str | Path], settings: Settings) -> list[Source]:
     """
     sources: list[Source] = []
     for location in locations:
-        source = source_for(location, settings)
+        source = source_for(location, limits)
         if not isinstance(source, Directory) or not source.path.is_dir():
             sources.append(source)
             continue

@@ -104,13 +104,13 @@ def index_articles(es: Elasticsearch, settings: Settings, articles: list[Any]) -
     """Indexes Articles through the alias, the way the index worker's bulk does."""
     from newsflow.elastic.index import ensure_index
 
-    ensure_index(es, settings)
+    ensure_index(es, settings.index)
     helpers.bulk(
         es,
         (
             {
                 "_op_type": "index",
-                "_index": settings.index_alias,
+                "_index": settings.index.alias,
                 "_id": a.id,
                 "_source": a.model_dump(mode="json"),
             }
@@ -123,7 +123,7 @@ def index_articles(es: Elasticsearch, settings: Settings, articles: list[Any]) -
 def get_doc(es: Elasticsearch, settings: Settings, doc_id: str) -> dict[str, Any]:
     """An article's stored source, with its vector fetched even if _source leaves it out."""
     resp = es.search(
-        index=settings.index_alias,
+        index=settings.index.alias,
         query={"ids": {"values": [doc_id]}},
         fields=[{"field": "embedding"}],
         size=1,

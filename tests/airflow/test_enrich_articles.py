@@ -46,8 +46,8 @@ def test_enrich_articles_run(es: Elasticsearch, dag_env: Settings, seeded: dict[
     assert top["score"] == 1.0
     assert {s["value"] for s in a["salience"]} >= {"Huang Libin", "China"}
 
-    es.indices.refresh(index=settings.entities_index)
-    counters = es.search(index=settings.entities_index, query={"term": {"value": "Huang Libin"}})[
+    es.indices.refresh(index=settings.index.entities)
+    counters = es.search(index=settings.index.entities, query={"term": {"value": "Huang Libin"}})[
         "hits"
     ]["hits"]
     assert len(counters) == 1

@@ -108,7 +108,7 @@ def test_indexed_article_is_enriched_by_an_event_triggered_run(
     producer = make_producer(settings)
     try:
         producer.send(
-            settings.topic_clean, key=article.id.encode(), value=article.model_dump_json().encode()
+            settings.topics.clean, key=article.id.encode(), value=article.model_dump_json().encode()
         )
         producer.flush(timeout=30)
     finally:
@@ -121,7 +121,7 @@ def test_indexed_article_is_enriched_by_an_event_triggered_run(
     deadline = time.monotonic() + ENRICH_TIMEOUT
     doc: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        es.indices.refresh(index=settings.index_alias)
+        es.indices.refresh(index=settings.index.alias)
         doc = get_doc(es, settings, article.id)
         if wanted <= (doc.get("enrichment") or {}).keys():
             break

@@ -87,8 +87,8 @@ def test_dead_letters_replay_into_the_failed_stage_input() -> None:
     s = Settings()
     index_letter = DeadLetter(original=b"{}", stage=Stage.INDEX, error_type="e", error_message="m")
     clean_letter = index_letter.model_copy(update={"stage": Stage.CLEAN})
-    assert target_topic(index_letter, s) == s.topic_clean
-    assert target_topic(clean_letter, s) == s.topic_raw
+    assert target_topic(index_letter, s) == s.topics.clean
+    assert target_topic(clean_letter, s) == s.topics.raw
 
 
 def test_search_query_filters_and_highlights() -> None:

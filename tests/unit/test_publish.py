@@ -28,7 +28,7 @@ def test_message_key_is_the_id_and_value_round_trips() -> None:
 
 
 def test_repeated_ids_in_one_run_are_duplicates(tmp_path: Path) -> None:
-    settings = Settings()
+    settings = Settings().limits
     shutil.copy(FIXTURES / "article.txt", tmp_path / "one.txt")
     shutil.copy(FIXTURES / "article.txt", tmp_path / "two.txt")
     sources = [source_for(tmp_path, settings), source_for(FIXTURES, settings)]
@@ -44,7 +44,7 @@ def test_repeated_ids_in_one_run_are_duplicates(tmp_path: Path) -> None:
 
 
 def test_seen_ids_carry_over_between_calls() -> None:
-    settings = Settings()
+    settings = Settings().limits
     seen: set[str] = set()
     first = list(messages([source_for(FIXTURES / "page.html", settings)], seen))
     again = list(messages([source_for(FIXTURES / "page.html", settings)], seen))

@@ -19,7 +19,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from newsflow.reading.identity import article_id
-from newsflow.settings import Settings
+from newsflow.settings import Limits
 from producers.sources import (
     Directory,
     Feed,
@@ -39,9 +39,9 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
 
 
 @pytest.fixture
-def settings() -> Settings:
+def settings() -> Limits:
     """Default limits, independent of the environment's NEWSFLOW_* overrides."""
-    return Settings(max_input_bytes=5_000_000, http_connect_timeout=2.0, http_read_timeout=2.0)
+    return Limits(max_input_bytes=5_000_000, http_connect_timeout=2.0, http_read_timeout=2.0)
 
 
 def _split(items: Iterator[RawArticle | Rejected]) -> tuple[list[RawArticle], list[Rejected]]:
@@ -58,7 +58,7 @@ def _split(items: Iterator[RawArticle | Rejected]) -> tuple[list[RawArticle], li
 # --- Text and HTML files --------------------------------------------------------------------
 
 
-def test_text_file_is_one_text_article_identified_by_content(settings: Settings) -> None:
+def test_text_file_is_one_text_article_identified_by_content(settings: Limits) -> None:
     path = FIXTURES / "article.txt"
     [article] = list(TextFile(path, settings).articles())
     assert isinstance(article, RawArticle)
@@ -70,7 +70,7 @@ def test_text_file_is_one_text_article_identified_by_content(settings: Settings)
     assert article.id == article_id(None, path.read_text(encoding="utf-8"))
 
 
-def test_text_with_other_whitespace_gets_the_same_id(settings: Settings, tmp_path: Path) -> None:
+def test_text_with_other_whitespace_gets_the_same_id(settings: Limits, tmp_path: Path) -> None:
     original = (FIXTURES / "article.txt").read_text(encoding="utf-8")
     reflowed = tmp_path / "reflowed.txt"
     reflowed.write_text("\n\n  " + " ".join(original.split()) + "  \n", encoding="utf-8")
@@ -80,7 +80,7 @@ def test_text_with_other_whitespace_gets_the_same_id(settings: Settings, tmp_pat
     assert a.id == b.id
 
 
-def test_utf16_text_with_bom_is_text_not_binary(settings: Settings, tmp_path: Path) -> None:
+def test_utf16_text_with_bom_is_text_not_binary(settings: Limits, tmp_path: Path) -> None:
     path = tmp_path / "utf16.txt"
     path.write_bytes("Zürich votes on housing.".encode("utf-16"))
     [article] = TextFile(path, settings).articles()
@@ -89,7 +89,7 @@ def test_utf16_text_with_bom_is_text_not_binary(settings: Settings, tmp_path: Pa
     assert article.id == article_id(None, "Zürich votes on housing.")
 
 
-def test_html_file_takes_its_url_from_the_canonical_link(settings: Settings) -> None:
+def test_html_file_takes_its_url_from_the_canonical_link(settings: Limits) -> None:
     path = FIXTURES / "page.html"
     [article] = HtmlFile(path, settings).articles()
     assert isinstance(article, RawArticle)
@@ -102,7 +102,7 @@ def test_html_file_takes_its_url_from_the_canonical_link(settings: Settings) -> 
     assert article.id == article_id("https://news.example.com/2026/11/rail-strike-called-off", "")
 
 
-def test_html_declared_charset_and_og_url(settings: Settings) -> None:
+def test_html_declared_charset_and_og_url(settings: Limits) -> None:
     [article] = HtmlFile(FIXTURES / "nested" / "latin1.htm", settings).articles()
     assert isinstance(article, RawArticle)
     assert article.encoding == "iso8859-1"
@@ -110,7 +110,7 @@ def test_html_declared_charset_and_og_url(settings: Settings) -> None:
     assert "électricité".encode("latin-1") in article.body
 
 
-def test_gzipped_html_is_the_same_article(settings: Settings, tmp_path: Path) -> None:
+def test_gzipped_html_is_the_same_article(settings: Limits, tmp_path: Path) -> None:
     path = tmp_path / "page.html.gz"
     path.write_bytes(gzip.compress((FIXTURES / "page.html").read_bytes()))
     [plain] = HtmlFile(FIXTURES / "page.html", settings).articles()
@@ -119,7 +119,7 @@ def test_gzipped_html_is_the_same_article(settings: Settings, tmp_path: Path) ->
     assert (zipped.id, zipped.body) == (plain.id, plain.body)
 
 
-def test_html_without_url_is_identified_by_content(settings: Settings, tmp_path: Path) -> None:
+def test_html_without_url_is_identified_by_content(settings: Limits, tmp_path: Path) -> None:
     path = tmp_path / "bare.html"
     path.write_text("<html><body><p>Plain page.</p></body></html>", encoding="utf-8")
     [article] = HtmlFile(path, settings).articles()
@@ -131,7 +131,7 @@ def test_html_without_url_is_identified_by_content(settings: Settings, tmp_path:
 # --- JSON Lines -----------------------------------------------------------------------------
 
 
-def test_json_lines_articles_and_bad_lines(settings: Settings) -> None:
+def test_json_lines_articles_and_bad_lines(settings: Limits) -> None:
     path = FIXTURES / "articles.jsonl"
     articles, rejected = _split(JsonLines(path, settings).articles())
     assert [a.source for a in articles] == [f"{path}:{n}" for n in (1, 2, 4, 5)]
@@ -166,7 +166,7 @@ def test_json_lines_oversized_line_is_rejected_alone(tmp_path: Path) -> None:
     good = json.dumps({"url": "https://example.com/ok", "text": "short"})
     big = json.dumps({"url": "https://example.com/big", "text": "x" * 5000})
     path.write_text(f"{good}\n{big}\n{good.replace('ok', 'ok2')}\n", encoding="utf-8")
-    articles, rejected = _split(JsonLines(path, Settings(max_input_bytes=1000)).articles())
+    articles, rejected = _split(JsonLines(path, Limits(max_input_bytes=1000)).articles())
     assert [a.url for a in articles] == ["https://example.com/ok", "https://example.com/ok2"]
     assert [(r.source, r.reason) for r in rejected] == [(f"{path}:2", ProduceReason.OVERSIZED)]
 
@@ -174,7 +174,7 @@ def test_json_lines_oversized_line_is_rejected_alone(tmp_path: Path) -> None:
 # --- Feeds ----------------------------------------------------------------------------------
 
 
-def test_rss_feed_entries(settings: Settings) -> None:
+def test_rss_feed_entries(settings: Limits) -> None:
     location = str(FIXTURES / "feed.rss")
     articles, rejected = _split(Feed(location, settings).articles())
     assert [a.url for a in articles] == [
@@ -192,7 +192,7 @@ def test_rss_feed_entries(settings: Settings) -> None:
     assert [r.reason for r in rejected] == [ProduceReason.EMPTY]
 
 
-def test_atom_feed_entries(settings: Settings) -> None:
+def test_atom_feed_entries(settings: Limits) -> None:
     articles, rejected = _split(Feed(str(FIXTURES / "nested" / "feed.atom"), settings).articles())
     assert not rejected
     assert [a.url for a in articles] == [
@@ -205,7 +205,7 @@ def test_atom_feed_entries(settings: Settings) -> None:
     assert articles[1].metadata["published"] == "2026-11-21T12:00:00+00:00"  # from <updated>
 
 
-def test_a_page_that_is_not_a_feed_is_rejected(settings: Settings, tmp_path: Path) -> None:
+def test_a_page_that_is_not_a_feed_is_rejected(settings: Limits, tmp_path: Path) -> None:
     path = tmp_path / "page.xml"
     path.write_text("<html><body><p>Not a feed</p></body></html>", encoding="utf-8")
     [item] = Feed(str(path), settings).articles()
@@ -253,7 +253,7 @@ def feed_server() -> Iterator[str]:
         server.server_close()
 
 
-def test_feed_over_http_matches_the_file(settings: Settings, feed_server: str) -> None:
+def test_feed_over_http_matches_the_file(settings: Limits, feed_server: str) -> None:
     from_file, _ = _split(Feed(str(FIXTURES / "feed.rss"), settings).articles())
     for path in ("/feed.rss", "/old-feed"):
         source = source_for(feed_server + path, settings)
@@ -266,7 +266,7 @@ def test_feed_over_http_matches_the_file(settings: Settings, feed_server: str) -
 
 
 def test_feed_http_errors_are_rejections(feed_server: str) -> None:
-    fast = Settings(http_connect_timeout=1.0, http_read_timeout=0.5)
+    fast = Limits(http_connect_timeout=1.0, http_read_timeout=0.5)
     [missing] = Feed(feed_server + "/missing", fast).articles()
     assert isinstance(missing, Rejected)
     assert missing.reason is ProduceReason.FETCH_FAILED
@@ -279,7 +279,7 @@ def test_feed_http_errors_are_rejections(feed_server: str) -> None:
     assert "timed out" in slow.detail.lower() or "Timeout" in slow.detail
 
 
-def test_feed_connection_refused_is_a_rejection(settings: Settings) -> None:
+def test_feed_connection_refused_is_a_rejection(settings: Limits) -> None:
     with ThreadingHTTPServer(("127.0.0.1", 0), _FeedHandler) as server:
         port = server.server_address[1]  # bound then closed: nothing listens there any more
     [item] = Feed(f"http://127.0.0.1:{port}/feed.rss", settings).articles()
@@ -344,7 +344,7 @@ def _write_warc(path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["news.warc.gz", "news.warc"])
-def test_warc_html_responses_become_articles(settings: Settings, tmp_path: Path, name: str) -> None:
+def test_warc_html_responses_become_articles(settings: Limits, tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     _write_warc(path)
     source = source_for(path, settings)
@@ -364,7 +364,7 @@ def test_warc_html_responses_become_articles(settings: Settings, tmp_path: Path,
     assert second.encoding == "utf-8"
 
 
-def test_a_file_that_is_not_a_warc_is_rejected(settings: Settings, tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_warc_is_rejected(settings: Limits, tmp_path: Path) -> None:
     path = tmp_path / "fake.warc"
     path.write_text("this is not a web archive\n", encoding="utf-8")
     [item] = Warc(path, settings).articles()
@@ -375,7 +375,7 @@ def test_a_file_that_is_not_a_warc_is_rejected(settings: Settings, tmp_path: Pat
 # --- Directories, dispatch and rejection ----------------------------------------------------
 
 
-def test_directory_is_recursive_sorted_and_skips_unknown_types(settings: Settings) -> None:
+def test_directory_is_recursive_sorted_and_skips_unknown_types(settings: Limits) -> None:
     source = source_for(FIXTURES, settings)
     assert isinstance(source, Directory)
     files = [item[0] for item in source.files() if not isinstance(item, Rejected)]
@@ -396,7 +396,7 @@ def test_directory_is_recursive_sorted_and_skips_unknown_types(settings: Setting
 
 
 def test_bad_inputs_are_rejected_without_stopping_the_batch(tmp_path: Path) -> None:
-    settings = Settings(max_input_bytes=2000)
+    settings = Limits(max_input_bytes=2000)
     shutil.copy(FIXTURES / "article.txt", tmp_path / "a_good.txt")
     (tmp_path / "b_image.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     (tmp_path / "c_nul.html").write_bytes(b"<html>\x00\x00\x00</html>")
@@ -425,7 +425,7 @@ def test_bad_inputs_are_rejected_without_stopping_the_batch(tmp_path: Path) -> N
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can read files without read permission")
-def test_unreadable_file_is_rejected(settings: Settings, tmp_path: Path) -> None:
+def test_unreadable_file_is_rejected(settings: Limits, tmp_path: Path) -> None:
     path = tmp_path / "secret.txt"
     path.write_text("private", encoding="utf-8")
     path.chmod(0)
@@ -437,7 +437,7 @@ def test_unreadable_file_is_rejected(settings: Settings, tmp_path: Path) -> None
     assert item.reason is ProduceReason.UNREADABLE
 
 
-def test_source_for_dispatch(settings: Settings, tmp_path: Path) -> None:
+def test_source_for_dispatch(settings: Limits, tmp_path: Path) -> None:
     assert isinstance(source_for("https://example.com/feed", settings), Feed)
     assert isinstance(source_for(FIXTURES / "feed.rss", settings), Feed)
     assert isinstance(source_for(str(FIXTURES / "page.html"), settings), HtmlFile)
@@ -450,7 +450,7 @@ def test_source_for_dispatch(settings: Settings, tmp_path: Path) -> None:
     assert [r.reason for r in unknown if isinstance(r, Rejected)] == [ProduceReason.UNSUPPORTED]
 
 
-def test_expand_walks_directories_into_file_sources(settings: Settings, tmp_path: Path) -> None:
+def test_expand_walks_directories_into_file_sources(settings: Limits, tmp_path: Path) -> None:
     sources = expand([FIXTURES, tmp_path / "missing.txt", "https://example.com/feed"], settings)
     kinds = [type(s).__name__ for s in sources]
     assert kinds == [
