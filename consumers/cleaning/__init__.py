@@ -8,19 +8,18 @@ path they are given):
   ("empty", "binary", "too_large", "bad_json", "no_article_text").
 - ``to_article(raw, extracted, tags) -> Article``: the indexable document, with content hash,
   SimHash and MinHash.
-- ``clean_file(path, fmt)`` / ``raw_from_file(path, fmt)``: the same for a local file
-  (``.gz`` read transparently).
+- ``clean_file(path, fmt)`` / ``raw_from_file(path, fmt)``: the same for a local file,
+  read as the producers read it (newsflow.reading: bounded, ``.gz`` read transparently), so
+  ``newsflow clean FILE`` and ``newsflow produce FILE`` give the file the same id.
 
 Time limits: every step here is linear in the input, which is capped at
 ``Limits.max_input_bytes`` before decoding, so a call cannot hang; the wall-clock limit per
-message (``Limits.clean_timeout_seconds``, reason "timeout") is enforced by the consumer loop,
-which runs ``clean`` in a worker it can abandon.
+message (``Limits.clean_timeout_seconds``, reason "timeout") is an alarm that
+consumers/process.py sets around ``clean`` and the tagger.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 import re
 from datetime import datetime
@@ -35,7 +34,10 @@ from consumers.cleaning.normalize import (
     normalize_text,
     split_paragraphs,
 )
+from consumers.cleaning.text import extract_text
 from newsflow.reading.decode import decode_body
+from newsflow.reading.document import raw_document
+from newsflow.reading.files import read_input
 from newsflow.settings import Limits
 from newsflow.similarity import minhash, simhash
 from schemas.article import Article, ContentType, RawArticle, Tags
@@ -68,19 +70,6 @@ def looks_like_html(text: str) -> bool:
     head = text[:20_000]
     tags = _HTML_TAG.findall(head)
     return len(tags) >= 5 and sum(map(len, tags)) > 0.05 * len(head)
-
-
-def extract_text(text: str) -> Extracted:
-    """Whole-page text mode; delegates to consumers.cleaning.text once that module exists."""
-    try:
-        from consumers.cleaning.text import extract_text as text_extractor
-    except ModuleNotFoundError as exc:
-        if exc.name != "consumers.cleaning.text":
-            raise
-        # Until the whole-page-text extractor lands: every paragraph is kept.
-        return Extracted(paragraphs=split_paragraphs(text), extractor="plain")
-    result: Extracted = text_extractor(text)
-    return result
 
 
 def _first(obj: dict[str, Any], *keys: str) -> Any:
@@ -267,25 +256,25 @@ def _content_type_for(path: Path, fmt: str) -> ContentType:
     return _SUFFIX_TYPES.get(suffixes[-1], ContentType.TEXT) if suffixes else ContentType.TEXT
 
 
-def raw_from_file(path: str | Path, fmt: str = "auto", url: str | None = None) -> RawArticle:
-    """A RawArticle for a local file (gzip read transparently; content type from fmt/suffix)."""
+def raw_from_file(
+    path: str | Path, fmt: str = "auto", url: str | None = None, limits: Limits = _DEFAULT_LIMITS
+) -> RawArticle:
+    """A RawArticle for a local file, with the id `newsflow produce` gives the same file.
+
+    The content type comes from ``fmt``, else the file name. Raises SourceError when the file
+    is missing, unreadable or larger than ``limits.max_input_bytes``.
+    """
     path = Path(path)
-    body = path.read_bytes()
-    if path.suffix.lower() == ".gz" or body[:2] == b"\x1f\x8b":
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError) as exc:
-            raise CleanError(CleanReason.BINARY, f"unreadable gzip file: {exc}") from None
-    key = url or hashlib.sha256(body).hexdigest()
-    return RawArticle(
-        id=hashlib.sha256(key.encode()).hexdigest()[:32],
+    data = read_input(path, limits.max_input_bytes)
+    return raw_document(
+        data,
         source=str(path),
-        url=url,
         content_type=_content_type_for(path, fmt),
-        body=body,
+        url=url,
+        metadata={"filename": path.name},
     )
 
 
 def clean_file(path: str | Path, fmt: str = "auto", limits: Limits = _DEFAULT_LIMITS) -> Extracted:
     """Cleans a local file (``.gz`` read transparently); ``fmt`` is html, text, json or auto."""
-    return clean(raw_from_file(path, fmt), limits)
+    return clean(raw_from_file(path, fmt, limits=limits), limits)

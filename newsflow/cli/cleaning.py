@@ -19,6 +19,7 @@ import typer
 
 from newsflow.cli.app import app, settings_of
 from newsflow.settings import Limits
+from schemas.failures import PermanentError
 
 if TYPE_CHECKING:
     from consumers.tagging import Tagger
@@ -38,13 +39,13 @@ _TAGGER: Tagger | None = None
 
 def _clean_one(args: tuple[str, str, bool, Limits]) -> str:
     """One file -> one JSON line (the Article fields plus source, or source plus error)."""
-    from consumers.cleaning import CleanError, clean, raw_from_file, to_article
+    from consumers.cleaning import clean, raw_from_file, to_article
     from consumers.tagging import load_tagger
 
     path, fmt, tag, limits = args
     global _TAGGER
     try:
-        raw = raw_from_file(path, fmt)
+        raw = raw_from_file(path, fmt, limits=limits)
         extracted = clean(raw, limits)
         tags = None
         if tag:
@@ -52,10 +53,8 @@ def _clean_one(args: tuple[str, str, bool, Limits]) -> str:
                 _TAGGER = load_tagger()
             tags = _TAGGER.tag(extracted.title, extracted.paragraphs)
         article = to_article(raw, extracted, tags)
-    except CleanError as exc:
+    except PermanentError as exc:  # unreadable file (SourceError) or page (CleanError)
         return json.dumps({"source": path, "error": exc.reason, "message": exc.message})
-    except OSError as exc:
-        return json.dumps({"source": path, "error": "io", "message": str(exc)})
     record = article.model_dump(mode="json")
     record["paragraphs"] = record["body"]
     record["body"] = article.text

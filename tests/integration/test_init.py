@@ -31,12 +31,7 @@ NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
 def _env(settings: Settings) -> dict[str, str]:
     """The environment that makes a `newsflow` subprocess use exactly these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"NEWSFLOW_{name.upper()}"] = str(value)
+    env.update(settings.to_env())
     return env
 
 
