@@ -25,11 +25,11 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
 from newsflow.kafka.clients import make_producer
+from newsflow.kafka.delivery import Outbox
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import PROJECT_ROOT, Settings
 from schemas import ContentType, RawArticle
@@ -86,8 +86,8 @@ def send(
 ) -> dict[str, float]:
     """Publishes pages (optionally paced); returns id -> send time."""
     producer = make_producer(settings)
+    outbox: Outbox[str] = Outbox(producer, settings.topics.raw)
     sent: dict[str, float] = {}
-    futures: dict[str, Any] = {}
     ctype = ContentType.HTML if mode == "html" else ContentType.TEXT
     start = time.monotonic()
     for i, body in enumerate(pages):
@@ -99,15 +99,12 @@ def send(
             id=f"{tag}-{i:05d}", source=f"bench/{tag}/{i}", content_type=ctype, body=body
         )
         sent[raw.id] = time.monotonic()
-        futures[raw.id] = producer.send(
-            settings.topics.raw, key=raw.id.encode(), value=raw.model_dump_json().encode()
-        )
-    producer.flush()
+        outbox.send(raw.id, raw.id.encode(), raw.model_dump_json().encode())
+    settled = outbox.settle()
     producer.close()
-    refused = [i for i, f in futures.items() if f.exception is not None]
-    if refused:  # never wait for what the broker did not take
-        print(f"warning: broker refused {len(refused)} messages: {futures[refused[0]].exception}")
-        for i in refused:
+    if settled.failed:  # never wait for what the broker did not take
+        print(f"warning: broker refused {len(settled.failed)} messages: {settled.failed[0][1]}")
+        for i, _ in settled.failed:
             del sent[i]
     return sent
 

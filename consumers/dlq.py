@@ -12,6 +12,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import TopicPartition
 from pydantic import ValidationError
 
@@ -20,6 +21,7 @@ from consumers.sinks import KafkaSink
 from newsflow.kafka.clients import make_consumer, make_producer
 from newsflow.settings import Settings
 from schemas import DeadLetter, Stage
+from schemas.failures import PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +82,14 @@ def replay(
         def pending_bytes(self) -> int:
             return sum(s.pending_bytes() for s in sinks.values())
 
-        def flush(self) -> list[tuple[object, object]]:
+        def flush(self) -> list[tuple[ConsumerRecord, PermanentError]]:
             for sink in sinks.values():
                 sink.flush()
             return []
 
-    def handle(record: object) -> None:
-        value = getattr(record, "value", None) or b""
+    def handle(record: ConsumerRecord) -> None:
         try:
-            letter = DeadLetter.model_validate_json(value)
+            letter = DeadLetter.model_validate_json(record.value or b"")
         except ValidationError:
             summary.skipped += 1
             return
@@ -105,7 +106,7 @@ def replay(
         consumer=make_consumer(settings, settings.groups.replay),
         topic=settings.topics.dead_letter,
         handler=handle,
-        sink=_Fanout(),  # type: ignore[arg-type]
+        sink=_Fanout(),
         dlq=DeadLetterWriter(producer, settings.topics.dead_letter),
         policy=BatchPolicy(max_records=500, max_bytes=settings.bulk.max_bytes, max_seconds=1.0),
         name="dlq-replay",

@@ -19,9 +19,10 @@ from typing import Any, Protocol
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from newsflow.kafka.delivery import Outbox
 from schemas import AnyStageReason, DeadLetter, Stage
 from schemas.failures import PermanentError, TransientError, describe
 
@@ -79,20 +80,17 @@ class DeadLetterWriter:
     """Publishes dead letters and waits for the broker's acknowledgement."""
 
     def __init__(self, producer: KafkaProducer, topic: str) -> None:
-        self.producer = producer
         self.topic = topic
+        self._outbox: Outbox[DeadLetter] = Outbox(producer, topic)
 
     def write(self, letters: list[DeadLetter]) -> None:
-        futures = [
-            self.producer.send(self.topic, key=d.original_key, value=d.model_dump_json().encode())
-            for d in letters
-        ]
-        try:
-            self.producer.flush(timeout=30)
-            for f in futures:
-                f.get(timeout=30)
-        except KafkaError as exc:
-            raise TransientError(f"dead-letter topic not acknowledging: {exc}") from exc
+        for letter in letters:
+            self._outbox.send(letter, letter.original_key, letter.model_dump_json().encode())
+        settled = self._outbox.settle(timeout=30)
+        if settled.failed:
+            # The whole batch is written again on the retry: a letter twice beats none.
+            error = settled.failed[0][1]
+            raise TransientError(f"dead-letter topic not acknowledging: {error}") from error
 
 
 class WorkerLoop:

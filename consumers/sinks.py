@@ -11,80 +11,57 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError, MessageSizeTooLargeError
+from kafka.errors import MessageSizeTooLargeError
 
+from newsflow.kafka.delivery import Outbox
 from schemas import AnyStageReason, Article, IndexedEvent, IndexReason, Stage
 from schemas.failures import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class _Pending:
-    key: bytes
-    value: bytes
-    future: Any = None
-
-
 class KafkaSink:
     """Publishes keyed messages to one topic; ``flush`` returns once the broker acked them all."""
 
     def __init__(self, producer: KafkaProducer, topic: str, stage: Stage) -> None:
-        self.producer = producer
         self.topic = topic
         self.stage = stage
-        self._items: list[_Pending] = []
+        self._outbox: Outbox[tuple[bytes, bytes]] = Outbox(producer, topic)
+        # Sent but not acknowledged last time: sent again on the next flush.
+        self._retry: list[tuple[bytes, bytes]] = []
         self._bytes = 0
 
     def add(self, key: bytes, value: bytes) -> None:
-        item = _Pending(key, value)
         try:
-            item.future = self.producer.send(self.topic, key=key, value=value)
+            self._outbox.send((key, value), key, value)
         except MessageSizeTooLargeError as exc:
             raise PermanentError(self.stage, AnyStageReason.TOO_LARGE_FOR_TOPIC, str(exc)) from exc
-        self._items.append(item)
         self._bytes += len(value)
 
     def pending(self) -> int:
-        return len(self._items)
+        return len(self._outbox) + len(self._retry)
 
     def pending_bytes(self) -> int:
         return self._bytes
 
     def flush(self) -> list[tuple[ConsumerRecord, PermanentError]]:
-        if not self._items:
-            return []
-        for item in self._items:
-            if item.future is None:  # failed last time: send again
-                item.future = self.producer.send(self.topic, key=item.key, value=item.value)
-        failed: list[_Pending] = []
-        error: Exception | None = None
-        try:
-            self.producer.flush(timeout=60)
-        except KafkaError as exc:
-            error = exc
-        for item in self._items:
-            try:
-                item.future.get(timeout=0 if error else 30)
-            except Exception as exc:
-                item.future = None
-                failed.append(item)
-                error = error or exc
-        if failed:
-            self._items = failed
-            self._bytes = sum(len(i.value) for i in failed)
+        retry, self._retry = self._retry, []
+        for key, value in retry:
+            self._outbox.send((key, value), key, value)
+        settled = self._outbox.settle(timeout=60)
+        self._retry = [record for record, _ in settled.failed]
+        self._bytes = sum(len(value) for _, value in self._retry)
+        if settled.failed:
+            error = settled.failed[0][1]
             raise TransientError(
-                f"{len(failed)} messages to {self.topic} not acknowledged: {error}"
+                f"{len(settled.failed)} messages to {self.topic} not acknowledged: {error}"
             )
-        self._items = []
-        self._bytes = 0
         return []
 
 
