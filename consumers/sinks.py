@@ -19,6 +19,7 @@ from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import MessageSizeTooLargeError
 
+from newsflow.elastic.hits import Hit
 from newsflow.kafka.delivery import Outbox
 from schemas import AnyStageReason, Article, IndexedEvent, IndexReason, Stage
 from schemas.failures import PermanentError, TransientError
@@ -127,10 +128,10 @@ class ElasticsearchSink:
         with _transient_es("lookup"):
             response = self.es.mget(index=self.alias, ids=ids, source_includes=["content_hash"])
         stored: dict[str, tuple[str, int, int]] = {}
-        for doc in response["docs"]:
-            content_hash = (doc.get("_source") or {}).get("content_hash")
-            if doc.get("found") and isinstance(content_hash, str):
-                stored[doc["_id"]] = (content_hash, doc["_seq_no"], doc["_primary_term"])
+        for doc in map(Hit.of, response["docs"]):
+            content_hash, version = doc.source.content_hash, doc.version
+            if doc.found and content_hash is not None and version is not None:
+                stored[doc.id] = (content_hash, *version)
         return stored
 
     def _bulk(self) -> None:

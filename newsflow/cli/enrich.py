@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from newsflow.cli.app import app, settings_of
+from newsflow.cli.printing import print_hits
 
 if TYPE_CHECKING:
     from newsflow.airflow_local import ComponentStatus
@@ -47,16 +48,7 @@ def related(
         except LookupError as exc:
             console.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(1) from exc
-    table = Table("score", "id", "story", "site", "title")
-    for h in hits:
-        table.add_row(
-            f"{h['score']:.3f}",
-            h["id"],
-            str(h.get("story_id") or ""),
-            str(h.get("site") or ""),
-            escape(str(h.get("title") or "")),
-        )
-    console.print(table)
+    print_hits(console, f"[bold]{len(hits)}[/bold] article(s) closest to {article_id}", hits)
 
 
 @app.command()

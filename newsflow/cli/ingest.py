@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from newsflow.cli.app import app, settings_of
-from newsflow.search import HL_END, HL_START, Hit
+from newsflow.cli.printing import print_hits
 from newsflow.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -84,23 +84,8 @@ def consume_index(
     console.print(f"index: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
 
 
-def print_hits(total: int, hits: list[Hit], query: str) -> None:
-    """Prints search hits with their highlighted snippets."""
-    console.print(f"[bold]{total}[/bold] article(s) match [italic]{escape(query)}[/italic]")
-    for rank, hit in enumerate(hits, 1):
-        date = (hit.published_at or "")[:10]
-        meta = " · ".join(x for x in (hit.site, date, hit.language) if x)
-        title = hit.title or hit.lead or "(untitled)"
-        console.print(f"\n[bold]{rank}. {escape(title)}[/bold]  [dim]{escape(meta)}[/dim]")
-        console.print(f"   [dim]id {hit.id}  score {hit.score:.2f}[/dim]")
-        if hit.entities or hit.topics:
-            names = ", ".join(hit.entities[:6])
-            topics = ", ".join(hit.topics[:3])
-            console.print(f"   [cyan]{escape(names)}[/cyan]  [magenta]{escape(topics)}[/magenta]")
-        for snippet in hit.snippets:
-            text = escape(snippet.replace("\n", " "))
-            text = text.replace(HL_START, "[bold yellow]").replace(HL_END, "[/bold yellow]")
-            console.print(f"   … {text} …")
+def _matches(total: int, query: str) -> str:
+    return f"[bold]{total}[/bold] article(s) match [italic]{escape(query)}[/italic]"
 
 
 @app.command()
@@ -127,15 +112,14 @@ def search(
         if semantic:
             from newsflow.enrichment.embeddings import semantic_search
 
-            results = semantic_search(es, settings, query, size)
-            console.print(f"[bold]{len(results)}[/bold] nearest article(s) to {escape(query)}")
-            for rank, doc in enumerate(results, 1):
-                console.print(
-                    f"{rank}. {escape(str(doc.get('title')))}  [dim]{doc.get('_id', '')}[/dim]"
-                )
+            nearest = semantic_search(es, settings, query, size)
+            what = f"[italic]{escape(query)}[/italic]"
+            print_hits(
+                console, f"[bold]{len(nearest)}[/bold] nearest article(s) to {what}", nearest
+            )
             return
         total, hits = run_search(es, settings, query, filters, size)
-        print_hits(total, hits, query)
+        print_hits(console, _matches(total, query), hits)
 
 
 @app.command()
@@ -199,7 +183,7 @@ def run(
 
         console.rule(f"4/4 search: {query}")
         total, hits = run_search(es, settings, query, SearchFilters(), 5)
-        print_hits(total, hits, query)
+        print_hits(console, _matches(total, query), hits)
         console.print(f"\n[dim]done in {time.monotonic() - started:.1f} s[/dim]")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
+from newsflow.elastic.hits import Hit, hits_of
 from newsflow.settings import Settings
 
 
@@ -38,7 +39,7 @@ def pending(
     size: int,
     source: Sequence[str] | bool = True,
     extra_filter: Sequence[dict[str, Any]] = (),
-) -> list[dict[str, Any]]:
+) -> list[Hit]:
     """Up to ``size`` articles lacking ``missing_field``, oldest ingested first.
 
     Each hit carries ``_seq_no`` and ``_primary_term``: see ``versions`` of ``bulk_update``.
@@ -56,12 +57,12 @@ def pending(
         seq_no_primary_term=True,
         **_source_kwargs(source),
     )
-    return list(resp["hits"]["hits"])
+    return hits_of(resp)
 
 
-def versions_of(hits: Sequence[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+def versions_of(hits: Sequence[Hit]) -> dict[str, tuple[int, int]]:
     """``{id: (seq_no, primary_term)}`` of hits read with ``pending``."""
-    return {h["_id"]: (int(h["_seq_no"]), int(h["_primary_term"])) for h in hits}
+    return {h.id: h.version for h in hits if h.version is not None}
 
 
 def bulk_update(
@@ -126,7 +127,7 @@ def scan(
     page: int = 500,
     source: Sequence[str] | bool = True,
     fields: Sequence[str] = (),
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[Hit]:
     """Every matching hit of ``index``, paged with ``search_after`` on the ``id`` field.
 
     ``search_after`` instead of the scroll API: no server-side context to leak if a task is
@@ -147,8 +148,8 @@ def scan(
             **_source_kwargs(source),
             **kwargs,
         )
-        hits = resp["hits"]["hits"]
+        hits = hits_of(resp)
         if not hits:
             return
         yield from hits
-        after = hits[-1]["sort"]
+        after = hits[-1].sort

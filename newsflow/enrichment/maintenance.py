@@ -70,11 +70,11 @@ def _copy_actions(
     # Elasticsearch 9 may leave dense vectors out of _source; ask for them as fields and put
     # them back, or the new index would lose every embedding.
     for hit in scan(es, source, query, source=True, fields=["embedding"]):
-        doc = dict(hit.get("_source") or {})
-        vector = (hit.get("fields") or {}).get("embedding")
+        doc = hit.document()  # as stored: a copy must not drop what no view knows about
+        vector = hit.fields.get("embedding")
         if vector and "embedding" not in doc:
             doc["embedding"] = vector
-        yield {"_op_type": "index", "_index": target, "_id": hit["_id"], "_source": doc}
+        yield {"_op_type": "index", "_index": target, "_id": hit.id, "_source": doc}
 
 
 def reindex(es: Elasticsearch, settings: Settings) -> ReindexResult:

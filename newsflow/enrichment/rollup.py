@@ -20,6 +20,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
+from newsflow.elastic.hits import StoredArticle
 from newsflow.enrichment.es import bulk_update, pending, refresh, versions_of
 from newsflow.settings import Settings
 
@@ -36,8 +37,6 @@ _BODY_WEIGHT = 1.0
 # matters a little.
 _FLOOR = 0.5
 
-_LIST_LABELS = {"persons": "PER", "organizations": "ORG", "locations": "LOC"}
-
 
 @dataclass(frozen=True)
 class Salient:
@@ -51,19 +50,21 @@ class Salient:
         return {"value": self.value, "label": self.label, "score": round(self.score, 4)}
 
 
-def article_entities(src: dict[str, Any]) -> dict[str, str | None]:
+def article_entities(src: StoredArticle) -> dict[str, str | None]:
     """The article's entities (value -> label) from its tags, first label seen wins."""
-    tags = src.get("tags") or {}
+    tags = src.tags
     out: dict[str, str | None] = {}
-    for tag in tags.get("entities") or []:
-        value = str(tag.get("value") or "").strip()
-        if value:
-            out.setdefault(value, tag.get("label"))
-    for key, label in _LIST_LABELS.items():
-        for value in tags.get(key) or []:
-            value = str(value).strip()
-            if value:
-                out.setdefault(value, label)
+    for tag in tags.entities:
+        if tag.value.strip():
+            out.setdefault(tag.value.strip(), tag.label)
+    for values, label in (
+        (tags.persons, "PER"),
+        (tags.organizations, "ORG"),
+        (tags.locations, "LOC"),
+    ):
+        for value in values:
+            if value.strip():
+                out.setdefault(value.strip(), label)
     return out
 
 
@@ -73,15 +74,13 @@ def _mentions(name: str, text: str) -> int:
     return len(re.findall(r"(?<!\w)" + re.escape(name.lower()) + r"(?!\w)", text.lower()))
 
 
-def salience(src: dict[str, Any], limit: int = MAX_SALIENT) -> list[Salient]:
+def salience(src: StoredArticle, limit: int = MAX_SALIENT) -> list[Salient]:
     """Entities of an article ranked by weighted mention counts, scaled so the top one is 1."""
     entities = article_entities(src)
     if not entities:
         return []
-    title = src.get("title") or ""
-    body = src.get("body") or []
-    if isinstance(body, str):
-        body = [body]
+    title = src.title or ""
+    body = src.body
     lead = body[0] if body else ""
     rest = "\n".join(body[1:])
     raw: dict[str, float] = {}
@@ -184,11 +183,10 @@ def rollup_pending(
         updates: dict[str, dict[str, Any]] = {}
         labels: dict[str, str | None] = {}
         for hit in batch:
-            src = hit["_source"]
-            ranked = salience(src)
+            ranked = salience(hit.source)
             labels.update({s.value: s.label for s in ranked})
-            stages = set((src.get("enrichment") or {}).get("stages") or [])
-            updates[hit["_id"]] = {
+            stages = set(hit.source.enrichment.stages)
+            updates[hit.id] = {
                 "salience": [s.as_doc() for s in ranked],
                 "enrichment": {"rolled_up_at": stamp, "stages": sorted(stages | {STAGE})},
             }

@@ -56,7 +56,7 @@ def test_enrich_articles_run(es: Elasticsearch, dag_env: Settings, seeded: dict[
 
     # kNN: the copy is the nearest neighbour of the original.
     neighbours = related(es, settings, first.id, k=2)
-    assert neighbours[0]["id"] == second.id
+    assert neighbours[0].id == second.id
 
     # A second run finds nothing pending and changes nothing.
     before = {x.id: get_doc(es, settings, x.id)["enrichment"] for x in (first, second, other)}

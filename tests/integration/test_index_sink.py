@@ -102,7 +102,7 @@ def test_enrichment_computed_from_the_old_text_does_not_land_on_the_corrected_on
     _write(es, settings, _article(FIRST), 0)
     # A stage reads its pending batch...
     batch = pending(es, settings, "enrichment.embedded_at", 10, ["id", "body"])
-    assert [hit["_id"] for hit in batch] == ["sink-1"]
+    assert [hit.id for hit in batch] == ["sink-1"]
     # ...the index worker writes a corrected text meanwhile...
     _write(es, settings, _article(CORRECTED), 1)
     # ...and the stage's result for the old text is skipped, not written and not an error.

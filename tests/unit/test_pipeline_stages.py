@@ -11,7 +11,8 @@ from consumers.cleaning.model import Extracted
 from consumers.dlq import target_topic
 from consumers.process import build_article, site_of, time_limit
 from consumers.workers import parse_article, parse_raw
-from newsflow.search import SearchFilters, build_query, to_hit
+from newsflow.elastic.hits import Hit
+from newsflow.search import SearchFilters, build_query
 from newsflow.settings import Settings
 from schemas import ContentType, DeadLetter, RawArticle, Stage, Tags
 from schemas.failures import CleanError, PermanentError, StageTimeout
@@ -118,7 +119,7 @@ def test_empty_query_matches_all() -> None:
 
 
 def test_to_hit_flattens() -> None:
-    hit = to_hit(
+    hit = Hit.of(
         {
             "_id": "a",
             "_score": 1.5,
@@ -126,4 +127,4 @@ def test_to_hit_flattens() -> None:
             "highlight": {"body": ["x"]},
         }
     )
-    assert hit.id == "a" and hit.title == "T" and hit.snippets == ["x"]
+    assert hit.id == "a" and hit.source.title == "T" and hit.snippets == ["x"]
