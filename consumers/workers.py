@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from consumers.loop import BatchPolicy, DeadLetterWriter, LoopStats, WorkerLoop
 from consumers.process import Tagger, process_raw
 from consumers.sinks import ElasticsearchSink, KafkaSink
+from consumers.tagging import load_tagger
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
 from newsflow.kafka.clients import make_consumer, make_producer
@@ -64,8 +65,6 @@ def run_clean_worker(
 ) -> LoopStats:
     """Consumes raw articles, cleans and tags them, publishes Articles to the clean topic."""
     if tagger is None:
-        from consumers.tagging import load_tagger
-
         tagger = load_tagger()
     ensure_topics(settings)
     producer = make_producer(settings)

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
 
 from newsflow.cli.app import app, settings_of
 from newsflow.settings import Limits
@@ -108,10 +111,6 @@ def eval_command(
     ] = None,
 ) -> None:
     """Score the cleaner against gold text, next to trafilatura and the raw page text."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-    from rich.table import Table
-
     from consumers.cleaning.evaluation import (
         DEFAULT_CORPUS,
         MODES,

@@ -1,22 +1,25 @@
-"""`newsflow related`, `enrich` and `airflow up|down|status`: the enrichment side from the CLI."""
+"""`newsflow related`, `enrich` and `airflow up|down|status`: the enrichment side from the CLI.
+
+The enrichment stages are imported inside the commands that run them: the embedding model
+brings numpy, safetensors and tokenizers, which the other commands should not wait for.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from newsflow import airflow_local
+from newsflow.airflow_local import ComponentStatus
 from newsflow.cli.app import app, settings_of
 from newsflow.cli.printing import print_hits
-
-if TYPE_CHECKING:
-    from newsflow.airflow_local import ComponentStatus
+from newsflow.elastic.client import make_es
 
 console = Console()
 
@@ -38,7 +41,6 @@ def related(
     k: int = typer.Option(10, "-k", help="How many neighbours."),
 ) -> None:
     """Articles closest in meaning to ARTICLE_ID (kNN on the stored embeddings)."""
-    from newsflow.elastic.client import make_es
     from newsflow.enrichment.embeddings import related as find_related
 
     settings = settings_of(ctx)
@@ -59,7 +61,6 @@ def enrich(
     ),
 ) -> None:
     """Runs the enrichment stages once over what is pending (what the DAGs do on a schedule)."""
-    from newsflow.elastic.client import make_es
     from newsflow.enrichment.clustering import cluster_pending
     from newsflow.enrichment.embeddings import embed_pending
     from newsflow.enrichment.rollup import rollup_pending
@@ -93,8 +94,6 @@ def airflow_up(
     port: int | None = typer.Option(None, help="api-server port (default 8080, then as last)."),
 ) -> None:
     """Starts api-server, scheduler, dag-processor and triggerer (idempotent)."""
-    from newsflow import airflow_local
-
     settings = settings_of(ctx)
     states = airflow_local.up(settings, home, port)
     _print_status(states)
@@ -105,8 +104,6 @@ def airflow_up(
 @airflow_app.command("down")
 def airflow_down(ctx: typer.Context, home: Path | None = _HOME) -> None:
     """Stops the local Airflow components."""
-    from newsflow import airflow_local
-
     airflow_local.down(settings_of(ctx), home)
     console.print("airflow stopped")
 
@@ -114,8 +111,6 @@ def airflow_down(ctx: typer.Context, home: Path | None = _HOME) -> None:
 @airflow_app.command("status")
 def airflow_status(ctx: typer.Context, home: Path | None = _HOME) -> None:
     """Shows which local Airflow components are running."""
-    from newsflow import airflow_local
-
     states = airflow_local.status(settings_of(ctx), home)
     _print_status(states)
     if not all(s.running for s in states):

@@ -1,4 +1,9 @@
-"""`newsflow consume`, `run`, `search` and `dlq`: the streaming pipeline from the command line."""
+"""`newsflow consume`, `run`, `search` and `dlq`: the streaming pipeline from the command line.
+
+The workers and the embedding model are imported inside the commands that run them: they
+load lxml, trafilatura, spaCy and numpy, which `newsflow --help`, `search` and `dlq list`
+should not wait for.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,15 @@ from rich.table import Table
 
 from newsflow.cli.app import app, settings_of
 from newsflow.cli.printing import print_hits
+from newsflow.cli.produce import run_produce
+from newsflow.elastic.client import make_es
+from newsflow.elastic.index import ensure_index
+from newsflow.kafka.topics import ensure_topics
+from newsflow.search import SearchFilters
+from newsflow.search import search as run_search
 from newsflow.settings import PROJECT_ROOT, Settings
+from newsflow.stack import ensure_up
+from schemas import Stage
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -101,9 +114,6 @@ def search(
     size: int = typer.Option(10, "--size", "-n", help="How many hits to print."),
 ) -> None:
     """Full-text search over indexed articles, with highlighted snippets."""
-    from newsflow.elastic.client import make_es
-    from newsflow.search import SearchFilters
-    from newsflow.search import search as run_search
 
     settings = settings_of(ctx)
     with services_reachable(settings):
@@ -140,18 +150,10 @@ def run(
     Re-running is safe: article ids are stable, so the index keeps one document per article.
     """
     from consumers.workers import run_clean_worker, run_index_worker
-    from newsflow.cli.produce import run_produce
-    from newsflow.elastic.client import make_es
-    from newsflow.elastic.index import ensure_index
-    from newsflow.kafka.topics import ensure_topics
-    from newsflow.search import SearchFilters
-    from newsflow.search import search as run_search
 
     settings = settings_of(ctx)
     with services_reachable(settings):
         if local_stack:
-            from newsflow.stack import ensure_up
-
             ensure_up(settings)
         started = time.monotonic()
         inputs = paths or [str(PROJECT_ROOT / "seeds")]
@@ -225,7 +227,6 @@ def dlq_replay(
     fails again becomes a new dead letter with its new reason.
     """
     from consumers.dlq import replay
-    from schemas import Stage
 
     stages = {Stage(s) for s in stage} if stage else None
     summary = replay(settings_of(ctx), stages=stages)

@@ -9,7 +9,6 @@ the first copy ran (same ids overwrite, so the catch-up pass is safe).
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import re
@@ -22,6 +21,7 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 from kafka.structs import TopicPartition
 
+from consumers.dlq import replay
 from newsflow.elastic.index import (
     current_index,
     ensure_index,
@@ -285,22 +285,10 @@ def check_consistency(
 
 
 def replay_dead_letters(settings: Settings) -> dict[str, Any]:
-    """Replays the dead-letter topic through the lead's ``consumers.dlq.replay``, if present."""
-    try:
-        dlq = importlib.import_module("consumers.dlq")
-    except ModuleNotFoundError as exc:
-        if exc.name not in {"consumers", "consumers.dlq"}:
-            raise
-        log.warning("consumers.dlq is not available; nothing replayed")
-        return {"available": False}
-    replay = getattr(dlq, "replay", None)
-    if replay is None:
-        log.warning("consumers.dlq has no replay(); nothing replayed")
-        return {"available": False}
+    """Replays the dead-letter topic (consumers.dlq.replay); returns what it did, as JSON."""
     summary = replay(settings)
     return {
-        "available": True,
-        "replayed": int(getattr(summary, "replayed", 0)),
-        "skipped": int(getattr(summary, "skipped", 0)),
-        "by_topic": dict(getattr(summary, "by_topic", {}) or {}),
+        "replayed": summary.replayed,
+        "skipped": summary.skipped,
+        "by_topic": dict(summary.by_topic),
     }
