@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from newsflow.kafka.clients import security_options
 from newsflow.settings import PROJECT_ROOT, Settings
 
 #: Airflow connection id of the Kafka cluster, used by the enrich_articles asset watcher.
@@ -62,11 +63,20 @@ def _airflow_bin() -> str:
     return found
 
 
+# kafka-python's option names (newsflow.kafka.clients) -> confluent-kafka's (librdkafka).
+_LIBRDKAFKA_NAMES = {
+    "security_protocol": "security.protocol",
+    "sasl_mechanism": "sasl.mechanisms",
+    "sasl_plain_username": "sasl.username",
+    "sasl_plain_password": "sasl.password",
+    "ssl_cafile": "ssl.ca.location",
+}
+
+
 def kafka_connection(settings: Settings) -> dict[str, Any]:
     """The Airflow connection (JSON form) for the Kafka cluster, in confluent-kafka terms."""
     extra: dict[str, Any] = {
         "bootstrap.servers": settings.kafka.bootstrap_servers,
-        "security.protocol": settings.kafka.security_protocol.lower(),
         # Offsets are committed after each event; named after the index group so that a
         # deployment's (or a test's) naming scheme covers it too.
         "group.id": f"{settings.groups.index}-airflow-watcher",
@@ -74,13 +84,8 @@ def kafka_connection(settings: Settings) -> dict[str, Any]:
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
     }
-    if settings.kafka.sasl_mechanism:
-        extra["sasl.mechanisms"] = settings.kafka.sasl_mechanism
-        extra["sasl.username"] = settings.kafka.sasl_username
-        if settings.kafka.sasl_password is not None:
-            extra["sasl.password"] = settings.kafka.sasl_password.get_secret_value()
-    if settings.kafka.ssl_cafile:
-        extra["ssl.ca.location"] = settings.kafka.ssl_cafile
+    for name, value in security_options(settings.kafka).items():
+        extra[_LIBRDKAFKA_NAMES[name]] = value.lower() if name == "security_protocol" else value
     return {"conn_type": "kafka", "extra": extra}
 
 

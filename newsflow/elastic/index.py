@@ -183,12 +183,32 @@ def ensure_index(es: Elasticsearch, names: IndexSettings) -> str:
         try:
             es.indices.create(index=name, aliases={names.alias: {"is_write_index": True}})
             log.info("created index %s behind alias %s", name, names.alias)
-        except Exception as exc:  # two workers racing to create it: the loser is fine
-            if "resource_already_exists_exception" not in str(exc):
+        except Exception as exc:
+            if not _already_exists(exc):
                 raise
     else:
         es.indices.put_alias(index=name, name=names.alias, is_write_index=True)
     return name
+
+
+def _already_exists(exc: Exception) -> bool:
+    # Two workers (or DAG runs) racing to create the same index: the loser is fine.
+    return "resource_already_exists_exception" in str(exc)
+
+
+def ensure_plain_index(es: Elasticsearch, name: str, mappings: dict[str, Any]) -> None:
+    """Creates a one-shard index for derived data (trends, entity counters) if missing."""
+    if es.indices.exists(index=name):
+        return
+    try:
+        es.indices.create(
+            index=name,
+            settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"},
+            mappings=mappings,
+        )
+    except Exception as exc:
+        if not _already_exists(exc):
+            raise
 
 
 def swap_alias(es: Elasticsearch, names: IndexSettings, old: str, new: str) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 
 from newsflow.elastic.hits import StoredArticle
+from newsflow.elastic.index import ensure_plain_index
 from newsflow.enrichment.es import bulk_update, pending, refresh, versions_of
 from newsflow.settings import Settings
 
@@ -119,17 +120,7 @@ def entities_mappings() -> dict[str, Any]:
 
 def ensure_entities_index(es: Elasticsearch, settings: Settings) -> None:
     """Creates the counters index if missing; idempotent."""
-    if es.indices.exists(index=settings.index.entities):
-        return
-    try:
-        es.indices.create(
-            index=settings.index.entities,
-            settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"},
-            mappings=entities_mappings(),
-        )
-    except Exception as exc:  # a concurrent run created it first
-        if "resource_already_exists_exception" not in str(exc):
-            raise
+    ensure_plain_index(es, settings.index.entities, entities_mappings())
 
 
 def entity_counters(

@@ -16,6 +16,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
+from newsflow.elastic.index import ensure_plain_index
 from newsflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,17 +99,7 @@ def trends_mappings() -> dict[str, Any]:
 
 def ensure_trends_index(es: Elasticsearch, settings: Settings) -> None:
     """Creates the trends index if missing; idempotent."""
-    if es.indices.exists(index=settings.index.trends):
-        return
-    try:
-        es.indices.create(
-            index=settings.index.trends,
-            settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"},
-            mappings=trends_mappings(),
-        )
-    except Exception as exc:  # a concurrent run created it first
-        if "resource_already_exists_exception" not in str(exc):
-            raise
+    ensure_plain_index(es, settings.index.trends, trends_mappings())
 
 
 def _counts(

@@ -9,24 +9,33 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from newsflow.settings import Settings
+from newsflow.settings import KafkaSettings, Settings
+
+
+def security_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """The security options of the cluster, in kafka-python's names (only those that are set).
+
+    The local Airflow's connection (newsflow.airflow_local) translates these same options for
+    confluent-kafka, so the two clients always log in alike.
+    """
+    opts: dict[str, Any] = {"security_protocol": kafka.security_protocol}
+    if kafka.sasl_mechanism:
+        opts["sasl_mechanism"] = kafka.sasl_mechanism
+        opts["sasl_plain_username"] = kafka.sasl_username
+        if kafka.sasl_password is not None:
+            opts["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
+    if kafka.ssl_cafile:
+        opts["ssl_cafile"] = kafka.ssl_cafile
+    return opts
 
 
 def kafka_common(settings: Settings) -> dict[str, Any]:
     """Connection and security options shared by every Kafka client."""
-    opts: dict[str, Any] = {
+    return {
         "bootstrap_servers": settings.kafka.bootstrap_servers.split(","),
-        "security_protocol": settings.kafka.security_protocol,
         "client_id": settings.kafka.client_id,
+        **security_options(settings.kafka),
     }
-    if settings.kafka.sasl_mechanism:
-        opts["sasl_mechanism"] = settings.kafka.sasl_mechanism
-        opts["sasl_plain_username"] = settings.kafka.sasl_username
-        if settings.kafka.sasl_password is not None:
-            opts["sasl_plain_password"] = settings.kafka.sasl_password.get_secret_value()
-    if settings.kafka.ssl_cafile:
-        opts["ssl_cafile"] = settings.kafka.ssl_cafile
-    return opts
 
 
 def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:

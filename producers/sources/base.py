@@ -1,11 +1,11 @@
-"""What every source shares: the Source protocol, the Rejected value, reading one document."""
+"""What every source shares: the Source protocol, the Rejected value, one-document files."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from newsflow.reading.document import document_text, raw_document
 from newsflow.reading.files import read_input
@@ -48,21 +48,28 @@ def require_text(data: bytes) -> None:
         raise SourceError(ProduceReason.BINARY, reason)
 
 
-def document_from_file(
-    path: Path, limits: Limits, content_type: ContentType
-) -> RawArticle | Rejected:
-    """A file that holds one article (text or HTML, optionally gzipped) as a RawArticle.
+@dataclass(frozen=True)
+class DocumentFile:
+    """A file that holds one article (optionally gzipped); subclasses name its content type.
 
     Rejected when it cannot be read, is larger than the limit, is binary or has no text.
     """
-    source = str(path)
-    try:
-        data = read_input(path, limits.max_input_bytes)
-        require_text(data)
-    except SourceError as exc:
-        return Rejected.from_error(source, exc)
-    if not document_text(data, content_type).strip(" \t\r\n\ufeff"):
-        return Rejected(source, ProduceReason.EMPTY, "no text")
-    return raw_document(
-        data, source=source, content_type=content_type, metadata={"filename": path.name}
-    )
+
+    path: Path
+    limits: Limits
+    content_type: ClassVar[ContentType]
+
+    def articles(self) -> Iterator[RawArticle | Rejected]:
+        """Yields the file as one article, or its rejection."""
+        source = str(self.path)
+        try:
+            data = read_input(self.path, self.limits.max_input_bytes)
+            require_text(data)
+        except SourceError as exc:
+            yield Rejected.from_error(source, exc)
+            return
+        if not document_text(data, self.content_type).strip(" \t\r\n\ufeff"):
+            yield Rejected(source, ProduceReason.EMPTY, "no text")
+            return
+        metadata = {"filename": self.path.name}
+        yield raw_document(data, source=source, content_type=self.content_type, metadata=metadata)
