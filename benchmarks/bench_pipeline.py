@@ -104,8 +104,8 @@ def send(
     producer.close()
     if settled.failed:  # never wait for what the broker did not take
         print(f"warning: broker refused {len(settled.failed)} messages: {settled.failed[0][1]}")
-        for i, _ in settled.failed:
-            del sent[i]
+        for refused, _ in settled.failed:
+            del sent[refused]
     return sent
 
 

@@ -42,7 +42,7 @@ def local_airflow(
     es: Elasticsearch, dag_env: Settings, tmp_path: Path
 ) -> Iterator[tuple[Settings, Path]]:
     home = tmp_path / "airflow"
-    ensure_index(es, dag_env)
+    ensure_index(es, dag_env.index)
     try:
         airflow_local.up(dag_env, home=home, port=_free_port(), wait_seconds=180)
         yield dag_env, home

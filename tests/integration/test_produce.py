@@ -170,7 +170,7 @@ def test_records_the_broker_refuses_are_counted_and_the_rest_published(
     # sends fail, the small ones go through, and the run carries on.
     producer = make_producer(settings, max_request_size=1500)
     try:
-        summary = publish(expand([FIXTURES], settings), producer, settings.topics.raw)
+        summary = publish(expand([FIXTURES], settings.limits), producer, settings.topics.raw)
     finally:
         producer.close(timeout=10)
     assert summary.failed
