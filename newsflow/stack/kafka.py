@@ -190,12 +190,12 @@ def probe(settings: Settings, timeout: float = 3.0) -> str | None:
     previous = quiet.level
     quiet.setLevel(logging.CRITICAL)
     try:
-        return _describe(KafkaAdminClient, settings, timeout)
+        return _broker_version(KafkaAdminClient, settings, timeout)
     finally:
         quiet.setLevel(previous)
 
 
-def _describe(admin_class: Any, settings: Settings, timeout: float) -> str | None:
+def _broker_version(admin_class: Any, settings: Settings, timeout: float) -> str | None:
     try:
         admin = admin_class(
             bootstrap_servers=[f"127.0.0.1:{settings.stack.kafka_port}"],
