@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from consumers.cleaning import clean, raw_from_file
-from consumers.cleaning.model import CleanError
 from consumers.tagging import load_tagger
 from schemas.article import RawArticle
+from schemas.failures import CleanError
 
 T = TypeVar("T")
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "wcxb-dev"

@@ -25,12 +25,13 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
-from newsflow.clients import make_es, make_producer
-from newsflow.index import ensure_index
+from newsflow.elastic.client import make_es
+from newsflow.elastic.index import ensure_index
+from newsflow.kafka.clients import make_producer
+from newsflow.kafka.delivery import Outbox
+from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import PROJECT_ROOT, Settings
-from newsflow.topics import ensure_topics
 from schemas import ContentType, RawArticle
 
 CORPUS = PROJECT_ROOT.parent / "shared" / "corpus" / "wcxb-dev" / "pages"
@@ -53,7 +54,7 @@ class Watcher(threading.Thread):
     def __init__(self, settings: Settings) -> None:
         super().__init__(daemon=True)
         self.es = make_es(settings)
-        self.alias = settings.index_alias
+        self.alias = settings.index.alias
         self.seen: dict[str, float] = {}
         self.stop = threading.Event()
 
@@ -85,8 +86,8 @@ def send(
 ) -> dict[str, float]:
     """Publishes pages (optionally paced); returns id -> send time."""
     producer = make_producer(settings)
+    outbox: Outbox[str] = Outbox(producer, settings.topics.raw)
     sent: dict[str, float] = {}
-    futures: dict[str, Any] = {}
     ctype = ContentType.HTML if mode == "html" else ContentType.TEXT
     start = time.monotonic()
     for i, body in enumerate(pages):
@@ -98,16 +99,13 @@ def send(
             id=f"{tag}-{i:05d}", source=f"bench/{tag}/{i}", content_type=ctype, body=body
         )
         sent[raw.id] = time.monotonic()
-        futures[raw.id] = producer.send(
-            settings.topic_raw, key=raw.id.encode(), value=raw.model_dump_json().encode()
-        )
-    producer.flush()
+        outbox.send(raw.id, raw.id.encode(), raw.model_dump_json().encode())
+    settled = outbox.settle()
     producer.close()
-    refused = [i for i, f in futures.items() if f.exception is not None]
-    if refused:  # never wait for what the broker did not take
-        print(f"warning: broker refused {len(refused)} messages: {futures[refused[0]].exception}")
-        for i in refused:
-            del sent[i]
+    if settled.failed:  # never wait for what the broker did not take
+        print(f"warning: broker refused {len(settled.failed)} messages: {settled.failed[0][1]}")
+        for refused, _ in settled.failed:
+            del sent[refused]
     return sent
 
 
@@ -136,19 +134,25 @@ def bench(
     base = Settings()
     settings = base.model_copy(
         update={
-            "topic_raw": f"bench-{run}-raw",
-            "topic_clean": f"bench-{run}-clean",
-            "topic_dead_letter": f"bench-{run}-dlq",
-            "topic_indexed": f"bench-{run}-indexed",
-            "consumer_group_clean": f"bench-{run}-clean",
-            "consumer_group_index": f"bench-{run}-index",
-            "index_alias": f"bench-{run}",
-            "index_prefix": f"bench-{run}-v",
+            "topics": base.topics.model_copy(
+                update={
+                    "raw": f"bench-{run}-raw",
+                    "clean": f"bench-{run}-clean",
+                    "dead_letter": f"bench-{run}-dlq",
+                    "indexed": f"bench-{run}-indexed",
+                }
+            ),
+            "groups": base.groups.model_copy(
+                update={"clean": f"bench-{run}-clean", "index": f"bench-{run}-index"}
+            ),
+            "index": base.index.model_copy(
+                update={"alias": f"bench-{run}", "prefix": f"bench-{run}-v"}
+            ),
         }
     )
     ensure_topics(settings)
     es = make_es(settings)
-    ensure_index(es, settings)
+    ensure_index(es, settings.index)
     corpus = load_pages(mode, pages)
     env = env_for(settings)
     logs.mkdir(parents=True, exist_ok=True)
@@ -204,7 +208,7 @@ def bench(
             w.terminate()
         for w in workers:
             w.wait(timeout=60)
-        es.indices.delete(index=f"{settings.index_prefix}*", allow_no_indices=True)
+        es.indices.delete(index=f"{settings.index.prefix}*", allow_no_indices=True)
     return ok
 
 

@@ -13,9 +13,9 @@ import statistics
 import time
 from pathlib import Path
 
-from consumers.cleaning.model import CleanError
 from consumers.cleaning.scoring import PageScore, score_corpus, score_page
 from consumers.cleaning.text import extract_text
+from schemas.failures import CleanError
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "wcxb-dev"
 

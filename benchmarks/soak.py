@@ -44,11 +44,12 @@ from elasticsearch import Elasticsearch
 
 from consumers.dlq import list_dead_letters
 from newsflow import stack as local_stack
-from newsflow.clients import make_es, make_producer
-from newsflow.groups import describe_group
-from newsflow.index import ensure_index
+from newsflow.elastic.client import make_es
+from newsflow.elastic.index import ensure_index
+from newsflow.kafka.clients import make_producer
+from newsflow.kafka.groups import describe_group
+from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import PROJECT_ROOT, Settings
-from newsflow.topics import ensure_topics
 from schemas import ContentType, RawArticle
 
 CORPORA = [PROJECT_ROOT.parent / "shared" / "corpus" / c for c in ("wcxb-dev", "fundus-news-dev")]
@@ -124,7 +125,7 @@ def bad_inputs(run: str, settings: Settings, n: int) -> list[tuple[bytes, bytes,
                 .encode()
             )
         elif reason == "too_large":
-            body = b"word " * (settings.max_input_bytes // 5 + 10)
+            body = b"word " * (settings.limits.max_input_bytes // 5 + 10)
             value = raw.model_copy(update={"body": body}).model_dump_json().encode()
         else:
             value = raw.model_copy(update={"body": b"   \n\n  " + key}).model_dump_json().encode()
@@ -162,7 +163,7 @@ class Supervisor:
     def env(self, kind: str, slot: int) -> dict[str, str]:
         env = {**os.environ, **self.settings.to_env()}
         if self.static:  # as in docker-compose.yml: one stable member id per worker slot
-            env["NEWSFLOW_KAFKA_GROUP_INSTANCE_ID"] = f"{self.settings.topic_raw}-{kind}-{slot}"
+            env["NEWSFLOW_KAFKA_GROUP_INSTANCE_ID"] = f"{self.settings.topics.raw}-{kind}-{slot}"
         return env
 
     def spawn(self, kind: str, slot: int) -> Worker:
@@ -295,8 +296,8 @@ def group_lag(settings: Settings) -> int:
     """Records the clean and index groups have not committed yet (-1 if Kafka is away)."""
     try:
         return (
-            describe_group(settings, settings.consumer_group_clean, settings.topic_raw).lag
-            + describe_group(settings, settings.consumer_group_index, settings.topic_clean).lag
+            describe_group(settings, settings.groups.clean, settings.topics.raw).lag
+            + describe_group(settings, settings.groups.index, settings.topics.clean).lag
         )
     except Exception:
         return -1
@@ -334,14 +335,20 @@ def main() -> None:
     base = Settings()
     settings = base.model_copy(
         update={
-            "topic_raw": f"soak-{run}-raw",
-            "topic_clean": f"soak-{run}-clean",
-            "topic_dead_letter": f"soak-{run}-dlq",
-            "topic_indexed": f"soak-{run}-indexed",
-            "consumer_group_clean": f"soak-{run}-clean",
-            "consumer_group_index": f"soak-{run}-index",
-            "index_alias": f"soak-{run}",
-            "index_prefix": f"soak-{run}-v",
+            "topics": base.topics.model_copy(
+                update={
+                    "raw": f"soak-{run}-raw",
+                    "clean": f"soak-{run}-clean",
+                    "dead_letter": f"soak-{run}-dlq",
+                    "indexed": f"soak-{run}-indexed",
+                }
+            ),
+            "groups": base.groups.model_copy(
+                update={"clean": f"soak-{run}-clean", "index": f"soak-{run}-index"}
+            ),
+            "index": base.index.model_copy(
+                update={"alias": f"soak-{run}", "prefix": f"soak-{run}-v"}
+            ),
         }
     )
     logs = args.logs or Path(f"/tmp/newsflow-soak-{run}")
@@ -351,7 +358,7 @@ def main() -> None:
     local_stack.ensure_up(settings)
     ensure_topics(settings)
     es = make_es(settings, request_timeout=10)
-    ensure_index(es, settings)
+    ensure_index(es, settings.index)
     good = good_inputs(run, args.articles, args.html_share)
     bad = bad_inputs(
         run, settings, args.bad if args.bad is not None else max(5, args.articles // 100)
@@ -360,9 +367,11 @@ def main() -> None:
     started = time.monotonic()
     producer = make_producer(settings)
     for raw in good:
-        producer.send(settings.topic_raw, key=raw.id.encode(), value=raw.model_dump_json().encode())
+        producer.send(
+            settings.topics.raw, key=raw.id.encode(), value=raw.model_dump_json().encode()
+        )
     for key, value, _ in bad:
-        producer.send(settings.topic_raw, key=key, value=value)
+        producer.send(settings.topics.raw, key=key, value=value)
     producer.flush()
     producer.close()
     sent = len(good) + len(bad)
@@ -375,7 +384,7 @@ def main() -> None:
         settings, logs, args.clean_workers, args.index_workers, static=args.membership == "static"
     )
     supervisor.start()
-    progress = Progress(es, settings.index_alias)
+    progress = Progress(es, settings.index.alias)
     threading.Thread(target=progress.run, daemon=True).start()
 
     fault_ends: list[tuple[str, float]] = []
@@ -408,7 +417,7 @@ def main() -> None:
         progress.stop.set()
     seconds = time.monotonic() - started
 
-    ids = indexed_ids(es, settings.index_alias)
+    ids = indexed_ids(es, settings.index.alias)
     expected = {raw.id for raw in good}
     counts = Counter(ids)
     indexed = len(expected & set(ids))
@@ -450,7 +459,7 @@ def main() -> None:
         "logs": str(logs),
     }
     try:
-        es.indices.delete(index=f"{settings.index_prefix}*", allow_no_indices=True)
+        es.indices.delete(index=f"{settings.index.prefix}*", allow_no_indices=True)
     except Exception as exc:
         log(f"could not delete the soak index: {exc}")
     for key in (

@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dev_text_eval import DEFAULT_CORPUS, load_corpus
 
-from consumers.cleaning.model import CleanError
 from consumers.cleaning.scoring import score_corpus, score_page
 from consumers.cleaning.text import MODEL_PATH, Z_CLIP, TextModel, extract_text
 from consumers.cleaning.text_features import (
@@ -36,6 +35,7 @@ from consumers.cleaning.text_features import (
     block_features,
     split_blocks,
 )
+from schemas.failures import CleanError
 
 _WORD = re.compile(r"\w+")
 # A gold-aligned run shorter than this is a coincidence ("the", "read more"), not a match.

@@ -13,14 +13,16 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import TopicPartition
 from pydantic import ValidationError
 
 from consumers.loop import BatchPolicy, WorkerLoop
 from consumers.sinks import DeadLetterWriter, KafkaSink
-from newsflow.clients import make_consumer, make_producer
+from newsflow.kafka.clients import make_consumer, make_producer
 from newsflow.settings import Settings
 from schemas import DeadLetter, Stage
+from schemas.failures import PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +30,16 @@ log = logging.getLogger(__name__)
 def target_topic(letter: DeadLetter, settings: Settings) -> str:
     """The topic a dead letter is replayed into: the input topic of the stage that failed."""
     if letter.stage == Stage.INDEX:
-        return settings.topic_clean
-    return settings.topic_raw
+        return settings.topics.clean
+    return settings.topics.raw
 
 
 def list_dead_letters(settings: Settings, limit: int = 1000) -> list[DeadLetter]:
     """Reads the dead-letter topic from the beginning (no group, nothing committed)."""
     consumer = make_consumer(settings, None, consumer_timeout_ms=2000)
     try:
-        partitions = consumer.partitions_for_topic(settings.topic_dead_letter) or set()
-        tps = [TopicPartition(settings.topic_dead_letter, p) for p in sorted(partitions)]
+        partitions = consumer.partitions_for_topic(settings.topics.dead_letter) or set()
+        tps = [TopicPartition(settings.topics.dead_letter, p) for p in sorted(partitions)]
         if not tps:
             return []
         consumer.assign(tps)
@@ -110,15 +112,14 @@ def replay(
         def pending_bytes(self) -> int:
             return sum(s.pending_bytes() for s in sinks.values())
 
-        def flush(self) -> list[tuple[object, object]]:
+        def flush(self) -> list[tuple[ConsumerRecord, PermanentError]]:
             for sink in sinks.values():
                 sink.flush()
             return []
 
-    def handle(record: object) -> None:
-        value = getattr(record, "value", None) or b""
+    def handle(record: ConsumerRecord) -> None:
         try:
-            letter = DeadLetter.model_validate_json(value)
+            letter = DeadLetter.model_validate_json(record.value or b"")
         except ValidationError:
             summary.skipped += 1
             return
@@ -142,18 +143,20 @@ def replay(
                 return
             original = whole
         topic = target_topic(letter, settings)
-        sink = sinks.setdefault(topic, KafkaSink(producer, topic, stage="produce"))
+        sink = sinks.setdefault(topic, KafkaSink(producer, topic, stage=Stage.PRODUCE))
         sink.add(letter.original_key or b"", original)
         summary.replayed += 1
         summary.by_topic[topic] += 1
 
     loop = WorkerLoop(
-        consumer=make_consumer(settings, settings.consumer_group_replay),
-        topic=settings.topic_dead_letter,
+        consumer=make_consumer(settings, settings.groups.replay),
+        topic=settings.topics.dead_letter,
         handler=handle,
-        sink=_Fanout(),  # type: ignore[arg-type]
-        dlq=DeadLetterWriter(producer, settings.topic_dead_letter, settings.max_message_bytes),
-        policy=BatchPolicy(max_records=500, max_bytes=settings.bulk_max_bytes, max_seconds=1.0),
+        sink=_Fanout(),
+        dlq=DeadLetterWriter(
+            producer, settings.topics.dead_letter, settings.limits.max_message_bytes
+        ),
+        policy=BatchPolicy(max_records=500, max_bytes=settings.bulk.max_bytes, max_seconds=1.0),
         name="dlq-replay",
         stage=Stage.PRODUCE,
     )

@@ -45,9 +45,9 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from consumers.errors import PermanentError, TransientError
 from consumers.health import Liveness, WorkerGaveUp, WorkerMetrics
-from schemas import DeadLetter, Stage
+from schemas import AnyStageReason, DeadLetter, Stage
+from schemas.failures import PermanentError, TransientError, describe
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def dead_letter(record: ConsumerRecord, error: PermanentError) -> DeadLetter:
     return DeadLetter(
         original=record.value or b"",
         original_key=record.key,
-        stage=Stage(error.stage),
+        stage=error.stage,
         error_type=error.reason,
         error_message=error.message[:2000],
         topic=record.topic,
@@ -330,7 +330,8 @@ class WorkerLoop:
             # One line per message; the traceback only with -v, or a flood of bad input
             # would bury the log.
             log.debug("%s: stage error", self.name, exc_info=True)
-            self._add_dead(record, PermanentError(self.stage, type(exc).__name__, str(exc)))
+            error = PermanentError(self.stage, AnyStageReason.UNEXPECTED, describe(exc))
+            self._add_dead(record, error)
         tp = TopicPartition(record.topic, record.partition)
         self._offsets[tp] = record.offset + 1
         self.liveness.progressed()

@@ -11,9 +11,11 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from consumers.cleaning import clean, to_article
-from consumers.cleaning.model import CleanError, Extracted
-from newsflow.settings import Settings
+from consumers.cleaning.model import Extracted
+from newsflow.settings import Limits
 from schemas import Article, RawArticle, Tags
+from schemas.failures import CleanError
+from schemas.reasons import CleanReason
 
 
 class Tagger(Protocol):
@@ -57,14 +59,14 @@ def build_article(raw: RawArticle, extracted: Extracted, tags: Tags) -> Article:
     )
 
 
-def process_raw(raw: RawArticle, tagger: Tagger, settings: Settings) -> Article:
+def process_raw(raw: RawArticle, tagger: Tagger, limits: Limits) -> Article:
     """Cleans and tags one raw article.
 
     Raises CleanError (with a reason such as ``too_large``, ``binary``, ``no_article_text``)
     when the message cannot become an article; the worker dead-letters it with that reason.
     """
-    extracted = clean(raw, settings)
+    extracted = clean(raw, limits)
     if not extracted.paragraphs:
-        raise CleanError("no_article_text", "no article text found in the page")
+        raise CleanError(CleanReason.NO_ARTICLE_TEXT, "no article text found in the page")
     tags = tagger.tag(extracted.title, extracted.paragraphs)
     return build_article(raw, extracted, tags)

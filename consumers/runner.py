@@ -29,7 +29,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from consumers.errors import PermanentError
+from schemas import AnyStageReason, Stage
+from schemas.failures import PermanentError, describe
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +73,10 @@ def _child_main(conn: Connection, factory: StageFactory, parent: int, log_level:
             key, out = stage(value)
             answer: tuple[Any, ...] = ("ok", key, out)
         except PermanentError as exc:
-            answer = ("failed", exc.stage, exc.reason, exc.message)
+            answer = ("failed", str(exc.stage), str(exc.reason), exc.message)
         except Exception as exc:  # a bug in a stage costs one message, not the child
             log.debug("stage error", exc_info=True)
-            answer = ("failed", "", type(exc).__name__, str(exc)[:2000])
+            answer = ("failed", "", str(AnyStageReason.UNEXPECTED), describe(exc)[:2000])
         try:
             conn.send_bytes(pickle.dumps(answer))
         except (BrokenPipeError, OSError):
@@ -93,7 +94,7 @@ class StageProcess:
         self,
         factory: StageFactory,
         timeout: float,
-        stage: str,
+        stage: Stage,
         start_timeout: float = 300.0,
     ) -> None:
         self.factory = factory
@@ -180,7 +181,7 @@ class StageProcess:
             self._kill()
             raise PermanentError(
                 self.stage,
-                "timeout",
+                AnyStageReason.TIMEOUT,
                 f"the {self.stage} stage took longer than {self.timeout:g} s; "
                 "its process was killed",
             )
@@ -194,11 +195,11 @@ class StageProcess:
             self._kill()
             raise PermanentError(
                 self.stage,
-                "stage_crashed",
+                AnyStageReason.STAGE_CRASHED,
                 f"the {self.stage} stage process died on this message (exit code {code}) "
                 f"after {time.monotonic() - started:.1f} s",
             ) from None
         if answer[0] == "ok":
             return answer[1], answer[2]
         _, stage, reason, message = answer
-        raise PermanentError(stage or self.stage, reason, message)
+        raise PermanentError(Stage(stage) if stage else self.stage, reason, message)

@@ -12,7 +12,6 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,71 +20,50 @@ from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
-from consumers.errors import PermanentError, TransientError
-from schemas import Article, DeadLetter
+from newsflow.elastic.hits import Hit
+from newsflow.kafka.delivery import Outbox
+from schemas import AnyStageReason, Article, DeadLetter, IndexedEvent, IndexReason, Stage
+from schemas.failures import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Pending:
-    key: bytes
-    value: bytes
-    future: Any = None
 
 
 class KafkaSink:
     """Publishes keyed messages to one topic; ``flush`` returns once the broker acked them all."""
 
-    def __init__(self, producer: KafkaProducer, topic: str, stage: str) -> None:
-        self.producer = producer
+    def __init__(self, producer: KafkaProducer, topic: str, stage: Stage) -> None:
         self.topic = topic
         self.stage = stage
-        self._items: list[_Pending] = []
+        self._outbox: Outbox[tuple[bytes, bytes]] = Outbox(producer, topic)
+        # Sent but not acknowledged last time: sent again on the next flush.
+        self._retry: list[tuple[bytes, bytes]] = []
         self._bytes = 0
 
     def add(self, key: bytes, value: bytes) -> None:
-        item = _Pending(key, value)
         try:
-            item.future = self.producer.send(self.topic, key=key, value=value)
+            self._outbox.send((key, value), key, value)
         except MessageSizeTooLargeError as exc:
-            raise PermanentError(self.stage, "too_large_for_topic", str(exc)) from exc
-        self._items.append(item)
+            raise PermanentError(self.stage, AnyStageReason.TOO_LARGE_FOR_TOPIC, str(exc)) from exc
         self._bytes += len(value)
 
     def pending(self) -> int:
-        return len(self._items)
+        return len(self._outbox) + len(self._retry)
 
     def pending_bytes(self) -> int:
         return self._bytes
 
     def flush(self) -> list[tuple[ConsumerRecord, PermanentError]]:
-        if not self._items:
-            return []
-        for item in self._items:
-            if item.future is None:  # failed last time: send again
-                item.future = self.producer.send(self.topic, key=item.key, value=item.value)
-        failed: list[_Pending] = []
-        error: Exception | None = None
-        try:
-            self.producer.flush(timeout=60)
-        except KafkaError as exc:
-            error = exc
-        for item in self._items:
-            try:
-                item.future.get(timeout=0 if error else 30)
-            except Exception as exc:
-                item.future = None
-                failed.append(item)
-                error = error or exc
-        if failed:
-            self._items = failed
-            self._bytes = sum(len(i.value) for i in failed)
+        retry, self._retry = self._retry, []
+        for key, value in retry:
+            self._outbox.send((key, value), key, value)
+        settled = self._outbox.settle(timeout=60)
+        self._retry = [record for record, _ in settled.failed]
+        self._bytes = sum(len(value) for _, value in self._retry)
+        if settled.failed:
+            error = settled.failed[0][1]
             raise TransientError(
-                f"{len(failed)} messages to {self.topic} not acknowledged: {error}"
+                f"{len(settled.failed)} messages to {self.topic} not acknowledged: {error}"
             )
-        self._items = []
-        self._bytes = 0
         return []
 
 
@@ -151,10 +129,10 @@ class ElasticsearchSink:
         with _transient_es("lookup"):
             response = self.es.mget(index=self.alias, ids=ids, source_includes=["content_hash"])
         stored: dict[str, tuple[str, int, int]] = {}
-        for doc in response["docs"]:
-            content_hash = (doc.get("_source") or {}).get("content_hash")
-            if doc.get("found") and isinstance(content_hash, str):
-                stored[doc["_id"]] = (content_hash, doc["_seq_no"], doc["_primary_term"])
+        for doc in map(Hit.of, response["docs"]):
+            content_hash, version = doc.source.content_hash, doc.version
+            if doc.found and content_hash is not None and version is not None:
+                stored[doc.id] = (content_hash, *version)
         return stored
 
     def _bulk(self) -> None:
@@ -194,9 +172,9 @@ class ElasticsearchSink:
                 retry.append(entry)
             else:
                 err = result.get("error", {})
-                reason = str(err.get("type", "rejected"))
-                detail = str(err.get("reason", err))
-                self._rejected.append((record, PermanentError("index", reason, detail)))
+                detail = f"{err.get('type', 'rejected')}: {err.get('reason', err)}"
+                rejected = PermanentError(Stage.INDEX, IndexReason.REJECTED, detail)
+                self._rejected.append((record, rejected))
         self._docs = retry
         self._bytes = sum(len(e[2]) for e in retry)
         if retry:
@@ -206,10 +184,10 @@ class ElasticsearchSink:
         if self._docs:
             self._bulk()
         if self.announcer is not None:
-            now = datetime.now(UTC).isoformat()
+            now = datetime.now(UTC)
             for article_id, index in self._announce:
-                body = json.dumps({"id": article_id, "index": index, "indexed_at": now})
-                self.announcer.add(article_id.encode(), body.encode())
+                event = IndexedEvent(id=article_id, index=index, indexed_at=now)
+                self.announcer.add(article_id.encode(), event.model_dump_json().encode())
             self._announce = []
             # Announcements not acknowledged stay queued in the announcer for the next try.
             self.announcer.flush()
@@ -249,30 +227,31 @@ class DeadLetterWriter:
     """Publishes dead letters, each within the broker's message limit, and waits for the acks."""
 
     def __init__(self, producer: KafkaProducer, topic: str, max_message_bytes: int) -> None:
-        self.producer = producer
         self.topic = topic
         self.max_message_bytes = max_message_bytes
+        self._outbox: Outbox[DeadLetter] = Outbox(producer, topic)
 
     def write(self, letters: list[DeadLetter]) -> None:
         """Returns once every letter is acknowledged; raises TransientError otherwise."""
-        try:
-            futures = []
-            for letter in letters:
-                fitted = fit_dead_letter(letter, self.max_message_bytes)
-                if fitted.original_truncated:
-                    log.warning(
-                        "dead letter for %s[%s]@%s: original of %d bytes kept as its first %d "
-                        "(replay reads it again from that offset)",
-                        letter.topic,
-                        letter.partition,
-                        letter.offset,
-                        fitted.original_size,
-                        DEAD_LETTER_HEAD_BYTES,
-                    )
-                value = fitted.model_dump_json().encode()
-                futures.append(self.producer.send(self.topic, key=letter.original_key, value=value))
-            self.producer.flush(timeout=30)
-            for f in futures:
-                f.get(timeout=30)
-        except KafkaError as exc:
-            raise TransientError(f"dead-letter topic not acknowledging: {exc}") from exc
+        for letter in letters:
+            fitted = fit_dead_letter(letter, self.max_message_bytes)
+            if fitted.original_truncated:
+                log.warning(
+                    "dead letter for %s[%s]@%s: original of %d bytes kept as its first %d "
+                    "(replay reads it again from that offset)",
+                    letter.topic,
+                    letter.partition,
+                    letter.offset,
+                    fitted.original_size,
+                    DEAD_LETTER_HEAD_BYTES,
+                )
+            try:
+                self._outbox.send(fitted, letter.original_key, fitted.model_dump_json().encode())
+            except KafkaError as exc:  # refused at once (e.g. the broker is away)
+                self._outbox.settle(timeout=0)
+                raise TransientError(f"dead-letter topic not accepting: {exc}") from exc
+        settled = self._outbox.settle(timeout=30)
+        if settled.failed:
+            # The whole batch is written again on the retry: a letter twice beats none.
+            error = settled.failed[0][1]
+            raise TransientError(f"dead-letter topic not acknowledging: {error}") from error

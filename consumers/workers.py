@@ -13,27 +13,29 @@ import logging
 from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 
-from consumers.errors import PermanentError
 from consumers.health import Liveness, LivenessPolicy, WorkerMetrics
 from consumers.loop import BatchPolicy, LoopPolicy, LoopStats, WorkerLoop
 from consumers.runner import StageFn, StageProcess
 from consumers.sinks import DeadLetterWriter, ElasticsearchSink, KafkaSink
-from newsflow.clients import group_instance_id, make_consumer, make_es, make_producer
-from newsflow.groups import unowned_partitions
-from newsflow.index import ensure_index
-from newsflow.settings import Settings
-from newsflow.topics import ensure_topics
-from schemas import Article, RawArticle, Stage
+from newsflow.elastic.client import make_es
+from newsflow.elastic.index import ensure_index
+from newsflow.kafka.clients import group_instance_id, make_consumer, make_producer
+from newsflow.kafka.groups import unowned_partitions
+from newsflow.kafka.topics import ensure_topics
+from newsflow.settings import Limits, Settings
+from schemas import Article, DecodeReason, RawArticle, Stage
+from schemas.failures import PermanentError
 
 log = logging.getLogger(__name__)
 
 
 def _decode_error(exc: ValidationError) -> PermanentError:
     kinds = {e["type"] for e in exc.errors()}
-    reason = "undecodable" if kinds & {"json_invalid", "json_type"} else "schema_invalid"
+    invalid_json = kinds & {"json_invalid", "json_type"}
+    reason = DecodeReason.UNDECODABLE if invalid_json else DecodeReason.SCHEMA_INVALID
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "message"
-    return PermanentError("decode", reason, f"{where}: {first.get('msg', exc)}")
+    return PermanentError(Stage.DECODE, reason, f"{where}: {first.get('msg', exc)}")
 
 
 def parse_raw(value: bytes | None) -> RawArticle:
@@ -54,9 +56,9 @@ def parse_article(value: bytes | None) -> Article:
 
 def policy_from(settings: Settings) -> BatchPolicy:
     return BatchPolicy(
-        max_records=settings.bulk_max_docs,
-        max_bytes=settings.bulk_max_bytes,
-        max_seconds=settings.bulk_max_seconds,
+        max_records=settings.bulk.max_docs,
+        max_bytes=settings.bulk.max_bytes,
+        max_seconds=settings.bulk.max_seconds,
     )
 
 
@@ -64,37 +66,33 @@ def liveness_for(
     name: str, settings: Settings, metrics: WorkerMetrics, group: str, topic: str
 ) -> Liveness:
     """The worker's liveness check, its health file and the group probe it consults."""
-    if settings.metrics_port:
-        metrics.serve(settings.metrics_port)
+    if settings.worker.metrics_port:
+        metrics.serve(settings.worker.metrics_port)
     return Liveness(
         name,
         LivenessPolicy(
-            stall_seconds=settings.worker_stall_seconds,
-            unassigned_seconds=settings.worker_unassigned_seconds,
+            stall_seconds=settings.worker.stall_seconds,
+            unassigned_seconds=settings.worker.unassigned_seconds,
         ),
         metrics=metrics,
-        health_file=settings.health_file,
+        health_file=settings.worker.health_file,
         unassigned_probe=lambda: unowned_partitions(settings, group, topic),
     )
 
 
-def clean_stage(settings: Settings) -> StageFn:
+def clean_stage(limits: Limits) -> StageFn:
     """The clean stage as the child process runs it: raw message bytes -> (id, Article JSON)."""
     # Imported here, in the stage's child process only: the worker process itself never
     # cleans, and leaving trafilatura and spaCy out of it halves its start-up time and memory
     # (a restarted worker is back in its group sooner).
-    from consumers.cleaning.model import CleanError
     from consumers.process import process_raw
     from consumers.tagging import load_tagger
 
     tagger = load_tagger()
 
     def run(value: bytes) -> tuple[bytes, bytes]:
-        raw = parse_raw(value)
-        try:
-            article = process_raw(raw, tagger, settings)
-        except CleanError as exc:
-            raise PermanentError("clean", exc.reason, exc.message) from exc
+        # A CleanError is a PermanentError of the clean stage: the loop dead-letters it.
+        article = process_raw(parse_raw(value), tagger, limits)
         return article.id.encode(), article.model_dump_json().encode()
 
     return run
@@ -108,15 +106,18 @@ def run_clean_worker(
     """Consumes raw articles, cleans and tags them, publishes Articles to the clean topic.
 
     The stage runs in a child process with a hard time limit per message
-    (``clean_timeout_seconds``); a message that overruns it is dead-lettered as ``timeout``.
+    (``limits.clean_timeout_seconds``); a message that overruns it is dead-lettered as
+    ``timeout``.
     """
     ensure_topics(settings)
     stage = StageProcess(
-        functools.partial(clean_stage, settings), settings.clean_timeout_seconds, stage="clean"
+        functools.partial(clean_stage, settings.limits),
+        settings.limits.clean_timeout_seconds,
+        stage=Stage.CLEAN,
     )
     stage.start()
     producer = make_producer(settings)
-    sink = KafkaSink(producer, settings.topic_clean, stage="clean")
+    sink = KafkaSink(producer, settings.topics.clean, stage=Stage.CLEAN)
 
     def handle(record: ConsumerRecord) -> None:
         key, value = stage.run(record.value or b"")
@@ -125,19 +126,19 @@ def run_clean_worker(
     metrics = WorkerMetrics("clean")
     loop = WorkerLoop(
         consumer=make_consumer(
-            settings,
-            settings.consumer_group_clean,
-            group_instance_id=group_instance_id(settings, "clean"),
+            settings, settings.groups.clean, group_instance_id=group_instance_id(settings, "clean")
         ),
-        topic=settings.topic_raw,
+        topic=settings.topics.raw,
         handler=handle,
         sink=sink,
-        dlq=DeadLetterWriter(producer, settings.topic_dead_letter, settings.max_message_bytes),
+        dlq=DeadLetterWriter(
+            producer, settings.topics.dead_letter, settings.limits.max_message_bytes
+        ),
         policy=policy_from(settings),
         name="clean",
         metrics=metrics,
         liveness=liveness_for(
-            "clean", settings, metrics, settings.consumer_group_clean, settings.topic_raw
+            "clean", settings, metrics, settings.groups.clean, settings.topics.raw
         ),
     )
     try:
@@ -155,12 +156,12 @@ def run_index_worker(
     """Consumes Articles from the clean topic and upserts them into the index alias in bulk."""
     ensure_topics(settings)
     es = make_es(settings)
-    ensure_index(es, settings)
+    ensure_index(es, settings.index)
     producer = make_producer(settings)
     sink = ElasticsearchSink(
         es,
-        settings.index_alias,
-        announcer=KafkaSink(producer, settings.topic_indexed, stage="index"),
+        settings.index.alias,
+        announcer=KafkaSink(producer, settings.topics.indexed, stage=Stage.INDEX),
     )
 
     def handle(record: ConsumerRecord) -> None:
@@ -169,22 +170,22 @@ def run_index_worker(
     metrics = WorkerMetrics("index")
     loop = WorkerLoop(
         consumer=make_consumer(
-            settings,
-            settings.consumer_group_index,
-            group_instance_id=group_instance_id(settings, "index"),
+            settings, settings.groups.index, group_instance_id=group_instance_id(settings, "index")
         ),
-        topic=settings.topic_clean,
+        topic=settings.topics.clean,
         handler=handle,
         sink=sink,
-        dlq=DeadLetterWriter(producer, settings.topic_dead_letter, settings.max_message_bytes),
+        dlq=DeadLetterWriter(
+            producer, settings.topics.dead_letter, settings.limits.max_message_bytes
+        ),
         policy=policy_from(settings),
         name="index",
         stage=Stage.INDEX,
         # Indexing a record is cheap; a larger buffer keeps bulk requests full.
-        loop_policy=LoopPolicy(buffer_records=settings.bulk_max_docs),
+        loop_policy=LoopPolicy(buffer_records=settings.bulk.max_docs),
         metrics=metrics,
         liveness=liveness_for(
-            "index", settings, metrics, settings.consumer_group_index, settings.topic_clean
+            "index", settings, metrics, settings.groups.index, settings.topics.clean
         ),
     )
     try:

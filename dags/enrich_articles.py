@@ -8,7 +8,10 @@ a fallback should the watcher be down. Each task picks its own work by query (ar
 missing its ``enrichment.*_at`` stamp), so a run after a burst of events enriches the whole
 burst, and re-runs are safe.
 
-Parse-time cost only: settings come from environment variables, clients are made in tasks.
+Parse-time cost only: settings come from environment variables (read once, when the file is
+parsed, which is also how a task process starts); clients are made in tasks, and the
+enrichment modules (numpy, the embedding model) are imported inside them so that parsing
+this file stays fast.
 """
 
 from __future__ import annotations
@@ -29,17 +32,17 @@ from newsflow.airflow_local import KAFKA_CONN_ID
 from newsflow.enrichment.watcher import IndexedArticlesTrigger
 from newsflow.settings import Settings
 
-_settings = Settings()  # environment only, no I/O
+SETTINGS = Settings()  # environment only, no I/O
 
 indexed_articles = Asset(
-    name=f"newsflow_indexed_{_settings.topic_indexed}",
-    uri=f"kafka://{_settings.kafka_bootstrap_servers.split(',')[0]}/{_settings.topic_indexed}",
+    name=f"newsflow_indexed_{SETTINGS.topics.indexed}",
+    uri=f"kafka://{SETTINGS.kafka.bootstrap_servers.split(',')[0]}/{SETTINGS.topics.indexed}",
     group="newsflow",
     watchers=[
         AssetWatcher(
-            name=f"indexed_topic_{_settings.topic_indexed}",
+            name=f"indexed_topic_{SETTINGS.topics.indexed}",
             trigger=IndexedArticlesTrigger(
-                topics=[_settings.topic_indexed],
+                topics=[SETTINGS.topics.indexed],
                 kafka_config_id=KAFKA_CONN_ID,
                 poll_timeout=1,
             ),
@@ -72,32 +75,29 @@ def enrich_articles() -> None:
     @task(execution_timeout=timedelta(minutes=20))
     def cluster() -> int:
         """Assigns story ids to articles not clustered yet."""
-        from newsflow.clients import make_es
+        from newsflow.elastic.client import make_es
         from newsflow.enrichment.clustering import cluster_pending
 
-        settings = Settings()
-        with make_es(settings) as es:
-            return cluster_pending(es, settings, batch_size=_batch("cluster_batch", 500))
+        with make_es(SETTINGS) as es:
+            return cluster_pending(es, SETTINGS, batch_size=_batch("cluster_batch", 500))
 
     @task(execution_timeout=timedelta(minutes=30))
     def embed() -> int:
         """Stores a MiniLM sentence embedding on articles that have none."""
-        from newsflow.clients import make_es
+        from newsflow.elastic.client import make_es
         from newsflow.enrichment.embeddings import embed_pending
 
-        settings = Settings()
-        with make_es(settings) as es:
-            return embed_pending(es, settings, batch_size=32, limit=_batch("embed_limit", 2000))
+        with make_es(SETTINGS) as es:
+            return embed_pending(es, SETTINGS, batch_size=32, limit=_batch("embed_limit", 2000))
 
     @task(execution_timeout=timedelta(minutes=20))
     def rollup() -> int:
         """Writes entity salience and refreshes per-entity counters."""
-        from newsflow.clients import make_es
+        from newsflow.elastic.client import make_es
         from newsflow.enrichment.rollup import rollup_pending
 
-        settings = Settings()
-        with make_es(settings) as es:
-            return rollup_pending(es, settings, batch_size=_batch("rollup_batch", 500))
+        with make_es(SETTINGS) as es:
+            return rollup_pending(es, SETTINGS, batch_size=_batch("rollup_batch", 500))
 
     # Roll-up counts stories per entity, so it runs after clustering has set story ids.
     cluster() >> embed() >> rollup()

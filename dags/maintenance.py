@@ -2,6 +2,9 @@
 
 Trigger it by hand with params to choose the steps, e.g. ``{"reindex": true}``. The scheduled
 daily run replays nothing and reindexes nothing; it only checks consistency.
+
+Settings are read once, when the file is parsed; the maintenance code (Kafka and
+Elasticsearch clients) is imported inside the tasks so that parsing stays fast.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from newsflow.settings import Settings
+
+SETTINGS = Settings()  # environment only, no I/O
 
 
 def _param(name: str) -> Any:
@@ -47,7 +52,7 @@ def maintenance() -> None:
             raise AirflowSkipException("replay_dlq is off")
         from newsflow.enrichment.maintenance import replay_dead_letters
 
-        return replay_dead_letters(Settings())
+        return replay_dead_letters(SETTINGS)
 
     # Later steps run whether or not earlier ones were switched off (skipped), not after a
     # failure.
@@ -57,12 +62,11 @@ def maintenance() -> None:
         versions older than the NEWSFLOW_INDEX_KEEP_VERSIONS kept for a rollback."""
         if not _param("reindex"):
             raise AirflowSkipException("reindex is off")
-        from newsflow.clients import make_es
+        from newsflow.elastic.client import make_es
         from newsflow.enrichment.maintenance import reindex as run_reindex
 
-        settings = Settings()
-        with make_es(settings) as es:
-            r = run_reindex(es, settings)
+        with make_es(SETTINGS) as es:
+            r = run_reindex(es, SETTINGS)
         return {
             "old": r.old_index,
             "new": r.new_index,
@@ -76,13 +80,12 @@ def maintenance() -> None:
         """Fails when articles seen on the topics are missing from the index."""
         if not _param("check"):
             raise AirflowSkipException("check is off")
-        from newsflow.clients import make_es
+        from newsflow.elastic.client import make_es
         from newsflow.enrichment.maintenance import check_consistency
 
-        settings = Settings()
-        with make_es(settings) as es:
+        with make_es(SETTINGS) as es:
             report = check_consistency(
-                es, settings, grace=timedelta(minutes=int(_param("grace_minutes")))
+                es, SETTINGS, grace=timedelta(minutes=int(_param("grace_minutes")))
             )
         return {
             "raw_ids": report.raw_ids,

@@ -1,4 +1,8 @@
-"""trends: hourly top entities, topics and stories over 1 h, 24 h and 7 d windows, with rises."""
+"""trends: hourly top entities, topics and stories over 1 h, 24 h and 7 d windows, with rises.
+
+Settings are read once, when the file is parsed; the enrichment code is imported inside the
+task so that parsing stays fast.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import dag, get_current_context, task
 
 from newsflow.settings import Settings
+
+SETTINGS = Settings()  # environment only, no I/O
 
 
 @dag(
@@ -23,15 +29,14 @@ def trends() -> None:
     @task(execution_timeout=timedelta(minutes=15))
     def compute() -> int:
         """Writes the trend documents for the windows ending at this run's interval end."""
-        from newsflow.clients import make_es
+        from newsflow.elastic.client import make_es
         from newsflow.enrichment.trends import write_trends
 
         context = get_current_context()
         # A scheduled run covers the hour that just ended; a manual run (no interval) ends now.
         end = context.get("data_interval_end") or context.get("logical_date") or datetime.now(UTC)
-        settings = Settings()
-        with make_es(settings) as es:
-            return write_trends(es, settings, end=end)
+        with make_es(SETTINGS) as es:
+            return write_trends(es, SETTINGS, end=end)
 
     compute()
 

@@ -311,8 +311,8 @@ def objects(settings: Settings) -> list[Any]:
         ("search", ARTICLES_SEARCH, grid(0, 40, 48, 16)),
     ]
     return [
-        data_view(articles, "News articles", settings.index_alias, "published_at"),
-        data_view(trends, "News trends", settings.trends_index, "computed_at"),
+        data_view(articles, "News articles", settings.index.alias, "published_at"),
+        data_view(trends, "News trends", settings.index.trends, "computed_at"),
         *searches,
         *charts,
         dashboard(DASHBOARD, "newsflow: news overview", layout),
@@ -327,5 +327,5 @@ def render(settings: Settings) -> str:
 
 if __name__ == "__main__":
     # Defaults, not the environment: the committed file must not depend on who ran this.
-    OUT.write_text(render(Settings.model_construct()), encoding="utf-8")
+    OUT.write_text(render(Settings.defaults()), encoding="utf-8")
     print(f"wrote {OUT}", file=sys.stderr)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from newsflow.kafka.clients import security_options
 from newsflow.settings import PROJECT_ROOT, Settings
 
 #: Airflow connection id of the Kafka cluster, used by the enrich_articles asset watcher.
@@ -48,7 +49,7 @@ class ComponentStatus:
 
 
 def default_home(settings: Settings) -> Path:
-    return settings.stack_dir / "airflow"
+    return settings.stack.dir / "airflow"
 
 
 def _airflow_bin() -> str:
@@ -62,25 +63,29 @@ def _airflow_bin() -> str:
     return found
 
 
+# kafka-python's option names (newsflow.kafka.clients) -> confluent-kafka's (librdkafka).
+_LIBRDKAFKA_NAMES = {
+    "security_protocol": "security.protocol",
+    "sasl_mechanism": "sasl.mechanisms",
+    "sasl_plain_username": "sasl.username",
+    "sasl_plain_password": "sasl.password",
+    "ssl_cafile": "ssl.ca.location",
+}
+
+
 def kafka_connection(settings: Settings) -> dict[str, Any]:
     """The Airflow connection (JSON form) for the Kafka cluster, in confluent-kafka terms."""
     extra: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
-        "security.protocol": settings.kafka_security_protocol.lower(),
+        "bootstrap.servers": settings.kafka.bootstrap_servers,
         # Offsets are committed after each event; named after the index group so that a
         # deployment's (or a test's) naming scheme covers it too.
-        "group.id": f"{settings.consumer_group_index}-airflow-watcher",
+        "group.id": f"{settings.groups.index}-airflow-watcher",
         # A watcher that starts after an announcement still sees it.
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
     }
-    if settings.kafka_sasl_mechanism:
-        extra["sasl.mechanisms"] = settings.kafka_sasl_mechanism
-        extra["sasl.username"] = settings.kafka_sasl_username
-        if settings.kafka_sasl_password is not None:
-            extra["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
-    if settings.kafka_ssl_cafile:
-        extra["ssl.ca.location"] = settings.kafka_ssl_cafile
+    for name, value in security_options(settings.kafka).items():
+        extra[_LIBRDKAFKA_NAMES[name]] = value.lower() if name == "security_protocol" else value
     return {"conn_type": "kafka", "extra": extra}
 
 

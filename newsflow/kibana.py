@@ -131,7 +131,7 @@ def retarget(objects: list[SavedObject], settings: Settings) -> list[SavedObject
     The NDJSON is made with the default names; a deployment that renames the alias
     (NEWSFLOW_INDEX_ALIAS) still gets data views that match what `newsflow init` created.
     """
-    titles = {ARTICLES_DATA_VIEW: settings.index_alias, TRENDS_DATA_VIEW: settings.trends_index}
+    titles = {ARTICLES_DATA_VIEW: settings.index.alias, TRENDS_DATA_VIEW: settings.index.trends}
     out: list[SavedObject] = []
     for obj in objects:
         if obj.get("type") == "index-pattern" and obj.get("id") in titles:
@@ -164,9 +164,9 @@ class KibanaClient:
         self.timeout = timeout
         # kbn-xsrf is required on every write API call; Kibana checks presence, not value.
         self.headers = {"kbn-xsrf": "newsflow", "Accept": "application/json"}
-        if settings.es_username:
-            password = settings.es_password.get_secret_value() if settings.es_password else ""
-            token = base64.b64encode(f"{settings.es_username}:{password}".encode()).decode()
+        if settings.es.username:
+            password = settings.es.password.get_secret_value() if settings.es.password else ""
+            token = base64.b64encode(f"{settings.es.username}:{password}".encode()).decode()
             self.headers["Authorization"] = f"Basic {token}"
 
     def _request(

@@ -1,16 +1,18 @@
 """Full-text search over the article alias: the query a user types, as an Elasticsearch request.
 
-``build_query`` is pure (and unit-tested); ``search`` runs it and flattens the hits.
+``build_query`` is pure (and unit-tested); ``search`` runs it and returns typed hits
+(newsflow.elastic.hits), the same kind semantic search returns, so both print one way.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from newsflow.elastic.hits import DISPLAY_FIELDS, Hit, hits_of, total_of
 from newsflow.settings import Settings
 
 # Highlight markers: characters no article uses, so a printer can style them safely.
@@ -27,21 +29,6 @@ class SearchFilters:
     language: str | None = None
     entity: str | None = None
     topic: str | None = None
-
-
-@dataclass
-class Hit:
-    id: str
-    score: float
-    title: str | None
-    site: str | None
-    published_at: str | None
-    language: str | None
-    url: str | None
-    lead: str | None = None
-    entities: list[str] = field(default_factory=list)
-    topics: list[str] = field(default_factory=list)
-    snippets: list[str] = field(default_factory=list)
 
 
 def build_query(text: str, filters: SearchFilters, size: int = 10) -> dict[str, Any]:
@@ -97,20 +84,7 @@ def build_query(text: str, filters: SearchFilters, size: int = 10) -> dict[str, 
     return {
         "query": {"bool": {"must": must, "should": should, "filter": flt}},
         "size": size,
-        "_source": [
-            "id",
-            "title",
-            "site",
-            "published_at",
-            "language",
-            "url",
-            "description",
-            "body",
-            "tags.persons",
-            "tags.organizations",
-            "tags.locations",
-            "tags.topics",
-        ],
+        "_source": DISPLAY_FIELDS,
         "highlight": {
             "fields": {
                 "body": {"fragment_size": 160, "number_of_fragments": 2},
@@ -122,47 +96,9 @@ def build_query(text: str, filters: SearchFilters, size: int = 10) -> dict[str, 
     }
 
 
-def _lead(src: dict[str, Any]) -> str | None:
-    """What stands in for a missing title: the description, else the first words of the body."""
-    if src.get("description"):
-        return str(src["description"])[:120]
-    body = src.get("body") or []
-    if not body:
-        return None
-    first = str(body[0])
-    return first if len(first) <= 100 else first[:100].rsplit(" ", 1)[0] + " …"
-
-
-def to_hit(raw: dict[str, Any]) -> Hit:
-    """One search hit, flattened for printing."""
-    src = raw.get("_source", {})
-    highlight = raw.get("highlight", {})
-    tags = src.get("tags") or {}
-    entities = [
-        *tags.get("persons", []),
-        *tags.get("organizations", []),
-        *tags.get("locations", []),
-    ]
-    return Hit(
-        id=str(raw.get("_id")),
-        score=float(raw.get("_score") or 0.0),
-        title=src.get("title"),
-        site=src.get("site"),
-        published_at=src.get("published_at"),
-        language=src.get("language"),
-        url=src.get("url"),
-        lead=_lead(src),
-        entities=entities,
-        topics=[t.get("value", "") for t in tags.get("topics", [])],
-        snippets=list(highlight.get("body", [])),
-    )
-
-
 def search(
     es: Elasticsearch, settings: Settings, text: str, filters: SearchFilters, size: int = 10
 ) -> tuple[int, list[Hit]]:
     """Runs a search on the article alias; returns the total hit count and the top hits."""
-    response = es.search(index=settings.index_alias, **build_query(text, filters, size))
-    total = response["hits"]["total"]
-    count = int(total["value"] if isinstance(total, dict) else total)
-    return count, [to_hit(h) for h in response["hits"]["hits"]]
+    response = es.search(index=settings.index.alias, **build_query(text, filters, size))
+    return total_of(response), hits_of(response)

@@ -24,8 +24,10 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from newsflow.kafka.delivery import Outbox
 from producers.sources import Rejected, Source
 from schemas.article import RawArticle
+from schemas.failures import describe
 
 log = logging.getLogger(__name__)
 
@@ -114,33 +116,15 @@ def messages(
                 yield to_message(item)
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class _Pending:
-    """Sent records whose acknowledgement has not been checked yet."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[Message, object]] = []
-
-    def settle(self, producer: KafkaProducer, summary: PublishSummary) -> None:
-        """Waits for every pending send and counts it as published or failed."""
-        if not self.items:
-            return
-        producer.flush()
-        for message, future in self.items:
-            article = message.article
-            try:
-                future.get(timeout=0)  # type: ignore[attr-defined]
-            except KafkaError as exc:
-                summary.failed.append(Failed(article.source, article.id, _describe(exc)))
-                log.warning("not acknowledged: %s %s: %s", article.source, article.id, exc)
-            else:
-                summary.published += 1
-                summary.published_ids.append(article.id)
-        self.items.clear()
+def _settle(outbox: Outbox[RawArticle], summary: PublishSummary) -> None:
+    """Waits for every pending send and counts it as published or failed."""
+    settled = outbox.settle()
+    for article in settled.acked:
+        summary.published += 1
+        summary.published_ids.append(article.id)
+    for article, exc in settled.failed:
+        summary.failed.append(Failed(article.source, article.id, describe(exc)))
+        log.warning("not acknowledged: %s %s: %s", article.source, article.id, exc)
 
 
 def _progress(enabled: bool, console: Console | None) -> AbstractContextManager[Progress | None]:
@@ -179,7 +163,7 @@ def publish(
     total when ``sources`` is a sequence (see ``producers.sources.expand``).
     """
     summary = PublishSummary()
-    pending = _Pending()
+    outbox: Outbox[RawArticle] = Outbox(producer, topic)
     seen = set() if seen is None else seen
     total = len(sources) if isinstance(sources, Sequence) else None
     with _progress(progress, console) as bar:
@@ -189,27 +173,22 @@ def publish(
             else None
         )
         for source in sources:
-            if not _publish_one(source, producer, topic, seen, pending, summary):
+            if not _publish_one(source, outbox, seen, summary):
                 break
             if bar is not None and task is not None:
                 bar.update(
                     task,
                     advance=1,
-                    published=summary.published + len(pending.items),
+                    published=summary.published + len(outbox),
                     skipped=summary.skipped,
                     rejected=len(summary.rejected),
                 )
-        pending.settle(producer, summary)
+        _settle(outbox, summary)
     return summary
 
 
 def _publish_one(
-    source: Source,
-    producer: KafkaProducer,
-    topic: str,
-    seen: set[str],
-    pending: _Pending,
-    summary: PublishSummary,
+    source: Source, outbox: Outbox[RawArticle], seen: set[str], summary: PublishSummary
 ) -> bool:
     """Sends one source's articles; False when the broker is unreachable and the run must stop."""
     for item in messages([source], seen):
@@ -221,15 +200,14 @@ def _publish_one(
         else:
             article = item.article
             try:
-                future = producer.send(topic, key=item.key, value=item.value)
+                outbox.send(article, item.key, item.value)
             except KafkaTimeoutError as exc:
-                summary.failed.append(Failed(article.source, article.id, _describe(exc)))
-                summary.broker_error = _describe(exc)
+                summary.failed.append(Failed(article.source, article.id, describe(exc)))
+                summary.broker_error = describe(exc)
                 return False
             except KafkaError as exc:  # e.g. a record too large: this article only
-                summary.failed.append(Failed(article.source, article.id, _describe(exc)))
+                summary.failed.append(Failed(article.source, article.id, describe(exc)))
                 continue
-            pending.items.append((item, future))
-            if len(pending.items) >= SETTLE_EVERY:
-                pending.settle(producer, summary)
+            if len(outbox) >= SETTLE_EVERY:
+                _settle(outbox, summary)
     return True

@@ -1,4 +1,5 @@
-"""The messages and documents that flow through newsflow, as pydantic v2 models."""
+"""The messages and documents that flow through newsflow (pydantic v2 models), the one
+vocabulary of failure reasons, and the typed failures that carry them."""
 
 from schemas.article import (
     SCHEMA_VERSION,
@@ -6,17 +7,33 @@ from schemas.article import (
     ContentType,
     DeadLetter,
     RawArticle,
-    Stage,
     Tag,
     Tags,
+)
+from schemas.events import IndexedEvent
+from schemas.reasons import (
+    AnyStageReason,
+    CleanReason,
+    DecodeReason,
+    IndexReason,
+    ProduceReason,
+    Reason,
+    Stage,
 )
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AnyStageReason",
     "Article",
+    "CleanReason",
     "ContentType",
     "DeadLetter",
+    "DecodeReason",
+    "IndexReason",
+    "IndexedEvent",
+    "ProduceReason",
     "RawArticle",
+    "Reason",
     "Stage",
     "Tag",
     "Tags",

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
 
+from schemas.reasons import Stage
+
 SCHEMA_VERSION: Literal[1] = 1
 
 
@@ -41,16 +43,6 @@ class ContentType(StrEnum):
     TEXT = "text"
     HTML = "html"
     JSON = "json"
-
-
-class Stage(StrEnum):
-    """Where in the pipeline a message failed."""
-
-    PRODUCE = "produce"
-    DECODE = "decode"
-    CLEAN = "clean"
-    TAG = "tag"
-    INDEX = "index"
 
 
 class RawArticle(BaseModel):
@@ -143,7 +135,9 @@ class DeadLetter(BaseModel):
     original_sha256: str | None = None
     original_truncated: bool = False
     stage: Stage
-    error_type: str
+    error_type: str = Field(
+        description="Why it failed: a reason of its stage's vocabulary (schemas/reasons.py)"
+    )
     error_message: str
     topic: str | None = None
     partition: int | None = None

@@ -13,11 +13,13 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from schemas.article import Article, DeadLetter, RawArticle
+from schemas.events import IndexedEvent
 
 MODELS: dict[str, type[BaseModel]] = {
     "raw_article": RawArticle,
     "article": Article,
     "dead_letter": DeadLetter,
+    "indexed_event": IndexedEvent,
 }
 OUT = Path(__file__).resolve().parent / "json"
 

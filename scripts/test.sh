@@ -6,10 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 
-echo "== lint (ruff) and types (mypy)"
+echo "== lint (ruff), types (mypy) and the layers' import contract (lint-imports, .importlinter)"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+.venv/bin/lint-imports
 
 # Stop the stack afterwards only if this run started it; a developer's running stack stays.
 started_here=0

@@ -15,7 +15,8 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from newsflow import stack as local_stack
-from newsflow.clients import make_admin, make_es
+from newsflow.elastic.client import make_es
+from newsflow.kafka.clients import make_admin
 from newsflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,25 +45,35 @@ def unique_settings(base: Settings | None = None) -> Settings:
     """Settings whose topics, groups and indices carry a fresh prefix (``t<hex8>-``)."""
     base = base or Settings()
     prefix = f"t{uuid.uuid4().hex[:8]}-"
+    topics, groups, index = base.topics, base.groups, base.index
     return base.model_copy(
         update={
-            "topic_raw": f"{prefix}{base.topic_raw}",
-            "topic_clean": f"{prefix}{base.topic_clean}",
-            "topic_dead_letter": f"{prefix}{base.topic_dead_letter}",
-            "topic_indexed": f"{prefix}{base.topic_indexed}",
-            "consumer_group_clean": f"{prefix}{base.consumer_group_clean}",
-            "consumer_group_index": f"{prefix}{base.consumer_group_index}",
-            "index_alias": f"{prefix}{base.index_alias}",
-            "index_prefix": f"{prefix}{base.index_prefix}",
-            "trends_index": f"{prefix}{base.trends_index}",
-            "entities_index": f"{prefix}{base.entities_index}",
+            "topics": topics.model_copy(
+                update={
+                    "raw": f"{prefix}{topics.raw}",
+                    "clean": f"{prefix}{topics.clean}",
+                    "dead_letter": f"{prefix}{topics.dead_letter}",
+                    "indexed": f"{prefix}{topics.indexed}",
+                }
+            ),
+            "groups": groups.model_copy(
+                update={"clean": f"{prefix}{groups.clean}", "index": f"{prefix}{groups.index}"}
+            ),
+            "index": index.model_copy(
+                update={
+                    "alias": f"{prefix}{index.alias}",
+                    "prefix": f"{prefix}{index.prefix}",
+                    "trends": f"{prefix}{index.trends}",
+                    "entities": f"{prefix}{index.entities}",
+                }
+            ),
         }
     )
 
 
 def name_prefix(settings: Settings) -> str:
     """The unique prefix of a ``unique_settings`` object (everything up to the first dash)."""
-    return settings.index_alias.split("-", 1)[0] + "-"
+    return settings.index.alias.split("-", 1)[0] + "-"
 
 
 def _cleanup(settings: Settings) -> None:

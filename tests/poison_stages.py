@@ -11,8 +11,9 @@ import os
 import re
 import signal
 
-from consumers.errors import PermanentError
 from consumers.runner import StageFn
+from schemas import CleanReason, Stage
+from schemas.failures import PermanentError
 
 
 def on_cue() -> StageFn:
@@ -26,7 +27,7 @@ def on_cue() -> StageFn:
         if value.startswith(b"crash"):
             os.kill(os.getpid(), signal.SIGSEGV)
         if value.startswith(b"fail"):
-            raise PermanentError("clean", "told_to_fail", "the message asked for it")
+            raise PermanentError(Stage.CLEAN, CleanReason.EMPTY, "the message asked for it")
         return value[:16], value.upper()
 
     return run

@@ -3,38 +3,46 @@
 Public API (pure functions; no I/O except ``clean_file``/``raw_from_file``, which read the
 path they are given):
 
-- ``clean(raw, settings) -> Extracted``: size check, decode, dispatch by content type,
+- ``clean(raw, limits) -> Extracted``: size check, decode, dispatch by content type,
   normalize; raises ``CleanError`` with a machine-readable ``reason``
   ("empty", "binary", "too_large", "bad_json", "no_article_text").
 - ``to_article(raw, extracted, tags) -> Article``: the indexable document, with content hash,
   SimHash and MinHash.
-- ``clean_file(path, fmt)`` / ``raw_from_file(path, fmt)``: the same for a local file
-  (``.gz`` read transparently).
+- ``clean_file(path, fmt)`` / ``raw_from_file(path, fmt)``: the same for a local file,
+  read as the producers read it (newsflow.reading: bounded, ``.gz`` read transparently), so
+  ``newsflow clean FILE`` and ``newsflow produce FILE`` give the file the same id.
 
 Time limits: every step here is linear in the input, which is capped at
-``Settings.max_input_bytes`` before decoding, so a call cannot hang; the wall-clock limit per
-message (``Settings.clean_timeout_seconds``, reason "timeout") is enforced by the consumer loop,
-which runs ``clean`` in a worker it can abandon.
+``Limits.max_input_bytes`` before decoding, so a call cannot hang; the wall-clock limit per
+message (``Limits.clean_timeout_seconds``, reason "timeout") is an alarm that
+consumers/process.py sets around ``clean`` and the tagger.
 """
 
 from __future__ import annotations
 
-import functools
-import gzip
-import hashlib
 import json
 import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from consumers.cleaning.decode import decode_body
-from consumers.cleaning.fingerprint import content_hash, minhash, simhash
 from consumers.cleaning.html import extract_html
-from consumers.cleaning.model import CleanError, Extracted
-from consumers.cleaning.normalize import normalize_paragraphs, normalize_text, split_paragraphs
-from newsflow.settings import Settings
+from consumers.cleaning.model import Extracted
+from consumers.cleaning.normalize import (
+    content_hash,
+    normalize_paragraphs,
+    normalize_text,
+    split_paragraphs,
+)
+from consumers.cleaning.text import extract_text
+from newsflow.reading.decode import decode_body
+from newsflow.reading.document import raw_document
+from newsflow.reading.files import read_input
+from newsflow.settings import Limits
+from newsflow.similarity import minhash, simhash
 from schemas.article import Article, ContentType, RawArticle, Tags
+from schemas.failures import CleanError
+from schemas.reasons import CleanReason
 
 __all__ = [
     "CleanError",
@@ -62,19 +70,6 @@ def looks_like_html(text: str) -> bool:
     head = text[:20_000]
     tags = _HTML_TAG.findall(head)
     return len(tags) >= 5 and sum(map(len, tags)) > 0.05 * len(head)
-
-
-def extract_text(text: str) -> Extracted:
-    """Whole-page text mode; delegates to consumers.cleaning.text once that module exists."""
-    try:
-        from consumers.cleaning.text import extract_text as text_extractor
-    except ModuleNotFoundError as exc:
-        if exc.name != "consumers.cleaning.text":
-            raise
-        # Until the whole-page-text extractor lands: every paragraph is kept.
-        return Extracted(paragraphs=split_paragraphs(text), extractor="plain")
-    result: Extracted = text_extractor(text)
-    return result
 
 
 def _first(obj: dict[str, Any], *keys: str) -> Any:
@@ -124,11 +119,11 @@ def _extract_json(text: str, url: str | None) -> Extracted:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CleanError("bad_json", f"not valid JSON: {exc.msg} at {exc.pos}") from None
+        raise CleanError(CleanReason.BAD_JSON, f"not valid JSON: {exc.msg} at {exc.pos}") from None
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
     if not isinstance(data, dict):
-        raise CleanError("bad_json", f"expected a JSON object, got {type(data).__name__}")
+        raise CleanError(CleanReason.BAD_JSON, f"expected a JSON object, got {type(data).__name__}")
     url = _as_text(_first(data, "url", "link", "canonical_url")) or url
     html = _as_text(_first(data, "html", "content_html", "raw_html", "body_html"))
     body = _as_text(_first(data, "text", "body", "content", "articleBody", "article"))
@@ -145,7 +140,9 @@ def _extract_json(text: str, url: str | None) -> Extracted:
             # A structured source's text field is the article itself, however short.
             extracted = Extracted(paragraphs=split_paragraphs(body), extractor="plain")
     else:
-        raise CleanError("no_article_text", "JSON object has no html/text/body/content field")
+        raise CleanError(
+            CleanReason.NO_ARTICLE_TEXT, "JSON object has no html/text/body/content field"
+        )
     # The source's own structured fields beat anything guessed from the page.
     updates: dict[str, Any] = {}
     title = _as_text(_first(data, "title", "headline"))
@@ -171,21 +168,19 @@ def _extract_json(text: str, url: str | None) -> Extracted:
     return extracted.model_copy(update=updates)
 
 
-@functools.lru_cache(maxsize=1)
-def _default_settings() -> Settings:
-    # Reading the environment costs ~5 ms, as much as extracting a page; callers without
-    # their own Settings (CLI, eval) read it once per process. The pipeline passes its own.
-    return Settings()
+# The documented defaults, not the environment: a pure stage never reads configuration; the
+# pipeline and the CLI pass the limits they read at their entry point.
+_DEFAULT_LIMITS = Limits.model_construct()
 
 
-def clean(raw: RawArticle, settings: Settings | None = None) -> Extracted:
+def clean(raw: RawArticle, limits: Limits = _DEFAULT_LIMITS) -> Extracted:
     """Cleans one raw article: the article's normalized paragraphs and metadata.
 
     Raises CleanError with ``reason`` "too_large", "empty", "binary", "bad_json" or
     "no_article_text".
     """
-    settings = settings or _default_settings()
-    text = decode_body(raw.body, raw.encoding, raw.content_type, max_bytes=settings.max_input_bytes)
+    max_bytes = limits.max_input_bytes
+    text = decode_body(raw.body, raw.encoding, raw.content_type, max_bytes=max_bytes)
     if raw.content_type == ContentType.HTML:
         extracted = extract_html(text, raw.url)
     elif raw.content_type == ContentType.JSON:
@@ -198,7 +193,7 @@ def clean(raw: RawArticle, settings: Settings | None = None) -> Extracted:
 
     paragraphs = normalize_paragraphs(extracted.paragraphs)
     if not paragraphs:
-        raise CleanError("no_article_text", "no article text left after cleaning")
+        raise CleanError(CleanReason.NO_ARTICLE_TEXT, "no article text left after cleaning")
     updates: dict[str, Any] = {"paragraphs": paragraphs}
     # Source hints (feed title, published date) fill what the page itself did not say.
     hints = raw.metadata
@@ -261,25 +256,25 @@ def _content_type_for(path: Path, fmt: str) -> ContentType:
     return _SUFFIX_TYPES.get(suffixes[-1], ContentType.TEXT) if suffixes else ContentType.TEXT
 
 
-def raw_from_file(path: str | Path, fmt: str = "auto", url: str | None = None) -> RawArticle:
-    """A RawArticle for a local file (gzip read transparently; content type from fmt/suffix)."""
+def raw_from_file(
+    path: str | Path, fmt: str = "auto", url: str | None = None, limits: Limits = _DEFAULT_LIMITS
+) -> RawArticle:
+    """A RawArticle for a local file, with the id `newsflow produce` gives the same file.
+
+    The content type comes from ``fmt``, else the file name. Raises SourceError when the file
+    is missing, unreadable or larger than ``limits.max_input_bytes``.
+    """
     path = Path(path)
-    body = path.read_bytes()
-    if path.suffix.lower() == ".gz" or body[:2] == b"\x1f\x8b":
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError) as exc:
-            raise CleanError("binary", f"unreadable gzip file: {exc}") from None
-    key = url or hashlib.sha256(body).hexdigest()
-    return RawArticle(
-        id=hashlib.sha256(key.encode()).hexdigest()[:32],
+    data = read_input(path, limits.max_input_bytes)
+    return raw_document(
+        data,
         source=str(path),
-        url=url,
         content_type=_content_type_for(path, fmt),
-        body=body,
+        url=url,
+        metadata={"filename": path.name},
     )
 
 
-def clean_file(path: str | Path, fmt: str = "auto", settings: Settings | None = None) -> Extracted:
+def clean_file(path: str | Path, fmt: str = "auto", limits: Limits = _DEFAULT_LIMITS) -> Extracted:
     """Cleans a local file (``.gz`` read transparently); ``fmt`` is html, text, json or auto."""
-    return clean(raw_from_file(path, fmt), settings)
+    return clean(raw_from_file(path, fmt, limits=limits), limits)

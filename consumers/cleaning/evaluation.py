@@ -21,9 +21,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from consumers.cleaning.model import CleanError
 from consumers.cleaning.scoring import CorpusScore, PageScore, score_corpus, score_page
 from schemas.article import ContentType, RawArticle
+from schemas.failures import CleanError
 
 MODES = ("html", "text")
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "wcxb-dev"

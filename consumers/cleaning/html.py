@@ -45,8 +45,10 @@ from trafilatura.utils import load_html
 
 from consumers.cleaning.dom import extract_dom
 from consumers.cleaning.metadata import PageMeta, extract_metadata
-from consumers.cleaning.model import CleanError, Extracted
+from consumers.cleaning.model import Extracted
 from consumers.cleaning.normalize import normalize_paragraphs
+from schemas.failures import CleanError
+from schemas.reasons import CleanReason
 
 MAX_HTML_CHARS = 5_000_000
 # Fewer words than this is a menu or a stub, not an article.
@@ -150,7 +152,7 @@ _EDGE_MAX_CHARS = 200
 def defuse(html: str) -> str:
     """The page with huge attribute values blanked; refuses pages over MAX_HTML_CHARS."""
     if len(html) > MAX_HTML_CHARS:
-        raise CleanError("too_large", f"{len(html)} characters is over {MAX_HTML_CHARS}")
+        raise CleanError(CleanReason.TOO_LARGE, f"{len(html)} characters is over {MAX_HTML_CHARS}")
     if len(html) > 100_000:
         # A huge value is a run of 20 KB without a "<", so every match lies inside one
         # piece between two "<": only the rare long pieces need the regex scan.
@@ -346,7 +348,7 @@ def extract_html(html: str, url: str | None = None) -> Extracted:
     """
     html = defuse(html)
     if not html.strip():
-        raise CleanError("empty", "no HTML")
+        raise CleanError(CleanReason.EMPTY, "no HTML")
     html = reopen_early_end(html)
     tree = load_html(html)
     if tree is not None and _AT_DEPTH_CAP(tree):
@@ -354,7 +356,7 @@ def extract_html(html: str, url: str | None = None) -> Extracted:
         # of nested tags and parse again (only pathological pages pay for the regex).
         tree = load_html(_DEEP_CLOSE.sub("</div>", _DEEP_OPEN.sub("<div>", html)))
     if tree is None:
-        raise CleanError("no_article_text", "the HTML could not be parsed")
+        raise CleanError(CleanReason.NO_ARTICLE_TEXT, "the HTML could not be parsed")
     meta: PageMeta = extract_metadata(tree, url)
     # trafilatura works on its own copy of the tree, and extract_dom never modifies it.
     lines, extractor = combine(
@@ -364,7 +366,7 @@ def extract_html(html: str, url: str | None = None) -> Extracted:
     # lines together, so only that repeat needs removing (normalizing again costs ~1 ms).
     paragraphs = _drop_repeats(trim(normalize_paragraphs(lines), meta.headings))
     if len(_words(" ".join(paragraphs))) < MIN_WORDS:
-        raise CleanError("no_article_text", "no main text found in the HTML")
+        raise CleanError(CleanReason.NO_ARTICLE_TEXT, "no main text found in the HTML")
     return Extracted(
         paragraphs=paragraphs,
         title=meta.title,

@@ -7,19 +7,6 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 
-class CleanError(Exception):
-    """A page that cannot be cleaned; ``reason`` is a short machine-readable cause."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        self.message = message
-
-    def __reduce__(self) -> tuple[type[CleanError], tuple[str, str]]:
-        # Pickled with its own arguments, so it crosses a process pool (`clean --workers`).
-        return (type(self), (self.reason, self.message))
-
-
 class Extracted(BaseModel):
     """The article found in one page: paragraphs in reading order, and page metadata."""
 

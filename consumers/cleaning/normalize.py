@@ -19,6 +19,7 @@ Choices (the same text must always hash and search the same way):
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -107,3 +108,13 @@ def normalize_paragraphs(paragraphs: Iterable[str]) -> list[str]:
 def split_paragraphs(text: str) -> list[str]:
     """Splits text into paragraphs at blank lines (a single newline stays inside a paragraph)."""
     return [part for part in _BLANK_LINE.split(text.replace("\r\n", "\n")) if part.strip()]
+
+
+def content_hash(paragraphs: Iterable[str]) -> str:
+    """sha256 hex of the normalized paragraphs joined by blank lines: the exact-copy test.
+
+    Computed from normalized text so that two copies of an article that differ only in
+    whitespace, quote style or Unicode composition get the same hash.
+    """
+    text = "\n\n".join(normalize_paragraphs(paragraphs))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from consumers.cleaning.model import CleanError, Extracted
+from consumers.cleaning.model import Extracted
 from consumers.cleaning.text_features import (
     FEATURE_NAMES,
     block_features,
@@ -29,6 +29,8 @@ from consumers.cleaning.text_features import (
     looks_like_sentence,
     split_blocks,
 )
+from schemas.failures import CleanError
+from schemas.reasons import CleanReason
 
 EXTRACTOR = "text-mlp-hmm"
 MODEL_PATH = Path(__file__).with_name("text_model.json")
@@ -219,7 +221,7 @@ def extract_text(text: str, *, model: TextModel | None = None) -> Extracted:
     block looks like article text.
     """
     if not text or not text.strip():
-        raise CleanError("empty", "the page has no text")
+        raise CleanError(CleanReason.EMPTY, "the page has no text")
     blocks = split_blocks(text)[:MAX_BLOCKS]
     half = MAX_BLOCK_CHARS // 2
     capped = [b if len(b) <= MAX_BLOCK_CHARS else f"{b[:half]} {b[-half:]}" for b in blocks]
@@ -231,7 +233,7 @@ def extract_text(text: str, *, model: TextModel | None = None) -> Extracted:
         body = _fallback(blocks, prob)
     paragraphs = [b for b, keep in zip(blocks, body, strict=True) if keep]
     if not paragraphs:
-        raise CleanError("no_article_text", "no block looks like article text")
+        raise CleanError(CleanReason.NO_ARTICLE_TEXT, "no block looks like article text")
     first_body = body.index(True)
     title = _title(blocks, first_body, "\n".join(paragraphs))
     return Extracted(paragraphs=paragraphs, title=title, extractor=EXTRACTOR)

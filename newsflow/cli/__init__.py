@@ -1,4 +1,8 @@
-"""The `newsflow` command line: one typer app, one module per command group."""
+"""The `newsflow` command line: one typer app (newsflow/cli/app.py), one module per command group.
+
+The top of the layers: commands read the settings once (the app's callback) and call down into
+the stages, the workers, enrichment and the local stack.
+"""
 
 from __future__ import annotations
 
@@ -9,55 +13,20 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import importlib  # noqa: E402
-import logging  # noqa: E402
+# Each module registers its commands on `app` when imported; in the order the data flows, so
+# `newsflow --help` reads like the pipeline.
+# isort: off
+from newsflow.cli import stack  # noqa: E402,F401  stack up|down|status|logs
+from newsflow.cli import produce  # noqa: E402,F401  produce
+from newsflow.cli import cleaning  # noqa: E402,F401  clean, eval
+from newsflow.cli import ingest  # noqa: E402,F401  consume, run, search, dlq
+from newsflow.cli import status  # noqa: E402,F401  status, health
+from newsflow.cli import enrich  # noqa: E402,F401  related, enrich, airflow up|down|status
+from newsflow.cli import deploy  # noqa: E402,F401  init, es-users, ping
+from newsflow.cli.app import app  # noqa: E402
+# isort: on
 
-import typer  # noqa: E402
-
-app = typer.Typer(
-    name="newsflow",
-    help="Event-driven news ingestion: produce, clean, tag, index and search news articles.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-# Each module registers its commands on `app` when imported. Listed here, in the order the
-# data flows, so `newsflow --help` reads like the pipeline.
-_COMMAND_MODULES = [
-    "newsflow.cli.stack",  # stack up|down|status|logs
-    "newsflow.cli.produce",  # produce
-    "newsflow.cli.cleaning",  # clean, eval
-    "newsflow.cli.ingest",  # consume, run, search, dlq
-    "newsflow.cli.status",  # status, health
-    "newsflow.cli.enrich",  # related, airflow up|down
-    "newsflow.cli.deploy",  # init (topics, index template, Kibana objects)
-]
-
-
-@app.callback()
-def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug details."),
-) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # kafka-python logs every reconnect at INFO; that is noise for a CLI user.
-    logging.getLogger("kafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
-
-
-def _register() -> None:
-    for name in _COMMAND_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real missing dependency inside the module: say so
-                raise
-
-
-_register()
+__all__ = ["app", "main"]
 
 
 def main() -> None:

@@ -1,4 +1,8 @@
-"""`newsflow clean` (files in, one JSON line per file out) and `newsflow eval` (corpus scores)."""
+"""`newsflow clean` (files in, one JSON line per file out) and `newsflow eval` (corpus scores).
+
+The cleaner, the tagger and the evaluation are imported inside the commands: they load lxml,
+trafilatura and numpy, which `newsflow --help` and every other command should not wait for.
+"""
 
 from __future__ import annotations
 
@@ -9,30 +13,21 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
 
-from newsflow.cli import app
+from newsflow.cli.app import app, settings_of
+from newsflow.settings import Limits
+from schemas.failures import PermanentError
+
+if TYPE_CHECKING:
+    from consumers.tagging import Tagger
 
 _FORMATS = ("auto", "html", "text", "json")
-
-
-def _load_tagger() -> Any:
-    """The tagger if consumers.tagging provides one, else None (tagging is optional here)."""
-    try:
-        from consumers.tagging import load_tagger  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    return load_tagger()
-
-
-def _tagger_available() -> bool:
-    try:
-        from consumers.tagging import load_tagger  # type: ignore[attr-defined,unused-ignore]  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _quiet_extractor_logs() -> None:
@@ -41,29 +36,28 @@ def _quiet_extractor_logs() -> None:
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
 
-_TAGGER: Any = None
+# One tagger per process (a pool worker keeps it for all its files): loading spaCy takes ~1 s.
+_TAGGER: Tagger | None = None
 
 
-def _clean_one(args: tuple[str, str, bool]) -> str:
+def _clean_one(args: tuple[str, str, bool, Limits]) -> str:
     """One file -> one JSON line (the Article fields plus source, or source plus error)."""
-    from consumers.cleaning import CleanError, clean, raw_from_file, to_article
+    from consumers.cleaning import clean, raw_from_file, to_article
+    from consumers.tagging import load_tagger
 
-    path, fmt, tag = args
+    path, fmt, tag, limits = args
     global _TAGGER
     try:
-        raw = raw_from_file(path, fmt)
-        extracted = clean(raw)
+        raw = raw_from_file(path, fmt, limits=limits)
+        extracted = clean(raw, limits)
         tags = None
         if tag:
             if _TAGGER is None:
-                _TAGGER = _load_tagger()
-            if _TAGGER is not None:
-                tags = _TAGGER.tag(extracted.title, extracted.paragraphs)
+                _TAGGER = load_tagger()
+            tags = _TAGGER.tag(extracted.title, extracted.paragraphs)
         article = to_article(raw, extracted, tags)
-    except CleanError as exc:
+    except PermanentError as exc:  # unreadable file (SourceError) or page (CleanError)
         return json.dumps({"source": path, "error": exc.reason, "message": exc.message})
-    except OSError as exc:
-        return json.dumps({"source": path, "error": "io", "message": str(exc)})
     record = article.model_dump(mode="json")
     record["paragraphs"] = record["body"]
     record["body"] = article.text
@@ -71,8 +65,8 @@ def _clean_one(args: tuple[str, str, bool]) -> str:
     return json.dumps(record, ensure_ascii=False)
 
 
-def _run(files: Sequence[str], fmt: str, tag: bool, workers: int) -> Iterator[str]:
-    tasks = [(f, fmt, tag) for f in files]
+def _run(files: Sequence[str], fmt: str, tag: bool, workers: int, limits: Limits) -> Iterator[str]:
+    tasks = [(f, fmt, tag, limits) for f in files]
     if workers <= 1 or len(tasks) < 2:
         yield from map(_clean_one, tasks)
         return
@@ -82,6 +76,7 @@ def _run(files: Sequence[str], fmt: str, tag: bool, workers: int) -> Iterator[st
 
 @app.command("clean")
 def clean_command(
+    ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="Input files (.html, .txt, .json; .gz ok).")],
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="html, text, json or auto (by suffix).")
@@ -93,11 +88,9 @@ def clean_command(
     if fmt not in _FORMATS:
         raise typer.BadParameter(f"use one of {', '.join(_FORMATS)}", param_hint="--format")
     _quiet_extractor_logs()
-    if tag and not _tagger_available():
-        typer.echo("warning: consumers.tagging has no load_tagger yet; not tagging", err=True)
-        tag = False
+    limits = settings_of(ctx).limits
     out = sys.stdout
-    for line in _run([str(f) for f in files], fmt, tag, workers):
+    for line in _run([str(f) for f in files], fmt, tag, workers, limits):
         out.write(line + "\n")
     out.flush()
 
@@ -118,10 +111,6 @@ def eval_command(
     ] = None,
 ) -> None:
     """Score the cleaner against gold text, next to trafilatura and the raw page text."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-    from rich.table import Table
-
     from consumers.cleaning.evaluation import (
         DEFAULT_CORPUS,
         MODES,

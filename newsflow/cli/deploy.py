@@ -19,12 +19,13 @@ import typer
 from elasticsearch import Elasticsearch
 from kafka.errors import KafkaError
 
-from newsflow.cli import app
-from newsflow.clients import make_admin, make_es
-from newsflow.index import ensure_index
+from newsflow.cli.app import app, settings_of
+from newsflow.elastic.client import make_es
+from newsflow.elastic.index import ensure_index
+from newsflow.kafka.clients import make_admin
+from newsflow.kafka.topics import ensure_topics, topic_names
 from newsflow.kibana import KibanaError, import_saved_objects
-from newsflow.settings import Settings, get_settings
-from newsflow.topics import ensure_topics, topic_names
+from newsflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +77,14 @@ def init_index(settings: Settings, deadline: float) -> str:
     es = make_es(settings)
     try:
         wait_for_es(es, deadline)
-        return retry_until("Elasticsearch", lambda: ensure_index(es, settings), deadline)
+        return retry_until("Elasticsearch", lambda: ensure_index(es, settings.index), deadline)
     finally:
         es.close()
 
 
 @app.command("init")
 def init(
+    ctx: typer.Context,
     kibana_url: str | None = typer.Option(
         None,
         "--kibana-url",
@@ -101,16 +103,16 @@ def init(
 
     Idempotent: run it as often as you like (docker compose runs it on every `up`).
     """
-    settings = get_settings()
+    settings = settings_of(ctx)
     deadline = time.monotonic() + wait
     created = init_topics(settings, deadline)
     typer.echo(
         f"topics: {len(created)} created, {len(topic_names(settings)) - len(created)} existed"
-        f" ({settings.topic_partitions} partitions each)"
+        f" ({settings.topics.partitions} partitions each)"
     )
     index = init_index(settings, deadline)
-    typer.echo(f"index: alias {settings.index_alias} -> {index}")
-    url = None if no_kibana else (kibana_url or settings.kibana_url)
+    typer.echo(f"index: alias {settings.index.alias} -> {index}")
+    url = None if no_kibana else (kibana_url or settings.kibana.url)
     if url is None:
         typer.echo("kibana: skipped (no --kibana-url / NEWSFLOW_KIBANA_URL)")
         return
@@ -125,6 +127,7 @@ def init(
 
 @app.command("es-users")
 def es_users(
+    ctx: typer.Context,
     wait: float = typer.Option(60.0, "--wait", min=0, help="Seconds to wait for Elasticsearch."),
 ) -> None:
     """Set the kibana_system password (NEWSFLOW_KIBANA_SYSTEM_PASSWORD) as the ES superuser.
@@ -132,11 +135,11 @@ def es_users(
     Kibana logs in to Elasticsearch as the built-in kibana_system user, whose password only a
     superuser can set; docker compose runs this before starting Kibana. Idempotent.
     """
-    settings = get_settings()
-    if settings.kibana_system_password is None:
+    settings = settings_of(ctx)
+    if settings.kibana.system_password is None:
         typer.echo("NEWSFLOW_KIBANA_SYSTEM_PASSWORD is not set", err=True)
         raise typer.Exit(2)
-    password = settings.kibana_system_password.get_secret_value()
+    password = settings.kibana.system_password.get_secret_value()
     es = make_es(settings)
     try:
         deadline = time.monotonic() + wait
@@ -149,10 +152,11 @@ def es_users(
 
 @app.command("ping")
 def ping(
+    ctx: typer.Context,
     timeout: float = typer.Option(5.0, "--timeout", min=0.1, help="Seconds per service."),
 ) -> None:
     """Exit 0 if Kafka and Elasticsearch answer (the workers' container healthcheck)."""
-    settings = get_settings()
+    settings = settings_of(ctx)
     # A healthcheck's output is for `docker inspect`: one line, not kafka-python's retries.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     failures: list[str] = []

@@ -1,22 +1,25 @@
-"""`newsflow related`, `enrich` and `airflow up|down|status`: the enrichment side from the CLI."""
+"""`newsflow related`, `enrich` and `airflow up|down|status`: the enrichment side from the CLI.
+
+The enrichment stages are imported inside the commands that run them: the embedding model
+brings numpy, safetensors and tokenizers, which the other commands should not wait for.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from newsflow.cli import app
-from newsflow.settings import Settings
-
-if TYPE_CHECKING:
-    from newsflow.airflow_local import ComponentStatus
+from newsflow import airflow_local
+from newsflow.airflow_local import ComponentStatus
+from newsflow.cli.app import app, settings_of
+from newsflow.cli.printing import print_hits
+from newsflow.elastic.client import make_es
 
 console = Console()
 
@@ -33,46 +36,37 @@ class StageName(StrEnum):
 
 @app.command()
 def related(
+    ctx: typer.Context,
     article_id: str = typer.Argument(..., help="Id of an indexed, embedded article."),
     k: int = typer.Option(10, "-k", help="How many neighbours."),
 ) -> None:
     """Articles closest in meaning to ARTICLE_ID (kNN on the stored embeddings)."""
-    from newsflow.clients import make_es
     from newsflow.enrichment.embeddings import related as find_related
 
-    settings = Settings()
+    settings = settings_of(ctx)
     with make_es(settings) as es:
         try:
             hits = find_related(es, settings, article_id, k)
         except LookupError as exc:
             console.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(1) from exc
-    table = Table("score", "id", "story", "site", "title")
-    for h in hits:
-        table.add_row(
-            f"{h['score']:.3f}",
-            h["id"],
-            str(h.get("story_id") or ""),
-            str(h.get("site") or ""),
-            escape(str(h.get("title") or "")),
-        )
-    console.print(table)
+    print_hits(console, f"[bold]{len(hits)}[/bold] article(s) closest to {article_id}", hits)
 
 
 @app.command()
 def enrich(
+    ctx: typer.Context,
     stage: list[StageName] = typer.Option(
         None, "--stage", "-s", help="Stage(s) to run (default: cluster, embed, rollup, trends)."
     ),
 ) -> None:
     """Runs the enrichment stages once over what is pending (what the DAGs do on a schedule)."""
-    from newsflow.clients import make_es
     from newsflow.enrichment.clustering import cluster_pending
     from newsflow.enrichment.embeddings import embed_pending
     from newsflow.enrichment.rollup import rollup_pending
     from newsflow.enrichment.trends import write_trends
 
-    settings = Settings()
+    settings = settings_of(ctx)
     chosen = stage or list(StageName)
     with make_es(settings) as es:
         for name in StageName:  # always in pipeline order, whatever order was given
@@ -95,13 +89,12 @@ _HOME = typer.Option(None, help="AIRFLOW_HOME (default: <stack_dir>/airflow).")
 
 @airflow_app.command("up")
 def airflow_up(
+    ctx: typer.Context,
     home: Path | None = _HOME,
     port: int | None = typer.Option(None, help="api-server port (default 8080, then as last)."),
 ) -> None:
     """Starts api-server, scheduler, dag-processor and triggerer (idempotent)."""
-    from newsflow import airflow_local
-
-    settings = Settings()
+    settings = settings_of(ctx)
     states = airflow_local.up(settings, home, port)
     _print_status(states)
     home = home or airflow_local.default_home(settings)
@@ -109,20 +102,16 @@ def airflow_up(
 
 
 @airflow_app.command("down")
-def airflow_down(home: Path | None = _HOME) -> None:
+def airflow_down(ctx: typer.Context, home: Path | None = _HOME) -> None:
     """Stops the local Airflow components."""
-    from newsflow import airflow_local
-
-    airflow_local.down(Settings(), home)
+    airflow_local.down(settings_of(ctx), home)
     console.print("airflow stopped")
 
 
 @airflow_app.command("status")
-def airflow_status(home: Path | None = _HOME) -> None:
+def airflow_status(ctx: typer.Context, home: Path | None = _HOME) -> None:
     """Shows which local Airflow components are running."""
-    from newsflow import airflow_local
-
-    states = airflow_local.status(Settings(), home)
+    states = airflow_local.status(settings_of(ctx), home)
     _print_status(states)
     if not all(s.running for s in states):
         raise typer.Exit(1)

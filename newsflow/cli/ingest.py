@@ -1,4 +1,9 @@
-"""`newsflow consume`, `run`, `search` and `dlq`: the streaming pipeline from the command line."""
+"""`newsflow consume`, `run`, `search` and `dlq`: the streaming pipeline from the command line.
+
+The workers and the embedding model are imported inside the commands that run them: they
+load lxml, trafilatura, spaCy and numpy, which `newsflow --help`, `search` and `dlq list`
+should not wait for.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +20,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from newsflow.cli import app
-from newsflow.search import HL_END, HL_START, Hit
+from newsflow.cli.app import app, settings_of
+from newsflow.cli.printing import print_hits
+from newsflow.cli.produce import run_produce
+from newsflow.elastic.client import make_es
+from newsflow.elastic.index import ensure_index
+from newsflow.kafka.topics import ensure_topics
+from newsflow.search import SearchFilters
+from newsflow.search import search as run_search
 from newsflow.settings import PROJECT_ROOT, Settings
+from newsflow.stack import ensure_up
+from schemas import Stage
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -30,13 +43,13 @@ def services_reachable(settings: Settings) -> Iterator[None]:
         yield
     except (KafkaConnectionError, KafkaTimeoutError):
         console.print(
-            f"[red]error:[/red] no Kafka broker answers at {settings.kafka_bootstrap_servers} "
+            f"[red]error:[/red] no Kafka broker answers at {settings.kafka.bootstrap_servers} "
             "(start one with `newsflow stack up`, or set NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS)"
         )
         raise typer.Exit(1) from None
     except ESConnectionError:
         console.print(
-            f"[red]error:[/red] Elasticsearch does not answer at {settings.es_url} "
+            f"[red]error:[/red] Elasticsearch does not answer at {settings.es.url} "
             "(start it with `newsflow stack up`, or set NEWSFLOW_ES_URL)"
         )
         raise typer.Exit(1) from None
@@ -74,6 +87,7 @@ _MAX_WAIT = "With --until-idle: how long to wait for a first partition."
 
 @consume_app.command("clean")
 def consume_clean(
+    ctx: typer.Context,
     until_idle: float | None = typer.Option(None, help=_UNTIL_IDLE),
     max_wait: float = typer.Option(120.0, help=_MAX_WAIT),
 ) -> None:
@@ -85,7 +99,7 @@ def consume_clean(
     """
     from consumers.workers import run_clean_worker
 
-    settings = Settings()
+    settings = settings_of(ctx)
     with services_reachable(settings), worker_exit_codes("clean"):
         stats = run_clean_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
     console.print(f"clean: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
@@ -93,39 +107,26 @@ def consume_clean(
 
 @consume_app.command("index")
 def consume_index(
+    ctx: typer.Context,
     until_idle: float | None = typer.Option(None, help=_UNTIL_IDLE),
     max_wait: float = typer.Option(120.0, help=_MAX_WAIT),
 ) -> None:
     """Clean topic -> Elasticsearch bulk upserts by article id (no duplicates on replay)."""
     from consumers.workers import run_index_worker
 
-    settings = Settings()
+    settings = settings_of(ctx)
     with services_reachable(settings), worker_exit_codes("index"):
         stats = run_index_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
     console.print(f"index: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
 
 
-def print_hits(total: int, hits: list[Hit], query: str) -> None:
-    """Prints search hits with their highlighted snippets."""
-    console.print(f"[bold]{total}[/bold] article(s) match [italic]{escape(query)}[/italic]")
-    for rank, hit in enumerate(hits, 1):
-        date = (hit.published_at or "")[:10]
-        meta = " · ".join(x for x in (hit.site, date, hit.language) if x)
-        title = hit.title or hit.lead or "(untitled)"
-        console.print(f"\n[bold]{rank}. {escape(title)}[/bold]  [dim]{escape(meta)}[/dim]")
-        console.print(f"   [dim]id {hit.id}  score {hit.score:.2f}[/dim]")
-        if hit.entities or hit.topics:
-            names = ", ".join(hit.entities[:6])
-            topics = ", ".join(hit.topics[:3])
-            console.print(f"   [cyan]{escape(names)}[/cyan]  [magenta]{escape(topics)}[/magenta]")
-        for snippet in hit.snippets:
-            text = escape(snippet.replace("\n", " "))
-            text = text.replace(HL_START, "[bold yellow]").replace(HL_END, "[/bold yellow]")
-            console.print(f"   … {text} …")
+def _matches(total: int, query: str) -> str:
+    return f"[bold]{total}[/bold] article(s) match [italic]{escape(query)}[/italic]"
 
 
 @app.command()
 def search(
+    ctx: typer.Context,
     query: str = typer.Argument(..., help='What to look for, e.g. "iron ore".'),
     since: datetime | None = typer.Option(None, help="Only articles published on or after."),
     site: str | None = typer.Option(None, help="Only this site (host without www.)."),
@@ -136,30 +137,27 @@ def search(
     size: int = typer.Option(10, "--size", "-n", help="How many hits to print."),
 ) -> None:
     """Full-text search over indexed articles, with highlighted snippets."""
-    from newsflow.clients import make_es
-    from newsflow.search import SearchFilters
-    from newsflow.search import search as run_search
 
-    settings = Settings()
+    settings = settings_of(ctx)
     with services_reachable(settings):
         es = make_es(settings)
         filters = SearchFilters(since=since, site=site, language=lang, entity=entity, topic=topic)
         if semantic:
             from newsflow.enrichment.embeddings import semantic_search
 
-            results = semantic_search(es, settings, query, size)
-            console.print(f"[bold]{len(results)}[/bold] nearest article(s) to {escape(query)}")
-            for rank, doc in enumerate(results, 1):
-                console.print(
-                    f"{rank}. {escape(str(doc.get('title')))}  [dim]{doc.get('_id', '')}[/dim]"
-                )
+            nearest = semantic_search(es, settings, query, size)
+            what = f"[italic]{escape(query)}[/italic]"
+            print_hits(
+                console, f"[bold]{len(nearest)}[/bold] nearest article(s) to {what}", nearest
+            )
             return
         total, hits = run_search(es, settings, query, filters, size)
-        print_hits(total, hits, query)
+        print_hits(console, _matches(total, query), hits)
 
 
 @app.command()
 def run(
+    ctx: typer.Context,
     paths: list[str] = typer.Argument(
         None, help="Files, directories or feed URLs to ingest (default: the seeds/ folder)."
     ),
@@ -175,24 +173,16 @@ def run(
     Re-running is safe: article ids are stable, so the index keeps one document per article.
     """
     from consumers.workers import run_clean_worker, run_index_worker
-    from newsflow.cli.produce import run_produce
-    from newsflow.clients import make_es
-    from newsflow.index import ensure_index
-    from newsflow.search import SearchFilters
-    from newsflow.search import search as run_search
-    from newsflow.topics import ensure_topics
 
-    settings = Settings()
+    settings = settings_of(ctx)
     with services_reachable(settings), worker_exit_codes("run"):
         if local_stack:
-            from newsflow.stack import ensure_up
-
             ensure_up(settings)
         started = time.monotonic()
         inputs = paths or [str(PROJECT_ROOT / "seeds")]
         ensure_topics(settings)
         es = make_es(settings)
-        index = ensure_index(es, settings)
+        index = ensure_index(es, settings.index)
 
         console.rule("1/4 produce")
         summary, code = run_produce(inputs, settings, quiet=not console.is_terminal)
@@ -209,28 +199,29 @@ def run(
 
         console.rule("3/4 index")
         index_stats = run_index_worker(settings, idle_exit_seconds=idle)
-        es.indices.refresh(index=settings.index_alias)
-        count = es.count(index=settings.index_alias)["count"]
+        es.indices.refresh(index=settings.index.alias)
+        count = es.count(index=settings.index.alias)["count"]
         console.print(
             f"indexed {index_stats.consumed - index_stats.dead_lettered} into {index} "
-            f"(alias {settings.index_alias}, {count} documents in all)"
+            f"(alias {settings.index.alias}, {count} documents in all)"
         )
 
         console.rule(f"4/4 search: {query}")
         total, hits = run_search(es, settings, query, SearchFilters(), 5)
-        print_hits(total, hits, query)
+        print_hits(console, _matches(total, query), hits)
         console.print(f"\n[dim]done in {time.monotonic() - started:.1f} s[/dim]")
 
 
 @dlq_app.command("list")
 def dlq_list(
+    ctx: typer.Context,
     limit: int = typer.Option(50, help="Show at most this many."),
     show_body: bool = typer.Option(False, help="Print the first bytes of each original."),
 ) -> None:
     """Lists dead letters: stage, reason and where the original message came from."""
     from consumers.dlq import list_dead_letters
 
-    letters = list_dead_letters(Settings(), limit=limit)
+    letters = list_dead_letters(settings_of(ctx), limit=limit)
     table = Table("failed at", "stage", "reason", "message", "from")
     for d in letters:
         table.add_row(
@@ -248,6 +239,7 @@ def dlq_list(
 
 @dlq_app.command("replay")
 def dlq_replay(
+    ctx: typer.Context,
     stage: list[str] = typer.Option(
         None, help="Only letters that failed at these stages (decode, clean, index...)."
     ),
@@ -258,10 +250,9 @@ def dlq_replay(
     fails again becomes a new dead letter with its new reason.
     """
     from consumers.dlq import replay
-    from schemas import Stage
 
     stages = {Stage(s) for s in stage} if stage else None
-    summary = replay(Settings(), stages=stages)
+    summary = replay(settings_of(ctx), stages=stages)
     console.print(
         f"replayed {summary.replayed} dead letter(s) {dict(summary.by_topic)}; "
         f"skipped {summary.skipped}"

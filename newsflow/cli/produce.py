@@ -8,10 +8,10 @@ import typer
 from kafka.errors import KafkaError
 from rich.console import Console
 
-from newsflow.cli import app
-from newsflow.clients import make_producer
-from newsflow.settings import Settings, get_settings
-from newsflow.topics import ensure_topics
+from newsflow.cli.app import app, settings_of
+from newsflow.kafka.clients import make_producer
+from newsflow.kafka.topics import ensure_topics
+from newsflow.settings import Settings
 from producers.publish import PublishSummary, publish
 from producers.sources import SUPPORTED_SUFFIXES, expand
 
@@ -28,7 +28,7 @@ _MAX_BLOCK_MS = 15_000
 # Paragraphs are single strings: the help renderer keeps line breaks inside a paragraph.
 _HELP = "\n\n".join(
     (
-        "Publish articles to the raw topic (settings.topic_raw, env NEWSFLOW_TOPIC_RAW).",
+        "Publish articles to the raw topic (NEWSFLOW_TOPIC_RAW).",
         "Each PATH|URL is a file, a directory (searched recursively in sorted order; hidden "
         "files and unknown endings skipped) or an http(s) RSS/Atom feed URL. File kinds by "
         f"ending: {', '.join(SUPPORTED_SUFFIXES)}.",
@@ -71,7 +71,7 @@ def run_produce(
     """Publishes ``locations`` and prints the summary; returns it with the CLI exit code."""
     # soft_wrap: one line per rejection even in a pipe or CI log, where rich would wrap at 80.
     console = Console(soft_wrap=True)
-    topic = topic or settings.topic_raw
+    topic = topic or settings.topics.raw
     kafka_log = logging.getLogger("kafka")
     if kafka_log.getEffectiveLevel() > logging.DEBUG:
         # Every failed reconnect is logged as an error; the one line below says it all.
@@ -82,18 +82,19 @@ def run_produce(
             settings, max_block_ms=_MAX_BLOCK_MS, bootstrap_timeout_ms=_MAX_BLOCK_MS
         )
     except KafkaError as exc:
-        console.print(f"[red]cannot reach Kafka at {settings.kafka_bootstrap_servers}: {exc}[/]")
+        console.print(f"[red]cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}[/]")
         return None, EXIT_BROKER
     try:
         # Created up front with the configured partition count; a topic auto-created by the
         # first send would get the broker's default (often 1) and cap consumer parallelism.
-        ensure_topics(settings.model_copy(update={"topic_raw": topic}))
+        topics = settings.topics.model_copy(update={"raw": topic})
+        ensure_topics(settings.model_copy(update={"topics": topics}))
     except KafkaError as exc:
         producer.close(timeout=5)
         console.print(f"[red]cannot create topic {topic}: {exc}[/]")
         return None, EXIT_BROKER
     try:
-        sources = expand(locations, settings)
+        sources = expand(locations, settings.limits)
         summary = publish(sources, producer, topic, progress=not quiet)
     finally:
         producer.close(timeout=10)
@@ -103,16 +104,17 @@ def run_produce(
 
 @app.command(help=_HELP)
 def produce(
+    ctx: typer.Context,
     locations: list[str] = typer.Argument(
         ..., metavar="PATH|URL...", help="Files, directories or http(s) feed URLs to publish."
     ),
     topic: str | None = typer.Option(
-        None, "--topic", "-t", help="Publish here instead of settings.topic_raw."
+        None, "--topic", "-t", help="Publish here instead of the raw topic (NEWSFLOW_TOPIC_RAW)."
     ),
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="No progress bar; print the counts but not each rejection."
     ),
 ) -> None:
     """Publish articles to the raw topic (see the command help for inputs and exit codes)."""
-    _, code = run_produce(locations, get_settings(), topic=topic, quiet=quiet)
+    _, code = run_produce(locations, settings_of(ctx), topic=topic, quiet=quiet)
     raise typer.Exit(code)

@@ -9,8 +9,7 @@ import typer
 from rich.console import Console
 
 from newsflow import stack
-from newsflow.cli import app
-from newsflow.settings import get_settings
+from newsflow.cli.app import app, settings_of
 from newsflow.stack.layout import StackPaths
 from newsflow.stack.process import follow, tail
 
@@ -70,9 +69,9 @@ def _services(service: str | None) -> tuple[stack.Service, ...]:
 
 
 @stack_app.command()
-def up(service: str | None = typer.Argument(None, help=_SERVICE_HELP)) -> None:
+def up(ctx: typer.Context, service: str | None = typer.Argument(None, help=_SERVICE_HELP)) -> None:
     """Start Kafka and Elasticsearch (downloads on first use); a no-op if they are running."""
-    settings = get_settings()
+    settings = settings_of(ctx)
     started = time.monotonic()
     try:
         current = stack.up(settings, _services(service))
@@ -84,16 +83,18 @@ def up(service: str | None = typer.Argument(None, help=_SERVICE_HELP)) -> None:
 
 @stack_app.command()
 def down(
+    ctx: typer.Context,
     service: str | None = typer.Argument(None, help=_SERVICE_HELP),
     purge: bool = typer.Option(False, "--purge", help="Also delete data, config and logs."),
 ) -> None:
     """Stop the services this stack started (graceful, then forced after 30 s)."""
+    settings = settings_of(ctx)
     try:
-        stopped = stack.down(get_settings(), purge=purge, services=_services(service))
+        stopped = stack.down(settings, purge=purge, services=_services(service))
     except stack.StackError as exc:
         raise _fail(exc) from None
     err.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of this stack was running")
-    for svc in stack.status(get_settings()).services.values():
+    for svc in stack.status(settings).services.values():
         if svc.running and not svc.managed:
             err.print(f"{svc.name} on {svc.endpoint} was not started by this stack dir; left alone")
     if purge:
@@ -101,9 +102,9 @@ def down(
 
 
 @stack_app.command()
-def status() -> None:
+def status(ctx: typer.Context) -> None:
     """Show versions, ports, pids and memory; exit code 1 if something is not running."""
-    current = stack.status(get_settings())
+    current = stack.status(settings_of(ctx))
     _print_status(current)
     if not current.running:
         raise typer.Exit(1)
@@ -111,12 +112,13 @@ def status() -> None:
 
 @stack_app.command()
 def logs(
+    ctx: typer.Context,
     service: str | None = typer.Argument(None, help="kafka or es (default: both)."),
     lines: int = typer.Option(50, "-n", "--lines", help="How many lines to show."),
     follow_: bool = typer.Option(False, "-f", "--follow", help="Keep printing new lines."),
 ) -> None:
     """Print the last lines of a service's log (and follow it with -f)."""
-    paths = StackPaths.from_settings(get_settings())
+    paths = StackPaths.from_settings(settings_of(ctx))
     files = {"kafka": paths.kafka_log, "es": paths.es_log}
     aliases = {"elasticsearch": "es"}
     if service is not None:

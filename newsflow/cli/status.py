@@ -10,24 +10,24 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from newsflow.cli import app
+from consumers.health import read_health
+from newsflow.cli.app import app, settings_of
 from newsflow.cli.ingest import services_reachable
-from newsflow.settings import Settings
+from newsflow.kafka.groups import describe_group, last_progress
 
 console = Console()
 
 
 @app.command()
 def status(
+    ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="One JSON object instead of tables."),
 ) -> None:
-    """Per consumer group and partition: committed offset, end offset, lag and owner."""
-    from newsflow.groups import describe_group, last_progress
-
-    settings = Settings()
+    """Per consumer group and partition: committed offset, end offset, lag, owner, progress."""
+    settings = settings_of(ctx)
     pairs = [
-        (settings.consumer_group_clean, settings.topic_raw),
-        (settings.consumer_group_index, settings.topic_clean),
+        (settings.groups.clean, settings.topics.raw),
+        (settings.groups.index, settings.topics.clean),
     ]
     with services_reachable(settings):
         groups = [describe_group(settings, group, topic) for group, topic in pairs]
@@ -91,8 +91,6 @@ def health(
     ),
 ) -> None:
     """Exit 0 if the worker behind HEALTH_FILE is live (for docker compose healthchecks)."""
-    from consumers.health import read_health
-
     try:
         report = read_health(health_file)
         age = time.time() - health_file.stat().st_mtime

@@ -16,15 +16,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from newsflow.elastic.hits import Hit, hits_of
 from newsflow.enrichment.es import bulk_update, pending, refresh, versions_of
 from newsflow.settings import Settings
+from newsflow.similarity import hamming, minhash_similarity
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,9 @@ _STOP = frozenset(
 )
 
 
+_EMPTY_SIMHASH = "0" * 16
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """How close two articles must be to count as the same story."""
@@ -106,28 +111,25 @@ class Member:
     stages: frozenset[str] = frozenset()
 
     @classmethod
-    def from_source(cls, doc_id: str, src: dict[str, Any]) -> Member:
-        """Builds a member from an indexed article's ``_source``."""
-        tags = src.get("tags") or {}
-        ents: set[str] = set()
-        for key in ("persons", "organizations", "locations"):
-            ents.update(str(v).lower() for v in tags.get(key) or [])
-        ents.update(str(t.get("value", "")).lower() for t in tags.get("entities") or [])
+    def from_hit(cls, hit: Hit) -> Member:
+        """Builds a member from an indexed article."""
+        src = hit.source
+        ents = {v.lower() for v in src.entities}
+        ents.update(t.value.lower() for t in src.tags.entities)
         ents.discard("")
-        body = src.get("body") or []
         return cls(
-            id=doc_id,
-            simhash=src.get("simhash") or "0" * 16,
-            minhash=tuple(int(v) for v in src.get("minhash") or []),
-            title=src.get("title") or "",
+            id=hit.id,
+            simhash=src.simhash or _EMPTY_SIMHASH,
+            minhash=tuple(src.minhash),
+            title=src.title or "",
             entities=frozenset(ents),
-            published_at=_parse_dt(src.get("published_at")),
-            ingested_at=_parse_dt(src.get("ingested_at")),
-            body_chars=sum(len(p) for p in body) if isinstance(body, list) else len(str(body)),
-            story_id=src.get("story_id"),
-            story_canonical=src.get("story_canonical"),
-            story_size=src.get("story_size"),
-            stages=frozenset((src.get("enrichment") or {}).get("stages") or []),
+            published_at=src.published_at,
+            ingested_at=src.ingested_at,
+            body_chars=sum(len(p) for p in src.body),
+            story_id=src.story_id,
+            story_canonical=src.story_canonical,
+            story_size=src.story_size,
+            stages=frozenset(src.enrichment.stages),
         )
 
 
@@ -158,18 +160,6 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _parse_dt(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, str) and value:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
-
-
 def story_id_for(canonical_id: str) -> str:
     """The story id of a group: a stable hash of its canonical member's id."""
     return "s-" + hashlib.blake2b(canonical_id.encode("utf-8"), digest_size=8).hexdigest()
@@ -184,26 +174,15 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
-def _hamming(a: str, b: str) -> int:
-    return (int(a, 16) ^ int(b, 16)).bit_count()
-
-
-def _minhash_sim(a: Sequence[int], b: Sequence[int]) -> float:
-    if not a or len(a) != len(b):
-        return 0.0
-    return sum(1 for x, y in zip(a, b, strict=True) if x == y) / len(a)
-
-
-_EMPTY_SIMHASH = "0" * 16
-
-
 def same_story(a: Member, b: Member, t: Thresholds = Thresholds()) -> bool:
     """Whether two articles tell the same story (near-duplicate bodies, or title + entities)."""
     # An all-zero SimHash means "no words"; two empty bodies are not the same story.
     nonempty = a.simhash != _EMPTY_SIMHASH and b.simhash != _EMPTY_SIMHASH
-    if nonempty and _hamming(a.simhash, b.simhash) <= t.simhash_bits:
+    if nonempty and hamming(a.simhash, b.simhash) <= t.simhash_bits:
         return True
-    if _minhash_sim(a.minhash, b.minhash) >= t.minhash:
+    # Signatures of different lengths (another num_perm) cannot be compared.
+    comparable = a.minhash and len(a.minhash) == len(b.minhash)
+    if comparable and minhash_similarity(a.minhash, b.minhash) >= t.minhash:
         return True
     if _jaccard(title_words(a.title), title_words(b.title)) >= t.title:
         return len(a.entities & b.entities) >= t.shared_entities and _close_in_time(
@@ -283,9 +262,7 @@ _SOURCE = [
 ]
 
 
-def _candidates(
-    es: Elasticsearch, settings: Settings, m: Member, size: int
-) -> list[dict[str, Any]]:
+def _candidates(es: Elasticsearch, settings: Settings, m: Member, size: int) -> list[Hit]:
     """Already indexed articles that could be in the same story as ``m`` (found by BM25)."""
     should: list[dict[str, Any]] = [{"term": {"simhash": m.simhash}}]
     if m.title:
@@ -301,7 +278,7 @@ def _candidates(
             }
         )
     resp = es.search(
-        index=settings.index_alias,
+        index=settings.index.alias,
         query={
             "bool": {
                 "should": should,
@@ -312,27 +289,25 @@ def _candidates(
         size=size,
         source_includes=_SOURCE,
     )
-    return list(resp["hits"]["hits"])
+    return hits_of(resp)
 
 
-def _story_members(
-    es: Elasticsearch, settings: Settings, story_ids: set[str]
-) -> list[dict[str, Any]]:
-    hits: list[dict[str, Any]] = []
+def _story_members(es: Elasticsearch, settings: Settings, story_ids: set[str]) -> list[Hit]:
+    hits: list[Hit] = []
     ids = sorted(story_ids)
     for start in range(0, len(ids), 500):
         resp = es.search(
-            index=settings.index_alias,
+            index=settings.index.alias,
             query={"terms": {"story_id": ids[start : start + 500]}},
             size=10_000,
             source_includes=_SOURCE,
         )
-        hits.extend(resp["hits"]["hits"])
+        hits.extend(hits_of(resp))
     return hits
 
 
-def _members(hits: Iterable[dict[str, Any]]) -> dict[str, Member]:
-    return {h["_id"]: Member.from_source(h["_id"], h.get("_source", {})) for h in hits}
+def _members(hits: Iterable[Hit]) -> dict[str, Member]:
+    return {h.id: Member.from_hit(h) for h in hits}
 
 
 def cluster_pending(
@@ -359,12 +334,12 @@ def cluster_pending(
         pool: dict[str, Member] = dict(members)
         for m in list(members.values()):
             for hit in _candidates(es, settings, m, candidates_per_article):
-                pool.setdefault(hit["_id"], Member.from_source(hit["_id"], hit["_source"]))
+                pool.setdefault(hit.id, Member.from_hit(hit))
         # Every member of a story the batch touches takes part, so a new canonical member
         # (an earlier copy arriving late) relabels the whole story, not just part of it.
         touched = {m.story_id for m in pool.values() if m.story_id}
         for hit in _story_members(es, settings, touched):
-            pool.setdefault(hit["_id"], Member.from_source(hit["_id"], hit["_source"]))
+            pool.setdefault(hit.id, Member.from_hit(hit))
         assigned = assign_stories(pool.values(), thresholds)
         stamp = now.isoformat()
         updates: dict[str, dict[str, Any]] = {}

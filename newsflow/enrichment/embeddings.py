@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from elasticsearch import Elasticsearch
 
+from newsflow.elastic.hits import DISPLAY_FIELDS, Hit, StoredArticle, hits_of
 from newsflow.enrichment.es import bulk_update, pending, refresh, versions_of
 from newsflow.settings import Settings
 
@@ -210,17 +211,10 @@ def get_model() -> MiniLM:
         return _MODEL
 
 
-def article_text(doc: dict[str, Any]) -> str:
+def article_text(doc: StoredArticle) -> str:
     """The text an article is embedded from: title, description, then the body paragraphs."""
-    parts: list[str] = []
-    for key in ("title", "description"):
-        value = doc.get(key)
-        if isinstance(value, str) and value.strip():
-            parts.append(value.strip())
-    body = doc.get("body") or []
-    if isinstance(body, str):
-        body = [body]
-    parts.extend(p for p in body if isinstance(p, str) and p.strip())
+    parts = [v.strip() for v in (doc.title, doc.description) if v and v.strip()]
+    parts.extend(p for p in doc.body if p.strip())
     return "\n".join(parts)
 
 
@@ -230,30 +224,13 @@ def cosine(a: Array, b: Array) -> float:
     return float(a @ b) / denom if denom else 0.0
 
 
-def _hit(hit: dict[str, Any]) -> dict[str, Any]:
-    src = hit.get("_source", {})
-    return {
-        "id": hit["_id"],
-        "_id": hit["_id"],  # the name `newsflow search` prints
-        "score": hit.get("_score"),
-        "title": src.get("title"),
-        "site": src.get("site"),
-        "url": src.get("url"),
-        "published_at": src.get("published_at"),
-        "story_id": src.get("story_id"),
-    }
-
-
-_RESULT_FIELDS = ["title", "site", "url", "published_at", "story_id"]
-
-
 def knn_vector(
     es: Elasticsearch,
     settings: Settings,
     vector: Sequence[float],
     k: int,
     exclude_ids: Sequence[str] = (),
-) -> list[dict[str, Any]]:
+) -> list[Hit]:
     """The ``k`` articles nearest to ``vector`` by cosine on the ``embedding`` field."""
     knn: dict[str, Any] = {
         "field": "embedding",
@@ -263,43 +240,36 @@ def knn_vector(
     }
     if exclude_ids:
         knn["filter"] = {"bool": {"must_not": [{"ids": {"values": list(exclude_ids)}}]}}
-    resp = es.search(index=settings.index_alias, knn=knn, size=k, source_includes=_RESULT_FIELDS)
-    return [_hit(h) for h in resp["hits"]["hits"]]
+    # The fields a printed hit shows, the same as a full-text search returns.
+    resp = es.search(index=settings.index.alias, knn=knn, size=k, source_includes=DISPLAY_FIELDS)
+    return hits_of(resp)
 
 
-def semantic_search(
-    es: Elasticsearch, settings: Settings, query: str, k: int = 10
-) -> list[dict[str, Any]]:
-    """Articles closest in meaning to a free-text query (for `newsflow search --semantic`).
-
-    Each result: id, score, title, site, url, published_at, story_id.
-    """
+def semantic_search(es: Elasticsearch, settings: Settings, query: str, k: int = 10) -> list[Hit]:
+    """Articles closest in meaning to a free-text query (for `newsflow search --semantic`)."""
     vector = get_model().encode([query])[0]
     return knn_vector(es, settings, vector.tolist(), k)
 
 
-def related(
-    es: Elasticsearch, settings: Settings, article_id: str, k: int = 10
-) -> list[dict[str, Any]]:
+def related(es: Elasticsearch, settings: Settings, article_id: str, k: int = 10) -> list[Hit]:
     """Articles closest in meaning to a stored article (for `newsflow related ID`).
 
     Uses the stored vector; raises LookupError if the article is missing or not embedded yet.
     """
     resp = es.search(
-        index=settings.index_alias,
+        index=settings.index.alias,
         query={"ids": {"values": [article_id]}},
         size=1,
         source=False,
         fields=[{"field": "embedding"}],
     )
-    hits = resp["hits"]["hits"]
+    hits = hits_of(resp)
     if not hits:
-        raise LookupError(f"article {article_id} not found in {settings.index_alias}")
-    # dense_vector is returned through `fields`, not `_source`-filtered; fall back to source.
-    vector = hits[0].get("fields", {}).get("embedding")
+        raise LookupError(f"article {article_id} not found in {settings.index.alias}")
+    vector = hits[0].vector
     if not vector:
-        doc = es.get(index=settings.index_alias, id=article_id, source_includes=["embedding"])
-        vector = doc["_source"].get("embedding")
+        doc = es.get(index=settings.index.alias, id=article_id, source_includes=["embedding"])
+        vector = Hit.of(doc.body).vector
     if not vector:
         raise LookupError(f"article {article_id} has no embedding yet (run `newsflow enrich`)")
     return knn_vector(es, settings, vector, k, exclude_ids=[article_id])
@@ -329,12 +299,12 @@ def embed_pending(
         batch = pending(es, settings, "enrichment.embedded_at", size, _EMBED_SOURCE)
         if not batch:
             break
-        vectors = model.encode([article_text(h["_source"]) for h in batch])
+        vectors = model.encode([article_text(h.source) for h in batch])
         stamp = (now or datetime.now(UTC)).isoformat()
         updates: dict[str, dict[str, Any]] = {}
         for hit, vec in zip(batch, vectors, strict=True):
-            stages = set((hit["_source"].get("enrichment") or {}).get("stages") or [])
-            updates[hit["_id"]] = {
+            stages = set(hit.source.enrichment.stages)
+            updates[hit.id] = {
                 "embedding": [round(float(v), 7) for v in vec],
                 "enrichment": {
                     "embedded_at": stamp,

@@ -13,6 +13,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
+from newsflow.elastic.hits import Hit, hits_of
 from newsflow.settings import Settings
 
 
@@ -28,7 +29,7 @@ def _source_kwargs(source: Sequence[str] | bool) -> dict[str, Any]:
 
 def refresh(es: Elasticsearch, settings: Settings, index: str | None = None) -> None:
     """Makes recent writes visible to search, so the next ``pending`` query sees them."""
-    es.indices.refresh(index=index or settings.index_alias)
+    es.indices.refresh(index=index or settings.index.alias)
 
 
 def pending(
@@ -38,13 +39,13 @@ def pending(
     size: int,
     source: Sequence[str] | bool = True,
     extra_filter: Sequence[dict[str, Any]] = (),
-) -> list[dict[str, Any]]:
+) -> list[Hit]:
     """Up to ``size`` articles lacking ``missing_field``, oldest ingested first.
 
     Each hit carries ``_seq_no`` and ``_primary_term``: see ``versions`` of ``bulk_update``.
     """
     resp = es.search(
-        index=settings.index_alias,
+        index=settings.index.alias,
         query={
             "bool": {
                 "must_not": [{"exists": {"field": missing_field}}],
@@ -56,12 +57,12 @@ def pending(
         seq_no_primary_term=True,
         **_source_kwargs(source),
     )
-    return list(resp["hits"]["hits"])
+    return hits_of(resp)
 
 
-def versions_of(hits: Sequence[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+def versions_of(hits: Sequence[Hit]) -> dict[str, tuple[int, int]]:
     """``{id: (seq_no, primary_term)}`` of hits read with ``pending``."""
-    return {h["_id"]: (int(h["_seq_no"]), int(h["_primary_term"])) for h in hits}
+    return {h.id: h.version for h in hits if h.version is not None}
 
 
 def bulk_update(
@@ -81,7 +82,7 @@ def bulk_update(
     """
     if not docs:
         return 0
-    target = index or settings.index_alias
+    target = index or settings.index.alias
     versions = versions or {}
 
     def actions() -> Iterator[dict[str, Any]]:
@@ -103,8 +104,8 @@ def bulk_update(
     ok, errors = helpers.bulk(
         es,
         actions(),
-        chunk_size=settings.bulk_max_docs,
-        max_chunk_bytes=settings.bulk_max_bytes,
+        chunk_size=settings.bulk.max_docs,
+        max_chunk_bytes=settings.bulk.max_bytes,
         raise_on_error=False,
     )
     failed = [e for e in errors if not _stale(e, versions)] if isinstance(errors, list) else []
@@ -126,7 +127,7 @@ def scan(
     page: int = 500,
     source: Sequence[str] | bool = True,
     fields: Sequence[str] = (),
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[Hit]:
     """Every matching hit of ``index``, paged with ``search_after`` on the ``id`` field.
 
     ``search_after`` instead of the scroll API: no server-side context to leak if a task is
@@ -147,8 +148,8 @@ def scan(
             **_source_kwargs(source),
             **kwargs,
         )
-        hits = resp["hits"]["hits"]
+        hits = hits_of(resp)
         if not hits:
             return
         yield from hits
-        after = hits[-1]["sort"]
+        after = hits[-1].sort

@@ -10,20 +10,29 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import ValidationError
+
+from schemas import IndexedEvent
+
 
 def parse_indexed(key: bytes | None, value: bytes | None) -> dict[str, Any] | None:
-    """The announcement ``{"id", "index", "indexed_at"}`` of a message, or None if unusable."""
+    """The announcement ``{"id", "index", "indexed_at"}`` of a message, or None if unusable.
+
+    The message is an ``IndexedEvent``; its id falls back to the message key.
+    """
     try:
         doc = json.loads(value or b"")
     except ValueError:
         return None
     if not isinstance(doc, dict):
         return None
-    article_id = doc.get("id") or (key.decode("utf-8", "replace") if key else None)
-    if not article_id:
+    if not doc.get("id") and key:
+        doc["id"] = key.decode("utf-8", "replace")
+    try:
+        event = IndexedEvent.model_validate(doc)
+    except ValidationError:
         return None
-    return {
-        "id": str(article_id),
-        "index": doc.get("index"),
-        "indexed_at": doc.get("indexed_at"),
-    }
+    if not event.id:
+        return None
+    # The payload must be JSON; the schema version says nothing the DAG needs.
+    return event.model_dump(mode="json", exclude={"schema_version"})

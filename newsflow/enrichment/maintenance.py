@@ -9,7 +9,6 @@ the first copy ran (same ids overwrite, so the catch-up pass is safe).
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import re
@@ -22,9 +21,16 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 from kafka.structs import TopicPartition
 
-from newsflow.clients import make_consumer
+from consumers.dlq import replay
+from newsflow.elastic.index import (
+    current_index,
+    ensure_index,
+    index_name,
+    install_template,
+    swap_alias,
+)
 from newsflow.enrichment.es import scan
-from newsflow.index import current_index, ensure_index, index_name, install_template, swap_alias
+from newsflow.kafka.clients import make_consumer
 from newsflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,9 +58,9 @@ class ReindexResult:
 
 def index_version(settings: Settings, name: str) -> int:
     """The version number in a concrete index name (``news-articles-v3`` -> 3)."""
-    match = re.fullmatch(re.escape(settings.index_prefix) + r"(\d+)", name)
+    match = re.fullmatch(re.escape(settings.index.prefix) + r"(\d+)", name)
     if not match:
-        raise ValueError(f"{name!r} is not a {settings.index_prefix}<N> index")
+        raise ValueError(f"{name!r} is not a {settings.index.prefix}<N> index")
     return int(match.group(1))
 
 
@@ -64,23 +70,23 @@ def _copy_actions(
     # Elasticsearch 9 may leave dense vectors out of _source; ask for them as fields and put
     # them back, or the new index would lose every embedding.
     for hit in scan(es, source, query, source=True, fields=["embedding"]):
-        doc = dict(hit.get("_source") or {})
-        vector = (hit.get("fields") or {}).get("embedding")
+        doc = hit.document()  # as stored: a copy must not drop what no view knows about
+        vector = hit.fields.get("embedding")
         if vector and "embedding" not in doc:
             doc["embedding"] = vector
-        yield {"_op_type": "index", "_index": target, "_id": hit["_id"], "_source": doc}
+        yield {"_op_type": "index", "_index": target, "_id": hit.id, "_source": doc}
 
 
 def reindex(es: Elasticsearch, settings: Settings) -> ReindexResult:
     """Copies the alias's index into the next version and swaps the alias to it atomically."""
-    install_template(es, settings)  # the new index must get the current mapping
-    old = current_index(es, settings) or ensure_index(es, settings)
-    new = index_name(settings, index_version(settings, old) + 1)
+    install_template(es, settings.index)  # the new index must get the current mapping
+    old = current_index(es, settings.index) or ensure_index(es, settings.index)
+    new = index_name(settings.index, index_version(settings, old) + 1)
     if es.indices.exists(index=new):
         # Left over from a run that failed before the swap (the alias still points at old):
         # start it afresh rather than trust a half copy.
-        if settings.index_alias in es.indices.get_alias(index=new).get(new, {}).get("aliases", {}):
-            raise ReindexError(f"{new} already serves the alias {settings.index_alias}")
+        if settings.index.alias in es.indices.get_alias(index=new).get(new, {}).get("aliases", {}):
+            raise ReindexError(f"{new} already serves the alias {settings.index.alias}")
         es.indices.delete(index=new)
     es.indices.create(index=new, settings={"refresh_interval": "-1"})
     started = datetime.now(UTC)
@@ -95,7 +101,7 @@ def reindex(es: Elasticsearch, settings: Settings) -> ReindexResult:
     new_count = int(es.count(index=new)["count"])
     if new_count < old_count:
         raise ReindexError(f"{new} has {new_count} documents, {old} has {old_count}")
-    swap_alias(es, settings, old, new)
+    swap_alias(es, settings.index, old, new)
     # Writes that reached the old index while we copied: copy them again (ingested_at is set
     # by the cleaner, so allow for clock skew and batching with a margin).
     since = (started - timedelta(minutes=5)).isoformat()
@@ -108,21 +114,21 @@ def reindex(es: Elasticsearch, settings: Settings) -> ReindexResult:
     if isinstance(errors, list) and errors:
         raise ReindexError(f"{len(errors)} documents failed in the catch-up copy: {errors[:3]}")
     es.indices.refresh(index=new)
-    count = int(es.count(index=settings.index_alias)["count"])
+    count = int(es.count(index=settings.index.alias)["count"])
     log.info("reindexed %s -> %s: %d copied, %d caught up", old, new, copied, caught_up)
-    deleted = prune_versions(es, settings, settings.index_keep_versions)
+    deleted = prune_versions(es, settings, settings.index.keep_versions)
     return ReindexResult(old, new, int(copied), int(caught_up), count, deleted)
 
 
 def prune_versions(es: Elasticsearch, settings: Settings, keep: int) -> tuple[str, ...]:
     """Deletes the article index versions older than the one the alias serves, except the
     newest ``keep`` of them; an index any alias still points at is never deleted."""
-    serving = current_index(es, settings)
+    serving = current_index(es, settings.index)
     if serving is None:
         return ()
     current = index_version(settings, serving)
     older: list[tuple[int, str]] = []
-    for name, spec in es.indices.get_alias(index=f"{settings.index_prefix}*").items():
+    for name, spec in es.indices.get_alias(index=f"{settings.index.prefix}*").items():
         try:
             version = index_version(settings, name)
         except ValueError:
@@ -198,7 +204,7 @@ def topic_ids(settings: Settings, topic: str, older_than: datetime | None = None
 def dead_lettered_ids(settings: Settings) -> set[str]:
     """Ids of articles sitting in the dead-letter topic (their absence is explained)."""
     ids: set[str] = set()
-    for rid in topic_ids(settings, settings.topic_dead_letter).ids:
+    for rid in topic_ids(settings, settings.topics.dead_letter).ids:
         ids.add(rid)
     return ids
 
@@ -210,7 +216,7 @@ def indexed_ids(es: Elasticsearch, settings: Settings, ids: set[str]) -> set[str
     for start in range(0, len(wanted), 1000):
         chunk = wanted[start : start + 1000]
         resp = es.search(
-            index=settings.index_alias,
+            index=settings.index.alias,
             query={"ids": {"values": chunk}},
             size=len(chunk),
             source=False,
@@ -249,10 +255,10 @@ def check_consistency(
     workers may still be on them). Raises ConsistencyError on any gap unless told not to.
     """
     cutoff = datetime.now(UTC) - grace
-    raw = topic_ids(settings, settings.topic_raw, older_than=cutoff)
-    clean = topic_ids(settings, settings.topic_clean, older_than=cutoff)
+    raw = topic_ids(settings, settings.topics.raw, older_than=cutoff)
+    clean = topic_ids(settings, settings.topics.clean, older_than=cutoff)
     dead = dead_lettered_ids(settings)
-    es.indices.refresh(index=settings.index_alias)
+    es.indices.refresh(index=settings.index.alias)
     present = indexed_ids(es, settings, clean.ids | raw.ids)
     missing = sorted(clean.ids - present - dead)
     unaccounted = sorted(raw.ids - clean.ids - present - dead)
@@ -261,14 +267,14 @@ def check_consistency(
         clean_ids=len(clean.ids),
         dead_lettered=len(dead),
         indexed=len(present),
-        documents=int(es.count(index=settings.index_alias)["count"]),
+        documents=int(es.count(index=settings.index.alias)["count"]),
         missing=missing,
         unaccounted_raw=unaccounted,
     )
     log.info("consistency: %s", report)
     if raise_on_gap and not report.ok:
         raise ConsistencyError(
-            f"{len(missing)} cleaned articles missing from {settings.index_alias} "
+            f"{len(missing)} cleaned articles missing from {settings.index.alias} "
             f"(first: {missing[:5]}), {len(unaccounted)} raw articles neither cleaned, indexed "
             f"nor dead-lettered (first: {unaccounted[:5]})"
         )
@@ -279,22 +285,10 @@ def check_consistency(
 
 
 def replay_dead_letters(settings: Settings) -> dict[str, Any]:
-    """Replays the dead-letter topic through the lead's ``consumers.dlq.replay``, if present."""
-    try:
-        dlq = importlib.import_module("consumers.dlq")
-    except ModuleNotFoundError as exc:
-        if exc.name not in {"consumers", "consumers.dlq"}:
-            raise
-        log.warning("consumers.dlq is not available; nothing replayed")
-        return {"available": False}
-    replay = getattr(dlq, "replay", None)
-    if replay is None:
-        log.warning("consumers.dlq has no replay(); nothing replayed")
-        return {"available": False}
+    """Replays the dead-letter topic (consumers.dlq.replay); returns what it did, as JSON."""
     summary = replay(settings)
     return {
-        "available": True,
-        "replayed": int(getattr(summary, "replayed", 0)),
-        "skipped": int(getattr(summary, "skipped", 0)),
-        "by_topic": dict(getattr(summary, "by_topic", {}) or {}),
+        "replayed": summary.replayed,
+        "skipped": summary.skipped,
+        "by_topic": dict(summary.by_topic),
     }

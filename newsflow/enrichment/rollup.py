@@ -3,7 +3,7 @@
 Salience is computed from where and how often the tagger's entities are mentioned: the title
 counts most, the lead paragraph next, the rest of the body least. It is written to the
 article's ``salience`` field. Counters (articles, stories, first and last seen) live in
-``settings.entities_index``, one document per entity; they are recomputed from the article
+``settings.index.entities``, one document per entity; they are recomputed from the article
 index by aggregation for every entity a run touches, so they are absolute values and a re-run
 cannot double-count (the test distribution has no scripts for increments anyway).
 """
@@ -20,6 +20,8 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
+from newsflow.elastic.hits import StoredArticle
+from newsflow.elastic.index import ensure_plain_index
 from newsflow.enrichment.es import bulk_update, pending, refresh, versions_of
 from newsflow.settings import Settings
 
@@ -36,8 +38,6 @@ _BODY_WEIGHT = 1.0
 # matters a little.
 _FLOOR = 0.5
 
-_LIST_LABELS = {"persons": "PER", "organizations": "ORG", "locations": "LOC"}
-
 
 @dataclass(frozen=True)
 class Salient:
@@ -51,19 +51,21 @@ class Salient:
         return {"value": self.value, "label": self.label, "score": round(self.score, 4)}
 
 
-def article_entities(src: dict[str, Any]) -> dict[str, str | None]:
+def article_entities(src: StoredArticle) -> dict[str, str | None]:
     """The article's entities (value -> label) from its tags, first label seen wins."""
-    tags = src.get("tags") or {}
+    tags = src.tags
     out: dict[str, str | None] = {}
-    for tag in tags.get("entities") or []:
-        value = str(tag.get("value") or "").strip()
-        if value:
-            out.setdefault(value, tag.get("label"))
-    for key, label in _LIST_LABELS.items():
-        for value in tags.get(key) or []:
-            value = str(value).strip()
-            if value:
-                out.setdefault(value, label)
+    for tag in tags.entities:
+        if tag.value.strip():
+            out.setdefault(tag.value.strip(), tag.label)
+    for values, label in (
+        (tags.persons, "PER"),
+        (tags.organizations, "ORG"),
+        (tags.locations, "LOC"),
+    ):
+        for value in values:
+            if value.strip():
+                out.setdefault(value.strip(), label)
     return out
 
 
@@ -73,15 +75,13 @@ def _mentions(name: str, text: str) -> int:
     return len(re.findall(r"(?<!\w)" + re.escape(name.lower()) + r"(?!\w)", text.lower()))
 
 
-def salience(src: dict[str, Any], limit: int = MAX_SALIENT) -> list[Salient]:
+def salience(src: StoredArticle, limit: int = MAX_SALIENT) -> list[Salient]:
     """Entities of an article ranked by weighted mention counts, scaled so the top one is 1."""
     entities = article_entities(src)
     if not entities:
         return []
-    title = src.get("title") or ""
-    body = src.get("body") or []
-    if isinstance(body, str):
-        body = [body]
+    title = src.title or ""
+    body = src.body
     lead = body[0] if body else ""
     rest = "\n".join(body[1:])
     raw: dict[str, float] = {}
@@ -120,17 +120,7 @@ def entities_mappings() -> dict[str, Any]:
 
 def ensure_entities_index(es: Elasticsearch, settings: Settings) -> None:
     """Creates the counters index if missing; idempotent."""
-    if es.indices.exists(index=settings.entities_index):
-        return
-    try:
-        es.indices.create(
-            index=settings.entities_index,
-            settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"},
-            mappings=entities_mappings(),
-        )
-    except Exception as exc:  # a concurrent run created it first
-        if "resource_already_exists_exception" not in str(exc):
-            raise
+    ensure_plain_index(es, settings.index.entities, entities_mappings())
 
 
 def entity_counters(
@@ -142,7 +132,7 @@ def entity_counters(
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         resp = es.search(
-            index=settings.index_alias,
+            index=settings.index.alias,
             query={"terms": {"salience.value": chunk}},
             size=0,
             aggs={
@@ -184,11 +174,10 @@ def rollup_pending(
         updates: dict[str, dict[str, Any]] = {}
         labels: dict[str, str | None] = {}
         for hit in batch:
-            src = hit["_source"]
-            ranked = salience(src)
+            ranked = salience(hit.source)
             labels.update({s.value: s.label for s in ranked})
-            stages = set((src.get("enrichment") or {}).get("stages") or [])
-            updates[hit["_id"]] = {
+            stages = set(hit.source.enrichment.stages)
+            updates[hit.id] = {
                 "salience": [s.as_doc() for s in ranked],
                 "enrichment": {"rolled_up_at": stamp, "stages": sorted(stages | {STAGE})},
             }
@@ -200,7 +189,7 @@ def rollup_pending(
             (
                 {
                     "_op_type": "index",
-                    "_index": settings.entities_index,
+                    "_index": settings.index.entities,
                     "_id": entity_doc_id(value),
                     "_source": {
                         "value": value,
@@ -212,6 +201,6 @@ def rollup_pending(
                 for value, c in counters.items()
             ),
         )
-        es.indices.refresh(index=settings.entities_index)
+        es.indices.refresh(index=settings.index.entities)
         done += len(batch)
         log.info("rolled up %d articles, %d entities", len(batch), len(counters))

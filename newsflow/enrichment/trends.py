@@ -2,7 +2,7 @@
 
 For each window (1 h, 24 h, 7 d) ending at ``end``, the top values of each kind are counted in
 ``[end - w, end)`` and compared with the previous window ``[end - 2w, end - w)``. One document per
-(window end, window, kind, value) goes to ``settings.trends_index`` with a deterministic id, so
+(window end, window, kind, value) goes to ``settings.index.trends`` with a deterministic id, so
 re-running the same hour overwrites rather than duplicates.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
+from newsflow.elastic.index import ensure_plain_index
 from newsflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,17 +99,7 @@ def trends_mappings() -> dict[str, Any]:
 
 def ensure_trends_index(es: Elasticsearch, settings: Settings) -> None:
     """Creates the trends index if missing; idempotent."""
-    if es.indices.exists(index=settings.trends_index):
-        return
-    try:
-        es.indices.create(
-            index=settings.trends_index,
-            settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"},
-            mappings=trends_mappings(),
-        )
-    except Exception as exc:  # a concurrent run created it first
-        if "resource_already_exists_exception" not in str(exc):
-            raise
+    ensure_plain_index(es, settings.index.trends, trends_mappings())
 
 
 def _counts(
@@ -127,7 +118,7 @@ def _counts(
         terms["include"] = include
         terms["size"] = len(include)
     resp = es.search(
-        index=settings.index_alias,
+        index=settings.index.alias,
         query={"range": {TIME_FIELD: {"gte": start.isoformat(), "lt": end.isoformat()}}},
         size=0,
         aggs={"top": {"terms": terms}},
@@ -159,7 +150,7 @@ def write_trends(
     """Computes the trends for the windows ending at ``end`` (default now) and stores them."""
     end = (end or datetime.now(UTC)).astimezone(UTC)
     ensure_trends_index(es, settings)
-    es.indices.refresh(index=settings.index_alias)
+    es.indices.refresh(index=settings.index.alias)
     trends = compute_trends(es, settings, end, top)
     computed = datetime.now(UTC).isoformat()
     helpers.bulk(
@@ -167,7 +158,7 @@ def write_trends(
         (
             {
                 "_op_type": "index",
-                "_index": settings.trends_index,
+                "_index": settings.index.trends,
                 "_id": trend_doc_id(end, t),
                 "_source": {
                     "window": t.window,
@@ -186,6 +177,6 @@ def write_trends(
             for t in trends
         ),
     )
-    es.indices.refresh(index=settings.trends_index)
+    es.indices.refresh(index=settings.index.trends)
     log.info("wrote %d trends for windows ending %s", len(trends), end.isoformat())
     return len(trends)

@@ -1,7 +1,7 @@
 """The local stack without docker: one Kafka 4 node and one Elasticsearch 9 node.
 
 Both come from Maven Central through the machine's ``mvn`` and run as detached processes
-whose state, data and logs live in ``settings.stack_dir``. Use ``ensure_up`` from tests and
+whose state, data and logs live in ``settings.stack.dir``. Use ``ensure_up`` from tests and
 jobs; ``newsflow stack up|down|status|logs`` wraps the same functions.
 """
 

@@ -97,7 +97,7 @@ def _locked(paths: StackPaths) -> Iterator[None]:
 
 def _kafka_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
     pid = owned_pid(paths.kafka_state, kafka.marker(paths))
-    answered = kafka.probe(settings) if port_open(settings.kafka_port) else None
+    answered = kafka.probe(settings) if port_open(settings.stack.kafka_port) else None
     version = answered
     if pid is not None and answered is not None:
         # The jars we started know the exact version; the protocol only tells the family.
@@ -111,15 +111,18 @@ def _kafka_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
         pid=pid,
         pids=pids,
         rss_kb=sum(rss_kb(p) for p in pids),
-        endpoint=f"127.0.0.1:{settings.kafka_port}",
-        ports={"broker": settings.kafka_port, "controller": settings.kafka_controller_port},
+        endpoint=f"127.0.0.1:{settings.stack.kafka_port}",
+        ports={
+            "broker": settings.stack.kafka_port,
+            "controller": settings.stack.kafka_controller_port,
+        },
         log_file=paths.kafka_log,
     )
 
 
 def _es_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
     pid = owned_pid(paths.es_state, es.marker(paths))
-    version = es.probe(settings) if port_open(settings.es_port) else None
+    version = es.probe(settings) if port_open(settings.stack.es_port) else None
     pids = session_pids(pid) if pid else []
     return ServiceStatus(
         name="elasticsearch",
@@ -129,8 +132,8 @@ def _es_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
         pid=pid,
         pids=pids,
         rss_kb=sum(rss_kb(p) for p in pids),
-        endpoint=f"http://127.0.0.1:{settings.es_port}",
-        ports={"http": settings.es_port, "transport": settings.es_transport_port},
+        endpoint=f"http://127.0.0.1:{settings.stack.es_port}",
+        ports={"http": settings.stack.es_port, "transport": settings.stack.es_transport_port},
         log_file=paths.es_log,
     )
 
@@ -171,20 +174,20 @@ def _start_kafka(settings: Settings, paths: StackPaths, current: ServiceStatus) 
 
     if current.pid is not None:  # ours, alive, not answering yet: still starting
         return _Starting("kafka", None, current.pid, paths.kafka_log, ready)
-    require_free(settings.kafka_port, "Kafka broker", "kafka_port")
-    require_free(settings.kafka_controller_port, "Kafka controller", "kafka_controller_port")
+    require_free(settings.stack.kafka_port, "Kafka broker", "kafka_port")
+    require_free(settings.stack.kafka_controller_port, "Kafka controller", "kafka_controller_port")
     jdk = kafka.java()
-    with _step(f"fetching Kafka {settings.kafka_version} (Maven Central, cached after once)"):
+    with _step(f"fetching Kafka {settings.stack.kafka_version} (Maven Central, cached after once)"):
         libs = kafka.install(settings, paths)
     kafka.configure(settings, paths)
     with _step("formatting Kafka storage"):
         kafka.format_storage(jdk, libs, paths)
     cmd = kafka.start_command(settings, jdk, libs, paths)
-    log.info("starting Kafka %s with Java %s", settings.kafka_version, jdk.version)
+    log.info("starting Kafka %s with Java %s", settings.stack.kafka_version, jdk.version)
     proc = spawn(cmd, log_file=paths.kafka_log, env=kafka.environment(), cwd=paths.kafka)
     write_state(
         paths.kafka_state,
-        {"pid": proc.pid, "version": settings.kafka_version, "java": str(jdk.home)},
+        {"pid": proc.pid, "version": settings.stack.kafka_version, "java": str(jdk.home)},
     )
     return _Starting("kafka", proc, proc.pid, paths.kafka_log, ready)
 
@@ -195,28 +198,30 @@ def _start_es(settings: Settings, paths: StackPaths, current: ServiceStatus) -> 
 
     if current.pid is not None:
         return _Starting("elasticsearch", None, current.pid, paths.es_log, ready)
-    if port_open(settings.es_port) and es.answers_as_elasticsearch(settings):
+    if port_open(settings.stack.es_port) and es.answers_as_elasticsearch(settings):
         raise StackError(
-            f"an Elasticsearch not started by this stack answers on port {settings.es_port} "
+            f"an Elasticsearch not started by this stack answers on port {settings.stack.es_port} "
             "but not with the configured credentials or not yet healthy; stop it or set "
             "NEWSFLOW_ES_PORT"
         )
-    require_free(settings.es_port, "Elasticsearch HTTP", "es_port")
-    require_free(settings.es_transport_port, "Elasticsearch transport", "es_transport_port")
+    require_free(settings.stack.es_port, "Elasticsearch HTTP", "es_port")
+    require_free(settings.stack.es_transport_port, "Elasticsearch transport", "es_transport_port")
     jdk = es.java()
     user = es.run_as(settings)
     if user is not None:  # before any download: fail fast on a private parent dir
         es.check_traversable(paths.es, user)
-        es.check_traversable(paths.es_home(settings.es_version), user)
-    with _step(f"fetching Elasticsearch {settings.es_version} (Maven Central, cached after once)"):
+        es.check_traversable(paths.es_home(settings.stack.es_version), user)
+    with _step(
+        f"fetching Elasticsearch {settings.stack.es_version} (Maven Central, cached after once)"
+    ):
         home = es.install(settings, paths)
     es.configure(settings, paths, home, jdk, user)
-    if settings.es_security:
+    if settings.stack.es_security:
         with _step("setting the elastic user's bootstrap password"):
             es.set_bootstrap_password(settings, paths, home, jdk, user)
     log.info(
         "starting Elasticsearch %s with Java %s%s",
-        settings.es_version,
+        settings.stack.es_version,
         jdk.version,
         f" as user {user.name}" if user else "",
     )
@@ -229,7 +234,7 @@ def _start_es(settings: Settings, paths: StackPaths, current: ServiceStatus) -> 
     )
     write_state(
         paths.es_state,
-        {"pid": proc.pid, "version": settings.es_version, "java": str(jdk.home)},
+        {"pid": proc.pid, "version": settings.stack.es_version, "java": str(jdk.home)},
     )
     return _Starting("elasticsearch", proc, proc.pid, paths.es_log, ready)
 
@@ -285,7 +290,7 @@ def up(settings: Settings, services: Sequence[Service] = SERVICES) -> StackStatu
                 starting.append(_start_kafka(settings, paths, current.kafka))
             if "elasticsearch" in services and not current.elasticsearch.running:
                 starting.append(_start_es(settings, paths, current.elasticsearch))
-            _wait(starting, settings.stack_start_timeout)
+            _wait(starting, settings.stack.start_timeout)
         except BaseException:
             # Leave nothing half-started behind: a later `up` starts clean.
             for item in starting:

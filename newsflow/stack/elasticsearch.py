@@ -78,10 +78,10 @@ def _extract(archive: Path, target: Path) -> None:
 
 def install(settings: Settings, paths: StackPaths) -> Path:
     """The unpacked distribution (ES home) in the cache, downloading it on first use."""
-    home = paths.es_home(settings.es_version)
+    home = paths.es_home(settings.stack.es_version)
     if (home / "bin" / "elasticsearch").exists():
         return home
-    archive = maven.elasticsearch_zip(paths.cache, settings.es_version)
+    archive = maven.elasticsearch_zip(paths.cache, settings.stack.es_version)
     log.info("unpacking %s", archive.name)
     _extract(archive, home)
     archive.unlink()  # ~/.m2 keeps a copy; no need for a third one
@@ -93,9 +93,11 @@ def run_as(settings: Settings) -> RunAs | None:
     if os.geteuid() != 0:
         return None
     try:
-        entry = pwd.getpwnam(settings.es_user)
+        entry = pwd.getpwnam(settings.stack.es_user)
     except KeyError:
-        log.info("creating system user %s to run Elasticsearch (it refuses root)", settings.es_user)
+        log.info(
+            "creating system user %s to run Elasticsearch (it refuses root)", settings.stack.es_user
+        )
         result = subprocess.run(
             [
                 "useradd",
@@ -103,7 +105,7 @@ def run_as(settings: Settings) -> RunAs | None:
                 "--no-create-home",
                 "--shell",
                 "/usr/sbin/nologin",
-                settings.es_user,
+                settings.stack.es_user,
             ],
             capture_output=True,
             text=True,
@@ -111,10 +113,10 @@ def run_as(settings: Settings) -> RunAs | None:
         )
         if result.returncode != 0 and "already exists" not in result.stderr:
             raise StackError(
-                f"cannot create user {settings.es_user} for Elasticsearch: "
+                f"cannot create user {settings.stack.es_user} for Elasticsearch: "
                 f"{result.stderr.strip() or result.returncode}"
             ) from None
-        entry = pwd.getpwnam(settings.es_user)
+        entry = pwd.getpwnam(settings.stack.es_user)
     return RunAs(name=entry.pw_name, uid=entry.pw_uid, gid=entry.pw_gid)
 
 
@@ -139,23 +141,23 @@ def check_traversable(path: Path, user: RunAs) -> None:
 
 
 def elasticsearch_yml(settings: Settings, paths: StackPaths) -> str:
-    """A single-node, loopback-only config; security as ``settings.es_security`` says."""
+    """A single-node, loopback-only config; security as ``settings.stack.es_security`` says."""
     config: dict[str, Any] = {
         "cluster.name": "newsflow",
         "node.name": "newsflow-1",
         "path.data": str(paths.es_data),
         "path.logs": str(paths.es_logs),
         "network.host": "127.0.0.1",
-        "http.port": settings.es_port,
-        "transport.port": settings.es_transport_port,
+        "http.port": settings.stack.es_port,
+        "transport.port": settings.stack.es_transport_port,
         "discovery.type": "single-node",
         # A developer disk at 90 % would otherwise turn every new index red.
         "cluster.routing.allocation.disk.threshold_enabled": False,
         # Tests delete indices by wildcard.
         "action.destructive_requires_name": False,
-        "xpack.security.enabled": settings.es_security,
+        "xpack.security.enabled": settings.stack.es_security,
     }
-    if settings.es_security:
+    if settings.stack.es_security:
         # Plain HTTP on loopback is enough for auth tests; single-node discovery does not
         # require transport TLS.
         config["xpack.security.http.ssl.enabled"] = False
@@ -197,7 +199,7 @@ def configure(
     (paths.es_config / "jvm.options").write_text(jvm_options(home, jdk))
     (paths.es_config / "jvm.options.d").mkdir(exist_ok=True)
     (paths.es_config / "jvm.options.d" / "newsflow.options").write_text(
-        f"-Xms{settings.es_heap}\n-Xmx{settings.es_heap}\n"
+        f"-Xms{settings.stack.es_heap}\n-Xmx{settings.stack.es_heap}\n"
     )
     if user is not None:
         check_traversable(paths.es, user)
@@ -248,7 +250,7 @@ def set_bootstrap_password(
         extra = {"user": user.uid, "group": user.gid, "extra_groups": []}
     if not (paths.es_config / "elasticsearch.keystore").exists():
         _run_tool([tool, "create"], env, None, extra)
-    password = settings.es_bootstrap_password.get_secret_value()
+    password = settings.stack.es_bootstrap_password.get_secret_value()
     _run_tool([tool, "add", "--force", "--stdin", "bootstrap.password"], env, password, extra)
 
 
@@ -268,11 +270,11 @@ def start_command(home: Path) -> list[str]:
 
 
 def _auth_header(settings: Settings) -> dict[str, str]:
-    if settings.es_security:
-        user, password = SUPERUSER, settings.es_bootstrap_password.get_secret_value()
-    elif settings.es_username:
-        user = settings.es_username
-        password = settings.es_password.get_secret_value() if settings.es_password else ""
+    if settings.stack.es_security:
+        user, password = SUPERUSER, settings.stack.es_bootstrap_password.get_secret_value()
+    elif settings.es.username:
+        user = settings.es.username
+        password = settings.es.password.get_secret_value() if settings.es.password else ""
     else:
         return {}
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -282,7 +284,7 @@ def _auth_header(settings: Settings) -> dict[str, str]:
 def request(settings: Settings, path: str, timeout: float = 3.0) -> dict[str, Any]:
     """GET on the local node with the stack's credentials; raises on any failure."""
     req = urllib.request.Request(
-        f"http://127.0.0.1:{settings.es_port}{path}", headers=_auth_header(settings)
+        f"http://127.0.0.1:{settings.stack.es_port}{path}", headers=_auth_header(settings)
     )
     with urllib.request.urlopen(req, timeout=timeout) as response:
         data = json.loads(response.read())

@@ -31,9 +31,9 @@ def marker(paths: StackPaths) -> str:
 def install(settings: Settings, paths: StackPaths) -> Path:
     """The broker's jar directory in the cache, resolving it with mvn on first use."""
     return maven.kafka_libs(
-        paths.kafka_libs(settings.kafka_version),
-        settings.kafka_version,
-        settings.kafka_log4j_version,
+        paths.kafka_libs(settings.stack.kafka_version),
+        settings.stack.kafka_version,
+        settings.stack.kafka_log4j_version,
     )
 
 
@@ -44,7 +44,7 @@ def java() -> Jdk:
 
 def server_properties(settings: Settings, paths: StackPaths) -> str:
     """A single-node KRaft config: loopback listeners, replication factors of 1."""
-    port, controller = settings.kafka_port, settings.kafka_controller_port
+    port, controller = settings.stack.kafka_port, settings.stack.kafka_controller_port
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -58,7 +58,7 @@ def server_properties(settings: Settings, paths: StackPaths) -> str:
         "controller.listener.names": "CONTROLLER",
         "log.dirs": str(paths.kafka_data),
         # Auto-created topics (tests that forget to create one) get a few partitions; the
-        # pipeline creates its own topics with settings.topic_partitions.
+        # pipeline creates its own topics with settings.topics.partitions.
         "auto.create.topics.enable": "true",
         "num.partitions": "3",
         "default.replication.factor": "1",
@@ -164,7 +164,7 @@ def format_storage(jdk: Jdk, libs: Path, paths: StackPaths) -> None:
 def start_command(settings: Settings, jdk: Jdk, libs: Path, paths: StackPaths) -> list[str]:
     """The broker's command line (the state dir's config path in it marks it as ours)."""
     return [
-        *_java_cmd(jdk, libs, paths, settings.kafka_heap, "kafka.Kafka"),
+        *_java_cmd(jdk, libs, paths, settings.stack.kafka_heap, "kafka.Kafka"),
         str(paths.kafka_config / "server.properties"),
     ]
 
@@ -183,22 +183,22 @@ def probe(settings: Settings, timeout: float = 3.0) -> str | None:
     # Imported here: kafka-python is only needed once something is started.
     from kafka import KafkaAdminClient
 
-    if not port_open(settings.kafka_port):
+    if not port_open(settings.stack.kafka_port):
         return None
     # kafka-python logs every refused bootstrap at ERROR; while waiting that is expected.
     quiet = logging.getLogger("kafka")
     previous = quiet.level
     quiet.setLevel(logging.CRITICAL)
     try:
-        return _describe(KafkaAdminClient, settings, timeout)
+        return _broker_version(KafkaAdminClient, settings, timeout)
     finally:
         quiet.setLevel(previous)
 
 
-def _describe(admin_class: Any, settings: Settings, timeout: float) -> str | None:
+def _broker_version(admin_class: Any, settings: Settings, timeout: float) -> str | None:
     try:
         admin = admin_class(
-            bootstrap_servers=[f"127.0.0.1:{settings.kafka_port}"],
+            bootstrap_servers=[f"127.0.0.1:{settings.stack.kafka_port}"],
             client_id="newsflow-stack-probe",
             request_timeout_ms=int(timeout * 1000),
             bootstrap_timeout_ms=int(timeout * 1000),

@@ -10,15 +10,15 @@ from newsflow.settings import Settings
 
 @dataclass(frozen=True)
 class StackPaths:
-    """Every path under ``settings.stack_dir`` (and the artifact cache) in one place."""
+    """Every path under ``settings.stack.dir`` (and the artifact cache) in one place."""
 
     root: Path
     cache: Path
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StackPaths:
-        root = settings.stack_dir.expanduser().resolve()
-        cache = (settings.stack_cache_dir or root / "cache").expanduser().resolve()
+        root = settings.stack.dir.expanduser().resolve()
+        cache = (settings.stack.cache_dir or root / "cache").expanduser().resolve()
         return cls(root=root, cache=cache)
 
     @property

@@ -71,7 +71,7 @@ def build_article(
     """
     from consumers.cleaning.model import Extracted
     from consumers.process import build_article as assemble
-    from producers.ids import article_id
+    from newsflow.reading.identity import article_id
     from schemas import ContentType, RawArticle, Tag, Tags
 
     body = "\n\n".join(paragraphs).encode()
@@ -102,15 +102,15 @@ def build_article(
 
 def index_articles(es: Elasticsearch, settings: Settings, articles: list[Any]) -> None:
     """Indexes Articles through the alias, the way the index worker's bulk does."""
-    from newsflow.index import ensure_index
+    from newsflow.elastic.index import ensure_index
 
-    ensure_index(es, settings)
+    ensure_index(es, settings.index)
     helpers.bulk(
         es,
         (
             {
                 "_op_type": "index",
-                "_index": settings.index_alias,
+                "_index": settings.index.alias,
                 "_id": a.id,
                 "_source": a.model_dump(mode="json"),
             }
@@ -123,7 +123,7 @@ def index_articles(es: Elasticsearch, settings: Settings, articles: list[Any]) -
 def get_doc(es: Elasticsearch, settings: Settings, doc_id: str) -> dict[str, Any]:
     """An article's stored source, with its vector fetched even if _source leaves it out."""
     resp = es.search(
-        index=settings.index_alias,
+        index=settings.index.alias,
         query={"ids": {"values": [doc_id]}},
         fields=[{"field": "embedding"}],
         size=1,

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
+from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import PROJECT_ROOT, Settings
-from newsflow.topics import ensure_topics
 
 DAGS = PROJECT_ROOT / "dags"
 

@@ -64,7 +64,7 @@ def test_enrich_articles_watches_the_indexed_topic(monkeypatch: pytest.MonkeyPat
     assert classpath == "newsflow.enrichment.watcher.IndexedArticlesTrigger"
     assert kwargs["topics"] == ["dagbag.indexed"]
     assert kwargs["kafka_config_id"] == "newsflow_kafka"
-    assert Settings().topic_indexed == "dagbag.indexed"
+    assert Settings().topics.indexed == "dagbag.indexed"
 
 
 def test_maintenance_params_and_schedules() -> None:

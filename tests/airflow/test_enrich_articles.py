@@ -8,9 +8,9 @@ import numpy as np
 from airflow_support import get_doc, run_dag
 from elasticsearch import Elasticsearch
 
+from newsflow.elastic.index import EMBEDDING_DIMS
 from newsflow.enrichment.clustering import story_id_for
 from newsflow.enrichment.embeddings import related
-from newsflow.index import EMBEDDING_DIMS
 from newsflow.settings import Settings
 
 
@@ -46,8 +46,8 @@ def test_enrich_articles_run(es: Elasticsearch, dag_env: Settings, seeded: dict[
     assert top["score"] == 1.0
     assert {s["value"] for s in a["salience"]} >= {"Huang Libin", "China"}
 
-    es.indices.refresh(index=settings.entities_index)
-    counters = es.search(index=settings.entities_index, query={"term": {"value": "Huang Libin"}})[
+    es.indices.refresh(index=settings.index.entities)
+    counters = es.search(index=settings.index.entities, query={"term": {"value": "Huang Libin"}})[
         "hits"
     ]["hits"]
     assert len(counters) == 1
@@ -56,7 +56,7 @@ def test_enrich_articles_run(es: Elasticsearch, dag_env: Settings, seeded: dict[
 
     # kNN: the copy is the nearest neighbour of the original.
     neighbours = related(es, settings, first.id, k=2)
-    assert neighbours[0]["id"] == second.id
+    assert neighbours[0].id == second.id
 
     # A second run finds nothing pending and changes nothing.
     before = {x.id: get_doc(es, settings, x.id)["enrichment"] for x in (first, second, other)}

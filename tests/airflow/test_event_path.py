@@ -23,8 +23,8 @@ from airflow_support import STEEL_TAGS, build_article, get_doc, seed_paragraphs
 from elasticsearch import Elasticsearch
 
 from newsflow import airflow_local
-from newsflow.clients import make_producer
-from newsflow.index import ensure_index
+from newsflow.elastic.index import ensure_index
+from newsflow.kafka.clients import make_producer
 from newsflow.settings import Settings
 
 #: Airflow start, DAG parse, watcher subscribe, then three task processes on two shared cores.
@@ -42,7 +42,7 @@ def local_airflow(
     es: Elasticsearch, dag_env: Settings, tmp_path: Path
 ) -> Iterator[tuple[Settings, Path]]:
     home = tmp_path / "airflow"
-    ensure_index(es, dag_env)
+    ensure_index(es, dag_env.index)
     try:
         airflow_local.up(dag_env, home=home, port=_free_port(), wait_seconds=180)
         yield dag_env, home
@@ -108,7 +108,7 @@ def test_indexed_article_is_enriched_by_an_event_triggered_run(
     producer = make_producer(settings)
     try:
         producer.send(
-            settings.topic_clean, key=article.id.encode(), value=article.model_dump_json().encode()
+            settings.topics.clean, key=article.id.encode(), value=article.model_dump_json().encode()
         )
         producer.flush(timeout=30)
     finally:
@@ -121,7 +121,7 @@ def test_indexed_article_is_enriched_by_an_event_triggered_run(
     deadline = time.monotonic() + ENRICH_TIMEOUT
     doc: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        es.indices.refresh(index=settings.index_alias)
+        es.indices.refresh(index=settings.index.alias)
         doc = get_doc(es, settings, article.id)
         if wanted <= (doc.get("enrichment") or {}).keys():
             break

@@ -8,9 +8,9 @@ import numpy as np
 from airflow_support import get_doc, run_dag
 from elasticsearch import Elasticsearch
 
-from newsflow.clients import make_producer
+from newsflow.elastic.index import current_index, index_name
 from newsflow.enrichment.embeddings import embed_pending
-from newsflow.index import current_index, index_name
+from newsflow.kafka.clients import make_producer
 from newsflow.settings import Settings
 
 
@@ -30,13 +30,13 @@ def test_maintenance_reindexes_checks_and_replays(
     settings = dag_env
     articles = [seeded["first"], seeded["second"], seeded["other"]]
     # What the pipeline would have put on its topics for these indexed articles.
-    _publish(settings, settings.topic_raw, articles)
-    _publish(settings, settings.topic_clean, articles)
+    _publish(settings, settings.topics.raw, articles)
+    _publish(settings, settings.topics.clean, articles)
     embed_pending(es, settings)
     before = get_doc(es, settings, seeded["first"].id)
-    old = current_index(es, settings)
-    assert old == index_name(settings, 1)
-    count = es.count(index=settings.index_alias)["count"]
+    old = current_index(es, settings.index)
+    assert old == index_name(settings.index, 1)
+    count = es.count(index=settings.index.alias)["count"]
 
     run = run_dag(
         "maintenance",
@@ -47,16 +47,16 @@ def test_maintenance_reindexes_checks_and_replays(
     assert states == {"replay_dlq": "success", "reindex": "success", "check": "success"}
 
     # The alias now points at version 2 only, with the same documents, vectors included.
-    aliases = es.indices.get_alias(name=settings.index_alias)
-    assert list(aliases) == [index_name(settings, 2)]
-    assert es.count(index=index_name(settings, 2))["count"] == count
+    aliases = es.indices.get_alias(name=settings.index.alias)
+    assert list(aliases) == [index_name(settings.index, 2)]
+    assert es.count(index=index_name(settings.index, 2))["count"] == count
     after = get_doc(es, settings, seeded["first"].id)
     assert np.allclose(after["embedding"], before["embedding"], atol=1e-6)
     assert after["enrichment"] == before["enrichment"]
 
     # An article seen on the clean topic but missing from the index fails the check loudly.
     lost = seeded["other"].model_copy(update={"id": "lost-article-0001"})
-    _publish(settings, settings.topic_clean, [lost])
+    _publish(settings, settings.topics.clean, [lost])
     failed = run_dag("maintenance", run_conf={"check": True, "grace_minutes": 0})
     assert failed.state == "failed"
     states = {ti.task_id: ti.state for ti in failed.get_task_instances()}

@@ -57,9 +57,9 @@ def test_trends_run(es: Elasticsearch, dag_env: Settings, airflow_db: object) ->
     run = run_dag("trends")
     assert run.state == "success"
 
-    es.indices.refresh(index=settings.trends_index)
+    es.indices.refresh(index=settings.index.trends)
     resp = es.search(
-        index=settings.trends_index,
+        index=settings.index.trends,
         query={"bool": {"filter": [{"term": {"window": "1h"}}, {"term": {"kind": "entity"}}]}},
         size=100,
     )
@@ -76,21 +76,21 @@ def test_trends_run(es: Elasticsearch, dag_env: Settings, airflow_db: object) ->
     assert by_value["Keith Wilson"]["delta"] == -1
 
     day = es.search(
-        index=settings.trends_index,
+        index=settings.index.trends,
         query={"bool": {"filter": [{"term": {"window": "24h"}}, {"term": {"kind": "story"}}]}},
         size=100,
     )["hits"]["hits"]
     assert sorted(h["_source"]["count"] for h in day) == [3, 3]
     topics = es.count(
-        index=settings.trends_index,
+        index=settings.index.trends,
         query={"bool": {"filter": [{"term": {"window": "7d"}}, {"term": {"kind": "topic"}}]}},
     )["count"]
     assert topics == 2
 
     # Re-running the same interval overwrites, never duplicates.
-    total = es.count(index=settings.trends_index)["count"]
+    total = es.count(index=settings.index.trends)["count"]
     from newsflow.enrichment.trends import write_trends
 
     end = datetime.fromisoformat(resp["hits"]["hits"][0]["_source"]["window_end"])
     write_trends(es, settings, end=end)
-    assert es.count(index=settings.trends_index)["count"] == total
+    assert es.count(index=settings.index.trends)["count"] == total

@@ -28,7 +28,7 @@ WORKERS = ("clean", "index")
 GIB = 1024**3
 MEMORY_BUDGET = 12 * GIB
 
-SETTING_VARS = {f"NEWSFLOW_{name.upper()}" for name in Settings.model_fields}
+SETTING_VARS = Settings.env_names()
 
 
 def check_compose_spec(path: Path) -> subprocess.CompletedProcess[str]:
@@ -154,11 +154,11 @@ def test_env_example_values_are_valid_settings(
             monkeypatch.setenv(name, value)
     settings = Settings()
     # Container-side addresses: the compose services, not the host's localhost.
-    assert settings.kafka_bootstrap_servers == "kafka:19092"
-    assert settings.es_url == "http://elasticsearch:9200"
-    assert settings.kibana_url == "http://kibana:5601"
-    assert settings.es_username == "elastic"
-    assert settings.es_password is not None and settings.kibana_system_password is not None
+    assert settings.kafka.bootstrap_servers == "kafka:19092"
+    assert settings.es.url == "http://elasticsearch:9200"
+    assert settings.kibana.url == "http://kibana:5601"
+    assert settings.es.username == "elastic"
+    assert settings.es.password is not None and settings.kibana.system_password is not None
 
 
 def test_compose_variables_are_defined_and_used(
@@ -261,12 +261,12 @@ def test_images_are_pinned_and_versions_agree(services: dict[str, dict[str, Any]
         repo, _, tag = image.rpartition(":")
         assert repo and re.match(r"\d+\.\d+(\.\d+)?(-[a-z0-9.]+)?$", tag), f"{name}: {image}"
         tags[repo] = tag
-    defaults = {n: f.default for n, f in Settings.model_fields.items()}
+    defaults = Settings.defaults().stack
     # The same versions the local `newsflow stack` runs, so tests there mean something here.
-    assert tags["apache/kafka"] == defaults["kafka_version"]
+    assert tags["apache/kafka"] == defaults.kafka_version
     assert tags["apache/kafka"].startswith("4.")
     es = tags["docker.elastic.co/elasticsearch/elasticsearch"]
-    assert es == tags["docker.elastic.co/kibana/kibana"] == defaults["es_version"]
+    assert es == tags["docker.elastic.co/kibana/kibana"] == defaults.es_version
     assert es.startswith("9.")
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from deployfiles import project_file
 
+from newsflow.elastic.index import article_mappings, index_name, index_template
 from newsflow.enrichment.trends import trends_mappings
-from newsflow.index import article_mappings, index_name, index_template
 from newsflow.kibana import (
     ARTICLES_DATA_VIEW,
     DASHBOARD,
@@ -33,7 +33,7 @@ NDJSON = project_file("kibana/newsflow.ndjson")
 @pytest.fixture(scope="module")
 def defaults() -> Settings:
     # The file is made from the defaults; the environment must not change what is expected.
-    return Settings.model_construct()
+    return Settings.defaults()
 
 
 @pytest.fixture(scope="module")
@@ -83,10 +83,10 @@ def test_articles_data_view_is_the_alias_init_creates(
     objects: list[dict[str, Any]], defaults: Settings
 ) -> None:
     view = _by_id(objects)[ARTICLES_DATA_VIEW]["attributes"]
-    template = index_template(defaults)
-    assert view["title"] == defaults.index_alias == template["_meta"]["alias"]
+    template = index_template(defaults.index)
+    assert view["title"] == defaults.index.alias == template["_meta"]["alias"]
     # The alias points at indices the template shapes, and is not itself one of them.
-    assert any(fnmatch.fnmatch(index_name(defaults), p) for p in template["index_patterns"])
+    assert any(fnmatch.fnmatch(index_name(defaults.index), p) for p in template["index_patterns"])
     assert not any(fnmatch.fnmatch(view["title"], p) for p in template["index_patterns"])
     assert view["timeFieldName"] == "published_at"
     assert _fields(article_mappings())["published_at"] == "date"
@@ -96,7 +96,7 @@ def test_trends_data_view_is_the_trends_index(
     objects: list[dict[str, Any]], defaults: Settings
 ) -> None:
     view = _by_id(objects)[TRENDS_DATA_VIEW]["attributes"]
-    assert view["title"] == defaults.trends_index
+    assert view["title"] == defaults.index.trends
     assert _fields(trends_mappings())[view["timeFieldName"]] == "date"
 
 
@@ -177,7 +177,9 @@ def test_problems_catches_broken_references(objects: list[dict[str, Any]]) -> No
 
 
 def test_retarget_follows_renamed_alias_and_trends_index(objects: list[dict[str, Any]]) -> None:
-    renamed = Settings.model_construct(index_alias="acme-news", trends_index="acme-trends")
+    defaults = Settings.defaults()
+    names = defaults.index.model_copy(update={"alias": "acme-news", "trends": "acme-trends"})
+    renamed = defaults.model_copy(update={"index": names})
     views = _by_id(retarget(objects, renamed))
     assert views[ARTICLES_DATA_VIEW]["attributes"]["title"] == "acme-news"
     assert views[TRENDS_DATA_VIEW]["attributes"]["title"] == "acme-trends"

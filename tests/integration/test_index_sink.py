@@ -16,9 +16,9 @@ from kafka.consumer.fetcher import ConsumerRecord
 from consumers.cleaning.model import Extracted
 from consumers.process import build_article
 from consumers.sinks import ElasticsearchSink
+from newsflow.elastic.index import ensure_index
 from newsflow.enrichment.embeddings import embed_pending
 from newsflow.enrichment.es import bulk_update, pending, versions_of
-from newsflow.index import ensure_index
 from newsflow.settings import Settings
 from schemas import Article, ContentType, RawArticle, Tags
 
@@ -45,9 +45,9 @@ def _record(offset: int) -> ConsumerRecord:
 
 def _stored(es: Elasticsearch, settings: Settings, doc_id: str) -> dict[str, Any]:
     """The stored article, with its vector (Elasticsearch 9 leaves vectors out of _source)."""
-    es.indices.refresh(index=settings.index_alias)
+    es.indices.refresh(index=settings.index.alias)
     hit = es.search(
-        index=settings.index_alias,
+        index=settings.index.alias,
         query={"ids": {"values": [doc_id]}},
         fields=[{"field": "embedding"}],
         size=1,
@@ -60,7 +60,7 @@ def _stored(es: Elasticsearch, settings: Settings, doc_id: str) -> dict[str, Any
 
 
 def _write(es: Elasticsearch, settings: Settings, article: Article, offset: int) -> dict[str, Any]:
-    sink = ElasticsearchSink(es, settings.index_alias)
+    sink = ElasticsearchSink(es, settings.index.alias)
     sink.add(article, _record(offset))
     assert sink.flush() == []
     return _stored(es, settings, article.id)
@@ -69,11 +69,11 @@ def _write(es: Elasticsearch, settings: Settings, article: Article, offset: int)
 def test_replay_keeps_enrichment_and_changed_text_drops_it(
     es: Elasticsearch, settings: Settings
 ) -> None:
-    ensure_index(es, settings)
+    ensure_index(es, settings.index)
     first = _article(FIRST)
     _write(es, settings, first, 0)
     assert embed_pending(es, settings) == 1
-    es.update(index=settings.index_alias, id=first.id, doc={"story_id": "story-1"})
+    es.update(index=settings.index.alias, id=first.id, doc={"story_id": "story-1"})
 
     replayed = _write(es, settings, first, 1)
     assert replayed["body"] == [FIRST]
@@ -88,7 +88,7 @@ def test_replay_keeps_enrichment_and_changed_text_drops_it(
     assert changed["body"] == [CORRECTED]
     assert changed["content_hash"] == corrected.content_hash
     assert "embedding" not in changed and "enrichment" not in changed
-    assert es.count(index=settings.index_alias)["count"] == 1
+    assert es.count(index=settings.index.alias)["count"] == 1
     # The DAG's next run embeds the corrected text.
     assert embed_pending(es, settings) == 1
     again = _stored(es, settings, first.id)
@@ -98,11 +98,11 @@ def test_replay_keeps_enrichment_and_changed_text_drops_it(
 def test_enrichment_computed_from_the_old_text_does_not_land_on_the_corrected_one(
     es: Elasticsearch, settings: Settings
 ) -> None:
-    ensure_index(es, settings)
+    ensure_index(es, settings.index)
     _write(es, settings, _article(FIRST), 0)
     # A stage reads its pending batch...
     batch = pending(es, settings, "enrichment.embedded_at", 10, ["id", "body"])
-    assert [hit["_id"] for hit in batch] == ["sink-1"]
+    assert [hit.id for hit in batch] == ["sink-1"]
     # ...the index worker writes a corrected text meanwhile...
     _write(es, settings, _article(CORRECTED), 1)
     # ...and the stage's result for the old text is skipped, not written and not an error.

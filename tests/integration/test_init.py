@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from newsflow.clients import make_admin
-from newsflow.index import full_text_analyzer, index_name, index_template, template_name
+from newsflow.elastic.index import full_text_analyzer, index_name, index_template, template_name
+from newsflow.kafka.clients import make_admin
+from newsflow.kafka.topics import topic_names
 from newsflow.kibana import DASHBOARD, KibanaClient, import_saved_objects, load_objects
 from newsflow.settings import Settings
-from newsflow.topics import topic_names
 
 pytestmark = pytest.mark.integration
 
@@ -31,12 +31,7 @@ NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
 def _env(settings: Settings) -> dict[str, str]:
     """The environment that makes a `newsflow` subprocess use exactly these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"NEWSFLOW_{name.upper()}"] = str(value)
+    env.update(settings.to_env())
     return env
 
 
@@ -73,12 +68,12 @@ def _settings_as_strings(value: Any) -> Any:
 
 
 def _snapshot(es: Elasticsearch, settings: Settings) -> dict[str, Any]:
-    template = es.indices.get_index_template(name=template_name(settings))
-    indices = es.indices.get(index=f"{settings.index_prefix}*")
+    template = es.indices.get_index_template(name=template_name(settings.index))
+    indices = es.indices.get(index=f"{settings.index.prefix}*")
     return {
         "template": template.body["index_templates"][0]["index_template"],
         "indices": {name: spec["settings"]["index"]["uuid"] for name, spec in indices.items()},
-        "alias": es.indices.get_alias(name=settings.index_alias).body,
+        "alias": es.indices.get_alias(name=settings.index.alias).body,
         "topics": _topics(settings),
     }
 
@@ -89,12 +84,12 @@ def test_init_creates_everything_once(settings: Settings, es: Elasticsearch) -> 
         missing = len(topic_names(settings)) - len(_topics(settings))
         first = _init(settings)
         assert f"topics: {missing} created" in first.stdout
-        assert _topics(settings) == dict.fromkeys(topic_names(settings), settings.topic_partitions)
+        assert _topics(settings) == dict.fromkeys(topic_names(settings), settings.topics.partitions)
 
         # The template is exactly the one the code builds (what the tests and workers use).
-        installed = es.indices.get_index_template(name=template_name(settings))
+        installed = es.indices.get_index_template(name=template_name(settings.index))
         body = installed.body["index_templates"][0]["index_template"]
-        expected = index_template(settings, full_text_analyzer(es))
+        expected = index_template(settings.index, full_text_analyzer(es))
         assert body["index_patterns"] == expected["index_patterns"]
         assert body["priority"] == expected["priority"]
         assert body["version"] == expected["version"]
@@ -105,9 +100,9 @@ def test_init_creates_everything_once(settings: Settings, es: Elasticsearch) -> 
         }
 
         # The alias is the write alias of the first index version.
-        aliases = es.indices.get_alias(name=settings.index_alias).body
-        assert list(aliases) == [index_name(settings, 1)]
-        assert aliases[index_name(settings, 1)]["aliases"][settings.index_alias] == {
+        aliases = es.indices.get_alias(name=settings.index.alias).body
+        assert list(aliases) == [index_name(settings.index, 1)]
+        assert aliases[index_name(settings.index, 1)]["aliases"][settings.index.alias] == {
             "is_write_index": True
         }
 
@@ -121,8 +116,8 @@ def test_init_creates_everything_once(settings: Settings, es: Elasticsearch) -> 
 
 def _cleanup(settings: Settings, es: Elasticsearch) -> None:
     # By name: Elasticsearch refuses wildcard deletes (action.destructive_requires_name).
-    es.options(ignore_status=404).indices.delete(index=index_name(settings, 1))
-    es.options(ignore_status=404).indices.delete_index_template(name=template_name(settings))
+    es.options(ignore_status=404).indices.delete(index=index_name(settings.index, 1))
+    es.options(ignore_status=404).indices.delete_index_template(name=template_name(settings.index))
     admin = make_admin(settings)
     try:
         existing = set(admin.list_topics())

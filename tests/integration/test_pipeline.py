@@ -28,9 +28,9 @@ from consumers.cleaning.model import Extracted
 from consumers.dlq import list_dead_letters, replay
 from consumers.process import build_article
 from consumers.workers import run_clean_worker, run_index_worker
-from newsflow.clients import make_admin, make_consumer, make_producer
+from newsflow.kafka.clients import make_admin, make_consumer, make_producer
+from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import PROJECT_ROOT, Settings
-from newsflow.topics import ensure_topics
 from schemas import ContentType, RawArticle, Tags
 
 pytestmark = pytest.mark.integration
@@ -46,8 +46,8 @@ def settings_env(settings: Settings, **extra: Any) -> dict[str, str]:
 
 
 def count(es: Elasticsearch, settings: Settings) -> int:
-    es.indices.refresh(index=settings.index_alias)
-    return int(es.count(index=settings.index_alias)["count"])
+    es.indices.refresh(index=settings.index.alias)
+    return int(es.count(index=settings.index.alias)["count"])
 
 
 def article_text(i: int) -> str:
@@ -76,7 +76,7 @@ def publish_raw(settings: Settings, values: list[tuple[bytes | None, bytes]]) ->
     producer = make_producer(settings)
     try:
         for key, value in values:
-            producer.send(settings.topic_raw, key=key, value=value)
+            producer.send(settings.topics.raw, key=key, value=value)
         producer.flush(timeout=60)
     finally:
         producer.close()
@@ -87,7 +87,7 @@ def committed_total(settings: Settings, group: str, topic: str) -> int:
     consumer = make_consumer(settings, group)
     try:
         # Every topic here is made by ensure_topics, so its partition count is the configured one.
-        parts = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+        parts = [TopicPartition(topic, p) for p in range(settings.topics.partitions)]
         return sum(consumer.committed(tp) or 0 for tp in parts)
     finally:
         consumer.close()
@@ -110,7 +110,7 @@ def test_main_job_ingests_seed_once_and_finds_it(
         )
         assert out.returncode == 0, out.stdout + out.stderr
     assert count(es, settings) == 1
-    hits = es.search(index=settings.index_alias, query={"match_phrase": {"body": "iron ore"}})
+    hits = es.search(index=settings.index.alias, query={"match_phrase": {"body": "iron ore"}})
     assert hits["hits"]["total"]["value"] == 1
     doc = hits["hits"]["hits"][0]["_source"]
     assert len(doc["body"]) == 4
@@ -142,7 +142,7 @@ def test_index_worker_killed_mid_stream_loses_and_duplicates_nothing(
         producer = make_producer(settings)
         for n, a in enumerate(articles):
             producer.send(
-                settings.topic_clean, key=a.id.encode(), value=a.model_dump_json().encode()
+                settings.topics.clean, key=a.id.encode(), value=a.model_dump_json().encode()
             )
             if n % 100 == 99:
                 producer.flush()
@@ -162,7 +162,7 @@ def test_index_worker_killed_mid_stream_loses_and_duplicates_nothing(
         deadline = time.monotonic() + 120
         seen = 0
         while time.monotonic() < deadline:
-            seen = count(es, settings) if es.indices.exists_alias(name=settings.index_alias) else 0
+            seen = count(es, settings) if es.indices.exists_alias(name=settings.index.alias) else 0
             if seen >= 300:
                 break
             time.sleep(0.2)
@@ -186,7 +186,7 @@ def test_index_worker_killed_mid_stream_loses_and_duplicates_nothing(
     ids = {
         h["_id"]
         for h in es.search(
-            index=settings.index_alias, size=total, _source=False, query={"match_all": {}}
+            index=settings.index.alias, size=total, _source=False, query={"match_all": {}}
         )["hits"]["hits"]
     }
     assert ids == {a.id for a in articles}
@@ -198,7 +198,8 @@ def test_index_worker_killed_mid_stream_loses_and_duplicates_nothing(
 def test_malformed_messages_are_dead_lettered_with_reasons(
     stack: Any, settings: Settings, es: Elasticsearch
 ) -> None:
-    settings = settings.model_copy(update={"max_input_bytes": 20_000})
+    limits = settings.limits.model_copy(update={"max_input_bytes": 20_000})
+    settings = settings.model_copy(update={"limits": limits})
     ensure_topics(settings)
     good = [
         (f"test-{i:06d}".encode(), raw_article(i).model_dump_json().encode()) for i in range(1000)
@@ -245,7 +246,7 @@ def test_malformed_messages_are_dead_lettered_with_reasons(
     assert reasons["schema_invalid"] == 25, reasons
     assert reasons["binary"] == 25, reasons
     assert reasons["too_large"] == 25, reasons
-    assert all(d.error_message and d.original and d.topic == settings.topic_raw for d in letters)
+    assert all(d.error_message and d.original and d.topic == settings.topics.raw for d in letters)
     # Nothing is lost: the originals are kept byte for byte.
     assert {d.original for d in letters} == {v for _, v in bad}
 
@@ -254,7 +255,8 @@ def test_dlq_replay_after_fixing_the_cause_indexes_them(
     stack: Any, settings: Settings, es: Elasticsearch
 ) -> None:
     # The cause: a limit set too low for these (long) articles.
-    strict = settings.model_copy(update={"max_input_bytes": 2_000})
+    low = settings.limits.model_copy(update={"max_input_bytes": 2_000})
+    strict = settings.model_copy(update={"limits": low})
     ensure_topics(strict)
     long_body = "\n\n".join(
         f"Paragraph {k} of a long report on harbour traffic and grain exports, with figures."
@@ -270,13 +272,14 @@ def test_dlq_replay_after_fixing_the_cause_indexes_them(
     publish_raw(strict, values)
     run_clean_worker(strict, idle_exit_seconds=3)
     run_index_worker(strict, idle_exit_seconds=3)
-    assert es.indices.exists_alias(name=settings.index_alias)
+    assert es.indices.exists_alias(name=settings.index.alias)
     assert count(es, settings) == 0
     letters = list_dead_letters(strict)
     assert len(letters) == 100 and {d.error_type for d in letters} == {"too_large"}
 
     # The fix: a sensible limit. Replay, then the workers index them all.
-    fixed = settings.model_copy(update={"max_input_bytes": 1_000_000})
+    sensible = settings.limits.model_copy(update={"max_input_bytes": 1_000_000})
+    fixed = settings.model_copy(update={"limits": sensible})
     summary = replay(fixed)
     assert summary.replayed == 100
     run_clean_worker(fixed, idle_exit_seconds=3)
@@ -348,11 +351,11 @@ class _Forwarder:
 def test_index_worker_retries_while_elasticsearch_is_unreachable(
     stack: Any, settings: Settings, es: Elasticsearch
 ) -> None:
-    from newsflow.index import ensure_index
+    from newsflow.elastic.index import ensure_index
 
     ensure_topics(settings)
-    ensure_index(es, settings)  # so only the bulk writes go through the forwarder
-    host, port = settings.es_url.split("//")[1].split(":")
+    ensure_index(es, settings.index)  # so only the bulk writes go through the forwarder
+    host, port = settings.es.url.split("//")[1].split(":")
     link = _Forwarder((host, int(port.rstrip("/"))))
     articles = [
         build_article(
@@ -374,13 +377,13 @@ def test_index_worker_retries_while_elasticsearch_is_unreachable(
         producer = make_producer(settings)
         for a in articles:
             producer.send(
-                settings.topic_clean, key=a.id.encode(), value=a.model_dump_json().encode()
+                settings.topics.clean, key=a.id.encode(), value=a.model_dump_json().encode()
             )
         producer.flush()
         producer.close()
         time.sleep(8)  # several failed bulk attempts
         assert worker.poll() is None, "the worker must not crash while ES is away"
-        assert committed_total(settings, settings.consumer_group_index, settings.topic_clean) == 0
+        assert committed_total(settings, settings.groups.index, settings.topics.clean) == 0
         link.start()
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and count(es, settings) < 50:
@@ -392,7 +395,7 @@ def test_index_worker_retries_while_elasticsearch_is_unreachable(
         if worker.poll() is None:
             worker.kill()
         link.stop()
-    assert committed_total(settings, settings.consumer_group_index, settings.topic_clean) == 50
+    assert committed_total(settings, settings.groups.index, settings.topics.clean) == 50
 
 
 # --- graceful shutdown and scale-out ----------------------------------------------------------
@@ -416,7 +419,7 @@ def test_sigterm_finishes_the_batch_commits_and_exits_zero(
         )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if committed_total(settings, settings.consumer_group_clean, settings.topic_raw) >= 40:
+        if committed_total(settings, settings.groups.clean, settings.topics.raw) >= 40:
             break
         time.sleep(0.5)
     worker.send_signal(signal.SIGTERM)
@@ -427,11 +430,11 @@ def test_sigterm_finishes_the_batch_commits_and_exits_zero(
             worker.kill()
     assert code == 0, log.read_text()
     assert "finishing the batch in hand" in log.read_text()
-    assert committed_total(settings, settings.consumer_group_clean, settings.topic_raw) == 40
+    assert committed_total(settings, settings.groups.clean, settings.topics.raw) == 40
     admin = make_admin(settings)
     try:
-        described = admin.describe_topics([settings.topic_raw])
-        assert len(described[0]["partitions"]) == settings.topic_partitions
+        described = admin.describe_topics([settings.topics.raw])
+        assert len(described[0]["partitions"]) == settings.topics.partitions
     finally:
         admin.close()
 
@@ -459,6 +462,6 @@ def test_a_large_html_page_goes_through_kafka_and_is_indexed(
     run_clean_worker(settings, idle_exit_seconds=3)
     run_index_worker(settings, idle_exit_seconds=3)
     assert count(es, settings) == 1
-    doc = es.get(index=settings.index_alias, id="big-page")["_source"]
+    doc = es.get(index=settings.index.alias, id="big-page")["_source"]
     assert any("grain terminal" in p for p in doc["body"])
     assert not any("Section 12345" in p for p in doc["body"])

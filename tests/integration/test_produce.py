@@ -18,7 +18,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from newsflow.cli.produce import EXIT_BROKER, EXIT_OK, run_produce
-from newsflow.clients import make_consumer, make_producer
+from newsflow.kafka.clients import make_consumer, make_producer
 from newsflow.settings import Settings
 from newsflow.stack import StackStatus
 from producers.publish import publish
@@ -94,7 +94,7 @@ def _read_all(settings: Settings, topic: str, timeout: float = 60.0) -> list[tup
 def test_directory_publishes_one_message_per_distinct_input(
     stack: StackStatus, settings: Settings, inputs: Path
 ) -> None:
-    topic = settings.topic_raw
+    topic = settings.topics.raw
 
     summary, code = run_produce([str(inputs)], settings, quiet=True)
 
@@ -131,9 +131,9 @@ def test_directory_publishes_one_message_per_distinct_input(
 
 
 def test_cli_prints_the_summary(stack: StackStatus, settings: Settings, inputs: Path) -> None:
-    env = {**os.environ, "NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers}
+    env = {**os.environ, "NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers}
     done = subprocess.run(
-        [NEWSFLOW, "produce", "--topic", settings.topic_raw, str(inputs)],
+        [NEWSFLOW, "produce", "--topic", settings.topics.raw, str(inputs)],
         capture_output=True,
         text=True,
         env=env,
@@ -170,7 +170,7 @@ def test_records_the_broker_refuses_are_counted_and_the_rest_published(
     # sends fail, the small ones go through, and the run carries on.
     producer = make_producer(settings, max_request_size=1500)
     try:
-        summary = publish(expand([FIXTURES], settings), producer, settings.topic_raw)
+        summary = publish(expand([FIXTURES], settings.limits), producer, settings.topics.raw)
     finally:
         producer.close(timeout=10)
     assert summary.failed
@@ -178,5 +178,5 @@ def test_records_the_broker_refuses_are_counted_and_the_rest_published(
     assert summary.published > 0
     assert summary.published + len(summary.failed) == DISTINCT_FIXTURE_ARTICLES
     assert not summary.nothing_published_due_to_broker
-    keys = {key for key, _ in _read_all(settings, settings.topic_raw)}
+    keys = {key for key, _ in _read_all(settings, settings.topics.raw)}
     assert keys == set(summary.published_ids)

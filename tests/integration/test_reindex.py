@@ -10,8 +10,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 from consumers.cleaning.model import Extracted
 from consumers.process import build_article
 from consumers.sinks import ElasticsearchSink
+from newsflow.elastic.index import current_index, ensure_index, index_name
 from newsflow.enrichment.maintenance import prune_versions, reindex
-from newsflow.index import current_index, ensure_index, index_name
 from newsflow.settings import Settings
 from schemas import ContentType, RawArticle, Tags
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def _index_articles(es: Elasticsearch, settings: Settings, n: int) -> None:
-    sink = ElasticsearchSink(es, settings.index_alias)
+    sink = ElasticsearchSink(es, settings.index.alias)
     for i in range(n):
         text = f"Story {i}: the harbour board met on Monday and approved plan number {i}."
         raw = RawArticle(
@@ -35,16 +35,16 @@ def _index_articles(es: Elasticsearch, settings: Settings, n: int) -> None:
 
 
 def _versions(es: Elasticsearch, settings: Settings) -> set[str]:
-    return set(es.indices.get_alias(index=f"{settings.index_prefix}*"))
+    return set(es.indices.get_alias(index=f"{settings.index.prefix}*"))
 
 
 def test_reindex_keeps_one_previous_version_and_prunes_the_rest(
     es: Elasticsearch, settings: Settings
 ) -> None:
-    assert settings.index_keep_versions == 1
-    ensure_index(es, settings)
+    assert settings.index.keep_versions == 1
+    ensure_index(es, settings.index)
     _index_articles(es, settings, 5)
-    v1, v2, v3 = (index_name(settings, v) for v in (1, 2, 3))
+    v1, v2, v3 = (index_name(settings.index, v) for v in (1, 2, 3))
 
     first = reindex(es, settings)
     assert (first.old_index, first.new_index, first.count) == (v1, v2, 5)
@@ -55,9 +55,9 @@ def test_reindex_keeps_one_previous_version_and_prunes_the_rest(
     assert (second.old_index, second.new_index, second.count) == (v2, v3, 5)
     assert second.deleted == (v1,)
     assert _versions(es, settings) == {v2, v3}
-    assert current_index(es, settings) == v3
+    assert current_index(es, settings.index) == v3
 
     # Keeping none deletes the previous version too; the serving one is never touched.
     assert prune_versions(es, settings, keep=0) == (v2,)
     assert _versions(es, settings) == {v3}
-    assert es.count(index=settings.index_alias)["count"] == 5
+    assert es.count(index=settings.index.alias)["count"] == 5

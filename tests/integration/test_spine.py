@@ -33,13 +33,22 @@ from consumers.loop import BatchPolicy, WorkerLoop
 from consumers.runner import StageProcess
 from consumers.sinks import DeadLetterWriter, KafkaSink
 from consumers.workers import run_clean_worker, run_index_worker
-from newsflow.clients import make_consumer, make_producer
-from newsflow.groups import GroupState, describe_group
+from newsflow.kafka.clients import make_consumer, make_producer
+from newsflow.kafka.groups import GroupState, describe_group
+from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import Settings
-from newsflow.topics import ensure_topics
-from schemas import RawArticle
+from schemas import RawArticle, Stage
 
 pytestmark = pytest.mark.integration
+
+
+def with_partitions(settings: Settings, partitions: int) -> Settings:
+    topics = settings.topics.model_copy(update={"partitions": partitions})
+    return settings.model_copy(update={"topics": topics})
+
+
+def with_limits(settings: Settings, **limits: Any) -> Settings:
+    return settings.model_copy(update={"limits": settings.limits.model_copy(update=limits)})
 
 
 def wait_until(what: str, condition: Callable[[], bool], timeout: float = 180.0) -> None:
@@ -98,7 +107,7 @@ def test_two_workers_share_the_partitions_evenly(
         wait_until(
             "both workers to own half the partitions each",
             lambda: shared_evenly(
-                describe_group(settings, settings.consumer_group_clean, settings.topic_raw), 2
+                describe_group(settings, settings.groups.clean, settings.topics.raw), 2
             ),
         )
         publish_raw(
@@ -107,9 +116,7 @@ def test_two_workers_share_the_partitions_evenly(
         )
         wait_until(
             "all 60 records to be committed",
-            lambda: (
-                committed_total(settings, settings.consumer_group_clean, settings.topic_raw) == 60
-            ),
+            lambda: committed_total(settings, settings.groups.clean, settings.topics.raw) == 60,
         )
     finally:
         codes = stop_all(workers)
@@ -141,7 +148,7 @@ def test_workers_joining_and_leaving_mid_run_lose_and_duplicate_nothing(
         wait_until(
             "the new worker to take its share",
             lambda: shared_evenly(
-                describe_group(settings, settings.consumer_group_clean, settings.topic_raw), 2
+                describe_group(settings, settings.groups.clean, settings.topics.raw), 2
             ),
         )
         first.send_signal(signal.SIGTERM)  # a worker leaves mid-run
@@ -154,16 +161,16 @@ def test_workers_joining_and_leaving_mid_run_lose_and_duplicate_nothing(
     ids = {
         h["_id"]
         for h in es.search(
-            index=settings.index_alias, size=total + 10, _source=False, query={"match_all": {}}
+            index=settings.index.alias, size=total + 10, _source=False, query={"match_all": {}}
         )["hits"]["hits"]
     }
     assert ids == {f"test-{i:06d}" for i in range(total)}
-    assert committed_total(settings, settings.consumer_group_clean, settings.topic_raw) == total
+    assert committed_total(settings, settings.groups.clean, settings.topics.raw) == total
     assert list_dead_letters(settings) == []
 
 
 def _count(es: Elasticsearch, settings: Settings) -> int:
-    if not es.indices.exists_alias(name=settings.index_alias):
+    if not es.indices.exists_alias(name=settings.index.alias):
         return 0
     return count(es, settings)
 
@@ -172,24 +179,26 @@ def test_a_stage_hung_in_c_code_does_not_block_its_partition(
     stack: Any, settings: Settings
 ) -> None:
     """The stage hangs inside one C call (no signal handler can run); its child is killed."""
-    settings = settings.model_copy(update={"topic_partitions": 1})
+    settings = with_partitions(settings, 1)
     ensure_topics(settings)
     values = [b"first", b"hang-in-c here", b"second", b"crash here", b"third"]
     publish_raw(settings, [(None, v) for v in values])
     producer = make_producer(settings)
-    stage = StageProcess(on_cue, timeout=2.0, stage="clean")
-    sink = KafkaSink(producer, settings.topic_clean, stage="clean")
+    stage = StageProcess(on_cue, timeout=2.0, stage=Stage.CLEAN)
+    sink = KafkaSink(producer, settings.topics.clean, stage=Stage.CLEAN)
 
     def handle(record: ConsumerRecord) -> None:
         key, value = stage.run(record.value or b"")
         sink.add(key, value)
 
     loop = WorkerLoop(
-        consumer=make_consumer(settings, settings.consumer_group_clean),
-        topic=settings.topic_raw,
+        consumer=make_consumer(settings, settings.groups.clean),
+        topic=settings.topics.raw,
         handler=handle,
         sink=sink,
-        dlq=DeadLetterWriter(producer, settings.topic_dead_letter, settings.max_message_bytes),
+        dlq=DeadLetterWriter(
+            producer, settings.topics.dead_letter, settings.limits.max_message_bytes
+        ),
         policy=BatchPolicy(max_records=10, max_seconds=0.5),
         name="clean",
     )
@@ -202,9 +211,9 @@ def test_a_stage_hung_in_c_code_does_not_block_its_partition(
     letters = list_dead_letters(settings)
     assert sorted(d.error_type for d in letters) == ["stage_crashed", "timeout"]
     assert {d.original for d in letters} == {b"hang-in-c here", b"crash here"}
-    assert committed_total(settings, settings.consumer_group_clean, settings.topic_raw) == 5
+    assert committed_total(settings, settings.groups.clean, settings.topics.raw) == 5
     out = make_consumer(settings, None, consumer_timeout_ms=5000)
-    out.subscribe([settings.topic_clean])
+    out.subscribe([settings.topics.clean])
     assert sorted(r.value for r in out) == [b"FIRST", b"SECOND", b"THIRD"]
     out.close()
 
@@ -213,7 +222,7 @@ def test_a_page_slower_than_the_limit_is_dead_lettered_as_timeout(
     stack: Any, settings: Settings, es: Elasticsearch
 ) -> None:
     """A real page that keeps the cleaner busy for tens of seconds: killed at the limit."""
-    settings = settings.model_copy(update={"topic_partitions": 1, "clean_timeout_seconds": 3.0})
+    settings = with_limits(with_partitions(settings, 1), clean_timeout_seconds=3.0)
     ensure_topics(settings)
     slow = "<html><body>" + "<p></p>" * 690_000 + "<p>The council met on Monday.</p></body></html>"
     slow_raw = RawArticle(
@@ -239,7 +248,7 @@ def test_an_oversized_dead_letter_is_written_truncated_and_replays_whole(
     stack: Any, settings: Settings, es: Elasticsearch
 ) -> None:
     """A failing 8.5 MB message: its dead letter would be 11 MB+ as base64 in JSON."""
-    settings = settings.model_copy(update={"topic_partitions": 1})
+    settings = with_partitions(settings, 1)
     ensure_topics(settings)
     big_text = "\n\n".join(
         f"Paragraph {k}: the harbour board met again to discuss grain exports." for k in range(4)
@@ -256,14 +265,14 @@ def test_an_oversized_dead_letter_is_written_truncated_and_replays_whole(
     assert value.startswith(letter.original)
 
     # The cause is fixed (a larger limit); replay finds the whole original on the raw topic.
-    fixed = settings.model_copy(update={"max_input_bytes": 12_000_000})
+    fixed = with_limits(settings, max_input_bytes=12_000_000)
     ensure_topics(fixed)
     summary = replay(fixed, idle_exit_seconds=2)
     assert summary.replayed == 1 and summary.unrecoverable == 0
     run_clean_worker(fixed, idle_exit_seconds=2)
     run_index_worker(fixed, idle_exit_seconds=2)
     assert count(es, settings) == 2
-    doc = es.get(index=settings.index_alias, id=big.id)["_source"]
+    doc = es.get(index=settings.index.alias, id=big.id)["_source"]
     assert "grain exports" in " ".join(
         doc["body"]
     )  # indexed at all: its 64 KB head would not even parse as JSON
@@ -273,10 +282,10 @@ def test_a_worker_that_gets_no_partition_gives_up_with_an_error(
     stack: Any, settings: Settings
 ) -> None:
     """Another member holds the only partition: --until-idle must not end quietly with 0."""
-    settings = settings.model_copy(update={"topic_partitions": 1})
+    settings = with_partitions(settings, 1)
     ensure_topics(settings)
-    holder = make_consumer(settings, settings.consumer_group_clean)
-    holder.subscribe([settings.topic_raw])
+    holder = make_consumer(settings, settings.groups.clean)
+    holder.subscribe([settings.topics.raw])
     stop = threading.Event()
 
     def hold() -> None:  # a live member: it polls, so it takes part in every rebalance

@@ -27,8 +27,9 @@ from kafka.structs import TopicPartition
 from pydantic import SecretStr
 
 from newsflow import stack as local_stack
-from newsflow.clients import make_admin, make_consumer, make_es, make_producer
-from newsflow.settings import Settings
+from newsflow.elastic.client import make_es
+from newsflow.kafka.clients import make_admin, make_consumer, make_producer
+from newsflow.settings import Settings, StackSettings
 from newsflow.stack.layout import StackPaths
 
 pytestmark = pytest.mark.integration
@@ -39,7 +40,7 @@ NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
 def test_message_round_trip_with_a_committed_consumer_group(
     stack: local_stack.StackStatus, settings: Settings
 ) -> None:
-    topic = settings.topic_raw
+    topic = settings.topics.raw
     admin = make_admin(settings)
     try:
         admin.create_topics([NewTopic(topic, 1, 1)], wait_for_metadata=True)
@@ -52,7 +53,7 @@ def test_message_round_trip_with_a_committed_consumer_group(
     finally:
         producer.close()
 
-    group = settings.consumer_group_clean
+    group = settings.groups.clean
     consumer = make_consumer(settings, group)
     consumer.subscribe([topic])
     try:
@@ -79,7 +80,7 @@ def test_message_round_trip_with_a_committed_consumer_group(
 
 
 def test_document_is_found_by_full_text_search(es: Elasticsearch, settings: Settings) -> None:
-    index = f"{settings.index_prefix}1"
+    index = f"{settings.index.prefix}1"
     es.indices.create(
         index=index,
         settings={"number_of_shards": 1, "number_of_replicas": 0},
@@ -145,7 +146,8 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        settings = Settings(stack_dir=tmp_path, kafka_port=port, kafka_controller_port=_free_port())
+        local = StackSettings(dir=tmp_path, kafka_port=port, kafka_controller_port=_free_port())
+        settings = Settings(stack=local)
         with pytest.raises(local_stack.StackError, match=rf"port {port} .*already in use"):
             local_stack.up(settings, services=["kafka"])
 
@@ -158,13 +160,15 @@ def secure_node(stack: local_stack.StackStatus) -> Iterator[Settings]:
     # traverse every parent, and pytest's temp dirs are private (0700).
     root = shared.root / f"test-secure-{uuid.uuid4().hex[:8]}"
     settings = Settings(
-        stack_dir=root,
-        stack_cache_dir=shared.cache,
-        es_port=_free_port(),
-        es_transport_port=_free_port(),
-        es_security=True,
-        es_bootstrap_password=SecretStr(f"pw-{uuid.uuid4().hex[:12]}"),
-        es_heap="512m",
+        stack=StackSettings(
+            dir=root,
+            cache_dir=shared.cache,
+            es_port=_free_port(),
+            es_transport_port=_free_port(),
+            es_security=True,
+            es_bootstrap_password=SecretStr(f"pw-{uuid.uuid4().hex[:12]}"),
+            es_heap="512m",
+        )
     )
     try:
         local_stack.up(settings, services=["elasticsearch"])
@@ -187,8 +191,8 @@ def _get(port: int, auth: tuple[str, str] | None) -> int:
 
 
 def test_security_on_refuses_anonymous_and_accepts_the_password(secure_node: Settings) -> None:
-    port = secure_node.es_port
-    password = secure_node.es_bootstrap_password.get_secret_value()
+    port = secure_node.stack.es_port
+    password = secure_node.stack.es_bootstrap_password.get_secret_value()
     assert _get(port, None) == 401
     assert _get(port, ("elastic", "wrong-password")) == 401
     assert _get(port, ("elastic", password)) == 200
@@ -196,9 +200,13 @@ def test_security_on_refuses_anonymous_and_accepts_the_password(secure_node: Set
     client = make_es(
         secure_node.model_copy(
             update={
-                "es_url": f"http://127.0.0.1:{port}",
-                "es_username": "elastic",
-                "es_password": secure_node.es_bootstrap_password,
+                "es": secure_node.es.model_copy(
+                    update={
+                        "url": f"http://127.0.0.1:{port}",
+                        "username": "elastic",
+                        "password": secure_node.stack.es_bootstrap_password,
+                    }
+                )
             }
         )
     )
@@ -217,11 +225,13 @@ def _throwaway_kafka(root: Path, **overrides: Any) -> Settings:
     """
     shared = StackPaths.from_settings(Settings())
     return Settings(
-        stack_dir=root,
-        stack_cache_dir=shared.cache,
-        kafka_port=_free_port(),
-        kafka_controller_port=_free_port(),
-        **overrides,
+        stack=StackSettings(
+            dir=root,
+            cache_dir=shared.cache,
+            kafka_port=_free_port(),
+            kafka_controller_port=_free_port(),
+            **overrides,
+        )
     )
 
 
@@ -231,7 +241,9 @@ def test_down_stops_the_broker_and_purge_deletes_its_data(
     settings = _throwaway_kafka(tmp_path / "stack", kafka_heap="256m")
     try:
         started = local_stack.up(settings, services=["kafka"]).kafka
-        assert started.running and started.managed and started.version == settings.kafka_version
+        assert (
+            started.running and started.managed and started.version == settings.stack.kafka_version
+        )
         data = StackPaths.from_settings(settings).kafka_data
         assert (data / "meta.properties").exists()
     finally:
@@ -240,7 +252,7 @@ def test_down_stops_the_broker_and_purge_deletes_its_data(
     assert not local_stack.status(settings, services=["kafka"]).kafka.running
     assert not data.exists()
     with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", settings.kafka_port)) != 0
+        assert probe.connect_ex(("127.0.0.1", settings.stack.kafka_port)) != 0
 
 
 def test_a_service_that_dies_on_start_is_reported_with_its_log(

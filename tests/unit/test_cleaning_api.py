@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from consumers.cleaning import clean, clean_file, looks_like_html, raw_from_file, to_article
-from consumers.cleaning.model import CleanError
-from consumers.errors import PermanentError
-from newsflow.settings import Settings
+from newsflow.settings import Limits
 from schemas.article import ContentType, RawArticle
+from schemas.failures import CleanError, PermanentError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cleaning"
 PAGE = (FIXTURES / "jsonld_byline.html").read_text(encoding="utf-8")
@@ -61,7 +60,7 @@ def test_bad_json_is_an_error(body: str) -> None:
 
 def test_settings_limit_applies() -> None:
     with pytest.raises(CleanError) as info:
-        clean(_raw(PAGE, ContentType.HTML), Settings(max_input_bytes=100))
+        clean(_raw(PAGE, ContentType.HTML), Limits(max_input_bytes=100))
     assert info.value.reason == "too_large"
 
 

@@ -1,4 +1,5 @@
-"""`newsflow clean`: one JSON line per input file, errors as values, gzip read transparently."""
+"""`newsflow clean`: one JSON line per input file, errors as values, gzip read transparently,
+and the same article id `newsflow produce` gives the file."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from newsflow.cli import app
+from newsflow.settings import Limits
+from producers.publish import Message, messages
+from producers.sources import source_for
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cleaning"
 
@@ -29,4 +33,34 @@ def test_clean_prints_one_json_line_per_file(tmp_path: Path) -> None:
     assert len(story["content_hash"]) == 64 and len(story["simhash"]) == 16
     assert "error" not in story
     assert blank["error"] == "empty"
-    assert missing["error"] == "io"
+    # Read as `newsflow produce` reads it: the reason is the produce stage's.
+    assert missing["error"] == "missing"
+
+
+def test_clean_and_produce_give_a_file_the_same_id(tmp_path: Path) -> None:
+    sources = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
+    zipped = tmp_path / "page.html.gz"
+    zipped.write_bytes(gzip.compress((sources / "page.html").read_bytes()))
+    utf16 = tmp_path / "utf16.txt"
+    german = Path(__file__).resolve().parents[1] / "fixtures" / "text" / "german.txt"
+    utf16.write_bytes(german.read_text(encoding="utf-8").encode("utf-16"))
+    files = [
+        sources / "article.txt",  # identified by its text
+        sources / "page.html",  # by its canonical link
+        sources / "nested" / "latin1.htm",  # by og:url, in Latin-1
+        zipped,
+        utf16,
+    ]
+    result = CliRunner().invoke(app, ["clean", *map(str, files)])
+    assert result.exit_code == 0, result.output
+    cleaned = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [c.get("error") for c in cleaned] == [None] * len(files)
+    # The keys `newsflow produce` would send for the same files, one run per file.
+    produced = []
+    for path in files:
+        [message] = messages([source_for(path, Limits())])
+        assert isinstance(message, Message)
+        produced.append(message.key.decode())
+    assert [c["id"] for c in cleaned] == produced
+    # The gzipped page is the same article as the plain one; the others all differ.
+    assert produced[3] == produced[1] and len(set(produced)) == len(files) - 1

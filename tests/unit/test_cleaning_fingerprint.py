@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from consumers.cleaning.fingerprint import (
+from consumers.cleaning.normalize import (
     content_hash,
-    hamming,
-    minhash,
-    minhash_similarity,
-    simhash,
+    normalize_paragraphs,
+    normalize_text,
+    split_paragraphs,
 )
-from consumers.cleaning.normalize import normalize_paragraphs, normalize_text, split_paragraphs
+from newsflow.similarity import hamming, minhash, minhash_similarity, simhash
 
 STORY = (
     "The harbour tunnel opened to traffic on Friday morning after six years of construction, "

@@ -10,8 +10,8 @@ import pytest
 
 from consumers.cleaning import clean
 from consumers.cleaning.html import combine, extract_html, reopen_early_end, trim
-from consumers.cleaning.model import CleanError
 from schemas.article import ContentType, RawArticle
+from schemas.failures import CleanError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cleaning"
 PAGES = sorted(p.stem for p in FIXTURES.glob("*.html"))

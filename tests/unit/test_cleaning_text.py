@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from consumers.cleaning.model import CleanError
 from consumers.cleaning.text import extract_text
+from schemas.failures import CleanError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "text"
 

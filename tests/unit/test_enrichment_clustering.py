@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from consumers.cleaning.fingerprint import minhash, simhash
 from newsflow.enrichment.clustering import Member, assign_stories, same_story, story_id_for
+from newsflow.similarity import minhash, simhash
 
 SEED = Path(__file__).resolve().parents[2] / "seeds" / "000_3d09ccc959e3e02c.txt"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from newsflow.elastic.hits import StoredArticle
+from newsflow.elastic.index import EMBEDDING_DIMS
 from newsflow.enrichment.embeddings import MiniLM, article_text, get_model
-from newsflow.index import EMBEDDING_DIMS
 
 
 @pytest.fixture(scope="module")
@@ -47,5 +48,6 @@ def test_vectors_are_unit_length_and_deterministic(model: MiniLM) -> None:
 
 
 def test_article_text_uses_title_description_and_body() -> None:
-    text = article_text({"title": "T", "description": "D", "body": ["p1", "", "p2"]})
+    doc = StoredArticle(title="T", description="D", body=["p1", "", "p2"])
+    text = article_text(doc)
     assert text == "T\nD\np1\np2"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from newsflow.elastic.hits import StoredArticle
 from newsflow.enrichment.events import parse_indexed
 from newsflow.enrichment.rollup import article_entities, salience
 from newsflow.enrichment.trends import rank_trends
@@ -20,7 +21,7 @@ def test_salience_ranks_title_and_lead_mentions_first() -> None:
             "locations": ["Shanghai", "Tangshan", "Nowhere"],
         },
     }
-    ranked = salience(src)
+    ranked = salience(StoredArticle.model_validate(src))
     assert ranked[0].value == "Huang Libin"
     assert ranked[0].score == 1.0
     scores = {s.value: s.score for s in ranked}
@@ -31,8 +32,8 @@ def test_salience_ranks_title_and_lead_mentions_first() -> None:
 
 def test_article_entities_merges_entity_tags_and_lists() -> None:
     src = {"tags": {"entities": [{"value": "ACME", "label": "ORG"}], "organizations": ["ACME"]}}
-    assert article_entities(src) == {"ACME": "ORG"}
-    assert salience({"tags": {}}) == []
+    assert article_entities(StoredArticle.model_validate(src)) == {"ACME": "ORG"}
+    assert salience(StoredArticle.model_validate({"tags": {}})) == []
 
 
 def test_rank_trends_rises_against_previous_window() -> None:

@@ -8,12 +8,13 @@ import pytest
 
 from consumers.cleaning.model import Extracted
 from consumers.dlq import target_topic
-from consumers.errors import PermanentError
 from consumers.process import build_article, site_of
 from consumers.workers import parse_article, parse_raw
-from newsflow.search import SearchFilters, build_query, to_hit
+from newsflow.elastic.hits import Hit
+from newsflow.search import SearchFilters, build_query
 from newsflow.settings import Settings
 from schemas import ContentType, DeadLetter, RawArticle, Stage, Tags
+from schemas.failures import PermanentError
 
 
 def _raw(**kw: object) -> RawArticle:
@@ -70,8 +71,8 @@ def test_dead_letters_replay_into_the_failed_stage_input() -> None:
     s = Settings()
     index_letter = DeadLetter(original=b"{}", stage=Stage.INDEX, error_type="e", error_message="m")
     clean_letter = index_letter.model_copy(update={"stage": Stage.CLEAN})
-    assert target_topic(index_letter, s) == s.topic_clean
-    assert target_topic(clean_letter, s) == s.topic_raw
+    assert target_topic(index_letter, s) == s.topics.clean
+    assert target_topic(clean_letter, s) == s.topics.raw
 
 
 def test_search_query_filters_and_highlights() -> None:
@@ -101,7 +102,7 @@ def test_empty_query_matches_all() -> None:
 
 
 def test_to_hit_flattens() -> None:
-    hit = to_hit(
+    hit = Hit.of(
         {
             "_id": "a",
             "_score": 1.5,
@@ -109,4 +110,4 @@ def test_to_hit_flattens() -> None:
             "highlight": {"body": ["x"]},
         }
     )
-    assert hit.id == "a" and hit.title == "T" and hit.snippets == ["x"]
+    assert hit.id == "a" and hit.source.title == "T" and hit.snippets == ["x"]

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from newsflow.settings import Settings
 from producers.publish import Duplicate, Message, PublishSummary, messages, to_message
-from producers.sources import Rejected, RejectReason, source_for
+from producers.sources import Rejected, source_for
 from schemas.article import ContentType, RawArticle
+from schemas.reasons import ProduceReason
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
 
@@ -27,7 +28,7 @@ def test_message_key_is_the_id_and_value_round_trips() -> None:
 
 
 def test_repeated_ids_in_one_run_are_duplicates(tmp_path: Path) -> None:
-    settings = Settings()
+    settings = Settings().limits
     shutil.copy(FIXTURES / "article.txt", tmp_path / "one.txt")
     shutil.copy(FIXTURES / "article.txt", tmp_path / "two.txt")
     sources = [source_for(tmp_path, settings), source_for(FIXTURES, settings)]
@@ -43,7 +44,7 @@ def test_repeated_ids_in_one_run_are_duplicates(tmp_path: Path) -> None:
 
 
 def test_seen_ids_carry_over_between_calls() -> None:
-    settings = Settings()
+    settings = Settings().limits
     seen: set[str] = set()
     first = list(messages([source_for(FIXTURES / "page.html", settings)], seen))
     again = list(messages([source_for(FIXTURES / "page.html", settings)], seen))
@@ -54,9 +55,9 @@ def test_seen_ids_carry_over_between_calls() -> None:
 def test_summary_reasons_and_exit_condition() -> None:
     summary = PublishSummary(
         rejected=[
-            Rejected("a", RejectReason.BINARY, "NUL"),
-            Rejected("b", RejectReason.BINARY, "PNG"),
-            Rejected("c", RejectReason.OVERSIZED, "big"),
+            Rejected("a", ProduceReason.BINARY, "NUL"),
+            Rejected("b", ProduceReason.BINARY, "PNG"),
+            Rejected("c", ProduceReason.OVERSIZED, "big"),
         ]
     )
     assert summary.rejected_by_reason() == {"binary": 2, "oversized": 1}

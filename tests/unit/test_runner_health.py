@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 from poison_stages import never_starts, on_cue
 
-from consumers.errors import PermanentError
 from consumers.health import EXIT_STALLED, Liveness, LivenessPolicy, WorkerGaveUp, read_health
 from consumers.runner import StageProcess, StageStartError
 from consumers.sinks import DEAD_LETTER_HEAD_BYTES, fit_dead_letter
 from schemas import DeadLetter, Stage
+from schemas.failures import PermanentError
 
 
 @pytest.fixture
 def stage() -> StageProcess:
-    proc = StageProcess(on_cue, timeout=3.0, stage="clean")
+    proc = StageProcess(on_cue, timeout=3.0, stage=Stage.CLEAN)
     proc.start()
     yield proc
     proc.close()
@@ -53,12 +53,12 @@ def test_a_crash_costs_one_message_with_a_reason(stage: StageProcess) -> None:
 def test_a_stage_failure_keeps_its_own_reason(stage: StageProcess) -> None:
     with pytest.raises(PermanentError) as info:
         stage.run(b"fail this one")
-    assert (info.value.stage, info.value.reason) == ("clean", "told_to_fail")
+    assert (info.value.stage, info.value.reason) == (Stage.CLEAN, "empty")
     assert stage.restarts == 0
 
 
 def test_a_stage_that_cannot_start_says_why() -> None:
-    proc = StageProcess(never_starts, timeout=3.0, stage="clean")
+    proc = StageProcess(never_starts, timeout=3.0, stage=Stage.CLEAN)
     with pytest.raises(StageStartError, match="model file missing"):
         proc.start()
     proc.close()

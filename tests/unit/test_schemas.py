@@ -1,15 +1,31 @@
-"""The message models: byte-exact round trips and up-to-date exported JSON Schemas."""
+"""The message models, the reason vocabulary and the typed failures: round trips, exported
+JSON Schemas, reasons checked against their stage."""
 
 from __future__ import annotations
 
 import json
+import pickle
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
-from schemas import Article, ContentType, DeadLetter, RawArticle, Stage
+from schemas import (
+    AnyStageReason,
+    Article,
+    CleanReason,
+    ContentType,
+    DeadLetter,
+    IndexedEvent,
+    IndexReason,
+    ProduceReason,
+    RawArticle,
+    Stage,
+)
 from schemas.export import main as export_main
 from schemas.export import rendered
+from schemas.failures import CleanError, PermanentError, SourceError
+from schemas.reasons import reason_for
 
 
 def test_raw_article_round_trips_arbitrary_bytes() -> None:
@@ -59,3 +75,38 @@ def test_exported_json_schemas_are_current() -> None:
     for path, text in rendered().items():
         schema = json.loads(text)
         assert schema["type"] == "object" and "schema_version" in schema["properties"], path
+
+
+def test_indexed_event_round_trips_and_names_its_index() -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    event = IndexedEvent(id="a1", index="news-articles-v1", indexed_at=when)
+    again = IndexedEvent.model_validate_json(event.model_dump_json())
+    assert again == event and again.schema_version == 1
+    # Announcements written before the model existed (no schema_version) still parse.
+    old = IndexedEvent.model_validate_json(b'{"id": "a1", "index": "i", "indexed_at": null}')
+    assert old.id == "a1" and old.indexed_at is None
+
+
+def test_reasons_belong_to_their_stage() -> None:
+    assert reason_for(Stage.CLEAN, "binary") is CleanReason.BINARY
+    assert reason_for(Stage.INDEX, "rejected") is IndexReason.REJECTED
+    assert reason_for(Stage.TAG, "unexpected_error") is AnyStageReason.UNEXPECTED
+    with pytest.raises(ValueError, match="not a reason of the index stage"):
+        reason_for(Stage.INDEX, "binary")
+    with pytest.raises(ValueError):
+        PermanentError(Stage.DECODE, CleanReason.BINARY, "a clean reason at the decode stage")
+    # A stage's child process can time out or die whatever the stage is.
+    assert reason_for(Stage.INDEX, "timeout") is AnyStageReason.TIMEOUT
+    assert reason_for(Stage.CLEAN, "stage_crashed") is AnyStageReason.STAGE_CRASHED
+
+
+def test_typed_failures_carry_stage_reason_and_message() -> None:
+    clean = CleanError(CleanReason.EMPTY, "no text")
+    assert (clean.stage, clean.reason, str(clean)) == (Stage.CLEAN, "empty", "empty: no text")
+    source = pickle.loads(pickle.dumps(SourceError(ProduceReason.MISSING, "no such file")))
+    assert (source.stage, source.reason, source.detail) == (
+        Stage.PRODUCE,
+        "missing",
+        "no such file",
+    )
+    assert isinstance(source, PermanentError)

@@ -18,15 +18,14 @@ import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from newsflow.settings import Settings
-from producers.ids import article_id
+from newsflow.reading.identity import article_id
+from newsflow.settings import Limits
 from producers.sources import (
     Directory,
     Feed,
     HtmlFile,
     JsonLines,
     Rejected,
-    RejectReason,
     TextFile,
     Unusable,
     Warc,
@@ -34,14 +33,15 @@ from producers.sources import (
     source_for,
 )
 from schemas.article import ContentType, RawArticle
+from schemas.reasons import ProduceReason
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
 
 
 @pytest.fixture
-def settings() -> Settings:
+def settings() -> Limits:
     """Default limits, independent of the environment's NEWSFLOW_* overrides."""
-    return Settings(max_input_bytes=5_000_000, http_connect_timeout=2.0, http_read_timeout=2.0)
+    return Limits(max_input_bytes=5_000_000, http_connect_timeout=2.0, http_read_timeout=2.0)
 
 
 def _split(items: Iterator[RawArticle | Rejected]) -> tuple[list[RawArticle], list[Rejected]]:
@@ -58,7 +58,7 @@ def _split(items: Iterator[RawArticle | Rejected]) -> tuple[list[RawArticle], li
 # --- Text and HTML files --------------------------------------------------------------------
 
 
-def test_text_file_is_one_text_article_identified_by_content(settings: Settings) -> None:
+def test_text_file_is_one_text_article_identified_by_content(settings: Limits) -> None:
     path = FIXTURES / "article.txt"
     [article] = list(TextFile(path, settings).articles())
     assert isinstance(article, RawArticle)
@@ -70,7 +70,7 @@ def test_text_file_is_one_text_article_identified_by_content(settings: Settings)
     assert article.id == article_id(None, path.read_text(encoding="utf-8"))
 
 
-def test_text_with_other_whitespace_gets_the_same_id(settings: Settings, tmp_path: Path) -> None:
+def test_text_with_other_whitespace_gets_the_same_id(settings: Limits, tmp_path: Path) -> None:
     original = (FIXTURES / "article.txt").read_text(encoding="utf-8")
     reflowed = tmp_path / "reflowed.txt"
     reflowed.write_text("\n\n  " + " ".join(original.split()) + "  \n", encoding="utf-8")
@@ -80,7 +80,7 @@ def test_text_with_other_whitespace_gets_the_same_id(settings: Settings, tmp_pat
     assert a.id == b.id
 
 
-def test_utf16_text_with_bom_is_text_not_binary(settings: Settings, tmp_path: Path) -> None:
+def test_utf16_text_with_bom_is_text_not_binary(settings: Limits, tmp_path: Path) -> None:
     path = tmp_path / "utf16.txt"
     path.write_bytes("Zürich votes on housing.".encode("utf-16"))
     [article] = TextFile(path, settings).articles()
@@ -89,7 +89,7 @@ def test_utf16_text_with_bom_is_text_not_binary(settings: Settings, tmp_path: Pa
     assert article.id == article_id(None, "Zürich votes on housing.")
 
 
-def test_html_file_takes_its_url_from_the_canonical_link(settings: Settings) -> None:
+def test_html_file_takes_its_url_from_the_canonical_link(settings: Limits) -> None:
     path = FIXTURES / "page.html"
     [article] = HtmlFile(path, settings).articles()
     assert isinstance(article, RawArticle)
@@ -102,7 +102,7 @@ def test_html_file_takes_its_url_from_the_canonical_link(settings: Settings) -> 
     assert article.id == article_id("https://news.example.com/2026/11/rail-strike-called-off", "")
 
 
-def test_html_declared_charset_and_og_url(settings: Settings) -> None:
+def test_html_declared_charset_and_og_url(settings: Limits) -> None:
     [article] = HtmlFile(FIXTURES / "nested" / "latin1.htm", settings).articles()
     assert isinstance(article, RawArticle)
     assert article.encoding == "iso8859-1"
@@ -110,7 +110,7 @@ def test_html_declared_charset_and_og_url(settings: Settings) -> None:
     assert "électricité".encode("latin-1") in article.body
 
 
-def test_gzipped_html_is_the_same_article(settings: Settings, tmp_path: Path) -> None:
+def test_gzipped_html_is_the_same_article(settings: Limits, tmp_path: Path) -> None:
     path = tmp_path / "page.html.gz"
     path.write_bytes(gzip.compress((FIXTURES / "page.html").read_bytes()))
     [plain] = HtmlFile(FIXTURES / "page.html", settings).articles()
@@ -119,7 +119,7 @@ def test_gzipped_html_is_the_same_article(settings: Settings, tmp_path: Path) ->
     assert (zipped.id, zipped.body) == (plain.id, plain.body)
 
 
-def test_html_without_url_is_identified_by_content(settings: Settings, tmp_path: Path) -> None:
+def test_html_without_url_is_identified_by_content(settings: Limits, tmp_path: Path) -> None:
     path = tmp_path / "bare.html"
     path.write_text("<html><body><p>Plain page.</p></body></html>", encoding="utf-8")
     [article] = HtmlFile(path, settings).articles()
@@ -131,7 +131,7 @@ def test_html_without_url_is_identified_by_content(settings: Settings, tmp_path:
 # --- JSON Lines -----------------------------------------------------------------------------
 
 
-def test_json_lines_articles_and_bad_lines(settings: Settings) -> None:
+def test_json_lines_articles_and_bad_lines(settings: Limits) -> None:
     path = FIXTURES / "articles.jsonl"
     articles, rejected = _split(JsonLines(path, settings).articles())
     assert [a.source for a in articles] == [f"{path}:{n}" for n in (1, 2, 4, 5)]
@@ -155,9 +155,9 @@ def test_json_lines_articles_and_bad_lines(settings: Settings) -> None:
     )
     assert chips.metadata["field"] == "html"
     assert [(r.source, r.reason) for r in rejected] == [
-        (f"{path}:6", RejectReason.INVALID_JSON),
-        (f"{path}:7", RejectReason.EMPTY),
-        (f"{path}:8", RejectReason.INVALID_JSON),
+        (f"{path}:6", ProduceReason.INVALID_JSON),
+        (f"{path}:7", ProduceReason.EMPTY),
+        (f"{path}:8", ProduceReason.INVALID_JSON),
     ]
 
 
@@ -166,15 +166,15 @@ def test_json_lines_oversized_line_is_rejected_alone(tmp_path: Path) -> None:
     good = json.dumps({"url": "https://example.com/ok", "text": "short"})
     big = json.dumps({"url": "https://example.com/big", "text": "x" * 5000})
     path.write_text(f"{good}\n{big}\n{good.replace('ok', 'ok2')}\n", encoding="utf-8")
-    articles, rejected = _split(JsonLines(path, Settings(max_input_bytes=1000)).articles())
+    articles, rejected = _split(JsonLines(path, Limits(max_input_bytes=1000)).articles())
     assert [a.url for a in articles] == ["https://example.com/ok", "https://example.com/ok2"]
-    assert [(r.source, r.reason) for r in rejected] == [(f"{path}:2", RejectReason.OVERSIZED)]
+    assert [(r.source, r.reason) for r in rejected] == [(f"{path}:2", ProduceReason.OVERSIZED)]
 
 
 # --- Feeds ----------------------------------------------------------------------------------
 
 
-def test_rss_feed_entries(settings: Settings) -> None:
+def test_rss_feed_entries(settings: Limits) -> None:
     location = str(FIXTURES / "feed.rss")
     articles, rejected = _split(Feed(location, settings).articles())
     assert [a.url for a in articles] == [
@@ -189,10 +189,10 @@ def test_rss_feed_entries(settings: Settings) -> None:
     assert jets.metadata["published"] == "2026-11-23T09:30:00+00:00"
     assert jets.metadata["feed_title"] == "Example Business News"
     assert b"Retail sales rose 0.8 percent" in retail.body
-    assert [r.reason for r in rejected] == [RejectReason.EMPTY]
+    assert [r.reason for r in rejected] == [ProduceReason.EMPTY]
 
 
-def test_atom_feed_entries(settings: Settings) -> None:
+def test_atom_feed_entries(settings: Limits) -> None:
     articles, rejected = _split(Feed(str(FIXTURES / "nested" / "feed.atom"), settings).articles())
     assert not rejected
     assert [a.url for a in articles] == [
@@ -205,12 +205,12 @@ def test_atom_feed_entries(settings: Settings) -> None:
     assert articles[1].metadata["published"] == "2026-11-21T12:00:00+00:00"  # from <updated>
 
 
-def test_a_page_that_is_not_a_feed_is_rejected(settings: Settings, tmp_path: Path) -> None:
+def test_a_page_that_is_not_a_feed_is_rejected(settings: Limits, tmp_path: Path) -> None:
     path = tmp_path / "page.xml"
     path.write_text("<html><body><p>Not a feed</p></body></html>", encoding="utf-8")
     [item] = Feed(str(path), settings).articles()
     assert isinstance(item, Rejected)
-    assert item.reason is RejectReason.INVALID_FEED
+    assert item.reason is ProduceReason.INVALID_FEED
 
 
 class _FeedHandler(BaseHTTPRequestHandler):
@@ -253,7 +253,7 @@ def feed_server() -> Iterator[str]:
         server.server_close()
 
 
-def test_feed_over_http_matches_the_file(settings: Settings, feed_server: str) -> None:
+def test_feed_over_http_matches_the_file(settings: Limits, feed_server: str) -> None:
     from_file, _ = _split(Feed(str(FIXTURES / "feed.rss"), settings).articles())
     for path in ("/feed.rss", "/old-feed"):
         source = source_for(feed_server + path, settings)
@@ -262,29 +262,29 @@ def test_feed_over_http_matches_the_file(settings: Settings, feed_server: str) -
         assert [a.id for a in articles] == [a.id for a in from_file]
         assert [a.body for a in articles] == [a.body for a in from_file]
         assert all(a.source == feed_server + path for a in articles)
-        assert [r.reason for r in rejected] == [RejectReason.EMPTY]
+        assert [r.reason for r in rejected] == [ProduceReason.EMPTY]
 
 
 def test_feed_http_errors_are_rejections(feed_server: str) -> None:
-    fast = Settings(http_connect_timeout=1.0, http_read_timeout=0.5)
+    fast = Limits(http_connect_timeout=1.0, http_read_timeout=0.5)
     [missing] = Feed(feed_server + "/missing", fast).articles()
     assert isinstance(missing, Rejected)
-    assert missing.reason is RejectReason.FETCH_FAILED
+    assert missing.reason is ProduceReason.FETCH_FAILED
     assert "404" in missing.detail
     started = time.monotonic()
     [slow] = Feed(feed_server + "/slow", fast).articles()
     assert time.monotonic() - started < 2.5  # the read timeout, not the server, ended it
     assert isinstance(slow, Rejected)
-    assert slow.reason is RejectReason.FETCH_FAILED
+    assert slow.reason is ProduceReason.FETCH_FAILED
     assert "timed out" in slow.detail.lower() or "Timeout" in slow.detail
 
 
-def test_feed_connection_refused_is_a_rejection(settings: Settings) -> None:
+def test_feed_connection_refused_is_a_rejection(settings: Limits) -> None:
     with ThreadingHTTPServer(("127.0.0.1", 0), _FeedHandler) as server:
         port = server.server_address[1]  # bound then closed: nothing listens there any more
     [item] = Feed(f"http://127.0.0.1:{port}/feed.rss", settings).articles()
     assert isinstance(item, Rejected)
-    assert item.reason is RejectReason.FETCH_FAILED
+    assert item.reason is ProduceReason.FETCH_FAILED
 
 
 # --- WARC -----------------------------------------------------------------------------------
@@ -344,7 +344,7 @@ def _write_warc(path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["news.warc.gz", "news.warc"])
-def test_warc_html_responses_become_articles(settings: Settings, tmp_path: Path, name: str) -> None:
+def test_warc_html_responses_become_articles(settings: Limits, tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     _write_warc(path)
     source = source_for(path, settings)
@@ -364,18 +364,18 @@ def test_warc_html_responses_become_articles(settings: Settings, tmp_path: Path,
     assert second.encoding == "utf-8"
 
 
-def test_a_file_that_is_not_a_warc_is_rejected(settings: Settings, tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_warc_is_rejected(settings: Limits, tmp_path: Path) -> None:
     path = tmp_path / "fake.warc"
     path.write_text("this is not a web archive\n", encoding="utf-8")
     [item] = Warc(path, settings).articles()
     assert isinstance(item, Rejected)
-    assert item.reason is RejectReason.INVALID_WARC
+    assert item.reason is ProduceReason.INVALID_WARC
 
 
 # --- Directories, dispatch and rejection ----------------------------------------------------
 
 
-def test_directory_is_recursive_sorted_and_skips_unknown_types(settings: Settings) -> None:
+def test_directory_is_recursive_sorted_and_skips_unknown_types(settings: Limits) -> None:
     source = source_for(FIXTURES, settings)
     assert isinstance(source, Directory)
     files = [item[0] for item in source.files() if not isinstance(item, Rejected)]
@@ -396,7 +396,7 @@ def test_directory_is_recursive_sorted_and_skips_unknown_types(settings: Setting
 
 
 def test_bad_inputs_are_rejected_without_stopping_the_batch(tmp_path: Path) -> None:
-    settings = Settings(max_input_bytes=2000)
+    settings = Limits(max_input_bytes=2000)
     shutil.copy(FIXTURES / "article.txt", tmp_path / "a_good.txt")
     (tmp_path / "b_image.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     (tmp_path / "c_nul.html").write_bytes(b"<html>\x00\x00\x00</html>")
@@ -412,20 +412,20 @@ def test_bad_inputs_are_rejected_without_stopping_the_batch(tmp_path: Path) -> N
 
     assert [Path(a.source).name for a in articles] == ["a_good.txt", "z_good.html"]
     assert {Path(r.source).name: r.reason for r in rejected} == {
-        "b_image.txt": RejectReason.BINARY,
-        "c_nul.html": RejectReason.BINARY,
-        "d_big.txt": RejectReason.OVERSIZED,
-        "e_bomb.txt.gz": RejectReason.OVERSIZED,
-        "f_broken.html.gz": RejectReason.UNREADABLE,
-        "g_pdf.jsonl": RejectReason.BINARY,
-        "h_empty.txt": RejectReason.EMPTY,
-        "i_dangling.txt": RejectReason.MISSING,
+        "b_image.txt": ProduceReason.BINARY,
+        "c_nul.html": ProduceReason.BINARY,
+        "d_big.txt": ProduceReason.OVERSIZED,
+        "e_bomb.txt.gz": ProduceReason.OVERSIZED,
+        "f_broken.html.gz": ProduceReason.UNREADABLE,
+        "g_pdf.jsonl": ProduceReason.BINARY,
+        "h_empty.txt": ProduceReason.EMPTY,
+        "i_dangling.txt": ProduceReason.MISSING,
     }
     assert all(r.detail for r in rejected)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can read files without read permission")
-def test_unreadable_file_is_rejected(settings: Settings, tmp_path: Path) -> None:
+def test_unreadable_file_is_rejected(settings: Limits, tmp_path: Path) -> None:
     path = tmp_path / "secret.txt"
     path.write_text("private", encoding="utf-8")
     path.chmod(0)
@@ -434,10 +434,10 @@ def test_unreadable_file_is_rejected(settings: Settings, tmp_path: Path) -> None
     finally:
         path.chmod(0o600)
     assert isinstance(item, Rejected)
-    assert item.reason is RejectReason.UNREADABLE
+    assert item.reason is ProduceReason.UNREADABLE
 
 
-def test_source_for_dispatch(settings: Settings, tmp_path: Path) -> None:
+def test_source_for_dispatch(settings: Limits, tmp_path: Path) -> None:
     assert isinstance(source_for("https://example.com/feed", settings), Feed)
     assert isinstance(source_for(FIXTURES / "feed.rss", settings), Feed)
     assert isinstance(source_for(str(FIXTURES / "page.html"), settings), HtmlFile)
@@ -445,12 +445,12 @@ def test_source_for_dispatch(settings: Settings, tmp_path: Path) -> None:
     assert isinstance(source_for(FIXTURES / "articles.jsonl", settings), JsonLines)
     assert isinstance(source_for(tmp_path / "x.WARC.GZ", settings), Unusable)  # missing
     missing = list(source_for(tmp_path / "nope.txt", settings).articles())
-    assert [r.reason for r in missing if isinstance(r, Rejected)] == [RejectReason.MISSING]
+    assert [r.reason for r in missing if isinstance(r, Rejected)] == [ProduceReason.MISSING]
     unknown = list(source_for(FIXTURES / "nested" / "notes.md", settings).articles())
-    assert [r.reason for r in unknown if isinstance(r, Rejected)] == [RejectReason.UNSUPPORTED]
+    assert [r.reason for r in unknown if isinstance(r, Rejected)] == [ProduceReason.UNSUPPORTED]
 
 
-def test_expand_walks_directories_into_file_sources(settings: Settings, tmp_path: Path) -> None:
+def test_expand_walks_directories_into_file_sources(settings: Limits, tmp_path: Path) -> None:
     sources = expand([FIXTURES, tmp_path / "missing.txt", "https://example.com/feed"], settings)
     kinds = [type(s).__name__ for s in sources]
     assert kinds == [

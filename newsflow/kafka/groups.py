@@ -12,7 +12,7 @@ from typing import Any
 
 from kafka.structs import TopicPartition
 
-from newsflow.clients import make_admin, make_consumer
+from newsflow.kafka.clients import make_admin, make_consumer
 from newsflow.settings import Settings
 
 

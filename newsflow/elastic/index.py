@@ -1,7 +1,7 @@
 """The Elasticsearch side of newsflow: index template, versioned indices behind an alias.
 
-Articles live in ``<index_prefix><N>`` (news-articles-v1, -v2, ...) and are always read and
-written through ``index_alias`` (news-articles), so a mapping change is a new index version
+Articles live in ``<prefix><N>`` (news-articles-v1, -v2, ...) and are always read and
+written through the alias (news-articles), so a mapping change is a new index version
 plus an atomic alias swap, never downtime. The same code is used by `newsflow init` (the
 docker-compose init job), the main job and the tests.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from newsflow.settings import Settings
+from newsflow.settings import IndexSettings
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +123,13 @@ def article_mappings(analyzer: str = "standard") -> dict[str, Any]:
     }
 
 
-def index_template(settings: Settings, analyzer: str = "standard") -> dict[str, Any]:
+def index_template(names: IndexSettings, analyzer: str = "standard") -> dict[str, Any]:
     """The composable index template body that every article index version matches."""
     return {
-        "index_patterns": [f"{settings.index_prefix}*"],
+        "index_patterns": [f"{names.prefix}*"],
         "priority": 200,
         "version": INDEX_VERSION,
-        "_meta": {"managed_by": "newsflow", "alias": settings.index_alias},
+        "_meta": {"managed_by": "newsflow", "alias": names.alias},
         "template": {
             "settings": {
                 "number_of_shards": 1,
@@ -142,60 +142,80 @@ def index_template(settings: Settings, analyzer: str = "standard") -> dict[str, 
     }
 
 
-def template_name(settings: Settings) -> str:
-    return settings.index_alias
+def template_name(names: IndexSettings) -> str:
+    return names.alias
 
 
-def index_name(settings: Settings, version: int = INDEX_VERSION) -> str:
-    return f"{settings.index_prefix}{version}"
+def index_name(names: IndexSettings, version: int = INDEX_VERSION) -> str:
+    return f"{names.prefix}{version}"
 
 
-def install_template(es: Elasticsearch, settings: Settings) -> str:
+def install_template(es: Elasticsearch, names: IndexSettings) -> str:
     """Installs (or updates) the article index template; returns the analyzer it chose."""
     analyzer = full_text_analyzer(es)
-    body = index_template(settings, analyzer)
-    es.indices.put_index_template(name=template_name(settings), **body)
+    body = index_template(names, analyzer)
+    es.indices.put_index_template(name=template_name(names), **body)
     return analyzer
 
 
-def current_index(es: Elasticsearch, settings: Settings) -> str | None:
+def current_index(es: Elasticsearch, names: IndexSettings) -> str | None:
     """The concrete index the alias points at (its write index), or None if no alias yet."""
-    if not es.indices.exists_alias(name=settings.index_alias):
+    if not es.indices.exists_alias(name=names.alias):
         return None
-    aliases = es.indices.get_alias(name=settings.index_alias)
+    aliases = es.indices.get_alias(name=names.alias)
     for index, spec in aliases.items():
-        if spec.get("aliases", {}).get(settings.index_alias, {}).get("is_write_index"):
+        if spec.get("aliases", {}).get(names.alias, {}).get("is_write_index"):
             return str(index)
     return str(next(iter(aliases)))
 
 
-def ensure_index(es: Elasticsearch, settings: Settings) -> str:
+def ensure_index(es: Elasticsearch, names: IndexSettings) -> str:
     """Makes sure the template, the current index version and the alias exist; idempotent.
 
     Returns the concrete index name behind the alias.
     """
-    install_template(es, settings)
-    existing = current_index(es, settings)
+    install_template(es, names)
+    existing = current_index(es, names)
     if existing is not None:
         return existing
-    name = index_name(settings)
+    name = index_name(names)
     if not es.indices.exists(index=name):
         try:
-            es.indices.create(index=name, aliases={settings.index_alias: {"is_write_index": True}})
-            log.info("created index %s behind alias %s", name, settings.index_alias)
-        except Exception as exc:  # two workers racing to create it: the loser is fine
-            if "resource_already_exists_exception" not in str(exc):
+            es.indices.create(index=name, aliases={names.alias: {"is_write_index": True}})
+            log.info("created index %s behind alias %s", name, names.alias)
+        except Exception as exc:
+            if not _already_exists(exc):
                 raise
     else:
-        es.indices.put_alias(index=name, name=settings.index_alias, is_write_index=True)
+        es.indices.put_alias(index=name, name=names.alias, is_write_index=True)
     return name
 
 
-def swap_alias(es: Elasticsearch, settings: Settings, old: str, new: str) -> None:
+def _already_exists(exc: Exception) -> bool:
+    # Two workers (or DAG runs) racing to create the same index: the loser is fine.
+    return "resource_already_exists_exception" in str(exc)
+
+
+def ensure_plain_index(es: Elasticsearch, name: str, mappings: dict[str, Any]) -> None:
+    """Creates a one-shard index for derived data (trends, entity counters) if missing."""
+    if es.indices.exists(index=name):
+        return
+    try:
+        es.indices.create(
+            index=name,
+            settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"},
+            mappings=mappings,
+        )
+    except Exception as exc:
+        if not _already_exists(exc):
+            raise
+
+
+def swap_alias(es: Elasticsearch, names: IndexSettings, old: str, new: str) -> None:
     """Points the alias from ``old`` to ``new`` in one atomic request."""
     es.indices.update_aliases(
         actions=[
-            {"remove": {"index": old, "alias": settings.index_alias}},
-            {"add": {"index": new, "alias": settings.index_alias, "is_write_index": True}},
+            {"remove": {"index": old, "alias": names.alias}},
+            {"add": {"index": new, "alias": names.alias, "is_write_index": True}},
         ]
     )

@@ -1,4 +1,4 @@
-"""Kafka and Elasticsearch clients built from the one Settings object.
+"""Kafka clients built from the settings.
 
 Callers own the clients they make (and close them); nothing here keeps a module-level client.
 """
@@ -8,28 +8,36 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from elasticsearch import Elasticsearch
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 
-from newsflow.settings import Settings
+from newsflow.settings import KafkaSettings, Settings
+
+
+def security_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """The security options of the cluster, in kafka-python's names (only those that are set).
+
+    The local Airflow's connection (newsflow.airflow_local) translates these same options for
+    confluent-kafka, so the two clients always log in alike.
+    """
+    opts: dict[str, Any] = {"security_protocol": kafka.security_protocol}
+    if kafka.sasl_mechanism:
+        opts["sasl_mechanism"] = kafka.sasl_mechanism
+        opts["sasl_plain_username"] = kafka.sasl_username
+        if kafka.sasl_password is not None:
+            opts["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
+    if kafka.ssl_cafile:
+        opts["ssl_cafile"] = kafka.ssl_cafile
+    return opts
 
 
 def kafka_common(settings: Settings) -> dict[str, Any]:
     """Connection and security options shared by every Kafka client."""
-    opts: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers.split(","),
-        "security_protocol": settings.kafka_security_protocol,
-        "client_id": settings.kafka_client_id,
+    return {
+        "bootstrap_servers": settings.kafka.bootstrap_servers.split(","),
+        "client_id": settings.kafka.client_id,
+        **security_options(settings.kafka),
     }
-    if settings.kafka_sasl_mechanism:
-        opts["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        opts["sasl_plain_username"] = settings.kafka_sasl_username
-        if settings.kafka_sasl_password is not None:
-            opts["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
-    if settings.kafka_ssl_cafile:
-        opts["ssl_cafile"] = settings.kafka_ssl_cafile
-    return opts
 
 
 def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
@@ -40,15 +48,15 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "retries": 5,
         "linger_ms": 5,
         "compression_type": None,
-        "max_request_size": settings.max_message_bytes,
+        "max_request_size": settings.limits.max_message_bytes,
     }
     opts.update(overrides)
     return KafkaProducer(**opts)
 
 
 def group_instance_id(settings: Settings, stage: str) -> str | None:
-    """The static member id of this worker (``kafka_group_instance_id`` filled in), if any."""
-    template = settings.kafka_group_instance_id
+    """The static member id of this worker (``kafka.group_instance_id`` filled in), if any."""
+    template = settings.kafka.group_instance_id
     if not template:
         return None
     return template.format(hostname=socket.gethostname(), stage=stage)
@@ -59,13 +67,13 @@ def make_consumer(settings: Settings, group_id: str | None, **overrides: Any) ->
     opts: dict[str, Any] = {
         **kafka_common(settings),
         "group_id": group_id,
-        "session_timeout_ms": settings.kafka_session_timeout_ms,
-        "max_poll_interval_ms": settings.kafka_max_poll_interval_ms,
+        "session_timeout_ms": settings.kafka.session_timeout_ms,
+        "max_poll_interval_ms": settings.kafka.max_poll_interval_ms,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_poll_records": 200,
         "fetch_max_bytes": 52_428_800,
-        "max_partition_fetch_bytes": settings.max_message_bytes,
+        "max_partition_fetch_bytes": settings.limits.max_message_bytes,
         # Cooperative rebalancing: a worker joining or leaving moves only the partitions that
         # change owner; the others keep working through the rebalance.
         "partition_assignment_strategy": (CooperativeStickyAssignor,),
@@ -77,20 +85,3 @@ def make_consumer(settings: Settings, group_id: str | None, **overrides: Any) ->
 def make_admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:
     """An admin client for creating and describing topics."""
     return KafkaAdminClient(**{**kafka_common(settings), **overrides})
-
-
-def make_es(settings: Settings, **overrides: Any) -> Elasticsearch:
-    """An Elasticsearch client with the configured credentials and timeouts."""
-    opts: dict[str, Any] = {
-        "request_timeout": settings.es_request_timeout,
-        "verify_certs": settings.es_verify_certs,
-    }
-    if settings.es_ca_certs:
-        opts["ca_certs"] = settings.es_ca_certs
-    if settings.es_api_key is not None:
-        opts["api_key"] = settings.es_api_key.get_secret_value()
-    elif settings.es_username:
-        password = settings.es_password.get_secret_value() if settings.es_password else ""
-        opts["basic_auth"] = (settings.es_username, password)
-    opts.update(overrides)
-    return Elasticsearch(settings.es_url, **opts)

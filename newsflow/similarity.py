@@ -1,32 +1,24 @@
-"""Content fingerprints: an exact hash and near-duplicate signatures (SimHash, MinHash).
+"""Near-duplicate signatures of a text (SimHash, MinHash) and how alike two of them are.
 
-All three are computed from normalized text so that two copies of an article that differ only
-in whitespace, quote style or Unicode composition get the same exact hash. The near-duplicate
-signatures use word shingles (3 consecutive lower-cased ``\\w+`` tokens) as features: robust to
-small edits, sensitive to real content changes. Hashes are from blake2b, so signatures are
-stable across processes and Python versions (unlike ``hash()``).
+The one place for this arithmetic: the cleaner stamps every article with both signatures, and
+story clustering compares them. The signatures use word shingles (3 consecutive lower-cased
+``\\w+`` tokens) as features: robust to small edits, sensitive to real content changes. Hashes
+are from blake2b, so signatures are stable across processes and Python versions (unlike
+``hash()``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
-
-from consumers.cleaning.normalize import normalize_paragraphs
 
 _WORD = re.compile(r"\w+")
 _SHINGLE = 3
 _MERSENNE = (1 << 61) - 1
 _MAX_HASH = (1 << 32) - 1
-
-
-def content_hash(paragraphs: Iterable[str]) -> str:
-    """sha256 hex of the normalized paragraphs joined by blank lines."""
-    text = "\n\n".join(normalize_paragraphs(paragraphs))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _features(text: str) -> list[str]:

@@ -1,6 +1,7 @@
-"""Turns a raw message body (bytes) into text: charset sniffing, and refusing binary/empty/huge.
+"""Bytes to text: the charset a document declares, the text its id is hashed from, and the
+cleaner's robust decoding of a message body (refusing binary, empty and oversized bodies).
 
-Order of trust, from strongest to weakest evidence:
+``decode_body``'s order of trust, from strongest to weakest evidence:
 
 1. a byte-order mark (UTF-8, UTF-16, UTF-32);
 2. the bytes being valid UTF-8 (other encodings almost never decode as UTF-8 by accident, so
@@ -16,52 +17,15 @@ from __future__ import annotations
 import codecs
 import re
 
-from consumers.cleaning.model import CleanError
+from newsflow.reading.sniff import BOMS, SNIFF_BYTES, binary_reason, bom_encoding
 from schemas.article import ContentType
+from schemas.failures import CleanError
+from schemas.reasons import CleanReason
 
-# Leading bytes of common binary formats that sometimes arrive labelled as text or HTML.
-_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"%PDF-", "PDF"),
-    (b"PK\x03\x04", "ZIP/Office"),
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"\x1f\x8b", "gzip"),
-    (b"BZh", "bzip2"),
-    (b"\xfd7zXZ\x00", "xz"),
-    (b"7z\xbc\xaf\x27\x1c", "7z"),
-    (b"Rar!\x1a\x07", "RAR"),
-    (b"\x7fELF", "ELF"),
-    (b"MZ", "Windows executable"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "OLE/legacy Office"),
-    (b"OggS", "Ogg"),
-    (b"fLaC", "FLAC"),
-    (b"ID3", "MP3"),
-    (b"\x00\x00\x00\x18ftyp", "MP4"),
-    (b"\x00\x00\x00\x20ftyp", "MP4"),
-    (b"wOFF", "WOFF font"),
-    (b"wOF2", "WOFF2 font"),
-)
-# "RIFF....WEBP"/"RIFF....WAVE" have the format name at offset 8.
-_RIFF = b"RIFF"
-
-_BOMS: tuple[tuple[bytes, str], ...] = (
-    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: it starts with the same two bytes
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
-
+# Searched in the first SNIFF_BYTES only: a charset declaration belongs in the head.
 _META_CHARSET = re.compile(
-    rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]{2,40})""", re.IGNORECASE
+    rb"""<meta\b[^>]{0,200}?charset\s*=\s*["']?\s*([-\w.:]{2,40})""", re.IGNORECASE
 )
-_SNIFF_BYTES = 4096
-# C0 controls other than tab, LF, FF, CR (and ESC, used by ISO-2022-JP).
-_CONTROL = bytes(c for c in range(32) if c not in (9, 10, 12, 13, 27))
-_CONTROL_TABLE = bytes.maketrans(b"", b"")
-_MAX_CONTROL_RATIO = 0.02
 
 # Labels that browsers treat as windows-1252 (WHATWG Encoding Standard): a page "in latin-1"
 # with curly quotes in 0x80-0x9F is really cp1252.
@@ -69,8 +33,18 @@ _CP1252_ALIASES = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "ascii"
 _SINGLE_BYTE_FAMILIES = ("cp125", "iso8859", "latin", "koi8", "mac", "ascii", "cp437", "cp850")
 
 
+def codec_name(label: str | None) -> str | None:
+    """Python's name for the codec a charset label names, or None for an unknown label."""
+    if not label:
+        return None
+    try:
+        return codecs.lookup(label.strip().strip("\"'")).name
+    except LookupError:
+        return None
+
+
 def _canonical(label: str | None) -> str | None:
-    """The Python codec name for a charset label, or None for an unknown/absent label."""
+    """The codec to decode a label's bytes with: what browsers read it as, else its own."""
     if not label:
         return None
     name = label.strip().strip("\"'").lower()
@@ -80,35 +54,59 @@ def _canonical(label: str | None) -> str | None:
         return "gb18030"
     if name in {"shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji"}:
         return "cp932"
-    try:
-        return codecs.lookup(name).name
-    except LookupError:
-        return None
+    return codec_name(name)
 
 
 def _is_single_byte(codec: str) -> bool:
     return codec.replace("_", "").replace("-", "").startswith(_SINGLE_BYTE_FAMILIES)
 
 
-def check_binary(body: bytes) -> None:
-    """Raises CleanError("binary") for bytes that are not text: known magic numbers, NULs, or
-    many control characters (UTF-16/32 with a BOM is handled before this is called)."""
-    for magic, kind in _MAGIC:
-        if body.startswith(magic):
-            raise CleanError("binary", f"body looks like {kind} data")
-    if body.startswith(_RIFF) and body[8:12] in (b"WEBP", b"WAVE", b"AVI "):
-        raise CleanError("binary", f"body looks like {body[8:12].decode().strip()} data")
-    sample = body[:65536]
-    if b"\x00" in sample:
-        raise CleanError("binary", "body contains NUL bytes")
-    controls = len(sample) - len(sample.translate(_CONTROL_TABLE, _CONTROL))
-    if controls > _MAX_CONTROL_RATIO * len(sample):
-        raise CleanError("binary", f"{controls} control bytes in the first {len(sample)}")
-
-
-def _sniff_meta_charset(body: bytes) -> str | None:
-    match = _META_CHARSET.search(body[:_SNIFF_BYTES])
+def meta_charset(data: bytes) -> str | None:
+    """The charset a ``<meta charset>`` (or http-equiv content type) in the head names."""
+    match = _META_CHARSET.search(data[:SNIFF_BYTES])
     return match.group(1).decode("ascii") if match else None
+
+
+def charset_param(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of an HTTP Content-Type header value, if any."""
+    if not content_type:
+        return None
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip("\"'") or None
+    return None
+
+
+def declared_encoding(
+    data: bytes, declared: str | None = None, *, html: bool = False
+) -> str | None:
+    """What a document says about its own encoding: its BOM, then ``declared`` (an HTTP
+    header), then for HTML its ``<meta charset>``, then UTF-8 if it decodes as UTF-8.
+
+    This is the order browsers use; the result is a hint for the cleaner, not a guarantee, and
+    None when the document says nothing usable.
+    """
+    found = bom_encoding(data) or codec_name(declared)
+    if found:
+        return found
+    if html:
+        found = codec_name(meta_charset(data))
+        if found:
+            return found
+    return "utf-8" if _strict(data, "utf-8") is not None else None
+
+
+def decode_for_id(data: bytes, encoding: str | None) -> str:
+    """The text an article's id is hashed from: ``data`` in its declared encoding.
+
+    Deliberately simple and stable (no detector): an id must not change when a detector's
+    guess does. Anything undecodable is read as Latin-1, which maps every byte.
+    """
+    try:
+        return data.decode(encoding or "utf-8")
+    except (UnicodeDecodeError, LookupError):
+        return data.decode("latin-1")
 
 
 def _strict(body: bytes, codec: str) -> str | None:
@@ -153,22 +151,26 @@ def decode_body(
     """Decodes a message body to text, or raises CleanError ("empty", "too_large", "binary").
 
     ``declared`` is the charset the source claimed (HTTP header, feed); for HTML a
-    ``<meta charset>`` is also considered. ``max_bytes`` (Settings.max_input_bytes) is checked
-    before any work so a huge body costs nothing.
+    ``<meta charset>`` is also considered. ``max_bytes`` (``Limits.max_input_bytes``) is
+    checked before any work so a huge body costs nothing.
     """
     if max_bytes is not None and len(body) > max_bytes:
-        raise CleanError("too_large", f"{len(body)} bytes is over the {max_bytes}-byte limit")
+        raise CleanError(
+            CleanReason.TOO_LARGE, f"{len(body)} bytes is over the {max_bytes}-byte limit"
+        )
     if not body.strip():
-        raise CleanError("empty", "body is empty or only whitespace")
+        raise CleanError(CleanReason.EMPTY, "body is empty or only whitespace")
 
-    for bom, codec in _BOMS:
+    for bom, codec in BOMS:
         if body.startswith(bom):
-            unmarked = body[len(bom) :].decode(codec, errors="replace")
+            unmarked = body.decode("utf-8-sig" if codec == "utf-8" else codec, errors="replace")
             if not unmarked.strip():
-                raise CleanError("empty", "body is only a byte-order mark")
+                raise CleanError(CleanReason.EMPTY, "body is only a byte-order mark")
             return unmarked
 
-    check_binary(body)
+    binary = binary_reason(body)
+    if binary is not None:
+        raise CleanError(CleanReason.BINARY, binary)
 
     as_utf8 = _strict(body, "utf-8")
     if as_utf8 is not None:
@@ -177,7 +179,7 @@ def decode_body(
     candidates: list[str] = []
     for label in (
         declared,
-        _sniff_meta_charset(body) if content_type != ContentType.JSON else None,
+        meta_charset(body) if content_type != ContentType.JSON else None,
     ):
         named = _canonical(label)
         if named and named != "utf-8" and named not in candidates:

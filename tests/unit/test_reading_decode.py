@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.cleaning.decode import decode_body
-from consumers.cleaning.model import CleanError
+from newsflow.reading.decode import decode_body
 from schemas.article import ContentType
+from schemas.failures import CleanError
 
 FRENCH = "Café “crème” — naïve façade, déjà vu. Le cœur a ses raisons que la raison ignore. " * 4
 CHINESE = "中华人民共和国工业和信息化部发布钢铁行业碳达峰实施方案，推动绿色低碳发展。" * 3

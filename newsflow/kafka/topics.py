@@ -7,7 +7,7 @@ import logging
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from newsflow.clients import make_admin
+from newsflow.kafka.clients import make_admin
 from newsflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -16,10 +16,10 @@ log = logging.getLogger(__name__)
 def topic_names(settings: Settings) -> list[str]:
     """Every topic of the pipeline, in the order data flows through them."""
     return [
-        settings.topic_raw,
-        settings.topic_clean,
-        settings.topic_indexed,
-        settings.topic_dead_letter,
+        settings.topics.raw,
+        settings.topics.clean,
+        settings.topics.indexed,
+        settings.topics.dead_letter,
     ]
 
 
@@ -31,7 +31,7 @@ def ensure_topics(settings: Settings) -> list[str]:
         missing = [t for t in topic_names(settings) if t not in existing]
         # Kafka's default message limit (1 MB) is below a large web page as base64 JSON; a
         # page the broker refuses would be lost before any worker could dead-letter it.
-        configs = {"max.message.bytes": str(settings.max_message_bytes)}
+        configs = {"max.message.bytes": str(settings.limits.max_message_bytes)}
         present = [t for t in topic_names(settings) if t in existing]
         if present:
             try:
@@ -48,8 +48,8 @@ def ensure_topics(settings: Settings) -> list[str]:
                     [
                         NewTopic(
                             name=name,
-                            num_partitions=settings.topic_partitions,
-                            replication_factor=settings.topic_replication_factor,
+                            num_partitions=settings.topics.partitions,
+                            replication_factor=settings.topics.replication_factor,
                             topic_configs=configs,
                         )
                     ]

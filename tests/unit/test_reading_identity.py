@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producers.ids import article_id, canonical_url, normalize_content, url_from_html
+from newsflow.reading.identity import article_id, canonical_url, normalize_content, url_from_html
 
 
 @pytest.mark.parametrize(

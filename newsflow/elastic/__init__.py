@@ -1,0 +1,1 @@
+"""Elasticsearch: the client factory, the article index template and alias, typed hits."""

@@ -1,0 +1,1 @@
+"""Reading input bytes: sniffing, bounded gzip-safe reads, charsets and article ids."""

@@ -1,0 +1,161 @@
+"""Choosing the source for a CLI argument: a feed URL, a folder walked in order, or a file
+whose name ending says its kind."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsflow.reading.http import is_url
+from newsflow.settings import Limits
+from producers.sources.base import Rejected, Source
+from producers.sources.feed import Feed
+from producers.sources.html import HtmlFile
+from producers.sources.jsonl import JsonLines
+from producers.sources.text import TextFile
+from producers.sources.warc import Warc
+from schemas.article import RawArticle
+from schemas.failures import describe
+from schemas.reasons import ProduceReason
+
+
+@dataclass(frozen=True)
+class Unusable:
+    """An input that cannot be read at all (missing, unsupported); yields its one rejection."""
+
+    location: str
+    reason: ProduceReason
+    detail: str
+
+    def articles(self) -> Iterator[RawArticle | Rejected]:
+        """Yields the single Rejected describing why this input is unusable."""
+        yield Rejected(self.location, self.reason, self.detail)
+
+
+# File name endings -> source kind. Longest endings first so ``.warc.gz`` beats ``.gz``.
+_FILE_KINDS: tuple[tuple[str, str], ...] = (
+    (".warc.gz", "warc"),
+    (".warc", "warc"),
+    (".jsonl.gz", "jsonl"),
+    (".ndjson.gz", "jsonl"),
+    (".jsonl", "jsonl"),
+    (".ndjson", "jsonl"),
+    (".html.gz", "html"),
+    (".htm.gz", "html"),
+    (".html", "html"),
+    (".htm", "html"),
+    (".xhtml", "html"),
+    (".rss", "feed"),
+    (".atom", "feed"),
+    (".xml", "feed"),
+    (".txt.gz", "text"),
+    (".txt", "text"),
+)
+
+SUPPORTED_SUFFIXES = tuple(suffix for suffix, _ in _FILE_KINDS)
+
+
+def file_source(path: Path, limits: Limits) -> Source | None:
+    """The source for one file by its name ending, or None if the kind is not supported."""
+    name = path.name.lower()
+    kind = next((k for suffix, k in _FILE_KINDS if name.endswith(suffix)), None)
+    if kind == "warc":
+        return Warc(path, limits)
+    if kind == "jsonl":
+        return JsonLines(path, limits)
+    if kind == "html":
+        return HtmlFile(path, limits)
+    if kind == "feed":
+        return Feed(str(path), limits)
+    if kind == "text":
+        return TextFile(path, limits)
+    return None
+
+
+@dataclass(frozen=True)
+class Directory:
+    """A folder, searched recursively for supported files in sorted order (hidden ones skipped).
+
+    Files with other endings are ignored: a folder of articles may also hold a README.
+    """
+
+    path: Path
+    limits: Limits
+
+    def files(self) -> Iterator[tuple[Path, Source] | Rejected]:
+        """Each supported file with its source, in a deterministic order, or a walk error."""
+        errors: list[OSError] = []
+        for root, dirs, names in os.walk(self.path, onerror=errors.append):
+            for error in errors:
+                yield Rejected(
+                    str(error.filename or root), ProduceReason.UNREADABLE, describe(error)
+                )
+            errors.clear()
+            # Sorting in place also fixes the order os.walk descends in.
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(names):
+                if name.startswith("."):
+                    continue
+                path = Path(root, name)
+                source = file_source(path, self.limits)
+                if source is not None:
+                    yield path, source
+        for error in errors:
+            yield Rejected(
+                str(error.filename or self.path), ProduceReason.UNREADABLE, describe(error)
+            )
+
+    def articles(self) -> Iterator[RawArticle | Rejected]:
+        """Yields the articles of every supported file under the folder."""
+        if not self.path.is_dir():
+            yield Rejected(str(self.path), ProduceReason.MISSING, "no such directory")
+            return
+        for item in self.files():
+            if isinstance(item, Rejected):
+                yield item
+            else:
+                yield from item[1].articles()
+
+
+def source_for(location: str | Path, limits: Limits) -> Source:
+    """The source for a CLI argument: an http(s) feed URL, a directory or a supported file.
+
+    Never raises: a missing or unsupported input becomes a source that yields its rejection.
+    """
+    text = str(location)
+    if isinstance(location, str) and is_url(location):
+        return Feed(location, limits)
+    path = Path(location)
+    if path.is_dir():
+        return Directory(path, limits)
+    if not path.exists():
+        return Unusable(text, ProduceReason.MISSING, "no such file or directory")
+    source = file_source(path, limits)
+    if source is None:
+        endings = ", ".join(SUPPORTED_SUFFIXES)
+        return Unusable(
+            text, ProduceReason.UNSUPPORTED, f"unknown file type (supported: {endings})"
+        )
+    return source
+
+
+def expand(locations: Iterable[str | Path], limits: Limits) -> list[Source]:
+    """One source per file for every location, directories walked up front.
+
+    Used when the number of inputs should be known before publishing (a progress bar with a
+    total); walk errors become sources that yield their rejection.
+    """
+    sources: list[Source] = []
+    for location in locations:
+        source = source_for(location, limits)
+        if not isinstance(source, Directory) or not source.path.is_dir():
+            sources.append(source)
+            continue
+        for item in source.files():
+            if isinstance(item, Rejected):
+                sources.append(Unusable(item.source, item.reason, item.detail))
+            else:
+                sources.append(item[1])
+    return sources
