@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 import logging
 
+from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 
 from consumers.health import Liveness, LivenessPolicy, WorkerMetrics
-from consumers.loop import BatchPolicy, LoopPolicy, LoopStats, WorkerLoop
+from consumers.loop import BatchPolicy, Handler, LoopPolicy, LoopStats, Sink, WorkerLoop
 from consumers.runner import StageFn, StageProcess
 from consumers.sinks import DeadLetterWriter, ElasticsearchSink, KafkaSink
 from newsflow.elastic.client import make_es
@@ -62,13 +63,23 @@ def policy_from(settings: Settings) -> BatchPolicy:
     )
 
 
-def liveness_for(
-    name: str, settings: Settings, metrics: WorkerMetrics, group: str, topic: str
-) -> Liveness:
-    """The worker's liveness check, its health file and the group probe it consults."""
+def worker_loop(
+    settings: Settings,
+    stage: Stage,
+    group: str,
+    topic: str,
+    handler: Handler,
+    sink: Sink,
+    producer: KafkaProducer,
+    loop_policy: LoopPolicy | None = None,
+) -> WorkerLoop:
+    """A worker's loop as every newsflow worker runs it: its group (static member id if set),
+    its dead-letter writer, batch policy, metrics, health file and liveness check."""
+    name = stage.value
+    metrics = WorkerMetrics(name)
     if settings.worker.metrics_port:
         metrics.serve(settings.worker.metrics_port)
-    return Liveness(
+    liveness = Liveness(
         name,
         LivenessPolicy(
             stall_seconds=settings.worker.stall_seconds,
@@ -77,6 +88,23 @@ def liveness_for(
         metrics=metrics,
         health_file=settings.worker.health_file,
         unassigned_probe=lambda: unowned_partitions(settings, group, topic),
+    )
+    return WorkerLoop(
+        consumer=make_consumer(
+            settings, group, group_instance_id=group_instance_id(settings, name)
+        ),
+        topic=topic,
+        handler=handler,
+        sink=sink,
+        dlq=DeadLetterWriter(
+            producer, settings.topics.dead_letter, settings.limits.max_message_bytes
+        ),
+        policy=policy_from(settings),
+        name=name,
+        stage=stage,
+        loop_policy=loop_policy,
+        liveness=liveness,
+        metrics=metrics,
     )
 
 
@@ -123,23 +151,8 @@ def run_clean_worker(
         key, value = stage.run(record.value or b"")
         sink.add(key, value)
 
-    metrics = WorkerMetrics("clean")
-    loop = WorkerLoop(
-        consumer=make_consumer(
-            settings, settings.groups.clean, group_instance_id=group_instance_id(settings, "clean")
-        ),
-        topic=settings.topics.raw,
-        handler=handle,
-        sink=sink,
-        dlq=DeadLetterWriter(
-            producer, settings.topics.dead_letter, settings.limits.max_message_bytes
-        ),
-        policy=policy_from(settings),
-        name="clean",
-        metrics=metrics,
-        liveness=liveness_for(
-            "clean", settings, metrics, settings.groups.clean, settings.topics.raw
-        ),
+    loop = worker_loop(
+        settings, Stage.CLEAN, settings.groups.clean, settings.topics.raw, handle, sink, producer
     )
     try:
         return loop.run(idle_exit_seconds=idle_exit_seconds, max_wait_seconds=max_wait_seconds)
@@ -167,26 +180,16 @@ def run_index_worker(
     def handle(record: ConsumerRecord) -> None:
         sink.add(parse_article(record.value), record)
 
-    metrics = WorkerMetrics("index")
-    loop = WorkerLoop(
-        consumer=make_consumer(
-            settings, settings.groups.index, group_instance_id=group_instance_id(settings, "index")
-        ),
-        topic=settings.topics.clean,
-        handler=handle,
-        sink=sink,
-        dlq=DeadLetterWriter(
-            producer, settings.topics.dead_letter, settings.limits.max_message_bytes
-        ),
-        policy=policy_from(settings),
-        name="index",
-        stage=Stage.INDEX,
+    loop = worker_loop(
+        settings,
+        Stage.INDEX,
+        settings.groups.index,
+        settings.topics.clean,
+        handle,
+        sink,
+        producer,
         # Indexing a record is cheap; a larger buffer keeps bulk requests full.
         loop_policy=LoopPolicy(buffer_records=settings.bulk.max_docs),
-        metrics=metrics,
-        liveness=liveness_for(
-            "index", settings, metrics, settings.groups.index, settings.topics.clean
-        ),
     )
     try:
         return loop.run(idle_exit_seconds=idle_exit_seconds, max_wait_seconds=max_wait_seconds)
