@@ -46,6 +46,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from consumers.health import Liveness, WorkerGaveUp, WorkerMetrics
+from newsflow.kafka.clients import rebalancing
 from schemas import AnyStageReason, DeadLetter, Stage
 from schemas.failures import PermanentError, TransientError, describe
 
@@ -233,7 +234,11 @@ class WorkerLoop:
             self.consumer.resume(*self.consumer.paused())
             self._paused = False
         room = max(1, self.loop_policy.buffer_records - len(self._buffer))
-        batch = self._client_poll(timeout_ms=200 if block else 0, max_records=room)
+        # Mid-rebalance, give the join time to finish inside one poll: a join whose answer
+        # comes back after poll() returned is applied only by a later poll (and kafka-python
+        # 3.0 needs newsflow.kafka.clients' workaround to apply it at all).
+        timeout = 2000 if rebalancing(self.consumer) else 200 if block else 0
+        batch = self._client_poll(timeout_ms=timeout, max_records=room)
         self._apply_revocations()
         count = 0
         for records in batch.values():

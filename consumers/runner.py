@@ -10,23 +10,29 @@ Why a child process and not a thread or an alarm:
   has ``except Exception`` around its extractors) and cannot interrupt a C call at all. A
   child that misses its deadline is killed; that always works.
 
-The protocol is one message at a time over a pipe: the parent sends the message's bytes, the
-child answers with the stage's result or its PermanentError. A child that dies (a crash in C,
-out of memory) costs the message it was working on, which is dead-lettered with a reason, and
-a new child is started for the next one.
+The child is a fresh interpreter (`python -m consumers.runner FD`), never a fork of the
+worker: a fork would copy the Kafka client's threads' locks mid-use. It is started directly
+rather than by multiprocessing's "spawn", which re-runs the parent's ``__main__`` in the
+child (a CLI or test runner without a main guard would start itself again). Parent and child
+talk over a socket pair with multiprocessing's message framing: the parent first sends the
+pickled stage factory, the child builds the stage (loading its models) and says it is ready,
+then it answers one message at a time with the stage's result or its PermanentError. A child
+that dies (a crash in C, out of memory) costs the message it was working on, which is
+dead-lettered with a reason, and a new child is started for the next one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import pickle
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any
 
 from schemas import AnyStageReason, Stage
@@ -47,17 +53,17 @@ class StageStartError(RuntimeError):
     """The stage's child process could not start (an import or model load failed)."""
 
 
-def _child_main(conn: Connection, factory: StageFactory, parent: int, log_level: int) -> None:
+def _child_main(conn: Connection, parent: int) -> None:
     """The child's loop: build the stage once, then answer one message at a time."""
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         try:
+            factory: StageFactory = pickle.loads(conn.recv_bytes())
             stage = factory()
         except BaseException as exc:
-            conn.send_bytes(pickle.dumps(("start_failed", f"{type(exc).__name__}: {exc}")))
+            conn.send_bytes(pickle.dumps(("start_failed", describe(exc))))
             return
         conn.send_bytes(_READY)
-    except (BrokenPipeError, OSError):
+    except (EOFError, OSError):
         return  # the worker died (or was killed) while this child was loading its stage
     while True:
         # Wake up now and then to notice a parent that died without closing the pipe (kill -9):
@@ -79,7 +85,7 @@ def _child_main(conn: Connection, factory: StageFactory, parent: int, log_level:
             answer = ("failed", "", str(AnyStageReason.UNEXPECTED), describe(exc)[:2000])
         try:
             conn.send_bytes(pickle.dumps(answer))
-        except (BrokenPipeError, OSError):
+        except OSError:
             return
 
 
@@ -102,10 +108,7 @@ class StageProcess:
         self.stage = stage
         self.start_timeout = start_timeout
         self.restarts = 0
-        # spawn: a fresh interpreter, never a fork of a process whose Kafka client threads
-        # may hold locks at the moment of the fork.
-        self._ctx = multiprocessing.get_context("spawn")
-        self._proc: BaseProcess | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._started = False
 
@@ -113,28 +116,45 @@ class StageProcess:
 
     def start(self) -> None:
         """Starts the child and waits until its stage is built (models loaded)."""
-        if self._proc is not None and self._proc.is_alive():
+        if self._proc is not None and self._proc.poll() is None:
             return
         if self._started:
             self.restarts += 1
         self._started = True
-        parent_end, child_end = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(
-            target=_child_main,
-            args=(child_end, self.factory, os.getpid(), logging.getLogger().getEffectiveLevel()),
-            name=f"newsflow-{self.stage}-stage",
-            daemon=True,
-        )
-        proc.start()
-        child_end.close()
-        self._proc, self._conn = proc, parent_end
-        if not parent_end.poll(self.start_timeout):
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ)
+        # The child imports what the factory names from the same places the parent does.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        level = logging.getLogger().getEffectiveLevel()
+        try:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "consumers.runner",
+                    str(theirs.fileno()),
+                    str(os.getpid()),
+                    str(level),
+                ],
+                pass_fds=(theirs.fileno(),),
+                env=env,
+            )
+        finally:
+            theirs.close()
+        conn = Connection(ours.detach())
+        self._proc, self._conn = proc, conn
+        try:
+            conn.send_bytes(pickle.dumps(self.factory))
+            ready = conn.poll(self.start_timeout)
+        except OSError:
+            ready = True  # it is gone already; recv below says how
+        if not ready:
             self._kill()
             raise StageStartError(f"{self.stage} stage did not start in {self.start_timeout:g} s")
         try:
-            first = parent_end.recv_bytes()
+            first = conn.recv_bytes()
         except (EOFError, OSError):
-            code = proc.exitcode
+            code = proc.poll()
             self._kill()
             raise StageStartError(f"{self.stage} stage exited on start (code {code})") from None
         if first != _READY:
@@ -143,23 +163,24 @@ class StageProcess:
             raise StageStartError(f"{self.stage} stage failed to start: {detail}")
 
     def close(self) -> None:
-        """Stops the child (closing the pipe ends its loop; a stuck child is killed)."""
+        """Stops the child (closing the socket ends its loop; a stuck child is killed)."""
         if self._conn is not None:
             self._conn.close()
         if self._proc is not None:
-            self._proc.join(timeout=5)
-            if self._proc.is_alive():
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
                 self._proc.kill()
-                self._proc.join(timeout=5)
+                self._proc.wait(timeout=5)
         self._proc = self._conn = None
 
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
     def _kill(self) -> None:
-        if self._proc is not None and self._proc.is_alive():
+        if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
-            self._proc.join(timeout=10)
+            self._proc.wait(timeout=10)
         if self._conn is not None:
             self._conn.close()
         self._proc = self._conn = None
@@ -168,7 +189,7 @@ class StageProcess:
 
     def run(self, value: bytes) -> tuple[bytes, bytes]:
         """The stage's (key, value) for one message, or PermanentError saying why not."""
-        if self._proc is None or not self._proc.is_alive():
+        if self._proc is None or self._proc.poll() is not None:
             self.start()
         assert self._conn is not None and self._proc is not None
         started = time.monotonic()
@@ -188,10 +209,9 @@ class StageProcess:
         try:
             answer = pickle.loads(self._conn.recv_bytes())
         except (EOFError, OSError):
-            code = self._proc.exitcode
-            with contextlib.suppress(Exception):
-                self._proc.join(timeout=5)
-                code = self._proc.exitcode
+            code = None
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = self._proc.wait(timeout=5)
             self._kill()
             raise PermanentError(
                 self.stage,
@@ -203,3 +223,11 @@ class StageProcess:
             return answer[1], answer[2]
         _, stage, reason, message = answer
         raise PermanentError(Stage(stage) if stage else self.stage, reason, message)
+
+
+if __name__ == "__main__":
+    # The child: `python -m consumers.runner FD PARENT_PID LOG_LEVEL`, from StageProcess.start.
+    logging.basicConfig(
+        level=int(sys.argv[3]), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    _child_main(Connection(int(sys.argv[1])), int(sys.argv[2]))

@@ -6,10 +6,13 @@ Callers own the clients they make (and close them); nothing here keeps a module-
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from typing import Any
 
+import kafka
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
+from kafka.coordinator.consumer import ConsumerCoordinator
 
 from newsflow.settings import KafkaSettings, Settings
 
@@ -54,6 +57,37 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     return KafkaProducer(**opts)
 
 
+def _count_a_join_in_flight_as_rejoining() -> None:
+    """Works around a kafka-python 3.0.12 bug that leaves a consumer without partitions forever.
+
+    ``join_group_async`` loops ``while self.need_rejoin()``, and a ``poll()`` whose timeout
+    expires mid-join leaves the join task in flight for the next poll to await. But the group
+    leader's ``_perform_assignment`` records the metadata it assigned from, which makes
+    ``need_rejoin()`` False *before* the SyncGroup answer is processed; the next poll then
+    skips the loop, the answer is never applied, heartbeats stay disabled, the broker drops
+    the member and the consumer spins in ``poll()`` with no partitions (docs/streaming.md has
+    the log). Java's client loops while "rejoin needed *or pending*"; this restores the
+    "pending" half. Reproduced here on about one fresh group in four with ``poll(0)``.
+    """
+    if not kafka.__version__.startswith("3.0."):
+        return
+    original: Callable[[ConsumerCoordinator], bool] = ConsumerCoordinator.need_rejoin
+    if getattr(original, "_newsflow_pending_join", False):
+        return
+
+    def need_rejoin(self: ConsumerCoordinator) -> bool:
+        # ``rejoining`` is set when a join starts and cleared only once its result is applied.
+        return bool(self.rejoining) or original(self)
+
+    need_rejoin._newsflow_pending_join = True  # type: ignore[attr-defined]
+    ConsumerCoordinator.need_rejoin = need_rejoin
+
+
+def rebalancing(consumer: KafkaConsumer) -> bool:
+    """True while the consumer is between a JoinGroup and the assignment it brings."""
+    return bool(getattr(consumer._coordinator, "rejoining", False))
+
+
 def group_instance_id(settings: Settings, stage: str) -> str | None:
     """The static member id of this worker (``kafka.group_instance_id`` filled in), if any."""
     template = settings.kafka.group_instance_id
@@ -79,6 +113,7 @@ def make_consumer(settings: Settings, group_id: str | None, **overrides: Any) ->
         "partition_assignment_strategy": (CooperativeStickyAssignor,),
     }
     opts.update(overrides)
+    _count_a_join_in_flight_as_rejoining()
     return KafkaConsumer(**opts)
 
 

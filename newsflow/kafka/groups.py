@@ -141,8 +141,12 @@ def last_progress(state: GroupState) -> dict[str, float]:
 
 
 def unowned_partitions(settings: Settings, group: str, topic: str) -> int:
-    """How many partitions of ``topic`` no member of a stable ``group`` owns (0 if unsure)."""
+    """How many partitions of ``topic`` no member of ``group`` owns (0 while it rebalances).
+
+    An "Empty" group counts too: a member the broker dropped (while its client still thinks
+    it is in the group) leaves a group with no members and every partition unowned.
+    """
     state = describe_group(settings, group, topic)
-    if state.state != "Stable":  # mid-rebalance every partition looks unowned for a moment
-        return 0
+    if state.state in ("PreparingRebalance", "CompletingRebalance"):
+        return 0  # mid-rebalance every partition looks unowned for a moment
     return len(state.unowned)

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -349,9 +350,10 @@ class _Forwarder:
 
 
 def test_index_worker_retries_while_elasticsearch_is_unreachable(
-    stack: Any, settings: Settings, es: Elasticsearch
+    stack: Any, settings: Settings, es: Elasticsearch, tmp_path: Path
 ) -> None:
     from newsflow.elastic.index import ensure_index
+    from newsflow.kafka.groups import describe_group
 
     ensure_topics(settings)
     ensure_index(es, settings.index)  # so only the bulk writes go through the forwarder
@@ -364,15 +366,27 @@ def test_index_worker_retries_while_elasticsearch_is_unreachable(
         for i in range(50)
     ]
     env = settings_env(settings, es_url=f"http://127.0.0.1:{link.port}", es_request_timeout=2)
+    log = tmp_path / "index.log"
     link.start()
-    worker = subprocess.Popen(
-        [NEWSFLOW, "consume", "index"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with log.open("w") as out:  # a file, not a pipe nobody reads
+        worker = subprocess.Popen(
+            [NEWSFLOW, "consume", "index"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+    def wait_until(what: str, condition: Callable[[], bool], timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}\n{log.read_text()}"
+            assert worker.poll() is None, f"the worker exited\n{log.read_text()}"
+            time.sleep(0.5)
+
     try:
-        time.sleep(8)  # started, index ensured through the link, partitions assigned
+        wait_until(  # started, index ensured through the link, partitions assigned
+            "the worker to own the topic",
+            lambda: (
+                not describe_group(settings, settings.groups.index, settings.topics.clean).unowned
+            ),
+        )
         link.stop()  # Elasticsearch goes away, open connections included
         producer = make_producer(settings)
         for a in articles:
@@ -381,16 +395,17 @@ def test_index_worker_retries_while_elasticsearch_is_unreachable(
             )
         producer.flush()
         producer.close()
-        time.sleep(8)  # several failed bulk attempts
+        wait_until(
+            "two failed bulk attempts",
+            lambda: log.read_text().count("downstream unavailable") >= 2,
+        )
         assert worker.poll() is None, "the worker must not crash while ES is away"
         assert committed_total(settings, settings.groups.index, settings.topics.clean) == 0
         link.start()
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and count(es, settings) < 50:
-            time.sleep(0.5)
+        wait_until("all 50 articles", lambda: count(es, settings) >= 50)
         assert count(es, settings) == 50
         worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=30) == 0
+        assert worker.wait(timeout=60) == 0
     finally:
         if worker.poll() is None:
             worker.kill()
