@@ -316,7 +316,7 @@ BLOCKERS: dict[str, str | None] = {
 
 
 @cache
-def _first_words(language: str) -> dict[str, int]:
+def first_words(language: str) -> dict[str, int]:
     """First word of every name -> the most words a name starting with it has."""
     starts: dict[str, int] = {}
     for name in country_table(language):
@@ -407,7 +407,7 @@ def longest_name(
     not confirm as a place (``confirmed``). Capitals count only when confirmed.
     """
     table = country_table(language)
-    longest = _first_words(language).get(words[i])
+    longest = first_words(language).get(words[i])
     if longest is None:
         # A German genitive: "Deutschlands" -> "Deutschland", "Chinas" -> "China".
         if language == "de" and words[i].endswith("s") and words[i][:-1] in table:
@@ -438,9 +438,16 @@ def find_countries(
     confirmed = {p.removeprefix("the ").removeprefix("The ") for p in places}
     counts: dict[str, int] = {}
     first: dict[str, int] = {}
+    starts = first_words(language)
+    genitive = language == "de"
     n = len(words)
     i = 0
     while i < n:
+        word = words[i]
+        # Most words start no name: one dict lookup settles them.
+        if word not in starts and not (genitive and word[-1] == "s"):
+            i += 1
+            continue
         matched, code = longest_name(words, i, language, confirmed)
         if code is not None:
             counts[code] = counts.get(code, 0) + 1

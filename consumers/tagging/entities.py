@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from consumers.tagging import countries
+from consumers.tagging.text import WORD_RE, clean_word, plain_words
 
 if TYPE_CHECKING:  # spaCy is imported when the model is loaded, not with this module
     from spacy.tokens import Doc
@@ -31,11 +32,6 @@ LABEL_ALIASES = {"PER": "PERSON"}
 _STRIP = " \t\n\"'“”‘’,;:()[]{}-–—*"
 _SPACE_RE = re.compile(r"\s+")
 _POSSESSIVE_RE = re.compile(r"['’]s?$")
-# Words (with inner apostrophes, dots and hyphens: "U.S.", "l’Elysée", "Saudi-Arabien"), and
-# what ends a sentence: terminal punctuation, a colon, a paragraph break.
-_TOKEN_RE = re.compile(r"[^\W_]\w*(?:[.'’\-][^\W_]\w*)*\.?|[.!?…:]+|\n\s*\n")
-# French and Italian elisions glued to a name: "l’Elysée", "d’Israël".
-_ELISION_RE = re.compile(r"^(?:[lLdDjJnNsScCmMtT]|[qQ]u)['’](?=\w)")
 # Lowercase words allowed inside a name: "Ministry of Industry", "Banco de España".
 CONNECTORS = frozenset(
     "of and for the de du des la le del las los y et van von der den al bin da do dos di".split()  # noqa: SIM905
@@ -48,21 +44,26 @@ MAX_ENTITY_WORDS = 8
 MAX_WORD_CHARS = 12
 MAX_TITLE_CHARS = 400
 # How much of the article is scanned for names (a very long page is cut here).
-SCAN_CHARS = 30_000
+SCAN_CHARS = 20_000
 # Salience = weighted mix of mention frequency, earliness and presence in the title.
 W_FREQ, W_POS, W_TITLE = 0.5, 0.3, 0.2
 
 
 @dataclass(frozen=True)
 class PlanOptions:
-    """How much NER reads: ``names`` names, ``window`` words either side of each mention."""
+    """How much NER reads: ``names`` names, each with ``before`` words before a mention and
+    ``after`` words after it (what precedes a name tells its type more than what follows)."""
 
     names: int = 12
-    window: int = 3
+    before: int = 4
+    after: int = 2
     # The most frequent ``repeat`` names (seen at least 3 times) get a second context.
     repeat: int = 5
-    # Hard cap on the words NER reads besides the title.
-    max_words: int = 160
+    # Hard cap on the words NER reads besides the title (what NER read before it read names
+    # in context: a 30-word lead and 55 words of name-bearing sentences).
+    max_words: int = 100
+    # At most this many of the names are mentioned only once (rarely among the salient).
+    single: int = 12
 
 
 @dataclass(frozen=True)
@@ -88,49 +89,159 @@ class Entity:
     score: float = 0.0
 
 
-@dataclass
-class _Words:
-    """The words of the scanned text as parallel lists (one object per word costs more)."""
-
-    text: list[str] = field(default_factory=list)
-    start: list[int] = field(default_factory=list)
-    end: list[int] = field(default_factory=list)
-    sentence: list[int] = field(default_factory=list)
-    initial: list[bool] = field(default_factory=list)
+def _chars(test: Callable[[str], bool]) -> str:
+    # Letters of the scripts news is written in with capitals (Latin, Greek, Cyrillic, ...).
+    return "".join(c for c in map(chr, range(0x2000)) if test(c))
 
 
-def _scan(body: str) -> _Words:
-    out = _Words()
-    initial = True
-    sent = 0
-    for m in _TOKEN_RE.finditer(body, 0, SCAN_CHARS):
-        tok = m.group()
-        if not tok[0].isalnum():
-            initial = True
-            sent += 1
-            continue
-        start = m.start()
-        elision = _ELISION_RE.match(tok)
-        if elision:
-            start += elision.end()
-            tok = tok[elision.end() :]
-        ends = tok[-1] == "." and tok.count(".") == 1
-        if ends:
-            tok = tok[:-1]
-        out.text.append(tok)
-        out.start.append(start)
-        out.end.append(start + len(tok))
-        out.sentence.append(sent)
-        out.initial.append(initial)
-        # "Mr." or an initial ("J.") do not end a sentence; "said." does.
-        initial = ends and tok.lower() not in _ABBREVIATIONS and len(tok) != 1
-        if initial:
-            sent += 1
-    return out
+_UPPER = _chars(str.isupper)
+# A word starting with a capital. Whether it starts a word at all (not "Donald" in
+# "McDonald") is checked on the character before it: cheaper than a lookbehind at every
+# position of the text.
+_CAPITAL_RE = re.compile(rf"[{_UPPER}]\w*(?:[.'’\-][^\W_]\w*)*\.?")
+_GLUE = frozenset("'’.-_")
+# French and Italian elisions glued to a name: "l’Elysée", "d’Israël", "qu’Emmanuel".
+_ELISIONS = frozenset("lLdDjJnNsScCmMtT")
+# What may stand between a sentence end and its first word: spaces, quotes, brackets, bullets.
+_OPENERS = frozenset(" \t\r\"“”«»‘’'([¿¡–—-*•·")
+_SENTENCE_START_RE = re.compile(r"[.!?…:][\"”’»)\]]*\s|\n")
+_SENTENCE_END_RE = re.compile(r"[.!?…:](?=[\"”’»)\]]*\s)|\n")
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    """Whether the word at ``start`` is the first of a sentence, a paragraph or the text."""
+    i = start
+    while i > 0 and text[i - 1] in _OPENERS:
+        i -= 1
+    if i == 0 or text[i - 1] == "\n" or "\n" in text[i:start]:
+        return True
+    c = text[i - 1]
+    if c in "!?…:":
+        return True
+    if c != ".":
+        return False
+    # "Mr. Smith" and "J. Smith" are not sentence starts; "said. Smith" is.
+    j = i - 1
+    while j > 0 and text[j - 1].isalnum():
+        j -= 1
+    word = text[j : i - 1]
+    return len(word) > 1 and word.lower() not in _ABBREVIATIONS
 
 
 def _key(word: str) -> str:
-    return _POSSESSIVE_RE.sub("", word) if word[-1] in "s'’" else word
+    word = word[:-1] if word[-1] == "." and word.count(".") == 1 else word
+    return _POSSESSIVE_RE.sub("", word) if word and word[-1] in "s'’" else word
+
+
+@dataclass
+class _Names:
+    """Name-like words of a text: mentions (start offsets) and counts by key."""
+
+    inner: Counter[str] = field(default_factory=Counter)
+    initial: Counter[str] = field(default_factory=Counter)
+    mentions: dict[str, list[tuple[int, bool]]] = field(default_factory=dict)
+    known: dict[str, str] = field(default_factory=dict)
+
+
+def _names(text: str, language: str, stop: frozenset[str]) -> _Names:
+    """One pass over the capitalized words: counts, mentions, and country names found."""
+    out = _Names()
+    starts = countries.first_words(language)
+    genitive = language == "de"
+    skip_to = 0
+    seen: dict[str, str] = {}
+    for m in _CAPITAL_RE.finditer(text):
+        start = m.start()
+        if start < skip_to:
+            continue
+        if start:
+            prev = text[start - 1]
+            if prev.isalnum() or (
+                prev in _GLUE
+                and not (
+                    prev in "'’"
+                    and start > 1
+                    and (
+                        text[start - 2] in _ELISIONS or text[start - 3 : start - 1] in ("qu", "Qu")
+                    )
+                )
+            ):
+                continue
+        word = m.group()
+        # Names recur: classify each spelling once.
+        key = seen.get(word, "")
+        if not key:
+            key = seen[word] = _key(word)
+        if not key or key.lower() in stop:
+            continue
+        if key in starts or (genitive and key[-1] == "s"):
+            # A country name or national ("United States", "Chinese") needs no NER.
+            ahead = [key, *map(clean_word, WORD_RE.findall(text, m.end(), m.end() + 60)[:5])]
+            size, code = countries.longest_name(ahead, 0, language)
+            end = start + len(" ".join(ahead[:size]))
+            # "Lesotho Times", "China Daily": a longer name, for NER to label.
+            longer = (
+                size < len(ahead)
+                and text[end : end + 1] == " "
+                and text[end + 1 : end + 2].isupper()
+                and ahead[size].lower() not in stop
+            )
+            if code is not None and not longer:
+                name = " ".join(ahead[:size])
+                out.known.setdefault(name, "NORP" if name in countries.DEMONYMS else "GPE")
+                skip_to = end
+                continue
+        initial = _opens_sentence(text, start)
+        (out.initial if initial else out.inner)[key] += 1
+        out.mentions.setdefault(key, []).append((start, initial))
+    return out
+
+
+def _window(
+    text: str, start: int, stop: frozenset[str], before: int, after: int
+) -> tuple[int, int, int, set[str]]:
+    """The name at ``start`` with ``before`` words before it and ``after`` after, in its sentence.
+
+    Returns the character span, its words and the keys of the capitalized words it covers.
+    """
+    # Only the words near the name matter: look for its sentence's ends that far only.
+    reach = (MAX_ENTITY_WORDS + max(before, after) + 1) * MAX_WORD_CHARS
+    lo = max(0, start - reach)
+    begins = [m.end() for m in _SENTENCE_START_RE.finditer(text, lo, start)]
+    a = begins[-1] if begins else (text.find(" ", lo, start) + 1 if lo else 0)
+    end = _SENTENCE_END_RE.search(text, start, start + reach)
+    b = end.start() if end else min(len(text), start + reach)
+    words = [(w.start() + a, w.end() + a, w.group()) for w in WORD_RE.finditer(text[a:b])]
+    k = next((i for i, w in enumerate(words) if w[0] <= start < w[1]), None)
+    if k is None:
+        return start, start, 0, set()
+
+    def capital(i: int) -> bool:
+        w = words[i][2]
+        return w[0].isupper() and w.lower() not in stop
+
+    def joins(i: int) -> bool:
+        # A connector continues a name only between two capitalized words.
+        return words[i][2] in CONNECTORS and 0 < i < len(words) - 1 and capital(i + 1)
+
+    first = k
+    while (
+        first > 0
+        and k - first < MAX_ENTITY_WORDS
+        and (capital(first - 1) or (joins(first - 1) and capital(first - 2)))
+    ):
+        first -= 1
+    last = k
+    while (
+        last + 1 < len(words)
+        and last - k < MAX_ENTITY_WORDS
+        and (capital(last + 1) or joins(last + 1))
+    ):
+        last += 1
+    covered = {_key(words[i][2]) for i in range(first, last + 1) if capital(i)}
+    first = max(0, first - before)
+    last = min(len(words) - 1, last + after)
+    return words[first][0], words[last][1], last - first + 1, covered
 
 
 def plan(
@@ -139,35 +250,18 @@ def plan(
     language: str,
     stop: frozenset[str],
     options: PlanOptions | None = None,
+    words: list[str] | None = None,
 ) -> Plan:
-    """The title and the windows around the article's most frequent names, for NER to read."""
+    """The title and the windows around the article's most frequent names, for NER to read.
+
+    ``words`` are the body's words if the caller has them (``text.plain_words``): their
+    lowercase ones tell which capitalized words are only sentence openers.
+    """
     opts = options or PlanOptions()
-    w = _scan(body)
-    n = len(w.text)
-    words = w.text
-    capital = [t[0].isupper() and t.lower() not in stop for t in words]
-    lower: Counter[str] = Counter(t for t in words if t.islower())
-    inner: Counter[str] = Counter()
-    initial: Counter[str] = Counter()
-    first: dict[str, int] = {}
-    mentions: dict[str, list[int]] = {}
-    known: dict[str, str] = {}
-    i = 0
-    while i < n:
-        if not capital[i]:
-            i += 1
-            continue
-        size, code = countries.longest_name(words, i, language)
-        if code is not None:
-            name = " ".join(words[i : i + size])
-            known.setdefault(name, "NORP" if name in countries.DEMONYMS else "GPE")
-            i += size
-            continue
-        key = _key(words[i])
-        (initial if w.initial[i] else inner)[key] += 1
-        first.setdefault(key, i)
-        mentions.setdefault(key, []).append(i)
-        i += 1
+    text = body[:SCAN_CHARS]
+    names = _names(text, language, stop)
+    lower = Counter(filter(str.islower, words if words is not None else plain_words(text)))
+    inner, initial = names.inner, names.initial
 
     def name_like(k: str) -> bool:
         # A capital at a sentence start proves nothing, unless the word is also capitalized
@@ -180,59 +274,35 @@ def plan(
 
     freq = {
         k: inner[k] + initial[k]
-        for k in first
+        for k in names.mentions
         if len(k) > 1 and name_like(k) and lower[k.lower()] <= inner[k]
     }
-    ranked = sorted(freq, key=lambda k: (-freq[k], first[k]))
-
-    def name_span(i: int) -> tuple[int, int]:
-        # The capitalized run around word i ("Ministry of Industry and Information Technology").
-        s = w.sentence[i]
-        a = i
-        while a > 0 and i - a < MAX_ENTITY_WORDS and w.sentence[a - 1] == s:
-            if capital[a - 1] or (
-                words[a - 1] in CONNECTORS and a > 1 and capital[a - 2] and w.sentence[a - 2] == s
-            ):
-                a -= 1
-            else:
-                break
-        b = i
-        while b + 1 < n and b - i < MAX_ENTITY_WORDS and w.sentence[b + 1] == s:
-            if capital[b + 1] or (
-                words[b + 1] in CONNECTORS
-                and b + 2 < n
-                and capital[b + 2]
-                and w.sentence[b + 2] == s
-            ):
-                b += 1
-            else:
-                break
-        return a, b
-
+    ranked = sorted(freq, key=lambda k: (-freq[k], names.mentions[k][0][0]))
+    # NER reads the title whole: a name in it already has one context.
+    in_title = {_key(m.group()) for m in _CAPITAL_RE.finditer(title[:MAX_TITLE_CHARS])}
     ranges: list[tuple[int, int]] = []
     covered: set[str] = set()
     budget = opts.max_words
-    picked = 0
+    picked = single = 0
     for rank, k in enumerate(ranked):
         if picked >= opts.names or budget <= 0:
             break
-        if k in covered:
+        if k in covered or (freq[k] == 1 and single >= opts.single):
             continue
+        single += freq[k] == 1
         # A mention inside a sentence reads more like the article than a sentence opener.
-        where = [j for j in mentions[k] if not w.initial[j]] or mentions[k]
+        where = [s for s, ini in names.mentions[k] if not ini] or [s for s, _ in names.mentions[k]]
         take = 2 if rank < opts.repeat and freq[k] >= 3 and len(where) >= 2 else 1
-        for j in where[:take]:
-            a, b = name_span(j)
-            covered.update(_key(words[x]) for x in range(a, b + 1))
-            s = w.sentence[j]
-            lo, hi = a, b
-            for _ in range(opts.window):
-                if lo > 0 and w.sentence[lo - 1] == s:
-                    lo -= 1
-                if hi + 1 < n and w.sentence[hi + 1] == s:
-                    hi += 1
-            ranges.append((w.start[lo], w.end[hi]))
-            budget -= hi - lo + 1
+        if k in in_title:
+            take -= 1
+            if not take:
+                continue
+        for s in where[:take]:
+            a, b, n, keys = _window(text, s, stop, opts.before, opts.after)
+            if n:
+                ranges.append((a, b))
+                covered |= keys
+                budget -= n
         picked += 1
     ranges.sort()
     merged: list[tuple[int, int]] = []
@@ -247,9 +317,9 @@ def plan(
     for a, b in merged:
         if chars + (b - a) > max_chars:
             break
-        texts.append(body[a:b])
+        texts.append(text[a:b])
         chars += b - a
-    return Plan(texts, sorted(known.items()), opts.max_words - budget)
+    return Plan(texts, sorted(names.known.items()), opts.max_words - budget)
 
 
 def normalize(text: str) -> str:

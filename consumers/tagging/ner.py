@@ -86,12 +86,11 @@ class NerModels:
             self._loaded[language] = self._loaders[language]()
 
     @staticmethod
-    def describe(nlp: Any) -> str:
-        """``spacy 3.8.18 fr_core_news_sm 3.8.0``: what produced a language's entities."""
+    def describe(nlp: Any) -> tuple[str, str]:
+        """The model's package name and ``spacy 3.8.18 fr_core_news_sm 3.8.0``."""
         meta = nlp.meta
-        return (
-            f"spacy {version('spacy')} {meta.get('lang')}_{meta.get('name')} {meta.get('version')}"
-        )
+        package = f"{meta.get('lang')}_{meta.get('name')}"
+        return package, f"spacy {version('spacy')} {package} {meta.get('version')}"
 
 
 def _loader(package: str) -> Callable[[], Any]:

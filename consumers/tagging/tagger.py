@@ -35,6 +35,8 @@ class TaggerOptions:
 class _Prepared:
     title: str
     body: str
+    # The first ``max_words`` words of the body (topics, countries, name planning).
+    words: list[str]
     language: str | None
     language_score: float | None
     # The language whose models tag it: the detected one, English when undecided.
@@ -59,6 +61,7 @@ class Tagger:
             detector.name: detector.version,
             "pycountry": version("pycountry"),
         }
+        self._described: dict[str, tuple[str, str]] = {}
 
     @classmethod
     def load(cls, options: TaggerOptions | None = None) -> Tagger:
@@ -73,11 +76,13 @@ class Tagger:
         lang, score = self.detector.detect(f"{title}\n\n{head}" if title else head)
         # An undecided language is usually a short English snippet: English models cost little.
         use = lang or "en"
+        # Words average under 8 characters: cutting the text first spares tokenizing the tail.
+        words = plain_words(body[: self.options.max_words * 8])[: self.options.max_words]
         plan = None
         if use in self.ner.languages and (body or title):
             stop = keywords.stopwords(use)
-            plan = entities.plan(title, body, use, stop, self.options.ner)
-        return _Prepared(title, body, lang, score, use, plan)
+            plan = entities.plan(title, body, use, stop, self.options.ner, words)
+        return _Prepared(title, body, words, lang, score, use, plan)
 
     def _ner(self, prepared: list[_Prepared]) -> list[list[Any]]:
         """NER docs for each article, one ``nlp.pipe`` batch per language."""
@@ -110,9 +115,8 @@ class Tagger:
         opts = self.options
         lang = p.lang
         title_toks = tokens(p.title)
-        # Words average under 8 characters: cutting the text first spares tokenizing the tail.
+        body_words = p.words
         # Only keywords need sentences and segments, and only over the first few hundred words.
-        body_words = plain_words(p.body[: opts.max_words * 8])[: opts.max_words]
         kw_toks = tokens(p.body[: opts.keyword_words * 8]).head(opts.keyword_words)
 
         names = countries.country_table(lang)
@@ -156,10 +160,13 @@ class Tagger:
             return models, unsupported
         nlp = self.ner.get(lang) if lang in self.ner.languages else None
         if nlp is not None:
-            models["entities"] = NerModels.describe(nlp) + " ner on names in context"
-            models[str(nlp.meta.get("lang")) + "_" + str(nlp.meta.get("name"))] = str(
-                nlp.meta.get("version")
-            )
+            # Once per language, not per article: package metadata and spaCy's ``nlp.meta``
+            # (rebuilt on every access) cost about a millisecond.
+            if lang not in self._described:
+                self._described[lang] = NerModels.describe(nlp)
+            package, description = self._described[lang]
+            models["entities"] = f"{description} ner on names in context"
+            models[package] = description.rsplit(" ", 1)[1]
         else:
             models["entities"] = f"unsupported: no NER model for language {lang}"
             unsupported.append("entities")
@@ -174,7 +181,7 @@ class Tagger:
             models["topics"] = f"unsupported: no topic lexicon for language {lang}"
             unsupported.append("topics")
         local = "en" if lang == "en" else countries.names_language(lang)
-        models["countries"] = f"pycountry {version('pycountry')} names:{local}"
+        models["countries"] = f"pycountry {self._versions['pycountry']} names:{local}"
         return models, unsupported
 
 
