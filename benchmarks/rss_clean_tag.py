@@ -1,13 +1,14 @@
 """Memory of a clean worker's stages: RSS after each model loads, and after many pages.
 
 Usage:
-    python benchmarks/rss_clean_tag.py [--n 300]
+    python benchmarks/rss_clean_tag.py [--n 300] [--baseline REV]
 
 Runs in one process what a clean worker runs (``consumers.process.process_raw``: clean, then
 tag) and prints the resident set size (VmRSS) and its peak (VmHWM) after: importing the
 stages; the first English page (English NER loads); the first French page (French NER
 loads); the first German page (no NER model); then ``--n`` pages of each corpus in HTML mode
-(languages mixed as they come). This is a measurement, not a test: nothing fails.
+(languages mixed as they come). With ``--baseline REV`` the tagger is the one of git revision
+REV (``benchmarks/baseline.py``), for comparison. This is a measurement, not a test.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def report(what: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--n", type=int, default=300, help="pages per corpus")
+    parser.add_argument("--baseline", default=None, help="git revision of the tagger to use")
     args = parser.parse_args(argv)
     report("python started")
     from consumers.cleaning import raw_from_file
@@ -43,7 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     from newsflow.settings import Settings
 
     settings = Settings()
-    tagger = load_tagger()
+    if args.baseline:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from baseline import load_baseline
+
+        tagger = load_baseline(args.baseline).load_tagger()
+    else:
+        tagger = load_tagger()
     report("stages imported, language detector loaded")
     fundus = SHARED / "fundus-news-dev"
     meta = json.loads((fundus / "meta.json").read_text(encoding="utf-8"))
@@ -56,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     for lang in ("en", "fr", "de"):
         raw = raw_from_file(fundus / "pages" / f"{firsts[lang]}.html.gz", "html")
         process_raw(raw, tagger, settings)
-        report(f"first {lang} page ({', '.join(sorted(tagger.ner.loaded())) or 'no'} NER loaded)")
+        ner = getattr(tagger, "ner", None)
+        loaded = ", ".join(sorted(ner.loaded())) if ner is not None else "en (baseline)"
+        report(f"first {lang} page ({loaded or 'no'} NER loaded)")
     for corpus in ("fundus-news-dev", "wcxb-dev"):
         pages = sorted((SHARED / corpus / "pages").glob("*.html.gz"))[: args.n]
         for path in pages:

@@ -62,8 +62,6 @@ class PlanOptions:
     # Hard cap on the words NER reads besides the title (what NER read before it read names
     # in context: a 30-word lead and 55 words of name-bearing sentences).
     max_words: int = 100
-    # At most this many of the names are mentioned only once (rarely among the salient).
-    single: int = 12
 
 
 @dataclass(frozen=True)
@@ -283,13 +281,12 @@ def plan(
     ranges: list[tuple[int, int]] = []
     covered: set[str] = set()
     budget = opts.max_words
-    picked = single = 0
+    picked = 0
     for rank, k in enumerate(ranked):
         if picked >= opts.names or budget <= 0:
             break
-        if k in covered or (freq[k] == 1 and single >= opts.single):
+        if k in covered:
             continue
-        single += freq[k] == 1
         # A mention inside a sentence reads more like the article than a sentence opener.
         where = [s for s, ini in names.mentions[k] if not ini] or [s for s, _ in names.mentions[k]]
         take = 2 if rank < opts.repeat and freq[k] >= 3 and len(where) >= 2 else 1
