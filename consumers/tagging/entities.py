@@ -32,6 +32,10 @@ LABEL_ALIASES = {"PER": "PERSON"}
 _STRIP = " \t\n\"'“”‘’,;:()[]{}-–—*"
 _SPACE_RE = re.compile(r"\s+")
 _POSSESSIVE_RE = re.compile(r"['’]s?$")
+# A courtesy title is not part of a person's name: "Mme Binet" is Binet, as "Mr. Smith" is Smith.
+_HONORIFIC_RE = re.compile(
+    r"^(?:Mr|Mrs|Ms|Dr|Prof|Sir|Mme|Mmes|Mlle|M|Sr|Sra|Srta|Dña|Don|Herr|Frau)\.?\s+(?=[A-ZÀ-Þ])"
+)
 # Lowercase words allowed inside a name: "Ministry of Industry", "Banco de España".
 CONNECTORS = frozenset(
     "of and for the de du des la le del las los y et van von der den al bin da do dos di".split()  # noqa: SIM905
@@ -361,6 +365,8 @@ def collect(
         if label not in KEPT_LABELS:
             continue
         value = normalize(text)
+        if label == "PERSON":
+            value = _HONORIFIC_RE.sub("", value)
         if not _acceptable(value):
             continue
         key = value.lower()

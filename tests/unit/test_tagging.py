@@ -363,6 +363,14 @@ def test_plan_of_a_text_without_names() -> None:
     assert p.texts == [] and p.known == []
 
 
+def test_courtesy_titles_are_not_part_of_a_name() -> None:
+    text = "Mme Binet a parlé. Mr. Smith agreed with Dr Jane Doe."
+    doc = _doc_with_ents(
+        text, [("Mme Binet", "PERSON"), ("Mr. Smith", "PERSON"), ("Dr Jane Doe", "PERSON")]
+    )
+    assert {e.value for e in collect([doc])} == {"Binet", "Smith", "Jane Doe"}
+
+
 def test_surnames_count_for_one_person_only() -> None:
     def person(name: str) -> Entity:
         return Entity(name, "PERSON", variants={name})
