@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
 
     w0 = time.perf_counter()
     tagger = load_tagger()
-    print(f"tagger load {1000 * (time.perf_counter() - w0):.0f} ms; models {tagger.models}")
+    load_ms = 1000 * (time.perf_counter() - w0)
+    print(f"tagger load {load_ms:.0f} ms; NER models for {sorted(tagger.ner.languages)}")
     for mode in args.modes.split(","):
         run_mode(mode.strip(), args.corpus, ids, gold, args.warmup, args.repeat)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

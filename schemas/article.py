@@ -71,6 +71,10 @@ class Tag(BaseModel):
     score: float | None = None
 
 
+#: The kinds of tag a tagger component produces; ``Tags.unsupported`` lists those it could not.
+TagKind = Literal["entities", "keywords", "topics", "countries"]
+
+
 class Tags(BaseModel):
     """All tags on an article; ``tagger``/``tagger_version`` name the code and models used."""
 
@@ -86,7 +90,15 @@ class Tags(BaseModel):
     topics: list[Tag] = Field(default_factory=list, description="IPTC Media Topics, top level")
     countries: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 codes")
     models: dict[str, str] = Field(
-        default_factory=dict, description="Model name -> version, for each tagger component"
+        default_factory=dict,
+        description="Kind of tag (language, entities, keywords, topics, countries) -> the model "
+        "or lexicon that produced it, or 'unsupported: ...' / 'skipped: ...'; "
+        "and package -> version",
+    )
+    unsupported: list[TagKind] = Field(
+        default_factory=list,
+        description="Kinds of tag not produced because the article's language has no model or "
+        "lexicon for them (an empty list there means 'not supported', not 'none found')",
     )
 
 

@@ -3,7 +3,9 @@
 Names come from pycountry (name, common and official names, plus the part before the comma of
 inverted names such as "Iran, Islamic Republic of"), completed by a small hand-made table of
 short forms, demonyms and capitals. For a non-English article the pycountry translations of
-the names in that language (gettext catalogs shipped with pycountry) are added.
+the names in that language (gettext catalogs shipped with pycountry) are added, with a small
+per-language list of short forms and nationals (``lexicons/countries-<lang>.txt``: "Russland",
+"les Américains"); a German genitive ("Deutschlands", "Chinas") counts as the name.
 
 Matching is case-sensitive on capitalized word sequences, longest first, over the whole text.
 Names that are also common first names, US states or words ("Georgia", "Jordan", "Chad",
@@ -18,6 +20,8 @@ from collections.abc import Iterable
 from functools import cache
 
 import pycountry
+
+from consumers.tagging import lexicons
 
 # Short forms and variants pycountry does not list (or lists under an inverted name).
 ALIASES: dict[str, str] = {
@@ -312,7 +316,7 @@ BLOCKERS: dict[str, str | None] = {
 
 
 @cache
-def _first_words(language: str) -> dict[str, int]:
+def first_words(language: str) -> dict[str, int]:
     """First word of every name -> the most words a name starting with it has."""
     starts: dict[str, int] = {}
     for name in country_table(language):
@@ -322,6 +326,37 @@ def _first_words(language: str) -> dict[str, int]:
         words = name.split()
         starts[words[0]] = max(starts.get(words[0], 0), len(words))
     return starts
+
+
+@cache
+def _translation(language: str) -> gettext.NullTranslations | None:
+    """pycountry's catalog of country names in ``language`` (shipped in its wheel), or None."""
+    try:
+        return gettext.translation(
+            "iso3166-1", localedir=pycountry.LOCALES_DIR, languages=[language]
+        )
+    except OSError:
+        return None
+
+
+def names_language(language: str) -> str:
+    """Which names the country table has for ``language``: ``en+de``, or ``en`` alone."""
+    if language == "en" or (_translation(language) is None and not local_aliases(language)):
+        return "en"
+    return f"en+{language}"
+
+
+def local_aliases(language: str) -> dict[str, str]:
+    """Name -> alpha-2 from ``lexicons/countries-<language>.txt`` ("CODE: name, name")."""
+    text = lexicons.read("countries", language)
+    out: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        code, sep, names = line.partition(":")
+        if sep:
+            for name in names.split(","):
+                if name.strip():
+                    out[name.strip()] = code.strip()
+    return out
 
 
 @cache
@@ -341,12 +376,7 @@ def country_table(language: str = "en") -> dict[str, str | None]:
     table.update(DEMONYMS)
     table.update(BLOCKERS)
     if language != "en":
-        try:
-            trans = gettext.translation(
-                "iso3166-1", localedir=pycountry.LOCALES_DIR, languages=[language]
-            )
-        except OSError:
-            trans = None
+        trans = _translation(language)
         if trans is not None:
             for c in countries:
                 local = trans.gettext(c.name)
@@ -354,6 +384,7 @@ def country_table(language: str = "en") -> dict[str, str | None]:
                     table.setdefault(local, c.alpha_2)
                     if ", " in local:
                         table.setdefault(local.split(", ")[0], c.alpha_2)
+        table.update(local_aliases(language))
     return table
 
 
@@ -366,6 +397,35 @@ def lookup(name: str, language: str = "en") -> str | None:
     return code
 
 
+def longest_name(
+    words: list[str], i: int, language: str, confirmed: frozenset[str] | set[str] = frozenset()
+) -> tuple[int, str | None]:
+    """The longest country name (or demonym) starting at ``words[i]``: its size and code.
+
+    ``(0, None)`` when none starts there; ``(size, None)`` for a name that is not a country
+    here: a blocker ("Indian Ocean" -> not India) or an ambiguous name ("Jordan") that NER did
+    not confirm as a place (``confirmed``). Capitals count only when confirmed.
+    """
+    table = country_table(language)
+    longest = first_words(language).get(words[i])
+    if longest is None:
+        # A German genitive: "Deutschlands" -> "Deutschland", "Chinas" -> "China".
+        if language == "de" and words[i].endswith("s") and words[i][:-1] in table:
+            return 1, table[words[i][:-1]]
+        return 0, None
+    n = len(words)
+    # Longest match first, so "New South Wales" wins over "Wales".
+    for size in range(min(longest, n - i), 0, -1):
+        name = words[i] if size == 1 else " ".join(words[i : i + size])
+        if name in table:
+            if name in AMBIGUOUS and name not in confirmed:
+                return size, None
+            return size, table[name]
+        if name in CAPITALS and name in confirmed:
+            return size, CAPITALS[name]
+    return 0, None
+
+
 def find_countries(
     words: list[str],
     places: Iterable[str] = (),
@@ -375,33 +435,20 @@ def find_countries(
 
     ``places`` are NER place names (GPE/LOC/NORP) that vouch for ambiguous names and capitals.
     """
-    table = country_table(language)
-    starts = _first_words(language)
     confirmed = {p.removeprefix("the ").removeprefix("The ") for p in places}
     counts: dict[str, int] = {}
     first: dict[str, int] = {}
+    starts = first_words(language)
+    genitive = language == "de"
     n = len(words)
     i = 0
     while i < n:
-        longest = starts.get(words[i])
-        if longest is None:
+        word = words[i]
+        # Most words start no name: one dict lookup settles them.
+        if word not in starts and not (genitive and word[-1] == "s"):
             i += 1
             continue
-        matched = 0
-        code: str | None = None
-        # Longest match first, so "New South Wales" wins over "Wales".
-        for size in range(min(longest, n - i), 0, -1):
-            name = words[i] if size == 1 else " ".join(words[i : i + size])
-            if name in table:
-                code = table[name]
-                if name in AMBIGUOUS and name not in confirmed:
-                    code = None
-                matched = size
-                break
-            if name in CAPITALS and name in confirmed:
-                code = CAPITALS[name]
-                matched = size
-                break
+        matched, code = longest_name(words, i, language, confirmed)
         if code is not None:
             counts[code] = counts.get(code, 0) + 1
             first.setdefault(code, i)

@@ -1,46 +1,80 @@
-"""Named entities (persons, organizations, places) from spaCy's English NER, with salience.
+"""Named entities (persons, organizations, places) from spaCy NER over the whole article.
 
-NER is the expensive part of tagging (about 0.04 ms per word on one core), so it reads only
-the title and the lead of the article: whole paragraphs up to ``max_words`` words. News puts
-who and where first, so this loses little; a name first met deep in a long article is missed.
-Salience is then measured over the whole text by counting mentions of each entity found.
+NER is the expensive part of tagging (about 0.1 ms per token on our servers), and most of an
+article's words are not names. So NER does not read the whole text. ``plan`` scans the whole
+text once with a regular expression for words that can be names (capitalized, not a stopword;
+at the start of a sentence only if the word is also capitalized inside one, or written like a
+name: "ConocoPhillips", "DWR"), ranks them by how often they occur, and NER reads the title plus,
+for each of the most frequent names, a few words either side of one mention (two mentions for
+the most frequent: one context can fool NER). Country names and nationals ("China",
+"Chinese") are labelled from the country table without NER. Each name is then counted over the
+whole text by string matching (``score``), so an entity's salience reflects every mention.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from consumers.tagging.text import clean_word, sentences
+from consumers.tagging import countries
+from consumers.tagging.text import WORD_RE, clean_word, plain_words
 
 if TYPE_CHECKING:  # spaCy is imported when the model is loaded, not with this module
     from spacy.tokens import Doc
 
 KEPT_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP"})
 PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
+# WikiNER models (French and others) label PER/ORG/LOC/MISC; persons are named as in English.
+LABEL_ALIASES = {"PER": "PERSON"}
 _STRIP = " \t\n\"'“”‘’,;:()[]{}-–—*"
 _SPACE_RE = re.compile(r"\s+")
 _POSSESSIVE_RE = re.compile(r"['’]s?$")
-_INNER_CAPITAL_RE = re.compile(r"(?<=[\w,;:] )[A-Z][\w’'.-]+")
-# Capitalized inside sentences without being names.
-_COMMON_CAPITALIZED = frozenset(
-    "i i'm i've i'll i'd ok tv faq pdf url".split()  # noqa: SIM905 -- reads better as text
+# A courtesy title is not part of a person's name: "Mme Binet" is Binet, as "Mr. Smith" is Smith.
+_HONORIFIC_RE = re.compile(
+    r"^(?:Mr|Mrs|Ms|Dr|Prof|Sir|Mme|Mmes|Mlle|M|Sr|Sra|Srta|Dña|Don|Herr|Frau)\.?\s+(?=[A-ZÀ-Þ])"
 )
-_SENTENCE_END_RE = re.compile(r"[.!?…][\"”’)]*\s")
+# Lowercase words allowed inside a name: "Ministry of Industry", "Banco de España".
+CONNECTORS = frozenset(
+    "of and for the de du des la le del las los y et van von der den al bin da do dos di".split()  # noqa: SIM905
+)
+# Short capitalized abbreviations whose dot does not end a sentence.
+_ABBREVIATIONS = frozenset("mr mrs ms dr st jr sr prof gen col lt sgt rep sen gov no vs".split())  # noqa: SIM905
 MAX_ENTITY_WORDS = 8
-# Word budgets are also character budgets at this many characters a word, so that text
-# without spaces (a URL dump, a mislabelled binary) cannot hand NER a huge "word".
+# Budgets are also character budgets at this many characters a word, so that text without
+# spaces (a URL dump, a mislabelled binary) cannot hand NER a huge "word".
 MAX_WORD_CHARS = 12
 MAX_TITLE_CHARS = 400
-# How far past its budget the lead may run to finish a sentence, as a share of the budget.
-LEAD_OVERFLOW = 0.5
-# How far past the lead to look for name-bearing sentences.
+# How much of the article is scanned for names (a very long page is cut here).
 SCAN_CHARS = 20_000
 # Salience = weighted mix of mention frequency, earliness and presence in the title.
 W_FREQ, W_POS, W_TITLE = 0.5, 0.3, 0.2
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """How much NER reads: ``names`` names, each with ``before`` words before a mention and
+    ``after`` words after it (what precedes a name tells its type more than what follows)."""
+
+    names: int = 12
+    before: int = 4
+    after: int = 2
+    # The most frequent ``repeat`` names (seen at least 3 times) get a second context.
+    repeat: int = 5
+    # Hard cap on the words NER reads besides the title (what NER read before it read names
+    # in context: a 30-word lead and 55 words of name-bearing sentences).
+    max_words: int = 100
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What NER reads for one article, and the names labelled without it."""
+
+    texts: list[str]
+    known: list[tuple[str, str]]
+    words: int
 
 
 @dataclass
@@ -57,86 +91,236 @@ class Entity:
     score: float = 0.0
 
 
-def lead_end(body: str, max_words: int) -> int:
-    """Where the NER lead of ``body`` ends: whole paragraphs up to ``max_words`` words.
-
-    A paragraph that crosses the budget is cut at a sentence end: the one that closes the
-    sentence in progress if it comes within ``LEAD_OVERFLOW`` more words (a lead sentence is
-    worth finishing: cutting "the Ministry of | Industry" breaks a name), else the last one
-    inside the budget, else at the budget word.
-    """
-    return min(_lead_end(body, max_words), int(max_words * (1 + LEAD_OVERFLOW)) * MAX_WORD_CHARS)
+def _chars(test: Callable[[str], bool]) -> str:
+    # Letters of the scripts news is written in with capitals (Latin, Greek, Cyrillic, ...).
+    return "".join(c for c in map(chr, range(0x2000)) if test(c))
 
 
-def _lead_end(body: str, max_words: int) -> int:
-    words = 0
-    for m in re.finditer(r"\S+|\n\s*\n", body):
-        tok = m.group()
-        if tok.startswith("\n"):
-            if words >= max_words * 0.6:
-                return m.start()
+_UPPER = _chars(str.isupper)
+# A word starting with a capital. Whether it starts a word at all (not "Donald" in
+# "McDonald") is checked on the character before it: cheaper than a lookbehind at every
+# position of the text.
+_CAPITAL_RE = re.compile(rf"[{_UPPER}]\w*(?:[.'’\-][^\W_]\w*)*\.?")
+_GLUE = frozenset("'’.-_")
+# French and Italian elisions glued to a name: "l’Elysée", "d’Israël", "qu’Emmanuel".
+_ELISIONS = frozenset("lLdDjJnNsScCmMtT")
+# What may stand between a sentence end and its first word: spaces, quotes, brackets, bullets.
+_OPENERS = frozenset(" \t\r\"“”«»‘’'([¿¡–—-*•·")
+_SENTENCE_START_RE = re.compile(r"[.!?…:][\"”’»)\]]*\s|\n")
+_SENTENCE_END_RE = re.compile(r"[.!?…:](?=[\"”’»)\]]*\s)|\n")
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    """Whether the word at ``start`` is the first of a sentence, a paragraph or the text."""
+    i = start
+    while i > 0 and text[i - 1] in _OPENERS:
+        i -= 1
+    if i == 0 or text[i - 1] == "\n" or "\n" in text[i:start]:
+        return True
+    c = text[i - 1]
+    if c in "!?…:":
+        return True
+    if c != ".":
+        return False
+    # "Mr. Smith" and "J. Smith" are not sentence starts; "said. Smith" is.
+    j = i - 1
+    while j > 0 and text[j - 1].isalnum():
+        j -= 1
+    word = text[j : i - 1]
+    return len(word) > 1 and word.lower() not in _ABBREVIATIONS
+
+
+def _key(word: str) -> str:
+    word = word[:-1] if word[-1] == "." and word.count(".") == 1 else word
+    return _POSSESSIVE_RE.sub("", word) if word and word[-1] in "s'’" else word
+
+
+@dataclass
+class _Names:
+    """Name-like words of a text: mentions (start offsets) and counts by key."""
+
+    inner: Counter[str] = field(default_factory=Counter)
+    initial: Counter[str] = field(default_factory=Counter)
+    mentions: dict[str, list[tuple[int, bool]]] = field(default_factory=dict)
+    known: dict[str, str] = field(default_factory=dict)
+
+
+def _names(text: str, language: str, stop: frozenset[str]) -> _Names:
+    """One pass over the capitalized words: counts, mentions, and country names found."""
+    out = _Names()
+    starts = countries.first_words(language)
+    genitive = language == "de"
+    skip_to = 0
+    seen: dict[str, str] = {}
+    for m in _CAPITAL_RE.finditer(text):
+        start = m.start()
+        if start < skip_to:
             continue
-        words += 1
-        if words > max_words:
-            ahead = body[m.start() : m.start() + int(max_words * LEAD_OVERFLOW) * MAX_WORD_CHARS]
-            close = _SENTENCE_END_RE.search(ahead)
-            if close and len(ahead[: close.end()].split()) <= max_words * LEAD_OVERFLOW:
-                return m.start() + close.end()
-            head = body[: m.start()]
-            ends = list(_SENTENCE_END_RE.finditer(head))
-            return ends[-1].end() if ends and ends[-1].end() > len(head) // 2 else m.start()
-    return len(body)
-
-
-def name_sentences(body: str, start: int, max_words: int) -> str:
-    """Sentences after the lead that best cover the names it repeats, up to a word budget.
-
-    Capitalized words inside sentences (not the first word) are likely names; those repeated
-    most often are likely the article's main entities. Greedily, for the most frequent name
-    not yet covered, the shortest sentence holding it is picked (it also covers the other
-    names it holds), until the budget is spent. NER then labels each name from one context;
-    ``score`` counts every mention over the whole text.
-    """
-    window = body[start : start + SCAN_CHARS]
-    sents: list[tuple[str, set[str]]] = []
-    freq: Counter[str] = Counter()
-    for _, sent in sentences(window):
-        found = _INNER_CAPITAL_RE.findall(sent)
-        if not found:
-            continue
-        names = {n for n in map(clean_word, found) if n.lower() not in _COMMON_CAPITALIZED}
-        if names:
-            sents.append((sent, names))
-            freq.update(names)
-    picked: list[int] = []
-    covered: set[str] = set()
-    words = chars = 0
-    max_chars = max_words * MAX_WORD_CHARS
-    for name, _ in sorted(freq.items(), key=lambda kv: (-kv[1], kv[0])):
-        if name in covered:
-            continue
-        best: int | None = None
-        for k, (sent, names) in enumerate(sents):
-            if (
-                name in names
-                and k not in picked
-                and (best is None or len(sent) < len(sents[best][0]))
+        if start:
+            prev = text[start - 1]
+            if prev.isalnum() or (
+                prev in _GLUE
+                and not (
+                    prev in "'’"
+                    and start > 1
+                    and (
+                        text[start - 2] in _ELISIONS or text[start - 3 : start - 1] in ("qu", "Qu")
+                    )
+                )
             ):
-                best = k
-        if best is None:
+                continue
+        word = m.group()
+        # Names recur: classify each spelling once.
+        key = seen.get(word, "")
+        if not key:
+            key = seen[word] = _key(word)
+        if not key or key.lower() in stop:
             continue
-        sent, names = sents[best]
-        n = len(sent.split())
-        if words + n > max_words or chars + len(sent) > max_chars:
-            continue
-        picked.append(best)
-        covered |= names
-        words += n
-        chars += len(sent) + 2
-        if words >= max_words:
+        if key in starts or (genitive and key[-1] == "s"):
+            # A country name or national ("United States", "Chinese") needs no NER.
+            ahead = [key, *map(clean_word, WORD_RE.findall(text, m.end(), m.end() + 60)[:5])]
+            size, code = countries.longest_name(ahead, 0, language)
+            end = start + len(" ".join(ahead[:size]))
+            # "Lesotho Times", "China Daily": a longer name, for NER to label.
+            longer = (
+                size < len(ahead)
+                and text[end : end + 1] == " "
+                and text[end + 1 : end + 2].isupper()
+                and ahead[size].lower() not in stop
+            )
+            if code is not None and not longer:
+                name = " ".join(ahead[:size])
+                out.known.setdefault(name, "NORP" if name in countries.DEMONYMS else "GPE")
+                skip_to = end
+                continue
+        initial = _opens_sentence(text, start)
+        (out.initial if initial else out.inner)[key] += 1
+        out.mentions.setdefault(key, []).append((start, initial))
+    return out
+
+
+def _window(
+    text: str, start: int, stop: frozenset[str], before: int, after: int
+) -> tuple[int, int, int, set[str]]:
+    """The name at ``start`` with ``before`` words before it and ``after`` after, in its sentence.
+
+    Returns the character span, its words and the keys of the capitalized words it covers.
+    """
+    # Only the words near the name matter: look for its sentence's ends that far only.
+    reach = (MAX_ENTITY_WORDS + max(before, after) + 1) * MAX_WORD_CHARS
+    lo = max(0, start - reach)
+    begins = [m.end() for m in _SENTENCE_START_RE.finditer(text, lo, start)]
+    a = begins[-1] if begins else (text.find(" ", lo, start) + 1 if lo else 0)
+    end = _SENTENCE_END_RE.search(text, start, start + reach)
+    b = end.start() if end else min(len(text), start + reach)
+    words = [(w.start() + a, w.end() + a, w.group()) for w in WORD_RE.finditer(text[a:b])]
+    k = next((i for i, w in enumerate(words) if w[0] <= start < w[1]), None)
+    if k is None:
+        return start, start, 0, set()
+
+    def capital(i: int) -> bool:
+        w = words[i][2]
+        return w[0].isupper() and w.lower() not in stop
+
+    def joins(i: int) -> bool:
+        # A connector continues a name only between two capitalized words.
+        return words[i][2] in CONNECTORS and 0 < i < len(words) - 1 and capital(i + 1)
+
+    first = k
+    while (
+        first > 0
+        and k - first < MAX_ENTITY_WORDS
+        and (capital(first - 1) or (joins(first - 1) and capital(first - 2)))
+    ):
+        first -= 1
+    last = k
+    while (
+        last + 1 < len(words)
+        and last - k < MAX_ENTITY_WORDS
+        and (capital(last + 1) or joins(last + 1))
+    ):
+        last += 1
+    covered = {_key(words[i][2]) for i in range(first, last + 1) if capital(i)}
+    first = max(0, first - before)
+    last = min(len(words) - 1, last + after)
+    return words[first][0], words[last][1], last - first + 1, covered
+
+
+def plan(
+    title: str,
+    body: str,
+    language: str,
+    stop: frozenset[str],
+    options: PlanOptions | None = None,
+    words: list[str] | None = None,
+) -> Plan:
+    """The title and the windows around the article's most frequent names, for NER to read.
+
+    ``words`` are the body's words if the caller has them (``text.plain_words``): their
+    lowercase ones tell which capitalized words are only sentence openers.
+    """
+    opts = options or PlanOptions()
+    text = body[:SCAN_CHARS]
+    names = _names(text, language, stop)
+    lower = Counter(filter(str.islower, words if words is not None else plain_words(text)))
+    inner, initial = names.inner, names.initial
+
+    def name_like(k: str) -> bool:
+        # A capital at a sentence start proves nothing, unless the word is also capitalized
+        # inside sentences, is written like a name, or recurs and is never lowercase.
+        return (
+            inner[k] > 0
+            or any(c.isupper() for c in k[1:])
+            or (initial[k] >= 2 and lower[k.lower()] == 0)
+        )
+
+    freq = {
+        k: inner[k] + initial[k]
+        for k in names.mentions
+        if len(k) > 1 and name_like(k) and lower[k.lower()] <= inner[k]
+    }
+    ranked = sorted(freq, key=lambda k: (-freq[k], names.mentions[k][0][0]))
+    # NER reads the title whole: a name in it already has one context.
+    in_title = {_key(m.group()) for m in _CAPITAL_RE.finditer(title[:MAX_TITLE_CHARS])}
+    ranges: list[tuple[int, int]] = []
+    covered: set[str] = set()
+    budget = opts.max_words
+    picked = 0
+    for rank, k in enumerate(ranked):
+        if picked >= opts.names or budget <= 0:
             break
-    # Reading order, so that NER sees sentences as the text has them.
-    return "\n\n".join(sents[k][0] for k in sorted(picked))
+        if k in covered:
+            continue
+        # A mention inside a sentence reads more like the article than a sentence opener.
+        where = [s for s, ini in names.mentions[k] if not ini] or [s for s, _ in names.mentions[k]]
+        take = 2 if rank < opts.repeat and freq[k] >= 3 and len(where) >= 2 else 1
+        if k in in_title:
+            take -= 1
+            if not take:
+                continue
+        for s in where[:take]:
+            a, b, n, keys = _window(text, s, stop, opts.before, opts.after)
+            if n:
+                ranges.append((a, b))
+                covered |= keys
+                budget -= n
+        picked += 1
+    ranges.sort()
+    merged: list[tuple[int, int]] = []
+    for a, b in ranges:
+        if merged and a <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    max_chars = opts.max_words * MAX_WORD_CHARS
+    texts = [title[:MAX_TITLE_CHARS]] if title else []
+    chars = 0
+    for a, b in merged:
+        if chars + (b - a) > max_chars:
+            break
+        texts.append(text[a:b])
+        chars += b - a
+    return Plan(texts, sorted(names.known.items()), opts.max_words - budget)
 
 
 def normalize(text: str) -> str:
@@ -165,26 +349,32 @@ def _ends(name: str) -> tuple[str, str]:
     return words[0], words[-1]
 
 
-def collect(docs: list[Doc], country_of: Callable[[str], str | None] | None = None) -> list[Entity]:
-    """Entities from NER docs, merged by normalized name; partial person names merged.
+def collect(
+    docs: list[Doc],
+    country_of: Callable[[str], str | None] | None = None,
+    known: Iterable[tuple[str, str]] = (),
+) -> list[Entity]:
+    """Entities from NER docs and ``known`` (name, label) pairs, merged by normalized name.
 
-    With ``country_of``, places naming the same country ("US", "U.S.", "United States") are
-    merged too, under the name NER found most often.
+    Partial person names are merged into the full name. With ``country_of``, places naming the
+    same country ("US", "U.S.", "United States") are merged too, under the name seen most often.
     """
+    found = [(e.text, LABEL_ALIASES.get(e.label_, e.label_)) for doc in docs for e in doc.ents]
     by_key: dict[str, Entity] = {}
-    for doc in docs:
-        for ent in doc.ents:
-            if ent.label_ not in KEPT_LABELS:
-                continue
-            value = normalize(ent.text)
-            if not _acceptable(value):
-                continue
-            key = value.lower()
-            e = by_key.get(key)
-            if e is None:
-                e = by_key[key] = Entity(value, ent.label_)
-            e.variants.add(value)
-            e.labels[ent.label_] += 1
+    for text, label in [*found, *known]:
+        if label not in KEPT_LABELS:
+            continue
+        value = normalize(text)
+        if label == "PERSON":
+            value = _HONORIFIC_RE.sub("", value)
+        if not _acceptable(value):
+            continue
+        key = value.lower()
+        e = by_key.get(key)
+        if e is None:
+            e = by_key[key] = Entity(value, label)
+        e.variants.add(value)
+        e.labels[label] += 1
     for e in by_key.values():
         e.label = e.labels.most_common(1)[0][0]
     # "Huang" after "Huang Libin": same person when it is the first or last word of a full
@@ -211,6 +401,23 @@ def collect(docs: list[Doc], country_of: Callable[[str], str | None] | None = No
     return list(by_key.values())
 
 
+def surnames(entities: list[Entity]) -> dict[str, Entity]:
+    """Last names that stand for one full person name ("Harris" -> "Kamala Harris").
+
+    News names a person in full once, then by the last name alone; NER, reading only a few
+    contexts, may not have seen the short form. A last name shared by two persons, or that is
+    itself another entity's name, stands for no one.
+    """
+    taken = {v for e in entities for v in e.variants}
+    owners: dict[str, list[Entity]] = {}
+    for e in entities:
+        if e.label == "PERSON" and " " in e.value:
+            last = e.value.rsplit(" ", 1)[1]
+            if len(last) > 2 and last[0].isupper() and last not in taken:
+                owners.setdefault(last, []).append(e)
+    return {last: es[0] for last, es in owners.items() if len(es) == 1}
+
+
 def score(entities: list[Entity], title: str, text: str) -> None:
     """Count mentions of every entity over ``title + text`` and set its salience score."""
     if not entities:
@@ -219,6 +426,8 @@ def score(entities: list[Entity], title: str, text: str) -> None:
     for e in entities:
         for v in e.variants:
             owner.setdefault(v, e)
+    for last, e in surnames(entities).items():
+        owner.setdefault(last, e)
     # Longest first so that "Huang Libin" is one mention, not also a "Huang".
     pattern = "|".join(re.escape(v) for v in sorted(owner, key=len, reverse=True))
     full = f"{title}\n\n{text}" if title else text

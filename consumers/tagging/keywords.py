@@ -12,8 +12,10 @@ The best candidates are kept, skipping near-repeats of one already kept: a subse
 superset of a kept phrase, a superset of a kept word unless seen twice, or one sharing more
 than half of its words. Scores are divided by the best one so they are in (0, 1].
 
-Stopwords come from spaCy's language data (bundled with spaCy, no model), plus, for English,
-words too generic for news ("said", "year", "percent").
+Stopwords come from spaCy's language data (bundled with spaCy, no model), plus words too
+generic for news ("said", "year", "percent"; ``lexicons/generic-<lang>.txt`` for English,
+German, French and Spanish). A language spaCy has no stopwords for, or written without
+spaces (Japanese, Chinese, Thai), gets no keywords.
 """
 
 from __future__ import annotations
@@ -24,30 +26,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
+from consumers.tagging import lexicons
 from consumers.tagging.text import Words, lower_singular
 
 MAX_NGRAM = 3
-# Words that are everywhere in news and never what an article is about.
-NEWS_GENERIC = frozenset(
-    """said says say told according reported report reports year years percent per cent
-    time times people new also like just including include includes day days week weeks
-    month months today yesterday tomorrow monday tuesday wednesday thursday friday saturday
-    sunday january february march april may june july august september october november
-    december mr mrs ms dr et al ago way lot lots thing things make makes made use used
-    want wants going get gets got need needs good best better know think pm am related
-    addition expect expects expected continue continues continued help helps provide
-    provides provided take takes taking took come comes came look looks find finds found
-    give gives given keep keeps start starts started show shows feel feels seem seems
-    become becomes leave let begin run bring hold stand hear move live believe happen
-    happens allow allows add adds added lead leads led understand consider appear create
-    creates offer offers remain remains suggest suggests require requires ensure build stay
-    reach raise pass decide return explain put means mean set sets called call calls
-    important different great able likely possible sure certain various several many much
-    more most less least early late recent recently currently really actually simply easily
-    vs etc
-    example examples way ways lot kind kinds type types thing things part parts e.g. i.e.
-    """.split()  # noqa: SIM905 -- a word list reads better as text
-)
+
+
+@cache
+def generic_words(language: str) -> frozenset[str]:
+    """Words that are everywhere in news and never what an article is about ("said", "year").
+
+    From ``lexicons/generic-<language>.txt``; empty for a language without such a list.
+    """
+    return frozenset((lexicons.read("generic", language) or "").split())
+
+
+# Languages written without spaces between words: our word runs would be whole clauses.
+UNSPACED = frozenset({"ja", "zh", "th", "lo", "km", "my", "bo"})
+
+
+def supported(language: str) -> bool:
+    """Whether keywords can be extracted: the language has stopwords and spaces."""
+    return language not in UNSPACED and bool(stopwords(language))
 
 
 @cache
@@ -59,7 +59,7 @@ def stopwords(language: str) -> frozenset[str]:
         words = frozenset(get_lang_class(language).Defaults.stop_words)
     except Exception:  # an unknown language code: no stopwords rather than no keywords
         words = frozenset()
-    return words | NEWS_GENERIC if language == "en" else words
+    return words | generic_words(language) if words else words
 
 
 @dataclass(slots=True)
@@ -96,7 +96,13 @@ def _norm(word: str, english: bool) -> str:
 
 
 def extract(body: Words, title: Words, language: str, top_n: int = 10) -> list[tuple[str, float]]:
-    """The ``top_n`` keywords of the text with scores in (0, 1], best first."""
+    """The ``top_n`` keywords of the text with scores in (0, 1], best first.
+
+    Empty for a language ``supported`` rejects: without stopwords every run of words is a
+    candidate, and without spaces a run is a whole clause.
+    """
+    if not supported(language):
+        return []
     english = language == "en"
     norms = [lower_singular(w) for w in body.text] if english else [w.lower() for w in body.text]
     content = list(map(_content_test(language), body.text))

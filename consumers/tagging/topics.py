@@ -1,4 +1,4 @@
-"""Topic classifier: IPTC Media Topics, top level, from weighted English lexicons.
+"""Topic classifier: IPTC Media Topics, top level, from weighted per-language lexicons.
 
 See ``docs/taxonomy.md`` for the taxonomy and the method. In short: every topic has a lexicon
 of lowercase singular words and phrases, each with a weight (3 = nearly decisive, such as
@@ -15,10 +15,12 @@ constants were set on the wcxb-dev corpus so that most articles get one or two t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
-from consumers.tagging.text import lower_singular, singular
+from consumers.tagging import lexicons
+from consumers.tagging.text import lower_singular
 
 LEXICON_VERSION = "1"
 K0 = 4.0
@@ -37,208 +39,226 @@ class Topic:
     label: str
 
 
-# Lexicon lines: "weight: term, term, ...". Terms are lowercase; the matcher singularizes the
-# text's words, so plurals need not be listed, but other inflections do.
-LEXICONS: dict[Topic, str] = {
-    Topic("medtop:01000000", "arts, culture, entertainment and media"): """
-        3: box office, art exhibition, film festival, grammy, oscar, emmy, album, novelist
-        2: film, movie, cinema, actor, actress, singer, musician, band, concert, festival,
-           museum, gallery, theatre, theater, painting, painter, sculpture, novel, poet,
-           poetry, author, literature, television, tv series, documentary, hollywood,
-           celebrity, music, song, opera, ballet, dance, artist, netflix, streaming,
-           broadcaster, journalism, journalist, newspaper, magazine, publisher
-        1: art, culture, cultural, show, star, award, entertainment, media, book, episode,
-           series, director, premiere, release, fan, stage, performance, heritage""",
-    Topic("medtop:16000000", "conflict, war and peace"): """
-        3: ceasefire, airstrike, air strike, missile strike, peace talks, armed conflict,
-           civil war, insurgent, insurgency, invasion, war crime, shelling
-        2: war, military, troops, soldier, army, battle, militant, rebel, attack, bomb,
-           bombing, missile, drone strike, weapon, armed, fighting, killed, casualty,
-           terrorism, terrorist, occupation, hostage, refugee, nato, frontline, offensive,
-           airstrikes, defense ministry, defence ministry, pentagon, peace deal, truce
-        1: conflict, security force, violence, border, tension, peace, defense, defence,
-           navy, air force, clash, sanction""",
-    Topic("medtop:02000000", "crime, law and justice"): """
-        3: arrested, convicted, sentenced, indicted, prosecutor, lawsuit, supreme court,
-           murder, homicide, fraud, trial, verdict, guilty, jury, plea
-        2: police, crime, criminal, court, judge, law enforcement, charged, charge, arrest,
-           suspect, investigation, prison, jail, lawyer, attorney, attorney general,
-           theft, robbery, smuggling, corruption, bribery, sued, ruling, appeal, shooting,
-           stabbing, detective, victim, illegal, legal, justice, custody, testimony
-        1: law, case, investigator, officer, allegation, alleged, accused, evidence, penalty,
-           fine, regulation, rule""",
-    Topic("medtop:03000000", "disaster, accident and emergency incident"): """
-        3: earthquake, tsunami, wildfire, hurricane, typhoon, cyclone, tornado, landslide,
-           plane crash, car crash, derailment, explosion, rescue worker, death toll,
-           evacuation, evacuated
-        2: flood, flooding, disaster, accident, crash, fire, firefighter, emergency,
-           rescue, survivor, collapse, blaze, drowned, injured, victims, emergency service,
-           search and rescue, eruption, volcano, drought, famine, spill, leak
-        1: damage, destroyed, killed, dead, missing, casualty, relief, emergency response""",
-    Topic("medtop:04000000", "economy, business and finance"): """
-        3: stock market, share price, interest rate, central bank, inflation, gdp,
-           quarterly profit, earnings, revenue, acquisition, merger, ipo, steel, iron ore,
-           production capacity, economic growth, recession, trade deal, tariff
-        2: economy, economic, market, business, company, industry, industrial, investor,
-           investment, bank, banking, finance, financial, profit, loss, sales, price,
-           manufacturing, manufacturer, production, output, export, import, trade, retail,
-           retailer, shareholder, stock, share, bond, currency, dollar, euro, yuan, debt,
-           budget, tax, oil price, commodity, supply chain, startup, ceo, chief executive,
-           restructuring, bankruptcy, enterprise, firm, corporation, capacity, demand,
-           consumer, mining, mine, ore, coal, oil, gas, energy, automaker, supplier
-        1: cost, percent, growth, billion, million, fund, sector, brand, product, customer,
-           deal, supply, contract, plant, factory, capital, asset, valuation, earnings call""",
-    Topic("medtop:05000000", "education"): """
-        3: school, university, college, student, teacher, classroom, curriculum, tuition,
-           campus, kindergarten, graduate, undergraduate
-        2: education, educational, pupil, professor, lecturer, exam, degree, scholarship,
-           academic, learning, teaching, literacy, school board, enrollment, enrolment
-        1: class, course, study, lesson, semester, grade, training""",
-    Topic("medtop:06000000", "environment"): """
-        3: carbon neutrality, carbon neutralization, carbon emission, greenhouse gas,
-           net-zero, net zero, climate change, global warming, carbon dioxide, emission,
-           renewable energy, deforestation, biodiversity, pollution, carbon peak,
-           carbon-peak, climate crisis, emissions reduction, decarbonization
-        2: climate, carbon, environmental, environment, pollutant, solar power, wind power,
-           renewable, recycling, recycle, conservation, wildlife, endangered species,
-           ecosystem, forest, reforestation, planting tree, plastic waste, air quality,
-           fossil fuel, sustainability, sustainable, green energy, electric vehicle, ozone,
-           paris agreement, clean energy, habitat, species, toxic, contamination
-        1: tree, ocean, river, waste, water, nature, green, energy efficiency, coal, land""",
-    Topic("medtop:07000000", "health"): """
-        3: covid-19, coronavirus, pandemic, vaccine, vaccination, hospital, patient,
-           disease, cancer, diabetes, virus, infection, clinical trial, public health,
-           mental health, epidemic, outbreak
-        2: health, medical, medicine, doctor, nurse, physician, drug, treatment, therapy,
-           symptom, diagnosis, healthcare, health care, illness, surgery, nutrition, diet,
-           obesity, vitamin, protein, immune system, antibody, fda, who, dementia,
-           heart disease, blood pressure, clinic, pharmaceutical, wellness
-        1: care, risk, study, researcher, body, sleep, exercise, fitness, food, healthy,
-           weight, dose""",
-    Topic("medtop:08000000", "human interest"): """
-        3: birthday, anniversary, wedding, centenarian, heartwarming
-        2: animal, pet, dog, cat, celebrity, royal family, prince, princess, queen,
-           king charles, record-breaking, oldest, viral, family, love
-        1: life, story, friend, child, mother, father, daughter, son""",
-    Topic("medtop:09000000", "labour"): """
-        3: unemployment, labour market, labor market, trade union, labor union, strike,
-           minimum wage, layoff, job cut, employment rate, jobless
-        2: worker, employee, employer, job, jobs, wage, salary, union, hiring, hired,
-           workforce, employment, pension, retirement, workplace, labour, labor, overtime,
-           redundancy, fired, staff
-        1: work, career, recruitment, benefit, contract""",
-    Topic("medtop:10000000", "lifestyle and leisure"): """
-        3: recipe, travel destination, vacation, holiday season, fashion week
-        2: travel, tourism, tourist, hotel, restaurant, food, cooking, cuisine, chef, meal,
-           fashion, style, beauty, shopping, hobby, gardening, garden, game, gaming, leisure,
-           wine, beer, coffee, home decor, wellness, fitness, yoga, outdoor, vacation,
-           holiday, trip, resort, cruise
-        1: fun, weekend, season, taste, flavor, flavour, design, dish, home, lifestyle""",
-    Topic("medtop:11000000", "politics"): """
-        3: election, parliament, congress, senate, president, prime minister, legislation,
-           lawmaker, legislature, referendum, campaign, voter, ballot, cabinet, diplomat,
-           diplomacy, minister
-        2: political, politics, politician, party, democrat, republican, governor, mayor,
-           vote, voting, policy, policies, ministry, senator, opposition, administration,
-           government,
-           white house, foreign minister, summit, bill, regulation, regulator, state council,
-           official, spokesperson, spokesman, spokeswoman, sanction
-        1: state, national, federal, public, department, agency, reform, leader, law,
-           authority""",
-    Topic("medtop:12000000", "religion"): """
-        3: church, mosque, temple, synagogue, pope, vatican, bishop, priest, imam, rabbi,
-           religious, religion, christianity, islam, judaism, buddhism, hinduism
-        2: faith, christian, muslim, jewish, hindu, buddhist, catholic, protestant, prayer,
-           worship, clergy, pilgrimage, ramadan, christmas, easter, bible, quran, god,
-           spiritual, sermon
-        1: holy, saint, belief, ritual""",
-    Topic("medtop:13000000", "science and technology"): """
-        3: artificial intelligence, machine learning, scientist, research, researcher,
-           laboratory, spacecraft, nasa, astronomer, physics, chemistry, biology, genome,
-           semiconductor, software, smartphone, cybersecurity, algorithm, robot, satellite
-        2: science, scientific, technology, tech, experiment, computer, internet, digital,
-           chip, ai, outer space, space station, rocket, telescope, innovation, engineering,
-           engineer, discovery, self-driving, autonomous, information technology, 5g,
-           quantum, data science, cloud computing
-        1: study, data, app, online, system, model, test, develop, development, launch,
-           device, electric, battery, platform, network, startup""",
-    Topic("medtop:14000000", "society"): """
-        3: discrimination, racism, poverty, homelessness, immigration, immigrant,
-           human rights, civil rights, gender equality, social welfare, inequality
-        2: social, society, population, migrant, migration, charity, welfare, protest,
-           protester, equality, diversity, minority, lgbt, gender, demographic, nonprofit,
-           women's rights, social justice, affordable housing
-        1: community, family, housing, volunteer, demonstration, women, youth, elderly,
-           aging
-        1: people, resident, citizen, public, neighborhood, neighbourhood, group""",
-    Topic("medtop:15000000", "sport"): """
-        3: football, soccer, basketball, baseball, tennis, cricket, rugby, golf, hockey,
-           olympics, olympic, world cup, championship, tournament, premier league, nba,
-           nfl, fifa, uefa, grand slam, athlete, coach, goalkeeper, striker, quarterback
-        2: sport, sports, player, league, scored, victory, defeat, semi-final, stadium,
-           racing, medal, champion, referee, squad, playoff, goalkeeper, midfielder,
-           home game, away game, head coach, match report, final whistle
-        1: match, game, team, season, score, goal, win, won, final, title, club, race, cup,
-           fan, injury, transfer, play, played, beat""",
-    Topic("medtop:17000000", "weather"): """
-        3: weather forecast, forecaster, heatwave, heat wave, snowstorm, blizzard,
-           meteorological, met office, national weather service, rainfall, temperature
-        2: weather, forecast, storm, thunderstorm, celsius, fahrenheit, frost, humidity
-        1: rain, snow, wind, heat, cold, fog, hail, sunny, cloudy, degree, warm, dry, wet""",
+#: The 17 top-level IPTC Media Topics; lexicons refer to them by code.
+TOPICS: tuple[Topic, ...] = (
+    Topic("medtop:01000000", "arts, culture, entertainment and media"),
+    Topic("medtop:16000000", "conflict, war and peace"),
+    Topic("medtop:02000000", "crime, law and justice"),
+    Topic("medtop:03000000", "disaster, accident and emergency incident"),
+    Topic("medtop:04000000", "economy, business and finance"),
+    Topic("medtop:05000000", "education"),
+    Topic("medtop:06000000", "environment"),
+    Topic("medtop:07000000", "health"),
+    Topic("medtop:08000000", "human interest"),
+    Topic("medtop:09000000", "labour"),
+    Topic("medtop:10000000", "lifestyle and leisure"),
+    Topic("medtop:11000000", "politics"),
+    Topic("medtop:12000000", "religion"),
+    Topic("medtop:13000000", "science and technology"),
+    Topic("medtop:14000000", "society"),
+    Topic("medtop:15000000", "sport"),
+    Topic("medtop:17000000", "weather"),
+)
+_BY_CODE = {t.code: t for t in TOPICS}
+# German writes compounds as one word ("Landtagswahl"): a lexicon term written "*wahl" also
+# matches as the last part of a word, "fussball*" as the first part. A part must have at least
+# MIN_COMPOUND_PART letters, and the rest of the word MIN_COMPOUND_REST ("Protest" is not a
+# "*test"). A term written "!auswahl" names a word that is no such compound.
+MIN_COMPOUND_PART = 4
+MIN_COMPOUND_REST = 4
+
+
+def parse_lexicon(text: str) -> dict[Topic, list[tuple[float, str]]]:
+    """``[code] label`` sections of ``weight: term, term`` lines -> (weight, term) per topic."""
+    out: dict[Topic, list[tuple[float, str]]] = {}
+    topic: Topic | None = None
+    weight = 1.0
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            topic = _BY_CODE[line[1 : line.index("]")]]
+            out.setdefault(topic, [])
+            continue
+        if topic is None:
+            raise ValueError(f"lexicon line before any [topic] section: {line!r}")
+        head, sep, rest = line.partition(":")
+        if sep and head.strip().replace(".", "").isdigit():
+            weight = float(head)
+            line = rest
+        out[topic] += [(weight, t.strip()) for t in line.split(",") if t.strip()]
+    return out
+
+
+def supported(language: str) -> bool:
+    """Whether there is a topic lexicon for the language."""
+    return lexicons.read("topics", language) is not None
+
+
+_ACCENTS = str.maketrans("áàâäãåéèêëíìîïóòôöõúùûüñç", "aaaaaaeeeeiiiiooooouuuunc")
+
+
+def _fold_de(word: str) -> str:
+    w = word.lower().translate(_ACCENTS).replace("ß", "ss")
+    # Crude German stemming: enough to make "Wahlen", "Wahl" and "Regierungen" meet, and
+    # "Ministerinnen" "Ministerin". Not "-er": it would make "Meister" "meist".
+    if w.endswith("innen") and len(w) >= 8:
+        return w[:-3]
+    for suffix in ("en", "es", "e", "n", "s"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 4:
+            return w[: -len(suffix)]
+    return w
+
+
+def _fold_fr(word: str) -> str:
+    w = word.lower().translate(_ACCENTS)
+    if len(w) > 3 and w[-1] in "sx":
+        return w[:-1]
+    return w
+
+
+def _fold_es(word: str) -> str:
+    w = word.lower().translate(_ACCENTS)
+    if len(w) > 4 and w.endswith("es") and w[-3] not in "aeiou":
+        return w[:-2]
+    if len(w) > 3 and w[-1] == "s":
+        return w[:-1]
+    return w
+
+
+#: Language -> word normalizer shared by the lexicon and the text ("Wahlen" -> "wahl").
+FOLDS: dict[str, Callable[[str], str]] = {
+    "en": lower_singular,
+    "de": lru_cache(maxsize=1 << 16)(_fold_de),
+    "fr": lru_cache(maxsize=1 << 16)(_fold_fr),
+    "es": lru_cache(maxsize=1 << 16)(_fold_es),
 }
+
+
+def _fold(language: str) -> Callable[[str], str]:
+    return FOLDS.get(language, FOLDS["fr"])
 
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
-    """Lexicons indexed for matching: unigram weights and phrases by their first word."""
+    """One language's lexicon indexed for matching."""
 
     words: dict[str, list[tuple[int, float]]]
     phrases: dict[str, list[tuple[tuple[str, ...], int, float]]]
-    topics: tuple[Topic, ...]
     weights: dict[tuple[int, tuple[str, ...]], float]
     # Every word that starts a term: most words of an article start none.
     starts: frozenset[str]
-
-
-def _norm_term(term: str) -> tuple[str, ...]:
-    return tuple(singular(w) for w in term.lower().split())
+    # Compound parts: terms that may end ("*wahl") or start ("fussball*") a longer word, and
+    # words that only look like compounds of them ("!auswahl").
+    heads: dict[str, list[int]]
+    modifiers: dict[str, list[int]]
+    plain: frozenset[str]
+    fold: Callable[[str], str]
 
 
 @cache
-def _compiled() -> _Compiled:
-    topics = tuple(LEXICONS)
+def _compiled(language: str) -> _Compiled:
+    text = lexicons.read("topics", language)
+    if text is None:
+        raise KeyError(f"no topic lexicon for language {language!r}")
+    fold = _fold(language)
+    index = {t: i for i, t in enumerate(TOPICS)}
     words: dict[str, list[tuple[int, float]]] = {}
     phrases: dict[str, list[tuple[tuple[str, ...], int, float]]] = {}
     weights: dict[tuple[int, tuple[str, ...]], float] = {}
-    for ti, topic in enumerate(topics):
-        seen: set[tuple[str, ...]] = set()
-        for line in LEXICONS[topic].split("\n"):
-            if ":" in line:
-                head, _, line = line.partition(":")
-                weight = float(head)
-            for raw in line.split(","):
-                key = _norm_term(raw)
-                # A term listed twice for one topic keeps its first (highest) weight.
-                if not key or key in seen:
-                    continue
-                seen.add(key)
-                weights[(ti, key)] = weight
-                if len(key) == 1:
-                    words.setdefault(key[0], []).append((ti, weight))
-                else:
-                    phrases.setdefault(key[0], []).append((key, ti, weight))
-    return _Compiled(words, phrases, topics, weights, frozenset(words) | frozenset(phrases))
+    heads: dict[str, list[int]] = {}
+    modifiers: dict[str, list[int]] = {}
+    plain: set[str] = set()
+    for topic, terms in parse_lexicon(text).items():
+        ti = index[topic]
+        for weight, raw in terms:
+            if raw.startswith("!"):
+                plain.add(fold(raw[1:]))
+                continue
+            head, modifier = raw.startswith("*"), raw.endswith("*")
+            key = tuple(fold(w) for w in raw.strip("*").split())
+            if not key:
+                continue
+            # Short parts would match inside unrelated words ("tor" in "Direktor").
+            if len(key) == 1 and len(key[0]) >= MIN_COMPOUND_PART:
+                if head and ti not in heads.get(key[0], ()):
+                    heads.setdefault(key[0], []).append(ti)
+                if modifier and ti not in modifiers.get(key[0], ()):
+                    modifiers.setdefault(key[0], []).append(ti)
+            # A term listed twice for one topic keeps its first (highest) weight.
+            if (ti, key) in weights:
+                continue
+            weights[(ti, key)] = weight
+            if len(key) > 1:
+                phrases.setdefault(key[0], []).append((key, ti, weight))
+            else:
+                words.setdefault(key[0], []).append((ti, weight))
+    starts = frozenset(words) | frozenset(phrases)
+    return _Compiled(words, phrases, weights, starts, heads, modifiers, frozenset(plain), fold)
 
 
-def _match(norm: list[str], counts: dict[tuple[int, tuple[str, ...]], int], mult: int) -> None:
-    comp = _compiled()
+@cache
+def _compound_matcher(language: str) -> Callable[[str], tuple[tuple[int, str], ...]]:
+    comp = _compiled(language)
+    heads, modifiers, words, fold = comp.heads, comp.modifiers, comp.words, comp.fold
+
+    def split(w: str) -> list[tuple[int, str]]:
+        found: list[tuple[int, str]] = []
+        n = len(w)
+        # The longest known last part, folded as a word of its own ("...wahlen" -> "wahl").
+        for i in range(MIN_COMPOUND_REST, n - MIN_COMPOUND_PART + 1):
+            tail = fold(w[i:])
+            if tail in heads:
+                found += [(ti, tail) for ti in heads[tail]]
+                break
+        for j in range(n - MIN_COMPOUND_REST, MIN_COMPOUND_PART - 1, -1):
+            first = fold(w[:j])
+            if first in modifiers:
+                found += [(ti, first) for ti in modifiers[first]]
+                break
+        return found
+
+    @lru_cache(maxsize=1 << 16)
+    def parts(word: str) -> tuple[tuple[int, str], ...]:
+        """(topic index, term) for the parts of a compound word that the lexicon knows."""
+        w = word.lower()
+        if fold(w) in comp.plain:
+            return ()
+        if "-" not in w:
+            return tuple(split(w))
+        # "Russland-Wahl", "ÖPNV-Streiks": each hyphenated part as a word, or a compound.
+        found: list[tuple[int, str]] = []
+        for part in w.split("-"):
+            key = fold(part) if part else ""
+            if key in words:
+                found += [(ti, key) for ti, _ in words[key]]
+            elif len(part) >= MIN_COMPOUND_PART:
+                found += split(part)
+        return tuple(found)
+
+    return parts
+
+
+def _match(
+    comp: _Compiled,
+    parts: Callable[[str], tuple[tuple[int, str], ...]] | None,
+    raw: list[str],
+    counts: dict[tuple[int, tuple[str, ...]], int],
+    mult: int,
+) -> None:
+    norm = list(map(comp.fold, raw))
     n = len(norm)
     starts = comp.starts
     for i, w in enumerate(norm):
         if w not in starts:
+            if parts is not None and len(w) > MIN_COMPOUND_PART:
+                for ti, term in parts(raw[i]):
+                    k: tuple[int, tuple[str, ...]] = (ti, (term,))
+                    counts[k] = counts.get(k, 0) + mult
             continue
         for ti, _ in comp.words.get(w, ()):
-            k: tuple[int, tuple[str, ...]] = (ti, (w,))
+            k = (ti, (w,))
             counts[k] = counts.get(k, 0) + mult
         for key, ti, _ in comp.phrases.get(w, ()):
             if i + len(key) <= n and tuple(norm[i : i + len(key)]) == key:
@@ -246,24 +266,25 @@ def _match(norm: list[str], counts: dict[tuple[int, tuple[str, ...]], int], mult
                 counts[k] = counts.get(k, 0) + mult
 
 
-def normalize_words(words: list[str]) -> list[str]:
-    """Lowercase singular forms, the vocabulary the lexicons are written in."""
-    return [lower_singular(w) for w in words]
+def classify(
+    title_words: list[str], body_words: list[str], language: str = "en"
+) -> list[tuple[Topic, float]]:
+    """Topics whose score passes the threshold, best first, with their scores.
 
-
-def classify(title_words: list[str], body_words: list[str]) -> list[tuple[Topic, float]]:
-    """Topics whose score passes the threshold, best first, with their scores."""
-    comp = _compiled()
+    Empty for a language without a lexicon (``supported`` tells which).
+    """
+    if not supported(language):
+        return []
+    comp = _compiled(language)
+    parts = _compound_matcher(language) if comp.heads or comp.modifiers else None
     counts: dict[tuple[int, tuple[str, ...]], int] = {}
-    _match(normalize_words(title_words), counts, 2)
-    _match(normalize_words(body_words), counts, 1)
-    evidence = [0.0] * len(comp.topics)
+    _match(comp, parts, title_words, counts, 2)
+    _match(comp, parts, body_words, counts, 1)
+    evidence = [0.0] * len(TOPICS)
     for k, c in counts.items():
         evidence[k[0]] += comp.weights[k] * (1.0 + math.log(c))
     scale = K0 + K1 * (len(body_words) + len(title_words)) ** LENGTH_POWER
-    scored = [
-        (comp.topics[ti], 1.0 - math.exp(-e / scale)) for ti, e in enumerate(evidence) if e > 0
-    ]
+    scored = [(TOPICS[ti], 1.0 - math.exp(-e / scale)) for ti, e in enumerate(evidence) if e > 0]
     best = max((s for _, s in scored), default=0.0)
     scored = [(t, round(s, 4)) for t, s in scored if s >= THRESHOLD and s >= RELATIVE * best]
     scored.sort(key=lambda ts: (-ts[1], ts[0].code))

@@ -91,6 +91,9 @@ def article_mappings(analyzer: str = "standard") -> dict[str, Any]:
                     "topics": _tag_list(),
                     "countries": {"type": "keyword"},
                     "models": {"type": "object", "enabled": False},
+                    # Kinds of tag the article's language has no model or lexicon for: lets
+                    # Kibana tell "no entities found" from "entities not supported".
+                    "unsupported": {"type": "keyword"},
                 }
             },
             # Written by the enrichment DAG (dags/enrich_articles.py) as partial updates.
@@ -174,9 +177,10 @@ def ensure_index(es: Elasticsearch, names: IndexSettings) -> str:
 
     Returns the concrete index name behind the alias.
     """
-    install_template(es, names)
+    analyzer = install_template(es, names)
     existing = current_index(es, names)
     if existing is not None:
+        _add_new_fields(es, existing, analyzer)
         return existing
     name = index_name(names)
     if not es.indices.exists(index=name):
@@ -189,6 +193,21 @@ def ensure_index(es: Elasticsearch, names: IndexSettings) -> str:
     else:
         es.indices.put_alias(index=name, name=names.alias, is_write_index=True)
     return name
+
+
+def _add_new_fields(es: Elasticsearch, index: str, analyzer: str) -> None:
+    """Adds fields the mapping gained since ``index`` was created (the mapping is strict).
+
+    Elasticsearch accepts new fields on a live index; a changed field is refused and needs a
+    new index version (reindex), which is logged rather than raised: the index still serves.
+    """
+    mappings = article_mappings(analyzer)
+    try:
+        es.indices.put_mapping(index=index, properties=mappings["properties"])
+    except Exception as exc:
+        if "illegal_argument_exception" not in str(exc):
+            raise
+        log.warning("index %s needs a reindex for the current mapping: %s", index, exc)
 
 
 def _already_exists(exc: Exception) -> bool:

