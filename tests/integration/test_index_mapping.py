@@ -15,7 +15,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from consumers.cleaning.model import Extracted
 from consumers.process import build_article
 from consumers.sinks import ElasticsearchSink
-from newsflow.index import article_mappings, ensure_index, index_name
+from newsflow.elastic.index import article_mappings, ensure_index, index_name
 from newsflow.settings import Settings
 from schemas import ContentType, RawArticle, Tags
 
@@ -30,15 +30,15 @@ def test_ensure_index_adds_new_fields_to_an_older_live_index(
     # The index as a release before tags.unsupported created it.
     old = copy.deepcopy(article_mappings())
     del old["properties"]["tags"]["properties"]["unsupported"]
-    name = index_name(settings)
+    name = index_name(settings.index)
     es.indices.create(
         index=name,
         settings={"number_of_shards": 1, "number_of_replicas": 0},
         mappings=old,
-        aliases={settings.index_alias: {"is_write_index": True}},
+        aliases={settings.index.alias: {"is_write_index": True}},
     )
 
-    assert ensure_index(es, settings) == name
+    assert ensure_index(es, settings.index) == name
     mapping = es.indices.get_mapping(index=name)[name]["mappings"]
     assert mapping["properties"]["tags"]["properties"]["unsupported"] == {"type": "keyword"}
 
@@ -49,14 +49,14 @@ def test_ensure_index_adds_new_fields_to_an_older_live_index(
         body=TEXT.encode(),
     )
     tags = Tags(language="de", unsupported=["entities"])
-    sink = ElasticsearchSink(es, settings.index_alias)
+    sink = ElasticsearchSink(es, settings.index.alias)
     record = ConsumerRecord("news.clean", 0, -1, 0, 0, 0, None, b"", [], None, 0, 0, 0)
     sink.add(build_article(raw, Extracted(paragraphs=[TEXT], extractor="test"), tags), record)
     assert sink.flush() == []
-    es.indices.refresh(index=settings.index_alias)
-    hits = es.search(index=settings.index_alias, query={"term": {"tags.unsupported": "entities"}})[
+    es.indices.refresh(index=settings.index.alias)
+    hits = es.search(index=settings.index.alias, query={"term": {"tags.unsupported": "entities"}})[
         "hits"
     ]["hits"]
     assert [h["_id"] for h in hits] == ["mapping-1"]
     # Idempotent: a second call changes nothing and does not fail.
-    assert ensure_index(es, settings) == name
+    assert ensure_index(es, settings.index) == name

@@ -6,10 +6,13 @@ Every wait here is on a condition with a generous deadline, never on a fixed idl
 
 from __future__ import annotations
 
+import json
 import signal
+import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -311,3 +314,52 @@ def test_a_worker_that_gets_no_partition_gives_up_with_an_error(
     assert result.returncode == EXIT_STALLED, result.stdout + result.stderr
     assert "no partition" in result.stdout + result.stderr
     assert "0 consumed" not in result.stdout
+
+
+def test_a_worker_reports_metrics_health_and_progress(
+    stack: Any, settings: Settings, tmp_path: Path
+) -> None:
+    """What an operator sees: Prometheus metrics, the health file, `newsflow status`."""
+    ensure_topics(settings)
+    with socket.socket() as probe:  # a free port for the metrics server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    health = tmp_path / "health.json"
+    worker = start_worker(
+        "clean", settings, tmp_path / "clean.log", metrics_port=port, health_file=health
+    )
+    try:
+        publish_raw(
+            settings,
+            [(f"m{i}".encode(), raw_article(i).model_dump_json().encode()) for i in range(5)],
+        )
+        wait_until(
+            "5 records committed",
+            lambda: committed_total(settings, settings.groups.clean, settings.topics.raw) == 5,
+        )
+        wait_until("the health file", health.exists)
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+        text = metrics.decode()
+        assert "newsflow_consumed_total 5.0" in text, text
+        assert "newsflow_live 1.0" in text
+        checked = subprocess.run(
+            [NEWSFLOW, "health", str(health)], capture_output=True, text=True, timeout=60
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "healthy: clean" in checked.stdout
+        status = subprocess.run(
+            [NEWSFLOW, "status", "--json"],
+            env=settings_env(settings),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert status.returncode == 0, status.stderr
+        clean = json.loads(status.stdout)[0]
+        assert clean["group"] == settings.groups.clean and clean["lag"] == 0
+        assert len(clean["members"]) == 1
+        assert [w.split("@")[0] for w in clean["last_progress"]] == ["clean"]
+    finally:
+        assert stop_all([worker]) == [0]
+    # A worker that is gone is not healthy for long: its file stops being rewritten.
+    assert subprocess.run([NEWSFLOW, "health", str(health), "--max-age", "0"]).returncode == 1
