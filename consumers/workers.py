@@ -12,47 +12,22 @@ import logging
 
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from pydantic import ValidationError
 
 from consumers.health import Liveness, LivenessPolicy, WorkerMetrics
 from consumers.loop import BatchPolicy, Handler, LoopPolicy, LoopStats, Sink, WorkerLoop
-from consumers.runner import StageFn, StageProcess
+from consumers.runner import StageProcess
 from consumers.sinks import DeadLetterWriter, ElasticsearchSink, KafkaSink
+from consumers.stages import clean_stage
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
 from newsflow.kafka.clients import group_instance_id, make_consumer, make_producer
 from newsflow.kafka.groups import unowned_partitions
 from newsflow.kafka.topics import ensure_topics
-from newsflow.settings import Limits, Settings
-from schemas import Article, DecodeReason, RawArticle, Stage
-from schemas.failures import PermanentError
+from newsflow.settings import Settings
+from schemas import Stage
+from schemas.decode import parse_article
 
 log = logging.getLogger(__name__)
-
-
-def _decode_error(exc: ValidationError) -> PermanentError:
-    kinds = {e["type"] for e in exc.errors()}
-    invalid_json = kinds & {"json_invalid", "json_type"}
-    reason = DecodeReason.UNDECODABLE if invalid_json else DecodeReason.SCHEMA_INVALID
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ())) or "message"
-    return PermanentError(Stage.DECODE, reason, f"{where}: {first.get('msg', exc)}")
-
-
-def parse_raw(value: bytes | None) -> RawArticle:
-    """The RawArticle in a raw-topic message, or PermanentError saying why it is not one."""
-    try:
-        return RawArticle.model_validate_json(value or b"")
-    except ValidationError as exc:
-        raise _decode_error(exc) from exc
-
-
-def parse_article(value: bytes | None) -> Article:
-    """The Article in a clean-topic message, or PermanentError saying why it is not one."""
-    try:
-        return Article.model_validate_json(value or b"")
-    except ValidationError as exc:
-        raise _decode_error(exc) from exc
 
 
 def policy_from(settings: Settings) -> BatchPolicy:
@@ -106,24 +81,6 @@ def worker_loop(
         liveness=liveness,
         metrics=metrics,
     )
-
-
-def clean_stage(limits: Limits) -> StageFn:
-    """The clean stage as the child process runs it: raw message bytes -> (id, Article JSON)."""
-    # Imported here, in the stage's child process only: the worker process itself never
-    # cleans, and leaving trafilatura and spaCy out of it halves its start-up time and memory
-    # (a restarted worker is back in its group sooner).
-    from consumers.process import process_raw
-    from consumers.tagging import load_tagger
-
-    tagger = load_tagger()
-
-    def run(value: bytes) -> tuple[bytes, bytes]:
-        # A CleanError is a PermanentError of the clean stage: the loop dead-letters it.
-        article = process_raw(parse_raw(value), tagger, limits)
-        return article.id.encode(), article.model_dump_json().encode()
-
-    return run
 
 
 def run_clean_worker(

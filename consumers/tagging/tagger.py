@@ -68,6 +68,17 @@ class Tagger:
         """Load the language detector (about 1 s, offline); NER models load per language."""
         return cls(LanguageDetector(), NerModels(), options)
 
+    def warm_up(self) -> None:
+        """Loads every NER model and stop-word list now instead of on the first article.
+
+        A streaming worker calls this before it takes messages: loading a model costs a few
+        seconds of CPU, which must not count against the first article's time limit.
+        """
+        for lang in sorted(self.ner.languages):
+            self.ner.get(lang)
+            keywords.stopwords(lang)
+        self.tag("Warm-up", ["The ministry said on Monday that output rose in Paris."])
+
     def _prepare(self, title: str | None, paragraphs: Sequence[str]) -> _Prepared:
         title = (title or "").strip()
         paras = [p.strip() for p in paragraphs if p and p.strip()]

@@ -9,11 +9,11 @@ import pytest
 from consumers.cleaning.model import Extracted
 from consumers.dlq import target_topic
 from consumers.process import build_article, site_of
-from consumers.workers import parse_article, parse_raw
 from newsflow.elastic.hits import Hit
 from newsflow.search import SearchFilters, build_query
 from newsflow.settings import Settings
 from schemas import ContentType, DeadLetter, RawArticle, Stage, Tags
+from schemas.decode import parse_article, parse_raw
 from schemas.failures import PermanentError
 
 

@@ -1,0 +1,34 @@
+"""Reading a topic message into the model its topic carries, or saying why it is not one."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from schemas.article import Article, RawArticle
+from schemas.failures import PermanentError
+from schemas.reasons import DecodeReason, Stage
+
+
+def _decode_error(exc: ValidationError) -> PermanentError:
+    kinds = {e["type"] for e in exc.errors()}
+    invalid_json = kinds & {"json_invalid", "json_type"}
+    reason = DecodeReason.UNDECODABLE if invalid_json else DecodeReason.SCHEMA_INVALID
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "message"
+    return PermanentError(Stage.DECODE, reason, f"{where}: {first.get('msg', exc)}")
+
+
+def parse_raw(value: bytes | None) -> RawArticle:
+    """The RawArticle in a raw-topic message, or PermanentError saying why it is not one."""
+    try:
+        return RawArticle.model_validate_json(value or b"")
+    except ValidationError as exc:
+        raise _decode_error(exc) from exc
+
+
+def parse_article(value: bytes | None) -> Article:
+    """The Article in a clean-topic message, or PermanentError saying why it is not one."""
+    try:
+        return Article.model_validate_json(value or b"")
+    except ValidationError as exc:
+        raise _decode_error(exc) from exc
