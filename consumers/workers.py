@@ -1,8 +1,9 @@
-"""The two streaming workers: clean (raw -> clean topic) and index (clean topic -> Elasticsearch).
+"""The streaming workers: fetch (links -> raw topic), clean (raw -> clean topic) and index
+(clean topic -> Elasticsearch).
 
-Each is a pure stage (consumers.process, Article validation) wrapped in consumers.loop's
-at-least-once loop. Run them with `newsflow consume clean|index`; more processes with the
-same group share the topic's partitions.
+Each is a stage (consumers.fetching, consumers.process, Article validation) wrapped in
+consumers.loop's at-least-once loop. Run them with `newsflow consume fetch|clean|index`;
+more processes with the same group share the topic's partitions.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 
+from consumers.fetching import FetchSink
 from consumers.health import Liveness, LivenessPolicy, WorkerMetrics
 from consumers.loop import BatchPolicy, LoopPolicy, LoopStats, WorkerLoop
 from consumers.runner import StageFn, StageProcess
@@ -23,7 +25,7 @@ from newsflow.kafka.clients import group_instance_id, make_consumer, make_produc
 from newsflow.kafka.groups import unowned_partitions
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import Limits, Settings
-from schemas import Article, DecodeReason, RawArticle, Stage
+from schemas import Article, DecodeReason, Link, RawArticle, Stage
 from schemas.failures import PermanentError
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,14 @@ def parse_article(value: bytes | None) -> Article:
     """The Article in a clean-topic message, or PermanentError saying why it is not one."""
     try:
         return Article.model_validate_json(value or b"")
+    except ValidationError as exc:
+        raise _decode_error(exc) from exc
+
+
+def parse_link(value: bytes | None) -> Link:
+    """The Link in a links-topic message, or PermanentError saying why it is not one."""
+    try:
+        return Link.model_validate_json(value or b"")
     except ValidationError as exc:
         raise _decode_error(exc) from exc
 
@@ -193,3 +203,64 @@ def run_index_worker(
     finally:
         producer.close(timeout=10)
         es.close()
+
+
+def run_fetch_worker(
+    settings: Settings,
+    idle_exit_seconds: float | None = None,
+    max_wait_seconds: float = 120.0,
+) -> LoopStats:
+    """Consumes links, fetches their pages politely, publishes RawArticles to the raw topic.
+
+    A batch of links (``crawl.batch_links``) is fetched at once, many hosts in parallel; it
+    takes at most ``crawl.batch_seconds``, and the consumer may go that long (plus a minute)
+    between polls, so a slow batch never costs the worker its place in the group.
+    """
+    ensure_topics(settings)
+    es = make_es(settings)
+    producer = make_producer(settings)
+    metrics = WorkerMetrics("fetch")
+    liveness = liveness_for(
+        "fetch", settings, metrics, settings.groups.fetch, settings.topics.links
+    )
+    sink = FetchSink(settings, producer, es, beat=liveness.beat)
+
+    def handle(record: ConsumerRecord) -> None:
+        sink.add(parse_link(record.value), record)
+
+    crawl = settings.crawl
+    poll_interval_ms = max(
+        settings.kafka.max_poll_interval_ms, int((crawl.batch_seconds + 60) * 1000)
+    )
+    loop = WorkerLoop(
+        consumer=make_consumer(
+            settings,
+            settings.groups.fetch,
+            group_instance_id=group_instance_id(settings, "fetch"),
+            max_poll_interval_ms=poll_interval_ms,
+        ),
+        topic=settings.topics.links,
+        handler=handle,
+        sink=sink,
+        dlq=DeadLetterWriter(
+            producer, settings.topics.dead_letter, settings.limits.max_message_bytes
+        ),
+        policy=BatchPolicy(
+            max_records=crawl.batch_links,
+            max_bytes=settings.bulk.max_bytes,
+            max_seconds=settings.bulk.max_seconds,
+        ),
+        name="fetch",
+        stage=Stage.FETCH,
+        loop_policy=LoopPolicy(buffer_records=crawl.batch_links),
+        metrics=metrics,
+        liveness=liveness,
+    )
+    try:
+        stats = loop.run(idle_exit_seconds=idle_exit_seconds, max_wait_seconds=max_wait_seconds)
+    finally:
+        sink.close()
+        producer.close(timeout=10)
+        es.close()
+    log.info("fetch: %s", sink.stats)
+    return stats

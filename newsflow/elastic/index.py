@@ -72,6 +72,7 @@ def article_mappings(analyzer: str = "standard") -> dict[str, Any]:
             "language": {"type": "keyword"},
             "content_type": {"type": "keyword"},
             "cleaner": {"type": "keyword"},
+            "summary_only": {"type": "boolean"},
             "content_hash": {"type": "keyword"},
             "simhash": {"type": "keyword"},
             "minhash": {"type": "long", "index": False},
@@ -174,9 +175,12 @@ def ensure_index(es: Elasticsearch, names: IndexSettings) -> str:
 
     Returns the concrete index name behind the alias.
     """
-    install_template(es, names)
+    analyzer = install_template(es, names)
     existing = current_index(es, names)
     if existing is not None:
+        # Fields added to the mapping since the index was made (the template only shapes
+        # new indices); additive, so no new version is needed. A conflicting change raises.
+        es.indices.put_mapping(index=existing, properties=article_mappings(analyzer)["properties"])
         return existing
     name = index_name(names)
     if not es.indices.exists(index=name):
