@@ -151,16 +151,17 @@ class Site:
     def paths(self) -> list[str]:
         return [r.path for r in self.requests()]
 
-    def _enter(self) -> None:
+    def _enter(self, entry: Logged) -> None:
+        # Logged as it arrives: a client may have its answer before the handler returns.
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.log.append(entry)
 
     def _leave(self, entry: Logged) -> None:
         with self._lock:
             self.in_flight -= 1
             entry.ended = time.monotonic()
-            self.log.append(entry)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -172,13 +173,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         site = self.server.site
-        site._enter()
         entry = Logged(
             path=self.path,
             status=0,
             headers={k.lower(): v for k, v in self.headers.items()},
             started=time.monotonic(),
         )
+        site._enter(entry)
         try:
             route = site.routes.get(self.path.split("?", 1)[0])
             response = route(self) if route is not None else Response(404, b"not here")
