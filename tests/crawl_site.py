@@ -115,22 +115,26 @@ class _Server(ThreadingHTTPServer):
 
 
 class Site:
-    """A threaded HTTP server on 127.0.0.1 with routes, a request log and a concurrency gauge."""
+    """A threaded HTTP server on loopback (127.0.0.1, or another 127.x address to stand for
+    another host) with routes, a request log and a concurrency gauge."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, Route] = {}
+        #: Answers the paths that have no route (None: 404).
+        self.fallback: Route | None = None
         self.log: list[Logged] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = _Server((host, 0), _Handler)
         self._server.site = self
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -181,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         site._enter(entry)
         try:
-            route = site.routes.get(self.path.split("?", 1)[0])
+            route = site.routes.get(self.path.split("?", 1)[0]) or site.fallback
             response = route(self) if route is not None else Response(404, b"not here")
             if response is not None:  # None: the route wrote its own answer
                 entry.status = response.status
