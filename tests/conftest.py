@@ -63,6 +63,9 @@ def unique_settings(base: Settings | None = None) -> Settings:
                     "clean": f"{prefix}{groups.clean}",
                     "index": f"{prefix}{groups.index}",
                     "fetch": f"{prefix}{groups.fetch}",
+                    # Shared with every other checkout's tests on the same broker otherwise:
+                    # their members joining it rebalanced this test's replay mid-commit.
+                    "replay": f"{prefix}{groups.replay}",
                 }
             ),
             "index": index.model_copy(
