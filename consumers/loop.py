@@ -183,6 +183,12 @@ class WorkerLoop:
         was assigned within ``max_wait_seconds`` or the liveness check finds the worker stuck.
         """
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            # The topic's metadata before the first join: a member whose first assignment ran
+            # without it ("No partition metadata") was seen to wait minutes for a second one.
+            self.consumer.partitions_for_topic(self.topic)
+        except KafkaError as exc:  # the broker is away: the poll below waits for it
+            log.debug("%s: no metadata for %s yet: %s", self.name, self.topic, exc)
         self.consumer.subscribe([self.topic], listener=_Rebalance(self))
         started = last_record = time.monotonic()
         self.liveness.start()

@@ -14,6 +14,7 @@ from consumers.cleaning import clean, to_article
 from consumers.cleaning.model import Extracted
 from newsflow.settings import Limits
 from schemas import Article, RawArticle, Tags
+from schemas.crawl import SUMMARY_ONLY
 from schemas.failures import CleanError
 from schemas.reasons import CleanReason
 
@@ -55,6 +56,9 @@ def build_article(raw: RawArticle, extracted: Extracted, tags: Tags) -> Article:
             "title": article.title or raw.metadata.get("title"),
             "published_at": published,
             "site": article.site or site_of(url) or raw.metadata.get("site"),
+            # The feeds file's language hint, for text too short for the detector to tell.
+            "language": article.language or raw.metadata.get("language"),
+            "summary_only": raw.metadata.get(SUMMARY_ONLY) == "true",
         }
     )
 

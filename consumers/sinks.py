@@ -72,7 +72,7 @@ _RETRYABLE = {429, 500, 502, 503, 504}
 
 
 @contextmanager
-def _transient_es(what: str) -> Iterator[None]:
+def transient_es(what: str) -> Iterator[None]:
     """Turns overload and unreachability into TransientError (the batch is tried again)."""
     try:
         yield
@@ -123,26 +123,40 @@ class ElasticsearchSink:
     def pending_bytes(self) -> int:
         return self._bytes
 
-    def _stored(self) -> dict[str, tuple[str, int, int]]:
-        """(content_hash, seq_no, primary_term) of the buffered ids already in the index."""
+    def _stored(self) -> dict[str, tuple[str, int, int, bool]]:
+        """(content_hash, seq_no, primary_term, summary_only) of the buffered ids already in
+        the index."""
         ids = list({article.id for article, _, _ in self._docs})
-        with _transient_es("lookup"):
-            response = self.es.mget(index=self.alias, ids=ids, source_includes=["content_hash"])
-        stored: dict[str, tuple[str, int, int]] = {}
+        with transient_es("lookup"):
+            response = self.es.mget(
+                index=self.alias, ids=ids, source_includes=["content_hash", "summary_only"]
+            )
+        stored: dict[str, tuple[str, int, int, bool]] = {}
         for doc in map(Hit.of, response["docs"]):
             content_hash, version = doc.source.content_hash, doc.version
             if doc.found and content_hash is not None and version is not None:
-                stored[doc.id] = (content_hash, *version)
+                stored[doc.id] = (content_hash, *version, bool(doc.source.summary_only))
         return stored
 
     def _bulk(self) -> None:
         stored = self._stored()
+        # A feed entry's summary stands in for its page until the page arrives, never after:
+        # a summary for an id whose page is indexed (or comes earlier in this batch) is
+        # dropped, so a late or repeated summary cannot overwrite the full article.
+        pages = {article_id for article_id, old in stored.items() if not old[3]}
+        planned: list[tuple[tuple[Article, ConsumerRecord, bytes], bool]] = []
         operations: list[dict[str, Any]] = []
-        replaced: set[int] = set()
-        for n, (article, _, doc) in enumerate(self._docs):
+        for entry in self._docs:
+            article, _, doc = entry
+            if article.summary_only and article.id in pages:
+                continue
+            if not article.summary_only:
+                pages.add(article.id)
             old = stored.get(article.id)
-            if old is not None and old[0] != article.content_hash:
-                replaced.add(n)
+            replace = old is not None and old[0] != article.content_hash
+            planned.append((entry, replace))
+            if replace:
+                assert old is not None
                 operations.append(
                     {
                         "index": {
@@ -157,16 +171,18 @@ class ElasticsearchSink:
             else:
                 operations.append({"update": {"_index": self.alias, "_id": article.id}})
                 operations.append({"doc": json.loads(doc), "doc_as_upsert": True})
-        with _transient_es("bulk request"):
-            response = self.es.bulk(operations=operations)
+        items: list[dict[str, Any]] = []
+        if operations:
+            with transient_es("bulk request"):
+                items = list(self.es.bulk(operations=operations)["items"])
         retry: list[tuple[Article, ConsumerRecord, bytes]] = []
-        for n, (item, entry) in enumerate(zip(response["items"], self._docs, strict=True)):
-            result = item.get("index" if n in replaced else "update", {})
+        for item, (entry, replace) in zip(items, planned, strict=True):
+            result = item.get("index" if replace else "update", {})
             status = int(result.get("status", 500))
             article, record, _ = entry
             if status < 300:
                 self._announce.append((article.id, str(result.get("_index", self.alias))))
-            elif status in _RETRYABLE or (status == 409 and n in replaced):
+            elif status in _RETRYABLE or (status == 409 and replace):
                 # 409 on a conditional write: the document changed since it was read; the
                 # next attempt reads it again.
                 retry.append(entry)

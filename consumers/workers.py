@@ -1,18 +1,21 @@
-"""The two streaming workers: clean (raw -> clean topic) and index (clean topic -> Elasticsearch).
+"""The streaming workers: fetch (links -> raw topic), clean (raw -> clean topic) and index
+(clean topic -> Elasticsearch).
 
-Each is a pure stage (consumers.process, Article validation) wrapped in consumers.loop's
-at-least-once loop. Run them with `newsflow consume clean|index`; more processes with the
-same group share the topic's partitions.
+Each is a stage (consumers.fetching, consumers.process, Article validation) wrapped in
+consumers.loop's at-least-once loop. Run them with `newsflow consume fetch|clean|index`;
+more processes with the same group share the topic's partitions.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from typing import Any
 
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 
+from consumers.fetching import FetchSink
 from consumers.health import Liveness, LivenessPolicy, WorkerMetrics
 from consumers.loop import BatchPolicy, Handler, LoopPolicy, LoopStats, Sink, WorkerLoop
 from consumers.runner import StageProcess
@@ -25,7 +28,7 @@ from newsflow.kafka.groups import unowned_partitions
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import Settings
 from schemas import Stage
-from schemas.decode import parse_article
+from schemas.decode import parse_article, parse_link
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,26 @@ def policy_from(settings: Settings) -> BatchPolicy:
     )
 
 
+def worker_health(
+    settings: Settings, stage: Stage, group: str, topic: str
+) -> tuple[Liveness, WorkerMetrics]:
+    """A worker's metrics (served on ``worker.metrics_port`` if set) and liveness check."""
+    metrics = WorkerMetrics(stage.value)
+    if settings.worker.metrics_port:
+        metrics.serve(settings.worker.metrics_port)
+    liveness = Liveness(
+        stage.value,
+        LivenessPolicy(
+            stall_seconds=settings.worker.stall_seconds,
+            unassigned_seconds=settings.worker.unassigned_seconds,
+        ),
+        metrics=metrics,
+        health_file=settings.worker.health_file,
+        unassigned_probe=lambda: unowned_partitions(settings, group, topic),
+    )
+    return liveness, metrics
+
+
 def worker_loop(
     settings: Settings,
     stage: Stage,
@@ -47,34 +70,26 @@ def worker_loop(
     sink: Sink,
     producer: KafkaProducer,
     loop_policy: LoopPolicy | None = None,
+    policy: BatchPolicy | None = None,
+    health: tuple[Liveness, WorkerMetrics] | None = None,
+    **consumer_overrides: Any,
 ) -> WorkerLoop:
     """A worker's loop as every newsflow worker runs it: its group (static member id if set),
     its dead-letter writer, batch policy, metrics, health file and liveness check."""
     name = stage.value
-    metrics = WorkerMetrics(name)
-    if settings.worker.metrics_port:
-        metrics.serve(settings.worker.metrics_port)
-    liveness = Liveness(
-        name,
-        LivenessPolicy(
-            stall_seconds=settings.worker.stall_seconds,
-            unassigned_seconds=settings.worker.unassigned_seconds,
-        ),
-        metrics=metrics,
-        health_file=settings.worker.health_file,
-        unassigned_probe=lambda: unowned_partitions(settings, group, topic),
+    liveness, metrics = health or worker_health(settings, stage, group, topic)
+    consumer = make_consumer(
+        settings, group, group_instance_id=group_instance_id(settings, name), **consumer_overrides
     )
     return WorkerLoop(
-        consumer=make_consumer(
-            settings, group, group_instance_id=group_instance_id(settings, name)
-        ),
+        consumer=consumer,
         topic=topic,
         handler=handler,
         sink=sink,
         dlq=DeadLetterWriter(
             producer, settings.topics.dead_letter, settings.limits.max_message_bytes
         ),
-        policy=policy_from(settings),
+        policy=policy or policy_from(settings),
         name=name,
         stage=stage,
         loop_policy=loop_policy,
@@ -153,3 +168,53 @@ def run_index_worker(
     finally:
         producer.close(timeout=10)
         es.close()
+
+
+def run_fetch_worker(
+    settings: Settings,
+    idle_exit_seconds: float | None = None,
+    max_wait_seconds: float = 120.0,
+) -> LoopStats:
+    """Consumes links, fetches their pages politely, publishes RawArticles to the raw topic.
+
+    A batch of links (``crawl.batch_links``) is fetched at once, many hosts in parallel; it
+    takes at most ``crawl.batch_seconds``, and the consumer may go that long (plus a minute)
+    between polls, so a slow batch never costs the worker its place in the group.
+    """
+    ensure_topics(settings)
+    es = make_es(settings)
+    producer = make_producer(settings)
+    health = worker_health(settings, Stage.FETCH, settings.groups.fetch, settings.topics.links)
+    sink = FetchSink(settings, producer, es, beat=health[0].beat)
+
+    def handle(record: ConsumerRecord) -> None:
+        sink.add(parse_link(record.value), record)
+
+    crawl = settings.crawl
+    loop = worker_loop(
+        settings,
+        Stage.FETCH,
+        settings.groups.fetch,
+        settings.topics.links,
+        handle,
+        sink,
+        producer,
+        loop_policy=LoopPolicy(buffer_records=crawl.batch_links),
+        policy=BatchPolicy(
+            max_records=crawl.batch_links,
+            max_bytes=settings.bulk.max_bytes,
+            max_seconds=settings.bulk.max_seconds,
+        ),
+        health=health,
+        max_poll_interval_ms=max(
+            settings.kafka.max_poll_interval_ms, int((crawl.batch_seconds + 60) * 1000)
+        ),
+    )
+    try:
+        stats = loop.run(idle_exit_seconds=idle_exit_seconds, max_wait_seconds=max_wait_seconds)
+    finally:
+        sink.close()
+        producer.close(timeout=10)
+        es.close()
+    log.info("fetch: %s", sink.stats)
+    return stats

@@ -66,6 +66,10 @@ class TopicSettings(BaseSettings):
     clean: str = "news.clean"
     dead_letter: str = "news.dlq"
     indexed: str = "news.indexed"
+    # Pages to fetch, from the feed poller to the fetch workers (keyed by URL).
+    links: str = "news.links"
+    # The latest state of every feed (validators, schedule, entries seen); compacted.
+    feed_state: str = "news.feed-state"
     partitions: int = 6
     replication_factor: int = 1
 
@@ -77,6 +81,7 @@ class ConsumerGroups(BaseSettings):
 
     clean: str = "newsflow-clean"
     index: str = "newsflow-index"
+    fetch: str = "newsflow-fetch"
     replay: str = "newsflow-dlq-replay"
 
 
@@ -161,6 +166,51 @@ class WorkerSettings(BaseSettings):
     health_file: Path | None = Field(default=None, validation_alias="NEWSFLOW_HEALTH_FILE")
 
 
+class CrawlSettings(BaseSettings):
+    """Live news from the web: the feeds, the poller and the fetch workers (``NEWSFLOW_CRAWL_*``).
+
+    Connect and read timeouts are ``Limits.http_connect_timeout``/``http_read_timeout`` and a
+    page may be at most ``Limits.max_input_bytes``, like every other input.
+    """
+
+    model_config = _group("NEWSFLOW_CRAWL_")
+
+    # The feeds file (TOML) that `newsflow crawl`, the poll_feeds DAG and `feeds` read.
+    feeds_file: Path = PROJECT_ROOT / "feeds" / "news.toml"
+    user_agent: str = "newsflow/0.1 (news crawler; +https://github.com/newsflow/newsflow)"
+    # Off: the poller publishes each entry's own text (marked as a summary) instead of links.
+    fetch_pages: bool = True
+    # On: a feed on a private network (an intranet, the tests' loopback server) may be
+    # crawled; its own origin may then resolve to a private address. Every other URL (a link
+    # to another host or port, a redirect elsewhere) must still resolve to a public address.
+    allow_private_networks: bool = False
+    # Politeness, per host and per fetch worker: requests at once, and seconds between starts
+    # (a robots.txt Crawl-delay raises it, up to max_crawl_delay_seconds).
+    per_host_concurrency: int = Field(default=2, ge=1)
+    per_host_delay_seconds: float = Field(default=1.0, ge=0)
+    max_crawl_delay_seconds: float = Field(default=30.0, ge=0)
+    # Connections open at once over all hosts (many hosts are fetched in parallel).
+    max_connections: int = Field(default=64, ge=1)
+    # Longest one request may take, headers and body; connect/read limits are http_* above.
+    total_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_redirects: int = Field(default=5, ge=0)
+    # 429, 5xx, timeouts and refused connections are tried again this many times, waiting
+    # Retry-After when the server sends one, up to max_retry_wait_seconds (longer: give up).
+    max_retries: int = Field(default=2, ge=0)
+    max_retry_wait_seconds: float = Field(default=30.0, ge=0)
+    robots_ttl_seconds: float = Field(default=3600.0, gt=0)
+    # A feed or sitemap may be larger than a page (a sitemap holds up to 50,000 URLs).
+    max_feed_bytes: int = Field(default=20_000_000, ge=1)
+    # A fetch worker fetches at most this many links at once as one batch, and gives a batch
+    # at most batch_seconds; links it could not finish go back to the links topic.
+    batch_links: int = Field(default=50, ge=1)
+    batch_seconds: float = Field(default=90.0, gt=0)
+    # Feeds without their own interval are polled this often; a feed that fails or brings
+    # nothing new waits longer and longer, up to max_backoff_seconds.
+    poll_interval_seconds: float = Field(default=900.0, gt=0)
+    max_backoff_seconds: float = Field(default=21_600.0, gt=0)
+
+
 class StackSettings(BaseSettings):
     """The local Kafka + Elasticsearch of `newsflow stack` (developer machines only)."""
 
@@ -205,6 +255,7 @@ class Settings(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     bulk: BulkSettings = Field(default_factory=BulkSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    crawl: CrawlSettings = Field(default_factory=CrawlSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
 
     @classmethod

@@ -10,11 +10,13 @@ from schemas.article import (
     Tag,
     Tags,
 )
+from schemas.crawl import FeedState, Link
 from schemas.events import IndexedEvent
 from schemas.reasons import (
     AnyStageReason,
     CleanReason,
     DecodeReason,
+    FetchReason,
     IndexReason,
     ProduceReason,
     Reason,
@@ -29,8 +31,11 @@ __all__ = [
     "ContentType",
     "DeadLetter",
     "DecodeReason",
+    "FeedState",
+    "FetchReason",
     "IndexReason",
     "IndexedEvent",
+    "Link",
     "ProduceReason",
     "RawArticle",
     "Reason",

@@ -124,6 +124,11 @@ class Article(BaseModel):
     minhash: list[int] = Field(default_factory=list, description="MinHash signature")
     content_type: ContentType | None = None
     cleaner: str | None = Field(default=None, description="Which extractor produced the body")
+    summary_only: bool = Field(
+        default=False,
+        description="The body is only the feed entry's own text (its page was not fetched, or "
+        "could not be); the full page replaces it when it arrives, never the other way round",
+    )
     fetched_at: datetime | None = None
     ingested_at: datetime = Field(default_factory=_now)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from schemas.article import Article, RawArticle
+from schemas.crawl import Link
 from schemas.failures import PermanentError
 from schemas.reasons import DecodeReason, Stage
 
@@ -30,5 +31,13 @@ def parse_article(value: bytes | None) -> Article:
     """The Article in a clean-topic message, or PermanentError saying why it is not one."""
     try:
         return Article.model_validate_json(value or b"")
+    except ValidationError as exc:
+        raise _decode_error(exc) from exc
+
+
+def parse_link(value: bytes | None) -> Link:
+    """The Link in a links-topic message, or PermanentError saying why it is not one."""
+    try:
+        return Link.model_validate_json(value or b"")
     except ValidationError as exc:
         raise _decode_error(exc) from exc

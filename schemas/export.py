@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from schemas.article import Article, DeadLetter, RawArticle
+from schemas.crawl import FeedState, Link
 from schemas.events import IndexedEvent
 
 MODELS: dict[str, type[BaseModel]] = {
@@ -20,6 +21,8 @@ MODELS: dict[str, type[BaseModel]] = {
     "article": Article,
     "dead_letter": DeadLetter,
     "indexed_event": IndexedEvent,
+    "link": Link,
+    "feed_state": FeedState,
 }
 OUT = Path(__file__).resolve().parent / "json"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.reasons import CleanReason, ProduceReason, Reason, Stage, reason_for
+from schemas.reasons import CleanReason, FetchReason, ProduceReason, Reason, Stage, reason_for
 
 
 class TransientError(Exception):
@@ -60,6 +60,18 @@ class CleanError(PermanentError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # `newsflow clean --workers` returns these across a process pool.
+        return (type(self), (self.reason, self.message))
+
+
+class FetchError(PermanentError):
+    """A linked page that cannot be fetched; ``reason`` says why (the link is dead-lettered)."""
+
+    reason: FetchReason
+
+    def __init__(self, reason: FetchReason, message: str) -> None:
+        super().__init__(Stage.FETCH, FetchReason(reason), message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.reason, self.message))
 
 

@@ -14,6 +14,7 @@ class Stage(StrEnum):
     """Where in the pipeline a message failed."""
 
     PRODUCE = "produce"
+    FETCH = "fetch"
     DECODE = "decode"
     CLEAN = "clean"
     TAG = "tag"
@@ -33,6 +34,24 @@ class ProduceReason(StrEnum):
     INVALID_FEED = "invalid-feed"
     INVALID_WARC = "invalid-warc"
     FETCH_FAILED = "fetch-failed"
+
+
+class FetchReason(StrEnum):
+    """Why a linked page was not fetched (the link is dead-lettered with this reason)."""
+
+    NOT_FOUND = "not_found"  # 404 or 410: the page is gone
+    HTTP_ERROR = "http_error"  # any other refusal (401, 403, 451, an unexpected status)
+    SERVER_ERROR = "server_error"  # 5xx, still after the retries
+    RATE_LIMITED = "rate_limited"  # 429 after the retries, or a Retry-After beyond our wait
+    ROBOTS_DISALLOWED = "robots_disallowed"  # robots.txt forbids it (or cannot be read: 5xx)
+    TOO_LARGE = "too_large"  # larger than NEWSFLOW_MAX_INPUT_BYTES
+    NOT_HTML = "not_html"  # a PDF, an image, JSON: not a web page
+    REDIRECT_LOOP = "redirect_loop"  # a redirect back to a URL already visited
+    TOO_MANY_REDIRECTS = "too_many_redirects"
+    FETCH_TIMEOUT = "fetch_timeout"  # connect, read or total time limit, still after retries
+    UNREACHABLE = "unreachable"  # no DNS answer, connection refused or reset
+    PRIVATE_ADDRESS = "private_address"  # resolves to loopback, private, link-local, metadata
+    UNSUPPORTED_URL = "unsupported_url"  # not http(s), or no host
 
 
 class DecodeReason(StrEnum):
@@ -73,11 +92,12 @@ class AnyStageReason(StrEnum):
     STAGE_CRASHED = "stage_crashed"
 
 
-Reason = ProduceReason | DecodeReason | CleanReason | IndexReason | AnyStageReason
+Reason = ProduceReason | FetchReason | DecodeReason | CleanReason | IndexReason | AnyStageReason
 
 #: The reasons each stage may give, in the order they are looked up.
 STAGE_REASONS: dict[Stage, tuple[type[StrEnum], ...]] = {
     Stage.PRODUCE: (ProduceReason, AnyStageReason),
+    Stage.FETCH: (FetchReason, AnyStageReason),
     Stage.DECODE: (DecodeReason, AnyStageReason),
     Stage.CLEAN: (CleanReason, AnyStageReason),
     Stage.TAG: (AnyStageReason,),

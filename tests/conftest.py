@@ -54,10 +54,19 @@ def unique_settings(base: Settings | None = None) -> Settings:
                     "clean": f"{prefix}{topics.clean}",
                     "dead_letter": f"{prefix}{topics.dead_letter}",
                     "indexed": f"{prefix}{topics.indexed}",
+                    "links": f"{prefix}{topics.links}",
+                    "feed_state": f"{prefix}{topics.feed_state}",
                 }
             ),
             "groups": groups.model_copy(
-                update={"clean": f"{prefix}{groups.clean}", "index": f"{prefix}{groups.index}"}
+                update={
+                    "clean": f"{prefix}{groups.clean}",
+                    "index": f"{prefix}{groups.index}",
+                    "fetch": f"{prefix}{groups.fetch}",
+                    # Shared with every other checkout's tests on the same broker otherwise:
+                    # their members joining it rebalanced this test's replay mid-commit.
+                    "replay": f"{prefix}{groups.replay}",
+                }
             ),
             "index": index.model_copy(
                 update={

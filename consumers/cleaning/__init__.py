@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from consumers.cleaning.fragment import extract_fragment, is_fragment
 from consumers.cleaning.html import extract_html
 from consumers.cleaning.model import Extracted
 from consumers.cleaning.normalize import (
@@ -182,7 +183,8 @@ def clean(raw: RawArticle, limits: Limits = _DEFAULT_LIMITS) -> Extracted:
     max_bytes = limits.max_input_bytes
     text = decode_body(raw.body, raw.encoding, raw.content_type, max_bytes=max_bytes)
     if raw.content_type == ContentType.HTML:
-        extracted = extract_html(text, raw.url)
+        # A feed entry's markup is a fragment, not a page: cleaned as what it is.
+        extracted = extract_fragment(text) if is_fragment(text) else extract_html(text, raw.url)
     elif raw.content_type == ContentType.JSON:
         extracted = _extract_json(text, raw.url)
     elif looks_like_html(text):

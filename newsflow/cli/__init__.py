@@ -20,6 +20,7 @@ from newsflow.cli import stack  # noqa: E402,F401  stack up|down|status|logs
 from newsflow.cli import produce  # noqa: E402,F401  produce
 from newsflow.cli import cleaning  # noqa: E402,F401  clean, eval
 from newsflow.cli import ingest  # noqa: E402,F401  consume, run, search, dlq
+from newsflow.cli import crawl  # noqa: E402,F401  feeds, crawl
 from newsflow.cli import status  # noqa: E402,F401  status, health
 from newsflow.cli import enrich  # noqa: E402,F401  related, enrich, airflow up|down|status
 from newsflow.cli import deploy  # noqa: E402,F401  init, es-users, ping

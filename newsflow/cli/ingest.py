@@ -85,6 +85,26 @@ _UNTIL_IDLE = (
 _MAX_WAIT = "With --until-idle: how long to wait for a first partition."
 
 
+@consume_app.command("fetch")
+def consume_fetch(
+    ctx: typer.Context,
+    until_idle: float | None = typer.Option(None, help=_UNTIL_IDLE),
+    max_wait: float = typer.Option(120.0, help=_MAX_WAIT),
+) -> None:
+    """Links topic -> fetch pages politely -> raw topic. Failures go to the dead-letter topic.
+
+    Obeys robots.txt, keeps to NEWSFLOW_CRAWL_PER_HOST_CONCURRENCY and _DELAY_SECONDS per
+    host, never fetches a private address (NEWSFLOW_CRAWL_ALLOW_PRIVATE_NETWORKS) and does
+    not fetch a page that is already indexed. Start more processes to share the partitions.
+    """
+    from consumers.workers import run_fetch_worker
+
+    settings = settings_of(ctx)
+    with services_reachable(settings), worker_exit_codes("fetch"):
+        stats = run_fetch_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
+    console.print(f"fetch: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
+
+
 @consume_app.command("clean")
 def consume_clean(
     ctx: typer.Context,

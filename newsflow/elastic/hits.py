@@ -101,6 +101,7 @@ class StoredArticle(_View):
     simhash: str | None = None
     minhash: list[int] = Field(default_factory=list)
     content_hash: str | None = None
+    summary_only: bool | None = None
     tags: StoredTags = Field(default_factory=StoredTags)
     story_id: str | None = None
     story_canonical: bool | None = None

@@ -72,6 +72,7 @@ def article_mappings(analyzer: str = "standard") -> dict[str, Any]:
             "language": {"type": "keyword"},
             "content_type": {"type": "keyword"},
             "cleaner": {"type": "keyword"},
+            "summary_only": {"type": "boolean"},
             "content_hash": {"type": "keyword"},
             "simhash": {"type": "keyword"},
             "minhash": {"type": "long", "index": False},

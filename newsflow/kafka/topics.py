@@ -16,11 +16,20 @@ log = logging.getLogger(__name__)
 def topic_names(settings: Settings) -> list[str]:
     """Every topic of the pipeline, in the order data flows through them."""
     return [
+        settings.topics.links,
         settings.topics.raw,
         settings.topics.clean,
         settings.topics.indexed,
         settings.topics.dead_letter,
+        settings.topics.feed_state,
     ]
+
+
+def _creation_configs(settings: Settings, name: str, common: dict[str, str]) -> dict[str, str]:
+    """The configs a topic is created with: the state topic keeps the latest value per key."""
+    if name == settings.topics.feed_state:
+        return {**common, "cleanup.policy": "compact"}
+    return common
 
 
 def ensure_topics(settings: Settings) -> list[str]:
@@ -50,7 +59,7 @@ def ensure_topics(settings: Settings) -> list[str]:
                             name=name,
                             num_partitions=settings.topics.partitions,
                             replication_factor=settings.topics.replication_factor,
-                            topic_configs=configs,
+                            topic_configs=_creation_configs(settings, name, configs),
                         )
                     ]
                 )

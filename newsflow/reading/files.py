@@ -67,6 +67,24 @@ def read_input(path: Path, max_bytes: int) -> bytes:
     return data
 
 
+def gunzip(data: bytes, max_bytes: int) -> bytes:
+    """``data`` inflated if it is gzip (by its magic number), never more than ``max_bytes``.
+
+    For bytes that arrived some other way than a file (a ``.xml.gz`` sitemap over HTTP); a
+    gzip bomb stops at the limit.
+    """
+    if not data.startswith(_GZIP_MAGIC):
+        return data
+    inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    try:
+        out = inflater.decompress(data, max_bytes + 1)
+    except zlib.error as exc:
+        raise SourceError(ProduceReason.UNREADABLE, describe(exc)) from None
+    if len(out) > max_bytes:
+        raise SourceError(ProduceReason.OVERSIZED, f"more than {max_bytes} bytes once decompressed")
+    return out
+
+
 def read_line(fh: io.BufferedIOBase, limit: int) -> tuple[bytes, bool]:
     """The next line of ``fh`` (at most ``limit`` bytes kept) and whether it was longer."""
     line = fh.readline(limit + 1)

@@ -1,4 +1,8 @@
-"""RSS and Atom feeds, from a file or an http(s) URL: one HTML article per entry."""
+"""RSS and Atom feeds, from a file or an http(s) URL: one HTML article per entry.
+
+``parse_feed`` is the one reading of a feed document: the ``Feed`` source here and the
+crawler's poller (producers/poller.py) both take their entries from it.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +38,77 @@ def _struct_time_iso(value: Any) -> str | None:
 
 
 @dataclass(frozen=True)
+class FeedEntry:
+    """One entry of a feed (or URL of a sitemap): its link, text and what it says about itself."""
+
+    link: str | None
+    #: The entry's full content, else its summary: an HTML fragment (may be empty).
+    html: str
+    #: What the entry says about itself: title, author, guid, published (ISO 8601).
+    metadata: dict[str, str]
+    #: What tells one version of the entry from the next: its updated date, else published.
+    version: str = ""
+    language: str | None = None
+
+    @property
+    def title(self) -> str | None:
+        return self.metadata.get("title")
+
+    @property
+    def published(self) -> str | None:
+        return self.metadata.get("published")
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """An RSS or Atom feed's title and entries, in the feed's order."""
+
+    title: str | None
+    entries: list[FeedEntry]
+
+
+def _entry(entry: Any) -> FeedEntry:
+    contents = [c.get("value", "") for c in entry.get("content", []) if c.get("value")]
+    html: str = max(contents, key=len) if contents else entry.get("summary", "") or ""
+    metadata: dict[str, str] = {}
+    for key in ("title", "author", "id"):
+        if isinstance(entry.get(key), str) and entry[key]:
+            metadata["guid" if key == "id" else key] = entry[key]
+    stamps: dict[str, str] = {}
+    for key in ("published", "updated"):
+        if key not in entry:
+            continue
+        iso = _struct_time_iso(entry.get(f"{key}_parsed"))
+        value = iso or entry.get(key)
+        if isinstance(value, str) and value:
+            stamps[key] = value
+            metadata.setdefault("published", value)
+    return FeedEntry(
+        link=entry.get("link") or None,
+        html=html,
+        metadata=metadata,
+        version=stamps.get("updated") or stamps.get("published") or "",
+    )
+
+
+def parse_feed(data: bytes, headers: dict[str, str] | None = None) -> ParsedFeed:
+    """The entries of an RSS or Atom document; SourceError(invalid-feed) if it is neither.
+
+    ``headers`` are the HTTP response's (content-location resolves relative links,
+    content-type names the charset). feedparser reads XML with external entities off.
+    """
+    # A stream, not bytes or str: feedparser treats a string argument as a URL or path.
+    parsed = feedparser.parse(io.BytesIO(data), response_headers=headers or {})
+    if not parsed.get("version") and not parsed.entries:
+        problem = parsed.get("bozo_exception")
+        detail = describe(problem) if problem else "no RSS/Atom feed found"
+        raise SourceError(ProduceReason.INVALID_FEED, detail)
+    return ParsedFeed(
+        title=parsed.feed.get("title"), entries=[_entry(entry) for entry in parsed.entries]
+    )
+
+
+@dataclass(frozen=True)
 class Feed:
     """An RSS or Atom feed, from a file or an http(s) URL: one HTML article per entry.
 
@@ -58,50 +133,31 @@ class Feed:
             else:
                 data = read_input(Path(self.location), self.limits.max_input_bytes)
             require_text(data)
+            parsed = parse_feed(data, headers)
         except SourceError as exc:
             yield Rejected.from_error(self.location, exc)
             return
-        # A stream, not bytes or str: feedparser treats a string argument as a URL or path.
-        parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
-        if not parsed.get("version") and not parsed.entries:
-            problem = parsed.get("bozo_exception")
-            detail = describe(problem) if problem else "no RSS/Atom feed found"
-            yield Rejected(self.location, ProduceReason.INVALID_FEED, detail)
-            return
-        feed_title = parsed.feed.get("title")
         for index, entry in enumerate(parsed.entries):
-            yield self._article(entry, index, feed_title)
+            yield self._article(entry, index, parsed.title)
 
-    def _article(self, entry: Any, index: int, feed_title: str | None) -> RawArticle | Rejected:
-        contents = [c.get("value", "") for c in entry.get("content", []) if c.get("value")]
-        html: str = max(contents, key=len) if contents else entry.get("summary", "") or ""
-        link = entry.get("link") or None
-        if not html.strip():
-            label = link or entry.get("title") or f"entry {index}"
+    def _article(
+        self, entry: FeedEntry, index: int, feed_title: str | None
+    ) -> RawArticle | Rejected:
+        if not entry.html.strip():
+            label = entry.link or entry.title or f"entry {index}"
             return Rejected(
                 f"{self.location}#{index}", ProduceReason.EMPTY, f"{label}: no content or summary"
             )
-        metadata: dict[str, str] = {}
-        for key in ("title", "author", "id"):
-            if isinstance(entry.get(key), str) and entry[key]:
-                metadata["guid" if key == "id" else key] = entry[key]
-        for key in ("published", "updated"):
-            if key not in entry:
-                continue
-            iso = _struct_time_iso(entry.get(f"{key}_parsed"))
-            value = iso or entry.get(key)
-            if isinstance(value, str) and value:
-                metadata.setdefault("published", value)
+        metadata = dict(entry.metadata)
         if feed_title:
             metadata["feed_title"] = feed_title
         metadata["feed"] = self.location
-        body = html.encode("utf-8")
         return RawArticle(
-            id=article_id(link, html),
+            id=article_id(entry.link, entry.html),
             source=self.location,
-            url=link,
+            url=entry.link,
             content_type=ContentType.HTML,
-            body=body,
+            body=entry.html.encode("utf-8"),
             encoding="utf-8",
             metadata=metadata,
         )

@@ -43,7 +43,7 @@ def test_dags_import_without_errors_or_io(monkeypatch: pytest.MonkeyPatch) -> No
     finally:
         _watching = False
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"enrich_articles", "trends", "maintenance"}
+    assert set(bag.dag_ids) == {"enrich_articles", "trends", "maintenance", "poll_feeds"}
     assert _seen == [], f"DAG files did I/O at import: {_seen[:5]}"
     assert elapsed < 10, f"parsing took {elapsed:.1f}s"
 
@@ -75,3 +75,5 @@ def test_maintenance_params_and_schedules() -> None:
     assert params["reindex"] is False and params["replay_dlq"] is False and params["check"] is True
     assert dags["trends"].timetable.expression == "0 * * * *"
     assert dags["maintenance"].timetable.expression == "0 0 * * *"
+    assert dags["poll_feeds"].timetable.expression == "*/5 * * * *"
+    assert [t.task_id for t in dags["poll_feeds"].topological_sort()] == ["feed_groups", "poll"]

@@ -24,7 +24,7 @@ from newsflow.settings import Settings
 
 PIPELINE_IMAGE = "newsflow-pipeline:local"
 AIRFLOW_IMAGE = "newsflow-airflow:local"
-WORKERS = ("clean", "index")
+WORKERS = ("clean", "index", "fetch")
 GIB = 1024**3
 MEMORY_BUDGET = 12 * GIB
 
@@ -132,6 +132,7 @@ def test_workers_scale_without_collisions(services: dict[str, dict[str, Any]]) -
         assert services[worker]["command"][:1] == ["consume"]
     assert services["clean"]["command"] == ["consume", "clean"]
     assert services["index"]["command"] == ["consume", "index"]
+    assert services["fetch"]["command"] == ["consume", "fetch"]
 
 
 def test_env_example_lists_exactly_the_settings(

@@ -115,3 +115,35 @@ def test_enrichment_computed_from_the_old_text_does_not_land_on_the_corrected_on
     assert embed_pending(es, settings) == 1
     stored = _stored(es, settings, "sink-1")
     assert stored["body"] == [CORRECTED] and len(stored["embedding"]) == 384
+
+
+def _summary_or_page(text: str, summary: bool) -> Article:
+    article = _article(text)
+    return article.model_copy(update={"summary_only": summary})
+
+
+def test_a_summary_never_replaces_an_indexed_page(
+    stack: Any, settings: Settings, es: Elasticsearch
+) -> None:
+    ensure_index(es, settings.index)
+    sink = ElasticsearchSink(es, settings.index.alias)
+    summary = _summary_or_page("One line about the terminal.", summary=True)
+    page = _summary_or_page(FIRST, summary=False)
+    sink.add(summary, _record(0))
+    sink.flush()
+    assert _stored(es, settings, "sink-1")["summary_only"] is True
+    sink.add(page, _record(1))  # the page replaces its summary
+    sink.flush()
+    stored = _stored(es, settings, "sink-1")
+    assert (stored["summary_only"], stored["body"]) == (False, [FIRST])
+    sink.add(summary, _record(2))  # a later summary (a re-poll, a failed refetch) is dropped
+    assert sink.flush() == []
+    stored = _stored(es, settings, "sink-1")
+    assert (stored["summary_only"], stored["body"]) == (False, [FIRST])
+    # In one batch too: the page first, then its summary.
+    es.delete(index=settings.index.alias, id="sink-1", refresh=True)
+    sink.add(page, _record(3))
+    sink.add(summary, _record(4))
+    sink.flush()
+    stored = _stored(es, settings, "sink-1")
+    assert (stored["summary_only"], stored["body"]) == (False, [FIRST])

@@ -1,0 +1,182 @@
+"""Fetch throughput: pages/s through `newsflow consume fetch` workers against loopback sites.
+
+Serves article pages from several loopback "hosts" (127.0.0.2, 127.0.0.3, ...: one politeness
+gate each), starts W real fetch workers on fresh topics, waits until they fetch a warm-up
+link per host (so start-up and the group join are not counted), then publishes N links at
+once and times until N pages are on the raw topic. Runs the worker counts in turn, each
+``--repeat`` times, interleaved, so the ratio is measured under the same machine load.
+
+    .venv/bin/python benchmarks/bench_fetch.py --workers 1,2 --links 400 --hosts 8
+
+Pages are fundus-news-dev pages from ../shared (about 300 KB each) when it is there, else the
+test fixture page. Needs `newsflow stack up`. Prints its numbers; it is not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from kafka.structs import TopicPartition
+
+from newsflow.kafka.clients import make_admin, make_consumer, make_producer
+from newsflow.kafka.topics import ensure_topics
+from newsflow.settings import PROJECT_ROOT, Settings
+from schemas import Link
+
+sys.path.insert(0, str(PROJECT_ROOT / "tests"))
+from crawl_site import FIXTURE_PAGE, FUNDUS, Site, html_page, robots
+
+NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
+
+
+def pages() -> list[bytes]:
+    import gzip
+
+    files = sorted((FUNDUS / "pages").glob("*.html.gz"))[:20]
+    if files:
+        return [gzip.decompress(f.read_bytes()) for f in files]
+    return [FIXTURE_PAGE.read_bytes()]
+
+
+def fresh_settings(args: argparse.Namespace) -> Settings:
+    base = Settings()
+    prefix = f"bf{uuid.uuid4().hex[:6]}-"
+    topics = base.topics.model_copy(
+        update={
+            name: prefix + getattr(base.topics, name)
+            for name in ("raw", "clean", "dead_letter", "indexed", "links", "feed_state")
+        }
+    )
+    crawl = base.crawl.model_copy(
+        update={
+            "allow_private_networks": True,
+            "per_host_concurrency": args.per_host,
+            "per_host_delay_seconds": args.delay,
+        }
+    )
+    return base.model_copy(
+        update={
+            "topics": topics,
+            "groups": base.groups.model_copy(update={"fetch": prefix + "fetch"}),
+            "index": base.index.model_copy(update={"alias": prefix + "alias"}),
+            "crawl": crawl,
+        }
+    )
+
+
+def raw_count(settings: Settings) -> int:
+    consumer = make_consumer(settings, None)
+    try:
+        tps = [TopicPartition(settings.topics.raw, p) for p in range(settings.topics.partitions)]
+        return sum(consumer.end_offsets(tps).values())
+    finally:
+        consumer.close()
+
+
+def publish(settings: Settings, links: list[Link]) -> None:
+    producer = make_producer(settings)
+    for link in links:
+        producer.send(
+            settings.topics.links, key=link.url.encode(), value=link.model_dump_json().encode()
+        )
+    producer.flush(timeout=60)
+    producer.close()
+
+
+def wait_for(settings: Settings, count: int, timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    while raw_count(settings) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {raw_count(settings)} of {count} pages within {timeout:g} s")
+        time.sleep(0.2)
+    return time.monotonic()
+
+
+def run(workers: int, sites: list[Site], bodies: list[bytes], args: argparse.Namespace) -> float:
+    settings = fresh_settings(args)
+    ensure_topics(settings)
+    env = {**os.environ, **settings.to_env()}
+    procs = [
+        subprocess.Popen(
+            [NEWSFLOW, "consume", "fetch"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
+    run_id = uuid.uuid4().hex[:6]
+    try:
+        warm = [Link(url=s.url(f"/{run_id}/warm.html"), feed=s.url("/feed")) for s in sites]
+        publish(settings, warm)
+        wait_for(settings, len(warm), 180)
+        links = [
+            Link(
+                url=sites[i % len(sites)].url(f"/{run_id}/p{i}.html"),
+                feed=sites[i % len(sites)].url("/feed"),
+            )
+            for i in range(args.links)
+        ]
+        started = time.monotonic()
+        publish(settings, links)
+        ended = wait_for(settings, len(warm) + len(links), 600)
+        return args.links / (ended - started)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=150)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        admin = make_admin(settings)
+        prefix = settings.topics.raw.split("-", 1)[0] + "-"
+        admin.delete_topics([t for t in admin.list_topics() if t.startswith(prefix)])
+        admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--links", type=int, default=400)
+    parser.add_argument("--hosts", type=int, default=8)
+    parser.add_argument("--per-host", type=int, default=2)
+    parser.add_argument("--delay", type=float, default=0.0, help="per-host delay (s)")
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    bodies = pages()
+    sites = [Site(f"127.0.0.{n + 2}").start() for n in range(args.hosts)]
+    for site in sites:
+        site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+
+    for site in sites:
+        # Every other path is a page: one of the corpus pages, picked by the path.
+        site.fallback = lambda h: html_page(bodies[hash(h.path) % len(bodies)])(h)
+    size = sum(map(len, bodies)) // len(bodies)
+    print(
+        f"{args.links} links over {args.hosts} hosts, pages of {size // 1024} KB on average, "
+        f"{args.per_host} requests at once per host and worker, delay {args.delay:g} s"
+    )
+    results: dict[int, list[float]] = {}
+    try:
+        for _ in range(args.repeat):
+            for workers in (int(w) for w in args.workers.split(",")):
+                rate = run(workers, sites, bodies, args)
+                results.setdefault(workers, []).append(rate)
+                print(f"  {workers} fetch worker(s): {rate:.1f} pages/s", flush=True)
+    finally:
+        for site in sites:
+            site.stop()
+    for workers, rates in results.items():
+        print(f"{workers} worker(s): " + ", ".join(f"{r:.1f}" for r in rates) + " pages/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""The fetch stage's sink: a batch of links in, fetched pages out to the raw topic.
+
+The fetch worker (consumers/workers.py) runs the same at-least-once WorkerLoop as the clean
+and index workers: its handler only parses each Link and adds it here, and ``flush`` does
+the work of the batch before the loop commits:
+
+1. links whose page is already indexed (a full page, not a summary) are dropped, unless the
+   feed marked the entry updated. "Already ingested" is asked of the index itself, which
+   outlives every worker, plus this worker's memory of what it fetched lately (the page may
+   still be on its way through clean and index). Links are keyed by URL, so every repeat of
+   a URL reaches the same partition and so the same worker;
+2. the rest are fetched at once by the WebClient: many hosts in parallel, each host within
+   its politeness limits, robots.txt obeyed, no private addresses;
+3. each page becomes a RawArticle on the raw topic; a link that failed for good becomes a
+   dead letter with its reason (and its entry's own text, if any, goes to the raw topic as a
+   summary, so the news is searchable all the same); a link the batch had no time left for
+   goes back to the links topic.
+
+A batch is bounded in time (``batch_seconds``), and the consumer's poll interval is set above
+that bound, so the worker stays in its group while a batch is fetched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from elasticsearch import Elasticsearch, NotFoundError
+from kafka import KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
+
+from consumers.sinks import KafkaSink, transient_es
+from newsflow.reading.identity import article_id
+from newsflow.settings import Settings
+from newsflow.web.addresses import origin_of
+from newsflow.web.client import PAGE_ACCEPT, Page, Want, WebClient
+from producers.links import page_article, summary_article
+from schemas import AnyStageReason, FetchReason, Link, Stage
+from schemas.failures import FetchError, PermanentError, describe
+
+log = logging.getLogger(__name__)
+
+#: Times a link may go back to the links topic unfinished before it is dead-lettered.
+MAX_REQUEUES = 3
+#: Ids of pages this worker fetched lately (they may not be indexed yet).
+RECENT_IDS = 100_000
+
+
+@dataclass
+class FetchStats:
+    fetched: int = 0
+    skipped: int = 0
+    failed: int = 0
+    requeued: int = 0
+    summaries: int = 0
+
+
+class _Unfinished:
+    """The batch ended before this link's fetch did."""
+
+
+Outcome = Page | PermanentError | _Unfinished
+
+
+class FetchSink:
+    """Fetches each batch of links and publishes the pages (see the module doc)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        producer: KafkaProducer,
+        es: Elasticsearch,
+        beat: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.settings = settings
+        self.es = es
+        self.beat = beat
+        self.stats = FetchStats()
+        self.raw = KafkaSink(producer, settings.topics.raw, stage=Stage.FETCH)
+        self.requeue = KafkaSink(producer, settings.topics.links, stage=Stage.FETCH)
+        self._links: list[tuple[Link, ConsumerRecord]] = []
+        self._rejected: list[tuple[ConsumerRecord, PermanentError]] = []
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._want = Want(
+            max_bytes=settings.limits.max_input_bytes, html_only=True, accept=PAGE_ACCEPT
+        )
+        # One event loop for the worker's life: the client's connections, robots.txt cache
+        # and per-host gates carry over from batch to batch.
+        self._loop = asyncio.new_event_loop()
+        self._client = WebClient(settings.crawl, settings.limits)
+        self._loop.run_until_complete(self._client.__aenter__())
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._client.__aexit__(None, None, None))
+        self._loop.close()
+
+    # --- the Sink protocol ---------------------------------------------------------------
+
+    def add(self, link: Link, record: ConsumerRecord) -> None:
+        self._links.append((link, record))
+
+    def pending(self) -> int:
+        return len(self._links) + self.raw.pending() + self.requeue.pending()
+
+    def pending_bytes(self) -> int:
+        return self.raw.pending_bytes() + self.requeue.pending_bytes()
+
+    def flush(self) -> list[tuple[ConsumerRecord, PermanentError]]:
+        if self._links:
+            todo = self._not_ingested(self._links)  # TransientError: the links stay queued
+            self._links = []
+            outcomes = self._loop.run_until_complete(self._fetch_all([link for link, _ in todo]))
+            for (link, record), outcome in zip(todo, outcomes, strict=True):
+                self._publish(link, record, outcome)
+        # Not acknowledged: TransientError, and the loop calls flush again for these.
+        self.raw.flush()
+        self.requeue.flush()
+        rejected, self._rejected = self._rejected, []
+        return rejected
+
+    # --- 1. already ingested? ------------------------------------------------------------
+
+    def _not_ingested(
+        self, links: list[tuple[Link, ConsumerRecord]]
+    ) -> list[tuple[Link, ConsumerRecord]]:
+        ids = {link.url: article_id(link.url, b"") for link, _ in links}
+        with transient_es("lookup of indexed pages"):
+            try:
+                response = self.es.mget(
+                    index=self.settings.index.alias,
+                    ids=sorted(set(ids.values())),
+                    source_includes=["summary_only"],
+                )
+                docs = response["docs"]
+            except NotFoundError:  # no index yet: nothing is ingested
+                docs = []
+        indexed = {
+            doc["_id"]
+            for doc in docs
+            if doc.get("found") and not (doc.get("_source") or {}).get("summary_only")
+        }
+        todo: list[tuple[Link, ConsumerRecord]] = []
+        batch: set[str] = set()
+        for link, record in links:
+            page_id = ids[link.url]
+            known = page_id in indexed or page_id in self._recent or page_id in batch
+            if known and not (link.updated and page_id not in batch):
+                self.stats.skipped += 1
+                continue
+            batch.add(page_id)
+            todo.append((link, record))
+        return todo
+
+    # --- 2. fetch ------------------------------------------------------------------------
+
+    async def _fetch(self, link: Link) -> Page:
+        return await self._client.get(link.url, self._want, origin_of(link.feed))
+
+    async def _fetch_all(self, links: list[Link]) -> list[Outcome]:
+        if not links:
+            return []
+        tasks = [asyncio.create_task(self._fetch(link)) for link in links]
+        deadline = asyncio.get_running_loop().time() + self.settings.crawl.batch_seconds
+        pending = set(tasks)
+        while pending:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            _, pending = await asyncio.wait(pending, timeout=min(1.0, left))
+            self.beat()  # fetching is progress: the worker is not stuck
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        outcomes: list[Outcome] = []
+        for link, task in zip(links, tasks, strict=True):
+            if task in pending:
+                outcomes.append(_Unfinished())
+                continue
+            error = task.exception()
+            if error is None:
+                outcomes.append(task.result())
+            elif isinstance(error, PermanentError):
+                outcomes.append(error)
+            else:  # a bug must cost one link, not the batch
+                log.debug("fetching %s", link.url, exc_info=error)
+                outcomes.append(
+                    PermanentError(Stage.FETCH, AnyStageReason.UNEXPECTED, describe(error))
+                )
+        return outcomes
+
+    # --- 3. publish ----------------------------------------------------------------------
+
+    def _publish(self, link: Link, record: ConsumerRecord, outcome: Outcome) -> None:
+        if isinstance(outcome, _Unfinished):
+            if link.attempts + 1 < MAX_REQUEUES:
+                again = link.model_copy(update={"attempts": link.attempts + 1})
+                self.requeue.add(link.url.encode(), again.model_dump_json().encode())
+                self.stats.requeued += 1
+                return
+            outcome = FetchError(
+                FetchReason.FETCH_TIMEOUT,
+                f"{link.url}: not fetched within {MAX_REQUEUES} batches of "
+                f"{self.settings.crawl.batch_seconds:g} s",
+            )
+        if isinstance(outcome, PermanentError):
+            self._fail(link, record, outcome)
+            return
+        article = page_article(link, outcome.body, outcome.charset, outcome.url)
+        try:
+            self.raw.add(article.id.encode(), article.model_dump_json().encode())
+        except PermanentError as exc:  # larger than the raw topic takes
+            self._fail(link, record, exc)
+            return
+        self.stats.fetched += 1
+        self._recent[article.id] = None
+        if len(self._recent) > RECENT_IDS:
+            self._recent.popitem(last=False)
+
+    def _fail(self, link: Link, record: ConsumerRecord, error: PermanentError) -> None:
+        self.stats.failed += 1
+        self._rejected.append((record, error))
+        summary = summary_article(link)
+        if summary is not None:
+            self.raw.add(summary.id.encode(), summary.model_dump_json().encode())
+            self.stats.summaries += 1

@@ -1,0 +1,228 @@
+"""`newsflow feeds` (the feeds file) and `newsflow crawl` (poll feeds, fetch their pages).
+
+The poller and the fetch worker are imported inside the commands that run them: they load
+the HTTP client, feedparser and the Kafka clients, which `newsflow --help` should not wait
+for.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from newsflow.cli.app import app, settings_of
+from newsflow.cli.ingest import services_reachable, worker_exit_codes
+from newsflow.settings import Settings
+from producers.feeds import (
+    FeedsFileError,
+    FeedSpec,
+    add_feeds,
+    feeds_for,
+    load_feeds,
+    read_opml,
+    remove_feed,
+)
+
+console = Console(soft_wrap=True)
+
+feeds_app = typer.Typer(help="The feeds file: list, add, remove, import an OPML list.")
+app.add_typer(feeds_app, name="feeds")
+
+_FILE = typer.Option(None, "--file", "-f", help="The feeds file (NEWSFLOW_CRAWL_FEEDS_FILE).")
+
+
+def _feeds_file(ctx: typer.Context, path: Path | None) -> Path:
+    return path or settings_of(ctx).crawl.feeds_file
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[red]error:[/red] {escape(message)}")
+    return typer.Exit(code)
+
+
+@feeds_app.command("list")
+def feeds_list(
+    ctx: typer.Context,
+    path: Path | None = _FILE,
+    state: bool = typer.Option(False, help="Also show each feed's last poll (reads Kafka)."),
+) -> None:
+    """Lists the feeds and sitemaps of the feeds file."""
+    settings = settings_of(ctx)
+    file = _feeds_file(ctx, path)
+    try:
+        feeds = load_feeds(file)
+    except FeedsFileError as exc:
+        raise _fail(str(exc)) from None
+    table = Table("url", "site", "every (min)", "lang", "group")
+    states = {}
+    if state:
+        from producers.poller import read_states
+
+        with services_reachable(settings):
+            states = read_states(settings)
+        for column in ("last poll", "next poll", "status"):
+            table.add_column(column)
+    for spec in feeds:
+        interval = spec.interval_minutes or settings.crawl.poll_interval_seconds / 60
+        row = [spec.url, spec.site or "", f"{interval:g}", spec.language or "", spec.group_name]
+        if state:
+            st = states.get(spec.url)
+            status = ""
+            if st is not None:
+                status = st.last_error or str(st.last_status or "")
+            row += [
+                _when(st.last_polled_at) if st else "",
+                _when(st.next_poll_at) if st else "",
+                escape(status[:60]),
+            ]
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"{len(feeds)} feed(s) in {file}")
+
+
+@feeds_app.command("add")
+def feeds_add(
+    ctx: typer.Context,
+    urls: list[str] = typer.Argument(..., help="Feed or sitemap URLs."),
+    site: str | None = typer.Option(None, help="Site name."),
+    interval: float | None = typer.Option(None, help="Poll every this many minutes."),
+    language: str | None = typer.Option(None, help="Language hint (ISO 639-1)."),
+    group: str | None = typer.Option(None, help="The DAG's poll group (default: the host)."),
+    path: Path | None = _FILE,
+) -> None:
+    """Adds feeds to the feeds file (comments and layout are kept; a listed URL is skipped)."""
+    file = _feeds_file(ctx, path)
+    try:
+        specs = [
+            FeedSpec(url=u, site=site, interval_minutes=interval, language=language, group=group)
+            for u in urls
+        ]
+        added = add_feeds(file, specs)
+    except (FeedsFileError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"added {len(added)} of {len(specs)} to {file}")
+
+
+@feeds_app.command("remove")
+def feeds_remove(
+    ctx: typer.Context,
+    url: str = typer.Argument(..., help="The feed's URL, as listed."),
+    path: Path | None = _FILE,
+) -> None:
+    """Removes a feed from the feeds file."""
+    file = _feeds_file(ctx, path)
+    try:
+        removed = remove_feed(file, url)
+    except FeedsFileError as exc:
+        raise _fail(str(exc)) from None
+    if not removed:
+        raise _fail(f"{url} is not in {file}", 1)
+    console.print(f"removed {url} from {file}")
+
+
+@feeds_app.command("import")
+def feeds_import(
+    ctx: typer.Context,
+    opml: Path = typer.Argument(..., help="An OPML subscription list."),
+    path: Path | None = _FILE,
+) -> None:
+    """Adds every feed of an OPML subscription list to the feeds file."""
+    settings = settings_of(ctx)
+    file = _feeds_file(ctx, path)
+    try:
+        specs = read_opml(opml, settings.crawl.max_feed_bytes)
+        added = add_feeds(file, specs)
+    except FeedsFileError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"imported {len(added)} new of {len(specs)} feed(s) from {opml} into {file}")
+
+
+def _report(summary: object) -> None:
+    from producers.poller import PollSummary
+
+    assert isinstance(summary, PollSummary)
+    console.print(
+        f"polled {summary.polled} feed(s) ({summary.not_modified} not modified, "
+        f"{summary.not_due} not due, {len(summary.failed)} failed): "
+        f"{summary.links} new link(s), {summary.summaries} summary article(s)"
+    )
+    for feed, error in summary.failed:
+        console.print(f"  - {escape(feed)}: {escape(error)}", highlight=False)
+
+
+def _crawl_settings(settings: Settings, fetch: bool | None) -> Settings:
+    if fetch is None:
+        return settings
+    crawl = settings.crawl.model_copy(update={"fetch_pages": fetch})
+    return settings.model_copy(update={"crawl": crawl})
+
+
+@app.command()
+def crawl(
+    ctx: typer.Context,
+    sources: list[str] = typer.Argument(
+        None,
+        metavar="FEEDS_FILE|OPML|URL...",
+        help="Feeds files, OPML lists or feed/sitemap URLs (default NEWSFLOW_CRAWL_FEEDS_FILE).",
+    ),
+    once: bool = typer.Option(
+        False, "--once", help="One whole pass: poll every feed now, fetch the new pages, exit."
+    ),
+    fetch: bool | None = typer.Option(
+        None,
+        "--fetch/--no-fetch",
+        help="Fetch the pages, or publish each entry's own text (NEWSFLOW_CRAWL_FETCH_PAGES).",
+    ),
+    idle: float = typer.Option(3.0, help="With --once: the fetch ends after this much quiet."),
+    every: float = typer.Option(
+        60.0, help="Without --once: look for due feeds this often (seconds)."
+    ),
+) -> None:
+    """Polls feeds and sitemaps for new articles and publishes them.
+
+    With --once: polls every feed now (conditional GET: an unchanged feed answers 304),
+    fetches the new pages (`consume fetch` until idle) and ends; the pages are then in the raw
+    topic for `consume clean`. Without: keeps polling each feed on its own schedule (backing
+    off when it fails or brings nothing new) and publishes links for `consume fetch` workers.
+    """
+    from producers.poller import poll_feeds
+
+    settings = _crawl_settings(settings_of(ctx), fetch)
+    try:
+        feeds = feeds_for(
+            sources or [str(settings.crawl.feeds_file)], settings.crawl.max_feed_bytes
+        )
+    except FeedsFileError as exc:
+        raise _fail(str(exc)) from None
+    if not feeds:
+        raise _fail("no feeds to crawl")
+    with services_reachable(settings):
+        if once:
+            _report(poll_feeds(settings, feeds, force=True))
+            if settings.crawl.fetch_pages:
+                from consumers.workers import run_fetch_worker
+
+                with worker_exit_codes("fetch"):
+                    stats = run_fetch_worker(settings, idle_exit_seconds=idle)
+                console.print(
+                    f"fetch: {stats.consumed} link(s), {stats.dead_lettered} dead-lettered"
+                    + (f" {dict(stats.reasons)}" if stats.reasons else "")
+                )
+            return
+        console.print(f"polling {len(feeds)} feed(s); Ctrl-C to stop")
+        try:
+            while True:
+                _report(poll_feeds(settings, feeds))
+                time.sleep(every)
+        except KeyboardInterrupt:
+            console.print("stopped")

@@ -1,0 +1,394 @@
+"""WebClient: the crawler's one way to GET a URL (a feed, a sitemap, an article page).
+
+Every request, redirects included, goes through the same steps: the URL's host is resolved
+and its addresses checked (``addresses``: no SSRF; the connection goes to the checked
+address), robots.txt is asked (``robots``), the host's politeness gate is waited for
+(``hosts``), and the response is read within connect/read/total time limits and a size
+limit. A redirect is followed hop by hop, each hop checked again; a URL visited twice is a
+loop. 429, 5xx, timeouts and refused connections are tried again with exponential backoff,
+honouring Retry-After up to a cap. Every failure is a ``FetchError`` with a reason from
+``schemas.reasons.FetchReason``; nothing else escapes ``get``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from newsflow.reading.decode import charset_param
+from newsflow.settings import CrawlSettings, Limits
+from newsflow.web.addresses import AddressPolicy, IPAddress, Origin, origin_of
+from newsflow.web.hosts import HostGates
+from newsflow.web.robots import MAX_ROBOTS_BYTES, Robots, RobotsCache, robots_from
+from schemas.crawl import Validators
+from schemas.failures import FetchError, describe
+from schemas.reasons import FetchReason
+
+log = logging.getLogger(__name__)
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_RETRYABLE = frozenset({429, 500, 502, 503, 504})
+_RETRYABLE_REASONS = frozenset({FetchReason.FETCH_TIMEOUT, FetchReason.UNREACHABLE})
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_HTML_START = (b"<!doctype html", b"<html")
+PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A response the crawler accepted: 200 with its body, or 304 (``not_modified``)."""
+
+    url: str
+    status: int
+    body: bytes
+    content_type: str | None
+    validators: Validators
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def charset(self) -> str | None:
+        return charset_param(self.content_type)
+
+
+@dataclass(frozen=True)
+class Want:
+    """What a caller accepts: at most ``max_bytes``, HTML only or any type, what to Accept."""
+
+    max_bytes: int
+    html_only: bool
+    accept: str
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+
+def media_type(content_type: str | None) -> str:
+    """``text/html`` of ``text/html; charset=utf-8``."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds a Retry-After header asks to wait (a number or an HTTP date), if it says."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def backoff(attempt: int, cap: float) -> float:
+    """Seconds before retry ``attempt`` (0-based) when the server did not say: 0.5, 1, 2, ..."""
+    return float(min(cap, 0.5 * 2**attempt))
+
+
+def _pinned(url: str, address: IPAddress) -> str:
+    """``url`` with its host replaced by the address it was checked to resolve to."""
+    parts = urlsplit(url)
+    host = f"[{address}]" if address.version == 6 else str(address)
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def _host_header(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+class WebClient:
+    """The crawler's HTTP client (one per process, used inside ``async with``)."""
+
+    def __init__(self, crawl: CrawlSettings, limits: Limits) -> None:
+        self.crawl = crawl
+        self.user_agent = crawl.user_agent
+        self.policy = AddressPolicy(crawl.allow_private_networks)
+        self.robots = RobotsCache(crawl.robots_ttl_seconds)
+        self.gates = HostGates(
+            crawl.per_host_concurrency, crawl.per_host_delay_seconds, crawl.max_crawl_delay_seconds
+        )
+        self._timeout = httpx.Timeout(
+            connect=limits.http_connect_timeout,
+            read=limits.http_read_timeout,
+            write=limits.http_read_timeout,
+            pool=crawl.total_timeout_seconds,
+        )
+        self._client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> WebClient:
+        self._client = httpx.AsyncClient(
+            timeout=self._timeout,
+            limits=httpx.Limits(
+                max_connections=self.crawl.max_connections,
+                max_keepalive_connections=self.crawl.max_connections,
+            ),
+            follow_redirects=False,  # each hop is checked here
+            trust_env=False,  # no proxy from the environment between us and the check
+            headers={"User-Agent": self.user_agent},
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # --- the one public call -------------------------------------------------------------
+
+    async def get(
+        self, url: str, want: Want, trusted: Origin, validators: Validators | None = None
+    ) -> Page:
+        """GETs ``url`` (following redirects) or raises FetchError saying why not.
+
+        ``trusted`` is the origin of the feed that led here (see ``addresses``); with
+        ``validators`` the request is conditional and a 304 comes back as a ``Page`` too.
+        """
+        visited: set[str] = set()
+        current = url
+        for _ in range(self.crawl.max_redirects + 1):
+            if current in visited:
+                raise FetchError(FetchReason.REDIRECT_LOOP, f"{url}: back to {current}")
+            visited.add(current)
+            origin = origin_of(current)
+            robots = await self._robots(origin, trusted)
+            if not robots.allows(current, self.user_agent):
+                raise FetchError(
+                    FetchReason.ROBOTS_DISALLOWED,
+                    f"{current}: {robots.why or 'disallowed by robots.txt'}",
+                )
+            answer = await self._with_retries(current, origin, trusted, want, validators)
+            if answer.status in _REDIRECTS:
+                location = answer.headers.get("location")
+                if not location:
+                    raise FetchError(
+                        FetchReason.HTTP_ERROR, f"HTTP {answer.status} without Location"
+                    )
+                current = urljoin(current, location.strip())
+                continue
+            old = validators or Validators()
+            return Page(
+                url=current,
+                status=answer.status,
+                body=answer.body,
+                content_type=answer.headers.get("content-type"),
+                # A 304 may leave the validators out: the ones sent still hold.
+                validators=Validators(
+                    etag=answer.headers.get("etag") or old.etag,
+                    last_modified=answer.headers.get("last-modified") or old.last_modified,
+                ),
+            )
+        raise FetchError(
+            FetchReason.TOO_MANY_REDIRECTS, f"{url}: more than {self.crawl.max_redirects}"
+        )
+
+    # --- robots.txt ----------------------------------------------------------------------
+
+    async def _robots(self, origin: Origin, trusted: Origin) -> Robots:
+        cached = self.robots.get(origin)
+        if cached is not None:
+            return cached
+        async with self.robots.lock(origin):
+            cached = self.robots.get(origin)
+            if cached is not None:
+                return cached
+            robots = await self._fetch_robots(origin, trusted)
+            self.robots.put(origin, robots)
+            self.gates.slow_down(origin.host, robots.crawl_delay(self.user_agent))
+            return robots
+
+    async def _fetch_robots(self, origin: Origin, trusted: Origin) -> Robots:
+        current = f"{origin.url}/robots.txt"
+        want = Want(max_bytes=MAX_ROBOTS_BYTES, html_only=False, accept="text/plain")
+        for _ in range(self.crawl.max_redirects + 1):
+            try:
+                hop = origin_of(current)
+                answer = await self._once(current, hop, trusted, want, None, robots=True)
+            except FetchError as exc:
+                if exc.reason == FetchReason.PRIVATE_ADDRESS:
+                    raise
+                log.info("%s: %s", current, exc)
+                return robots_from(None, b"")
+            if answer.status in _REDIRECTS and answer.headers.get("location"):
+                current = urljoin(current, answer.headers["location"].strip())
+                continue
+            return robots_from(answer.status, answer.body)
+        return robots_from(None, b"")
+
+    # --- one URL, with retries -----------------------------------------------------------
+
+    async def _with_retries(
+        self,
+        url: str,
+        origin: Origin,
+        trusted: Origin,
+        want: Want,
+        validators: Validators | None,
+    ) -> _Answer:
+        cap = self.crawl.max_retry_wait_seconds
+        attempts = self.crawl.max_retries + 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                answer = await self._once(url, origin, trusted, want, validators)
+            except FetchError as exc:
+                if exc.reason not in _RETRYABLE_REASONS or last:
+                    raise
+                await asyncio.sleep(backoff(attempt, cap))
+                continue
+            if answer.status not in _RETRYABLE:
+                return self._judged(url, answer)
+            reason = FetchReason.RATE_LIMITED if answer.status == 429 else FetchReason.SERVER_ERROR
+            asked = retry_after(answer.headers.get("retry-after"))
+            if last:
+                raise FetchError(reason, f"{url}: HTTP {answer.status} after {attempts} attempts")
+            if asked is not None and asked > cap:
+                raise FetchError(
+                    reason, f"{url}: HTTP {answer.status}, Retry-After {asked:.0f} s > {cap:g} s"
+                )
+            wait = asked if asked is not None else backoff(attempt, cap)
+            log.info("%s: HTTP %d, trying again in %.1f s", url, answer.status, wait)
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
+
+    def _judged(self, url: str, answer: _Answer) -> _Answer:
+        """The answer if it is one to keep (200, 304, a redirect), else its FetchError."""
+        status = answer.status
+        if status == 200 or status == 304 or status in _REDIRECTS:
+            return answer
+        if status in (404, 410):
+            raise FetchError(FetchReason.NOT_FOUND, f"{url}: HTTP {status}")
+        raise FetchError(FetchReason.HTTP_ERROR, f"{url}: HTTP {status}")
+
+    # --- one request ---------------------------------------------------------------------
+
+    async def _resolve(self, origin: Origin) -> list[IPAddress]:
+        try:
+            return [ipaddress.ip_address(origin.host)]
+        except ValueError:
+            pass
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise FetchError(FetchReason.UNREACHABLE, f"{origin.host}: {describe(exc)}") from None
+        addresses: list[IPAddress] = []
+        for info in infos:
+            # The scope of a link-local IPv6 address ("fe80::1%eth0") is not part of it.
+            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+            if address not in addresses:
+                addresses.append(address)
+        if not addresses:
+            raise FetchError(FetchReason.UNREACHABLE, f"{origin.host}: no address")
+        return addresses
+
+    async def _once(
+        self,
+        url: str,
+        origin: Origin,
+        trusted: Origin,
+        want: Want,
+        validators: Validators | None,
+        robots: bool = False,
+    ) -> _Answer:
+        """One request: resolve, check, wait for the host's turn, read within the limits."""
+        assert self._client is not None, "WebClient is used inside `async with`"
+        addresses = await self._resolve(origin)
+        self.policy.check(url, origin, addresses, trusted)
+        headers = {"Host": _host_header(url), "Accept": want.accept}
+        if validators is not None and validators.etag:
+            headers["If-None-Match"] = validators.etag
+        if validators is not None and validators.last_modified:
+            headers["If-Modified-Since"] = validators.last_modified
+        extensions = {"sni_hostname": origin.host} if origin.scheme == "https" else {}
+        try:
+            async with self.gates.gate(origin.host).turn():
+                async with asyncio.timeout(self.crawl.total_timeout_seconds):
+                    return await self._read(
+                        url, _pinned(url, addresses[0]), headers, extensions, want, robots
+                    )
+        except TimeoutError:
+            raise FetchError(
+                FetchReason.FETCH_TIMEOUT,
+                f"{url}: no whole answer within {self.crawl.total_timeout_seconds:g} s",
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise FetchError(FetchReason.FETCH_TIMEOUT, f"{url}: {describe(exc)}") from None
+        except httpx.UnsupportedProtocol as exc:
+            raise FetchError(FetchReason.UNSUPPORTED_URL, f"{url}: {describe(exc)}") from None
+        except httpx.HTTPError as exc:
+            raise FetchError(FetchReason.UNREACHABLE, f"{url}: {describe(exc)}") from None
+
+    async def _read(
+        self,
+        url: str,
+        target: str,
+        headers: dict[str, str],
+        extensions: dict[str, str],
+        want: Want,
+        robots: bool,
+    ) -> _Answer:
+        assert self._client is not None
+        request = self._client.build_request("GET", target, headers=headers, extensions=extensions)
+        response = await self._client.send(request, stream=True)
+        try:
+            if response.status_code != 200:
+                # Nothing worth reading: a redirect, 304, or an error page.
+                return _Answer(response.status_code, response.headers, b"")
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) > want.max_bytes:
+                if robots:  # an oversized robots.txt is read up to the limit (RFC 9309)
+                    length = ""
+                else:
+                    raise FetchError(
+                        FetchReason.TOO_LARGE, f"{url}: {length} bytes > limit {want.max_bytes}"
+                    )
+            kind = media_type(response.headers.get("content-type"))
+            if want.html_only and kind and kind not in _HTML_TYPES:
+                raise FetchError(FetchReason.NOT_HTML, f"{url}: {kind}")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > want.max_bytes:
+                    if robots:
+                        break
+                    raise FetchError(
+                        FetchReason.TOO_LARGE, f"{url}: more than {want.max_bytes} bytes"
+                    )
+            if (
+                want.html_only
+                and not kind
+                and not bytes(body[:1024]).lstrip().lower().startswith(_HTML_START)
+            ):
+                raise FetchError(FetchReason.NOT_HTML, f"{url}: no content type, not HTML")
+            return _Answer(response.status_code, response.headers, bytes(body))
+        finally:
+            await response.aclose()

@@ -1,0 +1,238 @@
+"""The feed poller: one pass over the feeds that are due, publishing what is new.
+
+For each feed: a conditional GET (the ETag and Last-Modified it sent last time; a 304 costs
+nothing more), then RSS/Atom through ``parse_feed`` or a sitemap through ``parse_sitemap``
+(a sitemap index's children are polled the same way), then the entries not seen before (or
+updated since) become Links on the links topic, keyed by their canonical URL. With fetching
+off (``NEWSFLOW_CRAWL_FETCH_PAGES=false``) each entry's own text goes to the raw topic
+instead, marked as a summary.
+
+A feed's state (validators, schedule, the entries it listed) is kept on the compacted
+feed-state topic, written only after the feed's links were acknowledged: a crash in between
+publishes the same links again next time (the fetcher does not fetch an indexed page twice),
+never loses one. Feeds on many hosts are polled at once; the WebClient keeps each host to its
+politeness limits. The same ``poll_feeds`` runs in `newsflow crawl` and the poll_feeds DAG.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from kafka import KafkaProducer
+from pydantic import ValidationError
+
+from newsflow.kafka.clients import make_producer
+from newsflow.kafka.delivery import Outbox
+from newsflow.kafka.table import read_table
+from newsflow.kafka.topics import ensure_topics
+from newsflow.settings import Settings
+from newsflow.web.addresses import origin_of
+from newsflow.web.client import FEED_ACCEPT, Want, WebClient
+from producers.feeds import FeedSpec
+from producers.links import link_for, summary_article
+from producers.schedule import Fresh, Polled, after_poll, fresh_entries, is_due
+from producers.sitemaps import looks_like_sitemap, parse_sitemap
+from producers.sources.feed import FeedEntry, parse_feed
+from schemas.crawl import FeedState, Link, Validators
+from schemas.failures import FetchError, SourceError
+
+log = logging.getLogger(__name__)
+
+#: Child sitemaps read per sitemap index and poll (news indexes list the newest first).
+MAX_CHILD_SITEMAPS = 20
+#: Entries a sitemap index's state remembers at most.
+MAX_LISTING = 50_000
+
+
+@dataclass
+class FeedPoll:
+    """One feed's poll: its outcome, new entries and the title the feed gave itself."""
+
+    spec: FeedSpec
+    polled: Polled
+    fresh: list[Fresh] = field(default_factory=list)
+    title: str | None = None
+
+
+@dataclass
+class PollSummary:
+    """What a pass did, feed by feed and in total."""
+
+    polled: int = 0
+    not_modified: int = 0
+    not_due: int = 0
+    links: int = 0
+    summaries: int = 0
+    without_text: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    new_by_feed: dict[str, int] = field(default_factory=dict)
+
+
+async def _document(
+    client: WebClient, url: str, spec: FeedSpec, old: Validators | None, max_bytes: int
+) -> tuple[bytes | None, Validators, str | None, str]:
+    """(body or None when 304, validators, content type, final URL) of one feed document."""
+    want = Want(max_bytes=max_bytes, html_only=False, accept=FEED_ACCEPT)
+    page = await client.get(url, want, origin_of(spec.url), old)
+    return (None if page.not_modified else page.body), page.validators, page.content_type, page.url
+
+
+async def _poll_sitemap_index(
+    client: WebClient,
+    spec: FeedSpec,
+    state: FeedState,
+    children: list[str],
+    validators: dict[str, Validators],
+    max_bytes: int,
+) -> tuple[list[FeedEntry], bool]:
+    """The entries of an index's changed children, and whether any child was unchanged."""
+    entries: list[FeedEntry] = []
+    unchanged = False
+    for child in children[:MAX_CHILD_SITEMAPS]:
+        body, got, _, _ = await _document(
+            client, child, spec, state.validators.get(child), max_bytes
+        )
+        validators[child] = got
+        if body is None:
+            unchanged = True
+            continue
+        entries.extend(parse_sitemap(body, max_bytes).entries)
+    return entries, unchanged
+
+
+async def poll_one(
+    client: WebClient, spec: FeedSpec, state: FeedState | None, max_bytes: int
+) -> FeedPoll:
+    """Polls one feed; every failure becomes the poll's error, never an exception."""
+    state = state or FeedState(feed=spec.url)
+    try:
+        body, got, content_type, final = await _document(
+            client, spec.url, spec, state.validators.get(spec.url), max_bytes
+        )
+        validators = {spec.url: got}
+        if body is None:
+            return FeedPoll(spec, Polled(status=304, validators={**state.validators, **validators}))
+        title: str | None = None
+        listing_extra: dict[str, str] = {}
+        if looks_like_sitemap(body):
+            sitemap = parse_sitemap(body, max_bytes)
+            entries = sitemap.entries
+            if sitemap.children:
+                children = [c.url for c in sitemap.children]
+                entries, unchanged = await _poll_sitemap_index(
+                    client, spec, state, children, validators, max_bytes
+                )
+                if unchanged:
+                    listing_extra = state.seen  # the unchanged children still list these
+        else:
+            headers = {"content-location": final}
+            if content_type:
+                headers["content-type"] = content_type
+            parsed = parse_feed(body, headers)
+            entries, title = parsed.entries, parsed.title
+        fresh, listing = fresh_entries(state.seen, entries)
+        merged = {**listing, **{k: v for k, v in listing_extra.items() if k not in listing}}
+        merged = dict(list(merged.items())[:MAX_LISTING])
+        polled = Polled(status=200, new=len(fresh), validators=validators, listing=merged)
+        return FeedPoll(spec, polled, fresh, title)
+    except (FetchError, SourceError) as exc:
+        log.warning("%s: %s", spec.url, exc)
+        return FeedPoll(spec, Polled(status=None, error=str(exc)))
+
+
+def read_states(settings: Settings) -> dict[str, FeedState]:
+    """Every feed's last state, from the compacted feed-state topic."""
+    states: dict[str, FeedState] = {}
+    for key, value in read_table(settings, settings.topics.feed_state).items():
+        try:
+            states[key.decode()] = FeedState.model_validate_json(value)
+        except (ValidationError, UnicodeDecodeError):
+            log.warning("unreadable feed state under key %r; polling that feed afresh", key)
+    return states
+
+
+async def _poll_all(
+    settings: Settings, feeds: list[FeedSpec], states: dict[str, FeedState]
+) -> list[FeedPoll]:
+    async with WebClient(settings.crawl, settings.limits) as client:
+        return list(
+            await asyncio.gather(
+                *(
+                    poll_one(client, spec, states.get(spec.url), settings.crawl.max_feed_bytes)
+                    for spec in feeds
+                )
+            )
+        )
+
+
+def _publish(
+    settings: Settings, producer: KafkaProducer, result: FeedPoll, summary: PollSummary
+) -> bool:
+    """Sends one feed's links (or summaries); True once the broker acknowledged them all."""
+    links: Outbox[Link] = Outbox(producer, settings.topics.links)
+    raws: Outbox[str] = Outbox(producer, settings.topics.raw)
+    for fresh in result.fresh:
+        link = link_for(fresh, result.spec, result.title)
+        if settings.crawl.fetch_pages:
+            links.send(link, link.url.encode(), link.model_dump_json().encode())
+            continue
+        article = summary_article(link)
+        if article is None:
+            summary.without_text += 1
+            continue
+        raws.send(article.id, article.id.encode(), article.model_dump_json().encode())
+    sent_links, sent_raws = links.settle(timeout=60), raws.settle(timeout=60)
+    failed = [*sent_links.failed, *sent_raws.failed]
+    if failed:
+        log.warning("%s: %d messages not acknowledged: %s", result.spec.url, len(failed), failed[0])
+        return False
+    summary.links += len(sent_links.acked)
+    summary.summaries += len(sent_raws.acked)
+    return True
+
+
+def poll_feeds(
+    settings: Settings, feeds: list[FeedSpec], *, force: bool = False, now: datetime | None = None
+) -> PollSummary:
+    """Polls the feeds that are due (all of them with ``force``) and publishes what is new.
+
+    Returns what happened; a feed that fails is counted and retried later with backoff, it
+    never stops the pass. Raises only when Kafka itself cannot be reached.
+    """
+    ensure_topics(settings)
+    now = now or datetime.now(UTC)
+    states = read_states(settings)
+    due = [spec for spec in feeds if force or is_due(states.get(spec.url), now)]
+    summary = PollSummary(not_due=len(feeds) - len(due))
+    if not due:
+        return summary
+    results = asyncio.run(_poll_all(settings, due, states))
+    producer = make_producer(settings)
+    try:
+        state_box: Outbox[str] = Outbox(producer, settings.topics.feed_state)
+        for result in results:
+            summary.polled += 1
+            if result.polled.status == 304:
+                summary.not_modified += 1
+            if result.polled.error:
+                summary.failed.append((result.spec.url, result.polled.error))
+            elif not _publish(settings, producer, result, summary):
+                # Not remembered as seen: the next pass publishes these entries again.
+                summary.failed.append((result.spec.url, "links not acknowledged by Kafka"))
+                continue
+            summary.new_by_feed[result.spec.url] = len(result.fresh)
+            state = after_poll(
+                states.get(result.spec.url), result.spec, result.polled, now, settings.crawl
+            )
+            state_box.send(
+                result.spec.url, result.spec.url.encode(), state.model_dump_json().encode()
+            )
+        settled = state_box.settle(timeout=60)
+        for feed, exc in settled.failed:
+            log.warning("%s: state not saved (%s); it is polled afresh next time", feed, exc)
+    finally:
+        producer.close(timeout=10)
+    return summary

@@ -1,0 +1,109 @@
+"""When a feed is polled next, and which of its entries are new: pure functions over FeedState.
+
+- A feed that brought something new is polled again after its interval.
+- One that answered 304 or listed nothing new waits 1.5 times longer with each such poll in
+  a row, and one that failed twice as long with each failure in a row, both up to
+  ``max_backoff_seconds``: a quiet or broken feed costs less and less.
+- An entry is new when its canonical URL was not in the feed's last listing, and updated
+  when it was but with another version (its updated or published date): an updated entry is
+  fetched again even though its page is indexed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from newsflow.reading.http import is_url
+from newsflow.reading.identity import canonical_url
+from newsflow.settings import CrawlSettings
+from producers.feeds import FeedSpec
+from producers.sources.feed import FeedEntry
+from schemas.crawl import FeedState, Validators
+
+QUIET_FACTOR = 1.5
+ERROR_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """An entry to publish: new, or updated since it was last seen."""
+
+    url: str
+    entry: FeedEntry
+    updated: bool
+
+
+def is_due(state: FeedState | None, now: datetime) -> bool:
+    """Whether a feed should be polled at ``now`` (never polled: yes)."""
+    return state is None or state.next_poll_at is None or state.next_poll_at <= now
+
+
+def interval_of(spec: FeedSpec, crawl: CrawlSettings) -> float:
+    """Seconds between polls of a feed that keeps bringing news."""
+    if spec.interval_minutes is not None:
+        return spec.interval_minutes * 60
+    return crawl.poll_interval_seconds
+
+
+def fresh_entries(
+    seen: dict[str, str], entries: Iterable[FeedEntry]
+) -> tuple[list[Fresh], dict[str, str]]:
+    """The entries that are new or updated against ``seen``, and the listing to remember.
+
+    Only what the feed lists now is remembered, so the state stays as small as the feed; an
+    entry that drops out and comes back is new again (its page, if indexed, is not fetched
+    twice: the fetcher checks the index).
+    """
+    fresh: list[Fresh] = []
+    listing: dict[str, str] = {}
+    for entry in entries:
+        if not entry.link or not is_url(entry.link):
+            continue
+        url = canonical_url(entry.link)
+        if url in listing:
+            continue
+        listing[url] = entry.version
+        if url not in seen:
+            fresh.append(Fresh(url, entry, updated=False))
+        elif seen[url] != entry.version:
+            fresh.append(Fresh(url, entry, updated=True))
+    return fresh, listing
+
+
+@dataclass(frozen=True)
+class Polled:
+    """What one poll of a feed came to."""
+
+    status: int | None
+    new: int = 0
+    error: str | None = None
+    validators: dict[str, Validators] | None = None
+    listing: dict[str, str] | None = None
+
+
+def after_poll(
+    state: FeedState | None, spec: FeedSpec, polled: Polled, now: datetime, crawl: CrawlSettings
+) -> FeedState:
+    """The feed's state after a poll: validators, counters, the next poll and the listing."""
+    old = state or FeedState(feed=spec.url)
+    interval = interval_of(spec, crawl)
+    errors = old.errors + 1 if polled.error else 0
+    unchanged = 0 if polled.error or polled.new else old.unchanged + 1
+    if polled.error:
+        wait = interval * ERROR_FACTOR**errors
+    else:
+        wait = interval * QUIET_FACTOR**unchanged
+    return old.model_copy(
+        update={
+            "validators": polled.validators if polled.validators is not None else old.validators,
+            "last_polled_at": now,
+            "next_poll_at": now + timedelta(seconds=min(wait, crawl.max_backoff_seconds)),
+            "errors": errors,
+            "unchanged": unchanged if not polled.error else old.unchanged,
+            "last_status": polled.status,
+            "last_error": polled.error,
+            "seen": polled.listing if polled.listing is not None else old.seen,
+        }
+    )

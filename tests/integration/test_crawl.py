@@ -1,0 +1,274 @@
+"""Live news end to end against a news site on loopback and the real Kafka and Elasticsearch.
+
+The site (tests/crawl_site.py) serves an RSS feed and a Google News sitemap whose entries
+carry only a one-line summary and link to real article pages (the fixture page, and a few
+fundus-news-dev pages when ../shared is there), a robots.txt that disallows /private/, and
+pages that misbehave. `newsflow crawl --once` polls and fetches; the clean and index workers
+(the same functions `newsflow consume` runs) take it from there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from crawl_site import (
+    FIXTURE_LAST,
+    FIXTURE_PAGE,
+    Item,
+    Response,
+    Site,
+    conditional,
+    fails_first,
+    fundus_pages,
+    html_page,
+    huge,
+    news_sitemap,
+    pdf,
+    redirect,
+    robots,
+    rss,
+    slow,
+    variant,
+    variant_last,
+)
+from elasticsearch import Elasticsearch
+from kafka.structs import TopicPartition
+
+from consumers.dlq import list_dead_letters
+from consumers.workers import run_clean_worker, run_index_worker
+from newsflow.kafka.clients import make_consumer
+from newsflow.reading.identity import article_id
+from newsflow.settings import Settings
+from schemas import Link
+
+pytestmark = pytest.mark.integration
+
+NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
+CONCURRENCY = 2
+FUNDUS_RSS = ["uk-BBC_2024_08_01", "us-VoiceOfAmerica_2024_04_28"]
+FUNDUS_SITEMAP = ["ca-CBCNews_2024_08_08"]
+
+
+class NewsFixture:
+    """The site's content and the expectations that go with it."""
+
+    def __init__(self, site: Site, other: Site) -> None:
+        self.site, self.other = site, other
+        self.version = 1
+        page = FIXTURE_PAGE.read_bytes()
+        # path -> the phrase its full text ends with (searchable only if fetched whole)
+        self.full: dict[str, str] = {"/news/harbour.html": FIXTURE_LAST}
+        site.routes["/news/harbour.html"] = html_page(page)
+        for name, path, route in (
+            ("flaky", "/news/flaky.html", None),
+            ("busy", "/news/busy.html", None),
+            ("later", "/news/later.html", None),
+        ):
+            body = variant(page, name)
+            if name == "flaky":
+                route = fails_first(Response(500, b"oops"), Response(200, body, _HTML))
+            elif name == "busy":
+                route = fails_first(
+                    Response(429, b"slow down", {"Retry-After": "1"}), Response(200, body, _HTML)
+                )
+            else:
+                route = html_page(body)
+            site.routes[path] = route
+            if name != "later":
+                self.full[path] = variant_last(name)
+        corpus = fundus_pages(FUNDUS_RSS + FUNDUS_SITEMAP)
+        self.fundus_titles: dict[str, str] = {}
+        if corpus is not None:
+            for page_id, (html, title, phrase) in corpus.pages.items():
+                path = f"/world/{page_id}.html"
+                site.routes[path] = html_page(html)
+                self.full[path] = phrase
+                self.fundus_titles[path] = title
+        site.routes["/robots.txt"] = robots("User-agent: *\nDisallow: /private/\n")
+        site.routes["/private/memo.html"] = html_page(page)
+        site.routes["/news/slow.html"] = slow(30)
+        site.routes["/news/loop-a"] = redirect("/news/loop-b")
+        site.routes["/news/loop-b"] = redirect("/news/loop-a")
+        site.routes["/news/huge.html"] = huge(20_000_000)
+        site.routes["/news/report.pdf"] = pdf()
+        other.routes["/admin"] = html_page(page)
+        # path on the main site (or a full URL elsewhere) -> the dead letter's reason
+        self.dead = {
+            "/private/memo.html": "robots_disallowed",
+            "/news/slow.html": "fetch_timeout",
+            "/news/loop-a": "redirect_loop",
+            "/news/huge.html": "too_large",
+            "/news/report.pdf": "not_html",
+            "/news/gone.html": "not_found",
+            other.url("/admin"): "private_address",
+        }
+        site.routes["/feed.rss"] = conditional(
+            self.feed, lambda: self.version, "application/rss+xml"
+        )
+        site.routes["/news-sitemap.xml"] = conditional(
+            self.sitemap, lambda: self.version, "application/xml"
+        )
+
+    def url(self, path: str) -> str:
+        return path if path.startswith("http") else self.site.url(path)
+
+    def feed(self) -> bytes:
+        sitemap_paths = {f"/world/{p}.html" for p in FUNDUS_SITEMAP}
+        paths = [p for p in self.full if p not in sitemap_paths] + list(self.dead)
+        items = [
+            Item(self.url(p), self.fundus_titles.get(p, f"Story {p}"), f"One line about {p}.")
+            for p in paths
+        ]
+        if self.version >= 2:
+            # An entry updated since the first pass, and a new one.
+            items[0].published = "Tue, 24 Nov 2026 10:00:00 GMT"
+            items.append(Item(self.url("/news/later.html"), "Later story", "A later line."))
+        return rss("Loopback News", items)
+
+    def sitemap(self) -> bytes:
+        paths = [f"/world/{p}.html" for p in FUNDUS_SITEMAP if f"/world/{p}.html" in self.full]
+        # The fixture page is in both: fetched once all the same.
+        paths.append("/news/harbour.html")
+        return news_sitemap([Item(self.url(p), self.fundus_titles.get(p, p), "") for p in paths])
+
+
+_HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+@pytest.fixture
+def news() -> Iterator[NewsFixture]:
+    site, other = Site().start(), Site().start()
+    try:
+        yield NewsFixture(site, other)
+    finally:
+        site.stop()
+        other.stop()
+
+
+def crawl_settings(settings: Settings) -> Settings:
+    """Quick limits for a loopback site: every failure shows within seconds."""
+    crawl = settings.crawl.model_copy(
+        update={
+            "allow_private_networks": True,
+            "per_host_concurrency": CONCURRENCY,
+            "per_host_delay_seconds": 0.05,
+            "total_timeout_seconds": 10.0,
+            "max_retries": 1,
+            "max_retry_wait_seconds": 5.0,
+            "batch_seconds": 120.0,
+        }
+    )
+    limits = settings.limits.model_copy(update={"http_read_timeout": 1.0})
+    return settings.model_copy(update={"crawl": crawl, "limits": limits})
+
+
+def crawl_once(settings: Settings, feeds_file: Path) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run(
+        [NEWSFLOW, "crawl", "--once", str(feeds_file), "--idle", "2"],
+        env={**os.environ, **settings.to_env()},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+def search_top_id(settings: Settings, phrase: str) -> str | None:
+    out = subprocess.run(
+        [NEWSFLOW, "search", phrase, "-n", "3"],
+        env={**os.environ, **settings.to_env()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    for line in out.stdout.splitlines():
+        if line.strip().startswith("id "):
+            return line.split()[1]
+    return None
+
+
+def stored(es: Elasticsearch, settings: Settings, url: str) -> dict[str, Any] | None:
+    doc = es.options(ignore_status=404).get(index=settings.index.alias, id=article_id(url, ""))
+    return dict(doc["_source"]) if doc.get("found") else None
+
+
+def links_on_topic(settings: Settings) -> int:
+    consumer = make_consumer(settings, None)
+    try:
+        tps = [TopicPartition(settings.topics.links, p) for p in range(settings.topics.partitions)]
+        return sum(consumer.end_offsets(tps).values())
+    finally:
+        consumer.close()
+
+
+def test_crawl_fetches_whole_articles_politely(
+    stack: Any, settings: Settings, es: Elasticsearch, news: NewsFixture, tmp_path: Path
+) -> None:
+    settings = crawl_settings(settings)
+    feeds_file = tmp_path / "feeds.toml"
+    feeds_file.write_text(
+        f'[[feed]]\nurl = "{news.site.url("/feed.rss")}"\nsite = "Loopback News"\n\n'
+        f'[[feed]]\nurl = "{news.site.url("/news-sitemap.xml")}"\n'
+    )
+
+    # --- pass 1: poll, fetch, clean, index ----------------------------------------------
+    crawl_once(settings, feeds_file)
+    run_clean_worker(settings, idle_exit_seconds=3)
+    run_index_worker(settings, idle_exit_seconds=3)
+    es.indices.refresh(index=settings.index.alias)
+
+    for path, phrase in news.full.items():
+        doc = stored(es, settings, news.url(path))
+        assert doc is not None, f"{path} was not indexed"
+        assert not doc["summary_only"], f"{path} is indexed as its summary only"
+        assert search_top_id(settings, phrase) == article_id(news.url(path), ""), phrase
+
+    requested = news.site.paths()
+    assert "/private/memo.html" not in requested, "robots.txt disallows /private/"
+    assert news.other.requests() == [], "a link to another port of a private host was followed"
+    assert requested.count("/news/harbour.html") == 1, "in the feed and the sitemap: fetched once"
+    assert news.site.max_in_flight <= CONCURRENCY, news.site.max_in_flight
+    # 429 with Retry-After: 1, then 200: the retry waited at least that long.
+    first, second = news.site.requests("/news/busy.html")[:2]
+    assert second.started - first.started >= 1.0
+    assert [r.status for r in news.site.requests("/news/flaky.html")] == [500, 200]
+
+    letters = {
+        Link.model_validate_json(letter.original).url: letter.error_type
+        for letter in list_dead_letters(settings)
+    }
+    assert letters == {news.url(path): reason for path, reason in news.dead.items()}
+    # A page that could not be fetched is searchable by its entry's own text, as a summary.
+    memo = stored(es, settings, news.url("/private/memo.html"))
+    assert memo is not None and memo["summary_only"]
+    assert memo["body"] == ["One line about /private/memo.html."]
+
+    # --- pass 2: nothing changed, so 304 and no page is requested ------------------------
+    before = len(news.site.requests())
+    links_before = links_on_topic(settings)
+    crawl_once(settings, feeds_file)
+    second_pass = news.site.requests()[before:]
+    feeds = {r.path: r for r in second_pass if r.path in ("/feed.rss", "/news-sitemap.xml")}
+    assert set(feeds) == {"/feed.rss", "/news-sitemap.xml"}
+    for request in feeds.values():
+        assert request.headers.get("if-none-match") == '"v1"'
+        assert request.headers.get("if-modified-since")
+        assert request.status == 304
+    assert {r.path for r in second_pass} <= {"/feed.rss", "/news-sitemap.xml", "/robots.txt"}
+    assert links_on_topic(settings) == links_before
+
+    # --- pass 3: the feed changes: only the updated entry and the new one are fetched -----
+    news.version = 2
+    before = len(news.site.requests())
+    crawl_once(settings, feeds_file)
+    pages = [r.path for r in news.site.requests()[before:] if r.path.endswith(".html")]
+    updated = next(iter(news.full))  # the feed's first entry carries a new date now
+    assert sorted(pages) == sorted([updated, "/news/later.html"])

@@ -1,0 +1,47 @@
+"""`newsflow feeds` edits the feeds file from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from newsflow.cli import app
+from producers.feeds import load_feeds
+
+
+def test_feeds_add_list_import_remove(tmp_path: Path) -> None:
+    runner = CliRunner()
+    path = tmp_path / "feeds.toml"
+    added = runner.invoke(
+        app,
+        [
+            "feeds",
+            "add",
+            "https://a.example/rss",
+            "--site",
+            "A",
+            "--interval",
+            "5",
+            "-f",
+            str(path),
+        ],
+    )
+    assert added.exit_code == 0, added.output
+    opml = tmp_path / "subs.opml"
+    opml.write_text(
+        '<opml version="2.0"><body><outline text="B" xmlUrl="https://b.example/feed"/>'
+        '<outline text="A again" xmlUrl="https://a.example/rss"/></body></opml>'
+    )
+    imported = runner.invoke(app, ["feeds", "import", str(opml), "-f", str(path)])
+    assert imported.exit_code == 0 and "imported 1 new of 2" in imported.output
+    listed = runner.invoke(app, ["feeds", "list", "-f", str(path)])
+    assert listed.exit_code == 0 and "2 feed(s)" in listed.output
+    assert [f.url for f in load_feeds(path)] == ["https://a.example/rss", "https://b.example/feed"]
+    removed = runner.invoke(app, ["feeds", "remove", "https://a.example/rss", "-f", str(path)])
+    assert removed.exit_code == 0
+    missing = runner.invoke(app, ["feeds", "remove", "https://a.example/rss", "-f", str(path)])
+    assert missing.exit_code == 1
+    bad = runner.invoke(app, ["feeds", "add", "ftp://x", "-f", str(path)])
+    assert bad.exit_code == 2
+    assert [f.url for f in load_feeds(path)] == ["https://b.example/feed"]

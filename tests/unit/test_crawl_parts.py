@@ -1,0 +1,331 @@
+"""The crawler's pure parts: feeds file, sitemaps, schedule, address policy, robots, links,
+fragment cleaning."""
+
+from __future__ import annotations
+
+import gzip
+import ipaddress
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from consumers.cleaning import clean
+from consumers.cleaning.fragment import extract_fragment, is_fragment
+from newsflow.settings import PROJECT_ROOT, CrawlSettings, Limits
+from newsflow.web.addresses import AddressPolicy, is_public, origin_of
+from newsflow.web.client import backoff, media_type, retry_after
+from newsflow.web.robots import robots_from
+from producers.feeds import (
+    FeedsFileError,
+    FeedSpec,
+    add_feeds,
+    feeds_for,
+    groups_of,
+    load_feeds,
+    opml_feeds,
+    parse_feeds,
+    remove_feed,
+)
+from producers.links import link_for, page_article, summary_article
+from producers.schedule import Polled, after_poll, fresh_entries, is_due
+from producers.sitemaps import looks_like_sitemap, parse_sitemap
+from producers.sources import Feed
+from producers.sources.feed import FeedEntry
+from schemas import ContentType, RawArticle
+from schemas.failures import CleanError, FetchError, SourceError
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+# --- fragments: a feed entry's text cleans -----------------------------------------------
+
+
+def test_feed_entries_clean_as_fragments() -> None:
+    # The issue's finding: 3 of these 4 entries failed with "the HTML could not be parsed".
+    cleaned = []
+    for item in Feed(str(FIXTURES / "sources" / "feed.rss"), Limits()).articles():
+        if isinstance(item, RawArticle):
+            cleaned.append(clean(item).paragraphs)
+    assert cleaned == [
+        [
+            "The airline confirmed an order for 40 narrow-body jets worth about $4 billion at "
+            "list prices.",
+            "Deliveries start in 2028.",
+        ],
+        ["Retail sales rose 0.8 percent in October, beating forecasts of 0.3 percent."],
+    ]
+
+
+def test_fragment_extraction() -> None:
+    raw = RawArticle(
+        id="x", source="s", content_type=ContentType.HTML, body=b"<p>One sentence.</p>"
+    )
+    assert clean(raw).paragraphs == ["One sentence."]
+    assert clean(raw).extractor == "fragment"
+    got = extract_fragment("<p>Lead<br>second line</p><script>x()</script><ul><li>a</li></ul>")
+    assert got.paragraphs == ["Lead", "second line", "- a"]
+    assert extract_fragment("Tom &amp; Jerry").paragraphs == ["Tom & Jerry"]
+    with pytest.raises(CleanError, match="no_article_text"):
+        extract_fragment("<img src='x.png'>")
+    assert is_fragment("<p>text</p>") and is_fragment("plain")
+    assert not is_fragment("<!DOCTYPE html><html><body><p>x</p></body></html>")
+    assert not is_fragment("\n<html lang='en'><p>x</p></html>")
+
+
+# --- the feeds file ------------------------------------------------------------------------
+
+
+def test_feeds_file_add_list_remove_keeps_comments(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.toml"
+    path.write_text('# my feeds\n[[feed]]\nurl = "https://a.example/rss"  # the A feed\n')
+    added = add_feeds(
+        path,
+        [
+            FeedSpec(url="https://b.example/news-sitemap.xml", site="B", interval_minutes=5),
+            FeedSpec(url="https://a.example/rss"),  # listed already
+        ],
+    )
+    assert [s.url for s in added] == ["https://b.example/news-sitemap.xml"]
+    assert [s.url for s in load_feeds(path)] == [
+        "https://a.example/rss",
+        "https://b.example/news-sitemap.xml",
+    ]
+    assert "# my feeds" in path.read_text() and "# the A feed" in path.read_text()
+    assert remove_feed(path, "https://a.example/rss")
+    assert not remove_feed(path, "https://a.example/rss")
+    [left] = load_feeds(path)
+    assert (left.site, left.interval_minutes) == ("B", 5)
+    assert "# my feeds" in path.read_text()
+
+
+def test_feeds_file_errors_say_where() -> None:
+    with pytest.raises(FeedsFileError, match="not valid TOML"):
+        parse_feeds("[[feed]\n")
+    with pytest.raises(FeedsFileError, match="feed 1: url"):
+        parse_feeds('[[feed]]\nurl = "ftp://x"\n')
+    with pytest.raises(FeedsFileError, match="feed 1: colour"):
+        parse_feeds('[[feed]]\nurl = "https://x.example/"\ncolour = "red"\n')
+    with pytest.raises(FeedsFileError, match="unknown top-level"):
+        parse_feeds('[[feeds]]\nurl = "https://x.example/"\n')
+
+
+def test_sample_feeds_file_is_valid() -> None:
+    feeds = load_feeds(PROJECT_ROOT / "feeds" / "news.toml")
+    assert len(feeds) >= 3
+    assert len({f.url for f in feeds}) == len(feeds)
+    assert set(groups_of(feeds)) == {f.group_name for f in feeds}
+
+
+def test_opml_import_and_command_line_sources(tmp_path: Path) -> None:
+    opml = tmp_path / "subs.opml"
+    opml.write_bytes(
+        b'<?xml version="1.0"?><opml version="2.0"><body><outline text="News">'
+        b'<outline text="World" type="rss" xmlUrl="https://w.example/rss" language="en"/>'
+        b'<outline text="no feed" htmlUrl="https://w.example/"/></outline></body></opml>'
+    )
+    toml = tmp_path / "feeds.toml"
+    toml.write_text(
+        '[[feed]]\nurl = "https://w.example/rss"\n[[feed]]\nurl = "https://v.example/"\n'
+    )
+    feeds = feeds_for([str(opml), str(toml), "https://u.example/feed"], 1_000_000)
+    assert [(f.url, f.site) for f in feeds] == [
+        ("https://w.example/rss", "World"),
+        ("https://v.example/", None),
+        ("https://u.example/feed", None),
+    ]
+    # A hostile OPML (entity expansion) is refused, not expanded.
+    bomb = b'<?xml version="1.0"?><!DOCTYPE o [<!ENTITY a "aaaa">]><opml><body/></opml>'
+    with pytest.raises(FeedsFileError, match="DTD"):
+        opml_feeds(bomb)
+
+
+# --- sitemaps ------------------------------------------------------------------------------
+
+_NEWS_SITEMAP = b"""<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
+        xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">
+ <url><loc>https://ex.example/a?utm_source=x</loc>
+  <news:news><news:publication><news:name>Ex</news:name><news:language>de</news:language>
+  </news:publication><news:publication_date>2026-11-23T10:00:00Z</news:publication_date>
+  <news:title>Ein Titel</news:title></news:news></url>
+ <url><loc>https://ex.example/b</loc><lastmod>2026-11-22</lastmod></url>
+</urlset>"""
+
+
+def test_news_sitemap_and_index() -> None:
+    assert looks_like_sitemap(_NEWS_SITEMAP) and not looks_like_sitemap(b"<rss version='2.0'>")
+    sitemap = parse_sitemap(gzip.compress(_NEWS_SITEMAP), 1_000_000)
+    first, second = sitemap.entries
+    assert first.link == "https://ex.example/a?utm_source=x"
+    assert first.metadata == {
+        "title": "Ein Titel",
+        "published": "2026-11-23T10:00:00Z",
+        "site": "Ex",
+    }
+    assert first.language == "de"
+    assert (second.published, second.version) == ("2026-11-22", "2026-11-22")
+    index = parse_sitemap(
+        b'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap>'
+        b"<loc>https://ex.example/s1.xml</loc><lastmod>2026-11-23</lastmod></sitemap>"
+        b"</sitemapindex>",
+        1_000_000,
+    )
+    assert [(c.url, c.lastmod) for c in index.children] == [
+        ("https://ex.example/s1.xml", "2026-11-23")
+    ]
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        # billion laughs
+        b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;">]>'
+        b"<urlset><url><loc>&b;</loc></url></urlset>",
+        # XXE: a local file
+        b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b"<urlset><url><loc>&x;</loc></url></urlset>",
+    ],
+)
+def test_hostile_sitemaps_are_refused(hostile: bytes) -> None:
+    with pytest.raises(SourceError, match="invalid-feed"):
+        parse_sitemap(hostile, 1_000_000)
+
+
+def test_gzip_bomb_sitemap_stops_at_the_limit() -> None:
+    with pytest.raises(SourceError, match="oversized"):
+        parse_sitemap(gzip.compress(b"<urlset>" + b" " * 2_000_000 + b"</urlset>"), 100_000)
+
+
+# --- the schedule --------------------------------------------------------------------------
+
+
+def _entry(link: str, version: str = "", html: str = "") -> FeedEntry:
+    return FeedEntry(link=link, html=html, metadata={"title": link}, version=version)
+
+
+def test_fresh_entries_are_new_or_updated_and_normalized() -> None:
+    entries = [
+        _entry("https://Ex.example/a?utm_source=rss&id=1", "v1"),
+        _entry("https://ex.example/a?id=1", "v1"),  # the same page
+        _entry("https://ex.example/b", "v2"),
+        _entry("mailto:x@ex.example"),
+    ]
+    fresh, listing = fresh_entries({"https://ex.example/b": "v1"}, entries)
+    assert [(f.url, f.updated) for f in fresh] == [
+        ("https://ex.example/a?id=1", False),
+        ("https://ex.example/b", True),
+    ]
+    again, _ = fresh_entries(listing, entries)
+    assert again == []
+
+
+def test_schedule_backs_off_on_errors_and_quiet_polls() -> None:
+    crawl = CrawlSettings(poll_interval_seconds=600, max_backoff_seconds=3600)
+    spec = FeedSpec(url="https://ex.example/rss")
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    assert is_due(None, now)
+    state = after_poll(None, spec, Polled(status=200, new=3, listing={}), now, crawl)
+    assert state.next_poll_at == now + timedelta(seconds=600)
+    assert not is_due(state, now + timedelta(seconds=599)) and is_due(state, state.next_poll_at)
+    quiet = after_poll(state, spec, Polled(status=304), now, crawl)
+    assert quiet.next_poll_at == now + timedelta(seconds=900) and quiet.unchanged == 1
+    failing = after_poll(quiet, spec, Polled(status=None, error="boom"), now, crawl)
+    failing = after_poll(failing, spec, Polled(status=None, error="boom"), now, crawl)
+    assert failing.errors == 2 and failing.last_error == "boom"
+    assert failing.next_poll_at == now + timedelta(seconds=2400)
+    capped = after_poll(failing, spec, Polled(status=None, error="boom"), now, crawl)
+    assert capped.next_poll_at == now + timedelta(seconds=3600)
+    own = after_poll(
+        None, FeedSpec(url=spec.url, interval_minutes=2), Polled(200, new=1), now, crawl
+    )
+    assert own.next_poll_at == now + timedelta(seconds=120)
+
+
+# --- addresses, robots, retries ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.216.34", True),
+        ("2606:2800:220:1:248:1893:25c8:1946", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.20.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("100.100.100.200", False),  # Alibaba Cloud metadata
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("0.0.0.0", False),
+        ("::1", False),
+        ("fd00:ec2::254", False),
+        ("fe80::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("224.0.0.1", False),
+    ],
+)
+def test_public_addresses(address: str, public: bool) -> None:
+    assert is_public(ipaddress.ip_address(address)) is public
+
+
+def test_private_addresses_only_for_the_feeds_own_origin() -> None:
+    loopback = [ipaddress.ip_address("127.0.0.1")]
+    feed = origin_of("http://127.0.0.1:8000/feed.rss")
+    same = origin_of("http://127.0.0.1:8000/article")
+    other = origin_of("http://127.0.0.1:9200/_cat/indices")
+    with pytest.raises(FetchError, match="private_address"):
+        AddressPolicy(False).check("http://127.0.0.1:8000/article", same, loopback, feed)
+    AddressPolicy(True).check("http://127.0.0.1:8000/article", same, loopback, feed)
+    with pytest.raises(FetchError, match="private_address"):
+        AddressPolicy(True).check("http://127.0.0.1:9200/", other, loopback, feed)
+    public = [ipaddress.ip_address("93.184.216.34")]
+    AddressPolicy(False).check(
+        "https://example.com/", origin_of("https://example.com/"), public, feed
+    )
+    with pytest.raises(FetchError, match="unsupported_url"):
+        origin_of("file:///etc/passwd")
+
+
+def test_robots_rules() -> None:
+    rules = robots_from(200, b"User-agent: *\nDisallow: /private/\nCrawl-delay: 3\n")
+    assert rules.allows("https://ex.example/news/a", "newsflow")
+    assert not rules.allows("https://ex.example/private/b", "newsflow")
+    assert rules.crawl_delay("newsflow") == 3.0
+    assert robots_from(404, b"").allows("https://ex.example/private/b", "newsflow")
+    assert not robots_from(503, b"").allows("https://ex.example/", "newsflow")
+    assert not robots_from(None, b"").allows("https://ex.example/", "newsflow")
+
+
+def test_retry_after_and_backoff() -> None:
+    assert retry_after("7") == 7.0
+    assert retry_after("Wed, 21 Oct 2026 07:28:00 GMT", now=1792567670.0) == 10.0
+    assert retry_after("soon") is None and retry_after(None) is None
+    assert [backoff(n, 30) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
+    assert backoff(10, 30) == 30
+    assert media_type("text/HTML; charset=utf-8") == "text/html"
+
+
+# --- links and their articles --------------------------------------------------------------
+
+
+def test_page_and_summary_share_one_id() -> None:
+    from producers.schedule import Fresh
+
+    spec = FeedSpec(url="https://ex.example/rss", site="Ex News", language="en")
+    entry = FeedEntry(
+        link="https://ex.example/a",
+        html="<p>One line.</p>",
+        metadata={"title": "A", "published": "2026-11-23T10:00:00+00:00"},
+    )
+    link = link_for(Fresh("https://ex.example/a", entry, updated=False), spec, "Ex feed")
+    summary = summary_article(link)
+    assert summary is not None
+    assert summary.metadata["summary_only"] == "true"
+    assert summary.metadata["site"] == "Ex News" and summary.metadata["language"] == "en"
+    page = page_article(
+        link, "<html><body>é</body></html>".encode("latin-1"), "iso-8859-1", link.url
+    )
+    assert page.id == summary.id
+    assert page.encoding == "iso8859-1"  # from the Content-Type header
+    assert "summary_only" not in page.metadata
+    assert summary_article(link.model_copy(update={"summary": None})) is None

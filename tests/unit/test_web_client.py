@@ -1,0 +1,111 @@
+"""WebClient against real HTTP servers on loopback: SSRF refusals, redirects, retries, 304."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from crawl_site import Response, Site, conditional, html_page, redirect, robots
+
+from newsflow.settings import CrawlSettings, Limits
+from newsflow.web.addresses import origin_of
+from newsflow.web.client import PAGE_ACCEPT, Page, Want, WebClient
+from schemas.crawl import Validators
+from schemas.failures import FetchError
+
+WANT = Want(max_bytes=1_000_000, html_only=True, accept=PAGE_ACCEPT)
+
+
+@pytest.fixture
+def sites() -> Iterator[tuple[Site, Site]]:
+    site, other = Site().start(), Site().start()
+    for s in (site, other):
+        s.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+        s.routes["/page"] = html_page(b"<html><body><p>hello</p></body></html>")
+    try:
+        yield site, other
+    finally:
+        site.stop()
+        other.stop()
+
+
+def get(
+    url: str,
+    trusted: str,
+    allow_private: bool = True,
+    validators: Validators | None = None,
+    **crawl: object,
+) -> Page:
+    settings = CrawlSettings(
+        allow_private_networks=allow_private, per_host_delay_seconds=0, **crawl
+    )
+
+    async def run() -> Page:
+        async with WebClient(settings, Limits()) as client:
+            return await client.get(url, WANT, origin_of(trusted), validators)
+
+    return asyncio.run(run())
+
+
+def test_private_addresses_are_refused_before_any_request(sites: tuple[Site, Site]) -> None:
+    site, other = sites
+    with pytest.raises(FetchError, match="private_address"):
+        get(site.url("/page"), site.url("/feed"), allow_private=False)
+    assert site.requests() == []
+    # Allowed for the feed's own origin only: another port of the same host is not.
+    assert get(site.url("/page"), site.url("/feed")).body.startswith(b"<html>")
+    with pytest.raises(FetchError, match="private_address"):
+        get(other.url("/page"), site.url("/feed"))
+    # A redirect elsewhere is checked like any other URL.
+    site.routes["/jump"] = redirect(other.url("/page"))
+    with pytest.raises(FetchError, match="private_address"):
+        get(site.url("/jump"), site.url("/feed"))
+    assert other.requests() == []
+
+
+def test_redirects_loops_and_limits(sites: tuple[Site, Site]) -> None:
+    site, _ = sites
+    site.routes["/a"] = redirect("/b")
+    site.routes["/b"] = redirect("/page")
+    page = get(site.url("/a"), site.url("/"))
+    assert page.url == site.url("/page")
+    site.routes["/x"] = redirect("/y")
+    site.routes["/y"] = redirect("/x")
+    with pytest.raises(FetchError, match="redirect_loop"):
+        get(site.url("/x"), site.url("/"))
+    with pytest.raises(FetchError, match="too_many_redirects"):
+        get(site.url("/a"), site.url("/"), max_redirects=1)
+
+
+def test_retry_after_beyond_the_cap_gives_up_at_once(sites: tuple[Site, Site]) -> None:
+    site, _ = sites
+    site.routes["/busy"] = lambda h: Response(429, b"", {"Retry-After": "3600"})
+    with pytest.raises(FetchError, match="rate_limited"):
+        get(site.url("/busy"), site.url("/"), max_retry_wait_seconds=5)
+    assert len(site.requests("/busy")) == 1
+    site.routes["/down"] = lambda h: Response(503, b"")
+    with pytest.raises(FetchError, match="server_error"):
+        get(site.url("/down"), site.url("/"), max_retries=1)
+    assert len(site.requests("/down")) == 2
+
+
+def test_conditional_get_and_charset(sites: tuple[Site, Site]) -> None:
+    site, _ = sites
+    site.routes["/doc"] = conditional(
+        lambda: b"<html>\xe9</html>", lambda: 1, "text/html; charset=latin-1"
+    )
+    first = get(site.url("/doc"), site.url("/"))
+    assert first.status == 200 and first.charset == "latin-1"
+    assert first.validators.etag == '"v1"' and first.validators.last_modified
+    again = get(site.url("/doc"), site.url("/"), validators=first.validators)
+    assert again.not_modified and again.validators == first.validators
+    assert site.requests("/doc")[1].headers["if-none-match"] == '"v1"'
+
+
+def test_robots_5xx_disallows_everything(sites: tuple[Site, Site]) -> None:
+    site, _ = sites
+    site.routes["/robots.txt"] = lambda h: Response(503, b"")
+    with pytest.raises(FetchError, match="robots_disallowed"):
+        get(site.url("/page"), site.url("/"), max_retries=0)
+    assert site.requests("/page") == []
