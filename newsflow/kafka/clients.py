@@ -8,11 +8,13 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import kafka
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 from kafka.coordinator.consumer import ConsumerCoordinator
+from kafka.partitioner.default import DefaultPartitioner
 
 from newsflow.settings import KafkaSettings, Settings
 
@@ -43,6 +45,32 @@ def kafka_common(settings: Settings) -> dict[str, Any]:
     }
 
 
+class ByHost(DefaultPartitioner):  # type: ignore[misc]
+    """Puts every message keyed by a URL of one host on one partition (others as usual).
+
+    The links topic is keyed by URL; partitioned by host, all of a host's links (new, retried
+    or replayed) reach the same fetch worker, so its per-host politeness limits hold for the
+    whole group, not per worker. Keys that are not URLs (article ids) hash as before.
+    """
+
+    def partition(
+        self,
+        topic: str,
+        key: Any,
+        serialized_key: bytes | None,
+        value: Any,
+        serialized_value: bytes | None,
+        cluster: Any,
+    ) -> int:
+        if serialized_key and b"://" in serialized_key[:16]:
+            host = urlsplit(serialized_key.decode("utf-8", "replace")).hostname or ""
+            serialized_key = host.encode()
+        partition: int = super().partition(
+            topic, key, serialized_key, value, serialized_value, cluster
+        )
+        return partition
+
+
 def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     """A producer that waits for all in-sync replicas, so an acknowledged send is durable."""
     opts: dict[str, Any] = {
@@ -52,6 +80,7 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "linger_ms": 5,
         "compression_type": None,
         "max_request_size": settings.limits.max_message_bytes,
+        "partitioner": ByHost(),
     }
     opts.update(overrides)
     return KafkaProducer(**opts)
