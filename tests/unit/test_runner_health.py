@@ -170,3 +170,34 @@ def test_a_dead_letter_too_large_for_the_broker_keeps_its_head_and_hash() -> Non
     assert len(fitted.model_dump_json()) < 11_000_000
     small = fit_dead_letter(letter.model_copy(update={"original": b"abc"}), 11_000_000)
     assert not small.original_truncated and small.original == b"abc"
+
+
+def test_a_long_running_worker_waits_for_a_restarting_broker_at_start() -> None:
+    from kafka.errors import KafkaConnectionError
+
+    from consumers.workers import when_reachable
+
+    answers: list[str] = []
+
+    def broker_back_on_third_try() -> str:
+        answers.append("tried")
+        if len(answers) < 3:
+            raise KafkaConnectionError("111 ECONNREFUSED")
+        return "connected"
+
+    assert when_reachable(broker_back_on_third_try, "Kafka", wait_seconds=30) == "connected"
+    assert len(answers) == 3
+
+
+def test_a_drain_run_reports_an_absent_broker_at_once() -> None:
+    from kafka.errors import KafkaConnectionError
+
+    from consumers.workers import when_reachable
+
+    def absent() -> str:
+        raise KafkaConnectionError("111 ECONNREFUSED")
+
+    started = time.monotonic()
+    with pytest.raises(KafkaConnectionError):
+        when_reachable(absent, "Kafka", wait_seconds=None)
+    assert time.monotonic() - started < 1.0
