@@ -163,14 +163,12 @@ class Profiles:
     def attach(self, run: Run, tag: str) -> None:
         if self.out is None:
             return
-        from bench_stream import stage_children
-
         self.out.mkdir(parents=True, exist_ok=True)
         py_spy = str(Path(sys.executable).with_name("py-spy"))
         targets = []
         for w in run.workers:
             targets.append((w.name, w.proc.pid))
-            targets += [(f"{w.name}-stage", c) for c in stage_children(w.proc.pid)]
+            targets += [(f"{w.name}-stage", c) for c in w.kids()]
         for name, pid in targets:
             raw = self.out / f"{tag}-{name}.txt"
             cmd = [py_spy, "record", "--pid", str(pid), "--rate", "50", "--format", "raw"]

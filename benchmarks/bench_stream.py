@@ -35,7 +35,7 @@ from newsflow.kafka.clients import make_admin, make_consumer, make_producer
 from newsflow.kafka.delivery import Outbox
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import PROJECT_ROOT, Settings
-from newsflow.stack.process import cmdline, listener_pid, rss_kb, session_pids
+from newsflow.stack.process import cmdline, is_alive, listener_pid, rss_kb, session_pids
 from schemas import ContentType, RawArticle
 
 CORPORA = [PROJECT_ROOT.parent / "shared" / "corpus" / c for c in ("wcxb-dev", "fundus-news-dev")]
@@ -151,10 +151,18 @@ class Worker:
     peak_child_kb: int = 0
     #: CPU seconds used by stage children that have exited (replaced after a timeout).
     _child_cpu: dict[int, float] = field(default_factory=dict)
+    _kids: list[int] = field(default_factory=list)
+
+    def kids(self) -> list[int]:
+        """The stage children, looked for again only when one of them is gone (or none yet):
+        scanning /proc on every sample cost the harness more CPU than a worker."""
+        if not self._kids or not all(is_alive(k) for k in self._kids):
+            self._kids = stage_children(self.proc.pid)
+        return self._kids
 
     def sample(self) -> tuple[int, int]:
         parent = rss_kb(self.proc.pid)
-        kids = stage_children(self.proc.pid)
+        kids = self.kids()
         child = sum(rss_kb(c) for c in kids)
         for c in kids:
             self._child_cpu[c] = max(self._child_cpu.get(c, 0.0), cpu_seconds(c))
@@ -169,7 +177,7 @@ class Worker:
     def final_peaks(self) -> None:
         """Folds in the kernel's own high-water marks (peaks between two samples)."""
         self.peak_parent_kb = max(self.peak_parent_kb, peak_rss_kb(self.proc.pid))
-        for c in stage_children(self.proc.pid):
+        for c in self.kids():
             self.peak_child_kb = max(self.peak_child_kb, peak_rss_kb(c))
 
     @property
@@ -289,9 +297,13 @@ class Sample:
 
 
 class Sampler(threading.Thread):
-    """Samples offsets, the searchable count and memory every ``every`` seconds."""
+    """Samples offsets, the searchable count and memory every ``every`` seconds.
 
-    def __init__(self, run: Run, origin: float, every: float = 0.5) -> None:
+    Each sample is a handful of broker and Elasticsearch requests; once a second keeps the
+    harness's own share of the cores small (its CPU is in every report).
+    """
+
+    def __init__(self, run: Run, origin: float, every: float = 1.0) -> None:
         super().__init__(daemon=True)
         self.run_ = run
         self.origin = origin
