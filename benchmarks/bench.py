@@ -54,6 +54,7 @@ from bench_stream import (
     load1,
     load_pages,
     publish,
+    record_times,
     replay,
     run_settings,
     services_status,
@@ -214,6 +215,7 @@ def pipeline(
     run = Run(settings, logs)
     es = run.prepare()
     origin = time.monotonic()
+    wall_offset = time.time() - origin  # monotonic -> unix time (Kafka's timestamps)
     for n in range(clean_workers):
         run.start("clean", n)
     run.start("index", 0)
@@ -271,6 +273,19 @@ def pipeline(
             time.sleep(2.5)
             watcher.close()
             latency = [watcher.seen[i] - t for i, t in sent_at.items() if i in watcher.seen]
+            # Where the time went: produce -> on the clean topic (queueing and the clean
+            # stage), then -> searchable (the index batch, the bulk, the refresh).
+            cleaned_at = record_times(settings, settings.topics.clean)
+            to_clean = [
+                cleaned_at[i] - (t + wall_offset)
+                for i, t in sent_at.items()
+                if i in watcher.seen and i in cleaned_at
+            ]
+            to_search = [
+                watcher.seen[i] + wall_offset - cleaned_at[i]
+                for i in sent_at
+                if i in watcher.seen and i in cleaned_at
+            ]
             result["paced"] = {
                 "rate_per_s": round(rate, 2),
                 "sent": len(sent_at),
@@ -280,6 +295,14 @@ def pipeline(
                 "p99_s": round(percentile(latency, 0.99), 3),
                 "max_s": round(max(latency), 3) if latency else None,
                 "latencies_s": [round(x, 3) for x in sorted(latency)],
+                "to_clean_topic_p50_p99_s": [
+                    round(percentile(to_clean, 0.5), 3),
+                    round(percentile(to_clean, 0.99), 3),
+                ],
+                "clean_topic_to_searchable_p50_p99_s": [
+                    round(percentile(to_search, 0.5), 3),
+                    round(percentile(to_search, 0.99), 3),
+                ],
                 "window": [round(t_p, 2), round(time.monotonic() - origin, 2)],
             }
     except Stalled as exc:

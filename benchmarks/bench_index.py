@@ -71,7 +71,7 @@ def read_topic(settings: Settings, topic: str) -> list[tuple[bytes, bytes]]:
     """Every (key, value) in a topic, last value per key (what an index would hold)."""
     consumer = make_consumer(settings, None, enable_auto_commit=False)
     try:
-        tps = _tps(consumer, topic)
+        tps = Offsets.partitions_of(consumer, topic)
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         ends = consumer.end_offsets(tps)
@@ -84,12 +84,6 @@ def read_topic(settings: Settings, topic: str) -> list[tuple[bytes, bytes]]:
         return list(out.items())
     finally:
         consumer.close()
-
-
-def _tps(consumer: Any, topic: str) -> list[Any]:
-    from kafka.structs import TopicPartition
-
-    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
 
 
 def drop_topic(settings: Settings, topic: str) -> None:

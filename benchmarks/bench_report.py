@@ -194,6 +194,12 @@ def markdown(report: dict[str, Any]) -> str:
             f"{paced['searchable']} articles: p50 {paced['p50_s']} s, p95 {paced['p95_s']} s, "
             f"p99 {paced['p99_s']} s, max {paced['max_s']} s",
         ]
+        if "to_clean_topic_p50_p99_s" in paced:
+            a, b = paced["to_clean_topic_p50_p99_s"], paced["clean_topic_to_searchable_p50_p99_s"]
+            lines.append(
+                f"(produce → on the clean topic p50 {a[0]} s, p99 {a[1]} s; clean topic → "
+                f"searchable p50 {b[0]} s, p99 {b[1]} s)"
+            )
     lines += ["", "| process (HTML, 2 clean + 1 index) | peak RSS MB |", "|---|---|"]
     p2 = report.get("pipeline_2", {})
     for name, w in p2.get("rss_mb", {}).items():

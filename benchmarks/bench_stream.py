@@ -257,12 +257,17 @@ class Offsets:
         self.consumer: KafkaConsumer = make_consumer(settings, None)
         self._tps: dict[str, list[TopicPartition]] = {}
 
+    @staticmethod
+    def partitions_of(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
+        numbers = sorted(consumer.partitions_for_topic(topic) or set())
+        return [TopicPartition(topic, p) for p in numbers]
+
     def partitions(self, topic: str) -> list[TopicPartition]:
         if topic not in self._tps:
-            numbers = sorted(self.consumer.partitions_for_topic(topic) or set())
-            if not numbers:
+            tps = self.partitions_of(self.consumer, topic)
+            if not tps:
                 return []
-            self._tps[topic] = [TopicPartition(topic, p) for p in numbers]
+            self._tps[topic] = tps
         return self._tps[topic]
 
     def end(self, topic: str) -> int:
@@ -448,3 +453,22 @@ def services_status(settings: Settings) -> dict[str, Any]:
         "kafka_url": settings.kafka.bootstrap_servers,
         "es_url": settings.es.url,
     }
+
+
+def record_times(settings: Settings, topic: str) -> dict[str, float]:
+    """Key -> broker timestamp (unix seconds) of the last record of each key in a topic."""
+    consumer = make_consumer(settings, None)
+    try:
+        tps = Offsets.partitions_of(consumer, topic)
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        out: dict[str, float] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(consumer.position(tp) < ends[tp] for tp in tps):
+            for records in consumer.poll(timeout_ms=500).values():
+                for r in records:
+                    out[(r.key or b"").decode()] = r.timestamp / 1000
+        return out
+    finally:
+        consumer.close()
