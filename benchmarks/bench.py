@@ -79,7 +79,7 @@ class Plan:
 
 
 QUICK = Plan("quick", 60, 0, 20, 10, 12.0, 1000, 1)
-FULL = Plan("full", 1000, 1000, 200, 100, 90.0, 6000, 2)
+FULL = Plan("full", 400, 400, 100, 50, 60.0, 3000, 2)
 
 
 def log(message: str) -> None:
@@ -329,6 +329,22 @@ def pipeline(
     return result
 
 
+def pipeline_once_more(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """``pipeline``, started again once if its workers never got going (the stall is kept).
+
+    Seen once in about ten starts here: an index worker whose first assignment came before
+    the new topic's metadata never got its partitions and spun without exiting (a spine bug,
+    reported; kafka-python 3.0.12). The report keeps the first attempt's error.
+    """
+    result = pipeline(*args, **kwargs)
+    if "error" in result and "ready_s" not in result:
+        log(f"workers never became ready; starting the run again ({result['error'][:200]})")
+        first = result
+        result = pipeline(*args, **kwargs)
+        result["first_attempt_error"] = first["error"]
+    return result
+
+
 def extractor_round(pages: list[str], order: list[tuple[str, int]]) -> list[dict[str, Any]]:
     out = []
     for kind, processes in order:
@@ -377,14 +393,14 @@ def main() -> None:
         orders += [("trafilatura", 2), ("rs_trafilatura", 2)]
         report["extractors_before"] = extractor_round(html_str, orders)
         profiles = Profiles(args.profile)
-        report["pipeline_1"] = pipeline(base, "html", html_pages, 1, logs)
-        report["pipeline_2"] = pipeline(
+        report["pipeline_1"] = pipeline_once_more(base, "html", html_pages, 1, logs)
+        report["pipeline_2"] = pipeline_once_more(
             base, "html", html_pages, 2, logs, plan.paced_seconds, profiles
         )
         report["extractors_after"] = extractor_round(html_str, list(reversed(orders)))
         if plan.text_pages:
             text_pages = replay(load_pages("text", plan.text_pages), plan.text_pages)
-            report["pipeline_text_2"] = pipeline(base, "text", text_pages, 2, logs)
+            report["pipeline_text_2"] = pipeline_once_more(base, "text", text_pages, 2, logs)
         docs = bench_index.read_topic(base, report["pipeline_2"]["clean_topic"])
         log(f"index stage vs helpers.bulk vs Quix Streams: {plan.index_docs} documents")
         report["index"] = bench_index.compare(
