@@ -8,8 +8,8 @@ checked here on a small made-up run.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,9 @@ from newsflow.settings import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 
-import bench  # noqa: E402
-import bench_report  # noqa: E402
-from bench_stream import Sample  # noqa: E402
+import bench
+import bench_report
+from bench_stream import Sample
 
 
 def _sample(t: float, searchable: int, cpu: float) -> Sample:
@@ -78,10 +78,11 @@ def _report() -> dict[str, Any]:
             "services_rss_mb": {"kafka": 500, "elasticsearch": 1100},
         }
 
+    rates = [("trafilatura", 1, 20.0), ("trafilatura", 2, 40.0), ("rs_trafilatura", 2, 80.0)]
     extractors = [
         {"extractor": e, "processes": p, "pages": 100, "pages_per_s": r, "load1": 2.0}
-        for e, p, r in [("trafilatura", 1, 20.0), ("trafilatura", 2, 40.0), ("rs_trafilatura", 2, 80.0)]
-    ]  # fmt: skip
+        for e, p, r in rates
+    ]
     p2 = run(2, 30.0)
     p2["paced"] = {
         "rate_per_s": 15.0,
