@@ -32,6 +32,7 @@ from bench_stream import (
     cpu_seconds,
     load1,
     peak_rss_kb,
+    read_records,
     run_settings,
     service_pids,
 )
@@ -39,7 +40,7 @@ from elasticsearch import Elasticsearch
 
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
-from newsflow.kafka.clients import make_admin, make_consumer, make_producer
+from newsflow.kafka.clients import make_admin, make_producer
 from newsflow.kafka.delivery import Outbox
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import PROJECT_ROOT, Settings
@@ -69,21 +70,7 @@ def ensure_quix() -> str | None:
 
 def read_topic(settings: Settings, topic: str) -> list[tuple[bytes, bytes]]:
     """Every (key, value) in a topic, last value per key (what an index would hold)."""
-    consumer = make_consumer(settings, None, enable_auto_commit=False)
-    try:
-        tps = Offsets.partitions_of(consumer, topic)
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        out: dict[bytes, bytes] = {}
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and any(consumer.position(tp) < ends[tp] for tp in tps):
-            for records in consumer.poll(timeout_ms=500).values():
-                for r in records:
-                    out[r.key] = r.value
-        return list(out.items())
-    finally:
-        consumer.close()
+    return list({r.key: r.value for r in read_records(settings, topic)}.items())
 
 
 def drop_topic(settings: Settings, topic: str) -> None:

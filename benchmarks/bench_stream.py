@@ -58,7 +58,11 @@ def replay(pages: list[bytes], n: int) -> list[bytes]:
 
 def run_settings(base: Settings, tag: str) -> Settings:
     """Settings with fresh topic, group and index names for one measurement."""
-    run = f"bench-{tag}-{uuid.uuid4().hex[:6]}"
+    return named_settings(base, f"bench-{tag}-{uuid.uuid4().hex[:6]}")
+
+
+def named_settings(base: Settings, run: str) -> Settings:
+    """Settings whose topics, groups and index alias are all named after ``run``."""
     return base.model_copy(
         update={
             "topics": base.topics.model_copy(
@@ -455,20 +459,24 @@ def services_status(settings: Settings) -> dict[str, Any]:
     }
 
 
-def record_times(settings: Settings, topic: str) -> dict[str, float]:
-    """Key -> broker timestamp (unix seconds) of the last record of each key in a topic."""
+def read_records(settings: Settings, topic: str) -> list[Any]:
+    """Every record of a topic, from the beginning to the end offsets of now."""
     consumer = make_consumer(settings, None)
     try:
         tps = Offsets.partitions_of(consumer, topic)
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         ends = consumer.end_offsets(tps)
-        out: dict[str, float] = {}
-        deadline = time.monotonic() + 60
+        out: list[Any] = []
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline and any(consumer.position(tp) < ends[tp] for tp in tps):
             for records in consumer.poll(timeout_ms=500).values():
-                for r in records:
-                    out[(r.key or b"").decode()] = r.timestamp / 1000
+                out.extend(records)
         return out
     finally:
         consumer.close()
+
+
+def record_times(settings: Settings, topic: str) -> dict[str, float]:
+    """Key -> broker timestamp (unix seconds) of the last record of each key in a topic."""
+    return {(r.key or b"").decode(): r.timestamp / 1000 for r in read_records(settings, topic)}
