@@ -176,8 +176,8 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def port_listener(port: int) -> str:
-    """Who listens on a port ("pid 123: java ..."), best effort from /proc, for error messages."""
+def listener_pid(port: int) -> int | None:
+    """The process listening on a TCP port, best effort from /proc (None if not found)."""
     inodes: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -190,7 +190,7 @@ def port_listener(port: int) -> str:
             if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
                 inodes.add(parts[9])
     if not inodes:
-        return "an unknown process"
+        return None
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -198,8 +198,16 @@ def port_listener(port: int) -> str:
             for fd in (entry / "fd").iterdir():
                 target = os.readlink(fd)
                 if target.startswith("socket:[") and target[8:-1] in inodes:
-                    return f"pid {entry.name} ({cmdline(int(entry.name))[:80]})"
-    return "another process"
+                    return int(entry.name)
+    return None
+
+
+def port_listener(port: int) -> str:
+    """Who listens on a port ("pid 123: java ..."), best effort from /proc, for error messages."""
+    pid = listener_pid(port)
+    if pid is None:
+        return "an unknown process"
+    return f"pid {pid} ({cmdline(pid)[:80]})"
 
 
 def require_free(port: int, what: str, setting: str) -> None:
