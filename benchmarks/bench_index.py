@@ -31,7 +31,6 @@ from bench_stream import (
     Run,
     cpu_seconds,
     load1,
-    peak_rss_kb,
     read_records,
     run_settings,
     service_pids,
@@ -44,6 +43,7 @@ from newsflow.kafka.clients import make_admin, make_producer
 from newsflow.kafka.delivery import Outbox
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import PROJECT_ROOT, Settings
+from newsflow.stack.process import peak_rss_kb
 
 QUIX_VENV = PROJECT_ROOT / ".venv-quix"
 QUIX_PYTHON = QUIX_VENV / "bin" / "python"

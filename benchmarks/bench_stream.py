@@ -35,7 +35,15 @@ from newsflow.kafka.clients import make_admin, make_consumer, make_producer
 from newsflow.kafka.delivery import Outbox
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import PROJECT_ROOT, Settings
-from newsflow.stack.process import cmdline, is_alive, listener_pid, rss_kb, session_pids
+from newsflow.stack.process import (
+    child_pids,
+    cmdline,
+    is_alive,
+    listener_pid,
+    peak_rss_kb,
+    rss_kb,
+    session_pids,
+)
 from schemas import ContentType, RawArticle
 
 CORPORA = [PROJECT_ROOT.parent / "shared" / "corpus" / c for c in ("wcxb-dev", "fundus-news-dev")]
@@ -88,21 +96,6 @@ def load1() -> float:
 # --- processes and their memory -------------------------------------------------------------
 
 
-def children(pid: int) -> list[int]:
-    """Direct children of a process."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(entry.name))
-    return out
-
-
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -116,20 +109,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def peak_rss_kb(pid: int) -> int:
-    """VmHWM: the most a live process was resident, in KiB (0 if it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def stage_children(pid: int) -> list[int]:
     """A worker's stage child processes (multiprocessing's resource tracker left out)."""
-    return [c for c in children(pid) if "resource_tracker" not in cmdline(c)]
+    return [c for c in child_pids(pid) if "resource_tracker" not in cmdline(c)]
 
 
 def service_pids(settings: Settings) -> dict[str, list[int]]:

@@ -122,9 +122,11 @@ def spawn(
         )
 
 
-def session_pids(sid: int) -> list[int]:
-    """Every process in a session (a service's launcher plus the JVMs it forked)."""
-    pids = []
+def _process_stats() -> Iterator[tuple[int, list[str]]]:
+    """(pid, the fields of /proc/<pid>/stat after the command name) of every live process.
+
+    After the ")" that closes the command name: state ppid pgrp session ...
+    """
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -132,21 +134,38 @@ def session_pids(sid: int) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        # After ")": state ppid pgrp session ...
-        if int(fields[3]) == sid:
-            pids.append(int(entry.name))
-    return sorted(pids)
+        yield int(entry.name), fields
 
 
-def rss_kb(pid: int) -> int:
-    """A process's resident memory in KiB (0 if it is gone)."""
+def session_pids(sid: int) -> list[int]:
+    """Every process in a session (a service's launcher plus the JVMs it forked)."""
+    return sorted(pid for pid, fields in _process_stats() if int(fields[3]) == sid)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of a process."""
+    return [child for child, fields in _process_stats() if int(fields[1]) == pid]
+
+
+def _status_kb(pid: int, key: str) -> int:
+    """One KiB figure of /proc/<pid>/status (0 if the process is gone)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def rss_kb(pid: int) -> int:
+    """A process's resident memory in KiB (0 if it is gone)."""
+    return _status_kb(pid, "VmRSS")
+
+
+def peak_rss_kb(pid: int) -> int:
+    """VmHWM: the most a live process was resident, in KiB (0 if it is gone)."""
+    return _status_kb(pid, "VmHWM")
 
 
 def stop(pid: int, *, timeout: float, reap: subprocess.Popen[bytes] | None = None) -> None:
