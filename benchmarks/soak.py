@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench_stream import named_settings
 from elasticsearch import Elasticsearch
 
 from consumers.dlq import list_dead_letters
@@ -332,25 +333,7 @@ def main() -> None:
     random.seed(args.seed)
 
     run = uuid.uuid4().hex[:8]
-    base = Settings()
-    settings = base.model_copy(
-        update={
-            "topics": base.topics.model_copy(
-                update={
-                    "raw": f"soak-{run}-raw",
-                    "clean": f"soak-{run}-clean",
-                    "dead_letter": f"soak-{run}-dlq",
-                    "indexed": f"soak-{run}-indexed",
-                }
-            ),
-            "groups": base.groups.model_copy(
-                update={"clean": f"soak-{run}-clean", "index": f"soak-{run}-index"}
-            ),
-            "index": base.index.model_copy(
-                update={"alias": f"soak-{run}", "prefix": f"soak-{run}-v"}
-            ),
-        }
-    )
+    settings = named_settings(Settings(), f"soak-{run}")
     logs = args.logs or Path(f"/tmp/newsflow-soak-{run}")
     logs.mkdir(parents=True, exist_ok=True)
     log(f"run {run}: {args.articles} articles, faults {sorted(faults) or 'none'}, logs in {logs}")

@@ -12,8 +12,9 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from kafka import KafkaProducer
@@ -84,17 +85,48 @@ def transient_es(what: str) -> Iterator[None]:
         raise TransientError(f"Elasticsearch unreachable: {exc}") from exc
 
 
+@dataclass(frozen=True)
+class _Doc:
+    """One article waiting for the bulk request: its id, text hash, kind, record and JSON."""
+
+    id: str
+    content_hash: str
+    summary_only: bool
+    record: ConsumerRecord
+    source: bytes
+
+
+class _Stored(NamedTuple):
+    """What the lookup path needs of an indexed article."""
+
+    content_hash: str
+    seq_no: int
+    primary_term: int
+    summary_only: bool
+
+
 class ElasticsearchSink:
     """Upserts articles by id in bulk, then announces them on the indexed topic.
 
-    Updates use ``doc_as_upsert`` so a replayed article keeps the fields the enrichment DAG
-    added (story id, embedding) instead of being overwritten by a bare copy. An article whose
-    text changed (a stored ``content_hash`` that differs: a corrected story under the same
-    URL) is written whole instead, dropping what the DAG derived from the old text, so the
-    DAG enriches it again rather than serving the old text's vector and key terms. That write
-    is conditional on the version read, so a concurrent change makes it retry, not clobber.
+    A new article (the common case) is written with ``create``: one bulk request, no lookup.
+    Only the ids that already exist (``create`` answers 409: a replay, a re-ingest, a
+    corrected story, a page after its feed summary) are looked up and written again in a
+    second request:
+
+    - same text (same ``content_hash``): ``update`` with ``doc_as_upsert``, so the article
+      keeps the fields the enrichment DAG added (story id, embedding) instead of being
+      overwritten by a bare copy;
+    - changed text (a corrected story under the same URL, a page replacing its summary):
+      written whole with ``index``, dropping what the DAG derived from the old text, so the
+      DAG enriches it again rather than serving the old text's vector and key terms. That
+      write is conditional on the version read, so a concurrent change makes it retry, not
+      clobber;
+    - a feed entry's summary whose page is indexed (or comes earlier in the batch) is dropped:
+      a summary stands in for its page until the page arrives, never after.
+
     (A scripted upsert would do this in one request, but the local stack's Elasticsearch
-    build has no scripting module.)
+    build has no scripting module.) Documents travel as the JSON bytes the model dumped:
+    nothing is parsed back into dicts to be serialized again.
     """
 
     def __init__(
@@ -106,15 +138,16 @@ class ElasticsearchSink:
         self.es = es
         self.alias = alias
         self.announcer = announcer
-        self._docs: list[tuple[Article, ConsumerRecord, bytes]] = []
+        self._docs: list[_Doc] = []
         self._bytes = 0
         self._rejected: list[tuple[ConsumerRecord, PermanentError]] = []
         self._announce: list[tuple[str, str]] = []
 
     def add(self, article: Article, record: ConsumerRecord) -> None:
-        doc = article.model_dump_json().encode()
-        self._docs.append((article, record, doc))
-        self._bytes += len(doc)
+        source = article.model_dump_json().encode()
+        doc = _Doc(article.id, article.content_hash, article.summary_only, record, source)
+        self._docs.append(doc)
+        self._bytes += len(doc.source)
 
     def pending(self) -> int:
         queued = self.announcer.pending() if self.announcer is not None else 0
@@ -123,78 +156,94 @@ class ElasticsearchSink:
     def pending_bytes(self) -> int:
         return self._bytes
 
-    def _stored(self) -> dict[str, tuple[str, int, int, bool]]:
-        """(content_hash, seq_no, primary_term, summary_only) of the buffered ids already in
-        the index."""
-        ids = list({article.id for article, _, _ in self._docs})
+    def _stored(self, docs: list[_Doc]) -> dict[str, _Stored]:
+        """What the index holds of those ids that are in it."""
+        ids = list({d.id for d in docs})
         with transient_es("lookup"):
             response = self.es.mget(
                 index=self.alias, ids=ids, source_includes=["content_hash", "summary_only"]
             )
-        stored: dict[str, tuple[str, int, int, bool]] = {}
+        stored: dict[str, _Stored] = {}
         for doc in map(Hit.of, response["docs"]):
             content_hash, version = doc.source.content_hash, doc.version
             if doc.found and content_hash is not None and version is not None:
-                stored[doc.id] = (content_hash, *version, bool(doc.source.summary_only))
+                stored[doc.id] = _Stored(content_hash, *version, bool(doc.source.summary_only))
         return stored
 
-    def _bulk(self) -> None:
-        stored = self._stored()
-        # A feed entry's summary stands in for its page until the page arrives, never after:
-        # a summary for an id whose page is indexed (or comes earlier in this batch) is
-        # dropped, so a late or repeated summary cannot overwrite the full article.
-        pages = {article_id for article_id, old in stored.items() if not old[3]}
-        planned: list[tuple[tuple[Article, ConsumerRecord, bytes], bool]] = []
-        operations: list[dict[str, Any]] = []
-        for entry in self._docs:
-            article, _, doc = entry
-            if article.summary_only and article.id in pages:
-                continue
-            if not article.summary_only:
-                pages.add(article.id)
-            old = stored.get(article.id)
-            replace = old is not None and old[0] != article.content_hash
-            planned.append((entry, replace))
-            if replace:
-                assert old is not None
-                operations.append(
-                    {
-                        "index": {
-                            "_index": self.alias,
-                            "_id": article.id,
-                            "if_seq_no": old[1],
-                            "if_primary_term": old[2],
-                        }
-                    }
-                )
-                operations.append(json.loads(doc))
-            else:
-                operations.append({"update": {"_index": self.alias, "_id": article.id}})
-                operations.append({"doc": json.loads(doc), "doc_as_upsert": True})
-        items: list[dict[str, Any]] = []
-        if operations:
-            with transient_es("bulk request"):
-                items = list(self.es.bulk(operations=operations)["items"])
-        retry: list[tuple[Article, ConsumerRecord, bytes]] = []
-        for item, (entry, replace) in zip(items, planned, strict=True):
-            result = item.get("index" if replace else "update", {})
+    def _operation(
+        self, doc: _Doc, stored: dict[str, _Stored] | None
+    ) -> tuple[str, dict[str, Any], bytes]:
+        """The bulk action for one document, its target and its body line (JSON bytes)."""
+        target: dict[str, Any] = {"_index": self.alias, "_id": doc.id}
+        old = None if stored is None else stored.get(doc.id)
+        if old is None:
+            # First attempt, or gone again since the conflict: create, never overwrite.
+            return "create", target, doc.source
+        if old.content_hash != doc.content_hash:
+            return (
+                "index",
+                {**target, "if_seq_no": old.seq_no, "if_primary_term": old.primary_term},
+                doc.source,
+            )
+        return "update", target, b'{"doc":' + doc.source + b',"doc_as_upsert":true}'
+
+    def _write(
+        self, docs: list[_Doc], stored: dict[str, _Stored] | None
+    ) -> tuple[list[_Doc], list[_Doc]]:
+        """One bulk request; returns (to retry later, already existing: to look up now).
+
+        ``stored`` is None on the first attempt (every document is created); on the lookup
+        path it holds what the index had, and summaries of indexed pages are left out.
+        """
+        pages = None if stored is None else {i for i, old in stored.items() if not old.summary_only}
+        written: list[_Doc] = []
+        actions: list[str] = []
+        operations: list[bytes] = []
+        for doc in docs:
+            if pages is not None:
+                if doc.summary_only and doc.id in pages:
+                    continue
+                if not doc.summary_only:
+                    pages.add(doc.id)
+            action, target, body = self._operation(doc, stored)
+            written.append(doc)
+            actions.append(action)
+            operations += [json.dumps({action: target}).encode(), body]
+        if not operations:
+            return [], []
+        with transient_es("bulk request"):
+            # The client's NDJSON serializer sends bytes lines as they are (its typing only
+            # names dicts).
+            response = self.es.bulk(operations=cast(list[Any], operations))
+        retry: list[_Doc] = []
+        existing: list[_Doc] = []
+        for item, doc, action in zip(response["items"], written, actions, strict=True):
+            result = item.get(action, {})
             status = int(result.get("status", 500))
-            article, record, _ = entry
             if status < 300:
-                self._announce.append((article.id, str(result.get("_index", self.alias))))
-            elif status in _RETRYABLE or (status == 409 and replace):
-                # 409 on a conditional write: the document changed since it was read; the
-                # next attempt reads it again.
-                retry.append(entry)
+                self._announce.append((doc.id, str(result.get("_index", self.alias))))
+            elif status == 409 and action == "create" and stored is None:
+                existing.append(doc)
+            elif status in _RETRYABLE or (status == 409 and action != "update"):
+                # 409 on a conditional write or a create: the document changed since it was
+                # read (or appeared); the next attempt reads it again.
+                retry.append(doc)
             else:
                 err = result.get("error", {})
                 detail = f"{err.get('type', 'rejected')}: {err.get('reason', err)}"
                 rejected = PermanentError(Stage.INDEX, IndexReason.REJECTED, detail)
-                self._rejected.append((record, rejected))
+                self._rejected.append((doc.record, rejected))
+        return retry, existing
+
+    def _bulk(self) -> None:
+        retry, existing = self._write(self._docs, None)
+        if existing:
+            again, _ = self._write(existing, self._stored(existing))
+            retry += again
         self._docs = retry
-        self._bytes = sum(len(e[2]) for e in retry)
+        self._bytes = sum(len(d.source) for d in retry)
         if retry:
-            raise TransientError(f"{len(retry)} bulk items refused for now (429/5xx)")
+            raise TransientError(f"{len(retry)} bulk items refused for now (409/429/5xx)")
 
     def flush(self) -> list[tuple[ConsumerRecord, PermanentError]]:
         if self._docs:

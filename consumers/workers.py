@@ -71,6 +71,7 @@ def policy_from(settings: Settings) -> BatchPolicy:
         max_records=settings.bulk.max_docs,
         max_bytes=settings.bulk.max_bytes,
         max_seconds=settings.bulk.max_seconds,
+        idle_seconds=settings.bulk.idle_seconds,
     )
 
 

@@ -148,6 +148,9 @@ class BulkSettings(BaseSettings):
     max_docs: int = 500
     max_bytes: int = 5_000_000
     max_seconds: float = 1.0
+    # A batch is flushed early, once at least this old, when the worker has nothing more in
+    # hand (a trickle of records is not held back for max_seconds).
+    idle_seconds: float = 0.25
 
 
 class WorkerSettings(BaseSettings):

@@ -9,6 +9,7 @@ are from blake2b, so signatures are stable across processes and Python versions 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -28,23 +29,35 @@ def _features(text: str) -> list[str]:
     return [" ".join(tokens[i : i + _SHINGLE]) for i in range(len(tokens) - _SHINGLE + 1)]
 
 
-def _hash64(feature: str) -> int:
-    return int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "big")
+@functools.lru_cache(maxsize=1)
+def _hashed_features(text: str) -> np.ndarray:
+    """The 64-bit hash of every word shingle of the text, in order (repeats kept).
+
+    Hashing the shingles is most of the cost of a signature, and an article's SimHash and
+    MinHash are asked for one after the other: the last text's hashes are kept for the
+    second. (The key is the text itself; a str caches its own hash, so a hit costs an
+    identity check.)
+    """
+    digests = b"".join(
+        hashlib.blake2b(f.encode("utf-8"), digest_size=8).digest() for f in _features(text)
+    )
+    hashes = np.frombuffer(digests, dtype=">u8").astype(np.uint64)
+    hashes.flags.writeable = False  # shared between callers
+    return hashes
 
 
 def simhash(text: str) -> str:
     """64-bit SimHash of the text's word shingles, as 16 hex digits (all zeros for no words)."""
-    features = _features(text)
-    if not features:
+    hashes = _hashed_features(text)
+    if not len(hashes):
         return "0" * 16
-    hashes = np.array([_hash64(f) for f in features], dtype=np.uint64)
     # Bit i of every hash, as a (features x 64) 0/1 matrix; a bit is set in the SimHash when
     # more features vote for 1 than for 0.
     bits = (hashes[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)
     ones = bits.sum(axis=0)
     value = 0
     for i, count in enumerate(ones.tolist()):
-        if 2 * count > len(features):
+        if 2 * count > len(hashes):
             value |= 1 << i
     return f"{value:016x}"
 
@@ -78,12 +91,13 @@ def minhash(text: str, num_perm: int = 64) -> list[int]:
     if perms is None:
         perms = _PERM_CACHE[num_perm] = _permutations(num_perm)
     a, b = perms
-    features = set(_features(text))
-    if not features:
+    hashes = _hashed_features(text)
+    if not len(hashes):
         return [_MAX_HASH] * num_perm
     # With 32-bit features and 32-bit multipliers a*x stays below 2^64, so the universal hash
     # a*x+b mod 2^61-1 is exact in uint64 arithmetic (no Python big ints in the hot loop).
-    x = np.array([_hash64(f) & _MAX_HASH for f in features], dtype=np.uint64)
+    # Repeated shingles hash alike and cannot change a minimum: the set is only for speed.
+    x = np.unique(hashes & np.uint64(_MAX_HASH))
     p = np.uint64(_MERSENNE)
     values = ((a[None, :] * x[:, None]) % p + b[None, :]) % p
     return [int(v) & _MAX_HASH for v in values.min(axis=0).tolist()]

@@ -122,9 +122,11 @@ def spawn(
         )
 
 
-def session_pids(sid: int) -> list[int]:
-    """Every process in a session (a service's launcher plus the JVMs it forked)."""
-    pids = []
+def _process_stats() -> Iterator[tuple[int, list[str]]]:
+    """(pid, the fields of /proc/<pid>/stat after the command name) of every live process.
+
+    After the ")" that closes the command name: state ppid pgrp session ...
+    """
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -132,21 +134,38 @@ def session_pids(sid: int) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        # After ")": state ppid pgrp session ...
-        if int(fields[3]) == sid:
-            pids.append(int(entry.name))
-    return sorted(pids)
+        yield int(entry.name), fields
 
 
-def rss_kb(pid: int) -> int:
-    """A process's resident memory in KiB (0 if it is gone)."""
+def session_pids(sid: int) -> list[int]:
+    """Every process in a session (a service's launcher plus the JVMs it forked)."""
+    return sorted(pid for pid, fields in _process_stats() if int(fields[3]) == sid)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of a process."""
+    return [child for child, fields in _process_stats() if int(fields[1]) == pid]
+
+
+def _status_kb(pid: int, key: str) -> int:
+    """One KiB figure of /proc/<pid>/status (0 if the process is gone)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def rss_kb(pid: int) -> int:
+    """A process's resident memory in KiB (0 if it is gone)."""
+    return _status_kb(pid, "VmRSS")
+
+
+def peak_rss_kb(pid: int) -> int:
+    """VmHWM: the most a live process was resident, in KiB (0 if it is gone)."""
+    return _status_kb(pid, "VmHWM")
 
 
 def stop(pid: int, *, timeout: float, reap: subprocess.Popen[bytes] | None = None) -> None:
@@ -176,8 +195,8 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def port_listener(port: int) -> str:
-    """Who listens on a port ("pid 123: java ..."), best effort from /proc, for error messages."""
+def listener_pid(port: int) -> int | None:
+    """The process listening on a TCP port, best effort from /proc (None if not found)."""
     inodes: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -190,7 +209,7 @@ def port_listener(port: int) -> str:
             if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
                 inodes.add(parts[9])
     if not inodes:
-        return "an unknown process"
+        return None
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -198,8 +217,16 @@ def port_listener(port: int) -> str:
             for fd in (entry / "fd").iterdir():
                 target = os.readlink(fd)
                 if target.startswith("socket:[") and target[8:-1] in inodes:
-                    return f"pid {entry.name} ({cmdline(int(entry.name))[:80]})"
-    return "another process"
+                    return int(entry.name)
+    return None
+
+
+def port_listener(port: int) -> str:
+    """Who listens on a port ("pid 123: java ..."), best effort from /proc, for error messages."""
+    pid = listener_pid(port)
+    if pid is None:
+        return "an unknown process"
+    return f"pid {pid} ({cmdline(pid)[:80]})"
 
 
 def require_free(port: int, what: str, setting: str) -> None:

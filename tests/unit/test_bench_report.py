@@ -1,0 +1,148 @@
+"""The benchmark harness's arithmetic and outputs (benchmarks/bench.py, bench_report.py).
+
+The harness itself needs the stack and minutes of load; what it computes from its samples
+(sustained rates, percentiles, CPU per page, the targets' ratios) and the files it writes are
+checked here on a small made-up run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from newsflow.settings import PROJECT_ROOT
+
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+
+import bench
+import bench_report
+from bench_stream import Sample
+
+
+def _sample(t: float, searchable: int, cpu: float) -> Sample:
+    return Sample(
+        t=t,
+        raw_end=100,
+        clean_committed=min(100, int(10 * t)),
+        clean_end=searchable,
+        index_committed=searchable,
+        dead_letters=0,
+        searchable=searchable,
+        rss_kb={},
+        cpu_s={"clean-0-stage": cpu, "kafka": cpu / 4},
+    )
+
+
+def test_sustained_rate_is_the_slope_between_10_and_90_percent_of_the_rise() -> None:
+    # Idle for 5 s, then 10 articles/s for 10 s, then idle: the idle ends do not dilute it.
+    samples = [_sample(t / 2, max(0, min(100, int(10 * (t / 2 - 5)))), 0.0) for t in range(40)]
+    assert bench.sustained(samples, "searchable", 0.0, 20.0) == pytest.approx(10.0, rel=0.05)
+    assert bench.sustained(samples[:3], "searchable", 0.0, 1.0) == 0.0
+
+
+def test_percentiles_and_cpu_per_page() -> None:
+    assert bench.percentile([0.1 * i for i in range(1, 101)], 0.99) == pytest.approx(10.0)
+    samples = [_sample(0.0, 0, 10.0), _sample(5.0, 50, 12.0), _sample(10.0, 100, 15.0)]
+    cpu = bench.cpu_per_page(samples, 0.0, 10.0, 100)
+    assert cpu["clean-0-stage"] == pytest.approx(50.0)  # 5 CPU seconds over 100 pages
+    assert cpu["kafka"] == pytest.approx(12.5)
+    assert cpu["total"] == pytest.approx(62.5)
+
+
+def _report() -> dict[str, Any]:
+    timeline = [asdict(_sample(t / 2, min(100, 5 * t), t / 4)) for t in range(30)]
+
+    def run(workers: int, rate: float) -> dict[str, Any]:
+        return {
+            "kind": "html",
+            "clean_workers": workers,
+            "pages": 100,
+            "sent": 100,
+            "dead_letters": 3,
+            "end_to_end_per_s": rate,
+            "produce_per_s": 300.0,
+            "clean_per_s": rate,
+            "index_per_s": rate,
+            "searchable_per_s": rate,
+            "load1_start": 2.0,
+            "load1_end": 2.5,
+            "window": [0.0, 14.5],
+            "timeline": timeline,
+            "rss_mb": {f"clean-{n}": {"worker": 120, "stage": 380 + n * 30} for n in range(workers)}
+            | {"index-0": {"worker": 150, "stage": 0}},
+            "services_rss_mb": {"kafka": 500, "elasticsearch": 1100},
+        }
+
+    rates = [("trafilatura", 1, 20.0), ("trafilatura", 2, 40.0), ("rs_trafilatura", 2, 80.0)]
+    extractors = [
+        {"extractor": e, "processes": p, "pages": 100, "pages_per_s": r, "load1": 2.0}
+        for e, p, r in rates
+    ]
+    p2 = run(2, 30.0)
+    p2["paced"] = {
+        "rate_per_s": 15.0,
+        "sent": 300,
+        "searchable": 300,
+        "p50_s": 0.8,
+        "p95_s": 1.4,
+        "p99_s": 1.9,
+        "max_s": 2.2,
+        "latencies_s": [0.5 + i / 200 for i in range(300)],
+    }
+    return {
+        "mode": "quick",
+        "command": "python benchmarks/bench.py --quick",
+        "started": "2026-11-30 12:00:00",
+        "seconds": 170.0,
+        "cpus": 2,
+        "uptime_start": "12:00 up 1 day, load average: 2.0, 2.1, 2.2",
+        "uptime_end": "12:03 up 1 day, load average: 2.5, 2.1, 2.2",
+        "per_page": {
+            "trafilatura": {"n": 10, "median_ms": 40.0, "mean_ms": 50.0},
+            "html_clean_tag": {"mean_ms": 60.0},
+        },
+        "extractors_before": extractors[:2],
+        "extractors_after": [{**extractors[1], "pages_per_s": 44.0}, extractors[2]],
+        "pipeline_1": run(1, 18.0),
+        "pipeline_2": p2,
+        "index": {
+            "docs": 1000,
+            "rounds": {
+                "ours": [{"docs": 1000, "docs_per_s": 950.0, "load1": 2.0}],
+                "bulk": [{"docs": 1000, "docs_per_s": 1000.0, "load1": 2.0}],
+                "quix": [{"docs": 1000, "error": "exited with code 1", "load1": 2.0}],
+            },
+        },
+    }
+
+
+def test_targets_are_ratios_within_the_run() -> None:
+    report = _report()
+    summary = bench_report.summary(report)
+    targets = {t["what"]: t for t in summary["targets"]}
+    e2e = targets["end to end HTML, 2 clean + 1 index / bare trafilatura x2"]
+    assert e2e["measured"] == pytest.approx(30.0 / 42.0, abs=1e-3)  # mean of before and after
+    assert e2e["met"] is True
+    assert targets["index stage / raw helpers.bulk"]["measured"] == pytest.approx(0.95)
+    assert targets["index stage / Quix Streams ES sink"]["met"] is None  # quix failed: n/a
+    assert targets["2 clean workers / 1 (end to end)"]["met"] is True
+    assert targets["largest stage child (MB RSS)"]["measured"] == 410
+    assert targets["largest stage child (MB RSS)"]["met"] is False
+    assert summary["memory"]["total_mb"] == 120 * 2 + 380 + 410 + 150 + 500 + 1100
+    assert targets["clean + tag per page / bare trafilatura (HTML)"]["measured"] == 1.2
+
+
+def test_report_files(tmp_path: Path) -> None:
+    report = _report()
+    report["summary"] = bench_report.summary(report)
+    paths = bench_report.write(report, tmp_path)
+    assert json.loads(paths[0].read_text())["summary"] == report["summary"]
+    table = paths[1].read_text()
+    assert "| index stage / raw helpers.bulk | 0.95 | >= 0.9 | yes |" in table
+    assert "| largest stage child (MB RSS) | 410 | <= 400 | **no** |" in table
+    assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
