@@ -97,11 +97,14 @@ class _Reader:
         self.offset = 0  # of the first unread byte
         self.ended = False
         self.error: str | None = None
+        self.error_reported = False
 
     def _fill(self, size: int) -> None:
         while len(self._buf) < size and not self.ended:
             try:
-                chunk = self._raw.read(max(size - len(self._buf), _CHUNK))
+                # read1: what one underlying read gives. A truncated gzip stream raises on
+                # the read after its last good bytes, so those bytes are not lost with it.
+                chunk = self._raw.read1(max(size - len(self._buf), _CHUNK))
             except READ_ERRORS as exc:
                 self.error = describe(exc)
                 chunk = b""
@@ -187,25 +190,28 @@ def _parse_fields(lines: list[bytes]) -> dict[str, str]:
 
 
 def _ends_cleanly(reader: _Reader) -> tuple[bool, bytes]:
-    """Whether a block just read is followed by its blank line and then a record or the end.
+    """Whether a block just read is followed by its blank line (CRLF CRLF), or by the end of
+    an intact file. Returns that and the blank bytes consumed (to push back if it was not).
 
-    Returns that and the blank bytes consumed (to push back if it was not).
+    What comes after the blank line is the next record's business: bytes that are no
+    record are reported on their own, and this record stays whole.
     """
     blank = reader.read_blank()
-    if len(blank) < 2 and not (reader.at_end() and reader.error is None):
-        # Only a last record may lack its blank line, and only in an intact file.
-        return False, blank
-    more = reader.peek(16)
-    return (more == b"" or _VERSION_LINE.match(more) is not None), blank
+    if len(blank) >= 2:
+        return True, blank
+    return reader.at_end() and reader.error is None, blank
+
+
+def _end_cause(reader: _Reader) -> str:
+    """Why the stream ended, for the record it cut short (said once per stream)."""
+    if reader.error is None:
+        return "the file ends there"
+    reader.error_reported = True
+    return f"the compressed data ends early ({reader.error})"
 
 
 def _truncated(reader: _Reader, declared: int, present: int) -> str:
-    cause = (
-        f"the compressed data ends early ({reader.error})"
-        if reader.error
-        else "the file ends there"
-    )
-    return f"declares {declared} bytes but only {present} follow its header: {cause}"
+    return f"declares {declared} bytes but only {present} follow its header: {_end_cause(reader)}"
 
 
 def records(raw: BufferedIOBase, max_block: int) -> Iterator[Item]:
@@ -218,8 +224,8 @@ def records(raw: BufferedIOBase, max_block: int) -> Iterator[Item]:
     while True:
         reader.read_blank()
         if reader.at_end():
-            if reader.error:
-                yield Damaged(reader.offset, f"the compressed data ends early ({reader.error})")
+            if reader.error and not reader.error_reported:
+                yield Damaged(reader.offset, _end_cause(reader))
             return
         offset = reader.offset
         version = reader.readline(32)
@@ -241,9 +247,9 @@ def _one_record(reader: _Reader, offset: int, version: bytes, max_block: int) ->
         if line in (b"\r\n", b"\n"):
             break
         if not line.endswith(b"\n") or size > MAX_HEADER_BYTES:
-            ended = "the file ends" if reader.at_end() else "it is too long"
+            ended = _end_cause(reader) if reader.at_end() else "it is too long"
             reader.skip_to_record()
-            return Damaged(offset, f"the record header does not end ({ended})")
+            return Damaged(offset, f"the record header does not end: {ended}")
         lines.append(line)
     header = version + b"".join(lines) + line
     try:
