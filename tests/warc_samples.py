@@ -25,7 +25,11 @@ def warc_record(number: int, body: bytes | None = None, *, compress: bool = Fals
         "response",
         payload=io.BytesIO(page(number) if body is None else body),
         http_headers=headers,
-        warc_headers_dict={"WARC-Date": "2026-11-20T10:00:00Z"},
+        # A fixed record id: the same arguments give the same bytes (hypothesis needs it).
+        warc_headers_dict={
+            "WARC-Date": "2026-11-20T10:00:00Z",
+            "WARC-Record-ID": f"<urn:uuid:00000000-0000-4000-8000-{number:012d}>",
+        },
     )
     writer.write_record(record)
     return out.getvalue()

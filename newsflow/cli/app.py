@@ -48,9 +48,10 @@ def _root(
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO)
     for handler in logging.getLogger().handlers:
         handler.setFormatter(LogFormatter(tracebacks=verbose))
-    # kafka-python logs every reconnect at INFO, the ES client every retry at WARNING; that
-    # is noise for a CLI user, who gets one line saying what failed.
-    logging.getLogger("kafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # kafka-python logs every reconnect (and every refused login) as errors, the ES client
+    # every retry as a warning; that is noise for a CLI user, who gets one line saying what
+    # failed. With -v they are all there.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
     logging.getLogger("elastic_transport").setLevel(logging.DEBUG if verbose else logging.ERROR)
     # The one place the command line reads its configuration; commands take it from here.
     # A setting that fails validation is reported (without its value) by NewsflowGroup.

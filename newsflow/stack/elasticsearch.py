@@ -211,6 +211,8 @@ def configure(
         check_traversable(home, user)
         for directory in (paths.es, paths.es_config, paths.es_data, paths.es_logs, paths.es_tmp):
             _chown_tree(directory, user)
+    # Secure: the node's data and keystore are its user's alone (see the Kafka side).
+    paths.es.chmod(0o700 if secure else 0o755)
 
 
 def _chown_tree(root: Path, user: RunAs) -> None:

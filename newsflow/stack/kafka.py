@@ -155,6 +155,9 @@ def configure(settings: Settings, paths: StackPaths, creds: StackCredentials | N
     """Writes server.properties (0600: with ``creds`` it holds the broker's own passwords)
     and the log4j2 config, regenerated on every start."""
     paths.kafka_config.mkdir(parents=True, exist_ok=True)
+    # Secure: the broker's files (messages on disk included) are its owner's alone; the
+    # listeners' passwords would mean little if any local user could read the log segments.
+    paths.kafka.chmod(0o700 if creds is not None else 0o755)
     write_private(
         paths.kafka_config / "server.properties", server_properties(settings, paths, creds)
     )
