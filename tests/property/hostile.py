@@ -93,3 +93,74 @@ html_text = st.one_of(
     awkward_text,
     st.from_regex(r"(<[a-z]{1,6}( [a-z]{1,5}=\"[^\"<]{0,10}\")?>[^<]{0,40}){0,40}", fullmatch=True),
 )
+
+
+_WORDS = [
+    "the",
+    "ministry",
+    "said",
+    "iron",
+    "ore",
+    "prices",
+    "rose",
+    "sharply",
+    "this",
+    "week",
+    "as",
+    "steel",
+    "output",
+    "fell",
+    "in",
+    "northern",
+    "provinces",
+    "while",
+    "exporters",
+    "expected",
+    "further",
+    "gains",
+    "analysts",
+    "warned",
+    "that",
+    "demand",
+    "could",
+    "weaken",
+    "later",
+    "in",
+    "the",
+    "year",
+    "according",
+    "to",
+    "officials",
+    "in",
+    "Beijing",
+    "and",
+    "Canberra",
+]
+
+
+@st.composite
+def article_like(draw: st.DrawFn) -> str:
+    """Paragraphs of plausible sentences with hostile fragments mixed in: what a cleaner
+    should keep, so the property reaches its success path too."""
+    paragraphs = []
+    for _ in range(draw(st.integers(2, 6))):
+        sentences = []
+        for _ in range(draw(st.integers(2, 5))):
+            words = draw(st.lists(st.sampled_from(_WORDS), min_size=8, max_size=25))
+            if draw(st.booleans()):
+                words.insert(draw(st.integers(0, len(words))), draw(awkward_text))
+            sentences.append(" ".join(words).capitalize() + ".")
+        paragraphs.append(" ".join(sentences))
+    return "\n\n".join(paragraphs)
+
+
+article_html = st.builds(
+    lambda title, body, wrap: (
+        f"<html><head><title>{title}</title></head><body>{wrap[0]}"
+        + "".join(f"<p>{p}</p>" for p in body.split("\n\n"))
+        + f"{wrap[1]}</body></html>"
+    ),
+    awkward_text,
+    article_like(),
+    st.sampled_from([("<article>", "</article>"), ("<div><div>", "</div></div>"), ("", "")]),
+)

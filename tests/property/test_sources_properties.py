@@ -23,7 +23,7 @@ from hostile import (
     random_bytes,
     tiny,
 )
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from newsflow.reading.sniff import SNIFF_BYTES, binary_reason
@@ -45,6 +45,7 @@ def _check(name: str, data: bytes) -> list[RawArticle | Rejected]:
         path.write_bytes(data)
         items = list(source_for(path, LIMITS).articles())
     for item in items:
+        event(f"rejected: {item.reason}" if isinstance(item, Rejected) else "article")
         if isinstance(item, Rejected):
             assert isinstance(item.reason, ProduceReason)
             assert item.detail.strip(), f"a rejection without a reason: {item}"

@@ -8,8 +8,18 @@ import io
 import json
 
 import pytest
-from hostile import awkward_text, html_text, huge, json_values, nested, random_bytes, tiny
-from hypothesis import given
+from hostile import (
+    article_html,
+    article_like,
+    awkward_text,
+    html_text,
+    huge,
+    json_values,
+    nested,
+    random_bytes,
+    tiny,
+)
+from hypothesis import event, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from rich.console import Console
@@ -60,6 +70,8 @@ def test_messages_parse_or_fail_validation(
         tiny(),
         awkward_text.map(_text),
         html_text.map(_text),
+        article_like().map(_text),
+        article_html.map(_text),
         huge(random_bytes, LIMITS.max_input_bytes),
     ),
     content_type=st.sampled_from(list(ContentType)),
@@ -75,8 +87,10 @@ def test_cleaning_yields_text_or_a_reason(
         extracted = clean(raw, LIMITS)
     except CleanError as exc:
         assert isinstance(exc.reason, CleanReason) and exc.message.strip()
+        event(f"rejected: {exc.reason}")
     else:
         assert extracted.paragraphs and all(p.strip() for p in extracted.paragraphs)
+        event(f"cleaned by {extracted.extractor}")
 
 
 @given(body=st.one_of(random_bytes, huge(random_bytes, 4096), awkward_text.map(_text)))
