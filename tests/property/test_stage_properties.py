@@ -72,6 +72,15 @@ def test_messages_parse_or_fail_validation(
         html_text.map(_text),
         article_like().map(_text),
         article_html.map(_text),
+        nested("[", "]").map(str.encode),
+        nested('{"text":', "}").map(str.encode),
+        nested("[", "]").map(
+            lambda j: (
+                f'<html><script type="application/ld+json">{j[:20_000]}</script>'
+                "<body><p>Iron ore prices rose sharply this week, officials said.</p></body>"
+                "</html>".encode()
+            )
+        ),
         huge(random_bytes, LIMITS.max_input_bytes),
     ),
     content_type=st.sampled_from(list(ContentType)),
