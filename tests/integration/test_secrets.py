@@ -158,8 +158,10 @@ def test_a_pipeline_run_on_the_secure_stack_prints_and_stores_no_secret(
         (["-v", "dlq", "list", "--show-body"], env, 0),
         (["-v", "dlq", "replay"], env, 0),
         (["-v", "status"], env, 0),
-        # Sets kibana_system's password as the superuser: the value must not be echoed.
-        (["-v", "es-users", "--wait", "30"], env, 0),
+        # Would set kibana_system's password to a distinctive secret. The local node cannot
+        # store users (its distribution lacks analysis-common, which the security index
+        # needs: docs/security.md), so Elasticsearch refuses it, in one line without it.
+        (["-v", "es-users", "--wait", "30"], env, 1),
         (["-v", "dlq", "list"], wrong, 1),
         (["-v", "search", "x"], wrong_es, 1),
     ]
