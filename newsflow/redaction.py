@@ -33,11 +33,14 @@ from urllib.parse import quote
 MASK = "***"
 MIN_SECRET_LENGTH = 4
 
-# scheme://user:password@  (userinfo of a URL; the password runs to the last "@" before the
-# host, and may hold anything but whitespace, "/" and "@" unescaped).
-_URL_PASSWORD = re.compile(r"(?P<lead>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)[^\s/@]*(?=@)")
+# scheme://user:password@  (userinfo of a URL; the password may hold anything but
+# whitespace, "/" and "@" unescaped). Every repetition is bounded: this runs over all output,
+# article text included, and "a.a.a.a..." made an unbounded scheme pattern quadratic.
+_URL_PASSWORD = re.compile(
+    r"(?P<lead>\b[a-zA-Z][a-zA-Z0-9+.\-]{0,30}://[^\s:/@]{0,256}:)[^\s/@]{0,256}(?=@)"
+)
 # scheme://token@ (userinfo without a colon is a credential on its own, e.g. an API token).
-_URL_TOKEN = re.compile(r"(?P<lead>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)[^\s:/@]+(?=@)")
+_URL_TOKEN = re.compile(r"(?P<lead>\b[a-zA-Z][a-zA-Z0-9+.\-]{0,30}://)[^\s:/@]{1,256}(?=@)")
 
 
 def redact_url(url: str) -> str:
