@@ -184,8 +184,17 @@ def secure_stack(stack: local_stack.StackStatus) -> Iterator[Settings]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture
+def secure_settings(secure_stack: Settings) -> Settings:
+    """Settings for the secure stack with unique topic, group and index names (its data is
+    deleted with the stack at the end of the session)."""
+    return unique_settings(secure_stack)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Whatever needs the stack is an integration test, so `-m "not integration"` skips it.
     for item in items:
-        if {"stack", "es", "secure_stack"} & set(getattr(item, "fixturenames", ())):
+        if {"stack", "es", "secure_stack", "secure_settings"} & set(
+            getattr(item, "fixturenames", ())
+        ):
             item.add_marker(pytest.mark.integration)

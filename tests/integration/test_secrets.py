@@ -16,7 +16,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import unique_settings
 from kafka import TopicPartition
 from newsflow_cli import child_env, output, run
 
@@ -130,9 +129,9 @@ def _dead_letters(settings: Settings, timeout: float = 60) -> list[bytes]:
 
 
 def test_a_pipeline_run_on_the_secure_stack_prints_and_stores_no_secret(
-    secure_stack: Settings, tmp_path: Path
+    secure_stack: Settings, secure_settings: Settings, tmp_path: Path
 ) -> None:
-    settings = unique_settings(secure_stack)
+    settings = secure_settings
     found = credentials(secure_stack)
     assert found is not None
     generated = list(vars(found).values())

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import unique_settings
 from kafka.errors import KafkaError
 from newsflow_cli import child_env, output, run
 from pydantic import SecretStr
@@ -130,8 +129,8 @@ def test_kafka_accepts_the_pipeline_user(secure_stack: Settings) -> None:
     assert KAFKA_ADMIN != secure_stack.kafka.sasl_username != KAFKA_CONTROLLER
 
 
-def test_the_seed_runs_through_newsflow_run_and_is_found(secure_stack: Settings) -> None:
-    settings = unique_settings(secure_stack)
+def test_the_seed_runs_through_newsflow_run_and_is_found(secure_settings: Settings) -> None:
+    settings = secure_settings
     env = child_env(settings)
     result = run(["run", str(SEED), "--no-local-stack", "--query", "iron ore"], env, timeout=600)
     text = output(result)
@@ -149,9 +148,9 @@ def test_the_seed_runs_through_newsflow_run_and_is_found(secure_stack: Settings)
 
 
 def test_dead_letters_are_listed_and_replayed_with_credentials(
-    secure_stack: Settings, tmp_path: Path
+    secure_settings: Settings, tmp_path: Path
 ) -> None:
-    settings = unique_settings(secure_stack)
+    settings = secure_settings
     env = child_env(settings)
     page = tmp_path / "empty-page.html"
     page.write_text("<html><head><title>t</title></head><body><nav>Home</nav></body></html>")
@@ -169,12 +168,12 @@ def test_dead_letters_are_listed_and_replayed_with_credentials(
 
 
 def test_the_dags_kafka_connection_logs_in(
-    secure_stack: Settings, monkeypatch: pytest.MonkeyPatch
+    secure_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What the enrichment DAG's watcher uses: the Kafka provider's hook, reading the
     connection newsflow.airflow_local gives the local Airflow (AIRFLOW_CONN_NEWSFLOW_KAFKA)."""
     hooks = pytest.importorskip("airflow.providers.apache.kafka.hooks.consume")
-    settings = unique_settings(secure_stack)
+    settings = secure_settings
     topic = settings.topics.indexed
     producer = make_producer(settings)
     try:
