@@ -121,7 +121,7 @@ def test_the_controller_listener_refuses_clients_too(secure_stack: Settings) -> 
 
 
 def test_kafka_accepts_the_pipeline_user(secure_stack: Settings) -> None:
-    admin = make_admin(secure_stack, **QUICK)
+    admin = make_admin(secure_stack)  # the default, generous timeouts: this one must log in
     try:
         assert isinstance(admin.list_topics(), list)
     finally:
