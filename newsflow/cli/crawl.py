@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from newsflow.cli.app import app, settings_of
-from newsflow.cli.ingest import services_reachable, worker_exit_codes
+from newsflow.cli.ingest import worker_exit_codes
 from newsflow.settings import Settings
 from producers.feeds import (
     FeedsFileError,
@@ -68,8 +68,7 @@ def feeds_list(
     if state:
         from producers.poller import read_states
 
-        with services_reachable(settings):
-            states = read_states(settings)
+        states = read_states(settings)
         for column in ("last poll", "next poll", "status"):
             table.add_column(column)
     for spec in feeds:
@@ -206,23 +205,22 @@ def crawl(
         raise _fail(str(exc)) from None
     if not feeds:
         raise _fail("no feeds to crawl")
-    with services_reachable(settings):
-        if once:
-            _report(poll_feeds(settings, feeds, force=True))
-            if settings.crawl.fetch_pages:
-                from consumers.workers import run_fetch_worker
+    if once:
+        _report(poll_feeds(settings, feeds, force=True))
+        if settings.crawl.fetch_pages:
+            from consumers.workers import run_fetch_worker
 
-                with worker_exit_codes("fetch"):
-                    stats = run_fetch_worker(settings, idle_exit_seconds=idle)
-                console.print(
-                    f"fetch: {stats.consumed} link(s), {stats.dead_lettered} dead-lettered"
-                    + (f" {dict(stats.reasons)}" if stats.reasons else "")
-                )
-            return
-        console.print(f"polling {len(feeds)} feed(s); Ctrl-C to stop")
-        try:
-            while True:
-                _report(poll_feeds(settings, feeds))
-                time.sleep(every)
-        except KeyboardInterrupt:
-            console.print("stopped")
+            with worker_exit_codes("fetch"):
+                stats = run_fetch_worker(settings, idle_exit_seconds=idle)
+            console.print(
+                f"fetch: {stats.consumed} link(s), {stats.dead_lettered} dead-lettered"
+                + (f" {dict(stats.reasons)}" if stats.reasons else "")
+            )
+        return
+    console.print(f"polling {len(feeds)} feed(s); Ctrl-C to stop")
+    try:
+        while True:
+            _report(poll_feeds(settings, feeds))
+            time.sleep(every)
+    except KeyboardInterrupt:
+        console.print("stopped")
