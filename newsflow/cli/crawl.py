@@ -30,6 +30,7 @@ from producers.feeds import (
 )
 
 console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 feeds_app = typer.Typer(help="The feeds file: list, add, remove, import an OPML list.")
 app.add_typer(feeds_app, name="feeds")
@@ -46,8 +47,14 @@ def _when(moment: datetime | None) -> str:
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[red]error:[/red] {escape(message)}")
+    """A problem with the feeds file or the arguments: one line on stderr, like every other
+    command's failure (cli/errors.py)."""
+    err.print(f"[red]error:[/red] {escape(_one_line(message))}", highlight=False)
     return typer.Exit(code)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 @feeds_app.command("list")
@@ -156,7 +163,8 @@ def _report(summary: object) -> None:
         f"{summary.links} new link(s), {summary.summaries} summary article(s)"
     )
     for feed, error in summary.failed:
-        console.print(f"  - {escape(feed)}: {escape(error)}", highlight=False)
+        # One line per feed, whatever the error text holds (an XML parser's message may not).
+        console.print(f"  - {escape(feed)}: {escape(_one_line(error))}", highlight=False)
 
 
 def _crawl_settings(settings: Settings, fetch: bool | None) -> Settings:
