@@ -14,6 +14,7 @@ import stat
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -154,15 +155,18 @@ def test_dead_letters_are_listed_and_replayed_with_credentials(
     env = child_env(settings)
     page = tmp_path / "empty-page.html"
     page.write_text("<html><head><title>t</title></head><body><nav>Home</nav></body></html>")
-    assert run(["produce", str(page)], env).returncode == 0
-    cleaned = run(["consume", "clean", "--until-idle", "3"], env, timeout=300)
-    assert cleaned.returncode == 0 and "1 dead-lettered" in cleaned.stdout, output(cleaned)
-    listed = run(["dlq", "list"], env)
-    assert listed.returncode == 0 and "1 dead letter(s)" in listed.stdout, output(listed)
-    replayed = run(["dlq", "replay"], env)
-    assert replayed.returncode == 0 and "replayed 1 dead letter(s)" in replayed.stdout
     wrong = child_env(settings, NEWSFLOW_KAFKA_SASL_PASSWORD="wrong-password")
-    refused = run(["dlq", "list"], wrong, timeout=120)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Refused after a login timeout and independent of the rest: it runs meanwhile.
+        refusing = pool.submit(run, ["dlq", "list"], wrong, timeout=120)
+        assert run(["produce", str(page)], env).returncode == 0
+        cleaned = run(["consume", "clean", "--until-idle", "3"], env, timeout=300)
+        assert cleaned.returncode == 0 and "1 dead-lettered" in cleaned.stdout, output(cleaned)
+        listed = run(["dlq", "list"], env)
+        assert listed.returncode == 0 and "1 dead letter(s)" in listed.stdout, output(listed)
+        replayed = run(["dlq", "replay"], env)
+        assert replayed.returncode == 0 and "replayed 1 dead letter(s)" in replayed.stdout
+        refused = refusing.result()
     assert refused.returncode == 1 and "Traceback" not in output(refused)
     assert "SASL" in refused.stderr
 
