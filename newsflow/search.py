@@ -2,11 +2,19 @@
 
 ``build_query`` is pure (and unit-tested); ``search`` runs it and returns typed hits
 (newsflow.elastic.hits), the same kind semantic search returns, so both print one way.
+
+Stored text is hostile input too. Highlighted passages come back with markers around each
+match; fixed markers (the old U+2983/U+2984) can be typed into an article, and an article that
+held one broke every search that matched it. Each search now asks for markers that carry a
+random nonce (``Markers.fresh``), which no stored text can contain, and ``Markers.spans``
+splits a passage into plain and matched runs, so a printer never parses the text itself.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import secrets
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +23,66 @@ from elasticsearch import Elasticsearch
 from newsflow.elastic.hits import DISPLAY_FIELDS, Hit, hits_of, total_of
 from newsflow.settings import Settings
 
-# Highlight markers: characters no article uses, so a printer can style them safely.
-HL_START = "\u2983"
-HL_END = "\u2984"
+#: Longest query accepted, in characters. A query is a few words; a 100 KB one only makes
+#: Elasticsearch work for a minute (and the printer echo it).
+MAX_QUERY_CHARS = 1000
+#: Most words in a query: each becomes clauses over six fields.
+MAX_QUERY_WORDS = 64
+#: Most hits one search returns (Elasticsearch refuses more than 10 000 in any case).
+MAX_HITS = 1000
+
+
+class QueryError(ValueError):
+    """A query or size this search does not accept; the message says which and why."""
+
+
+def check_request(text: str, size: int) -> None:
+    """Raises QueryError for a query too long or a size out of range."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(
+            f"the query is {len(text)} characters long; at most {MAX_QUERY_CHARS} are accepted"
+        )
+    words = len(text.split())
+    if words > MAX_QUERY_WORDS:
+        raise QueryError(f"the query has {words} words; at most {MAX_QUERY_WORDS} are accepted")
+    if not 1 <= size <= MAX_HITS:
+        raise QueryError(f"the number of hits must be between 1 and {MAX_HITS}, not {size}")
+
+
+@dataclass(frozen=True)
+class Markers:
+    """The strings Elasticsearch puts around each highlighted match, unique to one search."""
+
+    start: str
+    end: str
+
+    @classmethod
+    def fresh(cls) -> Markers:
+        nonce = secrets.token_hex(8)
+        return cls(start=f"\u2983{nonce}\u2983", end=f"\u2984{nonce}\u2984")
+
+    def spans(self, passage: str) -> list[tuple[str, bool]]:
+        """The passage as (text, highlighted) runs, markers removed."""
+        runs: list[tuple[str, bool]] = []
+        pattern = f"{re.escape(self.start)}(.*?){re.escape(self.end)}"
+        position = 0
+        for match in re.finditer(pattern, passage, flags=re.DOTALL):
+            if match.start() > position:
+                runs.append((passage[position : match.start()], False))
+            runs.append((match.group(1), True))
+            position = match.end()
+        if position < len(passage):
+            runs.append((passage[position:], False))
+        return runs
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """A search's total count, its top hits and the markers their passages carry."""
+
+    total: int
+    hits: list[Hit]
+    markers: Markers = field(default_factory=Markers.fresh)
 
 
 @dataclass(frozen=True)
@@ -31,8 +96,12 @@ class SearchFilters:
     topic: str | None = None
 
 
-def build_query(text: str, filters: SearchFilters, size: int = 10) -> dict[str, Any]:
-    """The search request body: best-fields match on title/body with highlighted snippets."""
+def build_query(
+    text: str, filters: SearchFilters, size: int = 10, markers: Markers | None = None
+) -> dict[str, Any]:
+    """The search request body: best-fields match on title/body with highlighted snippets
+    (between ``markers``, fresh ones if not given)."""
+    markers = markers or Markers.fresh()
     must: list[dict[str, Any]] = []
     if text.strip():
         must.append(
@@ -90,15 +159,20 @@ def build_query(text: str, filters: SearchFilters, size: int = 10) -> dict[str, 
                 "body": {"fragment_size": 160, "number_of_fragments": 2},
                 "title": {},
             },
-            "pre_tags": [HL_START],
-            "post_tags": [HL_END],
+            "pre_tags": [markers.start],
+            "post_tags": [markers.end],
         },
     }
 
 
 def search(
     es: Elasticsearch, settings: Settings, text: str, filters: SearchFilters, size: int = 10
-) -> tuple[int, list[Hit]]:
-    """Runs a search on the article alias; returns the total hit count and the top hits."""
-    response = es.search(index=settings.index.alias, **build_query(text, filters, size))
-    return total_of(response), hits_of(response)
+) -> SearchResult:
+    """Runs a search on the article alias: the total hit count and the top hits.
+
+    Raises QueryError for a query or size out of bounds, before asking Elasticsearch.
+    """
+    check_request(text, size)
+    markers = Markers.fresh()
+    response = es.search(index=settings.index.alias, **build_query(text, filters, size, markers))
+    return SearchResult(total_of(response), hits_of(response), markers)

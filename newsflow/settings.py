@@ -14,9 +14,10 @@ fixture), and is passed down from there. A pure stage takes only the group it ne
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,9 +26,29 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def _group(prefix: str) -> SettingsConfigDict:
     # validate_by_name: code and tests build a group by field name (``Limits(max_input_bytes=
     # 100)``) even where the environment knows the field by an alias.
+    # hide_input_in_errors: a bad value may be (or contain) a secret; an error message names
+    # the setting and what is wrong with it, never the value.
     return SettingsConfigDict(
-        env_prefix=prefix, extra="ignore", validate_by_name=True, validate_by_alias=True
+        env_prefix=prefix,
+        extra="ignore",
+        validate_by_name=True,
+        validate_by_alias=True,
+        hide_input_in_errors=True,
     )
+
+
+def _check_http_url(value: str) -> str:
+    """An http(s) URL with a host (and a numeric port, if it names one)."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError("not a valid URL; use e.g. http://localhost:9200") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            "must be an http:// or https:// URL with a host, e.g. http://localhost:9200"
+        )
+    return value
 
 
 class KafkaSettings(BaseSettings):
@@ -90,7 +111,7 @@ class ElasticSettings(BaseSettings):
 
     model_config = _group("NEWSFLOW_ES_")
 
-    url: str = "http://localhost:9200"
+    url: Annotated[str, AfterValidator(_check_http_url)] = "http://localhost:9200"
     username: str | None = None
     password: SecretStr | None = None
     api_key: SecretStr | None = None
@@ -118,7 +139,7 @@ class KibanaSettings(BaseSettings):
 
     model_config = _group("NEWSFLOW_KIBANA_")
 
-    url: str | None = None
+    url: Annotated[str, AfterValidator(_check_http_url)] | None = None
     # Kibana logs in to Elasticsearch as the built-in kibana_system user; `newsflow es-users`
     # sets its password with the es.username/es.password superuser credentials.
     system_password: SecretStr | None = None
@@ -233,8 +254,11 @@ class StackSettings(BaseSettings):
     es_transport_port: int = 9300
     kafka_heap: str = "512m"
     es_heap: str = "768m"
-    es_security: bool = False
-    es_bootstrap_password: SecretStr = SecretStr("newsflow-dev-password")
+    # `newsflow stack up --secure`: Elasticsearch with security on and Kafka with SASL
+    # (SCRAM-SHA-512); the passwords are generated into the stack dir (newsflow.stack.secrets).
+    secure: bool = Field(default=False, validation_alias="NEWSFLOW_STACK_SECURE")
+    # The secure stack's `elastic` password; unset: generated once and kept in the stack dir.
+    es_bootstrap_password: SecretStr | None = None
     es_user: str = "newsflow-es"
 
 
@@ -286,6 +310,34 @@ class Settings(BaseModel):
             for field in group.model_fields
         }
 
+    def secrets(self) -> list[str]:
+        """Every secret these settings hold: each ``SecretStr`` and any password in a URL."""
+        found: list[str] = []
+        for name in self.group_types():
+            values: BaseSettings = getattr(self, name)
+            for field in type(values).model_fields:
+                value: Any = getattr(values, field)
+                if isinstance(value, SecretStr):
+                    found.append(value.get_secret_value())
+                elif isinstance(value, str) and "://" in value:
+                    password = _url_password(value)
+                    if password:
+                        found.append(password)
+        return found
+
+    def basic_auth(self) -> list[tuple[str, str]]:
+        """The (user, password) pairs HTTP clients send as Basic authorization."""
+        pairs: list[tuple[str, str]] = []
+        if self.es.username and self.es.password is not None:
+            pairs.append((self.es.username, self.es.password.get_secret_value()))
+        if self.kibana.system_password is not None:
+            pairs.append(("kibana_system", self.kibana.system_password.get_secret_value()))
+        for url in (self.es.url, self.kibana.url):
+            user, password = _url_user(url), _url_password(url)
+            if user is not None and password:
+                pairs.append((user, password))
+        return pairs
+
     def to_env(self) -> dict[str, str]:
         """``NEWSFLOW_*`` variables that reproduce these settings in a child process."""
         env: dict[str, str] = {}
@@ -299,3 +351,23 @@ class Settings(BaseModel):
                     value = value.get_secret_value()
                 env[env_name(group, field)] = str(value)
         return env
+
+
+def _url_user(url: str | None) -> str | None:
+    try:
+        user = urlsplit(url or "").username
+    except ValueError:
+        return None
+    return unquote(user) if user else None
+
+
+def _url_password(url: str | None) -> str | None:
+    """The password in a URL's userinfo (decoded), also from a URL too broken to parse."""
+    try:
+        password = urlsplit(url or "").password
+    except ValueError:
+        password = None
+    if password is None and url and "@" in url:
+        userinfo = url.split("://", 1)[-1].rsplit("@", 1)[0]
+        password = userinfo.partition(":")[2] or None
+    return unquote(password) if password else None

@@ -27,7 +27,9 @@ def _b64_decode(value: Any) -> bytes:
         return value
     if isinstance(value, str):
         return base64.b64decode(value)
-    raise TypeError("expected base64 text or bytes")
+    # ValueError, not TypeError: pydantic turns only the former into a ValidationError, so a
+    # message with `"body": null` is a schema error, not a crash of the decode stage.
+    raise ValueError("expected base64 text or bytes")
 
 
 # Raw bodies and dead-letter payloads are arbitrary bytes; JSON carries them as base64 so

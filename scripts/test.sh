@@ -12,6 +12,9 @@ echo "== lint (ruff), types (mypy) and the layers' import contract (lint-imports
 .venv/bin/mypy
 .venv/bin/lint-imports
 
+echo "== dependency audit (pip-audit over constraints.txt, scripts/audit.sh)"
+bash scripts/audit.sh
+
 # Stop the stack afterwards only if this run started it; a developer's running stack stays.
 started_here=0
 if ! .venv/bin/newsflow stack status >/dev/null 2>&1; then started_here=1; fi

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from elasticsearch import Elasticsearch
+from local_ports import free_port
+from pydantic import SecretStr
 
 from newsflow import stack as local_stack
 from newsflow.elastic.client import make_es
 from newsflow.kafka.clients import make_admin
-from newsflow.settings import Settings
+from newsflow.settings import ElasticSettings, KafkaSettings, Settings, StackSettings
+from newsflow.stack.layout import StackPaths
+from newsflow.stack.secrets import client_env, credentials
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +139,71 @@ def es(stack: local_stack.StackStatus, settings: Settings) -> Iterator[Elasticse
     client.close()
 
 
+@pytest.fixture(scope="session")
+def secure_stack(stack: local_stack.StackStatus) -> Iterator[Settings]:
+    """A second stack with security on, started like `newsflow stack up --secure` on free
+    ports in its own dir (sharing the artifact cache), stopped and deleted at the end.
+
+    Yields settings whose clients log in to it with the credentials it generated (the
+    contents of its secure.env). The shared ``stack`` comes first: it fills the cache.
+    """
+    shared = StackPaths.from_settings(Settings())
+    # Under the shared stack dir rather than pytest's tmp: the node's user must be able to
+    # traverse every parent, and pytest's temp dirs are private (0700).
+    root = shared.root / f"test-secure-{uuid.uuid4().hex[:8]}"
+    base = Settings(
+        stack=StackSettings(
+            dir=root,
+            cache_dir=shared.cache,
+            secure=True,
+            kafka_port=free_port(),
+            kafka_controller_port=free_port(),
+            es_port=free_port(),
+            es_transport_port=free_port(),
+            kafka_heap="256m",
+            es_heap="512m",
+        )
+    )
+    try:
+        try:
+            local_stack.up(base)
+        except local_stack.StackError as exc:
+            pytest.fail(f"secure stack did not come up: {exc}\n{exc.details}", pytrace=False)
+        found = credentials(base)
+        assert found is not None
+        env = client_env(base, found)
+        yield base.model_copy(
+            update={
+                "kafka": KafkaSettings(
+                    bootstrap_servers=env["NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS"],
+                    security_protocol="SASL_PLAINTEXT",
+                    sasl_mechanism=env["NEWSFLOW_KAFKA_SASL_MECHANISM"],
+                    sasl_username=env["NEWSFLOW_KAFKA_SASL_USERNAME"],
+                    sasl_password=SecretStr(env["NEWSFLOW_KAFKA_SASL_PASSWORD"]),
+                ),
+                "es": ElasticSettings(
+                    url=env["NEWSFLOW_ES_URL"],
+                    username=env["NEWSFLOW_ES_USERNAME"],
+                    password=SecretStr(env["NEWSFLOW_ES_PASSWORD"]),
+                ),
+            }
+        )
+    finally:
+        local_stack.down(base, purge=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def secure_settings(secure_stack: Settings) -> Settings:
+    """Settings for the secure stack with unique topic, group and index names (its data is
+    deleted with the stack at the end of the session)."""
+    return unique_settings(secure_stack)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Whatever needs the stack is an integration test, so `-m "not integration"` skips it.
     for item in items:
-        if {"stack", "es"} & set(getattr(item, "fixturenames", ())):
+        if {"stack", "es", "secure_stack", "secure_settings"} & set(
+            getattr(item, "fixturenames", ())
+        ):
             item.add_marker(pytest.mark.integration)

@@ -121,6 +121,8 @@ def _extract_json(text: str, url: str | None) -> Extracted:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CleanError(CleanReason.BAD_JSON, f"not valid JSON: {exc.msg} at {exc.pos}") from None
+    except RecursionError:  # "[[[[..." thousands deep: the parser recurses per level
+        raise CleanError(CleanReason.BAD_JSON, "not valid JSON: nested too deeply") from None
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
     if not isinstance(data, dict):

@@ -24,6 +24,9 @@ from schemas.reasons import CleanReason
 # deep in its text is still a fragment.
 _DOCUMENT = re.compile(r"<(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE)
 _DOCUMENT_HEAD = 65_536
+# Characters XML forbids. lxml parses them into text but refuses them when ``_lines`` sets
+# an element's text (a ValueError, not a reason); normalization makes them spaces anyway.
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _DROPPED = ("script", "style", "noscript", "template", "iframe", "object", "embed", "svg")
 _BLOCKS = (
     "p",
@@ -75,7 +78,7 @@ def _lines(root: HtmlElement) -> str:
 def extract_fragment(html: str) -> Extracted:
     """The paragraphs of an HTML fragment; CleanError("no_article_text") if it has no text."""
     try:
-        root = fragment_fromstring(html, create_parent="div")
+        root = fragment_fromstring(_NOT_XML.sub(" ", html), create_parent="div")
     except (etree.ParserError, ValueError) as exc:
         raise CleanError(
             CleanReason.NO_ARTICLE_TEXT, f"the fragment holds no text: {exc}"

@@ -83,7 +83,7 @@ def _jsonld_objects(tree: HtmlElement) -> list[dict[str, Any]]:
             continue
         try:
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # broken, or nested thousands deep
             continue
         stack = [data]
         while stack and len(found) < 100:

@@ -6,10 +6,15 @@ import logging
 
 import typer
 
+from newsflow import redaction
+from newsflow.cli.errors import NewsflowGroup
 from newsflow.settings import Settings
+from newsflow.stack.secrets import stack_secrets
 
 app = typer.Typer(
     name="newsflow",
+    # Reports any failure of a command in one line (the traceback only with -v).
+    cls=NewsflowGroup,
     help="Event-driven news ingestion: produce, clean, tag, index and search news articles.",
     no_args_is_help=True,
     add_completion=False,
@@ -17,20 +22,44 @@ app = typer.Typer(
 )
 
 
+class LogFormatter(logging.Formatter):
+    """Log lines with time, level and logger; tracebacks only when asked for (``-v``)."""
+
+    def __init__(self, tracebacks: bool) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not self.tracebacks and (record.exc_info or record.exc_text or record.stack_info):
+            # A copy: other handlers (a worker's log file) may still want the traceback.
+            record = logging.makeLogRecord(record.__dict__)
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return super().format(record)
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug details."),
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # kafka-python logs every reconnect at INFO; that is noise for a CLI user.
-    logging.getLogger("kafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    # Before anything can log or print: no secret of the settings leaves the process, in
+    # our lines or a library's (kafka-python logs its whole configuration at DEBUG).
+    redaction.install(redaction.Redactor())
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(LogFormatter(tracebacks=verbose))
+    # kafka-python logs every reconnect (and every refused login) as errors, the ES client
+    # every retry as a warning; that is noise for a CLI user, who gets one line saying what
+    # failed. With -v they are all there.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+    logging.getLogger("elastic_transport").setLevel(logging.DEBUG if verbose else logging.ERROR)
     # The one place the command line reads its configuration; commands take it from here.
-    ctx.obj = Settings()
+    # A setting that fails validation is reported (without its value) by NewsflowGroup.
+    settings = Settings()
+    redaction.install(
+        redaction.Redactor([*settings.secrets(), *stack_secrets(settings)], settings.basic_auth())
+    )
+    ctx.obj = settings
 
 
 def settings_of(ctx: typer.Context) -> Settings:

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,7 +23,8 @@ from rich.table import Table
 
 from newsflow.cli.app import app, settings_of
 from newsflow.settings import Limits
-from schemas.failures import PermanentError
+from schemas.failures import PermanentError, describe
+from schemas.reasons import AnyStageReason
 
 if TYPE_CHECKING:
     from consumers.tagging import Tagger
@@ -57,7 +59,9 @@ def _clean_one(args: tuple[str, str, bool, Limits]) -> str:
             tags = _TAGGER.tag(extracted.title, extracted.paragraphs)
         article = to_article(raw, extracted, tags)
     except PermanentError as exc:  # unreadable file (SourceError) or page (CleanError)
-        return json.dumps({"source": path, "error": exc.reason, "message": exc.message})
+        return _error_line(path, exc.reason, exc.message)
+    except Exception as exc:  # a bug or a MemoryError costs this file, not the batch
+        return _error_line(path, AnyStageReason.UNEXPECTED, describe(exc))
     record = article.model_dump(mode="json")
     record["paragraphs"] = record["body"]
     record["body"] = article.text
@@ -65,13 +69,49 @@ def _clean_one(args: tuple[str, str, bool, Limits]) -> str:
     return json.dumps(record, ensure_ascii=False)
 
 
+def _error_line(path: str, reason: str, message: str) -> str:
+    """The JSON line of a file that could not be cleaned: its source, reason and message."""
+    return json.dumps({"source": path, "error": str(reason), "message": message})
+
+
+_Task = tuple[str, str, bool, Limits]
+
+
+def _alone(task: _Task) -> str:
+    """One file in a fresh process of its own: a file that kills its worker (a crash in C
+    code, the kernel's OOM killer) is reported, and the others in flight are not blamed."""
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        try:
+            return pool.submit(_clean_one, task).result()
+        except BrokenProcessPool:
+            return _error_line(task[0], AnyStageReason.STAGE_CRASHED, "the worker process died")
+
+
+def _pooled(tasks: list[_Task], workers: int) -> Iterator[str]:
+    """Every task's line, in order, from a pool that is rebuilt when a worker dies."""
+    pending = tasks
+    while pending:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_clean_one, task) for task in pending]
+            for index, future in enumerate(futures):
+                try:
+                    yield future.result()
+                except BrokenProcessPool:
+                    # Whichever file killed the worker broke the pool for all in flight:
+                    # this one is retried alone, the rest in a new pool.
+                    yield _alone(pending[index])
+                    pending = pending[index + 1 :]
+                    break
+            else:
+                pending = []
+
+
 def _run(files: Sequence[str], fmt: str, tag: bool, workers: int, limits: Limits) -> Iterator[str]:
     tasks = [(f, fmt, tag, limits) for f in files]
     if workers <= 1 or len(tasks) < 2:
         yield from map(_clean_one, tasks)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_clean_one, tasks, chunksize=8)
+    yield from _pooled(tasks, workers)
 
 
 @app.command("clean")

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from newsflow.cli.app import app, settings_of
-from newsflow.cli.ingest import services_reachable, worker_exit_codes
+from newsflow.cli.ingest import worker_exit_codes
 from newsflow.settings import Settings
 from producers.feeds import (
     FeedsFileError,
@@ -30,6 +30,7 @@ from producers.feeds import (
 )
 
 console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 feeds_app = typer.Typer(help="The feeds file: list, add, remove, import an OPML list.")
 app.add_typer(feeds_app, name="feeds")
@@ -46,8 +47,14 @@ def _when(moment: datetime | None) -> str:
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[red]error:[/red] {escape(message)}")
+    """A problem with the feeds file or the arguments: one line on stderr, like every other
+    command's failure (cli/errors.py)."""
+    err.print(f"[red]error:[/red] {escape(_one_line(message))}", highlight=False)
     return typer.Exit(code)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 @feeds_app.command("list")
@@ -68,8 +75,7 @@ def feeds_list(
     if state:
         from producers.poller import read_states
 
-        with services_reachable(settings):
-            states = read_states(settings)
+        states = read_states(settings)
         for column in ("last poll", "next poll", "status"):
             table.add_column(column)
     for spec in feeds:
@@ -157,7 +163,8 @@ def _report(summary: object) -> None:
         f"{summary.links} new link(s), {summary.summaries} summary article(s)"
     )
     for feed, error in summary.failed:
-        console.print(f"  - {escape(feed)}: {escape(error)}", highlight=False)
+        # One line per feed, whatever the error text holds (an XML parser's message may not).
+        console.print(f"  - {escape(feed)}: {escape(_one_line(error))}", highlight=False)
 
 
 def _crawl_settings(settings: Settings, fetch: bool | None) -> Settings:
@@ -206,23 +213,22 @@ def crawl(
         raise _fail(str(exc)) from None
     if not feeds:
         raise _fail("no feeds to crawl")
-    with services_reachable(settings):
-        if once:
-            _report(poll_feeds(settings, feeds, force=True))
-            if settings.crawl.fetch_pages:
-                from consumers.workers import run_fetch_worker
+    if once:
+        _report(poll_feeds(settings, feeds, force=True))
+        if settings.crawl.fetch_pages:
+            from consumers.workers import run_fetch_worker
 
-                with worker_exit_codes("fetch"):
-                    stats = run_fetch_worker(settings, idle_exit_seconds=idle)
-                console.print(
-                    f"fetch: {stats.consumed} link(s), {stats.dead_lettered} dead-lettered"
-                    + (f" {dict(stats.reasons)}" if stats.reasons else "")
-                )
-            return
-        console.print(f"polling {len(feeds)} feed(s); Ctrl-C to stop")
-        try:
-            while True:
-                _report(poll_feeds(settings, feeds))
-                time.sleep(every)
-        except KeyboardInterrupt:
-            console.print("stopped")
+            with worker_exit_codes("fetch"):
+                stats = run_fetch_worker(settings, idle_exit_seconds=idle)
+            console.print(
+                f"fetch: {stats.consumed} link(s), {stats.dead_lettered} dead-lettered"
+                + (f" {dict(stats.reasons)}" if stats.reasons else "")
+            )
+        return
+    console.print(f"polling {len(feeds)} feed(s); Ctrl-C to stop")
+    try:
+        while True:
+            _report(poll_feeds(settings, feeds))
+            time.sleep(every)
+    except KeyboardInterrupt:
+        console.print("stopped")

@@ -18,7 +18,7 @@ from rich.table import Table
 from newsflow import airflow_local
 from newsflow.airflow_local import ComponentStatus
 from newsflow.cli.app import app, settings_of
-from newsflow.cli.printing import print_hits
+from newsflow.cli.printing import matches_header, print_hits
 from newsflow.elastic.client import make_es
 
 console = Console()
@@ -50,7 +50,7 @@ def related(
         except LookupError as exc:
             console.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(1) from exc
-    print_hits(console, f"[bold]{len(hits)}[/bold] article(s) closest to {article_id}", hits)
+    print_hits(console, matches_header(len(hits), "article(s) closest to", article_id), hits)
 
 
 @app.command()

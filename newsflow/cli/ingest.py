@@ -14,45 +14,25 @@ from contextlib import contextmanager
 from datetime import datetime
 
 import typer
-from elastic_transport import ConnectionError as ESConnectionError
-from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from newsflow.cli.app import app, settings_of
-from newsflow.cli.printing import print_hits
+from newsflow.cli.printing import displayable, matches_header, print_hits
 from newsflow.cli.produce import run_produce
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
 from newsflow.kafka.topics import ensure_topics
-from newsflow.search import SearchFilters
+from newsflow.search import MAX_HITS, SearchFilters, check_request
 from newsflow.search import search as run_search
-from newsflow.settings import PROJECT_ROOT, Settings
+from newsflow.settings import PROJECT_ROOT
 from newsflow.stack import ensure_up
 from schemas import Stage
 
 log = logging.getLogger(__name__)
 console = Console()
-
-
-@contextmanager
-def services_reachable(settings: Settings) -> Iterator[None]:
-    """Turns "Kafka/Elasticsearch not reachable" into one clear line and exit code 1."""
-    try:
-        yield
-    except (KafkaConnectionError, KafkaTimeoutError):
-        console.print(
-            f"[red]error:[/red] no Kafka broker answers at {settings.kafka.bootstrap_servers} "
-            "(start one with `newsflow stack up`, or set NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS)"
-        )
-        raise typer.Exit(1) from None
-    except ESConnectionError:
-        console.print(
-            f"[red]error:[/red] Elasticsearch does not answer at {settings.es.url} "
-            "(start it with `newsflow stack up`, or set NEWSFLOW_ES_URL)"
-        )
-        raise typer.Exit(1) from None
 
 
 consume_app = typer.Typer(help="Run a streaming worker (a consumer-group member).")
@@ -100,7 +80,7 @@ def consume_fetch(
     from consumers.workers import run_fetch_worker
 
     settings = settings_of(ctx)
-    with services_reachable(settings), worker_exit_codes("fetch"):
+    with worker_exit_codes("fetch"):
         stats = run_fetch_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
     console.print(f"fetch: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
 
@@ -120,7 +100,7 @@ def consume_clean(
     from consumers.workers import run_clean_worker
 
     settings = settings_of(ctx)
-    with services_reachable(settings), worker_exit_codes("clean"):
+    with worker_exit_codes("clean"):
         stats = run_clean_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
     console.print(f"clean: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
 
@@ -135,13 +115,9 @@ def consume_index(
     from consumers.workers import run_index_worker
 
     settings = settings_of(ctx)
-    with services_reachable(settings), worker_exit_codes("index"):
+    with worker_exit_codes("index"):
         stats = run_index_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
     console.print(f"index: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
-
-
-def _matches(total: int, query: str) -> str:
-    return f"[bold]{total}[/bold] article(s) match [italic]{escape(query)}[/italic]"
 
 
 @app.command()
@@ -154,25 +130,24 @@ def search(
     entity: str | None = typer.Option(None, help="Only articles naming this entity."),
     topic: str | None = typer.Option(None, help="Only this IPTC topic code."),
     semantic: bool = typer.Option(False, help="Rank by embedding similarity (kNN)."),
-    size: int = typer.Option(10, "--size", "-n", help="How many hits to print."),
+    size: int = typer.Option(10, "--size", "-n", help=f"How many hits to print (1-{MAX_HITS})."),
 ) -> None:
     """Full-text search over indexed articles, with highlighted snippets."""
 
     settings = settings_of(ctx)
-    with services_reachable(settings):
-        es = make_es(settings)
-        filters = SearchFilters(since=since, site=site, language=lang, entity=entity, topic=topic)
-        if semantic:
-            from newsflow.enrichment.embeddings import semantic_search
+    check_request(query, size)  # a QueryError is one line and exit 2 (NewsflowGroup)
+    es = make_es(settings)
+    filters = SearchFilters(since=since, site=site, language=lang, entity=entity, topic=topic)
+    if semantic:
+        from newsflow.enrichment.embeddings import semantic_search
 
-            nearest = semantic_search(es, settings, query, size)
-            what = f"[italic]{escape(query)}[/italic]"
-            print_hits(
-                console, f"[bold]{len(nearest)}[/bold] nearest article(s) to {what}", nearest
-            )
-            return
-        total, hits = run_search(es, settings, query, filters, size)
-        print_hits(console, _matches(total, query), hits)
+        nearest = semantic_search(es, settings, query, size)
+        print_hits(console, matches_header(len(nearest), "nearest article(s) to", query), nearest)
+        return
+    found = run_search(es, settings, query, filters, size)
+    print_hits(
+        console, matches_header(found.total, "article(s) match", query), found.hits, found.markers
+    )
 
 
 @app.command()
@@ -195,7 +170,7 @@ def run(
     from consumers.workers import run_clean_worker, run_index_worker
 
     settings = settings_of(ctx)
-    with services_reachable(settings), worker_exit_codes("run"):
+    with worker_exit_codes("run"):
         if local_stack:
             ensure_up(settings)
         started = time.monotonic()
@@ -226,9 +201,14 @@ def run(
             f"(alias {settings.index.alias}, {count} documents in all)"
         )
 
-        console.rule(f"4/4 search: {query}")
-        total, hits = run_search(es, settings, query, SearchFilters(), 5)
-        print_hits(console, _matches(total, query), hits)
+        console.rule(Text(f"4/4 search: {displayable(query, 80)}"))
+        found = run_search(es, settings, query, SearchFilters(), 5)
+        print_hits(
+            console,
+            matches_header(found.total, "article(s) match", query),
+            found.hits,
+            found.markers,
+        )
         console.print(f"\n[dim]done in {time.monotonic() - started:.1f} s[/dim]")
 
 

@@ -43,9 +43,10 @@ def _print_status(current: stack.StackStatus) -> None:
         ports = ", ".join(f"{k} {v}" for k, v in svc.ports.items())
         pids = " ".join(map(str, svc.pids)) or "-"
         rss = f"{svc.rss_kb / 1024:.0f} MB" if svc.rss_kb else "-"
+        auth = "  security on" if svc.secure else ""
         out.print(
             f"  {svc.name:<13} {state:<8} version {svc.version or '-':<7} {svc.endpoint} "
-            f"({ports})  pids {pids}  rss {rss}",
+            f"({ports})  pids {pids}  rss {rss}{auth}",
             highlight=False,
         )
 
@@ -68,16 +69,38 @@ def _services(service: str | None) -> tuple[stack.Service, ...]:
     return (names[service],)
 
 
+_SECURE_HELP = (
+    "Security on: Elasticsearch with users, Kafka with SASL/SCRAM-SHA-512 (and the "
+    "controller with SASL/PLAIN). Passwords are generated into the stack dir (mode 0600); "
+    "default: NEWSFLOW_STACK_SECURE."
+)
+
+
 @stack_app.command()
-def up(ctx: typer.Context, service: str | None = typer.Argument(None, help=_SERVICE_HELP)) -> None:
+def up(
+    ctx: typer.Context,
+    service: str | None = typer.Argument(None, help=_SERVICE_HELP),
+    secure: bool | None = typer.Option(None, "--secure/--no-secure", help=_SECURE_HELP),
+) -> None:
     """Start Kafka and Elasticsearch (downloads on first use); a no-op if they are running."""
     settings = settings_of(ctx)
+    if secure is not None:
+        settings = settings.model_copy(
+            update={"stack": settings.stack.model_copy(update={"secure": secure})}
+        )
     started = time.monotonic()
     try:
         current = stack.up(settings, _services(service))
     except stack.StackError as exc:
         raise _fail(exc) from None
     _print_status(current)
+    if settings.stack.secure:
+        env_file = StackPaths.from_settings(settings).client_env_file
+        err.print(
+            f"security on; the client settings are in {env_file} (mode 0600): "
+            f"set -a; . {env_file}; set +a",
+            highlight=False,
+        )
     err.print(f"ready in {time.monotonic() - started:.1f} s")
 
 

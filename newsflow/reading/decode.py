@@ -15,12 +15,15 @@ cleaner's robust decoding of a message body (refusing binary, empty and oversize
 from __future__ import annotations
 
 import codecs
+import logging
 import re
 
 from newsflow.reading.sniff import BOMS, SNIFF_BYTES, binary_reason, bom_encoding
 from schemas.article import ContentType
 from schemas.failures import CleanError
 from schemas.reasons import CleanReason
+
+log = logging.getLogger(__name__)
 
 # Searched in the first SNIFF_BYTES only: a charset declaration belongs in the head.
 _META_CHARSET = re.compile(
@@ -109,6 +112,37 @@ def decode_for_id(data: bytes, encoding: str | None) -> str:
         return data.decode("latin-1")
 
 
+# One valid UTF-8 sequence of two to four bytes (RFC 3629: no overlongs, no surrogates).
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]"
+    rb"|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+_HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+# The first byte of an accented Latin letter in UTF-8 (U+0080..U+00FF) cut off from its
+# second, right after a lowercase letter: "Caf\xc3 ". Read as any single-byte charset that
+# is a capital "Ã"/"Â" inside a lowercase word, which no language writes.
+_CUT_LATIN_LETTER = re.compile(rb"[a-z][\xc2\xc3](?![\x80-\xbf])")
+
+
+def utf8_damage(body: bytes) -> str | None:
+    """How ``body`` (not valid UTF-8) is damaged UTF-8, or None if it is not UTF-8 at all.
+
+    It is damaged UTF-8 when its valid multi-byte sequences outnumber its stray high bytes,
+    or when a sequence was visibly cut. Text in a single-byte charset almost never forms
+    valid UTF-8 sequences by accident (and GBK or Shift-JIS form only some), so those
+    still go to charset detection.
+    """
+    valid = _UTF8_SEQUENCE.findall(body)
+    stray = len(_HIGH_BYTE.findall(body)) - sum(map(len, valid))
+    if valid and stray <= len(valid):
+        return f"{stray} invalid byte(s) among {len(valid)} UTF-8 sequences"
+    cut = _CUT_LATIN_LETTER.search(body)
+    if cut:
+        return f"a UTF-8 sequence cut short at byte {cut.start() + 1}"
+    return None
+
+
 def _strict(body: bytes, codec: str) -> str | None:
     try:
         return body.decode(codec)
@@ -127,11 +161,15 @@ def _detect(body: bytes) -> tuple[str, str] | None:
     codec = _canonical(best.encoding)
     # Single-byte Latin codecs often tie (cp1250 vs cp1252 read "ï" and "ď" equally well);
     # on a tie, windows-1252 is by far the likelier on the web.
+    # On short texts the coherence score is noise (a French paragraph came out as
+    # mac_latin2, "Cafť"), so for a single-byte best guess, windows-1252 wins whenever it
+    # reads the bytes with no more chaos.
+    tie_on_coherence = codec is not None and not _is_single_byte(codec)
     for match in matches:
         if (
             "cp1252" in match.could_be_from_charset
             and match.chaos <= best.chaos
-            and match.coherence >= best.coherence
+            and (match.coherence >= best.coherence or not tie_on_coherence)
         ):
             codec = "cp1252"
             break
@@ -175,6 +213,12 @@ def decode_body(
     as_utf8 = _strict(body, "utf-8")
     if as_utf8 is not None:
         return as_utf8
+    damage = utf8_damage(body)
+    if damage is not None:
+        # UTF-8 with a few broken sequences: every other reading turns all of its accented
+        # letters into mojibake ("CafĂ©"); U+FFFD marks just the broken bytes.
+        log.debug("invalid UTF-8 repaired: %s", damage)
+        return body.decode("utf-8", errors="replace")
 
     candidates: list[str] = []
     for label in (

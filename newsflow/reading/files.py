@@ -1,17 +1,25 @@
 """The one bounded, gzip-safe way to read an input file.
 
+Every input file goes through ``open_input``: it opens the path without blocking, checks on
+the open descriptor (not the name, which could be swapped in between) that it is a regular
+file, and only then reads. A FIFO would otherwise hang the reader forever, ``/dev/zero`` or
+``/dev/urandom`` would never end, and a directory cannot be read at all; all three are
+refused with a reason.
+
 A file is gunzipped when its name ends in ``.gz`` or its bytes start with the gzip magic
-number, and never more than the caller's limit is held in memory: a compressed file is read
-one byte past the limit, which is how a gzip bomb is noticed without inflating all of it.
-Failures are ``SourceError`` values of the produce stage's vocabulary (missing, unreadable,
-oversized), so one bad file costs only itself.
+number, and never more than the caller's limit is held in memory: the decompressed stream is
+read one byte past the limit, so a gzip bomb (a gigabyte of zeros in a megabyte) costs the
+limit, not the gigabyte. Failures are ``SourceError`` values of the produce stage's
+vocabulary (missing, unreadable, oversized), so one bad file costs only itself.
 """
 
 from __future__ import annotations
 
 import gzip
-import io
+import os
+import stat
 import zlib
+from io import BufferedIOBase
 from pathlib import Path
 
 from schemas.failures import SourceError, describe
@@ -21,46 +29,89 @@ _GZIP_MAGIC = b"\x1f\x8b"
 # Errors reading (or inflating) a file: damaged archives raise all of these.
 READ_ERRORS = (OSError, EOFError, zlib.error)
 
-
-def is_gzip(path: Path) -> bool:
-    """Whether ``path`` holds gzip data, by its name or its first two bytes."""
-    if path.name.lower().endswith(".gz"):
-        return True
-    with path.open("rb") as fh:
-        return fh.read(2) == _GZIP_MAGIC
+# O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
+# O_NOCTTY: a terminal device given as input must not become our controlling terminal.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
-def open_input(path: Path) -> io.BufferedIOBase:
-    """``path`` opened for binary reading, gunzipped transparently."""
-    if is_gzip(path):
-        return gzip.open(path, "rb")
-    return path.open("rb")
+def _kind(mode: int) -> str:
+    """What a non-regular file is, in words, for the rejection's reason."""
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
-def check_regular_file(path: Path) -> int:
-    """Size of ``path`` after checking it is a readable regular file."""
+def open_regular(path: Path) -> tuple[BufferedIOBase, int]:
+    """``path`` opened for binary reading and its size, if it is a readable regular file.
+
+    Raises ``SourceError`` (missing, unreadable) otherwise. The check is made with
+    ``fstat`` on the descriptor that is then read, so nothing can be swapped in between.
+    """
     try:
-        st = path.stat()
+        fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:
         raise SourceError(ProduceReason.MISSING, "no such file") from None
     except OSError as exc:
         raise SourceError(ProduceReason.UNREADABLE, describe(exc)) from None
-    if not path.is_file():
-        raise SourceError(ProduceReason.UNREADABLE, "not a regular file")
-    return st.st_size
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SourceError(ProduceReason.UNREADABLE, f"{_kind(st.st_mode)}, not a regular file")
+        # A regular file never blocks; clear the flag so reads behave as usual.
+        os.set_blocking(fd, True)
+        handle = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    return handle, st.st_size
+
+
+def _is_gzip(path: Path, fh: BufferedIOBase) -> bool:
+    """Whether the file holds gzip data, by its name or its first two bytes (rewinds)."""
+    if path.name.lower().endswith(".gz"):
+        return True
+    magic = fh.read(2)
+    fh.seek(0)
+    return magic == _GZIP_MAGIC
+
+
+def open_input(path: Path) -> tuple[BufferedIOBase, bool]:
+    """A regular file opened for binary reading, gunzipped transparently, and whether it was
+    compressed. Raises ``SourceError`` when it is missing, not a regular file or unreadable.
+
+    The caller bounds how much it reads; a compressed stream is inflated only as far as read.
+    """
+    fh, _ = open_regular(path)
+    try:
+        if _is_gzip(path, fh):
+            return gzip.GzipFile(fileobj=fh, mode="rb"), True
+    except OSError as exc:
+        fh.close()
+        raise SourceError(ProduceReason.UNREADABLE, describe(exc)) from None
+    return fh, False
 
 
 def read_input(path: Path, max_bytes: int) -> bytes:
     """The whole content of a file (gunzipped), refusing more than ``max_bytes``."""
-    size = check_regular_file(path)
-    try:
-        compressed = is_gzip(path)
-        if not compressed and size > max_bytes:
-            raise SourceError(ProduceReason.OVERSIZED, f"{size} bytes > limit {max_bytes}")
-        with open_input(path) as fh:
-            data = fh.read(max_bytes + 1)
-    except READ_ERRORS as exc:
-        raise SourceError(ProduceReason.UNREADABLE, describe(exc)) from None
+    fh, size = open_regular(path)
+    with fh:
+        try:
+            compressed = _is_gzip(path, fh)
+            if not compressed and size > max_bytes:
+                raise SourceError(ProduceReason.OVERSIZED, f"{size} bytes > limit {max_bytes}")
+            stream: BufferedIOBase = gzip.GzipFile(fileobj=fh, mode="rb") if compressed else fh
+            # One byte past the limit tells "too large" from "exactly the limit"; the gzip
+            # reader inflates only as much as is asked for.
+            data = stream.read(max_bytes + 1)
+        except READ_ERRORS as exc:
+            raise SourceError(ProduceReason.UNREADABLE, describe(exc)) from None
     if len(data) > max_bytes:
         where = " once decompressed" if compressed else ""
         raise SourceError(ProduceReason.OVERSIZED, f"more than {max_bytes} bytes{where}")
@@ -85,7 +136,7 @@ def gunzip(data: bytes, max_bytes: int) -> bytes:
     return out
 
 
-def read_line(fh: io.BufferedIOBase, limit: int) -> tuple[bytes, bool]:
+def read_line(fh: BufferedIOBase, limit: int) -> tuple[bytes, bool]:
     """The next line of ``fh`` (at most ``limit`` bytes kept) and whether it was longer."""
     line = fh.readline(limit + 1)
     if len(line) <= limit or line.endswith(b"\n"):

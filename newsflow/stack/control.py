@@ -33,6 +33,12 @@ from newsflow.stack.process import (
     tail,
     write_state,
 )
+from newsflow.stack.secrets import (
+    StackCredentials,
+    credentials,
+    elastic_password,
+    write_client_env,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,7 @@ class ServiceStatus(BaseModel):
     endpoint: str
     ports: dict[str, int]
     log_file: Path | None = None
+    secure: bool = False  # asked with credentials (started with --secure)
 
 
 class StackStatus(BaseModel):
@@ -95,9 +102,31 @@ def _locked(paths: StackPaths) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _secure(settings: Settings, state_file: Path, pid: int | None) -> bool:
+    """Whether a service runs (or is to run) with security on: as it was started, if this
+    stack dir started it, else as the settings ask."""
+    if pid is not None:
+        return bool(read_state(state_file).get("secure", False))
+    return settings.stack.secure
+
+
+def _creds(settings: Settings, secure: bool) -> StackCredentials | None:
+    """The stack dir's credentials when ``secure`` (None if there are none yet)."""
+    return credentials(settings) if secure else None
+
+
+def _elastic_password(settings: Settings, secure: bool) -> str | None:
+    found = _creds(settings, secure)
+    return elastic_password(settings, found) if found else None
+
+
 def _kafka_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
     pid = owned_pid(paths.kafka_state, kafka.marker(paths))
-    answered = kafka.probe(settings) if port_open(settings.stack.kafka_port) else None
+    secure = _secure(settings, paths.kafka_state, pid)
+    creds = _creds(settings, secure)
+    answered = None
+    if port_open(settings.stack.kafka_port) and (creds is not None or not secure):
+        answered = kafka.probe(settings, creds=creds)
     version = answered
     if pid is not None and answered is not None:
         # The jars we started know the exact version; the protocol only tells the family.
@@ -117,12 +146,17 @@ def _kafka_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
             "controller": settings.stack.kafka_controller_port,
         },
         log_file=paths.kafka_log,
+        secure=secure,
     )
 
 
 def _es_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
     pid = owned_pid(paths.es_state, es.marker(paths))
-    version = es.probe(settings) if port_open(settings.stack.es_port) else None
+    secure = _secure(settings, paths.es_state, pid)
+    password = _elastic_password(settings, secure)
+    version = None
+    if port_open(settings.stack.es_port) and (password is not None or not secure):
+        version = es.probe(settings, password=password)
     pids = session_pids(pid) if pid else []
     return ServiceStatus(
         name="elasticsearch",
@@ -135,6 +169,7 @@ def _es_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
         endpoint=f"http://127.0.0.1:{settings.stack.es_port}",
         ports={"http": settings.stack.es_port, "transport": settings.stack.es_transport_port},
         log_file=paths.es_log,
+        secure=secure,
     )
 
 
@@ -168,9 +203,11 @@ class _Starting:
         self.name, self.proc, self.pid, self.log_file, self.ready = name, proc, pid, log_file, ready
 
 
-def _start_kafka(settings: Settings, paths: StackPaths, current: ServiceStatus) -> _Starting:
+def _start_kafka(
+    settings: Settings, paths: StackPaths, current: ServiceStatus, creds: StackCredentials | None
+) -> _Starting:
     def ready() -> str | None:
-        return kafka.probe(settings)
+        return kafka.probe(settings, creds=creds)
 
     if current.pid is not None:  # ours, alive, not answering yet: still starting
         return _Starting("kafka", None, current.pid, paths.kafka_log, ready)
@@ -179,22 +216,31 @@ def _start_kafka(settings: Settings, paths: StackPaths, current: ServiceStatus) 
     jdk = kafka.java()
     with _step(f"fetching Kafka {settings.stack.kafka_version} (Maven Central, cached after once)"):
         libs = kafka.install(settings, paths)
-    kafka.configure(settings, paths)
+    kafka.configure(settings, paths, creds)
     with _step("formatting Kafka storage"):
-        kafka.format_storage(jdk, libs, paths)
+        kafka.format_storage(jdk, libs, paths, creds)
     cmd = kafka.start_command(settings, jdk, libs, paths)
     log.info("starting Kafka %s with Java %s", settings.stack.kafka_version, jdk.version)
     proc = spawn(cmd, log_file=paths.kafka_log, env=kafka.environment(), cwd=paths.kafka)
     write_state(
         paths.kafka_state,
-        {"pid": proc.pid, "version": settings.stack.kafka_version, "java": str(jdk.home)},
+        {
+            "pid": proc.pid,
+            "version": settings.stack.kafka_version,
+            "java": str(jdk.home),
+            "secure": creds is not None,
+        },
     )
     return _Starting("kafka", proc, proc.pid, paths.kafka_log, ready)
 
 
-def _start_es(settings: Settings, paths: StackPaths, current: ServiceStatus) -> _Starting:
+def _start_es(
+    settings: Settings, paths: StackPaths, current: ServiceStatus, creds: StackCredentials | None
+) -> _Starting:
+    password = elastic_password(settings, creds) if creds else None
+
     def ready() -> str | None:
-        return es.probe(settings)
+        return es.probe(settings, password=password)
 
     if current.pid is not None:
         return _Starting("elasticsearch", None, current.pid, paths.es_log, ready)
@@ -215,10 +261,10 @@ def _start_es(settings: Settings, paths: StackPaths, current: ServiceStatus) -> 
         f"fetching Elasticsearch {settings.stack.es_version} (Maven Central, cached after once)"
     ):
         home = es.install(settings, paths)
-    es.configure(settings, paths, home, jdk, user)
-    if settings.stack.es_security:
+    es.configure(settings, paths, home, jdk, user, secure=password is not None)
+    if password is not None:
         with _step("setting the elastic user's bootstrap password"):
-            es.set_bootstrap_password(settings, paths, home, jdk, user)
+            es.set_bootstrap_password(paths, home, jdk, user, password)
     log.info(
         "starting Elasticsearch %s with Java %s%s",
         settings.stack.es_version,
@@ -234,7 +280,12 @@ def _start_es(settings: Settings, paths: StackPaths, current: ServiceStatus) -> 
     )
     write_state(
         paths.es_state,
-        {"pid": proc.pid, "version": settings.stack.es_version, "java": str(jdk.home)},
+        {
+            "pid": proc.pid,
+            "version": settings.stack.es_version,
+            "java": str(jdk.home),
+            "secure": password is not None,
+        },
     )
     return _Starting("elasticsearch", proc, proc.pid, paths.es_log, ready)
 
@@ -278,18 +329,27 @@ def up(settings: Settings, services: Sequence[Service] = SERVICES) -> StackStatu
     paths = StackPaths.from_settings(settings)
     with _locked(paths):
         current = status(settings, services)
+        wanted = "on" if settings.stack.secure else "off"
+        for svc in current.services.values():
+            if svc.managed and svc.secure != settings.stack.secure:
+                raise StackError(
+                    f"{svc.name} of this stack dir runs with security "
+                    f"{'on' if svc.secure else 'off'}, not {wanted}; stop it first "
+                    "(`newsflow stack down`)"
+                )
         if current.running:
             log.info("stack already running; nothing to do")
             return current
         for name, svc in current.services.items():
             if svc.running and not svc.managed:
                 log.info("reusing %s already answering on %s", name, svc.endpoint)
+        creds = credentials(settings, create=True) if settings.stack.secure else None
         starting: list[_Starting] = []
         try:
             if "kafka" in services and not current.kafka.running:
-                starting.append(_start_kafka(settings, paths, current.kafka))
+                starting.append(_start_kafka(settings, paths, current.kafka, creds))
             if "elasticsearch" in services and not current.elasticsearch.running:
-                starting.append(_start_es(settings, paths, current.elasticsearch))
+                starting.append(_start_es(settings, paths, current.elasticsearch, creds))
             _wait(starting, settings.stack.start_timeout)
         except BaseException:
             # Leave nothing half-started behind: a later `up` starts clean.
@@ -297,6 +357,8 @@ def up(settings: Settings, services: Sequence[Service] = SERVICES) -> StackStatu
                 if item.proc is not None:
                     stop(item.pid, timeout=10, reap=item.proc)
             raise
+        if creds is not None:
+            write_client_env(settings, creds)
         return status(settings, services)
 
 

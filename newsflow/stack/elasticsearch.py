@@ -140,8 +140,8 @@ def check_traversable(path: Path, user: RunAs) -> None:
             )
 
 
-def elasticsearch_yml(settings: Settings, paths: StackPaths) -> str:
-    """A single-node, loopback-only config; security as ``settings.stack.es_security`` says."""
+def elasticsearch_yml(settings: Settings, paths: StackPaths, secure: bool = False) -> str:
+    """A single-node, loopback-only config; with ``secure``, security (users) on."""
     config: dict[str, Any] = {
         "cluster.name": "newsflow",
         "node.name": "newsflow-1",
@@ -155,9 +155,9 @@ def elasticsearch_yml(settings: Settings, paths: StackPaths) -> str:
         "cluster.routing.allocation.disk.threshold_enabled": False,
         # Tests delete indices by wildcard.
         "action.destructive_requires_name": False,
-        "xpack.security.enabled": settings.stack.es_security,
+        "xpack.security.enabled": secure,
     }
-    if settings.stack.es_security:
+    if secure:
         # Plain HTTP on loopback is enough for auth tests; single-node discovery does not
         # require transport TLS.
         config["xpack.security.http.ssl.enabled"] = False
@@ -184,7 +184,12 @@ def jvm_options(home: Path, jdk: Jdk) -> str:
 
 
 def configure(
-    settings: Settings, paths: StackPaths, home: Path, jdk: Jdk, user: RunAs | None
+    settings: Settings,
+    paths: StackPaths,
+    home: Path,
+    jdk: Jdk,
+    user: RunAs | None,
+    secure: bool = False,
 ) -> None:
     """Writes the node's own config dir (ES_PATH_CONF), leaving the cached home untouched."""
     for directory in (paths.es_config, paths.es_data, paths.es_logs, paths.es_tmp):
@@ -195,7 +200,7 @@ def configure(
             shutil.copytree(item, dest, dirs_exist_ok=True)
         elif not dest.exists():
             shutil.copy2(item, dest)
-    (paths.es_config / "elasticsearch.yml").write_text(elasticsearch_yml(settings, paths))
+    (paths.es_config / "elasticsearch.yml").write_text(elasticsearch_yml(settings, paths, secure))
     (paths.es_config / "jvm.options").write_text(jvm_options(home, jdk))
     (paths.es_config / "jvm.options.d").mkdir(exist_ok=True)
     (paths.es_config / "jvm.options.d" / "newsflow.options").write_text(
@@ -206,6 +211,8 @@ def configure(
         check_traversable(home, user)
         for directory in (paths.es, paths.es_config, paths.es_data, paths.es_logs, paths.es_tmp):
             _chown_tree(directory, user)
+    # Secure: the node's data and keystore are its user's alone (see the Kafka side).
+    paths.es.chmod(0o700 if secure else 0o755)
 
 
 def _chown_tree(root: Path, user: RunAs) -> None:
@@ -236,22 +243,24 @@ def environment(paths: StackPaths, jdk: Jdk) -> dict[str, str]:
 
 
 def set_bootstrap_password(
-    settings: Settings, paths: StackPaths, home: Path, jdk: Jdk, user: RunAs | None
+    paths: StackPaths, home: Path, jdk: Jdk, user: RunAs | None, password: str
 ) -> None:
     """Puts the ``elastic`` user's password into the keystore as ``bootstrap.password``.
 
     ES uses it for ``elastic`` until a password is stored in the security index, so a fresh
-    node starts with a known password and no interactive setup.
+    node starts with a known password and no interactive setup. The password goes in on
+    stdin (never the command line), and the keystore is left readable by its owner only.
     """
     env = environment(paths, jdk)
     tool = str(home / "bin" / "elasticsearch-keystore")
     extra: dict[str, Any] = {}
     if user is not None:
         extra = {"user": user.uid, "group": user.gid, "extra_groups": []}
-    if not (paths.es_config / "elasticsearch.keystore").exists():
+    keystore = paths.es_config / "elasticsearch.keystore"
+    if not keystore.exists():
         _run_tool([tool, "create"], env, None, extra)
-    password = settings.stack.es_bootstrap_password.get_secret_value()
     _run_tool([tool, "add", "--force", "--stdin", "bootstrap.password"], env, password, extra)
+    keystore.chmod(0o600)
 
 
 def _run_tool(cmd: list[str], env: dict[str, str], stdin: str | None, extra: Any) -> None:
@@ -269,9 +278,9 @@ def start_command(home: Path) -> list[str]:
     return [str(home / "bin" / "elasticsearch")]
 
 
-def _auth_header(settings: Settings) -> dict[str, str]:
-    if settings.stack.es_security:
-        user, password = SUPERUSER, settings.stack.es_bootstrap_password.get_secret_value()
+def _auth_header(settings: Settings, password: str | None) -> dict[str, str]:
+    if password is not None:
+        user = SUPERUSER
     elif settings.es.username:
         user = settings.es.username
         password = settings.es.password.get_secret_value() if settings.es.password else ""
@@ -281,10 +290,14 @@ def _auth_header(settings: Settings) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-def request(settings: Settings, path: str, timeout: float = 3.0) -> dict[str, Any]:
-    """GET on the local node with the stack's credentials; raises on any failure."""
+def request(
+    settings: Settings, path: str, timeout: float = 3.0, password: str | None = None
+) -> dict[str, Any]:
+    """GET on the local node, as ``elastic`` with ``password`` (a secure node), else with the
+    configured credentials if any; raises on any failure."""
     req = urllib.request.Request(
-        f"http://127.0.0.1:{settings.stack.es_port}{path}", headers=_auth_header(settings)
+        f"http://127.0.0.1:{settings.stack.es_port}{path}",
+        headers=_auth_header(settings, password),
     )
     with urllib.request.urlopen(req, timeout=timeout) as response:
         data = json.loads(response.read())
@@ -293,15 +306,17 @@ def request(settings: Settings, path: str, timeout: float = 3.0) -> dict[str, An
     return data
 
 
-def probe(settings: Settings, timeout: float = 3.0) -> str | None:
-    """The node's version if it answers and the cluster is at least yellow, else None."""
+def probe(settings: Settings, timeout: float = 3.0, password: str | None = None) -> str | None:
+    """The node's version if it answers and the cluster is at least yellow, else None.
+
+    ``password``: the node is secure; ask as ``elastic``."""
     try:
-        health = request(settings, "/_cluster/health", timeout)
+        health = request(settings, "/_cluster/health", timeout, password)
         if health.get("status") not in ("yellow", "green"):
             return None
         # Not `GET /`: its handler lives in the rest-root module, which this minimal
         # distribution lacks (it answers 405). The nodes API is in the server itself.
-        nodes = request(settings, "/_nodes/_local?filter_path=nodes.*.version", timeout)
+        nodes = request(settings, "/_nodes/_local?filter_path=nodes.*.version", timeout, password)
         return str(next(iter(nodes["nodes"].values()))["version"])
     except (OSError, ValueError, KeyError, StopIteration):
         return None

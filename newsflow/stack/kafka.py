@@ -16,6 +16,14 @@ from newsflow.stack.errors import StackError
 from newsflow.stack.java import Jdk, find_jdk
 from newsflow.stack.layout import StackPaths
 from newsflow.stack.process import port_open
+from newsflow.stack.secrets import (
+    KAFKA_ADMIN,
+    KAFKA_CONTROLLER,
+    KAFKA_MECHANISM,
+    KAFKA_USER,
+    StackCredentials,
+    write_private,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +50,59 @@ def java() -> Jdk:
     return find_jdk(MIN_JAVA, newest=False)
 
 
-def server_properties(settings: Settings, paths: StackPaths) -> str:
-    """A single-node KRaft config: loopback listeners, replication factors of 1."""
+def _jaas(module: str, **options: str) -> str:
+    fields = " ".join(f'{key}="{value}"' for key, value in options.items())
+    return f"{module} required {fields};"
+
+
+def _listeners(settings: Settings, creds: StackCredentials | None) -> dict[str, str]:
+    """Plain loopback listeners, or (``creds``) SASL on both: SCRAM-SHA-512 for clients and
+    the broker itself, PLAIN for the controller (KRaft controllers cannot use SCRAM)."""
     port, controller = settings.stack.kafka_port, settings.stack.kafka_controller_port
+    if creds is None:
+        return {
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+            # 127.0.0.1 rather than "localhost": clients that resolve localhost to ::1 first
+            # would otherwise try an address nothing listens on.
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+        }
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
+    mechanism = KAFKA_MECHANISM.lower()
+    return {
+        "listeners": f"BROKER://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+        "advertised.listeners": f"BROKER://127.0.0.1:{port}",
+        "listener.security.protocol.map": "BROKER:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "inter.broker.listener.name": "BROKER",
+        "sasl.mechanism.inter.broker.protocol": KAFKA_MECHANISM,
+        "listener.name.broker.sasl.enabled.mechanisms": KAFKA_MECHANISM,
+        f"listener.name.broker.{mechanism}.sasl.jaas.config": _jaas(
+            scram, username=KAFKA_ADMIN, password=creds.kafka_admin
+        ),
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": _jaas(
+            plain,
+            username=KAFKA_CONTROLLER,
+            password=creds.kafka_controller,
+            **{f"user_{KAFKA_CONTROLLER}": creds.kafka_controller},
+        ),
+    }
+
+
+def server_properties(
+    settings: Settings, paths: StackPaths, creds: StackCredentials | None = None
+) -> str:
+    """A single-node KRaft config: loopback listeners (SASL ones with ``creds``),
+    replication factors of 1."""
+    controller = settings.stack.kafka_controller_port
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@127.0.0.1:{controller}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-        # 127.0.0.1 rather than "localhost": clients that resolve localhost to ::1 first
-        # would otherwise try an address nothing listens on.
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "inter.broker.listener.name": "PLAINTEXT",
+        **_listeners(settings, creds),
         "controller.listener.names": "CONTROLLER",
         "log.dirs": str(paths.kafka_data),
         # Auto-created topics (tests that forget to create one) get a few partitions; the
@@ -103,10 +151,16 @@ logger.cleaner.level = WARN
 """
 
 
-def configure(settings: Settings, paths: StackPaths) -> None:
-    """Writes server.properties and the log4j2 config (regenerated on every start)."""
+def configure(settings: Settings, paths: StackPaths, creds: StackCredentials | None) -> None:
+    """Writes server.properties (0600: with ``creds`` it holds the broker's own passwords)
+    and the log4j2 config, regenerated on every start."""
     paths.kafka_config.mkdir(parents=True, exist_ok=True)
-    (paths.kafka_config / "server.properties").write_text(server_properties(settings, paths))
+    # Secure: the broker's files (messages on disk included) are its owner's alone; the
+    # listeners' passwords would mean little if any local user could read the log segments.
+    paths.kafka.chmod(0o700 if creds is not None else 0o755)
+    write_private(
+        paths.kafka_config / "server.properties", server_properties(settings, paths, creds)
+    )
     (paths.kafka_config / "log4j2.properties").write_text(LOG4J2)
 
 
@@ -139,26 +193,53 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def format_storage(jdk: Jdk, libs: Path, paths: StackPaths) -> None:
-    """Formats the KRaft metadata log once; a formatted data dir keeps its cluster id."""
-    if (paths.kafka_data / "meta.properties").exists():
+def format_storage(
+    jdk: Jdk, libs: Path, paths: StackPaths, creds: StackCredentials | None = None
+) -> None:
+    """Formats the KRaft metadata log once; a formatted data dir keeps its cluster id.
+
+    With ``creds`` the broker's and the pipeline's SCRAM users are created in the same step
+    (``--add-scram``), so the first start already refuses anyone without a password. Their
+    passwords reach the tool through a java @argfile (mode 0600, deleted after), never the
+    command line, which every local user can read in /proc.
+    """
+    formatted = (paths.kafka_data / "meta.properties").exists()
+    if formatted:
+        if creds is not None and not paths.kafka_scram_marker.exists():
+            raise StackError(
+                f"the Kafka storage in {paths.kafka_data} was formatted without the secure "
+                "stack's users; start it without --secure, or delete its data first "
+                "(`newsflow stack down kafka --purge`)"
+            )
         return
     paths.kafka_data.mkdir(parents=True, exist_ok=True)
     cluster_id = new_cluster_id()
-    cmd = [
-        *_java_cmd(jdk, libs, paths, "256m", "kafka.tools.StorageTool"),
+    args = [
         "format",
         f"--cluster-id={cluster_id}",
         "--config",
         str(paths.kafka_config / "server.properties"),
         "--ignore-formatted",
     ]
+    if creds is not None:
+        for user, password in ((KAFKA_ADMIN, creds.kafka_admin), (KAFKA_USER, creds.kafka)):
+            args += ["--add-scram", f"{KAFKA_MECHANISM}=[name={user},password={password}]"]
+    *java, main = _java_cmd(jdk, libs, paths, "256m", "kafka.tools.StorageTool")
+    argfile = paths.kafka_config / "format.args"
+    # The main class and its arguments, one a line, quoted: the launcher's @argfile syntax.
+    # (The class path stays on the command line: wildcards in an argfile are not expanded.)
+    write_private(argfile, "\n".join(f'"{arg}"' for arg in [main, *args]) + "\n")
     log.info("formatting Kafka storage in %s (cluster id %s)", paths.kafka_data, cluster_id)
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    try:
+        result = subprocess.run([*java, f"@{argfile}"], capture_output=True, text=True, check=False)
+    finally:
+        argfile.unlink(missing_ok=True)
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip()
         last = output.splitlines()[-1] if output else f"exit code {result.returncode}"
         raise StackError(f"Kafka storage format failed: {last}", output)
+    if creds is not None:
+        paths.kafka_scram_marker.write_text(f"{KAFKA_ADMIN} {KAFKA_USER} {KAFKA_MECHANISM}\n")
 
 
 def start_command(settings: Settings, jdk: Jdk, libs: Path, paths: StackPaths) -> list[str]:
@@ -178,8 +259,24 @@ def environment() -> dict[str, str]:
     return env
 
 
-def probe(settings: Settings, timeout: float = 3.0) -> str | None:
-    """The broker's version family ("4.1") if it answers a metadata request, else None."""
+def client_security(creds: StackCredentials | None) -> dict[str, Any]:
+    """kafka-python options for the stack's own connections (the admin user when secure)."""
+    if creds is None:
+        return {}
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": KAFKA_MECHANISM,
+        "sasl_plain_username": KAFKA_ADMIN,
+        "sasl_plain_password": creds.kafka_admin,
+    }
+
+
+def probe(
+    settings: Settings, timeout: float = 3.0, creds: StackCredentials | None = None
+) -> str | None:
+    """The broker's version family ("4.1") if it answers a metadata request, else None.
+
+    ``creds``: the broker is secure; ask as its admin user."""
     # Imported here: kafka-python is only needed once something is started.
     from kafka import KafkaAdminClient
 
@@ -190,12 +287,14 @@ def probe(settings: Settings, timeout: float = 3.0) -> str | None:
     previous = quiet.level
     quiet.setLevel(logging.CRITICAL)
     try:
-        return _broker_version(KafkaAdminClient, settings, timeout)
+        return _broker_version(KafkaAdminClient, settings, timeout, client_security(creds))
     finally:
         quiet.setLevel(previous)
 
 
-def _broker_version(admin_class: Any, settings: Settings, timeout: float) -> str | None:
+def _broker_version(
+    admin_class: Any, settings: Settings, timeout: float, security: dict[str, Any]
+) -> str | None:
     try:
         admin = admin_class(
             bootstrap_servers=[f"127.0.0.1:{settings.stack.kafka_port}"],
@@ -203,6 +302,7 @@ def _broker_version(admin_class: Any, settings: Settings, timeout: float) -> str
             request_timeout_ms=int(timeout * 1000),
             bootstrap_timeout_ms=int(timeout * 1000),
             connections_max_idle_ms=int(timeout * 1000) + 10_000,
+            **security,
         )
     except Exception:  # any failure to bootstrap means "not answering yet"
         return None

@@ -25,6 +25,15 @@ class StackPaths:
     def lock_file(self) -> Path:
         return self.root / ".lock"
 
+    # --- Credentials of a secure stack (mode 0600, see newsflow.stack.secrets) -------------
+    @property
+    def secrets_file(self) -> Path:
+        return self.root / "secrets.json"
+
+    @property
+    def client_env_file(self) -> Path:
+        return self.root / "secure.env"
+
     # --- Kafka ---------------------------------------------------------------------------
     def kafka_libs(self, version: str) -> Path:
         return self.cache / f"kafka-{version}" / "libs"
@@ -48,6 +57,11 @@ class StackPaths:
     @property
     def kafka_state(self) -> Path:
         return self.kafka / "state.json"
+
+    @property
+    def kafka_scram_marker(self) -> Path:
+        """Written when the storage was formatted with the secure stack's SCRAM users."""
+        return self.kafka_data / "newsflow-scram-users"
 
     # --- Elasticsearch -------------------------------------------------------------------
     def es_home(self, version: str) -> Path:

@@ -18,6 +18,7 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from newsflow.redaction import redact_url
 from schemas.failures import FetchError
 from schemas.reasons import FetchReason
 
@@ -56,10 +57,11 @@ def origin_of(url: str) -> Origin:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise FetchError(FetchReason.UNSUPPORTED_URL, f"{url}: {exc}") from None
+        # The message goes to dead letters and output: never a URL's password.
+        raise FetchError(FetchReason.UNSUPPORTED_URL, f"{redact_url(url)}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise FetchError(FetchReason.UNSUPPORTED_URL, f"not an http(s) URL: {url}")
+        raise FetchError(FetchReason.UNSUPPORTED_URL, f"not an http(s) URL: {redact_url(url)}")
     return Origin(scheme, parts.hostname.lower().rstrip("."), port or _DEFAULT_PORTS[scheme])
 
 

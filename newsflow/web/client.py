@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 
 from newsflow.reading.decode import charset_param
+from newsflow.redaction import redact_url
 from newsflow.settings import CrawlSettings, Limits
 from newsflow.web.addresses import AddressPolicy, IPAddress, Origin, origin_of
 from newsflow.web.hosts import HostGates
@@ -172,6 +173,16 @@ class WebClient:
         ``trusted`` is the origin of the feed that led here (see ``addresses``); with
         ``validators`` the request is conditional and a 304 comes back as a ``Page`` too.
         """
+        try:
+            return await self._get(url, want, trusted, validators)
+        except FetchError as exc:
+            # The message is kept in dead letters and feed states and printed by `newsflow
+            # crawl`: one line, and no password of a URL's userinfo (a feed's, a redirect's).
+            raise FetchError(exc.reason, " ".join(redact_url(exc.message).split())) from None
+
+    async def _get(
+        self, url: str, want: Want, trusted: Origin, validators: Validators | None
+    ) -> Page:
         visited: set[str] = set()
         current = url
         for _ in range(self.crawl.max_redirects + 1):

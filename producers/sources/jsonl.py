@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsflow.reading.files import READ_ERRORS, check_regular_file, open_input, read_line
+from newsflow.reading.files import READ_ERRORS, open_input, read_line
 from newsflow.reading.identity import article_id, url_from_html
 from newsflow.reading.sniff import SNIFF_BYTES, bom_encoding
 from newsflow.settings import Limits
@@ -48,10 +48,11 @@ class JsonLines:
         source = str(self.path)
         limit = self.limits.max_input_bytes
         try:
-            check_regular_file(self.path)
-            with open_input(self.path) as fh:
+            fh, _ = open_input(self.path)
+            with fh:
                 require_text(fh.read(SNIFF_BYTES))
-            with open_input(self.path) as fh:
+            fh, _ = open_input(self.path)
+            with fh:
                 lineno = 0
                 while True:
                     line, too_long = read_line(fh, limit)
@@ -73,6 +74,8 @@ class JsonLines:
             obj = json.loads(line)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both are
             return Rejected(where, ProduceReason.INVALID_JSON, describe(exc))
+        except RecursionError:  # "[[[[..." thousands deep: the parser recurses per level
+            return Rejected(where, ProduceReason.INVALID_JSON, "nested too deeply")
         if not isinstance(obj, dict):
             return Rejected(
                 where, ProduceReason.INVALID_JSON, f"a JSON {type(obj).__name__}, not an object"

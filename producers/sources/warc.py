@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
+from warcio.statusandheaders import StatusAndHeadersParserException
 
 from newsflow.reading.decode import charset_param
 from newsflow.reading.document import raw_document
-from newsflow.reading.files import READ_ERRORS, check_regular_file, open_input
+from newsflow.reading.files import READ_ERRORS, open_input
+from newsflow.reading.warc import Damaged, Oversized, WarcRecord, records
 from newsflow.settings import Limits
 from producers.sources.base import Rejected, require_text
 from schemas.article import ContentType, RawArticle
 from schemas.failures import SourceError, describe
 from schemas.reasons import ProduceReason
+
+# What warcio raises on a record whose HTTP part is malformed.
+_HTTP_ERRORS = (ArchiveLoadFailed, StatusAndHeadersParserException, ValueError, *READ_ERRORS)
+# Room for the HTTP status line and headers in front of a body of the size limit.
+_HTTP_HEADER_ALLOWANCE = 256 * 1024
 
 
 def _warc_date(value: str | None) -> datetime | None:
@@ -31,27 +36,16 @@ def _warc_date(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _check_warc_start(path: Path) -> None:
-    """Raises INVALID_WARC unless the file (gzipped or not) starts with a WARC header.
-
-    warcio would silently yield nothing (or ARC records) for other files; a wrong file named
-    ``.warc`` must be reported instead.
-    """
-    with open_input(path) as fh:
-        head = fh.read(5)
-    if head != b"WARC/":
-        raise SourceError(
-            ProduceReason.INVALID_WARC, f"does not start with a WARC header: {head!r}"
-        )
-
-
 @dataclass(frozen=True)
 class Warc:
     """A web archive (``.warc``/``.warc.gz``): one HTML article per successful HTML response.
 
     Requests, metadata, redirects, errors and non-HTML responses are not articles and are
     passed over silently; the record's target URI is the article URL and its WARC-Date the
-    fetch time.
+    fetch time. Records are framed by ``newsflow.reading.warc``: a truncated record, one
+    whose declared length does not match what is there, or bytes that are no record are
+    each rejected (``invalid-warc``, with the offset and why), never published cut off or
+    merged with the next; a record larger than the limit is rejected as ``oversized``.
     """
 
     path: Path
@@ -60,34 +54,58 @@ class Warc:
     def articles(self) -> Iterator[RawArticle | Rejected]:
         """Yields one article per HTML response record, a Rejected per unusable record."""
         source = str(self.path)
+        limit = self.limits.max_input_bytes
         try:
-            check_regular_file(self.path)
-            _check_warc_start(self.path)
-            with self.path.open("rb") as fh:
-                records = ArchiveIterator(fh)
-                for record in records:
-                    # The offset is only known once the record has been read to its end.
-                    item = self._article(record, lambda: f"{source}@{records.get_record_offset()}")
-                    if item is not None:
-                        yield item
+            stream, _ = open_input(self.path)
         except SourceError as exc:
             yield Rejected.from_error(source, exc)
-        except (ArchiveLoadFailed, *READ_ERRORS, ValueError) as exc:
-            # Records already yielded stay published; the damaged rest is reported once.
-            yield Rejected(source, ProduceReason.INVALID_WARC, describe(exc))
+            return
+        with stream:
+            try:
+                head = stream.read(5)
+            except READ_ERRORS as exc:
+                yield Rejected(source, ProduceReason.INVALID_WARC, describe(exc))
+                return
+            if head != b"WARC/":
+                # warcio would silently yield nothing (or ARC records) for other files; a
+                # wrong file named ``.warc`` is reported instead.
+                detail = f"does not start with a WARC header: {head!r}"
+                yield Rejected(source, ProduceReason.INVALID_WARC, detail)
+                return
+            stream.seek(0)
+            for item in records(stream, limit + _HTTP_HEADER_ALLOWANCE):
+                where = f"{source}@{item.offset}"
+                if isinstance(item, Damaged):
+                    yield Rejected(where, ProduceReason.INVALID_WARC, item.detail)
+                elif isinstance(item, Oversized):
+                    if _is_response(item.fields):
+                        detail = f"record of {item.length} bytes > limit {limit}"
+                        yield Rejected(where, ProduceReason.OVERSIZED, detail)
+                else:
+                    article = self._article(item, where)
+                    if article is not None:
+                        yield article
 
-    def _article(self, record: Any, locate: Callable[[], str]) -> RawArticle | Rejected | None:
-        if record.rec_type != "response" or record.http_headers is None:
-            return None
-        content_type = record.http_headers.get_header("Content-Type") or ""
-        if "html" not in content_type.lower():
-            return None
-        if not record.http_headers.get_statuscode().startswith("2"):
+    def _article(self, item: WarcRecord, where: str) -> RawArticle | Rejected | None:
+        if not _is_response(item.fields):
             return None
         limit = self.limits.max_input_bytes
-        # content_stream undoes chunked transfer and gzip/deflate/br content encoding.
-        data = record.content_stream().read(limit + 1)
-        where = locate()
+        try:
+            record = item.parsed()
+            if record.http_headers is None:
+                return None
+            content_type = record.http_headers.get_header("Content-Type") or ""
+            if "html" not in content_type.lower():
+                return None
+            if not record.http_headers.get_statuscode().startswith("2"):
+                return None
+            # content_stream undoes chunked transfer and gzip/deflate content encoding,
+            # inflating only as far as it is read.
+            data = record.content_stream().read(limit + 1)
+        except _HTTP_ERRORS as exc:
+            return Rejected(
+                where, ProduceReason.INVALID_WARC, f"bad HTTP response: {describe(exc)}"
+            )
         if len(data) > limit:
             return Rejected(where, ProduceReason.OVERSIZED, f"more than {limit} bytes")
         try:
@@ -101,8 +119,12 @@ class Warc:
             source=where,
             content_type=ContentType.HTML,
             # Without a target URI, the page's own canonical link names it.
-            url=record.rec_headers.get_header("WARC-Target-URI") or None,
+            url=item.field("WARC-Target-URI") or None,
             declared=charset_param(content_type),
             metadata={"warc_record": where},
-            fetched_at=_warc_date(record.rec_headers.get_header("WARC-Date")),
+            fetched_at=_warc_date(item.field("WARC-Date")),
         )
+
+
+def _is_response(fields: dict[str, str]) -> bool:
+    return fields.get("warc-type", "").lower() == "response"

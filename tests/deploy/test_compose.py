@@ -29,6 +29,10 @@ GIB = 1024**3
 MEMORY_BUDGET = 12 * GIB
 
 SETTING_VARS = Settings.env_names()
+# One-shot jobs that run a tool of a third-party image instead of its entry point, and the
+# tool: the SCRAM users must exist before the broker first starts, and only the storage
+# format (kafka-storage.sh format --add-scram) can create them then.
+THIRD_PARTY_JOBS = {"kafka-format": "/opt/kafka/bin/kafka-storage.sh format"}
 
 
 def check_compose_spec(path: Path) -> subprocess.CompletedProcess[str]:
@@ -117,6 +121,9 @@ def test_every_command_is_a_real_subcommand(services: dict[str, dict[str, Any]])
         elif image == AIRFLOW_IMAGE:
             # The official image's entry point runs `airflow <command>`.
             assert command and command[0] in airflow_commands, f"{name}: {command}"
+        elif name in THIRD_PARTY_JOBS:
+            # A one-shot job may run one tool of its image (Kafka's storage format).
+            assert _is_job(service) and THIRD_PARTY_JOBS[name] in " ".join(command), name
         else:
             assert not command, f"{name}: third-party images run their own entry point"
         health = service.get("healthcheck", {}).get("test", [])
@@ -353,7 +360,9 @@ def test_service_addresses_match_the_settings(
     advertised = kafka["KAFKA_ADVERTISED_LISTENERS"].split(",")
     for server in active["NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS"].split(","):
         assert any(a.endswith(f"//{server}") for a in advertised), server
-    assert kafka["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{kafka['KAFKA_NODE_ID']}@kafka:9093"
+    # The controller listens on the container's own loopback: nothing else can reach it.
+    assert kafka["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{kafka['KAFKA_NODE_ID']}@localhost:9093"
+    assert "CONTROLLER://localhost:9093" in kafka["KAFKA_LISTENERS"].split(",")
     assert services["kibana"]["environment"]["ELASTICSEARCH_HOSTS"] == active["NEWSFLOW_ES_URL"]
     # The password the pipeline logs in with is the one Elasticsearch was started with.
     es_env = services["elasticsearch"]["environment"]
@@ -412,3 +421,45 @@ def test_interpolation_rejects_what_compose_rejects() -> None:
     with pytest.raises(ValueError, match="lone"):
         interpolate("test: grep -q '^ok$'\n", {})
     assert interpolate("a: $${HOME} ${X:-d}\n", {}) == "a: ${HOME} d\n"
+
+
+def test_kafka_asks_every_client_for_a_scram_login(
+    services: dict[str, dict[str, Any]], env_example: tuple[dict[str, str], set[str]]
+) -> None:
+    active, _ = env_example
+    kafka = services["kafka"]["environment"]
+    protocols = dict(p.split(":") for p in kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    for listener in kafka["KAFKA_ADVERTISED_LISTENERS"].split(","):
+        assert protocols[listener.split("://")[0]] == "SASL_PLAINTEXT", listener
+    assert kafka["KAFKA_SASL_ENABLED_MECHANISMS"] == active["NEWSFLOW_KAFKA_SASL_MECHANISM"]
+    assert active["NEWSFLOW_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    # The format job creates the users the broker and the pipeline log in as, with the
+    # passwords they log in with, in a storage laid out as the broker's.
+    job = services["kafka-format"]
+    script = " ".join(_command(job))
+    for listener in ("INTERNAL", "EXTERNAL"):
+        assert f"KAFKA_LISTENER_NAME_{listener}_SCRAM___SHA___512_SASL_JAAS_CONFIG" in kafka
+    assert (
+        'username="broker"'
+        in kafka["KAFKA_LISTENER_NAME_INTERNAL_SCRAM___SHA___512_SASL_JAAS_CONFIG"]
+    )
+    assert "name=broker,password=$BROKER_PASSWORD" in script
+    assert "name=$PIPELINE_USER,password=$PIPELINE_PASSWORD" in script
+    job_env = job["environment"]
+    assert job_env["PIPELINE_USER"] == active["NEWSFLOW_KAFKA_SASL_USERNAME"]
+    assert job_env["PIPELINE_PASSWORD"] == active["NEWSFLOW_KAFKA_SASL_PASSWORD"]
+    broker_login = kafka["KAFKA_LISTENER_NAME_INTERNAL_SCRAM___SHA___512_SASL_JAAS_CONFIG"]
+    assert f'password="{job_env["BROKER_PASSWORD"]}"' in broker_login
+    assert job_env["CLUSTER_ID"] == kafka["CLUSTER_ID"]
+    for setting in (
+        f"controller.quorum.voters={kafka['KAFKA_CONTROLLER_QUORUM_VOTERS']}",
+        f"listeners={kafka['KAFKA_LISTENERS']}",
+        f"listener.security.protocol.map={kafka['KAFKA_LISTENER_SECURITY_PROTOCOL_MAP']}",
+        f"log.dirs={kafka['KAFKA_LOG_DIRS']}",
+        f"node.id={kafka['KAFKA_NODE_ID']}",
+    ):
+        assert setting in script, setting
+    assert job["volumes"] == services["kafka"]["volumes"]
+    assert services["kafka"]["depends_on"]["kafka-format"]["condition"] == (
+        "service_completed_successfully"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -12,8 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import newsflow_cli
 import pytest
 from kafka import TopicPartition
+from warc_samples import warc_record, with_length
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -180,3 +183,64 @@ def test_records_the_broker_refuses_are_counted_and_the_rest_published(
     assert not summary.nothing_published_due_to_broker
     keys = {key for key, _ in _read_all(settings, settings.topics.raw)}
     assert keys == set(summary.published_ids)
+
+
+# --- Damaged web archives (issue 15, gap 2) ---------------------------------------------------
+# On the code the issue was filed against, a truncated .warc.gz published 3 of 6 records with
+# "0 rejected", a truncated .warc published its cut-off last record as if whole, and a first
+# record declaring 10 GB merged the three after it into one article. These run the command.
+
+
+def _produce_cli(settings: Settings, path: Path) -> tuple[dict[str, int], str]:
+    """`newsflow produce PATH` as a child process: its counts and everything it printed."""
+    result = newsflow_cli.run(["produce", str(path)], newsflow_cli.child_env(settings))
+    text = newsflow_cli.output(result)
+    assert result.returncode == 0, text
+    assert "Traceback" not in text
+    counts = {
+        kind: int(n) for n, kind in re.findall(r"(\d+) (published|skipped|rejected|failed)", text)
+    }
+    return counts, text
+
+
+def _stories(settings: Settings) -> list[list[bytes]]:
+    """For each published message, the story numbers its body holds (one, if not merged)."""
+    bodies = [
+        RawArticle.model_validate_json(v).body for _, v in _read_all(settings, settings.topics.raw)
+    ]
+    return [re.findall(rb"Story number (\d+)", body) for body in bodies]
+
+
+def test_a_truncated_warc_gz_publishes_the_whole_records_and_rejects_the_cut_one(
+    stack: StackStatus, settings: Settings, tmp_path: Path
+) -> None:
+    members = [warc_record(n, compress=True) for n in range(1, 7)]
+    path = tmp_path / "cut.warc.gz"
+    path.write_bytes(b"".join(members)[: sum(map(len, members[:3])) + len(members[3]) // 2])
+    counts, text = _produce_cli(settings, path)
+    assert counts["published"] == 3 and counts["rejected"] == 1, text
+    assert "invalid-warc" in text and "compressed data ends early" in text
+    assert sorted(_stories(settings)) == [[b"1"], [b"2"], [b"3"]]
+
+
+def test_a_truncated_warc_does_not_publish_its_cut_off_record(
+    stack: StackStatus, settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "cut.warc"
+    path.write_bytes(b"".join(warc_record(n) for n in range(1, 7))[:-200])
+    counts, text = _produce_cli(settings, path)
+    assert counts["published"] == 5 and counts["rejected"] == 1, text
+    assert "only" in text and "follow its header" in text
+    assert sorted(_stories(settings)) == [[b"1"], [b"2"], [b"3"], [b"4"], [b"5"]]
+
+
+def test_a_record_declaring_10_gb_is_rejected_and_merges_nothing(
+    stack: StackStatus, settings: Settings, tmp_path: Path
+) -> None:
+    first, *rest = (warc_record(n) for n in range(1, 5))
+    path = tmp_path / "liar.warc"
+    path.write_bytes(with_length(first, 10_000_000_000) + b"".join(rest))
+    counts, text = _produce_cli(settings, path)
+    assert counts["published"] == 3 and counts["rejected"] == 1, text
+    assert f"{path}@0" in text and "declares 10000000000 bytes" in text
+    assert sorted(_stories(settings)) == [[b"2"], [b"3"], [b"4"]]

@@ -1,22 +1,17 @@
 """The local stack is real: a Kafka 4 broker and an Elasticsearch 9 node that do their jobs.
 
 These talk to the stack through the same clients the pipeline uses (kafka-python and
-elasticsearch-py); nothing is mocked. The security test starts its own node on other ports
-in a throwaway stack dir, so the shared stack is never restarted.
+elasticsearch-py); nothing is mocked. Tests that stop or restart a service start their own
+on other ports in a throwaway stack dir, so the shared stack is never restarted; the secure
+stack has its own tests (test_secure_stack.py).
 """
 
 from __future__ import annotations
 
-import base64
-import shutil
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +19,9 @@ import pytest
 from elasticsearch import Elasticsearch
 from kafka.admin import NewTopic
 from kafka.structs import TopicPartition
-from pydantic import SecretStr
+from local_ports import free_port
 
 from newsflow import stack as local_stack
-from newsflow.elastic.client import make_es
 from newsflow.kafka.clients import make_admin, make_consumer, make_producer
 from newsflow.settings import Settings, StackSettings
 from newsflow.stack.layout import StackPaths
@@ -135,87 +129,15 @@ def test_second_up_is_a_no_op(stack: local_stack.StackStatus) -> None:
     assert [s.pid for s in after.services.values()] == [s.pid for s in before.services.values()]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        local = StackSettings(dir=tmp_path, kafka_port=port, kafka_controller_port=_free_port())
+        local = StackSettings(dir=tmp_path, kafka_port=port, kafka_controller_port=free_port())
         settings = Settings(stack=local)
         with pytest.raises(local_stack.StackError, match=rf"port {port} .*already in use"):
             local_stack.up(settings, services=["kafka"])
-
-
-@pytest.fixture
-def secure_node(stack: local_stack.StackStatus) -> Iterator[Settings]:
-    """A second, throwaway node with security on (own ports and dir, shared artifact cache)."""
-    shared = StackPaths.from_settings(Settings())
-    # Under the shared stack dir rather than pytest's tmp: the node's user must be able to
-    # traverse every parent, and pytest's temp dirs are private (0700).
-    root = shared.root / f"test-secure-{uuid.uuid4().hex[:8]}"
-    settings = Settings(
-        stack=StackSettings(
-            dir=root,
-            cache_dir=shared.cache,
-            es_port=_free_port(),
-            es_transport_port=_free_port(),
-            es_security=True,
-            es_bootstrap_password=SecretStr(f"pw-{uuid.uuid4().hex[:12]}"),
-            es_heap="512m",
-        )
-    )
-    try:
-        local_stack.up(settings, services=["elasticsearch"])
-        yield settings
-    finally:
-        local_stack.down(settings, purge=True, services=["elasticsearch"])
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _get(port: int, auth: tuple[str, str] | None) -> int:
-    headers = {}
-    if auth is not None:
-        headers["Authorization"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/_cluster/health", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-def test_security_on_refuses_anonymous_and_accepts_the_password(secure_node: Settings) -> None:
-    port = secure_node.stack.es_port
-    password = secure_node.stack.es_bootstrap_password.get_secret_value()
-    assert _get(port, None) == 401
-    assert _get(port, ("elastic", "wrong-password")) == 401
-    assert _get(port, ("elastic", password)) == 200
-
-    client = make_es(
-        secure_node.model_copy(
-            update={
-                "es": secure_node.es.model_copy(
-                    update={
-                        "url": f"http://127.0.0.1:{port}",
-                        "username": "elastic",
-                        "password": secure_node.stack.es_bootstrap_password,
-                    }
-                )
-            }
-        )
-    )
-    try:
-        assert client.security.authenticate()["username"] == "elastic"
-    finally:
-        client.close()
-    status = local_stack.status(secure_node, services=["elasticsearch"])
-    assert status.elasticsearch.running and status.elasticsearch.managed
 
 
 def _throwaway_kafka(root: Path, **overrides: Any) -> Settings:
@@ -228,8 +150,8 @@ def _throwaway_kafka(root: Path, **overrides: Any) -> Settings:
         stack=StackSettings(
             dir=root,
             cache_dir=shared.cache,
-            kafka_port=_free_port(),
-            kafka_controller_port=_free_port(),
+            kafka_port=free_port(),
+            kafka_controller_port=free_port(),
             **overrides,
         )
     )

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.text import Text
 
-from newsflow.cli.printing import print_hits
+from newsflow.cli.printing import matches_header, print_hits
 from newsflow.elastic.hits import Hit
-from newsflow.search import HL_END, HL_START
+from newsflow.search import Markers
+
+MARKERS = Markers.fresh()
 
 
 def _printed(hits: list[Hit]) -> str:
     console = Console(record=True, width=200)
-    print_hits(console, "header", hits)
+    print_hits(console, Text("header"), hits, MARKERS)
     return console.export_text()
 
 
@@ -47,7 +50,7 @@ def test_a_full_text_hit_shows_its_metadata_and_snippets() -> None:
                 "story_id": "s-1",
                 "tags": {"persons": ["Huang Libin"], "topics": [{"value": "04000000"}]},
             },
-            "highlight": {"body": [f"prices of {HL_START}iron ore{HL_END} rose"]},
+            "highlight": {"body": [f"prices of {MARKERS.start}iron ore{MARKERS.end} rose"]},
         }
     )
     text = _printed([hit])
@@ -55,3 +58,36 @@ def test_a_full_text_hit_shows_its_metadata_and_snippets() -> None:
     assert "id b1  score 2.50  story s-1" in text
     assert "Huang Libin  04000000" in text
     assert "… prices of iron ore rose …" in text
+
+
+def test_stored_text_is_printed_as_text_never_parsed() -> None:
+    hostile = "[/bold] \u2984 [red]x \u2983 \x1b]0;title\x07 \u202egnp.exe"
+    hit = Hit.of(
+        {
+            "_id": "c1",
+            "_source": {"title": hostile, "tags": {"persons": ["[bold]Eve"]}},
+            "highlight": {"body": [f"{hostile} {MARKERS.start}ore{MARKERS.end} {hostile}"]},
+        }
+    )
+    text = _printed([hit])
+    assert "1. [/bold] \u2984 [red]x \u2983" in text
+    assert "[bold]Eve" in text
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+
+
+def test_markers_of_another_search_are_only_text() -> None:
+    other = Markers.fresh()
+    assert other != MARKERS
+    assert MARKERS.spans(f"a {other.start}b{other.end} {MARKERS.start}c{MARKERS.end}") == [
+        (f"a {other.start}b{other.end} ", False),
+        ("c", True),
+    ]
+
+
+def test_long_fields_are_cut_and_the_header_is_plain_text() -> None:
+    hit = Hit.of({"_id": "d1", "_source": {"title": "w" * 100_000}})
+    text = _printed([hit])
+    assert "w" * 299 + "…" in text.replace("\n", "") and "w" * 301 not in text.replace("\n", "")
+    console = Console(record=True, width=200)
+    console.print(matches_header(3, "article(s) match", "[/italic] x"))
+    assert console.export_text().strip() == "3 article(s) match [/italic] x"

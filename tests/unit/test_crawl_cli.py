@@ -45,3 +45,12 @@ def test_feeds_add_list_import_remove(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["feeds", "add", "ftp://x", "-f", str(path)])
     assert bad.exit_code == 2
     assert [f.url for f in load_feeds(path)] == ["https://b.example/feed"]
+
+
+def test_feeds_errors_are_one_line_on_stderr(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.toml"
+    path.write_text('[[feed]]\nurl = "https://a.example/rss"\n')
+    gone = CliRunner().invoke(app, ["feeds", "remove", "https://b.example/rss", "-f", str(path)])
+    assert gone.exit_code == 1 and gone.stdout == ""
+    assert gone.stderr.startswith("error: https://b.example/rss is not in")
+    assert gone.stderr.count("\n") == 1

@@ -72,6 +72,13 @@ def test_fragment_extraction() -> None:
     assert not is_fragment("\n<html lang='en'><p>x</p></html>")
 
 
+def test_fragment_with_characters_xml_forbids() -> None:
+    # Found by the property suite: lxml parsed "<p>\x08" and then refused to set its text.
+    assert extract_fragment("<p>a\x08b</p><p>c\ufffe</p>").paragraphs == ["a b", "c"]
+    with pytest.raises(CleanError, match="no_article_text"):
+        extract_fragment("<p>\x08</p>")
+
+
 # --- the feeds file ------------------------------------------------------------------------
 
 

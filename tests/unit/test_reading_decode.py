@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import newsflow_cli
 import pytest
 
-from newsflow.reading.decode import decode_body
+from newsflow.reading.decode import decode_body, utf8_damage
 from schemas.article import ContentType
 from schemas.failures import CleanError
 
@@ -76,3 +80,55 @@ def test_too_large_is_refused() -> None:
         decode_body(b"a" * 1001, None, ContentType.TEXT, max_bytes=1000)
     assert info.value.reason == "too_large"
     assert decode_body(b"a" * 1000, None, ContentType.TEXT, max_bytes=1000) == "a" * 1000
+
+
+# --- Invalid UTF-8 (issue 15, gap 6) -------------------------------------------------------
+# On the code the issue was filed against, a text file with invalid UTF-8 came out as
+# mojibake: "Caf\xc3 prices" as "CafĂ prices", and every "é" of a UTF-8 file with one stray
+# byte as "Ă©". Now damaged UTF-8 is repaired (U+FFFD marks only the broken bytes), and text
+# that is not UTF-8 at all is read in its legacy charset.
+
+PRICES = "prices rose sharply this week as growers in Brazil reported frost, traders said."
+DAMAGED = {
+    # A UTF-8 file with one stray byte: every é survives, the stray byte is U+FFFD.
+    "stray.txt": (
+        f"Café {PRICES} The café owners said so. Rises ".encode() + b"\xff next month.",
+        f"Café {PRICES} The café owners said so. Rises \ufffd next month.",
+    ),
+    # An é cut off from its second byte.
+    "cut.txt": (f"Caf\xc3 {PRICES}".encode("latin-1"), f"Caf\ufffd {PRICES}"),
+    # Not UTF-8 at all: windows-1252 French and Portuguese, short enough to fool a detector.
+    "latin.txt": (
+        f"Café {PRICES} In São Paulo the growers agreed.".encode("cp1252"),
+        f"Café {PRICES} In São Paulo the growers agreed.",
+    ),
+}
+
+
+def test_clean_repairs_invalid_utf8_instead_of_mojibake(tmp_path: Path) -> None:
+    files = []
+    for name, (data, _) in DAMAGED.items():
+        (tmp_path / name).write_bytes(data)
+        files.append(str(tmp_path / name))
+    result = newsflow_cli.run(["clean", *files])
+    assert result.returncode == 0, result.stderr
+    cleaned = [json.loads(line) for line in result.stdout.splitlines()]
+    for line, (name, (_, expected)) in zip(cleaned, DAMAGED.items(), strict=True):
+        assert "error" not in line, line
+        assert line["body"] == expected, name
+        assert not set("ĂŠť©Ã") & set(line["body"]), f"mojibake in {name}: {line['body']!r}"
+
+
+@pytest.mark.parametrize(
+    ("body", "damaged"),
+    [
+        ("Café déjà vu".encode() + b"\xff", True),  # valid sequences outnumber stray bytes
+        (b"Caf\xc3 au lait", True),  # a cut sequence
+        ("Café déjà vu naïve".encode("cp1252"), False),  # windows-1252, no UTF-8 at all
+        ("Straße in München".encode("cp1252"), False),  # ß and ü between letters
+        (RUSSIAN.encode("cp1251"), False),  # a few accidental sequences among many bytes
+        (CHINESE.encode("gbk"), False),
+    ],
+)
+def test_what_counts_as_damaged_utf8(body: bytes, damaged: bool) -> None:
+    assert (utf8_damage(body) is not None) is damaged

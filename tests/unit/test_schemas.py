@@ -110,3 +110,12 @@ def test_typed_failures_carry_stage_reason_and_message() -> None:
         "no such file",
     )
     assert isinstance(source, PermanentError)
+
+
+def test_a_null_body_is_a_schema_error_not_a_crash() -> None:
+    # Found by the property suite: the base64 validator raised TypeError, which pydantic
+    # passes through, so the decode stage crashed instead of dead-lettering schema_invalid.
+    with pytest.raises(ValidationError):
+        RawArticle.model_validate_json(
+            b'{"id": "a", "source": "s", "content_type": "text", "body": null}'
+        )

@@ -109,3 +109,17 @@ def test_robots_5xx_disallows_everything(sites: tuple[Site, Site]) -> None:
     with pytest.raises(FetchError, match="robots_disallowed"):
         get(site.url("/page"), site.url("/"), max_retries=0)
     assert site.requests("/page") == []
+
+
+def test_errors_are_one_line_without_a_urls_password(sites: tuple[Site, Site]) -> None:
+    """A FetchError's message reaches dead letters, feed states and `newsflow crawl`'s output."""
+    site, _ = sites
+    secret = "s3cret-feed-pass"
+    with_login = site.url("/missing").replace("://", f"://reader:{secret}@", 1)
+    with pytest.raises(FetchError, match="not_found") as refused:
+        get(with_login, site.url("/"))
+    message = refused.value.message
+    assert secret not in message and "reader:***@" in message and "\n" not in message
+    with pytest.raises(FetchError, match="unsupported_url") as unsupported:
+        origin_of(f"ftp://reader:{secret}@files.example/feed.xml")
+    assert secret not in unsupported.value.message

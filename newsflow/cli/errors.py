@@ -1,0 +1,141 @@
+"""What the command line says when a command fails: one clear line and a non-zero exit.
+
+Every command runs inside ``NewsflowGroup.invoke``: an Elasticsearch or Kafka error a user can
+cause (a service down, wrong credentials, a request the cluster refuses) becomes one line on
+stderr naming the service, what happened and what to set, and exit code 1; any other
+exception becomes one line too. The traceback is printed only with ``newsflow -v``. Every
+line goes through the redactor, so neither a URL's password nor a setting's secret is shown.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any
+
+import typer
+from elastic_transport import ConnectionError as ESConnectionError
+from elastic_transport import ConnectionTimeout, TlsError
+from elasticsearch import ApiError
+from kafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    SaslAuthenticationFailedError,
+    UnsupportedSaslMechanismError,
+)
+from pydantic import ValidationError
+from typer.core import TyperGroup
+
+from newsflow.redaction import redact_url
+from newsflow.search import QueryError
+from newsflow.settings import Settings, env_name
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2  # a setting or an argument the command cannot use
+
+_KAFKA_UNREACHABLE = (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError)
+_KAFKA_AUTH = (SaslAuthenticationFailedError, UnsupportedSaslMechanismError)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _es_reason(exc: ApiError) -> str:
+    """Elasticsearch's own error type and reason, from the response body if it has one."""
+    body: Any = exc.body
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        causes = error.get("root_cause") or [error]
+        first = causes[0] if isinstance(causes, list) and causes else error
+        return f"{first.get('type', exc.message)}: {first.get('reason', '')}".rstrip(": ")
+    return str(error or exc.message)
+
+
+def _settings_problems(exc: ValidationError) -> str:
+    """Each problem as "NEWSFLOW_VARIABLE: what is wrong" (the value is never shown)."""
+    groups = {group.__name__: group for group in Settings.group_types().values()}
+    group = groups.get(exc.title)
+    problems = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        if group is not None and field in group.model_fields:
+            name = env_name(group, field)
+        else:
+            name = ".".join(map(str, error["loc"])) or exc.title
+        problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)
+
+
+def describe(exc: BaseException, settings: Settings | None) -> str:
+    """The one line that tells a user what failed (before redaction)."""
+    es_url = redact_url(settings.es.url) if settings else "NEWSFLOW_ES_URL"
+    brokers = settings.kafka.bootstrap_servers if settings else "NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS"
+    if isinstance(exc, QueryError):
+        return f"invalid search: {exc}"
+    if isinstance(exc, ValidationError):
+        return f"invalid setting: {_settings_problems(exc)}"
+    if isinstance(exc, ApiError):
+        status = exc.status_code
+        if status == 401:
+            return (
+                f"Elasticsearch at {es_url} refused the credentials (HTTP 401); check "
+                "NEWSFLOW_ES_USERNAME/NEWSFLOW_ES_PASSWORD or NEWSFLOW_ES_API_KEY"
+            )
+        if status == 403:
+            return f"Elasticsearch at {es_url} does not allow this (HTTP 403): {_es_reason(exc)}"
+        return f"Elasticsearch refused the request (HTTP {status}): {_es_reason(exc)}"
+    if isinstance(exc, TlsError):
+        return f"TLS to Elasticsearch at {es_url} failed: {exc.message}"
+    if isinstance(exc, ESConnectionError | ConnectionTimeout):
+        return (
+            f"Elasticsearch does not answer at {es_url} (start it with `newsflow stack up`, "
+            "or set NEWSFLOW_ES_URL)"
+        )
+    if isinstance(exc, _KAFKA_AUTH):
+        return (
+            f"Kafka at {brokers} refused the login ({type(exc).__name__}); check "
+            "NEWSFLOW_KAFKA_SASL_MECHANISM, NEWSFLOW_KAFKA_SASL_USERNAME and "
+            "NEWSFLOW_KAFKA_SASL_PASSWORD"
+        )
+    if isinstance(exc, _KAFKA_UNREACHABLE):
+        return (
+            f"no Kafka broker answers at {brokers} (start one with `newsflow stack up`, or "
+            "set NEWSFLOW_KAFKA_BOOTSTRAP_SERVERS; with security on, check the "
+            "NEWSFLOW_KAFKA_SECURITY_PROTOCOL and SASL settings)"
+        )
+    if isinstance(exc, KafkaError):
+        return f"Kafka error: {type(exc).__name__}: {exc}"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def report(exc: BaseException, settings: Settings | None, verbose: bool) -> None:
+    """Prints the failure's line (and with ``verbose`` its traceback) to stderr."""
+    hint = "" if verbose else " (run `newsflow -v ...` for details)"
+    if verbose:
+        sys.stderr.write("".join(traceback.format_exception(exc)))
+    sys.stderr.write(f"error: {_one_line(describe(exc, settings))}{hint}\n")
+    sys.stderr.flush()
+
+
+# Exceptions the command-line framework uses for its own exits, usage errors and aborts.
+_FRAMEWORK = (typer.Exit, typer.Abort, typer.TyperException, EOFError)
+
+
+class NewsflowGroup(TyperGroup):
+    """The root command group: any failure of a command is reported by ``report``."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _FRAMEWORK:
+            raise
+        except Exception as exc:
+            settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+            report(exc, settings, verbose=bool(ctx.params.get("verbose")))
+            code = EXIT_USAGE if isinstance(exc, ValidationError | QueryError) else EXIT_FAILED
+            raise typer.Exit(code) from None
