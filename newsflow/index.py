@@ -72,6 +72,14 @@ def article_mappings(analyzer: str = "standard") -> dict[str, Any]:
             "language": {"type": "keyword"},
             "content_type": {"type": "keyword"},
             "cleaner": {"type": "keyword"},
+            "extraction": {
+                "properties": {
+                    "extractor": {"type": "keyword"},
+                    "versions": {"type": "object", "enabled": False},
+                    "confidence": {"type": "float"},
+                    "signals": {"type": "object", "enabled": False},
+                }
+            },
             "content_hash": {"type": "keyword"},
             "simhash": {"type": "keyword"},
             "minhash": {"type": "long", "index": False},
@@ -174,9 +182,10 @@ def ensure_index(es: Elasticsearch, settings: Settings) -> str:
 
     Returns the concrete index name behind the alias.
     """
-    install_template(es, settings)
+    analyzer = install_template(es, settings)
     existing = current_index(es, settings)
     if existing is not None:
+        add_new_fields(es, existing, analyzer)
         return existing
     name = index_name(settings)
     if not es.indices.exists(index=name):
@@ -189,6 +198,24 @@ def ensure_index(es: Elasticsearch, settings: Settings) -> str:
     else:
         es.indices.put_alias(index=name, name=settings.index_alias, is_write_index=True)
     return name
+
+
+def add_new_fields(es: Elasticsearch, index: str, analyzer: str = "standard") -> list[str]:
+    """Adds top-level article fields the index does not map yet; returns their names.
+
+    Why: the mapping is strict, so an index created before a field existed would reject
+    every new document carrying it. New fields are additive (old documents simply lack
+    them), so they go into the live index; a changed field still needs a new index version.
+    """
+    mapping: dict[str, Any] = dict(es.indices.get_mapping(index=index))
+    found: dict[str, Any] = next(iter(mapping.values()), {})
+    current: dict[str, Any] = found.get("mappings", {}).get("properties", {})
+    wanted = article_mappings(analyzer)["properties"]
+    missing = {name: spec for name, spec in wanted.items() if name not in current}
+    if missing:
+        es.indices.put_mapping(index=index, properties=missing)
+        log.info("added fields %s to %s", ", ".join(sorted(missing)), index)
+    return sorted(missing)
 
 
 def swap_alias(es: Elasticsearch, settings: Settings, old: str, new: str) -> None:

@@ -34,7 +34,7 @@ from consumers.cleaning.html import extract_html
 from consumers.cleaning.model import CleanError, Extracted
 from consumers.cleaning.normalize import normalize_paragraphs, normalize_text, split_paragraphs
 from newsflow.settings import Settings
-from schemas.article import Article, ContentType, RawArticle, Tags
+from schemas.article import Article, ContentType, Extraction, RawArticle, Tags
 
 __all__ = [
     "CleanError",
@@ -236,6 +236,14 @@ def to_article(raw: RawArticle, extracted: Extracted, tags: Tags | None = None) 
         minhash=minhash(text),
         content_type=raw.content_type,
         cleaner=extracted.extractor,
+        extraction=Extraction(
+            extractor=extracted.extractor,
+            versions=dict(extracted.versions),
+            # An extractor that gives no confidence (a structured source's own text field)
+            # is trusted as the source's text.
+            confidence=1.0 if extracted.confidence is None else extracted.confidence,
+            signals=dict(extracted.signals),
+        ),
         fetched_at=raw.fetched_at,
     )
 
