@@ -1,11 +1,17 @@
-"""Scores the cleaner on the WCXB dev corpus against gold text, next to trafilatura and raw text.
+"""Scores the cleaner on a dev corpus against gold text, next to trafilatura and raw text.
 
-Used by ``newsflow eval``, ``benchmarks/eval_cleaner.py`` and the CI quality gate. For every
-page it runs, in the same process and on the same bytes:
+Used by ``newsflow eval``, ``benchmarks/eval_cleaner.py`` and the CI quality gate. Corpora
+(../shared/corpus): wcxb-dev (``urls.json``) and fundus-news-dev (``meta.json``: publisher,
+country). For every page it runs, in the same process and on the same bytes:
 
-- html mode: our ``clean()`` on ``pages/<id>.html.gz``, trafilatura 2.3.1
-  ``extract(html, url=..., output_format="txt")`` with its defaults (the baseline to beat);
+- html mode: our ``clean()`` on ``pages/<id>.html.gz``; the baselines trafilatura 2.3.1
+  ``extract(html, url=..., output_format="txt")`` with its defaults (the one to beat) and
+  rs-trafilatura ``extract(html, page_type="article")``;
 - text mode: our ``clean()`` on ``pages/<id>.txt.gz``, and the whole page text as is.
+
+Pages are grouped by site (``page_groups``): by host for wcxb-dev, by publisher for
+fundus-news-dev, merged where two publishers share a host (one CMS, one page chrome), so a
+split or a cross-validation fold never has one site on both sides.
 
 Scores use consumers.cleaning.scoring (4-word shingles, macro P/R, F1 of the averages).
 """
@@ -13,20 +19,25 @@ Scores use consumers.cleaning.scoring (4-word shingles, macro P/R, F1 of the ave
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import re
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from consumers.cleaning.scoring import CorpusScore, PageScore, score_corpus, score_page
 from schemas.article import ContentType, RawArticle
 from schemas.failures import CleanError
 
 MODES = ("html", "text")
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "wcxb-dev"
+CORPORA = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+DEFAULT_CORPUS = CORPORA / "wcxb-dev"
+NEWS_CORPUS = CORPORA / "fundus-news-dev"
 
 
 @dataclass(frozen=True)
@@ -51,21 +62,112 @@ class SystemReport:
 
 
 def load_corpus(corpus: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """(gold text by id, url by id) of a corpus directory."""
+    """(gold text by id, url by id) of a corpus directory (no urls.json: no urls)."""
     gold: dict[str, str] = json.loads((corpus / "gold.json").read_text(encoding="utf-8"))
-    urls: dict[str, str] = json.loads((corpus / "urls.json").read_text(encoding="utf-8"))
+    urls_file = corpus / "urls.json"
+    urls: dict[str, str] = (
+        json.loads(urls_file.read_text(encoding="utf-8")) if urls_file.exists() else {}
+    )
     return gold, urls
 
 
+def load_meta(corpus: Path) -> dict[str, dict[str, str]]:
+    """meta.json of a corpus ({id: {publisher, country, title}}), or {} when it has none."""
+    path = corpus / "meta.json"
+    if not path.exists():
+        return {}
+    meta: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
+    return meta
+
+
+# The page's own address: <link rel="canonical"> or og:url, either attribute order.
+_CANONICAL = re.compile(
+    r"<link\b[^>]*\brel=[\"']canonical[\"'][^>]*\bhref=[\"']([^\"']+)"
+    r"|<link\b[^>]*\bhref=[\"']([^\"']+)[\"'][^>]*\brel=[\"']canonical"
+    r"|<meta\b[^>]*\bproperty=[\"']og:url[\"'][^>]*\bcontent=[\"']([^\"']+)",
+    re.IGNORECASE,
+)
+
+
+def host_of(url: str | None) -> str | None:
+    """The host of a URL without a leading "www.", or None."""
+    if not url:
+        return None
+    host = urlsplit(url.strip()).hostname or ""
+    return host.removeprefix("www.") or None
+
+
+def _declared_host(corpus: Path, page_id: str) -> str | None:
+    html = gzip.decompress((corpus / "pages" / f"{page_id}.html.gz").read_bytes())
+    match = _CANONICAL.search(html[:300_000].decode("utf-8", errors="replace"))
+    return host_of(next((g for g in match.groups() if g), None)) if match else None
+
+
+def page_groups(corpus: Path) -> dict[str, str]:
+    """Page id -> site group: the publisher where meta.json names one, else the url's host.
+
+    Publishers whose pages declare the same host (one media group's shared CMS, e.g. four
+    German papers under one canonical domain) are merged into one group: they share the page
+    chrome that a cross-validated model must not see on both sides of a split.
+    """
+    gold, urls = load_corpus(corpus)
+    meta = load_meta(corpus)
+    if not meta:
+        return {pid: host_of(urls.get(pid)) or pid for pid in gold}
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    publisher = {pid: meta.get(pid, {}).get("publisher") or pid for pid in gold}
+    for pid in sorted(gold):
+        host = _declared_host(corpus, pid)
+        if host:
+            a, b = find(publisher[pid]), find(f"host:{host}")
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    members: dict[str, list[str]] = {}
+    for name in list(parent):
+        members.setdefault(find(name), []).append(name)
+    # A group is named by its first host where it has one, so a publisher that is also a
+    # site of another corpus (by host) gets the same name there.
+    names = {
+        root: min((n for n in group if n.startswith("host:")), default=root).removeprefix("host:")
+        for root, group in members.items()
+    }
+    return {pid: names.get(find(publisher[pid]), publisher[pid]) for pid in gold}
+
+
+def group_half(group: str) -> int:
+    """0 or 1: a stable half of the site groups (a hash of the name, not its order)."""
+    return hashlib.sha256(group.encode()).digest()[0] & 1
+
+
 def select_ids(
-    ids: Sequence[str], split: str = "all", limit: int | None = None, *, spread: bool = True
+    ids: Sequence[str],
+    split: str = "all",
+    limit: int | None = None,
+    *,
+    spread: bool = True,
+    groups: dict[str, str] | None = None,
 ) -> list[str]:
-    """Page ids of a split ("all", "even", "odd" by numeric id), optionally ``limit`` of them
-    spread evenly over the (sorted) ids so a small sample still covers every site kind."""
+    """Page ids of a split, optionally ``limit`` of them spread evenly over the sorted ids so
+    a small sample still covers every site kind.
+
+    Splits: "all"; "even"/"odd": numeric ids by parity (wcxb-dev), other ids by the half of
+    their site group (``groups``, see page_groups), so no site is on both sides.
+    """
     chosen = sorted(ids)
     if split in ("even", "odd"):
         parity = 0 if split == "even" else 1
-        chosen = [i for i in chosen if int(i) % 2 == parity]
+        if all(i.isdigit() for i in chosen):
+            chosen = [i for i in chosen if int(i) % 2 == parity]
+        else:
+            if groups is None:
+                raise ValueError("a split of non-numeric ids needs the page groups")
+            chosen = [i for i in chosen if group_half(groups.get(i, i)) == parity]
     elif split != "all":
         raise ValueError(f"unknown split {split!r}: use all, even or odd")
     if limit is not None and limit < len(chosen):
@@ -100,6 +202,13 @@ def _trafilatura(body: bytes, url: str | None) -> str:
     return extract(body.decode("utf-8", errors="replace"), url=url, output_format="txt") or ""
 
 
+def _rs_trafilatura(body: bytes) -> str:
+    import rs_trafilatura
+
+    result = rs_trafilatura.extract(body.decode("utf-8", errors="replace"), page_type="article")
+    return result.main_content or ""
+
+
 def score_one(args: tuple[str, str, str | None, str, tuple[str, ...], bool]) -> PageResult:
     """Runs every system of the requested modes on one page (a process-pool task); the
     baselines (trafilatura, page as is) only when the last argument is true."""
@@ -121,6 +230,7 @@ def score_one(args: tuple[str, str, str | None, str, tuple[str, ...], bool]) -> 
         run("html/ours", lambda: _ours(html, url, ContentType.HTML))
         if baselines:
             run("html/trafilatura", lambda: _trafilatura(html, url))
+            run("html/rs-trafilatura", lambda: _rs_trafilatura(html))
     if "text" in modes:
         text = gzip.decompress((pages / f"{page_id}.txt.gz").read_bytes())
         run("text/ours", lambda: _ours(text, url, ContentType.TEXT))

@@ -35,8 +35,11 @@ consumer loop; nothing here needs a timer.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
 
 from lxml import etree
 from lxml.html import HtmlElement
@@ -47,8 +50,14 @@ from consumers.cleaning.dom import extract_dom
 from consumers.cleaning.metadata import PageMeta, extract_metadata
 from consumers.cleaning.model import Extracted
 from consumers.cleaning.normalize import normalize_paragraphs
+from consumers.cleaning.script_data import script_paragraphs
 from schemas.failures import CleanError
 from schemas.reasons import CleanReason
+
+try:  # a Rust wheel: where it cannot be installed, trafilatura does all the work
+    from rs_trafilatura import extract as _rs_extract
+except ImportError:  # pragma: no cover - depends on the platform
+    _rs_extract = None
 
 MAX_HTML_CHARS = 5_000_000
 # Fewer words than this is a menu or a stub, not an article.
@@ -72,6 +81,8 @@ _AT_DEPTH_CAP = etree.XPath("boolean(/" + "/*" * 250 + ")")
 # (the parser closes both at the end of the input anyway).
 _PAGE_END = re.compile(r"</(?:body|html)\s*>", re.IGNORECASE)
 _EARLY_END_TAIL = 1000
+# A script or style element's body (kept: the tags).
+_SCRIPT_BODY = re.compile(r"(<(?:script|style)\b[^>]*>).*?(</(?:script|style)\s*>)", re.I | re.S)
 _HUGE_ATTR = re.compile(r"""(\s[\w:.-]+\s*=\s*)("[^"<]{20000,}"|'[^'<]{20000,}')""")
 
 # The text-mass result wins when it has this many times trafilatura's words and contains
@@ -86,6 +97,27 @@ TAIL_MAX_CUT = 0.5
 # Below this ratio of page words to trafilatura's words there is too little else on the
 # page for the second pass to find a longer story or a tail worth cutting.
 SECOND_PASS_RATIO = 1.3
+# rs-trafilatura's text is kept (and trafilatura, three times slower, not run) when it and
+# the text-mass container hold the same story: this share of each one's 4-word shingles is
+# in the other (chosen on even wcxb ids and one half of the news publishers, checked on the
+# other halves; see benchmarks/html_choice.py).
+AGREEMENT = 0.8
+
+TRAFILATURA = "trafilatura"
+RS_TRAFILATURA = "rs-trafilatura"
+TEXTMASS = "textmass"
+SCRIPT_DATA = "script-data"
+# Fewer words than this from the markup: look for the article in the page's script data
+# (consumers/cleaning/script_data.py), and take it when it has 4 times as many.
+SCRIPT_RESCUE_WORDS = 50
+# Bump when the text-mass extractor or the trimming rules change what they keep.
+TEXTMASS_VERSION = "2"
+EXTRACTOR_VERSIONS = {
+    TRAFILATURA: version("trafilatura"),
+    RS_TRAFILATURA: version("rs-trafilatura") if _rs_extract is not None else "",
+    TEXTMASS: TEXTMASS_VERSION,
+    SCRIPT_DATA: TEXTMASS_VERSION,
+}
 
 _WORD = re.compile(r"\w+")
 # Lines that introduce other content, wherever they appear.
@@ -303,29 +335,30 @@ def _page_words(tree: HtmlElement) -> int:
 
 
 def combine(
-    lines: list[str], page_words: int, dom: Callable[[], list[str]]
+    lines: list[str], page_words: int, dom: Callable[[], list[str]], base: str = TRAFILATURA
 ) -> tuple[list[str], str]:
-    """trafilatura's lines combined with the text-mass extractor's, and the name of the mix.
+    """A base extractor's lines combined with the text-mass extractor's, and the mix's name.
 
-    ``page_words`` counts the page's words; ``dom`` runs the text-mass extractor, which is
-    only called when the page has clearly more text than trafilatura kept.
+    ``base`` names the extractor of ``lines`` (trafilatura or rs-trafilatura); ``page_words``
+    counts the page's words; ``dom`` runs the text-mass extractor (memoized by the caller),
+    which is only called when the page has clearly more text than the base kept.
     """
     words = _words(" ".join(lines))
     # The text-mass pass (~3 ms) can only change the result when the page has clearly more
-    # text than trafilatura kept; counting the page's words costs ~0.5 ms, so check first.
+    # text than the base kept; counting the page's words costs ~0.5 ms, so check first.
     if page_words <= SECOND_PASS_RATIO * len(words):
-        return lines, "trafilatura"
+        return lines, base
     dom_lines = dom()
     d_words = _words(" ".join(dom_lines))
     # The word lists and their overlap are computed once and shared by every rule.
     share = _containment(words, d_words)
     if _extends(words, d_words, lambda: share):
-        return dom_lines, "textmass"
+        return dom_lines, TEXTMASS
     if _continues(words, d_words, share):
-        return _join(lines, dom_lines, d_words), "trafilatura+textmass"
+        return _join(lines, dom_lines, d_words), f"{base}+{TEXTMASS}"
     if dom_lines and lines:
-        return trim_tail(lines, words, d_words, share), "trafilatura"
-    return lines, "trafilatura"
+        return trim_tail(lines, words, d_words, share), base
+    return lines, base
 
 
 def _trafilatura_lines(tree: HtmlElement, url: str | None) -> list[str]:
@@ -341,6 +374,79 @@ def _trafilatura_lines(tree: HtmlElement, url: str | None) -> list[str]:
     return text.split("\n") if text else []
 
 
+def _rs_lines(html: str) -> list[str] | None:
+    """rs-trafilatura's article text as lines; None when the package is not installed.
+
+    It gets the page without the bodies of scripts and styles: it does not need them for
+    the text, and a large inline script makes it slow beyond reason (a 0.8 MB live-blog
+    state object: 117 s for the page, 0.24 s without it). Blanking them costs ~1 ms per MB.
+    """
+    if _rs_extract is None:
+        return None
+    text = _rs_extract(_SCRIPT_BODY.sub(r"\1\2", html), page_type="article").main_content
+    return [line for line in (text or "").split("\n") if line.strip()]
+
+
+@dataclass(frozen=True)
+class BaseText:
+    """The article lines chosen from the extractors, and what the choice was based on.
+
+    ``agreement`` is the smaller of the two containments (base in container, container in
+    base) of the base text and the text-mass container, 0 when either is empty; ``ran`` names
+    the extractors that ran on the page.
+    """
+
+    lines: list[str]
+    extractor: str
+    agreement: float
+    ran: tuple[str, ...]
+
+
+def choose_base(
+    html: str, tree: HtmlElement, url: str | None, page_words: int, deep: bool = False
+) -> BaseText:
+    """The article lines from rs-trafilatura, trafilatura and the text-mass container.
+
+    rs-trafilatura runs first (about a third of trafilatura's time). When its text and the
+    text-mass container hold the same story (AGREEMENT both ways), it is combined with the
+    container and kept; otherwise (one of them found something else, or nothing) trafilatura
+    runs and is combined with the container as before. On the dev corpora this keeps the
+    quality of trafilatura+container and runs trafilatura on 10-20% of pages.
+
+    ``deep``: the page reached libxml2's nesting cap; rs-trafilatura, whose parser has no
+    such cap, is then not asked (100,000 nested elements take it minutes).
+    """
+    dom_cache: list[list[str]] = []
+
+    def dom() -> list[str]:
+        if not dom_cache:
+            dom_cache.append(extract_dom(tree).paragraphs)
+        return dom_cache[0]
+
+    rs_lines = None if deep else _rs_lines(html)
+    if rs_lines is not None:
+        r_words = _words(" ".join(rs_lines))
+        d_words = _words(" ".join(dom()))
+        agreement = (
+            min(_containment(r_words, d_words), _containment(d_words, r_words))
+            if r_words and d_words
+            else 0.0
+        )
+        if agreement >= AGREEMENT:
+            lines, name = combine(rs_lines, page_words, dom, RS_TRAFILATURA)
+            return BaseText(lines, name, agreement, (RS_TRAFILATURA, TEXTMASS))
+    t_lines = _trafilatura_lines(tree, url)
+    lines, name = combine(t_lines, page_words, dom, TRAFILATURA)
+    ran = (RS_TRAFILATURA, TRAFILATURA) if rs_lines is not None else (TRAFILATURA,)
+    t_words = _words(" ".join(t_lines))
+    agreement = 0.0
+    if dom_cache and t_words:
+        d_words = _words(" ".join(dom_cache[0]))
+        if d_words:
+            agreement = min(_containment(t_words, d_words), _containment(d_words, t_words))
+    return BaseText(lines, name, agreement, (*ran, TEXTMASS) if dom_cache else ran)
+
+
 def extract_html(html: str, url: str | None = None) -> Extracted:
     """The article in an HTML page: main-text paragraphs in reading order plus metadata.
 
@@ -351,21 +457,29 @@ def extract_html(html: str, url: str | None = None) -> Extracted:
         raise CleanError(CleanReason.EMPTY, "no HTML")
     html = reopen_early_end(html)
     tree = load_html(html)
-    if tree is not None and _AT_DEPTH_CAP(tree):
+    deep = tree is not None and bool(_AT_DEPTH_CAP(tree))
+    if deep:
         # libxml2 stopped at its depth cap and dropped everything deeper: flatten the runs
         # of nested tags and parse again (only pathological pages pay for the regex).
-        tree = load_html(_DEEP_CLOSE.sub("</div>", _DEEP_OPEN.sub("<div>", html)))
+        html = _DEEP_CLOSE.sub("</div>", _DEEP_OPEN.sub("<div>", html))
+        tree = load_html(html)
     if tree is None:
         raise CleanError(CleanReason.NO_ARTICLE_TEXT, "the HTML could not be parsed")
     meta: PageMeta = extract_metadata(tree, url)
-    # trafilatura works on its own copy of the tree, and extract_dom never modifies it.
-    lines, extractor = combine(
-        _trafilatura_lines(tree, url), _page_words(tree), lambda: extract_dom(tree).paragraphs
-    )
+    # Neither extractor modifies the tree (trafilatura works on its own copy).
+    base = choose_base(html, tree, url, _page_words(tree), deep)
     # trim() keeps normalized lines as they are; dropping lines can only bring two equal
     # lines together, so only that repeat needs removing (normalizing again costs ~1 ms).
-    paragraphs = _drop_repeats(trim(normalize_paragraphs(lines), meta.headings))
-    if len(_words(" ".join(paragraphs))) < MIN_WORDS:
+    paragraphs = _drop_repeats(trim(normalize_paragraphs(base.lines), meta.headings))
+    n_words = len(_words(" ".join(paragraphs)))
+    if n_words < SCRIPT_RESCUE_WORDS:
+        # The markup holds (almost) nothing: the article may live in script data only.
+        rescued = _drop_repeats(trim(normalize_paragraphs(script_paragraphs(tree)), meta.headings))
+        r_words = len(_words(" ".join(rescued)))
+        if r_words >= max(SCRIPT_RESCUE_WORDS, 4 * n_words):
+            base = BaseText(rescued, SCRIPT_DATA, 0.0, (*base.ran, SCRIPT_DATA))
+            paragraphs, n_words = rescued, r_words
+    if n_words < MIN_WORDS:
         raise CleanError(CleanReason.NO_ARTICLE_TEXT, "no main text found in the HTML")
     return Extracted(
         paragraphs=paragraphs,
@@ -376,5 +490,23 @@ def extract_html(html: str, url: str | None = None) -> Extracted:
         canonical_url=meta.canonical_url,
         description=meta.description,
         image=meta.image,
-        extractor=extractor,
+        extractor=base.extractor,
+        versions={name: EXTRACTOR_VERSIONS[name] for name in base.ran},
+        confidence=confidence(base.agreement),
+        signals={
+            "agreement": round(base.agreement, 4),
+            "words": float(n_words),
+            "ran_trafilatura": float(TRAFILATURA in base.ran),
+        },
     )
+
+
+def confidence(agreement: float) -> float:
+    """0-1 confidence of an HTML extraction from the agreement of two extractors.
+
+    Two extractors built on different ideas (trafilatura's or rs-trafilatura's patterns,
+    and our text mass) that find the same story are rarely both wrong. The curve is
+    calibrated on the dev corpora (see benchmarks/confidence_report.py): pages with no
+    agreement score F1 ~0.5, with agreement 0.5 ~0.8, above 0.95 ~0.96.
+    """
+    return round(0.5 + 0.47 * math.sqrt(min(max(agreement, 0.0), 1.0)), 4)

@@ -19,6 +19,15 @@ class Extracted(BaseModel):
     description: str | None = None
     image: str | None = None
     extractor: str = Field(description="Which extractor (and combination) produced the text")
+    versions: dict[str, str] = Field(
+        default_factory=dict, description="Version of each extractor that ran"
+    )
+    confidence: float | None = Field(
+        default=None, description="0-1: how likely the text is the article and nothing else"
+    )
+    signals: dict[str, float] = Field(
+        default_factory=dict, description="The evidence the confidence was computed from"
+    )
 
     @property
     def text(self) -> str:
