@@ -196,7 +196,11 @@ def clean(raw: RawArticle, settings: Settings | None = None) -> Extracted:
     else:
         extracted = extract_text(text)
 
-    paragraphs = normalize_paragraphs(extracted.paragraphs)
+    paragraphs = (
+        list(extracted.paragraphs)
+        if extracted.normalized
+        else normalize_paragraphs(extracted.paragraphs)
+    )
     if not paragraphs:
         raise CleanError("no_article_text", "no article text left after cleaning")
     updates: dict[str, Any] = {"paragraphs": paragraphs}
