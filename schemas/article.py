@@ -107,7 +107,7 @@ class Extraction(BaseModel):
 
     extractor: str = Field(
         description="The extractor (or combination) whose text is the body, e.g. "
-        "rs-trafilatura+textmass, trafilatura, text-mlp-hmm"
+        "trafilatura+textmass, trafilatura, script-data, text-mlp-hmm"
     )
     versions: dict[str, str] = Field(
         default_factory=dict, description="Version of each extractor that ran on the page"

@@ -193,7 +193,11 @@ def clean(raw: RawArticle, limits: Limits = _DEFAULT_LIMITS) -> Extracted:
     else:
         extracted = extract_text(text)
 
-    paragraphs = normalize_paragraphs(extracted.paragraphs)
+    paragraphs = (
+        list(extracted.paragraphs)
+        if extracted.normalized
+        else normalize_paragraphs(extracted.paragraphs)
+    )
     if not paragraphs:
         raise CleanError(CleanReason.NO_ARTICLE_TEXT, "no article text left after cleaning")
     updates: dict[str, Any] = {"paragraphs": paragraphs}

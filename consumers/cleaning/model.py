@@ -28,6 +28,9 @@ class Extracted(BaseModel):
     signals: dict[str, float] = Field(
         default_factory=dict, description="The evidence the confidence was computed from"
     )
+    # True when ``paragraphs`` are already in normalize_paragraphs() form (normalized, no
+    # empty ones, no immediate repeats), so clean() need not normalize them a second time.
+    normalized: bool = Field(default=False, exclude=True)
 
     @property
     def text(self) -> str:

@@ -146,6 +146,7 @@ def eval_command(
     """Score the cleaner against gold text, next to trafilatura, rs-trafilatura and raw text."""
     from consumers.cleaning.evaluation import (
         MODES,
+        confidence_bands,
         iter_results,
         load_corpus,
         load_meta,
@@ -200,6 +201,28 @@ def eval_command(
     if "html/ours" in by_name and "html/trafilatura" in by_name:
         delta = by_name["html/ours"].score.f1 - by_name["html/trafilatura"].score.f1
         Console().print(f"html: ours - trafilatura = {delta:+.4f} F1 (target >= +0.02)")
+    bands = confidence_bands(results)
+    if bands:
+        conf_table = Table(title="Mean page F1 by our extraction confidence")
+        for column in (
+            "system",
+            "threshold",
+            "pages below",
+            "F1 below",
+            "pages at/above",
+            "F1 at/above",
+        ):
+            conf_table.add_column(column, justify="left" if column == "system" else "right")
+        for b in bands:
+            conf_table.add_row(
+                b.system,
+                f"{b.threshold:.2f}",
+                str(b.below),
+                f"{b.below_f1:.4f}",
+                str(b.above),
+                f"{b.above_f1:.4f}",
+            )
+        Console().print(conf_table)
     by_language: dict[str, dict[str, float]] = {}
     meta = load_meta(path)
     if meta:
@@ -239,5 +262,6 @@ def eval_command(
                 for r in reports
             },
             "by_language": by_language,
+            "confidence_bands": [b.__dict__ for b in bands],
         }
         json_out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
