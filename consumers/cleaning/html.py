@@ -97,10 +97,6 @@ SCRIPT_DATA = "script-data"
 # Fewer words than this from the markup: look for the article in the page's script data
 # (consumers/cleaning/script_data.py), and take it when it has 4 times as many.
 SCRIPT_RESCUE_WORDS = 50
-# A news standfirst is put back when it ends at most this many characters (of word text)
-# before the body's first line, and has at least this many words (see with_standfirst).
-STANDFIRST_GAP = 1000
-STANDFIRST_MIN_WORDS = 8
 # Bump when the text-mass extractor or the trimming rules change what they keep.
 TEXTMASS_VERSION = "2"
 EXTRACTOR_VERSIONS = {
@@ -213,44 +209,10 @@ def trim_tail(lines: list[str], words: list[str], d_words: list[str], share: flo
     return kept
 
 
-def _page_text(tree: HtmlElement) -> str:
-    """The text of the page body, scripts included."""
-    body = tree.find("body")
-    return str((body if body is not None else tree).text_content())
-
-
 def _page_words(tree: HtmlElement) -> int:
     """Words of text in the page body, scripts included (an upper bound for any extractor)."""
-    return len(_WORD.findall(_page_text(tree)))
-
-
-def with_standfirst(
-    paragraphs: list[str], description: str | None, page_text: str, kind: str | None
-) -> list[str]:
-    """The paragraphs with a news article's standfirst first, when the extractors left it out.
-
-    The standfirst (summary, "Vorspann", "chapô") of a news article is part of the story,
-    and news pages print their meta description as that standfirst just above the body, in
-    a header block the extractors take for chrome. It is put back when the page says it is a
-    news article (schema.org NewsArticle and kin), the description is visible in the page
-    within STANDFIRST_GAP characters before the body's first line, and the body lacks it.
-    On fundus-news-dev such a visible description is gold text on 47 pages and not on 19;
-    general web pages (wcxb-dev) treat it as a subtitle, hence the news-only rule.
-    """
-    if not description or not paragraphs or not kind or "News" not in kind:
-        return paragraphs
-    standfirst = word_key(description)
-    if len(standfirst.split()) < STANDFIRST_MIN_WORDS or standfirst in word_key(
-        " ".join(paragraphs)
-    ):
-        return paragraphs
-    first = next((word_key(p) for p in paragraphs if len(p) >= 40), "")[:80]
-    page = word_key(page_text)
-    end = page.find(standfirst)
-    start = page.find(first, end) if first and end >= 0 else -1
-    if end < 0 or start < 0 or start - (end + len(standfirst)) > STANDFIRST_GAP:
-        return paragraphs
-    return [description, *paragraphs]
+    body = tree.find("body")
+    return len(_WORD.findall((body if body is not None else tree).text_content()))
 
 
 def combine(
@@ -354,8 +316,7 @@ def extract_html(html: str, url: str | None = None) -> Extracted:
         raise CleanError(CleanReason.NO_ARTICLE_TEXT, "the HTML could not be parsed")
     meta: PageMeta = extract_metadata(tree, url)
     # Neither extractor modifies the tree (trafilatura works on its own copy).
-    page_text = _page_text(tree)
-    base = choose_base(tree, url, len(_WORD.findall(page_text)))
+    base = choose_base(tree, url, _page_words(tree))
     # trim() keeps normalized lines as they are; dropping lines can only bring two equal
     # lines together, so only that repeat needs removing (normalizing again costs ~1 ms).
     paragraphs = drop_repeats(trim(normalize_paragraphs(base.lines), meta.headings))
@@ -369,7 +330,6 @@ def extract_html(html: str, url: str | None = None) -> Extracted:
             paragraphs, n_words = rescued, r_words
     if n_words < MIN_WORDS:
         raise CleanError(CleanReason.NO_ARTICLE_TEXT, "no main text found in the HTML")
-    paragraphs = with_standfirst(paragraphs, meta.description, page_text, meta.kind)
     return Extracted(
         paragraphs=paragraphs,
         title=meta.title,

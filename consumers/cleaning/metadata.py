@@ -60,8 +60,6 @@ class PageMeta:
     canonical_url: str | None = None
     description: str | None = None
     image: str | None = None
-    # The schema.org @type of the page's article object ("NewsArticle", "BlogPosting", ...).
-    kind: str | None = None
 
 
 _META_ATTRS = ("property", "name", "itemprop")
@@ -166,7 +164,6 @@ def extract_metadata(tree: HtmlElement, url: str | None = None) -> PageMeta:
     # Prefer the most specific type: a NewsArticle over the WebPage that wraps it.
     articles.sort(key=lambda o: "WebPage" in _type_of(o))
     ld = articles[0] if articles else {}
-    meta.kind = _type_of(ld) or None
 
     headline = ld.get("headline") or ld.get("name")
     og_title = _meta(metas, "og:title", "twitter:title")

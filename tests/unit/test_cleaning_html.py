@@ -10,13 +10,7 @@ import pytest
 from trafilatura.utils import load_html
 
 from consumers.cleaning import clean
-from consumers.cleaning.html import (
-    combine,
-    extract_html,
-    reopen_early_end,
-    trim,
-    with_standfirst,
-)
+from consumers.cleaning.html import combine, extract_html, reopen_early_end, trim
 from consumers.cleaning.script_data import script_paragraphs
 from schemas.article import ContentType, RawArticle
 from schemas.failures import CleanError
@@ -246,22 +240,6 @@ STORY = [
     "Night trains will return to the valley in December, the rail operator said on Friday.",
     "The operator will run three trains a week at first and add a fourth in spring.",
 ]
-
-
-def test_news_standfirst_printed_above_the_body_is_put_back() -> None:
-    standfirst = "The rail operator brings back the sleeper service after a break of twelve years."
-    page = f"Home Travel News {standfirst} By Ana Ruiz {STORY[0]} {STORY[1]} Read more"
-    assert with_standfirst(STORY, standfirst, page, "NewsArticle") == [standfirst, *STORY]
-    # Not a news article, not visible in the page, or already in the body: unchanged.
-    assert with_standfirst(STORY, standfirst, page, "BlogPosting") == STORY
-    assert with_standfirst(STORY, standfirst, f"{STORY[0]} {STORY[1]}", "NewsArticle") == STORY
-    assert with_standfirst([standfirst, *STORY], standfirst, page, "NewsArticle") == [
-        standfirst,
-        *STORY,
-    ]
-    # Printed far below the body (a teaser card in the footer): not the standfirst.
-    far = f"{STORY[0]} {STORY[1]} {'Other story teaser words. ' * 80} {standfirst}"
-    assert with_standfirst(STORY, standfirst, far, "NewsArticle") == STORY
 
 
 def test_lead_ins_credits_and_stamps_in_other_languages_are_trimmed() -> None:
