@@ -7,7 +7,14 @@ Usage:
 Modes: ``html`` cleans ``pages/<id>.html.gz`` then tags the result, ``text`` does the same
 for ``pages/<id>.txt.gz`` (whole-page text), ``gold`` tags the gold article text alone (no
 cleaning). Files are read and decompressed before timing; the clock covers ``clean`` and
-``Tagger.tag`` only. The process is pinned to one core and BLAS/OpenMP to one thread.
+``Tagger.tag`` only.
+
+In html mode the same pages also go through bare ``trafilatura.extract(html, url=...,
+output_format="txt")`` and bare ``rs_trafilatura.extract(html, page_type="article")``,
+interleaved page by page with our clean (the order rotates per page, so a slow spell of the
+machine hits all three alike), and the ratios clean/trafilatura, clean+tag/trafilatura and
+clean/rs-trafilatura are printed from the same run (``--no-baselines`` skips them).
+The process is pinned to one core and BLAS/OpenMP to one thread.
 Per stage it prints median / p90 / mean wall milliseconds, the median CPU milliseconds
 (thread time: what the page costs when the machine is shared), pages per second and the
 process's peak RSS. With ``--repeat R`` each page runs R times and its fastest run counts
@@ -33,10 +40,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TypeVar
 
 from consumers.cleaning import clean, raw_from_file
+from consumers.cleaning.model import Extracted
 from consumers.tagging import load_tagger
 from schemas.article import RawArticle
 from schemas.failures import CleanError
@@ -59,6 +68,7 @@ class Timings:
     def line(self, name: str) -> str:
         if not self.wall:
             return f"  {name:<6} no pages"
+        name = f"{name:<6}" if len(name) <= 6 else f"{name}\n        "
         w = sorted(self.wall)
         p90 = w[min(len(w) - 1, int(0.9 * len(w)))]
         mean = statistics.fmean(w)
@@ -99,8 +109,35 @@ def _best_of(repeat: int, fn: Callable[[], T]) -> tuple[T, float, float]:
     return result, min(walls), min(cpus)
 
 
+def _bare_trafilatura(html: str, url: str | None) -> str:
+    from trafilatura import extract
+
+    return extract(html, url=url, output_format="txt") or ""
+
+
+def _bare_rs_trafilatura(html: str) -> str:
+    import rs_trafilatura
+
+    return rs_trafilatura.extract(html, page_type="article").main_content or ""
+
+
+def _ratio_line(name: str, ours: Timings, base: Timings) -> str:
+    if not ours.wall or not base.wall:
+        return f"  {name}: no pages"
+    med = statistics.median(ours.wall) / statistics.median(base.wall)
+    mean = statistics.fmean(ours.wall) / statistics.fmean(base.wall)
+    cpu = statistics.median(ours.cpu) / statistics.median(base.cpu)
+    return f"  {name:<34} median {med:5.2f}x  mean {mean:5.2f}x  cpu median {cpu:5.2f}x"
+
+
 def run_mode(
-    mode: str, corpus: Path, ids: list[str], gold: dict[str, str], warmup: int, repeat: int
+    mode: str,
+    corpus: Path,
+    ids: list[str],
+    gold: dict[str, str],
+    warmup: int,
+    repeat: int,
+    baselines: bool = True,
 ) -> None:
     """Time every page of one mode and print the summary (the first ``warmup`` untimed)."""
     tagger = load_tagger()
@@ -108,6 +145,7 @@ def run_mode(
     for i in ids[:warmup]:
         tagger.tag(None, gold[i].split("\n\n"))
     clean_t, tag_t, total_t = Timings(), Timings(), Timings()
+    traf_t, rs_t = Timings(), Timings()
     errors: dict[str, int] = {}
     words: list[int] = []
 
@@ -123,22 +161,44 @@ def run_mode(
         raws: list[RawArticle] = [
             raw_from_file(corpus / "pages" / f"{i}{suffix}", mode) for i in ids
         ]
-        for raw in raws:
-            try:
-                extracted, cwall, ccpu = _best_of(repeat, partial(clean, raw))
-            except CleanError as exc:
-                errors[exc.reason] = errors.get(exc.reason, 0) + 1
-                continue
-            except Exception as exc:  # a cleaner bug: count it, keep measuring the rest
-                name = f"crash:{type(exc).__name__}"
-                errors[name] = errors.get(name, 0) + 1
-                continue
+        baselines = baselines and mode == "html"
+        for n, raw in enumerate(raws):
+            html = raw.body.decode("utf-8", errors="replace")
+            # Interleaved: ours, trafilatura and rs-trafilatura on the same page, in an order
+            # that rotates from page to page.
+            runs: list[tuple[str, Callable[[], object]]] = [("ours", partial(clean, raw))]
+            if baselines:
+                runs.append(("trafilatura", partial(_bare_trafilatura, html, raw.url)))
+                if find_spec("rs_trafilatura") is not None:  # a dev-only package
+                    runs.append(("rs", partial(_bare_rs_trafilatura, html)))
+            k = n % len(runs)
+            timed: dict[str, tuple[object, float, float]] = {}
+            failed = False
+            for name, fn in runs[k:] + runs[:k]:
+                try:
+                    timed[name] = _best_of(repeat, fn)
+                except CleanError as exc:
+                    errors[exc.reason] = errors.get(exc.reason, 0) + 1
+                    failed = True
+                except Exception as exc:  # a bug: count it, keep measuring the rest
+                    label = f"crash:{name}:{type(exc).__name__}"
+                    errors[label] = errors.get(label, 0) + 1
+                    failed = True
+            if failed:
+                continue  # every system is compared on the same pages only
+            result, cwall, ccpu = timed["ours"]
+            assert isinstance(result, Extracted)
+            extracted = result
             _, twall, tcpu = _best_of(
                 repeat, partial(tagger.tag, extracted.title, extracted.paragraphs)
             )
             clean_t.add(cwall, ccpu)
             tag_t.add(twall, tcpu)
             total_t.add(cwall + twall, ccpu + tcpu)
+            if baselines:
+                traf_t.add(*timed["trafilatura"][1:])
+                if "rs" in timed:
+                    rs_t.add(*timed["rs"][1:])
             words.append(sum(len(p.split()) for p in extracted.paragraphs))
 
     print(f"{mode}: {len(ids)} pages, {sum(errors.values())} clean errors {errors or ''}")
@@ -148,6 +208,15 @@ def run_mode(
         print(clean_t.line("clean"))
     print(tag_t.line("tag"))
     print(total_t.line("total"))
+    if traf_t.wall:
+        print(traf_t.line("trafilatura (bare)"))
+        if rs_t.wall:
+            print(rs_t.line("rs-trafilatura (bare)"))
+        print("  ratios, same pages, same run:")
+        print(_ratio_line("clean / trafilatura", clean_t, traf_t))
+        print(_ratio_line("clean + tag / trafilatura", total_t, traf_t))
+        if rs_t.wall:
+            print(_ratio_line("clean / rs-trafilatura", clean_t, rs_t))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per page, keeping the fastest (noisy hosts)"
     )
+    parser.add_argument(
+        "--no-baselines", action="store_true", help="html mode: skip bare (rs-)trafilatura"
+    )
     args = parser.parse_args(argv)
 
     _pin(args.cpu)
@@ -171,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     load_ms = 1000 * (time.perf_counter() - w0)
     print(f"tagger load {load_ms:.0f} ms; NER models for {sorted(tagger.ner.languages)}")
     for mode in args.modes.split(","):
-        run_mode(mode.strip(), args.corpus, ids, gold, args.warmup, args.repeat)
+        run_mode(
+            mode.strip(), args.corpus, ids, gold, args.warmup, args.repeat, not args.no_baselines
+        )
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"peak RSS {peak_kib / 1024:.0f} MiB")
     return 0

@@ -94,6 +94,8 @@ class SearchFilters:
     language: str | None = None
     entity: str | None = None
     topic: str | None = None
+    # Only articles whose extraction confidence is at least this (0-1).
+    min_confidence: float | None = None
 
 
 def build_query(
@@ -150,6 +152,8 @@ def build_query(
         )
     if filters.topic:
         flt.append({"term": {"tags.topics.value": filters.topic}})
+    if filters.min_confidence is not None:
+        flt.append({"range": {"extraction.confidence": {"gte": filters.min_confidence}}})
     return {
         "query": {"bool": {"must": must, "should": should, "filter": flt}},
         "size": size,

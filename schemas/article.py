@@ -104,6 +104,27 @@ class Tags(BaseModel):
     )
 
 
+class Extraction(BaseModel):
+    """Provenance of an article's body: which extractor produced it, and how sure it is."""
+
+    extractor: str = Field(
+        description="The extractor (or combination) whose text is the body, e.g. "
+        "trafilatura+textmass, trafilatura, script-data, text-mlp-hmm"
+    )
+    versions: dict[str, str] = Field(
+        default_factory=dict, description="Version of each extractor that ran on the page"
+    )
+    confidence: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="0-1, how likely the body is the article and nothing else (calibrated on "
+        "the dev corpora: the mean extraction F1 of pages with this confidence)",
+    )
+    signals: dict[str, float] = Field(
+        default_factory=dict, description="The evidence the confidence was computed from"
+    )
+
+
 class Article(BaseModel):
     """A cleaned, tagged article: the document indexed into Elasticsearch."""
 
@@ -130,6 +151,9 @@ class Article(BaseModel):
         default=False,
         description="The body is only the feed entry's own text (its page was not fetched, or "
         "could not be); the full page replaces it when it arrives, never the other way round",
+    )
+    extraction: Extraction | None = Field(
+        default=None, description="The extractor, its version and its confidence"
     )
     fetched_at: datetime | None = None
     ingested_at: datetime = Field(default_factory=_now)

@@ -41,7 +41,7 @@ from newsflow.reading.document import raw_document
 from newsflow.reading.files import read_input
 from newsflow.settings import Limits
 from newsflow.similarity import minhash, simhash
-from schemas.article import Article, ContentType, RawArticle, Tags
+from schemas.article import Article, ContentType, Extraction, RawArticle, Tags
 from schemas.failures import CleanError
 from schemas.reasons import CleanReason
 
@@ -195,7 +195,11 @@ def clean(raw: RawArticle, limits: Limits = _DEFAULT_LIMITS) -> Extracted:
     else:
         extracted = extract_text(text)
 
-    paragraphs = normalize_paragraphs(extracted.paragraphs)
+    paragraphs = (
+        list(extracted.paragraphs)
+        if extracted.normalized
+        else normalize_paragraphs(extracted.paragraphs)
+    )
     if not paragraphs:
         raise CleanError(CleanReason.NO_ARTICLE_TEXT, "no article text left after cleaning")
     updates: dict[str, Any] = {"paragraphs": paragraphs}
@@ -235,6 +239,14 @@ def to_article(raw: RawArticle, extracted: Extracted, tags: Tags | None = None) 
         minhash=minhash(text),
         content_type=raw.content_type,
         cleaner=extracted.extractor,
+        extraction=Extraction(
+            extractor=extracted.extractor,
+            versions=dict(extracted.versions),
+            # An extractor that gives no confidence (a structured source's own text field)
+            # is trusted as the source's text.
+            confidence=1.0 if extracted.confidence is None else extracted.confidence,
+            signals=dict(extracted.signals),
+        ),
         fetched_at=raw.fetched_at,
     )
 

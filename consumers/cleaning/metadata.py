@@ -8,6 +8,7 @@ parsed tree: far cheaper than date-guessing over the whole page text.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import dataclass, field
@@ -17,7 +18,24 @@ from urllib.parse import urljoin
 
 from lxml.html import HtmlElement
 
-from consumers.cleaning.normalize import normalize_text
+from consumers.cleaning.normalize import normalize_text as _normalize
+
+# An HTML character reference: "&amp;", "&#39;", "&#x27;".
+_ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
+
+
+def normalize_text(text: str) -> str:
+    """Metadata text in canonical form, with HTML character references decoded.
+
+    Why: JSON-LD sits in a <script>, whose text the HTML parser never decodes, and many
+    publishers escape their JSON-LD strings as HTML ("GmbH &amp; Co. KG"); meta tags escaped
+    twice ("&amp;amp;") keep one layer after parsing. Text in metadata never means a literal
+    "&amp;".
+    """
+    if "&" in text and _ENTITY.search(text):
+        text = html.unescape(text)
+    return _normalize(text)
+
 
 _ARTICLE_TYPES = re.compile(r"Article|Posting|Report|NewsArticle|WebPage|Review|Recipe", re.I)
 _DATE = re.compile(
@@ -151,7 +169,9 @@ def extract_metadata(tree: HtmlElement, url: str | None = None) -> PageMeta:
     og_title = _meta(metas, "og:title", "twitter:title")
     h1 = [normalize_text(h.text_content()) for h in tree.iter("h1")][:3]
     page_title = normalize_text(tree.findtext(".//title") or "")
-    meta.headings = [t for t in (headline, og_title, *h1, page_title) if isinstance(t, str) and t]
+    meta.headings = [
+        normalize_text(t) for t in (headline, og_title, *h1, page_title) if isinstance(t, str) and t
+    ]
     # The visible headline first: og:title and <title> often carry a " | Site" suffix.
     candidates: list[Any] = [*(h1[:1] if len(h1) == 1 else []), headline, og_title]
     title = next(

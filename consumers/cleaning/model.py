@@ -19,6 +19,18 @@ class Extracted(BaseModel):
     description: str | None = None
     image: str | None = None
     extractor: str = Field(description="Which extractor (and combination) produced the text")
+    versions: dict[str, str] = Field(
+        default_factory=dict, description="Version of each extractor that ran"
+    )
+    confidence: float | None = Field(
+        default=None, description="0-1: how likely the text is the article and nothing else"
+    )
+    signals: dict[str, float] = Field(
+        default_factory=dict, description="The evidence the confidence was computed from"
+    )
+    # True when ``paragraphs`` are already in normalize_paragraphs() form (normalized, no
+    # empty ones, no immediate repeats), so clean() need not normalize them a second time.
+    normalized: bool = Field(default=False, exclude=True)
 
     @property
     def text(self) -> str:

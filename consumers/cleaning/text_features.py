@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from consumers.cleaning.normalize import normalize_text
+
 _WORD = re.compile(r"\w+")
 
 # Short function words of the languages a news pipeline meets most; prose is full of them,
@@ -84,6 +86,44 @@ _CHROME = re.compile(
     r"lire la suite|partager|politique de confidentialité|mentions légales|"
     r"leer más|compartir|aviso legal|iscriviti|leggi anche|condividi"
 )
+# Comment forms, newsletter boxes, subscription walls and teaser lists in the languages of
+# the news a pipeline meets (German, French, Spanish, Italian, Portuguese, Dutch, the
+# Scandinavian languages, Polish, Czech, Turkish, Korean, Japanese): the same cues as
+# _CHROME, which is English-first. Lower-cased block, searched anywhere.
+_CHROME_INTL = re.compile(
+    # comment forms
+    r"e-mail-adresse wird nicht veröffentlicht|kommentar (schreiben|verfassen|abgeben)|"
+    r"adresse (e-mail|électronique|mail) ne sera pas publiée|laisser un commentaire|"
+    r"correo electrónico no será publicad|deja (un|tu) comentario|"
+    r"indirizzo email non sarà pubblicato|lascia un commento|"
+    r"e-mail não será publicado|deixe (um|seu) comentário|"
+    r"e-mailadres wordt niet gepubliceerd|laat een reactie achter|"
+    r"e-postadresse (vil ikke|blir ikke)|legg igjen en kommentar|"
+    r"adres e-mail nie zostanie opublikowany|dodaj komentarz|"
+    r"yorum yap|yorumlar|e-posta (adresiniz|hesabınız) yayımlanmayacak|"
+    r"댓글|コメント|"
+    # newsletters and subscriptions
+    r"abonnieren|abonnez|abonnement|suscr[ií]b|iscriviti|inscreva|assine|abonneer|"
+    r"abonner|prenumerera|abonn[ée]r|subskryb|zapisz się|předplat|abone ol|구독|購読|"
+    r"registrieren|jetzt (testen|lesen|sichern|anmelden)|plus-artikel|"
+    # teaser lists and reading tips
+    r"lesen sie (auch|mehr)|mehr zum thema|das könnte sie|auch interessant|meistgelesen|"
+    r"weitere artikel|zum artikel|empfehlungen|"
+    r"(à )?lire aussi|sur le même sujet|les plus lus|"
+    r"lee también|te puede interesar|más noticias|lo más (leído|visto)|"
+    r"i più letti|articoli correlati|"
+    r"leia (também|mais)|mais lidas|"
+    r"lees ook|meer nieuws|meest gelezen|"
+    r"les også|mest lest|läs (också|mer)|mest läst|læs også|mest læste|"
+    r"czytaj (także|też|więcej)|zobacz (też|także)|najczęściej czytane|"
+    r"čtěte (také|též)|nejčtenější|"
+    r"ilgili haberler|çok okunan|haberin devamı|"
+    r"관련기사|많이 본|関連記事|ランキング|"
+    # advertising and legal
+    r"publicité|publicidad|pubblicità|publicidade|advertentie|annonse|광고|広告|"
+    r"alle rechte vorbehalten|tous droits réservés|todos los derechos reservados|"
+    r"tutti i diritti riservati|wszelkie prawa zastrzeżone|무단 ?전재|無断転載"
+)
 # Headers of the sections that follow an article: comments, teasers, newsletters. A page
 # rarely has article text after one of these, so "seen one already" is a strong cue.
 _END_HEADER = re.compile(
@@ -97,9 +137,18 @@ _END_HEADER = re.compile(
     r"kommentare?|ähnliche artikel|das könnte sie auch interessieren|"
     r"commentaires?|à lire aussi|articles similaires|"
     r"comentarios?|artículos relacionados|te puede interesar|"
-    r"commenti|articoli correlati)\s*[:.!]?$",
+    r"commenti|articoli correlati|"
+    r"mehr zum thema|lesen sie auch|auch interessant|weitere artikel|meistgelesen|"
+    r"mehr aus (dem|der) .{1,40}|empfehlungen|"
+    r"sur le même sujet|les plus lus|lo más (leído|visto)|más noticias|i più letti|"
+    r"leia também|mais lidas|lees ook|meer nieuws|les også|mest lest|läs också|mest läst|"
+    r"czytaj (także|też)|zobacz (też|także)|čtěte také|ilgili haberler|"
+    r"관련기사|많이 본 뉴스|関連記事)\s*[:.!]?$",
     re.IGNORECASE,
 )
+# Characters of scripts written without spaces between words (CJK ideographs, kana): a
+# Japanese paragraph is one "word" to str.split(), so such characters count as half a word.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 # Word-count bins: lets a linear model treat one-word labels, titles, and paragraphs
 # differently without assuming that "more words" is monotonically "more article".
@@ -154,12 +203,19 @@ FEATURE_NAMES: tuple[str, ...] = (
     "in_longest_run",
     "log_dist_run",
     "run_share",
+    "chrome_intl",
+    "chrome_intl_win3",
+    "short_run",
+    "teaser_win5",
+    "before_run",
+    "after_run",
+    "words_after_run_end",
 )
 
 
 def is_page_chrome(block: str) -> bool:
     """A block that is metadata or chrome by its wording: date, byline, share/legal phrase."""
-    short = len(block.split()) <= 12
+    short = _word_count(block, block.split()) <= 12
     return bool(
         (short and ((_DIGITS.search(block) and _MONTH.search(block)) or _BYLINE.match(block)))
         or _CHROME.search(block.lower())
@@ -169,12 +225,19 @@ def is_page_chrome(block: str) -> bool:
 
 def looks_like_sentence(block: str) -> bool:
     """At least a few words ending in terminal punctuation: the least an article has."""
-    return len(block.split()) >= 6 and bool(_TERMINAL.search(block[-8:]))
+    return _word_count(block, block.split()) >= 6 and bool(_TERMINAL.search(block[-8:]))
 
 
 def split_blocks(text: str) -> list[str]:
-    """The page's paragraph blocks: non-empty lines, stripped (blank lines only separate)."""
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    """The page's paragraph blocks: non-empty lines, normalized (blank lines only separate).
+
+    Normalized as clean() normalizes its output (consumers/cleaning/normalize.py), before
+    any feature is computed: page text saved through a wrong charset ("Ð¼Ð°Ñ" for "мая",
+    "fÃ¼r" for "für", a third of the news dev pages) would otherwise hide every stop word,
+    chrome phrase and sentence end from the features.
+    """
+    blocks = (normalize_text(line) for line in text.splitlines())
+    return [block for block in blocks if block]
 
 
 def _window_mean(values: npt.NDArray[np.float64], radius: int) -> npt.NDArray[np.float64]:
@@ -185,6 +248,24 @@ def _window_mean(values: npt.NDArray[np.float64], radius: int) -> npt.NDArray[np
     lo = np.maximum(idx - radius, 0)
     hi = np.minimum(idx + radius + 1, n)
     return np.asarray((prefix[hi] - prefix[lo]) / (hi - lo), dtype=np.float64)
+
+
+def _run_lengths(flags: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """For each position, the length of the run of true flags it belongs to (0 if false)."""
+    n = len(flags)
+    out = np.zeros(n)
+    i = 0
+    values = flags.tolist()
+    while i < n:
+        if not values[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and values[j]:
+            j += 1
+        out[i:j] = j - i
+        i = j
+    return out
 
 
 def _longest_prose_run(
@@ -234,6 +315,7 @@ _ROW_NAMES = (
     "urlish",
     "mean_word_len",
     "comment_meta",
+    "chrome_intl",
 )
 # Character statistics look at the start of a block only: enough to tell prose from a table
 # or a code dump, and it keeps a megabyte-long line from costing more than a short one.
@@ -243,7 +325,7 @@ _SAMPLE_CHARS = 2000
 def _block_row(block: str) -> tuple[float, ...]:
     """The block's own cues (no context), in _ROW_NAMES order."""
     ws = block.split()
-    nw = max(len(ws), 1)
+    nw = max(_word_count(block, ws), 1)
     head = block[:300]
     lower = head.lower()
     tail = block[-8:]
@@ -253,7 +335,7 @@ def _block_row(block: str) -> tuple[float, ...]:
     chars = max(len(sample), 1)
     short = nw <= 12
     return (
-        len(ws),
+        nw if ws else 0,
         math.log1p(len(block)),
         1.0 if _TERMINAL.search(tail) else 0.0,
         1.0 if _ELLIPSIS.search(tail) else 0.0,
@@ -275,7 +357,14 @@ def _block_row(block: str) -> tuple[float, ...]:
         1.0 if _URLISH.search(lower) else 0.0,
         min(len(block) / nw, 20.0) / 10.0,
         1.0 if nw <= 8 and _COMMENT_META.search(head) else 0.0,
+        1.0 if _CHROME_INTL.search(lower) else 0.0,
     )
+
+
+def _word_count(block: str, words: list[str]) -> int:
+    """Words of a block; in Chinese or Japanese text (no spaces) two characters count one."""
+    cjk = len(_CJK.findall(block[:_SAMPLE_CHARS])) if not block.isascii() else 0
+    return max(len(words), cjk // 2)
 
 
 def block_features(blocks: Sequence[str]) -> npt.NDArray[np.float64]:
@@ -314,6 +403,16 @@ def block_features(blocks: Sequence[str]) -> npt.NDArray[np.float64]:
     after_end = (np.cumsum(end_after_prose) > 0).astype(np.float64)
     teaser = np.maximum(ellipsis, a["dateline"])
     prev_title = np.concatenate(([0.0], title_like[:-1]))
+    # Link lists and menus: runs of short blocks without terminal punctuation; every block
+    # gets the length of the run it is in (0 outside one).
+    short = (n_words <= 8) & (terminal == 0)
+    short_run = _run_lengths(short)
+    # Teaser shape: a cut-off sentence ("…"), or a headline followed by one.
+    next_ellipsis = np.concatenate((ellipsis[1:], [0.0]))
+    teaser_shape = np.maximum(ellipsis, title_like * next_ellipsis)
+    # Words on the page after this block's position, counted from the end of the article run.
+    words_after = np.cumsum(n_words[::-1])[::-1] - n_words
+    after_run_end = np.where(idx > run_hi, words_after, 0.0) if run_hi >= run_lo else words_after
 
     def shift(v: npt.NDArray[np.float64], by: int) -> npt.NDArray[np.float64]:
         out = np.zeros(n)
@@ -353,5 +452,11 @@ def block_features(blocks: Sequence[str]) -> npt.NDArray[np.float64]:
         "in_longest_run": (dist_run == 0).astype(np.float64),
         "log_dist_run": np.log1p(dist_run),
         "run_share": np.full(n, run_words / max(float(n_words.sum()), 1.0)),
+        "chrome_intl_win3": _window_mean(a["chrome_intl"], 3),
+        "short_run": np.log1p(short_run),
+        "teaser_win5": _window_mean(teaser_shape, 5),
+        "before_run": (idx < run_lo).astype(np.float64),
+        "after_run": (idx > run_hi).astype(np.float64),
+        "words_after_run_end": np.log1p(after_run_end),
     }
     return np.column_stack([columns[name] for name in FEATURE_NAMES])

@@ -135,6 +135,30 @@ def clean_command(
     out.flush()
 
 
+def _corpus_path(name: str | None) -> Path:
+    """A corpus by name (a folder of ../shared/corpus, e.g. fundus-news-dev) or by path."""
+    from consumers.cleaning.evaluation import CORPORA, DEFAULT_CORPUS
+
+    if name is None:
+        return DEFAULT_CORPUS
+    path = Path(name)
+    return path if path.exists() or "/" in name else CORPORA / name
+
+
+def _languages(gold: dict[str, str], meta: dict[str, dict[str, str]]) -> tuple[dict[str, str], str]:
+    """Page id -> language of its gold text, and where the language came from.
+
+    The tagger's language detector reads the gold text; without the tagger, the country in
+    meta.json stands in (a country is not a language: ch, be, lu pages are several).
+    """
+    try:
+        from consumers.tagging.language import LanguageDetector
+    except ImportError:
+        return {pid: meta.get(pid, {}).get("country", "?") for pid in gold}, "country"
+    detector = LanguageDetector()
+    return {pid: detector.detect(text)[0] or "?" for pid, text in gold.items()}, "detected"
+
+
 @app.command("eval")
 def eval_command(
     mode: Annotated[str, typer.Option("--mode", "-m", help="html, text or both.")] = "both",
@@ -142,20 +166,31 @@ def eval_command(
         int | None, typer.Option("--limit", "-n", help="Pages, spread evenly over the ids.")
     ] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=8, help="Processes.")] = 2,
-    split: Annotated[str, typer.Option("--split", help="all, even or odd page ids.")] = "all",
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split", help="all, even or odd: ids by parity, or news publishers by group half."
+        ),
+    ] = "all",
     corpus: Annotated[
-        Path | None, typer.Option("--corpus", help="Default: ../shared/corpus/wcxb-dev.")
+        str | None,
+        typer.Option(
+            "--corpus",
+            help="wcxb-dev (default) or fundus-news-dev from ../shared/corpus, or a path.",
+        ),
     ] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the scores to this file.")
     ] = None,
 ) -> None:
-    """Score the cleaner against gold text, next to trafilatura and the raw page text."""
+    """Score the cleaner against gold text, next to trafilatura, rs-trafilatura and raw text."""
     from consumers.cleaning.evaluation import (
-        DEFAULT_CORPUS,
         MODES,
+        confidence_bands,
         iter_results,
         load_corpus,
+        load_meta,
+        page_groups,
         select_ids,
         summarize,
     )
@@ -164,11 +199,11 @@ def eval_command(
     modes = list(MODES) if mode == "both" else [mode]
     if any(m not in MODES for m in modes):
         raise typer.BadParameter("use html, text or both", param_hint="--mode")
-    corpus = corpus or DEFAULT_CORPUS
-    if not (corpus / "gold.json").exists():
-        raise typer.BadParameter(f"no gold.json in {corpus}", param_hint="--corpus")
-    gold, _ = load_corpus(corpus)
-    ids = select_ids(list(gold), split, limit)
+    path = _corpus_path(corpus)
+    if not (path / "gold.json").exists():
+        raise typer.BadParameter(f"no gold.json in {path}", param_hint="--corpus")
+    gold, _ = load_corpus(path)
+    ids = select_ids(list(gold), split, limit, groups=page_groups(path))
     console = Console(stderr=True)
     results = []
     start = time.perf_counter()
@@ -180,14 +215,14 @@ def eval_command(
         console=console,
     ) as progress:
         task = progress.add_task(f"scoring {'+'.join(modes)}", total=len(ids))
-        for result in iter_results(corpus, ids, modes, workers):
+        for result in iter_results(path, ids, modes, workers):
             results.append(result)
             progress.advance(task)
     elapsed = time.perf_counter() - start
     reports = summarize(results)
 
     table = Table(
-        title=f"{corpus.name}: {len(ids)} pages ({split}), {len(ids) / elapsed:.1f} pages/s"
+        title=f"{path.name}: {len(ids)} pages ({split}), {len(ids) / elapsed:.1f} pages/s"
     )
     for column in ("system", "precision", "recall", "F1", "median ms", "mean ms", "errors"):
         table.add_column(column, justify="left" if column == "system" else "right")
@@ -206,9 +241,54 @@ def eval_command(
     if "html/ours" in by_name and "html/trafilatura" in by_name:
         delta = by_name["html/ours"].score.f1 - by_name["html/trafilatura"].score.f1
         Console().print(f"html: ours - trafilatura = {delta:+.4f} F1 (target >= +0.02)")
+    bands = confidence_bands(results)
+    if bands:
+        conf_table = Table(title="Mean page F1 by our extraction confidence")
+        for column in (
+            "system",
+            "threshold",
+            "pages below",
+            "F1 below",
+            "pages at/above",
+            "F1 at/above",
+        ):
+            conf_table.add_column(column, justify="left" if column == "system" else "right")
+        for b in bands:
+            conf_table.add_row(
+                b.system,
+                f"{b.threshold:.2f}",
+                str(b.below),
+                f"{b.below_f1:.4f}",
+                str(b.above),
+                f"{b.above_f1:.4f}",
+            )
+        Console().print(conf_table)
+    by_language: dict[str, dict[str, float]] = {}
+    meta = load_meta(path)
+    if meta:
+        languages, source = _languages({i: gold[i] for i in ids}, meta)
+        names = [r.name for r in reports]
+        lang_table = Table(title=f"F1 by language ({source} from the gold text)")
+        lang_table.add_column("language")
+        lang_table.add_column("pages", justify="right")
+        for name in names:
+            lang_table.add_column(name, justify="right")
+        counts: dict[str, int] = {}
+        for pid in ids:
+            counts[languages[pid]] = counts.get(languages[pid], 0) + 1
+        for language in sorted(counts, key=lambda x: (-counts[x], x)):
+            part = summarize([r for r in results if languages[r.page_id] == language])
+            scores = {r.name: r.score.f1 for r in part}
+            by_language[language] = {"pages": counts[language], **scores}
+            lang_table.add_row(
+                language,
+                str(counts[language]),
+                *(f"{scores[n]:.4f}" if n in scores else "-" for n in names),
+            )
+        Console().print(lang_table)
     if json_out:
         payload = {
-            "corpus": str(corpus),
+            "corpus": str(path),
             "split": split,
             "pages": len(ids),
             "systems": {
@@ -221,5 +301,7 @@ def eval_command(
                 }
                 for r in reports
             },
+            "by_language": by_language,
+            "confidence_bands": [b.__dict__ for b in bands],
         }
         json_out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

@@ -129,6 +129,9 @@ def search(
     lang: str | None = typer.Option(None, help="Only this language (ISO 639-1, e.g. en)."),
     entity: str | None = typer.Option(None, help="Only articles naming this entity."),
     topic: str | None = typer.Option(None, help="Only this IPTC topic code."),
+    min_confidence: float | None = typer.Option(
+        None, min=0.0, max=1.0, help="Only articles extracted with at least this confidence (0-1)."
+    ),
     semantic: bool = typer.Option(False, help="Rank by embedding similarity (kNN)."),
     size: int = typer.Option(10, "--size", "-n", help=f"How many hits to print (1-{MAX_HITS})."),
 ) -> None:
@@ -137,7 +140,14 @@ def search(
     settings = settings_of(ctx)
     check_request(query, size)  # a QueryError is one line and exit 2 (NewsflowGroup)
     es = make_es(settings)
-    filters = SearchFilters(since=since, site=site, language=lang, entity=entity, topic=topic)
+    filters = SearchFilters(
+        since=since,
+        site=site,
+        language=lang,
+        entity=entity,
+        topic=topic,
+        min_confidence=min_confidence,
+    )
     if semantic:
         from newsflow.enrichment.embeddings import semantic_search
 

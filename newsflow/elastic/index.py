@@ -73,6 +73,14 @@ def article_mappings(analyzer: str = "standard") -> dict[str, Any]:
             "content_type": {"type": "keyword"},
             "cleaner": {"type": "keyword"},
             "summary_only": {"type": "boolean"},
+            "extraction": {
+                "properties": {
+                    "extractor": {"type": "keyword"},
+                    "versions": {"type": "object", "enabled": False},
+                    "confidence": {"type": "float"},
+                    "signals": {"type": "object", "enabled": False},
+                }
+            },
             "content_hash": {"type": "keyword"},
             "simhash": {"type": "keyword"},
             "minhash": {"type": "long", "index": False},

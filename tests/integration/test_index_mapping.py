@@ -1,7 +1,7 @@
 """A field added to the article mapping reaches a live index, against the real Elasticsearch.
 
-The mapping is strict, so an index created before ``tags.unsupported`` existed would reject
-every new article; ``ensure_index`` adds the new fields to it.
+The mapping is strict, so an index created before ``tags.unsupported`` or ``extraction``
+existed would reject every new article; ``ensure_index`` adds the new fields to it.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ TEXT = "Die Bundesregierung hat am Dienstag neue Regeln für den Ausbau der Wind
 def test_ensure_index_adds_new_fields_to_an_older_live_index(
     es: Elasticsearch, settings: Settings
 ) -> None:
-    # The index as a release before tags.unsupported created it.
+    # The index as a release before tags.unsupported and extraction created it.
     old = copy.deepcopy(article_mappings())
     del old["properties"]["tags"]["properties"]["unsupported"]
+    del old["properties"]["extraction"]
     name = index_name(settings.index)
     es.indices.create(
         index=name,
@@ -41,6 +42,7 @@ def test_ensure_index_adds_new_fields_to_an_older_live_index(
     assert ensure_index(es, settings.index) == name
     mapping = es.indices.get_mapping(index=name)[name]["mappings"]
     assert mapping["properties"]["tags"]["properties"]["unsupported"] == {"type": "keyword"}
+    assert mapping["properties"]["extraction"]["properties"]["confidence"] == {"type": "float"}
 
     raw = RawArticle(
         id="mapping-1",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from importlib.util import find_spec
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -64,3 +65,42 @@ def test_clean_and_produce_give_a_file_the_same_id(tmp_path: Path) -> None:
     assert [c["id"] for c in cleaned] == produced
     # The gzipped page is the same article as the plain one; the others all differ.
     assert produced[3] == produced[1] and len(set(produced)) == len(files) - 1
+
+
+def _tiny_corpus(root: Path) -> Path:
+    """A two-page news corpus in the dev corpora's layout (pages/*.gz, gold.json, meta.json)."""
+    corpus = root / "tiny-news"
+    (corpus / "pages").mkdir(parents=True)
+    gold, meta = {}, {}
+    for pid, name in (
+        ("de-Example_2026_01_01", "jsonld_byline"),
+        ("uk-Other_2026_01_02", "related_links"),
+    ):
+        html = (FIXTURES / f"{name}.html").read_bytes()
+        (corpus / "pages" / f"{pid}.html.gz").write_bytes(gzip.compress(html))
+        (corpus / "pages" / f"{pid}.txt.gz").write_bytes(gzip.compress(b"Menu\n\nSome text."))
+        expected = json.loads((FIXTURES / f"{name}.expected.json").read_text(encoding="utf-8"))
+        gold[pid] = "\n\n".join(expected["paragraphs"])
+        meta[pid] = {"publisher": pid.split("-")[1].split("_")[0], "country": pid[:2]}
+    (corpus / "gold.json").write_text(json.dumps(gold), encoding="utf-8")
+    (corpus / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    return corpus
+
+
+def test_eval_scores_a_corpus_next_to_both_baselines_with_language_rows(tmp_path: Path) -> None:
+    corpus = _tiny_corpus(tmp_path)
+    out = tmp_path / "scores.json"
+    result = CliRunner().invoke(
+        app,
+        ["eval", "--corpus", str(corpus), "--mode", "html", "-w", "1", "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    # rs-trafilatura is a dev-only baseline: scored where it is installed.
+    rs = {"html/rs-trafilatura"} if find_spec("rs_trafilatura") is not None else set()
+    assert set(report["systems"]) == {"html/ours", "html/trafilatura", *rs}
+    # Our text is exactly the gold text (the snapshots), so it scores 1.
+    assert report["systems"]["html/ours"]["f1"] == 1.0
+    assert report["by_language"]["en"]["pages"] == 2
+    assert {b["system"] for b in report["confidence_bands"]} == {"html/ours"}
+    assert "F1 by language" in result.output

@@ -7,9 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
+from trafilatura.utils import load_html
 
 from consumers.cleaning import clean
 from consumers.cleaning.html import combine, extract_html, reopen_early_end, trim
+from consumers.cleaning.script_data import script_paragraphs
 from schemas.article import ContentType, RawArticle
 from schemas.failures import CleanError
 
@@ -204,3 +206,50 @@ def test_markup_after_an_early_closing_html_tag_is_kept() -> None:
     assert reopen_early_end("<html><body><p>x</p></body></html>\n") == (
         "<html><body><p>x</p></body></html>\n"
     )
+
+
+def test_article_only_in_framework_script_data_is_found() -> None:
+    # The markup holds the headline and chrome; the body is escaped HTML in a script, sent
+    # twice (as frameworks do), with a section heading.
+    page = (FIXTURES / "script_data" / "nextjs.html").read_text(encoding="utf-8")
+    result = extract_html(page)
+    assert result.extractor == "script-data"
+    assert result.paragraphs == [
+        "The harbour council voted on Tuesday to open a ferry line between the old port and "
+        "the island, after two years of debate about its cost.",
+        "The line will run every forty minutes from May, with two boats that the city will "
+        "lease from a shipping company for the first five years.",
+        "What the islanders said",
+        "Islanders welcomed the vote, saying that the single bridge is crowded every morning "
+        "and that a ferry will take cars off the road.",
+    ]
+    assert result.title == "Harbour council votes on the new ferry line"
+
+
+def test_article_only_in_json_ld_article_body_is_found() -> None:
+    page = (FIXTURES / "script_data" / "jsonld.html").read_text(encoding="utf-8")
+    # trafilatura reads articleBody itself, as one paragraph; script_data keeps the lines.
+    assert "will match a hotel night." in extract_html(page).text
+    lines = script_paragraphs(load_html(page))
+    assert len(lines) == 3
+    assert lines[0].startswith("Night trains will return to the valley in December")
+    assert lines[2].endswith("will match a hotel night.")
+
+
+STORY = [
+    "Night trains will return to the valley in December, the rail operator said on Friday.",
+    "The operator will run three trains a week at first and add a fourth in spring.",
+]
+
+
+def test_lead_ins_credits_and_stamps_in_other_languages_are_trimmed() -> None:
+    lines = [
+        "18.05.2026, 14:47",
+        STORY[0],
+        "Lesen Sie auch",
+        "Les også: Tone Damli ofret musikkarrieren for barna",
+        "Foto: Editpress/Fabrizio Pizzolante",
+        STORY[1],
+        "Fehler gefunden? Jetzt melden.",
+    ]
+    assert trim(lines, []) == STORY

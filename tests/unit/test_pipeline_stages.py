@@ -96,6 +96,14 @@ def test_search_query_filters_and_highlights() -> None:
     assert "body" in q["highlight"]["fields"]
 
 
+def test_min_confidence_filters_on_the_extraction_confidence() -> None:
+    q = build_query("ore", SearchFilters(min_confidence=0.8))
+    assert {"range": {"extraction.confidence": {"gte": 0.8}}} in q["query"]["bool"]["filter"]
+    assert not any(
+        "range" in f for f in build_query("ore", SearchFilters())["query"]["bool"]["filter"]
+    )
+
+
 def test_empty_query_matches_all() -> None:
     q = build_query("  ", SearchFilters())
     assert q["query"]["bool"]["must"] == [{"match_all": {}}]

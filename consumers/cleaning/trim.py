@@ -1,0 +1,174 @@
+"""Trimming of an extracted article's lines: lead-ins, credits, edge boilerplate, closing notes.
+
+Shared by the HTML extractor (consumers/cleaning/html.py) and the whole-page-text extractor
+(consumers/cleaning/text.py): whatever found the article's lines, the same kinds of lines are
+not the article. What is dropped:
+
+- the headline repeated as one of the first lines;
+- anywhere: lines that introduce other content ("Related:", "Read more", "Lesen Sie auch",
+  "Les også: <headline>"), short copyright notices, short picture credits ("Foto: dpa");
+- at the start or end only: calls to action, bylines, dates, reading times, update stamps
+  (in the languages of the news dev corpus too);
+- at the end: disclaimers and a writer's bio; everything from an "About the author" or
+  "Sources" heading in the second half.
+"""
+
+from __future__ import annotations
+
+import re
+
+_WORD = re.compile(r"\w+")
+# Lines that introduce other content, wherever they appear.
+_LEAD_IN = re.compile(
+    r"^\W*(related( posts| articles| stories| reading)?|also read|read also|read more"
+    r"|more on (the|this) topic|see also|recommended( reading)?|you (may|might) also like"
+    r"|sponsored content|advertisement|back to (top|blog)|share this( article| post)?"
+    r"|further reading)\b",
+    re.IGNORECASE,
+)
+# The same lead-ins in the languages of the news dev corpus ("Lesen Sie auch", "Les også:
+# <headline>", "Noticia relacionada"): lines that point at another article.
+_LEAD_IN_INTL = re.compile(
+    r"^\W*(lesen sie (auch|mehr)|mehr zum thema|zum artikel|auch interessant|empfohlener"
+    r" redaktioneller inhalt|les også|les mer|läs också|läs mer|læs også|lees ook|(à )?lire"
+    r" aussi|lee también|noticia relacionada|leggi anche|leia também|czytaj (także|też)"
+    r"|zobacz (też|także)|čtěte také|ilgili haber)\b",
+    re.IGNORECASE,
+)
+# Picture credits and sources, short lines anywhere: "Foto: dpa", "Фото: ...", "(Picture: PA)".
+_CREDIT = re.compile(
+    r"^\W*(foto|fotos|photo|photos|bild|bilder|picture|quelle|source|kilde|källa|fuente"
+    r"|fonte|фото|источник|credit|credits|image)s?\s*:"
+    r"|^(quelle|source|kilde):? [\w ./&-]{1,40}$",
+    re.IGNORECASE,
+)
+_CREDIT_MAX_CHARS = 100
+# Dates, reading times and update stamps, calls to share or subscribe, in many languages:
+# boilerplate at the start or end only (like _EDGE).
+_EDGE_INTL = re.compile(
+    r"^\d{1,2}\.\d{1,2}\.\d{2,4}(,? \d{1,2}[:.]\d{2}( uhr)?)?$|^\d{1,2}:\d{2}\b"
+    r"|\b(lesedauer|lesezeit|temps de lecture|tiempo de lectura|tempo di lettura|lesetid)\b"
+    r"|^(aktualisiert|veröffentlicht|uppdaterad|publicerad|oppdatert|publisert|mis à jour"
+    r"|publié|actualizado|publicado|aggiornato|pubblicato|güncelleme|opublikowano)\b"
+    r"|fehler gefunden|jetzt melden|ihre meinung ist uns wichtig|hat ihnen dieser artikel"
+    r"|unterstützen sie uns|folgst du|abonniere|abonnieren|newsletter|whatsapp-kanal"
+    r"|il vous reste|la suite est réservée|abonnez-vous|suscríbete|iscriviti"
+    r"|stay informed|do you have a story|get in touch|sign up for",
+    re.IGNORECASE,
+)
+# Copyright notices (short lines only: a longer line is prose that mentions copyright).
+_COPYRIGHT = re.compile(r"©|\(c\) \d{4}|\bcopyright \d{4}|all rights reserved", re.IGNORECASE)
+# Calls to action, disclosures, bylines and dates: boilerplate at the start or end only.
+_EDGE = re.compile(
+    r"\bsign up\b|\bsubscribe\b|newsletter|get started|\bjoin (us|our|the)\b|follow us"
+    r"|thank you for (reading|being)|read our|\bminute read\b|\bmin read\b"
+    r"|\bwe (may )?earn\b|affiliate (links?|commission)|\bearn (a )?commission"
+    r"|this (story|article|post) (was|is) (produced|written|developed)"
+    r"|^by[: ]|^(posted|published|updated)( on)?[: ]|^(posted|published|updated|last updated)\W*$"
+    r"|^\w+ \d{1,2}, \d{4}$|^\d{1,2} \w+ \d{4}$|^(table of )?contents$|^key takeaways$"
+    r"|^in this article$|^[\d,.]+$|^(medically )?reviewed by\b"
+    r"|^(image|photo|photograph)( credit)?s?\s*:",
+    re.IGNORECASE,
+)
+# A heading that starts the author's (or reviewer's) bio or the list of sources: it and what
+# follows are not the article, when it comes in the second half of the text. (FAQ headings
+# are not here: on the dev pages the gold text usually keeps the FAQ.)
+_BIO_HEADING = re.compile(
+    r"^\W*(about (the|this|our) (authors?|writers?|reviewers?|contributors?|experts?)"
+    r"|(article )?sources)\W*$",
+    re.IGNORECASE,
+)
+# Disclaimers and a writer's bio that close a page: cut at the end only (the same words in the
+# middle of an article are usually its subject), up to _TAIL_MAX_LINES lines of at most
+# _TAIL_MAX_CHARS characters.
+_DISCLAIMER = re.compile(
+    r"not intended (to|as)\b|for (general )?information(al)? (purposes )?only"
+    r"|do(es)? not (necessarily )?(reflect|represent)|(is|are) subject to (the )?risks?"
+    r"|past performance|registered investment advis|\bdisclaimer\b|^\W*disclosure\b"
+    r"|(do(es)? not|is not intended to) (provide|constitute|offer|give)\b.{0,40}\badvice"
+    r"|registered trademarks?|trademarks? (owned|of)\b|should not be (construed|considered|relied)"
+    r"|consult (a|your) (qualified|licensed|professional)|views (expressed|and opinions)"
+    r"|affiliate links?|may (receive|earn) (a )?(small )?commission",
+    re.IGNORECASE,
+)
+# "Jane Doe is a freelance writer ...": a name, a verb of description, and a writer's role.
+_BIO = re.compile(
+    r"^(dr\.? )?[A-Z][\w'.-]+( [A-Z]\.)?( [A-Z][\w'-]+){1,2},? "
+    r"(is|was|has been|holds|joined|serves|writes|covers|lives)\b"
+)
+_WRITER = re.compile(
+    r"\b(writer|journalist|editor|reporter|author|contributor|columnist|freelancer?"
+    r"|correspondent|blogger)\b",
+    re.IGNORECASE,
+)
+_TAIL_MAX_LINES = 8
+_TAIL_MAX_CHARS = 400
+_EDGE_HEAD = 3
+_EDGE_TAIL = 4
+# Longer lines are prose, whatever words they contain.
+_EDGE_MAX_CHARS = 200
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def word_key(text: str) -> str:
+    return " ".join(_words(text))
+
+
+def trim(lines: list[str], headings: list[str]) -> list[str]:
+    """Drops the headline repeated at the top and boilerplate lines (see module doc)."""
+    heads = [k for k in (word_key(h) for h in headings) if k]
+    kept: list[str] = []
+    for n, line in enumerate(lines):
+        key = word_key(line)
+        # The first lines repeating the headline (or a prefix of a longer page title).
+        if n < _EDGE_HEAD and len(key) > 10 and any(h == key or h.startswith(key) for h in heads):
+            continue
+        if _LEAD_IN.match(line) or (len(line) < _EDGE_MAX_CHARS and _COPYRIGHT.search(line)):
+            continue
+        if _LEAD_IN_INTL.match(line) or (len(line) < _CREDIT_MAX_CHARS and _CREDIT.match(line)):
+            continue
+        kept.append(line)
+    for n in range(max(1, len(kept) // 2), len(kept)):
+        if _BIO_HEADING.match(kept[n]):
+            kept = kept[:n]
+            break
+    start = 0
+    while (
+        start < min(_EDGE_HEAD, len(kept))
+        and len(kept[start]) < _EDGE_MAX_CHARS
+        and _edge(kept[start])
+    ):
+        start += 1
+    end = len(kept)
+    while (
+        end > start
+        and len(kept) - end < _EDGE_TAIL
+        and len(kept[end - 1]) < _EDGE_MAX_CHARS
+        and _edge(kept[end - 1])
+    ):
+        end -= 1
+    cut = 0
+    while end > start + 1 and cut < _TAIL_MAX_LINES and _closing_note(kept[end - 1]):
+        end -= 1
+        cut += 1
+    return kept[start:end]
+
+
+def _edge(line: str) -> bool:
+    """True for a line that is boilerplate when it opens or closes the text (see _EDGE)."""
+    return bool(_EDGE.search(line) or _EDGE_INTL.search(line))
+
+
+def _closing_note(line: str) -> bool:
+    """True for a disclaimer or a writer's bio (see _DISCLAIMER), judged at the page's end."""
+    return len(line) < _TAIL_MAX_CHARS and bool(
+        _DISCLAIMER.search(line) or (_BIO.match(line) and _WRITER.search(line))
+    )
+
+
+def drop_repeats(lines: list[str]) -> list[str]:
+    """``lines`` without a line equal to the one before it."""
+    return [line for n, line in enumerate(lines) if n == 0 or line != lines[n - 1]]
