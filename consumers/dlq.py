@@ -18,7 +18,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import TopicPartition
 from pydantic import ValidationError
 
-from consumers.loop import BatchPolicy, WorkerLoop
+from consumers.batches import BatchPolicy
+from consumers.loop import WorkerLoop
 from consumers.sinks import DeadLetterWriter, KafkaSink
 from newsflow.kafka.clients import make_consumer, make_producer
 from newsflow.settings import Settings

@@ -35,93 +35,30 @@ import signal
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from consumers.batches import (
+    BatchPolicy,
+    DeadLetters,
+    Handler,
+    LoopPolicy,
+    LoopStats,
+    Sink,
+    dead_letter,
+)
 from consumers.health import Liveness, WorkerGaveUp, WorkerMetrics
 from newsflow.kafka.clients import rebalancing
 from schemas import AnyStageReason, DeadLetter, Stage
 from schemas.failures import PermanentError, TransientError, describe
 
 log = logging.getLogger(__name__)
-
-
-class Sink(Protocol):
-    """Where a worker's results go; ``flush`` makes everything added so far durable."""
-
-    def pending(self) -> int: ...
-
-    def pending_bytes(self) -> int: ...
-
-    def flush(self) -> list[tuple[ConsumerRecord, PermanentError]]:
-        """Writes the batch; returns records rejected for good, raises TransientError."""
-        ...
-
-
-class DeadLetters(Protocol):
-    """Where dead letters go; ``write`` returns once they are durable."""
-
-    def write(self, letters: list[DeadLetter]) -> None: ...
-
-
-Handler = Callable[[ConsumerRecord], None]
-
-
-@dataclass(frozen=True)
-class BatchPolicy:
-    """When a batch is flushed: whichever of count, bytes or age is reached first.
-
-    A batch is also flushed as soon as the worker has nothing more in hand and its last poll
-    brought nothing new, once it is ``idle_seconds`` old: under load batches still fill up to
-    their limits, while a trickle of records is not held back for the whole ``max_seconds``
-    (on the index worker that wait was up to a second of produce -> searchable latency).
-    """
-
-    max_records: int = 500
-    max_bytes: int = 5_000_000
-    max_seconds: float = 1.0
-    idle_seconds: float | None = None
-
-
-@dataclass(frozen=True)
-class LoopPolicy:
-    """How the loop stays responsive to its group while it works."""
-
-    #: Longest stretch of stage work between two calls to ``poll``.
-    poll_interval: float = 0.5
-    #: Records held locally; above this the assigned partitions are paused.
-    buffer_records: int = 50
-
-
-@dataclass
-class LoopStats:
-    consumed: int = 0
-    dead_lettered: int = 0
-    flushes: int = 0
-    retries: int = 0
-    rebalances: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-
-
-def dead_letter(record: ConsumerRecord, error: PermanentError) -> DeadLetter:
-    """The dead-letter record for a message that failed for good, with its original bytes."""
-    return DeadLetter(
-        original=record.value or b"",
-        original_key=record.key,
-        stage=error.stage,
-        error_type=error.reason,
-        error_message=error.message[:2000],
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-    )
 
 
 class WorkerLoop:

@@ -19,9 +19,10 @@ from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
+from consumers.batches import BatchPolicy, Handler, LoopPolicy, LoopStats, Sink
 from consumers.fetching import FetchSink
 from consumers.health import Liveness, LivenessPolicy, WorkerMetrics
-from consumers.loop import BatchPolicy, Handler, LoopPolicy, LoopStats, Sink, WorkerLoop
+from consumers.loop import WorkerLoop
 from consumers.runner import StageProcess
 from consumers.sinks import DeadLetterWriter, ElasticsearchSink, KafkaSink
 from consumers.stages import clean_stage

@@ -30,9 +30,10 @@ from test_pipeline import (
     settings_env,
 )
 
+from consumers.batches import BatchPolicy
 from consumers.dlq import list_dead_letters, replay
 from consumers.health import EXIT_STALLED
-from consumers.loop import BatchPolicy, WorkerLoop
+from consumers.loop import WorkerLoop
 from consumers.runner import StageProcess
 from consumers.sinks import DeadLetterWriter, KafkaSink
 from consumers.workers import run_clean_worker, run_index_worker

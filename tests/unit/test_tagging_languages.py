@@ -1,0 +1,169 @@
+"""The tagger beyond English: French and German articles, topic lexicons per language,
+keywords for languages without spaces, country names in translation."""
+
+from __future__ import annotations
+
+import pytest
+
+from consumers.tagging import Tagger, keywords, load_tagger, topics
+from consumers.tagging.text import tokens
+
+# The seed's four article paragraphs, byte for byte (shared/seeds/000_3d09ccc959e3e02c.txt).
+
+
+@pytest.fixture(scope="module")
+def tagger() -> Tagger:
+    return load_tagger()
+
+
+FRENCH = [
+    "Emmanuel Macron a reçu mardi Sophie Binet, la secrétaire générale de la CGT, à "
+    "l’Elysée. La syndicaliste a parlé des salaires, de la grève et de la réforme des "
+    "retraites.",
+    "Selon Mme Binet, le gouvernement doit entendre les salariés. Macron a promis une "
+    "conférence sociale ; la CGT jugera sur les actes, a prévenu Binet. Le ministre du "
+    "Travail, Olivier Dussopt, se rendra en Allemagne la semaine prochaine.",
+]
+
+
+def test_french_article_gets_entities_topics_and_countries(tagger: Tagger) -> None:
+    tags = tagger.tag("Sophie Binet met en garde Emmanuel Macron", FRENCH)
+    assert tags.language == "fr"
+    assert tags.unsupported == []
+    labels = {e.value: e.label for e in tags.entities}
+    # fr_core_news_sm labels persons PER; the tags name them as English models do.
+    assert labels.get("Emmanuel Macron") == "PERSON"
+    assert labels.get("Sophie Binet") == "PERSON"
+    assert labels.get("CGT") == "ORG"
+    assert tags.models["entities"].startswith("spacy ") and "fr_core_news_sm" in tags.models
+    codes = [t.label for t in tags.topics]
+    assert "medtop:09000000" in codes  # labour: CGT, grève, salariés
+    assert "DE" in tags.countries  # "Allemagne", pycountry's French name
+    by_value = {e.value: e for e in tags.entities}
+    # "Macron" and "Binet" alone count as mentions of the full names.
+    assert tags.entities[0].value in {"Emmanuel Macron", "Sophie Binet"}
+    assert by_value["Sophie Binet"].score is not None
+
+
+GERMAN = [
+    "Die CDU hat die Landtagswahl in Thüringen knapp gewonnen. Der Ministerpräsident "
+    "räumte die Niederlage seiner Partei ein, die Wahlbeteiligung lag bei 70 Prozent.",
+    "Die Koalitionsverhandlungen sollen nächste Woche beginnen. Auch im Osten "
+    "Deutschlands wächst die AfD; in Frankreich und den USA wurde das Ergebnis beachtet.",
+]
+
+
+def test_german_article_gets_topics_keywords_and_countries(tagger: Tagger) -> None:
+    tags = tagger.tag("Landtagswahl in Thüringen", GERMAN)
+    assert tags.language == "de"
+    assert tags.topics[0].label == "medtop:11000000"  # politics, from compounds
+    assert "Landtagswahl" in [k.value for k in tags.keywords]
+    # "Prozent" and "Woche" are news words, never keywords.
+    assert not {"Prozent", "prozent", "Woche", "woche"} & {k.value for k in tags.keywords}
+    # "Deutschlands" is a genitive of Deutschland; "USA" a German short form.
+    assert {"DE", "FR", "US"} <= set(tags.countries)
+    assert tags.models["countries"].endswith("names:en+de")
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "text", "code"),
+    [
+        (
+            "de",
+            "Bundesregierung beschließt Reform",
+            "Nach den Landtagswahlen will die Bundesregierung eine Reform vorlegen; die "
+            "Koalition streitet, der Kanzler schweigt.",
+            "medtop:11000000",
+        ),
+        (
+            "de",
+            "Fußballspiel abgesagt",
+            "Das Bundesligaspiel wurde abgesagt. Der Trainer und die Mannschaft warten auf "
+            "eine Entscheidung des Vereins über das Nachholspiel.",
+            "medtop:15000000",
+        ),
+        (
+            "fr",
+            "Séisme en Turquie",
+            "Un séisme a frappé la région ; les secours cherchent des survivants, le bilan "
+            "des victimes s'alourdit et les pompiers ont évacué des immeubles.",
+            "medtop:03000000",
+        ),
+        (
+            "es",
+            "La inflación sube",
+            "La inflación subió en marzo y el Banco Central Europeo estudia los tipos de "
+            "interés; la bolsa cayó y las empresas temen por sus beneficios.",
+            "medtop:04000000",
+        ),
+    ],
+)
+def test_topic_lexicons_per_language(language: str, title: str, text: str, code: str) -> None:
+    found = topics.classify(tokens(title).text, tokens(text).text, language)
+    assert found and found[0][0].code == code
+
+
+def test_german_compounds_match_their_parts_only() -> None:
+    parts = topics._compound_matcher("de")
+    codes = {
+        w: {topics.TOPICS[ti].code for ti, _ in parts(w)}
+        for w in (
+            "Landtagswahlen",
+            "Fußballspiel",
+            "Russland-Wahl",
+            "Auswahl",
+            "Direktor",
+            "Protest",
+            "Wissenschaft",
+            "Mitglied",
+            "Beispiel",
+        )
+    }
+    assert codes["Landtagswahlen"] == {"medtop:11000000"}
+    assert codes["Fußballspiel"] == {"medtop:15000000"}
+    assert codes["Russland-Wahl"] == {"medtop:11000000"}
+    # Words that only end like a lexicon term are not compounds of it.
+    for word in ("Auswahl", "Direktor", "Protest", "Wissenschaft", "Mitglied", "Beispiel"):
+        assert codes[word] == set(), word
+
+
+def test_every_lexicon_parses_and_names_known_topics() -> None:
+    for language in ("en", "de", "fr", "es"):
+        assert topics.supported(language)
+        parsed = topics.parse_lexicon(topics.lexicons.read("topics", language) or "")
+        assert set(parsed) == set(topics.TOPICS), language
+        assert all(terms for terms in parsed.values())
+    assert not topics.supported("ja")
+    assert topics.classify(["x"], ["y"], "ja") == []
+
+
+def test_keywords_skip_languages_without_spaces_or_stopwords() -> None:
+    assert keywords.supported("de") and keywords.supported("en")
+    assert not keywords.supported("ja")
+    assert not keywords.supported("xx")  # no spaCy language data: no stopwords
+    assert {"sagte", "prozent"} <= keywords.stopwords("de")
+    assert {"selon", "déclaré"} <= keywords.stopwords("fr")
+
+
+def test_non_english_countries_use_translated_names(tagger: Tagger) -> None:
+    tags = tagger.tag(
+        None,
+        [
+            "Die Regierung in Berlin will enger mit Frankreich und Spanien zusammenarbeiten, "
+            "sagte der Minister nach dem Treffen."
+        ],
+    )
+    assert tags.language == "de"
+    assert {"FR", "ES"} <= set(tags.countries)
+
+
+def test_ner_multiplies_with_numpy_not_blis(tagger: Tagger) -> None:
+    # thinc's BLIS runs its generic kernel on our servers: NER was twice as slow with it.
+    tagger.tag(None, ["Prime Minister Anthony Albanese met President Joe Biden in Washington."])
+    tagger.tag(None, FRENCH)
+    assert set(tagger.ner.loaded()) == {"en", "fr"}
+    for nlp in tagger.ner.loaded().values():
+        assert nlp.pipe_names == ["ner"]  # only NER is loaded
+        for _, component in nlp.pipeline:
+            for node in component.model.walk():
+                assert getattr(node.ops, "use_blis", False) is False, node.name
