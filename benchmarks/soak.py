@@ -374,11 +374,24 @@ def main() -> None:
     pending = [f for f in ("broker", "es") if f in faults]
     next_kill = time.monotonic() + args.kill_every
     deadline = started + args.timeout
+    drained_since: float | None = None
+    next_lag_check = time.monotonic() + 30.0
     try:
         while time.monotonic() < deadline:
             done = progress.latest()
             if done >= len(good):
                 break
+            # A good page the cleaner cannot use (a corpus page with no article text) is a
+            # dead letter, not an article: once both groups have committed everything for a
+            # while, every input has ended somewhere and the run is over.
+            if time.monotonic() >= next_lag_check:
+                next_lag_check = time.monotonic() + 5.0
+                if group_lag(settings) == 0:
+                    drained_since = drained_since or time.monotonic()
+                    if time.monotonic() - drained_since >= 15.0:
+                        break
+                else:
+                    drained_since = None
             share = done / max(1, len(good))
             if pending and share >= (0.25 if pending[0] == "broker" else 0.5) and share < 0.9:
                 kind = pending.pop(0)
