@@ -55,10 +55,9 @@ def test_search_keeps_only_articles_at_or_above_the_minimum_confidence(
     doubtful = _article("doubtful", "The harbour board menu sign in subscribe terminal.", 0.41)
     _index(es, settings, [sure, doubtful])
 
-    total, hits = search(es, settings, "harbour terminal", SearchFilters())
-    assert total == 2
-    total, hits = search(es, settings, "harbour terminal", SearchFilters(min_confidence=0.8))
-    assert (total, [h.id for h in hits]) == (1, ["sure"])
+    assert search(es, settings, "harbour terminal", SearchFilters()).total == 2
+    found = search(es, settings, "harbour terminal", SearchFilters(min_confidence=0.8))
+    assert (found.total, [h.id for h in found.hits]) == (1, ["sure"])
     stored = es.get(index=settings.index.alias, id="sure")["_source"]["extraction"]
     assert stored["extractor"] == "rs-trafilatura+textmass"
     assert stored["versions"] == {"rs-trafilatura": "0.1.1"}
