@@ -86,7 +86,7 @@ def script_paragraphs(tree: HtmlElement) -> list[str]:
                 continue
             try:
                 data = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # broken, or nested thousands deep
                 continue
             for body in _article_bodies(data):
                 from_json_ld.extend(line.strip() for line in body.splitlines() if line.strip())

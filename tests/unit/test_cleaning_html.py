@@ -253,3 +253,20 @@ def test_lead_ins_credits_and_stamps_in_other_languages_are_trimmed() -> None:
         "Fehler gefunden? Jetzt melden.",
     ]
     assert trim(lines, []) == STORY
+
+
+def test_script_data_nested_thousands_deep_is_skipped_not_a_crash() -> None:
+    """Found by the property suite: json.loads recursed out on "[[[[…" in JSON-LD."""
+    deep = "[" * 5000 + "]" * 5000
+    page = (
+        f'<html><head><script type="application/ld+json">{deep}</script></head>'
+        "<body><p>Iron ore prices rose sharply this week, officials said.</p></body></html>"
+    )
+    assert script_paragraphs(load_html(page)) == []
+    raw = RawArticle(id="deep", source="test", content_type=ContentType.HTML, body=page.encode())
+    try:
+        extracted = clean(raw)
+    except CleanError as exc:  # a reason is fine; a RecursionError is the bug
+        assert exc.reason
+    else:
+        assert extracted.paragraphs
