@@ -39,10 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report("python started")
     from consumers.cleaning import raw_from_file
-    from consumers.cleaning.model import CleanError
     from consumers.process import process_raw
     from consumers.tagging import load_tagger
     from newsflow.settings import Settings
+    from schemas.failures import CleanError
 
     settings = Settings()
     if args.baseline:
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             firsts[lang] = page_id
     for lang in ("en", "fr", "de"):
         raw = raw_from_file(fundus / "pages" / f"{firsts[lang]}.html.gz", "html")
-        process_raw(raw, tagger, settings)
+        process_raw(raw, tagger, settings.limits)
         ner = getattr(tagger, "ner", None)
         loaded = ", ".join(sorted(ner.loaded())) if ner is not None else "en (baseline)"
         report(f"first {lang} page ({loaded or 'no'} NER loaded)")
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         pages = sorted((SHARED / corpus / "pages").glob("*.html.gz"))[: args.n]
         for path in pages:
             try:
-                process_raw(raw_from_file(path, "html"), tagger, settings)
+                process_raw(raw_from_file(path, "html"), tagger, settings.limits)
             except CleanError:
                 continue
         report(f"{len(pages)} {corpus} pages cleaned and tagged")
