@@ -89,6 +89,11 @@ class Warc:
     def _article(self, item: WarcRecord, where: str) -> RawArticle | Rejected | None:
         if not _is_response(item.fields):
             return None
+        if not item.field("WARC-Target-URI"):
+            # The WARC standard requires it of a response, and warcio cannot parse the HTTP
+            # part without it (it fails with an AttributeError, found by the property suite).
+            detail = "response record without a WARC-Target-URI"
+            return Rejected(where, ProduceReason.INVALID_WARC, detail)
         limit = self.limits.max_input_bytes
         try:
             record = item.parsed()
@@ -118,8 +123,7 @@ class Warc:
             data,
             source=where,
             content_type=ContentType.HTML,
-            # Without a target URI, the page's own canonical link names it.
-            url=item.field("WARC-Target-URI") or None,
+            url=item.field("WARC-Target-URI"),
             declared=charset_param(content_type),
             metadata={"warc_record": where},
             fetched_at=_warc_date(item.field("WARC-Date")),

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from warc_samples import warc_record
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -370,6 +371,22 @@ def test_a_file_that_is_not_a_warc_is_rejected(settings: Limits, tmp_path: Path)
     [item] = Warc(path, settings).articles()
     assert isinstance(item, Rejected)
     assert item.reason is ProduceReason.INVALID_WARC
+
+
+def test_a_response_without_a_target_uri_is_rejected_not_a_crash(
+    settings: Limits, tmp_path: Path
+) -> None:
+    # Found by the property suite: a NUL byte in front of the field hid it, and warcio
+    # raised AttributeError on the missing URI.
+    record = warc_record(0).replace(b"WARC-Target-URI", b"\x00WARC-Target-URI")
+    path = tmp_path / "hidden-uri.warc"
+    path.write_bytes(record + warc_record(1))
+    first, second = Warc(path, settings).articles()
+    assert isinstance(first, Rejected)
+    assert first.reason is ProduceReason.INVALID_WARC
+    assert "WARC-Target-URI" in first.detail
+    assert isinstance(second, RawArticle)
+    assert second.url == "https://news.example.com/1"
 
 
 # --- Directories, dispatch and rejection ----------------------------------------------------
