@@ -95,6 +95,23 @@ def normalize_text(text: str) -> str:
     return " ".join(text.split())
 
 
+def normalize_lines(text: str) -> list[str]:
+    """``[normalize_text(line) for line in text.splitlines()]``, in one pass over the text.
+
+    Why: called per line, the fixed cost of each step (regex, NFC, translate) was a tenth of
+    the whole-page-text extractor's time. The result is the same: no step acts across a line
+    break. A mojibake run has no line break in it; NFC neither composes nor reorders across
+    "\n" (a starter that combines with nothing); the character table maps no character to or
+    from "\n"; and the line breaks splitlines() knows ("\r", "\x85", "\u2028", ...) are
+    turned into "\n" before anything else, so a repaired character cannot split a line.
+    """
+    lines = text.splitlines()
+    if not lines:
+        return []
+    joined = unicodedata.normalize("NFC", repair_mojibake("\n".join(lines))).translate(_TABLE)
+    return [" ".join(line.split()) for line in joined.split("\n")]
+
+
 def normalize_paragraphs(paragraphs: Iterable[str]) -> list[str]:
     """Normalizes each paragraph, dropping empty ones and immediate repeats."""
     out: list[str] = []

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from consumers.cleaning.normalize import normalize_text
+from consumers.cleaning.normalize import normalize_lines
+from consumers.cleaning.phrases import phrase_pattern
 
 _WORD = re.compile(r"\w+")
 
@@ -71,58 +72,68 @@ _LIST_ITEM = re.compile(r"^(\d{1,3}[.)]|[•·▪►‣◦*-])\s")
 _URLISH = re.compile(r"https?://|www\.|\.com\b|@\w+\.\w+")
 
 # Phrases that mark page chrome in any position. Multilingual where the phrase is short and
-# unambiguous. Matched against the lower-cased block.
-_CHROME = re.compile(
-    r"cookie|privacy (policy|notice|settings)|terms (of|and) (use|service|conditions)|"
-    r"all rights reserved|©|copyright|subscribe|newsletter|sign (up|in)|log ?in\b|register\b|"
-    r"follow us|share (this|on|via)|facebook|twitter|linkedin|pinterest|whatsapp|instagram|"
-    r"email address|required fields|leave a (reply|comment)|post a comment|add a comment|"
-    r"read more|continue reading|read next|advertisement|sponsored|skip to|back to top|"
-    r"previous (post|article|story)|next (post|article|story)|click here|"
-    r"you may also like|you might also like|related (articles|posts|stories|content|reading)|"
-    r"recommended|trending|most (popular|read|viewed)|more from|tags?:|categor(y|ies):|"
-    r"filed under|posted in|table of contents|jump to|"
-    r"datenschutz|impressum|mehr lesen|weiterlesen|teilen|anmelden|"
-    r"lire la suite|partager|politique de confidentialité|mentions légales|"
-    r"leer más|compartir|aviso legal|iscriviti|leggi anche|condividi"
+# unambiguous. Searched in the lower-cased block; literal phrases, "|" only separates them
+# (consumers/cleaning/phrases.py: a long alternation regex was the extractor's main cost).
+_CHROME = phrase_pattern(
+    (  # noqa: SIM905 (a hundred phrases read better run together than one per line)
+        "cookie|privacy policy|privacy notice|privacy settings|terms of use|terms of service|"
+        "terms of conditions|terms and use|terms and service|terms and conditions|"
+        "all rights reserved|©|copyright|subscribe|newsletter|sign up|sign in|"
+        "follow us|share this|share on|share via|facebook|twitter|linkedin|pinterest|whatsapp|"
+        "instagram|email address|required fields|leave a reply|leave a comment|post a comment|"
+        "add a comment|read more|continue reading|read next|advertisement|sponsored|skip to|"
+        "back to top|previous post|previous article|previous story|next post|next article|"
+        "next story|click here|you may also like|you might also like|related articles|"
+        "related posts|related stories|related content|related reading|recommended|trending|"
+        "most popular|most read|most viewed|more from|tag:|tags:|category:|categories:|"
+        "filed under|posted in|table of contents|jump to|"
+        "datenschutz|impressum|mehr lesen|weiterlesen|teilen|anmelden|"
+        "lire la suite|partager|politique de confidentialité|mentions légales|"
+        "leer más|compartir|aviso legal|iscriviti|leggi anche|condividi"
+    ).split("|"),
+    # "login" and "register" as words, not "logins" or "registered"
+    word_end=("login", "log in", "register"),
 )
 # Comment forms, newsletter boxes, subscription walls and teaser lists in the languages of
 # the news a pipeline meets (German, French, Spanish, Italian, Portuguese, Dutch, the
 # Scandinavian languages, Polish, Czech, Turkish, Korean, Japanese): the same cues as
-# _CHROME, which is English-first. Lower-cased block, searched anywhere.
-_CHROME_INTL = re.compile(
-    # comment forms
-    r"e-mail-adresse wird nicht veröffentlicht|kommentar (schreiben|verfassen|abgeben)|"
-    r"adresse (e-mail|électronique|mail) ne sera pas publiée|laisser un commentaire|"
-    r"correo electrónico no será publicad|deja (un|tu) comentario|"
-    r"indirizzo email non sarà pubblicato|lascia un commento|"
-    r"e-mail não será publicado|deixe (um|seu) comentário|"
-    r"e-mailadres wordt niet gepubliceerd|laat een reactie achter|"
-    r"e-postadresse (vil ikke|blir ikke)|legg igjen en kommentar|"
-    r"adres e-mail nie zostanie opublikowany|dodaj komentarz|"
-    r"yorum yap|yorumlar|e-posta (adresiniz|hesabınız) yayımlanmayacak|"
-    r"댓글|コメント|"
-    # newsletters and subscriptions
-    r"abonnieren|abonnez|abonnement|suscr[ií]b|iscriviti|inscreva|assine|abonneer|"
-    r"abonner|prenumerera|abonn[ée]r|subskryb|zapisz się|předplat|abone ol|구독|購読|"
-    r"registrieren|jetzt (testen|lesen|sichern|anmelden)|plus-artikel|"
-    # teaser lists and reading tips
-    r"lesen sie (auch|mehr)|mehr zum thema|das könnte sie|auch interessant|meistgelesen|"
-    r"weitere artikel|zum artikel|empfehlungen|"
-    r"(à )?lire aussi|sur le même sujet|les plus lus|"
-    r"lee también|te puede interesar|más noticias|lo más (leído|visto)|"
-    r"i più letti|articoli correlati|"
-    r"leia (também|mais)|mais lidas|"
-    r"lees ook|meer nieuws|meest gelezen|"
-    r"les også|mest lest|läs (också|mer)|mest läst|læs også|mest læste|"
-    r"czytaj (także|też|więcej)|zobacz (też|także)|najczęściej czytane|"
-    r"čtěte (také|též)|nejčtenější|"
-    r"ilgili haberler|çok okunan|haberin devamı|"
-    r"관련기사|많이 본|関連記事|ランキング|"
-    # advertising and legal
-    r"publicité|publicidad|pubblicità|publicidade|advertentie|annonse|광고|広告|"
-    r"alle rechte vorbehalten|tous droits réservés|todos los derechos reservados|"
-    r"tutti i diritti riservati|wszelkie prawa zastrzeżone|무단 ?전재|無断転載"
+# _CHROME, which is English-first. Lower-cased block, searched anywhere, literal phrases.
+_CHROME_INTL = phrase_pattern(
+    (  # noqa: SIM905
+        # comment forms
+        "e-mail-adresse wird nicht veröffentlicht|kommentar schreiben|kommentar verfassen|"
+        "kommentar abgeben|adresse e-mail ne sera pas publiée|"
+        "adresse électronique ne sera pas publiée|adresse mail ne sera pas publiée|"
+        "laisser un commentaire|correo electrónico no será publicad|deja un comentario|"
+        "deja tu comentario|indirizzo email non sarà pubblicato|lascia un commento|"
+        "e-mail não será publicado|deixe um comentário|deixe seu comentário|"
+        "e-mailadres wordt niet gepubliceerd|laat een reactie achter|"
+        "e-postadresse vil ikke|e-postadresse blir ikke|legg igjen en kommentar|"
+        "adres e-mail nie zostanie opublikowany|dodaj komentarz|"
+        "yorum yap|yorumlar|e-posta adresiniz yayımlanmayacak|"
+        "e-posta hesabınız yayımlanmayacak|댓글|コメント|"
+        # newsletters and subscriptions
+        "abonnieren|abonnez|abonnement|suscrib|suscríb|iscriviti|inscreva|assine|abonneer|"
+        "abonner|prenumerera|abonnér|abonner|subskryb|zapisz się|předplat|abone ol|구독|購読|"
+        "registrieren|jetzt testen|jetzt lesen|jetzt sichern|jetzt anmelden|plus-artikel|"
+        # teaser lists and reading tips ("lire aussi" covers "à lire aussi")
+        "lesen sie auch|lesen sie mehr|mehr zum thema|das könnte sie|auch interessant|"
+        "meistgelesen|weitere artikel|zum artikel|empfehlungen|"
+        "lire aussi|sur le même sujet|les plus lus|"
+        "lee también|te puede interesar|más noticias|lo más leído|lo más visto|"
+        "i più letti|articoli correlati|"
+        "leia também|leia mais|mais lidas|"
+        "lees ook|meer nieuws|meest gelezen|"
+        "les også|mest lest|läs också|läs mer|mest läst|læs også|mest læste|"
+        "czytaj także|czytaj też|czytaj więcej|zobacz też|zobacz także|najczęściej czytane|"
+        "čtěte také|čtěte též|nejčtenější|"
+        "ilgili haberler|çok okunan|haberin devamı|"
+        "관련기사|많이 본|関連記事|ランキング|"
+        # advertising and legal
+        "publicité|publicidad|pubblicità|publicidade|advertentie|annonse|광고|広告|"
+        "alle rechte vorbehalten|tous droits réservés|todos los derechos reservados|"
+        "tutti i diritti riservati|wszelkie prawa zastrzeżone|무단전재|무단 전재|無断転載"
+    ).split("|")
 )
 # Headers of the sections that follow an article: comments, teasers, newsletters. A page
 # rarely has article text after one of these, so "seen one already" is a strong cue.
@@ -236,8 +247,7 @@ def split_blocks(text: str) -> list[str]:
     "fÃ¼r" for "für", a third of the news dev pages) would otherwise hide every stop word,
     chrome phrase and sentence end from the features.
     """
-    blocks = (normalize_text(line) for line in text.splitlines())
-    return [block for block in blocks if block]
+    return [block for block in normalize_lines(text) if block]
 
 
 def _window_mean(values: npt.NDArray[np.float64], radius: int) -> npt.NDArray[np.float64]:
