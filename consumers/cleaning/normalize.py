@@ -58,11 +58,16 @@ _CP1252_HIGH = {
 _CONTINUATION = "\u0080-\u00bf" + "".join(_CP1252_HIGH)
 # A UTF-8 lead byte read as Latin-1 ("Â".."ô") followed by the right number of continuation
 # bytes, each read as Latin-1 (C1 controls and U+00A0-U+00BF) or as cp1252 ("€", "™", ...).
+# Written lead first, then which lead it was: a pattern that starts with one character set
+# lets re skip ahead to the next lead character instead of trying every position (4x faster
+# on a whole page; the same matches).
 _MOJIBAKE = re.compile(
-    f"[\u00c2-\u00df][{_CONTINUATION}]"
-    f"|[\u00e0-\u00ef][{_CONTINUATION}]{{2}}"
-    f"|[\u00f0-\u00f4][{_CONTINUATION}]{{3}}"
+    f"[\u00c2-\u00f4](?:(?<=[\u00c2-\u00df])[{_CONTINUATION}]"
+    f"|(?<=[\u00e0-\u00ef])[{_CONTINUATION}]{{2}}"
+    f"|(?<=[\u00f0-\u00f4])[{_CONTINUATION}]{{3}})"
 )
+# The characters _TABLE maps, for normalize_lines (see there).
+_MAPPED = re.compile("[" + "".join(re.escape(chr(code)) for code in _TABLE) + "]")
 
 
 _NOT_TEXT = frozenset({"Cn", "Co", "Cs", "Cc"})
@@ -93,6 +98,31 @@ def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFC", repair_mojibake(text)).translate(_TABLE)
     # str.split() splits at exactly the characters regex \s matches (str.isspace).
     return " ".join(text.split())
+
+
+def _mapped(match: re.Match[str]) -> str:
+    return _TABLE[ord(match.group())] or ""
+
+
+def normalize_lines(text: str) -> list[str]:
+    """``[normalize_text(line) for line in text.splitlines()]``, in one pass over the text.
+
+    Why: called per line, the fixed cost of each step (regex, NFC, translate) was a tenth of
+    the whole-page-text extractor's time. The result is the same: no step acts across a line
+    break. A mojibake run has no line break in it; NFC neither composes nor reorders across
+    "\n" (a starter that combines with nothing); the character table maps no character to or
+    from "\n"; and the line breaks splitlines() knows ("\r", "\x85", "\u2028", ...) are
+    turned into "\n" before anything else, so a repaired character cannot split a line.
+    """
+    lines = text.splitlines()
+    if not lines:
+        return []
+    joined = unicodedata.normalize("NFC", repair_mojibake("\n".join(lines)))
+    # str.translate(_TABLE) gives the same, but it leaves its fast path for good at the first
+    # non-ASCII character and then looks up every character in the dict: 1 ms on a page,
+    # against 0.1 ms for finding the few mapped characters.
+    joined = _MAPPED.sub(_mapped, joined)
+    return [" ".join(line.split()) for line in joined.split("\n")]
 
 
 def normalize_paragraphs(paragraphs: Iterable[str]) -> list[str]:

@@ -122,9 +122,8 @@ def trim(lines: list[str], headings: list[str]) -> list[str]:
     heads = [k for k in (word_key(h) for h in headings) if k]
     kept: list[str] = []
     for n, line in enumerate(lines):
-        key = word_key(line)
         # The first lines repeating the headline (or a prefix of a longer page title).
-        if n < _EDGE_HEAD and len(key) > 10 and any(h == key or h.startswith(key) for h in heads):
+        if n < _EDGE_HEAD and _repeats_heading(word_key(line), heads):
             continue
         if _LEAD_IN.match(line) or (len(line) < _EDGE_MAX_CHARS and _COPYRIGHT.search(line)):
             continue
@@ -155,6 +154,10 @@ def trim(lines: list[str], headings: list[str]) -> list[str]:
         end -= 1
         cut += 1
     return kept[start:end]
+
+
+def _repeats_heading(key: str, heads: list[str]) -> bool:
+    return len(key) > 10 and any(h == key or h.startswith(key) for h in heads)
 
 
 def _edge(line: str) -> bool:
