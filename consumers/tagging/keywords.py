@@ -51,14 +51,20 @@ def supported(language: str) -> bool:
 
 
 @cache
-def stopwords(language: str) -> frozenset[str]:
-    """spaCy's stopwords for the language (empty if spaCy has none), plus news words."""
+def function_words(language: str) -> frozenset[str]:
+    """spaCy's stopwords for the language (empty if spaCy has none), without news words."""
     try:
         from spacy.util import get_lang_class
 
-        words = frozenset(get_lang_class(language).Defaults.stop_words)
+        return frozenset(get_lang_class(language).Defaults.stop_words)
     except Exception:  # an unknown language code: no stopwords rather than no keywords
-        words = frozenset()
+        return frozenset()
+
+
+@cache
+def stopwords(language: str) -> frozenset[str]:
+    """spaCy's stopwords for the language (empty if spaCy has none), plus news words."""
+    words = function_words(language)
     return words | generic_words(language) if words else words
 
 
