@@ -275,6 +275,15 @@ def test_countries_ignore_lookalikes() -> None:
     assert {"US", "AU"} <= found
 
 
+def test_countries_count_each_mention_once_most_mentioned_first() -> None:
+    # "New South Wales" is one name (Australia); its "Wales" is not counted again.
+    text = "Wales and New South Wales, then China, China and Wales."
+    assert find_countries(tokens(text).text) == ["GB", "CN", "AU"]
+    # German genitives count ("Deutschlands", "Chinas"); other words ending in -s do not.
+    text = "Deutschlands Wirtschaft wächst, sagt Chinas Regierung; der Bus fährt."
+    assert find_countries(tokens(text).text, language="de") == ["DE", "CN"]
+
+
 def test_countries_ambiguous_name_needs_ner_place() -> None:
     text = "Jordan said the talks would resume."
     assert find_countries(tokens(text).text) == []
