@@ -8,10 +8,12 @@ not the article. What is dropped:
 - anywhere: lines that introduce other content ("Related:", "Read more", "Lesen Sie auch",
   "Les også: <headline>"), short copyright notices, short picture credits ("Foto: dpa",
   "STR/AFP via Getty Images", a caption closed by "Foto: KCNA/Reuters"), placeholders of
-  embeds awaiting consent ("Externer Inhalt nicht verfügbar");
+  embeds awaiting consent ("Externer Inhalt nicht verfügbar"), teasers of other articles
+  closed by their link's word ("... mehr") with the headline just before them;
 - at the start or end only: calls to action, bylines, dates, reading times, update stamps
   (in the languages of the news dev corpus too);
-- at the end: disclaimers and a writer's bio; a last line ending in a colon (it introduced
+- at the end: disclaimers and a writer's bio; an agency's sign-off ("(NTB)", "MDR (dst)");
+  a last line ending in a colon (it introduced
   something that is gone); everything from an "About the author" or "Sources" heading in the
   second half.
 """
@@ -70,6 +72,15 @@ _CONSENT = re.compile(
     re.IGNORECASE,
 )
 _CONSENT_MAX_CHARS = 300
+# A teaser of another article: a sentence or two closed by its link's word, "... mehr".
+_TEASER = re.compile(
+    r"[.!?…\"“”»]\s+(mehr|more|weiterlesen|read more|lire la suite|leer más|les mer|läs mer"
+    r"|læs mere|czytaj dalej)\W*$",
+    re.IGNORECASE,
+)
+_TEASER_MAX_CHARS = 400
+# The teaser's headline just before it: short and not a sentence.
+_TEASER_HEADLINE_MAX_CHARS = 100
 # Dates, reading times and update stamps, calls to share or subscribe, in many languages:
 # boilerplate at the start or end only (like _EDGE).
 _EDGE_INTL = re.compile(
@@ -83,6 +94,8 @@ _EDGE_INTL = re.compile(
     r"|stay informed|do you have a story|get in touch|sign up for",
     re.IGNORECASE,
 )
+# An agency's or a broadcaster's credit closing a report: "(NTB)", "MDR (dst)", "SDA/sep".
+_SIGN_OFF = re.compile(r"^\(?[A-Z]{2,6}\)?( \([^()]{1,60}\))?$|^[A-Z]{2,6}/[a-z]{2,6}$")
 # Copyright notices (short lines only: a longer line is prose that mentions copyright).
 _COPYRIGHT = re.compile(r"©|\(c\) \d{4}|\bcopyright \d{4}|all rights reserved", re.IGNORECASE)
 # Calls to action, disclosures, bylines and dates: boilerplate at the start or end only.
@@ -159,6 +172,10 @@ def trim(lines: list[str], headings: list[str]) -> list[str]:
             continue
         if _chrome(line):
             continue
+        if len(line) < _TEASER_MAX_CHARS and _TEASER.search(line):
+            if kept and len(kept[-1]) < _TEASER_HEADLINE_MAX_CHARS and kept[-1][-1] not in ".!?:":
+                kept.pop()
+            continue
         kept.append(line)
     for n in range(max(1, len(kept) // 2), len(kept)):
         if _BIO_HEADING.match(kept[n]):
@@ -176,7 +193,7 @@ def trim(lines: list[str], headings: list[str]) -> list[str]:
         end > start
         and len(kept) - end < _EDGE_TAIL
         and len(kept[end - 1]) < _EDGE_MAX_CHARS
-        and _edge(kept[end - 1])
+        and (_edge(kept[end - 1]) or _SIGN_OFF.match(kept[end - 1]))
     ):
         end -= 1
     cut = 0

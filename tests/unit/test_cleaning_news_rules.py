@@ -115,3 +115,17 @@ def test_the_second_try_replaces_a_short_first_pass_of_the_same_story(
 
     monkeypatch.setattr(html, "_trafilatura_lines", unrelated)
     assert choose_base(_tree("<html><body><p>x</p></body></html>"), None, 5000).lines == story[:1]
+
+
+def test_teasers_of_other_articles_and_their_headlines_go() -> None:
+    teaser = "Zahnarzt Jost Jahn hat den Himmelskörper entdeckt. Er trägt seinen Namen. mehr"
+    lines = [*BODY, "Amrumer entdeckt bisher unbekannten Kometen", teaser]
+    assert trim(lines, []) == BODY
+    # A sentence that merely ends with the word is prose.
+    prose = "Prices rose again, and economists expect them to rise more"
+    assert trim([*BODY, prose], []) == [*BODY, prose]
+
+
+def test_an_agency_sign_off_at_the_end_goes() -> None:
+    for sign_off in ("(NTB)", "MDR (Engin Haupt, Alisa Sonntag)", "SDA/sep"):
+        assert trim([*BODY, sign_off], []) == BODY
