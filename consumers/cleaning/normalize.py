@@ -47,6 +47,11 @@ _TABLE: dict[int, str | None] = {
     **dict.fromkeys(map(ord, _INVISIBLE)),
     **dict.fromkeys(_CONTROL, " "),
 }
+# The same mapping as a regex of the mapped characters and what each becomes: str.translate
+# looks every character of a non-ASCII string up in the table (~0.6 ms of trafilatura's text a
+# page); a search in C that stops only at the few mapped ones (quotes, mostly) gives the same.
+_MAPPED = re.compile("[" + "".join(f"\\U{code:08x}" for code in sorted(_TABLE)) + "]")
+_REPLACEMENT = {chr(code): new or "" for code, new in _TABLE.items()}
 _BLANK_LINE = re.compile(r"\n\s*\n")
 
 # cp1252's printable characters in 0x80-0x9F, by the byte they stand for.
@@ -88,9 +93,14 @@ def repair_mojibake(text: str) -> str:
     return _MOJIBAKE.sub(_unmangle, text)
 
 
+def _replace(match: re.Match[str]) -> str:
+    return _REPLACEMENT[match.group()]
+
+
 def normalize_text(text: str) -> str:
     """One paragraph's text in canonical form: NFC, straight quotes, single spaces, stripped."""
-    text = unicodedata.normalize("NFC", repair_mojibake(text)).translate(_TABLE)
+    text = unicodedata.normalize("NFC", repair_mojibake(text))
+    text = _MAPPED.sub(_replace, text)  # text.translate(_TABLE), faster (see _MAPPED)
     # str.split() splits at exactly the characters regex \s matches (str.isspace).
     return " ".join(text.split())
 

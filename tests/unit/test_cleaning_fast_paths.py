@@ -10,6 +10,7 @@ from lxml.html import HtmlElement, fromstring
 
 from consumers.cleaning.dom import _SKIP_TAGS, _chrome, _chrome_names
 from consumers.cleaning.html import _HUGE_ATTR, defuse
+from consumers.cleaning.normalize import _MAPPED, _TABLE, _replace
 from consumers.cleaning.words import count_words
 
 _WORD = re.compile(r"\w+")
@@ -102,3 +103,11 @@ def test_chrome_names_whole_words_only() -> None:
     assert not _chrome_names("header shadow loading")
     assert not _chrome_names("entry-related")
     assert _chrome_names("entry-content comments")
+
+
+def test_normalize_maps_characters_as_translate_with_the_table() -> None:
+    rng = random.Random(5)
+    alphabet = [chr(c) for c in range(0x2100)] + [chr(c) for c in _TABLE] * 20 + ["😀", "\ud800"]
+    for _ in range(5000):
+        text = "".join(rng.choices(alphabet, k=rng.randint(0, 30)))
+        assert _MAPPED.sub(_replace, text) == text.translate(_TABLE), repr(text)
