@@ -47,6 +47,22 @@ _TABLE: dict[int, str | None] = {
     **dict.fromkeys(map(ord, _INVISIBLE)),
     **dict.fromkeys(_CONTROL, " "),
 }
+# The same mapping as regexes: str.translate looks every character of a non-ASCII string up
+# in the table (~0.6 ms of trafilatura's text a page), while a search in C finds the few
+# mapped ones (quotes, mostly); one substitution per replacement then keeps the work in C
+# even for a text made of nothing else. (The four sets are disjoint and no replacement is
+# mapped, so applying them in turn equals translate.)
+
+
+def _char_class(codes: Iterable[int]) -> str:
+    return "[" + "".join(f"\\U{code:08x}" for code in sorted(codes)) + "]"
+
+
+_MAPPED = re.compile(_char_class(_TABLE))
+_MAPPINGS = tuple(
+    (re.compile(_char_class(c for c, to in _TABLE.items() if to == new)), new or "")
+    for new in sorted(set(_TABLE.values()), key=str)
+)
 _BLANK_LINE = re.compile(r"\n\s*\n")
 
 # cp1252's printable characters in 0x80-0x9F, by the byte they stand for.
@@ -93,9 +109,25 @@ def repair_mojibake(text: str) -> str:
     return _MOJIBAKE.sub(_unmangle, text)
 
 
+def _map_characters(text: str) -> str:
+    """``text.translate(_TABLE)``, faster (see _MAPPINGS).
+
+    ASCII text keeps translate, which has a fast path for it. A non-ASCII text made of
+    nothing but mapped characters is the worst case: ~1 s for the 5 MB page limit (translate:
+    ~0.4 s), still linear.
+    """
+    if text.isascii():
+        return text.translate(_TABLE)
+    if _MAPPED.search(text):
+        for pattern, new in _MAPPINGS:
+            text = pattern.sub(new, text)
+    return text
+
+
 def normalize_text(text: str) -> str:
     """One paragraph's text in canonical form: NFC, straight quotes, single spaces, stripped."""
-    text = unicodedata.normalize("NFC", repair_mojibake(text)).translate(_TABLE)
+    text = unicodedata.normalize("NFC", repair_mojibake(text))
+    text = _map_characters(text)
     # str.split() splits at exactly the characters regex \s matches (str.isspace).
     return " ".join(text.split())
 
