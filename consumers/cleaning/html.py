@@ -78,7 +78,7 @@ _AT_DEPTH_CAP = etree.XPath("boolean(/" + "/*" * 250 + ")")
 # (the parser closes both at the end of the input anyway).
 _PAGE_END = re.compile(r"</(?:body|html)\s*>", re.IGNORECASE)
 _EARLY_END_TAIL = 1000
-# A script or style element's body (kept: the tags).
+# A name="value" pair whose value runs 20 KB without a "<" (inline data URIs, serialized state).
 _HUGE_ATTR = re.compile(r"""(\s[\w:.-]+\s*=\s*)("[^"<]{20000,}"|'[^'<]{20000,}')""")
 # A "<" and the 20 KB or more without another that follow it: a piece long enough to hold
 # a huge value.
