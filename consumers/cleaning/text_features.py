@@ -11,11 +11,14 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
+from itertools import chain
+from operator import itemgetter
 
 import numpy as np
 import numpy.typing as npt
 
-from consumers.cleaning.normalize import normalize_text
+from consumers.cleaning.normalize import normalize_lines
+from consumers.cleaning.phrases import phrase_pattern
 
 _WORD = re.compile(r"\w+")
 
@@ -65,65 +68,79 @@ _COMMENT_META = re.compile(
     r"\b(says|said|writes|wrote|commented)\s*:$|^re:|\breply\s*(↓|→)?$|\b\d+\s+(minutes?|hours?|days?)\s+ago$",
     re.IGNORECASE,
 )
+# What every _COMMENT_META match needs, cheap to test first: "re:" at the start, or one of the
+# characters its end-anchored alternatives can end with as the last character (or before a
+# final newline, as "$" allows) of the text. Most short blocks have neither.
+_COMMENT_META_END = re.compile(r"[ytgeso):↓→\s]$", re.IGNORECASE)
 _DIGITS = re.compile(r"\d")
 _SYMBOLS = re.compile(r"[|»›•·©®™#@/\\<>{}\[\]=+*_~^]")
 _LIST_ITEM = re.compile(r"^(\d{1,3}[.)]|[•·▪►‣◦*-])\s")
 _URLISH = re.compile(r"https?://|www\.|\.com\b|@\w+\.\w+")
 
 # Phrases that mark page chrome in any position. Multilingual where the phrase is short and
-# unambiguous. Matched against the lower-cased block.
-_CHROME = re.compile(
-    r"cookie|privacy (policy|notice|settings)|terms (of|and) (use|service|conditions)|"
-    r"all rights reserved|©|copyright|subscribe|newsletter|sign (up|in)|log ?in\b|register\b|"
-    r"follow us|share (this|on|via)|facebook|twitter|linkedin|pinterest|whatsapp|instagram|"
-    r"email address|required fields|leave a (reply|comment)|post a comment|add a comment|"
-    r"read more|continue reading|read next|advertisement|sponsored|skip to|back to top|"
-    r"previous (post|article|story)|next (post|article|story)|click here|"
-    r"you may also like|you might also like|related (articles|posts|stories|content|reading)|"
-    r"recommended|trending|most (popular|read|viewed)|more from|tags?:|categor(y|ies):|"
-    r"filed under|posted in|table of contents|jump to|"
-    r"datenschutz|impressum|mehr lesen|weiterlesen|teilen|anmelden|"
-    r"lire la suite|partager|politique de confidentialité|mentions légales|"
-    r"leer más|compartir|aviso legal|iscriviti|leggi anche|condividi"
-)
+# unambiguous. Searched in the lower-cased block; literal phrases, "|" only separates them
+# (consumers/cleaning/phrases.py: a long alternation regex was the extractor's main cost).
+_CHROME_PHRASES = (  # noqa: SIM905 (a hundred phrases read better run together)
+    "cookie|privacy policy|privacy notice|privacy settings|terms of use|terms of service|"
+    "terms of conditions|terms and use|terms and service|terms and conditions|"
+    "all rights reserved|©|copyright|subscribe|newsletter|sign up|sign in|"
+    "follow us|share this|share on|share via|facebook|twitter|linkedin|pinterest|whatsapp|"
+    "instagram|email address|required fields|leave a reply|leave a comment|post a comment|"
+    "add a comment|read more|continue reading|read next|advertisement|sponsored|skip to|"
+    "back to top|previous post|previous article|previous story|next post|next article|"
+    "next story|click here|you may also like|you might also like|related articles|"
+    "related posts|related stories|related content|related reading|recommended|trending|"
+    "most popular|most read|most viewed|more from|tag:|tags:|category:|categories:|"
+    "filed under|posted in|table of contents|jump to|"
+    "datenschutz|impressum|mehr lesen|weiterlesen|teilen|anmelden|"
+    "lire la suite|partager|politique de confidentialité|mentions légales|"
+    "leer más|compartir|aviso legal|iscriviti|leggi anche|condividi"
+).split("|")
+# "login" and "register" as words, not "logins" or "registered"
+_CHROME_WORDS = ("login", "log in", "register")
+_CHROME = phrase_pattern(_CHROME_PHRASES, word_end=_CHROME_WORDS)
 # Comment forms, newsletter boxes, subscription walls and teaser lists in the languages of
 # the news a pipeline meets (German, French, Spanish, Italian, Portuguese, Dutch, the
 # Scandinavian languages, Polish, Czech, Turkish, Korean, Japanese): the same cues as
-# _CHROME, which is English-first. Lower-cased block, searched anywhere.
-_CHROME_INTL = re.compile(
+# _CHROME, which is English-first. Lower-cased block, searched anywhere, literal phrases.
+_CHROME_INTL_PHRASES = (  # noqa: SIM905
     # comment forms
-    r"e-mail-adresse wird nicht veröffentlicht|kommentar (schreiben|verfassen|abgeben)|"
-    r"adresse (e-mail|électronique|mail) ne sera pas publiée|laisser un commentaire|"
-    r"correo electrónico no será publicad|deja (un|tu) comentario|"
-    r"indirizzo email non sarà pubblicato|lascia un commento|"
-    r"e-mail não será publicado|deixe (um|seu) comentário|"
-    r"e-mailadres wordt niet gepubliceerd|laat een reactie achter|"
-    r"e-postadresse (vil ikke|blir ikke)|legg igjen en kommentar|"
-    r"adres e-mail nie zostanie opublikowany|dodaj komentarz|"
-    r"yorum yap|yorumlar|e-posta (adresiniz|hesabınız) yayımlanmayacak|"
-    r"댓글|コメント|"
+    "e-mail-adresse wird nicht veröffentlicht|kommentar schreiben|kommentar verfassen|"
+    "kommentar abgeben|adresse e-mail ne sera pas publiée|"
+    "adresse électronique ne sera pas publiée|adresse mail ne sera pas publiée|"
+    "laisser un commentaire|correo electrónico no será publicad|deja un comentario|"
+    "deja tu comentario|indirizzo email non sarà pubblicato|lascia un commento|"
+    "e-mail não será publicado|deixe um comentário|deixe seu comentário|"
+    "e-mailadres wordt niet gepubliceerd|laat een reactie achter|"
+    "e-postadresse vil ikke|e-postadresse blir ikke|legg igjen en kommentar|"
+    "adres e-mail nie zostanie opublikowany|dodaj komentarz|"
+    "yorum yap|yorumlar|e-posta adresiniz yayımlanmayacak|"
+    "e-posta hesabınız yayımlanmayacak|댓글|コメント|"
     # newsletters and subscriptions
-    r"abonnieren|abonnez|abonnement|suscr[ií]b|iscriviti|inscreva|assine|abonneer|"
-    r"abonner|prenumerera|abonn[ée]r|subskryb|zapisz się|předplat|abone ol|구독|購読|"
-    r"registrieren|jetzt (testen|lesen|sichern|anmelden)|plus-artikel|"
-    # teaser lists and reading tips
-    r"lesen sie (auch|mehr)|mehr zum thema|das könnte sie|auch interessant|meistgelesen|"
-    r"weitere artikel|zum artikel|empfehlungen|"
-    r"(à )?lire aussi|sur le même sujet|les plus lus|"
-    r"lee también|te puede interesar|más noticias|lo más (leído|visto)|"
-    r"i più letti|articoli correlati|"
-    r"leia (também|mais)|mais lidas|"
-    r"lees ook|meer nieuws|meest gelezen|"
-    r"les også|mest lest|läs (också|mer)|mest läst|læs også|mest læste|"
-    r"czytaj (także|też|więcej)|zobacz (też|także)|najczęściej czytane|"
-    r"čtěte (také|též)|nejčtenější|"
-    r"ilgili haberler|çok okunan|haberin devamı|"
-    r"관련기사|많이 본|関連記事|ランキング|"
+    "abonnieren|abonnez|abonnement|suscrib|suscríb|iscriviti|inscreva|assine|abonneer|"
+    "abonner|prenumerera|abonnér|abonner|subskryb|zapisz się|předplat|abone ol|구독|購読|"
+    "registrieren|jetzt testen|jetzt lesen|jetzt sichern|jetzt anmelden|plus-artikel|"
+    # teaser lists and reading tips ("lire aussi" covers "à lire aussi")
+    "lesen sie auch|lesen sie mehr|mehr zum thema|das könnte sie|auch interessant|"
+    "meistgelesen|weitere artikel|zum artikel|empfehlungen|"
+    "lire aussi|sur le même sujet|les plus lus|"
+    "lee también|te puede interesar|más noticias|lo más leído|lo más visto|"
+    "i più letti|articoli correlati|"
+    "leia também|leia mais|mais lidas|"
+    "lees ook|meer nieuws|meest gelezen|"
+    "les også|mest lest|läs också|läs mer|mest läst|læs også|mest læste|"
+    "czytaj także|czytaj też|czytaj więcej|zobacz też|zobacz także|najczęściej czytane|"
+    "čtěte také|čtěte též|nejčtenější|"
+    "ilgili haberler|çok okunan|haberin devamı|"
+    "관련기사|많이 본|関連記事|ランキング|"
     # advertising and legal
-    r"publicité|publicidad|pubblicità|publicidade|advertentie|annonse|광고|広告|"
-    r"alle rechte vorbehalten|tous droits réservés|todos los derechos reservados|"
-    r"tutti i diritti riservati|wszelkie prawa zastrzeżone|무단 ?전재|無断転載"
-)
+    "publicité|publicidad|pubblicità|publicidade|advertentie|annonse|광고|広告|"
+    "alle rechte vorbehalten|tous droits réservés|todos los derechos reservados|"
+    "tutti i diritti riservati|wszelkie prawa zastrzeżone|무단전재|무단 전재|無断転載"
+).split("|")
+_CHROME_INTL = phrase_pattern(_CHROME_INTL_PHRASES)
+# Either of the two: most blocks have neither, and one search then answers for both.
+_ANY_CHROME = phrase_pattern((*_CHROME_PHRASES, *_CHROME_INTL_PHRASES), word_end=_CHROME_WORDS)
 # Headers of the sections that follow an article: comments, teasers, newsletters. A page
 # rarely has article text after one of these, so "seen one already" is a strong cue.
 _END_HEADER = re.compile(
@@ -236,8 +253,7 @@ def split_blocks(text: str) -> list[str]:
     "fÃ¼r" for "für", a third of the news dev pages) would otherwise hide every stop word,
     chrome phrase and sentence end from the features.
     """
-    blocks = (normalize_text(line) for line in text.splitlines())
-    return [block for block in blocks if block]
+    return [block for block in normalize_lines(text) if block]
 
 
 def _window_mean(values: npt.NDArray[np.float64], radius: int) -> npt.NDArray[np.float64]:
@@ -281,12 +297,13 @@ def _longest_prose_run(
     start = -1
     last = -1
     run_words = 0.0
-    for i, is_prose in enumerate(prose):
+    counts = words.tolist()  # plain floats: indexing a numpy array per element is slow
+    for i, is_prose in enumerate(prose.tolist()):
         if not is_prose:
             continue
         if start < 0 or i - last > 4:
             start, run_words = i, 0.0
-        run_words += words[i]
+        run_words += counts[i]
         last = i
         if run_words > best_words:
             best_words, best = run_words, (start, i)
@@ -320,6 +337,7 @@ _ROW_NAMES = (
 # Character statistics look at the start of a block only: enough to tell prose from a table
 # or a code dump, and it keeps a megabyte-long line from costing more than a short one.
 _SAMPLE_CHARS = 2000
+_FIRST = itemgetter(0)
 
 
 def _block_row(block: str) -> tuple[float, ...]:
@@ -334,6 +352,7 @@ def _block_row(block: str) -> tuple[float, ...]:
     nt = max(len(tokens), 1)
     chars = max(len(sample), 1)
     short = nw <= 12
+    any_chrome = _ANY_CHROME.search(lower)
     return (
         nw if ws else 0,
         math.log1p(len(block)),
@@ -342,23 +361,28 @@ def _block_row(block: str) -> tuple[float, ...]:
         1.0 if block.endswith(":") else 0.0,
         math.log1p(len(_SENTENCE_BREAK.findall(sample)) * len(block) / chars),
         block.count(",") / nw,
-        sum([w[:1].isupper() for w in ws]) / nw,
+        sum(map(str.isupper, map(_FIRST, ws))) / nw,
         sum(map(_STOPWORDS.__contains__, tokens)) / nt,
         len(_DIGITS.findall(sample)) / chars,
-        sum(map(len, tokens)) / chars,
+        len("".join(tokens)) / chars,
         len(_SYMBOLS.findall(sample)) / chars,
-        1.0 if _CHROME.search(lower) else 0.0,
+        1.0 if any_chrome and _CHROME.search(lower) else 0.0,
         1.0 if len(block) < 80 and _END_HEADER.match(block) else 0.0,
-        1.0 if _DATELINE.match(head) else 0.0,
+        # Every dateline has a dash; most blocks do not, and the test is cheaper than the pattern.
+        1.0 if ("-" in head or "–" in head or "—" in head) and _DATELINE.match(head) else 0.0,
         # Dates carry digits; the cheap digit test spares the slow month-name pattern.
         1.0 if short and _DIGITS.search(head) and _MONTH.search(head) else 0.0,
         1.0 if nw <= 8 and _BYLINE.match(head) else 0.0,
         1.0 if _LIST_ITEM.match(head) else 0.0,
         1.0 if _URLISH.search(lower) else 0.0,
         min(len(block) / nw, 20.0) / 10.0,
-        1.0 if nw <= 8 and _COMMENT_META.search(head) else 0.0,
-        1.0 if _CHROME_INTL.search(lower) else 0.0,
+        1.0 if nw <= 8 and _may_be_comment_meta(head) and _COMMENT_META.search(head) else 0.0,
+        1.0 if any_chrome and _CHROME_INTL.search(lower) else 0.0,
     )
+
+
+def _may_be_comment_meta(head: str) -> bool:
+    return head[2:3] == ":" or bool(_COMMENT_META_END.search(head[-2:]))
 
 
 def _word_count(block: str, words: list[str]) -> int:
@@ -377,7 +401,9 @@ def block_features(blocks: Sequence[str]) -> npt.NDArray[np.float64]:
     rows: dict[str, tuple[float, ...]] = {}
     for block in counts:
         rows[block] = _block_row(block)
-    table = np.array([rows[b] for b in blocks], dtype=np.float64)
+    width = len(_ROW_NAMES)
+    flat = chain.from_iterable(map(rows.__getitem__, blocks))
+    table = np.fromiter(flat, dtype=np.float64, count=n * width).reshape(n, width)
     a = {name: table[:, i] for i, name in enumerate(_ROW_NAMES)}
     a["log_dups"] = np.log(np.array([counts[b] for b in blocks], dtype=np.float64))
     per_block = (*_ROW_NAMES, "log_dups")
@@ -459,4 +485,7 @@ def block_features(blocks: Sequence[str]) -> npt.NDArray[np.float64]:
         "after_run": (idx > run_hi).astype(np.float64),
         "words_after_run_end": np.log1p(after_run_end),
     }
-    return np.column_stack([columns[name] for name in FEATURE_NAMES])
+    out = np.empty((n, len(FEATURE_NAMES)), dtype=np.float64)
+    for j, name in enumerate(FEATURE_NAMES):
+        out[:, j] = columns[name]
+    return out

@@ -6,11 +6,16 @@ not the article. What is dropped:
 
 - the headline repeated as one of the first lines;
 - anywhere: lines that introduce other content ("Related:", "Read more", "Lesen Sie auch",
-  "Les også: <headline>"), short copyright notices, short picture credits ("Foto: dpa");
+  "Les også: <headline>"), short copyright notices, short picture credits ("Foto: dpa",
+  "STR/AFP via Getty Images", a caption closed by "Foto: KCNA/Reuters"), placeholders of
+  embeds awaiting consent ("Externer Inhalt nicht verfügbar"), teasers of other articles
+  closed by their link's word ("... mehr") with the headline just before them;
 - at the start or end only: calls to action, bylines, dates, reading times, update stamps
   (in the languages of the news dev corpus too);
-- at the end: disclaimers and a writer's bio; everything from an "About the author" or
-  "Sources" heading in the second half.
+- at the end: disclaimers and a writer's bio; an agency's sign-off ("(NTB)", "MDR (dst)");
+  a last line ending in a colon (it introduced
+  something that is gone); everything from an "About the author" or "Sources" heading in the
+  second half.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ _LEAD_IN_INTL = re.compile(
     r"^\W*(lesen sie (auch|mehr)|mehr zum thema|zum artikel|auch interessant|empfohlener"
     r" redaktioneller inhalt|les også|les mer|läs också|läs mer|læs også|lees ook|(à )?lire"
     r" aussi|lee también|noticia relacionada|leggi anche|leia também|czytaj (także|też)"
-    r"|zobacz (też|także)|čtěte také|ilgili haber)\b",
+    r"|czytaj więcej|zobacz (też|także)|čtěte také|ilgili haber)\b",
     re.IGNORECASE,
 )
 # Picture credits and sources, short lines anywhere: "Foto: dpa", "Фото: ...", "(Picture: PA)".
@@ -43,6 +48,39 @@ _CREDIT = re.compile(
     re.IGNORECASE,
 )
 _CREDIT_MAX_CHARS = 100
+# A picture's credit on its own line ("Andrea Verdelli/Getty Images", "STR/AFP via Getty
+# Images", "IMAGO/Nico Herbertz") or closing its caption ("... Foto: KCNA/Reuters"): the
+# agency after a slash or "via", or a "Foto:"/"Bild:" label near the end of a short line.
+_AGENCY = (
+    r"(getty ?images|shutterstock|imago|picture[ -]alliance|istock(photo)?|reuters|afp|dpa"
+    r"|epa|ap photo|keystone|alamy|anp|ntb|tt|scanpix|ritzau|apa|sda|efe|ansa)"
+)
+_PICTURE_CREDIT = re.compile(
+    rf"^[^.!?]{{0,60}}(/|\bvia )\s*{_AGENCY}\b[^.!?]{{0,40}}$"
+    rf"|^{_AGENCY}/[^.!?]{{0,40}}$"
+    r"|\b(foto|fotos|bild|photo|picture|image|credit|kuva|zdjęcie)\s*:\s*[^.:!?]{2,60}$",
+    re.IGNORECASE,
+)
+_PICTURE_CREDIT_MAX_CHARS = 300
+# Placeholders of embeds blocked until the reader consents (video, social posts, charts):
+# "Externer Inhalt nicht verfügbar", "Ein Klick für den Datenschutz", "accept cookies".
+_CONSENT = re.compile(
+    r"externer? inhalte?\b|privatsphäre-einstellungen|ein klick für den datenschutz"
+    r"|zur anzeige aktiviere|link zum youtube-inhalt|(accept|enable|allow) (all )?cookies"
+    r"|cookie (settings|preferences)|your browser does not support"
+    r"|(to )?(view|see|display) this content\b.{0,40}\b(consent|accept|enable|cookies)",
+    re.IGNORECASE,
+)
+_CONSENT_MAX_CHARS = 300
+# A teaser of another article: a sentence or two closed by its link's word, "... mehr".
+_TEASER = re.compile(
+    r"[.!?…\"“”»]\s+(mehr|more|weiterlesen|read more|lire la suite|leer más|les mer|läs mer"
+    r"|læs mere|czytaj dalej)\W*$",
+    re.IGNORECASE,
+)
+_TEASER_MAX_CHARS = 400
+# The teaser's headline just before it: short and not a sentence.
+_TEASER_HEADLINE_MAX_CHARS = 100
 # Dates, reading times and update stamps, calls to share or subscribe, in many languages:
 # boilerplate at the start or end only (like _EDGE).
 _EDGE_INTL = re.compile(
@@ -56,6 +94,8 @@ _EDGE_INTL = re.compile(
     r"|stay informed|do you have a story|get in touch|sign up for",
     re.IGNORECASE,
 )
+# An agency's or a broadcaster's credit closing a report: "(NTB)", "MDR (dst)", "SDA/sep".
+_SIGN_OFF = re.compile(r"^\(?[A-Z]{2,6}\)?( \([^()]{1,60}\))?$|^[A-Z]{2,6}/[a-z]{2,6}$")
 # Copyright notices (short lines only: a longer line is prose that mentions copyright).
 _COPYRIGHT = re.compile(r"©|\(c\) \d{4}|\bcopyright \d{4}|all rights reserved", re.IGNORECASE)
 # Calls to action, disclosures, bylines and dates: boilerplate at the start or end only.
@@ -122,13 +162,18 @@ def trim(lines: list[str], headings: list[str]) -> list[str]:
     heads = [k for k in (word_key(h) for h in headings) if k]
     kept: list[str] = []
     for n, line in enumerate(lines):
-        key = word_key(line)
         # The first lines repeating the headline (or a prefix of a longer page title).
-        if n < _EDGE_HEAD and len(key) > 10 and any(h == key or h.startswith(key) for h in heads):
+        if n < _EDGE_HEAD and _repeats_heading(word_key(line), heads):
             continue
         if _LEAD_IN.match(line) or (len(line) < _EDGE_MAX_CHARS and _COPYRIGHT.search(line)):
             continue
         if _LEAD_IN_INTL.match(line) or (len(line) < _CREDIT_MAX_CHARS and _CREDIT.match(line)):
+            continue
+        if _chrome(line):
+            continue
+        if len(line) < _TEASER_MAX_CHARS and _TEASER.search(line):
+            if kept and len(kept[-1]) < _TEASER_HEADLINE_MAX_CHARS and kept[-1][-1] not in ".!?:":
+                kept.pop()
             continue
         kept.append(line)
     for n in range(max(1, len(kept) // 2), len(kept)):
@@ -147,14 +192,29 @@ def trim(lines: list[str], headings: list[str]) -> list[str]:
         end > start
         and len(kept) - end < _EDGE_TAIL
         and len(kept[end - 1]) < _EDGE_MAX_CHARS
-        and _edge(kept[end - 1])
+        and (_edge(kept[end - 1]) or _SIGN_OFF.match(kept[end - 1]))
     ):
         end -= 1
     cut = 0
     while end > start + 1 and cut < _TAIL_MAX_LINES and _closing_note(kept[end - 1]):
         end -= 1
         cut += 1
+    # A last line ending in a colon introduced what followed it (a link, a live blog, a
+    # box) and is gone: "Mehr zur Lage lesen Sie in unserem Liveblog:".
+    if end > start + 1 and len(kept[end - 1]) < _EDGE_MAX_CHARS and kept[end - 1].endswith(":"):
+        end -= 1
     return kept[start:end]
+
+
+def _repeats_heading(key: str, heads: list[str]) -> bool:
+    return len(key) > 10 and any(h == key or h.startswith(key) for h in heads)
+
+
+def _chrome(line: str) -> bool:
+    """True for a picture credit or an embed's consent placeholder (see _PICTURE_CREDIT)."""
+    if len(line) < _PICTURE_CREDIT_MAX_CHARS and _PICTURE_CREDIT.search(line):
+        return True
+    return len(line) < _CONSENT_MAX_CHARS and bool(_CONSENT.search(line))
 
 
 def _edge(line: str) -> bool:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache, lru_cache
 
 from consumers.tagging import lexicons
@@ -51,24 +50,21 @@ def supported(language: str) -> bool:
 
 
 @cache
-def stopwords(language: str) -> frozenset[str]:
-    """spaCy's stopwords for the language (empty if spaCy has none), plus news words."""
+def function_words(language: str) -> frozenset[str]:
+    """spaCy's stopwords for the language (empty if spaCy has none), without news words."""
     try:
         from spacy.util import get_lang_class
 
-        words = frozenset(get_lang_class(language).Defaults.stop_words)
+        return frozenset(get_lang_class(language).Defaults.stop_words)
     except Exception:  # an unknown language code: no stopwords rather than no keywords
-        words = frozenset()
+        return frozenset()
+
+
+@cache
+def stopwords(language: str) -> frozenset[str]:
+    """spaCy's stopwords for the language (empty if spaCy has none), plus news words."""
+    words = function_words(language)
     return words | generic_words(language) if words else words
-
-
-@dataclass(slots=True)
-class _Cand:
-    """A candidate's count and where it first occurs (its display form is taken there)."""
-
-    first: int
-    size: int
-    count: int = 0
 
 
 @cache
@@ -120,7 +116,10 @@ def extract(body: Words, title: Words, language: str, top_n: int = 10) -> list[t
     weight = {
         w: (1.0 + math.log(c)) * (1.0 + 1.0 / math.sqrt(1 + first_sent[w])) for w, c in tf.items()
     }
-    cands: dict[tuple[str, ...], _Cand] = {}
+    # Each candidate's count and first position (its display form is taken there): two
+    # dicts rather than an object per candidate (creating those was a large share of the time).
+    count: dict[tuple[str, ...], int] = {}
+    first: dict[tuple[str, ...], int] = {}
     i, n = 0, len(body)
     while i < n:
         if not content[i]:
@@ -133,46 +132,59 @@ def extract(body: Words, title: Words, language: str, top_n: int = 10) -> list[t
         for a in range(i, j):
             for b in range(a + 1, min(a + MAX_NGRAM, j) + 1):
                 key = tuple(norms[a:b])
-                c = cands.get(key)
-                if c is None:
-                    c = cands[key] = _Cand(a, b - a)
-                c.count += 1
+                n_key = count.get(key)
+                if n_key is None:
+                    count[key] = 1
+                    first[key] = a
+                else:
+                    count[key] = n_key + 1
         i = j
 
-    title_norms = " " + " ".join(_norm(w, english) for w in title.text) + " "
+    title_list = [_norm(w, english) for w in title.text]
+    title_norms = " " + " ".join(title_list) + " "
+    # A candidate can be in the title only if all its words are: one set test spares most
+    # candidates the phrase search.
+    title_words = frozenset(title_list)
+    # Sorted as (-score, first, key): the same order as sorting by that key, without a key
+    # function call per candidate.
     scored: list[tuple[float, int, tuple[str, ...]]] = []
-    for key, c in cands.items():
-        s = sum(weight[w] for w in key) / len(key) * (1.0 + math.log(c.count))
+    for key, n_key in count.items():
+        # Exactly the mean weight times 1 + ln(count): a one-word mean is its weight, and
+        # ln(1) is 0.
+        s = weight[key[0]] if len(key) == 1 else sum(weight[w] for w in key) / len(key)
+        if n_key > 1:
+            s *= 1.0 + math.log(n_key)
         if len(key) > 1:
-            if c.count > 1:
+            if n_key > 1:
                 s *= 1.0 + 0.4 * (len(key) - 1)
             elif any(w in lowercase for w in key):
                 s *= 0.7
             else:
                 # A name ("Hong Kong") is one keyword even if seen once, not two halves.
                 s *= 1.1
-        if f" {' '.join(key)} " in title_norms:
+        if title_words.issuperset(key) and f" {' '.join(key)} " in title_norms:
             s *= 1.5
-        scored.append((s, c.first, key))
-    scored.sort(key=lambda x: (-x[0], x[1], x[2]))
+        scored.append((-s, first[key], key))
+    scored.sort()
 
     chosen: list[tuple[str, float, frozenset[str]]] = []
-    for s, _, key in scored:
+    for neg, _, key in scored:
+        s = -neg
         words = frozenset(key)
-        c = cands[key]
+        n_key, at = count[key], first[key]
         # Skip near-repeats of a kept keyword: a subset ("steel" after "steel production") or
         # a majority overlap ("easy diy wood" after "diy wood projects"). A superset of a kept
         # word is kept only if it is a repeated phrase ("carbon neutralization" twice).
         if any(
             words <= w
-            or (w < words and (c.count < 2 or len(w) > 1))
+            or (w < words and (n_key < 2 or len(w) > 1))
             or (not w < words and 2 * len(words & w) > min(len(words), len(w)))
             for _, _, w in chosen
         ):
             continue
         surface = " ".join(
             word.lower() if norm in lowercase else word
-            for word, norm in zip(body.text[c.first : c.first + c.size], key, strict=True)
+            for word, norm in zip(body.text[at : at + len(key)], key, strict=True)
         )
         chosen.append((surface, s, words))
         if len(chosen) >= top_n:

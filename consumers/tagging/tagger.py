@@ -16,7 +16,7 @@ from schemas.article import Tag, TagKind, Tags
 
 TAGGER_NAME = "newsflow-tagger"
 # Bump on any change that alters the tags produced for the same input.
-TAGGER_VERSION = "0.5.0"
+TAGGER_VERSION = "0.5.2"
 KEYWORDS_VERSION = "newsflow-keywords/2"
 
 
@@ -92,7 +92,8 @@ class Tagger:
         plan = None
         if use in self.ner.languages and (body or title):
             stop = keywords.stopwords(use)
-            plan = entities.plan(title, body, use, stop, self.options.ner, words)
+            function = keywords.function_words(use)
+            plan = entities.plan(title, body, use, stop, self.options.ner, words, function)
         return _Prepared(title, body, words, lang, score, use, plan)
 
     def _ner(self, prepared: list[_Prepared]) -> list[list[Any]]:

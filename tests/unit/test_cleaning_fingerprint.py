@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 from consumers.cleaning.normalize import (
     content_hash,
+    normalize_lines,
     normalize_paragraphs,
     normalize_text,
     split_paragraphs,
@@ -35,6 +38,25 @@ def test_mojibake_is_repaired_and_accented_text_left_alone() -> None:
         assert normalize_text(text) == " ".join(text.replace("\u00a0", " ").split())
     for text in ("gâteau à la crème", "naïve façade", "Ångström ü€", "Â alone", "3×½ cups"):
         assert normalize_text(text) == text
+
+
+def test_normalize_lines_equals_normalizing_each_line() -> None:
+    # Line breaks of every kind next to what each step changes: mojibake (whose continuation
+    # bytes include "\x85", a line break to splitlines()), combining marks, controls, quotes.
+    text = (
+        "caf\u00c3\u00a9\r\n\u0301e\u0301\x85\u00c3\x85 x\u2028\u00e2\u0080\u00a8y\x0b"
+        "\u201cq\u201d\x00\u200b\x1c\u1100\n\u1161\u00c3\r\u00a9 \t a  b \n\n\u00a0\n"
+    )
+    assert normalize_lines(text) == [normalize_text(line) for line in text.splitlines()]
+    assert normalize_lines("") == []
+    rng = random.Random(3)
+    tricky = (
+        "a\u00c3\u00c2\u00e2\u00f0\u0080\u0085\u0099\u00a0\u00a9\u20ac\u0301\u1100\u1161"
+        " \n\r\x0b\x85\u2028\x00\u200b"
+    )
+    for _ in range(3000):
+        text = "".join(rng.choice(tricky) for _ in range(rng.randint(0, 12)))
+        assert normalize_lines(text) == [normalize_text(line) for line in text.splitlines()], text
 
 
 def test_normalize_paragraphs_drops_empty_and_repeats() -> None:

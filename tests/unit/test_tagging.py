@@ -217,6 +217,21 @@ def test_plan_reads_the_most_mentioned_names_in_context() -> None:
     assert p.words <= PlanOptions().max_words
 
 
+def test_a_news_word_after_a_country_name_makes_a_longer_name_for_ner() -> None:
+    # "Times" and "Today" are news words (stopwords for keywords), yet they name newspapers:
+    # the country name is not labelled from the table, NER reads the whole name.
+    body = "Residents told the Lesotho Times team that USA Today had called. Lesotho is small."
+    stop, function = keywords.stopwords("en"), keywords.function_words("en")
+    assert {"times", "today"} <= stop - function
+    p = plan("", body, "en", stop, words=None, function=function)
+    assert any("Lesotho Times" in w for w in p.texts) and any("USA Today" in w for w in p.texts)
+    assert ("USA", "GPE") not in p.known
+    # A function word does not continue a name: "Lesotho is" is the country.
+    assert ("Lesotho", "GPE") in p.known
+    # Without the function words, every stopword ends the name (the old behaviour).
+    assert ("USA", "GPE") in plan("", body, "en", stop).known
+
+
 def test_plan_of_a_text_without_names() -> None:
     p = plan("", "the cat sat on the mat. it was warm.", "en", keywords.stopwords("en"))
     assert p.texts == [] and p.known == []
@@ -258,6 +273,15 @@ def test_countries_ignore_lookalikes() -> None:
     assert "JO" not in found and "MX" not in found and "GB" not in found
     assert "GE" not in found and "IN" not in found
     assert {"US", "AU"} <= found
+
+
+def test_countries_count_each_mention_once_most_mentioned_first() -> None:
+    # "New South Wales" is one name (Australia); its "Wales" is not counted again.
+    text = "Wales and New South Wales, then China, China and Wales."
+    assert find_countries(tokens(text).text) == ["GB", "CN", "AU"]
+    # German genitives count ("Deutschlands", "Chinas"); other words ending in -s do not.
+    text = "Deutschlands Wirtschaft wächst, sagt Chinas Regierung; der Bus fährt."
+    assert find_countries(tokens(text).text, language="de") == ["DE", "CN"]
 
 
 def test_countries_ambiguous_name_needs_ner_place() -> None:

@@ -1,0 +1,131 @@
+"""Unit tests of the news-page rules: picture credits, consent placeholders, a dangling
+colon line, the standfirst and trafilatura's second try."""
+
+from __future__ import annotations
+
+import pytest
+from lxml.html import HtmlElement
+from trafilatura.utils import load_html
+
+from consumers.cleaning import html
+from consumers.cleaning.html import _retry, choose_base, extract_html
+from consumers.cleaning.standfirst import add_standfirst
+from consumers.cleaning.trim import trim
+
+BODY = [
+    "Evergrande, once China's second largest developer, is to be wound up by order of a court.",
+    "Analysts have long feared that its collapse would send shock waves through the economy.",
+    "The company told Reuters on Monday that it would appeal against the ruling in Hong Kong.",
+]
+
+
+def _tree(markup: str) -> HtmlElement:
+    tree = load_html(markup)
+    assert tree is not None
+    return tree
+
+
+@pytest.mark.parametrize(
+    "chrome",
+    [
+        "Andrea Verdelli/Getty Images",
+        "STR/AFP via Getty Images",
+        "IMAGO/Nico Herbertz",
+        "Uwe Schubert möchte noch Punkte sammeln. Foto: KCNA/Reuters",
+        "Externer Inhalt nicht verfügbar",
+        "Zur Anzeige aktiviere bitte die Einstellungen in den Privatsphäre-Einstellungen.",
+        "Ein Klick für den Datenschutz",
+        "Czytaj więcej",
+    ],
+)
+def test_picture_credits_consent_placeholders_and_lead_ins_go_anywhere(chrome: str) -> None:
+    lines = [BODY[0], chrome, BODY[1], BODY[2]]
+    assert trim(lines, []) == BODY
+
+
+def test_prose_naming_an_agency_or_a_photo_stays() -> None:
+    lines = [*BODY, "A photo taken by an AFP photographer shows the crowd outside the court."]
+    assert trim(lines, []) == lines
+
+
+def test_a_last_line_ending_in_a_colon_is_dropped_but_not_one_inside() -> None:
+    intro = "These are the three things the court decided on Monday:"
+    lines = [intro, *BODY, "Mehr zur Lage lesen Sie in unserem Liveblog:"]
+    assert trim(lines, []) == [intro, *BODY]
+
+
+LEAD = "Evergrande must be wound up, a Hong Kong court ruled, ending two years of crisis."
+
+
+def _page(lead_class: str, description: str = LEAD, lead: str = LEAD) -> HtmlElement:
+    paragraphs = "".join(f"<p>{p}</p>" for p in BODY)
+    return _tree(
+        f'<html><head><meta name="description" content="{description}"></head><body>'
+        f'<header><h1>Evergrande</h1><p class="{lead_class}">{lead}</p></header>'
+        f"<article>{paragraphs}</article></body></html>"
+    )
+
+
+def test_the_visible_standfirst_named_as_a_lead_goes_first() -> None:
+    assert add_standfirst(BODY, LEAD, _page("article-lead")) == [LEAD, *BODY]
+    # A description cut short with an ellipsis finds the whole lead.
+    assert add_standfirst(BODY, LEAD[:60] + "...", _page("teaser")) == [LEAD, *BODY]
+
+
+def test_no_standfirst_when_present_unnamed_absent_or_a_container() -> None:
+    assert add_standfirst([LEAD, *BODY], LEAD, _page("lead")) == [LEAD, *BODY]
+    assert add_standfirst(BODY, LEAD, _page("text-base")) == BODY  # not named as a lead
+    assert add_standfirst(BODY, LEAD, _page("lead", lead="Something else")) == BODY  # head only
+    long = LEAD + " " + " ".join(BODY)
+    assert add_standfirst(BODY, LEAD, _page("lead", lead=long)) == BODY  # a container
+    assert add_standfirst(BODY, "Evergrande news", _page("lead")) == BODY  # too short
+
+
+def test_the_standfirst_reaches_the_extracted_article() -> None:
+    body = "".join(f"<p>{p} {p}</p>" for p in BODY)
+    page = (
+        f'<html><head><meta name="description" content="{LEAD}"></head><body>'
+        f'<header><h1>Evergrande to be wound up</h1><p class="lead">{LEAD}</p></header>'
+        f"<article>{body}</article></body></html>"
+    )
+    assert extract_html(page).paragraphs[0] == LEAD
+
+
+def test_trafilatura_is_retried_only_on_a_sliver_the_container_does_not_replace() -> None:
+    assert _retry(100, 0, 2000)  # the container found nothing
+    assert _retry(100, 200, 2000)  # it found clearly more, not enough to extend
+    assert not _retry(100, 120, 2000)  # it agrees on the size
+    assert not _retry(100, 400, 2000)  # combine() extends instead
+    assert not _retry(300, 0, 2000)  # not a sliver of the page
+
+
+def test_the_second_try_replaces_a_short_first_pass_of_the_same_story(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    story = [f"Paragraph {n} of the story tells what happened next in the city." for n in range(9)]
+
+    def fake(tree: HtmlElement, url: str | None, recall: bool = True) -> list[str]:
+        return story[:1] if recall else story
+
+    monkeypatch.setattr(html, "_trafilatura_lines", fake)
+    assert choose_base(_tree("<html><body><p>x</p></body></html>"), None, 5000).lines == story
+
+    def unrelated(tree: HtmlElement, url: str | None, recall: bool = True) -> list[str]:
+        return story[:1] if recall else [f"Other story number {n} in the list." for n in range(40)]
+
+    monkeypatch.setattr(html, "_trafilatura_lines", unrelated)
+    assert choose_base(_tree("<html><body><p>x</p></body></html>"), None, 5000).lines == story[:1]
+
+
+def test_teasers_of_other_articles_and_their_headlines_go() -> None:
+    teaser = "Zahnarzt Jost Jahn hat den Himmelskörper entdeckt. Er trägt seinen Namen. mehr"
+    lines = [*BODY, "Amrumer entdeckt bisher unbekannten Kometen", teaser]
+    assert trim(lines, []) == BODY
+    # A sentence that merely ends with the word is prose.
+    prose = "Prices rose again, and economists expect them to rise more"
+    assert trim([*BODY, prose], []) == [*BODY, prose]
+
+
+def test_an_agency_sign_off_at_the_end_goes() -> None:
+    for sign_off in ("(NTB)", "MDR (Engin Haupt, Alisa Sonntag)", "SDA/sep"):
+        assert trim([*BODY, sign_off], []) == BODY
