@@ -211,12 +211,14 @@ class WorkerLoop:
 
         A batch closes idle only after an empty poll; waiting the full 200 ms past the idle
         age held each trickled record up to 0.2 s longer before its bulk (produce -> searchable).
+        Never under 100 ms: under load a shorter empty poll can mean a fetch still on its way,
+        not a caught-up partition, and closing batches on it made bulk requests small.
         """
         idle = self.policy.idle_seconds
         if self._batch_started is None or idle is None:
             return 200
         left = self._batch_started + idle - time.monotonic()
-        return max(10, min(200, int(left * 1000)))
+        return max(100, min(200, int(left * 1000)))
 
     def _keep_membership(self) -> None:
         """Calls poll with every partition paused: group duties only, no new records."""
