@@ -37,7 +37,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
@@ -54,6 +54,7 @@ from consumers.batches import (
     dead_letter,
 )
 from consumers.health import Liveness, WorkerGaveUp, WorkerMetrics
+from consumers.inflight import Batch, Detachable, Flight
 from newsflow.kafka.clients import rebalancing
 from schemas import AnyStageReason, DeadLetter, Stage
 from schemas.failures import PermanentError, TransientError, describe
@@ -95,6 +96,8 @@ class WorkerLoop:
         self._offsets: dict[TopicPartition, int] = {}
         self._dead: list[DeadLetter] = []
         self._batch_started: float | None = None
+        # The batch being flushed in the background (sinks that can detach one only).
+        self._flight: Flight | None = None
         self._revocations: queue.SimpleQueue[set[TopicPartition]] = queue.SimpleQueue()
         self._paused = False
         # The last poll brought nothing: the partitions are caught up, so a batch need not
@@ -145,6 +148,7 @@ class WorkerLoop:
                 if got:
                     last_record = time.monotonic()
                 self._work_buffer()
+                self._land()
                 if self._due():
                     self._flush_and_commit()
                 self.liveness.beat()
@@ -162,6 +166,8 @@ class WorkerLoop:
                         break
             self._final_commit()
         finally:
+            if self._flight is not None:
+                self._flight.abort()  # not landed: uncommitted, so it replays
             self.liveness.stop()
             for s, handler in previous.items():
                 signal.signal(s, handler)
@@ -190,7 +196,7 @@ class WorkerLoop:
         # Mid-rebalance, give the join time to finish inside one poll: a join whose answer
         # comes back after poll() returned is applied only by a later poll (and kafka-python
         # 3.0 needs newsflow.kafka.clients' workaround to apply it at all).
-        timeout = 2000 if rebalancing(self.consumer) else 200 if block else 0
+        timeout = 2000 if rebalancing(self.consumer) else self._wait_ms() if block else 0
         batch = self._client_poll(timeout_ms=timeout, max_records=room)
         self._apply_revocations()
         count = 0
@@ -199,6 +205,20 @@ class WorkerLoop:
             count += len(records)
         self._caught_up = count == 0 and not self._paused
         return count
+
+    def _wait_ms(self) -> int:
+        """How long an empty poll may wait: 200 ms, or until an open batch may close idle.
+
+        A batch closes idle only after an empty poll; waiting the full 200 ms past the idle
+        age held each trickled record up to 0.2 s longer before its bulk (produce -> searchable).
+        Never under 100 ms: under load a shorter empty poll can mean a fetch still on its way,
+        not a caught-up partition, and closing batches on it made bulk requests small.
+        """
+        idle = self.policy.idle_seconds
+        if self._batch_started is None or idle is None:
+            return 200
+        left = self._batch_started + idle - time.monotonic()
+        return max(100, min(200, int(left * 1000)))
 
     def _keep_membership(self) -> None:
         """Calls poll with every partition paused: group duties only, no new records."""
@@ -251,6 +271,11 @@ class WorkerLoop:
                 r for r in self._buffer if TopicPartition(r.topic, r.partition) not in revoked
             )
             dropped = [tp for tp in revoked if self._offsets.pop(tp, None) is not None]
+            if self._flight is not None:
+                # Its writes still land (keyed, so the new owner's replay is harmless), but
+                # its offsets for those partitions are no longer this worker's to commit.
+                for tp in revoked:
+                    self._flight.batch.offsets.pop(tp, None)
             if before != len(self._buffer) or dropped:
                 log.info(
                     "%s: partitions %s revoked; %d buffered records left for their new owner",
@@ -296,6 +321,10 @@ class WorkerLoop:
         self.liveness.progressed()
 
     def _add_dead(self, record: ConsumerRecord, error: PermanentError) -> None:
+        self._count_dead(record, error)
+        self._dead.append(dead_letter(record, error))
+
+    def _count_dead(self, record: ConsumerRecord, error: PermanentError) -> None:
         log.warning(
             "%s: dead-lettering %s[%d]@%d: %s",
             self.name,
@@ -304,7 +333,6 @@ class WorkerLoop:
             record.offset,
             error,
         )
-        self._dead.append(dead_letter(record, error))
         self.stats.dead_lettered += 1
         self.stats.reasons[error.reason] = self.stats.reasons.get(error.reason, 0) + 1
         self.metrics.dead_lettered.labels(reason=error.reason).inc()
@@ -312,7 +340,12 @@ class WorkerLoop:
     # --- batches -------------------------------------------------------------------------
 
     def _pending(self) -> bool:
-        return bool(self._offsets) or self.sink.pending() > 0 or bool(self._dead)
+        return (
+            bool(self._offsets)
+            or self.sink.pending() > 0
+            or bool(self._dead)
+            or self._flight is not None
+        )
 
     def _due(self) -> bool:
         if self._batch_started is None:
@@ -328,41 +361,58 @@ class WorkerLoop:
             or (idle is not None and self._caught_up and not self._buffer and age >= idle)
         )
 
-    def _flush_and_commit(self) -> None:
+    def _flush_and_commit(self, final: bool = False) -> None:
+        """Makes the batch in hand durable (retrying transient failures), then commits it.
+
+        The flush runs in a thread (consumers.inflight) while this one answers the group. A
+        sink that can detach its batch is committed when that lands (``_land``) and this
+        thread reads the next batch meanwhile; the previous batch must land first. Any other
+        sink, and the last batch before the worker leaves (``final``), is waited for here.
+        """
+        self._land(wait=True)
         if not self._pending():
             return
-        started = time.monotonic()
-        delay = 0.5
-        while True:
-            try:
-                rejected = self.sink.flush()
-                for record, error in rejected:
-                    self._add_dead(record, error)
-                if self._dead:
-                    self.dlq.write(self._dead)
-                break
-            except TransientError as exc:
-                self.stats.retries += 1
-                self.metrics.retries.inc()
-                log.warning(
-                    "%s: downstream unavailable (%s); retrying in %.1f s", self.name, exc, delay
-                )
-                self.liveness.waiting_downstream(True)
-                self._sleep_in_group(delay)
-                delay = min(delay * 2, 30.0)
-        self.liveness.waiting_downstream(False)
-        self._dead = []
-        # Partitions revoked while the flush waited are not ours to commit any more.
+        detach = isinstance(self.sink, Detachable) and not final
+        sink = cast(Detachable, self.sink).detach() if detach else self.sink
+        # Revocations so far drop their partitions here; later ones, from the flight (_land).
         self._apply_revocations()
+        batch = Batch(sink, self._dead, self._offsets, time.monotonic())
+        self._dead, self._offsets, self._batch_started = [], {}, None
+        self._flight = Flight(batch, self.dlq, self.name)
+        if not detach:
+            # The sink keeps taking records: this batch must land before the next is read.
+            self._land(wait=True)
+
+    def _land(self, wait: bool = False) -> None:
+        """Commits the batch in flight if it landed; with ``wait``, waits until it has,
+        answering the group meanwhile (its partitions paused: nothing new is fetched)."""
+        flight = self._flight
+        if flight is None:
+            return
+        while not flight.landed(timeout=0.2 if wait else 0.0):
+            self.liveness.waiting_downstream(flight.waiting is not None)
+            if not wait:
+                return
+            self._keep_membership()
+        self._apply_revocations()  # drops revoked partitions from the flight's offsets too
+        self._flight = None
+        self.liveness.waiting_downstream(False)
+        batch = flight.batch
+        self.stats.retries += batch.retries
+        self.metrics.retries.inc(batch.retries)
+        for record, error in batch.rejected:
+            self._count_dead(record, error)
+        if flight.flushed:
+            self._committed(batch.offsets, batch.started)
+
+    def _committed(self, offsets: dict[TopicPartition, int], started: float) -> None:
+        """Commits the offsets of a batch that is durable, flushed since ``started``."""
         # The commit carries who made it and when: `newsflow status` shows each worker's last
         # progress from it, with no other bookkeeping.
         stamp = json.dumps({"worker": self.worker_id, "at": round(time.time(), 1)})
-        offsets = {tp: OffsetAndMetadata(off, stamp, -1) for tp, off in self._offsets.items()}
-        self._offsets = {}
-        self._batch_started = None
         self.stats.flushes += 1
         if offsets:
-            self._commit(offsets)
+            self._commit({tp: OffsetAndMetadata(off, stamp, -1) for tp, off in offsets.items()})
         self.metrics.batch_seconds.observe(time.monotonic() - started)
         self.liveness.progressed()
 
@@ -385,7 +435,7 @@ class WorkerLoop:
     def _final_commit(self, attempts: int = 20) -> None:
         """Flushes and commits before leaving, waiting out a rebalance in progress if need be."""
         for _ in range(attempts):
-            self._flush_and_commit()
+            self._flush_and_commit(final=True)
             if not self._offsets:
                 return
             self._sleep_in_group(0.5)  # the group is rebalancing: answer it, then try again

@@ -149,6 +149,19 @@ class ElasticsearchSink:
         self._docs.append(doc)
         self._bytes += len(doc.source)
 
+    def detach(self) -> ElasticsearchSink:
+        """The documents added so far as a sink of their own, to flush while this one fills.
+
+        Both share the client and the announcer: only the detached sink's flush uses the
+        announcer, and the worker loop flushes one batch at a time.
+        """
+        batch = ElasticsearchSink(self.es, self.alias, self.announcer)
+        batch._docs, self._docs = self._docs, []
+        batch._bytes, self._bytes = self._bytes, 0
+        batch._rejected, self._rejected = self._rejected, []
+        batch._announce, self._announce = self._announce, []
+        return batch
+
     def pending(self) -> int:
         queued = self.announcer.pending() if self.announcer is not None else 0
         return len(self._docs) + len(self._announce) + queued
