@@ -32,6 +32,9 @@ LABEL_ALIASES = {"PER": "PERSON"}
 _STRIP = " \t\n\"'“”‘’,;:()[]{}-–—*"
 _SPACE_RE = re.compile(r"\s+")
 _POSSESSIVE_RE = re.compile(r"['’]s?$")
+# A French or Italian elision that NER kept in front of a name: "l’Elysée" is the Elysée,
+# "d’Israël" Israel. Lowercase only: "D’Alema" and "L’Oréal" are names as written.
+_ELISION_RE = re.compile(r"^(?:qu|[ldjnsctm])['’](?=[^\W\d_])")
 # A courtesy title is not part of a person's name: "Mme Binet" is Binet, as "Mr. Smith" is Smith.
 _HONORIFIC_RE = re.compile(
     r"^(?:Mr|Mrs|Ms|Dr|Prof|Sir|Mme|Mmes|Mlle|M|Sr|Sra|Srta|Dña|Don|Herr|Frau)\.?\s+(?=[A-ZÀ-Þ])"
@@ -336,10 +339,11 @@ def plan(
 
 
 def normalize(text: str) -> str:
-    """Entity surface form without articles, possessives, quotes or line breaks."""
+    """Entity surface form without articles, elisions, possessives, quotes or line breaks."""
     text = _SPACE_RE.sub(" ", text).strip(_STRIP)
     if text[:4].lower() == "the ":
         text = text[4:]
+    text = _ELISION_RE.sub("", text)
     text = _POSSESSIVE_RE.sub("", text).strip(_STRIP)
     # A final dot is the sentence's unless the name is an abbreviation ("U.S.", "R.D.").
     if text.endswith(".") and text.count(".") == 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.tagging import Tagger, keywords, load_tagger, topics
+from consumers.tagging import Tagger, entities, keywords, load_tagger, topics
 from consumers.tagging.text import tokens
 
 # The seed's four article paragraphs, byte for byte (shared/seeds/000_3d09ccc959e3e02c.txt).
@@ -167,3 +167,19 @@ def test_ner_multiplies_with_numpy_not_blis(tagger: Tagger) -> None:
         for _, component in nlp.pipeline:
             for node in component.model.walk():
                 assert getattr(node.ops, "use_blis", False) is False, node.name
+
+
+@pytest.mark.parametrize(
+    ("found", "name"),
+    [
+        ("l’Elysée", "Elysée"),
+        ("d'Israël", "Israël"),
+        ("qu’Emmanuel Macron", "Emmanuel Macron"),
+        # Capitalized, the apostrophe is part of the name as written.
+        ("L’Oréal", "L’Oréal"),
+        ("D’Alema", "D’Alema"),
+        ("O'Brien", "O'Brien"),
+    ],
+)
+def test_an_elision_kept_by_ner_is_not_part_of_the_name(found: str, name: str) -> None:
+    assert entities.normalize(found) == name
