@@ -170,15 +170,25 @@ _CHROME_WORD = re.compile(
     r"(?<![^-_\s])(?:" + "|".join(sorted(_CHROME_WORDS, key=len, reverse=True)) + r")(?![^-_\s])"
 )
 _ARTICLE_BODY = etree.XPath("descendant::*[@itemprop='articleBody']")
+# True when an element holds two or more h1 headlines (in document order, anywhere below).
+_MANY_HEADLINES = etree.XPath("boolean((descendant::h1)[2])")
 
 
 @dataclass(frozen=True)
 class DomResult:
-    """Paragraphs of the chosen container, how much prose the page had, and what was chosen."""
+    """Paragraphs of the chosen container, how much prose the page had, and what was chosen.
+
+    ``one_story`` is false when the container is not one article's: it is the whole body (no
+    element below it held ``COVERAGE`` of the prose, so the page's text is spread over
+    separate blocks: the story, comment and login screens, other stories), or it holds more
+    than one ``h1`` (several stories, each under its own headline, as on pages that append
+    the next article).
+    """
 
     paragraphs: list[str]
     page_prose: int
     container: str
+    one_story: bool = True
 
 
 def _chrome(elements: list[HtmlElement]) -> set[HtmlElement]:
@@ -387,4 +397,5 @@ def extract_dom(root: HtmlElement) -> DomResult:
             continue
         paragraphs.append(text)
     name = container.tag if isinstance(container.tag, str) else "?"
-    return DomResult(paragraphs, total, name)
+    one_story = container is not start and not _MANY_HEADLINES(container)
+    return DomResult(paragraphs, total, name, one_story)

@@ -1,5 +1,6 @@
 """Unit tests of the news-page rules: picture credits, consent placeholders, a dangling
-colon line, the standfirst and trafilatura's second try."""
+colon line, the standfirst, trafilatura's second try and when the text-mass container
+may replace trafilatura's text."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
 from consumers.cleaning import html
-from consumers.cleaning.html import _retry, choose_base, extract_html
+from consumers.cleaning.dom import extract_dom
+from consumers.cleaning.html import _retry, choose_base, combine, extract_html
 from consumers.cleaning.standfirst import add_standfirst
 from consumers.cleaning.trim import trim
 
@@ -129,3 +131,36 @@ def test_teasers_of_other_articles_and_their_headlines_go() -> None:
 def test_an_agency_sign_off_at_the_end_goes() -> None:
     for sign_off in ("(NTB)", "MDR (Engin Haupt, Alisa Sonntag)", "SDA/sep"):
         assert trim([*BODY, sign_off], []) == BODY
+
+
+def _prose(n: int, topic: str) -> str:
+    return "".join(
+        f"<p>Paragraph {k} about {topic} goes on with enough words to count as prose here.</p>"
+        for k in range(n)
+    )
+
+
+def test_the_text_mass_container_of_one_story_may_extend_trafilaturas() -> None:
+    page = f"<html><body><nav>Home</nav><article><h1>Storm</h1>{_prose(12, 'the storm')}</article>"
+    page += "<footer>About us</footer></body></html>"
+    assert extract_dom(_tree(page)).one_story
+
+
+def test_a_container_that_is_the_whole_body_or_holds_two_stories_does_not() -> None:
+    # The prose is split over separate blocks (the story, a login screen): no element below
+    # the body holds most of it, so the container is the page, not one story.
+    split = (
+        f"<html><body><main><h1>Storm</h1>{_prose(6, 'the storm')}</main>"
+        f"<section>{_prose(4, 'signing in')}</section><section>{_prose(3, 'your password')}"
+        "</section></body></html>"
+    )
+    assert not extract_dom(_tree(split)).one_story
+    # The next article appended below the first, each under its own headline.
+    feed = (
+        f"<html><body><main><article><h1>Storm</h1>{_prose(6, 'the storm')}</article>"
+        f"<article><h1>Football</h1>{_prose(6, 'the match')}</article></main></body></html>"
+    )
+    assert not extract_dom(_tree(feed)).one_story
+    first = ["Paragraph 0 about the storm goes on with enough words to count as prose here."]
+    longer = [*first, *(f"Paragraph {n} about the match, a different story." for n in range(9))]
+    assert combine(first, 500, lambda: longer, one_story=False)[1] == "trafilatura"
