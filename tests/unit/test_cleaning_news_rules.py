@@ -10,7 +10,7 @@ from trafilatura.utils import load_html
 
 from consumers.cleaning import html
 from consumers.cleaning.dom import extract_dom
-from consumers.cleaning.html import _retry, choose_base, combine, extract_html
+from consumers.cleaning.html import _retry, choose_base, combine, drop_link_tail, extract_html
 from consumers.cleaning.standfirst import add_standfirst
 from consumers.cleaning.trim import trim
 
@@ -164,3 +164,23 @@ def test_a_container_that_is_the_whole_body_or_holds_two_stories_does_not() -> N
     first = ["Paragraph 0 about the storm goes on with enough words to count as prose here."]
     longer = [*first, *(f"Paragraph {n} about the match, a different story." for n in range(9))]
     assert combine(first, 500, lambda: longer, one_story=False)[1] == "trafilatura"
+
+
+def test_a_closing_list_of_links_to_other_articles_goes() -> None:
+    related = [
+        "Taiwan on alert over Chinese carrier 2024-10-14",
+        "Most willing to defend Taiwan: survey",
+    ]
+    links = "".join(f'<li><a href="/{n}">{title}</a></li>' for n, title in enumerate(related))
+    tree = _tree(f"<html><body><article>{_prose(3, 'the drills')}</article><ul>{links}</ul>")
+    assert drop_link_tail([*BODY, *related], tree) == BODY
+
+
+def test_linked_prose_and_links_inside_the_text_stay() -> None:
+    last = "Read the court's full ruling, which runs to forty pages, on its website."
+    linked = '<p>Read the court\'s <a href="/r">full ruling, which runs to forty pages</a>.</p>'
+    tree = _tree(f"<html><body><p>{BODY[0]}</p>{linked}</body></html>")
+    assert drop_link_tail([*BODY, last], tree) == [*BODY, last]  # only part of it is a link
+    heading = "Most willing to defend Taiwan: the survey"
+    tree = _tree(f'<html><body><h2><a href="/s">{heading}</a></h2></body></html>')
+    assert drop_link_tail([BODY[0], heading, BODY[1]], tree) == [BODY[0], heading, BODY[1]]
