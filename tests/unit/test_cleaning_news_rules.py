@@ -184,3 +184,28 @@ def test_linked_prose_and_links_inside_the_text_stay() -> None:
     heading = "Most willing to defend Taiwan: the survey"
     tree = _tree(f'<html><body><h2><a href="/s">{heading}</a></h2></body></html>')
     assert drop_link_tail([BODY[0], heading, BODY[1]], tree) == [BODY[0], heading, BODY[1]]
+
+
+@pytest.mark.parametrize(
+    "credit",
+    [
+        "—Associated Press writer John Leicester in Paris contributed to this report.",
+        "With reporting by Associated Press writer Sheikh Saaliq",
+        "With reports from Reforma and El Economista",
+        "First published in The Conversation.",
+        'Dieser Artikel ist zuerst bei "Capital" erschienen.',
+        "Sendung: Antenne Brandenburg, 24.04.2024, 15:10 Uhr",
+        "Rechte: MITTELDEUTSCHER RUNDFUNK",
+        "Cek berita dan artikel yg lain di Google News dan",
+        "Du musst dich EINLOGGEN um einen Kommentar abzugeben.",
+        "For more stories like this, check our news page.",
+    ],
+)
+def test_closing_credits_and_calls_to_action_at_the_end_go(credit: str) -> None:
+    assert trim([*BODY, credit], []) == BODY
+
+
+def test_the_same_words_inside_the_story_stay() -> None:
+    prose = "Reporting by the BBC first published in March showed the same gaps in the data."
+    lines = [BODY[0], prose, "With reporting from the court, the paper named the firm.", BODY[1]]
+    assert trim(lines, []) == lines
