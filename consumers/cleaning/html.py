@@ -281,7 +281,7 @@ def combine(
     which is only called when the page has clearly more text than the base kept. ``known``:
     the base's words, the container's words and the share of the base's shingles in the
     container, when the caller has them already. ``one_story``: false when the container is
-    the whole body or holds several headlines (DomResult.one_story); it then never replaces
+    the whole body or holds several stories (DomResult.one_story); it then never replaces
     the base, as it holds more than one story's text (on the dev pages: login screens and
     the next article, -0.5 page F1 each on 5 of 20 extended pages, no extension it stopped
     gained more than 0.02).

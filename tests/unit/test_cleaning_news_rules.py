@@ -144,6 +144,8 @@ def test_the_text_mass_container_of_one_story_may_extend_trafilaturas() -> None:
     page = f"<html><body><nav>Home</nav><article><h1>Storm</h1>{_prose(12, 'the storm')}</article>"
     page += "<footer>About us</footer></body></html>"
     assert extract_dom(_tree(page)).one_story
+    # A fragment (no body element) has no page chrome: its root holding all of it is fine.
+    assert extract_dom(_tree(f"<div>{_prose(12, 'the storm')}</div>")).one_story
 
 
 def test_a_container_that_is_the_whole_body_or_holds_two_stories_does_not() -> None:
@@ -155,7 +157,7 @@ def test_a_container_that_is_the_whole_body_or_holds_two_stories_does_not() -> N
         "</section></body></html>"
     )
     assert not extract_dom(_tree(split)).one_story
-    # The next article appended below the first, each under its own headline.
+    # The next article appended below the first, each in an article under its own headline.
     feed = (
         f"<html><body><main><article><h1>Storm</h1>{_prose(6, 'the storm')}</article>"
         f"<article><h1>Football</h1>{_prose(6, 'the match')}</article></main></body></html>"
