@@ -170,15 +170,27 @@ _CHROME_WORD = re.compile(
     r"(?<![^-_\s])(?:" + "|".join(sorted(_CHROME_WORDS, key=len, reverse=True)) + r")(?![^-_\s])"
 )
 _ARTICLE_BODY = etree.XPath("descendant::*[@itemprop='articleBody']")
+# True when an element holds two or more article elements that each have an h1 headline
+# (not just two h1: code samples in a text page parse as markup, and an h1 is a headline
+# of a story only in an article's markup).
+_MANY_STORIES = etree.XPath("boolean((descendant::article[descendant::h1])[2])")
 
 
 @dataclass(frozen=True)
 class DomResult:
-    """Paragraphs of the chosen container, how much prose the page had, and what was chosen."""
+    """Paragraphs of the chosen container, how much prose the page had, and what was chosen.
+
+    ``one_story`` is false when the container is not one article's: it is the page's body (no
+    element below it held ``COVERAGE`` of the prose, so the page's text is spread over
+    separate blocks: the story, comment and login screens, other stories), or it holds two
+    or more ``article`` elements with an ``h1`` each (several stories, each under its own
+    headline, as on pages that append the next article).
+    """
 
     paragraphs: list[str]
     page_prose: int
     container: str
+    one_story: bool = True
 
 
 def _chrome(elements: list[HtmlElement]) -> set[HtmlElement]:
@@ -387,4 +399,8 @@ def extract_dom(root: HtmlElement) -> DomResult:
             continue
         paragraphs.append(text)
     name = container.tag if isinstance(container.tag, str) else "?"
-    return DomResult(paragraphs, total, name)
+    # A fragment (no body element: a snippet, or text parsed as markup) has no page chrome
+    # beside its content, so its root holding everything says nothing.
+    whole_page = body is not None and container is start
+    one_story = not whole_page and not _MANY_STORIES(container)
+    return DomResult(paragraphs, total, name, one_story)

@@ -12,7 +12,8 @@ not the article. What is dropped:
   closed by their link's word ("... mehr") with the headline just before them;
 - at the start or end only: calls to action, bylines, dates, reading times, update stamps
   (in the languages of the news dev corpus too);
-- at the end: disclaimers and a writer's bio; an agency's sign-off ("(NTB)", "MDR (dst)");
+- at the end: disclaimers and a writer's bio; an agency's sign-off ("(NTB)", "MDR (dst)")
+  and closing credits ("With reporting by ...", "First published in ...", "Sendung: ...");
   a last line ending in a colon (it introduced
   something that is gone); everything from an "About the author" or "Sources" heading in the
   second half.
@@ -91,11 +92,22 @@ _EDGE_INTL = re.compile(
     r"|fehler gefunden|jetzt melden|ihre meinung ist uns wichtig|hat ihnen dieser artikel"
     r"|unterstützen sie uns|folgst du|abonniere|abonnieren|newsletter|whatsapp-kanal"
     r"|il vous reste|la suite est réservée|abonnez-vous|suscríbete|iscriviti"
-    r"|stay informed|do you have a story|get in touch|sign up for",
+    r"|stay informed|do you have a story|get in touch|sign up for|whatsapp[- ]channel"
+    r"|(on|in|di|auf) google news|for more stories like this|kommentar abzugeben|kommentar abgeben"
+    r"|(leave|post|write) a comment",
     re.IGNORECASE,
 )
 # An agency's or a broadcaster's credit closing a report: "(NTB)", "MDR (dst)", "SDA/sep".
 _SIGN_OFF = re.compile(r"^\(?[A-Z]{2,6}\)?( \([^()]{1,60}\))?$|^[A-Z]{2,6}/[a-z]{2,6}$")
+# The credits closing a report (at the end only): who else reported, where it first ran, the
+# programme it aired in and the rights ("With reporting by ...", "First published in The
+# Conversation.", "Sendung: Antenne Brandenburg, 24.04.2024", "Rechte: MDR").
+_CLOSING_CREDIT = re.compile(
+    r"^\W*(with |additional )*(reporting|reports) (by|from)\b|contributed to this (report|story)"
+    r"|^first published (in|on|by)\b|\bzuerst (bei|in|auf)\b.{0,60}\berschienen"
+    r"|^(sendung|rechte|redaktion|übersetzung|mitarbeit|faktencheck|schlussredaktion)\s*:",
+    re.IGNORECASE,
+)
 # Copyright notices (short lines only: a longer line is prose that mentions copyright).
 _COPYRIGHT = re.compile(r"©|\(c\) \d{4}|\bcopyright \d{4}|all rights reserved", re.IGNORECASE)
 # Calls to action, disclosures, bylines and dates: boilerplate at the start or end only.
@@ -192,7 +204,7 @@ def trim(lines: list[str], headings: list[str]) -> list[str]:
         end > start
         and len(kept) - end < _EDGE_TAIL
         and len(kept[end - 1]) < _EDGE_MAX_CHARS
-        and (_edge(kept[end - 1]) or _SIGN_OFF.match(kept[end - 1]))
+        and (_edge(kept[end - 1]) or _closing_credit(kept[end - 1]))
     ):
         end -= 1
     cut = 0
@@ -220,6 +232,11 @@ def _chrome(line: str) -> bool:
 def _edge(line: str) -> bool:
     """True for a line that is boilerplate when it opens or closes the text (see _EDGE)."""
     return bool(_EDGE.search(line) or _EDGE_INTL.search(line))
+
+
+def _closing_credit(line: str) -> bool:
+    """True for an agency's sign-off or a closing credit (_SIGN_OFF, _CLOSING_CREDIT)."""
+    return bool(_SIGN_OFF.match(line) or _CLOSING_CREDIT.search(line))
 
 
 def _closing_note(line: str) -> bool:

@@ -1,5 +1,6 @@
 """Unit tests of the news-page rules: picture credits, consent placeholders, a dangling
-colon line, the standfirst and trafilatura's second try."""
+colon line, the standfirst, trafilatura's second try and when the text-mass container
+may replace trafilatura's text."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
 from consumers.cleaning import html
-from consumers.cleaning.html import _retry, choose_base, extract_html
+from consumers.cleaning.dom import extract_dom
+from consumers.cleaning.html import _retry, choose_base, combine, drop_link_tail, extract_html
 from consumers.cleaning.standfirst import add_standfirst
 from consumers.cleaning.trim import trim
 
@@ -129,3 +131,83 @@ def test_teasers_of_other_articles_and_their_headlines_go() -> None:
 def test_an_agency_sign_off_at_the_end_goes() -> None:
     for sign_off in ("(NTB)", "MDR (Engin Haupt, Alisa Sonntag)", "SDA/sep"):
         assert trim([*BODY, sign_off], []) == BODY
+
+
+def _prose(n: int, topic: str) -> str:
+    return "".join(
+        f"<p>Paragraph {k} about {topic} goes on with enough words to count as prose here.</p>"
+        for k in range(n)
+    )
+
+
+def test_the_text_mass_container_of_one_story_may_extend_trafilaturas() -> None:
+    page = f"<html><body><nav>Home</nav><article><h1>Storm</h1>{_prose(12, 'the storm')}</article>"
+    page += "<footer>About us</footer></body></html>"
+    assert extract_dom(_tree(page)).one_story
+    # A fragment (no body element) has no page chrome: its root holding all of it is fine.
+    assert extract_dom(_tree(f"<div>{_prose(12, 'the storm')}</div>")).one_story
+
+
+def test_a_container_that_is_the_whole_body_or_holds_two_stories_does_not() -> None:
+    # The prose is split over separate blocks (the story, a login screen): no element below
+    # the body holds most of it, so the container is the page, not one story.
+    split = (
+        f"<html><body><main><h1>Storm</h1>{_prose(6, 'the storm')}</main>"
+        f"<section>{_prose(4, 'signing in')}</section><section>{_prose(3, 'your password')}"
+        "</section></body></html>"
+    )
+    assert not extract_dom(_tree(split)).one_story
+    # The next article appended below the first, each in an article under its own headline.
+    feed = (
+        f"<html><body><main><article><h1>Storm</h1>{_prose(6, 'the storm')}</article>"
+        f"<article><h1>Football</h1>{_prose(6, 'the match')}</article></main></body></html>"
+    )
+    assert not extract_dom(_tree(feed)).one_story
+    first = ["Paragraph 0 about the storm goes on with enough words to count as prose here."]
+    longer = [*first, *(f"Paragraph {n} about the match, a different story." for n in range(9))]
+    assert combine(first, 500, lambda: longer, one_story=False)[1] == "trafilatura"
+
+
+def test_a_closing_list_of_links_to_other_articles_goes() -> None:
+    related = [
+        "Taiwan on alert over Chinese carrier 2024-10-14",
+        "Most willing to defend Taiwan: survey",
+    ]
+    links = "".join(f'<li><a href="/{n}">{title}</a></li>' for n, title in enumerate(related))
+    tree = _tree(f"<html><body><article>{_prose(3, 'the drills')}</article><ul>{links}</ul>")
+    assert drop_link_tail([*BODY, *related], tree) == BODY
+
+
+def test_linked_prose_and_links_inside_the_text_stay() -> None:
+    last = "Read the court's full ruling, which runs to forty pages, on its website."
+    linked = '<p>Read the court\'s <a href="/r">full ruling, which runs to forty pages</a>.</p>'
+    tree = _tree(f"<html><body><p>{BODY[0]}</p>{linked}</body></html>")
+    assert drop_link_tail([*BODY, last], tree) == [*BODY, last]  # only part of it is a link
+    heading = "Most willing to defend Taiwan: the survey"
+    tree = _tree(f'<html><body><h2><a href="/s">{heading}</a></h2></body></html>')
+    assert drop_link_tail([BODY[0], heading, BODY[1]], tree) == [BODY[0], heading, BODY[1]]
+
+
+@pytest.mark.parametrize(
+    "credit",
+    [
+        "—Associated Press writer John Leicester in Paris contributed to this report.",
+        "With reporting by Associated Press writer Sheikh Saaliq",
+        "With reports from Reforma and El Economista",
+        "First published in The Conversation.",
+        'Dieser Artikel ist zuerst bei "Capital" erschienen.',
+        "Sendung: Antenne Brandenburg, 24.04.2024, 15:10 Uhr",
+        "Rechte: MITTELDEUTSCHER RUNDFUNK",
+        "Cek berita dan artikel yg lain di Google News dan",
+        "Du musst dich EINLOGGEN um einen Kommentar abzugeben.",
+        "For more stories like this, check our news page.",
+    ],
+)
+def test_closing_credits_and_calls_to_action_at_the_end_go(credit: str) -> None:
+    assert trim([*BODY, credit], []) == BODY
+
+
+def test_the_same_words_inside_the_story_stay() -> None:
+    prose = "Reporting by the BBC first published in March showed the same gaps in the data."
+    lines = [BODY[0], prose, "With reporting from the court, the paper named the firm.", BODY[1]]
+    assert trim(lines, []) == lines
