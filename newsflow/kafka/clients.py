@@ -181,8 +181,14 @@ def make_consumer(settings: Settings, group_id: str | None, **overrides: Any) ->
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_poll_records": 200,
-        "fetch_max_bytes": 52_428_800,
-        "max_partition_fetch_bytes": settings.limits.max_message_bytes,
+        # What one fetch may bring: the client keeps fetched bytes (and their decoded
+        # records) in memory until the loop takes them. The defaults (50 MB, and a partition
+        # as large as the largest message) held ~170 MB in a clean worker reading HTML pages
+        # at its pace (its peak RSS 207-216 MB); at these sizes a fetch still brings ~500
+        # index documents, and a message larger than them still comes whole (brokers return
+        # the first batch of a fetch whatever its size, KIP-74).
+        "fetch_max_bytes": 8_388_608,
+        "max_partition_fetch_bytes": 2_097_152,
         # Cooperative rebalancing: a worker joining or leaving moves only the partitions that
         # change owner; the others keep working through the rebalance.
         "partition_assignment_strategy": (CooperativeStickyAssignor,),
