@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from types import FrameType
 from typing import Any, cast
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer
+from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
@@ -55,6 +55,7 @@ from consumers.batches import (
 )
 from consumers.health import Liveness, WorkerGaveUp, WorkerMetrics
 from consumers.inflight import Batch, Detachable, Flight
+from consumers.rebalance import Rebalance
 from newsflow.kafka.clients import rebalancing
 from schemas import AnyStageReason, DeadLetter, Stage
 from schemas.failures import PermanentError, TransientError, describe
@@ -139,7 +140,8 @@ class WorkerLoop:
             self.consumer.partitions_for_topic(self.topic)
         except KafkaError as exc:  # the broker is away: the poll below waits for it
             log.debug("%s: no metadata for %s yet: %s", self.name, self.topic, exc)
-        self.consumer.subscribe([self.topic], listener=_Rebalance(self))
+        listener = Rebalance(self._revocations, self.liveness, self.name)
+        self.consumer.subscribe([self.topic], listener=listener)
         started = last_record = time.monotonic()
         self.liveness.start()
         try:
@@ -482,27 +484,4 @@ class WorkerLoop:
         self.liveness.judge(
             assigned=sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned),
             lag=sum(lag.values()) + len(self._buffer),
-        )
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Queues revocations for the loop; never blocks (it may run on the client's IO thread)."""
-
-    def __init__(self, loop: WorkerLoop) -> None:
-        self.loop = loop
-
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        self.loop._revocations.put({TopicPartition(tp.topic, tp.partition) for tp in revoked})
-
-    def on_partitions_lost(self, lost: Any) -> None:
-        self.on_partitions_revoked(lost)
-
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        self.loop.liveness.assigned(bool(assigned))
-        # An empty assignment is the first step of every join; only the real one is news.
-        log.log(
-            logging.INFO if assigned else logging.DEBUG,
-            "%s: assigned %s",
-            self.loop.name,
-            sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned),
         )
