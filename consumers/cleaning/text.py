@@ -228,6 +228,10 @@ def extract_text(text: str, *, model: TextModel | None = None) -> Extracted:
     if not text or not text.strip():
         raise CleanError(CleanReason.EMPTY, "the page has no text")
     blocks = split_blocks(text)[:MAX_BLOCKS]
+    if not blocks:
+        # Characters that are not whitespace but that normalization drops (ESC, zero-width
+        # marks): nothing is left to read.
+        raise CleanError(CleanReason.EMPTY, "the page has no visible text")
     half = MAX_BLOCK_CHARS // 2
     capped = [b if len(b) <= MAX_BLOCK_CHARS else f"{b[:half]} {b[-half:]}" for b in blocks]
     m = model or default_model()

@@ -54,7 +54,8 @@ def test_teasers_after_related_header_are_dropped() -> None:
     assert "Related" not in body
 
 
-@pytest.mark.parametrize("text", ["", "   ", "\n\n\n"])
+# ESC and zero-width marks are not whitespace, but normalization drops them: nothing is left.
+@pytest.mark.parametrize("text", ["", "   ", "\n\n\n", "\x1b", "\x1b\n\u200b\n\x1b"])
 def test_empty_text_is_an_error(text: str) -> None:
     with pytest.raises(CleanError) as err:
         extract_text(text)
