@@ -127,12 +127,17 @@ class Liveness:
         unassigned_probe: Callable[[], int] | None = None,
         exit_process: Callable[[int], None] = os._exit,
         clock: Callable[[], float] = time.monotonic,
+        leave_group: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.policy = policy or LivenessPolicy()
         self.metrics = metrics
         self.health_file = health_file
         self.unassigned_probe = unassigned_probe
+        # Called before giving up without partitions: a static member must leave its group
+        # explicitly, or its restart (same group.instance.id) gets the same empty assignment
+        # back without a rebalance, and exiting would cure nothing.
+        self.leave_group = leave_group
         self._exit_process = exit_process
         self._clock = clock
         now = clock()
@@ -212,12 +217,21 @@ class Liveness:
                 return None
             if unowned > 0:
                 waited = now - self._unassigned_since
+                self._leave_group()
                 return (
                     f"no partition assigned for {waited:.0f} s while {unowned} partition(s) "
                     "of the topic have no owner in the group; exiting so the supervisor "
                     "restarts this worker"
                 )
         return None
+
+    def _leave_group(self) -> None:
+        if self.leave_group is None:
+            return
+        try:
+            self.leave_group()
+        except Exception as exc:  # exiting is still right; the session timeout then frees it
+            log.warning("%s: could not leave the group before exiting: %s", self.name, exc)
 
     def _publish(self, live: bool, reason: str) -> None:
         if self.metrics is not None:

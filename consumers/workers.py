@@ -29,7 +29,7 @@ from consumers.stages import clean_stage
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
 from newsflow.kafka.clients import group_instance_id, make_consumer, make_producer
-from newsflow.kafka.groups import unowned_partitions
+from newsflow.kafka.groups import remove_static_member, unowned_partitions
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import Settings
 from schemas import Stage
@@ -92,8 +92,21 @@ def worker_health(
         metrics=metrics,
         health_file=settings.worker.health_file,
         unassigned_probe=lambda: unowned_partitions(settings, group, topic),
+        leave_group=_leave_static(settings, group, group_instance_id(settings, stage.value)),
     )
     return liveness, metrics
+
+
+def _leave_static(
+    settings: Settings, group: str, instance_id: str | None
+) -> Callable[[], None] | None:
+    """How a static member leaves its group before giving up (None for a dynamic one, whose
+    consumer sends LeaveGroup itself when it closes)."""
+    if instance_id is None:
+        return None
+    return lambda: remove_static_member(
+        settings, group, instance_id, "no partition while others have no owner"
+    )
 
 
 def worker_loop(

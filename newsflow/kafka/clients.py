@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import kafka
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
+from kafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from kafka.coordinator.consumer import ConsumerCoordinator
 from kafka.partitioner.default import DefaultPartitioner
 
@@ -171,6 +172,25 @@ def group_instance_id(settings: Settings, stage: str) -> str | None:
     return template.format(hostname=socket.gethostname(), stage=stage)
 
 
+def assignors(group_instance_id: str | None) -> tuple[type, ...]:
+    """How a group shares its partitions: cooperative for dynamic members, eager for static.
+
+    Cooperative rebalancing moves only the partitions that change owner, in two rounds: the
+    owner revokes them, then rejoins so that a second round hands them on. A static member
+    killed between the two rounds breaks that: restarted under the same
+    ``group.instance.id`` it gets its cached assignment back without a rebalance (that is
+    what static membership is for), the second round never comes, and the revoked
+    partitions stay without an owner for good (seen in the soak: a clean worker without
+    partitions for minutes while three had no owner; reproduced against the real broker by
+    tests/integration/test_kafka_client.py). The eager sticky assignor hands every partition
+    out in one round, and restarts of static members cause no rebalance at all, so what
+    cooperative rebalancing saves matters less there.
+    """
+    if group_instance_id:
+        return (StickyPartitionAssignor,)
+    return (CooperativeStickyAssignor,)
+
+
 def make_consumer(settings: Settings, group_id: str | None, **overrides: Any) -> KafkaConsumer:
     """A consumer with auto-commit off: loops commit only after the downstream write succeeded."""
     opts: dict[str, Any] = {
@@ -189,9 +209,7 @@ def make_consumer(settings: Settings, group_id: str | None, **overrides: Any) ->
         # the first batch of a fetch whatever its size, KIP-74).
         "fetch_max_bytes": 8_388_608,
         "max_partition_fetch_bytes": 2_097_152,
-        # Cooperative rebalancing: a worker joining or leaving moves only the partitions that
-        # change owner; the others keep working through the rebalance.
-        "partition_assignment_strategy": (CooperativeStickyAssignor,),
+        "partition_assignment_strategy": assignors(overrides.get("group_instance_id")),
     }
     opts.update(overrides)
     _count_a_join_in_flight_as_rejoining()

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafka.admin import MemberToRemove
+from kafka.errors import NoError
 from kafka.structs import TopicPartition
 
 from newsflow.kafka.clients import make_admin, make_consumer
@@ -150,3 +152,22 @@ def unowned_partitions(settings: Settings, group: str, topic: str) -> int:
     if state.state in ("PreparingRebalance", "CompletingRebalance"):
         return 0  # mid-rebalance every partition looks unowned for a moment
     return len(state.unowned)
+
+
+def remove_static_member(settings: Settings, group: str, instance_id: str, reason: str) -> None:
+    """Removes the static member ``instance_id`` from ``group`` (LeaveGroup by instance id).
+
+    A static member never leaves on its own (it keeps its place across restarts); removing it
+    makes the group rebalance, and its next join is a new member's, which a rebalance answers.
+    Raises KafkaError when the broker refuses.
+    """
+    admin = make_admin(settings)
+    try:
+        result = admin.remove_group_members(
+            group, [MemberToRemove(group_instance_id=instance_id, reason=reason[:255])]
+        )
+    finally:
+        admin.close()
+    for error in result.values():
+        if error is not NoError:
+            raise error(f"removing {instance_id} from {group}")

@@ -8,6 +8,11 @@ without the workaround about one fresh group in four stays empty here (measured 
 ten in a row all getting their partitions fails on the unpatched client nine times in ten and
 never on the patched one.
 
+Static members (a stable ``group.instance.id`` per worker slot, as compose and the soak run
+them) use the eager sticky assignor, not the cooperative one: a static member killed between
+the two rounds of a cooperative rebalance comes back to its cached assignment, the second
+round never happens, and the partitions it revoked have no owner for good.
+
 The same client throws away a join that succeeded while no poll was waiting for it and starts
 another generation; a caller that polls briefly between longer pieces of work never gets its
 partitions. The workaround keeps a finished join for the next poll to apply.
@@ -15,14 +20,23 @@ partitions. The workaround keeps a finished join for the next poll to apply.
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from test_pipeline import settings_env
 
 from newsflow.kafka.clients import make_consumer
+from newsflow.kafka.groups import GroupState, describe_group, remove_static_member
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import Settings
+
+MEMBER = Path(__file__).resolve().parents[1] / "group_member.py"
 
 pytestmark = pytest.mark.integration
 
@@ -71,3 +85,91 @@ def test_a_join_that_finishes_between_polls_is_applied_not_restarted(
         assert generation <= 3, f"{generation} generations for one member"
     finally:
         consumer.close()
+
+
+def _member(settings: Settings, instance: str, *flags: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(MEMBER), settings.topics.raw, settings.groups.clean, instance, *flags],
+        env=settings_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _state(settings: Settings) -> GroupState:
+    return describe_group(settings, settings.groups.clean, settings.topics.raw)
+
+
+def _wait(what: str, condition: Callable[[GroupState], bool], settings: Settings) -> GroupState:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = _state(settings)
+        if condition(state):
+            return state
+        time.sleep(0.5)
+    pytest.fail(f"timed out after 120 s waiting for {what}: {_state(settings)}")
+
+
+def _holdings(state: GroupState) -> list[int]:
+    return sorted(len(m.partitions) for m in state.members)
+
+
+def _all_owned_by_two(state: GroupState) -> bool:
+    return state.state == "Stable" and _holdings(state) == [3, 3]
+
+
+def _stop(members: list[subprocess.Popen[bytes]]) -> None:
+    for m in members:
+        if m.poll() is None:
+            m.send_signal(signal.SIGTERM)
+    for m in members:
+        try:
+            m.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            m.kill()
+
+
+def _killed_mid_rebalance(settings: Settings, *flags: str) -> list[subprocess.Popen[bytes]]:
+    """a holds all six partitions; b joins; a dies as it gives some up; a restarts."""
+    ensure_topics(settings)
+    first = _member(settings, "a", "--die-on-revoke", *flags)
+    members = [first]
+    _wait("a to hold all six partitions", lambda s: _holdings(s) == [6], settings)
+    members.append(_member(settings, "b", *flags))
+    assert first.wait(timeout=120) == 9, "a was not asked to give up partitions"
+    members.append(_member(settings, "a", *flags))
+    return members
+
+
+def test_a_static_member_killed_mid_rebalance_strands_no_partition(
+    stack: Any, settings: Settings
+) -> None:
+    """As newsflow makes static members: the group ends with every partition owned."""
+    members = _killed_mid_rebalance(settings)
+    try:
+        _wait("a and b to own three partitions each", _all_owned_by_two, settings)
+    finally:
+        _stop(members)
+
+
+def test_a_stranded_static_member_removed_from_its_group_gets_partitions(
+    stack: Any, settings: Settings
+) -> None:
+    """The trap the eager assignor avoids, and the way out a worker that gives up takes.
+
+    With the cooperative assignor, a's restart gets back the three partitions it kept, b keeps
+    its empty assignment and three partitions have no owner (b's liveness check gives up on
+    that: consumers.health). Removing b by its instance id makes the group rebalance.
+    """
+    members = _killed_mid_rebalance(settings, "--cooperative")
+    try:
+        stranded = _wait(
+            "a to come back to its three partitions",
+            lambda s: s.state == "Stable" and sum(_holdings(s)) >= 3 and len(s.members) == 2,
+            settings,
+        )
+        assert _holdings(stranded) == [0, 3] and len(stranded.unowned) == 3, stranded
+        remove_static_member(settings, settings.groups.clean, "b", "test: stranded")
+        _wait("the group to hand b the unowned partitions", _all_owned_by_two, settings)
+    finally:
+        _stop(members)

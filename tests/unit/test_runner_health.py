@@ -126,6 +126,35 @@ def test_liveness_ends_a_worker_left_without_partitions_the_group_does_not_cover
         live.judge([], lag=0)
 
 
+def test_a_static_member_leaves_its_group_before_giving_up_without_partitions() -> None:
+    """Restarted under the same group.instance.id it would get the same empty assignment."""
+    clock = Clock()
+    left: list[str] = []
+
+    def leave() -> None:
+        left.append("left")
+        if len(left) > 1:
+            raise ConnectionError("broker gone")
+
+    live = Liveness(
+        "clean",
+        LivenessPolicy(unassigned_seconds=60),
+        unassigned_probe=lambda: 3,
+        clock=clock,
+        leave_group=leave,
+    )
+    clock.now += 30
+    live.judge([], lag=0)  # not yet: a rebalance may be on its way
+    assert left == []
+    clock.now += 31
+    with pytest.raises(WorkerGaveUp, match="3 partition"):
+        live.judge([], lag=0)
+    assert left == ["left"]
+    with pytest.raises(WorkerGaveUp):  # a failed leave is logged; giving up still happens
+        live.judge([], lag=0)
+    assert left == ["left", "left"]
+
+
 def test_the_watchdog_ends_a_process_whose_loop_is_stuck(tmp_path: Path) -> None:
     exited = threading.Event()
     codes: list[int] = []
