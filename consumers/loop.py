@@ -27,6 +27,7 @@ evidence behind each point):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -55,7 +56,7 @@ from consumers.batches import (
 )
 from consumers.health import Liveness, WorkerGaveUp, WorkerMetrics
 from consumers.inflight import Batch, Detachable, Flight
-from consumers.rebalance import Rebalance
+from consumers.rebalance import Rebalance, drop_revoked
 from newsflow.kafka.clients import rebalancing
 from schemas import AnyStageReason, DeadLetter, Stage
 from schemas.failures import PermanentError, TransientError, describe
@@ -200,12 +201,21 @@ class WorkerLoop:
         # 3.0 needs newsflow.kafka.clients' workaround to apply it at all).
         timeout = 2000 if rebalancing(self.consumer) else self._wait_ms() if block else 0
         batch = self._client_poll(timeout_ms=timeout, max_records=room)
-        self._apply_revocations()
+        count = self._take(batch)
+        self._caught_up = count == 0 and not self._paused
+        return count
+
+    def _take(self, batch: dict[TopicPartition, list[Any]]) -> int:
+        """Buffers what a poll returned, then applies revocations that came meanwhile.
+
+        In that order: records fetched after a partition came back to this worker (its fetch
+        position kept, see _apply_revocations) go with the older ones it drops and re-reads.
+        """
         count = 0
         for records in batch.values():
             self._buffer.extend(records)
             count += len(records)
-        self._caught_up = count == 0 and not self._paused
+        self._apply_revocations()
         return count
 
     def _wait_ms(self) -> int:
@@ -228,8 +238,9 @@ class WorkerLoop:
         if assigned:
             self.consumer.pause(*assigned)
             self._paused = True
-        self._client_poll(timeout_ms=0, max_records=1)
-        self._apply_revocations()
+        # A partition assigned during this poll is not paused yet, and a record it returns
+        # is past the client's position: it is kept, or it would be skipped for good.
+        self._take(self._client_poll(timeout_ms=0, max_records=1))
         self.liveness.beat()
 
     def _client_poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
@@ -258,7 +269,14 @@ class WorkerLoop:
         return batch
 
     def _apply_revocations(self) -> None:
-        """Forgets what belongs to partitions this worker no longer owns."""
+        """Forgets what belongs to partitions this worker no longer owns.
+
+        Buffered records of a revoked partition are dropped and its consumer position moved
+        back to the first of them. A partition that moves away is read by its new owner
+        from the last commit; one that comes back to this worker (an eager rebalance revokes
+        every partition and hands most of them back) keeps the client's fetch position,
+        past the dropped records, and would skip them without the seek.
+        """
         while True:
             try:
                 revoked = self._revocations.get_nowait()
@@ -269,9 +287,8 @@ class WorkerLoop:
             if not revoked:
                 continue
             before = len(self._buffer)
-            self._buffer = deque(
-                r for r in self._buffer if TopicPartition(r.topic, r.partition) not in revoked
-            )
+            self._buffer, first_dropped = drop_revoked(self._buffer, revoked)
+            self._rewind(first_dropped)
             dropped = [tp for tp in revoked if self._offsets.pop(tp, None) is not None]
             if self._flight is not None:
                 # Its writes still land (keyed, so the new owner's replay is harmless), but
@@ -285,6 +302,15 @@ class WorkerLoop:
                     sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked),
                     before - len(self._buffer),
                 )
+
+    def _rewind(self, positions: dict[TopicPartition, int]) -> None:
+        """Seeks partitions this consumer (still or again) holds back to dropped records;
+        one that is gone is read by its new owner from the last commit."""
+        held = self.consumer.assignment() if positions else set()
+        for tp, offset in positions.items():
+            if tp in held:
+                with contextlib.suppress(ValueError):  # unassigned in between
+                    self.consumer.seek(tp, offset)
 
     # --- per record ----------------------------------------------------------------------
 

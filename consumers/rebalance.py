@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import queue
+from collections import deque
 from typing import Any
 
 from kafka import ConsumerRebalanceListener
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import TopicPartition
 
 from consumers.health import Liveness
@@ -45,3 +47,19 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             self.name,
             sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned),
         )
+
+
+def drop_revoked(
+    buffer: deque[ConsumerRecord], revoked: set[TopicPartition]
+) -> tuple[deque[ConsumerRecord], dict[TopicPartition, int]]:
+    """The buffered records of partitions still owned, and for each revoked partition the
+    offset of its first dropped record (where reading must resume if it comes back)."""
+    kept: deque[ConsumerRecord] = deque()
+    first_dropped: dict[TopicPartition, int] = {}
+    for record in buffer:
+        tp = TopicPartition(record.topic, record.partition)
+        if tp not in revoked:
+            kept.append(record)
+        elif tp not in first_dropped:  # a poll returns each partition's records in order
+            first_dropped[tp] = record.offset
+    return kept, first_dropped

@@ -10,6 +10,7 @@ import json
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -38,12 +39,14 @@ from consumers.runner import StageProcess
 from consumers.sinks import DeadLetterWriter, KafkaSink
 from consumers.workers import run_clean_worker, run_index_worker
 from newsflow.kafka.clients import make_consumer, make_producer
-from newsflow.kafka.groups import GroupState, describe_group
+from newsflow.kafka.groups import GroupState, describe_group, remove_static_member
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import Settings
 from schemas import RawArticle, Stage
 
 pytestmark = pytest.mark.integration
+
+GROUP_MEMBER = Path(__file__).resolve().parents[1] / "group_member.py"
 
 
 def with_partitions(settings: Settings, partitions: int) -> Settings:
@@ -133,21 +136,29 @@ def test_two_workers_share_the_partitions_evenly(
     assert sum(consumed) == 60  # shared, not duplicated
 
 
+@pytest.mark.parametrize("membership", ["dynamic", "static"])
 def test_workers_joining_and_leaving_mid_run_lose_and_duplicate_nothing(
-    stack: Any, settings: Settings, es: Elasticsearch, tmp_path: Path
+    stack: Any, settings: Settings, es: Elasticsearch, tmp_path: Path, membership: str
 ) -> None:
+    """Static members rebalance eagerly: every partition is revoked, and those a worker gets
+    back keep the client's fetch position, past the records the worker dropped from its
+    buffer (it must seek back to them, or they are skipped)."""
     ensure_topics(settings)
     total = 600
     publish_raw(
         settings,
         [(f"j{i}".encode(), raw_article(i).model_dump_json().encode()) for i in range(total)],
     )
-    first = start_worker("clean", settings, tmp_path / "clean-a.log")
-    indexer = start_worker("index", settings, tmp_path / "index.log")
+
+    def member(name: str) -> dict[str, str]:
+        return {"kafka_group_instance_id": name} if membership == "static" else {}
+
+    first = start_worker("clean", settings, tmp_path / "clean-a.log", **member("clean-a"))
+    indexer = start_worker("index", settings, tmp_path / "index.log", **member("index-a"))
     workers = [first, indexer]
     try:
         wait_until("the first articles", lambda: _count(es, settings) >= 50)
-        second = start_worker("clean", settings, tmp_path / "clean-b.log")
+        second = start_worker("clean", settings, tmp_path / "clean-b.log", **member("clean-b"))
         workers.append(second)
         wait_until(
             "the new worker to take its share",
@@ -171,6 +182,81 @@ def test_workers_joining_and_leaving_mid_run_lose_and_duplicate_nothing(
     assert ids == {f"test-{i:06d}" for i in range(total)}
     assert committed_total(settings, settings.groups.clean, settings.topics.raw) == total
     assert list_dead_letters(settings) == []
+
+
+def test_an_eager_rebalance_that_hands_partitions_back_skips_no_record(
+    stack: Any, settings: Settings
+) -> None:
+    """A static worker (eager rebalancing) with records in its buffer: a second member joins,
+    every partition is revoked and one comes back with the client's fetch position past the
+    buffered records; then the second is removed and both come back. Every record must still
+    come out once or more, and the committed offsets must cover exactly what came out."""
+    settings = with_partitions(settings, 2)
+    ensure_topics(settings)
+    total = 300
+    publish_raw(settings, [(f"e{i}".encode(), f"v{i}".encode()) for i in range(total)])
+    producer = make_producer(settings)
+    sink = KafkaSink(producer, settings.topics.clean, stage=Stage.CLEAN)
+    handled: list[int] = []
+    joined = threading.Event()
+    second: list[subprocess.Popen[bytes]] = []
+
+    def handle(record: ConsumerRecord) -> None:
+        time.sleep(0.02)  # slow enough that the buffer holds records when the group moves
+        sink.add(record.key, (record.value or b"").upper())
+        handled.append(record.offset)
+        if len(handled) == 40 and not joined.is_set():
+            joined.set()
+            threading.Thread(target=churn, daemon=True).start()
+
+    def churn() -> None:
+        second.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(GROUP_MEMBER),
+                    settings.topics.raw,
+                    settings.groups.clean,
+                    "second",
+                ],
+                env=settings_env(settings),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            state = describe_group(settings, settings.groups.clean, settings.topics.raw)
+            if state.state == "Stable" and len(state.members) == 2:
+                break
+            time.sleep(0.2)
+        second[0].kill()
+        remove_static_member(settings, settings.groups.clean, "second", "test: churn")
+
+    loop = WorkerLoop(
+        consumer=make_consumer(settings, settings.groups.clean, group_instance_id="first"),
+        topic=settings.topics.raw,
+        handler=handle,
+        sink=sink,
+        dlq=DeadLetterWriter(
+            producer, settings.topics.dead_letter, settings.limits.max_message_bytes
+        ),
+        policy=BatchPolicy(max_records=20, max_seconds=0.5),
+        name="clean",
+    )
+    try:
+        stats = loop.run(idle_exit_seconds=5)
+    finally:
+        producer.close()
+        for proc in second:
+            proc.kill()
+    assert joined.is_set() and stats.rebalances >= 2
+    out = make_consumer(settings, None, consumer_timeout_ms=5000)
+    out.subscribe([settings.topics.clean])
+    values = {r.value for r in out}
+    out.close()
+    assert values == {f"V{i}".encode() for i in range(total)}
+    assert committed_total(settings, settings.groups.clean, settings.topics.raw) == total
 
 
 def _count(es: Elasticsearch, settings: Settings) -> int:
