@@ -32,6 +32,9 @@ _HELP = "\n\n".join(
         "Each PATH|URL is a file, a directory (searched recursively in sorted order; hidden "
         "files and unknown endings skipped) or an http(s) RSS/Atom feed URL. File kinds by "
         f"ending: {', '.join(SUPPORTED_SUFFIXES)}.",
+        "A feed URL is fetched as the crawler fetches (robots.txt, retries, time and size "
+        "limits) and never from a private address (loopback, intranet, cloud metadata) unless "
+        "NEWSFLOW_CRAWL_ALLOW_PRIVATE_NETWORKS is on, and then only at the feed's own origin.",
         "Every article is keyed by a stable id (hash of its canonical URL, else of its "
         "normalized text), so publishing the same inputs again sends the same keys and the "
         "index never gains duplicates. An unreadable, oversized (> NEWSFLOW_MAX_INPUT_BYTES), "
@@ -94,7 +97,7 @@ def run_produce(
         console.print(f"[red]cannot create topic {topic}: {exc}[/]")
         return None, EXIT_BROKER
     try:
-        sources = expand(locations, settings.limits)
+        sources = expand(locations, settings.limits, settings.crawl)
         summary = publish(sources, producer, topic, progress=not quiet)
     finally:
         producer.close(timeout=10)

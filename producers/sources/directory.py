@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newsflow.reading.http import is_url
-from newsflow.settings import Limits
+from newsflow.settings import CrawlSettings, Limits
 from producers.sources.base import Rejected, Source
 from producers.sources.feed import Feed
 from producers.sources.html import HtmlFile
@@ -119,14 +119,15 @@ class Directory:
                 yield from item[1].articles()
 
 
-def source_for(location: str | Path, limits: Limits) -> Source:
+def source_for(location: str | Path, limits: Limits, crawl: CrawlSettings | None = None) -> Source:
     """The source for a CLI argument: an http(s) feed URL, a directory or a supported file.
 
-    Never raises: a missing or unsupported input becomes a source that yields its rejection.
+    A feed URL is fetched under ``crawl``'s rules (None: NEWSFLOW_CRAWL_*). Never raises: a
+    missing or unsupported input becomes a source that yields its rejection.
     """
     text = str(location)
     if isinstance(location, str) and is_url(location):
-        return Feed(location, limits)
+        return Feed(location, limits, crawl)
     path = Path(location)
     if path.is_dir():
         return Directory(path, limits)
@@ -141,7 +142,9 @@ def source_for(location: str | Path, limits: Limits) -> Source:
     return source
 
 
-def expand(locations: Iterable[str | Path], limits: Limits) -> list[Source]:
+def expand(
+    locations: Iterable[str | Path], limits: Limits, crawl: CrawlSettings | None = None
+) -> list[Source]:
     """One source per file for every location, directories walked up front.
 
     Used when the number of inputs should be known before publishing (a progress bar with a
@@ -149,7 +152,7 @@ def expand(locations: Iterable[str | Path], limits: Limits) -> list[Source]:
     """
     sources: list[Source] = []
     for location in locations:
-        source = source_for(location, limits)
+        source = source_for(location, limits, crawl)
         if not isinstance(source, Directory) or not source.path.is_dir():
             sources.append(source)
             continue

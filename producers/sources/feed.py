@@ -6,6 +6,7 @@ crawler's poller (producers/poller.py) both take their entries from it.
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import io
 from collections.abc import Iterator
@@ -17,17 +18,15 @@ from typing import Any
 import feedparser
 
 from newsflow.reading.files import read_input
-from newsflow.reading.http import fetch, is_url
+from newsflow.reading.http import is_url
 from newsflow.reading.identity import article_id
-from newsflow.settings import Limits
+from newsflow.settings import CrawlSettings, Limits
+from newsflow.web.addresses import origin_of
+from newsflow.web.client import FEED_ACCEPT, Page, Want, WebClient
 from producers.sources.base import Rejected, require_text
 from schemas.article import ContentType, RawArticle
-from schemas.failures import SourceError, describe
-from schemas.reasons import ProduceReason
-
-_FEED_ACCEPT = (
-    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
-)
+from schemas.failures import FetchError, SourceError, describe
+from schemas.reasons import FetchReason, ProduceReason
 
 
 def _struct_time_iso(value: Any) -> str | None:
@@ -108,6 +107,27 @@ def parse_feed(data: bytes, headers: dict[str, str] | None = None) -> ParsedFeed
     )
 
 
+def fetch_feed(url: str, limits: Limits, crawl: CrawlSettings) -> Page:
+    """GETs a feed the way the crawler does (newsflow.web.client): robots.txt asked, every
+    hop's address checked (no private address unless allowed, and then only the feed's own
+    origin), retries with backoff, time and size limits. Raises SourceError."""
+
+    async def get() -> Page:
+        async with WebClient(crawl, limits) as client:
+            want = Want(max_bytes=limits.max_input_bytes, html_only=False, accept=FEED_ACCEPT)
+            return await client.get(url, want, origin_of(url))
+
+    try:
+        return asyncio.run(get())
+    except FetchError as exc:
+        reason = (
+            ProduceReason.OVERSIZED
+            if exc.reason is FetchReason.TOO_LARGE
+            else ProduceReason.FETCH_FAILED
+        )
+        raise SourceError(reason, f"{exc.reason}: {exc.message}") from None
+
+
 @dataclass(frozen=True)
 class Feed:
     """An RSS or Atom feed, from a file or an http(s) URL: one HTML article per entry.
@@ -118,18 +138,20 @@ class Feed:
 
     location: str
     limits: Limits
+    #: How a feed URL is fetched (the crawler's rules); None: from NEWSFLOW_CRAWL_*.
+    crawl: CrawlSettings | None = None
 
     def articles(self) -> Iterator[RawArticle | Rejected]:
         """Yields one article per entry with content, and a Rejected per unusable entry."""
         headers: dict[str, str] = {}
         try:
             if is_url(self.location):
-                fetched = fetch(self.location, self.limits, accept=_FEED_ACCEPT)
-                data = fetched.body
+                page = fetch_feed(self.location, self.limits, self.crawl or CrawlSettings())
+                data = page.body
                 # Lets feedparser resolve relative links and honour the declared charset.
-                headers["content-location"] = fetched.url
-                if fetched.content_type:
-                    headers["content-type"] = fetched.content_type
+                headers["content-location"] = page.url
+                if page.content_type:
+                    headers["content-type"] = page.content_type
             else:
                 data = read_input(Path(self.location), self.limits.max_input_bytes)
             require_text(data)

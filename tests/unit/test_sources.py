@@ -20,7 +20,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from newsflow.reading.identity import article_id
-from newsflow.settings import Limits
+from newsflow.settings import CrawlSettings, Limits
 from producers.sources import (
     Directory,
     Feed,
@@ -229,6 +229,10 @@ class _FeedHandler(BaseHTTPRequestHandler):
             self.send_response(301)
             self.send_header("Location", "/feed.rss")
             self.end_headers()
+        elif self.path.startswith("/redirect?to="):
+            self.send_response(302)
+            self.send_header("Location", self.path.split("=", 1)[1])
+            self.end_headers()
         elif self.path == "/slow":
             time.sleep(3)
             self.send_response(200)
@@ -254,10 +258,15 @@ def feed_server() -> Iterator[str]:
         server.server_close()
 
 
+# The feed servers here are on loopback: a private address, which only a feed's own origin
+# may resolve to, and only when NEWSFLOW_CRAWL_ALLOW_PRIVATE_NETWORKS is on.
+LOOPBACK = CrawlSettings(allow_private_networks=True)
+
+
 def test_feed_over_http_matches_the_file(settings: Limits, feed_server: str) -> None:
     from_file, _ = _split(Feed(str(FIXTURES / "feed.rss"), settings).articles())
     for path in ("/feed.rss", "/old-feed"):
-        source = source_for(feed_server + path, settings)
+        source = source_for(feed_server + path, settings, LOOPBACK)
         assert isinstance(source, Feed)
         articles, rejected = _split(source.articles())
         assert [a.id for a in articles] == [a.id for a in from_file]
@@ -268,12 +277,13 @@ def test_feed_over_http_matches_the_file(settings: Limits, feed_server: str) -> 
 
 def test_feed_http_errors_are_rejections(feed_server: str) -> None:
     fast = Limits(http_connect_timeout=1.0, http_read_timeout=0.5)
-    [missing] = Feed(feed_server + "/missing", fast).articles()
+    once = CrawlSettings(allow_private_networks=True, max_retries=0)
+    [missing] = Feed(feed_server + "/missing", fast, once).articles()
     assert isinstance(missing, Rejected)
     assert missing.reason is ProduceReason.FETCH_FAILED
     assert "404" in missing.detail
     started = time.monotonic()
-    [slow] = Feed(feed_server + "/slow", fast).articles()
+    [slow] = Feed(feed_server + "/slow", fast, once).articles()
     assert time.monotonic() - started < 2.5  # the read timeout, not the server, ended it
     assert isinstance(slow, Rejected)
     assert slow.reason is ProduceReason.FETCH_FAILED
@@ -283,9 +293,38 @@ def test_feed_http_errors_are_rejections(feed_server: str) -> None:
 def test_feed_connection_refused_is_a_rejection(settings: Limits) -> None:
     with ThreadingHTTPServer(("127.0.0.1", 0), _FeedHandler) as server:
         port = server.server_address[1]  # bound then closed: nothing listens there any more
-    [item] = Feed(f"http://127.0.0.1:{port}/feed.rss", settings).articles()
+    [item] = Feed(f"http://127.0.0.1:{port}/feed.rss", settings, LOOPBACK).articles()
     assert isinstance(item, Rejected)
     assert item.reason is ProduceReason.FETCH_FAILED
+    # Nothing answers, robots.txt included, and a site whose robots.txt cannot be had is not
+    # crawled (the crawler's rule, newsflow.web.robots).
+    assert "no answer" in item.detail
+
+
+def test_a_feed_url_on_a_private_address_is_refused_by_default(
+    settings: Limits, feed_server: str
+) -> None:
+    """`newsflow produce URL` fetches as the crawler does: no SSRF to loopback, metadata..."""
+    [item] = Feed(feed_server + "/feed.rss", settings, CrawlSettings()).articles()
+    assert isinstance(item, Rejected)
+    assert item.reason is ProduceReason.FETCH_FAILED
+    assert "private_address" in item.detail and "127.0.0.1" in item.detail
+
+
+def test_a_feed_redirect_to_another_private_origin_is_refused(
+    settings: Limits, feed_server: str
+) -> None:
+    """Allowing private networks lets the feed's own origin in, not where it redirects."""
+    with ThreadingHTTPServer(("127.0.0.1", 0), _FeedHandler) as elsewhere:
+        port = elsewhere.server_address[1]
+        threading.Thread(target=elsewhere.serve_forever, daemon=True).start()
+        try:
+            url = f"{feed_server}/redirect?to=http://127.0.0.1:{port}/feed.rss"
+            [item] = Feed(url, settings, LOOPBACK).articles()
+        finally:
+            elsewhere.shutdown()
+    assert isinstance(item, Rejected)
+    assert "private_address" in item.detail and str(port) in item.detail
 
 
 # --- WARC -----------------------------------------------------------------------------------
