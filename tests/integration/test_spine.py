@@ -184,6 +184,38 @@ def test_workers_joining_and_leaving_mid_run_lose_and_duplicate_nothing(
     assert list_dead_letters(settings) == []
 
 
+def _clean_loop(
+    settings: Settings,
+    producer: Any,
+    sink: KafkaSink,
+    handle: Callable[[ConsumerRecord], None],
+    max_records: int,
+    **consumer: Any,
+) -> WorkerLoop:
+    """A worker loop on the raw topic with ``handle`` as its stage, as the clean worker's."""
+    return WorkerLoop(
+        consumer=make_consumer(settings, settings.groups.clean, **consumer),
+        topic=settings.topics.raw,
+        handler=handle,
+        sink=sink,
+        dlq=DeadLetterWriter(
+            producer, settings.topics.dead_letter, settings.limits.max_message_bytes
+        ),
+        policy=BatchPolicy(max_records=max_records, max_seconds=0.5),
+        name="clean",
+    )
+
+
+def _clean_values(settings: Settings) -> list[bytes | None]:
+    """Every value on the clean topic."""
+    out = make_consumer(settings, None, consumer_timeout_ms=5000)
+    try:
+        out.subscribe([settings.topics.clean])
+        return [r.value for r in out]
+    finally:
+        out.close()
+
+
 def test_an_eager_rebalance_that_hands_partitions_back_skips_no_record(
     stack: Any, settings: Settings
 ) -> None:
@@ -233,17 +265,7 @@ def test_an_eager_rebalance_that_hands_partitions_back_skips_no_record(
         second[0].kill()
         remove_static_member(settings, settings.groups.clean, "second", "test: churn")
 
-    loop = WorkerLoop(
-        consumer=make_consumer(settings, settings.groups.clean, group_instance_id="first"),
-        topic=settings.topics.raw,
-        handler=handle,
-        sink=sink,
-        dlq=DeadLetterWriter(
-            producer, settings.topics.dead_letter, settings.limits.max_message_bytes
-        ),
-        policy=BatchPolicy(max_records=20, max_seconds=0.5),
-        name="clean",
-    )
+    loop = _clean_loop(settings, producer, sink, handle, 20, group_instance_id="first")
     try:
         stats = loop.run(idle_exit_seconds=5)
     finally:
@@ -251,11 +273,7 @@ def test_an_eager_rebalance_that_hands_partitions_back_skips_no_record(
         for proc in second:
             proc.kill()
     assert joined.is_set() and stats.rebalances >= 2
-    out = make_consumer(settings, None, consumer_timeout_ms=5000)
-    out.subscribe([settings.topics.clean])
-    values = {r.value for r in out}
-    out.close()
-    assert values == {f"V{i}".encode() for i in range(total)}
+    assert set(_clean_values(settings)) == {f"V{i}".encode() for i in range(total)}
     assert committed_total(settings, settings.groups.clean, settings.topics.raw) == total
 
 
@@ -281,17 +299,7 @@ def test_a_stage_hung_in_c_code_does_not_block_its_partition(
         key, value = stage.run(record.value or b"")
         sink.add(key, value)
 
-    loop = WorkerLoop(
-        consumer=make_consumer(settings, settings.groups.clean),
-        topic=settings.topics.raw,
-        handler=handle,
-        sink=sink,
-        dlq=DeadLetterWriter(
-            producer, settings.topics.dead_letter, settings.limits.max_message_bytes
-        ),
-        policy=BatchPolicy(max_records=10, max_seconds=0.5),
-        name="clean",
-    )
+    loop = _clean_loop(settings, producer, sink, handle, 10)
     try:
         stats = loop.run(idle_exit_seconds=1)
     finally:
@@ -302,10 +310,7 @@ def test_a_stage_hung_in_c_code_does_not_block_its_partition(
     assert sorted(d.error_type for d in letters) == ["stage_crashed", "timeout"]
     assert {d.original for d in letters} == {b"hang-in-c here", b"crash here"}
     assert committed_total(settings, settings.groups.clean, settings.topics.raw) == 5
-    out = make_consumer(settings, None, consumer_timeout_ms=5000)
-    out.subscribe([settings.topics.clean])
-    assert sorted(r.value for r in out) == [b"FIRST", b"SECOND", b"THIRD"]
-    out.close()
+    assert sorted(_clean_values(settings)) == [b"FIRST", b"SECOND", b"THIRD"]
 
 
 def test_a_page_slower_than_the_limit_is_dead_lettered_as_timeout(
