@@ -1,22 +1,29 @@
 """Memory of a clean worker's stages: RSS after each model loads, and after many pages.
 
 Usage:
-    python benchmarks/rss_clean_tag.py [--n 300] [--baseline REV]
+    python benchmarks/rss_clean_tag.py [--n 300] [--baseline REV] [--vocab-words 150000]
 
 Runs in one process what a clean worker runs (``consumers.process.process_raw``: clean, then
 tag) and prints the resident set size (VmRSS) and its peak (VmHWM) after: importing the
 stages; the first English page (English NER loads); the first French page (French NER
 loads); the first German page (no NER model); then ``--n`` pages of each corpus in HTML mode
 (languages mixed as they come). With ``--baseline REV`` the tagger is the one of git revision
-REV (``benchmarks/baseline.py``), for comparison. This is a measurement, not a test.
+REV (``benchmarks/baseline.py``), for comparison. With ``--vocab-words W`` it then runs the
+English NER on W words it has never seen (made-up names, 100 a text, as a stream of distinct
+articles brings them), through the tagger's own reload check, and prints the vocabulary size and
+RSS as it goes: what the vocabulary costs, and that the reload bounds it. This is a
+measurement, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
+import string
 import sys
 from pathlib import Path
+from typing import Any
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -36,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--n", type=int, default=300, help="pages per corpus")
     parser.add_argument("--baseline", default=None, help="git revision of the tagger to use")
+    parser.add_argument(
+        "--vocab-words", type=int, default=0, help="new words to run through English NER after"
+    )
     args = parser.parse_args(argv)
     report("python started")
     from consumers.cleaning import raw_from_file
@@ -75,7 +85,28 @@ def main(argv: list[str] | None = None) -> int:
             except CleanError:
                 continue
         report(f"{len(pages)} {corpus} pages cleaned and tagged")
+    if args.vocab_words:
+        vocab_growth(tagger, args.vocab_words)
     return 0
+
+
+def vocab_growth(tagger: Any, total: int) -> None:
+    """Runs ``total`` never-seen words through English NER, reporting vocabulary and RSS."""
+    from consumers.tagging import ner
+
+    rng = random.Random(7)
+    models = tagger.ner
+    step = max(total // 10, 100)
+    for done in range(0, total, 100):
+        words = (
+            "".join(rng.choices(string.ascii_lowercase, k=rng.randint(5, 10))).capitalize()
+            for _ in range(100)
+        )
+        models.get("en")(" ".join(words))
+        models.check_vocab("en")
+        if (done + 100) % step == 0:
+            size = len(models.get("en").vocab)
+            report(f"{done + 100} new words (en vocab {size}, reload at {ner.VOCAB_RELOAD_AT})")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from functools import cache, lru_cache
 
 from consumers.tagging import lexicons
-from consumers.tagging.text import Words, lower_singular
+from consumers.tagging.text import WORD_CACHE, Words, lower_singular
 
 MAX_NGRAM = 3
 
@@ -72,7 +72,7 @@ def _content_test(language: str) -> Callable[[str], bool]:
     """Whether a word may be part of a keyword, memoized: the same words recur everywhere."""
     stop = stopwords(language)
 
-    @lru_cache(maxsize=1 << 16)
+    @lru_cache(maxsize=WORD_CACHE)
     def content(w: str) -> bool:
         return (
             len(w) > 1

@@ -7,6 +7,7 @@ language arrives, so a worker that sees only English never pays for French.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from importlib import import_module
 from importlib.metadata import version
@@ -29,10 +30,14 @@ EXCLUDE = (
     "trainable_lemmatizer",
     "senter",
 )
-# spaCy's vocabulary grows by every new word it sees (~20 per article here) and never
-# shrinks; a long-running consumer reloads the model past this many lexemes (~1 s, and
-# the results do not change: NER features are computed from the strings themselves).
-VOCAB_RELOAD_AT = 200_000
+# spaCy's vocabulary grows by every new word it sees and never shrinks: ~20 lexemes per
+# distinct news page (17k after the 1019 dev pages), ~0.7 KB each (measured:
+# benchmarks/rss_clean_tag.py --vocab-words). A long-running consumer reloads the model past
+# this many lexemes, so the vocabulary adds at most ~35 MB to the stage child. (At 200k it
+# was ~135 MB, past the 400 MB worker budget after ~10,000 distinct pages.) A reload costs
+# ~0.4 s of CPU every ~2,500 distinct pages, and the results do not change: NER features are
+# computed from the strings themselves. Freed lexemes' memory is reused by the next ones.
+VOCAB_RELOAD_AT = 50_000
 
 
 def load_model(package: str) -> Any:
@@ -63,6 +68,7 @@ class NerModels:
             loaders = {lang: _loader(pkg) for lang, pkg in NER_MODELS.items()}
         self._loaders = loaders
         self._loaded: dict[str, Any] = {}
+        self._dropped: set[str] = set()
 
     @property
     def languages(self) -> frozenset[str]:
@@ -76,14 +82,25 @@ class NerModels:
         """The pipeline for ``language`` (loading it now if needed), or None if there is none."""
         nlp = self._loaded.get(language)
         if nlp is None and language in self._loaders:
+            if language in self._dropped:
+                # The grown pipeline is unreferenced by now (its article is done); spaCy's
+                # objects hold reference cycles, so collect them before loading the new one,
+                # or both would be in memory at once (+20 MB at each reload, measured).
+                self._dropped.discard(language)
+                gc.collect()
             nlp = self._loaded[language] = self._loaders[language]()
         return nlp
 
     def check_vocab(self, language: str) -> None:
-        """Reload a pipeline whose vocabulary has grown past ``VOCAB_RELOAD_AT`` lexemes."""
+        """Drops a pipeline whose vocabulary has grown past ``VOCAB_RELOAD_AT`` lexemes.
+
+        The next ``get`` loads it afresh. Not now: the article being tagged still holds the
+        grown pipeline (and its docs the grown vocabulary) until it is done.
+        """
         nlp = self._loaded.get(language)
         if nlp is not None and len(nlp.vocab) > VOCAB_RELOAD_AT:
-            self._loaded[language] = self._loaders[language]()
+            del self._loaded[language]
+            self._dropped.add(language)
 
     @staticmethod
     def describe(nlp: Any) -> tuple[str, str]:

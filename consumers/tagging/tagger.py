@@ -170,12 +170,12 @@ class Tagger:
             for kind in ("entities", "keywords", "topics", "countries"):
                 models[kind] = "skipped: no text"
             return models, unsupported
-        nlp = self.ner.get(lang) if lang in self.ner.languages else None
-        if nlp is not None:
+        if lang in self.ner.languages:
             # Once per language, not per article: package metadata and spaCy's ``nlp.meta``
-            # (rebuilt on every access) cost about a millisecond.
+            # (rebuilt on every access) cost about a millisecond. (Nor is the pipeline asked
+            # for on every article: one dropped for its vocabulary reloads on the next.)
             if lang not in self._described:
-                self._described[lang] = NerModels.describe(nlp)
+                self._described[lang] = NerModels.describe(self.ner.get(lang))
             package, description = self._described[lang]
             models["entities"] = f"{description} ner on names in context"
             models[package] = description.rsplit(" ", 1)[1]

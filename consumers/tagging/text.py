@@ -20,6 +20,12 @@ SENTENCE_END_RE = re.compile(r"(?<=[.!?…])[\"”’)\]]*\s+|\n\s*\n")
 # Segment breaks inside a sentence: candidates for keywords never cross these.
 SEGMENT_BREAK_RE = re.compile(r"[,;:()\[\]{}\"“”‘«»|/–—]|\s-\s|'\s|\s'")
 _POSSESSIVE_RE = re.compile(r"['’]s?$")
+# Entries of each per-word memo (normalizing, stop-word tests, compound parts). A stream of
+# distinct articles keeps bringing new words, so each memo fills to its cap and stays there:
+# at 65,536 seven memos could hold ~55 MB of a worker's 400 MB budget (~125 bytes an entry),
+# at 16,384 ~14 MB; tagging the 1019 dev texts took the same time with either (14.2-14.7 ms
+# against 14.4-14.9 ms a text, benchmarks/rss_clean_tag.py has the memory side).
+WORD_CACHE = 1 << 14
 
 
 @dataclass(slots=True)
@@ -60,7 +66,7 @@ def clean_word(word: str) -> str:
     return strip_possessive(word)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=WORD_CACHE)
 def lower_singular(word: str) -> str:
     """``singular(word.lower())``, memoized: the same words recur in every article."""
     return singular(word.lower())

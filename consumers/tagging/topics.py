@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 from consumers.tagging import lexicons
-from consumers.tagging.text import lower_singular
+from consumers.tagging.text import WORD_CACHE, lower_singular
 
 LEXICON_VERSION = "1"
 K0 = 4.0
@@ -130,9 +130,9 @@ def _fold_es(word: str) -> str:
 #: Language -> word normalizer shared by the lexicon and the text ("Wahlen" -> "wahl").
 FOLDS: dict[str, Callable[[str], str]] = {
     "en": lower_singular,
-    "de": lru_cache(maxsize=1 << 16)(_fold_de),
-    "fr": lru_cache(maxsize=1 << 16)(_fold_fr),
-    "es": lru_cache(maxsize=1 << 16)(_fold_es),
+    "de": lru_cache(maxsize=WORD_CACHE)(_fold_de),
+    "fr": lru_cache(maxsize=WORD_CACHE)(_fold_fr),
+    "es": lru_cache(maxsize=WORD_CACHE)(_fold_es),
 }
 
 
@@ -219,7 +219,7 @@ def _compound_matcher(language: str) -> Callable[[str], tuple[tuple[int, str], .
                 break
         return found
 
-    @lru_cache(maxsize=1 << 16)
+    @lru_cache(maxsize=WORD_CACHE)
     def parts(word: str) -> tuple[tuple[int, str], ...]:
         """(topic index, term) for the parts of a compound word that the lexicon knows."""
         w = word.lower()
