@@ -137,6 +137,20 @@ def test_targets_are_ratios_within_the_run() -> None:
     assert targets["clean + tag per page / bare trafilatura (HTML)"]["measured"] == 1.2
 
 
+def test_two_workers_against_one_use_both_one_worker_runs() -> None:
+    report = _report()
+    report["pipeline_1_again"] = _report()["pipeline_1"] | {"end_to_end_per_s": 22.0}
+    summary = bench_report.summary(report)
+    targets = {t["what"]: t for t in summary["targets"]}
+    two_vs_one = targets["2 clean workers / 1 (end to end)"]
+    assert two_vs_one["measured"] == pytest.approx(30.0 / 20.0, abs=1e-3)  # (18 + 22) / 2
+    assert two_vs_one["met"] is False
+    assert summary["rates"]["pipeline_1_clean"] == 20.0
+    assert "1 clean + 1 index (again, after the 2-worker run): end to end" in (
+        bench_report.markdown(report | {"summary": summary})
+    )
+
+
 def test_report_files(tmp_path: Path) -> None:
     report = _report()
     report["summary"] = bench_report.summary(report)
