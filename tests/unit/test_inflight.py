@@ -7,7 +7,7 @@ from __future__ import annotations
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import TopicPartition
 
-from consumers.inflight import Batch, Detachable, Flight
+from consumers.inflight import MAX_RETRY_DELAY, Batch, Detachable, Flight, retry_delay
 from consumers.sinks import ElasticsearchSink
 from newsflow.elastic.client import make_es
 from newsflow.settings import Settings
@@ -62,6 +62,13 @@ def test_a_flush_failing_transiently_is_retried_until_it_lands() -> None:
     assert flight.batch.retries == 2
     assert flight.waiting is None and flight.flushed
     assert flight.batch.offsets == offsets  # committed by the loop, not here
+
+
+def test_retries_back_off_from_half_a_second_and_never_wait_more_than_the_cap() -> None:
+    # Capped low so that a service which is back is used within seconds: the last wait of a
+    # long outage is served after it ends.
+    assert [retry_delay(n) for n in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+    assert retry_delay(10_000) == MAX_RETRY_DELAY == 5.0
 
 
 def test_records_refused_for_good_are_dead_lettered_once_even_when_the_letters_retry() -> None:
