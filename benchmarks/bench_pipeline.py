@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench import busy_loops, pipeline
+from bench import busy_loops, pipeline, warm_up
 from bench_stream import load1, load_pages
 
 from newsflow.settings import Settings
@@ -68,10 +68,21 @@ def main() -> None:
         "--busy", type=int, default=0, help="busy-loop processes beside the pipeline"
     )
     parser.add_argument("--logs", type=Path, default=None, help="keep worker logs here")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        metavar="PAGES",
+        help="first push this many HTML pages through, untimed (on a freshly started stack "
+        "the first run was 20-40 %% slower: its JVMs compile their hot paths then)",
+    )
     args = parser.parse_args()
     logs = args.logs or Path(f"/tmp/newsflow-bench-{uuid.uuid4().hex[:8]}")
     base = Settings()
     ok = True
+    if args.warmup:
+        warm = warm_up(base, load_pages("html", args.warmup), logs)
+        print(f"warm-up: {warm}", flush=True)
     for mode in ["text", "html"] if args.mode == "both" else [args.mode]:
         # The first pages of both dev corpora are WCXB's (793 of each kind).
         pages = load_pages(mode, args.pages)

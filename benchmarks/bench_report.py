@@ -137,6 +137,18 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _warmup_line(warmup: dict[str, Any] | None) -> list[str]:
+    """The untimed warm-up burst, as one line under the header (none when it did not run)."""
+    if not warmup:
+        return []
+    if "error" in warmup:
+        return [f"warm-up (not counted): {warmup['error'][:200]}"]
+    return [
+        f"warm-up (not counted): {warmup.get('pages')} HTML pages through 2 clean + "
+        f"1 index workers first, {warmup.get('end_to_end_per_s')} articles/s"
+    ]
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The report as markdown tables (what the README shows)."""
     s = report["summary"]
@@ -144,7 +156,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"`{report['command']}` ({report['mode']}, {report['seconds']:.0f} s, "
         f"{report['cpus']} CPUs shared with the stack)  ",
         f"load at start: `{report['uptime_start']}`  ",
-        f"load at end: `{report['uptime_end']}`",
+        f"load at end: `{report['uptime_end']}`" + ("  " if report.get("warmup") else ""),
+        *_warmup_line(report.get("warmup")),
         "",
         "| target | measured | wanted | met |",
         "|---|---|---|---|",

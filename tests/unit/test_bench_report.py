@@ -151,6 +151,20 @@ def test_two_workers_against_one_use_both_one_worker_runs() -> None:
     )
 
 
+def test_the_warm_up_is_reported_and_counts_for_no_target() -> None:
+    report = _report()
+    plain = bench_report.summary(report)
+    report["warmup"] = {"pages": 400, "end_to_end_per_s": 9.0, "seconds": 44.4}
+    summary = bench_report.summary(report)
+    assert summary == plain
+    text = bench_report.markdown(report | {"summary": summary})
+    assert (
+        "  \nwarm-up (not counted): 400 HTML pages through 2 clean + 1 index workers first, "
+        "9.0 articles/s\n" in text
+    )
+    assert "warm-up" not in bench_report.markdown(_report() | {"summary": plain})
+
+
 def test_report_files(tmp_path: Path) -> None:
     report = _report()
     report["summary"] = bench_report.summary(report)
