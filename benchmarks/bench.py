@@ -85,7 +85,7 @@ class Plan:
     warmup_pages: int  # HTML pages of the untimed warm-up burst (0: none)
 
 
-QUICK = Plan("quick", 60, 0, 20, 10, 12.0, 1000, 1, 200)
+QUICK = Plan("quick", 60, 0, 20, 10, 12.0, 1000, 1, 100)
 # Four rounds of the index contenders (order reversed every other round): each round is
 # ~7 s, and with two, one contender's rounds were seen 20 % apart on this shared machine.
 FULL = Plan("full", 400, 400, 100, 50, 60.0, 3000, 4, 400)

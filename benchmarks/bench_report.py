@@ -137,6 +137,14 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+# Two quick runs three minutes apart on this machine gave 2 / 1 workers 1.05 and 2.07.
+_QUICK_CAUTION = [
+    "",
+    "Quick mode: each pipeline run lasts a few seconds, so its ratios swing widely "
+    "from run to run; judge the targets on a full run.",
+]
+
+
 def _warmup_line(warmup: dict[str, Any] | None) -> list[str]:
     """The untimed warm-up burst, as one line under the header (none when it did not run)."""
     if not warmup:
@@ -158,6 +166,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"load at start: `{report['uptime_start']}`  ",
         f"load at end: `{report['uptime_end']}`" + ("  " if report.get("warmup") else ""),
         *_warmup_line(report.get("warmup")),
+        *(_QUICK_CAUTION if report["mode"] == "quick" else []),
         "",
         "| target | measured | wanted | met |",
         "|---|---|---|---|",

@@ -165,6 +165,14 @@ def test_the_warm_up_is_reported_and_counts_for_no_target() -> None:
     assert "warm-up" not in bench_report.markdown(_report() | {"summary": plain})
 
 
+def test_a_quick_report_says_its_ratios_are_rough() -> None:
+    report = _report()
+    report["summary"] = bench_report.summary(report)
+    assert "Quick mode: each pipeline run lasts a few seconds" in bench_report.markdown(report)
+    full = report | {"mode": "full"}
+    assert "Quick mode" not in bench_report.markdown(full)
+
+
 def test_report_files(tmp_path: Path) -> None:
     report = _report()
     report["summary"] = bench_report.summary(report)
