@@ -225,6 +225,9 @@ class CrawlSettings(BaseSettings):
     max_retries: int = Field(default=2, ge=0)
     max_retry_wait_seconds: float = Field(default=30.0, ge=0)
     robots_ttl_seconds: float = Field(default=3600.0, gt=0)
+    # Bytes of robots.txt text a fetch worker keeps (newsflow/web/robots.py); parsed rules,
+    # ~16 times their text, are kept for a sixteenth of it: ~32 MB in all at the default.
+    robots_cache_bytes: int = Field(default=16_000_000, ge=0)
     # A feed or sitemap may be larger than a page (a sitemap holds up to 50,000 URLs).
     max_feed_bytes: int = Field(default=20_000_000, ge=1)
     # A fetch worker fetches at most this many links at once as one batch, and gives a batch

@@ -128,7 +128,7 @@ class WebClient:
         self.crawl = crawl
         self.user_agent = crawl.user_agent
         self.policy = AddressPolicy(crawl.allow_private_networks)
-        self.robots = RobotsCache(crawl.robots_ttl_seconds)
+        self.robots = RobotsCache(crawl.robots_ttl_seconds, crawl.robots_cache_bytes)
         self.gates = HostGates(
             crawl.per_host_concurrency, crawl.per_host_delay_seconds, crawl.max_crawl_delay_seconds
         )
@@ -224,17 +224,17 @@ class WebClient:
     # --- robots.txt ----------------------------------------------------------------------
 
     async def _robots(self, origin: Origin, trusted: Origin) -> Robots:
-        cached = self.robots.get(origin)
-        if cached is not None:
-            return cached
-        async with self.robots.lock(origin):
-            cached = self.robots.get(origin)
-            if cached is not None:
-                return cached
-            robots = await self._fetch_robots(origin, trusted)
-            self.robots.put(origin, robots)
-            self.gates.slow_down(origin.host, robots.crawl_delay(self.user_agent))
-            return robots
+        robots = self.robots.get(origin)
+        if robots is None:
+            async with self.robots.lock(origin):
+                robots = self.robots.get(origin)
+                if robots is None:
+                    robots = await self._fetch_robots(origin, trusted)
+                    self.robots.put(origin, robots)
+        # On every request, not only after a fetch: the host's gate, which holds the delay,
+        # may have been dropped while idle since (newsflow/web/hosts.py).
+        self.gates.slow_down(origin.host, robots.crawl_delay(self.user_agent))
+        return robots
 
     async def _fetch_robots(self, origin: Origin, trusted: Origin) -> Robots:
         current = f"{origin.url}/robots.txt"

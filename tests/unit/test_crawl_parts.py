@@ -3,6 +3,7 @@ fragment cleaning."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import ipaddress
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,8 @@ from consumers.cleaning.fragment import extract_fragment, is_fragment
 from newsflow.settings import PROJECT_ROOT, CrawlSettings, Limits
 from newsflow.web.addresses import AddressPolicy, is_public, origin_of
 from newsflow.web.client import backoff, media_type, retry_after
-from newsflow.web.robots import robots_from
+from newsflow.web.hosts import HostGates
+from newsflow.web.robots import PARSED_SHARE, RobotsCache, robots_from
 from producers.feeds import (
     FeedsFileError,
     FeedSpec,
@@ -301,6 +303,71 @@ def test_robots_rules() -> None:
     assert robots_from(404, b"").allows("https://ex.example/private/b", "newsflow")
     assert not robots_from(503, b"").allows("https://ex.example/", "newsflow")
     assert not robots_from(None, b"").allows("https://ex.example/", "newsflow")
+
+
+def _rules(n: int, size: int) -> bytes:
+    """A robots.txt of about ``size`` bytes that disallows /private{n}/."""
+    filler = "".join(f"Disallow: /x{n}/{i}/\n" for i in range(size // 16))
+    return f"User-agent: *\nDisallow: /private{n}/\nCrawl-delay: 2\n{filler}".encode()
+
+
+def test_robots_cache_keeps_text_within_budget_and_parses_again() -> None:
+    now = [0.0]
+    cache = RobotsCache(ttl=100, text_bytes=40_000, clock=lambda: now[0])
+    origins = [origin_of(f"https://site{n}.example/") for n in range(20)]
+    for n, origin in enumerate(origins):
+        cache.put(origin, robots_from(200, _rules(n, 3000)))
+    cached, parsed, text = cache.sizes()
+    # ~3.5 KB an entry: about 11 fit the text budget, 1 the parsed one (40,000 / 16).
+    assert text <= 40_000 and 8 <= cached < 20
+    assert parsed * 3500 <= 40_000 // PARSED_SHARE + 3500
+    assert cache.get(origins[0]) is None  # the least recently asked were dropped
+    # An origin whose parser was dropped answers the same after parsing its text again.
+    kept = origins[-cached]
+    rules = cache.get(kept)
+    assert rules is not None and rules.parser is not None
+    n = len(origins) - cached
+    assert not rules.allows(f"https://site{n}.example/private{n}/a", "newsflow")
+    assert rules.allows(f"https://site{n}.example/news/a", "newsflow")
+    assert rules.crawl_delay("newsflow") == 2.0
+    # Asking keeps an origin: it is now the most recent, and the next put drops another.
+    cache.put(origin_of("https://new.example/"), robots_from(200, _rules(99, 3000)))
+    assert cache.get(kept) is not None
+    # Entries expire after the TTL, and an expired one leaves the budget.
+    now[0] = 101
+    assert cache.get(kept) is None
+    assert cache.sizes()[0] == cached - 1  # the one asked is gone, the others not yet asked
+
+
+def test_robots_cache_keeps_one_file_larger_than_the_budget() -> None:
+    cache = RobotsCache(ttl=100, text_bytes=1000)
+    origin = origin_of("https://big.example/")
+    cache.put(origin_of("https://small.example/"), robots_from(404, b""))
+    cache.put(origin, robots_from(200, _rules(1, 5000)))
+    rules = cache.get(origin)
+    assert rules is not None and not rules.allows("https://big.example/private1/", "newsflow")
+    assert cache.sizes()[0] == 1
+
+
+def test_idle_host_gates_are_dropped_and_busy_ones_kept() -> None:
+    async def scenario() -> None:
+        gates = HostGates(concurrency=1, delay=0.0, max_delay=30.0, max_gates=3)
+        busy = gates.gate("busy.example")
+        async with busy.turn():
+            for n in range(10):
+                async with gates.gate(f"h{n}.example").turn():
+                    pass
+            assert gates.gate("busy.example") is busy  # never dropped while in use
+            assert len(gates) <= 4
+        # A gate whose delay since its last start has not passed is not idle either.
+        slow = HostGates(concurrency=1, delay=60.0, max_delay=60.0, max_gates=1)
+        first = slow.gate("a.example")
+        async with first.turn():
+            pass
+        slow.gate("b.example")
+        assert slow.gate("a.example") is first
+
+    asyncio.run(scenario())
 
 
 def test_retry_after_and_backoff() -> None:

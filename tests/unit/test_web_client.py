@@ -123,3 +123,36 @@ def test_errors_are_one_line_without_a_urls_password(sites: tuple[Site, Site]) -
     with pytest.raises(FetchError, match="unsupported_url") as unsupported:
         origin_of(f"ftp://reader:{secret}@files.example/feed.xml")
     assert secret not in unsupported.value.message
+
+
+def test_crawl_delay_holds_after_the_hosts_gate_was_dropped() -> None:
+    """A host's idle gate is dropped when there are many (newsflow/web/hosts.py); its robots.txt
+    Crawl-delay must still space the next requests, from the cached rules."""
+    site, other = Site("127.0.0.2").start(), Site("127.0.0.3").start()
+    site.routes["/robots.txt"] = robots("User-agent: *\nCrawl-delay: 1\n")
+    other.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+    for s in (site, other):
+        s.routes["/page"] = html_page(b"<html><body><p>hello</p></body></html>")
+    settings = CrawlSettings(allow_private_networks=True, per_host_delay_seconds=0)
+
+    async def run() -> int:
+        async with WebClient(settings, Limits()) as client:
+            client.gates.max_gates = 1
+            await client.get(site.url("/page"), WANT, origin_of(site.url("/")))
+            await asyncio.sleep(1.2)  # the site's delay is over: its gate is idle
+            await client.get(other.url("/page"), WANT, origin_of(other.url("/")))
+            gates = len(client.gates)
+            page = site.url("/page")
+            await asyncio.gather(
+                *(client.get(page, WANT, origin_of(site.url("/"))) for _ in range(2))
+            )
+            return gates
+
+    try:
+        assert asyncio.run(run()) == 1, "the idle gate was not dropped"
+        starts = sorted(r.started for r in site.requests("/page"))
+        assert len(starts) == 3 and starts[2] - starts[1] >= 1.0, starts
+        assert len(site.requests("/robots.txt")) == 1  # the rules came from the cache
+    finally:
+        site.stop()
+        other.stop()
