@@ -17,7 +17,10 @@ from newsflow.settings import IndexSettings
 
 log = logging.getLogger(__name__)
 
-#: Bump when the mapping changes; `newsflow` then creates <prefix><N> and migrates into it.
+#: The first index's number (<prefix><N>) and the template's version. A mapping change that
+#: Elasticsearch cannot apply to a live index (a changed field) is logged by the workers as
+#: "needs a reindex"; the maintenance DAG's reindex copies the index into <prefix><N+1>,
+#: which the template gives the current mapping.
 INDEX_VERSION = 1
 #: Embedding width of all-MiniLM-L6-v2, the model the enrichment DAG stores.
 EMBEDDING_DIMS = 384
@@ -63,7 +66,12 @@ def article_mappings(analyzer: str = "standard") -> dict[str, Any]:
             "url": {"type": "keyword", "ignore_above": 2048},
             "canonical_url": {"type": "keyword", "ignore_above": 2048},
             "title": {**text, "fields": _KEYWORD_SUB},
-            "body": {**text, "term_vector": "with_positions_offsets"},
+            # Offsets in the postings let the (default) unified highlighter find the matches
+            # without analysing the text again. Term vectors did the same at a cost: on 3,000
+            # finished documents the index was 73.5 MB with them and 56.3 MB with offsets, and
+            # Elasticsearch spent 2.43 against 1.96 ms of CPU a document bulk-indexing them;
+            # the snippets of 18 of 18 hits compared were the same, searches no slower.
+            "body": {**text, "index_options": "offsets"},
             "byline": {**text, "fields": _KEYWORD_SUB},
             "description": text,
             "image": {"type": "keyword", "index": False, "doc_values": False},
@@ -216,7 +224,9 @@ def _add_new_fields(es: Elasticsearch, index: str, analyzer: str) -> None:
     except Exception as exc:
         if "illegal_argument_exception" not in str(exc):
             raise
-        log.warning("index %s needs a reindex for the current mapping: %s", index, exc)
+        # One line: the reason Elasticsearch gives spans several.
+        reason = " ".join(str(exc).split())
+        log.warning("index %s needs a reindex for the current mapping: %s", index, reason)
 
 
 def _already_exists(exc: Exception) -> bool:
