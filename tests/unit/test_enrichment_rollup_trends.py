@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from newsflow.elastic.hits import StoredArticle
-from newsflow.enrichment.events import parse_indexed
+from newsflow.enrichment.events import MAX_PAYLOAD_IDS, parse_batch, parse_indexed
 from newsflow.enrichment.rollup import article_entities, salience
 from newsflow.enrichment.trends import rank_trends
 
@@ -53,3 +55,20 @@ def test_parse_indexed_message() -> None:
     assert parse_indexed(b"abc", b"not json") is None
     assert parse_indexed(None, b"{}") is None
     assert parse_indexed(b"k", b"{}") == {"id": "k", "index": None, "indexed_at": None}
+
+
+def test_parse_batch_makes_one_payload_of_many_announcements() -> None:
+    def announce(n: int) -> tuple[bytes, bytes]:
+        value = {"id": f"a{n}", "index": "news-v1", "indexed_at": f"2026-01-01T00:00:{n:02d}Z"}
+        return f"a{n}".encode(), json.dumps(value).encode()
+
+    pairs = [announce(1), (b"junk", b"not json"), announce(2), (b"k3", b"{}")]
+    assert parse_batch(pairs) == {
+        "ids": ["a1", "a2", "k3"],  # the key stands in for a missing id, as for one message
+        "count": 3,
+        "index": "news-v1",
+        "indexed_at": "2026-01-01T00:00:02Z",
+    }
+    assert parse_batch([(None, b"not json"), (None, b"{}")]) is None  # nothing announced
+    many = parse_batch([announce(n % 60) for n in range(1000)])
+    assert many is not None and many["count"] == 1000 and len(many["ids"]) == MAX_PAYLOAD_IDS
