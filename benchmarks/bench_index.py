@@ -38,7 +38,7 @@ from bench_stream import (
 from elasticsearch import Elasticsearch
 
 from newsflow.elastic.client import make_es
-from newsflow.elastic.index import ensure_index
+from newsflow.elastic.index import ensure_index, template_name
 from newsflow.kafka.clients import make_admin, make_producer
 from newsflow.kafka.delivery import Outbox
 from newsflow.kafka.topics import ensure_topics
@@ -230,26 +230,32 @@ def _bulk(es_url: str, alias: str, docs: list[tuple[bytes, bytes]]) -> tuple[flo
 
 def bulk(base: Settings, docs: list[tuple[bytes, bytes]]) -> dict[str, Any]:
     settings, es = _fresh_index(base, "idx-bulk")
-    load = load1()
-    ctx = multiprocessing.get_context("spawn")
-    services = service_pids(settings)
-    with ctx.Pool(1) as pool:
-        before = _cpu(services, os.getpid())
-        outcome = pool.apply(_bulk, (settings.es.url, settings.index.alias, docs))
-        after = _cpu(services, os.getpid())
-    result: dict[str, Any] = {"docs": len(docs), "load1": load}
-    if isinstance(outcome, str):
-        result["error"] = outcome
-    else:
-        seconds, cpu = outcome
-        result.update(seconds=round(seconds, 3), docs_per_s=round(len(docs) / seconds, 1))
-        used = {k: after[k] - before[k] for k in after if k != "client"}
-        result["cpu_ms_per_doc"] = {k: round(1000 * v / len(docs), 2) for k, v in used.items()}
-        result["cpu_ms_per_doc"]["client"] = round(1000 * cpu / len(docs), 2)
-    result["indexed"] = _count(es, settings.index.alias)
-    es.indices.delete(index=f"{settings.index.prefix}*")
-    es.close()
-    return result
+    try:
+        load = load1()
+        ctx = multiprocessing.get_context("spawn")
+        services = service_pids(settings)
+        with ctx.Pool(1) as pool:
+            before = _cpu(services, os.getpid())
+            outcome = pool.apply(_bulk, (settings.es.url, settings.index.alias, docs))
+            after = _cpu(services, os.getpid())
+        result: dict[str, Any] = {"docs": len(docs), "load1": load}
+        if isinstance(outcome, str):
+            result["error"] = outcome
+        else:
+            seconds, cpu = outcome
+            result.update(seconds=round(seconds, 3), docs_per_s=round(len(docs) / seconds, 1))
+            used = {k: after[k] - before[k] for k in after if k != "client"}
+            result["cpu_ms_per_doc"] = {k: round(1000 * v / len(docs), 2) for k, v in used.items()}
+            result["cpu_ms_per_doc"]["client"] = round(1000 * cpu / len(docs), 2)
+        result["indexed"] = _count(es, settings.index.alias)
+        return result
+    finally:
+        # Also when the bulk failed or the run was interrupted: no index left behind.
+        es.indices.delete(index=f"{settings.index.prefix}*", allow_no_indices=True)
+        es.options(ignore_status=404).indices.delete_index_template(
+            name=template_name(settings.index)
+        )
+        es.close()
 
 
 def compare(

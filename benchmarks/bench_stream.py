@@ -30,7 +30,7 @@ from kafka.structs import TopicPartition
 
 from newsflow import stack as local_stack
 from newsflow.elastic.client import make_es
-from newsflow.elastic.index import ensure_index
+from newsflow.elastic.index import ensure_index, template_name
 from newsflow.kafka.clients import make_admin, make_consumer, make_producer
 from newsflow.kafka.delivery import Outbox
 from newsflow.kafka.topics import ensure_topics
@@ -221,6 +221,8 @@ class Run:
         """Deletes the run's indices and topics (but those in ``keep``)."""
         with contextlib.suppress(Exception):
             es.indices.delete(index=f"{self.settings.index.prefix}*", allow_no_indices=True)
+        with contextlib.suppress(Exception):  # ensure_index installed one for the run's alias
+            es.indices.delete_index_template(name=template_name(self.settings.index))
         admin = make_admin(self.settings)
         try:
             names = self.settings.topics

@@ -46,7 +46,7 @@ from elasticsearch import Elasticsearch
 from consumers.dlq import list_dead_letters
 from newsflow import stack as local_stack
 from newsflow.elastic.client import make_es
-from newsflow.elastic.index import ensure_index
+from newsflow.elastic.index import ensure_index, template_name
 from newsflow.kafka.clients import make_producer
 from newsflow.kafka.groups import describe_group
 from newsflow.kafka.topics import ensure_topics
@@ -456,6 +456,9 @@ def main() -> None:
     }
     try:
         es.indices.delete(index=f"{settings.index.prefix}*", allow_no_indices=True)
+        es.options(ignore_status=404).indices.delete_index_template(
+            name=template_name(settings.index)
+        )
     except Exception as exc:
         log(f"could not delete the soak index: {exc}")
     for key in (
