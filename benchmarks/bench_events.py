@@ -27,25 +27,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench_stream import named_settings
+
 from newsflow import airflow_local
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
 from newsflow.kafka.clients import make_admin, make_producer
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import Settings
-
-
-def fresh_settings() -> Settings:
-    base = Settings()
-    prefix = f"be{uuid.uuid4().hex[:6]}-"
-    topics = base.topics.model_copy(
-        update={
-            name: prefix + getattr(base.topics, name)
-            for name in ("raw", "clean", "dead_letter", "indexed", "links", "feed_state")
-        }
-    )
-    index = base.index.model_copy(update={"alias": prefix + "alias", "prefix": prefix + "v"})
-    return base.model_copy(update={"topics": topics, "index": index})
 
 
 def free_port() -> int:
@@ -95,7 +84,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="announcements/s; 0: at once")
     parser.add_argument("--timeout", type=float, default=900.0)
     args = parser.parse_args()
-    settings = fresh_settings()
+    settings = named_settings(Settings(), f"be{uuid.uuid4().hex[:6]}")
     ensure_topics(settings)
     es = make_es(settings)
     ensure_index(es, settings.index)
