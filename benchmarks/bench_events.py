@@ -83,8 +83,24 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=20.0, help="announcements/s; 0: at once")
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--wake-interval",
+        type=float,
+        default=None,
+        help="seconds between the watcher's reads while articles keep coming "
+        "(default: NEWSFLOW_ENRICH_WAKE_INTERVAL_SECONDS, 30; 0: read on every arrival)",
+    )
     args = parser.parse_args()
-    settings = named_settings(Settings(), f"be{uuid.uuid4().hex[:6]}")
+    base = Settings()
+    if args.wake_interval is not None:
+        base = base.model_copy(
+            update={
+                "enrich": base.enrich.model_copy(
+                    update={"wake_interval_seconds": args.wake_interval}
+                )
+            }
+        )
+    settings = named_settings(base, f"be{uuid.uuid4().hex[:6]}")
     ensure_topics(settings)
     es = make_es(settings)
     ensure_index(es, settings.index)
@@ -105,7 +121,11 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("the asset watcher did not start")
             time.sleep(2)
-        print(f"airflow up and watching in {time.monotonic() - started:.0f} s", flush=True)
+        print(
+            f"airflow up and watching in {time.monotonic() - started:.0f} s (wake interval "
+            f"{settings.enrich.wake_interval_seconds:g} s)",
+            flush=True,
+        )
         pids = {c.name: c.pid for c in airflow_local.status(settings, home=home) if c.pid}
         triggerer = pids["triggerer"]
         runs_before = count(home, runs_sql)

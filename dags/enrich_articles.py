@@ -1,10 +1,11 @@
 """enrich_articles: story clustering, embeddings and entity roll-up over newly indexed articles.
 
-Woken by an asset event whenever the index worker announces an article on the indexed topic
-(an AssetWatcher on newsflow.enrichment.watcher.IndexedArticlesTrigger, the Kafka provider's
-shared-stream trigger: one consumer in the triggerer, offsets committed once the event is
-stored), and every 30 minutes as
-a fallback should the watcher be down. Each task picks its own work by query (articles
+Woken by asset events when the index worker announces articles on the indexed topic (an
+AssetWatcher on newsflow.enrichment.watcher.IndexedArticlesTrigger, built on the Kafka
+provider's shared-stream trigger: one consumer in the triggerer, offsets committed once the
+event is stored; while articles keep coming it reads, and so wakes the DAG, at most every
+NEWSFLOW_ENRICH_WAKE_INTERVAL_SECONDS, 30 by default), and every 30 minutes as a fallback
+should the watcher be down. Each task picks its own work by query (articles
 missing its ``enrichment.*_at`` stamp), so a run after a burst of events enriches the whole
 burst, and re-runs are safe.
 
@@ -45,6 +46,7 @@ indexed_articles = Asset(
                 topics=[SETTINGS.topics.indexed],
                 kafka_config_id=KAFKA_CONN_ID,
                 poll_timeout=1,
+                wake_interval=SETTINGS.enrich.wake_interval_seconds,
             ),
         )
     ],

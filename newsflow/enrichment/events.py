@@ -71,3 +71,11 @@ def parse_batch(pairs: Iterable[tuple[bytes | None, bytes | None]]) -> dict[str,
         "index": index,
         "indexed_at": indexed_at,
     }
+
+
+def read_delay(last_read: float | None, full: bool, now: float, interval: float) -> float:
+    """Seconds to wait before the next read: until ``interval`` after the last read that
+    returned messages (at ``last_read``, None if none did yet), none after a full read."""
+    if last_read is None or full or interval <= 0:
+        return 0.0
+    return max(0.0, last_read + interval - now)

@@ -20,6 +20,13 @@ Commits keep the provider's guarantee: a batch's last offset is committed once i
 stored, and a failed batch is read again from its first offset. At most ``MAX_IN_FLIGHT``
 batches are unresolved at a time, so a backlog is read at the pace the triggerer stores
 events instead of overflowing its queue.
+
+Each wake-up is a DAG run of three task processes whatever its size, so while articles keep
+coming the producer reads at most every ``wake_interval`` seconds (the DAG's
+``Settings.enrich.wake_interval_seconds``): a first article after a quiet spell is read at
+once, a full read is followed by the next at once (a backlog is not slowed), and otherwise
+what arrives meanwhile waits in the topic for the next read. Without it, at 20 articles/s
+the runs came back to back, one every ~5 s (``benchmarks/bench_events.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from airflow.triggers.base import TriggerEvent
 from airflow.triggers.shared_stream import AdvanceItem, reject_shared_stream_event
 from asgiref.sync import sync_to_async
 
-from newsflow.enrichment.events import parse_batch
+from newsflow.enrichment.events import parse_batch, read_delay
 
 #: Messages one read takes at most (one asset event per partition of a read).
 BATCH_MESSAGES = 1000
@@ -69,11 +76,13 @@ class IndexedBatchProducer(KafkaSharedStreamProducer):
         *,
         batch_messages: int = BATCH_MESSAGES,
         max_in_flight: int = MAX_IN_FLIGHT,
+        wake_interval: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.batch_messages = batch_messages
         self.max_in_flight = max_in_flight
+        self.wake_interval = wake_interval
         self._in_flight = 0
         self._room = asyncio.Event()
         self._room.set()
@@ -84,9 +93,19 @@ class IndexedBatchProducer(KafkaSharedStreamProducer):
         consumer = await sync_to_async(hook.get_consumer)()
         self._consumer = consumer
         consume = sync_to_async(consumer.consume)
+        loop = asyncio.get_running_loop()
+        last_read: float | None = None
+        full = False
         while True:
             await self._room.wait()
+            delay = read_delay(last_read, full, loop.time(), self.wake_interval)
+            if delay > 0:
+                # The consumer's heartbeats run on librdkafka's own thread, and the wait is
+                # far below max.poll.interval.ms (5 min), so the group keeps this member.
+                await asyncio.sleep(delay)
             messages = await consume(num_messages=self.batch_messages, timeout=self.poll_timeout)
+            if messages:
+                last_read, full = loop.time(), len(messages) >= self.batch_messages
             lanes: dict[tuple[str | None, int | None], list[Any]] = {}
             for message in messages:
                 if message.error():
@@ -128,16 +147,26 @@ class IndexedBatchProducer(KafkaSharedStreamProducer):
 
 
 class IndexedArticlesTrigger(KafkaSharedStreamTrigger):
-    """Fires one event per batch of articles announced on the indexed topic."""
+    """Fires one event per batch of articles announced on the indexed topic, reading at most
+    every ``wake_interval`` seconds while articles keep coming (see the module doc)."""
+
+    def __init__(self, *, wake_interval: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.wake_interval = wake_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         _, kwargs = super().serialize()
-        return f"{__name__}.{type(self).__name__}", kwargs
+        return f"{__name__}.{type(self).__name__}", {**kwargs, "wake_interval": self.wake_interval}
 
     def shared_stream_key(self) -> Hashable:
         # Not the provider's key: a plain KafkaSharedStreamTrigger on the same topic must not
         # share this producer, whose raw events are batches.
-        return "newsflow-indexed-batches", tuple(self.topics), self.kafka_config_id
+        return (
+            "newsflow-indexed-batches",
+            tuple(self.topics),
+            self.kafka_config_id,
+            self.wake_interval,
+        )
 
     @classmethod
     def create_shared_stream_producer(cls, kwargs: dict[str, Any]) -> IndexedBatchProducer:
@@ -145,6 +174,7 @@ class IndexedArticlesTrigger(KafkaSharedStreamTrigger):
             topics=kwargs["topics"],
             kafka_config_id=kwargs["kafka_config_id"],
             poll_timeout=kwargs["poll_timeout"],
+            wake_interval=kwargs.get("wake_interval", 0.0),
         )
 
     async def filter_shared_stream(

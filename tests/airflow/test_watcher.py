@@ -28,10 +28,10 @@ ACKED = AdvanceOutcome(acked=1, failed=0)
 FAILED = AdvanceOutcome(acked=0, failed=1)
 
 
-def _publish(settings: Settings, count: int) -> None:
+def _publish(settings: Settings, count: int, start: int = 0) -> None:
     producer = make_producer(settings)
     try:
-        for n in range(count):
+        for n in range(start, start + count):
             key = f"article-{n:05d}"
             value = {"id": key, "index": "news-v1", "indexed_at": "2026-12-01T00:00:00Z"}
             producer.send(
@@ -112,3 +112,50 @@ def test_batches_commit_once_resolved_wait_when_unresolved_and_come_back_when_fa
     seen = {(p.partition, o) for p in first + later for o in range(p.first, p.last + 1)}
     assert len(seen) == ANNOUNCEMENTS
     assert set(_committed(settings).values()) == {0}  # every partition committed to its end
+
+
+WAKE_INTERVAL = 3.0
+
+
+def test_reads_are_spaced_by_the_wake_interval(
+    dag_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = dag_env
+    connection = json.dumps(kafka_connection(settings))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{KAFKA_CONN_ID.upper()}", connection)
+    _publish(settings, 1)
+
+    async def scenario() -> tuple[float, list[BatchPayload]]:
+        producer = IndexedBatchProducer(
+            topics=[settings.topics.indexed],
+            kafka_config_id=KAFKA_CONN_ID,
+            poll_timeout=1.0,
+            wake_interval=WAKE_INTERVAL,
+        )
+        stream: AsyncIterator[tuple[Any, Any]] = producer.open_stream()
+        loop = asyncio.get_running_loop()
+        try:
+            # Taken before the first read starts, so the producer's own clock of that read
+            # is no earlier: what follows measures a lower bound, which no load can break.
+            before_first = loop.time()
+            _, payload = await asyncio.wait_for(anext(stream), timeout=60)
+            await producer.advance([AdvanceItem(payload, ACKED)])
+            # More announcements arrive right after the first was read (a steady stream).
+            await asyncio.to_thread(_publish, settings, 120, 1)
+            later: list[BatchPayload] = []
+            while sum(p.last - p.first + 1 for p in later) < 120:
+                _, payload = await asyncio.wait_for(anext(stream), timeout=60)
+                later.append(payload)
+                if len(later) == 1:
+                    waited = loop.time() - before_first
+                await producer.advance([AdvanceItem(payload, ACKED)])
+            return waited, later
+        finally:
+            await stream.aclose()
+            await producer.aclose()
+
+    waited, later = asyncio.run(scenario())
+    assert waited >= WAKE_INTERVAL, f"read again {waited:.2f} s after the first read"
+    seen = {(p.partition, o) for p in later for o in range(p.first, p.last + 1)}
+    assert len(seen) == 120  # nothing skipped or read twice
+    assert set(_committed(settings).values()) == {0}

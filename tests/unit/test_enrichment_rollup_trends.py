@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from newsflow.elastic.hits import StoredArticle
-from newsflow.enrichment.events import MAX_PAYLOAD_IDS, parse_batch, parse_indexed
+from newsflow.enrichment.events import MAX_PAYLOAD_IDS, parse_batch, parse_indexed, read_delay
 from newsflow.enrichment.rollup import article_entities, salience
 from newsflow.enrichment.trends import rank_trends
 
@@ -72,3 +72,11 @@ def test_parse_batch_makes_one_payload_of_many_announcements() -> None:
     assert parse_batch([(None, b"not json"), (None, b"{}")]) is None  # nothing announced
     many = parse_batch([announce(n % 60) for n in range(1000)])
     assert many is not None and many["count"] == 1000 and len(many["ids"]) == MAX_PAYLOAD_IDS
+
+
+def test_read_delay_spaces_reads_while_articles_keep_coming_but_never_a_backlog() -> None:
+    assert read_delay(None, False, 100.0, 30.0) == 0.0  # nothing read yet: read at once
+    assert read_delay(100.0, False, 110.0, 30.0) == 20.0  # until 30 s after the last read
+    assert read_delay(100.0, False, 131.0, 30.0) == 0.0  # a quiet spell: the next at once
+    assert read_delay(100.0, True, 100.5, 30.0) == 0.0  # a full read: more is waiting
+    assert read_delay(100.0, False, 100.5, 0.0) == 0.0  # no interval: on every arrival
