@@ -28,6 +28,14 @@ ACKED = AdvanceOutcome(acked=1, failed=0)
 FAILED = AdvanceOutcome(acked=0, failed=1)
 
 
+@pytest.fixture
+def watcher_env(dag_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The test's settings, with the Kafka connection the triggerer's producer reads."""
+    connection = json.dumps(kafka_connection(dag_env))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{KAFKA_CONN_ID.upper()}", connection)
+    return dag_env
+
+
 def _publish(settings: Settings, count: int, start: int = 0) -> None:
     producer = make_producer(settings)
     try:
@@ -55,11 +63,9 @@ def _committed(settings: Settings) -> dict[int, int]:
 
 
 def test_batches_commit_once_resolved_wait_when_unresolved_and_come_back_when_failed(
-    dag_env: Settings, monkeypatch: pytest.MonkeyPatch
+    watcher_env: Settings,
 ) -> None:
-    settings = dag_env
-    connection = json.dumps(kafka_connection(settings))
-    monkeypatch.setenv(f"AIRFLOW_CONN_{KAFKA_CONN_ID.upper()}", connection)
+    settings = watcher_env
     _publish(settings, ANNOUNCEMENTS)
 
     async def scenario() -> tuple[list[BatchPayload], BatchPayload, list[BatchPayload], bool]:
@@ -118,11 +124,9 @@ WAKE_INTERVAL = 3.0
 
 
 def test_reads_are_spaced_by_the_wake_interval(
-    dag_env: Settings, monkeypatch: pytest.MonkeyPatch
+    watcher_env: Settings,
 ) -> None:
-    settings = dag_env
-    connection = json.dumps(kafka_connection(settings))
-    monkeypatch.setenv(f"AIRFLOW_CONN_{KAFKA_CONN_ID.upper()}", connection)
+    settings = watcher_env
     _publish(settings, 1)
 
     async def scenario() -> tuple[float, list[BatchPayload]]:
