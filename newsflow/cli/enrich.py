@@ -6,13 +6,14 @@ brings numpy, safetensors and tokenizers, which the other commands should not wa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
 from rich.table import Table
 
 from newsflow import airflow_local
@@ -61,26 +62,49 @@ def enrich(
     ),
 ) -> None:
     """Runs the enrichment stages once over what is pending (what the DAGs do on a schedule)."""
-    from newsflow.enrichment.clustering import cluster_pending
-    from newsflow.enrichment.embeddings import embed_pending
-    from newsflow.enrichment.rollup import rollup_pending
+    from newsflow.enrichment import clustering, embeddings, rollup
+    from newsflow.enrichment.es import count_pending
     from newsflow.enrichment.trends import write_trends
 
     settings = settings_of(ctx)
     chosen = stage or list(StageName)
+    # Stages over the pending articles, each with the stamp it leaves on an article done.
+    per_article: dict[StageName, tuple[Callable[..., int], str]] = {
+        StageName.cluster: (clustering.cluster_pending, clustering.PENDING_FIELD),
+        StageName.embed: (embeddings.embed_pending, embeddings.PENDING_FIELD),
+        StageName.rollup: (rollup.rollup_pending, rollup.PENDING_FIELD),
+    }
     with make_es(settings) as es:
         for name in StageName:  # always in pipeline order, whatever order was given
             if name not in chosen:
                 continue
-            with console.status(f"{name}..."):
-                if name is StageName.cluster:
-                    n = cluster_pending(es, settings)
-                elif name is StageName.embed:
-                    n = embed_pending(es, settings)
-                elif name is StageName.rollup:
-                    n = rollup_pending(es, settings)
-                else:
+            if name not in per_article:
+                with console.status(f"{name}..."):
                     n = write_trends(es, settings)
+                console.print(f"{name}: {n}")
+                continue
+            run, field = per_article[name]
+            # A backlog takes a while (embeddings: ~10 articles a second on one core), so the
+            # bar shows what is left; articles indexed meanwhile are done too and raise it.
+            total = count_pending(es, settings, field)
+            with Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+                disable=not console.is_terminal,
+            ) as bar:
+                task = bar.add_task(name, total=total)
+
+                def advance(done: int, task: TaskID = task, bar: Progress = bar) -> None:
+                    bar.advance(task, done)
+                    left = bar.tasks[0]
+                    if left.completed > (left.total or 0):
+                        bar.update(task, total=left.completed)
+
+                n = run(es, settings, progress=advance)
             console.print(f"{name}: {n}")
 
 

@@ -17,7 +17,7 @@ import hashlib
 import logging
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +33,8 @@ from newsflow.similarity import hamming, minhash_similarity
 log = logging.getLogger(__name__)
 
 STAGE = "cluster"
+#: The stamp an article lacks until it is clustered.
+PENDING_FIELD = "enrichment.clustered_at"
 
 _WORD = re.compile(r"\w+")
 # Short function words say nothing about which story a title tells.
@@ -405,17 +407,19 @@ def cluster_pending(
     candidates_per_article: int = 20,
     thresholds: Thresholds = Thresholds(),
     now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Assigns stories to articles not clustered yet (and re-labels stories they join).
 
     Returns how many new articles were clustered. Re-running it with nothing pending does
-    nothing; articles are chosen by ``enrichment.clustered_at`` being absent.
+    nothing; articles are chosen by ``enrichment.clustered_at`` being absent. ``progress`` is
+    called with the number of articles of each batch done.
     """
     now = now or datetime.now(UTC)
     refresh(es, settings)
     total = 0
     while True:
-        batch = pending(es, settings, "enrichment.clustered_at", batch_size, _SOURCE)
+        batch = pending(es, settings, PENDING_FIELD, batch_size, _SOURCE)
         if not batch:
             return total
         members = _members(batch)
@@ -453,4 +457,6 @@ def cluster_pending(
         bulk_update(es, settings, updates, versions=versions_of(batch))
         refresh(es, settings)
         total += len(members)
+        if progress is not None:
+            progress(len(members))
         log.info("clustered %d articles (%d documents updated)", len(members), len(updates))

@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -313,6 +313,8 @@ def related(es: Elasticsearch, settings: Settings, article_id: str, k: int = 10)
 
 
 STAGE = "embed"
+#: The stamp an article lacks until it is embedded.
+PENDING_FIELD = "enrichment.embedded_at"
 _EMBED_SOURCE = ["id", "title", "description", "body", "enrichment.stages"]
 
 
@@ -322,18 +324,20 @@ def embed_pending(
     batch_size: int = 32,
     limit: int | None = None,
     now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Embeds articles that have no ``enrichment.embedded_at`` yet; returns how many.
 
     ``limit`` caps one run (a large backlog is then worked off over several runs rather than
-    in one task that outlives its timeout).
+    in one task that outlives its timeout). ``progress`` is called with the number of
+    articles of each batch done.
     """
     model = get_model()
     done = 0
     refresh(es, settings)
     while limit is None or done < limit:
         size = batch_size if limit is None else min(batch_size, limit - done)
-        batch = pending(es, settings, "enrichment.embedded_at", size, _EMBED_SOURCE)
+        batch = pending(es, settings, PENDING_FIELD, size, _EMBED_SOURCE)
         if not batch:
             break
         vectors = model.encode([article_text(h.source) for h in batch])
@@ -352,6 +356,8 @@ def embed_pending(
         written = bulk_update(es, settings, updates, versions=versions_of(batch))
         refresh(es, settings)
         done += len(batch)
+        if progress is not None:
+            progress(len(batch))
         log.info(
             "embedded %d articles (%d changed meanwhile, left for the next run)",
             written,

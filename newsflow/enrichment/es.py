@@ -32,6 +32,22 @@ def refresh(es: Elasticsearch, settings: Settings, index: str | None = None) -> 
     es.indices.refresh(index=index or settings.index.alias)
 
 
+def _pending_query(missing_field: str, extra_filter: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "bool": {
+            "must_not": [{"exists": {"field": missing_field}}],
+            "filter": list(extra_filter),
+        }
+    }
+
+
+def count_pending(es: Elasticsearch, settings: Settings, missing_field: str) -> int:
+    """How many articles lack ``missing_field`` (what a stage has left to do), after a refresh."""
+    refresh(es, settings)
+    resp = es.count(index=settings.index.alias, query=_pending_query(missing_field, ()))
+    return int(resp["count"])
+
+
 def pending(
     es: Elasticsearch,
     settings: Settings,
@@ -46,12 +62,7 @@ def pending(
     """
     resp = es.search(
         index=settings.index.alias,
-        query={
-            "bool": {
-                "must_not": [{"exists": {"field": missing_field}}],
-                "filter": list(extra_filter),
-            }
-        },
+        query=_pending_query(missing_field, extra_filter),
         sort=[{"ingested_at": {"order": "asc", "unmapped_type": "date"}}, {"id": "asc"}],
         size=size,
         seq_no_primary_term=True,

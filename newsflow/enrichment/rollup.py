@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +28,8 @@ from newsflow.settings import Settings
 log = logging.getLogger(__name__)
 
 STAGE = "rollup"
+#: The stamp an article lacks until it is rolled up.
+PENDING_FIELD = "enrichment.rolled_up_at"
 #: An article rarely has more than a handful of central entities; the long tail is noise.
 MAX_SALIENT = 20
 
@@ -160,14 +162,21 @@ _ROLLUP_SOURCE = ["id", "title", "body", "tags", "enrichment.stages"]
 
 
 def rollup_pending(
-    es: Elasticsearch, settings: Settings, batch_size: int = 500, now: datetime | None = None
+    es: Elasticsearch,
+    settings: Settings,
+    batch_size: int = 500,
+    now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Writes salience for articles not rolled up yet, then refreshes their entities' counters."""
+    """Writes salience for articles not rolled up yet, then refreshes their entities' counters.
+
+    ``progress`` is called with the number of articles of each batch done.
+    """
     ensure_entities_index(es, settings)
     refresh(es, settings)
     done = 0
     while True:
-        batch = pending(es, settings, "enrichment.rolled_up_at", batch_size, _ROLLUP_SOURCE)
+        batch = pending(es, settings, PENDING_FIELD, batch_size, _ROLLUP_SOURCE)
         if not batch:
             return done
         stamp = (now or datetime.now(UTC)).isoformat()
@@ -203,4 +212,6 @@ def rollup_pending(
         )
         es.indices.refresh(index=settings.index.entities)
         done += len(batch)
+        if progress is not None:
+            progress(len(batch))
         log.info("rolled up %d articles, %d entities", len(batch), len(counters))

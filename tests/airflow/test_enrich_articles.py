@@ -7,10 +7,13 @@ from typing import Any
 import numpy as np
 from airflow_support import get_doc, run_dag
 from elasticsearch import Elasticsearch
+from typer.testing import CliRunner
 
+from newsflow.cli import app
 from newsflow.elastic.index import EMBEDDING_DIMS
-from newsflow.enrichment.clustering import story_id_for
+from newsflow.enrichment.clustering import PENDING_FIELD, cluster_pending, story_id_for
 from newsflow.enrichment.embeddings import related
+from newsflow.enrichment.es import count_pending
 from newsflow.settings import Settings
 
 
@@ -63,3 +66,19 @@ def test_enrich_articles_run(es: Elasticsearch, dag_env: Settings, seeded: dict[
     assert run_dag("enrich_articles").state == "success"
     after = {x.id: get_doc(es, settings, x.id)["enrichment"] for x in (first, second, other)}
     assert before == after
+
+
+def test_newsflow_enrich_reports_each_batch_of_what_was_pending(
+    es: Elasticsearch, dag_env: Settings, seeded: dict[str, Any]
+) -> None:
+    settings = dag_env
+    assert count_pending(es, settings, PENDING_FIELD) == 3
+    done: list[int] = []
+    assert cluster_pending(es, settings, batch_size=2, progress=done.append) == 3
+    assert done == [2, 1]  # one call per batch: what the bar of `newsflow enrich` advances by
+    assert count_pending(es, settings, PENDING_FIELD) == 0
+    # The command, end to end: every stage over what is pending, counts printed.
+    result = CliRunner().invoke(app, ["enrich", "--stage", "cluster", "--stage", "rollup"])
+    assert result.exit_code == 0, result.output
+    assert "cluster: 0" in result.output and "rollup: 3" in result.output
+    assert count_pending(es, settings, "enrichment.rolled_up_at") == 0
