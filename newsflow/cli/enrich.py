@@ -6,7 +6,9 @@ brings numpy, safetensors and tokenizers, which the other commands should not wa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 
@@ -87,15 +89,18 @@ def enrich(
             # A backlog takes a while (embeddings: ~10 articles a second on one core), so the
             # bar shows what is left; articles indexed meanwhile are done too and raise it.
             total = count_pending(es, settings, field)
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-                disable=not console.is_terminal,
-            ) as bar:
+            with (
+                _bar_replaces_batch_logs(),
+                Progress(
+                    "[progress.description]{task.description}",
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeRemainingColumn(),
+                    console=console,
+                    transient=True,
+                    disable=not console.is_terminal,
+                ) as bar,
+            ):
                 task = bar.add_task(name, total=total)
 
                 def advance(done: int, task: TaskID = task, bar: Progress = bar) -> None:
@@ -106,6 +111,20 @@ def enrich(
 
                 n = run(es, settings, progress=advance)
             console.print(f"{name}: {n}")
+
+
+@contextmanager
+def _bar_replaces_batch_logs() -> Iterator[None]:
+    """In a terminal (and without --verbose), the stages' one INFO line per batch is what the
+    bar shows, and printed between its redraws it only scrolls it away: held back meanwhile."""
+    stages = logging.getLogger("newsflow.enrichment")
+    level = stages.level
+    if console.is_terminal and not logging.getLogger().isEnabledFor(logging.DEBUG):
+        stages.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        stages.setLevel(level)
 
 
 _HOME = typer.Option(None, help="AIRFLOW_HOME (default: <stack_dir>/airflow).")
