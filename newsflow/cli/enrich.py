@@ -105,9 +105,9 @@ def enrich(
 
                 def advance(done: int, task: TaskID = task, bar: Progress = bar) -> None:
                     bar.advance(task, done)
-                    left = bar.tasks[0]
-                    if left.completed > (left.total or 0):
-                        bar.update(task, total=left.completed)
+                    shown = bar.tasks[0]  # the only task of this bar
+                    if shown.completed > (shown.total or 0):  # more arrived meanwhile
+                        bar.update(task, total=shown.completed)
 
                 n = run(es, settings, progress=advance)
             console.print(f"{name}: {n}")

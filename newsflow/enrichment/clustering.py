@@ -247,11 +247,11 @@ def _title_pairs(titles: list[frozenset[str]], threshold: float) -> set[tuple[in
 def _edges(items: list[Member], t: Thresholds) -> list[tuple[int, int]]:
     """Every pair ``(i, j)`` of ``items`` for which ``same_story`` holds, found in bulk.
 
-    The same relation as ``same_story`` on every pair (tests/unit/test_enrichment_clustering.py
-    checks it on random pools), at a fraction of the cost: pair by pair, a pool of 1,300 (a
-    batch of 500 and its candidates) took ~9 s, and a story with thousands of members (a
-    widely syndicated wire story) pulls all of them into every pool it touches. Body
-    signatures are compared one row against all later ones in numpy; titles by prefix
+    The same relation as ``same_story`` on every pair (checked on random pools by
+    tests/property/test_clustering_properties.py), at a fraction of the cost: pair by pair, a
+    pool of 1,300 (a batch of 500 and its candidates) took ~9 s, and a story with thousands
+    of members (a widely syndicated wire story) pulls all of them into every pool it touches.
+    Body signatures are compared one row against all later ones in numpy; titles by prefix
     filtering.
     """
     edges: set[tuple[int, int]] = set()
