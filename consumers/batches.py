@@ -41,10 +41,12 @@ Handler = Callable[[ConsumerRecord], None]
 class BatchPolicy:
     """When a batch is flushed: whichever of count, bytes or age is reached first.
 
-    A batch is also flushed as soon as the worker has nothing more in hand and its last poll
-    brought nothing new, once it is ``idle_seconds`` old: under load batches still fill up to
-    their limits, while a trickle of records is not held back for the whole ``max_seconds``
-    (on the index worker that wait was up to a second of produce -> searchable latency).
+    A batch is also flushed as soon as the worker has nothing more in hand and is caught up
+    with the broker (its last poll brought nothing new, or every record its last fetches saw
+    has been handed over), once it is ``idle_seconds`` old: with a backlog batches still fill
+    up to their limits, while a trickle of records is not held back for the whole
+    ``max_seconds`` (on the index worker that wait was up to a second of produce ->
+    searchable latency).
     """
 
     max_records: int = 500

@@ -164,6 +164,25 @@ def rebalancing(consumer: KafkaConsumer) -> bool:
     return bool(getattr(consumer._coordinator, "rejoining", False))
 
 
+def caught_up(consumer: KafkaConsumer) -> bool:
+    """True when every assigned partition's records, up to its last fetched high watermark,
+    have been handed to the application.
+
+    Read from the client's own partition state (kafka-python 3.0 keeps the position of the
+    next record to return and the high watermark of the latest fetch response per partition;
+    there is no public call that reads both without a network round trip: ``position()``
+    refreshes committed offsets first). Unknown (no fetch answered yet) counts as behind.
+    """
+    states = consumer._subscription.assignment
+    if not states:
+        return False
+    for state in states.values():
+        position, highwater = state.position, state.highwater
+        if position is None or highwater is None or position.offset < highwater:
+            return False
+    return True
+
+
 def group_instance_id(settings: Settings, stage: str) -> str | None:
     """The static member id of this worker (``kafka.group_instance_id`` filled in), if any."""
     template = settings.kafka.group_instance_id

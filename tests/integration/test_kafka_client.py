@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import TopicPartition
 from test_pipeline import settings_env
 
-from newsflow.kafka.clients import make_consumer
+from newsflow.kafka.clients import caught_up, make_consumer, make_producer
 from newsflow.kafka.groups import GroupState, describe_group, remove_static_member
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import Settings
@@ -83,6 +84,40 @@ def test_a_join_that_finishes_between_polls_is_applied_not_restarted(
         assert len(consumer.assignment()) == fresh.topics.partitions, "no partitions in 60 s"
         generation = consumer._coordinator._generation.generation_id
         assert generation <= 3, f"{generation} generations for one member"
+    finally:
+        consumer.close()
+
+
+def test_caught_up_once_every_fetched_record_is_handed_over(stack: Any, settings: Settings) -> None:
+    """What lets a batch close before max_seconds under a steady trickle (consumers/loop.py):
+    not "the poll was empty" but "nothing the fetches saw is left behind"."""
+    topics = settings.topics.model_copy(
+        update={"raw": f"{settings.topics.raw}-hw", "partitions": 1}
+    )
+    fresh = settings.model_copy(update={"topics": topics})
+    ensure_topics(fresh)
+    producer = make_producer(fresh)
+    for n in range(5):
+        producer.send(fresh.topics.raw, key=b"k", value=str(n).encode())
+    producer.flush()
+    producer.close()
+    consumer = make_consumer(fresh, None)
+    tp = TopicPartition(fresh.topics.raw, 0)
+    try:
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        assert not caught_up(consumer), "no fetch answered yet: unknown counts as behind"
+        taken: list[int] = []
+        deadline = time.monotonic() + 30
+        while not taken and time.monotonic() < deadline:
+            taken += [r.offset for r in consumer.poll(timeout_ms=500, max_records=2).get(tp, [])]
+        assert taken == [0, 1]
+        assert consumer.highwater(tp) == 5
+        assert not caught_up(consumer), "3 fetched records not handed over yet"
+        while len(taken) < 5 and time.monotonic() < deadline:
+            taken += [r.offset for r in consumer.poll(timeout_ms=500, max_records=2).get(tp, [])]
+        assert taken == [0, 1, 2, 3, 4]
+        assert caught_up(consumer)
     finally:
         consumer.close()
 
