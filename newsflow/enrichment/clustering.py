@@ -17,7 +17,8 @@ import hashlib
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +27,12 @@ import numpy as np
 from elasticsearch import Elasticsearch
 
 from newsflow.elastic.hits import Hit, hits_of
-from newsflow.enrichment.es import bulk_update, pending, refresh, versions_of
+from newsflow.enrichment.es import (
+    bulk_update,
+    pending,
+    refresh,
+    versions_of,
+)
 from newsflow.settings import Settings
 from newsflow.similarity import hamming, minhash_similarity
 
@@ -284,14 +290,18 @@ def _edges(items: list[Member], t: Thresholds) -> list[tuple[int, int]]:
 
 
 def assign_stories(
-    members: Iterable[Member], thresholds: Thresholds = Thresholds()
+    members: Iterable[Member],
+    thresholds: Thresholds = Thresholds(),
+    outside: Mapping[str, int] | None = None,
 ) -> dict[str, Assignment]:
     """Groups members into stories; returns each member's story id, canonical flag and size.
 
     Stories are the connected components of ``same_story`` over the members (found in bulk by
     ``_edges``). Members that already carry the same ``story_id`` stay together (a story found
     earlier is not split because a later batch happens not to contain the link between two of
-    its members).
+    its members). ``outside`` counts, per story id, the members of that story not among
+    ``members`` (a big story takes part through its canonical member): they count in the size
+    of the group it ends up in.
     """
     items = list({m.id: m for m in members}.values())
     uf = _UnionFind()
@@ -306,12 +316,15 @@ def assign_stories(
     groups: dict[str, list[Member]] = {}
     for m in items:
         groups.setdefault(uf.find(m.id), []).append(m)
+    outside = outside or {}
     out: dict[str, Assignment] = {}
     for group in groups.values():
         canonical = min(group, key=canonical_key)
         sid = story_id_for(canonical.id)
+        stories = {m.story_id for m in group if m.story_id}
+        size = len(group) + sum(outside.get(story, 0) for story in stories)
         for m in group:
-            out[m.id] = Assignment(story_id=sid, canonical=m.id == canonical.id, size=len(group))
+            out[m.id] = Assignment(story_id=sid, canonical=m.id == canonical.id, size=size)
     return out
 
 
@@ -357,8 +370,14 @@ def _candidate_query(m: Member) -> dict[str, Any]:
         )
     return {
         "bool": {
-            "should": should,
-            "minimum_should_match": 1,
+            "must": {"bool": {"should": should, "minimum_should_match": 1}},
+            # Scores only: among equally good matches a story's canonical member comes first.
+            # Without it, thousands of copies of one wire story tie, and the ties went to the
+            # copies not clustered yet (an updated document moves to the end of the index's
+            # order): 3,000 copies became 3 stories of 1,000 that never merged.
+            "should": {
+                "constant_score": {"filter": {"term": {"story_canonical": True}}, "boost": 1.0}
+            },
             "must_not": {"ids": {"values": [m.id]}},
         }
     }
@@ -396,8 +415,121 @@ def _story_members(es: Elasticsearch, settings: Settings, story_ids: set[str]) -
     return hits
 
 
+def _canonicals(es: Elasticsearch, settings: Settings, story_ids: set[str]) -> list[Hit]:
+    """The canonical member of each of ``story_ids`` (the one flagged ``story_canonical``)."""
+    hits: list[Hit] = []
+    ids = sorted(story_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        resp = es.search(
+            index=settings.index.alias,
+            query={
+                "bool": {
+                    "filter": [
+                        {"terms": {"story_id": chunk}},
+                        {"term": {"story_canonical": True}},
+                    ]
+                }
+            },
+            size=2 * len(chunk),  # one each; room for a story flagged twice by older code
+            source_includes=_SOURCE,
+        )
+        hits.extend(hits_of(resp))
+    return hits
+
+
+#: Member ids read per request when a big story is relabelled (ids only, no source).
+RELABEL_PAGE = 5_000
+
+
+def _member_ids(es: Elasticsearch, settings: Settings, story_id: str, skip: list[str]) -> list[str]:
+    """The ids of every member of ``story_id`` but ``skip``, paged by id (no 10,000 cap)."""
+    query: dict[str, Any] = {
+        "bool": {
+            "filter": [{"term": {"story_id": story_id}}],
+            "must_not": [{"ids": {"values": skip}}],
+        }
+    }
+    ids: list[str] = []
+    after: list[Any] | None = None
+    while True:
+        resp = es.search(
+            index=settings.index.alias,
+            query=query,
+            size=RELABEL_PAGE,
+            source=False,
+            sort=[{"id": "asc"}],
+            search_after=after,
+            track_total_hits=False,
+        )
+        hits = resp["hits"]["hits"]
+        ids += [h["_id"] for h in hits]
+        if len(hits) < RELABEL_PAGE:
+            return ids
+        after = hits[-1]["sort"]
+
+
+def _relabel(
+    es: Elasticsearch,
+    settings: Settings,
+    story_id: str,
+    skip: list[str],
+    target: Assignment,
+    canonical: str,
+) -> int:
+    """Gives every member of ``story_id`` but ``skip`` the story ``target`` (its id and size,
+    ``canonical`` flagged): only their ids are read, not their articles. Returns how many
+    documents were updated. (Update-by-query would spare the reads, but Elasticsearch's
+    test distribution, which the local stack runs, has neither it nor scripts.)
+    """
+    docs = {
+        doc_id: {
+            "story_id": target.story_id,
+            "story_size": target.size,
+            "story_canonical": doc_id == canonical,
+        }
+        for doc_id in _member_ids(es, settings, story_id, skip)
+    }
+    return bulk_update(es, settings, docs)
+
+
 def _members(hits: Iterable[Hit]) -> dict[str, Member]:
     return {h.id: Member.from_hit(h) for h in hits}
+
+
+#: A story the batch touches with more members than this takes part through its canonical
+#: member and its size; its other members are relabelled in Elasticsearch. Smaller stories are
+#: read whole, so links between their members found later can still merge them.
+WHOLE_STORY_LIMIT = 1_000
+
+
+def _relabel_big(
+    es: Elasticsearch,
+    settings: Settings,
+    pool: Mapping[str, Member],
+    assigned: Mapping[str, Assignment],
+    big: set[str],
+    sizes: Mapping[str, int],
+) -> int:
+    """Relabels the members outside the pool of every big story whose labels changed.
+
+    Its members in the pool were updated with the rest of the pool; those outside get the
+    same id and size (a member never read can only have been linked through the story).
+    """
+    canonical_of = {a.story_id: doc_id for doc_id, a in assigned.items() if a.canonical}
+    in_pool: dict[str, list[str]] = {}
+    for m in pool.values():
+        if m.story_id in big:
+            in_pool.setdefault(m.story_id, []).append(m.id)
+    updated = 0
+    for story, ids in sorted(in_pool.items()):
+        target = assigned[ids[0]]
+        old_canonical = next((i for i in ids if pool[i].story_canonical), None)
+        canonical = canonical_of[target.story_id]
+        if (target.story_id, target.size, canonical) == (story, sizes[story], old_canonical):
+            continue  # nothing joined it, nothing changed
+        updated += _relabel(es, settings, story, ids, target, canonical)
+    return updated
 
 
 def cluster_pending(
@@ -408,12 +540,15 @@ def cluster_pending(
     thresholds: Thresholds = Thresholds(),
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    whole_story_limit: int = WHOLE_STORY_LIMIT,
 ) -> int:
     """Assigns stories to articles not clustered yet (and re-labels stories they join).
 
     Returns how many new articles were clustered. Re-running it with nothing pending does
     nothing; articles are chosen by ``enrichment.clustered_at`` being absent. ``progress`` is
-    called with the number of articles of each batch done.
+    called with the number of articles of each batch done. A touched story of more than
+    ``whole_story_limit`` members takes part through its canonical member and its size, and
+    its other members are relabelled by id (their articles are not read).
     """
     now = now or datetime.now(UTC)
     refresh(es, settings)
@@ -428,10 +563,21 @@ def cluster_pending(
             pool.setdefault(hit.id, Member.from_hit(hit))
         # Every member of a story the batch touches takes part, so a new canonical member
         # (an earlier copy arriving late) relabels the whole story, not just part of it.
-        touched = {m.story_id for m in pool.values() if m.story_id}
-        for hit in _story_members(es, settings, touched):
+        # A big story takes part through its canonical member and its size instead: reading
+        # thousands of members (with their bodies) into every batch that touches it cost
+        # more with every copy, and past 10,000 the relabelling missed some.
+        sizes: dict[str, int] = {}
+        for m in pool.values():
+            if m.story_id:
+                sizes[m.story_id] = max(sizes.get(m.story_id, 0), m.story_size or 0)
+        big = {story for story, size in sizes.items() if size > whole_story_limit}
+        for hit in _story_members(es, settings, set(sizes) - big):
             pool.setdefault(hit.id, Member.from_hit(hit))
-        assigned = assign_stories(pool.values(), thresholds)
+        for hit in _canonicals(es, settings, big):
+            pool.setdefault(hit.id, Member.from_hit(hit))
+        present = Counter(m.story_id for m in pool.values() if m.story_id in big)
+        outside = {story: max(0, sizes[story] - present[story]) for story in big}
+        assigned = assign_stories(pool.values(), thresholds, outside)
         stamp = now.isoformat()
         updates: dict[str, dict[str, Any]] = {}
         for doc_id, a in assigned.items():
@@ -455,8 +601,13 @@ def cluster_pending(
             updates[doc_id] = doc
         # The batch's own updates hold the stage stamp: conditional on the version read.
         bulk_update(es, settings, updates, versions=versions_of(batch))
+        relabelled = _relabel_big(es, settings, pool, assigned, big, sizes)
         refresh(es, settings)
         total += len(members)
         if progress is not None:
             progress(len(members))
-        log.info("clustered %d articles (%d documents updated)", len(members), len(updates))
+        log.info(
+            "clustered %d articles (%d documents updated)",
+            len(members),
+            len(updates) + relabelled,
+        )

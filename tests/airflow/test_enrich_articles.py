@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from airflow_support import get_doc, run_dag
+from airflow_support import (
+    STEEL_TAGS,
+    build_article,
+    get_doc,
+    index_articles,
+    run_dag,
+    seed_paragraphs,
+)
 from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
@@ -82,3 +90,65 @@ def test_newsflow_enrich_reports_each_batch_of_what_was_pending(
     assert result.exit_code == 0, result.output
     assert "cluster: 0" in result.output and "rollup: 3" in result.output
     assert count_pending(es, settings, "enrichment.rolled_up_at") == 0
+
+
+def _copies(first: int, last: int) -> list[Any]:
+    """Syndicated copies of the seed article, copy n published n hours after 08:00 UTC."""
+    paras = seed_paragraphs()
+    return [
+        build_article(
+            paras,
+            f"feed:copy-{n}",
+            f"https://copy-{n}.example.org/steel",
+            "China to cut steel output to reach carbon goals",
+            STEEL_TAGS,
+            published_at=datetime(2021, 4, 20, 8, tzinfo=UTC) + timedelta(hours=n),
+        )
+        for n in range(first, last + 1)
+    ]
+
+
+def _stories(es: Elasticsearch, settings: Settings, ids: list[str]) -> set[tuple[str, int]]:
+    es.indices.refresh(index=settings.index.alias)
+    docs = [get_doc(es, settings, i) for i in ids]
+    assert sum(d["story_canonical"] for d in docs) == 1
+    return {(d["story_id"], d["story_size"]) for d in docs}
+
+
+def test_a_big_story_is_relabelled_whole_without_being_read(
+    es: Elasticsearch, dag_env: Settings
+) -> None:
+    """Past ``whole_story_limit`` members a touched story takes part through its canonical
+    member and its size; its other members are relabelled by update-by-query. With one
+    candidate per new article, most members are in no pool, and every one must still carry
+    the story's new id and size."""
+    settings = dag_env
+    story = _copies(1, 6)
+    index_articles(es, settings, story)
+    assert cluster_pending(es, settings) == 6
+    assert _stories(es, settings, [a.id for a in story]) == {(story_id_for(story[0].id), 6)}
+
+    # A later copy joins: same canonical, every member's size grows.
+    later = _copies(7, 7)
+    index_articles(es, settings, later)
+    assert cluster_pending(es, settings, candidates_per_article=1, whole_story_limit=2) == 1
+    story += later
+    assert _stories(es, settings, [a.id for a in story]) == {(story_id_for(story[0].id), 7)}
+
+    # An earlier copy arrives late: it is the canonical now, so the story's id changes too.
+    earlier = _copies(0, 0)
+    index_articles(es, settings, earlier)
+    assert cluster_pending(es, settings, candidates_per_article=1, whole_story_limit=2) == 1
+    story = earlier + story
+    assert _stories(es, settings, [a.id for a in story]) == {(story_id_for(earlier[0].id), 8)}
+    assert get_doc(es, settings, earlier[0].id)["story_canonical"] is True
+
+
+def test_many_copies_of_one_story_end_up_in_one_story(es: Elasticsearch, dag_env: Settings) -> None:
+    """Copies tie on every candidate score; a story's canonical member must win the ties, or
+    the candidates are copies not clustered yet and one story splits into several."""
+    settings = dag_env
+    story = _copies(1, 40)
+    index_articles(es, settings, story)
+    assert cluster_pending(es, settings, batch_size=5, candidates_per_article=2) == 40
+    assert _stories(es, settings, [a.id for a in story]) == {(story_id_for(story[0].id), 40)}

@@ -9,12 +9,19 @@ the same as those of ``same_story`` applied to every pair.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from newsflow.enrichment.clustering import Member, Thresholds, assign_stories, same_story
+from newsflow.enrichment.clustering import (
+    Member,
+    Thresholds,
+    assign_stories,
+    canonical_key,
+    same_story,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 WORDS = ["steel", "output", "china", "cut", "carbon", "iron", "ore", "mills", "the", "a", "x"]
@@ -91,3 +98,22 @@ def test_groups_are_those_of_same_story_on_every_pair(
     for g in groups.values():  # one canonical member per story, sizes right
         assert sum(assigned[i].canonical for i in g) == 1
         assert all(assigned[i].size == len(g) for i in g)
+
+
+@given(pool=pools, t=thresholds, copies=st.integers(1, 5))
+def test_a_big_story_counted_from_outside_groups_as_if_read_whole(
+    pool: tuple[Member, ...], t: Thresholds, copies: int
+) -> None:
+    """A big story takes part through its canonical member and a count of the rest
+    (``outside``): the same groups, ids, canonical flags and sizes as with every member read,
+    when the members left out are copies of the canonical (as a widely syndicated story's
+    are: whatever links one of them to a new article links the canonical too)."""
+    story = [m for m in pool if m.story_id == "s-1"]
+    assume(story)
+    canonical = min(story, key=canonical_key)
+    fuller = replace(canonical, body_chars=1000)  # stays canonical over its shorter copies
+    items = [fuller if m is canonical else m for m in pool]
+    left_out = [replace(fuller, id=f"copy{n}", body_chars=1) for n in range(copies)]
+    whole = assign_stories([*items, *left_out], t)
+    counted = assign_stories(items, t, outside={"s-1": copies})
+    assert counted == {m.id: whole[m.id] for m in items}
