@@ -27,7 +27,7 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
-from bench_stream import cpu_seconds, load_pages, named_settings, service_pids  # noqa: E402
+from bench_stream import cpu_seconds, drop_index, load_pages, named_settings, service_pids  # noqa: E402
 from elasticsearch import Elasticsearch, helpers  # noqa: E402
 
 from consumers.process import process_raw  # noqa: E402
@@ -116,9 +116,7 @@ def main() -> None:
                 flush=True,
             )
     finally:
-        for index in es.indices.get(index=f"{settings.index.prefix}*"):
-            es.indices.delete(index=index)
-        es.options(ignore_status=404).indices.delete_index_template(name=settings.index.alias)
+        drop_index(es, settings)
         es.close()
 
 

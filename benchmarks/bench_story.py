@@ -24,7 +24,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench_stream import cpu_seconds, named_settings, service_pids
+from bench_stream import cpu_seconds, drop_index, named_settings, service_pids
 from elasticsearch import helpers
 
 from consumers.cleaning import raw_from_file
@@ -118,9 +118,7 @@ def main() -> None:
             f"sizes and one canonical per story {'right' if right else 'WRONG'}"
         )
     finally:
-        for name in es.indices.get(index=f"{settings.index.prefix}*"):
-            es.indices.delete(index=name)
-        es.options(ignore_status=404).indices.delete_index_template(name=settings.index.alias)
+        drop_index(es, settings)
         es.close()
 
 

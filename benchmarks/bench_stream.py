@@ -171,6 +171,12 @@ class Worker:
         return f"{self.kind}-{self.slot}"
 
 
+def drop_index(es: Elasticsearch, settings: Settings) -> None:
+    """Deletes a measurement's indices and the template ensure_index installed for its alias."""
+    es.indices.delete(index=f"{settings.index.prefix}*", allow_no_indices=True)
+    es.options(ignore_status=404).indices.delete_index_template(name=template_name(settings.index))
+
+
 @dataclass
 class Run:
     """One measurement's names and worker processes."""
@@ -220,9 +226,7 @@ class Run:
     def cleanup(self, es: Elasticsearch, keep: set[str] | frozenset[str] = frozenset()) -> None:
         """Deletes the run's indices and topics (but those in ``keep``)."""
         with contextlib.suppress(Exception):
-            es.indices.delete(index=f"{self.settings.index.prefix}*", allow_no_indices=True)
-        with contextlib.suppress(Exception):  # ensure_index installed one for the run's alias
-            es.indices.delete_index_template(name=template_name(self.settings.index))
+            drop_index(es, self.settings)
         admin = make_admin(self.settings)
         try:
             names = self.settings.topics
