@@ -19,6 +19,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Docstrings are wrapped at the source's line length: in markdown mode their paragraphs
+    # reflow to the terminal (typer's "rich" mode kept every source line break).
+    rich_markup_mode="markdown",
 )
 
 

@@ -1,0 +1,56 @@
+"""`--help` of every command: it renders, and a docstring's paragraphs read as paragraphs.
+
+The docstrings are wrapped at the source's line length; rendered as they are, every command's
+help broke its sentences at those places whatever the terminal's width.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from newsflow.cli import app
+
+# Markdown syntax changes what is printed; such paragraphs are not compared verbatim.
+_MARKUP = re.compile(r"[`*\[\]#>|]")
+
+
+def _commands() -> list[tuple[list[str], Any]]:
+    found: list[tuple[list[str], Any]] = []
+
+    def walk(path: list[str], command: Any) -> None:
+        found.append((path, command))
+        # typer vendors its own click: a group is whatever has subcommands.
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            walk([*path, name], sub)
+
+    walk([], typer.main.get_command(app))
+    return found
+
+
+COMMANDS = _commands()
+
+
+def test_every_command_is_reached() -> None:
+    names = {" ".join(path) for path, _ in COMMANDS}
+    assert {"", "consume clean", "stack up", "dlq replay", "feeds import"} <= names
+
+
+@pytest.mark.parametrize(
+    "path,command", COMMANDS, ids=[" ".join(p) or "newsflow" for p, _ in COMMANDS]
+)
+def test_help_prints_each_paragraph_of_the_docstring_on_one_line(
+    path: list[str], command: Any
+) -> None:
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    lines = [" ".join(line.split()) for line in result.output.splitlines()]
+    paragraphs = inspect.cleandoc(command.help or "").partition("\f")[0].split("\n\n")
+    checked = [" ".join(p.split()) for p in paragraphs if p.strip() and not _MARKUP.search(p)]
+    for paragraph in checked:
+        assert paragraph in lines, f"{paragraph!r} not on one line in:\n{result.output}"
