@@ -25,6 +25,7 @@ import numpy.typing as npt
 from consumers.cleaning.model import Extracted
 from consumers.cleaning.text_features import (
     FEATURE_NAMES,
+    FEATURES_VERSION,
     block_features,
     is_page_chrome,
     looks_like_sentence,
@@ -256,7 +257,7 @@ def extract_text(text: str, *, model: TextModel | None = None) -> Extracted:
         paragraphs=paragraphs,
         title=title,
         extractor=EXTRACTOR,
-        versions={EXTRACTOR: f"{m.version}"},
+        versions={EXTRACTOR: f"{m.version}+features.{FEATURES_VERSION}"},
         confidence=round(sureness, 4),
         signals={"sureness": round(sureness, 4), "kept_probability": round(kept_p, 4)},
         normalized=True,

@@ -39,11 +39,20 @@ _STOPWORD_TEXT = """
 """
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
+# Full stops of scripts without the Latin one: the danda of Devanagari, Bengali and others
+# (and its double), Urdu, Ethiopic, Myanmar, Khmer. (A Hindi news page was "no article text"
+# without them: none of its blocks ended a sentence.)
+_STOPS = "।॥۔።။។"
+# Bump when a feature's definition changes (an article's provenance names it with the weights).
+FEATURES_VERSION = "2"
 # A block ends a sentence: terminal punctuation, optionally followed by closing quotes/brackets.
-_TERMINAL = re.compile(r"[.!?。！？؟][\"'”’»)\]]*$")
+_TERMINAL = re.compile(rf"[.!?。！？؟{_STOPS}][\"'”’»)\]]*$")
 _ELLIPSIS = re.compile(r"(…|\.\.\.)[\"'”’»)\]]*$")
 # Sentence boundaries inside a block (a rough count is enough).
-_SENTENCE_BREAK = re.compile(r"[.!?。！？][\"'”’)]*\s+[\"'“‘(]?[A-Z0-9À-Ý]")
+# Those scripts have no capitals: any letter after the stop starts the next sentence.
+_SENTENCE_BREAK = re.compile(
+    rf"[.!?。！？][\"'”’)]*\s+[\"'“‘(]?[A-Z0-9À-Ý]|[{_STOPS}][\"'”’)]*\s*[^\W\d_]"
+)
 # "WASHINGTON —", "Hong Kong/Tokyo (CNN Business)", "(Reuters) –": wire-story teaser openings.
 _DATELINE = re.compile(
     r"^(\(?[A-Z][A-Za-z./ ]{1,40}\)?\s*(\([A-Za-z. ]+\))?\s*[—–-]{1,2}\s"

@@ -120,6 +120,27 @@ def test_page_saved_through_the_wrong_charset_reads_like_the_original() -> None:
 def test_provenance_and_confidence() -> None:
     page, _ = _fixture("seed_000")
     result = extract_text(page)
-    assert result.versions == {"text-mlp-hmm": default_model().version}
+    assert result.versions == {"text-mlp-hmm": f"{default_model().version}+features.2"}
     assert result.confidence is not None and 0.5 < result.confidence <= 1.0
     assert 0.0 <= result.signals["kept_probability"] <= 1.0
+
+
+HINDI_BODY = [
+    "नगर निगम ने सोमवार को शहर के पांच इलाकों के लिए नई बस सेवा शुरू की। अधिकारियों ने बताया कि"
+    " पहले चरण में बीस बसें चलाई जाएंगी और हर पंद्रह मिनट पर एक बस मिलेगी।",
+    "परिवहन विभाग के अनुसार नई बसों में महिलाओं और बुजुर्गों के लिए अलग सीटें होंगी। किराया पुरानी"
+    " दरों पर ही रहेगा, ताकि रोज सफर करने वाले लोगों पर अतिरिक्त बोझ न पड़े।",
+    "स्थानीय व्यापारियों ने इस फैसले का स्वागत किया है। उनका कहना है कि बेहतर परिवहन से बाजारों में"
+    " ग्राहकों की संख्या बढ़ेगी और सड़कों पर जाम भी कम होगा।",
+]
+
+
+def test_an_article_whose_sentences_end_in_a_danda_is_found() -> None:
+    # Hindi (like Bengali, Urdu, Amharic, Burmese, Khmer) ends sentences without a Latin
+    # full stop: read as never ending one, a Hindi news page was "no article text".
+    menu = ["होम", "वीडियो", "सर्च", "ई-पेपर", "राज्य-शहर", "स्पोर्ट्स", "बिजनेस", "राशिफल"]
+    footer = ["हमारे बारे में", "संपर्क करें", "गोपनीयता नीति", "कॉपीराइट © 2026 सभी अधिकार सुरक्षित"]
+    headline = "शहर में नई बस सेवा शुरू, यात्रियों को मिलेगी राहत"
+    page = "\n\n".join([*menu, headline, "कॉपी लिंक", *HINDI_BODY, *footer])
+    extracted = extract_text(page)
+    assert extracted.paragraphs == HINDI_BODY
