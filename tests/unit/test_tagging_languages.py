@@ -183,3 +183,30 @@ def test_ner_multiplies_with_numpy_not_blis(tagger: Tagger) -> None:
 )
 def test_an_elision_kept_by_ner_is_not_part_of_the_name(found: str, name: str) -> None:
     assert entities.normalize(found) == name
+
+
+HINDI = [
+    "नगर निगम ने सोमवार को शहर के पांच इलाकों के लिए नई बस सेवा शुरू की। अधिकारियों ने बताया कि"
+    " पहले चरण में बीस बसें चलाई जाएंगी और हर पंद्रह मिनट पर एक बस मिलेगी।",
+    "परिवहन विभाग के अनुसार नई बसों में महिलाओं और बुजुर्गों के लिए अलग सीटें होंगी। बस सेवा का"
+    " किराया पुरानी दरों पर ही रहेगा।",
+    "स्थानीय व्यापारियों ने बस सेवा का स्वागत किया है। उनका कहना है कि बेहतर परिवहन से बाजारों में"
+    " ग्राहकों की संख्या बढ़ेगी।",
+]
+
+
+def test_words_keep_their_vowel_signs_and_viramas() -> None:
+    # Python's \w leaves combining marks out: "मोहम्मद" was read as "म", "हम", "मद".
+    found = tokens("मोहम्मद तबरेज के घर चोरी। café naïve").text
+    assert found == ["मोहम्मद", "तबरेज", "के", "घर", "चोरी", "café", "naïve"]
+    # The danda ends a sentence like a full stop.
+    assert tokens("पुलिस ने कहा। जांच जारी है।").sentence == [0, 0, 0, 1, 1, 1]
+
+
+def test_hindi_keywords_are_whole_words(tagger: Tagger) -> None:
+    tags = tagger.tag("शहर में नई बस सेवा शुरू", HINDI)
+    assert tags.language == "hi"
+    found = [k.value for k in tags.keywords]
+    words = set(" ".join(HINDI).replace("।", " ").split())
+    assert found and all(w in words for k in found for w in k.split())
+    assert "बस सेवा" in found
