@@ -14,8 +14,11 @@ than half of its words. Scores are divided by the best one so they are in (0, 1]
 
 Stopwords come from spaCy's language data (bundled with spaCy, no model), plus words too
 generic for news ("said", "year", "percent"; ``lexicons/generic-<lang>.txt`` for English,
-German, French and Spanish). A language spaCy has no stopwords for, or written without
-spaces (Japanese, Chinese, Thai), gets no keywords.
+German, French and Spanish). The other languages' spaCy lists miss some of their commonest
+words (Swedish "är", Danish "sin", Russian "ни" were keywords): there, stopwords-iso's list
+(a PyPI package of data, MIT) is added, which also covers languages spaCy has no list for
+(Swahili, Zulu, Somali...). A language with no stopwords at all, or written without spaces
+(Japanese, Chinese, Thai), gets no keywords.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from functools import cache, lru_cache
+
+import stopwordsiso
 
 from consumers.tagging import lexicons
 from consumers.tagging.text import WORD_CACHE, Words, lower_singular
@@ -49,22 +54,44 @@ def supported(language: str) -> bool:
     return language not in UNSPACED and bool(stopwords(language))
 
 
+# spaCy's code for a language where the language detector's differs: py3langid names
+# Norwegian (Bokmål) "no", spaCy "nb".
+_SPACY_CODES = {"no": "nb"}
+
+
 @cache
 def function_words(language: str) -> frozenset[str]:
     """spaCy's stopwords for the language (empty if spaCy has none), without news words."""
     try:
         from spacy.util import get_lang_class
 
-        return frozenset(get_lang_class(language).Defaults.stop_words)
+        return frozenset(get_lang_class(_SPACY_CODES.get(language, language)).Defaults.stop_words)
     except Exception:  # an unknown language code: no stopwords rather than no keywords
         return frozenset()
 
 
 @cache
 def stopwords(language: str) -> frozenset[str]:
-    """spaCy's stopwords for the language (empty if spaCy has none), plus news words."""
-    words = function_words(language)
-    return words | generic_words(language) if words else words
+    """The words that are never (part of) a keyword: function words and news words.
+
+    spaCy's list plus our news words where we have them (their lists were checked together);
+    elsewhere spaCy's list plus stopwords-iso's. Empty when neither has the language.
+    """
+    generic = generic_words(language)
+    if generic:
+        return function_words(language) | generic
+    extra = stopwordsiso.stopwords(language) if stopwordsiso.has_lang(language) else set()
+    return function_words(language) | {w.lower() for w in extra}
+
+
+def stopword_sources(language: str) -> str:
+    """Where the language's stopwords come from, for the tags' provenance."""
+    names = [f"spacy-{_SPACY_CODES.get(language, language)}"] if function_words(language) else []
+    if generic_words(language):
+        names.append(f"generic-{language}")
+    elif stopwordsiso.has_lang(language):
+        names.append(f"stopwords-iso-{language}")
+    return "+".join(names)
 
 
 @cache

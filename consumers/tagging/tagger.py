@@ -16,7 +16,7 @@ from schemas.article import Tag, TagKind, Tags
 
 TAGGER_NAME = "newsflow-tagger"
 # Bump on any change that alters the tags produced for the same input.
-TAGGER_VERSION = "0.5.4"
+TAGGER_VERSION = "0.5.5"
 KEYWORDS_VERSION = "newsflow-keywords/2"
 
 
@@ -60,6 +60,7 @@ class Tagger:
             "spacy": version("spacy"),
             detector.name: detector.version,
             "pycountry": version("pycountry"),
+            "stopwordsiso": version("stopwordsiso"),
         }
         self._described: dict[str, tuple[str, str]] = {}
 
@@ -183,7 +184,7 @@ class Tagger:
             models["entities"] = f"unsupported: no NER model for language {lang}"
             unsupported.append("entities")
         if keywords.supported(lang):
-            models["keywords"] = f"{KEYWORDS_VERSION} stopwords:spacy-{lang}"
+            models["keywords"] = f"{KEYWORDS_VERSION} stopwords:{keywords.stopword_sources(lang)}"
         else:
             models["keywords"] = f"unsupported: no word segmentation or stopwords for {lang}"
             unsupported.append("keywords")

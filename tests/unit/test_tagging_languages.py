@@ -145,6 +145,25 @@ def test_keywords_skip_languages_without_spaces_or_stopwords() -> None:
     assert {"selon", "déclaré"} <= keywords.stopwords("fr")
 
 
+def test_common_words_that_spacys_lists_miss_are_stopwords() -> None:
+    # Each was a keyword of a dev-corpus article: "is" (sv), "his" (da), "not even" (ru),
+    # "next" (ko), "one" (tr).
+    for language, word in [
+        ("sv", "är"),
+        ("da", "sin"),
+        ("ru", "ни"),
+        ("ko", "다음"),
+        ("tr", "bir"),
+    ]:
+        assert word not in keywords.function_words(language)
+        assert word in keywords.stopwords(language)
+    # Norwegian is "no" to the language detector and "nb" to spaCy; Swahili has no spaCy list.
+    assert {"og", "ikke"} <= keywords.stopwords("no") and keywords.supported("no")
+    assert keywords.supported("sw") and "na" in keywords.stopwords("sw")
+    # Where our news words were checked against spaCy's list, nothing is added.
+    assert "world" not in keywords.stopwords("en")
+
+
 def test_non_english_countries_use_translated_names(tagger: Tagger) -> None:
     tags = tagger.tag(
         None,
