@@ -32,6 +32,7 @@ from consumers.cleaning.text_features import (
     split_blocks,
 )
 from consumers.cleaning.trim import drop_repeats, trim
+from newsflow.words import WORD
 from schemas.failures import CleanError
 from schemas.reasons import CleanReason
 
@@ -53,7 +54,8 @@ _TITLE_LOOKBACK = 40
 # Weights of the headline guess (see _title), chosen on even page ids, checked on odd.
 _TITLE_CLOSENESS = 1.0
 _FIRST_BLOCK_DISCOUNT = 0.3
-_WORD = re.compile(r"\w+")
+# Words for the headline guess: marks kept, or an Indic headline shares only fragments.
+_WORD = re.compile(WORD)
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,7 @@ def _title(blocks: list[str], first_body: int, body_text: str) -> str | None:
         i
         for i in range(lo, min(first_body + 1, len(blocks)))
         if 3 <= len(blocks[i].split()) <= 25
-        and not blocks[i].endswith((".", ":", ",", "…", "»", "›", "→"))
+        and not blocks[i].endswith((".", "।", ":", ",", "…", "»", "›", "→"))
         and not is_page_chrome(blocks[i])
     ]
     if not candidates:

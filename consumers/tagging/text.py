@@ -7,35 +7,16 @@ plain regular expressions: a few hundred microseconds for a long article.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from newsflow.words import WORD_CHAR
 
-def _marks() -> str:
-    """The combining marks of the Basic Multilingual Plane, as the body of a character class.
-
-    Python's ``\\w`` leaves them out, and in Indic scripts they are inside almost every word:
-    the vowel signs and the virama of "मोहम्मद" cut it into "म", "हम" and "मद", and a Hindi
-    article's keywords were such fragments. (Thai, Khmer, Arabic and Hebrew vowel marks, and
-    Latin letters written with combining accents, are marks too.)
-    """
-    ranges: list[tuple[int, int]] = []
-    for cp in range(0x300, 0x10000):
-        if unicodedata.category(chr(cp)).startswith("M"):
-            if ranges and ranges[-1][1] == cp - 1:
-                ranges[-1] = (ranges[-1][0], cp)
-            else:
-                ranges.append((cp, cp))
-    return "".join(f"\\u{a:04x}-\\u{b:04x}" if b > a else f"\\u{a:04x}" for a, b in ranges)
-
-
-_W = rf"[\w{_marks()}]"
-# A word: letters/digits (and the marks that go with them) with inner apostrophes, dots (U.S.)
-# or hyphens (net-zero). Written as runs of word characters rather than one character at a
-# time: same matches (checked on the dev corpus), a third faster.
-WORD_RE = re.compile(rf"[^\W_]{_W}*(?:[.'’\-][^\W_]{_W}*)*\.?")
+# A word: letters/digits (with the marks inside them, newsflow/words.py) with inner
+# apostrophes, dots (U.S.) or hyphens (net-zero). Written as runs of word characters rather
+# than one character at a time: same matches (checked on the dev corpus), a third faster.
+WORD_RE = re.compile(rf"[^\W_]{WORD_CHAR}*(?:[.'’\-][^\W_]{WORD_CHAR}*)*\.?")
 # Sentence ends: terminal punctuation followed by space, or a paragraph break. The danda ends
 # sentences in Hindi and other Indic languages, "۔" in Urdu.
 SENTENCE_END_RE = re.compile(r"(?<=[.!?…।॥۔؟])[\"”’)\]]*\s+|\n\s*\n")
