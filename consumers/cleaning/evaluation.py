@@ -29,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from consumers.cleaning.scoring import CorpusScore, PageScore, score_corpus, score_page
@@ -318,6 +319,37 @@ def page_f1(score: PageScore) -> float:
     """One page's F1 (0 when it has neither precision nor recall)."""
     p, r = score.precision or 0.0, score.recall or 0.0
     return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def page_rows(results: Sequence[PageResult]) -> list[dict[str, Any]]:
+    """Every page's score, time, error and confidence per system, for the JSON report."""
+    rows = []
+    for r in results:
+        systems: dict[str, dict[str, Any]] = {}
+        for name, score in r.scores.items():
+            row: dict[str, Any] = {
+                "precision": score.precision,
+                "recall": score.recall,
+                "f1": page_f1(score),
+                "ms": round(r.seconds.get(name, 0.0) * 1000, 2),
+            }
+            if name in r.errors:
+                row["error"] = r.errors[name]
+            if name in r.confidence:
+                row["confidence"] = r.confidence[name]
+            systems[name] = row
+        rows.append({"id": r.page_id, "systems": systems})
+    return rows
+
+
+def worst_pages(results: Sequence[PageResult], system: str, n: int) -> list[tuple[str, float, str]]:
+    """The ``n`` pages ``system`` scored lowest on: (page id, page F1, error or "")."""
+    scored = [
+        (r.page_id, page_f1(r.scores[system]), r.errors.get(system, ""))
+        for r in results
+        if system in r.scores
+    ]
+    return sorted(scored, key=lambda row: (row[1], row[0]))[:n]
 
 
 def confidence_bands(

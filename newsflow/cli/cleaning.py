@@ -180,8 +180,15 @@ def eval_command(
         ),
     ] = None,
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the scores to this file.")
+        Path | None,
+        typer.Option("--json", help="Also write the scores, and every page's, to this file."),
     ] = None,
+    worst: Annotated[
+        int,
+        typer.Option(
+            "--worst", min=0, help="List this many lowest-scoring pages of ours (and failures)."
+        ),
+    ] = 5,
 ) -> None:
     """Score the cleaner against gold text, next to trafilatura, rs-trafilatura and raw text."""
     from consumers.cleaning.evaluation import (
@@ -191,8 +198,10 @@ def eval_command(
         load_corpus,
         load_meta,
         page_groups,
+        page_rows,
         select_ids,
         summarize,
+        worst_pages,
     )
 
     _quiet_extractor_logs()
@@ -286,6 +295,16 @@ def eval_command(
                 *(f"{scores[n]:.4f}" if n in scores else "-" for n in names),
             )
         Console().print(lang_table)
+    if worst:
+        for name in [r.name for r in reports if r.name.endswith("/ours")]:
+            low = worst_pages(results, name, worst)
+            failed = [(pid, f, e) for pid, f, e in worst_pages(results, name, len(results)) if e]
+            low_table = Table(title=f"{name}: the {len(low)} lowest pages, and every failure")
+            for column in ("page", "page F1", "error"):
+                low_table.add_column(column, justify="right" if column == "page F1" else "left")
+            for pid, f1, error in low + [row for row in failed if row not in low]:
+                low_table.add_row(pid, f"{f1:.4f}", error)
+            Console().print(low_table)
     if json_out:
         payload = {
             "corpus": str(path),
@@ -303,5 +322,6 @@ def eval_command(
             },
             "by_language": by_language,
             "confidence_bands": [b.__dict__ for b in bands],
+            "page_scores": page_rows(results),
         }
         json_out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

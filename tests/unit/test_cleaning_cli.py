@@ -104,3 +104,29 @@ def test_eval_scores_a_corpus_next_to_both_baselines_with_language_rows(tmp_path
     assert report["by_language"]["en"]["pages"] == 2
     assert {b["system"] for b in report["confidence_bands"]} == {"html/ours"}
     assert "F1 by language" in result.output
+
+
+def test_eval_lists_every_page_and_names_the_pages_it_failed(tmp_path: Path) -> None:
+    corpus = _tiny_corpus(tmp_path)
+    # One whole-page text is its article under a menu, the other menu labels only: the text
+    # extractor finds no article in that one.
+    gold = json.loads((corpus / "gold.json").read_text(encoding="utf-8"))
+    page = "Home\n\nNews\n\nSport\n\n" + gold["de-Example_2026_01_01"]
+    (corpus / "pages" / "de-Example_2026_01_01.txt.gz").write_bytes(gzip.compress(page.encode()))
+    (corpus / "pages" / "uk-Other_2026_01_02.txt.gz").write_bytes(
+        gzip.compress(b"Home\n\nNews\n\nSport\n\nContact us")
+    )
+    out = tmp_path / "scores.json"
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(
+        app,
+        ["eval", "--corpus", str(corpus), "--mode", "text", "-w", "1", "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    pages = {p["id"]: p["systems"] for p in json.loads(out.read_text())["page_scores"]}
+    assert set(pages) == {"de-Example_2026_01_01", "uk-Other_2026_01_02"}
+    failed = pages["uk-Other_2026_01_02"]["text/ours"]
+    assert failed["error"] == "no_article_text" and failed["f1"] == 0.0
+    found = pages["de-Example_2026_01_01"]["text/ours"]
+    assert "error" not in found and found["f1"] > 0.9 and 0.0 <= found["confidence"] <= 1.0
+    assert "text/ours: the 2 lowest pages" in result.output
+    assert "uk-Other_2026_01_02" in result.output and "no_article_text" in result.output
