@@ -30,6 +30,7 @@ from consumers.cleaning.text_features import (
     is_page_chrome,
     looks_like_sentence,
     split_blocks,
+    word_count,
 )
 from consumers.cleaning.trim import drop_repeats, trim
 from newsflow.words import WORD
@@ -201,7 +202,7 @@ def _title(blocks: list[str], first_body: int, body_text: str) -> str | None:
     candidates = [
         i
         for i in range(lo, min(first_body + 1, len(blocks)))
-        if 3 <= len(blocks[i].split()) <= 25
+        if 3 <= word_count(blocks[i]) <= 25
         and not blocks[i].endswith((".", "।", ":", ",", "…", "»", "›", "→"))
         and not is_page_chrome(blocks[i])
     ]

@@ -43,16 +43,24 @@ _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 # (and its double), Urdu, Ethiopic, Myanmar, Khmer. (A Hindi news page was "no article text"
 # without them: none of its blocks ended a sentence.)
 _STOPS = "।॥۔።။។"
+# Thai and Lao letters and vowel signs (digits and symbols left out).
+_THAI_LAO = "\u0e01-\u0e4e\u0e81-\u0ecd"
 # Bump when a feature's definition changes (an article's provenance names it with the weights).
-FEATURES_VERSION = "2"
+FEATURES_VERSION = "3"
 # A block ends a sentence: terminal punctuation, optionally followed by closing quotes/brackets.
 _TERMINAL = re.compile(rf"[.!?。！？؟{_STOPS}][\"'”’»)\]]*$")
 _ELLIPSIS = re.compile(r"(…|\.\.\.)[\"'”’»)\]]*$")
 # Sentence boundaries inside a block (a rough count is enough).
-# Those scripts have no capitals: any letter after the stop starts the next sentence.
+# Those scripts have no capitals: any letter after the stop starts the next sentence. Thai
+# and Lao have no full stop at all: a space between two letters of theirs ends a sentence
+# or a clause (words are not spaced).
 _SENTENCE_BREAK = re.compile(
     rf"[.!?。！？][\"'”’)]*\s+[\"'“‘(]?[A-Z0-9À-Ý]|[{_STOPS}][\"'”’)]*\s*[^\W\d_]"
+    rf"|[{_THAI_LAO}]\s+[{_THAI_LAO}]"
 )
+# A Thai or Lao block of at least this many words that ends in a letter ends a sentence.
+_UNSTOPPED_MIN_WORDS = 6
+_UNSTOPPED_END = re.compile(rf"[{_THAI_LAO}][\"'”’»)\]]*$")
 # "WASHINGTON —", "Hong Kong/Tokyo (CNN Business)", "(Reuters) –": wire-story teaser openings.
 _DATELINE = re.compile(
     r"^(\(?[A-Z][A-Za-z./ ]{1,40}\)?\s*(\([A-Za-z. ]+\))?\s*[—–-]{1,2}\s"
@@ -175,6 +183,7 @@ _END_HEADER = re.compile(
 # Characters of scripts written without spaces between words (CJK ideographs, kana): a
 # Japanese paragraph is one "word" to str.split(), so such characters count as half a word.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_THAI_LAO_CHAR = re.compile(f"[{_THAI_LAO}]")
 
 # Word-count bins: lets a linear model treat one-word labels, titles, and paragraphs
 # differently without assuming that "more words" is monotonically "more article".
@@ -241,7 +250,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 def is_page_chrome(block: str) -> bool:
     """A block that is metadata or chrome by its wording: date, byline, share/legal phrase."""
-    short = _word_count(block, block.split()) <= 12
+    short = word_count(block, block.split()) <= 12
     return bool(
         (short and ((_DIGITS.search(block) and _MONTH.search(block)) or _BYLINE.match(block)))
         or _CHROME.search(block.lower())
@@ -251,7 +260,8 @@ def is_page_chrome(block: str) -> bool:
 
 def looks_like_sentence(block: str) -> bool:
     """At least a few words ending in terminal punctuation: the least an article has."""
-    return _word_count(block, block.split()) >= 6 and bool(_TERMINAL.search(block[-8:]))
+    words = word_count(block, block.split())
+    return words >= 6 and _ends_sentence(block, block[-8:], words)
 
 
 def split_blocks(text: str) -> list[str]:
@@ -352,7 +362,7 @@ _FIRST = itemgetter(0)
 def _block_row(block: str) -> tuple[float, ...]:
     """The block's own cues (no context), in _ROW_NAMES order."""
     ws = block.split()
-    nw = max(_word_count(block, ws), 1)
+    nw = max(word_count(block, ws), 1)
     head = block[:300]
     lower = head.lower()
     tail = block[-8:]
@@ -365,7 +375,7 @@ def _block_row(block: str) -> tuple[float, ...]:
     return (
         nw if ws else 0,
         math.log1p(len(block)),
-        1.0 if _TERMINAL.search(tail) else 0.0,
+        1.0 if _ends_sentence(block, tail, nw) else 0.0,
         1.0 if _ELLIPSIS.search(tail) else 0.0,
         1.0 if block.endswith(":") else 0.0,
         math.log1p(len(_SENTENCE_BREAK.findall(sample)) * len(block) / chars),
@@ -394,10 +404,23 @@ def _may_be_comment_meta(head: str) -> bool:
     return head[2:3] == ":" or bool(_COMMENT_META_END.search(head[-2:]))
 
 
-def _word_count(block: str, words: list[str]) -> int:
-    """Words of a block; in Chinese or Japanese text (no spaces) two characters count one."""
-    cjk = len(_CJK.findall(block[:_SAMPLE_CHARS])) if not block.isascii() else 0
-    return max(len(words), cjk // 2)
+def word_count(block: str, words: list[str] | None = None) -> int:
+    """Words of a block; in Chinese or Japanese text (no spaces) two characters count one, in
+    Thai or Lao (no spaces between words either) five letters and signs."""
+    if words is None:
+        words = block.split()
+    if block.isascii():
+        return len(words)
+    sample = block[:_SAMPLE_CHARS]
+    return max(len(words), len(_CJK.findall(sample)) // 2, len(_THAI_LAO_CHAR.findall(sample)) // 5)
+
+
+def _ends_sentence(block: str, tail: str, words: int) -> bool:
+    """Terminal punctuation, or (Thai, Lao: they have none) a long enough block ending in a
+    letter."""
+    return bool(_TERMINAL.search(tail)) or (
+        words >= _UNSTOPPED_MIN_WORDS and bool(_UNSTOPPED_END.search(tail))
+    )
 
 
 def block_features(blocks: Sequence[str]) -> npt.NDArray[np.float64]:

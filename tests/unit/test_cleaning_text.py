@@ -120,7 +120,7 @@ def test_page_saved_through_the_wrong_charset_reads_like_the_original() -> None:
 def test_provenance_and_confidence() -> None:
     page, _ = _fixture("seed_000")
     result = extract_text(page)
-    assert result.versions == {"text-mlp-hmm": f"{default_model().version}+features.2"}
+    assert result.versions == {"text-mlp-hmm": f"{default_model().version}+features.3"}
     assert result.confidence is not None and 0.5 < result.confidence <= 1.0
     assert 0.0 <= result.signals["kept_probability"] <= 1.0
 
@@ -149,4 +149,25 @@ def test_an_article_whose_sentences_end_in_a_danda_is_found() -> None:
     assert extracted.paragraphs == HINDI_BODY
     # The headline shares whole words with the article only when words keep their vowel signs
     # (newsflow/words.py); the caption is no headline.
+    assert extracted.title == headline
+
+
+THAI_BODY = [
+    "กรุงเทพมหานครเปิดให้บริการรถโดยสารสายใหม่ในวันจันทร์ เพื่อรองรับผู้เดินทางในเขตชั้นใน"
+    " และช่วยลดการใช้รถยนต์ส่วนตัวในช่วงเวลาเร่งด่วน",
+    "เจ้าหน้าที่ระบุว่ารถโดยสารจะให้บริการทุกสิบห้านาที ตั้งแต่เวลาหกโมงเช้าจนถึงสี่ทุ่ม"
+    " โดยค่าโดยสารยังคงเท่าเดิมสำหรับผู้โดยสารทุกคน",
+    "ผู้ประกอบการในพื้นที่กล่าวว่าการเดินทางที่สะดวกขึ้นจะช่วยให้มีลูกค้ามากขึ้น และลดปัญหารถติดบนถนนสายหลักของเมือง",
+]
+
+
+def test_a_thai_article_without_full_stops_or_spaced_words_is_found() -> None:
+    # Thai spaces clauses, not words, and has no full stop: its paragraphs were "3 words"
+    # that never ended a sentence, so the page had no article (and a paragraph looked like
+    # a headline).
+    menu = ["หน้าแรก", "ข่าว", "กีฬา", "บันเทิง", "เศรษฐกิจ", "ต่างประเทศ"]
+    footer = ["ติดต่อเรา", "นโยบายความเป็นส่วนตัว", "สงวนลิขสิทธิ์ 2026"]
+    headline = "กรุงเทพฯ เปิดรถโดยสารสายใหม่ ลดรถติดในเมือง"
+    extracted = extract_text("\n\n".join([*menu, headline, *THAI_BODY, *footer]))
+    assert extracted.paragraphs == THAI_BODY
     assert extracted.title == headline
