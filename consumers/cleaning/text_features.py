@@ -261,7 +261,7 @@ def is_page_chrome(block: str) -> bool:
 def looks_like_sentence(block: str) -> bool:
     """At least a few words ending in terminal punctuation: the least an article has."""
     words = word_count(block, block.split())
-    return words >= 6 and _ends_sentence(block, block[-8:], words)
+    return words >= 6 and _ends_sentence(block[-8:], words)
 
 
 def split_blocks(text: str) -> list[str]:
@@ -375,7 +375,7 @@ def _block_row(block: str) -> tuple[float, ...]:
     return (
         nw if ws else 0,
         math.log1p(len(block)),
-        1.0 if _ends_sentence(block, tail, nw) else 0.0,
+        1.0 if _ends_sentence(tail, nw) else 0.0,
         1.0 if _ELLIPSIS.search(tail) else 0.0,
         1.0 if block.endswith(":") else 0.0,
         math.log1p(len(_SENTENCE_BREAK.findall(sample)) * len(block) / chars),
@@ -415,7 +415,7 @@ def word_count(block: str, words: list[str] | None = None) -> int:
     return max(len(words), len(_CJK.findall(sample)) // 2, len(_THAI_LAO_CHAR.findall(sample)) // 5)
 
 
-def _ends_sentence(block: str, tail: str, words: int) -> bool:
+def _ends_sentence(tail: str, words: int) -> bool:
     """Terminal punctuation, or (Thai, Lao: they have none) a long enough block ending in a
     letter."""
     return bool(_TERMINAL.search(tail)) or (
