@@ -83,7 +83,9 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "acks": "all",
         "retries": 5,
         "linger_ms": 5,
-        "compression_type": None,
+        "compression_type": None
+        if settings.kafka.compression == "none"
+        else settings.kafka.compression,
         "max_request_size": settings.limits.max_message_bytes,
         "partitioner": ByHost(),
     }

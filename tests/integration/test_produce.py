@@ -21,12 +21,13 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from newsflow.cli.produce import EXIT_BROKER, EXIT_OK, run_produce
-from newsflow.kafka.clients import make_consumer, make_producer
+from newsflow.kafka.clients import make_admin, make_consumer, make_producer
+from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import Settings
 from newsflow.stack import StackStatus
-from producers.publish import publish
+from producers.publish import publish, to_message
 from producers.sources import expand
-from schemas.article import RawArticle
+from schemas.article import ContentType, RawArticle
 
 pytestmark = pytest.mark.integration
 
@@ -183,6 +184,73 @@ def test_records_the_broker_refuses_are_counted_and_the_rest_published(
     assert not summary.nothing_published_due_to_broker
     keys = {key for key, _ in _read_all(settings, settings.topics.raw)}
     assert keys == set(summary.published_ids)
+
+
+def _stored_bytes(settings: Settings, topic: str) -> int:
+    """The bytes the broker keeps on disk for ``topic`` (all partitions, all log dirs)."""
+    admin = make_admin(settings)
+    try:
+        return sum(
+            partition["partition_size"]
+            for broker in admin.describe_log_dirs()
+            for log_dir in broker["log_dirs"]
+            for stored in log_dir["topics"]
+            if stored["name"] == topic
+            for partition in stored["partitions"]
+        )
+    finally:
+        admin.close()
+
+
+def _news_page(n: int) -> bytes:
+    """A page about the size and repetitiveness of a real one: markup around prose."""
+    items = "".join(
+        f'<li class="nav-item"><a href="/section/{k}/page-{n}">Section {k}</a></li>'
+        for k in range(40)
+    )
+    prose = "".join(
+        f"<p>Paragraph {k} of story {n}: the council met on day {k % 28 + 1} and "
+        f"voted {n * k % 97} to {k % 13} on the budget for district {k % 9}.</p>"
+        for k in range(60)
+    )
+    return (
+        f"<html><body><nav><ul>{items}</ul></nav><article>{prose}</article></body></html>".encode()
+    )
+
+
+def test_raw_pages_are_stored_compressed_and_read_back_whole(
+    stack: StackStatus, settings: Settings
+) -> None:
+    ensure_topics(settings)
+    pages = [
+        RawArticle(id=f"page-{n}", source="test", content_type=ContentType.HTML, body=_news_page(n))
+        for n in range(40)
+    ]
+    # The same pages through the default producer and through one that does not compress.
+    plain = settings.model_copy(
+        update={"kafka": settings.kafka.model_copy(update={"compression": "none"})}
+    )
+    for producer_settings, topic in (
+        (settings, settings.topics.raw),
+        (plain, settings.topics.clean),
+    ):
+        producer = make_producer(producer_settings)
+        try:
+            for page in pages:
+                message = to_message(page)
+                producer.send(topic, key=message.key, value=message.value).get(timeout=30)
+        finally:
+            producer.close(timeout=10)
+    compressed = _stored_bytes(settings, settings.topics.raw)
+    uncompressed = _stored_bytes(settings, settings.topics.clean)
+    assert settings.kafka.compression == "zstd"
+    assert 0 < compressed < uncompressed / 4, (compressed, uncompressed)
+    # Consumers decompress transparently: every page comes back byte for byte.
+    read = {
+        key: RawArticle.model_validate_json(value)
+        for key, value in _read_all(settings, settings.topics.raw)
+    }
+    assert {key: raw.body for key, raw in read.items()} == {page.id: page.body for page in pages}
 
 
 # --- Damaged web archives (issue 15, gap 2) ---------------------------------------------------
