@@ -4,14 +4,18 @@ How: the page is split into blocks (one per non-empty line). Each block gets a f
 (consumers/cleaning/text_features.py: sentence shape, chrome phrases, teaser shape, position
 relative to the main run of prose, neighbours). A one-hidden-layer network trained on the dev
 corpus (benchmarks/train_text_model.py, weights in text_model.json) gives P(body | block);
-a two-state Viterbi pass then picks the most likely body/boilerplate sequence, so that a
-heading between two paragraphs stays and a lone sentence in the footer goes. The kept blocks
-are then trimmed like the HTML extractor's lines (consumers/cleaning/trim.py).
+a Viterbi pass over the page's parts (before the article, article, boilerplate inside it,
+after it) then picks the most likely labelling, so that a heading between two paragraphs
+stays, an ad slot inside the article goes without ending it, and a lone sentence in the
+footer goes: a page has one article, so a teaser far below it is no new start. Short blocks
+the classifier rules out are dropped even where the chain kept them. The kept blocks are
+then trimmed like the HTML extractor's lines (consumers/cleaning/trim.py).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -61,19 +65,29 @@ _WORD = re.compile(WORD)
 
 @dataclass(frozen=True)
 class TextModel:
-    """Weights of the block classifier (one hidden layer) and the body/boilerplate chain."""
+    """Weights of the block classifier (one hidden layer) and the chain over block labels."""
 
     mean: npt.NDArray[np.float64]
     scale: npt.NDArray[np.float64]
     hidden: npt.NDArray[np.float64]  # (features, units)
     output: npt.NDArray[np.float64]  # (units,)
     output_bias: float
-    # log P(state_t | state_t-1), states 0 = boilerplate, 1 = body, already scaled by the
-    # transition weight tuned on the dev corpus.
+    # log P(state_t | state_t-1), already scaled by the transition weight tuned on the dev
+    # corpus; -inf where a transition cannot happen.
     log_transitions: npt.NDArray[np.float64]
     log_start: npt.NDArray[np.float64]
-    # log P(state), to turn classifier posteriors into scaled likelihoods for Viterbi.
+    # log P(label) (0 = boilerplate, 1 = body), to turn classifier posteriors into scaled
+    # likelihoods for Viterbi.
     log_prior: npt.NDArray[np.float64]
+    # Which chain states are body. Two states (boilerplate, body), or the page's parts in
+    # order: before the article, article, boilerplate inside it, after it.
+    body_states: tuple[bool, ...] = (False, True)
+    # A kept block of at most ``short_words`` words whose P(body) is under ``short_floor`` is
+    # dropped after all: the chain keeps a short label ("Advertisement", "Article content")
+    # between two paragraphs because leaving the article for one block costs more than its
+    # words (0 = off).
+    short_floor: float = 0.0
+    short_words: int = 0
     # Identifies the weights (the trainer's run), for the article's provenance.
     version: str = "0"
 
@@ -86,15 +100,24 @@ class TextModel:
         def arr(key: str) -> npt.NDArray[np.float64]:
             return np.asarray(data[key], dtype=np.float64)
 
+        states = list(data.get("states", ["boilerplate", "body"]))
+        with np.errstate(divide="ignore"):  # a zero probability is an impossible transition
+            log_transitions = float(data["transition_weight"]) * np.log(arr("transitions"))
+            log_start = np.log(arr("start"))
+        if log_transitions.shape != (len(states), len(states)):
+            raise ValueError("text model: transitions do not match its states")
         return cls(
             mean=arr("mean"),
             scale=arr("scale"),
             hidden=arr("hidden"),
             output=arr("output"),
             output_bias=float(data["output_bias"]),
-            log_transitions=float(data["transition_weight"]) * np.log(arr("transitions")),
-            log_start=np.log(arr("start")),
+            log_transitions=log_transitions,
+            log_start=log_start,
             log_prior=np.log(arr("prior")),
+            body_states=tuple(state == "body" for state in states),
+            short_floor=float(data.get("short_floor", 0.0)),
+            short_words=int(data.get("short_words", 0)),
             version=str(data.get("version", "0")),
         )
 
@@ -129,39 +152,40 @@ def default_model() -> TextModel:
 def viterbi(prob_body: npt.NDArray[np.float64], model: TextModel) -> list[bool]:
     """The most likely body/boilerplate labelling of the blocks, given per-block posteriors.
 
-    Plain floats, not numpy, in the loop: with two states, per-step numpy calls cost more
-    than the arithmetic.
+    Plain floats, not numpy, in the loop: with a handful of states, per-step numpy calls cost
+    more than the arithmetic. Only the transitions that can happen are tried.
     """
     p = np.clip(prob_body, 1e-6, 1 - 1e-6)
-    emit_boiler = (np.log(1 - p) - model.log_prior[0]).tolist()
-    emit_body = (np.log(p) - model.log_prior[1]).tolist()
-    (t00, t01), (t10, t11) = model.log_transitions.tolist()
-    s0 = float(model.log_start[0]) + emit_boiler[0]
-    s1 = float(model.log_start[1]) + emit_body[0]
-    # back[t] packs the best predecessor of each state: bit 0 for state 0, bit 1 for state 1.
-    back = bytearray(len(emit_body))
-    for t in range(1, len(emit_body)):
-        from0_to0, from1_to0 = s0 + t00, s1 + t10
-        from0_to1, from1_to1 = s0 + t01, s1 + t11
-        bits = 0
-        if from1_to0 > from0_to0:
-            bits |= 1
-            n0 = from1_to0
-        else:
-            n0 = from0_to0
-        if from1_to1 > from0_to1:
-            bits |= 2
-            n1 = from1_to1
-        else:
-            n1 = from0_to1
-        s0, s1 = n0 + emit_boiler[t], n1 + emit_body[t]
-        back[t] = bits
-    states = [False] * len(emit_body)
-    state = 1 if s1 > s0 else 0
-    for t in range(len(emit_body) - 1, -1, -1):
-        states[t] = state == 1
-        state = (back[t] >> state) & 1
-    return states
+    emit = {
+        False: (np.log(1 - p) - model.log_prior[0]).tolist(),
+        True: (np.log(p) - model.log_prior[1]).tolist(),
+    }
+    states = range(len(model.body_states))
+    emits = [emit[body] for body in model.body_states]
+    table = model.log_transitions.tolist()
+    # For each state, the states it can be reached from and the log probability of that step.
+    sources = [[(i, table[i][j]) for i in states if table[i][j] > -math.inf] for j in states]
+    score = [float(model.log_start[j]) + emits[j][0] for j in states]
+    n = len(p)
+    back = bytearray(n * len(score))  # back[t * k + j]: the best state before j at t
+    k = len(score)
+    for t in range(1, n):
+        new = []
+        for j, reach in enumerate(sources):
+            best_i, best = -1, -math.inf
+            for i, step in reach:
+                value = score[i] + step
+                if value > best:
+                    best_i, best = i, value
+            back[t * k + j] = max(best_i, 0)
+            new.append(best + emits[j][t])
+        score = new
+    state = max(states, key=lambda j: score[j])
+    labels = [False] * n
+    for t in range(n - 1, -1, -1):
+        labels[t] = model.body_states[state]
+        state = back[t * k + state]
+    return labels
 
 
 def _fallback(blocks: list[str], prob_body: npt.NDArray[np.float64]) -> list[bool]:
@@ -241,6 +265,11 @@ def extract_text(text: str, *, model: TextModel | None = None) -> Extracted:
     m = model or default_model()
     prob = m.body_probability(block_features(capped))
     body = viterbi(prob, m)
+    if m.short_floor > 0:
+        body = [
+            keep and not (p < m.short_floor and word_count(b, b.split()) <= m.short_words)
+            for keep, p, b in zip(body, prob.tolist(), blocks, strict=True)
+        ]
     # An article has at least one sentence; a kept run of labels and links alone is a menu.
     if not any(keep and looks_like_sentence(b) for b, keep in zip(blocks, body, strict=True)):
         body = _fallback(blocks, prob)

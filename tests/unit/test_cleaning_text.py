@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from consumers.cleaning.normalize import normalize_paragraphs
-from consumers.cleaning.text import default_model, extract_text
+from consumers.cleaning.text import MODEL_PATH, TextModel, default_model, extract_text, viterbi
 from schemas.failures import CleanError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "text"
@@ -171,3 +174,68 @@ def test_a_thai_article_without_full_stops_or_spaced_words_is_found() -> None:
     extracted = extract_text("\n\n".join([*menu, headline, *THAI_BODY, *footer]))
     assert extracted.paragraphs == THAI_BODY
     assert extracted.title == headline
+
+
+def _chain(states: list[str], transitions: list[list[float]], start: list[float]) -> TextModel:
+    """The shipped classifier with another chain (transition weight 1: plain HMM)."""
+    return replace(
+        TextModel.from_dict(
+            {
+                **json.loads(MODEL_PATH.read_text(encoding="utf-8")),
+                "states": states,
+                "transitions": transitions,
+                "start": start,
+                "transition_weight": 1.0,
+            }
+        ),
+        short_floor=0.0,
+    )
+
+
+def test_the_chain_of_parts_reads_one_article_and_lets_it_end() -> None:
+    # Menu, article, a long tail of boilerplate, then a teaser that reads like article text.
+    prob = np.array([0.02] * 5 + [0.95] * 6 + [0.03] * 20 + [0.9] * 2 + [0.02] * 4)
+    # Two states: the chain may go back into "body" wherever the page looks like it.
+    two = _chain(["boilerplate", "body"], [[0.97, 0.03], [0.07, 0.93]], [0.99, 0.01])
+    assert viterbi(prob, two)[31:33] == [True, True]
+    # Before / body / inside / after: once the article has ended, it has ended, and a short
+    # break inside it (an ad slot) is no new start.
+    parts = _chain(
+        ["before", "body", "inside", "after"],
+        [[0.99, 0.01, 0, 0], [0, 0.93, 0.06, 0.01], [0, 0.22, 0.78, 0], [0, 0, 0, 1]],
+        [0.99, 0.01, 0, 0],
+    )
+    labels = viterbi(prob, parts)
+    assert labels[5:11] == [True] * 6
+    assert not any(labels[11:])
+    ad_break = prob.copy()
+    ad_break[8] = 0.1
+    assert viterbi(ad_break, parts)[5:11] == [True] * 6
+
+
+def test_a_two_state_model_file_still_loads() -> None:
+    data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    del data["states"]
+    data["transitions"] = [[0.97, 0.03], [0.07, 0.93]]
+    data["start"] = [0.99, 0.01]
+    assert TextModel.from_dict(data).body_states == (False, True)
+
+
+def test_short_blocks_the_classifier_rules_out_are_dropped_even_inside_the_article() -> None:
+    page, expected = _fixture("seed_000")
+    # An ad slot's label after every paragraph of the article but the last.
+    article = expected.split("\n\n")
+    lines = []
+    for line in page.split("\n"):
+        lines.append(line)
+        if line.strip() and normalize_paragraphs([line])[0] in article[:-1]:
+            lines += ["", "Article content"]
+    page = "\n".join(lines)
+    model = default_model()
+    assert model.short_floor > 0  # the shipped model has a floor (0.2, cross-validated)
+    unfloored = extract_text(page, model=replace(model, short_floor=0.0)).paragraphs
+    assert "Article content" in unfloored  # the chain keeps a block between two paragraphs
+    # The floor drops short blocks only (here every one: it is at 1), and nothing else.
+    floored = extract_text(page, model=replace(model, short_floor=1.0)).paragraphs
+    assert floored == [p for p in unfloored if len(p.split()) > model.short_words]
+    assert floored == article
