@@ -431,6 +431,8 @@ def main() -> None:
         "uptime_start": _uptime(),
         "stack": services_status(base),
         "busy_loops": args.busy,
+        # Runs with other producer settings are not comparable (README, "What limits each").
+        "kafka_compression": base.kafka.compression,
     }
     started = time.monotonic()
     with busy_loops(args.busy):

@@ -162,7 +162,13 @@ def markdown(report: dict[str, Any]) -> str:
     s = report["summary"]
     lines = [
         f"`{report['command']}` ({report['mode']}, {report['seconds']:.0f} s, "
-        f"{report['cpus']} CPUs shared with the stack)  ",
+        f"{report['cpus']} CPUs shared with the stack"
+        + (
+            f"; producers compress with {report['kafka_compression']}"
+            if "kafka_compression" in report
+            else ""
+        )
+        + ")  ",
         f"load at start: `{report['uptime_start']}`  ",
         f"load at end: `{report['uptime_end']}`" + ("  " if report.get("warmup") else ""),
         *_warmup_line(report.get("warmup")),

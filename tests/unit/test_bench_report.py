@@ -182,3 +182,13 @@ def test_report_files(tmp_path: Path) -> None:
     assert "| index stage / raw helpers.bulk | 0.95 | >= 0.9 | yes |" in table
     assert "| largest stage child (MB RSS) | 410 | <= 400 | **no** |" in table
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_report_names_the_producers_compression() -> None:
+    # Runs with and without compression on produce are not comparable; older reports did not
+    # record it and say nothing.
+    report = _report()
+    report["summary"] = bench_report.summary(report)
+    assert "compress" not in bench_report.markdown(report).splitlines()[0]
+    first = bench_report.markdown(report | {"kafka_compression": "zstd"}).splitlines()[0]
+    assert "CPUs shared with the stack; producers compress with zstd)" in first
