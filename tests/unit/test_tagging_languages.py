@@ -164,6 +164,28 @@ def test_common_words_that_spacys_lists_miss_are_stopwords() -> None:
     assert "world" not in keywords.stopwords("en")
 
 
+def test_icelandic_keywords_are_not_its_commonest_words(tagger: Tagger) -> None:
+    # spaCy's Icelandic list lacks "og" (and) and "að" (to), and stopwords-iso has no
+    # Icelandic: they were the top keywords of the dev corpus's Icelandic article.
+    assert not {"og", "að"} & keywords.function_words("is")
+    tags = tagger.tag(
+        None,
+        [
+            "Ríkisstjórnin og sveitarfélögin hafa samið um að byggja nýja brú yfir ána við "
+            "Selfoss. Brúin á að vera tilbúin árið 2028 og kostnaður við brúna er áætlaður "
+            "átta milljarðar króna.",
+            "Vegagerðin segir að brúin muni stytta ferðatíma um tíu mínútur og að umferð um "
+            "miðbæ Selfoss minnki. Framkvæmdir við brúna hefjast í vor að sögn Vegagerðarinnar.",
+            "Íbúar á Selfossi hafa lengi beðið eftir nýrri brú og bæjarstjórinn fagnar "
+            "samkomulaginu. Hann segir að brúin sé mikilvæg fyrir allt Suðurland.",
+        ],
+    )
+    assert tags.language == "is"
+    words = {word for tag in tags.keywords for word in tag.value.lower().split()}
+    assert words and not {"og", "að", "í", "á", "er", "en", "við", "um"} & words
+    assert "brúin" in words or "brú" in words or "selfoss" in words
+
+
 def test_non_english_countries_use_translated_names(tagger: Tagger) -> None:
     tags = tagger.tag(
         None,
