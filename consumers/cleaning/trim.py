@@ -59,7 +59,14 @@ _AGENCY = (
 _PICTURE_CREDIT = re.compile(
     rf"^[^.!?]{{0,60}}(/|\bvia )\s*{_AGENCY}\b[^.!?]{{0,40}}$"
     rf"|^{_AGENCY}/[^.!?]{{0,40}}$"
-    r"|\b(foto|fotos|bild|photo|picture|image|credit|kuva|zdjęcie)\s*:\s*[^.:!?]{2,60}$",
+    r"|\b(foto|fotos|bild|photo|photograph|picture|image|credit|kuva|zdjęcie)\s*:\s*[^.:!?]{2,60}$"
+    # A caption closed by its credit in brackets, which may hold full stops: "(Photo: Frank
+    # van Beek / UN Photo. Courtesy of the ICJ)", "(AP Photo/Damian Dovarganes)", "(AP)".
+    r"|\((foto|photo|picture|image|bild)s?\s*:[^()]{2,150}\)$"
+    rf"|\(({_AGENCY}|ap)( photo)?\s*(/[^()]{{1,60}})?\)$"
+    # ... or by the agency that sells it, after the caption's last full stop or alone:
+    # "... on May 7, 2025. Photo by X /AFP via Getty Images", "Kathyn8 | Getty Images".
+    r"|\bgetty( ?images)?\)?$|^\W*(ap|afp|epa) photo\W*$",
     re.IGNORECASE,
 )
 _PICTURE_CREDIT_MAX_CHARS = 300

@@ -38,6 +38,15 @@ def _tree(markup: str) -> HtmlElement:
         "Zur Anzeige aktiviere bitte die Einstellungen in den Privatsphäre-Einstellungen.",
         "Ein Klick für den Datenschutz",
         "Czytaj więcej",
+        # Captions closed by their credit, which the cases above miss: full stops inside the
+        # brackets, an agency's bracketed credit, the seller after the caption's last stop.
+        "The court in The Hague on Monday. (Photo: Frank van Beek / UN Photo. Courtesy of ICJ)",
+        "A flag flies over a refinery complex in Carson, California. (AP Photo/Damian Dovarganes)",
+        "More than 3,000 court documents have been released. (AP)",
+        "Smoke rises over Lahore on May 7, 2025. Photo by ARIF ALI /AFP via Getty Images",
+        "Kathyn8 | Getty Images",
+        "Photograph: Scott Gilbertson; Getty Images",
+        "AP Photo",
     ],
 )
 def test_picture_credits_consent_placeholders_and_lead_ins_go_anywhere(chrome: str) -> None:
@@ -46,7 +55,12 @@ def test_picture_credits_consent_placeholders_and_lead_ins_go_anywhere(chrome: s
 
 
 def test_prose_naming_an_agency_or_a_photo_stays() -> None:
-    lines = [*BODY, "A photo taken by an AFP photographer shows the crowd outside the court."]
+    lines = [
+        *BODY,
+        "A photo taken by an AFP photographer shows the crowd outside the court.",
+        "Its shares (AP and AFP reported) fell by a third on the news, to a record low of HK$0.16.",
+        "Shares in rivals fell too, the data of the exchange show (Source: HKEX).",
+    ]
     assert trim(lines, []) == lines
 
 
