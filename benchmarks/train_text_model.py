@@ -1,14 +1,15 @@
 """Train the whole-page-text block classifier and write consumers/cleaning/text_model.json.
 
 Usage: python benchmarks/train_text_model.py [--corpus DIR ...] [--folds 5] [--no-write]
-The model: a one-hidden-layer network over the block features, then a two-state chain
-whose transitions are counted from the labels. Labels come from the dev corpora (default:
-wcxb-dev for breadth and fundus-news-dev for news, both read from ../shared): a block is
-body when most of its tokens align (in order, in runs of 4 or more tokens) with the gold
-article text. It prints a cross-validation grouped by site (folds of whole site groups, see
-consumers.cleaning.evaluation.page_groups: no page is scored by a model that saw its site)
-with the real extractor and metric, per corpus, then trains on all pages and writes the
-model.
+The model: a one-hidden-layer network over the block features, then a chain over the
+page's parts (before the article, article, boilerplate inside it, after it; ``--chain two``:
+body or not) whose transitions are counted from the labels. Labels come from the dev
+corpora (default: wcxb-dev for breadth and fundus-news-dev for news, both read from
+../shared): a block is body when most of its tokens align (in order, in runs of 4 or more
+tokens) with the gold article text. It prints a cross-validation grouped by site (folds of
+whole site groups, see consumers.cleaning.evaluation.page_groups: no page is scored by a
+model that saw its site) with the real extractor and metric, per corpus, then trains on all
+pages and writes the model.
 """
 
 from __future__ import annotations

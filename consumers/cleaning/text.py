@@ -2,8 +2,9 @@
 
 How: the page is split into blocks (one per non-empty line). Each block gets a feature row
 (consumers/cleaning/text_features.py: sentence shape, chrome phrases, teaser shape, position
-relative to the main run of prose, neighbours). A one-hidden-layer network trained on the dev
-corpus (benchmarks/train_text_model.py, weights in text_model.json) gives P(body | block);
+relative to the main run of prose, how many of its words that run uses, neighbours). A
+one-hidden-layer network trained on the dev corpus (benchmarks/train_text_model.py, weights
+in text_model.json) gives P(body | block);
 a Viterbi pass over the page's parts (before the article, article, boilerplate inside it,
 after it) then picks the most likely labelling, so that a heading between two paragraphs
 stays, an ad slot inside the article goes without ending it, and a lone sentence in the

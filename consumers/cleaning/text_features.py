@@ -46,7 +46,7 @@ _STOPS = "।॥۔።။។"
 # Thai and Lao letters and vowel signs (digits and symbols left out).
 _THAI_LAO = "\u0e01-\u0e4e\u0e81-\u0ecd"
 # Bump when a feature's definition changes (an article's provenance names it with the weights).
-FEATURES_VERSION = "3"
+FEATURES_VERSION = "4"
 # A block ends a sentence: terminal punctuation, optionally followed by closing quotes/brackets.
 _TERMINAL = re.compile(rf"[.!?。！？؟{_STOPS}][\"'”’»)\]]*$")
 _ELLIPSIS = re.compile(r"(…|\.\.\.)[\"'”’»)\]]*$")
@@ -245,6 +245,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "before_run",
     "after_run",
     "words_after_run_end",
+    "run_overlap",
+    "run_overlap_win3",
 )
 
 
@@ -357,17 +359,19 @@ _ROW_NAMES = (
 # or a code dump, and it keeps a megabyte-long line from costing more than a short one.
 _SAMPLE_CHARS = 2000
 _FIRST = itemgetter(0)
+# Words of at least this many characters are content words (run_overlap); shorter ones are
+# mostly function words in the languages with spaces.
+_CONTENT_CHARS = 5
 
 
-def _block_row(block: str) -> tuple[float, ...]:
-    """The block's own cues (no context), in _ROW_NAMES order."""
+def _block_row(block: str, tokens: list[str]) -> tuple[float, ...]:
+    """The block's own cues (no context), in _ROW_NAMES order; ``tokens``: _tokens(block)."""
     ws = block.split()
     nw = max(word_count(block, ws), 1)
     head = block[:300]
     lower = head.lower()
     tail = block[-8:]
     sample = block[:_SAMPLE_CHARS]
-    tokens = _WORD.findall(sample.lower())
     nt = max(len(tokens), 1)
     chars = max(len(sample), 1)
     short = nw <= 12
@@ -423,6 +427,35 @@ def _ends_sentence(tail: str, words: int) -> bool:
     )
 
 
+def _tokens(block: str) -> list[str]:
+    """The lower-cased words of the block's start (its first _SAMPLE_CHARS characters)."""
+    return _WORD.findall(block[:_SAMPLE_CHARS].lower())
+
+
+def _run_overlap(
+    blocks: Sequence[str], vocab: dict[str, set[str]], lo: int, hi: int
+) -> npt.NDArray[np.float64]:
+    """For each block, the share of its content words that the article run's other blocks use.
+
+    Why: inside the article's span, a caption or a subheading speaks of the article's people
+    and places, while a teaser headline, a related-story box or a second story speaks of
+    something else; the layout cues alone cannot tell them apart.
+    """
+    # Each distinct block once: copies of a block (a template's placeholder paragraphs, a
+    # repeated promo) do not vouch for each other.
+    run = set(blocks[lo : hi + 1])
+    in_run: Counter[str] = Counter()
+    for b in run:
+        in_run.update(vocab[b])
+    out = np.zeros(len(blocks))
+    for i, b in enumerate(blocks):
+        words = vocab[b]
+        if words:
+            own = 1 if b in run else 0  # a block's own words do not vouch for it
+            out[i] = sum(1 for w in words if in_run[w] > own) / len(words)
+    return out
+
+
 def block_features(blocks: Sequence[str]) -> npt.NDArray[np.float64]:
     """One row of FEATURE_NAMES per block, in page order."""
     n = len(blocks)
@@ -431,8 +464,12 @@ def block_features(blocks: Sequence[str]) -> npt.NDArray[np.float64]:
     counts = Counter(blocks)
     # Menus repeat on a page (desktop and mobile copies): compute each distinct block once.
     rows: dict[str, tuple[float, ...]] = {}
+    # Content words (the longer ones): what a block is about, not how it is phrased.
+    vocab: dict[str, set[str]] = {}
     for block in counts:
-        rows[block] = _block_row(block)
+        tokens = _tokens(block)
+        rows[block] = _block_row(block, tokens)
+        vocab[block] = {w for w in tokens if len(w) >= _CONTENT_CHARS}
     width = len(_ROW_NAMES)
     flat = chain.from_iterable(map(rows.__getitem__, blocks))
     table = np.fromiter(flat, dtype=np.float64, count=n * width).reshape(n, width)
@@ -456,6 +493,7 @@ def block_features(blocks: Sequence[str]) -> npt.NDArray[np.float64]:
     else:  # no prose at all: every block is far from an article
         dist_run = np.full(n, n)
     run_words = n_words[run_lo : run_hi + 1].sum() if run_hi >= run_lo else 0.0
+    overlap = _run_overlap(blocks, vocab, run_lo, run_hi)
     # "Seen an end header already": comment forms and teaser lists come after the article.
     end_after_prose = a["end_header"] * (idx > first_prose)
     after_end = (np.cumsum(end_after_prose) > 0).astype(np.float64)
@@ -516,6 +554,8 @@ def block_features(blocks: Sequence[str]) -> npt.NDArray[np.float64]:
         "before_run": (idx < run_lo).astype(np.float64),
         "after_run": (idx > run_hi).astype(np.float64),
         "words_after_run_end": np.log1p(after_run_end),
+        "run_overlap": overlap,
+        "run_overlap_win3": _window_mean(overlap, 3),
     }
     out = np.empty((n, len(FEATURE_NAMES)), dtype=np.float64)
     for j, name in enumerate(FEATURE_NAMES):

@@ -12,6 +12,7 @@ import pytest
 
 from consumers.cleaning.normalize import normalize_paragraphs
 from consumers.cleaning.text import MODEL_PATH, TextModel, default_model, extract_text, viterbi
+from consumers.cleaning.text_features import FEATURE_NAMES, block_features
 from schemas.failures import CleanError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "text"
@@ -123,7 +124,7 @@ def test_page_saved_through_the_wrong_charset_reads_like_the_original() -> None:
 def test_provenance_and_confidence() -> None:
     page, _ = _fixture("seed_000")
     result = extract_text(page)
-    assert result.versions == {"text-mlp-hmm": f"{default_model().version}+features.3"}
+    assert result.versions == {"text-mlp-hmm": f"{default_model().version}+features.4"}
     assert result.confidence is not None and 0.5 < result.confidence <= 1.0
     assert 0.0 <= result.signals["kept_probability"] <= 1.0
 
@@ -239,3 +240,36 @@ def test_short_blocks_the_classifier_rules_out_are_dropped_even_inside_the_artic
     floored = extract_text(page, model=replace(model, short_floor=1.0)).paragraphs
     assert floored == [p for p in unfloored if len(p.split()) > model.short_words]
     assert floored == article
+
+
+def test_run_overlap_tells_a_caption_from_a_teaser_inside_the_article() -> None:
+    """A caption names the article's people and places; a teaser of another story does not."""
+    article = [
+        "The harbour authority in Rotterdam said on Monday that container traffic fell sharply.",
+        "Rotterdam handled fewer containers than in any month since the pandemic, it said.",
+        "Shipping lines blamed the strike by harbour pilots, which began two weeks ago.",
+        "The pilots' union said the strike in Rotterdam would go on until wages rise.",
+    ]
+    caption = "Containers stacked in the Rotterdam harbour during the pilots' strike"
+    teaser = "Celebrity chef opens vegan bakery downtown"
+    blocks = ["Home", "News", article[0], article[1], caption, article[2], teaser, article[3]]
+    features = block_features(blocks)
+    overlap = features[:, FEATURE_NAMES.index("run_overlap")]
+    assert overlap[4] > 0.5  # the caption's words are the article's
+    assert overlap[6] == 0.0  # the teaser shares none
+    # A paragraph's own words do not count for it: only what the other blocks say.
+    assert 0.0 < overlap[2] < 1.0
+    assert overlap[0] == 0.0  # "Home": no content word in the article
+
+
+def test_copies_of_a_block_do_not_vouch_for_each_other() -> None:
+    """A template's placeholder paragraph repeated through the page is not the article's."""
+    filler = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor."
+    article = [
+        "The harbour authority in Rotterdam said on Monday that container traffic fell sharply.",
+        "Rotterdam handled fewer containers than in any month since the pandemic, it said.",
+    ]
+    blocks = [filler, filler, filler, filler, *article]
+    overlap = block_features(blocks)[:, FEATURE_NAMES.index("run_overlap")]
+    assert overlap[:4].tolist() == [0.0] * 4
+    assert min(overlap[4:]) > 0.0  # the article's paragraphs share "Rotterdam", "containers"
