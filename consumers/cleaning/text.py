@@ -4,13 +4,13 @@ How: the page is split into blocks (one per non-empty line). Each block gets a f
 (consumers/cleaning/text_features.py: sentence shape, chrome phrases, teaser shape, position
 relative to the main run of prose, how many of its words that run uses, neighbours). A
 one-hidden-layer network trained on the dev corpus (benchmarks/train_text_model.py, weights
-in text_model.json) gives P(body | block);
-a Viterbi pass over the page's parts (before the article, article, boilerplate inside it,
-after it) then picks the most likely labelling, so that a heading between two paragraphs
-stays, an ad slot inside the article goes without ending it, and a lone sentence in the
-footer goes: a page has one article, so a teaser far below it is no new start. Short blocks
-the classifier rules out are dropped even where the chain kept them. The kept blocks are
-then trimmed like the HTML extractor's lines (consumers/cleaning/trim.py).
+in text_model.json) gives P(body | block); a Viterbi pass over the page's parts (before the
+article, article, boilerplate inside it, after it) then picks the most likely labelling, so
+that a heading between two paragraphs stays, an ad slot inside the article goes without
+ending it, and a lone sentence in the footer goes: a page has one article, so a teaser far
+below it is no new start. Short blocks the classifier rules out are dropped even where the
+chain kept them. The kept blocks are then trimmed like the HTML extractor's lines
+(consumers/cleaning/trim.py).
 """
 
 from __future__ import annotations
