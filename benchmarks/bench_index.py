@@ -267,6 +267,14 @@ def compare(
     topic = topic_settings.topics.clean
     order = ["ours", "bulk", "quix"] if quix_on else ["ours", "bulk"]
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in [*order, "quix_stock"]}
+    # Elasticsearch's first bulks of a run are slower while its JIT compiler works, and the
+    # first round's first contender (ours, every run) paid for it: 908 docs/s and 1.13 ms of
+    # Elasticsearch CPU a document in the 2026-12-01 21:06 full run, 1029-1084 and 0.85-0.89
+    # in its next three rounds; bulk and quix fell from 1.02 and 1.11 ms the same way. An
+    # untimed helpers.bulk of the same documents goes first, so no contender pays it.
+    print(f"[bench] index warm-up: helpers.bulk, not counted (load {load1()})", flush=True)
+    warmup = bulk(base, docs)
+    print(f"[bench]   {warmup}", flush=True)
     for n in range(rounds):
         for name in order if n % 2 == 0 else list(reversed(order)):
             print(f"[bench] index round {n + 1}: {name} (load {load1()})", flush=True)
@@ -283,4 +291,4 @@ def compare(
                 results[name].append(bulk(base, docs))
             print(f"[bench]   {results[name][-1]}", flush=True)
     Run(topic_settings, logs).cleanup(make_es(topic_settings))
-    return {"docs": len(docs), "rounds": results}
+    return {"docs": len(docs), "warmup": warmup, "rounds": results}

@@ -212,6 +212,13 @@ def markdown(report: dict[str, Any]) -> str:
         "quix_stock": "Quix Streams ES sink as shipped",
         "quix": "Quix Streams ES sink",
     }
+    warmup = index.get("warmup")
+    if warmup:
+        value = warmup.get("docs_per_s", str(warmup.get("error", "n/a")).replace("|", "/")[:300])
+        lines.append(
+            f"| raw helpers.bulk before the rounds, untimed ({warmup['docs']} docs) | {value} | "
+            f"{warmup.get('load1', '')} |"
+        )
     for name, label in labels.items():
         for n, r in enumerate(index.get("rounds", {}).get(name, [])):
             if r.get("info_probe") is False:
