@@ -44,8 +44,10 @@ _LEAD_IN_INTL = re.compile(
 # Picture credits and sources, short lines anywhere: "Foto: dpa", "Фото: ...", "(Picture: PA)".
 _CREDIT = re.compile(
     r"^\W*(foto|fotos|photo|photos|bild|bilder|picture|quelle|source|kilde|källa|fuente"
-    r"|fonte|фото|источник|credit|credits|image)s?\s*:"
-    r"|^(quelle|source|kilde):? [\w ./&-]{1,40}$",
+    r"|fonte|фото|источник|credit|credits|image|bildrechte|bildquelle)s?\s*:"
+    r"|^(quelle|source|kilde):? [\w ./&-]{1,40}$"
+    # The label alone on its line (the credit follows on the next) and an image's stand-in.
+    r"|^(bildrechte|bildquelle)$|^placeholder image(-\d+)?$",
     re.IGNORECASE,
 )
 _CREDIT_MAX_CHARS = 100

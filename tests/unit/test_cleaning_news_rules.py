@@ -47,6 +47,11 @@ def _tree(markup: str) -> HtmlElement:
         "Kathyn8 | Getty Images",
         "Photograph: Scott Gilbertson; Getty Images",
         "AP Photo",
+        # German broadcasters' "picture rights", with the credit or alone, and an image's
+        # stand-in text.
+        "Bildrechte: MDR/David Straub",
+        "Bildrechte",
+        "Placeholder image-2",
     ],
 )
 def test_picture_credits_consent_placeholders_and_lead_ins_go_anywhere(chrome: str) -> None:
