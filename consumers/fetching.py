@@ -43,8 +43,9 @@ from schemas.failures import FetchError, PermanentError, describe
 
 log = logging.getLogger(__name__)
 
-#: Times a link may go back to the links topic unfinished before it is dead-lettered.
-MAX_REQUEUES = 3
+#: Batches a link may end unfinished in: it goes back to the links topic after each but the
+#: last, after which it is dead-lettered (``fetch_timeout``).
+MAX_ATTEMPTS = 3
 #: Ids of pages this worker fetched lately (they may not be indexed yet).
 RECENT_IDS = 100_000
 
@@ -195,14 +196,14 @@ class FetchSink:
 
     def _publish(self, link: Link, record: ConsumerRecord, outcome: Outcome) -> None:
         if isinstance(outcome, _Unfinished):
-            if link.attempts + 1 < MAX_REQUEUES:
+            if link.attempts + 1 < MAX_ATTEMPTS:
                 again = link.model_copy(update={"attempts": link.attempts + 1})
                 self.requeue.add(link.url.encode(), again.model_dump_json().encode())
                 self.stats.requeued += 1
                 return
             outcome = FetchError(
                 FetchReason.FETCH_TIMEOUT,
-                f"{link.url}: not fetched within {MAX_REQUEUES} batches of "
+                f"{link.url}: not fetched within {MAX_ATTEMPTS} batches of "
                 f"{self.settings.crawl.batch_seconds:g} s",
             )
         if isinstance(outcome, PermanentError):

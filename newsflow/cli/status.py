@@ -25,6 +25,7 @@ def status(
     """Per consumer group and partition: committed offset, end offset, lag, owner, progress."""
     settings = settings_of(ctx)
     pairs = [
+        (settings.groups.fetch, settings.topics.links),
         (settings.groups.clean, settings.topics.raw),
         (settings.groups.index, settings.topics.clean),
     ]

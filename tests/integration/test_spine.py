@@ -447,8 +447,13 @@ def test_a_worker_reports_metrics_health_and_progress(
             timeout=120,
         )
         assert status.returncode == 0, status.stderr
-        clean = json.loads(status.stdout)[0]
-        assert clean["group"] == settings.groups.clean and clean["lag"] == 0
+        groups = {g["group"]: g for g in json.loads(status.stdout)}
+        # Every worker kind's group, the fetch workers' too (none runs here: no members).
+        assert {settings.groups.fetch, settings.groups.clean, settings.groups.index} <= set(groups)
+        assert groups[settings.groups.fetch]["topic"] == settings.topics.links
+        assert groups[settings.groups.fetch]["members"] == []
+        clean = groups[settings.groups.clean]
+        assert clean["lag"] == 0
         assert len(clean["members"]) == 1
         assert [w.split("@")[0] for w in clean["last_progress"]] == ["clean"]
     finally:
