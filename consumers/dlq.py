@@ -3,8 +3,9 @@
 Replay sends each dead letter's original bytes, with its original key, back to the topic of
 the stage that rejected it (links for fetch failures, raw for decode/clean/tag failures,
 clean for index failures).
-A consumer group tracks what was replayed, so a second replay does not resend the same
-letters; a letter that fails again simply comes back as a new dead letter.
+A consumer group per stage tracks how far that stage's letters were replayed, so a second
+replay does not resend the same letters and replaying one stage's leaves the others' waiting;
+a letter that fails again simply comes back as a new dead letter.
 """
 
 from __future__ import annotations
@@ -14,17 +15,16 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from kafka import errors as Errors
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.structs import TopicPartition
+from kafka.structs import OffsetAndMetadata, TopicPartition
 from pydantic import ValidationError
 
-from consumers.batches import BatchPolicy
-from consumers.loop import WorkerLoop
-from consumers.sinks import DeadLetterWriter, KafkaSink
-from newsflow.kafka.clients import make_consumer, make_producer
+from consumers.sinks import KafkaSink
+from newsflow.kafka.clients import make_admin, make_consumer, make_producer
 from newsflow.settings import Settings
 from schemas import DeadLetter, Stage
-from schemas.failures import PermanentError
+from schemas.failures import TransientError
 
 log = logging.getLogger(__name__)
 
@@ -97,42 +97,119 @@ def whole_original(settings: Settings, letter: DeadLetter) -> bytes | None:
 class ReplaySummary:
     replayed: int = 0
     by_topic: Counter[str] = field(default_factory=Counter)
+    #: Letters of other stages than those asked for, already replayed, or unreadable.
     skipped: int = 0
     unrecoverable: int = 0
 
 
-def replay(
-    settings: Settings, stages: set[Stage] | None = None, idle_exit_seconds: float = 3.0
-) -> ReplaySummary:
-    """Republishes dead letters (optionally only some stages') to their stage's input topic."""
-    summary = ReplaySummary()
-    producer = make_producer(settings)
-    sinks: dict[str, KafkaSink] = {}
+def replay_group(settings: Settings, stage: Stage) -> str:
+    """The consumer group that remembers how far the letters of ``stage`` were replayed."""
+    return f"{settings.groups.replay}.{stage.value}"
 
-    class _Fanout:
-        def pending(self) -> int:
-            return sum(s.pending() for s in sinks.values())
 
-        def pending_bytes(self) -> int:
-            return sum(s.pending_bytes() for s in sinks.values())
+#: Letters sent between two waits for the broker's acknowledgement (and commits).
+_REPLAY_BATCH = 200
 
-        def flush(self) -> list[tuple[ConsumerRecord, PermanentError]]:
-            for sink in sinks.values():
-                sink.flush()
-            return []
 
-    def handle(record: ConsumerRecord) -> None:
+def replay(settings: Settings, stages: set[Stage] | None = None) -> ReplaySummary:
+    """Republishes dead letters (optionally only some stages') to their stage's input topic.
+
+    How far each stage's letters were replayed is kept per stage, as the committed offsets of
+    its own group (``replay_group``): replaying only the index failures leaves the clean
+    failures waiting for a later replay instead of moving one shared position past them.
+    The letters on the topic when the replay starts are read once, partition by partition, in
+    order; each time a batch is acknowledged by the broker, the position reached is committed
+    for every stage asked for. A replay cut short resends at most its last batch, which the
+    keyed writes downstream make harmless (so would two replays at once). Letters that fail
+    again arrive after that snapshot and wait for the next replay.
+    """
+    run = _Replay(settings, set(stages) if stages else set(Stage))
+    try:
+        run.run()
+    finally:
+        run.close()
+    log.info("replayed %d dead letters (%s)", run.summary.replayed, dict(run.summary.by_topic))
+    return run.summary
+
+
+class _Replay:
+    """One replay: the clients, where each stage got to, and what was sent since the last ack."""
+
+    def __init__(self, settings: Settings, chosen: set[Stage]) -> None:
+        self.settings = settings
+        self.chosen = chosen
+        self.summary = ReplaySummary()
+        self.admin = make_admin(settings)
+        self.consumer = make_consumer(settings, None)
+        self.producer = make_producer(settings)
+        self.sinks: dict[str, KafkaSink] = {}
+        # Per stage, the offset its replays reached on each partition.
+        self.done: dict[Stage, dict[TopicPartition, int]] = {}
+
+    def close(self) -> None:
+        self.producer.close(timeout=10)
+        self.consumer.close()
+        self.admin.close()
+
+    def run(self) -> None:
+        topic = self.settings.topics.dead_letter
+        numbers = sorted(self.consumer.partitions_for_topic(topic) or [])
+        tps = [TopicPartition(topic, p) for p in numbers]
+        if not tps:
+            return
+        self.done = self._replayed_up_to(tps)
+        ends: dict[TopicPartition, int] = self.consumer.end_offsets(tps)
+        self.consumer.assign(tps)
+        for tp in tps:
+            self.consumer.seek(tp, min(self.done[stage].get(tp, 0) for stage in self.chosen))
+        sent = 0
+        while left := [tp for tp in tps if self.consumer.position(tp) < ends[tp]]:
+            # Only the partitions with letters left: the others' new letters wait.
+            self.consumer.pause(*[tp for tp in tps if tp not in left])
+            batch = self.consumer.poll(timeout_ms=1000, max_records=_REPLAY_BATCH)
+            for tp, records in batch.items():
+                for record in records:
+                    if record.offset >= ends[tp]:
+                        self.consumer.seek(tp, ends[tp])  # written during this replay
+                        break
+                    sent += self._one(tp, record)
+            if sent >= _REPLAY_BATCH:
+                self._settle(tps)
+                sent = 0
+        self._settle(tps)
+
+    def _replayed_up_to(self, tps: list[TopicPartition]) -> dict[Stage, dict[TopicPartition, int]]:
+        """Per stage, the offset its replays reached on each partition (absent: never).
+
+        A stage with no position yet starts where the one replay group of earlier versions
+        got to, so an upgrade does not resend what that group already replayed.
+        """
+        legacy = self._committed(self.settings.groups.replay, tps)
+        return {
+            stage: self._committed(replay_group(self.settings, stage), tps) or legacy
+            for stage in self.chosen
+        }
+
+    def _committed(self, group: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        offsets = self.admin.list_group_offsets({group: tps}).get(group) or {}
+        return {tp: m.offset for tp, m in offsets.items() if m is not None and m.offset >= 0}
+
+    def _one(self, tp: TopicPartition, record: ConsumerRecord) -> int:
+        """Sends one dead letter's original back if it is due; 1 if it was sent."""
         try:
             letter = DeadLetter.model_validate_json(record.value or b"")
         except ValidationError:
-            summary.skipped += 1
-            return
-        if stages is not None and letter.stage not in stages:
-            summary.skipped += 1
-            return
+            log.warning(
+                "unreadable dead letter at %s[%d]@%d", tp.topic, tp.partition, record.offset
+            )
+            self.summary.skipped += 1
+            return 0
+        if letter.stage not in self.chosen or record.offset < self.done[letter.stage].get(tp, 0):
+            self.summary.skipped += 1
+            return 0
         original = letter.original
         if letter.original_truncated:
-            whole = whole_original(settings, letter)
+            whole = whole_original(self.settings, letter)
             if whole is None:
                 log.warning(
                     "dead letter for %s[%s]@%s kept only the first %d of %s bytes, and the "
@@ -143,30 +220,29 @@ def replay(
                     len(letter.original),
                     letter.original_size,
                 )
-                summary.unrecoverable += 1
-                return
+                self.summary.unrecoverable += 1
+                return 0
             original = whole
-        topic = target_topic(letter, settings)
-        sink = sinks.setdefault(topic, KafkaSink(producer, topic, stage=Stage.PRODUCE))
-        sink.add(letter.original_key or b"", original)
-        summary.replayed += 1
-        summary.by_topic[topic] += 1
+        target = target_topic(letter, self.settings)
+        if target not in self.sinks:
+            self.sinks[target] = KafkaSink(self.producer, target, stage=Stage.PRODUCE)
+        self.sinks[target].add(letter.original_key or b"", original)
+        self.summary.replayed += 1
+        self.summary.by_topic[target] += 1
+        return 1
 
-    loop = WorkerLoop(
-        consumer=make_consumer(settings, settings.groups.replay),
-        topic=settings.topics.dead_letter,
-        handler=handle,
-        sink=_Fanout(),
-        dlq=DeadLetterWriter(
-            producer, settings.topics.dead_letter, settings.limits.max_message_bytes
-        ),
-        policy=BatchPolicy(max_records=500, max_bytes=settings.bulk.max_bytes, max_seconds=1.0),
-        name="dlq-replay",
-        stage=Stage.PRODUCE,
-    )
-    try:
-        loop.run(idle_exit_seconds=idle_exit_seconds, max_wait_seconds=30)
-    finally:
-        producer.close(timeout=10)
-    log.info("replayed %d dead letters (%s)", summary.replayed, dict(summary.by_topic))
-    return summary
+    def _settle(self, tps: list[TopicPartition]) -> None:
+        """Waits for the broker to acknowledge what was sent, then records how far each
+        stage asked for got (raises TransientError, committing nothing, if it did not)."""
+        for sink in self.sinks.values():
+            sink.flush()
+        reached = {tp: OffsetAndMetadata(self.consumer.position(tp), "", -1) for tp in tps}
+        for stage in self.chosen:
+            errors = self.admin.alter_group_offsets(replay_group(self.settings, stage), reached)
+            failed = {tp: e for tp, e in errors.items() if e is not Errors.NoError}
+            if failed:
+                raise TransientError(
+                    f"could not record how far the {stage.value} letters were replayed: {failed}"
+                )
+            for tp, meta in reached.items():
+                self.done[stage][tp] = meta.offset

@@ -109,6 +109,7 @@ class ConsumerGroups(BaseSettings):
     clean: str = "newsflow-clean"
     index: str = "newsflow-index"
     fetch: str = "newsflow-fetch"
+    # `dlq replay` keeps how far it got per stage, in groups named "<replay>.<stage>".
     replay: str = "newsflow-dlq-replay"
 
 

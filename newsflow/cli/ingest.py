@@ -250,20 +250,22 @@ def dlq_list(
 @dlq_app.command("replay")
 def dlq_replay(
     ctx: typer.Context,
-    stage: list[str] = typer.Option(
-        None, help="Only letters that failed at these stages (decode, clean, index...)."
+    stage: list[Stage] = typer.Option(
+        None, help="Only letters that failed at this stage (repeat for several); default all."
     ),
 ) -> None:
     """Sends dead letters back to their stage's input topic, e.g. after fixing the cause.
 
-    Letters already replayed are not sent again (a consumer group remembers); a letter that
-    fails again becomes a new dead letter with its new reason.
+    Letters already replayed are not sent again (a consumer group per stage remembers how far
+    its letters were replayed, so replaying one stage leaves the others' for later); a letter
+    that fails again becomes a new dead letter with its new reason.
     """
     from consumers.dlq import replay
 
-    stages = {Stage(s) for s in stage} if stage else None
-    summary = replay(settings_of(ctx), stages=stages)
-    console.print(
-        f"replayed {summary.replayed} dead letter(s) {dict(summary.by_topic)}; "
-        f"skipped {summary.skipped}"
-    )
+    summary = replay(settings_of(ctx), stages=set(stage) if stage else None)
+    where = ", ".join(f"{n} to {topic}" for topic, n in sorted(summary.by_topic.items()))
+    line = f"replayed {summary.replayed} dead letter(s)" + (f" ({where})" if where else "")
+    line += f"; skipped {summary.skipped} (other stages, or replayed before)"
+    if summary.unrecoverable:
+        line += f"; {summary.unrecoverable} no longer on their topic, not replayed"
+    console.print(escape(line))

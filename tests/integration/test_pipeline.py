@@ -32,7 +32,7 @@ from consumers.workers import run_clean_worker, run_index_worker
 from newsflow.kafka.clients import make_admin, make_consumer, make_producer
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import PROJECT_ROOT, Settings
-from schemas import ContentType, RawArticle, Tags
+from schemas import ContentType, DeadLetter, RawArticle, Stage, Tags
 
 pytestmark = pytest.mark.integration
 
@@ -288,6 +288,52 @@ def test_dlq_replay_after_fixing_the_cause_indexes_them(
     assert count(es, settings) == 100
     # A second replay resends nothing: the replay group remembers what it already sent.
     assert replay(fixed).replayed == 0
+
+
+def _keys_on(settings: Settings, topic: str) -> list[bytes | None]:
+    """The key of every message on ``topic``."""
+    consumer = make_consumer(settings, None, consumer_timeout_ms=5000)
+    try:
+        consumer.subscribe([topic])
+        return [r.key for r in consumer]
+    finally:
+        consumer.close()
+
+
+def test_replaying_one_stages_letters_leaves_the_others_for_later(
+    stack: Any, settings: Settings
+) -> None:
+    """`dlq replay --stage index` must not move past the clean failures it skips."""
+    ensure_topics(settings)
+    letters = [
+        DeadLetter(
+            original=f"original {stage} {i}".encode(),
+            original_key=f"{stage}-{i}".encode(),
+            stage=stage,
+            error_type="unexpected",
+            error_message="a cause since fixed",
+        )
+        for i in range(3)
+        for stage in (Stage.CLEAN, Stage.INDEX)
+    ]
+    producer = make_producer(settings)
+    for letter in letters:
+        producer.send(settings.topics.dead_letter, value=letter.model_dump_json().encode())
+    producer.flush()
+    producer.close()
+
+    first = replay(settings, stages={Stage.INDEX})
+    assert (first.replayed, first.skipped) == (3, 3)
+    assert sorted(_keys_on(settings, settings.topics.clean)) == [b"index-0", b"index-1", b"index-2"]
+    assert _keys_on(settings, settings.topics.raw) == []
+
+    second = replay(settings, stages={Stage.CLEAN})
+    assert second.replayed == 3
+    assert sorted(_keys_on(settings, settings.topics.raw)) == [b"clean-0", b"clean-1", b"clean-2"]
+    # Every stage's letters were replayed once: nothing is sent again, in one go or by stage.
+    assert replay(settings).replayed == 0
+    assert replay(settings, stages={Stage.INDEX}).replayed == 0
+    assert len(_keys_on(settings, settings.topics.clean)) == 3
 
 
 # --- transient outages: retry, commit nothing meanwhile ---------------------------------------

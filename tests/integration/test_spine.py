@@ -363,7 +363,7 @@ def test_an_oversized_dead_letter_is_written_truncated_and_replays_whole(
     # A 6 MB page takes a while to clean on a busy machine: the limit here is not under test.
     fixed = with_limits(settings, max_input_bytes=12_000_000, clean_timeout_seconds=600)
     ensure_topics(fixed)
-    summary = replay(fixed, idle_exit_seconds=2)
+    summary = replay(fixed)
     assert summary.replayed == 1 and summary.unrecoverable == 0
     run_clean_worker(fixed, idle_exit_seconds=2)
     run_index_worker(fixed, idle_exit_seconds=2)
