@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -98,6 +98,61 @@ class SearchFilters:
     min_confidence: float | None = None
 
 
+#: An IPTC media topic code without its scheme, e.g. 04000000 for medtop:04000000.
+_IPTC_NUMBER = re.compile(r"^\d{8}$")
+#: An age for --since: hours, days or weeks before now.
+_AGE = re.compile(r"^(\d{1,5})\s*([hdw])$", re.IGNORECASE)
+#: A date, or a date and time with an optional UTC offset, in ISO 8601.
+_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+_AGE_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """The moment ``--since`` names: a date (2026-11-30), a time (2026-11-30T08:00, UTC unless
+    it says otherwise) or an age before ``now`` (24h, 7d, 2w). Raises QueryError otherwise."""
+    value = text.strip()
+    age = _AGE.match(value)
+    if age:
+        return now - int(age.group(1)) * _AGE_UNITS[age.group(2).lower()]
+    # A bare year or number is not accepted: "2025" was read as 33 minutes after 1970.
+    if re.match(
+        r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$", value
+    ):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise QueryError(f"--since {text!r}: {exc}") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    raise QueryError(
+        f"--since {text!r}: give a date (2026-11-30), a time (2026-11-30T08:00) or an age "
+        "(24h, 7d, 2w)"
+    )
+
+
+def _term(field: str, value: str) -> dict[str, Any]:
+    """An exact match on a keyword field, ignoring case: "china" finds "China"."""
+    return {"term": {field: {"value": value, "case_insensitive": True}}}
+
+
+def _any_of(clauses: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"bool": {"should": clauses, "minimum_should_match": 1}}
+
+
+def _site_filter(site: str) -> dict[str, Any]:
+    """The site's name as the page gives it ("NRK") or its host (nrk.no, www.nrk.no, or
+    https://www.nrk.no/): ``site`` holds the name when the page has one, the URL the host."""
+    host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", site.strip().lower()).split("/")[0]
+    host = host.removeprefix("www.")
+    prefixes = [f"{scheme}://{www}{host}/" for scheme in ("https", "http") for www in ("", "www.")]
+    return _any_of(
+        [
+            _term("site", site.strip()),
+            _term("site", host),
+            *({"prefix": {"url": {"value": p, "case_insensitive": True}}} for p in prefixes),
+        ]
+    )
+
+
 def build_query(
     text: str, filters: SearchFilters, size: int = 10, markers: Markers | None = None
 ) -> dict[str, Any]:
@@ -132,26 +187,29 @@ def build_query(
         should.append({"match_phrase": {"title": {"query": text, "boost": 4}}})
     flt: list[dict[str, Any]] = []
     if filters.since is not None:
-        flt.append({"range": {"published_at": {"gte": filters.since.isoformat()}}})
-    if filters.site:
-        flt.append({"term": {"site": filters.site}})
-    if filters.language:
-        flt.append({"term": {"language": filters.language}})
-    if filters.entity:
-        flt.append(
-            {
-                "bool": {
-                    "should": [
-                        {"term": {f"tags.{kind}.keyword": filters.entity}}
-                        for kind in ("persons", "organizations", "locations")
-                    ]
-                    + [{"term": {"tags.entities.value": filters.entity}}],
-                    "minimum_should_match": 1,
-                }
+        since = filters.since.isoformat()
+        # An article without a publication date counts from when it was ingested: dropping
+        # every undated article (a text file, many feeds) from "since" surprised users.
+        undated = {
+            "bool": {
+                "must_not": [{"exists": {"field": "published_at"}}],
+                "filter": [{"range": {"ingested_at": {"gte": since}}}],
             }
-        )
+        }
+        flt.append(_any_of([{"range": {"published_at": {"gte": since}}}, undated]))
+    if filters.site:
+        flt.append(_site_filter(filters.site))
+    if filters.language:
+        flt.append(_term("language", filters.language.strip()))
+    if filters.entity:
+        fields = [f"tags.{kind}.keyword" for kind in ("persons", "organizations", "locations")]
+        flt.append(_any_of([_term(f, filters.entity) for f in [*fields, "tags.entities.value"]]))
     if filters.topic:
-        flt.append({"term": {"tags.topics.value": filters.topic}})
+        topic = filters.topic.strip()
+        if _IPTC_NUMBER.match(topic):
+            topic = f"medtop:{topic}"
+        # A topic is stored as {"value": its name, "label": its code}: either finds it.
+        flt.append(_any_of([_term("tags.topics.value", topic), _term("tags.topics.label", topic)]))
     if filters.min_confidence is not None:
         flt.append({"range": {"extraction.confidence": {"gte": filters.min_confidence}}})
     return {

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 
 import typer
 from rich.console import Console
@@ -25,7 +25,7 @@ from newsflow.cli.produce import run_produce
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
 from newsflow.kafka.topics import ensure_topics
-from newsflow.search import MAX_HITS, SearchFilters, check_request
+from newsflow.search import MAX_HITS, SearchFilters, check_request, parse_since
 from newsflow.search import search as run_search
 from newsflow.settings import PROJECT_ROOT
 from newsflow.stack import ensure_up
@@ -124,11 +124,23 @@ def consume_index(
 def search(
     ctx: typer.Context,
     query: str = typer.Argument(..., help='What to look for, e.g. "iron ore".'),
-    since: datetime | None = typer.Option(None, help="Only articles published on or after."),
-    site: str | None = typer.Option(None, help="Only this site (host without www.)."),
+    since: str | None = typer.Option(
+        None,
+        help="Only articles published on or after this date (2026-11-30), time "
+        "(2026-11-30T08:00, UTC) or age (24h, 7d, 2w); undated ones by when they were ingested.",
+    ),
+    site: str | None = typer.Option(
+        None, help="Only this site: its host (nrk.no) or the name it gives itself (NRK)."
+    ),
     lang: str | None = typer.Option(None, help="Only this language (ISO 639-1, e.g. en)."),
-    entity: str | None = typer.Option(None, help="Only articles naming this entity."),
-    topic: str | None = typer.Option(None, help="Only this IPTC topic code."),
+    entity: str | None = typer.Option(
+        None, help="Only articles naming this person, organization or place (any case)."
+    ),
+    topic: str | None = typer.Option(
+        None,
+        help="Only this IPTC media topic: its code (medtop:04000000 or 04000000) or its name "
+        '("economy, business and finance").',
+    ),
     min_confidence: float | None = typer.Option(
         None, min=0.0, max=1.0, help="Only articles extracted with at least this confidence (0-1)."
     ),
@@ -139,9 +151,10 @@ def search(
 
     settings = settings_of(ctx)
     check_request(query, size)  # a QueryError is one line and exit 2 (NewsflowGroup)
+    moment = parse_since(since, datetime.now(UTC)) if since is not None else None
     es = make_es(settings)
     filters = SearchFilters(
-        since=since,
+        since=moment,
         site=site,
         language=lang,
         entity=entity,

@@ -10,7 +10,7 @@ from consumers.cleaning.model import Extracted
 from consumers.dlq import target_topic
 from consumers.process import build_article, site_of
 from newsflow.elastic.hits import Hit
-from newsflow.search import SearchFilters, build_query
+from newsflow.search import QueryError, SearchFilters, build_query, parse_since
 from newsflow.settings import Settings
 from schemas import ContentType, DeadLetter, RawArticle, Stage, Tags
 from schemas.decode import parse_article, parse_raw
@@ -90,10 +90,41 @@ def test_search_query_filters_and_highlights() -> None:
     must = q["query"]["bool"]["must"][0]["multi_match"]
     assert must["query"] == "iron ore" and "body" in must["fields"]
     filters = q["query"]["bool"]["filter"]
-    assert {"term": {"site": "chinadaily.com.cn"}} in filters
-    assert {"term": {"language": "en"}} in filters
-    assert any("range" in f for f in filters)
+    assert {"term": {"language": {"value": "en", "case_insensitive": True}}} in filters
+    site = next(f for f in filters if "prefix" in str(f))["bool"]["should"]
+    assert {
+        "prefix": {"url": {"value": "https://www.chinadaily.com.cn/", "case_insensitive": True}}
+    } in site
+    assert any("published_at" in str(f) for f in filters)
     assert "body" in q["highlight"]["fields"]
+
+
+def test_a_bare_iptc_number_is_its_media_topic_code() -> None:
+    (topic,) = build_query("", SearchFilters(topic="04000000"))["query"]["bool"]["filter"]
+    assert {
+        "term": {"tags.topics.label": {"value": "medtop:04000000", "case_insensitive": True}}
+    } in (topic["bool"]["should"])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-30", datetime(2026, 11, 30, tzinfo=UTC)),
+        ("2026-11-30T08:15", datetime(2026, 11, 30, 8, 15, tzinfo=UTC)),
+        ("2026-11-30 08:15:00+01:00", datetime(2026, 11, 30, 7, 15, tzinfo=UTC)),
+        ("24h", datetime(2026, 12, 1, 12, tzinfo=UTC)),
+        (" 7d ", datetime(2026, 11, 25, 12, tzinfo=UTC)),
+        ("2W", datetime(2026, 11, 18, 12, tzinfo=UTC)),
+    ],
+)
+def test_since_takes_a_date_a_time_or_an_age(text: str, expected: datetime) -> None:
+    assert parse_since(text, datetime(2026, 12, 2, 12, tzinfo=UTC)) == expected
+
+
+@pytest.mark.parametrize("text", ["2025", "1733000000", "yesterday", "2026-13-45", "7 days", ""])
+def test_since_refuses_anything_else_saying_what_it_takes(text: str) -> None:
+    with pytest.raises(QueryError, match=r"24h, 7d, 2w|month must be"):
+        parse_since(text, datetime(2026, 12, 2, tzinfo=UTC))
 
 
 def test_min_confidence_filters_on_the_extraction_confidence() -> None:
