@@ -99,7 +99,13 @@ def load_feeds(path: Path) -> list[FeedSpec]:
     """The feeds ``path`` lists; FeedsFileError if it is missing or malformed."""
     if not path.exists():
         raise FeedsFileError(f"{path}: no such feeds file")
-    return parse_feeds(path.read_text(encoding="utf-8"), str(path))
+    if path.is_dir():
+        raise FeedsFileError(f"{path}: a directory, not a feeds file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FeedsFileError(f"{path}: cannot read the feeds file: {exc}") from None
+    return parse_feeds(text, str(path))
 
 
 def _document(path: Path) -> tomlkit.TOMLDocument:
@@ -188,6 +194,8 @@ def feeds_for(locations: Iterable[str], max_bytes: int) -> list[FeedSpec]:
     for location in locations:
         if is_url(location):
             feeds.append(FeedSpec(url=location))
+        elif "://" in location:
+            raise FeedsFileError(f"{location}: only http and https feeds are crawled")
         elif location.lower().endswith((".opml", ".opml.xml")):
             feeds.extend(read_opml(Path(location), max_bytes))
         else:

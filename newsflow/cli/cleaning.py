@@ -24,12 +24,14 @@ from rich.table import Table
 from newsflow.cli.app import app, settings_of
 from newsflow.settings import Limits
 from schemas.failures import PermanentError, describe
-from schemas.reasons import AnyStageReason
+from schemas.reasons import AnyStageReason, ProduceReason
 
 if TYPE_CHECKING:
     from consumers.tagging import Tagger
 
 _FORMATS = ("auto", "html", "text", "json")
+#: Endings of files that hold many articles: `produce` splits them, `clean` takes one page.
+_MANY_ARTICLES = (".jsonl", ".ndjson", ".warc", ".rss", ".atom", ".xml")
 
 
 def _quiet_extractor_logs() -> None:
@@ -42,13 +44,25 @@ def _quiet_extractor_logs() -> None:
 _TAGGER: Tagger | None = None
 
 
-def _clean_one(args: tuple[str, str, bool, Limits]) -> str:
+#: One file's JSON line, and whether it is an error line.
+_Line = tuple[str, bool]
+
+
+def _clean_one(args: tuple[str, str, bool, Limits]) -> _Line:
     """One file -> one JSON line (the Article fields plus source, or source plus error)."""
     from consumers.cleaning import clean, raw_from_file, to_article
     from consumers.tagging import load_tagger
 
     path, fmt, tag, limits = args
     global _TAGGER
+    if "://" in path:
+        return _error_line(path, ProduceReason.UNSUPPORTED, "clean reads local files, not URLs")
+    if fmt == "auto" and path.lower().removesuffix(".gz").endswith(_MANY_ARTICLES):
+        return _error_line(
+            path,
+            ProduceReason.UNSUPPORTED,
+            "a file of many articles (JSON Lines, WARC, a feed): `newsflow produce` reads it",
+        )
     try:
         raw = raw_from_file(path, fmt, limits=limits)
         extracted = clean(raw, limits)
@@ -66,18 +80,18 @@ def _clean_one(args: tuple[str, str, bool, Limits]) -> str:
     record["paragraphs"] = record["body"]
     record["body"] = article.text
     record["source"] = path
-    return json.dumps(record, ensure_ascii=False)
+    return json.dumps(record, ensure_ascii=False), False
 
 
-def _error_line(path: str, reason: str, message: str) -> str:
+def _error_line(path: str, reason: str, message: str) -> _Line:
     """The JSON line of a file that could not be cleaned: its source, reason and message."""
-    return json.dumps({"source": path, "error": str(reason), "message": message})
+    return json.dumps({"source": path, "error": str(reason), "message": message}), True
 
 
 _Task = tuple[str, str, bool, Limits]
 
 
-def _alone(task: _Task) -> str:
+def _alone(task: _Task) -> _Line:
     """One file in a fresh process of its own: a file that kills its worker (a crash in C
     code, the kernel's OOM killer) is reported, and the others in flight are not blamed."""
     with ProcessPoolExecutor(max_workers=1) as pool:
@@ -87,7 +101,7 @@ def _alone(task: _Task) -> str:
             return _error_line(task[0], AnyStageReason.STAGE_CRASHED, "the worker process died")
 
 
-def _pooled(tasks: list[_Task], workers: int) -> Iterator[str]:
+def _pooled(tasks: list[_Task], workers: int) -> Iterator[_Line]:
     """Every task's line, in order, from a pool that is rebuilt when a worker dies."""
     pending = tasks
     while pending:
@@ -106,7 +120,9 @@ def _pooled(tasks: list[_Task], workers: int) -> Iterator[str]:
                 pending = []
 
 
-def _run(files: Sequence[str], fmt: str, tag: bool, workers: int, limits: Limits) -> Iterator[str]:
+def _run(
+    files: Sequence[str], fmt: str, tag: bool, workers: int, limits: Limits
+) -> Iterator[_Line]:
     tasks = [(f, fmt, tag, limits) for f in files]
     if workers <= 1 or len(tasks) < 2:
         yield from map(_clean_one, tasks)
@@ -117,22 +133,31 @@ def _run(files: Sequence[str], fmt: str, tag: bool, workers: int, limits: Limits
 @app.command("clean")
 def clean_command(
     ctx: typer.Context,
-    files: Annotated[list[Path], typer.Argument(help="Input files (.html, .txt, .json; .gz ok).")],
+    # str, not Path: a Path turns "http://x/a.html" into "http:/x/a.html".
+    files: Annotated[list[str], typer.Argument(help="Input files (.html, .txt, .json; .gz ok).")],
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="html, text, json or auto (by suffix).")
     ] = "auto",
     tag: Annotated[bool, typer.Option("--tag/--no-tag", help="Also run the tagger.")] = False,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Processes.")] = 1,
 ) -> None:
-    """Clean files: one JSON line per file with the Article fields, `source` and `error`."""
+    """Clean files: one JSON line per file with the Article fields, `source` and `error`.
+
+    Every file gets its line, in order, whatever happens to the others. Exit code 0 when each
+    file gave an article, 1 when any did not (its line holds `error` and `message`).
+    """
     if fmt not in _FORMATS:
         raise typer.BadParameter(f"use one of {', '.join(_FORMATS)}", param_hint="--format")
     _quiet_extractor_logs()
     limits = settings_of(ctx).limits
     out = sys.stdout
-    for line in _run([str(f) for f in files], fmt, tag, workers, limits):
+    failed = 0
+    for line, error in _run(files, fmt, tag, workers, limits):
         out.write(line + "\n")
+        failed += error
     out.flush()
+    if failed:
+        raise typer.Exit(1)
 
 
 def _corpus_path(name: str | None) -> Path:
@@ -163,7 +188,8 @@ def _languages(gold: dict[str, str], meta: dict[str, dict[str, str]]) -> tuple[d
 def eval_command(
     mode: Annotated[str, typer.Option("--mode", "-m", help="html, text or both.")] = "both",
     limit: Annotated[
-        int | None, typer.Option("--limit", "-n", help="Pages, spread evenly over the ids.")
+        int | None,
+        typer.Option("--limit", "-n", min=1, help="Pages, spread evenly over the ids."),
     ] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=8, help="Processes.")] = 2,
     split: Annotated[

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -114,6 +115,10 @@ def feeds_add(
             for u in urls
         ]
         added = add_feeds(file, specs)
+    except ValidationError as exc:  # pydantic's own message is several lines and a link
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ())) or "feed"
+        raise _fail(f"{field}: {first['msg']}") from None
     except (FeedsFileError, ValueError) as exc:
         raise _fail(str(exc)) from None
     console.print(f"added {len(added)} of {len(specs)} to {file}")

@@ -203,7 +203,8 @@ def run(
         index = ensure_index(es, settings.index)
 
         console.rule("1/4 produce")
-        summary, code = run_produce(inputs, settings, quiet=not console.is_terminal)
+        # Rejections are listed even in a pipe (a log); only the progress bar needs a terminal.
+        summary, code = run_produce(inputs, settings, progress=console.is_terminal)
         if code != 0 or summary is None:
             raise typer.Exit(code or 1)
 

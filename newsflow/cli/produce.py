@@ -17,6 +17,7 @@ from producers.sources import SUPPORTED_SUFFIXES, expand
 
 EXIT_OK = 0
 EXIT_BROKER = 1
+EXIT_NOTHING = 3
 
 # Listing every rejection of a huge run would bury the summary; the counts stay exact.
 _MAX_LISTED = 50
@@ -43,7 +44,8 @@ _HELP = "\n\n".join(
         "0 = the run completed, even if some inputs were rejected or skipped as duplicates;",
         "1 = nothing could be published because of a broker error (Kafka unreachable, every "
         "send failed);",
-        "2 = bad command line.",
+        "2 = bad command line;",
+        "3 = nothing was published: every input was rejected (a typo in a path, say).",
     )
 )
 
@@ -69,9 +71,17 @@ def _print_summary(console: Console, summary: PublishSummary, topic: str, quiet:
 
 
 def run_produce(
-    locations: list[str], settings: Settings, *, topic: str | None = None, quiet: bool = False
+    locations: list[str],
+    settings: Settings,
+    *,
+    topic: str | None = None,
+    quiet: bool = False,
+    progress: bool | None = None,
 ) -> tuple[PublishSummary | None, int]:
-    """Publishes ``locations`` and prints the summary; returns it with the CLI exit code."""
+    """Publishes ``locations`` and prints the summary; returns it with the CLI exit code.
+
+    ``quiet``: no progress bar and no list of rejections; ``progress`` overrides the former.
+    """
     # soft_wrap: one line per rejection even in a pipe or CI log, where rich would wrap at 80.
     console = Console(soft_wrap=True)
     topic = topic or settings.topics.raw
@@ -98,11 +108,16 @@ def run_produce(
         return None, EXIT_BROKER
     try:
         sources = expand(locations, settings.limits, settings.crawl)
-        summary = publish(sources, producer, topic, progress=not quiet)
+        bar = not quiet if progress is None else progress
+        summary = publish(sources, producer, topic, progress=bar)
     finally:
         producer.close(timeout=10)
     _print_summary(console, summary, topic, quiet)
-    return summary, EXIT_BROKER if summary.nothing_published_due_to_broker else EXIT_OK
+    if summary.nothing_published_due_to_broker:
+        return summary, EXIT_BROKER
+    if summary.published == 0 and summary.rejected:
+        return summary, EXIT_NOTHING
+    return summary, EXIT_OK
 
 
 @app.command(help=_HELP)

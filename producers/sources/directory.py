@@ -4,6 +4,7 @@ whose name ending says its kind."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,9 @@ from producers.sources.warc import Warc
 from schemas.article import RawArticle
 from schemas.failures import describe
 from schemas.reasons import ProduceReason
+
+#: A URL's scheme ("ftp:", "mailto:"); a Windows drive letter ("C:") is one letter only.
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,13 @@ def source_for(location: str | Path, limits: Limits, crawl: CrawlSettings | None
     if path.is_dir():
         return Directory(path, limits)
     if not path.exists():
+        if _SCHEME.match(text):  # ftp://, file://, mailto: ... are not paths either
+            scheme = text.split(":", 1)[0]
+            return Unusable(
+                text,
+                ProduceReason.UNSUPPORTED,
+                f"{scheme}: URLs are not read, only http and https ones",
+            )
         return Unusable(text, ProduceReason.MISSING, "no such file or directory")
     source = file_source(path, limits)
     if source is None:

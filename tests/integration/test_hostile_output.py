@@ -118,6 +118,23 @@ def test_unreachable_services_are_one_line(settings: Settings) -> None:
     assert "no Kafka broker answers" in _fails_in_one_line(run(["status"], env), 1)
 
 
+def test_produce_and_run_fail_when_no_input_could_be_published(
+    stack: StackStatus, settings: Settings
+) -> None:
+    """A typo in every path: nothing is published, and the exit code says so (3)."""
+    env = child_env(settings)
+    typo = "/nonexistent/newsflow-typo.txt"
+    result = run(["produce", typo, "ftp://example.com/feed"], env, timeout=120)
+    assert result.returncode == 3, output(result)
+    assert f"{typo}: missing" in result.stdout
+    assert "ftp: URLs are not read" in result.stdout
+    # The main job stops there instead of cleaning, indexing and searching what was there.
+    ran = run(["run", "--no-local-stack", typo], env, timeout=300)
+    assert ran.returncode == 3, output(ran)
+    assert f"{typo}: missing" in ran.stdout  # listed even in a pipe
+    assert "2/4 clean and tag" not in ran.stdout
+
+
 # --- secrets in output (gap 4) ----------------------------------------------------------------
 
 URL_SECRET = "UrlPassw0rd-4f1c"

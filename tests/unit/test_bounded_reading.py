@@ -77,7 +77,8 @@ def test_clean_reports_each_hostile_file_in_one_line_and_goes_on(hostile: dict[s
         timeout=240,
         preexec_fn=lambda: _address_space_limit(700),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    # Every file has its line; the exit code says that some of them are errors.
+    assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["source"] for line in lines] == [str(f) for f in files]

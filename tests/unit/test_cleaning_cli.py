@@ -24,7 +24,7 @@ def test_clean_prints_one_json_line_per_file(tmp_path: Path) -> None:
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
     result = CliRunner().invoke(app, ["clean", str(page), str(empty), str(tmp_path / "missing")])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # some files could not be cleaned
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [line["source"] for line in lines] == [str(page), str(empty), str(tmp_path / "missing")]
     story, blank, missing = lines
@@ -130,3 +130,28 @@ def test_eval_lists_every_page_and_names_the_pages_it_failed(tmp_path: Path) -> 
     assert "error" not in found and found["f1"] > 0.9 and 0.0 <= found["confidence"] <= 1.0
     assert "text/ours: the 2 lowest pages" in result.output
     assert "uk-Other_2026_01_02" in result.output and "no_article_text" in result.output
+
+
+def test_clean_exits_zero_only_when_every_file_gave_an_article(tmp_path: Path) -> None:
+    page = tmp_path / "story.html"
+    page.write_bytes((FIXTURES / "jsonld_byline.html").read_bytes())
+    assert CliRunner().invoke(app, ["clean", str(page)]).exit_code == 0
+    assert CliRunner().invoke(app, ["clean", str(page), str(tmp_path / "typo.html")]).exit_code == 1
+
+
+def test_clean_says_what_it_does_not_read_urls_and_files_of_many_articles(tmp_path: Path) -> None:
+    lines = tmp_path / "articles.jsonl.gz"
+    lines.write_bytes(gzip.compress(b'{"text": "One article."}\n'))
+    feed = tmp_path / "feed.rss"
+    feed.write_text("<rss><channel></channel></rss>")
+    url = "https://example.com/a/story.html"
+    result = CliRunner().invoke(app, ["clean", url, str(lines), str(feed)])
+    assert result.exit_code == 1
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert out[0] == {
+        "source": url,  # as typed: not "https:/example.com/..."
+        "error": "unsupported",
+        "message": "clean reads local files, not URLs",
+    }
+    for line in out[1:]:
+        assert line["error"] == "unsupported" and "newsflow produce" in line["message"]

@@ -54,3 +54,17 @@ def test_feeds_errors_are_one_line_on_stderr(tmp_path: Path) -> None:
     assert gone.exit_code == 1 and gone.stdout == ""
     assert gone.stderr.startswith("error: https://b.example/rss is not in")
     assert gone.stderr.count("\n") == 1
+
+
+def test_a_bad_feed_or_feeds_file_is_one_line_and_a_usage_error(tmp_path: Path) -> None:
+    runner = CliRunner()
+    cases = [
+        (["feeds", "add", "ftp://x.example/y", "-f", str(tmp_path / "f.toml")], "not an http(s)"),
+        (["feeds", "list", "-f", str(tmp_path)], "a directory, not a feeds file"),
+        (["crawl", "--once", "ftp://x.example/y"], "only http and https feeds are crawled"),
+    ]
+    for args, says in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert says in result.output and len(result.output.strip().splitlines()) == 1, args
+        assert "pydantic" not in result.output and "Traceback" not in result.output
