@@ -173,6 +173,14 @@ def search(
     )
 
 
+def _one_shot_logs() -> None:
+    """A command that runs the workers' code once and prints its own summary: their
+    progress lines (partitions assigned, stopped after N records) only with -v; their
+    warnings (a dead letter and its reason) always."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("consumers").setLevel(logging.WARNING)
+
+
 @app.command()
 def run(
     ctx: typer.Context,
@@ -193,6 +201,7 @@ def run(
     from consumers.workers import run_clean_worker, run_index_worker
 
     settings = settings_of(ctx)
+    _one_shot_logs()
     with worker_exit_codes("run"):
         if local_stack:
             ensure_up(settings)
@@ -276,6 +285,7 @@ def dlq_replay(
     """
     from consumers.dlq import replay
 
+    _one_shot_logs()
     summary = replay(settings_of(ctx), stages=set(stage) if stage else None)
     where = ", ".join(f"{n} to {topic}" for topic, n in sorted(summary.by_topic.items()))
     line = f"replayed {summary.replayed} dead letter(s)" + (f" ({where})" if where else "")
