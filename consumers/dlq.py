@@ -11,7 +11,9 @@ a letter that fails again simply comes back as a new dead letter.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -36,6 +38,26 @@ def target_topic(letter: DeadLetter, settings: Settings) -> str:
     if letter.stage == Stage.FETCH:
         return settings.topics.links
     return settings.topics.raw
+
+
+#: Where a raw article or a link came from, in its JSON (a truncated original is not whole
+#: JSON: the fields are looked for in its first bytes).
+_ORIGIN = re.compile(rb'"(url|source)"\s*:\s*"((?:[^"\\]|\\.){1,500})"')
+
+
+def origin_of(letter: DeadLetter) -> str | None:
+    """The URL or file the failed message was made from, if its original names one."""
+    found: dict[bytes, bytes] = {}
+    for match in _ORIGIN.finditer(letter.original[:65536]):
+        found.setdefault(match.group(1), match.group(2))  # the top level's come first
+    value = found.get(b"url") or found.get(b"source")
+    if value is None:
+        return None
+    try:
+        text: str = json.loads(b'"' + value + b'"')
+    except ValueError:
+        return None
+    return text
 
 
 def list_dead_letters(settings: Settings, limit: int = 1000) -> list[DeadLetter]:

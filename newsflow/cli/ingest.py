@@ -252,20 +252,27 @@ def dlq_list(
     show_body: bool = typer.Option(False, help="Print the first bytes of each original."),
 ) -> None:
     """Lists dead letters: stage, reason and where the original message came from."""
-    from consumers.dlq import list_dead_letters
+    from consumers.dlq import list_dead_letters, origin_of
 
     letters = list_dead_letters(settings_of(ctx), limit=limit)
-    table = Table("failed at", "stage", "reason", "message", "from")
+    table = Table("failed at", "stage")
+    table.add_column("reason", overflow="fold")
+    table.add_column("message")
+    # Folded, not cut short: a path or an offset is no use with its end missing.
+    table.add_column("input", overflow="fold")
+    table.add_column("from", overflow="fold")
     for d in letters:
         table.add_row(
             d.failed_at.strftime("%Y-%m-%d %H:%M:%S"),
             d.stage.value,
             d.error_type,
             escape(d.error_message[:80]),
+            escape(displayable(origin_of(d) or "-", 100)),
             f"{d.topic}[{d.partition}]@{d.offset}",
         )
         if show_body:
-            table.add_row("", "", "", escape(repr(d.original[:80])), "")
+            head = d.original[:300].decode("utf-8", "replace")
+            table.add_row("", "", "", escape(displayable(head, 300)), "", "")
     console.print(table)
     console.print(f"{len(letters)} dead letter(s)")
 

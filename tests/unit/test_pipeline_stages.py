@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from consumers.cleaning.model import Extracted
-from consumers.dlq import target_topic
+from consumers.dlq import origin_of, target_topic
 from consumers.process import build_article, site_of
 from newsflow.elastic.hits import Hit
 from newsflow.search import QueryError, SearchFilters, build_query, parse_since
@@ -150,3 +150,15 @@ def test_to_hit_flattens() -> None:
         }
     )
     assert hit.id == "a" and hit.source.title == "T" and hit.snippets == ["x"]
+
+
+def test_a_dead_letter_names_the_file_or_url_it_was_made_from() -> None:
+    def letter(original: bytes) -> DeadLetter:
+        return DeadLetter(original=original, stage=Stage.CLEAN, error_type="x", error_message="")
+
+    from_file = _raw(source='feeds/pages/a "b".html').model_dump_json().encode()
+    assert origin_of(letter(from_file)) == 'feeds/pages/a "b".html'
+    from_web = _raw(url="https://example.com/a?x=1", source="crawl").model_dump_json().encode()
+    assert origin_of(letter(from_web)) == "https://example.com/a?x=1"
+    assert origin_of(letter(from_web[:200])) == "https://example.com/a?x=1"  # a truncated head
+    assert origin_of(letter(b"\x00\xff not json")) is None
