@@ -135,6 +135,13 @@ def test_produce_and_run_fail_when_no_input_could_be_published(
     assert "2/4 clean and tag" not in ran.stdout
 
 
+def test_ping_says_ok_when_both_services_answer(stack: StackStatus, settings: Settings) -> None:
+    """The workers' container healthcheck, against the local stack (whose Elasticsearch
+    refuses `HEAD /`, what the client's ping asks)."""
+    result = run(["ping", "--timeout", "10"], child_env(settings), timeout=60)
+    assert (result.returncode, result.stdout.strip()) == (0, "ok"), output(result)
+
+
 # --- secrets in output (gap 4) ----------------------------------------------------------------
 
 URL_SECRET = "UrlPassw0rd-4f1c"
