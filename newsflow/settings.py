@@ -97,8 +97,8 @@ class TopicSettings(BaseSettings):
     links: str = "news.links"
     # The latest state of every feed (validators, schedule, entries seen); compacted.
     feed_state: str = "news.feed-state"
-    partitions: int = 6
-    replication_factor: int = 1
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
 
 
 class ConsumerGroups(BaseSettings):
@@ -124,7 +124,7 @@ class ElasticSettings(BaseSettings):
     api_key: SecretStr | None = None
     ca_certs: str | None = None
     verify_certs: bool = True
-    request_timeout: float = 30.0
+    request_timeout: float = Field(default=30.0, gt=0)
 
 
 class IndexSettings(BaseSettings):
@@ -157,10 +157,10 @@ class Limits(BaseSettings):
 
     model_config = _group("NEWSFLOW_")
 
-    max_input_bytes: int = 5_000_000
-    clean_timeout_seconds: float = 10.0
-    http_connect_timeout: float = 5.0
-    http_read_timeout: float = 20.0
+    max_input_bytes: int = Field(default=5_000_000, ge=1)
+    clean_timeout_seconds: float = Field(default=10.0, gt=0)
+    http_connect_timeout: float = Field(default=5.0, gt=0)
+    http_read_timeout: float = Field(default=20.0, gt=0)
 
     @property
     def max_message_bytes(self) -> int:
@@ -173,14 +173,14 @@ class BulkSettings(BaseSettings):
 
     model_config = _group("NEWSFLOW_BULK_")
 
-    max_docs: int = 500
-    max_bytes: int = 5_000_000
-    max_seconds: float = 1.0
+    max_docs: int = Field(default=500, ge=1)
+    max_bytes: int = Field(default=5_000_000, ge=1)
+    max_seconds: float = Field(default=1.0, gt=0)
     # A batch is flushed early, once at least this old, when the worker has nothing more in
     # hand (a trickle of records is not held back for max_seconds). Under load batches fill
     # by count first; at half load (a few articles a second) this is most of the index
     # stage's share of produce -> searchable, next to Elasticsearch's 1 s refresh.
-    idle_seconds: float = 0.1
+    idle_seconds: float = Field(default=0.1, ge=0)
 
 
 class WorkerSettings(BaseSettings):

@@ -195,7 +195,9 @@ def crawl(
         "--fetch/--no-fetch",
         help="Fetch the pages, or publish each entry's own text (NEWSFLOW_CRAWL_FETCH_PAGES).",
     ),
-    idle: float = typer.Option(3.0, help="With --once: the fetch ends after this much quiet."),
+    idle: float = typer.Option(
+        3.0, min=0.0, help="With --once: the fetch ends after this much quiet."
+    ),
     every: float = typer.Option(
         60.0, help="Without --once: look for due feeds this often (seconds)."
     ),

@@ -68,8 +68,8 @@ _MAX_WAIT = "With --until-idle: how long to wait for a first partition."
 @consume_app.command("fetch")
 def consume_fetch(
     ctx: typer.Context,
-    until_idle: float | None = typer.Option(None, help=_UNTIL_IDLE),
-    max_wait: float = typer.Option(120.0, help=_MAX_WAIT),
+    until_idle: float | None = typer.Option(None, min=0.0, help=_UNTIL_IDLE),
+    max_wait: float = typer.Option(120.0, min=0.0, help=_MAX_WAIT),
 ) -> None:
     """Links topic -> fetch pages politely -> raw topic. Failures go to the dead-letter topic.
 
@@ -88,8 +88,8 @@ def consume_fetch(
 @consume_app.command("clean")
 def consume_clean(
     ctx: typer.Context,
-    until_idle: float | None = typer.Option(None, help=_UNTIL_IDLE),
-    max_wait: float = typer.Option(120.0, help=_MAX_WAIT),
+    until_idle: float | None = typer.Option(None, min=0.0, help=_UNTIL_IDLE),
+    max_wait: float = typer.Option(120.0, min=0.0, help=_MAX_WAIT),
 ) -> None:
     """Raw topic -> clean + tag -> clean topic. Failures go to the dead-letter topic.
 
@@ -108,8 +108,8 @@ def consume_clean(
 @consume_app.command("index")
 def consume_index(
     ctx: typer.Context,
-    until_idle: float | None = typer.Option(None, help=_UNTIL_IDLE),
-    max_wait: float = typer.Option(120.0, help=_MAX_WAIT),
+    until_idle: float | None = typer.Option(None, min=0.0, help=_UNTIL_IDLE),
+    max_wait: float = typer.Option(120.0, min=0.0, help=_MAX_WAIT),
 ) -> None:
     """Clean topic -> Elasticsearch bulk upserts by article id (no duplicates on replay)."""
     from consumers.workers import run_index_worker
@@ -191,7 +191,9 @@ def run(
     local_stack: bool = typer.Option(
         True, help="Start the local Kafka + Elasticsearch first (`newsflow stack up`)."
     ),
-    idle: float = typer.Option(3.0, help="Seconds of quiet after which a stage counts as done."),
+    idle: float = typer.Option(
+        3.0, min=0.0, help="Seconds of quiet after which a stage counts as done."
+    ),
 ) -> None:
     """The main job: produce the inputs, clean and tag them, index them, print top hits.
 
@@ -248,7 +250,7 @@ def run(
 @dlq_app.command("list")
 def dlq_list(
     ctx: typer.Context,
-    limit: int = typer.Option(50, help="Show at most this many."),
+    limit: int = typer.Option(50, min=1, help="Show at most this many."),
     show_body: bool = typer.Option(False, help="Print the first bytes of each original."),
 ) -> None:
     """Lists dead letters: stage, reason and where the original message came from."""
