@@ -156,7 +156,7 @@ def ping(
     ctx: typer.Context,
     timeout: float = typer.Option(5.0, "--timeout", min=0.1, help="Seconds per service."),
 ) -> None:
-    """Exit 0 if Kafka and Elasticsearch answer (the workers' container healthcheck)."""
+    """Exit 0 if Kafka and Elasticsearch answer, 1 if not (a probe for scripts and containers)."""
     settings = settings_of(ctx)
     # A healthcheck's output is for `docker inspect`: one line, not kafka-python's retries.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)

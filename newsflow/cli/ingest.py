@@ -166,6 +166,13 @@ def search(
 
         nearest = semantic_search(es, settings, query, size)
         print_hits(console, matches_header(len(nearest), "nearest article(s) to", query), nearest)
+        if (
+            not nearest
+            and not es.count(index=settings.index.alias, query={"exists": {"field": "embedding"}})[
+                "count"
+            ]
+        ):
+            console.print("no article has an embedding yet: run `newsflow enrich` (or the DAGs)")
         return
     found = run_search(es, settings, query, filters, size)
     print_hits(

@@ -151,8 +151,15 @@ def logs(
             raise typer.Exit(2)
         files = {key: files[key]}
     names: dict[Path, str] = {path: name for name, path in files.items()}
+    if not any(path.exists() for path in names):
+        for path, name in names.items():
+            err.print(f"{name}: no log at {path} (not started by `newsflow stack up` here)")
+        raise typer.Exit(1)
     prefix = len(files) > 1
     for path, name in names.items():
+        if not path.exists():  # the other service's is there: show it, say where this was not
+            err.print(f"{name}: no log at {path} (not started by `newsflow stack up` here)")
+            continue
         for line in tail(path, lines):
             print(f"[{name}] {line}" if prefix else line)
     if follow_:
