@@ -247,7 +247,7 @@ class WebClient:
                 if exc.reason == FetchReason.PRIVATE_ADDRESS:
                     raise
                 log.info("%s: %s", current, exc)
-                return robots_from(None, b"")
+                return robots_from(None, b"", failure=f"{exc.reason}: {exc.message}")
             if answer.status in _REDIRECTS and answer.headers.get("location"):
                 current = urljoin(current, answer.headers["location"].strip())
                 continue

@@ -66,13 +66,14 @@ def parse_robots(text: str) -> Robots:
     return Robots(parser=Protego.parse(text), text=text)
 
 
-def robots_from(status: int | None, body: bytes) -> Robots:
-    """The rules a robots.txt response gives (``status`` None: the request failed)."""
+def robots_from(status: int | None, body: bytes, failure: str | None = None) -> Robots:
+    """The rules a robots.txt response gives (``status`` None: the request failed, for the
+    reason ``failure`` says: unresolvable host, refused connection...)."""
     if status is not None and 200 <= status < 300:
         return parse_robots(body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace"))
     if status is not None and 400 <= status < 500:
         return Robots(why=f"robots.txt: HTTP {status}, everything allowed")
-    what = f"HTTP {status}" if status is not None else "no answer"
+    what = f"HTTP {status}" if status is not None else failure or "no answer"
     return Robots(disallow_all=True, why=f"robots.txt unavailable ({what}): nothing allowed")
 
 

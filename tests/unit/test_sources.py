@@ -297,8 +297,9 @@ def test_feed_connection_refused_is_a_rejection(settings: Limits) -> None:
     assert isinstance(item, Rejected)
     assert item.reason is ProduceReason.FETCH_FAILED
     # Nothing answers, robots.txt included, and a site whose robots.txt cannot be had is not
-    # crawled (the crawler's rule, newsflow.web.robots).
-    assert "no answer" in item.detail
+    # crawled (the crawler's rule, newsflow.web.robots); the detail says why it could not.
+    assert "robots.txt unavailable (unreachable:" in item.detail
+    assert "All connection attempts failed" in item.detail
 
 
 def test_a_feed_url_on_a_private_address_is_refused_by_default(
