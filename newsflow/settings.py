@@ -84,19 +84,25 @@ class KafkaSettings(BaseSettings):
     compression: Literal["none", "gzip", "zstd"] = "zstd"
 
 
+#: What Kafka accepts as a topic name; anything else fails at topic creation with a dump of
+#: the whole request.
+TOPIC_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
+TopicName = Annotated[str, Field(pattern=TOPIC_NAME_PATTERN)]
+
+
 class TopicSettings(BaseSettings):
     """The pipeline's topics and how they are created (``NEWSFLOW_TOPIC_*``)."""
 
     model_config = _group("NEWSFLOW_TOPIC_")
 
-    raw: str = "news.raw"
-    clean: str = "news.clean"
-    dead_letter: str = "news.dlq"
-    indexed: str = "news.indexed"
+    raw: TopicName = "news.raw"
+    clean: TopicName = "news.clean"
+    dead_letter: TopicName = "news.dlq"
+    indexed: TopicName = "news.indexed"
     # Pages to fetch, from the feed poller to the fetch workers (keyed by URL).
-    links: str = "news.links"
+    links: TopicName = "news.links"
     # The latest state of every feed (validators, schedule, entries seen); compacted.
-    feed_state: str = "news.feed-state"
+    feed_state: TopicName = "news.feed-state"
     partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import typer
 from kafka.errors import KafkaError
@@ -11,7 +12,7 @@ from rich.console import Console
 from newsflow.cli.app import app, settings_of
 from newsflow.kafka.clients import make_producer
 from newsflow.kafka.topics import ensure_topics
-from newsflow.settings import Settings
+from newsflow.settings import TOPIC_NAME_PATTERN, Settings
 from producers.publish import PublishSummary, publish
 from producers.sources import SUPPORTED_SUFFIXES, expand
 
@@ -120,6 +121,12 @@ def run_produce(
     return summary, EXIT_OK
 
 
+def _topic_name(value: str | None) -> str | None:
+    if value is not None and not re.match(TOPIC_NAME_PATTERN, value):
+        raise typer.BadParameter("a topic name is 1-249 letters, digits, '.', '_' or '-'")
+    return value
+
+
 @app.command(help=_HELP)
 def produce(
     ctx: typer.Context,
@@ -127,7 +134,11 @@ def produce(
         ..., metavar="PATH|URL...", help="Files, directories or http(s) feed URLs to publish."
     ),
     topic: str | None = typer.Option(
-        None, "--topic", "-t", help="Publish here instead of the raw topic (NEWSFLOW_TOPIC_RAW)."
+        None,
+        "--topic",
+        "-t",
+        help="Publish here instead of the raw topic (NEWSFLOW_TOPIC_RAW).",
+        callback=_topic_name,
     ),
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="No progress bar; print the counts but not each rejection."
