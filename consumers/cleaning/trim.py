@@ -131,6 +131,20 @@ _EDGE = re.compile(
     r"|^(image|photo|photograph)( credit)?s?\s*:",
     re.IGNORECASE,
 )
+# A paywall's notice where the free part of an article ends ("Il vous reste 57% de cet article
+# à lire", "Jetzt weiterlesen mit BZ+"): what follows is the paywall's own text (offers, a
+# device-limit notice), never more of the article.
+_PAYWALL = re.compile(
+    r"\bil vous reste [\d.,]+ ?% de cet article|\bla suite est réservée aux abonnés"
+    r"|^(jetzt )?weiterlesen mit \w+ ?\+|\bresten av (artikkelen|saken) er for abonnenter"
+    r"|\bthe rest of (this|the) (article|story) is (only )?(for|available to|reserved for) "
+    r"(subscribers|members)|\bthis (article|story) is (exclusive|only available) (to|for) "
+    r"(subscribers|members)|\bder rest des artikels ist (nur )?für abonnenten",
+    re.IGNORECASE,
+)
+_PAYWALL_MAX_CHARS = 200
+# Words of article before a paywall's notice: one in the page's header is not its end.
+_PAYWALL_MIN_WORDS_BEFORE = 40
 # A heading that starts the author's (or reviewer's) bio or the list of sources: it and what
 # follows are not the article, when it comes in the second half of the text. (FAQ headings
 # are not here: on the dev pages the gold text usually keeps the FAQ.)
@@ -201,6 +215,7 @@ def trim(lines: list[str], headings: list[str]) -> list[str]:
         if _BIO_HEADING.match(kept[n]):
             kept = kept[:n]
             break
+    kept = _before_paywall(kept)
     start = 0
     while (
         start < min(_EDGE_HEAD, len(kept))
@@ -225,6 +240,20 @@ def trim(lines: list[str], headings: list[str]) -> list[str]:
     if end > start + 1 and len(kept[end - 1]) < _EDGE_MAX_CHARS and kept[end - 1].endswith(":"):
         end -= 1
     return kept[start:end]
+
+
+def _before_paywall(lines: list[str]) -> list[str]:
+    """``lines`` up to a paywall's notice that follows some article text (see _PAYWALL)."""
+    words = 0
+    for n, line in enumerate(lines):
+        if (
+            words >= _PAYWALL_MIN_WORDS_BEFORE
+            and len(line) < _PAYWALL_MAX_CHARS
+            and _PAYWALL.search(line)
+        ):
+            return lines[:n]
+        words += len(line.split())
+    return lines
 
 
 def _repeats_heading(key: str, heads: list[str]) -> bool:

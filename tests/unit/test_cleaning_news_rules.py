@@ -230,3 +230,21 @@ def test_the_same_words_inside_the_story_stay() -> None:
     prose = "Reporting by the BBC first published in March showed the same gaps in the data."
     lines = [BODY[0], prose, "With reporting from the court, the paper named the firm.", BODY[1]]
     assert trim(lines, []) == lines
+
+
+@pytest.mark.parametrize(
+    "notice",
+    [
+        "Il vous reste 57.09% de cet article à lire. La suite est réservée aux abonnés.",
+        "Jetzt weiterlesen mit BZ+",
+        "The rest of this article is for subscribers only.",
+    ],
+)
+def test_a_paywall_notice_ends_the_article(notice: str) -> None:
+    offers = ["Lecture du Monde en cours sur un autre appareil.", "Découvrir les offres"]
+    assert trim([*BODY, notice, *offers, BODY[0] + " (2)"], []) == BODY
+
+
+def test_a_paywall_notice_before_any_article_text_cuts_nothing() -> None:
+    lines = ["The rest of this article is for subscribers.", *BODY]
+    assert trim(lines, []) == lines
