@@ -75,7 +75,7 @@ _PICTURE_CREDIT_MAX_CHARS = 300
 # Placeholders of embeds blocked until the reader consents (video, social posts, charts):
 # "Externer Inhalt nicht verfügbar", "Ein Klick für den Datenschutz", "accept cookies".
 _CONSENT = re.compile(
-    r"externer? inhalte?\b|privatsphäre-einstellungen|ein klick für den datenschutz"
+    r"externe[nrs]? inhalte?\b|privatsphäre-einstellungen|ein klick für den datenschutz"
     r"|zur anzeige aktiviere|link zum youtube-inhalt|(accept|enable|allow) (all )?cookies"
     r"|cookie (settings|preferences)|your browser does not support"
     r"|(to )?(view|see|display) this content\b.{0,40}\b(consent|accept|enable|cookies)",

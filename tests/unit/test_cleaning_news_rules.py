@@ -52,6 +52,10 @@ def _tree(markup: str) -> HtmlElement:
         "Bildrechte: MDR/David Straub",
         "Bildrechte",
         "Placeholder image-2",
+        # An embed's consent box, in its inflected forms.
+        "An dieser Stelle finden Sie einen von unseren Redakteuren ausgewählten, externen Inhalt.",
+        "Externen Inhalt anzeigen",
+        "Ich bin damit einverstanden, dass mir externe Inhalte angezeigt werden.",
     ],
 )
 def test_picture_credits_consent_placeholders_and_lead_ins_go_anywhere(chrome: str) -> None:
