@@ -38,7 +38,8 @@ def _article(doc_id: str, text: str, confidence: float) -> Article:
     return build_article(raw, extracted, Tags())
 
 
-def _index(es: Elasticsearch, settings: Settings, articles: list[Article]) -> None:
+def index_articles(es: Elasticsearch, settings: Settings, articles: list[Article]) -> None:
+    """Indexes ``articles`` through the index worker's sink, searchable at once."""
     sink = ElasticsearchSink(es, settings.index.alias)
     for offset, article in enumerate(articles):
         record = ConsumerRecord("news.clean", 0, -1, offset, 0, 0, None, b"", [], None, 0, 0, 0)
@@ -53,7 +54,7 @@ def test_search_keeps_only_articles_at_or_above_the_minimum_confidence(
     ensure_index(es, settings.index)
     sure = _article("sure", "The harbour board approved the container terminal.", 0.93)
     doubtful = _article("doubtful", "The harbour board menu sign in subscribe terminal.", 0.41)
-    _index(es, settings, [sure, doubtful])
+    index_articles(es, settings, [sure, doubtful])
 
     assert search(es, settings, "harbour terminal", SearchFilters()).total == 2
     found = search(es, settings, "harbour terminal", SearchFilters(min_confidence=0.8))

@@ -11,11 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from elasticsearch import Elasticsearch
-from kafka.consumer.fetcher import ConsumerRecord
+from test_search_confidence import index_articles
 
 from consumers.cleaning.model import Extracted
 from consumers.process import build_article
-from consumers.sinks import ElasticsearchSink
 from newsflow.elastic.index import ensure_index
 from newsflow.search import SearchFilters, parse_since, search
 from newsflow.settings import Settings
@@ -42,15 +41,6 @@ def _article(doc_id: str, url: str, tags: Tags, published: datetime | None) -> A
     return build_article(raw, extracted, tags)
 
 
-def _index(es: Elasticsearch, settings: Settings, articles: list[Article]) -> None:
-    sink = ElasticsearchSink(es, settings.index.alias)
-    for offset, article in enumerate(articles):
-        record = ConsumerRecord("news.clean", 0, -1, offset, 0, 0, None, b"", [], None, 0, 0, 0)
-        sink.add(article, record)
-    assert sink.flush() == []
-    es.indices.refresh(index=settings.index.alias)
-
-
 def _ids(es: Elasticsearch, settings: Settings, **filters: object) -> list[str]:
     found = search(es, settings, "harbour", SearchFilters(**filters))  # type: ignore[arg-type]
     return sorted(h.id for h in found.hits)
@@ -72,7 +62,7 @@ def test_filters_find_what_the_user_names(es: Elasticsearch, settings: Settings)
         Tags(language="en", locations=["China"]),
         None,  # undated: ingested now
     )
-    _index(es, settings, [nrk, daily])
+    index_articles(es, settings, [nrk, daily])
 
     assert _ids(es, settings, site="nrk.no") == ["nrk"]
     assert _ids(es, settings, site="NRK") == ["nrk"]
