@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
 import typer
+from typer.core import TyperOption
 
 from newsflow import redaction
 from newsflow.cli.errors import NewsflowGroup
 from newsflow.settings import Settings
 from newsflow.stack.secrets import stack_secrets
+
+
+def _flag_shows_no_type(display: Any) -> None:
+    """typer 0.29 shows every flag as `--verbose <bool>`, as if it took a value; a flag's
+    line shows none (checked by tests/unit/test_cli_help.py, so an upgrade that changes the
+    method is noticed)."""
+    if not callable(display):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else cast(str | None, display(self, ctx))
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flag_shows_no_type(getattr(TyperOption, "display_type_rich", None))
 
 app = typer.Typer(
     name="newsflow",

@@ -54,3 +54,14 @@ def test_help_prints_each_paragraph_of_the_docstring_on_one_line(
     checked = [" ".join(p.split()) for p in paragraphs if p.strip() and not _MARKUP.search(p)]
     for paragraph in checked:
         assert paragraph in lines, f"{paragraph!r} not on one line in:\n{result.output}"
+
+
+@pytest.mark.parametrize(
+    "path,command", COMMANDS, ids=[" ".join(p) or "newsflow" for p, _ in COMMANDS]
+)
+def test_a_flag_shows_no_value_type_and_an_option_does(path: list[str], command: Any) -> None:
+    """typer 0.29 printed `--verbose <bool>` as if the flag took a value (newsflow/cli/app.py)."""
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "400"})
+    assert "<bool>" not in result.output
+    if any(not getattr(p, "is_flag", True) for p in command.params):
+        assert re.search(r"<[^>]+>", result.output), result.output
