@@ -192,6 +192,12 @@ class Liveness:
             self._unassigned_since = None
         elif self._unassigned_since is None:
             self._unassigned_since = now
+        if lag == 0:
+            # Nothing to do is not a stall, and the clock for progress starts again when work
+            # arrives: measured from the last progress, a worker idle for longer than the
+            # limit was "stalled" the moment records came in, before it could handle one (a
+            # fetch worker, whose first batch takes seconds, exited 3 on the first links).
+            self._progress = now
         reason = self._stall_reason(now, assigned, lag)
         self._publish(live=reason is None, reason=reason or "ok")
         if reason is not None:

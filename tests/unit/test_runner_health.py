@@ -110,6 +110,22 @@ def test_liveness_accepts_idle_without_work_and_waiting_for_downstream() -> None
         live.judge(["clean[0]"], lag=9)
 
 
+def test_work_arriving_after_a_long_idle_spell_gets_the_whole_stall_limit() -> None:
+    clock = Clock()
+    live = Liveness("fetch", LivenessPolicy(stall_seconds=120), clock=clock)
+    live.assigned(True)
+    for _ in range(30):  # four minutes with nothing to do, checked every 8 s
+        clock.now += 8
+        live.judge(["links[0]"], lag=0)
+    clock.now += 8
+    live.judge(["links[0]"], lag=2)  # links arrive; their batch takes a while
+    clock.now += 100
+    live.judge(["links[0]"], lag=2)
+    clock.now += 30
+    with pytest.raises(WorkerGaveUp, match=r"no progress for 138 s with 2 records waiting"):
+        live.judge(["links[0]"], lag=2)
+
+
 def test_liveness_ends_a_worker_left_without_partitions_the_group_does_not_cover() -> None:
     clock = Clock()
     unowned = [0]
