@@ -37,7 +37,7 @@ def build_article(raw: RawArticle, extracted: Extracted, tags: Tags) -> Article:
     """The indexed document: the cleaner's article plus what the source itself said.
 
     A feed entry or JSON record often knows the title, date or URL that the page text lacks,
-    so those fill the gaps the extraction left.
+    so those fill the gaps the extraction left; a site named by the source is kept as named.
     """
     article = to_article(raw, extracted, tags)
     published = article.published_at
@@ -55,7 +55,9 @@ def build_article(raw: RawArticle, extracted: Extracted, tags: Tags) -> Article:
             "canonical_url": extracted.canonical_url or raw.url,
             "title": article.title or raw.metadata.get("title"),
             "published_at": published,
-            "site": article.site or site_of(url) or raw.metadata.get("site"),
+            # The site the user named (the feeds file, a JSON line) or the sitemap declares
+            # first: `search --site "Loopback News"` should find what its feed brought.
+            "site": raw.metadata.get("site") or article.site or site_of(url),
             # The feeds file's language hint, for text too short for the detector to tell.
             "language": article.language or raw.metadata.get("language"),
             "summary_only": raw.metadata.get(SUMMARY_ONLY) == "true",

@@ -25,6 +25,7 @@ from newsflow.web.addresses import origin_of
 from newsflow.web.client import FEED_ACCEPT, Page, Want, WebClient
 from producers.sources.base import Rejected, require_text
 from schemas.article import ContentType, RawArticle
+from schemas.crawl import SUMMARY_ONLY
 from schemas.failures import FetchError, SourceError, describe
 from schemas.reasons import FetchReason, ProduceReason
 
@@ -133,7 +134,10 @@ class Feed:
     """An RSS or Atom feed, from a file or an http(s) URL: one HTML article per entry.
 
     The entry's full content (else its summary) is the body and its link is the URL; title,
-    published date and feed title go into metadata.
+    published date and feed title go into metadata. The article is marked as a summary, as
+    the crawler marks an entry's text when it cannot have the page: its page is not fetched
+    here, so its text must never replace that page in the index (the index sink keeps the
+    page), and a later crawl of the link replaces it with the page.
     """
 
     location: str
@@ -174,6 +178,7 @@ class Feed:
         if feed_title:
             metadata["feed_title"] = feed_title
         metadata["feed"] = self.location
+        metadata[SUMMARY_ONLY] = "true"
         return RawArticle(
             id=article_id(entry.link, entry.html),
             source=self.location,

@@ -50,6 +50,13 @@ def test_identical_bodies_share_a_content_hash() -> None:
     assert a.content_hash == b.content_hash and a.simhash == b.simhash
 
 
+def test_a_site_the_source_names_beats_the_pages_own_name_and_its_host() -> None:
+    raw = _raw(url="https://www.example.com/a", metadata={"site": "Loopback News"})
+    ext = Extracted(paragraphs=["First paragraph here."], extractor="t", site="Example")
+    assert build_article(raw, ext, Tags()).site == "Loopback News"
+    assert build_article(_raw(url="https://www.example.com/a"), ext, Tags()).site == "Example"
+
+
 def test_site_of() -> None:
     assert site_of("https://www.reuters.com/x") == "reuters.com"
     assert site_of(None) is None and site_of("not a url") is None

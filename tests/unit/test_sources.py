@@ -34,6 +34,7 @@ from producers.sources import (
     source_for,
 )
 from schemas.article import ContentType, RawArticle
+from schemas.crawl import SUMMARY_ONLY
 from schemas.reasons import ProduceReason
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
@@ -191,6 +192,8 @@ def test_rss_feed_entries(settings: Limits) -> None:
     assert jets.metadata["feed_title"] == "Example Business News"
     assert b"Retail sales rose 0.8 percent" in retail.body
     assert [r.reason for r in rejected] == [ProduceReason.EMPTY]
+    # Not the page: an entry's text, which must never replace the page in the index.
+    assert jets.metadata[SUMMARY_ONLY] == "true" and retail.metadata[SUMMARY_ONLY] == "true"
 
 
 def test_atom_feed_entries(settings: Limits) -> None:
