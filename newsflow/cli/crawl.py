@@ -19,6 +19,7 @@ from rich.table import Table
 
 from newsflow.cli.app import app, settings_of
 from newsflow.cli.ingest import worker_exit_codes
+from newsflow.cli.printing import by_reason
 from newsflow.settings import Settings
 from producers.feeds import (
     FeedsFileError,
@@ -71,7 +72,9 @@ def feeds_list(
         feeds = load_feeds(file)
     except FeedsFileError as exc:
         raise _fail(str(exc)) from None
-    table = Table("url", "site", "every (min)", "lang", "group")
+    table = Table("site", "every (min)", "lang", "group")
+    # The URL whole (folded, never cut short): `feeds remove` needs it as listed.
+    table.add_column("url", overflow="fold")
     states = {}
     if state:
         from producers.poller import read_states
@@ -81,7 +84,7 @@ def feeds_list(
             table.add_column(column)
     for spec in feeds:
         interval = spec.interval_minutes or settings.crawl.poll_interval_seconds / 60
-        row = [spec.url, spec.site or "", f"{interval:g}", spec.language or "", spec.group_name]
+        row = [spec.site or "", f"{interval:g}", spec.language or "", spec.group_name, spec.url]
         if state:
             st = states.get(spec.url)
             status = ""
@@ -229,7 +232,7 @@ def crawl(
                 stats = run_fetch_worker(settings, idle_exit_seconds=idle)
             console.print(
                 f"fetch: {stats.consumed} link(s), {stats.dead_lettered} dead-lettered"
-                + (f" {dict(stats.reasons)}" if stats.reasons else "")
+                + by_reason(stats.reasons)
             )
         return
     console.print(f"polling {len(feeds)} feed(s); Ctrl-C to stop")

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from newsflow.cli.app import app, settings_of
-from newsflow.cli.printing import displayable, matches_header, print_hits
+from newsflow.cli.printing import by_reason, displayable, matches_header, print_hits
 from newsflow.cli.produce import run_produce
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
@@ -82,7 +82,10 @@ def consume_fetch(
     settings = settings_of(ctx)
     with worker_exit_codes("fetch"):
         stats = run_fetch_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
-    console.print(f"fetch: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
+    console.print(
+        f"fetch: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered"
+        + by_reason(stats.reasons)
+    )
 
 
 @consume_app.command("clean")
@@ -102,7 +105,10 @@ def consume_clean(
     settings = settings_of(ctx)
     with worker_exit_codes("clean"):
         stats = run_clean_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
-    console.print(f"clean: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
+    console.print(
+        f"clean: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered"
+        + by_reason(stats.reasons)
+    )
 
 
 @consume_app.command("index")
@@ -117,7 +123,10 @@ def consume_index(
     settings = settings_of(ctx)
     with worker_exit_codes("index"):
         stats = run_index_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
-    console.print(f"index: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered")
+    console.print(
+        f"index: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered"
+        + by_reason(stats.reasons)
+    )
 
 
 @app.command()
@@ -230,8 +239,7 @@ def run(
         clean_stats = run_clean_worker(settings, idle_exit_seconds=idle)
         console.print(
             f"cleaned {clean_stats.consumed - clean_stats.dead_lettered}, "
-            f"dead-lettered {clean_stats.dead_lettered}"
-            + (f" {dict(clean_stats.reasons)}" if clean_stats.reasons else "")
+            f"dead-lettered {clean_stats.dead_lettered}" + by_reason(clean_stats.reasons)
         )
 
         console.rule("3/4 index")
@@ -266,7 +274,7 @@ def dlq_list(
     letters = list_dead_letters(settings_of(ctx), limit=limit)
     table = Table("failed at", "stage")
     table.add_column("reason", overflow="fold")
-    table.add_column("message")
+    table.add_column("message", overflow="fold")
     # Folded, not cut short: a path or an offset is no use with its end missing.
     table.add_column("input", overflow="fold")
     table.add_column("from", overflow="fold")

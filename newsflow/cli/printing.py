@@ -11,7 +11,7 @@ time; the markup path it replaces took quadratic time on a 40 000-character word
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.console import Console
 from rich.text import Text
@@ -38,6 +38,14 @@ def displayable(text: str, limit: int) -> str:
     """``text`` on one line, without control characters, at most ``limit`` characters."""
     line = _one_line(text)
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def by_reason(reasons: Mapping[str, int]) -> str:
+    """ " (not_found 2, timeout 1)": dead letters by reason, most first; "" for none."""
+    if not reasons:
+        return ""
+    counts = sorted(reasons.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    return " (" + ", ".join(f"{reason!s} {n}" for reason, n in counts) + ")"
 
 
 def matches_header(count: int, what: str, query: str) -> Text:

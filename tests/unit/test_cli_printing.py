@@ -91,3 +91,12 @@ def test_long_fields_are_cut_and_the_header_is_plain_text() -> None:
     console = Console(record=True, width=200)
     console.print(matches_header(3, "article(s) match", "[/italic] x"))
     assert console.export_text().strip() == "3 article(s) match [/italic] x"
+
+
+def test_dead_letters_by_reason_read_as_words_most_first() -> None:
+    from newsflow.cli.printing import by_reason
+    from schemas.reasons import FetchReason
+
+    counts = {FetchReason.NOT_FOUND: 1, FetchReason.TOO_LARGE: 3}
+    assert by_reason(counts) == " (too_large 3, not_found 1)"  # not "<FetchReason.TOO_LARGE: ..."
+    assert by_reason({}) == ""
