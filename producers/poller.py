@@ -31,6 +31,7 @@ from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import Settings
 from newsflow.web.addresses import origin_of
 from newsflow.web.client import FEED_ACCEPT, Want, WebClient
+from newsflow.web.robots import RobotsCache
 from producers.feeds import FeedSpec
 from producers.links import link_for, summary_article
 from producers.schedule import Fresh, Polled, after_poll, fresh_entries, is_due
@@ -155,9 +156,12 @@ def read_states(settings: Settings) -> dict[str, FeedState]:
 
 
 async def _poll_all(
-    settings: Settings, feeds: list[FeedSpec], states: dict[str, FeedState]
+    settings: Settings,
+    feeds: list[FeedSpec],
+    states: dict[str, FeedState],
+    robots: RobotsCache | None,
 ) -> list[FeedPoll]:
-    async with WebClient(settings.crawl, settings.limits) as client:
+    async with WebClient(settings.crawl, settings.limits, robots) as client:
         return list(
             await asyncio.gather(
                 *(
@@ -195,9 +199,17 @@ def _publish(
 
 
 def poll_feeds(
-    settings: Settings, feeds: list[FeedSpec], *, force: bool = False, now: datetime | None = None
+    settings: Settings,
+    feeds: list[FeedSpec],
+    *,
+    force: bool = False,
+    now: datetime | None = None,
+    robots: RobotsCache | None = None,
 ) -> PollSummary:
     """Polls the feeds that are due (all of them with ``force``) and publishes what is new.
+
+    ``robots``: the robots.txt rules to keep from one pass to the next (a long-running
+    poller), so a site's are fetched once per their time to live, not on every pass.
 
     Returns what happened; a feed that fails is counted and retried later with backoff, it
     never stops the pass. Raises only when Kafka itself cannot be reached.
@@ -209,7 +221,7 @@ def poll_feeds(
     summary = PollSummary(not_due=len(feeds) - len(due))
     if not due:
         return summary
-    results = asyncio.run(_poll_all(settings, due, states))
+    results = asyncio.run(_poll_all(settings, due, states, robots))
     producer = make_producer(settings)
     try:
         state_box: Outbox[str] = Outbox(producer, settings.topics.feed_state)

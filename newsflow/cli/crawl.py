@@ -7,6 +7,7 @@ for.
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from newsflow.cli.app import app, settings_of
 from newsflow.cli.ingest import worker_exit_codes
 from newsflow.cli.printing import by_reason
 from newsflow.settings import Settings
+from newsflow.web.robots import RobotsCache
 from producers.feeds import (
     FeedsFileError,
     FeedSpec,
@@ -32,6 +34,7 @@ from producers.feeds import (
 )
 
 console = Console(soft_wrap=True)
+log = logging.getLogger(__name__)
 err = Console(stderr=True, soft_wrap=True)
 
 feeds_app = typer.Typer(help="The feeds file: list, add, remove, import an OPML list.")
@@ -182,6 +185,19 @@ def _crawl_settings(settings: Settings, fetch: bool | None) -> Settings:
     return settings.model_copy(update={"crawl": crawl})
 
 
+def _reread(locations: list[str], settings: Settings, feeds: list[FeedSpec]) -> list[FeedSpec]:
+    """The feeds as the files list them now (`feeds add` while crawling takes effect on the
+    next pass); the ones in hand while a file is being edited into something unreadable."""
+    try:
+        now = feeds_for(locations, settings.crawl.max_feed_bytes)
+    except FeedsFileError as exc:
+        log.warning("feeds not re-read, polling the %d in hand: %s", len(feeds), exc)
+        return feeds
+    if [f.url for f in now] != [f.url for f in feeds]:
+        console.print(f"feeds file changed: polling {len(now)} feed(s)")
+    return now
+
+
 @app.command()
 def crawl(
     ctx: typer.Context,
@@ -215,10 +231,9 @@ def crawl(
     from producers.poller import poll_feeds
 
     settings = _crawl_settings(settings_of(ctx), fetch)
+    locations = sources or [str(settings.crawl.feeds_file)]
     try:
-        feeds = feeds_for(
-            sources or [str(settings.crawl.feeds_file)], settings.crawl.max_feed_bytes
-        )
+        feeds = feeds_for(locations, settings.crawl.max_feed_bytes)
     except FeedsFileError as exc:
         raise _fail(str(exc)) from None
     if not feeds:
@@ -236,9 +251,11 @@ def crawl(
             )
         return
     console.print(f"polling {len(feeds)} feed(s); Ctrl-C to stop")
+    robots = RobotsCache(settings.crawl.robots_ttl_seconds, settings.crawl.robots_cache_bytes)
     try:
         while True:
-            _report(poll_feeds(settings, feeds))
+            feeds = _reread(locations, settings, feeds)
+            _report(poll_feeds(settings, feeds, robots=robots))
             time.sleep(every)
     except KeyboardInterrupt:
         console.print("stopped")

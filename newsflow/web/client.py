@@ -124,11 +124,17 @@ def _host_header(url: str) -> str:
 class WebClient:
     """The crawler's HTTP client (one per process, used inside ``async with``)."""
 
-    def __init__(self, crawl: CrawlSettings, limits: Limits) -> None:
+    def __init__(
+        self, crawl: CrawlSettings, limits: Limits, robots: RobotsCache | None = None
+    ) -> None:
+        """``robots``: rules kept from an earlier client (a poller's earlier pass), else none."""
         self.crawl = crawl
         self.user_agent = crawl.user_agent
         self.policy = AddressPolicy(crawl.allow_private_networks)
-        self.robots = RobotsCache(crawl.robots_ttl_seconds, crawl.robots_cache_bytes)
+        if robots is None:
+            robots = RobotsCache(crawl.robots_ttl_seconds, crawl.robots_cache_bytes)
+        robots.forget_locks()  # an earlier client's were bound to its event loop
+        self.robots = robots
         self.gates = HostGates(
             crawl.per_host_concurrency, crawl.per_host_delay_seconds, crawl.max_crawl_delay_seconds
         )

@@ -132,6 +132,11 @@ class RobotsCache:
         # Its fetch is over: later callers find the entry (or fetch again if it was dropped).
         self._locks.pop(origin, None)
 
+    def forget_locks(self) -> None:
+        """Drops the locks of fetches that never finished (a pass cut short): asyncio locks
+        belong to one event loop, and the cache may outlive it."""
+        self._locks.clear()
+
     def lock(self, origin: Origin) -> asyncio.Lock:
         """The lock that makes concurrent first requests to an origin fetch its rules once."""
         return self._locks.setdefault(origin, asyncio.Lock())

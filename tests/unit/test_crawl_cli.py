@@ -68,3 +68,20 @@ def test_a_bad_feed_or_feeds_file_is_one_line_and_a_usage_error(tmp_path: Path) 
         assert result.exit_code == 2, (args, result.output)
         assert says in result.output and len(result.output.strip().splitlines()) == 1, args
         assert "pydantic" not in result.output and "Traceback" not in result.output
+
+
+def test_a_running_crawl_polls_the_feeds_file_as_it_is_now(tmp_path: Path) -> None:
+    from newsflow.cli.crawl import _reread
+    from newsflow.settings import Settings
+
+    path = tmp_path / "feeds.toml"
+    path.write_text('[[feed]]\nurl = "https://a.example/rss"\n')
+    settings = Settings()
+    feeds = _reread([str(path)], settings, [])
+    assert [f.url for f in feeds] == ["https://a.example/rss"]
+    added = CliRunner().invoke(app, ["feeds", "add", "https://b.example/rss", "-f", str(path)])
+    assert added.exit_code == 0
+    feeds = _reread([str(path)], settings, feeds)  # `feeds add` while crawling: the next pass
+    assert [f.url for f in feeds] == ["https://a.example/rss", "https://b.example/rss"]
+    path.write_text("[[feed]\nurl = ")  # half-way through an edit: the feeds in hand
+    assert _reread([str(path)], settings, feeds) == feeds

@@ -11,6 +11,7 @@ from crawl_site import Response, Site, conditional, html_page, redirect, robots
 from newsflow.settings import CrawlSettings, Limits
 from newsflow.web.addresses import origin_of
 from newsflow.web.client import PAGE_ACCEPT, Page, Want, WebClient
+from newsflow.web.robots import RobotsCache
 from schemas.crawl import Validators
 from schemas.failures import FetchError
 
@@ -156,3 +157,20 @@ def test_crawl_delay_holds_after_the_hosts_gate_was_dropped() -> None:
     finally:
         site.stop()
         other.stop()
+
+
+def test_robots_rules_kept_from_one_client_to_the_next(sites: tuple[Site, Site]) -> None:
+    """A long-running poller makes a client per pass (each in its own event loop): with the
+    cache handed on, a site's robots.txt is fetched once per its time to live, not per pass."""
+    site, _ = sites
+    settings = CrawlSettings(allow_private_networks=True, per_host_delay_seconds=0)
+    cache = RobotsCache(settings.robots_ttl_seconds)
+
+    async def one_pass() -> Page:
+        async with WebClient(settings, Limits(), cache) as client:
+            return await client.get(site.url("/page"), WANT, origin_of(site.url("/")))
+
+    for _ in range(3):
+        assert asyncio.run(one_pass()).status == 200
+    assert len(site.requests("/robots.txt")) == 1
+    assert len(site.requests("/page")) == 3
