@@ -63,6 +63,10 @@ class _Unfinished:
     """The batch ended before this link's fetch did."""
 
 
+class _Stopped(_Unfinished):
+    """The worker was asked to stop before this link's fetch ended: not the link's fault."""
+
+
 Outcome = Page | PermanentError | _Unfinished
 
 
@@ -75,10 +79,14 @@ class FetchSink:
         producer: KafkaProducer,
         es: Elasticsearch,
         beat: Callable[[], None] = lambda: None,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.settings = settings
         self.es = es
         self.beat = beat
+        # The worker was asked to stop (SIGTERM, Ctrl-C): the batch in hand ends within a
+        # second instead of at its deadline, its unfinished links going back as they were.
+        self.stopping = stopping
         self.stats = FetchStats()
         self.raw = KafkaSink(producer, settings.topics.raw, stage=Stage.FETCH)
         self.requeue = KafkaSink(producer, settings.topics.links, stage=Stage.FETCH)
@@ -166,9 +174,11 @@ class FetchSink:
         tasks = [asyncio.create_task(self._fetch(link)) for link in links]
         deadline = asyncio.get_running_loop().time() + self.settings.crawl.batch_seconds
         pending = set(tasks)
+        stopped = False
         while pending:
             left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
+            stopped = self.stopping()
+            if left <= 0 or stopped:
                 break
             _, pending = await asyncio.wait(pending, timeout=min(1.0, left))
             self.beat()  # fetching is progress: the worker is not stuck
@@ -178,7 +188,7 @@ class FetchSink:
         outcomes: list[Outcome] = []
         for link, task in zip(links, tasks, strict=True):
             if task in pending:
-                outcomes.append(_Unfinished())
+                outcomes.append(_Stopped() if stopped else _Unfinished())
                 continue
             error = task.exception()
             if error is None:
@@ -195,6 +205,10 @@ class FetchSink:
     # --- 3. publish ----------------------------------------------------------------------
 
     def _publish(self, link: Link, record: ConsumerRecord, outcome: Outcome) -> None:
+        if isinstance(outcome, _Stopped):  # back as it was: this batch does not count
+            self.requeue.add(link.url.encode(), link.model_dump_json().encode())
+            self.stats.requeued += 1
+            return
         if isinstance(outcome, _Unfinished):
             if link.attempts + 1 < MAX_ATTEMPTS:
                 again = link.model_copy(update={"attempts": link.attempts + 1})

@@ -115,6 +115,11 @@ class WorkerLoop:
         """Asks the loop to finish the batch in hand, commit and return."""
         self._stopping = True
 
+    @property
+    def stopping(self) -> bool:
+        """Whether the loop was asked to stop (a sink may end a long batch early)."""
+        return self._stopping
+
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals += 1
         if self._signals > 1:

@@ -261,6 +261,7 @@ def run_fetch_worker(
             settings.kafka.max_poll_interval_ms, int((crawl.batch_seconds + 60) * 1000)
         ),
     )
+    sink.stopping = lambda: loop.stopping
     try:
         stats = loop.run(idle_exit_seconds=idle_exit_seconds, max_wait_seconds=max_wait_seconds)
     finally:

@@ -10,8 +10,10 @@ pages that misbehave. `newsflow crawl --once` polls and fetches; the clean and i
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,8 @@ from kafka.structs import TopicPartition
 
 from consumers.dlq import list_dead_letters
 from consumers.workers import run_clean_worker, run_index_worker
-from newsflow.kafka.clients import make_consumer
+from newsflow.kafka.clients import make_consumer, make_producer
+from newsflow.kafka.topics import ensure_topics
 from newsflow.reading.identity import article_id
 from newsflow.settings import Settings
 from schemas import Link
@@ -272,3 +275,57 @@ def test_crawl_fetches_whole_articles_politely(
     pages = [r.path for r in news.site.requests()[before:] if r.path.endswith(".html")]
     updated = next(iter(news.full))  # the feed's first entry carries a new date now
     assert sorted(pages) == sorted([updated, "/news/later.html"])
+
+
+def test_a_fetch_worker_stopped_mid_batch_ends_at_once_and_gives_the_link_back(
+    stack: Any, settings: Settings
+) -> None:
+    """Ctrl-C while a slow page is being fetched: the worker ends within seconds, not at the
+    batch's deadline, and the link goes back to the links topic as it was (no attempt
+    counted, no dead letter), for the next worker to fetch."""
+    site = Site().start()
+    try:
+        site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+        site.routes["/news/slow.html"] = slow(60)
+        settings = crawl_settings(settings)
+        settings = settings.model_copy(
+            update={"limits": settings.limits.model_copy(update={"http_read_timeout": 30.0})}
+        )
+        ensure_topics(settings)
+        link = Link(url=site.url("/news/slow.html"), feed=site.url("/feed.rss"))
+        producer = make_producer(settings)
+        producer.send(
+            settings.topics.links, key=link.url.encode(), value=link.model_dump_json().encode()
+        )
+        producer.flush()
+        producer.close()
+        worker = subprocess.Popen(
+            [NEWSFLOW, "consume", "fetch"],
+            env={**os.environ, **settings.to_env()},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not site.requests("/news/slow.html"):
+                assert time.monotonic() < deadline, "the slow page was never asked for"
+                assert worker.poll() is None, worker.communicate()[0]
+                time.sleep(0.2)
+            asked = time.monotonic()
+            worker.send_signal(signal.SIGINT)
+            out, _ = worker.communicate(timeout=60)
+            took = time.monotonic() - asked
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+        assert worker.returncode == 0, out
+        assert took < 15, f"{took:.1f} s to stop:\n{out}"
+        assert list_dead_letters(settings) == []
+        consumer = make_consumer(settings, None, consumer_timeout_ms=5000)
+        consumer.subscribe([settings.topics.links])
+        again = [Link.model_validate_json(r.value) for r in consumer]
+        consumer.close()
+        assert [(x.url, x.attempts) for x in again] == [(link.url, 0), (link.url, 0)]
+    finally:
+        site.stop()
