@@ -79,7 +79,9 @@ def print_hits(
     for rank, hit in enumerate(hits, 1):
         src = hit.source
         date = src.published_at.date().isoformat() if src.published_at else None
-        meta = " · ".join(x for x in (src.site, date, src.language) if x)
+        # A feed entry's own text (its page not fetched yet, or not fetchable) says so.
+        summary = "feed summary only" if src.summary_only else None
+        meta = " · ".join(x for x in (src.site, date, src.language, summary) if x)
         console.print()
         console.print(
             Text.assemble(

@@ -31,6 +31,7 @@ DISPLAY_FIELDS = [
     "tags.organizations",
     "tags.locations",
     "tags.topics",
+    "summary_only",
 ]
 
 

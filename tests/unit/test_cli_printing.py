@@ -100,3 +100,11 @@ def test_dead_letters_by_reason_read_as_words_most_first() -> None:
     counts = {FetchReason.NOT_FOUND: 1, FetchReason.TOO_LARGE: 3}
     assert by_reason(counts) == " (too_large 3, not_found 1)"  # not "<FetchReason.TOO_LARGE: ..."
     assert by_reason({}) == ""
+
+
+def test_a_hit_that_is_only_its_feeds_summary_says_so() -> None:
+    summary = Hit.of({"_id": "s", "_source": {"title": "Budget vote", "summary_only": True}})
+    page = Hit.of({"_id": "p", "_source": {"title": "Budget vote", "summary_only": False}})
+    text = _printed([summary, page])
+    assert text.count("feed summary only") == 1
+    assert "1. Budget vote  feed summary only" in text
