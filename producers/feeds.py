@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import tomlkit
 from defusedxml import ElementTree
@@ -43,6 +43,19 @@ class FeedsFileError(ValueError):
     """The feeds file cannot be read, or says something that is not a list of feeds."""
 
 
+def feed_url(url: str) -> str:
+    """A feed's URL as the feeds file keeps it: scheme and host in lower case, no fragment
+    (the server never sees one), so one feed written two ways is listed, and polled, once."""
+    parts = urlsplit(url.strip())
+    netloc = parts.netloc
+    host = parts.hostname or ""
+    if host and not parts.username and not parts.password:
+        netloc = host if ":" not in host else f"[{host}]"
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+
+
 class FeedSpec(BaseModel):
     """One feed or sitemap to poll, as the feeds file lists it."""
 
@@ -60,7 +73,7 @@ class FeedSpec(BaseModel):
         value = value.strip()
         if not is_url(value) or not urlsplit(value).hostname:
             raise ValueError(f"not an http(s) URL: {value!r}")
-        return value
+        return feed_url(value)
 
     @property
     def group_name(self) -> str:
@@ -142,13 +155,19 @@ def add_feeds(path: Path, specs: Iterable[FeedSpec]) -> list[FeedSpec]:
     return added
 
 
+def _listed_url(table: Any) -> str:
+    listed = str(table.get("url", "")).strip()
+    return feed_url(listed) if is_url(listed) else listed
+
+
 def remove_feed(path: Path, url: str) -> bool:
     """Removes the feed with ``url`` from ``path``; False when it was not listed."""
     doc = _document(path)
     tables = doc.get(TABLE)
     if tables is None:
         return False
-    keep = [n for n, table in enumerate(tables) if str(table.get("url", "")).strip() != url]
+    url = feed_url(url) if is_url(url.strip()) else url
+    keep = [n for n, table in enumerate(tables) if _listed_url(table) != url]
     if len(keep) == len(tables):
         return False
     for n in reversed(range(len(tables))):

@@ -85,3 +85,15 @@ def test_a_running_crawl_polls_the_feeds_file_as_it_is_now(tmp_path: Path) -> No
     assert [f.url for f in feeds] == ["https://a.example/rss", "https://b.example/rss"]
     path.write_text("[[feed]\nurl = ")  # half-way through an edit: the feeds in hand
     assert _reread([str(path)], settings, feeds) == feeds
+
+
+def test_one_feed_written_two_ways_is_listed_once(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.toml"
+    runner = CliRunner()
+    first = runner.invoke(app, ["feeds", "add", "https://a.example/rss.xml", "-f", str(path)])
+    assert first.exit_code == 0 and "added 1 of 1" in first.output
+    again = runner.invoke(app, ["feeds", "add", "HTTPS://A.Example/rss.xml#top", "-f", str(path)])
+    assert again.exit_code == 0 and "added 0 of 1" in again.output
+    assert [f.url for f in load_feeds(path)] == ["https://a.example/rss.xml"]
+    gone = runner.invoke(app, ["feeds", "remove", "https://A.example/rss.xml", "-f", str(path)])
+    assert gone.exit_code == 0 and load_feeds(path) == []
