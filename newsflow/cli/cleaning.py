@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -186,14 +186,16 @@ def _languages(gold: dict[str, str], meta: dict[str, dict[str, str]]) -> tuple[d
 
 @app.command("eval")
 def eval_command(
-    mode: Annotated[str, typer.Option("--mode", "-m", help="html, text or both.")] = "both",
+    mode: Annotated[
+        Literal["html", "text", "both"], typer.Option("--mode", "-m", help="html, text or both.")
+    ] = "both",
     limit: Annotated[
         int | None,
         typer.Option("--limit", "-n", min=1, help="Pages, spread evenly over the ids."),
     ] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=8, help="Processes.")] = 2,
     split: Annotated[
-        str,
+        Literal["all", "even", "odd"],
         typer.Option(
             "--split", help="all, even or odd: ids by parity, or news publishers by group half."
         ),
