@@ -153,6 +153,38 @@ def _site_filter(site: str) -> dict[str, Any]:
     )
 
 
+def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
+    """The Elasticsearch filter clauses of ``filters`` (full-text and semantic search alike)."""
+    flt: list[dict[str, Any]] = []
+    if filters.since is not None:
+        since = filters.since.isoformat()
+        # An article without a publication date counts from when it was ingested: dropping
+        # every undated article (a text file, many feeds) from "since" surprised users.
+        undated = {
+            "bool": {
+                "must_not": [{"exists": {"field": "published_at"}}],
+                "filter": [{"range": {"ingested_at": {"gte": since}}}],
+            }
+        }
+        flt.append(_any_of([{"range": {"published_at": {"gte": since}}}, undated]))
+    if filters.site:
+        flt.append(_site_filter(filters.site))
+    if filters.language:
+        flt.append(_term("language", filters.language.strip()))
+    if filters.entity:
+        fields = [f"tags.{kind}.keyword" for kind in ("persons", "organizations", "locations")]
+        flt.append(_any_of([_term(f, filters.entity) for f in [*fields, "tags.entities.value"]]))
+    if filters.topic:
+        topic = filters.topic.strip()
+        if _IPTC_NUMBER.match(topic):
+            topic = f"medtop:{topic}"
+        # A topic is stored as {"value": its name, "label": its code}: either finds it.
+        flt.append(_any_of([_term("tags.topics.value", topic), _term("tags.topics.label", topic)]))
+    if filters.min_confidence is not None:
+        flt.append({"range": {"extraction.confidence": {"gte": filters.min_confidence}}})
+    return flt
+
+
 def build_query(
     text: str, filters: SearchFilters, size: int = 10, markers: Markers | None = None
 ) -> dict[str, Any]:
@@ -185,33 +217,7 @@ def build_query(
         # Exact phrases rank first: "iron ore" beats a page with "iron" and "ore" apart.
         should.append({"match_phrase": {"body": {"query": text, "boost": 2}}})
         should.append({"match_phrase": {"title": {"query": text, "boost": 4}}})
-    flt: list[dict[str, Any]] = []
-    if filters.since is not None:
-        since = filters.since.isoformat()
-        # An article without a publication date counts from when it was ingested: dropping
-        # every undated article (a text file, many feeds) from "since" surprised users.
-        undated = {
-            "bool": {
-                "must_not": [{"exists": {"field": "published_at"}}],
-                "filter": [{"range": {"ingested_at": {"gte": since}}}],
-            }
-        }
-        flt.append(_any_of([{"range": {"published_at": {"gte": since}}}, undated]))
-    if filters.site:
-        flt.append(_site_filter(filters.site))
-    if filters.language:
-        flt.append(_term("language", filters.language.strip()))
-    if filters.entity:
-        fields = [f"tags.{kind}.keyword" for kind in ("persons", "organizations", "locations")]
-        flt.append(_any_of([_term(f, filters.entity) for f in [*fields, "tags.entities.value"]]))
-    if filters.topic:
-        topic = filters.topic.strip()
-        if _IPTC_NUMBER.match(topic):
-            topic = f"medtop:{topic}"
-        # A topic is stored as {"value": its name, "label": its code}: either finds it.
-        flt.append(_any_of([_term("tags.topics.value", topic), _term("tags.topics.label", topic)]))
-    if filters.min_confidence is not None:
-        flt.append({"range": {"extraction.confidence": {"gte": filters.min_confidence}}})
+    flt = filter_clauses(filters)
     return {
         "query": {"bool": {"must": must, "should": should, "filter": flt}},
         "size": size,

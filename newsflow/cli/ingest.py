@@ -25,7 +25,13 @@ from newsflow.cli.produce import run_produce
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
 from newsflow.kafka.topics import ensure_topics
-from newsflow.search import MAX_HITS, SearchFilters, check_request, parse_since
+from newsflow.search import (
+    MAX_HITS,
+    SearchFilters,
+    check_request,
+    filter_clauses,
+    parse_since,
+)
 from newsflow.search import search as run_search
 from newsflow.settings import PROJECT_ROOT
 from newsflow.stack import ensure_up
@@ -173,7 +179,7 @@ def search(
     if semantic:
         from newsflow.enrichment.embeddings import semantic_search
 
-        nearest = semantic_search(es, settings, query, size)
+        nearest = semantic_search(es, settings, query, size, filter_clauses(filters))
         print_hits(console, matches_header(len(nearest), "nearest article(s) to", query), nearest)
         if (
             not nearest

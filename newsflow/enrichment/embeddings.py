@@ -267,25 +267,40 @@ def knn_vector(
     vector: Sequence[float],
     k: int,
     exclude_ids: Sequence[str] = (),
+    filters: Sequence[dict[str, Any]] = (),
 ) -> list[Hit]:
-    """The ``k`` articles nearest to ``vector`` by cosine on the ``embedding`` field."""
+    """The ``k`` articles nearest to ``vector`` by cosine on the ``embedding`` field, among
+    those that match every clause of ``filters`` (Elasticsearch filter clauses)."""
     knn: dict[str, Any] = {
         "field": "embedding",
         "query_vector": [float(v) for v in vector],
         "k": k,
         "num_candidates": max(50, 4 * k),
     }
-    if exclude_ids:
-        knn["filter"] = {"bool": {"must_not": [{"ids": {"values": list(exclude_ids)}}]}}
+    if exclude_ids or filters:
+        # Inside the kNN search, not after it: k nearest among the matching articles.
+        knn["filter"] = {
+            "bool": {
+                "filter": list(filters),
+                "must_not": [{"ids": {"values": list(exclude_ids)}}] if exclude_ids else [],
+            }
+        }
     # The fields a printed hit shows, the same as a full-text search returns.
     resp = es.search(index=settings.index.alias, knn=knn, size=k, source_includes=DISPLAY_FIELDS)
     return hits_of(resp)
 
 
-def semantic_search(es: Elasticsearch, settings: Settings, query: str, k: int = 10) -> list[Hit]:
-    """Articles closest in meaning to a free-text query (for `newsflow search --semantic`)."""
+def semantic_search(
+    es: Elasticsearch,
+    settings: Settings,
+    query: str,
+    k: int = 10,
+    filters: Sequence[dict[str, Any]] = (),
+) -> list[Hit]:
+    """Articles closest in meaning to a free-text query (for `newsflow search --semantic`),
+    among those matching ``filters`` (the search's --site, --lang, --since ... clauses)."""
     vector = get_model().encode([query])[0]
-    return knn_vector(es, settings, vector.tolist(), k)
+    return knn_vector(es, settings, vector.tolist(), k, filters=filters)
 
 
 def related(es: Elasticsearch, settings: Settings, article_id: str, k: int = 10) -> list[Hit]:

@@ -15,8 +15,9 @@ from test_search_confidence import index_articles
 
 from consumers.cleaning.model import Extracted
 from consumers.process import build_article
-from newsflow.elastic.index import ensure_index
-from newsflow.search import SearchFilters, parse_since, search
+from newsflow.elastic.index import EMBEDDING_DIMS, ensure_index
+from newsflow.enrichment.embeddings import knn_vector
+from newsflow.search import SearchFilters, filter_clauses, parse_since, search
 from newsflow.settings import Settings
 from schemas import Article, ContentType, RawArticle, Tag, Tags
 
@@ -76,3 +77,29 @@ def test_filters_find_what_the_user_names(es: Elasticsearch, settings: Settings)
     assert _ids(es, settings, since=parse_since("30d", NOW)) == ["daily"]
     assert _ids(es, settings, since=parse_since("1000d", NOW)) == ["daily", "nrk"]
     assert _ids(es, settings, since=NOW + timedelta(days=1)) == []
+
+
+def test_semantic_search_keeps_to_the_filters(es: Elasticsearch, settings: Settings) -> None:
+    """`search --semantic --lang de` gave English articles: the filters were not passed on."""
+    ensure_index(es, settings.index)
+    english = _article("en", "https://example.com/en", Tags(language="en"), None)
+    deutsch = _article("de", "https://example.de/de", Tags(language="de"), None)
+    index_articles(es, settings, [english, deutsch])
+    near, far = [1.0] + [0.0] * (EMBEDDING_DIMS - 1), [0.0, 1.0] + [0.0] * (EMBEDDING_DIMS - 2)
+    for doc_id, vector in (("en", near), ("de", far)):
+        es.update(index=settings.index.alias, id=doc_id, doc={"embedding": vector}, refresh=True)
+    anywhere = knn_vector(es, settings, near, 2)
+    assert [h.id for h in anywhere] == ["en", "de"]
+    german_only = knn_vector(
+        es, settings, near, 2, filters=filter_clauses(SearchFilters(language="de"))
+    )
+    assert [h.id for h in german_only] == ["de"]
+    elsewhere = knn_vector(
+        es,
+        settings,
+        near,
+        2,
+        exclude_ids=["en"],
+        filters=filter_clauses(SearchFilters(site="example.com")),
+    )
+    assert elsewhere == []
