@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def enrich(
     """Runs the enrichment stages once over what is pending (what the DAGs do on a schedule)."""
     from newsflow.enrichment import clustering, embeddings, rollup
     from newsflow.enrichment.es import count_pending
-    from newsflow.enrichment.trends import write_trends
+    from newsflow.enrichment.trends import hour_in_progress_end, write_trends
 
     settings = settings_of(ctx)
     chosen = stage or list(StageName)
@@ -82,7 +83,11 @@ def enrich(
                 continue
             if name not in per_article:
                 with console.status(f"{name}..."):
-                    n = write_trends(es, settings)
+                    # Windows that end with the hour in progress: every run within the hour
+                    # overwrites one set of documents (ending "now" added ~170 a run), and
+                    # the DAG's run at the hour's end overwrites them with the whole hour.
+                    end = hour_in_progress_end(datetime.now(UTC))
+                    n = write_trends(es, settings, end=end)
                 console.print(f"{name}: {n}")
                 continue
             run, field = per_article[name]

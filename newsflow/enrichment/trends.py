@@ -72,6 +72,12 @@ def rank_trends(
     ]
 
 
+def hour_in_progress_end(now: datetime) -> datetime:
+    """The end of the clock hour ``now`` is in (``now`` itself when it is on the hour)."""
+    start = now.replace(minute=0, second=0, microsecond=0)
+    return start if start == now else start + timedelta(hours=1)
+
+
 def trend_doc_id(end: datetime, t: Trend) -> str:
     key = f"{end.isoformat()}|{t.window}|{t.kind}|{t.value}"
     return hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest()

@@ -80,3 +80,19 @@ def test_read_delay_spaces_reads_while_articles_keep_coming_but_never_a_backlog(
     assert read_delay(100.0, False, 131.0, 30.0) == 0.0  # a quiet spell: the next at once
     assert read_delay(100.0, True, 100.5, 30.0) == 0.0  # a full read: more is waiting
     assert read_delay(100.0, False, 100.5, 0.0) == 0.0  # no interval: on every arrival
+
+
+def test_runs_within_one_hour_share_one_window_end() -> None:
+    """`newsflow enrich` writes trends for the hour in progress: two runs in one hour make the
+    same document ids (ending "now", every run added a new set)."""
+    from datetime import UTC, datetime
+
+    from newsflow.enrichment.trends import Trend, hour_in_progress_end, trend_doc_id
+
+    early = hour_in_progress_end(datetime(2026, 12, 2, 9, 5, 30, tzinfo=UTC))
+    late = hour_in_progress_end(datetime(2026, 12, 2, 9, 59, 59, tzinfo=UTC))
+    assert early == late == datetime(2026, 12, 2, 10, tzinfo=UTC)
+    on_the_hour = datetime(2026, 12, 2, 10, tzinfo=UTC)
+    assert hour_in_progress_end(on_the_hour) == on_the_hour
+    t = Trend("1h", "entity", "NATO", 3, 1, 1)
+    assert trend_doc_id(early, t) == trend_doc_id(late, t)
