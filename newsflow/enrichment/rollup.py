@@ -100,8 +100,31 @@ def salience(src: StoredArticle, limit: int = MAX_SALIENT) -> list[Salient]:
 
 
 def entity_doc_id(value: str) -> str:
-    """Stable id of an entity's counter document."""
-    return hashlib.blake2b(value.lower().encode("utf-8"), digest_size=12).hexdigest()
+    """Stable id of an entity's counter document: one per spelling, as the counters are
+    counted (an id of the lower-cased name let "Nato" and "NATO" overwrite each other's)."""
+    return hashlib.blake2b(value.encode("utf-8"), digest_size=12).hexdigest()
+
+
+def _drop_lowercase_keyed(es: Elasticsearch, settings: Settings, values: Iterable[str]) -> None:
+    """Deletes what earlier versions wrote for these spellings under the lower-cased name's
+    id (only a document that holds that very spelling: the id may be another's now)."""
+    old = {entity_doc_id(v.lower()): v for v in values if v != v.lower()}
+    if not old:
+        return
+    # mget and delete, not _delete_by_query: distributions without the reindex module (the
+    # local stack's) have no such endpoint.
+    docs = es.mget(index=settings.index.entities, ids=sorted(old), source_includes=["value"])
+    stale = [
+        d["_id"]
+        for d in docs["docs"]
+        if d.get("found") and (d.get("_source") or {}).get("value") == old[d["_id"]]
+    ]
+    if stale:
+        helpers.bulk(
+            es,
+            ({"_op_type": "delete", "_index": settings.index.entities, "_id": i} for i in stale),
+            raise_on_error=False,
+        )
 
 
 def entities_mappings() -> dict[str, Any]:
@@ -193,6 +216,7 @@ def rollup_pending(
         bulk_update(es, settings, updates, versions=versions_of(batch))
         refresh(es, settings)
         counters = entity_counters(es, settings, labels)
+        _drop_lowercase_keyed(es, settings, counters)
         helpers.bulk(
             es,
             (
