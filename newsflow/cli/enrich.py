@@ -24,8 +24,10 @@ from newsflow.airflow_local import ComponentStatus
 from newsflow.cli.app import app, settings_of
 from newsflow.cli.printing import matches_header, print_hits
 from newsflow.elastic.client import make_es
+from newsflow.search import MAX_HITS
 
 console = Console()
+err = Console(stderr=True)
 
 airflow_app = typer.Typer(help="A local Airflow running the project's DAGs.")
 app.add_typer(airflow_app, name="airflow")
@@ -42,17 +44,20 @@ class StageName(StrEnum):
 def related(
     ctx: typer.Context,
     article_id: str = typer.Argument(..., help="Id of an indexed, embedded article."),
-    k: int = typer.Option(10, "-k", help="How many neighbours."),
+    k: int = typer.Option(10, "-k", min=1, max=MAX_HITS, help="How many neighbours."),
 ) -> None:
     """Articles closest in meaning to ARTICLE_ID (kNN on the stored embeddings)."""
     from newsflow.enrichment.embeddings import related as find_related
 
+    if not article_id.strip():
+        raise typer.BadParameter("an article id, as `newsflow search` prints it", param_hint="ID")
     settings = settings_of(ctx)
     with make_es(settings) as es:
         try:
             hits = find_related(es, settings, article_id, k)
         except LookupError as exc:
-            console.print(f"[red]{escape(str(exc))}[/red]")
+            # One line on stderr, like every other failure (it went to stdout, wrapped).
+            err.print(f"error: {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(1) from exc
     print_hits(console, matches_header(len(hits), "article(s) closest to", article_id), hits)
 
