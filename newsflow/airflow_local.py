@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -209,9 +210,16 @@ def up(
     (home / "logs").mkdir(parents=True, exist_ok=True)
     state = _read_state(home)
     port = port or int(state.get("port") or DEFAULT_PORT)
+    pids: dict[str, int] = dict(state.get("pids") or {})
+    if not _alive(pids.get("api-server")) and not _port_free(port):
+        # Another program (or another Airflow) answers there: its health check would pass
+        # for ours, or ours would die on "address already in use" with the rest left running.
+        raise AirflowLocalError(
+            f"port {port} is in use by another program; stop it or start with another --port"
+        )
     migrate(settings, home, port)
     env = airflow_env(settings, home, port)
-    pids: dict[str, int] = dict(state.get("pids") or {})
+    started: list[int] = []
     for name in COMPONENTS:
         if _alive(pids.get(name)):
             continue
@@ -228,18 +236,45 @@ def up(
                 start_new_session=True,
             )
         pids[name] = proc.pid
+        started.append(proc.pid)
     _state_path(home).write_text(json.dumps({"port": port, "pids": pids}))
     deadline = time.monotonic() + wait_seconds
     while not api_healthy(port):
+        failure = None
         if time.monotonic() > deadline:
-            raise AirflowLocalError(
-                f"api-server not healthy on port {port} after {wait_seconds:.0f}s; "
-                f"see {home / 'logs' / 'api-server.log'}"
-            )
-        if not _alive(pids["api-server"]):
-            raise AirflowLocalError(f"api-server exited; see {home / 'logs' / 'api-server.log'}")
+            failure = f"api-server not healthy on port {port} after {wait_seconds:.0f}s"
+        elif not _alive(pids["api-server"]):
+            failure = "api-server exited"
+        if failure is not None:
+            _stop(started, timeout=30.0)  # nothing half-started is left behind
+            raise AirflowLocalError(f"{failure}; see {home / 'logs' / 'api-server.log'}")
         time.sleep(1)
     return status(settings, home)
+
+
+def _port_free(port: int) -> bool:
+    """Nothing listens on the loopback ``port`` (a bind would succeed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _stop(pids: list[int], timeout: float) -> None:
+    """Stops these components' process groups, SIGKILL after ``timeout``."""
+    running = [p for p in pids if _alive(p)]
+    for pid in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)  # pgid == pid: started with start_new_session
+    deadline = time.monotonic() + timeout
+    while any(_alive(p) for p in running) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in running:
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
 
 
 def port_of(home: Path) -> int:
@@ -267,16 +302,6 @@ def down(settings: Settings, home: Path | None = None, timeout: float = 30.0) ->
     home = home or default_home(settings)
     state = _read_state(home)
     pids: dict[str, int] = dict(state.get("pids") or {})
-    running = {n: p for n, p in pids.items() if _alive(p)}
-    for pid in running.values():
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)  # pgid == pid: started with start_new_session
-    deadline = time.monotonic() + timeout
-    while any(_alive(p) for p in running.values()) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    for pid in running.values():
-        if _alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+    _stop(list(pids.values()), timeout)
     if state:
         _state_path(home).write_text(json.dumps({"port": state.get("port"), "pids": {}}))

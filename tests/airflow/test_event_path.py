@@ -145,3 +145,18 @@ def test_indexed_article_is_enriched_by_an_event_triggered_run(
     assert by_event, runs
     # The last run to start before the article was clustered is the event's.
     assert max(r[1] for r in by_event) > max((r[1] for r in others), default=""), runs
+
+
+def test_up_on_a_port_another_program_holds_says_so_and_starts_nothing(
+    dag_env: Settings, tmp_path: Path
+) -> None:
+    """It printed every component "yes" when another Airflow answered the health check, or
+    failed with "api-server exited" and left the other three running."""
+    home = tmp_path / "airflow"
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = int(other.getsockname()[1])
+        with pytest.raises(airflow_local.AirflowLocalError, match=f"port {port} is in use"):
+            airflow_local.up(dag_env, home=home, port=port, wait_seconds=30)
+    assert not any(c.running for c in airflow_local.status(dag_env, home=home))
