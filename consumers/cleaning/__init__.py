@@ -115,14 +115,35 @@ def _authors(value: Any) -> list[str]:
     return names
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    return value
+
+
+def _whole_chars(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object's strings with each lone surrogate replaced (pairs are joined)."""
+    return {_whole(k): _whole(v) for k, v in obj.items()}
+
+
 def _extract_json(text: str, url: str | None) -> Extracted:
     """A JSON article: its html field through the HTML extractor, else its text field."""
     try:
-        data = json.loads(text)
+        # A JSON string may hold "\\ud800", half of a surrogate pair, which no output can
+        # encode (it stopped `newsflow clean`'s whole batch): such halves become U+FFFD.
+        data = json.loads(text, parse_constant=_no_constant, object_hook=_whole_chars)
     except json.JSONDecodeError as exc:
         raise CleanError(CleanReason.BAD_JSON, f"not valid JSON: {exc.msg} at {exc.pos}") from None
     except RecursionError:  # "[[[[..." thousands deep: the parser recurses per level
         raise CleanError(CleanReason.BAD_JSON, "not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # NaN, Infinity; an integer of over 4,300 digits
+        raise CleanError(CleanReason.BAD_JSON, f"not valid JSON: {exc}"[:300]) from None
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
     if not isinstance(data, dict):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -80,12 +81,24 @@ def _clean_one(args: tuple[str, str, bool, Limits]) -> _Line:
     record["paragraphs"] = record["body"]
     record["body"] = article.text
     record["source"] = path
-    return json.dumps(record, ensure_ascii=False), False
+    return _json_line(record), False
+
+
+# Characters a terminal acts on or that reorder what it shows, which JSON lets through raw:
+# C1 controls (U+009B is an 8-bit CSI), line and paragraph separators, bidi embeddings,
+# overrides and isolates (U+202E), and lone surrogates (no encoding can write them).
+_UNSAFE = re.compile("[\u0080-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _json_line(record: dict[str, object]) -> str:
+    """One JSON line, readable (non-ASCII letters as they are) and safe to print: the
+    characters of _UNSAFE as \\u escapes, which any JSON reader turns back into them."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(record, ensure_ascii=False))
 
 
 def _error_line(path: str, reason: str, message: str) -> _Line:
     """The JSON line of a file that could not be cleaned: its source, reason and message."""
-    return json.dumps({"source": path, "error": str(reason), "message": message}), True
+    return _json_line({"source": path, "error": str(reason), "message": message}), True
 
 
 _Task = tuple[str, str, bool, Limits]

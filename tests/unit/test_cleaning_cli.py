@@ -155,3 +155,45 @@ def test_clean_says_what_it_does_not_read_urls_and_files_of_many_articles(tmp_pa
     }
     for line in out[1:]:
         assert line["error"] == "unsupported" and "newsflow produce" in line["message"]
+
+
+def test_a_lone_surrogate_or_a_bidi_override_cannot_break_the_batch_or_the_terminal(
+    tmp_path: Path,
+) -> None:
+    """A JSON string holding half a surrogate pair stopped the whole batch with a
+    UnicodeEncodeError at the write; U+202E and C1 controls went out raw."""
+    page = tmp_path / "story.html"
+    page.write_bytes((FIXTURES / "jsonld_byline.html").read_bytes())
+    odd = tmp_path / "odd.json"
+    odd.write_text(
+        '{"text": "The mayor said the council met today.", "title": "x \\ud800 \\u202e y"}'
+    )
+    result = CliRunner().invoke(app, ["clean", str(odd), str(page)])
+    assert result.exit_code == 0, result.output
+    assert "\u202e" not in result.stdout and "\ud800" not in result.stdout
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["title"] == "x \ufffd \u202e y"  # escaped in the line, whole once read
+    assert second["source"] == str(page) and "error" not in second
+
+
+def test_json_that_python_would_read_but_json_does_not_allow_is_bad_json(tmp_path: Path) -> None:
+    nan = tmp_path / "nan.json"
+    nan.write_text('{"title": NaN, "text": Infinity}')
+    digits = tmp_path / "digits.json"
+    digits.write_text('{"text": "The council met today.", "date": ' + "9" * 5000 + "}")
+    result = CliRunner().invoke(app, ["clean", str(nan), str(digits)])
+    assert result.exit_code == 1
+    assert [json.loads(line)["error"] for line in result.stdout.splitlines()] == [
+        "bad_json",
+        "bad_json",
+    ]
+
+
+def test_a_compressed_file_over_the_limit_is_oversized_without_reading_it(tmp_path: Path) -> None:
+    empty_members = tmp_path / "members.html.gz"
+    empty_members.write_bytes(gzip.compress(b"") * 200_000)  # ~4 MB that inflate to nothing
+    result = CliRunner().invoke(
+        app, ["clean", str(empty_members)], env={"NEWSFLOW_MAX_INPUT_BYTES": "1000000"}
+    )
+    line = json.loads(result.stdout)
+    assert line["error"] == "oversized" and "bytes compressed" in line["message"]
