@@ -12,10 +12,11 @@ path they are given):
   read as the producers read it (newsflow.reading: bounded, ``.gz`` read transparently), so
   ``newsflow clean FILE`` and ``newsflow produce FILE`` give the file the same id.
 
-Time limits: every step here is linear in the input, which is capped at
-``Limits.max_input_bytes`` before decoding, so a call cannot hang; the wall-clock limit per
-message (``Limits.clean_timeout_seconds``, reason "timeout") is an alarm that
-consumers/process.py sets around ``clean`` and the tagger.
+Time limits: the input is capped at ``Limits.max_input_bytes`` before decoding, and a page
+at ``html.MAX_ELEMENTS`` once parsed (trafilatura is quadratic in a table row's cells; our
+own steps are linear), so a call ends within seconds; in the pipeline, the wall-clock limit
+per message (``Limits.clean_timeout_seconds``, reason "timeout") is enforced by the child
+process the stage runs in (consumers/runner.py), which is killed when it overruns.
 """
 
 from __future__ import annotations

@@ -21,9 +21,11 @@ Two extractors run on one parsed tree, and the result is trimmed:
 
 Metadata comes from consumers/cleaning/metadata.py (JSON-LD, Open Graph, meta tags).
 
-Pathological input is defused before parsing, and every step is linear in the input:
+Pathological input is defused before parsing, and our own steps are linear in the input:
 
-- size is capped (``MAX_HTML_CHARS``; ``clean()`` applies Settings.max_input_bytes first);
+- size is capped (``MAX_HTML_CHARS``; ``clean()`` applies Settings.max_input_bytes first),
+  and so is the parsed page's number of elements (``MAX_ELEMENTS``: trafilatura's table
+  handling is quadratic in a row's cells);
 - lxml is never asked for ``huge_tree``, so libxml2 caps nesting at depth 256; when a parsed
   tree reaches that cap, runs of directly nested container tags are collapsed by a regex
   pass and the page is parsed again, so it still yields its text;
