@@ -37,6 +37,7 @@ def line(result: dict[str, Any], busy: int) -> str:
         return f"STALL {head}: {result['error']}"
     paced = result.get("paced", {})
     rss = ", ".join(f"{name} {mb['worker']}+{mb['stage']}" for name, mb in result["rss_mb"].items())
+    cpu = ", ".join(f"{name} {ms}" for name, ms in result.get("cpu_ms_per_page", {}).items())
     return (
         f"{head} throughput={result['end_to_end_per_s']:.1f} articles/s "
         f"(searchable {result['searchable']}, dead letters {result['dead_letters']}; "
@@ -45,7 +46,8 @@ def line(result: dict[str, Any], busy: int) -> str:
         f"p50={paced.get('p50_s', float('nan')) * 1000:.0f} ms "
         f"p95={paced.get('p95_s', float('nan')) * 1000:.0f} ms "
         f"p99={paced.get('p99_s', float('nan')) * 1000:.0f} ms | "
-        f"peak RSS MB (worker+stage) {rss} | busy loops {busy} | "
+        f"peak RSS MB (worker+stage) {rss} | CPU ms a page of the burst: {cpu} | "
+        f"busy loops {busy} | "
         f"load {result['load1_start']}->{result['load1_end']}"
     )
 

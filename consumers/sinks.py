@@ -103,6 +103,17 @@ class _Stored(NamedTuple):
     seq_no: int
     primary_term: int
     summary_only: bool
+    #: The story it was in (or had left, not clustered since), if any.
+    story: str | None
+
+
+def _with_previous_story(source: bytes, story: str | None) -> bytes:
+    """The document's JSON with ``story_previous`` set (``source`` is an Article's JSON
+    object, which has no such field): the story the old text was in, so that clustering
+    fixes the size and canonical member of the copies this text leaves behind."""
+    if story is None:
+        return source
+    return b'{"story_previous":' + json.dumps(story).encode() + b"," + source[1:]
 
 
 class ElasticsearchSink:
@@ -174,13 +185,17 @@ class ElasticsearchSink:
         ids = list({d.id for d in docs})
         with transient_es("lookup"):
             response = self.es.mget(
-                index=self.alias, ids=ids, source_includes=["content_hash", "summary_only"]
+                index=self.alias,
+                ids=ids,
+                source_includes=["content_hash", "summary_only", "story_id", "story_previous"],
             )
         stored: dict[str, _Stored] = {}
         for doc in map(Hit.of, response["docs"]):
-            content_hash, version = doc.source.content_hash, doc.version
+            src = doc.source
+            content_hash, version = src.content_hash, doc.version
             if doc.found and content_hash is not None and version is not None:
-                stored[doc.id] = _Stored(content_hash, *version, bool(doc.source.summary_only))
+                story = src.story_id or src.story_previous
+                stored[doc.id] = _Stored(content_hash, *version, bool(src.summary_only), story)
         return stored
 
     def _operation(
@@ -196,7 +211,7 @@ class ElasticsearchSink:
             return (
                 "index",
                 {**target, "if_seq_no": old.seq_no, "if_primary_term": old.primary_term},
-                doc.source,
+                _with_previous_story(doc.source, old.story),
             )
         return "update", target, b'{"doc":' + doc.source + b',"doc_as_upsert":true}'
 

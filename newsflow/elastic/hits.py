@@ -107,6 +107,7 @@ class StoredArticle(_View):
     story_id: str | None = None
     story_canonical: bool | None = None
     story_size: int | None = None
+    story_previous: str | None = None
     embedding: list[float] | None = None
     salience: list[StoredTag] = Field(default_factory=list)
     enrichment: EnrichmentStamps = Field(default_factory=EnrichmentStamps)

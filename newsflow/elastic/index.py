@@ -117,6 +117,10 @@ def article_mappings(analyzer: str = "standard") -> dict[str, Any]:
             "story_id": {"type": "keyword"},
             "story_canonical": {"type": "boolean"},
             "story_size": {"type": "integer"},
+            # The story an article belonged to before its text changed under the same id
+            # (written by the index sink, cleared by clustering): the members it left behind
+            # get their size and a canonical member again.
+            "story_previous": {"type": "keyword"},
             "embedding": {
                 "type": "dense_vector",
                 "dims": EMBEDDING_DIMS,

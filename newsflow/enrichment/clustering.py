@@ -118,6 +118,8 @@ class Member:
     story_id: str | None = None
     story_canonical: bool | None = None
     story_size: int | None = None
+    #: The story its earlier text was in (it left it when its text changed).
+    previous_story: str | None = None
     stages: frozenset[str] = frozenset()
 
     @classmethod
@@ -139,6 +141,7 @@ class Member:
             story_id=src.story_id,
             story_canonical=src.story_canonical,
             story_size=src.story_size,
+            previous_story=src.story_previous,
             stages=frozenset(src.enrichment.stages),
         )
 
@@ -341,6 +344,7 @@ _SOURCE = [
     "story_id",
     "story_canonical",
     "story_size",
+    "story_previous",
     "enrichment.stages",
     "tags.persons",
     "tags.organizations",
@@ -415,8 +419,43 @@ def _story_members(es: Elasticsearch, settings: Settings, story_ids: set[str]) -
     return hits
 
 
+def _story_sizes(es: Elasticsearch, settings: Settings, story_ids: set[str]) -> dict[str, int]:
+    """The size each of ``story_ids`` was last given (the largest its members carry)."""
+    sizes: dict[str, int] = {}
+    ids = sorted(story_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        resp = es.search(
+            index=settings.index.alias,
+            query={"terms": {"story_id": chunk}},
+            size=0,
+            aggs={
+                "story": {
+                    "terms": {"field": "story_id", "size": len(chunk)},
+                    "aggs": {"size": {"max": {"field": "story_size"}}},
+                }
+            },
+        )
+        for bucket in resp["aggregations"]["story"]["buckets"]:
+            sizes[bucket["key"]] = int(bucket["size"]["value"] or bucket["doc_count"])
+    return sizes
+
+
+def _one_member(es: Elasticsearch, settings: Settings, story_id: str) -> list[Hit]:
+    """Any one member of ``story_id`` (a story whose canonical member has left it)."""
+    resp = es.search(
+        index=settings.index.alias,
+        query={"term": {"story_id": story_id}},
+        size=1,
+        sort=[{"id": "asc"}],
+        source_includes=_SOURCE,
+    )
+    return hits_of(resp)
+
+
 def _canonicals(es: Elasticsearch, settings: Settings, story_ids: set[str]) -> list[Hit]:
-    """The canonical member of each of ``story_ids`` (the one flagged ``story_canonical``)."""
+    """The canonical member of each of ``story_ids`` (the one flagged ``story_canonical``);
+    for a story that has none (its canonical article's text changed), any one member."""
     hits: list[Hit] = []
     ids = sorted(story_ids)
     for start in range(0, len(ids), 500):
@@ -435,6 +474,10 @@ def _canonicals(es: Elasticsearch, settings: Settings, story_ids: set[str]) -> l
             source_includes=_SOURCE,
         )
         hits.extend(hits_of(resp))
+    found = {h.source.story_id for h in hits}
+    for story in ids:
+        if story not in found:
+            hits.extend(_one_member(es, settings, story))
     return hits
 
 
@@ -570,13 +613,21 @@ def cluster_pending(
         for m in pool.values():
             if m.story_id:
                 sizes[m.story_id] = max(sizes.get(m.story_id, 0), m.story_size or 0)
+        # A story an article left when its text changed takes part too: the copies left
+        # behind need their size, and a canonical member if it was the one that left.
+        left = Counter(
+            m.previous_story
+            for m in members.values()
+            if m.previous_story and m.previous_story != m.story_id
+        )
+        sizes.update(_story_sizes(es, settings, set(left) - set(sizes)))
         big = {story for story, size in sizes.items() if size > whole_story_limit}
         for hit in _story_members(es, settings, set(sizes) - big):
             pool.setdefault(hit.id, Member.from_hit(hit))
         for hit in _canonicals(es, settings, big):
             pool.setdefault(hit.id, Member.from_hit(hit))
         present = Counter(m.story_id for m in pool.values() if m.story_id in big)
-        outside = {story: max(0, sizes[story] - present[story]) for story in big}
+        outside = {story: max(0, sizes[story] - present[story] - left[story]) for story in big}
         assigned = assign_stories(pool.values(), thresholds, outside)
         stamp = now.isoformat()
         updates: dict[str, dict[str, Any]] = {}
@@ -592,6 +643,8 @@ def cluster_pending(
                     "clustered_at": stamp,
                     "stages": sorted(m.stages | {STAGE}),
                 }
+                if m.previous_story:
+                    doc["story_previous"] = None
             elif (m.story_id, m.story_canonical, m.story_size) == (
                 a.story_id,
                 a.canonical,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 from airflow_support import (
     STEEL_TAGS,
     build_article,
@@ -15,8 +16,10 @@ from airflow_support import (
     seed_paragraphs,
 )
 from elasticsearch import Elasticsearch
+from kafka.consumer.fetcher import ConsumerRecord
 from typer.testing import CliRunner
 
+from consumers.sinks import ElasticsearchSink
 from newsflow.cli import app
 from newsflow.elastic.index import EMBEDDING_DIMS
 from newsflow.enrichment.clustering import PENDING_FIELD, cluster_pending, story_id_for
@@ -152,3 +155,47 @@ def test_many_copies_of_one_story_end_up_in_one_story(es: Elasticsearch, dag_env
     index_articles(es, settings, story)
     assert cluster_pending(es, settings, batch_size=5, candidates_per_article=2) == 40
     assert _stories(es, settings, [a.id for a in story]) == {(story_id_for(story[0].id), 40)}
+
+
+@pytest.mark.parametrize("whole_story_limit", [1_000, 1], ids=["read-whole", "big-story"])
+def test_copies_left_behind_by_a_changed_text_get_their_size_and_a_canonical(
+    es: Elasticsearch, dag_env: Settings, whole_story_limit: int
+) -> None:
+    """The canonical article of a story is written again with another text under its id (the
+    index sink drops what was derived from the old text, story included): the next clustering
+    must give the copies it left behind their new size and a canonical member, as a read story
+    and as a big one (relabelled by id)."""
+    settings = dag_env
+    story = _copies(1, 3)
+    index_articles(es, settings, story)
+    assert cluster_pending(es, settings) == 3
+    old_story = story_id_for(story[0].id)
+    assert _stories(es, settings, [a.id for a in story]) == {(old_story, 3)}
+
+    # The first copy's page now tells another story, through the real index sink.
+    other = build_article(
+        ["The harbour board rejected the new container terminal on Monday, officials said."],
+        "feed:copy-1",
+        story[0].url,
+        "Harbour board rejects terminal",
+        {},
+        published_at=story[0].published_at,
+    ).model_copy(update={"id": story[0].id})
+    sink = ElasticsearchSink(es, settings.index.alias)
+    sink.add(other, ConsumerRecord("news.clean", 0, -1, 0, 0, 0, None, b"", [], None, 0, 0, 0))
+    assert sink.flush() == []
+    es.indices.refresh(index=settings.index.alias)
+    rewritten = get_doc(es, settings, other.id)
+    assert rewritten["story_previous"] == old_story and "story_id" not in rewritten
+
+    assert cluster_pending(es, settings, whole_story_limit=whole_story_limit) == 1
+    left_behind = [a.id for a in story[1:]]
+    assert _stories(es, settings, left_behind) == {(story_id_for(story[1].id), 2)}
+    assert get_doc(es, settings, story[1].id)["story_canonical"] is True
+    moved = get_doc(es, settings, other.id)
+    assert (moved["story_id"], moved["story_size"], moved["story_canonical"]) == (
+        story_id_for(other.id),
+        1,
+        True,
+    )
+    assert moved["story_previous"] is None
