@@ -96,6 +96,8 @@ class SearchFilters:
     topic: str | None = None
     # Only articles whose extraction confidence is at least this (0-1).
     min_confidence: float | None = None
+    # Only the articles of this story (its story_id, from the enrichment DAG).
+    story: str | None = None
 
 
 #: An IPTC media topic code without its scheme, e.g. 04000000 for medtop:04000000.
@@ -182,6 +184,8 @@ def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
         flt.append(_any_of([_term("tags.topics.value", topic), _term("tags.topics.label", topic)]))
     if filters.min_confidence is not None:
         flt.append({"range": {"extraction.confidence": {"gte": filters.min_confidence}}})
+    if filters.story:
+        flt.append({"term": {"story_id": filters.story.strip()}})
     return flt
 
 
@@ -233,14 +237,86 @@ def build_query(
     }
 
 
+def per_story(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``body`` as two requests that together return one article per story.
+
+    A wire story syndicated to twenty sites would otherwise fill a page of hits with copies.
+    Elasticsearch collapses on a field's value, and articles not clustered yet have none: they
+    would all collapse into one. So the first request collapses the articles that have a
+    story (each story's best-scoring copy stands for it), the second takes the ones without;
+    both score alike (filters do not score), so ``merge_by_score`` interleaves them.
+    """
+    query = body["query"]["bool"]
+    clustered = {
+        **body,
+        "query": {
+            "bool": {**query, "filter": [*query["filter"], {"exists": {"field": "story_id"}}]}
+        },
+        "collapse": {"field": "story_id"},
+    }
+    unclustered = {
+        **body,
+        "query": {
+            "bool": {
+                **query,
+                "must_not": [*query.get("must_not", []), {"exists": {"field": "story_id"}}],
+            }
+        },
+    }
+    return clustered, unclustered
+
+
+def merge_by_score(first: list[Hit], second: list[Hit], size: int) -> list[Hit]:
+    """The ``size`` best of two score-ordered hit lists, best first (ties keep list order)."""
+    merged = sorted(
+        [*((0, i, h) for i, h in enumerate(first)), *((1, i, h) for i, h in enumerate(second))],
+        key=lambda t: (-(t[2].score or 0.0), t[0], t[1]),
+    )
+    return [hit for _, _, hit in merged[:size]]
+
+
+def first_of_each_story(hits: list[Hit], size: int) -> list[Hit]:
+    """The first ``size`` of ``hits`` (best first) with only the first article of each story;
+    articles without a story all stay. For ranked lists no collapse can give (kNN results)."""
+    seen: set[str] = set()
+    kept: list[Hit] = []
+    for hit in hits:
+        story = hit.source.story_id
+        if story is not None:
+            if story in seen:
+                continue
+            seen.add(story)
+        kept.append(hit)
+    return kept[:size]
+
+
+#: How many nearest articles a semantic search asks for per hit it prints, one per story:
+#: room for the copies of the stories among them.
+NEAREST_PER_HIT = 4
+
+
 def search(
-    es: Elasticsearch, settings: Settings, text: str, filters: SearchFilters, size: int = 10
+    es: Elasticsearch,
+    settings: Settings,
+    text: str,
+    filters: SearchFilters,
+    size: int = 10,
+    one_per_story: bool = True,
 ) -> SearchResult:
     """Runs a search on the article alias: the total hit count and the top hits.
 
-    Raises QueryError for a query or size out of bounds, before asking Elasticsearch.
+    With ``one_per_story`` (unless the filters name a story) the hits hold one article per
+    story, its best-scoring copy; the total still counts every matching article. Raises
+    QueryError for a query or size out of bounds, before asking Elasticsearch.
     """
     check_request(text, size)
     markers = Markers.fresh()
-    response = es.search(index=settings.index.alias, **build_query(text, filters, size, markers))
-    return SearchResult(total_of(response), hits_of(response), markers)
+    body = build_query(text, filters, size, markers)
+    if not one_per_story or filters.story:
+        response = es.search(index=settings.index.alias, **body)
+        return SearchResult(total_of(response), hits_of(response), markers)
+    clustered, unclustered = per_story(body)
+    stories = es.search(index=settings.index.alias, **clustered)
+    loose = es.search(index=settings.index.alias, **unclustered)
+    hits = merge_by_score(hits_of(stories), hits_of(loose), size)
+    return SearchResult(total_of(stories) + total_of(loose), hits, markers)

@@ -27,9 +27,11 @@ from newsflow.elastic.index import ensure_index
 from newsflow.kafka.topics import ensure_topics
 from newsflow.search import (
     MAX_HITS,
+    NEAREST_PER_HIT,
     SearchFilters,
     check_request,
     filter_clauses,
+    first_of_each_story,
     parse_since,
 )
 from newsflow.search import search as run_search
@@ -159,10 +161,23 @@ def search(
     min_confidence: float | None = typer.Option(
         None, min=0.0, max=1.0, help="Only articles extracted with at least this confidence (0-1)."
     ),
+    story: str | None = typer.Option(
+        None, help="Only the articles of this story (the story id a hit shows)."
+    ),
+    all_copies: bool = typer.Option(
+        False,
+        "--all-copies",
+        help="Show every copy of a story (the same wire story on many sites); by default "
+        "each story shows once, as its best-matching copy.",
+    ),
     semantic: bool = typer.Option(False, help="Rank by embedding similarity (kNN)."),
     size: int = typer.Option(10, "--size", "-n", help=f"How many hits to print (1-{MAX_HITS})."),
 ) -> None:
-    """Full-text search over indexed articles, with highlighted snippets."""
+    """Full-text search over indexed articles, with highlighted snippets.
+
+    Articles the enrichment DAG (or `newsflow enrich`) put in one story show once, as their
+    best-matching copy; `--story ID` lists that story's articles, `--all-copies` every copy.
+    """
 
     settings = settings_of(ctx)
     check_request(query, size)  # a QueryError is one line and exit 2 (NewsflowGroup)
@@ -175,11 +190,16 @@ def search(
         entity=entity,
         topic=topic,
         min_confidence=min_confidence,
+        story=story,
     )
     if semantic:
         from newsflow.enrichment.embeddings import semantic_search
 
-        nearest = semantic_search(es, settings, query, size, filter_clauses(filters))
+        every_copy = all_copies or story is not None
+        k = size if every_copy else min(MAX_HITS, NEAREST_PER_HIT * size)
+        nearest = semantic_search(es, settings, query, k, filter_clauses(filters))
+        if not every_copy:
+            nearest = first_of_each_story(nearest, size)
         print_hits(console, matches_header(len(nearest), "nearest article(s) to", query), nearest)
         if (
             not nearest
@@ -189,10 +209,17 @@ def search(
         ):
             console.print("no article has an embedding yet: run `newsflow enrich` (or the DAGs)")
         return
-    found = run_search(es, settings, query, filters, size)
+    found = run_search(es, settings, query, filters, size, one_per_story=not all_copies)
     print_hits(
         console, matches_header(found.total, "article(s) match", query), found.hits, found.markers
     )
+    if not all_copies and not story and any((h.source.story_size or 0) > 1 for h in found.hits):
+        console.print()
+        console.print(
+            "one article per story: `--story ID` lists a story's articles, "
+            "`--all-copies` shows every copy",
+            style="dim",
+        )
 
 
 def _one_shot_logs() -> None:

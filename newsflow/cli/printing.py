@@ -91,6 +91,8 @@ def print_hits(
             )
         )
         story = f"  story {displayable(src.story_id, META_CHARS)}" if src.story_id else ""
+        if src.story_id and (src.story_size or 0) > 1:
+            story += f" ({src.story_size} articles)"
         score = f"  score {hit.score:.2f}" if hit.score is not None else ""
         console.print(Text(f"   id {displayable(hit.id, META_CHARS)}{score}{story}", style="dim"))
         topics = [t.value for t in src.tags.topics]

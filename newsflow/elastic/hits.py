@@ -27,6 +27,7 @@ DISPLAY_FIELDS = [
     "description",
     "body",
     "story_id",
+    "story_size",
     "tags.persons",
     "tags.organizations",
     "tags.locations",

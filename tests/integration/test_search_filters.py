@@ -103,3 +103,64 @@ def test_semantic_search_keeps_to_the_filters(es: Elasticsearch, settings: Setti
         filters=filter_clauses(SearchFilters(site="example.com")),
     )
     assert elsewhere == []
+
+
+def _in_story(es: Elasticsearch, settings: Settings, story: dict[str, list[str]]) -> None:
+    """Gives articles the story fields the enrichment DAG writes (first id canonical)."""
+    for story_id, ids in story.items():
+        for doc_id in ids:
+            doc = {
+                "story_id": story_id,
+                "story_size": len(ids),
+                "story_canonical": doc_id == ids[0],
+            }
+            es.update(index=settings.index.alias, id=doc_id, doc=doc)
+    es.indices.refresh(index=settings.index.alias)
+
+
+def test_search_shows_each_story_once_unless_asked_for_every_copy(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """A wire story on three sites filled three of ten hits; now its best-matching copy stands
+    for it, articles not clustered yet all show, and the total still counts every article."""
+    ensure_index(es, settings.index)
+    texts = {
+        # Three copies of one story; the second names the harbour twice, so it scores best.
+        "wire-a": "The harbour board approved the terminal.",
+        "wire-b": "The harbour board approved the harbour terminal.",
+        "wire-c": "The harbour board approved the terminal today.",
+        "other": "A harbour festival opens in the old port.",
+        "loose": "Harbour fees rise next year.",
+    }
+    articles = [
+        build_article(
+            RawArticle(
+                id=doc_id,
+                source=f"test://stories/{doc_id}",
+                url=f"https://{doc_id}.example.org/a",
+                content_type=ContentType.TEXT,
+                body=text.encode(),
+            ),
+            Extracted(paragraphs=[text], extractor="test"),
+            Tags(language="en"),
+        )
+        for doc_id, text in texts.items()
+    ]
+    index_articles(es, settings, articles)
+    _in_story(es, settings, {"s-wire": ["wire-a", "wire-b", "wire-c"], "s-other": ["other"]})
+
+    every = search(es, settings, "harbour", SearchFilters(), size=10, one_per_story=False)
+    assert every.total == 5 and len(every.hits) == 5
+    scores = {h.id: h.score for h in every.hits}
+
+    once = search(es, settings, "harbour", SearchFilters(), size=10)
+    assert once.total == 5
+    assert sorted(h.id for h in once.hits) == ["loose", "other", "wire-b"]
+    assert [h.score for h in once.hits] == sorted((scores[h.id] for h in once.hits), reverse=True)
+    assert next(h for h in once.hits if h.id == "wire-b").source.story_size == 3
+
+    top = search(es, settings, "harbour", SearchFilters(), size=1)
+    assert [h.id for h in top.hits] == [max(scores, key=lambda i: scores[i] or 0.0)]
+
+    story = search(es, settings, "harbour", SearchFilters(story="s-wire"), size=10)
+    assert sorted(h.id for h in story.hits) == ["wire-a", "wire-b", "wire-c"]

@@ -10,7 +10,15 @@ from consumers.cleaning.model import Extracted
 from consumers.dlq import origin_of, target_topic
 from consumers.process import build_article, site_of
 from newsflow.elastic.hits import Hit
-from newsflow.search import QueryError, SearchFilters, build_query, parse_since
+from newsflow.search import (
+    QueryError,
+    SearchFilters,
+    build_query,
+    first_of_each_story,
+    merge_by_score,
+    parse_since,
+    per_story,
+)
 from newsflow.settings import Settings
 from schemas import ContentType, DeadLetter, RawArticle, Stage, Tags
 from schemas.decode import parse_article, parse_raw
@@ -169,3 +177,37 @@ def test_a_dead_letter_names_the_file_or_url_it_was_made_from() -> None:
     assert origin_of(letter(from_web)) == "https://example.com/a?x=1"
     assert origin_of(letter(from_web[:200])) == "https://example.com/a?x=1"  # a truncated head
     assert origin_of(letter(b"\x00\xff not json")) is None
+
+
+def _hit(doc_id: str, score: float | None = None, story: str | None = None) -> Hit:
+    source = {"id": doc_id} if story is None else {"id": doc_id, "story_id": story}
+    return Hit.of({"_id": doc_id, "_score": score, "_source": source})
+
+
+def test_one_per_story_requests_split_clustered_from_unclustered() -> None:
+    body = build_query("ore", SearchFilters(language="en"), size=5)
+    clustered, unclustered = per_story(body)
+    exists = {"exists": {"field": "story_id"}}
+    assert clustered["collapse"] == {"field": "story_id"}
+    assert clustered["query"]["bool"]["filter"][-1] == exists
+    assert unclustered["query"]["bool"]["must_not"] == [exists]
+    assert "collapse" not in unclustered
+    # The rest of the request is the same for both, and the original is left alone.
+    for part in (clustered, unclustered):
+        assert part["size"] == 5 and part["highlight"] == body["highlight"]
+        assert part["query"]["bool"]["must"] == body["query"]["bool"]["must"]
+    assert exists not in body["query"]["bool"]["filter"] and "collapse" not in body
+
+
+def test_merge_by_score_interleaves_and_keeps_the_best() -> None:
+    first = [_hit("a", 3.0), _hit("b", 1.0)]
+    second = [_hit("c", 2.0), _hit("d", 1.0), _hit("e", 0.5)]
+    assert [h.id for h in merge_by_score(first, second, 4)] == ["a", "c", "b", "d"]
+    assert merge_by_score([], [], 3) == []
+
+
+def test_first_of_each_story_keeps_unclustered_articles() -> None:
+    hits = [_hit("a", story="s1"), _hit("b"), _hit("c", story="s1"), _hit("d", story="s2")]
+    hits.append(_hit("e"))
+    assert [h.id for h in first_of_each_story(hits, 10)] == ["a", "b", "d", "e"]
+    assert [h.id for h in first_of_each_story(hits, 2)] == ["a", "b"]
