@@ -6,16 +6,17 @@ trafilatura and numpy, which `newsflow --help` and every other command should no
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import queue
 import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -24,11 +25,9 @@ from rich.table import Table
 
 from newsflow.cli.app import app, settings_of
 from newsflow.settings import Limits
-from schemas.failures import PermanentError, describe
-from schemas.reasons import AnyStageReason, ProduceReason
-
-if TYPE_CHECKING:
-    from consumers.tagging import Tagger
+from schemas import Stage
+from schemas.failures import PermanentError
+from schemas.reasons import ProduceReason
 
 _FORMATS = ("auto", "html", "text", "json")
 #: Endings of files that hold many articles: `produce` splits them, `clean` takes one page.
@@ -41,21 +40,13 @@ def _quiet_extractor_logs() -> None:
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
 
-# One tagger per process (a pool worker keeps it for all its files): loading spaCy takes ~1 s.
-_TAGGER: Tagger | None = None
-
-
 #: One file's JSON line, and whether it is an error line.
 _Line = tuple[str, bool]
 
 
-def _clean_one(args: tuple[str, str, bool, Limits]) -> _Line:
-    """One file -> one JSON line (the Article fields plus source, or source plus error)."""
-    from consumers.cleaning import clean, raw_from_file, to_article
-    from consumers.tagging import load_tagger
-
-    path, fmt, tag, limits = args
-    global _TAGGER
+def _refused(path: str, fmt: str) -> _Line | None:
+    """The error line of an argument `clean` does not read (a URL, a file of many
+    articles), or None."""
     if "://" in path:
         return _error_line(path, ProduceReason.UNSUPPORTED, "clean reads local files, not URLs")
     if fmt == "auto" and path.lower().removesuffix(".gz").endswith(_MANY_ARTICLES):
@@ -64,19 +55,15 @@ def _clean_one(args: tuple[str, str, bool, Limits]) -> _Line:
             ProduceReason.UNSUPPORTED,
             "a file of many articles (JSON Lines, WARC, a feed): `newsflow produce` reads it",
         )
-    try:
-        raw = raw_from_file(path, fmt, limits=limits)
-        extracted = clean(raw, limits)
-        tags = None
-        if tag:
-            if _TAGGER is None:
-                _TAGGER = load_tagger()
-            tags = _TAGGER.tag(extracted.title, extracted.paragraphs)
-        article = to_article(raw, extracted, tags)
-    except PermanentError as exc:  # unreadable file (SourceError) or page (CleanError)
-        return _error_line(path, exc.reason, exc.message)
-    except Exception as exc:  # a bug or a MemoryError costs this file, not the batch
-        return _error_line(path, AnyStageReason.UNEXPECTED, describe(exc))
+    return None
+
+
+def _article_line(path: str, article_json: bytes) -> _Line:
+    """The JSON line of a cleaned file: the Article fields, ``body`` as one string with
+    ``paragraphs`` beside it, and ``source`` the path given."""
+    from schemas import Article
+
+    article = Article.model_validate_json(article_json)
     record = article.model_dump(mode="json")
     record["paragraphs"] = record["body"]
     record["body"] = article.text
@@ -101,46 +88,45 @@ def _error_line(path: str, reason: str, message: str) -> _Line:
     return _json_line({"source": path, "error": str(reason), "message": message}), True
 
 
-_Task = tuple[str, str, bool, Limits]
-
-
-def _alone(task: _Task) -> _Line:
-    """One file in a fresh process of its own: a file that kills its worker (a crash in C
-    code, the kernel's OOM killer) is reported, and the others in flight are not blamed."""
-    with ProcessPoolExecutor(max_workers=1) as pool:
-        try:
-            return pool.submit(_clean_one, task).result()
-        except BrokenProcessPool:
-            return _error_line(task[0], AnyStageReason.STAGE_CRASHED, "the worker process died")
-
-
-def _pooled(tasks: list[_Task], workers: int) -> Iterator[_Line]:
-    """Every task's line, in order, from a pool that is rebuilt when a worker dies."""
-    pending = tasks
-    while pending:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_clean_one, task) for task in pending]
-            for index, future in enumerate(futures):
-                try:
-                    yield future.result()
-                except BrokenProcessPool:
-                    # Whichever file killed the worker broke the pool for all in flight:
-                    # this one is retried alone, the rest in a new pool.
-                    yield _alone(pending[index])
-                    pending = pending[index + 1 :]
-                    break
-            else:
-                pending = []
-
-
 def _run(
     files: Sequence[str], fmt: str, tag: bool, workers: int, limits: Limits
 ) -> Iterator[_Line]:
-    tasks = [(f, fmt, tag, limits) for f in files]
-    if workers <= 1 or len(tasks) < 2:
-        yield from map(_clean_one, tasks)
-        return
-    yield from _pooled(tasks, workers)
+    """Every file's line, in order, each cleaned in a child process with the pipeline's time
+    limit (``limits.clean_timeout_seconds``): a page that takes too long is killed and
+    reported as ``timeout``, one that kills its process (a crash in C code, the kernel's OOM
+    killer) as ``stage_crashed``, and the next file gets a fresh process."""
+    from consumers.runner import StageProcess
+    from consumers.stages import file_stage
+
+    factory = functools.partial(file_stage, fmt, tag, limits)
+    count = max(1, min(workers, len(files)))
+    processes = [
+        StageProcess(factory, limits.clean_timeout_seconds, Stage.CLEAN) for _ in range(count)
+    ]
+    idle: queue.SimpleQueue[StageProcess] = queue.SimpleQueue()
+    for process in processes:
+        idle.put(process)
+
+    def one(path: str) -> _Line:
+        refused = _refused(path, fmt)
+        if refused is not None:
+            return refused
+        process = idle.get()
+        try:
+            _, article_json = process.run(path.encode("utf-8", "surrogateescape"))
+        except PermanentError as exc:  # unreadable file or page, timeout, crash
+            return _error_line(path, exc.reason, exc.message)
+        finally:
+            idle.put(process)
+        return _article_line(path, article_json)
+
+    pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="clean")
+    try:
+        yield from pool.map(one, files)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.close()
 
 
 @app.command("clean")

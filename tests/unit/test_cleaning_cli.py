@@ -197,3 +197,26 @@ def test_a_compressed_file_over_the_limit_is_oversized_without_reading_it(tmp_pa
     )
     line = json.loads(result.stdout)
     assert line["error"] == "oversized" and "bytes compressed" in line["message"]
+
+
+def test_a_page_over_the_time_limit_is_a_timeout_and_the_next_file_still_cleans(
+    tmp_path: Path,
+) -> None:
+    """`clean` ran each file in its own process without a deadline: a page that takes the
+    extractor seconds (one table row of 49,000 cells, ~7 s) held the batch that long. It gets
+    the pipeline's limit now; its process is killed and the next file gets a fresh one."""
+    slow = tmp_path / "slow.html"
+    slow.write_text("<html><body><table><tr>" + "<td>x" * 49_000 + "</table>")
+    story = tmp_path / "story.html"
+    story.write_bytes((FIXTURES / "jsonld_byline.html").read_bytes())
+    for workers in ("1", "2"):
+        result = CliRunner().invoke(
+            app,
+            ["clean", "--workers", workers, str(slow), str(story)],
+            env={"NEWSFLOW_CLEAN_TIMEOUT_SECONDS": "1"},
+        )
+        assert result.exit_code == 1, result.output
+        late, done = (json.loads(line) for line in result.stdout.splitlines())
+        assert (late["source"], late["error"]) == (str(slow), "timeout")
+        assert "longer than 1 s" in late["message"]
+        assert done["title"] == "Harbour tunnel opens to traffic" and "error" not in done
