@@ -27,6 +27,7 @@ import contextlib
 import logging
 import os
 import pickle
+import signal
 import socket
 import subprocess
 import sys
@@ -162,13 +163,14 @@ class StageProcess:
             self._kill()
             raise StageStartError(f"{self.stage} stage failed to start: {detail}")
 
-    def close(self) -> None:
-        """Stops the child (closing the socket ends its loop; a stuck child is killed)."""
+    def close(self, grace: float = 5.0) -> None:
+        """Stops the child: closing the socket ends its loop; a child still busy after
+        ``grace`` seconds (0: one being abandoned, on Ctrl-C) is killed."""
         if self._conn is not None:
             self._conn.close()
         if self._proc is not None:
             try:
-                self._proc.wait(timeout=5)
+                self._proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait(timeout=5)
@@ -227,6 +229,11 @@ class StageProcess:
 
 if __name__ == "__main__":
     # The child: `python -m consumers.runner FD PARENT_PID LOG_LEVEL`, from StageProcess.start.
+    # Ctrl-C in a terminal signals the whole process group, this child too. The parent decides
+    # what it means (a worker finishes its message and stops; `clean` stops), and the child
+    # ends when the parent closes the socket or kills it; dying of KeyboardInterrupt here
+    # turned the message in hand into a `stage_crashed` dead letter, with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(
         level=int(sys.argv[3]), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 
 from consumers.runner import StageFn
 from schemas import CleanReason, Stage
@@ -17,9 +18,12 @@ from schemas.failures import PermanentError
 
 
 def on_cue() -> StageFn:
-    """Upper-cases a message, unless it starts with a cue: hang-in-c, crash, fail."""
+    """Upper-cases a message, unless it starts with a cue: hang-in-c, crash, fail, slow (takes
+    1.5 s first)."""
 
     def run(value: bytes) -> tuple[bytes, bytes]:
+        if value.startswith(b"slow"):
+            time.sleep(1.5)
         if value.startswith(b"hang-in-c"):
             # Catastrophic backtracking: one call into the C regex engine that holds the GIL
             # for longer than the universe is old. No signal handler runs until it returns.

@@ -121,12 +121,15 @@ def _run(
         return _article_line(path, article_json)
 
     pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="clean")
+    interrupted = True
     try:
         yield from pool.map(one, files)
+        interrupted = False
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
-            process.close()
+            # Ctrl-C: the file in hand is abandoned, not waited for.
+            process.close(grace=0.0 if interrupted else 5.0)
 
 
 @app.command("clean")

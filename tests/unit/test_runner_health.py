@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -48,6 +50,25 @@ def test_a_crash_costs_one_message_with_a_reason(stage: StageProcess) -> None:
     assert info.value.reason == "stage_crashed"
     assert "exit code" in info.value.message
     assert stage.run(b"ok") == (b"ok", b"OK")
+
+
+def test_ctrl_c_in_the_terminal_does_not_kill_the_child_or_cost_its_message(
+    stage: StageProcess,
+) -> None:
+    """Ctrl-C signals the whole process group. The child died of KeyboardInterrupt, and the
+    message it was working on became a stage_crashed dead letter; the parent decides now."""
+    pid = stage.pid()
+    assert pid is not None
+    answer: list[tuple[bytes, bytes]] = []
+    worker = threading.Thread(target=lambda: answer.append(stage.run(b"slow one")))
+    worker.start()
+    time.sleep(0.5)  # the child is in the middle of the message
+    os.kill(pid, signal.SIGINT)
+    worker.join(timeout=30)
+    assert answer == [(b"slow one", b"SLOW ONE")]
+    os.kill(pid, signal.SIGINT)  # and while it waits for the next one
+    assert stage.run(b"next") == (b"next", b"NEXT")
+    assert stage.pid() == pid and stage.restarts == 0
 
 
 def test_a_stage_failure_keeps_its_own_reason(stage: StageProcess) -> None:
