@@ -1,7 +1,8 @@
 """Trends: the top entities, topics and stories over sliding windows, with their rise.
 
 For each window (1 h, 24 h, 7 d) ending at ``end``, the top values of each kind are counted in
-``[end - w, end)`` and compared with the previous window ``[end - 2w, end - w)``. One document per
+``[end - w, end)`` and compared with the previous window ``[end - 2w, end - w)``, by when the
+articles were ingested, leaving out old news ingested late (``window_query``). One document per
 (window end, window, kind, value) goes to ``settings.index.trends`` with a deterministic id, so
 re-running the same hour overwrites rather than duplicates.
 """
@@ -35,6 +36,10 @@ KINDS: dict[str, str] = {
 }
 #: When an article entered the pipeline; publication dates are missing or wrong too often.
 TIME_FIELD = "ingested_at"
+#: ...but an article published this long before a window starts is old news arriving late (a
+#: sitemap's back catalogue on a first crawl, a WARC archive): it does not count in the window.
+#: The slack leaves room for a page's date that is a day or two off.
+OLD_NEWS = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,21 @@ def ensure_trends_index(es: Elasticsearch, settings: Settings) -> None:
     ensure_plain_index(es, settings.index.trends, trends_mappings())
 
 
+def window_query(start: datetime, end: datetime) -> dict[str, Any]:
+    """The articles that count in the window ``[start, end)``: ingested in it, and not
+    published more than ``OLD_NEWS`` before it starts (undated ones count)."""
+    fresh = {"range": {"published_at": {"gte": (start - OLD_NEWS).isoformat()}}}
+    undated = {"bool": {"must_not": [{"exists": {"field": "published_at"}}]}}
+    return {
+        "bool": {
+            "filter": [
+                {"range": {TIME_FIELD: {"gte": start.isoformat(), "lt": end.isoformat()}}},
+                {"bool": {"should": [fresh, undated], "minimum_should_match": 1}},
+            ]
+        }
+    }
+
+
 def _counts(
     es: Elasticsearch,
     settings: Settings,
@@ -125,7 +145,7 @@ def _counts(
         terms["size"] = len(include)
     resp = es.search(
         index=settings.index.alias,
-        query={"range": {TIME_FIELD: {"gte": start.isoformat(), "lt": end.isoformat()}}},
+        query=window_query(start, end),
         size=0,
         aggs={"top": {"terms": terms}},
     )

@@ -17,6 +17,7 @@ from elasticsearch import Elasticsearch
 
 from newsflow.enrichment.clustering import cluster_pending
 from newsflow.enrichment.rollup import rollup_pending
+from newsflow.enrichment.trends import write_trends
 from newsflow.settings import Settings
 
 
@@ -94,3 +95,57 @@ def test_trends_run(es: Elasticsearch, dag_env: Settings, airflow_db: object) ->
     end = datetime.fromisoformat(resp["hits"]["hits"][0]["_source"]["window_end"])
     write_trends(es, settings, end=end)
     assert es.count(index=settings.index.trends)["count"] == total
+
+
+def test_old_news_ingested_now_does_not_trend(es: Elasticsearch, dag_env: Settings) -> None:
+    """A first crawl of a sitemap brings a site's back catalogue: thousands of articles
+    published years ago, ingested now. They filled the trends of the hour; an article counts
+    now only if it was published at most two days before the window (or has no date)."""
+    settings = dag_env
+    now = datetime.now(UTC)
+    paras = seed_paragraphs()
+    # One steel article published today, one undated; the library story from the archive.
+    articles = [
+        build_article(
+            paras,
+            "feed:today",
+            "https://today.example.com/steel",
+            "China to cut steel output",
+            STEEL_TAGS,
+            published_at=now - timedelta(hours=3),
+            ingested_at=now - timedelta(minutes=5),
+        ),
+        build_article(
+            [*paras[:3], "Undated copy."],
+            "feed:undated",
+            "https://undated.example.com/steel",
+            "China to cut steel output",
+            STEEL_TAGS,
+            ingested_at=now - timedelta(minutes=6),
+        ),
+    ]
+    articles += [
+        build_article(
+            [*UNRELATED, f"Archive {i}."],
+            f"sitemap:archive{i}",
+            f"https://archive.example.org/2019/library-{i}",
+            "Council approves library budget",
+            LIBRARY_TAGS,
+            published_at=datetime(2019, 5, 1, tzinfo=UTC),
+            ingested_at=now - timedelta(minutes=7 + i),
+        )
+        for i in range(5)
+    ]
+    index_articles(es, settings, articles)
+    rollup_pending(es, settings)
+
+    write_trends(es, settings, end=now)
+    es.indices.refresh(index=settings.index.trends)
+    hits = es.search(
+        index=settings.index.trends,
+        query={"bool": {"filter": [{"term": {"window": "1h"}}, {"term": {"kind": "entity"}}]}},
+        size=100,
+    )["hits"]["hits"]
+    counts = {h["_source"]["value"]: h["_source"]["count"] for h in hits}
+    assert counts["Huang Libin"] == 2  # today's and the undated one
+    assert "Keith Wilson" not in counts  # five archive articles, none of them news
