@@ -29,6 +29,7 @@ from newsflow.redaction import redact_url
 from newsflow.settings import CrawlSettings, Limits
 from newsflow.web.addresses import AddressPolicy, IPAddress, Origin, origin_of
 from newsflow.web.hosts import HostGates
+from newsflow.web.inflate import ACCEPT_ENCODING, BoundedDecoder, EncodingRefused
 from newsflow.web.robots import MAX_ROBOTS_BYTES, Robots, RobotsCache, robots_from
 from schemas.crawl import Validators
 from schemas.failures import FetchError, describe
@@ -155,7 +156,8 @@ class WebClient:
             ),
             follow_redirects=False,  # each hop is checked here
             trust_env=False,  # no proxy from the environment between us and the check
-            headers={"User-Agent": self.user_agent},
+            # gzip and deflate only, decoded by us within the size limit (web/inflate.py).
+            headers={"User-Agent": self.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
         )
         return self
 
@@ -391,15 +393,21 @@ class WebClient:
             kind = media_type(response.headers.get("content-type"))
             if want.html_only and kind and kind not in _HTML_TYPES:
                 raise FetchError(FetchReason.NOT_HTML, f"{url}: {kind}")
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > want.max_bytes:
-                    if robots:
-                        break
-                    raise FetchError(
-                        FetchReason.TOO_LARGE, f"{url}: more than {want.max_bytes} bytes"
-                    )
+            try:
+                decoder = BoundedDecoder(response.headers.get("content-encoding"), want.max_bytes)
+                body = bytearray()
+                # Raw bytes, decoded here: httpx would inflate each chunk whole, unbounded.
+                async for chunk in response.aiter_raw():
+                    body += decoder.feed(chunk)
+                    if decoder.over:
+                        if robots:
+                            del body[want.max_bytes :]
+                            break
+                        raise FetchError(
+                            FetchReason.TOO_LARGE, f"{url}: more than {want.max_bytes} bytes"
+                        )
+            except EncodingRefused as exc:
+                raise FetchError(FetchReason.HTTP_ERROR, f"{url}: {exc}") from None
             if (
                 want.html_only
                 and not kind
