@@ -17,6 +17,7 @@ them apart by their content. Edit the file by hand or with `newsflow feeds add|r
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,10 @@ from tomlkit.exceptions import TOMLKitError
 
 from newsflow.reading.files import read_input
 from newsflow.reading.http import is_url
+from newsflow.redaction import redact_url
 from schemas.failures import SourceError
+
+log = logging.getLogger(__name__)
 
 #: The table name of one source in the feeds file.
 TABLE = "feed"
@@ -45,11 +49,13 @@ class FeedsFileError(ValueError):
 
 def feed_url(url: str) -> str:
     """A feed's URL as the feeds file keeps it: scheme and host in lower case, no fragment
-    (the server never sees one), so one feed written two ways is listed, and polled, once."""
+    (the server never sees one), so one feed written two ways is listed, and polled, once;
+    and no ``user:password@``, which the crawler never sends (its connection goes to the
+    checked address) and which was copied into every topic and document of the feed."""
     parts = urlsplit(url.strip())
     netloc = parts.netloc
     host = parts.hostname or ""
-    if host and not parts.username and not parts.password:
+    if host:
         netloc = host if ":" not in host else f"[{host}]"
         if parts.port is not None:
             netloc += f":{parts.port}"
@@ -73,6 +79,11 @@ class FeedSpec(BaseModel):
         value = value.strip()
         if not is_url(value) or not urlsplit(value).hostname:
             raise ValueError(f"not an http(s) URL: {value!r}")
+        if urlsplit(value).username is not None:
+            log.warning(
+                "%s: the crawler does not log in to feeds; the URL's user and password are dropped",
+                redact_url(value),
+            )
         return feed_url(value)
 
     @property

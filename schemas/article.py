@@ -7,15 +7,33 @@ during a rolling upgrade; bump it on any change a reader must know about.
 from __future__ import annotations
 
 import base64
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
 
 from schemas.reasons import Stage
 
 SCHEMA_VERSION: Literal[1] = 1
+
+# "scheme://user:password@" up to the last "@" before the path (a raw "@" in a password too).
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+
+
+def without_userinfo(value: str) -> str:
+    """``value`` without a URL's ``user:password@`` (anything else unchanged).
+
+    A feed or link URL may carry a login. The crawler never sends it (the connection goes to
+    the checked address, without userinfo), and as data it was stored in clear in every topic
+    and every indexed document of the feed: a URL is stripped of it before it becomes data.
+    """
+    return _USERINFO.sub(r"\1", value)
+
+
+#: A URL (or a source that may be one) as data: never with a login.
+DataUrl = Annotated[str, AfterValidator(without_userinfo)]
 
 
 def _now() -> datetime:
@@ -54,8 +72,8 @@ class RawArticle(BaseModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     id: str = Field(description="Stable article id: hash of the canonical URL, else of the content")
-    source: str = Field(description="Where it came from: a file path, feed URL or WARC record")
-    url: str | None = None
+    source: DataUrl = Field(description="Where it came from: a file path, feed URL or WARC record")
+    url: DataUrl | None = None
     content_type: ContentType
     body: B64Bytes = Field(description="The raw bytes, base64 in JSON")
     encoding: str | None = Field(default=None, description="Declared charset, if any")
@@ -130,9 +148,9 @@ class Article(BaseModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     id: str
-    source: str | None = None
-    url: str | None = None
-    canonical_url: str | None = None
+    source: DataUrl | None = None
+    url: DataUrl | None = None
+    canonical_url: DataUrl | None = None
     title: str | None = None
     body: list[str] = Field(default_factory=list, description="Article text, one item a paragraph")
     byline: list[str] = Field(default_factory=list, description="Authors")

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from schemas.article import SCHEMA_VERSION, _now
+from schemas.article import SCHEMA_VERSION, DataUrl, _now
 
 #: The RawArticle metadata key (value "true") that marks a feed entry's own text standing in
 #: for its page; the Article made from it has ``summary_only`` set.
@@ -25,8 +25,8 @@ class Link(BaseModel):
     """A page a feed or sitemap announced, with what the entry itself said about it."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    url: str = Field(description="Canonical URL (tracking parameters dropped); also the key")
-    feed: str = Field(description="The feed or sitemap, as listed in the feeds file")
+    url: DataUrl = Field(description="Canonical URL (tracking parameters dropped); also the key")
+    feed: DataUrl = Field(description="The feed or sitemap, as listed in the feeds file")
     title: str | None = None
     published: str | None = Field(default=None, description="ISO 8601, as the entry gave it")
     updated: bool = Field(
@@ -58,7 +58,7 @@ class FeedState(BaseModel):
     """Everything the poller remembers about one feed between polls."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    feed: str = Field(description="The feed's URL as listed in the feeds file; also the key")
+    feed: DataUrl = Field(description="The feed's URL as listed in the feeds file; also the key")
     #: Per document URL: the feed itself, and each child sitemap of a sitemap index.
     validators: dict[str, Validators] = Field(default_factory=dict)
     last_polled_at: datetime | None = None

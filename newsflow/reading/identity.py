@@ -70,8 +70,9 @@ def _is_tracking(name: str) -> bool:
 def canonical_url(url: str) -> str:
     """The form of ``url`` used for identity: same article, same string.
 
-    Lowercases scheme and host, drops default ports, the fragment, tracking parameters and a
-    trailing slash (the root path stays ``/``), and sorts the remaining query parameters.
+    Lowercases scheme and host, drops a login (user:password@), default ports, the fragment,
+    tracking parameters and a trailing slash (the root path stays ``/``), and sorts the
+    remaining query parameters.
     Anything that is not an absolute http(s)-like URL is returned stripped but otherwise as is.
     """
     text = url.strip()
@@ -86,12 +87,9 @@ def canonical_url(url: str) -> str:
     host = (parts.hostname or "").rstrip(".")
     if ":" in host:  # IPv6 literal: urlsplit strips the brackets, the netloc needs them
         host = f"[{host}]"
+    # No user:password@: a login is not part of what the page is, and the canonical URL is
+    # stored with the article and hashed into its id.
     netloc = host
-    if parts.username is not None:
-        userinfo = parts.username
-        if parts.password is not None:
-            userinfo += f":{parts.password}"
-        netloc = f"{userinfo}@{netloc}"
     if port is not None and port != _DEFAULT_PORTS.get(scheme):
         netloc += f":{port}"
     path = parts.path or "/"

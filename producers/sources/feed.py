@@ -24,7 +24,7 @@ from newsflow.settings import CrawlSettings, Limits
 from newsflow.web.addresses import origin_of
 from newsflow.web.client import FEED_ACCEPT, Page, Want, WebClient
 from producers.sources.base import Rejected, require_text
-from schemas.article import ContentType, RawArticle
+from schemas.article import ContentType, RawArticle, without_userinfo
 from schemas.crawl import SUMMARY_ONLY
 from schemas.failures import FetchError, SourceError, describe
 from schemas.reasons import FetchReason, ProduceReason
@@ -177,7 +177,7 @@ class Feed:
         metadata = dict(entry.metadata)
         if feed_title:
             metadata["feed_title"] = feed_title
-        metadata["feed"] = self.location
+        metadata["feed"] = without_userinfo(self.location)
         metadata[SUMMARY_ONLY] = "true"
         return RawArticle(
             id=article_id(entry.link, entry.html),

@@ -26,7 +26,7 @@ from newsflow.reading.identity import article_id, canonical_url, normalize_conte
         ("https://example.com/a?utm_source=rss", "https://example.com/a"),
         ("https://example.com/a?q=", "https://example.com/a?q="),
         ("  https://example.com./a  ", "https://example.com/a"),
-        ("https://user:pw@Example.com/a", "https://user:pw@example.com/a"),
+        ("https://user:pw@Example.com/a", "https://example.com/a"),
         ("http://[2001:DB8::1]:8080/a", "http://[2001:db8::1]:8080/a"),
     ],
 )

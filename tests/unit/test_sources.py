@@ -19,8 +19,9 @@ from warc_samples import warc_record
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from newsflow.reading.identity import article_id
+from newsflow.reading.identity import article_id, canonical_url
 from newsflow.settings import CrawlSettings, Limits
+from producers.feeds import FeedSpec
 from producers.sources import (
     Directory,
     Feed,
@@ -33,8 +34,8 @@ from producers.sources import (
     expand,
     source_for,
 )
-from schemas.article import ContentType, RawArticle
-from schemas.crawl import SUMMARY_ONLY
+from schemas.article import ContentType, RawArticle, without_userinfo
+from schemas.crawl import SUMMARY_ONLY, FeedState, Link
 from schemas.reasons import ProduceReason
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
@@ -527,3 +528,33 @@ def test_expand_walks_directories_into_file_sources(settings: Limits, tmp_path: 
     assert [getattr(i, "id", None) for i in walked] == [
         getattr(i, "id", None) for i in Directory(FIXTURES, settings).articles()
     ]
+
+
+def test_a_login_in_a_feed_or_link_url_never_becomes_data(
+    settings: Limits, feed_server: str
+) -> None:
+    """`produce http://bob:secret@host/feed` stored the password in the source of every
+    article of the feed, in its metadata, and a link's own login in url, canonical_url and
+    the id (security review). The crawler never sends them; they are dropped."""
+    secret = "FeedS3cretPW"
+    with_login = feed_server.replace("://", f"://bob:{secret}@", 1) + "/feed.rss"
+    source = source_for(with_login, settings, LOOPBACK)
+    assert isinstance(source, Feed)
+    articles, _ = _split(source.articles())
+    assert articles and all(a.source == feed_server + "/feed.rss" for a in articles)
+    assert secret not in "".join(a.model_dump_json() for a in articles)
+
+    link = "https://alice:p@ss%40word@News.example.com/a?utm_source=x"
+    assert canonical_url(link) == "https://news.example.com/a"
+    assert without_userinfo(link) == "https://News.example.com/a?utm_source=x"
+    assert without_userinfo("/data/alice@host/page.html") == "/data/alice@host/page.html"
+    assert (
+        without_userinfo("https://example.com/a?mail=a@b.org")
+        == "https://example.com/a?mail=a@b.org"
+    )
+    raw = RawArticle(id="x", source=link, url=link, content_type=ContentType.HTML, body=b"x")
+    assert "word" not in raw.source and "word" not in (raw.url or "")
+    state = FeedState(feed=link)
+    assert state.feed == "https://News.example.com/a?utm_source=x"
+    assert Link(url=link, feed=link).model_dump_json().count("alice") == 0
+    assert FeedSpec(url=link).url == "https://news.example.com/a?utm_source=x"
