@@ -31,13 +31,17 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 MASK = "***"
+# Controls other than newline and tab, and bidi overrides: a log line quoting what a server
+# sent (a header with ESC[?1049h) must not drive the terminal that shows it.
+_LOG_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 MIN_SECRET_LENGTH = 4
 
 # scheme://user:password@  (userinfo of a URL; the password may hold anything but
-# whitespace, "/" and "@" unescaped). Every repetition is bounded: this runs over all output,
-# article text included, and "a.a.a.a..." made an unbounded scheme pattern quadratic.
+# whitespace and "/", up to the last "@" before the host: "p@ss" unescaped is read as a
+# password by urllib too). Every repetition is bounded: this runs over all output, article
+# text included, and "a.a.a.a..." made an unbounded scheme pattern quadratic.
 _URL_PASSWORD = re.compile(
-    r"(?P<lead>\b[a-zA-Z][a-zA-Z0-9+.\-]{0,30}://[^\s:/@]{0,256}:)[^\s/@]{0,256}(?=@)"
+    r"(?P<lead>\b[a-zA-Z][a-zA-Z0-9+.\-]{0,30}://[^\s:/@]{0,256}:)[^\s/]{0,2048}(?=@)"
 )
 # scheme://token@ (userinfo without a colon is a credential on its own, e.g. an API token).
 _URL_TOKEN = re.compile(r"(?P<lead>\b[a-zA-Z][a-zA-Z0-9+.\-]{0,30}://)[^\s:/@]{1,256}(?=@)")
@@ -88,7 +92,7 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a malformed call: logging reports it later, with its own text
             return True
-        record.msg, record.args = self.redact(message), None
+        record.msg, record.args = self.redact(_LOG_CONTROL.sub("\ufffd", message)), None
         if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
             # Formatted now, so that the formatter uses this (redacted) text.
             record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from newsflow.cli.app import app, settings_of
 from newsflow.cli.ingest import worker_exit_codes
-from newsflow.cli.printing import by_reason
+from newsflow.cli.printing import by_reason, displayable
 from newsflow.settings import Settings
 from newsflow.web.robots import RobotsCache
 from producers.feeds import (
@@ -87,7 +87,11 @@ def feeds_list(
             table.add_column(column)
     for spec in feeds:
         interval = spec.interval_minutes or settings.crawl.poll_interval_seconds / 60
-        row = [spec.site or "", f"{interval:g}", spec.language or "", spec.group_name, spec.url]
+        row = [
+            escape(displayable(cell, 300))
+            for cell in (spec.site or "", f"{interval:g}", spec.language or "", spec.group_name)
+        ]
+        row.append(escape(displayable(spec.url, 2000)))
         if state:
             st = states.get(spec.url)
             status = ""
@@ -96,7 +100,7 @@ def feeds_list(
             row += [
                 _when(st.last_polled_at) if st else "",
                 _when(st.next_poll_at) if st else "",
-                escape(status[:60]),
+                escape(displayable(status, 60)),
             ]
         table.add_row(*row)
     console.print(table)

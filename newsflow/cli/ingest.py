@@ -316,7 +316,7 @@ def dlq_list(
             d.failed_at.strftime("%Y-%m-%d %H:%M:%S"),
             d.stage.value,
             d.error_type,
-            escape(d.error_message[:80]),
+            escape(displayable(d.error_message, 80)),
             escape(displayable(origin_of(d) or "-", 100)),
             f"{d.topic}[{d.partition}]@{d.offset}",
         )

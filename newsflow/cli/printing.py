@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from newsflow.elastic.hits import Hit
+from newsflow.redaction import redact_url
 from newsflow.search import Markers
 
 # Longest run of each field printed, in characters (the rest is cut with an ellipsis).
@@ -35,8 +36,11 @@ def _one_line(text: str) -> str:
 
 
 def displayable(text: str, limit: int) -> str:
-    """``text`` on one line, without control characters, at most ``limit`` characters."""
-    line = _one_line(text)
+    """``text`` on one line, without control characters or a URL's password, at most
+    ``limit`` characters. Masked here, before a table lays it out: the redacting stream sees
+    only the lines a folded column was cut into, and a password split across two of them
+    went through (security review)."""
+    line = redact_url(_one_line(text))
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from schemas.reasons import FetchReason
 log = logging.getLogger(__name__)
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# C0 and C1 controls and bidi overrides: what a terminal acts on.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _RETRYABLE = frozenset({429, 500, 502, 503, 504})
 _RETRYABLE_REASONS = frozenset({FetchReason.FETCH_TIMEOUT, FetchReason.UNREACHABLE})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -185,8 +188,10 @@ class WebClient:
             return await self._get(url, want, trusted, validators)
         except FetchError as exc:
             # The message is kept in dead letters and feed states and printed by `newsflow
-            # crawl`: one line, and no password of a URL's userinfo (a feed's, a redirect's).
-            raise FetchError(exc.reason, " ".join(redact_url(exc.message).split())) from None
+            # crawl`: one line, no password of a URL's userinfo (a feed's, a redirect's), and
+            # no control character a server put in a header (ESC[?1049h hid what followed).
+            line = _CONTROL.sub("\ufffd", " ".join(exc.message.split()))
+            raise FetchError(exc.reason, redact_url(line)) from None
 
     async def _get(
         self, url: str, want: Want, trusted: Origin, validators: Validators | None

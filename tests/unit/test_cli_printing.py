@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
-from newsflow.cli.printing import matches_header, print_hits
+from newsflow.cli.printing import displayable, matches_header, print_hits
 from newsflow.elastic.hits import Hit
 from newsflow.search import Markers
 
@@ -108,3 +111,17 @@ def test_a_hit_that_is_only_its_feeds_summary_says_so() -> None:
     text = _printed([summary, page])
     assert text.count("feed summary only") == 1
     assert "1. Budget vote  feed summary only" in text
+
+
+def test_displayable_masks_a_urls_password_before_a_table_folds_it() -> None:
+    """Masked by the redacting stream only after rich had folded the column, a password split
+    across two lines went through at 80 columns (security review)."""
+    url = "https://reader:VeryLongFeedPassword0123456789abcdef@feeds.example.com/rss.xml"
+    assert displayable(url, 300) == "https://reader:***@feeds.example.com/rss.xml"
+    table = Table()
+    table.add_column("url", overflow="fold", max_width=12)
+    table.add_row(displayable(url, 300))
+    console = Console(width=40, record=True, file=io.StringIO())
+    console.print(table)
+    shown = "".join(c for c in console.export_text() if c not in " \n│┃━─┏┓┗┛┡┩└┘")
+    assert "reader:***@feeds.example.com/rss.xml" in shown and "Password" not in shown

@@ -37,6 +37,12 @@ SECRET = "s3cr3t/pa:ss@w0rd"
         ("http://user:pw%40x@[::1", "http://user:***@[::1"),  # malformed, still masked
         ("http://es:9200", "http://es:9200"),
         ("see kafka://a:b@h:1 and http://c:d@e", "see kafka://a:***@h:1 and http://c:***@e"),
+        # A raw "@" in the password (urllib reads it so), and a long one.
+        (
+            "https://reader:p@ssw0rdSecret@feeds.example.com/rss",
+            "https://reader:***@feeds.example.com/rss",
+        ),
+        ("https://reader:" + "x" * 300 + "@h/", "https://reader:***@h/"),
     ],
 )
 def test_urls_lose_their_password(url: str, shown: str) -> None:
@@ -80,6 +86,19 @@ def test_a_log_record_is_redacted_in_message_arguments_and_traceback() -> None:
     assert SECRET not in logged
     assert "'sasl_plain_password': '***'" in logged
     assert "ValueError: cannot connect to http://u:***@h" in logged
+
+
+def test_a_log_record_carries_no_control_characters() -> None:
+    """A log line quoting a server's header (ESC[?1049h: switch screens, hide what follows)
+    drove the terminal of whoever watched the worker (security review)."""
+    record = logging.LogRecord(
+        "w", logging.WARNING, "f", 1, "dead-lettering: %s", ("a\x1b[?1049h\u202eb",), None
+    )
+    RedactingFilter(Redactor()).filter(record)
+    assert record.getMessage() == "dead-lettering: a\ufffd[?1049h\ufffdb"
+    lines = logging.LogRecord("w", logging.WARNING, "f", 1, "one\n\ttwo", (), None)
+    RedactingFilter(Redactor()).filter(lines)
+    assert lines.getMessage() == "one\n\ttwo"
 
 
 def test_a_redacting_stream_passes_everything_else_through() -> None:

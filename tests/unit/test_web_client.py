@@ -211,3 +211,18 @@ def test_compressed_answers_decode_within_the_size_limit(sites: tuple[Site, Site
     finally:
         tracemalloc.stop()
     assert peak < 20 * WANT.max_bytes  # 1 MB limit: a few copies of it at most, not 300 MB
+
+
+def test_a_servers_control_characters_never_reach_a_fetch_errors_message(
+    sites: tuple[Site, Site],
+) -> None:
+    """A Content-Type of `application/x ESC[?1049h ESC[8m` went into the not_html message,
+    hence into dead letters, `dlq list` and the worker's log, and switched the terminal to
+    its other screen with everything after it hidden (security review)."""
+    site, _ = sites
+    site.routes["/odd"] = lambda h: Response(
+        200, b"x", {"Content-Type": "application/x\x1b[?1049h\x1b[8m"}
+    )
+    with pytest.raises(FetchError, match="not_html") as refused:
+        get(site.url("/odd"), site.url("/"))
+    assert "\x1b" not in refused.value.message and "\ufffd[?1049h" in refused.value.message
