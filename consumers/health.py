@@ -92,10 +92,11 @@ class WorkerMetrics:
         )
         self.info.labels(**labels).set(1)
 
-    def serve(self, port: int) -> None:
-        """Serves the metrics on ``port`` (all interfaces) in a daemon thread."""
-        start_http_server(port, registry=self.registry)
-        log.info("metrics on http://0.0.0.0:%d/metrics", port)
+    def serve(self, port: int, addr: str = "127.0.0.1") -> None:
+        """Serves the metrics on ``addr``:``port`` in a daemon thread."""
+        start_http_server(port, addr=addr, registry=self.registry)
+        host = f"[{addr}]" if ":" in addr else addr
+        log.info("metrics on http://%s:%d/metrics", host, port)
 
 
 @dataclass

@@ -82,7 +82,7 @@ def worker_health(
     """A worker's metrics (served on ``worker.metrics_port`` if set) and liveness check."""
     metrics = WorkerMetrics(stage.value)
     if settings.worker.metrics_port:
-        metrics.serve(settings.worker.metrics_port)
+        metrics.serve(settings.worker.metrics_port, settings.worker.metrics_addr)
     liveness = Liveness(
         stage.value,
         LivenessPolicy(

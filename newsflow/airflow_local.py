@@ -93,8 +93,12 @@ def kafka_connection(settings: Settings) -> dict[str, Any]:
 def _secret(home: Path) -> str:
     path = home / "jwt_secret"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        # Created 0600, never chmod-ed after: written first with the umask's 0644, it was
+        # readable by every local user until the chmod (security review).
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 

@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from newsflow.redaction import redact_url
 from newsflow.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,17 @@ def multipart_file(field: str, filename: str, content: bytes) -> tuple[bytes, st
     return head + content + tail, f"multipart/form-data; boundary={boundary}"
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are not followed: urllib would send the Authorization header (the
+    Elasticsearch superuser's login) to whatever host, scheme or port a 3xx names."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the 3xx comes back as an HTTPError
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect())
+
+
 class KibanaClient:
     """The two Kibana APIs init needs, over plain HTTP with the Elasticsearch credentials."""
 
@@ -177,9 +189,16 @@ class KibanaClient:
             headers["Content-Type"] = content_type
         request = urllib.request.Request(self.url + path, data=body, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                where = redact_url(exc.headers.get("Location") or "elsewhere")
+                raise KibanaError(
+                    f"Kibana at {redact_url(self.url)} redirects {path} to {where} (HTTP "
+                    f"{exc.code}); the login is not sent there: use that address as "
+                    "--kibana-url (NEWSFLOW_KIBANA_URL)"
+                ) from None
             status, raw = exc.code, exc.read()
         try:
             return status, json.loads(raw) if raw else None

@@ -199,8 +199,11 @@ class WorkerSettings(BaseSettings):
     stall_seconds: float = Field(default=120.0, gt=0)
     # A worker with no partition for this long while its group leaves some unowned exits too.
     unassigned_seconds: float = Field(default=60.0, gt=0)
-    # Prometheus metrics on this port (unset: no metrics server).
+    # Prometheus metrics on this port (unset: no metrics server)...
     metrics_port: int | None = Field(default=None, validation_alias="NEWSFLOW_METRICS_PORT")
+    # ...and address: loopback unless told otherwise (the metrics have no login; compose
+    # sets 0.0.0.0 so that Prometheus on the compose network can scrape them).
+    metrics_addr: str = Field(default="127.0.0.1", validation_alias="NEWSFLOW_METRICS_ADDR")
     # JSON file the worker rewrites every few seconds (`newsflow health FILE` checks it).
     health_file: Path | None = Field(default=None, validation_alias="NEWSFLOW_HEALTH_FILE")
 

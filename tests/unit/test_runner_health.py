@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from poison_stages import never_starts, on_cue
 
-from consumers.health import EXIT_STALLED, Liveness, LivenessPolicy, WorkerGaveUp, read_health
+from consumers.health import (
+    EXIT_STALLED,
+    Liveness,
+    LivenessPolicy,
+    WorkerGaveUp,
+    WorkerMetrics,
+    read_health,
+)
 from consumers.runner import StageProcess, StageStartError
 from consumers.sinks import DEAD_LETTER_HEAD_BYTES, fit_dead_letter
 from schemas import DeadLetter, Stage
@@ -267,3 +276,28 @@ def test_a_drain_run_reports_an_absent_broker_at_once() -> None:
     with pytest.raises(KafkaConnectionError):
         when_reachable(absent, "Kafka", wait_seconds=None)
     assert time.monotonic() - started < 1.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5) as response:
+            return b"newsflow_consumed_total" in response.read()
+    except OSError:
+        return False
+
+
+def test_metrics_are_served_on_loopback_unless_told_otherwise() -> None:
+    """The metrics server listened on every interface with no way to narrow it (security
+    review). 127.0.0.2 is loopback too on Linux, but not the address asked for."""
+    port = _free_port()
+    WorkerMetrics("clean").serve(port)
+    assert _answers("127.0.0.1", port) and not _answers("127.0.0.2", port)
+    everywhere = _free_port()
+    WorkerMetrics("clean").serve(everywhere, "0.0.0.0")
+    assert _answers("127.0.0.2", everywhere)
