@@ -65,11 +65,44 @@ def origin_of(url: str) -> Origin:
     return Origin(scheme, parts.hostname.lower().rstrip("."), port or _DEFAULT_PORTS[scheme])
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits, reaching it through a
+# translator (NAT64, RFC 6052 and 8215) or by the old "IPv4-compatible" and "IPv4-translated"
+# forms: judged by the IPv4 address they carry, or NAT64 reaches 169.254.169.254 and 10/8.
+_EMBEDS_IPV4 = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::/96"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+)
+# Deprecated site-local addresses (RFC 3879), which Python 3.11 counts as global.
+_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for (mapped, 6to4, Teredo, NAT64...), if any."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # the client's address
+    if any(address in net for net in _EMBEDS_IPV4):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: IPAddress) -> bool:
     """Whether ``address`` is on the public internet (not loopback, private, link-local,
-    reserved, multicast, unspecified, shared address space or a metadata endpoint)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return is_public(address.ipv4_mapped)
+    reserved, multicast, unspecified, shared address space or a metadata endpoint); an IPv6
+    address that carries an IPv4 one is judged by both."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _SITE_LOCAL:
+            return False
+        inner = _embedded_ipv4(address)
+        if inner is not None and not is_public(inner):
+            return False
+        if address.ipv4_mapped is not None:
+            return True  # judged by its IPv4 address alone (::ffff:0:0/96 is not "global")
     return address.is_global and not address.is_multicast and address not in _METADATA
 
 

@@ -271,6 +271,18 @@ def test_schedule_backs_off_on_errors_and_quiet_polls() -> None:
         ("fe80::1", False),
         ("::ffff:127.0.0.1", False),
         ("224.0.0.1", False),
+        # IPv6 forms that carry a private IPv4 address (security review): NAT64, the old
+        # IPv4-compatible and -translated forms, 6to4; and deprecated site-local.
+        ("64:ff9b::a9fe:a9fe", False),
+        ("64:ff9b:1::a00:1", False),
+        ("::7f00:1", False),
+        ("::ffff:0:7f00:1", False),
+        ("2002:a9fe:a9fe::1", False),
+        ("fec0::1", False),
+        # ...and the same forms carrying a public one stay public.
+        ("::ffff:8.8.8.8", True),
+        ("64:ff9b::808:808", True),
+        ("2002:808:808::1", True),
     ],
 )
 def test_public_addresses(address: str, public: bool) -> None:
