@@ -6,6 +6,8 @@ so the full page replaces the summary in the index instead of sitting beside it.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from newsflow.reading.document import raw_document
 from newsflow.reading.identity import article_id
 from producers.feeds import FeedSpec
@@ -42,10 +44,23 @@ def _metadata(link: Link) -> dict[str, str]:
     return {key: value for key, value in values.items() if value}
 
 
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").removeprefix("www.")
+
+
 def summary_article(link: Link) -> RawArticle | None:
-    """The entry's own text as an article marked as a summary; None if it has no text."""
+    """The entry's own text as an article marked as a summary; None if it has no text.
+
+    The text is the feed's, so a link to another site is attributed to the feed's site (its
+    host): any feed could otherwise publish "Reuters" stories under reuters.com URLs that
+    do not exist, found by `search --site reuters.com` (security review). The page, once
+    fetched, replaces the summary with its own site.
+    """
     if not link.summary:
         return None
+    metadata = {**_metadata(link), SUMMARY_ONLY: "true"}
+    if _host(link.url) != _host(link.feed):
+        metadata["site"] = _host(link.feed)
     return RawArticle(
         id=article_id(link.url, link.summary),
         source=link.feed,
@@ -53,7 +68,7 @@ def summary_article(link: Link) -> RawArticle | None:
         content_type=ContentType.HTML,
         body=link.summary.encode("utf-8"),
         encoding="utf-8",
-        metadata={**_metadata(link), SUMMARY_ONLY: "true"},
+        metadata=metadata,
     )
 
 

@@ -35,6 +35,7 @@ from producers.sitemaps import looks_like_sitemap, parse_sitemap
 from producers.sources import Feed
 from producers.sources.feed import FeedEntry
 from schemas import ContentType, RawArticle
+from schemas.crawl import Link
 from schemas.failures import CleanError, FetchError, SourceError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -415,3 +416,20 @@ def test_page_and_summary_share_one_id() -> None:
     assert page.encoding == "iso8859-1"  # from the Content-Type header
     assert "summary_only" not in page.metadata
     assert summary_article(link.model_copy(update={"summary": None})) is None
+
+
+def test_a_summary_of_another_sites_link_is_the_feeds() -> None:
+    """A feed on any host could index text as reuters.com's by linking to a Reuters URL that
+    does not exist: the fetch fails and the entry's own text stood in, site and all (security
+    review). That text is the feed's: it is attributed to the feed's host."""
+    spoof = Link(
+        url="https://www.reuters.com/world/fake-story/",
+        feed="http://www.feeds.example.org/news.xml",
+        summary="<p>BREAKING: the central bank announced its collapse.</p>",
+        site="Reuters",
+    )
+    summary = summary_article(spoof)
+    assert summary is not None and summary.metadata["site"] == "feeds.example.org"
+    same_site = spoof.model_copy(update={"url": "https://feeds.example.org/world/a"})
+    kept = summary_article(same_site)
+    assert kept is not None and kept.metadata["site"] == "Reuters"
