@@ -2,7 +2,8 @@
 
 Replay sends each dead letter's original bytes, with its original key, back to the topic of
 the stage that rejected it (links for fetch failures, raw for decode/clean/tag failures,
-clean for index failures).
+clean for index failures; a message the index or fetch worker could not decode counts as
+that worker's: back to the clean or links topic, selected by `--stage index` or `fetch`).
 A consumer group per stage tracks how far that stage's letters were replayed, so a second
 replay does not resend the same letters and replaying one stage's leaves the others' waiting;
 a letter that fails again simply comes back as a new dead letter.
@@ -31,11 +32,26 @@ from schemas.failures import TransientError
 log = logging.getLogger(__name__)
 
 
+def replay_stage(letter: DeadLetter, settings: Settings) -> Stage:
+    """The stage whose input a dead letter's message is: its own, except that a message the
+    index or fetch worker could not even decode (stage ``decode``, read from the clean or
+    links topic) is that worker's. Replayed as a decode letter it went to the raw topic: a
+    clean-topic message was cleaned there and indexed, an Article could never reach the index
+    stage again, and `dlq replay --stage index` did not select it (data review)."""
+    if letter.stage == Stage.DECODE:
+        if letter.topic == settings.topics.clean:
+            return Stage.INDEX
+        if letter.topic == settings.topics.links:
+            return Stage.FETCH
+    return letter.stage
+
+
 def target_topic(letter: DeadLetter, settings: Settings) -> str:
-    """The topic a dead letter is replayed into: the input topic of the stage that failed."""
-    if letter.stage == Stage.INDEX:
+    """The topic a dead letter is replayed into: the input topic of its replay stage."""
+    stage = replay_stage(letter, settings)
+    if stage == Stage.INDEX:
         return settings.topics.clean
-    if letter.stage == Stage.FETCH:
+    if stage == Stage.FETCH:
         return settings.topics.links
     return settings.topics.raw
 
@@ -226,7 +242,8 @@ class _Replay:
             )
             self.summary.skipped += 1
             return 0
-        if letter.stage not in self.chosen or record.offset < self.done[letter.stage].get(tp, 0):
+        stage = replay_stage(letter, self.settings)
+        if stage not in self.chosen or record.offset < self.done[stage].get(tp, 0):
             self.summary.skipped += 1
             return 0
         original = letter.original

@@ -316,6 +316,20 @@ def test_replaying_one_stages_letters_leaves_the_others_for_later(
         for i in range(3)
         for stage in (Stage.CLEAN, Stage.INDEX)
     ]
+    # A message on the clean topic the index worker could not decode is the index stage's:
+    # replayed to the raw topic, it was cleaned and indexed as an article (data review).
+    letters.append(
+        DeadLetter(
+            original=b"not an article",
+            original_key=b"index-undecodable",
+            stage=Stage.DECODE,
+            error_type="undecodable",
+            error_message="not JSON",
+            topic=settings.topics.clean,
+            partition=0,
+            offset=0,
+        )
+    )
     producer = make_producer(settings)
     for letter in letters:
         producer.send(settings.topics.dead_letter, value=letter.model_dump_json().encode())
@@ -323,8 +337,13 @@ def test_replaying_one_stages_letters_leaves_the_others_for_later(
     producer.close()
 
     first = replay(settings, stages={Stage.INDEX})
-    assert (first.replayed, first.skipped) == (3, 3)
-    assert sorted(_keys_on(settings, settings.topics.clean)) == [b"index-0", b"index-1", b"index-2"]
+    assert (first.replayed, first.skipped) == (4, 3)
+    assert sorted(_keys_on(settings, settings.topics.clean)) == [
+        b"index-0",
+        b"index-1",
+        b"index-2",
+        b"index-undecodable",
+    ]
     assert _keys_on(settings, settings.topics.raw) == []
 
     second = replay(settings, stages={Stage.CLEAN})
@@ -333,7 +352,7 @@ def test_replaying_one_stages_letters_leaves_the_others_for_later(
     # Every stage's letters were replayed once: nothing is sent again, in one go or by stage.
     assert replay(settings).replayed == 0
     assert replay(settings, stages={Stage.INDEX}).replayed == 0
-    assert len(_keys_on(settings, settings.topics.clean)) == 3
+    assert len(_keys_on(settings, settings.topics.clean)) == 4
 
 
 # --- transient outages: retry, commit nothing meanwhile ---------------------------------------

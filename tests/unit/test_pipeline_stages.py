@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from consumers.cleaning.model import Extracted
-from consumers.dlq import origin_of, target_topic
+from consumers.dlq import origin_of, replay_stage, target_topic
 from consumers.process import build_article, site_of
 from newsflow.elastic.hits import Hit
 from newsflow.search import (
@@ -88,6 +88,18 @@ def test_dead_letters_replay_into_the_failed_stage_input() -> None:
     clean_letter = index_letter.model_copy(update={"stage": Stage.CLEAN})
     assert target_topic(index_letter, s) == s.topics.clean
     assert target_topic(clean_letter, s) == s.topics.raw
+    # A message a worker could not decode goes back to the topic that worker reads, and
+    # counts as that worker's letter.
+    undecodable = index_letter.model_copy(update={"stage": Stage.DECODE})
+    for topic, stage in (
+        (s.topics.clean, Stage.INDEX),
+        (s.topics.links, Stage.FETCH),
+        (s.topics.raw, Stage.DECODE),
+        (None, Stage.DECODE),
+    ):
+        letter = undecodable.model_copy(update={"topic": topic})
+        assert replay_stage(letter, s) == stage
+        assert target_topic(letter, s) == (topic or s.topics.raw)
 
 
 def test_search_query_filters_and_highlights() -> None:
