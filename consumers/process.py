@@ -14,6 +14,7 @@ from consumers.cleaning import clean, to_article
 from consumers.cleaning.model import Extracted
 from newsflow.settings import Limits
 from schemas import Article, RawArticle, Tags
+from schemas.article import without_userinfo
 from schemas.crawl import SUMMARY_ONLY
 from schemas.failures import CleanError
 from schemas.reasons import CleanReason
@@ -33,6 +34,20 @@ def site_of(url: str | None) -> str | None:
     return host.removeprefix("www.")
 
 
+#: Longest site name kept: a name is a few words, and Elasticsearch refused a 39,000-character
+#: og:site_name (a keyword), losing the whole article to one field (data review).
+MAX_SITE_CHARS = 256  # a host name has at most 253
+
+
+def _site(*candidates: str | None) -> str | None:
+    """The first candidate that can be a site's name (set, and not absurdly long)."""
+    for candidate in candidates:
+        name = " ".join(candidate.split()) if candidate else ""
+        if name and len(name) <= MAX_SITE_CHARS:
+            return name
+    return None
+
+
 def build_article(raw: RawArticle, extracted: Extracted, tags: Tags) -> Article:
     """The indexed document: the cleaner's article plus what the source itself said.
 
@@ -48,16 +63,20 @@ def build_article(raw: RawArticle, extracted: Extracted, tags: Tags) -> Article:
             published = None
     if published is not None and published.tzinfo is None:
         published = published.replace(tzinfo=UTC)
-    url = raw.url or extracted.canonical_url
+    # model_copy does not validate: the URLs lose a login here as the schema's DataUrl would.
+    url = raw.url or (
+        without_userinfo(extracted.canonical_url) if extracted.canonical_url else None
+    )
+    canonical = extracted.canonical_url or raw.url
     return article.model_copy(
         update={
             "url": url,
-            "canonical_url": extracted.canonical_url or raw.url,
+            "canonical_url": without_userinfo(canonical) if canonical else None,
             "title": article.title or raw.metadata.get("title"),
             "published_at": published,
             # The site the user named (the feeds file, a JSON line) or the sitemap declares
             # first: `search --site "Loopback News"` should find what its feed brought.
-            "site": raw.metadata.get("site") or article.site or site_of(url),
+            "site": _site(raw.metadata.get("site"), article.site, site_of(url)),
             # The feeds file's language hint, for text too short for the detector to tell.
             "language": article.language or raw.metadata.get("language"),
             "summary_only": raw.metadata.get(SUMMARY_ONLY) == "true",

@@ -76,7 +76,9 @@ def article_mappings(analyzer: str = "standard") -> dict[str, Any]:
             "description": text,
             "image": {"type": "keyword", "index": False, "doc_values": False},
             "published_at": {"type": "date"},
-            "site": {"type": "keyword", "fields": {"text": {"type": "text"}}},
+            # Capped by the clean stage (consumers/process.py MAX_SITE_CHARS); ignore_above keeps
+            # a longer one from an older writer from costing the article.
+            "site": {"type": "keyword", "ignore_above": 256, "fields": {"text": {"type": "text"}}},
             "language": {"type": "keyword"},
             "content_type": {"type": "keyword"},
             "cleaner": {"type": "keyword"},

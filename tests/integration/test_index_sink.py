@@ -170,3 +170,12 @@ def test_an_id_twice_in_one_batch_is_written_once_and_nothing_is_rejected(
     stored = _stored(es, settings, "sink-1")
     assert stored["body"] == [CORRECTED]
     assert es.count(index=settings.index.alias)["count"] == 1
+
+
+def test_an_overlong_site_does_not_cost_the_article(es: Elasticsearch, settings: Settings) -> None:
+    """The clean stage caps the site name; an Article from an older clean worker with a
+    40,000-character one is still indexed (the keyword is not), not dead-lettered."""
+    ensure_index(es, settings.index)
+    article = _article(FIRST).model_copy(update={"site": "Example News " * 3000})
+    stored = _write(es, settings, article, 0)
+    assert stored["body"] == [FIRST] and len(stored["site"]) == len(article.site or "")

@@ -65,6 +65,17 @@ def test_a_site_the_source_names_beats_the_pages_own_name_and_its_host() -> None
     assert build_article(_raw(url="https://www.example.com/a"), ext, Tags()).site == "Example"
 
 
+def test_a_site_name_no_site_has_is_passed_over() -> None:
+    """A 39,000-character og:site_name (or JSON Lines `site`) was kept, and Elasticsearch
+    refused the whole article over that one keyword (data review)."""
+    long = "Example News " * 3000
+    raw = _raw(url="https://www.example.com/a", metadata={"site": long})
+    ext = Extracted(paragraphs=["First paragraph here."], extractor="t", site=long)
+    assert build_article(raw, ext, Tags()).site == "example.com"
+    named = Extracted(paragraphs=["First paragraph here."], extractor="t", site=" Example\nNews ")
+    assert build_article(raw, named, Tags()).site == "Example News"
+
+
 def test_site_of() -> None:
     assert site_of("https://www.reuters.com/x") == "reuters.com"
     assert site_of(None) is None and site_of("not a url") is None
