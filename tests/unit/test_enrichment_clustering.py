@@ -97,3 +97,15 @@ def test_existing_story_is_kept_together() -> None:
 
 def test_empty_bodies_are_not_one_story() -> None:
     assert not same_story(Member(id="a"), Member(id="b"))
+
+
+def test_an_article_that_left_its_story_does_not_take_its_id_along() -> None:
+    """The canonical article of a story changed into another story: its new story's id was
+    its id's hash, the old story's id, so `search --story` listed it there (data review)."""
+    paras = seed_paragraphs()
+    left = Member(id="a", title="Tram line extended", previous_story=story_id_for("a"))
+    stayed = member("b", paras, published_at=T0, story_id=story_id_for("a"))
+    stories = assign_stories([left, stayed])
+    assert stories["b"].story_id == story_id_for("b")
+    assert stories["a"].story_id not in (story_id_for("a"), story_id_for("b"))
+    assert stories["a"].canonical and stories["a"].size == 1
