@@ -21,7 +21,7 @@ from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
 from consumers.batches import BatchPolicy, Handler, LoopPolicy, LoopStats, Sink
 from consumers.fetching import FetchSink
-from consumers.health import Liveness, LivenessPolicy, WorkerMetrics
+from consumers.health import Liveness, LivenessPolicy, WorkerGaveUp, WorkerMetrics
 from consumers.loop import WorkerLoop
 from consumers.runner import StageProcess
 from consumers.sinks import DeadLetterWriter, ElasticsearchSink, KafkaSink
@@ -45,9 +45,10 @@ def when_reachable(action: Callable[[], T], what: str, wait_seconds: float | Non
     """Runs a start-up step, waiting up to ``wait_seconds`` for a broker or node to answer.
 
     A long-running worker restarted while Kafka or Elasticsearch restarts (a supervisor does
-    that after a crash, a deploy restarts everything at once) waits for them like a running
-    worker does, instead of exiting 1 into a restart loop. ``None`` fails at once: the CLI's
-    run-until-drained commands report an absent stack in one line.
+    that after a crash, a deploy restarts everything at once) waits for them, and if they
+    stay away that long gives up with WorkerGaveUp: exit 3, "restart me", as a worker that
+    stalls does. ``None`` fails at once: the CLI's run-until-drained commands report an
+    absent stack in one line (exit 1).
     """
     deadline = time.monotonic() + (wait_seconds or 0.0)
     delay = 1.0
@@ -56,7 +57,12 @@ def when_reachable(action: Callable[[], T], what: str, wait_seconds: float | Non
             return action()
         except _UNREACHABLE as exc:
             if time.monotonic() + delay > deadline:
-                raise
+                if wait_seconds is None:
+                    raise
+                raise WorkerGaveUp(
+                    f"{what} still not reachable after {wait_seconds:g} s at start ({exc}); "
+                    "exiting for a restart"
+                ) from exc
             log.warning("%s not reachable yet (%s); trying again in %.0f s", what, exc, delay)
             time.sleep(delay)
             delay = min(delay * 2, 10.0)

@@ -70,7 +70,10 @@ _UNTIL_IDLE = (
     "Exit 0 once the topic is drained and idle this many seconds "
     "(a worker that gets no partition within --max-wait exits 3)."
 )
-_MAX_WAIT = "With --until-idle: how long to wait for a first partition."
+_MAX_WAIT = (
+    "How long to wait at start for Kafka and Elasticsearch to answer (then exit 3, to be "
+    "restarted); with --until-idle, for a first partition."
+)
 
 
 @consume_app.command("fetch")

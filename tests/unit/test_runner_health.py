@@ -278,6 +278,19 @@ def test_a_drain_run_reports_an_absent_broker_at_once() -> None:
     assert time.monotonic() - started < 1.0
 
 
+def test_a_long_running_worker_gives_up_on_an_absent_service_as_a_stalled_one_does() -> None:
+    """It exited 1 after --max-wait, while exit 3 is the worker's "restart me" (data review)."""
+    from elastic_transport import ConnectionError as ESConnectionError
+
+    from consumers.workers import when_reachable
+
+    def absent() -> str:
+        raise ESConnectionError("Connection refused")
+
+    with pytest.raises(WorkerGaveUp, match="Elasticsearch still not reachable after 1 s"):
+        when_reachable(absent, "Elasticsearch", wait_seconds=1)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
