@@ -324,12 +324,13 @@ def assign_stories(
     for group in groups.values():
         canonical = min(group, key=canonical_key)
         sid = story_id_for(canonical.id)
-        if sid in {m.previous_story for m in group}:
-            # The canonical article of a story, whose text changed into another story: its
-            # id's hash is the old story's id, which `search --story` then found on an
-            # unrelated article (data review). The story it starts is a new one.
-            sid = story_id_for(f"{canonical.id} after {sid}")
         stories = {m.story_id for m in group if m.story_id}
+        if sid not in stories and sid in {m.previous_story for m in group}:
+            # The canonical article of a story whose text changed into another story (none of
+            # the old story's members is in this group): its id's hash is the old story's id,
+            # which `search --story` then found on an unrelated article (data review). The
+            # story it starts is a new one. An edit that stays in its story keeps the id.
+            sid = story_id_for(f"{canonical.id} after {sid}")
         size = len(group) + sum(outside.get(story, 0) for story in stories)
         for m in group:
             out[m.id] = Assignment(story_id=sid, canonical=m.id == canonical.id, size=size)

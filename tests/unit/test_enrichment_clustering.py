@@ -109,3 +109,23 @@ def test_an_article_that_left_its_story_does_not_take_its_id_along() -> None:
     assert stories["b"].story_id == story_id_for("b")
     assert stories["a"].story_id not in (story_id_for("a"), story_id_for("b"))
     assert stories["a"].canonical and stories["a"].size == 1
+
+
+def test_an_edit_that_stays_in_its_story_keeps_the_storys_id() -> None:
+    """A typo fix, or a summary replaced by its page, rewrites the article (the sink drops its
+    story fields and records the story it was in): it stays in the story, which must not be
+    renamed, whether the edited article is the canonical member or not (review)."""
+    paras = seed_paragraphs()
+    story = story_id_for("a")
+    copy = member("c", paras, published_at=T0 + timedelta(hours=2), story_id=story)
+    # The canonical article edited: still the first published, still in the story.
+    canonical_edited = member("a", paras[:3], published_at=T0, previous_story=story)
+    stories = assign_stories([canonical_edited, copy])
+    assert {a.story_id for a in stories.values()} == {story}
+    assert stories["a"].canonical
+    # Another member edited.
+    canonical = member("a", paras, published_at=T0, story_id=story)
+    edited = member("b", paras[:3], published_at=T0 + timedelta(hours=1), previous_story=story)
+    stories = assign_stories([canonical, edited, copy])
+    assert {a.story_id for a in stories.values()} == {story}
+    assert stories["a"].canonical and stories["b"].size == 3
