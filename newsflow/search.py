@@ -146,13 +146,19 @@ def _site_filter(site: str) -> dict[str, Any]:
     host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", site.strip().lower()).split("/")[0]
     host = host.removeprefix("www.")
     prefixes = [f"{scheme}://{www}{host}/" for scheme in ("https", "http") for www in ("", "www.")]
-    return _any_of(
-        [
-            _term("site", site.strip()),
-            _term("site", host),
-            *({"prefix": {"url": {"value": p, "case_insensitive": True}}} for p in prefixes),
-        ]
-    )
+    # By URL only for pages: a feed summary's URL is wherever the feed linked, its text the
+    # feed's (its site is the feed's, producers/links.py): a feed must not be able to place
+    # text under another site by linking there (security review).
+    on_the_site = {
+        "bool": {
+            "should": [
+                {"prefix": {"url": {"value": p, "case_insensitive": True}}} for p in prefixes
+            ],
+            "minimum_should_match": 1,
+            "must_not": [{"term": {"summary_only": True}}],
+        }
+    }
+    return _any_of([_term("site", site.strip()), _term("site", host), on_the_site])
 
 
 def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ def link_for(fresh: Fresh, spec: FeedSpec, feed_title: str | None) -> Link:
         summary=entry.html.strip() or None,
         feed_title=feed_title,
         site=spec.site or entry.metadata.get("site"),
+        feed_site=spec.site,
         language=entry.language or spec.language,
     )
 
@@ -51,16 +52,17 @@ def _host(url: str) -> str:
 def summary_article(link: Link) -> RawArticle | None:
     """The entry's own text as an article marked as a summary; None if it has no text.
 
-    The text is the feed's, so a link to another site is attributed to the feed's site (its
-    host): any feed could otherwise publish "Reuters" stories under reuters.com URLs that
-    do not exist, found by `search --site reuters.com` (security review). The page, once
-    fetched, replaces the summary with its own site.
+    The text is the feed's, so a link to another host is attributed to the feed's site (the
+    name the feeds file gives it, else its host): any feed could otherwise publish "Reuters"
+    stories under reuters.com URLs that do not exist, found by `search --site reuters.com`
+    (security review; the search's URL match leaves summaries out, newsflow/search.py). The
+    page, once fetched, replaces the summary with its own site.
     """
     if not link.summary:
         return None
     metadata = {**_metadata(link), SUMMARY_ONLY: "true"}
     if _host(link.url) != _host(link.feed):
-        metadata["site"] = _host(link.feed)
+        metadata["site"] = link.feed_site or _host(link.feed)
     return RawArticle(
         id=article_id(link.url, link.summary),
         source=link.feed,

@@ -40,6 +40,11 @@ class Link(BaseModel):
     )
     feed_title: str | None = None
     site: str | None = Field(default=None, description="Site name from the feeds file")
+    feed_site: str | None = Field(
+        default=None,
+        description="The feeds file's name for the feed's site only (what a summary of a link "
+        "to another host is attributed to)",
+    )
     language: str | None = Field(default=None, description="Language hint from the feeds file")
     discovered_at: datetime = Field(default_factory=_now)
     attempts: int = Field(

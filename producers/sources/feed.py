@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import feedparser
 
@@ -129,6 +130,10 @@ def fetch_feed(url: str, limits: Limits, crawl: CrawlSettings) -> Page:
         raise SourceError(reason, f"{exc.reason}: {exc.message}") from None
 
 
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").removeprefix("www.")
+
+
 @dataclass(frozen=True)
 class Feed:
     """An RSS or Atom feed, from a file or an http(s) URL: one HTML article per entry.
@@ -179,6 +184,10 @@ class Feed:
             metadata["feed_title"] = feed_title
         metadata["feed"] = without_userinfo(self.location)
         metadata[SUMMARY_ONLY] = "true"
+        feed_host = _host(self.location) if is_url(self.location) else ""
+        if feed_host and entry.link and _host(entry.link) != feed_host:
+            # The text is the feed's, not the linked site's (as producers/links.py does).
+            metadata["site"] = feed_host
         return RawArticle(
             id=article_id(entry.link, entry.html),
             source=self.location,

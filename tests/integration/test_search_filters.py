@@ -164,3 +164,18 @@ def test_search_shows_each_story_once_unless_asked_for_every_copy(
 
     story = search(es, settings, "harbour", SearchFilters(story="s-wire"), size=10)
     assert sorted(h.id for h in story.hits) == ["wire-a", "wire-b", "wire-c"]
+
+
+def test_a_feed_cannot_place_text_under_another_site(es: Elasticsearch, settings: Settings) -> None:
+    """A feed linking to reuters.com URLs that fail to fetch had its summaries found by
+    `--site reuters.com`, through the URL match (security review): a summary is the feed's."""
+    ensure_index(es, settings.index)
+    spoof = _article(
+        "spoof", "https://www.reuters.com/world/fake-story/", Tags(language="en"), None
+    ).model_copy(update={"site": "feeds.example.org", "summary_only": True})
+    page = _article(
+        "page", "https://www.reuters.com/world/real-story/", Tags(language="en"), None
+    ).model_copy(update={"site": "Reuters"})
+    index_articles(es, settings, [spoof, page])
+    assert _ids(es, settings, site="reuters.com") == ["page"]
+    assert _ids(es, settings, site="feeds.example.org") == ["spoof"]

@@ -276,6 +276,7 @@ def test_schedule_backs_off_on_errors_and_quiet_polls() -> None:
         # IPv4-compatible and -translated forms, 6to4; and deprecated site-local.
         ("64:ff9b::a9fe:a9fe", False),
         ("64:ff9b:1::a00:1", False),
+        ("64:ff9b:1:0:a:0:100:0", False),  # 10.0.0.1 in a /64 layout (RFC 6052)
         ("::7f00:1", False),
         ("::ffff:0:7f00:1", False),
         ("2002:a9fe:a9fe::1", False),
@@ -433,3 +434,8 @@ def test_a_summary_of_another_sites_link_is_the_feeds() -> None:
     same_site = spoof.model_copy(update={"url": "https://feeds.example.org/world/a"})
     kept = summary_article(same_site)
     assert kept is not None and kept.metadata["site"] == "Reuters"
+    # A feed the feeds file names, on its own feeds host (feeds.bbci.co.uk for bbc.co.uk):
+    # its summaries keep that name.
+    named = spoof.model_copy(update={"feed_site": "BBC"})
+    bbc = summary_article(named)
+    assert bbc is not None and bbc.metadata["site"] == "BBC"

@@ -130,9 +130,12 @@ def test_search_query_filters_and_highlights() -> None:
     filters = q["query"]["bool"]["filter"]
     assert {"term": {"language": {"value": "en", "case_insensitive": True}}} in filters
     site = next(f for f in filters if "prefix" in str(f))["bool"]["should"]
+    by_url = next(clause["bool"] for clause in site if "prefix" in str(clause))
     assert {
         "prefix": {"url": {"value": "https://www.chinadaily.com.cn/", "case_insensitive": True}}
-    } in site
+    } in by_url["should"]
+    # By URL only for pages: a feed's summary of a link there is the feed's, not the site's.
+    assert by_url["must_not"] == [{"term": {"summary_only": True}}]
     assert any("published_at" in str(f) for f in filters)
     assert "body" in q["highlight"]["fields"]
 

@@ -279,6 +279,19 @@ def test_feed_over_http_matches_the_file(settings: Limits, feed_server: str) -> 
         assert [r.reason for r in rejected] == [ProduceReason.EMPTY]
 
 
+def test_a_feed_over_http_is_the_site_of_its_summaries_of_other_hosts(
+    settings: Limits, feed_server: str
+) -> None:
+    """`produce FEED_URL` indexed a feed's entries under the linked host's site: any feed
+    could place text under biz.example.com (security review); the text is the feed's."""
+    source = source_for(feed_server + "/feed.rss", settings, LOOPBACK)
+    assert isinstance(source, Feed)
+    articles, _ = _split(source.articles())
+    assert articles and {a.metadata.get("site") for a in articles} == {"127.0.0.1"}
+    from_file, _ = _split(Feed(str(FIXTURES / "feed.rss"), settings).articles())
+    assert all("site" not in a.metadata for a in from_file)  # a local file: the user's own
+
+
 def test_feed_http_errors_are_rejections(feed_server: str) -> None:
     fast = Limits(http_connect_timeout=1.0, http_read_timeout=0.5)
     once = CrawlSettings(allow_private_networks=True, max_retries=0)
@@ -548,6 +561,7 @@ def test_a_login_in_a_feed_or_link_url_never_becomes_data(
     assert canonical_url(link) == "https://news.example.com/a"
     assert without_userinfo(link) == "https://News.example.com/a?utm_source=x"
     assert without_userinfo("/data/alice@host/page.html") == "/data/alice@host/page.html"
+    assert without_userinfo(" https://bob:pw@host/a") == " https://host/a"  # as JSON Lines may
     assert (
         without_userinfo("https://example.com/a?mail=a@b.org")
         == "https://example.com/a?mail=a@b.org"
