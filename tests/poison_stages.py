@@ -40,3 +40,8 @@ def on_cue() -> StageFn:
 def never_starts() -> StageFn:
     """A stage whose model cannot load."""
     raise RuntimeError("model file missing")
+
+
+def file_stage_never_starts(fmt: str, tag: bool, limits: object) -> StageFn:
+    """`newsflow clean`'s stage, when its model cannot load (``--tag`` without spaCy's)."""
+    raise RuntimeError("model file missing")

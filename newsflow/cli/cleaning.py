@@ -27,7 +27,7 @@ from newsflow.cli.app import app, settings_of
 from newsflow.settings import Limits
 from schemas import Stage
 from schemas.failures import PermanentError
-from schemas.reasons import ProduceReason
+from schemas.reasons import AnyStageReason, ProduceReason
 
 _FORMATS = ("auto", "html", "text", "json")
 #: Endings of files that hold many articles: `produce` splits them, `clean` takes one page.
@@ -95,7 +95,7 @@ def _run(
     limit (``limits.clean_timeout_seconds``): a page that takes too long is killed and
     reported as ``timeout``, one that kills its process (a crash in C code, the kernel's OOM
     killer) as ``stage_crashed``, and the next file gets a fresh process."""
-    from consumers.runner import StageProcess
+    from consumers.runner import StageProcess, StageStartError
     from consumers.stages import file_stage
 
     factory = functools.partial(file_stage, fmt, tag, limits)
@@ -107,15 +107,24 @@ def _run(
     for process in processes:
         idle.put(process)
 
+    # Why the stage cannot start (a model missing for --tag, an import failing), once seen:
+    # every file still gets its line, without starting it again for each.
+    cannot_start: list[str] = []
+
     def one(path: str) -> _Line:
         refused = _refused(path, fmt)
         if refused is not None:
             return refused
+        if cannot_start:
+            return _error_line(path, AnyStageReason.UNEXPECTED, cannot_start[0])
         process = idle.get()
         try:
             _, article_json = process.run(path.encode("utf-8", "surrogateescape"))
         except PermanentError as exc:  # unreadable file or page, timeout, crash
             return _error_line(path, exc.reason, exc.message)
+        except StageStartError as exc:
+            cannot_start.append(str(exc))
+            return _error_line(path, AnyStageReason.UNEXPECTED, str(exc))
         finally:
             idle.put(process)
         return _article_line(path, article_json)

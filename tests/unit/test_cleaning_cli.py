@@ -8,6 +8,7 @@ import json
 from importlib.util import find_spec
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from newsflow.cli import app
@@ -220,3 +221,26 @@ def test_a_page_over_the_time_limit_is_a_timeout_and_the_next_file_still_cleans(
         assert (late["source"], late["error"]) == (str(slow), "timeout")
         assert "longer than 1 s" in late["message"]
         assert done["title"] == "Harbour tunnel opens to traffic" and "error" not in done
+
+
+def test_every_file_gets_its_line_when_the_stage_cannot_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stage that cannot start (a model missing for --tag) ended the command with nothing
+    on stdout; every file gets its line (review), and the stage is not started per file."""
+    from poison_stages import file_stage_never_starts
+
+    import consumers.stages
+
+    monkeypatch.setattr(consumers.stages, "file_stage", file_stage_never_starts)
+    story = tmp_path / "story.html"
+    story.write_bytes((FIXTURES / "jsonld_byline.html").read_bytes())
+    result = CliRunner().invoke(app, ["clean", str(story), "https://x.example/a", str(story)])
+    assert result.exit_code == 1, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["error"] for line in lines] == [
+        "unexpected_error",
+        "unsupported",
+        "unexpected_error",
+    ]
+    assert "model file missing" in lines[0]["message"] and lines[2] == lines[0]
