@@ -42,16 +42,14 @@ class BoundedDecoder:
         self.limit = limit
         self.size = 0
         self.over = False
-        self._inflater = self._new()
-        self._started = False
-        self._trailer = False
-
-    def _new(self) -> zlib._Decompress | None:
-        if self.coding is None:
-            return None
-        if self.coding in _GZIP:
-            return zlib.decompressobj(16 + zlib.MAX_WBITS)
-        return zlib.decompressobj()  # deflate: zlib-wrapped as RFC 9110 says...
+        # deflate: zlib-wrapped (RFC 9110) or raw, told by its first two bytes, held till then.
+        self._head = b""
+        self._inflater: zlib._Decompress | None = (
+            zlib.decompressobj(16 + zlib.MAX_WBITS) if self.coding in _GZIP else None
+        )
+        # After a gzip member ends: bytes that fail to decode before the next member gives
+        # any output are padding (or a broken extra member), not an error.
+        self._after_member = False
 
     def feed(self, data: bytes) -> bytes:
         """The decoded bytes of the next raw chunk (nothing once ``over``)."""
@@ -60,10 +58,16 @@ class BoundedDecoder:
         if self.coding is None:
             room = self.limit + 1 - self.size
             out = data[:room]
-        elif self._inflater is None:
-            return b""  # past the end of the last gzip member
         else:
-            out = self._inflate(data)
+            if self.coding == "deflate" and self._inflater is None:
+                data = self._head + data
+                if len(data) < 2:
+                    self._head = data
+                    return b""
+                self._inflater = zlib.decompressobj(
+                    zlib.MAX_WBITS if _zlib_header(data) else -zlib.MAX_WBITS
+                )
+            out = self._inflate(data) if self._inflater is not None else b""
         self.size += len(out)
         self.over = self.size > self.limit
         return out
@@ -72,31 +76,36 @@ class BoundedDecoder:
         out = bytearray()
         while data:
             inflater = self._inflater
-            assert inflater is not None
+            if inflater is None:
+                break  # past the end of the body
             room = self.limit + 1 - self.size - len(out)
             if room <= 0:
                 break
             try:
-                out += inflater.decompress(data, room)
+                produced = inflater.decompress(data, room)
             except zlib.error as exc:
-                if self._trailer:
-                    self._inflater = None  # bytes after the last gzip member: ignored
+                if self._after_member:
+                    self._inflater = None
                     break
-                if self.coding == "deflate" and not self._started:
-                    # ...but some servers send raw deflate without the zlib wrapper.
-                    self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-                    self._started = True
-                    continue
                 raise EncodingRefused(f"the body is not valid {self.coding}: {exc}") from None
-            self._started = True
-            self._trailer = False
+            out += produced
+            if produced:
+                self._after_member = False
             if inflater.unconsumed_tail:
                 break  # the output bound was reached with input left: over the limit
-            if inflater.eof and inflater.unused_data:
-                # Another gzip member follows (concatenated members are one body).
+            if inflater.eof:
+                if self.coding not in _GZIP:
+                    self._inflater = None
+                    break
+                # Another gzip member may follow (concatenated members are one body).
                 data = inflater.unused_data
-                self._inflater = self._new()
-                self._trailer = True  # until it decodes: padding after a body is not an error
+                self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._after_member = True
                 continue
             break
         return bytes(out)
+
+
+def _zlib_header(data: bytes) -> bool:
+    """Whether ``data`` starts with a zlib header (RFC 1950: deflate method, checksum)."""
+    return data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
