@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from elastic_transport import ConnectionError as ESConnectionError
+from elastic_transport import ConnectionTimeout
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError
@@ -38,7 +39,8 @@ from schemas.decode import parse_article, parse_link
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_UNREACHABLE = (KafkaConnectionError, KafkaTimeoutError, ESConnectionError)
+# A node that is down (refused) or not answering yet (accepts, then times out: starting up).
+_UNREACHABLE = (KafkaConnectionError, KafkaTimeoutError, ESConnectionError, ConnectionTimeout)
 
 
 def when_reachable(action: Callable[[], T], what: str, wait_seconds: float | None) -> T:

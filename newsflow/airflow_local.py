@@ -96,6 +96,7 @@ def _secret(home: Path) -> str:
         # Created 0600, never chmod-ed after: written first with the umask's 0644, it was
         # readable by every local user until the chmod (security review).
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        home.chmod(0o700)  # it holds airflow.db and the task logs too
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(48))

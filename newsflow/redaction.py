@@ -37,11 +37,12 @@ _LOG_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u206
 MIN_SECRET_LENGTH = 4
 
 # scheme://user:password@  (userinfo of a URL; the password may hold anything but
-# whitespace and "/", up to the last "@" before the host: "p@ss" unescaped is read as a
-# password by urllib too). Every repetition is bounded: this runs over all output, article
-# text included, and "a.a.a.a..." made an unbounded scheme pattern quadratic.
+# whitespace, "/", "?" and "#", up to the last "@" before the host: "p@ss" unescaped is read
+# as a password by urllib too, which ends the authority at "/", "?" or "#"). Every repetition
+# is bounded: this runs over all output, article text included, and "a.a.a.a..." made an
+# unbounded scheme pattern quadratic.
 _URL_PASSWORD = re.compile(
-    r"(?P<lead>\b[a-zA-Z][a-zA-Z0-9+.\-]{0,30}://[^\s:/@]{0,256}:)[^\s/]{0,2048}(?=@)"
+    r"(?P<lead>\b[a-zA-Z][a-zA-Z0-9+.\-]{0,30}://[^\s:/@]{0,256}:)[^\s/?#]{0,2048}(?=@)"
 )
 # scheme://token@ (userinfo without a colon is a credential on its own, e.g. an API token).
 _URL_TOKEN = re.compile(r"(?P<lead>\b[a-zA-Z][a-zA-Z0-9+.\-]{0,30}://)[^\s:/@]{1,256}(?=@)")

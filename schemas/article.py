@@ -19,7 +19,7 @@ from schemas.reasons import Stage
 SCHEMA_VERSION: Literal[1] = 1
 
 # "scheme://user:password@" up to the last "@" before the path (a raw "@" in a password too).
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+_USERINFO = re.compile(r"^(\s*[A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 
 
 def without_userinfo(value: str) -> str:

@@ -70,12 +70,13 @@ def origin_of(url: str) -> Origin:
 # forms: judged by the IPv4 address they carry, or NAT64 reaches 169.254.169.254 and 10/8.
 _EMBEDS_IPV4 = (
     ipaddress.IPv6Network("64:ff9b::/96"),
-    ipaddress.IPv6Network("64:ff9b:1::/48"),
     ipaddress.IPv6Network("::/96"),
     ipaddress.IPv6Network("::ffff:0:0:0/96"),
 )
-# Deprecated site-local addresses (RFC 3879), which Python 3.11 counts as global.
-_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
+# Never public, though Python 3.11.7 counts them global: deprecated site-local addresses (RFC
+# 3879), and NAT64's local-use prefix (RFC 8215), whose operator chooses where in the address
+# the IPv4 one sits (RFC 6052: /48 to /96), so it cannot be read back reliably.
+_NOT_PUBLIC_V6 = (ipaddress.IPv6Network("fec0::/10"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -96,7 +97,7 @@ def is_public(address: IPAddress) -> bool:
     reserved, multicast, unspecified, shared address space or a metadata endpoint); an IPv6
     address that carries an IPv4 one is judged by both."""
     if isinstance(address, ipaddress.IPv6Address):
-        if address in _SITE_LOCAL:
+        if any(address in net for net in _NOT_PUBLIC_V6):
             return False
         inner = _embedded_ipv4(address)
         if inner is not None and not is_public(inner):

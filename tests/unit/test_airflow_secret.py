@@ -18,6 +18,7 @@ def test_the_secret_file_is_never_readable_by_others(
     0600 after, readable by every local user in between (security review). The file must
     already be 0600 when the secret is made and written into it."""
     home = tmp_path / "airflow"
+    home.mkdir(mode=0o755)  # made by an earlier version, or by hand
     modes: list[int] = []
     real = airflow_local.secrets.token_urlsafe
 

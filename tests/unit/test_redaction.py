@@ -43,6 +43,12 @@ SECRET = "s3cr3t/pa:ss@w0rd"
             "https://reader:***@feeds.example.com/rss",
         ),
         ("https://reader:" + "x" * 300 + "@h/", "https://reader:***@h/"),
+        # A port, then a query or fragment with "@": no password there (review).
+        (
+            "https://api.example.com:8443?from=a@b.org&to=c@d.org",
+            "https://api.example.com:8443?from=a@b.org&to=c@d.org",
+        ),
+        ("https://example.com:443#team@example", "https://example.com:443#team@example"),
     ],
 )
 def test_urls_lose_their_password(url: str, shown: str) -> None:

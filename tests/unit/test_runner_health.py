@@ -281,6 +281,7 @@ def test_a_drain_run_reports_an_absent_broker_at_once() -> None:
 def test_a_long_running_worker_gives_up_on_an_absent_service_as_a_stalled_one_does() -> None:
     """It exited 1 after --max-wait, while exit 3 is the worker's "restart me" (data review)."""
     from elastic_transport import ConnectionError as ESConnectionError
+    from elastic_transport import ConnectionTimeout
 
     from consumers.workers import when_reachable
 
@@ -289,6 +290,12 @@ def test_a_long_running_worker_gives_up_on_an_absent_service_as_a_stalled_one_do
 
     with pytest.raises(WorkerGaveUp, match="Elasticsearch still not reachable after 1 s"):
         when_reachable(absent, "Elasticsearch", wait_seconds=1)
+
+    def starting() -> str:  # accepts connections, answers nothing yet
+        raise ConnectionTimeout("timed out")
+
+    with pytest.raises(WorkerGaveUp, match="still not reachable"):
+        when_reachable(starting, "Elasticsearch", wait_seconds=1)
 
 
 def _free_port() -> int:
