@@ -31,9 +31,11 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 MASK = "***"
-# Controls other than newline and tab, and bidi overrides: a log line quoting what a server
-# sent (a header with ESC[?1049h) must not drive the terminal that shows it.
-_LOG_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+#: What a terminal acts on or reorders by: C0 controls but tab and newline, DEL, C1 controls
+#: and bidi overrides. Text from the network (a header with ESC[?1049h, a page's title) must
+#: not drive the terminal that shows it: log records, fetch errors and printed cells replace
+#: them.
+CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 MIN_SECRET_LENGTH = 4
 
 # scheme://user:password@  (userinfo of a URL; the password may hold anything but
@@ -93,7 +95,7 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a malformed call: logging reports it later, with its own text
             return True
-        record.msg, record.args = self.redact(_LOG_CONTROL.sub("\ufffd", message)), None
+        record.msg, record.args = self.redact(CONTROL_CHARS.sub("\ufffd", message)), None
         if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
             # Formatted now, so that the formatter uses this (redacted) text.
             record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")

@@ -10,14 +10,13 @@ time; the markup path it replaces took quadratic time on a 40 000-character word
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 
 from rich.console import Console
 from rich.text import Text
 
 from newsflow.elastic.hits import Hit
-from newsflow.redaction import redact_url
+from newsflow.redaction import CONTROL_CHARS, redact_url
 from newsflow.search import Markers
 
 # Longest run of each field printed, in characters (the rest is cut with an ellipsis).
@@ -26,13 +25,9 @@ SNIPPET_CHARS = 600
 META_CHARS = 200
 NAMES_CHARS = 300
 
-# C0 and C1 control characters (tab and newline are turned into spaces separately), and the
-# bidirectional overrides that make a line read differently from what it holds.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
 
 def _one_line(text: str) -> str:
-    return " ".join(_CONTROL.sub("\ufffd", text).split())
+    return " ".join(CONTROL_CHARS.sub("\ufffd", text).split())
 
 
 def displayable(text: str, limit: int) -> str:

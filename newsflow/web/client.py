@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import re
 import socket
 import time
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 
 from newsflow.reading.decode import charset_param
-from newsflow.redaction import redact_url
+from newsflow.redaction import CONTROL_CHARS, redact_url
 from newsflow.settings import CrawlSettings, Limits
 from newsflow.web.addresses import AddressPolicy, IPAddress, Origin, origin_of
 from newsflow.web.hosts import HostGates
@@ -39,8 +38,6 @@ from schemas.reasons import FetchReason
 log = logging.getLogger(__name__)
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-# C0 and C1 controls and bidi overrides: what a terminal acts on.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _RETRYABLE = frozenset({429, 500, 502, 503, 504})
 _RETRYABLE_REASONS = frozenset({FetchReason.FETCH_TIMEOUT, FetchReason.UNREACHABLE})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -190,7 +187,7 @@ class WebClient:
             # The message is kept in dead letters and feed states and printed by `newsflow
             # crawl`: one line, no password of a URL's userinfo (a feed's, a redirect's), and
             # no control character a server put in a header (ESC[?1049h hid what followed).
-            line = _CONTROL.sub("\ufffd", " ".join(exc.message.split()))
+            line = CONTROL_CHARS.sub("\ufffd", " ".join(exc.message.split()))
             raise FetchError(exc.reason, redact_url(line)) from None
 
     async def _get(
