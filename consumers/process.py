@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from consumers.cleaning import clean, to_article
 from consumers.cleaning.model import Extracted
+from newsflow.reading.identity import site_of
 from newsflow.settings import Limits
 from schemas import Article, RawArticle, Tags
 from schemas.article import without_userinfo
@@ -22,16 +22,6 @@ from schemas.reasons import CleanReason
 
 class Tagger(Protocol):
     def tag(self, title: str | None, paragraphs: list[str]) -> Tags: ...
-
-
-def site_of(url: str | None) -> str | None:
-    """The site an article belongs to: its host without a leading www."""
-    if not url:
-        return None
-    host = urlsplit(url).hostname
-    if not host:
-        return None
-    return host.removeprefix("www.")
 
 
 #: Longest site name kept: a name is a few words, and Elasticsearch refused a 39,000-character

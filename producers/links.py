@@ -6,10 +6,8 @@ so the full page replaces the summary in the index instead of sitting beside it.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from newsflow.reading.document import raw_document
-from newsflow.reading.identity import article_id
+from newsflow.reading.identity import article_id, site_of
 from producers.feeds import FeedSpec
 from producers.schedule import Fresh
 from schemas.article import ContentType, RawArticle
@@ -45,10 +43,6 @@ def _metadata(link: Link) -> dict[str, str]:
     return {key: value for key, value in values.items() if value}
 
 
-def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").removeprefix("www.")
-
-
 def summary_article(link: Link) -> RawArticle | None:
     """The entry's own text as an article marked as a summary; None if it has no text.
 
@@ -61,8 +55,9 @@ def summary_article(link: Link) -> RawArticle | None:
     if not link.summary:
         return None
     metadata = {**_metadata(link), SUMMARY_ONLY: "true"}
-    if _host(link.url) != _host(link.feed):
-        metadata["site"] = link.feed_site or _host(link.feed)
+    feed_site = site_of(link.feed)
+    if feed_site and site_of(link.url) != feed_site:
+        metadata["site"] = link.feed_site or feed_site
     return RawArticle(
         id=article_id(link.url, link.summary),
         source=link.feed,

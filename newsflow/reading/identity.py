@@ -67,6 +67,16 @@ def _is_tracking(name: str) -> bool:
     return lowered in _TRACKING_PARAMS or lowered.startswith(_TRACKING_PREFIXES)
 
 
+def site_of(url: str | None) -> str | None:
+    """The site a URL belongs to: its host without a leading www (None without one)."""
+    if not url:
+        return None
+    host = urlsplit(url).hostname
+    if not host:
+        return None
+    return host.removeprefix("www.")
+
+
 def canonical_url(url: str) -> str:
     """The form of ``url`` used for identity: same article, same string.
 

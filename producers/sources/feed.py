@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import feedparser
 
 from newsflow.reading.files import read_input
 from newsflow.reading.http import is_url
-from newsflow.reading.identity import article_id
+from newsflow.reading.identity import article_id, site_of
 from newsflow.settings import CrawlSettings, Limits
 from newsflow.web.addresses import origin_of
 from newsflow.web.client import FEED_ACCEPT, Page, Want, WebClient
@@ -130,10 +129,6 @@ def fetch_feed(url: str, limits: Limits, crawl: CrawlSettings) -> Page:
         raise SourceError(reason, f"{exc.reason}: {exc.message}") from None
 
 
-def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").removeprefix("www.")
-
-
 @dataclass(frozen=True)
 class Feed:
     """An RSS or Atom feed, from a file or an http(s) URL: one HTML article per entry.
@@ -184,8 +179,8 @@ class Feed:
             metadata["feed_title"] = feed_title
         metadata["feed"] = without_userinfo(self.location)
         metadata[SUMMARY_ONLY] = "true"
-        feed_host = _host(self.location) if is_url(self.location) else ""
-        if feed_host and entry.link and _host(entry.link) != feed_host:
+        feed_host = site_of(self.location) if is_url(self.location) else None
+        if feed_host and entry.link and site_of(entry.link) != feed_host:
             # The text is the feed's, not the linked site's (as producers/links.py does).
             metadata["site"] = feed_host
         return RawArticle(

@@ -8,8 +8,9 @@ import pytest
 
 from consumers.cleaning.model import Extracted
 from consumers.dlq import origin_of, replay_stage, target_topic
-from consumers.process import build_article, site_of
+from consumers.process import build_article
 from newsflow.elastic.hits import Hit
+from newsflow.reading.identity import site_of
 from newsflow.search import (
     QueryError,
     SearchFilters,
