@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
+from lxml import etree
+from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
 from consumers.cleaning import clean
-from consumers.cleaning.html import combine, extract_html, reopen_early_end, trim
+from consumers.cleaning.html import combine, extract_html, parse_html, reopen_early_end, trim
 from consumers.cleaning.script_data import script_paragraphs
 from schemas.article import ContentType, RawArticle
 from schemas.failures import CleanError
@@ -270,3 +272,28 @@ def test_script_data_nested_thousands_deep_is_skipped_not_a_crash() -> None:
         assert exc.reason
     else:
         assert extracted.paragraphs
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "<html><body><p>One paragraph.</p><form><input name=q><label>Find</label></form>"
+        "</body></html>",
+        '<?xml version="1.0" encoding="iso-8859-1"?><html><body><p>D\u00e9j\u00e0 vu.</p>'
+        "</body></html>",
+        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN">\n<html><body><p>x</p></body></html>',
+        "<html/>\n<body><p>A self-closing html tag.</p></body>",
+        "<div><p>A fragment, no html tag.</p><p>Second.</p></div>",
+        "<p>one block</p>",
+        "",
+        "plain words, no markup at all",
+    ],
+)
+def test_parse_html_builds_the_tree_trafilaturas_load_html_builds(page: str) -> None:
+    """Our parser differs from trafilatura's only in how lxml picks element classes."""
+    ours, theirs = parse_html(page), load_html(page)
+    assert (ours is None) == (theirs is None)
+    if ours is not None and theirs is not None:
+        assert etree.tostring(ours) == etree.tostring(theirs)
+        # Every element is a plain HtmlElement: no Python class lookup per element.
+        assert {type(el) for el in ours.iter(etree.Element)} == {HtmlElement}
