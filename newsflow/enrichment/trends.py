@@ -4,7 +4,8 @@ For each window (1 h, 24 h, 7 d) ending at ``end``, the top values of each kind 
 ``[end - w, end)`` and compared with the previous window ``[end - 2w, end - w)``, by when the
 articles were ingested, leaving out old news ingested late (``window_query``). One document per
 (window end, window, kind, value) goes to ``settings.index.trends`` with a deterministic id, so
-re-running the same hour overwrites rather than duplicates.
+re-running the same hour overwrites rather than duplicates, and the rows of values that have
+left the top since are deleted.
 """
 
 from __future__ import annotations
@@ -204,5 +205,45 @@ def write_trends(
         ),
     )
     es.indices.refresh(index=settings.index.trends)
-    log.info("wrote %d trends for windows ending %s", len(trends), end.isoformat())
+    dropped = _drop_left_the_top(es, settings, end, {trend_doc_id(end, t) for t in trends})
+    log.info(
+        "wrote %d trends for windows ending %s (%d rows of an earlier run dropped)",
+        len(trends),
+        end.isoformat(),
+        dropped,
+    )
     return len(trends)
+
+
+def _drop_left_the_top(es: Elasticsearch, settings: Settings, end: datetime, keep: set[str]) -> int:
+    """Deletes the rows of windows ending at ``end`` that this run did not write.
+
+    The CLI within the hour, a retried task and the hour's DAG run all write the same window
+    end; overwriting by id alone left a value that fell out of the top with its old count and
+    rank beside the new top (two rank-1 stories, more rows than ``top``). Done after the new
+    rows are written, so a reader never finds the window empty. Delete by query is not there
+    (the local stack's distribution lacks the reindex module): ids are read, then deleted.
+    """
+    dropped = 0
+    while True:
+        resp = es.search(
+            index=settings.index.trends,
+            query={
+                "bool": {
+                    "filter": [{"term": {"window_end": end.isoformat()}}],
+                    "must_not": [{"ids": {"values": sorted(keep)}}] if keep else [],
+                }
+            },
+            size=1000,
+            source=False,
+        )
+        stale = [h["_id"] for h in resp["hits"]["hits"]]
+        if not stale:
+            return dropped
+        helpers.bulk(
+            es,
+            ({"_op_type": "delete", "_index": settings.index.trends, "_id": i} for i in stale),
+            ignore_status=404,  # another run at the same end deleted it first
+        )
+        es.indices.refresh(index=settings.index.trends)
+        dropped += len(stale)

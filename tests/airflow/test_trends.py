@@ -149,3 +149,55 @@ def test_old_news_ingested_now_does_not_trend(es: Elasticsearch, dag_env: Settin
     counts = {h["_source"]["value"]: h["_source"]["count"] for h in hits}
     assert counts["Huang Libin"] == 2  # today's and the undated one
     assert "Keith Wilson" not in counts  # five archive articles, none of them news
+
+
+def test_rerun_of_a_window_end_drops_rows_that_left_the_top(
+    es: Elasticsearch, dag_env: Settings
+) -> None:
+    """`newsflow enrich` within the hour, a retried task and the hour's DAG run all write the
+    same window end. A value that was in the top of an earlier run but not of a later one
+    kept its row (count, rank and all): the window then had two rank-1 stories."""
+    settings = dag_env
+    now = datetime.now(UTC)
+    end = now
+    library = build_article(
+        UNRELATED,
+        "feed:city",
+        "https://city.example.org/library",
+        "Council approves library budget",
+        LIBRARY_TAGS,
+        ingested_at=now - timedelta(minutes=30),
+    )
+    index_articles(es, settings, [library])
+    cluster_pending(es, settings)
+    rollup_pending(es, settings)
+    write_trends(es, settings, end=end, top=1)
+
+    # Later in the hour the steel story arrives, twice: it is now the top story.
+    paras = seed_paragraphs()
+    steel = [
+        build_article(
+            [*paras[:3], f"{paras[3]} Update {i}."],
+            f"feed:site{i}",
+            f"https://site{i}.example.com/steel",
+            "China to cut steel output",
+            STEEL_TAGS,
+            ingested_at=now - timedelta(minutes=10 + i),
+        )
+        for i in range(2)
+    ]
+    index_articles(es, settings, steel)
+    cluster_pending(es, settings)
+    rollup_pending(es, settings)
+    written = write_trends(es, settings, end=end, top=1)
+
+    es.indices.refresh(index=settings.index.trends)
+    rows = es.search(
+        index=settings.index.trends,
+        query={"term": {"window_end": end.isoformat()}},
+        size=1000,
+    )["hits"]["hits"]
+    assert len(rows) == written
+    stories = [r["_source"] for r in rows if r["_source"]["window"] == "1h"]
+    stories = [s for s in stories if s["kind"] == "story"]
+    assert [(s["count"], s["rank"]) for s in stories] == [(2, 1)]
