@@ -411,17 +411,33 @@ def _candidates(
     return hits
 
 
+#: Members read per request when whole stories are read (paged by id).
+MEMBERS_PAGE = 5_000
+
+
 def _story_members(es: Elasticsearch, settings: Settings, story_ids: set[str]) -> list[Hit]:
+    """Every member of ``story_ids``, paged by id: a batch touches many stories of up to
+    ``WHOLE_STORY_LIMIT`` members each, and one search of at most 10,000 hits left the rest
+    out of the pool (their story got a size that did not count them)."""
     hits: list[Hit] = []
     ids = sorted(story_ids)
     for start in range(0, len(ids), 500):
-        resp = es.search(
-            index=settings.index.alias,
-            query={"terms": {"story_id": ids[start : start + 500]}},
-            size=10_000,
-            source_includes=_SOURCE,
-        )
-        hits.extend(hits_of(resp))
+        after: list[Any] | None = None
+        while True:
+            resp = es.search(
+                index=settings.index.alias,
+                query={"terms": {"story_id": ids[start : start + 500]}},
+                size=MEMBERS_PAGE,
+                sort=[{"id": "asc"}],
+                search_after=after,
+                track_total_hits=False,
+                source_includes=_SOURCE,
+            )
+            page = hits_of(resp)
+            hits.extend(page)
+            if len(page) < MEMBERS_PAGE:
+                break
+            after = page[-1].sort
     return hits
 
 

@@ -197,3 +197,90 @@ def test_copies_left_behind_by_a_changed_text_get_their_size_and_a_canonical(
     # Not the id of the story it left (its own id's hash): `--story` would list it there.
     assert moved["story_id"] not in (old_story, story_id_for(story[1].id))
     assert moved["story_previous"] is None
+
+
+def test_stories_a_batch_touches_are_read_whole_past_10000_members(
+    es: Elasticsearch, dag_env: Settings
+) -> None:
+    """A batch touching eleven stories of 1,000 members (each under the whole-story limit)
+    reads 11,000 members; one search of at most 10,000 hits left a thousand out, and the
+    story they were in got a size that did not count them."""
+    from elasticsearch import helpers
+
+    from newsflow.elastic.index import ensure_index
+
+    settings = dag_env
+    stories, members = 11, 1_000
+    published = datetime(2026, 3, 1, tzinfo=UTC)
+    ensure_index(es, settings.index)
+    originals = [
+        build_article(
+            [" ".join(f"w{k}x{j}" for j in range(60)), f"Paragraph of story {k}."],
+            f"wire:{k}",
+            f"https://wire{k}.example.com/story",
+            f"Headline {k} alpha{k} beta{k} gamma{k}",
+            {},
+            published_at=published,
+        )
+        for k in range(stories)
+    ]
+
+    def copy(k: int, i: int) -> Any:
+        return originals[k].model_copy(
+            update={"id": f"s{k:02d}-m{i:04d}", "url": f"https://copy{i}.example.com/{k}"}
+        )
+
+    def clustered() -> Any:
+        # As an earlier run left them: one story each, its first id the canonical member.
+        for k in range(stories):
+            sid = story_id_for(copy(k, 0).id)
+            for i in range(members):
+                doc = copy(k, i).model_dump(mode="json")
+                doc.update(
+                    story_id=sid,
+                    story_canonical=i == 0,
+                    story_size=members,
+                    enrichment={"clustered_at": published.isoformat(), "stages": ["cluster"]},
+                )
+                yield {"_index": settings.index.alias, "_id": doc["id"], "_source": doc}
+
+    helpers.bulk(es, clustered(), chunk_size=2_000, refresh="wait_for")
+    # One later copy of each story arrives.
+    later = [
+        copy(k, members).model_copy(update={"published_at": published + timedelta(hours=1)})
+        for k in range(stories)
+    ]
+    index_articles(es, settings, later)
+
+    assert cluster_pending(es, settings) == stories
+
+    es.indices.refresh(index=settings.index.alias)
+    resp = es.search(
+        index=settings.index.alias,
+        size=0,
+        aggs={
+            "story": {
+                "terms": {"field": "story_id", "size": 100},
+                "aggs": {
+                    "smallest": {"min": {"field": "story_size"}},
+                    "largest": {"max": {"field": "story_size"}},
+                    "canonical": {"filter": {"term": {"story_canonical": True}}},
+                },
+            }
+        },
+    )
+    got = sorted(
+        (
+            b["key"],
+            b["doc_count"],
+            int(b["smallest"]["value"]),
+            int(b["largest"]["value"]),
+            b["canonical"]["doc_count"],
+        )
+        for b in resp["aggregations"]["story"]["buckets"]
+    )
+    want = sorted(
+        (story_id_for(copy(k, 0).id), members + 1, members + 1, members + 1, 1)
+        for k in range(stories)
+    )
+    assert got == want
