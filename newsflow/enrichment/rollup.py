@@ -5,7 +5,9 @@ counts most, the lead paragraph next, the rest of the body least. It is written 
 article's ``salience`` field. Counters (articles, stories, first and last seen) live in
 ``settings.index.entities``, one document per entity; they are recomputed from the article
 index by aggregation for every entity a run touches, so they are absolute values and a re-run
-cannot double-count (the test distribution has no scripts for increments anyway).
+cannot double-count (the test distribution has no scripts for increments anyway). Each run
+also re-counts the counters least recently updated (``sweep_counters``), so an entity that
+articles stopped naming loses its counter instead of keeping it for good.
 """
 
 from __future__ import annotations
@@ -181,6 +183,64 @@ def entity_counters(
     return out
 
 
+#: Counters re-counted per run besides those its articles touched (see ``sweep_counters``).
+SWEEP_SIZE = 1_000
+
+
+def sweep_counters(
+    es: Elasticsearch,
+    settings: Settings,
+    before: datetime,
+    now: datetime | None = None,
+    size: int = SWEEP_SIZE,
+) -> int:
+    """Re-counts the ``size`` counters least recently updated before ``before``, and deletes
+    those no article names any more; returns how many it looked at.
+
+    A run refreshes the counters of the entities its articles have now; an entity an article
+    no longer has (a correction rewrites the article, dropping its salience) was never looked
+    at again and kept counting it for good, as did a story count after clustering merged the
+    stories. Sweeping the oldest counters every run brings each back to the truth within
+    (number of entities / ``size``) runs, at the cost of one aggregation per 500 of them.
+    """
+    resp = es.search(
+        index=settings.index.entities,
+        query={"range": {"updated_at": {"lt": before.isoformat()}}},
+        sort=[{"updated_at": "asc"}],
+        size=size,
+        source_includes=["value", "label"],
+    )
+    stored = {
+        h["_id"]: (h["_source"]["value"], h["_source"].get("label"))
+        for h in resp["hits"]["hits"]
+        if h.get("_source", {}).get("value")
+    }
+    if not stored:
+        return 0
+    counters = entity_counters(es, settings, (value for value, _ in stored.values()))
+    stamp = (now or datetime.now(UTC)).isoformat()
+
+    def actions() -> Iterable[dict[str, Any]]:
+        for doc_id, (value, label) in stored.items():
+            # Under another id than its spelling's: an earlier version's lower-cased key
+            # (what _drop_lowercase_keyed removes), which would otherwise stay the oldest.
+            if value not in counters or doc_id != entity_doc_id(value):
+                yield {"_op_type": "delete", "_index": settings.index.entities, "_id": doc_id}
+                continue
+            source = {"value": value, "label": label, **counters[value], "updated_at": stamp}
+            yield {
+                "_op_type": "index",
+                "_index": settings.index.entities,
+                "_id": doc_id,
+                "_source": source,
+            }
+
+    # 404: a concurrent run deleted it first.
+    helpers.bulk(es, actions(), ignore_status=404)
+    es.indices.refresh(index=settings.index.entities)
+    return len(stored)
+
+
 _ROLLUP_SOURCE = ["id", "title", "body", "tags", "enrichment.stages"]
 
 
@@ -197,10 +257,14 @@ def rollup_pending(
     """
     ensure_entities_index(es, settings)
     refresh(es, settings)
+    started = now or datetime.now(UTC)
     done = 0
     while True:
         batch = pending(es, settings, PENDING_FIELD, batch_size, _ROLLUP_SOURCE)
         if not batch:
+            swept = sweep_counters(es, settings, before=started, now=now)
+            if swept:
+                log.info("re-counted %d entity counters not touched lately", swept)
             return done
         stamp = (now or datetime.now(UTC)).isoformat()
         updates: dict[str, dict[str, Any]] = {}
