@@ -54,7 +54,10 @@ indexed_articles = Asset(
 
 
 def _batch(name: str, default: int) -> int:
-    # Airflow Variables from the environment: AIRFLOW_VAR_NEWSFLOW_<NAME>.
+    # Airflow Variables from the environment: AIRFLOW_VAR_NEWSFLOW_<NAME>. The per-run limits
+    # keep a backlog's run inside each task's timeout (clustering ~77, embeddings ~10, roll-up
+    # ~140 articles a second on 2 cores, half that when the machine is busy); the next run
+    # goes on where it stopped.
     return int(Variable.get(f"newsflow_{name}", default=default))
 
 
@@ -81,7 +84,12 @@ def enrich_articles() -> None:
         from newsflow.enrichment.clustering import cluster_pending
 
         with make_es(SETTINGS) as es:
-            return cluster_pending(es, SETTINGS, batch_size=_batch("cluster_batch", 500))
+            return cluster_pending(
+                es,
+                SETTINGS,
+                batch_size=_batch("cluster_batch", 500),
+                limit=_batch("cluster_limit", 20_000),
+            )
 
     @task(execution_timeout=timedelta(minutes=30))
     def embed() -> int:
@@ -99,7 +107,12 @@ def enrich_articles() -> None:
         from newsflow.enrichment.rollup import rollup_pending
 
         with make_es(SETTINGS) as es:
-            return rollup_pending(es, SETTINGS, batch_size=_batch("rollup_batch", 500))
+            return rollup_pending(
+                es,
+                SETTINGS,
+                batch_size=_batch("rollup_batch", 500),
+                limit=_batch("rollup_limit", 40_000),
+            )
 
     # Roll-up counts stories per entity, so it runs after clustering has set story ids.
     cluster() >> embed() >> rollup()

@@ -606,6 +606,7 @@ def cluster_pending(
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
     whole_story_limit: int = WHOLE_STORY_LIMIT,
+    limit: int | None = None,
 ) -> int:
     """Assigns stories to articles not clustered yet (and re-labels stories they join).
 
@@ -614,12 +615,18 @@ def cluster_pending(
     called with the number of articles of each batch done. A touched story of more than
     ``whole_story_limit`` members takes part through its canonical member and its size, and
     its other members are relabelled by id (their articles are not read).
+
+    ``limit`` caps one run, as for embeddings: a backlog bigger than a task's timeout allows
+    (~77 articles a second) is worked off over several runs. Killed by its timeout instead,
+    the task could stop halfway through relabelling a big story, whose members not reached
+    then kept the old id for good (they are not pending), and the run's later tasks never ran.
     """
     now = now or datetime.now(UTC)
     refresh(es, settings)
     total = 0
-    while True:
-        batch = pending(es, settings, PENDING_FIELD, batch_size, _SOURCE)
+    while limit is None or total < limit:
+        size = batch_size if limit is None else min(batch_size, limit - total)
+        batch = pending(es, settings, PENDING_FIELD, size, _SOURCE)
         if not batch:
             return total
         members = _members(batch)
@@ -686,3 +693,4 @@ def cluster_pending(
             len(members),
             len(updates) + relabelled,
         )
+    return total

@@ -250,17 +250,20 @@ def rollup_pending(
     batch_size: int = 500,
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    limit: int | None = None,
 ) -> int:
     """Writes salience for articles not rolled up yet, then refreshes their entities' counters.
 
-    ``progress`` is called with the number of articles of each batch done.
+    ``progress`` is called with the number of articles of each batch done. ``limit`` caps one
+    run (the rest waits for the next), so that a backlog does not outlive the task's timeout.
     """
     ensure_entities_index(es, settings)
     refresh(es, settings)
     started = now or datetime.now(UTC)
     done = 0
     while True:
-        batch = pending(es, settings, PENDING_FIELD, batch_size, _ROLLUP_SOURCE)
+        size = batch_size if limit is None else min(batch_size, limit - done)
+        batch = pending(es, settings, PENDING_FIELD, size, _ROLLUP_SOURCE) if size > 0 else []
         if not batch:
             swept = sweep_counters(es, settings, before=started, now=now)
             if swept:

@@ -284,3 +284,32 @@ def test_stories_a_batch_touches_are_read_whole_past_10000_members(
         for k in range(stories)
     )
     assert got == want
+
+
+def test_a_backlog_is_worked_off_over_runs_within_each_runs_limit(
+    es: Elasticsearch,
+    dag_env: Settings,
+    seeded: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Clustering and roll-up ran until nothing was pending: a backlog bigger than the task's
+    timeout allows (a first run over an archive) had the task killed halfway, a big story
+    half relabelled, and embeddings and roll-up never ran. Each takes at most its limit a run
+    now (the Airflow Variables newsflow_cluster_limit, newsflow_rollup_limit), as embeddings
+    did, and the next run goes on."""
+    from newsflow.enrichment import rollup
+
+    settings = dag_env
+    for name in ("cluster", "embed", "rollup"):
+        monkeypatch.setenv(f"AIRFLOW_VAR_NEWSFLOW_{name.upper()}_LIMIT", "2")
+
+    assert run_dag("enrich_articles").state == "success"
+    assert count_pending(es, settings, PENDING_FIELD) == 1
+    assert count_pending(es, settings, rollup.PENDING_FIELD) == 1
+
+    assert run_dag("enrich_articles").state == "success"
+    assert count_pending(es, settings, PENDING_FIELD) == 0
+    assert count_pending(es, settings, rollup.PENDING_FIELD) == 0
+    first, second = seeded["first"], seeded["second"]
+    stories = {get_doc(es, settings, a.id)["story_id"] for a in (first, second)}
+    assert stories == {story_id_for(first.id)}
