@@ -87,7 +87,14 @@ def describe(exc: BaseException, settings: Settings | None) -> str:
             )
         if status == 403:
             return f"Elasticsearch at {es_url} does not allow this (HTTP 403): {_es_reason(exc)}"
-        return f"Elasticsearch refused the request (HTTP {status}): {_es_reason(exc)}"
+        reason = _es_reason(exc)
+        if status == 404 and reason.startswith("index_not_found_exception"):
+            # Before `newsflow init` (or with a mistyped NEWSFLOW_INDEX_*): say what makes it.
+            return (
+                f"Elasticsearch at {es_url} has no such index (HTTP 404: {reason}); create "
+                "the indices with `newsflow init`, or check the NEWSFLOW_INDEX_* settings"
+            )
+        return f"Elasticsearch refused the request (HTTP {status}): {reason}"
     if isinstance(exc, TlsError):
         return f"TLS to Elasticsearch at {es_url} failed: {exc.message}"
     if isinstance(exc, ESConnectionError | ConnectionTimeout):

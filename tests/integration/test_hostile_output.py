@@ -106,6 +106,10 @@ def test_an_elasticsearch_refusal_is_one_line(stack: StackStatus, settings: Sett
     # The alias does not exist: Elasticsearch answers 404 index_not_found_exception.
     line = _fails_in_one_line(run(["search", "iron"], child_env(settings)), 1)
     assert "HTTP 404" in line and "index_not_found" in line
+    assert "`newsflow init`" in line  # what creates it
+    # The enrichment stages before `newsflow init` too (was the bare 404).
+    line = _fails_in_one_line(run(["enrich", "--stage", "cluster"], child_env(settings)), 1)
+    assert "index_not_found" in line and "`newsflow init`" in line
 
 
 def test_unreachable_services_are_one_line(settings: Settings) -> None:
