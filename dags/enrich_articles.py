@@ -91,7 +91,10 @@ def enrich_articles() -> None:
                 limit=_batch("cluster_limit", 20_000),
             )
 
-    @task(execution_timeout=timedelta(minutes=30))
+    # Runs when clustering failed too: embeddings need no story ids, and a clustering fault
+    # (a story that cannot be relabelled, an ES refusal) stopped them with it for as long as
+    # it lasted.
+    @task(execution_timeout=timedelta(minutes=30), trigger_rule="all_done")
     def embed() -> int:
         """Stores a MiniLM sentence embedding on articles that have none."""
         from newsflow.elastic.client import make_es
@@ -114,8 +117,11 @@ def enrich_articles() -> None:
                 limit=_batch("rollup_limit", 40_000),
             )
 
-    # Roll-up counts stories per entity, so it runs after clustering has set story ids.
-    cluster() >> embed() >> rollup()
+    # Roll-up counts stories per entity, so it runs only after clustering has set story ids
+    # (and after embeddings, one heavy task at a time on a small machine).
+    clustered, embedded = cluster(), embed()
+    clustered >> embedded
+    [clustered, embedded] >> rollup()
 
 
 enrich_articles()

@@ -54,6 +54,11 @@ def test_enrich_articles_watches_the_indexed_topic(monkeypatch: pytest.MonkeyPat
 
     dag = DagBag(dag_folder=str(DAGS)).dags["enrich_articles"]
     assert [t.task_id for t in dag.topological_sort()] == ["cluster", "embed", "rollup"]
+    # Embeddings run whether clustering succeeded or not; roll-up needs both to have.
+    assert dag.get_task("embed").trigger_rule == "all_done"
+    rollup = dag.get_task("rollup")
+    assert rollup.trigger_rule == "all_success"
+    assert rollup.upstream_task_ids == {"cluster", "embed"}
     timetable = dag.timetable
     # Asset-or-time: event driven, with the cron as fallback.
     assert type(timetable).__name__ == "AssetOrTimeSchedule"
