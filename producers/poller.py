@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -35,14 +36,14 @@ from newsflow.web.robots import RobotsCache
 from producers.feeds import FeedSpec
 from producers.links import link_for, summary_article
 from producers.schedule import Fresh, Polled, after_poll, fresh_entries, is_due
-from producers.sitemaps import looks_like_sitemap, parse_sitemap
+from producers.sitemaps import ChildSitemap, looks_like_sitemap, newest_first, parse_sitemap
 from producers.sources.feed import FeedEntry, parse_feed
 from schemas.crawl import FeedState, Link, Validators
 from schemas.failures import FetchError, SourceError
 
 log = logging.getLogger(__name__)
 
-#: Child sitemaps read per sitemap index and poll (news indexes list the newest first).
+#: Child sitemaps read per sitemap index and poll, newest first (by the index's lastmod).
 MAX_CHILD_SITEMAPS = 20
 #: Entries a sitemap index's state remembers at most.
 MAX_LISTING = 50_000
@@ -85,22 +86,49 @@ async def _poll_sitemap_index(
     client: WebClient,
     spec: FeedSpec,
     state: FeedState,
-    children: list[str],
+    children: list[ChildSitemap],
     validators: dict[str, Validators],
     max_bytes: int,
 ) -> tuple[list[FeedEntry], bool]:
-    """The entries of an index's changed children, and whether any child was unchanged."""
+    """The entries of an index's changed children, and whether any child was left unread
+    (unchanged, or failing: the entries it listed last time are still remembered).
+
+    A child may itself be an index (a site's index of yearly indexes): it is read the same
+    way, breadth first, each sitemap once (an index listing itself or an ancestor is no
+    loop), at most ``MAX_CHILD_SITEMAPS`` documents in all. A child that fails is logged and
+    skipped, not the whole index: a site's index often lists a dead or broken sitemap
+    beside the live ones. Only when every child fails is the poll a failure.
+    """
     entries: list[FeedEntry] = []
     unchanged = False
-    for child in children[:MAX_CHILD_SITEMAPS]:
-        body, got, _, _ = await _document(
-            client, child, spec, state.validators.get(child), max_bytes
-        )
-        validators[child] = got
-        if body is None:
-            unchanged = True
+    seen = {spec.url}
+    queue = deque(newest_first(children))
+    read = 0
+    failures: list[FetchError | SourceError] = []
+    while queue and read < MAX_CHILD_SITEMAPS:
+        child = queue.popleft().url
+        if child in seen:
             continue
-        entries.extend(parse_sitemap(body, max_bytes).entries)
+        seen.add(child)
+        read += 1
+        try:
+            body, got, _, _ = await _document(
+                client, child, spec, state.validators.get(child), max_bytes
+            )
+            validators[child] = got
+            if body is None:
+                unchanged = True
+                continue
+            sitemap = parse_sitemap(body, max_bytes)
+        except (FetchError, SourceError) as exc:
+            log.warning("%s: child sitemap skipped: %s", spec.url, exc)
+            failures.append(exc)
+            unchanged = True  # what it listed before is not new when it comes back
+            continue
+        entries.extend(sitemap.entries)
+        queue.extend(newest_first(sitemap.children))
+    if failures and len(failures) == read:
+        raise failures[0]
     return entries, unchanged
 
 
@@ -122,9 +150,8 @@ async def poll_one(
             sitemap = parse_sitemap(body, max_bytes)
             entries = sitemap.entries
             if sitemap.children:
-                children = [c.url for c in sitemap.children]
                 entries, unchanged = await _poll_sitemap_index(
-                    client, spec, state, children, validators, max_bytes
+                    client, spec, state, sitemap.children, validators, max_bytes
                 )
                 if unchanged:
                     listing_extra = state.seen  # the unchanged children still list these

@@ -13,6 +13,7 @@ fetches the documents and hands their bytes in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from defusedxml import ElementTree
@@ -120,3 +121,25 @@ def parse_sitemap(data: bytes, max_bytes: int) -> Sitemap:
     else:
         raise SourceError(ProduceReason.INVALID_FEED, f"<{kind}> is not a sitemap")
     return sitemap
+
+
+def _lastmod_key(child: ChildSitemap) -> float:
+    """When the index says a child changed, as a timestamp (-inf when it does not say)."""
+    try:
+        when = datetime.fromisoformat(child.lastmod)
+    except ValueError:
+        return float("-inf")
+    if when.tzinfo is None:  # a date alone, or a time without its zone: read as UTC
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def newest_first(children: list[ChildSitemap]) -> list[ChildSitemap]:
+    """An index's children, the most recently changed first; those without a date after.
+
+    The poller reads a bounded number of children, and many indexes list theirs oldest
+    first (post-sitemap1.xml … post-sitemap40.xml): read in index order, the child that
+    holds today's articles would never be reached. The sort is stable, so children the
+    index does not date keep its order.
+    """
+    return sorted(children, key=_lastmod_key, reverse=True)

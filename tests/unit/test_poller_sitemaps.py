@@ -1,0 +1,135 @@
+"""The poller against sitemap indexes served on loopback: dead children, nesting, order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from crawl_site import Item, Response, Site, news_sitemap, robots
+
+from newsflow.settings import CrawlSettings, Limits
+from newsflow.web.client import WebClient
+from producers.feeds import FeedSpec
+from producers.poller import MAX_CHILD_SITEMAPS, FeedPoll, poll_one
+from producers.schedule import after_poll
+from schemas.crawl import FeedState
+
+XML = {"Content-Type": "application/xml"}
+CRAWL = CrawlSettings(allow_private_networks=True, per_host_delay_seconds=0)
+NOW = datetime(2026, 12, 2, tzinfo=UTC)
+
+
+def index(*children: tuple[str, str]) -> bytes:
+    """A sitemap index of (loc, lastmod) children; an empty lastmod is left out."""
+    items = "".join(
+        f"<sitemap><loc>{loc}</loc>"
+        + (f"<lastmod>{lastmod}</lastmod>" if lastmod else "")
+        + "</sitemap>"
+        for loc, lastmod in children
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{items}</sitemapindex>'
+    ).encode()
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    site = Site().start()
+    site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+    try:
+        yield site
+    finally:
+        site.stop()
+
+
+def serve(site: Site, path: str, body: bytes) -> None:
+    site.routes[path] = lambda handler: Response(200, body, XML)
+
+
+def urlset(site: Site, *paths: str) -> bytes:
+    return news_sitemap([Item(site.url(p), p, "") for p in paths])
+
+
+def poll(site: Site, path: str, state: FeedState | None = None) -> FeedPoll:
+    async def run() -> FeedPoll:
+        async with WebClient(CRAWL, Limits()) as client:
+            return await poll_one(client, FeedSpec(url=site.url(path)), state, 1_000_000)
+
+    return asyncio.run(run())
+
+
+def test_a_dead_or_broken_child_costs_only_itself(site: Site) -> None:
+    serve(site, "/live.xml", urlset(site, "/news/a"))
+    serve(site, "/broken.xml", b"<html><body>Sitemap plugin error</body></html>")
+    serve(
+        site,
+        "/index.xml",
+        index(
+            (site.url("/gone.xml"), ""), (site.url("/broken.xml"), ""), (site.url("/live.xml"), "")
+        ),
+    )
+    result = poll(site, "/index.xml")
+    assert result.polled.error is None
+    assert [f.url for f in result.fresh] == [site.url("/news/a")]
+    assert {"/gone.xml", "/broken.xml", "/live.xml"} <= set(site.paths())
+    # Every child failing is the index's failure, with the first child's reason.
+    serve(site, "/all-dead.xml", index((site.url("/gone.xml"), "")))
+    failed = poll(site, "/all-dead.xml")
+    assert failed.polled.error is not None and "not_found" in failed.polled.error
+
+
+def test_a_failing_childs_old_entries_are_not_new_again(site: Site) -> None:
+    serve(site, "/one.xml", urlset(site, "/news/one"))
+    serve(site, "/two.xml", urlset(site, "/news/two"))
+    serve(site, "/index.xml", index((site.url("/one.xml"), ""), (site.url("/two.xml"), "")))
+    first = poll(site, "/index.xml")
+    assert {f.url for f in first.fresh} == {site.url("/news/one"), site.url("/news/two")}
+    state = after_poll(None, first.spec, first.polled, NOW, CRAWL)
+    serve(site, "/two.xml", b"<html><body>Database error</body></html>")
+    during = poll(site, "/index.xml", state)
+    assert during.polled.error is None and during.fresh == []
+    state = after_poll(state, during.spec, during.polled, NOW, CRAWL)
+    serve(site, "/two.xml", urlset(site, "/news/two", "/news/three"))
+    after = poll(site, "/index.xml", state)
+    assert [f.url for f in after.fresh] == [site.url("/news/three")]
+
+
+def test_nested_indexes_are_followed_once_each(site: Site) -> None:
+    serve(site, "/2026/news.xml", urlset(site, "/news/deep"))
+    # The yearly index lists the top index again (and itself): read once each, no loop.
+    serve(
+        site,
+        "/2026/index.xml",
+        index(
+            (site.url("/2026/news.xml"), ""),
+            (site.url("/index.xml"), ""),
+            (site.url("/2026/index.xml"), ""),
+        ),
+    )
+    serve(site, "/index.xml", index((site.url("/2026/index.xml"), "")))
+    result = poll(site, "/index.xml")
+    assert result.polled.error is None
+    assert [f.url for f in result.fresh] == [site.url("/news/deep")]
+    assert sorted(site.paths()) == sorted(
+        ["/robots.txt", "/index.xml", "/2026/index.xml", "/2026/news.xml"]
+    )
+
+
+def test_the_newest_children_are_read_when_the_index_lists_them_oldest_first(
+    site: Site,
+) -> None:
+    count = MAX_CHILD_SITEMAPS + 5
+    children = []
+    for n in range(1, count + 1):
+        path = f"/post-sitemap{n}.xml"
+        serve(site, path, urlset(site, f"/news/{n}"))
+        children.append((site.url(path), f"2026-{1 + n // 28:02d}-{1 + n % 28:02d}T08:00:00+00:00"))
+    serve(site, "/index.xml", index(*children))
+    result = poll(site, "/index.xml")
+    got = {f.url for f in result.fresh}
+    assert site.url(f"/news/{count}") in got, "today's articles are in the last child"
+    assert site.url("/news/1") not in got
+    assert len(got) == MAX_CHILD_SITEMAPS
