@@ -12,6 +12,7 @@ fetches the documents and hands their bytes in.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,10 @@ from producers.sources.feed import FeedEntry
 from schemas.failures import SourceError
 from schemas.reasons import ProduceReason
 
+_GZIP_MAGIC = b"\x1f\x8b"
+_UTF8_BOM = b"\xef\xbb\xbf"
+#: Bytes of a document's start searched for a sitemap's root element.
+_HEAD = 2048
 _SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 _NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"
 
@@ -45,7 +50,14 @@ class Sitemap:
 
 def looks_like_sitemap(data: bytes) -> bool:
     """Whether a (possibly gzipped) document is a sitemap rather than an RSS or Atom feed."""
-    head = data[:2048] if not data.startswith(b"\x1f\x8b") else b"<urlset"
+    head = data[:_HEAD]
+    if data.startswith(_GZIP_MAGIC):
+        # Its first bytes inflated, not assumed: a feed is gzipped as a file (feed.xml.gz,
+        # served as application/gzip) as well as a sitemap is.
+        try:
+            head = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16).decompress(data, _HEAD)
+        except zlib.error:
+            return False
     return b"<urlset" in head or b"<sitemapindex" in head or b":urlset" in head
 
 
@@ -99,6 +111,9 @@ def parse_sitemap(data: bytes, max_bytes: int) -> Sitemap:
     one (or holds a DTD or entities)."""
     try:
         xml = gunzip(data, max_bytes)
+        # Blank lines before the XML declaration (a CMS template's stray newline) are a
+        # fatal error to expat, while feed readers and search engines read such a sitemap.
+        xml = xml.removeprefix(_UTF8_BOM).lstrip()
         root = ElementTree.fromstring(xml, forbid_dtd=True)
     except SourceError:
         raise

@@ -17,7 +17,7 @@ from typing import Any
 
 import feedparser
 
-from newsflow.reading.files import read_input
+from newsflow.reading.files import gunzip, read_input
 from newsflow.reading.http import is_url
 from newsflow.reading.identity import article_id, site_of
 from newsflow.settings import CrawlSettings, Limits
@@ -151,7 +151,8 @@ class Feed:
         try:
             if is_url(self.location):
                 page = fetch_feed(self.location, self.limits, self.crawl or CrawlSettings())
-                data = page.body
+                # A feed gzipped as a file (feed.xml.gz), as a file path's is by read_input.
+                data = gunzip(page.body, self.limits.max_input_bytes)
                 # Lets feedparser resolve relative links and honour the declared charset.
                 headers["content-location"] = page.url
                 if page.content_type:

@@ -1,13 +1,15 @@
-"""The poller against sitemap indexes served on loopback: dead children, nesting, order."""
+"""The poller against feeds and sitemaps served on loopback: index children that fail,
+nested indexes, their order, documents gzipped as files."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from crawl_site import Item, Response, Site, news_sitemap, robots
+from crawl_site import Item, Response, Site, news_sitemap, robots, rss
 
 from newsflow.settings import CrawlSettings, Limits
 from newsflow.web.client import WebClient
@@ -133,3 +135,21 @@ def test_the_newest_children_are_read_when_the_index_lists_them_oldest_first(
     assert site.url(f"/news/{count}") in got, "today's articles are in the last child"
     assert site.url("/news/1") not in got
     assert len(got) == MAX_CHILD_SITEMAPS
+
+
+def test_gzipped_feeds_and_sitemaps_with_blank_lines_first_are_read(site: Site) -> None:
+    item = Item(site.url("/news/gz"), "Gzipped", "A feed gzipped as a file.")
+    site.routes["/feed.xml.gz"] = lambda handler: Response(
+        200, gzip.compress(rss("Gz", [item])), {"Content-Type": "application/gzip"}
+    )
+    result = poll(site, "/feed.xml.gz")
+    assert result.polled.error is None
+    assert (result.title, [f.url for f in result.fresh]) == ("Gz", [site.url("/news/gz")])
+    # A stray newline before the XML declaration, gzipped or not.
+    plain = b"\r\n\n" + urlset(site, "/news/blank")
+    serve(site, "/blank.xml", plain)
+    serve(site, "/blank.xml.gz", gzip.compress(b"\xef\xbb\xbf\n" + urlset(site, "/news/blank")))
+    for path in ("/blank.xml", "/blank.xml.gz"):
+        result = poll(site, path)
+        assert result.polled.error is None, result.polled.error
+        assert [f.url for f in result.fresh] == [site.url("/news/blank")]

@@ -219,13 +219,21 @@ def test_a_page_that_is_not_a_feed_is_rejected(settings: Limits, tmp_path: Path)
 
 
 class _FeedHandler(BaseHTTPRequestHandler):
-    """Serves the RSS fixture, a redirect to it, a 404 and a response slower than any timeout."""
+    """Serves the RSS fixture (plain and gzipped), a redirect to it, a 404 and a response
+    slower than any timeout."""
 
     def do_GET(self) -> None:
         if self.path == "/feed.rss":
             body = (FIXTURES / "feed.rss").read_bytes()
             self.send_response(200)
             self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif self.path == "/feed.rss.gz":  # gzipped as a file, not by Content-Encoding
+            body = gzip.compress((FIXTURES / "feed.rss").read_bytes())
+            self.send_response(200)
+            self.send_header("Content-Type", "application/gzip")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -269,7 +277,7 @@ LOOPBACK = CrawlSettings(allow_private_networks=True)
 
 def test_feed_over_http_matches_the_file(settings: Limits, feed_server: str) -> None:
     from_file, _ = _split(Feed(str(FIXTURES / "feed.rss"), settings).articles())
-    for path in ("/feed.rss", "/old-feed"):
+    for path in ("/feed.rss", "/old-feed", "/feed.rss.gz"):
         source = source_for(feed_server + path, settings, LOOPBACK)
         assert isinstance(source, Feed)
         articles, rejected = _split(source.articles())
