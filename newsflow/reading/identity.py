@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 ID_HEX_CHARS = 32
 
@@ -105,13 +105,30 @@ def canonical_url(url: str) -> str:
     path = parts.path or "/"
     if len(path) > 1:
         path = path.rstrip("/") or "/"
-    query_pairs = [
-        (name, value)
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not _is_tracking(name)
-    ]
-    query = urlencode(sorted(query_pairs))
-    return urlunsplit((scheme, netloc, path, query, ""))
+    return urlunsplit((scheme, netloc, path, _canonical_query(parts.query), ""))
+
+
+def _canonical_query(query: str) -> str:
+    """The query without tracking parameters, sorted, each ``name=value`` encoded one way.
+
+    A part without ``=`` is kept as it was written: ``story.php?12345`` and Serendipity's
+    ``index.php?/archives/12-title.html`` name their page by the raw query, and the
+    canonical URL is the one the fetch worker requests (``?12345=`` or
+    ``?%2Farchives%2F12-title.html=`` is another page, or none, on such a server).
+    """
+    kept: list[tuple[tuple[str, str], str]] = []
+    for part in query.split("&"):
+        if not part:
+            continue
+        if "=" not in part:
+            name = unquote_plus(part)
+            if not _is_tracking(name):
+                kept.append(((name, ""), part))
+            continue
+        for name, value in parse_qsl(part, keep_blank_values=True):
+            if not _is_tracking(name):
+                kept.append(((name, value), urlencode([(name, value)])))
+    return "&".join(encoded for _, encoded in sorted(kept))
 
 
 def normalize_content(content: bytes | str) -> str:

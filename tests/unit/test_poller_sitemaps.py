@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from crawl_site import Item, Response, Site, news_sitemap, robots, rss
+from crawl_site import Item, Response, Site, html_page, news_sitemap, robots, rss
 
 from newsflow.settings import CrawlSettings, Limits
-from newsflow.web.client import WebClient
+from newsflow.web.addresses import origin_of
+from newsflow.web.client import PAGE_ACCEPT, Want, WebClient
 from producers.feeds import FeedSpec
 from producers.poller import MAX_CHILD_SITEMAPS, FeedPoll, poll_one
 from producers.schedule import after_poll
@@ -153,3 +154,26 @@ def test_gzipped_feeds_and_sitemaps_with_blank_lines_first_are_read(site: Site) 
         result = poll(site, path)
         assert result.polled.error is None, result.polled.error
         assert [f.url for f in result.fresh] == [site.url("/news/blank")]
+
+
+def test_a_link_with_a_bare_query_is_fetched_as_the_feed_wrote_it(site: Site) -> None:
+    """The fetch worker requests a link's canonical URL: ``story.php?12345`` went out as
+    ``story.php?12345=`` and Serendipity's ``index.php?/archives/7-x.html`` as
+    ``index.php?%2Farchives%2F7-x.html=``, pages such servers do not have."""
+    written = ["/story.php?12345", "/index.php?/archives/7-harbour.html"]
+    items = [Item(site.url(p), p, "text") for p in written]
+    site.routes["/feed.rss"] = lambda handler: Response(
+        200, rss("Bare", items), {"Content-Type": "application/rss+xml"}
+    )
+    page = html_page(b"<html><body><p>the story</p></body></html>")
+    site.routes["/story.php"] = site.routes["/index.php"] = page
+    result = poll(site, "/feed.rss")
+    want = Want(max_bytes=1_000_000, html_only=True, accept=PAGE_ACCEPT)
+
+    async def fetch_all() -> None:
+        async with WebClient(CRAWL, Limits()) as client:
+            for fresh in result.fresh:  # as consumers/fetching.py fetches a link
+                await client.get(fresh.url, want, origin_of(site.url("/feed.rss")))
+
+    asyncio.run(fetch_all())
+    assert [p for p in site.paths() if p.startswith(("/story", "/index"))] == written

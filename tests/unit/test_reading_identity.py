@@ -25,6 +25,13 @@ from newsflow.reading.identity import article_id, canonical_url, normalize_conte
         ),
         ("https://example.com/a?utm_source=rss", "https://example.com/a"),
         ("https://example.com/a?q=", "https://example.com/a?q="),
+        # A bare query names the page as written (the fetch worker requests this URL).
+        ("https://example.com/story.php?12345", "https://example.com/story.php?12345"),
+        (
+            "https://blog.example/index.php?/archives/12-Title.html",
+            "https://blog.example/index.php?/archives/12-Title.html",
+        ),
+        ("https://example.com/a?utm_source&b=2&ok&a=1", "https://example.com/a?a=1&b=2&ok"),
         ("  https://example.com./a  ", "https://example.com/a"),
         ("https://user:pw@Example.com/a", "https://example.com/a"),
         ("http://[2001:DB8::1]:8080/a", "http://[2001:db8::1]:8080/a"),
