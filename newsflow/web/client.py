@@ -19,6 +19,7 @@ import socket
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -115,6 +116,28 @@ def _pinned(url: str, address: IPAddress) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
 
+class _ChainCookies:
+    """The cookies set along one fetch's redirect chain, by host name, sent back to that host.
+
+    Enough for a site's cookie check (set a cookie, redirect back to the page) without a
+    jar that outlives the fetch. Attributes (Path, Expires, Domain) are not honoured: the
+    chain is a few requests long and a cookie never leaves the host that set it.
+    """
+
+    def __init__(self) -> None:
+        self._by_host: dict[str, dict[str, str]] = {}
+
+    def take(self, host: str, headers: httpx.Headers) -> None:
+        for line in headers.get_list("set-cookie"):
+            name, sep, value = line.split(";", 1)[0].partition("=")
+            if sep and name.strip():
+                self._by_host.setdefault(host, {})[name.strip()] = value.strip()
+
+    def header(self, host: str) -> str | None:
+        jar = self._by_host.get(host)
+        return "; ".join(f"{name}={value}" for name, value in jar.items()) if jar else None
+
+
 def _host_header(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
@@ -155,6 +178,11 @@ class WebClient:
                 max_keepalive_connections=self.crawl.max_connections,
             ),
             follow_redirects=False,  # each hop is checked here
+            # No cookie jar: httpx would key it by the address the request is pinned to, so
+            # a cookie of one site went to every other site behind the same CDN address, and
+            # to every later fetch of its own site (a metered paywall counting us as one
+            # reader). Cookies are kept for one fetch's redirect chain (_ChainCookies).
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
             trust_env=False,  # no proxy from the environment between us and the check
             # gzip and deflate only, decoded by us within the size limit (web/inflate.py).
             headers={"User-Agent": self.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
@@ -193,21 +221,29 @@ class WebClient:
     async def _get(
         self, url: str, want: Want, trusted: Origin, validators: Validators | None
     ) -> Page:
-        visited: set[str] = set()
+        # Cookies live for one fetch's redirect chain, per host (see _ChainCookies).
+        cookies = _ChainCookies()
+        visited: set[tuple[str, str | None]] = set()
         current = url
         for _ in range(self.crawl.max_redirects + 1):
-            if current in visited:
-                raise FetchError(FetchReason.REDIRECT_LOOP, f"{url}: back to {current}")
-            visited.add(current)
             origin = origin_of(current)
+            # A URL seen again with the cookies it had is a loop; with a cookie set since it
+            # is a site's cookie check (set it, come back), which a browser passes.
+            seen = (current, cookies.header(origin.host))
+            if seen in visited:
+                raise FetchError(FetchReason.REDIRECT_LOOP, f"{url}: back to {current}")
+            visited.add(seen)
             robots = await self._robots(origin, trusted)
             if not robots.allows(current, self.user_agent):
                 raise FetchError(
                     FetchReason.ROBOTS_DISALLOWED,
                     f"{current}: {robots.why or 'disallowed by robots.txt'}",
                 )
-            answer = await self._with_retries(current, origin, trusted, want, validators)
+            answer = await self._with_retries(
+                current, origin, trusted, want, validators, cookies.header(origin.host)
+            )
             if answer.status in _REDIRECTS:
+                cookies.take(origin.host, answer.headers)
                 location = answer.headers.get("location")
                 if not location:
                     raise FetchError(
@@ -273,13 +309,14 @@ class WebClient:
         trusted: Origin,
         want: Want,
         validators: Validators | None,
+        cookie: str | None = None,
     ) -> _Answer:
         cap = self.crawl.max_retry_wait_seconds
         attempts = self.crawl.max_retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                answer = await self._once(url, origin, trusted, want, validators)
+                answer = await self._once(url, origin, trusted, want, validators, cookie=cookie)
             except FetchError as exc:
                 if exc.reason not in _RETRYABLE_REASONS or last:
                     raise
@@ -339,6 +376,7 @@ class WebClient:
         want: Want,
         validators: Validators | None,
         robots: bool = False,
+        cookie: str | None = None,
     ) -> _Answer:
         """One request: resolve, check, wait for the host's turn, read within the limits."""
         assert self._client is not None, "WebClient is used inside `async with`"
@@ -349,6 +387,8 @@ class WebClient:
             headers["If-None-Match"] = validators.etag
         if validators is not None and validators.last_modified:
             headers["If-Modified-Since"] = validators.last_modified
+        if cookie:
+            headers["Cookie"] = cookie
         extensions = {"sni_hostname": origin.host} if origin.scheme == "https" else {}
         try:
             async with self.gates.gate(origin.host).turn():

@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import tracemalloc
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from crawl_site import Response, Site, conditional, html_page, redirect, robots
@@ -18,6 +19,7 @@ from schemas.crawl import Validators
 from schemas.failures import FetchError
 
 WANT = Want(max_bytes=1_000_000, html_only=True, accept=PAGE_ACCEPT)
+SESSION = {"Set-Cookie": "session=abc; Path=/; HttpOnly"}
 
 
 @pytest.fixture
@@ -79,6 +81,52 @@ def test_redirects_loops_and_limits(sites: tuple[Site, Site]) -> None:
         get(site.url("/x"), site.url("/"))
     with pytest.raises(FetchError, match="too_many_redirects"):
         get(site.url("/a"), site.url("/"), max_redirects=1)
+
+
+def test_a_sites_cookie_never_reaches_another_site_nor_a_later_fetch(
+    sites: tuple[Site, Site],
+) -> None:
+    """httpx's jar keyed cookies by the address a request is pinned to: one site's cookie
+    went to every site behind the same (CDN) address, here 127.0.0.1 and localhost, and to
+    every later fetch of its own site (a metered paywall's visitor count)."""
+    site, _ = sites
+    site.routes["/set"] = lambda h: Response(
+        200, b"<html><body>x</body></html>", {"Content-Type": "text/html", **SESSION}
+    )
+    same_address = site.url("/page").replace("127.0.0.1", "localhost", 1)
+    settings = CrawlSettings(allow_private_networks=True, per_host_delay_seconds=0)
+
+    async def run() -> None:
+        async with WebClient(settings, Limits()) as client:  # one client, as a worker has
+            await client.get(site.url("/set"), WANT, origin_of(site.url("/")))
+            await client.get(same_address, WANT, origin_of(same_address))
+            await client.get(site.url("/page"), WANT, origin_of(site.url("/")))
+
+    asyncio.run(run())
+    pages = site.requests("/page")
+    assert [p.headers.get("host", "").split(":")[0] for p in pages] == ["localhost", "127.0.0.1"]
+    assert [p.headers.get("cookie") for p in pages] == [None, None]
+
+
+def test_a_cookie_check_redirect_back_to_the_page_is_passed(sites: tuple[Site, Site]) -> None:
+    """A site that sets a cookie and redirects back to the page was a redirect_loop."""
+    site, _ = sites
+    page = b"<html><body><p>behind the cookie check</p></body></html>"
+
+    def gate(handler: Any) -> Response:
+        if "session=abc" in (handler.headers.get("Cookie") or ""):
+            return Response(200, page, {"Content-Type": "text/html"})
+        return Response(302, b"", {"Location": "/check", **SESSION})
+
+    site.routes["/story"] = gate
+    site.routes["/check"] = redirect("/story")
+    assert get(site.url("/story"), site.url("/")).body == page
+    assert [r.headers.get("cookie") for r in site.requests("/story")] == [None, "session=abc"]
+    # A cookie that changes nothing is still a loop, after as many hops as without it.
+    site.routes["/stuck"] = lambda h: Response(302, b"", {"Location": "/stuck", **SESSION})
+    with pytest.raises(FetchError, match="redirect_loop"):
+        get(site.url("/stuck"), site.url("/"))
+    assert len(site.requests("/stuck")) == 2
 
 
 def test_retry_after_beyond_the_cap_gives_up_at_once(sites: tuple[Site, Site]) -> None:
