@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import html as html_module
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,11 +69,34 @@ class ParsedFeed:
     entries: list[FeedEntry]
 
 
+_TAG = re.compile(r"<[^>]*>")
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+def _plain_title(item: Any) -> str | None:
+    """An entry's or feed's title as plain text.
+
+    feedparser hands a title over as the feed typed it: an Atom ``type="html"`` title, or an
+    RSS title it takes for HTML (most CDATA ones), keeps its markup and character references,
+    and "Don&#8217;t <b>miss</b>" was indexed and printed as such.
+    """
+    title = item.get("title")
+    if not isinstance(title, str):
+        return None
+    detail = item.get("title_detail") or {}
+    if detail.get("type") in _HTML_TYPES:
+        title = html_module.unescape(_TAG.sub("", title))
+    return " ".join(title.split()) or None
+
+
 def _entry(entry: Any) -> FeedEntry:
     contents = [c.get("value", "") for c in entry.get("content", []) if c.get("value")]
     html: str = max(contents, key=len) if contents else entry.get("summary", "") or ""
     metadata: dict[str, str] = {}
-    for key in ("title", "author", "id"):
+    title = _plain_title(entry)
+    if title:
+        metadata["title"] = title
+    for key in ("author", "id"):
         if isinstance(entry.get(key), str) and entry[key]:
             metadata["guid" if key == "id" else key] = entry[key]
     stamps: dict[str, str] = {}
@@ -104,7 +129,7 @@ def parse_feed(data: bytes, headers: dict[str, str] | None = None) -> ParsedFeed
         detail = describe(problem) if problem else "no RSS/Atom feed found"
         raise SourceError(ProduceReason.INVALID_FEED, detail)
     return ParsedFeed(
-        title=parsed.feed.get("title"), entries=[_entry(entry) for entry in parsed.entries]
+        title=_plain_title(parsed.feed), entries=[_entry(entry) for entry in parsed.entries]
     )
 
 

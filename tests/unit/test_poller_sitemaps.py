@@ -177,3 +177,35 @@ def test_a_link_with_a_bare_query_is_fetched_as_the_feed_wrote_it(site: Site) ->
 
     asyncio.run(fetch_all())
     assert [p for p in site.paths() if p.startswith(("/story", "/index"))] == written
+
+
+def test_html_titles_of_a_feed_become_plain_text(site: Site) -> None:
+    """An RSS title in CDATA and an Atom type="html" title kept their markup and character
+    references, and a summary was indexed as "Don&#8217;t miss &amp; <b>see</b>"."""
+    rss_feed = (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        "<title>Harbour &amp;amp; Sea</title>"
+        "<item><title><![CDATA[Don&#8217;t miss &amp; <b>see</b>]]></title>"
+        f"<link>{site.url('/news/cdata')}</link><description>text</description></item>"
+        "<item><title>AT&amp;T &lt;3 plain</title>"
+        f"<link>{site.url('/news/plain')}</link><description>text</description></item>"
+        "</channel></rss>"
+    )
+    atom_feed = (
+        '<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        '<title type="html">Docks &amp;amp; Co</title><entry><id>urn:x</id>'
+        '<title type="html">Caf&amp;eacute; &lt;i&gt;open&lt;/i&gt;</title>'
+        f'<link rel="alternate" href="{site.url("/news/atom")}"/><summary>text</summary>'
+        "</entry></feed>"
+    )
+    site.routes["/feed.rss"] = lambda h: Response(
+        200, rss_feed.encode(), {"Content-Type": "application/rss+xml"}
+    )
+    site.routes["/feed.atom"] = lambda h: Response(
+        200, atom_feed.encode(), {"Content-Type": "application/atom+xml"}
+    )
+    rss_poll, atom_poll = poll(site, "/feed.rss"), poll(site, "/feed.atom")
+    assert [f.entry.title for f in rss_poll.fresh] == ["Don\u2019t miss & see", "AT&T <3 plain"]
+    assert rss_poll.title == "Harbour & Sea"
+    assert [f.entry.title for f in atom_poll.fresh] == ["Caf\u00e9 open"]
+    assert atom_poll.title == "Docks & Co"
