@@ -284,11 +284,9 @@ class WebClient:
 
     async def _fetch_robots(self, origin: Origin, trusted: Origin) -> Robots:
         current = f"{origin.url}/robots.txt"
-        want = Want(max_bytes=MAX_ROBOTS_BYTES, html_only=False, accept="text/plain")
         for _ in range(self.crawl.max_redirects + 1):
             try:
-                hop = origin_of(current)
-                answer = await self._once(current, hop, trusted, want, None, robots=True)
+                answer = await self._robots_answer(current, trusted)
             except FetchError as exc:
                 if exc.reason == FetchReason.PRIVATE_ADDRESS:
                     raise
@@ -299,6 +297,29 @@ class WebClient:
                 continue
             return robots_from(answer.status, answer.body)
         return robots_from(None, b"")
+
+    async def _robots_answer(self, url: str, trusted: Origin) -> _Answer:
+        """robots.txt's answer, tried again as a page is on 429, 5xx, a timeout or a refused
+        connection: its failure disallows the whole site (RFC 9309), so a blip of the
+        server's must not cost every link of the site found meanwhile (robots_disallowed
+        dead letters)."""
+        want = Want(max_bytes=MAX_ROBOTS_BYTES, html_only=False, accept="text/plain")
+        origin, cap = origin_of(url), self.crawl.max_retry_wait_seconds
+        attempts = self.crawl.max_retries + 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                answer = await self._once(url, origin, trusted, want, None, robots=True)
+            except FetchError as exc:
+                if exc.reason not in _RETRYABLE_REASONS or last:
+                    raise
+                await asyncio.sleep(backoff(attempt, cap))
+                continue
+            asked = retry_after(answer.headers.get("retry-after"))
+            if answer.status not in _RETRYABLE or last or (asked is not None and asked > cap):
+                return answer
+            await asyncio.sleep(asked if asked is not None else backoff(attempt, cap))
+        raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
 
     # --- one URL, with retries -----------------------------------------------------------
 

@@ -34,6 +34,8 @@ MAX_ROBOTS_BYTES = 512_000
 PARSED_SHARE = 16
 #: What an entry costs beyond its text (the key, the entry, a small parser), for the budget.
 ENTRY_OVERHEAD = 512
+#: Seconds an unavailable robots.txt (5xx, 429, no answer) is trusted before it is asked again.
+UNAVAILABLE_TTL_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Robots:
     disallow_all: bool = False
     why: str = ""
     text: str = ""
+    #: No rules could be had (5xx, 429, no answer): everything is refused for now.
+    unavailable: bool = False
 
     def allows(self, url: str, user_agent: str) -> bool:
         if self.disallow_all:
@@ -71,10 +75,15 @@ def robots_from(status: int | None, body: bytes, failure: str | None = None) -> 
     reason ``failure`` says: unresolvable host, refused connection...)."""
     if status is not None and 200 <= status < 300:
         return parse_robots(body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace"))
-    if status is not None and 400 <= status < 500:
+    # 429 is the server asking us to slow down, not "no robots.txt": unavailable, as 5xx.
+    if status is not None and 400 <= status < 500 and status != 429:
         return Robots(why=f"robots.txt: HTTP {status}, everything allowed")
     what = f"HTTP {status}" if status is not None else failure or "no answer"
-    return Robots(disallow_all=True, why=f"robots.txt unavailable ({what}): nothing allowed")
+    return Robots(
+        disallow_all=True,
+        why=f"robots.txt unavailable ({what}): nothing allowed",
+        unavailable=True,
+    )
 
 
 @dataclass
@@ -120,7 +129,10 @@ class RobotsCache:
         if origin in self._entries:
             self._drop(origin)
         cost = len(robots.text) + ENTRY_OVERHEAD
-        self._entries[origin] = _Entry(self.clock() + self.ttl, robots, robots.text, cost)
+        # An unavailable robots.txt is asked again soon: kept for the whole ttl, one outage
+        # of the site refused every link of it for an hour after the site was back.
+        ttl = min(self.ttl, UNAVAILABLE_TTL_SECONDS) if robots.unavailable else self.ttl
+        self._entries[origin] = _Entry(self.clock() + ttl, robots, robots.text, cost)
         self._text_total += cost
         if robots.text:
             self._parsed[origin] = None

@@ -17,7 +17,7 @@ from newsflow.settings import PROJECT_ROOT, CrawlSettings, Limits
 from newsflow.web.addresses import AddressPolicy, is_public, origin_of
 from newsflow.web.client import backoff, media_type, retry_after
 from newsflow.web.hosts import HostGates
-from newsflow.web.robots import PARSED_SHARE, RobotsCache, robots_from
+from newsflow.web.robots import PARSED_SHARE, UNAVAILABLE_TTL_SECONDS, RobotsCache, robots_from
 from producers.feeds import (
     FeedsFileError,
     FeedSpec,
@@ -317,6 +317,23 @@ def test_robots_rules() -> None:
     assert robots_from(404, b"").allows("https://ex.example/private/b", "newsflow")
     assert not robots_from(503, b"").allows("https://ex.example/", "newsflow")
     assert not robots_from(None, b"").allows("https://ex.example/", "newsflow")
+    # 429 is "slow down", not "there is no robots.txt": nothing is allowed for now.
+    assert not robots_from(429, b"").allows("https://ex.example/", "newsflow")
+
+
+def test_an_unavailable_robots_txt_is_asked_again_soon() -> None:
+    """One 503 of a site's robots.txt refused every link of the site for the whole ttl (an
+    hour by default), each a robots_disallowed dead letter, long after the site was back."""
+    now = [0.0]
+    cache = RobotsCache(ttl=3600, clock=lambda: now[0])
+    down, up = origin_of("https://down.example/"), origin_of("https://up.example/")
+    cache.put(down, robots_from(503, b""))
+    cache.put(up, robots_from(200, b"User-agent: *\nAllow: /\n"))
+    now[0] = UNAVAILABLE_TTL_SECONDS - 1
+    assert cache.get(down) is not None
+    now[0] = UNAVAILABLE_TTL_SECONDS + 1
+    assert cache.get(down) is None, "asked again"
+    assert cache.get(up) is not None, "rules that were read keep their ttl"
 
 
 def _rules(n: int, size: int) -> bytes:

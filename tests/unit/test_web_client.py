@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from crawl_site import Response, Site, conditional, html_page, redirect, robots
+from crawl_site import Response, Site, conditional, fails_first, html_page, redirect, robots
 
 from newsflow.settings import CrawlSettings, Limits
 from newsflow.web.addresses import origin_of
@@ -160,6 +160,26 @@ def test_robots_5xx_disallows_everything(sites: tuple[Site, Site]) -> None:
     with pytest.raises(FetchError, match="robots_disallowed"):
         get(site.url("/page"), site.url("/"), max_retries=0)
     assert site.requests("/page") == []
+
+
+def test_a_robots_txt_blip_is_tried_again_before_the_site_is_refused(
+    sites: tuple[Site, Site],
+) -> None:
+    """robots.txt was asked once: one 503 (or 429, or a reset connection) made the whole
+    site disallowed, every link of it a robots_disallowed dead letter."""
+    site, _ = sites
+    allow = Response(200, b"User-agent: *\nAllow: /\n", {"Content-Type": "text/plain"})
+    site.routes["/robots.txt"] = fails_first(Response(503, b"down"), allow)
+    assert get(site.url("/page"), site.url("/")).status == 200
+    assert len(site.requests("/robots.txt")) == 2
+    other = Site().start()
+    try:
+        other.routes["/page"] = site.routes["/page"]
+        other.routes["/robots.txt"] = fails_first(Response(429, b"", {"Retry-After": "0"}), allow)
+        assert get(other.url("/page"), other.url("/")).status == 200
+        assert len(other.requests("/robots.txt")) == 2
+    finally:
+        other.stop()
 
 
 def test_errors_are_one_line_without_a_urls_password(sites: tuple[Site, Site]) -> None:
