@@ -39,6 +39,12 @@ def _param(name: str) -> Any:
         "grace_minutes": Param(
             5, type="integer", minimum=0, description="Ignore messages younger than this"
         ),
+        "window_hours": Param(
+            48,
+            type="integer",
+            minimum=0,
+            description="Check the messages of this many hours before the grace (0: all)",
+        ),
     },
     default_args={"retries": 0},
     tags=["newsflow", "maintenance"],
@@ -84,8 +90,12 @@ def maintenance() -> None:
         from newsflow.enrichment.maintenance import check_consistency
 
         with make_es(SETTINGS) as es:
+            hours = int(_param("window_hours"))
             report = check_consistency(
-                es, SETTINGS, grace=timedelta(minutes=int(_param("grace_minutes")))
+                es,
+                SETTINGS,
+                grace=timedelta(minutes=int(_param("grace_minutes"))),
+                window=timedelta(hours=hours) if hours else None,
             )
         return {
             "raw_ids": report.raw_ids,

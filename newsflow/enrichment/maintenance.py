@@ -166,8 +166,30 @@ def _record_id(key: bytes | None, value: bytes | None) -> str | None:
     return str(doc["id"]) if isinstance(doc, dict) and doc.get("id") else None
 
 
-def topic_ids(settings: Settings, topic: str, older_than: datetime | None = None) -> TopicIds:
-    """Reads ``topic`` from the beginning to its current end (no consumer group, no commits).
+#: How long reading one topic may take before the check gives up (its task has 30 minutes).
+READ_SECONDS = 300
+
+
+def _start_offsets(
+    consumer: Any, tps: list[TopicPartition], since: datetime | None
+) -> dict[TopicPartition, int]:
+    """Where reading starts: the first offset stamped at or after ``since`` (the end when
+    there is none), or each partition's beginning without ``since``."""
+    if since is None:
+        return dict(consumer.beginning_offsets(tps))
+    found = consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in tps})
+    ends = consumer.end_offsets(tps)
+    return {tp: found[tp].offset if found.get(tp) is not None else ends[tp] for tp in tps}
+
+
+def topic_ids(
+    settings: Settings,
+    topic: str,
+    older_than: datetime | None = None,
+    since: datetime | None = None,
+) -> TopicIds:
+    """Reads the messages of ``topic`` stamped from ``since`` (default: all) up to its current
+    end (no consumer group, no commits).
 
     Messages produced at or after ``older_than`` are ignored: they may still be in flight.
     """
@@ -179,18 +201,27 @@ def topic_ids(settings: Settings, topic: str, older_than: datetime | None = None
         if not tps:
             return out
         consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
+        for tp, offset in _start_offsets(consumer, tps, since).items():
+            consumer.seek(tp, offset)
         ends = consumer.end_offsets(tps)
         cutoff_ms = int(older_than.timestamp() * 1000) if older_than else None
-        deadline = time.monotonic() + 300
+        # Producers may stamp a message older than one before it (their own clocks): the
+        # start offset is where the window starts, and each record is judged by its stamp.
+        since_ms = int(since.timestamp() * 1000) if since else None
+        deadline = time.monotonic() + READ_SECONDS
         while any(consumer.position(tp) < ends[tp] for tp in tps):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topic} took more than 5 minutes")
+                raise TimeoutError(
+                    f"reading {topic} took more than {READ_SECONDS} s; check a shorter window "
+                    "(the maintenance DAG's window_hours)"
+                )
             for records in consumer.poll(timeout_ms=1000).values():
                 for r in records:
                     if r.offset >= ends[TopicPartition(r.topic, r.partition)]:
                         continue
                     if cutoff_ms is not None and r.timestamp >= cutoff_ms:
+                        continue
+                    if since_ms is not None and r.timestamp < since_ms:
                         continue
                     rid = _record_id(r.key, r.value)
                     if rid:
@@ -201,12 +232,9 @@ def topic_ids(settings: Settings, topic: str, older_than: datetime | None = None
         consumer.close()
 
 
-def dead_lettered_ids(settings: Settings) -> set[str]:
+def dead_lettered_ids(settings: Settings, since: datetime | None = None) -> set[str]:
     """Ids of articles sitting in the dead-letter topic (their absence is explained)."""
-    ids: set[str] = set()
-    for rid in topic_ids(settings, settings.topics.dead_letter).ids:
-        ids.add(rid)
-    return ids
+    return topic_ids(settings, settings.topics.dead_letter, since=since).ids
 
 
 def indexed_ids(es: Elasticsearch, settings: Settings, ids: set[str]) -> set[str]:
@@ -242,22 +270,33 @@ class ConsistencyReport:
         return not self.missing and not self.unaccounted_raw
 
 
+#: What the daily check reads by default: two days, so consecutive runs overlap.
+CHECK_WINDOW = timedelta(days=2)
+
+
 def check_consistency(
     es: Elasticsearch,
     settings: Settings,
     grace: timedelta = timedelta(minutes=5),
     raise_on_gap: bool = True,
+    window: timedelta | None = CHECK_WINDOW,
 ) -> ConsistencyReport:
     """Compares distinct ids on the raw and clean topics with documents in the index.
 
     Every id on the clean topic must be indexed, and every id on the raw topic must be either
     on the clean topic or dead-lettered. Messages younger than ``grace`` are not judged (the
-    workers may still be on them). Raises ConsistencyError on any gap unless told not to.
+    workers may still be on them), nor those older than ``window`` before that (None: the
+    whole topics). The window keeps a daily check's work to about a day's messages: reading
+    the whole retention of raw pages (a week by default, HTML included) grows with the
+    traffic and ran into the read limit. A message is cleaned, indexed or dead-lettered after
+    it was produced, so the clean and dead-letter topics are read over the same window.
+    Raises ConsistencyError on any gap unless told not to.
     """
     cutoff = datetime.now(UTC) - grace
-    raw = topic_ids(settings, settings.topics.raw, older_than=cutoff)
-    clean = topic_ids(settings, settings.topics.clean, older_than=cutoff)
-    dead = dead_lettered_ids(settings)
+    since = cutoff - window if window is not None else None
+    raw = topic_ids(settings, settings.topics.raw, older_than=cutoff, since=since)
+    clean = topic_ids(settings, settings.topics.clean, older_than=cutoff, since=since)
+    dead = dead_lettered_ids(settings, since=since)
     es.indices.refresh(index=settings.index.alias)
     present = indexed_ids(es, settings, clean.ids | raw.ids)
     missing = sorted(clean.ids - present - dead)

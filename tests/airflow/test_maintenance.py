@@ -62,3 +62,44 @@ def test_maintenance_reindexes_checks_and_replays(
     states = {ti.task_id: ti.state for ti in failed.get_task_instances()}
     assert states["check"] == "failed"
     assert states["reindex"] == "skipped" and states["replay_dlq"] == "skipped"
+
+
+def test_the_check_reads_its_window_of_the_topics(
+    es: Elasticsearch, dag_env: Settings, seeded: dict[str, Any]
+) -> None:
+    """Messages stamped before the window are not judged; the whole topics still can be."""
+    from datetime import UTC, datetime, timedelta
+
+    from newsflow.enrichment.maintenance import check_consistency
+
+    settings = dag_env
+    indexed = [seeded["first"], seeded["second"]]
+    _publish(settings, settings.topics.clean, indexed)
+    # Cleaned three days ago and never indexed: outside the default two-day window.
+    old = seeded["other"].model_copy(update={"id": "old-lost-article-0001"})
+    stamp = int((datetime.now(UTC) - timedelta(days=3)).timestamp() * 1000)
+    producer = make_producer(settings)
+    try:
+        # Into every partition, after the recent messages: the window is by stamp, not only
+        # by where it starts in each partition.
+        for partition in sorted(producer.partitions_for(settings.topics.clean)):
+            producer.send(
+                settings.topics.clean,
+                key=old.id.encode(),
+                value=old.model_dump_json().encode(),
+                partition=partition,
+                timestamp_ms=stamp,
+            )
+        producer.flush(timeout=30)
+    finally:
+        producer.close(timeout=10)
+
+    report = check_consistency(es, settings, grace=timedelta(0), raise_on_gap=False)
+    assert report.ok and report.clean_ids == 2
+
+    whole = check_consistency(es, settings, grace=timedelta(0), raise_on_gap=False, window=None)
+    assert whole.missing == ["old-lost-article-0001"] and whole.clean_ids == 3
+    narrow = check_consistency(
+        es, settings, grace=timedelta(0), raise_on_gap=False, window=timedelta(days=4)
+    )
+    assert narrow.missing == ["old-lost-article-0001"]
