@@ -18,6 +18,7 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
@@ -100,6 +101,10 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        # "-0000" or no zone: HTTP dates are in GMT (RFC 9110); a naive datetime's timestamp()
+        # would read it as this machine's local time.
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 

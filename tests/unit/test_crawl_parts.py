@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ipaddress
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -456,3 +457,18 @@ def test_a_summary_of_another_sites_link_is_the_feeds() -> None:
     named = spoof.model_copy(update={"feed_site": "BBC"})
     bbc = summary_article(named)
     assert bbc is not None and bbc.metadata["site"] == "BBC"
+
+
+def test_a_retry_after_date_without_a_zone_is_gmt_whatever_the_local_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # HTTP dates are GMT; "-0000" parses to a naive datetime, which timestamp() would read in
+    # the machine's zone (five hours off in New York).
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert retry_after("Wed, 21 Oct 2026 07:28:00 -0000", now=1792567670.0) == 10.0
+        assert retry_after("Wed, 21 Oct 2026 07:28:00 GMT", now=1792567670.0) == 10.0
+    finally:
+        monkeypatch.undo()
+        time.tzset()
