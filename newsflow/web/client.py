@@ -256,13 +256,15 @@ class WebClient:
                     )
                 current = urljoin(current, location.strip())
                 continue
-            old = validators or Validators()
+            # A 304 may leave the validators out: the ones sent still hold. A new version
+            # (200) has only the validators it came with: the old ETag, sent again, would
+            # name a version the server no longer has.
+            old = validators if validators is not None and answer.status == 304 else Validators()
             return Page(
                 url=current,
                 status=answer.status,
                 body=answer.body,
                 content_type=answer.headers.get("content-type"),
-                # A 304 may leave the validators out: the ones sent still hold.
                 validators=Validators(
                     etag=answer.headers.get("etag") or old.etag,
                     last_modified=answer.headers.get("last-modified") or old.last_modified,

@@ -152,6 +152,10 @@ def test_conditional_get_and_charset(sites: tuple[Site, Site]) -> None:
     again = get(site.url("/doc"), site.url("/"), validators=first.validators)
     assert again.not_modified and again.validators == first.validators
     assert site.requests("/doc")[1].headers["if-none-match"] == '"v1"'
+    # A new version served without validators does not keep the old version's.
+    site.routes["/doc"] = html_page(b"<html><body><p>v2</p></body></html>")
+    changed = get(site.url("/doc"), site.url("/"), validators=first.validators)
+    assert changed.status == 200 and changed.validators == Validators()
 
 
 def test_robots_5xx_disallows_everything(sites: tuple[Site, Site]) -> None:
