@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 ID_HEX_CHARS = 32
 
@@ -77,12 +77,32 @@ def site_of(url: str | None) -> str | None:
     return host.removeprefix("www.")
 
 
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+# What a path (and a bare query part) may hold as is besides the unreserved characters
+# (RFC 3986 pchar, "/" and "?"); "%" stays so existing escapes are kept.
+_PATH_SAFE = "/%:@!$&'()*+,;=?"
+
+
+def _fix_escape(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else f"%{match.group(1).upper()}"
+
+
+def _escapes(text: str) -> str:
+    """``text`` with one spelling of each character, as RFC 3986 allows: escapes of
+    unreserved characters decoded, other escapes in upper case, and characters that must be
+    escaped (non-ASCII, spaces) escaped as UTF-8. A feed's ``/caf%c3%a9``, a sitemap's
+    ``/café`` and a page's ``/caf%C3%A9`` are one URL to a server, and were three ids."""
+    return quote(_ESCAPE.sub(_fix_escape, text), safe=_PATH_SAFE)
+
+
 def canonical_url(url: str) -> str:
     """The form of ``url`` used for identity: same article, same string.
 
     Lowercases scheme and host, drops a login (user:password@), default ports, the fragment,
-    tracking parameters and a trailing slash (the root path stays ``/``), and sorts the
-    remaining query parameters.
+    tracking parameters and a trailing slash (the root path stays ``/``), writes each
+    character of the path one way (``_escapes``) and sorts the remaining query parameters.
     Anything that is not an absolute http(s)-like URL is returned stripped but otherwise as is.
     """
     text = url.strip()
@@ -102,7 +122,7 @@ def canonical_url(url: str) -> str:
     netloc = host
     if port is not None and port != _DEFAULT_PORTS.get(scheme):
         netloc += f":{port}"
-    path = parts.path or "/"
+    path = _escapes(parts.path) or "/"
     if len(path) > 1:
         path = path.rstrip("/") or "/"
     return urlunsplit((scheme, netloc, path, _canonical_query(parts.query), ""))
@@ -123,7 +143,7 @@ def _canonical_query(query: str) -> str:
         if "=" not in part:
             name = unquote_plus(part)
             if not _is_tracking(name):
-                kept.append(((name, ""), part))
+                kept.append(((name, ""), _escapes(part)))
             continue
         for name, value in parse_qsl(part, keep_blank_values=True):
             if not _is_tracking(name):

@@ -35,6 +35,17 @@ from newsflow.reading.identity import article_id, canonical_url, normalize_conte
         ("  https://example.com./a  ", "https://example.com/a"),
         ("https://user:pw@Example.com/a", "https://example.com/a"),
         ("http://[2001:DB8::1]:8080/a", "http://[2001:db8::1]:8080/a"),
+        # One spelling per character: hex in upper case, unreserved characters unescaped,
+        # non-ASCII and spaces escaped as UTF-8; an escaped "/" or "%" stays escaped.
+        ("https://example.com/caf%c3%a9", "https://example.com/caf%C3%A9"),
+        ("https://example.com/café", "https://example.com/caf%C3%A9"),
+        ("https://example.com/caf%C3%A9", "https://example.com/caf%C3%A9"),
+        ("https://example.com/%7Euser/a%2Db", "https://example.com/~user/a-b"),
+        ("https://example.com/a%2fb/100%25", "https://example.com/a%2Fb/100%25"),
+        ("https://example.com/two words", "https://example.com/two%20words"),
+        ("https://example.com/a:b@c;d=e,f", "https://example.com/a:b@c;d=e,f"),
+        ("https://example.com/story.php?caf%c3%a9", "https://example.com/story.php?caf%C3%A9"),
+        ("https://example.com/a?q=caf%c3%a9", "https://example.com/a?q=caf%C3%A9"),
     ],
 )
 def test_canonical_url(url: str, expected: str) -> None:
@@ -49,9 +60,12 @@ def test_canonical_url_keeps_path_case_and_leaves_non_urls_alone() -> None:
 
 
 def test_canonical_url_is_idempotent() -> None:
-    url = "HTTPS://Example.com:443/x/?utm_campaign=c&b=1&a=2#f"
-    once = canonical_url(url)
-    assert canonical_url(once) == once
+    for url in (
+        "HTTPS://Example.com:443/x/?utm_campaign=c&b=1&a=2#f",
+        "https://example.com/caf%c3%a9/%7e/na\u00efve?x&q=%e2%82%ac",
+    ):
+        once = canonical_url(url)
+        assert canonical_url(once) == once
 
 
 def test_article_id_is_stable_short_hex() -> None:
