@@ -37,9 +37,9 @@ from consumers.cleaning.normalize import (
     split_paragraphs,
 )
 from consumers.cleaning.text import extract_text
-from newsflow.reading.decode import decode_body
+from newsflow.reading.decode import decode_body, whole_chars
 from newsflow.reading.document import raw_document
-from newsflow.reading.files import read_input
+from newsflow.reading.files import path_text, read_input
 from newsflow.settings import Limits
 from newsflow.similarity import minhash, simhash
 from schemas.article import Article, ContentType, Extraction, RawArticle, Tags
@@ -122,7 +122,7 @@ def _no_constant(name: str) -> Any:
 
 def _whole(value: Any) -> Any:
     if isinstance(value, str):
-        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return whole_chars(value)
     if isinstance(value, list):
         return [_whole(v) for v in value]
     return value
@@ -306,10 +306,10 @@ def raw_from_file(
     data = read_input(path, limits.max_input_bytes)
     return raw_document(
         data,
-        source=str(path),
+        source=path_text(path),
         content_type=_content_type_for(path, fmt),
         url=url,
-        metadata={"filename": path.name},
+        metadata={"filename": path_text(path.name)},
     )
 
 

@@ -100,6 +100,22 @@ def declared_encoding(
     return "utf-8" if _strict(data, "utf-8") is not None else None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def whole_chars(text: str) -> str:
+    """``text`` with every surrogate pair joined into its character and each lone half as
+    U+FFFD.
+
+    A JSON string ("\\ud800"), an XML character reference ("&#xD800;") or a surrogate-escaped
+    file name can put half of a pair into a Python string; UTF-8 cannot write one, so a
+    message, an id hash or an output line holding it fails to encode, and with it the run.
+    """
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def decode_for_id(data: bytes, encoding: str | None) -> str:
     """The text an article's id is hashed from: ``data`` in its declared encoding.
 

@@ -22,6 +22,7 @@ import zlib
 from io import BufferedIOBase
 from pathlib import Path
 
+from newsflow.reading.decode import whole_chars
 from schemas.failures import SourceError, describe
 from schemas.reasons import ProduceReason
 
@@ -32,6 +33,19 @@ READ_ERRORS = (OSError, EOFError, zlib.error)
 # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
 # O_NOCTTY: a terminal device given as input must not become our controlling terminal.
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def path_text(path: str | os.PathLike[str]) -> str:
+    """A file's path as text that every message and output can carry: the bytes of a name
+    that are not UTF-8 (a Latin-1 name on a Linux disk) as ``\\xNN`` escapes.
+
+    Python hands such a name over with each undecodable byte as a lone surrogate, which no
+    JSON message can encode: one file so named stopped a whole `newsflow produce` run.
+    """
+    try:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no file name decodes to: typed, not read
+        return whole_chars(os.fspath(path))
 
 
 def _kind(mode: int) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 
 from newsflow.reading.document import document_text, raw_document
-from newsflow.reading.files import read_input
+from newsflow.reading.files import path_text, read_input
 from newsflow.reading.sniff import binary_reason
 from newsflow.settings import Limits
 from schemas.article import ContentType, RawArticle
@@ -61,7 +61,7 @@ class DocumentFile:
 
     def articles(self) -> Iterator[RawArticle | Rejected]:
         """Yields the file as one article, or its rejection."""
-        source = str(self.path)
+        source = path_text(self.path)
         try:
             data = read_input(self.path, self.limits.max_input_bytes)
             require_text(data)
@@ -71,5 +71,5 @@ class DocumentFile:
         if not document_text(data, self.content_type).strip(" \t\r\n\ufeff"):
             yield Rejected(source, ProduceReason.EMPTY, "no text")
             return
-        metadata = {"filename": self.path.name}
+        metadata = {"filename": path_text(self.path.name)}
         yield raw_document(data, source=source, content_type=self.content_type, metadata=metadata)

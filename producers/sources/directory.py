@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from newsflow.reading.files import path_text
 from newsflow.reading.http import is_url
 from newsflow.settings import CrawlSettings, Limits
 from producers.sources.base import Rejected, Source
@@ -94,7 +95,7 @@ class Directory:
         for root, dirs, names in os.walk(self.path, onerror=errors.append):
             for error in errors:
                 yield Rejected(
-                    str(error.filename or root), ProduceReason.UNREADABLE, describe(error)
+                    path_text(error.filename or root), ProduceReason.UNREADABLE, describe(error)
                 )
             errors.clear()
             # Sorting in place also fixes the order os.walk descends in.
@@ -108,13 +109,13 @@ class Directory:
                     yield path, source
         for error in errors:
             yield Rejected(
-                str(error.filename or self.path), ProduceReason.UNREADABLE, describe(error)
+                path_text(error.filename or self.path), ProduceReason.UNREADABLE, describe(error)
             )
 
     def articles(self) -> Iterator[RawArticle | Rejected]:
         """Yields the articles of every supported file under the folder."""
         if not self.path.is_dir():
-            yield Rejected(str(self.path), ProduceReason.MISSING, "no such directory")
+            yield Rejected(path_text(self.path), ProduceReason.MISSING, "no such directory")
             return
         for item in self.files():
             if isinstance(item, Rejected):
@@ -129,7 +130,7 @@ def source_for(location: str | Path, limits: Limits, crawl: CrawlSettings | None
     A feed URL is fetched under ``crawl``'s rules (None: NEWSFLOW_CRAWL_*). Never raises: a
     missing or unsupported input becomes a source that yields its rejection.
     """
-    text = str(location)
+    text = path_text(location)
     if isinstance(location, str) and is_url(location):
         return Feed(location, limits, crawl)
     path = Path(location)

@@ -19,7 +19,8 @@ from typing import Any
 
 import feedparser
 
-from newsflow.reading.files import gunzip, read_input
+from newsflow.reading.decode import whole_chars
+from newsflow.reading.files import gunzip, path_text, read_input
 from newsflow.reading.http import is_url
 from newsflow.reading.identity import article_id, site_of
 from newsflow.settings import CrawlSettings, Limits
@@ -80,8 +81,8 @@ def _plain_title(item: Any) -> str | None:
     RSS title it takes for HTML (most CDATA ones), keeps its markup and character references,
     and "Don&#8217;t <b>miss</b>" was indexed and printed as such.
     """
-    title = item.get("title")
-    if not isinstance(title, str):
+    title = _text(item.get("title"))
+    if title is None:
         return None
     detail = item.get("title_detail") or {}
     if detail.get("type") in _HTML_TYPES:
@@ -89,27 +90,34 @@ def _plain_title(item: Any) -> str | None:
     return " ".join(title.split()) or None
 
 
+def _text(value: Any) -> str | None:
+    """A feed's string as text every message can carry (``&#xD800;`` parses to half a
+    character), or None for anything else."""
+    return whole_chars(value) if isinstance(value, str) else None
+
+
 def _entry(entry: Any) -> FeedEntry:
     contents = [c.get("value", "") for c in entry.get("content", []) if c.get("value")]
-    html: str = max(contents, key=len) if contents else entry.get("summary", "") or ""
+    html = _text(max(contents, key=len) if contents else entry.get("summary")) or ""
     metadata: dict[str, str] = {}
     title = _plain_title(entry)
     if title:
         metadata["title"] = title
     for key in ("author", "id"):
-        if isinstance(entry.get(key), str) and entry[key]:
-            metadata["guid" if key == "id" else key] = entry[key]
+        value = _text(entry.get(key))
+        if value:
+            metadata["guid" if key == "id" else key] = value
     stamps: dict[str, str] = {}
     for key in ("published", "updated"):
         if key not in entry:
             continue
         iso = _struct_time_iso(entry.get(f"{key}_parsed"))
-        value = iso or entry.get(key)
-        if isinstance(value, str) and value:
+        value = iso or _text(entry.get(key))
+        if value:
             stamps[key] = value
             metadata.setdefault("published", value)
     return FeedEntry(
-        link=entry.get("link") or None,
+        link=_text(entry.get("link")) or None,
         html=html,
         metadata=metadata,
         version=stamps.get("updated") or stamps.get("published") or "",
@@ -123,7 +131,12 @@ def parse_feed(data: bytes, headers: dict[str, str] | None = None) -> ParsedFeed
     content-type names the charset). feedparser reads XML with external entities off.
     """
     # A stream, not bytes or str: feedparser treats a string argument as a URL or path.
-    parsed = feedparser.parse(io.BytesIO(data), response_headers=headers or {})
+    try:
+        parsed = feedparser.parse(io.BytesIO(data), response_headers=headers or {})
+    except ValueError as exc:
+        # feedparser's fallback (loose) parser raises on a character reference to half a
+        # surrogate pair ("&#xD800;"), which stopped a whole `newsflow produce` run.
+        raise SourceError(ProduceReason.INVALID_FEED, describe(exc)) from None
     if not parsed.get("version") and not parsed.entries:
         problem = parsed.get("bozo_exception")
         detail = describe(problem) if problem else "no RSS/Atom feed found"
@@ -170,6 +183,11 @@ class Feed:
     #: How a feed URL is fetched (the crawler's rules); None: from NEWSFLOW_CRAWL_*.
     crawl: CrawlSettings | None = None
 
+    @property
+    def name(self) -> str:
+        """The feed's URL, or its file's path as message text (see ``path_text``)."""
+        return self.location if is_url(self.location) else path_text(self.location)
+
     def articles(self) -> Iterator[RawArticle | Rejected]:
         """Yields one article per entry with content, and a Rejected per unusable entry."""
         headers: dict[str, str] = {}
@@ -187,7 +205,7 @@ class Feed:
             require_text(data)
             parsed = parse_feed(data, headers)
         except SourceError as exc:
-            yield Rejected.from_error(self.location, exc)
+            yield Rejected.from_error(self.name, exc)
             return
         for index, entry in enumerate(parsed.entries):
             yield self._article(entry, index, parsed.title)
@@ -198,12 +216,12 @@ class Feed:
         if not entry.html.strip():
             label = entry.link or entry.title or f"entry {index}"
             return Rejected(
-                f"{self.location}#{index}", ProduceReason.EMPTY, f"{label}: no content or summary"
+                f"{self.name}#{index}", ProduceReason.EMPTY, f"{label}: no content or summary"
             )
         metadata = dict(entry.metadata)
         if feed_title:
             metadata["feed_title"] = feed_title
-        metadata["feed"] = without_userinfo(self.location)
+        metadata["feed"] = without_userinfo(self.name)
         metadata[SUMMARY_ONLY] = "true"
         feed_host = site_of(self.location) if is_url(self.location) else None
         if feed_host and entry.link and site_of(entry.link) != feed_host:
@@ -211,7 +229,7 @@ class Feed:
             metadata["site"] = feed_host
         return RawArticle(
             id=article_id(entry.link, entry.html),
-            source=self.location,
+            source=self.name,
             url=entry.link,
             content_type=ContentType.HTML,
             body=entry.html.encode("utf-8"),

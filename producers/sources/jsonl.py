@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsflow.reading.files import READ_ERRORS, open_input, read_line
+from newsflow.reading.decode import whole_chars
+from newsflow.reading.files import READ_ERRORS, open_input, path_text, read_line
 from newsflow.reading.identity import article_id, url_from_html
 from newsflow.reading.sniff import SNIFF_BYTES, bom_encoding
 from newsflow.settings import Limits
@@ -45,7 +46,7 @@ class JsonLines:
 
     def articles(self) -> Iterator[RawArticle | Rejected]:
         """Yields one JSON article per usable line and one Rejected per bad line."""
-        source = str(self.path)
+        source = path_text(self.path)
         limit = self.limits.max_input_bytes
         try:
             fh, _ = open_input(self.path)
@@ -80,6 +81,8 @@ class JsonLines:
             return Rejected(
                 where, ProduceReason.INVALID_JSON, f"a JSON {type(obj).__name__}, not an object"
             )
+        # "\\ud800" is valid JSON, but half a character no message can encode.
+        obj = {key: whole_chars(v) if isinstance(v, str) else v for key, v in obj.items()}
         field = next(
             (f for f in _JSON_TEXT_FIELDS if isinstance(obj.get(f), str) and obj[f].strip()), None
         )

@@ -12,7 +12,7 @@ from warcio.statusandheaders import StatusAndHeadersParserException
 
 from newsflow.reading.decode import charset_param
 from newsflow.reading.document import raw_document
-from newsflow.reading.files import READ_ERRORS, open_input
+from newsflow.reading.files import READ_ERRORS, open_input, path_text
 from newsflow.reading.warc import Damaged, Oversized, WarcRecord, records
 from newsflow.settings import Limits
 from producers.sources.base import Rejected, require_text
@@ -53,7 +53,7 @@ class Warc:
 
     def articles(self) -> Iterator[RawArticle | Rejected]:
         """Yields one article per HTML response record, a Rejected per unusable record."""
-        source = str(self.path)
+        source = path_text(self.path)
         limit = self.limits.max_input_bytes
         try:
             stream, _ = open_input(self.path)

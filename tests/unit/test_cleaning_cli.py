@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -244,3 +245,15 @@ def test_every_file_gets_its_line_when_the_stage_cannot_start(
         "unexpected_error",
     ]
     assert "model file missing" in lines[0]["message"] and lines[2] == lines[0]
+
+
+def test_a_file_name_that_is_not_utf8_is_cleaned(tmp_path: Path) -> None:
+    """The Article's source held the name's lone surrogate, so writing it failed and the
+    file's line was an unexpected_error instead of its article."""
+    page = tmp_path / os.fsdecode(b"caf\xe9.txt")
+    page.write_text("The mayor said the council met today and agreed on the new budget.")
+    result = CliRunner().invoke(app, ["clean", str(page)])
+    assert result.exit_code == 0, result.output
+    (line,) = (json.loads(line) for line in result.stdout.splitlines())
+    assert "error" not in line and line["body"].startswith("The mayor said")
+    assert line["source"] == str(page)  # the name given, escaped by JSON, whole once read

@@ -8,7 +8,7 @@ from pathlib import Path
 import newsflow_cli
 import pytest
 
-from newsflow.reading.decode import decode_body, utf8_damage
+from newsflow.reading.decode import decode_body, utf8_damage, whole_chars
 from schemas.article import ContentType
 from schemas.failures import CleanError
 
@@ -132,3 +132,9 @@ def test_clean_repairs_invalid_utf8_instead_of_mojibake(tmp_path: Path) -> None:
 )
 def test_what_counts_as_damaged_utf8(body: bytes, damaged: bool) -> None:
     assert (utf8_damage(body) is not None) is damaged
+
+
+def test_whole_chars_joins_pairs_and_replaces_halves() -> None:
+    assert whole_chars("a \ud83d\ude00 b") == "a \U0001f600 b"
+    assert whole_chars("a \ud800 b \udcff") == "a \ufffd b \ufffd"
+    assert whole_chars("plain") == "plain"

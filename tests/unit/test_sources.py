@@ -580,3 +580,51 @@ def test_a_login_in_a_feed_or_link_url_never_becomes_data(
     assert state.feed == "https://News.example.com/a?utm_source=x"
     assert Link(url=link, feed=link).model_dump_json().count("alice") == 0
     assert FeedSpec(url=link).url == "https://news.example.com/a?utm_source=x"
+
+
+def test_a_file_name_that_is_not_utf8_is_published_under_an_escaped_name(
+    tmp_path: Path, settings: Limits
+) -> None:
+    """A Latin-1 file name reaches Python as a lone surrogate, which no JSON message can
+    encode: building the first message of such a file stopped the whole `produce` run."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9.txt")
+    (folder / name).write_text("The council met today and agreed on the budget.")
+    (folder / "empty.txt").write_text("")
+    articles, rejected = _split(Directory(folder, settings).articles())
+    (article,) = articles
+    assert article.source == f"{folder}/caf\\xe9.txt"
+    assert article.metadata["filename"] == "caf\\xe9.txt"
+    assert json.loads(article.model_dump_json())["source"] == article.source
+    assert [r.reason for r in rejected] == [ProduceReason.EMPTY]
+
+
+def test_half_a_surrogate_pair_in_a_json_line_or_a_feed_costs_no_more_than_that_input(
+    tmp_path: Path, settings: Limits
+) -> None:
+    """ "\\ud800" is valid JSON and "&#xD800;" looks like XML: each stopped the whole run
+    (a title no message could encode, a content hash that could not be taken, feedparser
+    raising); now a pair is joined, a half is U+FFFD and a feed that breaks the parser is
+    rejected alone."""
+    lines = tmp_path / "odd.jsonl"
+    lines.write_text(
+        '{"text": "Ore \\ud800 prices rose.", "title": "Half \\udc00 a title"}\n'
+        '{"text": "A whole \\ud83d\\ude00 pair.", "url": "https://example.com/a"}\n'
+    )
+    articles, rejected = _split(JsonLines(lines, settings).articles())
+    assert rejected == []
+    first, second = articles
+    assert first.metadata["title"] == "Half \ufffd a title"
+    assert first.id == article_id(None, "Ore \ufffd prices rose.")
+    assert second.id == article_id("https://example.com/a", "")
+    for article in articles:
+        article.model_dump_json()  # raised PydanticSerializationError
+    feed = tmp_path / "odd.rss"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item>'
+        "<title>Entry &#xD800; one</title><link>https://example.com/e</link>"
+        "<description>Ore prices rose.</description></item></channel></rss>"
+    )
+    ((reason, source),) = [(r.reason, r.source) for r in Feed(str(feed), settings).articles()]
+    assert (reason, source) == (ProduceReason.INVALID_FEED, str(feed))
