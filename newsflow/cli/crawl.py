@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from newsflow.cli.app import app, settings_of
+from newsflow.cli.errors import one_line
 from newsflow.cli.ingest import worker_exit_codes
 from newsflow.cli.printing import by_reason, displayable
 from newsflow.settings import Settings
@@ -54,12 +55,8 @@ def _when(moment: datetime | None) -> str:
 def _fail(message: str, code: int = 2) -> typer.Exit:
     """A problem with the feeds file or the arguments: one line on stderr, like every other
     command's failure (cli/errors.py)."""
-    err.print(f"[red]error:[/red] {escape(_one_line(message))}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(one_line(message))}", highlight=False)
     return typer.Exit(code)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 @feeds_app.command("list")
@@ -179,7 +176,7 @@ def _report(summary: object) -> None:
     )
     for feed, error in summary.failed:
         # One line per feed, whatever the error text holds (an XML parser's message may not).
-        console.print(f"  - {escape(feed)}: {escape(_one_line(error))}", highlight=False)
+        console.print(f"  - {escape(feed)}: {escape(one_line(error))}", highlight=False)
 
 
 def _crawl_settings(settings: Settings, fetch: bool | None) -> Settings:

@@ -28,7 +28,7 @@ from kafka.errors import (
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from newsflow.redaction import redact_url
+from newsflow.redaction import CONTROL_CHARS, redact_url
 from newsflow.search import QueryError
 from newsflow.settings import Settings, env_name
 
@@ -39,8 +39,11 @@ _KAFKA_UNREACHABLE = (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
 _KAFKA_AUTH = (SaslAuthenticationFailedError, UnsupportedSaslMechanismError)
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` as one line of at most ``limit`` characters, without terminal controls."""
+    # A path in the message may be a hostile file name: ESC sequences must not reach the
+    # terminal, nor a newline forge a second line.
+    line = " ".join(CONTROL_CHARS.sub("\ufffd", str(text)).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
@@ -125,7 +128,7 @@ def report(exc: BaseException, settings: Settings | None, verbose: bool) -> None
     hint = "" if verbose else " (run `newsflow -v ...` for details)"
     if verbose:
         sys.stderr.write("".join(traceback.format_exception(exc)))
-    sys.stderr.write(f"error: {_one_line(describe(exc, settings))}{hint}\n")
+    sys.stderr.write(f"error: {one_line(describe(exc, settings))}{hint}\n")
     sys.stderr.flush()
 
 

@@ -10,6 +10,7 @@ from kafka.errors import KafkaError
 from rich.console import Console
 
 from newsflow.cli.app import app, settings_of
+from newsflow.cli.printing import displayable
 from newsflow.kafka.clients import make_producer
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import TOPIC_NAME_PATTERN, Settings
@@ -22,6 +23,8 @@ EXIT_NOTHING = 3
 
 # Listing every rejection of a huge run would bury the summary; the counts stay exact.
 _MAX_LISTED = 50
+# A path can be 4 KB; a line of the list is cut at a length still worth reading.
+_LISTED_CHARS = 1000
 
 # A broker that cannot be reached should fail the run in seconds, not after kafka-python's
 # default minute per blocked send.
@@ -64,7 +67,8 @@ def _print_summary(console: Console, summary: PublishSummary, topic: str, quiet:
     if not quiet:
         problems = [*map(str, summary.rejected), *map(str, summary.failed)]
         for line in problems[:_MAX_LISTED]:
-            console.print(f"  - {line}", markup=False, highlight=False)
+            # Names found in a folder are anyone's: one line each, no terminal controls.
+            console.print(f"  - {displayable(line, _LISTED_CHARS)}", markup=False, highlight=False)
         if len(problems) > _MAX_LISTED:
             console.print(f"  ... and {len(problems) - _MAX_LISTED} more")
     if summary.broker_error:

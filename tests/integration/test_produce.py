@@ -312,3 +312,27 @@ def test_a_record_declaring_10_gb_is_rejected_and_merges_nothing(
     assert counts["published"] == 3 and counts["rejected"] == 1, text
     assert f"{path}@0" in text and "declares 10000000000 bytes" in text
     assert sorted(_stories(settings)) == [[b"2"], [b"3"], [b"4"]]
+
+
+def test_hostile_and_undecodable_file_names_are_published_or_listed_one_line_each(
+    stack: StackStatus, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder's file names are anyone's. A Latin-1 name stopped the whole run (no message
+    could encode it); a rejected file's name went to the terminal raw, so "\\x1b[2J" cleared
+    the screen and a newline in a name forged a line of the list."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / os.fsdecode(b"caf\xe9.txt")).write_text("The council met today about ore prices.")
+    (folder / "clear\x1b[2J\x1b]0;title\x07.txt").write_text("")
+    (folder / "two\nfake: published.txt").write_text("")
+
+    summary, code = run_produce([str(folder)], settings)
+
+    assert code == EXIT_OK
+    assert summary is not None and summary.published == 1 and len(summary.rejected) == 2
+    ((key, value),) = _read_all(settings, settings.topics.raw)
+    assert key == summary.published_ids[0]
+    assert RawArticle.model_validate_json(value).source == f"{folder}/caf\\xe9.txt"
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  - ")]
+    assert len(listed) == 2 and all(line.endswith(": empty (no text)") for line in listed)
+    assert not any("\x1b" in line or "\x07" in line for line in listed)

@@ -97,3 +97,11 @@ def test_one_feed_written_two_ways_is_listed_once(tmp_path: Path) -> None:
     assert [f.url for f in load_feeds(path)] == ["https://a.example/rss.xml"]
     gone = runner.invoke(app, ["feeds", "remove", "https://A.example/rss.xml", "-f", str(path)])
     assert gone.exit_code == 0 and load_feeds(path) == []
+
+
+def test_an_error_line_shows_no_terminal_controls_of_a_path(tmp_path: Path) -> None:
+    """The feeds file's name went to stderr raw: its ESC sequence reached the terminal."""
+    result = CliRunner().invoke(app, ["crawl", "--once", str(tmp_path / "x\x1b[2J\n.toml")])
+    assert result.exit_code == 2, result.output
+    assert "\x1b" not in result.stderr and result.stderr.count("\n") == 1
+    assert "no such feeds file" in result.stderr
