@@ -33,7 +33,6 @@ _META_CHARSET = re.compile(
 # Labels that browsers treat as windows-1252 (WHATWG Encoding Standard): a page "in latin-1"
 # with curly quotes in 0x80-0x9F is really cp1252.
 _CP1252_ALIASES = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "ascii", "us-ascii"}
-_SINGLE_BYTE_FAMILIES = ("cp125", "iso8859", "latin", "koi8", "mac", "ascii", "cp437", "cp850")
 
 
 def codec_name(label: str | None) -> str | None:
@@ -61,7 +60,21 @@ def _canonical(label: str | None) -> str | None:
 
 
 def _is_single_byte(codec: str) -> bool:
-    return codec.replace("_", "").replace("-", "").startswith(_SINGLE_BYTE_FAMILIES)
+    """Whether ``codec`` reads one byte as one character, told by the codec itself.
+
+    A list of name families missed the DOS, EBCDIC and Thai code pages (cp775, cp037,
+    tis-620): charset-normalizer's best guess for a short windows-1252 text was cp775, which
+    then counted as strong multi-byte evidence and made "Café" "Cafķ". Multi-byte decoders
+    keep an unfinished sequence between calls: UTF-8/16/32 in a buffered decoder, the CJK
+    codecs in CPython's MultibyteIncrementalDecoder.
+    """
+    try:
+        decoder = codecs.lookup(codec).incrementaldecoder
+    except LookupError:
+        return False
+    if not isinstance(decoder, type) or issubclass(decoder, codecs.BufferedIncrementalDecoder):
+        return False
+    return not any(cls.__name__ == "MultibyteIncrementalDecoder" for cls in decoder.__mro__)
 
 
 def meta_charset(data: bytes) -> str | None:

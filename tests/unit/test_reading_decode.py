@@ -15,6 +15,7 @@ from schemas.failures import CleanError
 FRENCH = "Café “crème” — naïve façade, déjà vu. Le cœur a ses raisons que la raison ignore. " * 4
 CHINESE = "中华人民共和国工业和信息化部发布钢铁行业碳达峰实施方案，推动绿色低碳发展。" * 3
 JAPANESE = "日本語のテキストです。東京都で新しい政策が発表されました。経済産業省によると、" * 3
+ZURICH = "Café au lait: the mayor of Zürich said the naïve résumé was “fine”. " * 20
 RUSSIAN = "Привет, как дела? Это русский текст о новостях и экономике страны. " * 4
 
 
@@ -28,6 +29,10 @@ RUSSIAN = "Привет, как дела? Это русский текст о н
         (CHINESE, "gbk", "iso-8859-1"),  # a single-byte label on GBK bytes
         (JAPANESE, "shift_jis", None),
         (RUSSIAN, "cp1251", None),
+        # charset-normalizer's best guess for this one is cp775 (Baltic DOS), which a list of
+        # codec name families did not know as single-byte: "Cafķ", "Z³rich".
+        (ZURICH, "cp1252", None),
+        (ZURICH, "cp1252", "iso-8859-1"),
     ],
 )
 def test_mislabelled_or_undeclared_text_decodes(
