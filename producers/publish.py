@@ -7,6 +7,7 @@ this run and passes rejections through; ``publish`` is the thin Kafka loop aroun
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -76,6 +77,8 @@ class PublishSummary:
     published_ids: list[str] = field(default_factory=list)
     # Set when the run stopped early because the broker could not be reached at all.
     broker_error: str | None = None
+    # Set when the caller asked the run to stop (Ctrl-C) before every input was read.
+    interrupted: bool = False
 
     def rejected_by_reason(self) -> Counter[str]:
         """How many inputs were rejected for each reason."""
@@ -154,13 +157,16 @@ def publish(
     progress: bool = False,
     console: Console | None = None,
     seen: set[str] | None = None,
+    stop: threading.Event | None = None,
 ) -> PublishSummary:
     """Sends every article of ``sources`` to ``topic`` and waits for the broker's acks.
 
     Rejections and duplicates are counted, never raised. If the broker cannot even be reached
     (metadata times out), the run stops at once rather than waiting that long per article, and
     ``summary.broker_error`` says why. ``progress`` shows a live bar on a terminal, with a
-    total when ``sources`` is a sequence (see ``producers.sources.expand``).
+    total when ``sources`` is a sequence (see ``producers.sources.expand``). Once ``stop`` is
+    set, no further article is sent; what was sent is still awaited and counted, and
+    ``summary.interrupted`` says the inputs were not all read.
     """
     summary = PublishSummary()
     outbox: Outbox[RawArticle] = Outbox(producer, topic)
@@ -173,7 +179,7 @@ def publish(
             else None
         )
         for source in sources:
-            if not _publish_one(source, outbox, seen, summary):
+            if not _publish_one(source, outbox, seen, summary, stop):
                 break
             if bar is not None and task is not None:
                 bar.update(
@@ -188,10 +194,18 @@ def publish(
 
 
 def _publish_one(
-    source: Source, outbox: Outbox[RawArticle], seen: set[str], summary: PublishSummary
+    source: Source,
+    outbox: Outbox[RawArticle],
+    seen: set[str],
+    summary: PublishSummary,
+    stop: threading.Event | None,
 ) -> bool:
-    """Sends one source's articles; False when the broker is unreachable and the run must stop."""
+    """Sends one source's articles; False when the run must stop (the broker is unreachable,
+    or ``stop`` is set: checked before each article, as one archive may hold thousands)."""
     for item in messages([source], seen):
+        if stop is not None and stop.is_set():
+            summary.interrupted = True
+            return False
         if isinstance(item, Rejected):
             summary.rejected.append(item)
             log.debug("rejected %s", item)

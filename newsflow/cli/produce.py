@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 import typer
 from kafka.errors import KafkaError
@@ -20,6 +25,7 @@ from producers.sources import SUPPORTED_SUFFIXES, expand
 EXIT_OK = 0
 EXIT_BROKER = 1
 EXIT_NOTHING = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 # Listing every rejection of a huge run would bury the summary; the counts stay exact.
 _MAX_LISTED = 50
@@ -49,9 +55,35 @@ _HELP = "\n\n".join(
         "1 = nothing could be published because of a broker error (Kafka unreachable, every "
         "send failed);",
         "2 = bad command line;",
-        "3 = nothing was published: every input was rejected (a typo in a path, say).",
+        "3 = nothing was published: every input was rejected (a typo in a path, say);",
+        "130 = stopped by Ctrl-C: what was sent until then is awaited and counted (a second "
+        "Ctrl-C stops at once).",
     )
 )
+
+
+@contextmanager
+def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
+    """While inside, the first Ctrl-C (SIGINT) only sets ``stop``; a second one interrupts.
+
+    A KeyboardInterrupt raised wherever the run happened to be came out as whatever caught
+    it: "cannot reach Kafka" from the bootstrap, an OSError from the producer's selector, a
+    PydanticSerializationError from building a message, each with exit code 1.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def first(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _print_summary(console: Console, summary: PublishSummary, topic: str, quiet: bool) -> None:
@@ -73,6 +105,8 @@ def _print_summary(console: Console, summary: PublishSummary, topic: str, quiet:
             console.print(f"  ... and {len(problems) - _MAX_LISTED} more")
     if summary.broker_error:
         console.print(f"[red]stopped early: broker error: {summary.broker_error}[/]")
+    if summary.interrupted:
+        console.print("[yellow]interrupted: the inputs after these were not read[/]")
 
 
 def run_produce(
@@ -86,7 +120,21 @@ def run_produce(
     """Publishes ``locations`` and prints the summary; returns it with the CLI exit code.
 
     ``quiet``: no progress bar and no list of rejections; ``progress`` overrides the former.
+    Ctrl-C stops it between two articles (``EXIT_INTERRUPTED``).
     """
+    stop = threading.Event()
+    with _ctrl_c_sets(stop):
+        return _produce(locations, settings, topic, quiet, progress, stop)
+
+
+def _produce(
+    locations: list[str],
+    settings: Settings,
+    topic: str | None,
+    quiet: bool,
+    progress: bool | None,
+    stop: threading.Event,
+) -> tuple[PublishSummary | None, int]:
     # soft_wrap: one line per rejection even in a pipe or CI log, where rich would wrap at 80.
     console = Console(soft_wrap=True)
     topic = topic or settings.topics.raw
@@ -100,8 +148,15 @@ def run_produce(
             settings, max_block_ms=_MAX_BLOCK_MS, bootstrap_timeout_ms=_MAX_BLOCK_MS
         )
     except KafkaError as exc:
+        if stop.is_set():
+            console.print("[yellow]interrupted before anything was sent[/]")
+            return None, EXIT_INTERRUPTED
         console.print(f"[red]cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}[/]")
         return None, EXIT_BROKER
+    if stop.is_set():
+        producer.close(timeout=5)
+        console.print("[yellow]interrupted before anything was sent[/]")
+        return None, EXIT_INTERRUPTED
     try:
         # Created up front with the configured partition count; a topic auto-created by the
         # first send would get the broker's default (often 1) and cap consumer parallelism.
@@ -114,10 +169,12 @@ def run_produce(
     try:
         sources = expand(locations, settings.limits, settings.crawl)
         bar = not quiet if progress is None else progress
-        summary = publish(sources, producer, topic, progress=bar)
+        summary = publish(sources, producer, topic, progress=bar, stop=stop)
     finally:
         producer.close(timeout=10)
     _print_summary(console, summary, topic, quiet)
+    if summary.interrupted or stop.is_set():
+        return summary, EXIT_INTERRUPTED
     if summary.nothing_published_due_to_broker:
         return summary, EXIT_BROKER
     if summary.published == 0 and summary.rejected:

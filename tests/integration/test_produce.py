@@ -9,7 +9,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +26,10 @@ from warcio.warcwriter import WARCWriter
 from newsflow.cli.produce import EXIT_BROKER, EXIT_OK, run_produce
 from newsflow.kafka.clients import make_admin, make_consumer, make_producer
 from newsflow.kafka.topics import ensure_topics
-from newsflow.settings import Settings
+from newsflow.settings import Limits, Settings
 from newsflow.stack import StackStatus
 from producers.publish import publish, to_message
-from producers.sources import expand
+from producers.sources import Rejected, Source, TextFile, expand
 from schemas.article import ContentType, RawArticle
 
 pytestmark = pytest.mark.integration
@@ -336,3 +339,35 @@ def test_hostile_and_undecodable_file_names_are_published_or_listed_one_line_eac
     listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  - ")]
     assert len(listed) == 2 and all(line.endswith(": empty (no text)") for line in listed)
     assert not any("\x1b" in line or "\x07" in line for line in listed)
+
+
+@dataclass(frozen=True)
+class _AsksToStop:
+    """A source whose one article comes with a Ctrl-C (``stop`` set), as a user's would."""
+
+    path: Path
+    stop: threading.Event
+
+    def articles(self) -> Iterator[RawArticle | Rejected]:
+        yield from TextFile(self.path, Limits()).articles()
+        self.stop.set()
+
+
+def test_a_stopped_run_sends_no_further_article_and_counts_what_it_sent(
+    stack: StackStatus, settings: Settings, tmp_path: Path
+) -> None:
+    texts = []
+    for n in range(3):
+        texts.append(tmp_path / f"{n}.txt")
+        texts[-1].write_text(f"Story number {n}: the council met today about ore prices.")
+    stop = threading.Event()
+    ensure_topics(settings)
+    producer = make_producer(settings)
+    try:
+        sources: list[Source] = [TextFile(texts[0], Limits()), _AsksToStop(texts[1], stop)]
+        sources.append(TextFile(texts[2], Limits()))
+        summary = publish(sources, producer, settings.topics.raw, stop=stop)
+    finally:
+        producer.close(timeout=10)
+    assert summary.interrupted and summary.published == 2
+    assert sorted(_stories(settings)) == [[b"0"], [b"1"]]

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import threading
 from pathlib import Path
 
+import pytest
+
+from newsflow.cli.produce import _ctrl_c_sets
 from newsflow.settings import Settings
 from producers.publish import Duplicate, Message, PublishSummary, messages, to_message
 from producers.sources import Rejected, source_for
@@ -66,3 +71,16 @@ def test_summary_reasons_and_exit_condition() -> None:
     assert summary.nothing_published_due_to_broker
     summary.published = 1
     assert not summary.nothing_published_due_to_broker
+
+
+def test_the_first_ctrl_c_only_asks_produce_to_stop_and_a_second_interrupts() -> None:
+    """A KeyboardInterrupt raised wherever `produce` happened to be came out as "cannot
+    reach Kafka", an OSError or a PydanticSerializationError, with exit code 1."""
+    stop = threading.Event()
+    before = signal.getsignal(signal.SIGINT)
+    with _ctrl_c_sets(stop):
+        signal.raise_signal(signal.SIGINT)
+        assert stop.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before
