@@ -3,7 +3,7 @@ cleaner's robust decoding of a message body (refusing binary, empty and oversize
 
 ``decode_body``'s order of trust, from strongest to weakest evidence:
 
-1. a byte-order mark (UTF-8, UTF-16, UTF-32);
+1. a byte-order mark (UTF-8, UTF-16, UTF-32), or UTF-16's NUL bytes where it has none;
 2. the bytes being valid UTF-8 (other encodings almost never decode as UTF-8 by accident, so
    this also fixes the common "declared latin-1, actually UTF-8" mislabel);
 3. the declared charset and, for HTML, a ``<meta charset>`` in the first few KB, when they
@@ -18,7 +18,13 @@ import codecs
 import logging
 import re
 
-from newsflow.reading.sniff import BOMS, SNIFF_BYTES, binary_reason, bom_encoding
+from newsflow.reading.sniff import (
+    BOMS,
+    SNIFF_BYTES,
+    binary_reason,
+    bom_encoding,
+    unmarked_utf16,
+)
 from schemas.article import ContentType
 from schemas.failures import CleanError
 from schemas.reasons import CleanReason
@@ -103,7 +109,7 @@ def declared_encoding(
     This is the order browsers use; the result is a hint for the cleaner, not a guarantee, and
     None when the document says nothing usable.
     """
-    found = bom_encoding(data) or codec_name(declared)
+    found = bom_encoding(data) or unmarked_utf16(data) or codec_name(declared)
     if found:
         return found
     if html:
@@ -234,6 +240,10 @@ def decode_body(
             if not unmarked.strip():
                 raise CleanError(CleanReason.EMPTY, "body is only a byte-order mark")
             return unmarked
+
+    utf16 = unmarked_utf16(body)
+    if utf16 is not None:
+        return body.decode(utf16, errors="replace")
 
     binary = binary_reason(body)
     if binary is not None:

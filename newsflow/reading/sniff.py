@@ -4,7 +4,8 @@ Producers apply it before publishing and the cleaner before decoding, so an inpu
 producer accepts is never refused by the cleaner as binary (and the other way round):
 
 1. a known binary format by its magic number (PDF, images, archives, executables, media);
-2. a UTF-16/32 byte-order mark is text, whatever follows (NUL bytes are normal there);
+2. a UTF-16/32 byte-order mark is text, whatever follows (NUL bytes are normal there), and
+   so is UTF-16 without one whose NULs sit where a Latin text's high bytes are;
 3. a NUL byte in the first ``SNIFF_BYTES``;
 4. more than ``MAX_CONTROL_RATIO`` of the first ``SNIFF_BYTES`` being control bytes other
    than tab, newlines, form feed, escape (ISO-2022-JP) and backspace (overstrike text).
@@ -62,6 +63,9 @@ BOMS: tuple[tuple[bytes, str], ...] = (
 )
 
 _CONTROL = bytes(b for b in range(32) if b not in (8, 9, 10, 12, 13, 27))
+_DROP_CONTROL_CHARS = dict.fromkeys(_CONTROL)
+# Fewer bytes than this say too little about where a text's NULs are.
+_MIN_UTF16_SAMPLE = 16
 
 
 def bom_encoding(data: bytes) -> str | None:
@@ -72,6 +76,30 @@ def bom_encoding(data: bytes) -> str | None:
     return None
 
 
+def unmarked_utf16(data: bytes) -> str | None:
+    """The codec of UTF-16 text saved without a byte-order mark ("utf-16-le" or
+    "utf-16-be"), told by where its NUL bytes are; None for anything else.
+
+    Text in a Latin script has a NUL as the high byte of nearly every character in UTF-16,
+    and almost never as the low one (a Windows "Unicode" export, a PowerShell redirect).
+    Without this, the NUL rule refused such a file as binary. Binary data with NULs in the
+    same places reads as control characters, which the last check refuses.
+    """
+    sample = data[: SNIFF_BYTES & ~1]
+    if len(data) % 2 or len(sample) < _MIN_UTF16_SAMPLE:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    for codec, high, low in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        # Half the characters ASCII or Latin-1, at most 1 % of them U+xx00.
+        if 2 * high.count(0) < len(high) or 100 * low.count(0) > len(low):
+            continue
+        text = sample.decode(codec, "replace")  # the cut may split a surrogate pair
+        controls = len(text) - len(text.translate(_DROP_CONTROL_CHARS))
+        if controls <= MAX_CONTROL_RATIO * len(text):
+            return codec
+    return None
+
+
 def binary_reason(data: bytes) -> str | None:
     """Why ``data`` is not text (e.g. "looks like PDF document"), or None when it is text."""
     for magic, kind in _MAGIC:
@@ -79,7 +107,7 @@ def binary_reason(data: bytes) -> str | None:
             return f"looks like {kind}"
     if data[_FTYP] == b"ftyp":
         return "looks like MP4/MOV media"
-    if bom_encoding(data) in ("utf-16", "utf-32"):
+    if bom_encoding(data) in ("utf-16", "utf-32") or unmarked_utf16(data):
         return None
     sample = data[:SNIFF_BYTES]
     if b"\x00" in sample:

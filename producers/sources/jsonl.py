@@ -10,7 +10,7 @@ from pathlib import Path
 from newsflow.reading.decode import whole_chars
 from newsflow.reading.files import READ_ERRORS, open_input, path_text, read_line
 from newsflow.reading.identity import article_id, url_from_html
-from newsflow.reading.sniff import SNIFF_BYTES, bom_encoding
+from newsflow.reading.sniff import SNIFF_BYTES, bom_encoding, unmarked_utf16
 from newsflow.settings import Limits
 from producers.sources.base import Rejected, require_text
 from schemas.article import ContentType, RawArticle
@@ -51,7 +51,15 @@ class JsonLines:
         try:
             fh, _ = open_input(self.path)
             with fh:
-                require_text(fh.read(SNIFF_BYTES))
+                head = fh.read(SNIFF_BYTES)
+            require_text(head)
+            wide = bom_encoding(head) in ("utf-16", "utf-32") or unmarked_utf16(head)
+            if wide:
+                # Lines are split at the byte "\n", which cuts UTF-16 text between a
+                # character's two bytes: every line but the first came out as invalid JSON.
+                detail = "JSON Lines in UTF-16 or UTF-32; only UTF-8 is read (as the format asks)"
+                yield Rejected(source, ProduceReason.UNSUPPORTED, detail)
+                return
             fh, _ = open_input(self.path)
             with fh:
                 lineno = 0

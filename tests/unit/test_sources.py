@@ -628,3 +628,15 @@ def test_half_a_surrogate_pair_in_a_json_line_or_a_feed_costs_no_more_than_that_
     )
     ((reason, source),) = [(r.reason, r.source) for r in Feed(str(feed), settings).articles()]
     assert (reason, source) == (ProduceReason.INVALID_FEED, str(feed))
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_json_lines_in_utf16_are_refused_as_a_whole(
+    codec: str, tmp_path: Path, settings: Limits
+) -> None:
+    """Split at the byte "\\n", UTF-16 lines were cut inside a character: the first line
+    was published as UTF-16 labelled utf-8, every other one was invalid JSON."""
+    lines = tmp_path / "wide.jsonl"
+    lines.write_bytes('{"text": "Ore prices rose."}\n{"text": "Steel fell."}\n'.encode(codec))
+    ((reason, source),) = [(r.reason, r.source) for r in JsonLines(lines, settings).articles()]
+    assert (reason, source) == (ProduceReason.UNSUPPORTED, str(lines))
