@@ -252,6 +252,13 @@ def decode_body(
     as_utf8 = _strict(body, "utf-8")
     if as_utf8 is not None:
         return as_utf8
+    try:
+        # CESU-8 (Java's "modified UTF-8", MySQL's old utf8): a character beyond U+FFFF as
+        # its two surrogates, three bytes each. Strict UTF-8 refuses them, and the repair
+        # below made each of the six bytes a U+FFFD; joined, they are the character.
+        return whole_chars(body.decode("utf-8", "surrogatepass"))
+    except UnicodeDecodeError:
+        pass
     damage = utf8_damage(body)
     if damage is not None:
         # UTF-8 with a few broken sequences: every other reading turns all of its accented

@@ -143,3 +143,23 @@ def test_whole_chars_joins_pairs_and_replaces_halves() -> None:
     assert whole_chars("a \ud83d\ude00 b") == "a \U0001f600 b"
     assert whole_chars("a \ud800 b \udcff") == "a \ufffd b \ufffd"
     assert whole_chars("plain") == "plain"
+
+
+def _cesu8(text: str) -> bytes:
+    """``text`` in CESU-8: a character beyond U+FFFF as its two surrogates, each UTF-8'd."""
+    halves = (
+        chr(0xD800 + (ord(ch) - 0x10000) // 0x400) + chr(0xDC00 + (ord(ch) - 0x10000) % 0x400)
+        if ord(ch) > 0xFFFF
+        else ch
+        for ch in text
+    )
+    return "".join(halves).encode("utf-8", "surrogatepass")
+
+
+def test_cesu8_surrogate_pairs_read_as_their_character() -> None:
+    """Each of the six bytes of an emoji in CESU-8 (Java's modified UTF-8) became U+FFFD."""
+    text = "Breaking \U0001f600 news: ore prices rose, caf\u00e9 owners said."
+    assert b"\xed\xa0\xbd" in _cesu8(text)
+    assert decode_body(_cesu8(text), None, ContentType.TEXT) == text
+    # A lone half is still only that character's loss.
+    assert decode_body(b"one \xed\xa0\x80 two", None, ContentType.TEXT) == "one \ufffd two"
