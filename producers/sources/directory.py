@@ -90,7 +90,12 @@ class Directory:
     limits: Limits
 
     def files(self) -> Iterator[tuple[Path, Source] | Rejected]:
-        """Each supported file with its source, in a deterministic order, or a walk error."""
+        """Each supported file with its source, in a deterministic order, or a walk error.
+
+        A folder without one supported file is a rejection of its own: `produce` printed
+        "0 published ... 0 rejected" and exited 0 for a folder of .md or .json files.
+        """
+        supported = others = 0
         errors: list[OSError] = []
         for root, dirs, names in os.walk(self.path, onerror=errors.append):
             for error in errors:
@@ -105,12 +110,23 @@ class Directory:
                     continue
                 path = Path(root, name)
                 source = file_source(path, self.limits)
-                if source is not None:
+                if source is None:
+                    others += 1
+                else:
+                    supported += 1
                     yield path, source
         for error in errors:
             yield Rejected(
                 path_text(error.filename or self.path), ProduceReason.UNREADABLE, describe(error)
             )
+        if not supported:
+            where = path_text(self.path)
+            if others:
+                endings = ", ".join(SUPPORTED_SUFFIXES)
+                detail = f"{others} file(s), none of a supported type ({endings})"
+                yield Rejected(where, ProduceReason.UNSUPPORTED, detail)
+            else:
+                yield Rejected(where, ProduceReason.EMPTY, "no files (hidden ones are skipped)")
 
     def articles(self) -> Iterator[RawArticle | Rejected]:
         """Yields the articles of every supported file under the folder."""

@@ -640,3 +640,20 @@ def test_json_lines_in_utf16_are_refused_as_a_whole(
     lines.write_bytes('{"text": "Ore prices rose."}\n{"text": "Steel fell."}\n'.encode(codec))
     ((reason, source),) = [(r.reason, r.source) for r in JsonLines(lines, settings).articles()]
     assert (reason, source) == (ProduceReason.UNSUPPORTED, str(lines))
+
+
+def test_a_folder_without_one_supported_file_is_rejected_not_silently_empty(
+    tmp_path: Path, settings: Limits
+) -> None:
+    """`produce` printed "0 published ... 0 rejected" and exited 0 for such a folder."""
+    notes, empty = tmp_path / "notes", tmp_path / "empty"
+    notes.mkdir()
+    empty.mkdir()
+    (notes / "a.md").write_text("# notes")
+    (notes / "story.json").write_text('{"text": "Ore prices rose."}')
+    (empty / ".hidden.txt").write_text("Ore prices rose.")
+    ((reason, source),) = [(r.reason, r.source) for r in Directory(notes, settings).articles()]
+    assert (reason, source) == (ProduceReason.UNSUPPORTED, str(notes))
+    ((reason, source),) = [(r.reason, r.source) for r in Directory(empty, settings).articles()]
+    assert (reason, source) == (ProduceReason.EMPTY, str(empty))
+    assert [type(s) for s in expand([str(notes)], settings)] == [Unusable]
