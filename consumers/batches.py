@@ -73,6 +73,8 @@ class LoopStats:
     retries: int = 0
     rebalances: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    #: The loop ended because it was told to (SIGTERM/SIGINT), not because it was drained.
+    signalled: bool = False
 
 
 def dead_letter(record: ConsumerRecord, error: PermanentError) -> DeadLetter:

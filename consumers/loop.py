@@ -128,6 +128,7 @@ class WorkerLoop:
         log.info(
             "%s: %s received, finishing the batch in hand", self.name, signal.Signals(signum).name
         )
+        self.stats.signalled = True
         self.stop()
 
     def run(

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from newsflow.cli.app import app, settings_of
 from newsflow.cli.printing import by_reason, displayable, matches_header, print_hits
-from newsflow.cli.produce import run_produce
+from newsflow.cli.produce import EXIT_INTERRUPTED, run_produce
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
 from newsflow.kafka.topics import ensure_topics
@@ -233,6 +233,15 @@ def _one_shot_logs() -> None:
         logging.getLogger("consumers").setLevel(logging.WARNING)
 
 
+def _stop_if_interrupted(console: Console, signalled: bool, stage: str) -> None:
+    """Ends `run` after a stage that Ctrl-C (or SIGTERM) stopped. The worker finishes its
+    batch and commits; the next stages then went on as if nobody had asked to stop, and the
+    command exited 0."""
+    if signalled:
+        console.print(f"interrupted in the {stage} stage; run it again to go on")
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
 @app.command()
 def run(
     ctx: typer.Context,
@@ -251,6 +260,7 @@ def run(
 
     Runs every stage in this process, each until its topic is drained, so it ends by itself.
     Re-running is safe: article ids are stable, so the index keeps one document per article.
+    Ctrl-C finishes the batch in hand and exits 130 without starting the next stage.
     """
     from consumers.workers import run_clean_worker, run_index_worker
 
@@ -277,9 +287,11 @@ def run(
             f"cleaned {clean_stats.consumed - clean_stats.dead_lettered}, "
             f"dead-lettered {clean_stats.dead_lettered}" + by_reason(clean_stats.reasons)
         )
+        _stop_if_interrupted(console, clean_stats.signalled, "clean")
 
         console.rule("3/4 index")
         index_stats = run_index_worker(settings, idle_exit_seconds=idle)
+        _stop_if_interrupted(console, index_stats.signalled, "index")
         es.indices.refresh(index=settings.index.alias)
         count = es.count(index=settings.index.alias)["count"]
         console.print(

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import newsflow_cli
 import pytest
 from elasticsearch import Elasticsearch
 from kafka.structs import TopicPartition
@@ -479,6 +480,40 @@ def test_index_worker_retries_while_elasticsearch_is_unreachable(
 
 
 # --- graceful shutdown and scale-out ----------------------------------------------------------
+
+
+def test_ctrl_c_in_run_ends_it_after_the_stage_in_hand_with_130(
+    stack: Any, settings: Settings, tmp_path: Path
+) -> None:
+    """`newsflow run`'s clean worker finished its batch on Ctrl-C; then run went on to index
+    and search anyway, and exited 0."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(5):
+        (inputs / f"{i}.txt").write_text(article_text(i))
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        run = subprocess.Popen(
+            [*newsflow_cli.command(), "run", "--no-local-stack", "--idle", "600", str(inputs)],
+            env=settings_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        # All cleaned and committed: the stage now waits out its 600 s of quiet.
+        deadline = time.monotonic() + 120
+        while committed_total(settings, settings.groups.clean, settings.topics.raw) < 5:
+            assert time.monotonic() < deadline, log.read_text()
+            assert run.poll() is None, log.read_text()
+            time.sleep(0.5)
+        run.send_signal(signal.SIGINT)
+        code = run.wait(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    text = log.read_text()
+    assert code == 130, text
+    assert "interrupted in the clean stage" in text and "3/4 index" not in text
 
 
 def test_sigterm_finishes_the_batch_commits_and_exits_zero(
