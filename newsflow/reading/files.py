@@ -6,10 +6,11 @@ file, and only then reads. A FIFO would otherwise hang the reader forever, ``/de
 ``/dev/urandom`` would never end, and a directory cannot be read at all; all three are
 refused with a reason.
 
-A file is gunzipped when its name ends in ``.gz`` or its bytes start with the gzip magic
-number, and never more than the caller's limit is held in memory: the decompressed stream is
-read one byte past the limit, so a gzip bomb (a gigabyte of zeros in a megabyte) costs the
-limit, not the gigabyte. Failures are ``SourceError`` values of the produce stage's
+A file is gunzipped when its bytes start with the gzip magic number, whatever its name (a
+``.warc.gz`` that a download tool already inflated is read as it is), and never more than
+the caller's limit is held in memory: the decompressed stream is read one byte past the
+limit, so a gzip bomb (a gigabyte of zeros in a megabyte) costs the limit, not the
+gigabyte. Failures are ``SourceError`` values of the produce stage's
 vocabulary (missing, unreadable, oversized), so one bad file costs only itself.
 """
 
@@ -87,10 +88,12 @@ def open_regular(path: Path) -> tuple[BufferedIOBase, int]:
     return handle, st.st_size
 
 
-def _is_gzip(path: Path, fh: BufferedIOBase) -> bool:
-    """Whether the file holds gzip data, by its name or its first two bytes (rewinds)."""
-    if path.name.lower().endswith(".gz"):
-        return True
+def _is_gzip(fh: BufferedIOBase) -> bool:
+    """Whether the file holds gzip data, by its first two bytes (rewinds).
+
+    Not by a ``.gz`` name: an archive saved inflated under its old name was refused as "Not
+    a gzipped file", though its bytes were all there.
+    """
     magic = fh.read(2)
     fh.seek(0)
     return magic == _GZIP_MAGIC
@@ -104,7 +107,7 @@ def open_input(path: Path) -> tuple[BufferedIOBase, bool]:
     """
     fh, _ = open_regular(path)
     try:
-        if _is_gzip(path, fh):
+        if _is_gzip(fh):
             return gzip.GzipFile(fileobj=fh, mode="rb"), True
     except OSError as exc:
         fh.close()
@@ -117,7 +120,7 @@ def read_input(path: Path, max_bytes: int) -> bytes:
     fh, size = open_regular(path)
     with fh:
         try:
-            compressed = _is_gzip(path, fh)
+            compressed = _is_gzip(fh)
             # Compressed too: a gzip over the limit is a document over it, or a file of empty
             # members or a huge header to plough through (200 MB of them took 32 s).
             if size > max_bytes:

@@ -657,3 +657,21 @@ def test_a_folder_without_one_supported_file_is_rejected_not_silently_empty(
     ((reason, source),) = [(r.reason, r.source) for r in Directory(empty, settings).articles()]
     assert (reason, source) == (ProduceReason.EMPTY, str(empty))
     assert [type(s) for s in expand([str(notes)], settings)] == [Unusable]
+
+
+def test_a_file_named_gz_that_is_not_compressed_is_read_as_it_is(
+    tmp_path: Path, settings: Limits
+) -> None:
+    """A download tool that inflated an archive keeps its name; it was refused as "Not a
+    gzipped file", though every byte was there."""
+    archive = tmp_path / "crawl.warc.gz"
+    archive.write_bytes(warc_record(1) + warc_record(2))
+    text = tmp_path / "story.txt.gz"
+    text.write_text("The council met today and agreed on the budget.")
+    articles, rejected = _split(Warc(archive, settings).articles())
+    assert rejected == [] and [a.url for a in articles] == [
+        "https://news.example.com/1",
+        "https://news.example.com/2",
+    ]
+    ((article,),) = [list(TextFile(text, settings).articles())]
+    assert isinstance(article, RawArticle) and article.body.startswith(b"The council")
