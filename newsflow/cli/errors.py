@@ -92,10 +92,12 @@ def describe(exc: BaseException, settings: Settings | None) -> str:
             return f"Elasticsearch at {es_url} does not allow this (HTTP 403): {_es_reason(exc)}"
         reason = _es_reason(exc)
         if status == 404 and reason.startswith("index_not_found_exception"):
-            # Before `newsflow init` (or with a mistyped NEWSFLOW_INDEX_*): say what makes it.
+            # What a new user meets first (`newsflow search` before anything was indexed),
+            # or a mistyped NEWSFLOW_INDEX_*: say what makes the index.
             return (
-                f"Elasticsearch at {es_url} has no such index (HTTP 404: {reason}); create "
-                "the indices with `newsflow init`, or check the NEWSFLOW_INDEX_* settings"
+                f"Elasticsearch at {es_url} has no such index (HTTP 404: {reason}): nothing "
+                "was indexed under that name yet; create the indices with `newsflow init` "
+                "(or ingest with `newsflow run`), or check the NEWSFLOW_INDEX_* settings"
             )
         return f"Elasticsearch refused the request (HTTP {status}): {reason}"
     if isinstance(exc, TlsError):

@@ -110,6 +110,9 @@ def test_an_elasticsearch_refusal_is_one_line(stack: StackStatus, settings: Sett
     # The enrichment stages before `newsflow init` too (was the bare 404).
     line = _fails_in_one_line(run(["enrich", "--stage", "cluster"], child_env(settings)), 1)
     assert "index_not_found" in line and "`newsflow init`" in line
+    # A new user's first search, before anything was indexed: what to do about it.
+    line = _fails_in_one_line(run(["search", "iron"], child_env(settings)), 1)
+    assert "nothing was indexed under that name yet" in line
 
 
 def test_unreachable_services_are_one_line(settings: Settings) -> None:
