@@ -241,13 +241,13 @@ def decode_body(
                 raise CleanError(CleanReason.EMPTY, "body is only a byte-order mark")
             return unmarked
 
-    utf16 = unmarked_utf16(body)
-    if utf16 is not None:
-        return body.decode(utf16, errors="replace")
-
+    # A binary format's magic number first: binary_reason passes unmarked UTF-16 as text.
     binary = binary_reason(body)
     if binary is not None:
         raise CleanError(CleanReason.BINARY, binary)
+    utf16 = unmarked_utf16(body)
+    if utf16 is not None:
+        return body.decode(utf16, errors="replace")
 
     as_utf8 = _strict(body, "utf-8")
     if as_utf8 is not None:
