@@ -12,6 +12,7 @@ from rich.table import Table
 
 from consumers.health import read_health
 from newsflow.cli.app import app, settings_of
+from newsflow.cli.printing import displayable
 from newsflow.kafka.groups import describe_group, last_progress
 
 console = Console()
@@ -94,7 +95,10 @@ def health(
         report = read_health(health_file)
         age = time.time() - health_file.stat().st_mtime
     except (OSError, ValueError, TypeError) as exc:
-        console.print(f"unhealthy: cannot read {health_file}: {exc}")
+        # One line, whatever the terminal's width, and the path as text (not markup, not
+        # terminal controls): a healthcheck log keeps it as printed.
+        what = displayable(f"cannot read {health_file}: {exc}", 500)
+        console.print(f"unhealthy: {what}", soft_wrap=True, markup=False, highlight=False)
         raise typer.Exit(1) from None
     if not report.live:
         console.print(f"unhealthy: {report.reason}")

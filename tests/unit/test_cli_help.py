@@ -65,3 +65,12 @@ def test_a_flag_shows_no_value_type_and_an_option_does(path: list[str], command:
     assert "<bool>" not in result.output
     if any(not getattr(p, "is_flag", True) for p in command.params):
         assert re.search(r"<[^>]+>", result.output), result.output
+
+
+def test_an_unreadable_health_file_is_one_line_of_text(tmp_path: Any) -> None:
+    missing = tmp_path / ("a-long-directory-name-" * 6) / "he[bold]alth\x1b[2J.json"
+    result = CliRunner().invoke(app, ["health", str(missing)], terminal_width=60)
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("unhealthy: cannot read ")
+    assert "\x1b" not in result.output and "he[bold]alth" in result.output
