@@ -6,17 +6,20 @@ trafilatura and numpy, which `newsflow --help` and every other command should no
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import queue
 import re
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Annotated, Literal
+from types import FrameType
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -24,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from newsflow.cli.app import app, settings_of
+from newsflow.cli.errors import EXIT_INTERRUPTED
 from newsflow.settings import Limits
 from schemas import Stage
 from schemas.failures import PermanentError
@@ -141,6 +145,38 @@ def _run(
             process.close(grace=0.0 if interrupted else 5.0)
 
 
+class _HeldInterrupt:
+    """Ctrl-C as a KeyboardInterrupt at once (a file's child is killed, not waited for), except
+    while a line is being written: then right after it, so a line is out whole and counted."""
+
+    def __init__(self) -> None:
+        self._writing = False
+        self._pending = False
+        self._previous: Any = None
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._writing:
+            self._pending = True
+            return
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> None:
+        self._previous = signal.signal(signal.SIGINT, self._on_signal)
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        self._writing = True
+        try:
+            yield
+        finally:
+            self._writing = False
+        if self._pending:
+            raise KeyboardInterrupt
+
+
 @app.command("clean")
 def clean_command(
     ctx: typer.Context,
@@ -162,10 +198,21 @@ def clean_command(
     _quiet_extractor_logs()
     limits = settings_of(ctx).limits
     out = sys.stdout
-    failed = 0
-    for line, error in _run(files, fmt, tag, workers, limits):
-        out.write(line + "\n")
-        failed += error
+    failed = written = 0
+    held = _HeldInterrupt()
+    try:
+        with held:
+            for line, error in _run(files, fmt, tag, workers, limits):
+                with held.writing():
+                    out.write(line + "\n")
+                    failed += error
+                    written += 1
+    except KeyboardInterrupt:
+        # Said on stderr, as every other command's end: stdout holds only the JSON lines,
+        # and without it a caller saw a shorter output and no reason.
+        out.flush()
+        sys.stderr.write(f"interrupted: {written} of {len(files)} files have their line\n")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     out.flush()
     if failed:
         raise typer.Exit(1)

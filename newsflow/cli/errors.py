@@ -34,6 +34,7 @@ from newsflow.settings import Settings, env_name
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # a setting or an argument the command cannot use
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 _KAFKA_UNREACHABLE = (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError)
 _KAFKA_AUTH = (SaslAuthenticationFailedError, UnsupportedSaslMechanismError)

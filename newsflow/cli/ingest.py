@@ -20,8 +20,9 @@ from rich.table import Table
 from rich.text import Text
 
 from newsflow.cli.app import app, settings_of
+from newsflow.cli.errors import EXIT_INTERRUPTED
 from newsflow.cli.printing import by_reason, displayable, matches_header, print_hits
-from newsflow.cli.produce import EXIT_INTERRUPTED, run_produce
+from newsflow.cli.produce import run_produce
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
 from newsflow.kafka.topics import ensure_topics

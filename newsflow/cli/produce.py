@@ -15,6 +15,7 @@ from kafka.errors import KafkaError
 from rich.console import Console
 
 from newsflow.cli.app import app, settings_of
+from newsflow.cli.errors import EXIT_INTERRUPTED
 from newsflow.cli.printing import displayable
 from newsflow.kafka.clients import make_producer
 from newsflow.kafka.topics import ensure_topics
@@ -25,7 +26,6 @@ from producers.sources import SUPPORTED_SUFFIXES, expand
 EXIT_OK = 0
 EXIT_BROKER = 1
 EXIT_NOTHING = 3
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 # Listing every rejection of a huge run would bury the summary; the counts stay exact.
 _MAX_LISTED = 50

@@ -257,3 +257,39 @@ def test_a_file_name_that_is_not_utf8_is_cleaned(tmp_path: Path) -> None:
     (line,) = (json.loads(line) for line in result.stdout.splitlines())
     assert "error" not in line and line["body"].startswith("The mayor said")
     assert line["source"] == str(page)  # the name given, escaped by JSON, whole once read
+
+
+def test_ctrl_c_says_how_many_files_have_their_line_and_exits_130(tmp_path: Path) -> None:
+    """The interrupt is sent once the first line is out, so whatever the machine's speed
+    there are files left; stdout keeps only whole JSON lines."""
+    import signal
+    import subprocess
+
+    import newsflow_cli
+
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><body><article><h1>Title</h1>"
+        + "<p>A sentence of the story that goes on for a while.</p>" * 20
+        + "</article></body></html>"
+    )
+    files = [str(page)] * 400
+    child = subprocess.Popen(
+        [*newsflow_cli.command(), "clean", *files],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A child of a non-interactive shell may inherit SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert child.stdout is not None and child.stderr is not None
+    first = child.stdout.readline()
+    child.send_signal(signal.SIGINT)
+    # Read through the same buffered reader: readline may have buffered more lines already.
+    rest = child.stdout.read()
+    err = child.stderr.read()
+    assert child.wait(timeout=120) == 130, err
+    lines = [first, *rest.splitlines(keepends=True)]
+    assert all(json.loads(line)["source"] == str(page) for line in lines)
+    (said,) = err.splitlines()
+    assert said == f"interrupted: {len(lines)} of 400 files have their line"
