@@ -195,38 +195,80 @@ def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
     return flt
 
 
+#: The fields a query's words are looked for in, with their weights.
+SEARCH_FIELDS = [
+    "title^3",
+    "description^2",
+    "body",
+    "tags.persons^2",
+    "tags.organizations^2",
+    "tags.locations",
+]
+#: The query syntax a user may type (simple_query_string's): "a phrase", either | or, +also,
+#: -not, (grouping), prefix*. No fuzzy~ or slop~N: a "~" in news text is rarely meant so.
+_SYNTAX_FLAGS = "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE|ESCAPE"
+#: Typographic double quotes (English, German, French, as keyboards and copied text give
+#: them) mean what the ASCII one does.
+_QUOTES = str.maketrans(dict.fromkeys("\u201c\u201d\u201e\u00ab\u00bb", '"'))
+#: The operator words people type from other search engines, as the syntax spells them.
+_OPERATOR_WORDS = {"OR": "|", "AND": "+", "NOT": "-"}
+#: Characters that make a query more than a list of words.
+_SYNTAX_CHARS = re.compile(r'["|+()*]|(?:^|\s)-\S')
+
+
+def query_syntax(text: str) -> str:
+    """``text`` in the syntax Elasticsearch's simple_query_string reads: typographic quotes
+    as ASCII ones, and the words OR, AND, NOT (upper case only, as other engines take them;
+    "or" is a word) as its operators. "NOT x" becomes "-x"."""
+    words = text.translate(_QUOTES).split()
+    out: list[str] = []
+    negate = False
+    for word in words:
+        if word in _OPERATOR_WORDS:
+            if word == "NOT":
+                negate = True
+            else:
+                out.append(_OPERATOR_WORDS[word])
+            continue
+        out.append(f"-{word}" if negate else word)
+        negate = False
+    return " ".join(out)
+
+
 def build_query(
     text: str, filters: SearchFilters, size: int = 10, markers: Markers | None = None
 ) -> dict[str, Any]:
-    """The search request body: best-fields match on title/body with highlighted snippets
-    (between ``markers``, fresh ones if not given)."""
+    """The search request body: the words (all of them, in any of the fields; with
+    "phrases", | for or, -exclusions and prefix*) with highlighted snippets (between
+    ``markers``, fresh ones if not given)."""
     markers = markers or Markers.fresh()
     must: list[dict[str, Any]] = []
+    should: list[dict[str, Any]] = []
     if text.strip():
+        query = query_syntax(text)
+        # simple_query_string, not query_string: it never refuses a query ("(iron", an
+        # unbalanced quote are read as words), so nothing a user types is an error. A
+        # multi_match read the syntax as words: "-gate" required "gate", "a OR b" required
+        # "or", quotes were ignored.
         must.append(
             {
-                "multi_match": {
-                    "query": text,
-                    "fields": [
-                        "title^3",
-                        "description^2",
-                        "body",
-                        "tags.persons^2",
-                        "tags.organizations^2",
-                        "tags.locations",
-                    ],
-                    "type": "best_fields",
-                    "operator": "and",
+                "simple_query_string": {
+                    "query": query,
+                    "fields": SEARCH_FIELDS,
+                    "default_operator": "and",
+                    "flags": _SYNTAX_FLAGS,
+                    # Lower-cases a prefix like the analyzer does ("Elect*" finds "election").
+                    "analyze_wildcard": True,
                 }
             }
         )
+        if not _SYNTAX_CHARS.search(query):
+            # Plain words: exact phrases rank first, "iron ore" beats a page with "iron" and
+            # "ore" apart. A query with syntax says itself what it wants together.
+            should.append({"match_phrase": {"body": {"query": query, "boost": 2}}})
+            should.append({"match_phrase": {"title": {"query": query, "boost": 4}}})
     else:
         must.append({"match_all": {}})
-    should: list[dict[str, Any]] = []
-    if text.strip():
-        # Exact phrases rank first: "iron ore" beats a page with "iron" and "ore" apart.
-        should.append({"match_phrase": {"body": {"query": text, "boost": 2}}})
-        should.append({"match_phrase": {"title": {"query": text, "boost": 4}}})
     flt = filter_clauses(filters)
     return {
         "query": {"bool": {"must": must, "should": should, "filter": flt}},

@@ -19,6 +19,7 @@ from newsflow.search import (
     merge_by_score,
     parse_since,
     per_story,
+    query_syntax,
 )
 from newsflow.settings import Settings
 from schemas import ContentType, DeadLetter, RawArticle, Stage, Tags
@@ -126,8 +127,9 @@ def test_search_query_filters_and_highlights() -> None:
         size=5,
     )
     assert q["size"] == 5
-    must = q["query"]["bool"]["must"][0]["multi_match"]
+    must = q["query"]["bool"]["must"][0]["simple_query_string"]
     assert must["query"] == "iron ore" and "body" in must["fields"]
+    assert must["default_operator"] == "and"
     filters = q["query"]["bool"]["filter"]
     assert {"term": {"language": {"value": "en", "case_insensitive": True}}} in filters
     site = next(f for f in filters if "prefix" in str(f))["bool"]["should"]
@@ -238,3 +240,21 @@ def test_first_of_each_story_keeps_unclustered_articles() -> None:
     hits.append(_hit("e"))
     assert [h.id for h in first_of_each_story(hits, 10)] == ["a", "b", "d", "e"]
     assert [h.id for h in first_of_each_story(hits, 2)] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [
+        ("iron ore", "iron ore"),
+        ("iron OR steel", "iron | steel"),
+        ("iron AND ore", "iron + ore"),
+        ("iron NOT gate", "iron -gate"),
+        ("iron or steel", "iron or steel"),  # lower-case "or" is a word
+        ("\u201ciron ore\u201d  \u00abpr\u00e9sident\u00bb", '"iron ore" "pr\u00e9sident"'),
+        ("NOT", ""),
+    ],
+)
+def test_query_syntax_takes_the_operator_words_and_quotes_readers_type(
+    typed: str, sent: str
+) -> None:
+    assert query_syntax(typed) == sent

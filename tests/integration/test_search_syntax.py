@@ -1,0 +1,81 @@
+"""What a reader types into `newsflow search`, in the real Elasticsearch: "phrases", OR,
+-exclusions, prefix*, typographic quotes and unbalanced syntax find what they say."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from elasticsearch import Elasticsearch
+from test_search_confidence import index_articles
+
+from consumers.cleaning.model import Extracted
+from consumers.process import build_article
+from newsflow.elastic.index import ensure_index
+from newsflow.search import SearchFilters, search
+from newsflow.settings import Settings
+from schemas import Article, ContentType, RawArticle, Tags
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC)
+
+
+def _article(doc_id: str, title: str, text: str, age: timedelta | None) -> Article:
+    raw = RawArticle(
+        id=doc_id,
+        source=f"test://syntax/{doc_id}",
+        url=f"https://example.com/{doc_id}",
+        content_type=ContentType.HTML,
+        body=b"x",
+    )
+    published = NOW - age if age is not None else None
+    extracted = Extracted(paragraphs=[text], title=title, extractor="test", published_at=published)
+    return build_article(raw, extracted, Tags(language="en"))
+
+
+ARTICLES = [
+    _article("ore", "Prices rise", "Iron ore prices rose as China imports grew.", None),
+    _article("gate", "Mine news", "The iron gate of the mine was painted. Ore fell.", None),
+    _article("steel", "Mill news", "Steel output fell at the northern mill.", None),
+    _article("vote", "Vote", "Norway holds elections; the election was close.", None),
+]
+
+
+def _ids(es: Elasticsearch, settings: Settings, text: str) -> list[str]:
+    return sorted(h.id for h in search(es, settings, text, SearchFilters()).hits)
+
+
+def test_query_syntax_means_what_the_reader_typed(es: Elasticsearch, settings: Settings) -> None:
+    ensure_index(es, settings.index)
+    index_articles(es, settings, ARTICLES)
+
+    assert _ids(es, settings, "iron ore") == ["gate", "ore"]
+    # A quoted phrase: only the page with the words together (quotes were ignored).
+    assert _ids(es, settings, '"iron ore"') == ["ore"]
+    assert _ids(es, settings, "\u201ciron ore\u201d") == ["ore"]
+    assert _ids(es, settings, "\u201eiron ore\u201c") == ["ore"]
+    # Either word (the word "or" was required, and nothing matched).
+    assert _ids(es, settings, "iron OR steel") == ["gate", "ore", "steel"]
+    assert _ids(es, settings, "iron | steel") == ["gate", "ore", "steel"]
+    # An exclusion ("-gate" required "gate": the one page not wanted was the one found).
+    assert _ids(es, settings, "iron -gate") == ["ore"]
+    assert _ids(es, settings, "iron NOT gate") == ["ore"]
+    # A prefix, in any case (a word with "*" matched nothing).
+    assert _ids(es, settings, "Elect*") == ["vote"]
+    # Unbalanced syntax is read as words, never an error.
+    assert _ids(es, settings, '"iron ore') == ["gate", "ore"]
+    assert _ids(es, settings, "(iron") == ["gate", "ore"]
+    assert _ids(es, settings, "iron)") == ["gate", "ore"]
+    # A hyphenated word is a word, not an exclusion.
+    assert _ids(es, settings, "iron-ore") == ["gate", "ore"]
+
+
+def test_plain_words_rank_the_exact_phrase_first(es: Elasticsearch, settings: Settings) -> None:
+    ensure_index(es, settings.index)
+    index_articles(es, settings, ARTICLES)
+    found = search(es, settings, "iron ore", SearchFilters())
+    assert [h.id for h in found.hits] == ["ore", "gate"]
+    # The match is highlighted in the snippet.
+    (passage,) = found.hits[0].snippets
+    assert [text for text, marked in found.markers.spans(passage) if marked] == ["Iron ore"]
