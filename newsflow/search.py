@@ -235,6 +235,10 @@ def query_syntax(text: str) -> str:
     return " ".join(out)
 
 
+def _recency(date_field: str) -> dict[str, Any]:
+    return {"distance_feature": {"field": date_field, "origin": "now", "pivot": "7d"}}
+
+
 def build_query(
     text: str, filters: SearchFilters, size: int = 10, markers: Markers | None = None
 ) -> dict[str, Any]:
@@ -268,7 +272,20 @@ def build_query(
             should.append({"match_phrase": {"body": {"query": query, "boost": 2}}})
             should.append({"match_phrase": {"title": {"query": query, "boost": 4}}})
     else:
+        # No words to rank by: newest first (by publication, else by ingestion), as a news
+        # reader expects; match_all alone listed them in index order. A score, not a sort,
+        # so the one-per-story merge still orders by score. distance_feature scores
+        # pivot / (pivot + age): it falls with age and never reaches 0.
         must.append({"match_all": {}})
+        should.append(_recency("published_at"))
+        should.append(
+            {
+                "bool": {
+                    "must_not": [{"exists": {"field": "published_at"}}],
+                    "must": [_recency("ingested_at")],
+                }
+            }
+        )
     flt = filter_clauses(filters)
     return {
         "query": {"bool": {"must": must, "should": should, "filter": flt}},

@@ -79,3 +79,19 @@ def test_plain_words_rank_the_exact_phrase_first(es: Elasticsearch, settings: Se
     # The match is highlighted in the snippet.
     (passage,) = found.hits[0].snippets
     assert [text for text, marked in found.markers.spans(passage) if marked] == ["Iron ore"]
+
+
+def test_an_empty_query_lists_the_newest_first(es: Elasticsearch, settings: Settings) -> None:
+    ensure_index(es, settings.index)
+    # Indexed oldest-first-but-one: index order is not the answer.
+    articles = [
+        _article("month", "A", "Harbour news.", timedelta(days=30)),
+        _article("year", "B", "Harbour news.", timedelta(days=400)),
+        _article("undated", "C", "Harbour news.", None),  # counts from its ingestion: now
+        _article("day", "D", "Harbour news.", timedelta(days=1)),
+        _article("hour", "E", "Harbour news.", timedelta(hours=1)),
+    ]
+    index_articles(es, settings, articles)
+    for one_per_story in (True, False):
+        found = search(es, settings, " ", SearchFilters(), one_per_story=one_per_story)
+        assert [h.id for h in found.hits] == ["undated", "hour", "day", "month", "year"]
