@@ -185,6 +185,9 @@ def search(
 
     settings = settings_of(ctx)
     check_request(query, size)  # a QueryError is one line and exit 2 (NewsflowGroup)
+    if story is not None and not story.strip():
+        # A blank id matched no story and printed "0 article(s) match" as if it were one.
+        raise typer.BadParameter("a story id, as `newsflow search` prints it", param_hint="--story")
     moment = parse_since(since, datetime.now(UTC)) if since is not None else None
     es = make_es(settings)
     filters = SearchFilters(
@@ -217,6 +220,9 @@ def search(
     print_hits(
         console, matches_header(found.total, "article(s) match", query), found.hits, found.markers
     )
+    if found.total > len(found.hits) == size < MAX_HITS:
+        # The header counts every match; say that these are only the best of them.
+        console.print(f"the best {size} shown; `-n` shows up to {MAX_HITS}", style="dim")
     if not all_copies and not story and any((h.source.story_size or 0) > 1 for h in found.hits):
         console.print()
         console.print(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import newsflow_cli
 import pytest
 from elasticsearch import Elasticsearch
 from test_search_confidence import index_articles
@@ -164,6 +165,17 @@ def test_search_shows_each_story_once_unless_asked_for_every_copy(
 
     story = search(es, settings, "harbour", SearchFilters(story="s-wire"), size=10)
     assert sorted(h.id for h in story.hits) == ["wire-a", "wire-b", "wire-c"]
+
+    # The command says when the hits are only the best of the matches, and refuses a blank id.
+    shown = newsflow_cli.run(["search", "harbour", "-n", "2"], newsflow_cli.child_env(settings))
+    assert shown.returncode == 0, shown.stderr
+    assert "5 article(s) match" in shown.stdout and "the best 2 shown" in shown.stdout
+    every_shown = newsflow_cli.run(["search", "harbour"], newsflow_cli.child_env(settings))
+    assert "the best" not in every_shown.stdout
+    blank = newsflow_cli.run(
+        ["search", "harbour", "--story", " "], newsflow_cli.child_env(settings)
+    )
+    assert blank.returncode == 2 and "story id" in blank.stderr
 
 
 def test_a_feed_cannot_place_text_under_another_site(es: Elasticsearch, settings: Settings) -> None:
