@@ -107,13 +107,15 @@ class _Stored(NamedTuple):
     story: str | None
 
 
-def _with_previous_story(source: bytes, story: str | None) -> bytes:
-    """The document's JSON with ``story_previous`` set (``source`` is an Article's JSON
-    object, which has no such field): the story the old text was in, so that clustering
-    fixes the size and canonical member of the copies this text leaves behind."""
-    if story is None:
-        return source
-    return b'{"story_previous":' + json.dumps(story).encode() + b"," + source[1:]
+def _with_fields(source: bytes, fields: dict[str, str | None]) -> bytes:
+    """The document's JSON (``source``, an Article's JSON object, which has none of
+    ``fields``) with ``fields`` set, those that are None left out."""
+    head = b"".join(
+        json.dumps(name).encode() + b":" + json.dumps(value).encode() + b","
+        for name, value in fields.items()
+        if value is not None
+    )
+    return b"{" + head + source[1:]
 
 
 class ElasticsearchSink:
@@ -199,21 +201,30 @@ class ElasticsearchSink:
         return stored
 
     def _operation(
-        self, doc: _Doc, stored: dict[str, _Stored] | None
+        self, doc: _Doc, stored: dict[str, _Stored] | None, now: str
     ) -> tuple[str, dict[str, Any], bytes]:
-        """The bulk action for one document, its target and its body line (JSON bytes)."""
+        """The bulk action for one document, its target and its body line (JSON bytes).
+
+        Every write stamps ``updated_at`` (``now``): a reindex copies again what was written
+        while it copied, and ``ingested_at`` (the cleaner's clock) is older than the write by
+        however long the article waited on the clean topic.
+        """
         target: dict[str, Any] = {"_index": self.alias, "_id": doc.id}
         old = None if stored is None else stored.get(doc.id)
         if old is None:
             # First attempt, or gone again since the conflict: create, never overwrite.
-            return "create", target, doc.source
+            return "create", target, _with_fields(doc.source, {"updated_at": now})
         if old.content_hash != doc.content_hash:
+            # story_previous: the story the old text was in, so that clustering fixes the
+            # size and canonical member of the copies this text leaves behind.
+            fields = {"updated_at": now, "story_previous": old.story}
             return (
                 "index",
                 {**target, "if_seq_no": old.seq_no, "if_primary_term": old.primary_term},
-                _with_previous_story(doc.source, old.story),
+                _with_fields(doc.source, fields),
             )
-        return "update", target, b'{"doc":' + doc.source + b',"doc_as_upsert":true}'
+        body = _with_fields(doc.source, {"updated_at": now})
+        return "update", target, b'{"doc":' + body + b',"doc_as_upsert":true}'
 
     def _write(
         self, docs: list[_Doc], stored: dict[str, _Stored] | None
@@ -224,6 +235,7 @@ class ElasticsearchSink:
         path it holds what the index had, and summaries of indexed pages are left out.
         """
         pages = None if stored is None else {i for i, old in stored.items() if not old.summary_only}
+        now = datetime.now(UTC).isoformat()
         written: list[_Doc] = []
         actions: list[str] = []
         operations: list[bytes] = []
@@ -233,7 +245,7 @@ class ElasticsearchSink:
                     continue
                 if not doc.summary_only:
                     pages.add(doc.id)
-            action, target, body = self._operation(doc, stored)
+            action, target, body = self._operation(doc, stored, now)
             written.append(doc)
             actions.append(action)
             operations += [json.dumps({action: target}).encode(), body]

@@ -96,6 +96,9 @@ def article_mappings(analyzer: str = "standard") -> dict[str, Any]:
             "minhash": {"type": "long", "index": False},
             "fetched_at": {"type": "date"},
             "ingested_at": {"type": "date"},
+            # When the document was last written (by the index worker or an enrichment
+            # update): what a reindex copies again of the writes made while it copied.
+            "updated_at": {"type": "date"},
             "tags": {
                 "properties": {
                     "tagger": {"type": "keyword"},

@@ -9,6 +9,7 @@ other stages or by the index worker are never lost and a re-run only does what i
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
@@ -95,6 +96,8 @@ def bulk_update(
         return 0
     target = index or settings.index.alias
     versions = versions or {}
+    # A reindex copies again what was written while it copied (see maintenance.catch_up).
+    stamp = {"updated_at": datetime.now(UTC).isoformat()}
 
     def actions() -> Iterator[dict[str, Any]]:
         for doc_id, doc in docs.items():
@@ -102,7 +105,7 @@ def bulk_update(
                 "_op_type": "update",
                 "_index": target,
                 "_id": doc_id,
-                "doc": doc,
+                "doc": {**doc, **stamp},
             }
             if doc_id in versions:
                 action["if_seq_no"], action["if_primary_term"] = versions[doc_id]

@@ -77,6 +77,33 @@ def _copy_actions(
         yield {"_op_type": "index", "_index": target, "_id": hit.id, "_source": doc}
 
 
+def catch_up(es: Elasticsearch, old: str, new: str, since: datetime) -> int:
+    """Copies into ``new`` the documents of ``old`` written since ``since``; returns how many.
+
+    Written means ``updated_at``, which the index worker and every enrichment update stamp
+    (a story relabelled, an embedding, salience); ``ingested_at`` as well, for documents an
+    older version wrote. ``ingested_at`` alone, the cleaner's clock, missed an article that
+    waited longer than the margin on the clean topic (a backlog) and every enrichment
+    update: the new index served them as they were before the copy.
+    """
+    stamp = since.isoformat()
+    query = {
+        "bool": {
+            "should": [
+                {"range": {"updated_at": {"gte": stamp}}},
+                {"range": {"ingested_at": {"gte": stamp}}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+    es.indices.refresh(index=old)
+    copied, errors = helpers.bulk(es, _copy_actions(es, old, new, query), raise_on_error=False)
+    if isinstance(errors, list) and errors:
+        raise ReindexError(f"{len(errors)} documents failed in the catch-up copy: {errors[:3]}")
+    es.indices.refresh(index=new)
+    return int(copied)
+
+
 def reindex(es: Elasticsearch, settings: Settings) -> ReindexResult:
     """Copies the alias's index into the next version and swaps the alias to it atomically."""
     install_template(es, settings.index)  # the new index must get the current mapping
@@ -102,18 +129,9 @@ def reindex(es: Elasticsearch, settings: Settings) -> ReindexResult:
     if new_count < old_count:
         raise ReindexError(f"{new} has {new_count} documents, {old} has {old_count}")
     swap_alias(es, settings.index, old, new)
-    # Writes that reached the old index while we copied: copy them again (ingested_at is set
-    # by the cleaner, so allow for clock skew and batching with a margin).
-    since = (started - timedelta(minutes=5)).isoformat()
-    es.indices.refresh(index=old)
-    caught_up, errors = helpers.bulk(
-        es,
-        _copy_actions(es, old, new, {"range": {"ingested_at": {"gte": since}}}),
-        raise_on_error=False,
-    )
-    if isinstance(errors, list) and errors:
-        raise ReindexError(f"{len(errors)} documents failed in the catch-up copy: {errors[:3]}")
-    es.indices.refresh(index=new)
+    # Writes that reached the old index while we copied: copy them again (with a margin for
+    # the clocks of the machines that stamped them).
+    caught_up = catch_up(es, old, new, started - timedelta(minutes=5))
     count = int(es.count(index=settings.index.alias)["count"])
     log.info("reindexed %s -> %s: %d copied, %d caught up", old, new, copied, caught_up)
     deleted = prune_versions(es, settings, settings.index.keep_versions)

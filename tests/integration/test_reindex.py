@@ -61,3 +61,46 @@ def test_reindex_keeps_one_previous_version_and_prunes_the_rest(
     assert prune_versions(es, settings, keep=0) == (v2,)
     assert _versions(es, settings) == {v3}
     assert es.count(index=settings.index.alias)["count"] == 5
+
+
+def test_the_catch_up_copies_what_was_written_during_the_copy(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """A backlogged article (cleaned long before it was indexed) and an enrichment update
+    that reach the old index while the copy runs are in the new index after the catch-up;
+    documents not written since are not copied again."""
+    from datetime import UTC, datetime, timedelta
+
+    from newsflow.enrichment.es import bulk_update
+    from newsflow.enrichment.maintenance import catch_up
+
+    old = ensure_index(es, settings.index)
+    _index_articles(es, settings, 3)
+    new = index_name(settings.index, 2)
+    es.indices.create(index=new)
+    es.indices.refresh(index=old)
+    for hit in es.search(index=old, size=10)["hits"]["hits"]:
+        es.index(index=new, id=hit["_id"], document=hit["_source"])
+    es.indices.refresh(index=new)
+    since = datetime.now(UTC)
+
+    # While "the copy ran": an article cleaned a day ago, indexed only now, and a story id.
+    text = "The harbour board met again after a day in the queue."
+    raw = RawArticle(
+        id="reindex-late",
+        source="test://reindex/late",
+        url="https://news.example.org/2026/11/late",
+        content_type=ContentType.TEXT,
+        body=text.encode(),
+    )
+    late = build_article(raw, Extracted(paragraphs=[text], extractor="t"), Tags())
+    late = late.model_copy(update={"ingested_at": datetime.now(UTC) - timedelta(days=1)})
+    sink = ElasticsearchSink(es, settings.index.alias)
+    sink.add(late, ConsumerRecord("news.clean", 0, -1, 9, 0, 0, None, b"", [], None, 0, 0, 0))
+    assert sink.flush() == []
+    bulk_update(es, settings, {"reindex-1": {"story_id": "s-harbour"}}, index=old)
+
+    assert catch_up(es, old, new, since) == 2
+    assert es.get(index=new, id="reindex-late")["found"]
+    assert es.get(index=new, id="reindex-1")["_source"]["story_id"] == "s-harbour"
+    assert "updated_at" in es.get(index=new, id="reindex-late")["_source"]
