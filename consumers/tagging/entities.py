@@ -365,6 +365,21 @@ def _ends(name: str) -> tuple[str, str]:
     return words[0], words[-1]
 
 
+def _surname_mislabelled(value: str, country_of: Callable[[str], str | None] | None) -> bool:
+    """Whether a one-word non-person entity may be the last name of a person of the article.
+
+    NER reads a last name alone in a few words of context and often calls it an ORG or a
+    place ("Ebrard said" -> ORG next to the PERSON "Marcelo Ebrard"): 14 fundus-news-dev
+    articles listed a person twice so. An acronym ("AI", "NATO") or a country or capital
+    ("England" after "King of England") is what NER said it is.
+    """
+    if value.isupper():
+        return False
+    if value in countries.CAPITALS:
+        return False
+    return country_of is None or country_of(value) is None
+
+
 def collect(
     docs: list[Doc],
     country_of: Callable[[str], str | None] | None = None,
@@ -372,7 +387,8 @@ def collect(
 ) -> list[Entity]:
     """Entities from NER docs and ``known`` (name, label) pairs, merged by normalized name.
 
-    Partial person names are merged into the full name. With ``country_of``, places naming the
+    Partial person names are merged into the full name, and so is a last name NER labelled
+    something else (see ``_surname_mislabelled``). With ``country_of``, places naming the
     same country ("US", "U.S.", "United States") are merged too, under the name seen most often.
     """
     found = [(e.text, LABEL_ALIASES.get(e.label_, e.label_)) for doc in docs for e in doc.ents]
@@ -394,12 +410,18 @@ def collect(
     for e in by_key.values():
         e.label = e.labels.most_common(1)[0][0]
     # "Huang" after "Huang Libin": same person when it is the first or last word of a full
-    # name found in the same article (only when exactly one full name matches).
+    # name found in the same article (only when exactly one full name matches); a word NER
+    # did not call a person only as the last word ("Ebrard" ORG after "Marcelo Ebrard").
     full = [e for e in by_key.values() if e.label == "PERSON" and " " in e.value]
     for key, e in list(by_key.items()):
-        if e.label != "PERSON" or " " in e.value:
+        if " " in e.value:
             continue
-        owners = [f for f in full if key in _ends(f.value.lower())]
+        if e.label == "PERSON":
+            owners = [f for f in full if key in _ends(f.value.lower())]
+        elif _surname_mislabelled(e.value, country_of):
+            owners = [f for f in full if key == _ends(f.value.lower())[1]]
+        else:
+            continue
         if len(owners) == 1:
             owners[0].variants |= e.variants
             del by_key[key]

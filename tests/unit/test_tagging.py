@@ -245,6 +245,37 @@ def test_courtesy_titles_are_not_part_of_a_name() -> None:
     assert {e.value for e in collect([doc])} == {"Binet", "Smith", "Jane Doe"}
 
 
+def test_a_last_name_ner_labelled_otherwise_is_the_person() -> None:
+    # From fundus-news-dev: NER read "Ebrard" alone as an ORG, "Lutnick" as a place; each
+    # was listed a second time next to the person. An acronym or a country/capital stays.
+    text = (
+        "Marcelo Ebrard met Howard Lutnick. Ebrard said Lutnick agreed. Sovereign AI is new; "
+        "AI grew. The King of England visited England and Cairo with Hannah Cairo."
+    )
+    doc = _doc_with_ents(
+        text,
+        [
+            ("Marcelo Ebrard", "PERSON"),
+            ("Howard Lutnick", "PERSON"),
+            ("Ebrard", "ORG"),
+            ("Lutnick", "GPE"),
+            ("Sovereign AI", "PERSON"),
+            ("AI", "ORG"),
+            ("King of England", "PERSON"),
+            ("England", "GPE"),
+            ("Cairo", "GPE"),
+            ("Hannah Cairo", "PERSON"),
+        ],
+    )
+    by_value = {e.value: e for e in collect([doc], country_table("en").get)}
+    assert by_value["Marcelo Ebrard"].variants == {"Marcelo Ebrard", "Ebrard"}
+    assert by_value["Howard Lutnick"].variants == {"Howard Lutnick", "Lutnick"}
+    assert "Ebrard" not in by_value and "Lutnick" not in by_value
+    assert by_value["AI"].label == "ORG"
+    assert by_value["England"].label == "GPE" and by_value["Cairo"].label == "GPE"
+    assert by_value["Hannah Cairo"].variants == {"Hannah Cairo"}
+
+
 def test_surnames_count_for_one_person_only() -> None:
     def person(name: str) -> Entity:
         return Entity(name, "PERSON", variants={name})
