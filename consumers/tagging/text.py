@@ -29,6 +29,8 @@ _POSSESSIVE_RE = re.compile(r"['’]s?$")
 # at 16,384 ~14 MB; tagging the 1019 dev texts took the same time with either (14.2-14.7 ms
 # against 14.4-14.9 ms a text, benchmarks/rss_clean_tag.py has the memory side).
 WORD_CACHE = 1 << 14
+# Accented Latin letters -> plain ones, for folding words of languages with accents.
+ACCENTS = str.maketrans("áàâäãåéèêëíìîïóòôöõúùûüñç", "aaaaaaeeeeiiiiooooouuuunc")
 
 
 @dataclass(slots=True)
@@ -73,6 +75,23 @@ def clean_word(word: str) -> str:
 def lower_singular(word: str) -> str:
     """``singular(word.lower())``, memoized: the same words recur in every article."""
     return singular(word.lower())
+
+
+@lru_cache(maxsize=WORD_CACHE)
+def fold_german(word: str) -> str:
+    """A German word's crude stem, for matching its inflections: "Wahlen" -> "wahl".
+
+    Topic lexicons match on it, and keywords count "Kindern" as "Kinder" with it.
+    """
+    w = word.lower().translate(ACCENTS).replace("ß", "ss")
+    # Crude German stemming: enough to make "Wahlen", "Wahl" and "Regierungen" meet, and
+    # "Ministerinnen" "Ministerin". Not "-er": it would make "Meister" "meist".
+    if w.endswith("innen") and len(w) >= 8:
+        return w[:-3]
+    for suffix in ("en", "es", "e", "n", "s"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 4:
+            return w[: -len(suffix)]
+    return w
 
 
 def singular(word: str) -> str:

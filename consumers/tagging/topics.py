@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 from consumers.tagging import lexicons
-from consumers.tagging.text import WORD_CACHE, lower_singular
+from consumers.tagging.text import ACCENTS, WORD_CACHE, fold_german, lower_singular
 
 LEXICON_VERSION = "1"
 K0 = 4.0
@@ -96,30 +96,15 @@ def supported(language: str) -> bool:
     return lexicons.read("topics", language) is not None
 
 
-_ACCENTS = str.maketrans("áàâäãåéèêëíìîïóòôöõúùûüñç", "aaaaaaeeeeiiiiooooouuuunc")
-
-
-def _fold_de(word: str) -> str:
-    w = word.lower().translate(_ACCENTS).replace("ß", "ss")
-    # Crude German stemming: enough to make "Wahlen", "Wahl" and "Regierungen" meet, and
-    # "Ministerinnen" "Ministerin". Not "-er": it would make "Meister" "meist".
-    if w.endswith("innen") and len(w) >= 8:
-        return w[:-3]
-    for suffix in ("en", "es", "e", "n", "s"):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 4:
-            return w[: -len(suffix)]
-    return w
-
-
 def _fold_fr(word: str) -> str:
-    w = word.lower().translate(_ACCENTS)
+    w = word.lower().translate(ACCENTS)
     if len(w) > 3 and w[-1] in "sx":
         return w[:-1]
     return w
 
 
 def _fold_es(word: str) -> str:
-    w = word.lower().translate(_ACCENTS)
+    w = word.lower().translate(ACCENTS)
     if len(w) > 4 and w.endswith("es") and w[-3] not in "aeiou":
         return w[:-2]
     if len(w) > 3 and w[-1] == "s":
@@ -130,7 +115,7 @@ def _fold_es(word: str) -> str:
 #: Language -> word normalizer shared by the lexicon and the text ("Wahlen" -> "wahl").
 FOLDS: dict[str, Callable[[str], str]] = {
     "en": lower_singular,
-    "de": lru_cache(maxsize=WORD_CACHE)(_fold_de),
+    "de": fold_german,
     "fr": lru_cache(maxsize=WORD_CACHE)(_fold_fr),
     "es": lru_cache(maxsize=WORD_CACHE)(_fold_es),
 }

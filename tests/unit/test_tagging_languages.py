@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from consumers.tagging import Tagger, entities, keywords, load_tagger, topics
-from consumers.tagging.text import tokens
+from consumers.tagging.text import fold_german, tokens
 
 # The seed's four article paragraphs, byte for byte (shared/seeds/000_3d09ccc959e3e02c.txt).
 
@@ -251,3 +251,23 @@ def test_hindi_keywords_are_whole_words(tagger: Tagger) -> None:
     words = set(" ".join(HINDI).replace("।", " ").split())
     assert found and all(w in words for k in found for w in k.split())
     assert "बस सेवा" in found
+
+
+def test_german_keywords_are_nouns_and_names_counted_across_inflections() -> None:
+    # From fundus-news-dev: "bleibt", "zuvor", "getötet" were keywords alone or ended one
+    # ("Palästinenser erschossen"); "Kinder" and "Kindern", "Trump" and "Trumps" were two.
+    text = (
+        "Die Kinder bleiben zuvor zu Hause, sagte Trump. Trumps Regierung bleibt hart. "
+        "Den Kindern fehlt die Schule, weil die Schule geschlossen bleibt. Die Eltern der "
+        "Kinder wurden zuvor informiert, dass die Schule geschlossen bleibt. Trumps Plan "
+        "für die Kinder bleibt umstritten; zuvor hatte Trump die Schule gelobt."
+    )
+    found = [k for k, _ in keywords.extract(tokens(text), tokens("Schulen zu"), "de")]
+    assert found
+    # Every keyword ends in a capitalized word: a noun or a name.
+    assert all(k.split()[-1][0].isupper() for k in found), found
+    assert not {"bleibt", "zuvor", "geschlossen"} & set(found)
+    stems = [" ".join(map(fold_german, k.split())) for k in found]
+    assert len(stems) == len(set(stems)), found
+    assert "Kinder" in found and "Kindern" not in found
+    assert "Trump" in found and "Trumps" not in found
