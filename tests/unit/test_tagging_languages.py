@@ -271,3 +271,19 @@ def test_german_keywords_are_nouns_and_names_counted_across_inflections() -> Non
     assert len(stems) == len(set(stems)), found
     assert "Kinder" in found and "Kindern" not in found
     assert "Trump" in found and "Trumps" not in found
+
+
+def test_a_common_word_inside_a_name_keeps_its_capital_in_a_keyword() -> None:
+    # "Kansas city" and "south Africa" were keywords: "city" and "south" are also written
+    # lowercase, and every such word was lowercased even inside a name.
+    text = (
+        "Storms hit Kansas City on Monday. The city said Kansas City schools will close. "
+        "Farther south, the pipeline to South Africa opened. Officials in South Africa "
+        "said the pipeline runs south. Rural Kansas voted early. In rural towns the rural "
+        "vote is strong. Rural Kansas decides."
+    )
+    found = [k for k, _ in keywords.extract(tokens(text), tokens(""), "en", 20)]
+    assert "Kansas City" in found and "South Africa" in found
+    assert not {"Kansas city", "south Africa"} & set(found)
+    # A capital at a sentence start is no name's: "Rural" stays a common word.
+    assert "rural Kansas" in found and "Rural Kansas" not in found
