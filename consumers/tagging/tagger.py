@@ -17,7 +17,7 @@ from schemas.article import Tag, TagKind, Tags
 TAGGER_NAME = "newsflow-tagger"
 # Bump on any change that alters the tags produced for the same input.
 TAGGER_VERSION = "0.5.9"
-KEYWORDS_VERSION = "newsflow-keywords/2"
+KEYWORDS_VERSION = "newsflow-keywords/3"
 
 
 @dataclass(frozen=True)
