@@ -281,6 +281,16 @@ AMBIGUOUS: frozenset[str] = frozenset(
         "Guernsey",
         "Montserrat",
         "Bermuda",
+        # Local names that are words or first names in their language: "réunion" is a
+        # meeting in French (a French paper's "Réunion de crise" was Réunion), and Maurice,
+        # Mauricio, Maurizio are Mauritius and a first name.
+        "Réunion",
+        "Reunión",
+        "Riunione",
+        "Maurice",
+        "Mauricio",
+        "Maurizio",
+        "Géorgie",
     }
 )
 

@@ -16,7 +16,7 @@ from schemas.article import Tag, TagKind, Tags
 
 TAGGER_NAME = "newsflow-tagger"
 # Bump on any change that alters the tags produced for the same input.
-TAGGER_VERSION = "0.5.9"
+TAGGER_VERSION = "0.5.10"
 KEYWORDS_VERSION = "newsflow-keywords/3"
 
 

@@ -321,6 +321,23 @@ def test_countries_ambiguous_name_needs_ner_place() -> None:
     assert find_countries(tokens(text).text, places=["Jordan"]) == ["JO"]
 
 
+@pytest.mark.parametrize(
+    ("language", "text", "word"),
+    [
+        ("fr", "Réunion de crise à l'Élysée avec Maurice Dupont.", "Réunion"),
+        ("es", "Reunión del consejo con Mauricio Pérez.", "Reunión"),
+        ("it", "Riunione del governo con Maurizio Rossi.", "Riunione"),
+    ],
+)
+def test_a_country_name_that_is_a_word_or_first_name_in_the_language_needs_ner(
+    language: str, text: str, word: str
+) -> None:
+    # "réunion" is a meeting, Maurice a first name: neither is Réunion or Mauritius unless NER
+    # called it a place.
+    assert find_countries(tokens(text).text, language=language) == []
+    assert find_countries(tokens(text).text, places=[word], language=language) == ["RE"]
+
+
 def test_topics_sport(tagger: Tagger) -> None:
     tags = tagger.tag(
         "Late goal sends United into the cup final",
