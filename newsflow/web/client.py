@@ -309,14 +309,36 @@ class WebClient:
         """robots.txt's answer, tried again as a page is on 429, 5xx, a timeout or a refused
         connection: its failure disallows the whole site (RFC 9309), so a blip of the
         server's must not cost every link of the site found meanwhile (robots_disallowed
-        dead letters)."""
+        dead letters). The last answer is returned whatever its status."""
         want = Want(max_bytes=MAX_ROBOTS_BYTES, html_only=False, accept="text/plain")
-        origin, cap = origin_of(url), self.crawl.max_retry_wait_seconds
+        answer, _ = await self._attempts(url, origin_of(url), trusted, want, None, robots=True)
+        return answer
+
+    # --- one URL, with retries -----------------------------------------------------------
+
+    async def _attempts(
+        self,
+        url: str,
+        origin: Origin,
+        trusted: Origin,
+        want: Want,
+        validators: Validators | None,
+        cookie: str | None = None,
+        robots: bool = False,
+    ) -> tuple[_Answer, float | None]:
+        """The first answer that is not a 429 or 5xx, else the last one, with the wait its
+        Retry-After asked for. Tried again on those, a timeout or a refused connection:
+        after what the server asks, or backing off; a server asking for longer than the cap
+        is answered at once. A request that fails on its last attempt raises its FetchError.
+        """
+        cap = self.crawl.max_retry_wait_seconds
         attempts = self.crawl.max_retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                answer = await self._once(url, origin, trusted, want, None, robots=True)
+                answer = await self._once(
+                    url, origin, trusted, want, validators, robots=robots, cookie=cookie
+                )
             except FetchError as exc:
                 if exc.reason not in _RETRYABLE_REASONS or last:
                     raise
@@ -324,11 +346,11 @@ class WebClient:
                 continue
             asked = retry_after(answer.headers.get("retry-after"))
             if answer.status not in _RETRYABLE or last or (asked is not None and asked > cap):
-                return answer
-            await asyncio.sleep(asked if asked is not None else backoff(attempt, cap))
+                return answer, asked
+            wait = asked if asked is not None else backoff(attempt, cap)
+            log.info("%s: HTTP %d, trying again in %.1f s", url, answer.status, wait)
+            await asyncio.sleep(wait)
         raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
-
-    # --- one URL, with retries -----------------------------------------------------------
 
     async def _with_retries(
         self,
@@ -339,31 +361,18 @@ class WebClient:
         validators: Validators | None,
         cookie: str | None = None,
     ) -> _Answer:
+        """A page's answer to keep (``_judged``) after the retries, else its FetchError."""
+        answer, asked = await self._attempts(url, origin, trusted, want, validators, cookie)
+        if answer.status not in _RETRYABLE:
+            return self._judged(url, answer)
+        reason = FetchReason.RATE_LIMITED if answer.status == 429 else FetchReason.SERVER_ERROR
         cap = self.crawl.max_retry_wait_seconds
+        if asked is not None and asked > cap:
+            raise FetchError(
+                reason, f"{url}: HTTP {answer.status}, Retry-After {asked:.0f} s > {cap:g} s"
+            )
         attempts = self.crawl.max_retries + 1
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            try:
-                answer = await self._once(url, origin, trusted, want, validators, cookie=cookie)
-            except FetchError as exc:
-                if exc.reason not in _RETRYABLE_REASONS or last:
-                    raise
-                await asyncio.sleep(backoff(attempt, cap))
-                continue
-            if answer.status not in _RETRYABLE:
-                return self._judged(url, answer)
-            reason = FetchReason.RATE_LIMITED if answer.status == 429 else FetchReason.SERVER_ERROR
-            asked = retry_after(answer.headers.get("retry-after"))
-            if last:
-                raise FetchError(reason, f"{url}: HTTP {answer.status} after {attempts} attempts")
-            if asked is not None and asked > cap:
-                raise FetchError(
-                    reason, f"{url}: HTTP {answer.status}, Retry-After {asked:.0f} s > {cap:g} s"
-                )
-            wait = asked if asked is not None else backoff(attempt, cap)
-            log.info("%s: HTTP %d, trying again in %.1f s", url, answer.status, wait)
-            await asyncio.sleep(wait)
-        raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
+        raise FetchError(reason, f"{url}: HTTP {answer.status} after {attempts} attempts")
 
     def _judged(self, url: str, answer: _Answer) -> _Answer:
         """The answer if it is one to keep (200, 304, a redirect), else its FetchError."""
