@@ -19,8 +19,9 @@ from typing import Any, NamedTuple, cast
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError, MessageSizeTooLargeError
+from kafka.errors import BrokerResponseError, KafkaError, MessageSizeTooLargeError
 
+from consumers.health import WorkerGaveUp
 from newsflow.elastic.hits import Hit
 from newsflow.kafka.delivery import Outbox
 from schemas import AnyStageReason, Article, DeadLetter, IndexedEvent, IndexReason, Stage
@@ -29,18 +30,54 @@ from schemas.failures import PermanentError, TransientError
 log = logging.getLogger(__name__)
 
 
-class KafkaSink:
-    """Publishes keyed messages to one topic; ``flush`` returns once the broker acked them all."""
+def refused_for_good(error: KafkaError) -> bool:
+    """Whether the broker itself answered a send with an error no retry can fix.
 
-    def __init__(self, producer: KafkaProducer, topic: str, stage: Stage) -> None:
+    Only the broker's own answers count: a send that timed out or lost its connection (the
+    broker away) is waited out as ever.
+    """
+    return isinstance(error, BrokerResponseError) and not error.retriable
+
+
+#: What a record batch adds to one record's key and value on the wire (a v2 batch header is
+#: 61 bytes, a record's own framing a few more), with room to spare.
+RECORD_OVERHEAD_BYTES = 512
+
+
+class KafkaSink:
+    """Publishes keyed messages to one topic; ``flush`` returns once the broker acked them all.
+
+    ``max_message_bytes`` is the topic's own limit (newsflow.kafka.topics.message_limit): a
+    message over it is refused here, as a PermanentError of that one message. Sent, the
+    broker would refuse it with MESSAGE_TOO_LARGE, which kafka-python's idempotent producer
+    takes as fatal: that send, every other one in flight and every later one fail, and the
+    worker retried the batch as "downstream unavailable" forever.
+    """
+
+    def __init__(
+        self,
+        producer: KafkaProducer,
+        topic: str,
+        stage: Stage,
+        max_message_bytes: int | None = None,
+    ) -> None:
         self.topic = topic
         self.stage = stage
+        self.max_message_bytes = max_message_bytes
         self._outbox: Outbox[tuple[bytes, bytes]] = Outbox(producer, topic)
         # Sent but not acknowledged last time: sent again on the next flush.
         self._retry: list[tuple[bytes, bytes]] = []
         self._bytes = 0
 
     def add(self, key: bytes, value: bytes) -> None:
+        limit = self.max_message_bytes
+        size = len(key) + len(value) + RECORD_OVERHEAD_BYTES
+        if limit is not None and size > limit:
+            raise PermanentError(
+                self.stage,
+                AnyStageReason.TOO_LARGE_FOR_TOPIC,
+                f"{len(value)} bytes; {self.topic} accepts at most {limit} (max.message.bytes)",
+            )
         try:
             self._outbox.send((key, value), key, value)
         except MessageSizeTooLargeError as exc:
@@ -62,6 +99,15 @@ class KafkaSink:
         self._bytes = sum(len(value) for _, value in self._retry)
         if settled.failed:
             error = settled.failed[0][1]
+            if refused_for_good(error):
+                # MESSAGE_TOO_LARGE past the check in add (the topic's limit lowered since
+                # the worker started), an authorization error: the idempotent producer is
+                # now failed for good, so a retry can never succeed. A restarted worker has
+                # a new producer and reads the topic's limit again.
+                raise WorkerGaveUp(
+                    f"{self.topic} refused {len(settled.failed)} messages for good ({error}); "
+                    "the producer cannot send any more"
+                )
             raise TransientError(
                 f"{len(settled.failed)} messages to {self.topic} not acknowledged: {error}"
             )
@@ -359,4 +405,9 @@ class DeadLetterWriter:
         if settled.failed:
             # The whole batch is written again on the retry: a letter twice beats none.
             error = settled.failed[0][1]
+            if refused_for_good(error):  # as in KafkaSink.flush: the producer is failed now
+                raise WorkerGaveUp(
+                    f"{self.topic} refused {len(settled.failed)} dead letters for good "
+                    f"({error}); the producer cannot send any more"
+                )
             raise TransientError(f"dead-letter topic not acknowledging: {error}") from error

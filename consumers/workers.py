@@ -31,7 +31,7 @@ from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
 from newsflow.kafka.clients import group_instance_id, make_consumer, make_producer
 from newsflow.kafka.groups import remove_static_member, unowned_partitions
-from newsflow.kafka.topics import ensure_topics
+from newsflow.kafka.topics import ensure_topics, message_limit
 from newsflow.settings import Settings
 from schemas import Stage
 from schemas.decode import parse_article, parse_link
@@ -143,7 +143,14 @@ def worker_loop(
         handler=handler,
         sink=sink,
         dlq=DeadLetterWriter(
-            producer, settings.topics.dead_letter, settings.limits.max_message_bytes
+            producer,
+            settings.topics.dead_letter,
+            # The topic's own limit if it is lower (see KafkaSink): a letter over it is
+            # written truncated rather than refused.
+            min(
+                settings.limits.max_message_bytes,
+                message_limit(settings, settings.topics.dead_letter),
+            ),
         ),
         policy=policy or policy_from(settings),
         name=name,
@@ -174,7 +181,12 @@ def run_clean_worker(
     )
     stage.start()
     producer = when_reachable(lambda: make_producer(settings), "Kafka", wait)
-    sink = KafkaSink(producer, settings.topics.clean, stage=Stage.CLEAN)
+    sink = KafkaSink(
+        producer,
+        settings.topics.clean,
+        stage=Stage.CLEAN,
+        max_message_bytes=message_limit(settings, settings.topics.clean),
+    )
 
     def handle(record: ConsumerRecord) -> None:
         key, value = stage.run(record.value or b"")

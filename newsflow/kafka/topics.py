@@ -71,3 +71,28 @@ def ensure_topics(settings: Settings) -> list[str]:
         return created
     finally:
         admin.close()
+
+
+def message_limit(settings: Settings, topic: str) -> int:
+    """The largest message ``topic`` accepts (its ``max.message.bytes``), as the broker says.
+
+    ensure_topics raises it to the pipeline's limit, but cannot always (no permission, a
+    topic someone else configured): a message over the topic's own limit is refused by the
+    broker, and kafka-python's idempotent producer treats that refusal as fatal, failing
+    every send after it. Writers check against this before sending. The pipeline's own limit
+    when the broker does not say.
+    """
+    fallback = settings.limits.max_message_bytes
+    admin = make_admin(settings)
+    try:
+        resource = ConfigResource(
+            ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": None}
+        )
+        found = admin.describe_configs([resource], config_filter="all")
+        value = found["topic"][topic]["max.message.bytes"]["value"]
+        return int(value)
+    except (KafkaError, KeyError, TypeError, ValueError) as exc:
+        log.warning("max.message.bytes of %s unknown (%s); assuming %d", topic, exc, fallback)
+        return fallback
+    finally:
+        admin.close()

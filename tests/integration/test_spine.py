@@ -7,6 +7,7 @@ Every wait here is on a condition with a generous deadline, never on a fixed idl
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
+from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.consumer.fetcher import ConsumerRecord
 from poison_stages import on_cue
 from test_pipeline import (
@@ -33,14 +35,14 @@ from test_pipeline import (
 
 from consumers.batches import BatchPolicy
 from consumers.dlq import list_dead_letters, replay
-from consumers.health import EXIT_STALLED
+from consumers.health import EXIT_STALLED, WorkerGaveUp
 from consumers.loop import WorkerLoop
 from consumers.runner import StageProcess
 from consumers.sinks import DeadLetterWriter, KafkaSink
 from consumers.workers import run_clean_worker, run_index_worker
-from newsflow.kafka.clients import make_consumer, make_producer
+from newsflow.kafka.clients import make_admin, make_consumer, make_producer
 from newsflow.kafka.groups import GroupState, describe_group, remove_static_member
-from newsflow.kafka.topics import ensure_topics
+from newsflow.kafka.topics import ensure_topics, message_limit
 from newsflow.settings import Settings
 from schemas import RawArticle, Stage
 
@@ -344,6 +346,83 @@ def test_a_page_slower_than_the_limit_is_dead_lettered_as_timeout(
     letters = list_dead_letters(settings)
     assert [(d.error_type, d.original_key) for d in letters] == [("timeout", b"slow")]
     assert "1 s" in letters[0].error_message
+
+
+def _with_clean_topic_limit(settings: Settings, limit: int) -> Settings:
+    """Fresh topics, uncompressed sends (sizes on the wire are the sizes here), and a clean
+    topic that accepts at most ``limit`` bytes a message."""
+    settings = with_partitions(settings, 1)
+    settings = settings.model_copy(
+        update={"kafka": settings.kafka.model_copy(update={"compression": "none"})}
+    )
+    ensure_topics(settings)
+    admin = make_admin(settings)
+    try:
+        resource = ConfigResource(
+            ConfigResourceType.TOPIC,
+            settings.topics.clean,
+            configs={"max.message.bytes": str(limit)},
+        )
+        admin.alter_configs([resource], incremental=True)
+    finally:
+        admin.close()
+    wait_until(
+        "the lower limit to apply",
+        lambda: message_limit(settings, settings.topics.clean) == limit,
+        60,
+    )
+    return settings
+
+
+def _pass_through(sink: KafkaSink) -> Callable[[ConsumerRecord], None]:
+    def handle(record: ConsumerRecord) -> None:
+        sink.add(record.key or b"", record.value or b"")
+
+    return handle
+
+
+def test_a_result_over_the_clean_topics_limit_is_dead_lettered_not_retried_forever(
+    stack: Any, settings: Settings
+) -> None:
+    """The clean topic accepts less than the pipeline's limit (someone configured it so, or
+    ensure_topics could not raise it). The broker refused the big result, kafka-python's
+    idempotent producer took that as fatal, and the worker retried the batch as "downstream
+    unavailable" forever, every later send failing too."""
+    settings = _with_clean_topic_limit(settings, 100_000)
+    big = os.urandom(100_000).hex().encode()
+    publish_raw(settings, [(b"a", b"small-1"), (b"big", big), (b"b", b"small-2")])
+    producer = make_producer(settings)
+    limit = message_limit(settings, settings.topics.clean)
+    sink = KafkaSink(producer, settings.topics.clean, stage=Stage.CLEAN, max_message_bytes=limit)
+    loop = _clean_loop(settings, producer, sink, _pass_through(sink), 10)
+    try:
+        stats = loop.run(idle_exit_seconds=1)
+    finally:
+        producer.close()
+    assert stats.consumed == 3 and stats.dead_lettered == 1
+    (letter,) = list_dead_letters(settings)
+    assert (letter.error_type, letter.original_key) == ("too_large_for_topic", b"big")
+    assert "100000" in letter.error_message
+    assert sorted(_clean_values(settings)) == [b"small-1", b"small-2"]
+    assert committed_total(settings, settings.groups.clean, settings.topics.raw) == 3
+
+
+def test_a_send_the_broker_refuses_for_good_ends_the_worker_instead_of_a_retry_loop(
+    stack: Any, settings: Settings
+) -> None:
+    """The topic's limit was lowered after the worker read it: the broker's refusal leaves
+    the producer failed for good, so the worker exits (3, restart me) with the reason."""
+    settings = _with_clean_topic_limit(settings, 100_000)
+    publish_raw(settings, [(b"big", os.urandom(100_000).hex().encode())])
+    producer = make_producer(settings)
+    sink = KafkaSink(producer, settings.topics.clean, stage=Stage.CLEAN)  # the limit unknown
+    loop = _clean_loop(settings, producer, sink, _pass_through(sink), 10)
+    try:
+        with pytest.raises(WorkerGaveUp, match="MessageSizeTooLarge"):
+            loop.run(idle_exit_seconds=1)
+    finally:
+        producer.close()
+    assert committed_total(settings, settings.groups.clean, settings.topics.raw) == 0
 
 
 def test_an_oversized_dead_letter_is_written_truncated_and_replays_whole(
