@@ -27,6 +27,7 @@ import contextlib
 import logging
 import os
 import pickle
+import resource
 import signal
 import socket
 import subprocess
@@ -54,8 +55,21 @@ class StageStartError(RuntimeError):
     """The stage's child process could not start (an import or model load failed)."""
 
 
-def _child_main(conn: Connection, parent: int) -> None:
+def _cap_memory(limit: int) -> None:
+    """Caps this process's address space at ``limit`` bytes (0: no cap).
+
+    Past it an allocation fails: Python raises MemoryError (answered as "out_of_memory"), C
+    code that cannot cope dies (answered as "stage_crashed" by the parent). Either costs one
+    message, not the host's memory. The address space, not the resident size: the kernel
+    enforces it at allocation time, and a stage's mappings are mostly its own heap.
+    """
+    if limit > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _child_main(conn: Connection, parent: int, memory_limit: int = 0) -> None:
     """The child's loop: build the stage once, then answer one message at a time."""
+    _cap_memory(memory_limit)
     try:
         try:
             factory: StageFactory = pickle.loads(conn.recv_bytes())
@@ -79,6 +93,14 @@ def _child_main(conn: Connection, parent: int) -> None:
         try:
             key, out = stage(value)
             answer: tuple[Any, ...] = ("ok", key, out)
+        except MemoryError:
+            # The parent replaces this child after this answer (StageProcess.run).
+            answer = (
+                "failed",
+                "",
+                str(AnyStageReason.OUT_OF_MEMORY),
+                f"the stage needed more than its {memory_limit // 2**20} MB of memory",
+            )
         except PermanentError as exc:
             answer = ("failed", str(exc.stage), str(exc.reason), exc.message)
         except Exception as exc:  # a bug in a stage costs one message, not the child
@@ -103,8 +125,11 @@ class StageProcess:
         timeout: float,
         stage: Stage,
         start_timeout: float = 300.0,
+        memory_limit: int = 0,
     ) -> None:
         self.factory = factory
+        #: The child's address space in bytes (0: uncapped); see _cap_memory.
+        self.memory_limit = memory_limit
         self.timeout = timeout
         self.stage = stage
         self.start_timeout = start_timeout
@@ -136,6 +161,7 @@ class StageProcess:
                     str(theirs.fileno()),
                     str(os.getpid()),
                     str(level),
+                    str(self.memory_limit),
                 ],
                 pass_fds=(theirs.fileno(),),
                 env=env,
@@ -224,11 +250,16 @@ class StageProcess:
         if answer[0] == "ok":
             return answer[1], answer[2]
         _, stage, reason, message = answer
+        if reason == AnyStageReason.OUT_OF_MEMORY:
+            # A heap that hit the cap stays large and fragmented: the next message gets a
+            # fresh child, as after a crash.
+            self._kill()
         raise PermanentError(Stage(stage) if stage else self.stage, reason, message)
 
 
 if __name__ == "__main__":
-    # The child: `python -m consumers.runner FD PARENT_PID LOG_LEVEL`, from StageProcess.start.
+    # The child: `python -m consumers.runner FD PARENT_PID LOG_LEVEL MEMORY_LIMIT`, from
+    # StageProcess.start.
     # Ctrl-C in a terminal signals the whole process group, this child too. The parent decides
     # what it means (a worker finishes its message and stops; `clean` stops), and the child
     # ends when the parent closes the socket or kills it; dying of KeyboardInterrupt here
@@ -237,4 +268,4 @@ if __name__ == "__main__":
     logging.basicConfig(
         level=int(sys.argv[3]), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    _child_main(Connection(int(sys.argv[1])), int(sys.argv[2]))
+    _child_main(Connection(int(sys.argv[1])), int(sys.argv[2]), int(sys.argv[4]))

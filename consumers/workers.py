@@ -178,6 +178,7 @@ def run_clean_worker(
         functools.partial(clean_stage, settings.limits),
         settings.limits.clean_timeout_seconds,
         stage=Stage.CLEAN,
+        memory_limit=settings.limits.stage_memory_mb * 2**20,
     )
     stage.start()
     producer = when_reachable(lambda: make_producer(settings), "Kafka", wait)

@@ -165,6 +165,12 @@ class Limits(BaseSettings):
 
     max_input_bytes: int = Field(default=5_000_000, ge=1)
     clean_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Address space of a stage's child process (consumers.runner). The clean stage with its
+    # models takes ~490 MB; without a cap one page that makes a parser allocate without end
+    # takes the host's memory, and the kernel's OOM killer picks a victim: Kafka or
+    # Elasticsearch as likely as the worker. Over the cap, the message is dead-lettered as
+    # "out_of_memory".
+    stage_memory_mb: int = Field(default=2048, ge=256)
     http_connect_timeout: float = Field(default=5.0, gt=0)
     http_read_timeout: float = Field(default=20.0, gt=0)
 

@@ -90,6 +90,8 @@ class AnyStageReason(StrEnum):
     TIMEOUT = "timeout"
     # The stage's process died on the message (a crash in C code, out of memory).
     STAGE_CRASHED = "stage_crashed"
+    # The stage needed more memory than its process may have (Limits.stage_memory_mb).
+    OUT_OF_MEMORY = "out_of_memory"
 
 
 Reason = ProduceReason | FetchReason | DecodeReason | CleanReason | IndexReason | AnyStageReason

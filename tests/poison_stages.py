@@ -18,8 +18,8 @@ from schemas.failures import PermanentError
 
 
 def on_cue() -> StageFn:
-    """Upper-cases a message, unless it starts with a cue: hang-in-c, crash, fail, slow (takes
-    1.5 s first)."""
+    """Upper-cases a message, unless it starts with a cue: hang-in-c, crash, hog (memory),
+    fail, slow (takes 1.5 s first)."""
 
     def run(value: bytes) -> tuple[bytes, bytes]:
         if value.startswith(b"slow"):
@@ -30,6 +30,11 @@ def on_cue() -> StageFn:
             re.match(r"(a+)+$", "a" * 64 + "b")
         if value.startswith(b"crash"):
             os.kill(os.getpid(), signal.SIGSEGV)
+        if value.startswith(b"hog"):
+            # Up to 3 GB, 64 MB at a time (calloc'd, so pages are reserved, not touched): a
+            # page that makes a parser allocate without end. Uncapped, it returns.
+            held = [bytes(64 * 2**20) for _ in range(48)]
+            del held
         if value.startswith(b"fail"):
             raise PermanentError(Stage.CLEAN, CleanReason.EMPTY, "the message asked for it")
         return value[:16], value.upper()

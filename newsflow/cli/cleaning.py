@@ -105,7 +105,13 @@ def _run(
     factory = functools.partial(file_stage, fmt, tag, limits)
     count = max(1, min(workers, len(files)))
     processes = [
-        StageProcess(factory, limits.clean_timeout_seconds, Stage.CLEAN) for _ in range(count)
+        StageProcess(
+            factory,
+            limits.clean_timeout_seconds,
+            Stage.CLEAN,
+            memory_limit=limits.stage_memory_mb * 2**20,
+        )
+        for _ in range(count)
     ]
     idle: queue.SimpleQueue[StageProcess] = queue.SimpleQueue()
     for process in processes:

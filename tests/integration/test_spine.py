@@ -315,6 +315,37 @@ def test_a_stage_hung_in_c_code_does_not_block_its_partition(
     assert sorted(_clean_values(settings)) == [b"FIRST", b"SECOND", b"THIRD"]
 
 
+def test_a_stage_that_allocates_without_end_is_capped_and_dead_lettered(
+    stack: Any, settings: Settings
+) -> None:
+    """A message that makes the stage allocate 3 GB: its child had no memory cap, so the
+    message went through (or, with a real parser and no end, the host ran out of memory and
+    the OOM killer chose among the worker, Kafka and Elasticsearch)."""
+    settings = with_partitions(settings, 1)
+    ensure_topics(settings)
+    publish_raw(settings, [(None, v) for v in (b"first", b"hog here", b"second")])
+    producer = make_producer(settings)
+    stage = StageProcess(on_cue, timeout=60.0, stage=Stage.CLEAN, memory_limit=1024 * 2**20)
+    sink = KafkaSink(producer, settings.topics.clean, stage=Stage.CLEAN)
+
+    def handle(record: ConsumerRecord) -> None:
+        key, value = stage.run(record.value or b"")
+        sink.add(key, value)
+
+    loop = _clean_loop(settings, producer, sink, handle, 10)
+    try:
+        stats = loop.run(idle_exit_seconds=1)
+    finally:
+        stage.close()
+        producer.close()
+    assert stats.consumed == 3
+    (letter,) = list_dead_letters(settings)
+    assert (letter.error_type, letter.original) == ("out_of_memory", b"hog here")
+    assert "1024 MB" in letter.error_message
+    assert stage.restarts == 1  # the message after it got a fresh child
+    assert sorted(_clean_values(settings)) == [b"FIRST", b"SECOND"]
+
+
 def test_a_page_slower_than_the_limit_is_dead_lettered_as_timeout(
     stack: Any, settings: Settings, es: Elasticsearch
 ) -> None:
