@@ -103,6 +103,32 @@ def list_dead_letters(settings: Settings, limit: int = 1000) -> list[DeadLetter]
         consumer.close()
 
 
+@dataclass(frozen=True)
+class Failure:
+    """One message that failed, as `dlq list` shows it: its latest letter and how often."""
+
+    latest: DeadLetter
+    times: int
+
+
+def by_message(letters: list[DeadLetter]) -> list[Failure]:
+    """The letters grouped by the message they carry (same original bytes and key), in the
+    order of each message's latest failure.
+
+    A replayed letter that fails again is a new letter; the old one stays on the topic. After
+    two replays of 2,500 poison messages the topic held 7,500 letters, listed as 7,500
+    failures with nothing saying they were the same 2,500 messages failing again.
+    """
+    groups: dict[tuple[str, bytes | None], list[DeadLetter]] = {}
+    for letter in letters:
+        digest = letter.original_sha256 or hashlib.sha256(letter.original).hexdigest()
+        groups.setdefault((digest, letter.original_key), []).append(letter)
+    failures = [
+        Failure(max(group, key=lambda d: d.failed_at), len(group)) for group in groups.values()
+    ]
+    return sorted(failures, key=lambda f: f.latest.failed_at)
+
+
 def whole_original(settings: Settings, letter: DeadLetter) -> bytes | None:
     """The full original of a truncated dead letter, read again from where it was consumed.
 

@@ -324,18 +324,23 @@ def dlq_list(
     show_body: bool = typer.Option(False, help="Print the first bytes of each original."),
 ) -> None:
     """Lists dead letters: stage, reason and where the original message came from."""
-    from consumers.dlq import list_dead_letters, origin_of
+    from consumers.dlq import by_message, list_dead_letters, origin_of
 
     letters = list_dead_letters(settings_of(ctx), limit=limit)
-    table = Table("failed at", "stage")
+    failures = by_message(letters)
+    # One row per message: a replayed message that failed again is a new letter, and is
+    # shown with its latest reason and how often it failed, not as another failure.
+    table = Table("failed at", "times", "stage")
     table.add_column("reason", overflow="fold")
     table.add_column("message", overflow="fold")
     # Folded, not cut short: a path or an offset is no use with its end missing.
     table.add_column("input", overflow="fold")
     table.add_column("from", overflow="fold")
-    for d in letters:
+    for failure in failures:
+        d = failure.latest
         table.add_row(
             d.failed_at.strftime("%Y-%m-%d %H:%M:%S"),
+            str(failure.times),
             d.stage.value,
             d.error_type,
             escape(displayable(d.error_message, 80)),
@@ -344,9 +349,9 @@ def dlq_list(
         )
         if show_body:
             head = d.original[:300].decode("utf-8", "replace")
-            table.add_row("", "", "", escape(displayable(head, 300)), "", "")
+            table.add_row("", "", "", "", escape(displayable(head, 300)), "", "")
     console.print(table)
-    console.print(f"{len(letters)} dead letter(s)")
+    console.print(f"{len(letters)} dead letter(s) of {len(failures)} message(s)")
 
 
 @dlq_app.command("replay")

@@ -291,6 +291,27 @@ def test_dlq_replay_after_fixing_the_cause_indexes_them(
     assert replay(fixed).replayed == 0
 
 
+def test_a_replayed_letter_that_fails_again_is_listed_as_the_same_message(
+    stack: Any, settings: Settings
+) -> None:
+    """Replayed twice without fixing the cause, 2 poison messages leave 6 letters; `dlq list`
+    showed 6 failures with nothing tying them together."""
+    ensure_topics(settings)
+    publish_raw(settings, [(b"p1", b"\xff\xfe not json"), (b"p2", b'{"not": "a raw article"}')])
+    run_clean_worker(settings, idle_exit_seconds=2)
+    for _ in range(2):
+        assert replay(settings).replayed == 2  # only the letters written since the last one
+        run_clean_worker(settings, idle_exit_seconds=2)
+    assert len(list_dead_letters(settings)) == 6
+
+    listed = newsflow_cli.run(["dlq", "list"], newsflow_cli.child_env(settings))
+    out = newsflow_cli.output(listed)
+    assert listed.returncode == 0, out
+    assert "6 dead letter(s) of 2 message(s)" in out
+    rows = [line for line in out.splitlines() if "undecodable" in line or "schema_inval" in line]
+    assert len(rows) == 2 and all(" 3 " in row for row in rows), out
+
+
 def _keys_on(settings: Settings, topic: str) -> list[bytes | None]:
     """The key of every message on ``topic``."""
     consumer = make_consumer(settings, None, consumer_timeout_ms=5000)
