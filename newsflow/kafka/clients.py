@@ -212,12 +212,22 @@ def assignors(group_instance_id: str | None) -> tuple[type, ...]:
     return (CooperativeStickyAssignor,)
 
 
+def heartbeat_interval_ms(session_timeout_ms: int) -> int:
+    """How often a group member heartbeats: every 3 s, and at least three times a session."""
+    return min(3_000, session_timeout_ms // 3)
+
+
 def make_consumer(settings: Settings, group_id: str | None, **overrides: Any) -> KafkaConsumer:
     """A consumer with auto-commit off: loops commit only after the downstream write succeeded."""
     opts: dict[str, Any] = {
         **kafka_common(settings),
         "group_id": group_id,
         "session_timeout_ms": settings.kafka.session_timeout_ms,
+        # At most a third of the session, as Kafka advises: the client's fixed 3 s left a
+        # short session (6 s, the lowest the settings allow) two heartbeats, one late
+        # answer from a busy host from being dropped, and every consumer made logged a
+        # warning about it (each `newsflow status` and worker start, in the worker's log).
+        "heartbeat_interval_ms": heartbeat_interval_ms(settings.kafka.session_timeout_ms),
         "max_poll_interval_ms": settings.kafka.max_poll_interval_ms,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
