@@ -485,9 +485,16 @@ class WorkerLoop:
         )
 
     def _sleep_in_group(self, seconds: float) -> None:
-        """Waits out a retry delay while still answering the group (nothing new is fetched)."""
+        """Waits out a retry delay while still answering the group (nothing new is fetched).
+
+        Also while stopping: the final commit after SIGTERM is what waits here. Returning at
+        once when stopping made its 20 attempts within a millisecond, so a worker stopped
+        while its group rebalanced (a rolling restart, another worker joining) always left
+        "with offsets not committed" and its last batch replayed. A second signal still ends
+        the wait (KeyboardInterrupt).
+        """
         until = time.monotonic() + seconds
-        while not self._stopping and time.monotonic() < until:
+        while time.monotonic() < until:
             self._keep_membership()
             time.sleep(min(0.2, max(0.0, until - time.monotonic())))
 

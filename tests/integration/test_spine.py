@@ -285,6 +285,64 @@ def _count(es: Elasticsearch, settings: Settings) -> int:
     return count(es, settings)
 
 
+def test_a_worker_stopped_during_a_rebalance_commits_its_last_batch(
+    stack: Any, settings: Settings
+) -> None:
+    """SIGTERM (``stop``) just after another member joined: the client refuses commits
+    (RebalanceInProgress) until this worker rejoins, which takes a poll. The final commit
+    made its 20 attempts within a millisecond, never polling, and left "with offsets not
+    committed" (seen with index workers joining and leaving)."""
+    settings = with_partitions(settings, 1)
+    ensure_topics(settings)
+    publish_raw(settings, [(None, b"first"), (None, b"second"), (None, b"last")])
+    producer = make_producer(settings)
+    sink = KafkaSink(producer, settings.topics.clean, stage=Stage.CLEAN)
+    joiner = make_consumer(settings, settings.groups.clean)
+    done = threading.Event()
+
+    def join() -> None:  # a second member that polls, so the rebalance can complete
+        joiner.subscribe([settings.topics.raw])
+        while not done.is_set():
+            joiner.poll(timeout_ms=100)
+
+    thread = threading.Thread(target=join, daemon=True)
+    loop: WorkerLoop | None = None
+
+    def handle(record: ConsumerRecord) -> None:
+        sink.add(record.value or b"", (record.value or b"").upper())
+        if record.value == b"last":
+            assert loop is not None
+            thread.start()
+            wait_until(
+                "the other member to join",
+                lambda: (
+                    describe_group(settings, settings.groups.clean, settings.topics.raw).state
+                    == "PreparingRebalance"
+                ),
+                120,
+            )
+            # The loop's own group duty between records (a poll, partitions paused) starts
+            # this worker's rejoin; until it completes, the client refuses commits.
+            coordinator = loop.consumer._coordinator
+            deadline = time.monotonic() + 120
+            while not coordinator.rebalance_in_progress() and time.monotonic() < deadline:
+                loop._keep_membership()
+            assert coordinator.rebalance_in_progress()
+            loop.stop()  # what SIGTERM does
+
+    loop = _clean_loop(settings, producer, sink, handle, 10)
+    try:
+        stats = loop.run()
+    finally:
+        done.set()
+        if thread.is_alive():
+            thread.join(timeout=30)
+        joiner.close()
+        producer.close()
+    assert stats.consumed == 3
+    assert committed_total(settings, settings.groups.clean, settings.topics.raw) == 3
+
+
 def test_a_stage_hung_in_c_code_does_not_block_its_partition(
     stack: Any, settings: Settings
 ) -> None:
