@@ -123,6 +123,11 @@ class Flight:
             raise self.error
         return True
 
+    @property
+    def aborted(self) -> bool:
+        """Whether the flight was told to stop retrying."""
+        return self._abort.is_set()
+
     def abort(self) -> None:
         """Stops retrying (the batch is not committed, so it replays); for a hard exit."""
         self._abort.set()

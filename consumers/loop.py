@@ -432,6 +432,17 @@ class WorkerLoop:
             self.liveness.waiting_downstream(flight.waiting is not None)
             if not wait:
                 return
+            if self._stopping and flight.waiting is not None and not flight.aborted:
+                # Asked to stop while downstream is away: the batch cannot land, and waiting
+                # for the outage to end ignored SIGTERM for as long as it lasted (a worker
+                # still retrying 20 min after it). Uncommitted, the batch replays.
+                log.warning(
+                    "%s: stopping while downstream is unavailable (%s); the batch in hand "
+                    "is not committed and will replay",
+                    self.name,
+                    flight.waiting,
+                )
+                flight.abort()
             self._keep_membership()
         self._apply_revocations()  # drops revoked partitions from the flight's offsets too
         self._flight = None

@@ -500,6 +500,71 @@ def test_index_worker_retries_while_elasticsearch_is_unreachable(
     assert committed_total(settings, settings.groups.index, settings.topics.clean) == 50
 
 
+def test_sigterm_while_elasticsearch_is_unreachable_ends_the_worker_and_loses_nothing(
+    stack: Any, settings: Settings, es: Elasticsearch, tmp_path: Path
+) -> None:
+    """SIGTERM while a bulk retried an outage: the worker went on retrying ("finishing the
+    batch in hand") for as long as the outage lasted."""
+    from newsflow.elastic.index import ensure_index
+    from newsflow.kafka.groups import describe_group
+
+    ensure_topics(settings)
+    ensure_index(es, settings.index)
+    host, port = settings.es.url.split("//")[1].split(":")
+    link = _Forwarder((host, int(port.rstrip("/"))))
+    articles = [
+        build_article(
+            raw_article(i), Extracted(paragraphs=[article_text(i)], extractor="t"), Tags()
+        )
+        for i in range(20)
+    ]
+    env = settings_env(settings, es_url=f"http://127.0.0.1:{link.port}", es_request_timeout=2)
+    log = tmp_path / "index.log"
+    link.start()
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [NEWSFLOW, "consume", "index"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+    def wait_until(what: str, condition: Callable[[], bool], timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}\n{log.read_text()}"
+            assert worker.poll() is None, f"the worker exited\n{log.read_text()}"
+            time.sleep(0.5)
+
+    try:
+        wait_until(
+            "the worker to own the topic",
+            lambda: (
+                not describe_group(settings, settings.groups.index, settings.topics.clean).unowned
+            ),
+        )
+        link.stop()
+        producer = make_producer(settings)
+        for a in articles:
+            producer.send(
+                settings.topics.clean, key=a.id.encode(), value=a.model_dump_json().encode()
+            )
+        producer.flush()
+        producer.close()
+        wait_until("a failed bulk", lambda: "downstream unavailable" in log.read_text())
+        worker.send_signal(signal.SIGTERM)
+        try:
+            code = worker.wait(timeout=120)  # the outage goes on: it must not wait for it
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running 120 s after SIGTERM\n{log.read_text()}")
+        assert code == 0, log.read_text()
+        assert "not committed and will replay" in log.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        link.stop()
+    assert committed_total(settings, settings.groups.index, settings.topics.clean) == 0
+    run_index_worker(settings, idle_exit_seconds=2)  # Elasticsearch is back: all replay
+    assert count(es, settings) == 20
+
+
 # --- graceful shutdown and scale-out ----------------------------------------------------------
 
 
