@@ -63,8 +63,16 @@ def _cap_memory(limit: int) -> None:
     message, not the host's memory. The address space, not the resident size: the kernel
     enforces it at allocation time, and a stage's mappings are mostly its own heap.
     """
-    if limit > 0:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if limit <= 0:
+        return
+    # Only ever lowered: a process started under a lower cap (a container's, a caller's
+    # ulimit) keeps it, and raising a hard limit is refused (ValueError) anyway.
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+
+    def lowered(current: int) -> int:
+        return limit if current == resource.RLIM_INFINITY else min(current, limit)
+
+    resource.setrlimit(resource.RLIMIT_AS, (lowered(soft), lowered(hard)))
 
 
 def _child_main(conn: Connection, parent: int, memory_limit: int = 0) -> None:
