@@ -19,7 +19,14 @@ from typing import Any, NamedTuple, cast
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import BrokerResponseError, KafkaError, MessageSizeTooLargeError
+from kafka.errors import (
+    BrokerResponseError,
+    InvalidProducerEpochError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    OutOfOrderSequenceNumberError,
+    UnknownProducerIdError,
+)
 
 from consumers.health import WorkerGaveUp
 from newsflow.elastic.hits import Hit
@@ -30,13 +37,29 @@ from schemas.failures import PermanentError, TransientError
 log = logging.getLogger(__name__)
 
 
+#: Broker answers the idempotent producer recovers from by itself: on Kafka 2.5+ it bumps
+#: its epoch and sends on (KIP-360); the records in flight then failed and are sent again.
+#: A broker restarted under load answers OutOfOrderSequenceNumber: taken for a refusal for
+#: good, it ended a soak's index worker (exit 3) that the next retry would have carried on.
+_PRODUCER_RECOVERS = (
+    OutOfOrderSequenceNumberError,
+    UnknownProducerIdError,
+    InvalidProducerEpochError,
+)
+
+
 def refused_for_good(error: KafkaError) -> bool:
     """Whether the broker itself answered a send with an error no retry can fix.
 
     Only the broker's own answers count: a send that timed out or lost its connection (the
-    broker away) is waited out as ever.
+    broker away) is waited out as ever, and so are the producer-state errors the producer
+    recovers from (``_PRODUCER_RECOVERS``).
     """
-    return isinstance(error, BrokerResponseError) and not error.retriable
+    return (
+        isinstance(error, BrokerResponseError)
+        and not error.retriable
+        and not isinstance(error, _PRODUCER_RECOVERS)
+    )
 
 
 #: What a record batch adds to one record's key and value on the wire (a v2 batch header is
