@@ -201,10 +201,29 @@ def quix(base: Settings, topic: str, total: int, logs: Path, probe: bool) -> dic
     if result.get("error"):
         log = next(logs.glob(f"{settings.index.alias}-*.log"), None)
         if log is not None:
-            result["log_tail"] = log.read_text()[-1500:]
+            text = log.read_text(errors="replace")
+            result["log_tail"] = text[-1500:]
+            why = last_error_line(text)
+            if why:
+                # The issue asks for the error Quix's client gives, not only an exit code.
+                result["error"] = f"{result['error']}: {why}"
     run.cleanup(es, keep={topic})
     es.close()
     return result
+
+
+def last_error_line(log: str) -> str | None:
+    """The last exception line of a Python traceback in ``log`` (``Type: message``), if any."""
+    found = None
+    for line in log.splitlines():
+        head = line.split(":", 1)[0]
+        named = bool(line) and not line[0].isspace()
+        if named and head.replace(".", "").replace("_", "").isalnum():
+            if head == "Traceback":
+                found = None  # a later traceback replaces an earlier one's error
+            elif head.endswith(("Error", "Exception", "Exit", "Interrupt")):
+                found = line.strip()
+    return found
 
 
 def _bulk(es_url: str, alias: str, docs: list[tuple[bytes, bytes]]) -> tuple[float, float] | str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -24,9 +25,20 @@ def load_dag(dag_id: str) -> Any:
 
 
 def run_dag(dag_id: str, run_conf: dict[str, Any] | None = None) -> Any:
-    """Runs a DAG in-process with dag.test(); returns the finished DagRun."""
+    """Runs a DAG in-process with dag.test(); returns the finished DagRun.
+
+    Airflow's in-process task runner installs its own SIGTERM handler and leaves it behind
+    (``_run_task_and_map_outcome._on_term``); the tests after this one in the same pytest
+    process would then send signals to a handler that is not Python's. The handlers are put
+    back as they were.
+    """
     dag = load_dag(dag_id)
-    return dag.test(run_conf=run_conf)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return dag.test(run_conf=run_conf)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 def seed_paragraphs() -> list[str]:

@@ -195,3 +195,19 @@ def test_the_report_names_the_producers_compression() -> None:
     assert "compress" not in bench_report.markdown(report).splitlines()[0]
     first = bench_report.markdown(report | {"kafka_compression": "zstd"}).splitlines()[0]
     assert "CPUs shared with the stack; producers compress with zstd)" in first
+
+
+def test_a_baseline_that_exits_is_reported_with_the_error_its_client_gave() -> None:
+    import bench_index
+
+    log = (
+        "starting the sink\n"
+        "Traceback (most recent call last):\n"
+        '  File "sink.py", line 102, in setup\n'
+        "    self._client.info()\n"
+        "elasticsearch.ApiError: ApiError(405, 'Incorrect HTTP method for uri [/]')\n"
+    )
+    assert bench_index.last_error_line(log) == (
+        "elasticsearch.ApiError: ApiError(405, 'Incorrect HTTP method for uri [/]')"
+    )
+    assert bench_index.last_error_line("all fine\nsink stopped\n") is None
