@@ -187,7 +187,9 @@ class _HeldInterrupt:
 def clean_command(
     ctx: typer.Context,
     # str, not Path: a Path turns "http://x/a.html" into "http:/x/a.html".
-    files: Annotated[list[str], typer.Argument(help="Input files (.html, .txt, .json; .gz ok).")],
+    files: Annotated[
+        list[str], typer.Argument(metavar="FILE", help="Input files (.html, .txt, .json; .gz ok).")
+    ],
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="html, text, json or auto (by suffix).")
     ] = "auto",

@@ -107,7 +107,7 @@ def feeds_list(
 @feeds_app.command("add")
 def feeds_add(
     ctx: typer.Context,
-    urls: list[str] = typer.Argument(..., help="Feed or sitemap URLs."),
+    urls: list[str] = typer.Argument(..., metavar="URL", help="Feed or sitemap URLs."),
     site: str | None = typer.Option(None, help="Site name."),
     interval: float | None = typer.Option(None, help="Poll every this many minutes."),
     language: str | None = typer.Option(None, help="Language hint (ISO 639-1)."),
@@ -134,7 +134,7 @@ def feeds_add(
 @feeds_app.command("remove")
 def feeds_remove(
     ctx: typer.Context,
-    url: str = typer.Argument(..., help="The feed's URL, as listed."),
+    url: str = typer.Argument(..., metavar="URL", help="The feed's URL, as listed."),
     path: Path | None = _FILE,
 ) -> None:
     """Removes a feed from the feeds file."""
@@ -151,7 +151,7 @@ def feeds_remove(
 @feeds_app.command("import")
 def feeds_import(
     ctx: typer.Context,
-    opml: Path = typer.Argument(..., help="An OPML subscription list."),
+    opml: Path = typer.Argument(..., metavar="OPML", help="An OPML subscription list."),
     path: Path | None = _FILE,
 ) -> None:
     """Adds every feed of an OPML subscription list to the feeds file."""
@@ -204,7 +204,7 @@ def crawl(
     ctx: typer.Context,
     sources: list[str] = typer.Argument(
         None,
-        metavar="FEEDS_FILE|OPML|URL...",
+        metavar="FEEDS_FILE|OPML|URL",
         help="Feeds files, OPML lists or feed/sitemap URLs (default NEWSFLOW_CRAWL_FEEDS_FILE).",
     ),
     once: bool = typer.Option(

@@ -43,7 +43,9 @@ class StageName(StrEnum):
 @app.command()
 def related(
     ctx: typer.Context,
-    article_id: str = typer.Argument(..., help="Id of an indexed, embedded article."),
+    article_id: str = typer.Argument(
+        ..., metavar="ARTICLE_ID", help="Id of an indexed, embedded article."
+    ),
     k: int = typer.Option(10, "-k", min=1, max=MAX_HITS, help="How many neighbours."),
 ) -> None:
     """Articles closest in meaning to ARTICLE_ID (kNN on the stored embeddings)."""

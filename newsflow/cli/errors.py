@@ -5,6 +5,8 @@ cause (a service down, wrong credentials, a request the cluster refuses) becomes
 stderr naming the service, what happened and what to set, and exit code 1; any other
 exception becomes one line too. The traceback is printed only with ``newsflow -v``. Every
 line goes through the redactor, so neither a URL's password nor a setting's secret is shown.
+A usage error (a missing argument, an unknown command or option, a value an option does not
+take) is one line as well, with the command's ``--help`` to try, and exit code 2.
 """
 
 from __future__ import annotations
@@ -126,6 +128,20 @@ def describe(exc: BaseException, settings: Settings | None) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def usage_line(exc: typer.TyperException, command_path: str) -> str:
+    """The one line for a usage error: typer's message, then the command's --help to try.
+
+    ``command_path`` is the command the error surfaced in ("newsflow clean"); the error's own
+    context (the command that could not parse its arguments) wins when it carries one.
+    """
+    # Option values are checked by pydantic, whose messages open with its error kind.
+    message = exc.format_message().replace("Value error, ", "").rstrip(".")
+    own = getattr(exc, "ctx", None)
+    if own is not None:
+        command_path = own.command_path
+    return one_line(f"{message}. Try '{command_path} --help'.")
+
+
 def report(exc: BaseException, settings: Settings | None, verbose: bool) -> None:
     """Prints the failure's line (and with ``verbose`` its traceback) to stderr."""
     hint = "" if verbose else " (run `newsflow -v ...` for details)"
@@ -135,18 +151,43 @@ def report(exc: BaseException, settings: Settings | None, verbose: bool) -> None
     sys.stderr.flush()
 
 
-# Exceptions the command-line framework uses for its own exits, usage errors and aborts.
-_FRAMEWORK = (typer.Exit, typer.Abort, typer.TyperException, EOFError)
+# Exceptions the command-line framework uses for its own exits and aborts.
+_FRAMEWORK = (typer.Exit, typer.Abort, EOFError)
+
+
+def _usage_exit(exc: typer.TyperException, command_path: str) -> typer.Exit:
+    """Prints a usage error's line to stderr; the exit (code 2 for usage) to raise."""
+    # `newsflow stack` alone: the error is the command's help, already printed.
+    if type(exc).__name__ != "NoArgsIsHelpError":
+        sys.stderr.write(f"error: {usage_line(exc, command_path)}\n")
+        sys.stderr.flush()
+    return typer.Exit(getattr(exc, "exit_code", EXIT_USAGE))
 
 
 class NewsflowGroup(TyperGroup):
-    """The root command group: any failure of a command is reported by ``report``."""
+    """The root command group: any failure of a command is reported by ``report``, a usage
+    error by ``usage_line`` (typer's own report of one is a boxed panel of four lines)."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        # The root's own arguments: `newsflow --bogus`.
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except typer.TyperException as exc:
+            raise _usage_exit(exc, info_name or self.name or "newsflow") from None
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except _FRAMEWORK:
             raise
+        except typer.TyperException as exc:
+            # click's errors (UsageError, BadParameter, ...) are TyperExceptions in typer's
+            # vendored click: a subcommand's arguments, an unknown command. Some carry no
+            # context (an option given a value it does not take): the subcommand was named.
+            path = " ".join(filter(None, [ctx.command_path, ctx.invoked_subcommand]))
+            raise _usage_exit(exc, path) from None
         except Exception as exc:
             settings = ctx.obj if isinstance(ctx.obj, Settings) else None
             report(exc, settings, verbose=bool(ctx.params.get("verbose")))

@@ -144,7 +144,7 @@ def consume_index(
 @app.command()
 def search(
     ctx: typer.Context,
-    query: str = typer.Argument(..., help='What to look for, e.g. "iron ore".'),
+    query: str = typer.Argument(..., metavar="QUERY", help='What to look for, e.g. "iron ore".'),
     since: str | None = typer.Option(
         None,
         help="Only articles published on or after this date (2026-11-30), time "
@@ -253,7 +253,9 @@ def _stop_if_interrupted(console: Console, signalled: bool, stage: str) -> None:
 def run(
     ctx: typer.Context,
     paths: list[str] = typer.Argument(
-        None, help="Files, directories or feed URLs to ingest (default: the seeds/ folder)."
+        None,
+        metavar="PATH",
+        help="Files, directories or feed URLs to ingest (default: the seeds/ folder).",
     ),
     query: str = typer.Option("iron ore", help="Sample query to print results for at the end."),
     local_stack: bool = typer.Option(

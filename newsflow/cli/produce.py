@@ -192,7 +192,7 @@ def _topic_name(value: str | None) -> str | None:
 def produce(
     ctx: typer.Context,
     locations: list[str] = typer.Argument(
-        ..., metavar="PATH|URL...", help="Files, directories or http(s) feed URLs to publish."
+        ..., metavar="PATH|URL", help="Files, directories or http(s) feed URLs to publish."
     ),
     topic: str | None = typer.Option(
         None,

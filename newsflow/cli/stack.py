@@ -79,7 +79,7 @@ _SECURE_HELP = (
 @stack_app.command()
 def up(
     ctx: typer.Context,
-    service: str | None = typer.Argument(None, help=_SERVICE_HELP),
+    service: str | None = typer.Argument(None, metavar="SERVICE", help=_SERVICE_HELP),
     secure: bool | None = typer.Option(None, "--secure/--no-secure", help=_SECURE_HELP),
 ) -> None:
     """Start Kafka and Elasticsearch (downloads on first use); a no-op if they are running."""
@@ -107,7 +107,7 @@ def up(
 @stack_app.command()
 def down(
     ctx: typer.Context,
-    service: str | None = typer.Argument(None, help=_SERVICE_HELP),
+    service: str | None = typer.Argument(None, metavar="SERVICE", help=_SERVICE_HELP),
     purge: bool = typer.Option(False, "--purge", help="Also delete data, config and logs."),
 ) -> None:
     """Stop the services this stack started (graceful, then forced after 30 s)."""
@@ -136,7 +136,9 @@ def status(ctx: typer.Context) -> None:
 @stack_app.command()
 def logs(
     ctx: typer.Context,
-    service: str | None = typer.Argument(None, help="kafka or es (default: both)."),
+    service: str | None = typer.Argument(
+        None, metavar="SERVICE", help="kafka or es (default: both)."
+    ),
     lines: int = typer.Option(50, "-n", "--lines", help="How many lines to show."),
     follow_: bool = typer.Option(False, "-f", "--follow", help="Keep printing new lines."),
 ) -> None:

@@ -84,7 +84,11 @@ def _member_name(member_id: str, host: str) -> str:
 @app.command()
 def health(
     health_file: Path = typer.Argument(
-        ..., help="The worker's NEWSFLOW_HEALTH_FILE.", exists=False, dir_okay=False
+        ...,
+        metavar="HEALTH_FILE",
+        help="The worker's NEWSFLOW_HEALTH_FILE.",
+        exists=False,
+        dir_okay=False,
     ),
     max_age: float = typer.Option(
         60.0, help="Unhealthy when the file was not rewritten for this many seconds."
