@@ -7,6 +7,7 @@ A permanent failure costs one message (or input), never the batch: producers rep
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from schemas.reasons import CleanReason, FetchReason, ProduceReason, Reason, Stage, reason_for
@@ -79,3 +80,22 @@ def describe(exc: BaseException) -> str:
     """One line naming an exception: its type, and its text if it has any."""
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def json_problem(exc: ValueError) -> str:
+    """What is wrong with a JSON text, said for the person who wrote it (not as Python's
+    exception): where the parser stopped, or the byte that is not text in the encoding."""
+    if isinstance(exc, UnicodeDecodeError):
+        bad = exc.object[exc.start : exc.start + 1].hex().upper()
+        codec = exc.encoding.upper().removesuffix("-SIG")
+        return (
+            f"not {codec} text: byte 0x{bad} at byte {exc.start + 1}; JSON must be UTF-8: "
+            "convert the file, e.g. from Latin-1 or Windows-1252"
+        )
+    if isinstance(exc, json.JSONDecodeError):
+        where = (
+            f"line {exc.lineno}, column {exc.colno}" if exc.lineno > 1 else f"column {exc.colno}"
+        )
+        return f"not valid JSON: {exc.msg} at {where}"
+    # NaN or Infinity where a value was expected; an integer of over 4,300 digits.
+    return f"not valid JSON: {exc}"[:300]

@@ -43,7 +43,7 @@ from newsflow.reading.files import path_text, read_input
 from newsflow.settings import Limits
 from newsflow.similarity import minhash, simhash
 from schemas.article import Article, ContentType, Extraction, RawArticle, Tags
-from schemas.failures import CleanError
+from schemas.failures import CleanError, json_problem
 from schemas.reasons import CleanReason
 
 __all__ = [
@@ -139,12 +139,10 @@ def _extract_json(text: str, url: str | None) -> Extracted:
         # A JSON string may hold "\\ud800", half of a surrogate pair, which no output can
         # encode (it stopped `newsflow clean`'s whole batch): such halves become U+FFFD.
         data = json.loads(text, parse_constant=_no_constant, object_hook=_whole_chars)
-    except json.JSONDecodeError as exc:
-        raise CleanError(CleanReason.BAD_JSON, f"not valid JSON: {exc.msg} at {exc.pos}") from None
     except RecursionError:  # "[[[[..." thousands deep: the parser recurses per level
         raise CleanError(CleanReason.BAD_JSON, "not valid JSON: nested too deeply") from None
-    except ValueError as exc:  # NaN, Infinity; an integer of over 4,300 digits
-        raise CleanError(CleanReason.BAD_JSON, f"not valid JSON: {exc}"[:300]) from None
+    except ValueError as exc:  # a syntax error; NaN, Infinity; an integer of 4,300 digits
+        raise CleanError(CleanReason.BAD_JSON, json_problem(exc)) from None
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
     if not isinstance(data, dict):

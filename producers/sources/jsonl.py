@@ -14,7 +14,7 @@ from newsflow.reading.sniff import SNIFF_BYTES, bom_encoding, unmarked_utf16
 from newsflow.settings import Limits
 from producers.sources.base import Rejected, require_text
 from schemas.article import ContentType, RawArticle
-from schemas.failures import SourceError, describe
+from schemas.failures import SourceError, describe, json_problem
 from schemas.reasons import ProduceReason
 
 # JSON Lines field names, in order of preference; the first present and non-empty wins.
@@ -82,7 +82,7 @@ class JsonLines:
         try:
             obj = json.loads(line)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both are
-            return Rejected(where, ProduceReason.INVALID_JSON, describe(exc))
+            return Rejected(where, ProduceReason.INVALID_JSON, json_problem(exc))
         except RecursionError:  # "[[[[..." thousands deep: the parser recurses per level
             return Rejected(where, ProduceReason.INVALID_JSON, "nested too deeply")
         if not isinstance(obj, dict):

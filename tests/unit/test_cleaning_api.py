@@ -58,6 +58,13 @@ def test_bad_json_is_an_error(body: str) -> None:
     assert info.value.reason == "bad_json"
 
 
+def test_bad_json_says_where_the_parser_stopped() -> None:
+    """The message gave the character offset ("Expecting value at 23"), not line and column."""
+    with pytest.raises(CleanError) as info:
+        clean(_raw('{"title": "x",\n "text": bad}', ContentType.JSON))
+    assert info.value.message == "not valid JSON: Expecting value at line 2, column 10"
+
+
 def test_settings_limit_applies() -> None:
     with pytest.raises(CleanError) as info:
         clean(_raw(PAGE, ContentType.HTML), Limits(max_input_bytes=100))

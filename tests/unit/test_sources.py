@@ -164,6 +164,25 @@ def test_json_lines_articles_and_bad_lines(settings: Limits) -> None:
     ]
 
 
+def test_a_json_line_that_is_not_utf8_says_so_in_a_users_words(tmp_path: Path) -> None:
+    """A Latin-1 byte in a line was reported as Python's UnicodeDecodeError text."""
+    path = tmp_path / "mixed.jsonl"
+    good = json.dumps({"url": "https://example.com/ok", "text": "fine"}).encode()
+    latin1 = '{"url": "https://example.com/cafe", "text": "Caf\xe9"}'.encode("latin-1")
+    path.write_bytes(good + b"\n" + latin1 + b"\n" + b'{"text": tru}\n')
+    articles, rejected = _split(JsonLines(path, Limits()).articles())
+    assert [a.url for a in articles] == ["https://example.com/ok"]
+    assert [(r.source, r.reason) for r in rejected] == [
+        (f"{path}:2", ProduceReason.INVALID_JSON),
+        (f"{path}:3", ProduceReason.INVALID_JSON),
+    ]
+    not_utf8, not_json = (r.detail for r in rejected)
+    assert not_utf8.startswith(f"not UTF-8 text: byte 0xE9 at byte {latin1.index(0xE9) + 1};")
+    assert "Latin-1" in not_utf8
+    assert not_json == "not valid JSON: Expecting value at column 10"
+    assert "Error" not in not_utf8 + not_json
+
+
 def test_json_lines_oversized_line_is_rejected_alone(tmp_path: Path) -> None:
     path = tmp_path / "big.ndjson"
     good = json.dumps({"url": "https://example.com/ok", "text": "short"})
