@@ -14,6 +14,7 @@ from consumers.health import read_health
 from newsflow.cli.app import app, settings_of
 from newsflow.cli.printing import displayable
 from newsflow.kafka.groups import describe_group, last_progress
+from schemas.failures import json_problem
 
 console = Console()
 
@@ -98,12 +99,20 @@ def health(
     try:
         report = read_health(health_file)
         age = time.time() - health_file.stat().st_mtime
-    except (OSError, ValueError, TypeError) as exc:
+        problem = None
+    except OSError as exc:
+        # "no such file or directory": Python's own text repeats the path, quoted.
+        problem = (exc.strerror or type(exc).__name__).lower()
+    except ValueError as exc:
+        problem = f"not a worker's health file: {json_problem(exc)}"
+    except TypeError:  # JSON, but not the object a worker writes
+        problem = "not a worker's health file: not the fields a worker writes"
+    if problem is not None:
         # One line, whatever the terminal's width, and the path as text (not markup, not
         # terminal controls): a healthcheck log keeps it as printed.
-        what = displayable(f"cannot read {health_file}: {exc}", 500)
+        what = displayable(f"cannot read {health_file}: {problem}", 500)
         console.print(f"unhealthy: {what}", soft_wrap=True, markup=False, highlight=False)
-        raise typer.Exit(1) from None
+        raise typer.Exit(1)
     if not report.live:
         console.print(f"unhealthy: {report.reason}")
         raise typer.Exit(1)

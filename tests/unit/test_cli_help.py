@@ -74,3 +74,19 @@ def test_an_unreadable_health_file_is_one_line_of_text(tmp_path: Any) -> None:
     lines = result.output.splitlines()
     assert len(lines) == 1 and lines[0].startswith("unhealthy: cannot read ")
     assert "\x1b" not in result.output and "he[bold]alth" in result.output
+    # In words, the path once (Python's "[Errno 2] No such file or directory: '...'" repeated
+    # it, quoted, with its escapes).
+    assert lines[0].endswith(": no such file or directory") and lines[0].count("he[bold]") == 1
+
+
+def test_a_health_file_that_is_not_a_workers_says_so(tmp_path: Any) -> None:
+    garbage, stranger = tmp_path / "garbage.json", tmp_path / "stranger.json"
+    garbage.write_text("garbage")
+    stranger.write_text('{"status": "ok"}')
+    for path, says in (
+        (garbage, "not a worker's health file: not valid JSON: Expecting value at column 1"),
+        (stranger, "not a worker's health file: not the fields a worker writes"),
+    ):
+        result = CliRunner().invoke(app, ["health", str(path)])
+        assert result.exit_code == 1
+        assert result.output == f"unhealthy: cannot read {path}: {says}\n"
