@@ -305,7 +305,7 @@ def run(
         count = es.count(index=settings.index.alias)["count"]
         console.print(
             f"indexed {index_stats.consumed - index_stats.dead_lettered} into {index} "
-            f"(alias {settings.index.alias}, {count} documents in all)"
+            f"(alias {settings.index.alias}, {count} document(s) in all)"
         )
 
         console.rule(Text(f"4/4 search: {displayable(query, 80)}"))

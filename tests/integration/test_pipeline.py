@@ -120,6 +120,8 @@ def test_main_job_ingests_seed_once_and_finds_it(
     assert not any("Leave a Reply" in p or "You May Also Like" in p for p in doc["body"])
     assert doc["language"] == "en"
     assert "iron ore" in out.stdout.lower()  # the sample query's hits are printed
+    # It said "1 documents".
+    assert f"(alias {settings.index.alias}, 1 document(s) in all)" in " ".join(out.stdout.split())
 
 
 # --- crash safety: kill -9 an index worker mid-stream -----------------------------------------
