@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from kafka.errors import KafkaError
 from rich.console import Console
 
 from newsflow.cli.app import app, settings_of
-from newsflow.cli.errors import EXIT_INTERRUPTED
+from newsflow.cli.errors import EXIT_INTERRUPTED, describe, one_line
 from newsflow.cli.printing import displayable
 from newsflow.kafka.clients import make_producer
 from newsflow.kafka.topics import ensure_topics
@@ -151,7 +152,9 @@ def _produce(
         if stop.is_set():
             console.print("[yellow]interrupted before anything was sent[/]")
             return None, EXIT_INTERRUPTED
-        console.print(f"[red]cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}[/]")
+        # The line every command gives this failure (it said "cannot reach Kafka at ...:
+        # KafkaTimeoutError: Unable to bootstrap from [...]", on stdout).
+        sys.stderr.write(f"error: {one_line(describe(exc, settings))}\n")
         return None, EXIT_BROKER
     if stop.is_set():
         producer.close(timeout=5)
