@@ -165,12 +165,13 @@ def run_clean_worker(
     settings: Settings,
     idle_exit_seconds: float | None = None,
     max_wait_seconds: float = 120.0,
+    on_record: Callable[[], None] | None = None,
 ) -> LoopStats:
     """Consumes raw articles, cleans and tags them, publishes Articles to the clean topic.
 
     The stage runs in a child process with a hard time limit per message
     (``limits.clean_timeout_seconds``); a message that overruns it is dead-lettered as
-    ``timeout``.
+    ``timeout``. ``on_record`` is called after each record, cleaned or not (a progress bar).
     """
     wait = _startup_wait(idle_exit_seconds, max_wait_seconds)
     when_reachable(lambda: ensure_topics(settings), "Kafka", wait)
@@ -190,8 +191,12 @@ def run_clean_worker(
     )
 
     def handle(record: ConsumerRecord) -> None:
-        key, value = stage.run(record.value or b"")
-        sink.add(key, value)
+        try:
+            key, value = stage.run(record.value or b"")
+            sink.add(key, value)
+        finally:
+            if on_record is not None:
+                on_record()
 
     loop = worker_loop(
         settings, Stage.CLEAN, settings.groups.clean, settings.topics.raw, handle, sink, producer
@@ -207,8 +212,12 @@ def run_index_worker(
     settings: Settings,
     idle_exit_seconds: float | None = None,
     max_wait_seconds: float = 120.0,
+    on_record: Callable[[], None] | None = None,
 ) -> LoopStats:
-    """Consumes Articles from the clean topic and upserts them into the index alias in bulk."""
+    """Consumes Articles from the clean topic and upserts them into the index alias in bulk.
+
+    ``on_record`` is called after each record is handed to the bulk (or dead-lettered).
+    """
     wait = _startup_wait(idle_exit_seconds, max_wait_seconds)
     when_reachable(lambda: ensure_topics(settings), "Kafka", wait)
     es = make_es(settings)
@@ -221,7 +230,11 @@ def run_index_worker(
     )
 
     def handle(record: ConsumerRecord) -> None:
-        sink.add(parse_article(record.value), record)
+        try:
+            sink.add(parse_article(record.value), record)
+        finally:
+            if on_record is not None:
+                on_record()
 
     loop = worker_loop(
         settings,

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -25,6 +26,7 @@ from newsflow.cli.printing import by_reason, displayable, matches_header, print_
 from newsflow.cli.produce import run_produce
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
+from newsflow.kafka.groups import describe_group
 from newsflow.kafka.topics import ensure_topics
 from newsflow.search import (
     MAX_HITS,
@@ -36,7 +38,7 @@ from newsflow.search import (
     parse_since,
 )
 from newsflow.search import search as run_search
-from newsflow.settings import PROJECT_ROOT
+from newsflow.settings import PROJECT_ROOT, Settings
 from newsflow.stack import ensure_up
 from schemas import Stage
 
@@ -249,6 +251,35 @@ def _stop_if_interrupted(console: Console, signalled: bool, stage: str) -> None:
         raise typer.Exit(EXIT_INTERRUPTED)
 
 
+@contextmanager
+def _stage_bar(
+    settings: Settings, group: str, topic: str, what: str
+) -> Iterator[Callable[[], None] | None]:
+    """In a terminal, a bar over one stage of `run`: the records its group has yet to read
+    (a few thousand pages take minutes to clean, and the stage said nothing until its end)."""
+    if not console.is_terminal:
+        yield None
+        return
+    total = describe_group(settings, group, topic).lag
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(what, total=total)
+
+        def tick() -> None:
+            bar.advance(task)
+            shown = bar.tasks[0]  # the only task of this bar
+            if shown.completed > (shown.total or 0):  # more arrived meanwhile
+                bar.update(task, total=shown.completed)
+
+        yield tick
+
+
 @app.command()
 def run(
     ctx: typer.Context,
@@ -291,7 +322,8 @@ def run(
             raise typer.Exit(code or 1)
 
         console.rule("2/4 clean and tag")
-        clean_stats = run_clean_worker(settings, idle_exit_seconds=idle)
+        with _stage_bar(settings, settings.groups.clean, settings.topics.raw, "cleaning") as tick:
+            clean_stats = run_clean_worker(settings, idle_exit_seconds=idle, on_record=tick)
         console.print(
             f"cleaned {clean_stats.consumed - clean_stats.dead_lettered}, "
             f"dead-lettered {clean_stats.dead_lettered}" + by_reason(clean_stats.reasons)
@@ -299,7 +331,8 @@ def run(
         _stop_if_interrupted(console, clean_stats.signalled, "clean")
 
         console.rule("3/4 index")
-        index_stats = run_index_worker(settings, idle_exit_seconds=idle)
+        with _stage_bar(settings, settings.groups.index, settings.topics.clean, "indexing") as tick:
+            index_stats = run_index_worker(settings, idle_exit_seconds=idle, on_record=tick)
         _stop_if_interrupted(console, index_stats.signalled, "index")
         es.indices.refresh(index=settings.index.alias)
         count = es.count(index=settings.index.alias)["count"]

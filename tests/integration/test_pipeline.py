@@ -10,6 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pty
+import re
+import select
 import signal
 import socket
 import subprocess
@@ -122,6 +125,52 @@ def test_main_job_ingests_seed_once_and_finds_it(
     assert "iron ore" in out.stdout.lower()  # the sample query's hits are printed
     # It said "1 documents".
     assert f"(alias {settings.index.alias}, 1 document(s) in all)" in " ".join(out.stdout.split())
+    assert "cleaning ━" not in out.stdout  # the stages' bars are for a terminal, not a log
+
+
+def _in_a_terminal(args: list[str], env: dict[str, str], timeout: float = 300) -> str:
+    """What ``newsflow ARGS`` writes to a terminal (a pty), escape sequences removed."""
+    leader, follower = pty.openpty()
+    child = subprocess.Popen(
+        [*newsflow_cli.command(), *args], stdin=follower, stdout=follower, stderr=follower, env=env
+    )
+    os.close(follower)
+    out = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 1)
+            if not ready:
+                if child.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            out += data
+        assert child.wait(timeout=max(1.0, deadline - time.monotonic())) == 0, out
+    finally:
+        os.close(leader)
+        if child.poll() is None:
+            child.kill()
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode("utf-8", "replace"))
+
+
+def test_main_job_shows_a_bar_over_each_stage_in_a_terminal(stack: Any, settings: Settings) -> None:
+    """The clean and index stages said nothing until they ended (minutes, for a few thousand
+    pages); in a terminal each now shows a bar over the records its group has to read."""
+    env = {**settings_env(settings), "COLUMNS": "120"}
+    shown = _in_a_terminal(
+        ["run", str(PROJECT_ROOT / "seeds"), "--no-local-stack", "--idle", "1"], env
+    )
+    frames = shown.replace("\r", "\n").splitlines()
+    # The last frame of each bar: every record the stage had to read is done.
+    assert any(f.startswith("cleaning ") and " 1/1 " in f for f in frames), shown
+    assert any(f.startswith("indexing ") and " 1/1 " in f for f in frames), shown
+    assert "1 article(s) match" in shown
 
 
 # --- crash safety: kill -9 an index worker mid-stream -----------------------------------------
