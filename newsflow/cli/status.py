@@ -49,8 +49,8 @@ def status(
         return
     for g in groups:
         console.print(
-            f"[bold]{g.group}[/bold] on {g.topic}: {g.state}, {len(g.members)} member(s), "
-            f"lag {g.lag}"
+            f"[bold]{g.group}[/bold] on {g.topic}: {state_in_words(g.state)}, "
+            f"{len(g.members)} member(s), lag {g.lag}"
         )
         names = {m.member_id: _member_name(m.member_id, m.host) for m in g.members}
         table = Table("partition", "committed", "end", "lag", "owner", "last commit")
@@ -66,6 +66,22 @@ def status(
         progress = last_progress(g)
         for worker, at in sorted(progress.items(), key=lambda kv: -kv[1]):
             console.print(f"  last progress of {worker}: {_age(now - at)} ago")
+
+
+# Kafka's names for a group's state, said for someone who runs the workers ("Dead" is what a
+# group no worker ever joined reports: nothing is wrong with it). --json keeps Kafka's.
+_STATES = {
+    "Stable": "running",
+    "PreparingRebalance": "rebalancing",
+    "CompletingRebalance": "rebalancing",
+    "Empty": "no worker running",
+    "Dead": "no worker joined yet",
+}
+
+
+def state_in_words(state: str) -> str:
+    """A consumer group's state as `status` prints it."""
+    return _STATES.get(state, state)
 
 
 def _age(seconds: float) -> str:

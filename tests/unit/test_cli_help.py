@@ -90,3 +90,13 @@ def test_a_health_file_that_is_not_a_workers_says_so(tmp_path: Any) -> None:
         result = CliRunner().invoke(app, ["health", str(path)])
         assert result.exit_code == 1
         assert result.output == f"unhealthy: cannot read {path}: {says}\n"
+
+
+def test_status_says_a_groups_state_in_words() -> None:
+    """A group no worker had joined yet was shown as "Dead", which reads as a failure."""
+    from newsflow.cli.status import state_in_words
+
+    assert state_in_words("Dead") == "no worker joined yet"
+    assert state_in_words("Empty") == "no worker running"
+    assert state_in_words("Stable") == "running"
+    assert state_in_words("unknown") == "unknown"
