@@ -23,10 +23,10 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
 from newsflow.cli.app import app, settings_of
+from newsflow.cli.bars import counting_bar
 from newsflow.cli.errors import EXIT_INTERRUPTED
 from newsflow.settings import Limits
 from schemas import Stage
@@ -310,13 +310,7 @@ def eval_command(
     console = Console(stderr=True)
     results = []
     start = time.perf_counter()
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with counting_bar(console, transient=False) as progress:
         task = progress.add_task(f"scoring {'+'.join(modes)}", total=len(ids))
         for result in iter_results(path, ids, modes, workers):
             results.append(result)

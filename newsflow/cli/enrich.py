@@ -16,12 +16,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from newsflow import airflow_local
 from newsflow.airflow_local import ComponentStatus
 from newsflow.cli.app import app, settings_of
+from newsflow.cli.bars import advance_growing, counting_bar
 from newsflow.cli.printing import matches_header, print_hits
 from newsflow.elastic.client import make_es
 from newsflow.search import MAX_HITS
@@ -103,23 +104,12 @@ def enrich(
             total = count_pending(es, settings, field)
             with (
                 _bar_replaces_batch_logs(),
-                Progress(
-                    "[progress.description]{task.description}",
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TimeRemainingColumn(),
-                    console=console,
-                    transient=True,
-                    disable=not console.is_terminal,
-                ) as bar,
+                counting_bar(console, disable=not console.is_terminal) as bar,
             ):
                 task = bar.add_task(name, total=total)
 
                 def advance(done: int, task: TaskID = task, bar: Progress = bar) -> None:
-                    bar.advance(task, done)
-                    shown = bar.tasks[0]  # the only task of this bar
-                    if shown.completed > (shown.total or 0):  # more arrived meanwhile
-                        bar.update(task, total=shown.completed)
+                    advance_growing(bar, task, done)
 
                 n = run(es, settings, progress=advance)
             console.print(f"{name}: {n}")

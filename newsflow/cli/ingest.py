@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from newsflow.cli.app import app, settings_of
+from newsflow.cli.bars import advance_growing, counting_bar
 from newsflow.cli.errors import EXIT_INTERRUPTED
 from newsflow.cli.printing import by_reason, displayable, matches_header, print_hits
 from newsflow.cli.produce import run_produce
@@ -261,23 +261,9 @@ def _stage_bar(
         yield None
         return
     total = describe_group(settings, group, topic).lag
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with counting_bar(console) as bar:
         task = bar.add_task(what, total=total)
-
-        def tick() -> None:
-            bar.advance(task)
-            shown = bar.tasks[0]  # the only task of this bar
-            if shown.completed > (shown.total or 0):  # more arrived meanwhile
-                bar.update(task, total=shown.completed)
-
-        yield tick
+        yield lambda: advance_growing(bar, task)
 
 
 @app.command()
