@@ -56,6 +56,7 @@ def poll_feeds() -> None:
             "links": summary.links,
             "summaries": summary.summaries,
             "failed": [f"{feed}: {error}" for feed, error in summary.failed],
+            "skipped_children": [f"{feed}: {child}" for feed, child in summary.skipped_children],
         }
 
     poll.expand(group=feed_groups())

@@ -10,8 +10,10 @@ instead, marked as a summary.
 A feed's state (validators, schedule, the entries it listed) is kept on the compacted
 feed-state topic, written only after the feed's links were acknowledged: a crash in between
 publishes the same links again next time (the fetcher does not fetch an indexed page twice),
-never loses one. Feeds on many hosts are polled at once; the WebClient keeps each host to its
-politeness limits. The same ``poll_feeds`` runs in `newsflow crawl` and the poll_feeds DAG.
+never loses one. Feeds on many hosts are polled at once, and each is published (links, then
+state) as soon as its own poll ends, so one slow feed holds up no other; the WebClient keeps
+each host to its politeness limits. The same ``poll_feeds`` runs in `newsflow crawl` and the
+poll_feeds DAG.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class FeedPoll:
     polled: Polled
     fresh: list[Fresh] = field(default_factory=list)
     title: str | None = None
+    #: The child sitemaps of an index that failed this poll, each as "URL ... why".
+    skipped: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -71,6 +75,8 @@ class PollSummary:
     summaries: int = 0
     without_text: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    #: (feed, "child URL ... why") for each child sitemap an index that was read skipped.
+    skipped_children: list[tuple[str, str]] = field(default_factory=list)
     new_by_feed: dict[str, int] = field(default_factory=dict)
 
 
@@ -90,9 +96,10 @@ async def _poll_sitemap_index(
     children: list[ChildSitemap],
     validators: dict[str, Validators],
     max_bytes: int,
-) -> tuple[list[FeedEntry], bool]:
-    """The entries of an index's changed children, and whether any child was left unread
-    (unchanged, or failing: the entries it listed last time are still remembered).
+) -> tuple[list[FeedEntry], bool, list[str]]:
+    """The entries of an index's changed children, whether any child was left unread
+    (unchanged, or failing: the entries it listed last time are still remembered), and the
+    children that failed ("URL: why"), for the pass's summary.
 
     A child may itself be an index (a site's index of yearly indexes): it is read the same
     way, breadth first, each sitemap once (an index listing itself or an ancestor is no
@@ -105,7 +112,7 @@ async def _poll_sitemap_index(
     seen = {spec.url}
     queue = deque(newest_first(children))
     read = 0
-    failures: list[FetchError | SourceError] = []
+    failures: list[tuple[str, FetchError | SourceError]] = []
     while queue and read < MAX_CHILD_SITEMAPS:
         child = queue.popleft().url
         if child in seen:
@@ -123,14 +130,22 @@ async def _poll_sitemap_index(
             sitemap = parse_sitemap(body, max_bytes)
         except (FetchError, SourceError) as exc:
             log.warning("%s: child sitemap skipped: %s", spec.url, exc)
-            failures.append(exc)
+            failures.append((child, exc))
             unchanged = True  # what it listed before is not new when it comes back
             continue
         entries.extend(sitemap.entries)
         queue.extend(newest_first(sitemap.children))
     if failures and len(failures) == read:
-        raise failures[0]
-    return entries, unchanged
+        raise failures[0][1]
+    # A FetchError's message starts with the URL already; a parse error's does not.
+    return (
+        entries,
+        unchanged,
+        [
+            str(exc) if exc.message.startswith(child) else f"{child}: {exc}"
+            for child, exc in failures
+        ],
+    )
 
 
 async def poll_one(
@@ -150,11 +165,12 @@ async def poll_one(
         body = gunzip(body, max_bytes)
         title: str | None = None
         listing_extra: dict[str, str] = {}
+        skipped: list[str] = []
         if looks_like_sitemap(body):
             sitemap = parse_sitemap(body, max_bytes)
             entries = sitemap.entries
             if sitemap.children:
-                entries, unchanged = await _poll_sitemap_index(
+                entries, unchanged, skipped = await _poll_sitemap_index(
                     client, spec, state, sitemap.children, validators, max_bytes
                 )
                 if unchanged:
@@ -169,7 +185,7 @@ async def poll_one(
         merged = {**listing, **{k: v for k, v in listing_extra.items() if k not in listing}}
         merged = dict(list(merged.items())[:MAX_LISTING])
         polled = Polled(status=200, new=len(fresh), validators=validators, listing=merged)
-        return FeedPoll(spec, polled, fresh, title)
+        return FeedPoll(spec, polled, fresh, title, skipped)
     except (FetchError, SourceError) as exc:
         log.warning("%s: %s", spec.url, exc)
         return FeedPoll(spec, Polled(status=None, error=str(exc)))
@@ -184,23 +200,6 @@ def read_states(settings: Settings) -> dict[str, FeedState]:
         except (ValidationError, UnicodeDecodeError):
             log.warning("unreadable feed state under key %r; polling that feed afresh", key)
     return states
-
-
-async def _poll_all(
-    settings: Settings,
-    feeds: list[FeedSpec],
-    states: dict[str, FeedState],
-    robots: RobotsCache | None,
-) -> list[FeedPoll]:
-    async with WebClient(settings.crawl, settings.limits, robots) as client:
-        return list(
-            await asyncio.gather(
-                *(
-                    poll_one(client, spec, states.get(spec.url), settings.crawl.max_feed_bytes)
-                    for spec in feeds
-                )
-            )
-        )
 
 
 def _publish(
@@ -229,6 +228,78 @@ def _publish(
     return True
 
 
+def _record(
+    settings: Settings,
+    producer: KafkaProducer,
+    result: FeedPoll,
+    state: FeedState | None,
+    now: datetime,
+    summary: PollSummary,
+) -> None:
+    """Publishes one polled feed: its links first, then, once they are acknowledged, its state."""
+    summary.polled += 1
+    if result.polled.status == 304:
+        summary.not_modified += 1
+    summary.skipped_children.extend((result.spec.url, child) for child in result.skipped)
+    if result.polled.error:
+        summary.failed.append((result.spec.url, result.polled.error))
+    elif not _publish(settings, producer, result, summary):
+        # Not remembered as seen: the next pass publishes these entries again.
+        summary.failed.append((result.spec.url, "links not acknowledged by Kafka"))
+        return
+    summary.new_by_feed[result.spec.url] = len(result.fresh)
+    new_state = after_poll(state, result.spec, result.polled, now, settings.crawl)
+    state_box: Outbox[str] = Outbox(producer, settings.topics.feed_state)
+    state_box.send(result.spec.url, result.spec.url.encode(), new_state.model_dump_json().encode())
+    for feed, exc in state_box.settle(timeout=60).failed:
+        log.warning("%s: state not saved (%s); it is polled afresh next time", feed, exc)
+
+
+async def _poll_and_publish(
+    settings: Settings,
+    producer: KafkaProducer,
+    due: list[FeedSpec],
+    states: dict[str, FeedState],
+    robots: RobotsCache | None,
+    now: datetime,
+    summary: PollSummary,
+) -> None:
+    """Polls the due feeds at once and publishes each as soon as its poll ends.
+
+    One slow feed delays no other feed's links, a crash loses only the feeds not published
+    yet, and a feed's entries are dropped once published (a pass over thousands of feeds
+    held every feed's entries, full content included, until the last one answered). The
+    publishing runs in a thread, one feed at a time, so the other polls go on meanwhile.
+    """
+    async with WebClient(settings.crawl, settings.limits, robots) as client:
+        pending = {
+            asyncio.create_task(
+                poll_one(client, spec, states.get(spec.url), settings.crawl.max_feed_bytes)
+            )
+            for spec in due
+        }
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    result = task.result()
+                    await asyncio.to_thread(
+                        _record,
+                        settings,
+                        producer,
+                        result,
+                        states.get(result.spec.url),
+                        now,
+                        summary,
+                    )
+        finally:
+            # Kafka failed under us (or Ctrl-C): the polls still running end here, inside
+            # the client's life; their feeds are polled again next time.
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
 def poll_feeds(
     settings: Settings,
     feeds: list[FeedSpec],
@@ -237,7 +308,8 @@ def poll_feeds(
     now: datetime | None = None,
     robots: RobotsCache | None = None,
 ) -> PollSummary:
-    """Polls the feeds that are due (all of them with ``force``) and publishes what is new.
+    """Polls the feeds that are due (all of them with ``force``) and publishes what is new,
+    each feed as soon as its poll ends.
 
     ``robots``: the robots.txt rules to keep from one pass to the next (a long-running
     poller), so a site's are fetched once per their time to live, not on every pass.
@@ -252,30 +324,9 @@ def poll_feeds(
     summary = PollSummary(not_due=len(feeds) - len(due))
     if not due:
         return summary
-    results = asyncio.run(_poll_all(settings, due, states, robots))
     producer = make_producer(settings)
     try:
-        state_box: Outbox[str] = Outbox(producer, settings.topics.feed_state)
-        for result in results:
-            summary.polled += 1
-            if result.polled.status == 304:
-                summary.not_modified += 1
-            if result.polled.error:
-                summary.failed.append((result.spec.url, result.polled.error))
-            elif not _publish(settings, producer, result, summary):
-                # Not remembered as seen: the next pass publishes these entries again.
-                summary.failed.append((result.spec.url, "links not acknowledged by Kafka"))
-                continue
-            summary.new_by_feed[result.spec.url] = len(result.fresh)
-            state = after_poll(
-                states.get(result.spec.url), result.spec, result.polled, now, settings.crawl
-            )
-            state_box.send(
-                result.spec.url, result.spec.url.encode(), state.model_dump_json().encode()
-            )
-        settled = state_box.settle(timeout=60)
-        for feed, exc in settled.failed:
-            log.warning("%s: state not saved (%s); it is polled afresh next time", feed, exc)
+        asyncio.run(_poll_and_publish(settings, producer, due, states, robots, now, summary))
     finally:
         producer.close(timeout=10)
     return summary

@@ -173,10 +173,22 @@ def _report(summary: object) -> None:
         f"polled {summary.polled} feed(s) ({summary.not_modified} not modified, "
         f"{summary.not_due} not due, {len(summary.failed)} failed): "
         f"{summary.links} new link(s), {summary.summaries} summary article(s)"
+        + (
+            f", {len(summary.skipped_children)} child sitemap(s) skipped"
+            if summary.skipped_children
+            else ""
+        )
     )
     for feed, error in summary.failed:
         # One line per feed, whatever the error text holds (an XML parser's message may not).
         console.print(f"  - {escape(feed)}: {escape(one_line(error))}", highlight=False)
+    # A sitemap index with a dead child still counts as polled: its other children were
+    # read. The dead one is said here, not only in the log, or its news goes missing unseen.
+    for feed, child in summary.skipped_children:
+        console.print(
+            f"  - {escape(feed)}: child sitemap skipped: {escape(one_line(child))}",
+            highlight=False,
+        )
 
 
 def _crawl_settings(settings: Settings, fetch: bool | None) -> Settings:

@@ -1,0 +1,126 @@
+"""The poller against feeds on loopback and the real Kafka: when each feed's links and state
+are published, and what `newsflow crawl` says about an index's dead children."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from crawl_site import Item, Response, Site, news_sitemap, robots, rss
+from newsflow_cli import child_env, output, run
+
+from newsflow.kafka.clients import make_consumer
+from newsflow.settings import Settings
+from producers.feeds import FeedSpec
+from producers.poller import PollSummary, poll_feeds, read_states
+from schemas import Link
+
+pytestmark = pytest.mark.integration
+
+RSS = {"Content-Type": "application/rss+xml"}
+XML = {"Content-Type": "application/xml"}
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    site = Site().start()
+    site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+    try:
+        yield site
+    finally:
+        site.stop()
+
+
+def loopback(settings: Settings, read_timeout: float = 5.0) -> Settings:
+    crawl = settings.crawl.model_copy(
+        update={
+            "allow_private_networks": True,
+            "per_host_delay_seconds": 0.0,
+            "total_timeout_seconds": 120.0,
+            "max_retries": 0,
+        }
+    )
+    limits = settings.limits.model_copy(update={"http_read_timeout": read_timeout})
+    return settings.model_copy(update={"crawl": crawl, "limits": limits})
+
+
+def feed(site: Site, name: str, count: int) -> bytes:
+    items = [Item(site.url(f"/{name}/{n}.html"), f"{name} {n}", "x") for n in range(count)]
+    return rss(name, items)
+
+
+def test_a_feed_is_published_as_soon_as_it_is_polled_not_after_the_slowest(
+    stack: Any, settings: Settings, site: Site
+) -> None:
+    """One feed answers only when the test lets it; the other's links and state reach Kafka
+    meanwhile (before: nothing was published until every feed of the pass had answered)."""
+    settings = loopback(settings, read_timeout=120.0)
+    release = threading.Event()
+
+    def held(handler: Any) -> Response:
+        release.wait(120)
+        return Response(200, feed(site, "slow", 3), RSS)
+
+    site.routes["/slow.rss"] = held
+    site.routes["/fast.rss"] = lambda handler: Response(200, feed(site, "fast", 4), RSS)
+    feeds = [FeedSpec(url=site.url("/slow.rss")), FeedSpec(url=site.url("/fast.rss"))]
+    summaries: list[PollSummary] = []
+    poller = threading.Thread(
+        target=lambda: summaries.append(poll_feeds(settings, feeds, force=True))
+    )
+    poller.start()
+    consumer = make_consumer(settings, None, consumer_timeout_ms=1000)
+    consumer.subscribe([settings.topics.links])
+    urls: list[str] = []
+    try:
+        deadline = time.monotonic() + 90
+        while len(urls) < 4:
+            assert time.monotonic() < deadline, f"the fast feed's links never came: {urls}"
+            assert poller.is_alive(), "the pass ended with the slow feed held"
+            urls += [Link.model_validate_json(r.value).url for r in consumer]
+        assert sorted(urls) == sorted(site.url(f"/fast/{n}.html") for n in range(4))
+        # Its state is committed too, while the slow feed is still being answered.
+        assert site.url("/fast.rss") in read_states(settings)
+        [asked] = site.requests("/slow.rss")
+        assert asked.ended == 0.0, "the slow feed was answered before the test let it"
+    finally:
+        release.set()
+        poller.join(120)
+    deadline = time.monotonic() + 60
+    while len(urls) < 7:
+        assert time.monotonic() < deadline, f"the slow feed's links never came: {urls}"
+        urls += [Link.model_validate_json(r.value).url for r in consumer]
+    consumer.close()
+    assert not poller.is_alive()
+    [summary] = summaries
+    assert (summary.polled, summary.links, summary.failed) == (2, 7, [])
+    assert len(urls) == len(set(urls)) == 7, urls
+    assert set(read_states(settings)) == {site.url("/slow.rss"), site.url("/fast.rss")}
+
+
+def test_crawl_says_which_child_sitemaps_it_skipped(
+    stack: Any, settings: Settings, site: Site
+) -> None:
+    """A sitemap index with a dead child: the poll succeeds on the live one, and `newsflow
+    crawl` names the dead one in its summary (it was only in the log)."""
+    settings = loopback(settings)
+    live = news_sitemap([Item(site.url("/news/a.html"), "A", "")])
+    site.routes["/live.xml"] = lambda handler: Response(200, live, XML)
+    index = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>{site.url('/live.xml')}</loc></sitemap>"
+        f"<sitemap><loc>{site.url('/gone.xml')}</loc></sitemap>"
+        "</sitemapindex>"
+    ).encode()
+    site.routes["/index.xml"] = lambda handler: Response(200, index, XML)
+    result = run(["crawl", "--once", "--no-fetch", site.url("/index.xml")], child_env(settings))
+    text = output(result)
+    assert result.returncode == 0, text
+    assert "0 failed" in text and "1 child sitemap(s) skipped" in text, text
+    [line] = [x for x in text.splitlines() if x.startswith("  - ")]
+    assert line.startswith(f"  - {site.url('/index.xml')}: child sitemap skipped:"), text
+    assert f"not_found: {site.url('/gone.xml')}: HTTP 404" in line, text
