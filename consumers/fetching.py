@@ -16,6 +16,14 @@ the work of the batch before the loop commits:
    summary, so the news is searchable all the same); a link the batch had no time left for
    goes back to the links topic.
 
+A link whose site's robots.txt is unavailable (5xx, 429, no answer: RFC 9309 forbids
+crawling the site meanwhile, but it does not refuse) goes back the same way, deferred: it
+carries the time before which it is not fetched (``robots_unavailable_seconds``, doubling
+with each try), and a batch holding only links not due yet waits for the first of them
+(within ``batch_seconds``). After ``ROBOTS_ATTEMPTS`` tries it is a ``robots_unavailable``
+dead letter, which `newsflow dlq replay` sends back once the site answers (at once under
+`newsflow crawl --once`, whose one pass would otherwise last as long as the waits).
+
 A batch is bounded in time (``batch_seconds``), and the consumer's poll interval is set above
 that bound, so the worker stays in its group while a batch is fetched.
 """
@@ -24,9 +32,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from elasticsearch import Elasticsearch, NotFoundError
 from kafka import KafkaProducer
@@ -46,6 +56,10 @@ log = logging.getLogger(__name__)
 #: Batches a link may end unfinished in: it goes back to the links topic after each but the
 #: last, after which it is dead-lettered (``fetch_timeout``).
 MAX_ATTEMPTS = 3
+#: Tries a link gets while its site's robots.txt is unavailable, the waits between them
+#: doubling from ``robots_unavailable_seconds``: 2 + 4 + 8 + 16 minutes at the default, so a
+#: site down for half an hour loses nothing; longer, the link is a robots_unavailable letter.
+ROBOTS_ATTEMPTS = 5
 #: Ids of pages this worker fetched lately (they may not be indexed yet).
 RECENT_IDS = 100_000
 
@@ -56,6 +70,7 @@ class FetchStats:
     skipped: int = 0
     failed: int = 0
     requeued: int = 0
+    deferred: int = 0
     summaries: int = 0
 
 
@@ -80,8 +95,12 @@ class FetchSink:
         es: Elasticsearch,
         beat: Callable[[], None] = lambda: None,
         stopping: Callable[[], bool] = lambda: False,
+        robots_attempts: int = ROBOTS_ATTEMPTS,
     ) -> None:
+        """``robots_attempts``: tries a link gets while its site's robots.txt is unavailable
+        (1: none deferred, for a run that should end, `newsflow crawl --once`)."""
         self.settings = settings
+        self.robots_attempts = robots_attempts
         self.es = es
         self.beat = beat
         # The worker was asked to stop (SIGTERM, Ctrl-C): the batch in hand ends within a
@@ -119,8 +138,12 @@ class FetchSink:
 
     def flush(self) -> list[tuple[ConsumerRecord, PermanentError]]:
         if self._links:
-            todo = self._not_ingested(self._links)  # TransientError: the links stay queued
+            due, later = self._due(self._links)
+            todo = self._not_ingested(due)  # TransientError: the links stay queued
             self._links = []
+            for link, _ in later:  # deferred, not due yet: back as they are
+                self.requeue.add(link.url.encode(), link.model_dump_json().encode())
+                self.stats.requeued += 1
             outcomes = self._loop.run_until_complete(self._fetch_all([link for link, _ in todo]))
             for (link, record), outcome in zip(todo, outcomes, strict=True):
                 self._publish(link, record, outcome)
@@ -130,7 +153,31 @@ class FetchSink:
         rejected, self._rejected = self._rejected, []
         return rejected
 
-    # --- 1. already ingested? ------------------------------------------------------------
+    # --- 1. due? already ingested? --------------------------------------------------------
+
+    def _due(
+        self, links: list[tuple[Link, ConsumerRecord]]
+    ) -> tuple[list[tuple[Link, ConsumerRecord]], list[tuple[Link, ConsumerRecord]]]:
+        """(links to fetch now, deferred links not due yet). A batch of deferred links only
+        waits for the first to be due, within ``batch_seconds``: sending them straight
+        back would have the worker read and write the same few links in a tight loop."""
+
+        def split(
+            now: datetime,
+        ) -> tuple[list[tuple[Link, ConsumerRecord]], list[tuple[Link, ConsumerRecord]]]:
+            due = [x for x in links if x[0].not_before is None or x[0].not_before <= now]
+            return due, [x for x in links if x not in due]
+
+        due, later = split(datetime.now(UTC))
+        if due or not later:
+            return due, later
+        first = min(link.not_before for link, _ in later if link.not_before is not None)
+        wait = min((first - datetime.now(UTC)).total_seconds(), self.settings.crawl.batch_seconds)
+        until = time.monotonic() + wait
+        while not self.stopping() and (left := until - time.monotonic()) > 0:
+            time.sleep(min(1.0, left))
+            self.beat()  # waiting as told is progress: the worker is not stuck
+        return split(datetime.now(UTC))
 
     def _not_ingested(
         self, links: list[tuple[Link, ConsumerRecord]]
@@ -220,6 +267,11 @@ class FetchSink:
                 f"{link.url}: not fetched within {MAX_ATTEMPTS} batches of "
                 f"{self.settings.crawl.batch_seconds:g} s",
             )
+        if isinstance(outcome, FetchError) and outcome.reason == FetchReason.ROBOTS_UNAVAILABLE:
+            given_up = self._defer(link, outcome)
+            if given_up is None:
+                return
+            outcome = given_up
         if isinstance(outcome, PermanentError):
             self._fail(link, record, outcome)
             return
@@ -234,10 +286,35 @@ class FetchSink:
         if len(self._recent) > RECENT_IDS:
             self._recent.popitem(last=False)
 
-    def _fail(self, link: Link, record: ConsumerRecord, error: PermanentError) -> None:
-        self.stats.failed += 1
-        self._rejected.append((record, error))
+    def _defer(self, link: Link, error: FetchError) -> FetchError | None:
+        """Sends a link whose site's robots.txt is unavailable back to wait, or, after
+        ``ROBOTS_ATTEMPTS`` tries, the error to dead-letter it with (None: deferred)."""
+        base = self.settings.crawl.robots_unavailable_seconds
+        tries = self.robots_attempts
+        if link.attempts + 1 >= tries:
+            waited = base * (2 ** (tries - 1) - 1)
+            over = f"; still after {tries} tries over {waited:g} s" if tries > 1 else ""
+            return FetchError(
+                FetchReason.ROBOTS_UNAVAILABLE,
+                f"{error.message}{over} (`newsflow dlq replay` once the site answers)",
+            )
+        wait = timedelta(seconds=base * 2**link.attempts)
+        again = link.model_copy(
+            update={"attempts": link.attempts + 1, "not_before": datetime.now(UTC) + wait}
+        )
+        self.requeue.add(link.url.encode(), again.model_dump_json().encode())
+        self.stats.deferred += 1
+        if link.attempts == 0:  # searchable meanwhile; the page replaces it when it comes
+            self._summary(link)
+        return None
+
+    def _summary(self, link: Link) -> None:
         summary = summary_article(link)
         if summary is not None:
             self.raw.add(summary.id.encode(), summary.model_dump_json().encode())
             self.stats.summaries += 1
+
+    def _fail(self, link: Link, record: ConsumerRecord, error: PermanentError) -> None:
+        self.stats.failed += 1
+        self._rejected.append((record, error))
+        self._summary(link)

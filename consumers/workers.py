@@ -21,7 +21,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
 from consumers.batches import BatchPolicy, Handler, LoopPolicy, LoopStats, Sink
-from consumers.fetching import FetchSink
+from consumers.fetching import ROBOTS_ATTEMPTS, FetchSink
 from consumers.health import Liveness, LivenessPolicy, WorkerGaveUp, WorkerMetrics
 from consumers.loop import WorkerLoop
 from consumers.runner import StageProcess
@@ -258,8 +258,12 @@ def run_fetch_worker(
     settings: Settings,
     idle_exit_seconds: float | None = None,
     max_wait_seconds: float = 120.0,
+    robots_attempts: int = ROBOTS_ATTEMPTS,
 ) -> LoopStats:
     """Consumes links, fetches their pages politely, publishes RawArticles to the raw topic.
+
+    ``robots_attempts``: tries a link gets while its site's robots.txt is unavailable (see
+    consumers/fetching.py; 1 dead-letters it at the first, for a run that should end).
 
     A batch of links (``crawl.batch_links``) is fetched at once, many hosts in parallel; it
     takes at most ``crawl.batch_seconds``, and the consumer may go that long (plus a minute)
@@ -270,7 +274,7 @@ def run_fetch_worker(
     es = make_es(settings)
     producer = when_reachable(lambda: make_producer(settings), "Kafka", wait)
     health = worker_health(settings, Stage.FETCH, settings.groups.fetch, settings.topics.links)
-    sink = FetchSink(settings, producer, es, beat=health[0].beat)
+    sink = FetchSink(settings, producer, es, beat=health[0].beat, robots_attempts=robots_attempts)
 
     def handle(record: ConsumerRecord) -> None:
         sink.add(parse_link(record.value), record)

@@ -247,6 +247,10 @@ class CrawlSettings(BaseSettings):
     max_retries: int = Field(default=2, ge=0)
     max_retry_wait_seconds: float = Field(default=30.0, ge=0)
     robots_ttl_seconds: float = Field(default=3600.0, gt=0)
+    # A robots.txt that cannot be had (5xx, 429, no answer) is asked again after this long;
+    # a fetch worker defers its host's links for this long, twice as long the next time,
+    # then dead-letters them as robots_unavailable (newsflow/web/robots.py).
+    robots_unavailable_seconds: float = Field(default=120.0, gt=0)
     # Bytes of robots.txt text a fetch worker keeps (newsflow/web/robots.py); parsed rules,
     # ~16 times their text, are kept for a sixteenth of it: ~32 MB in all at the default.
     robots_cache_bytes: int = Field(default=16_000_000, ge=0)

@@ -48,7 +48,13 @@ class Link(BaseModel):
     language: str | None = Field(default=None, description="Language hint from the feeds file")
     discovered_at: datetime = Field(default_factory=_now)
     attempts: int = Field(
-        default=0, description="Times it went back to the links topic unfinished (a full batch)"
+        default=0,
+        description="Times it went back to the links topic unfinished (a full batch) or "
+        "deferred (its site's robots.txt unavailable)",
+    )
+    not_before: datetime | None = Field(
+        default=None,
+        description="Deferred: a fetch worker does not fetch it before this time",
     )
 
 

@@ -43,7 +43,10 @@ class FetchReason(StrEnum):
     HTTP_ERROR = "http_error"  # any other refusal (401, 403, 451, an unexpected status)
     SERVER_ERROR = "server_error"  # 5xx, still after the retries
     RATE_LIMITED = "rate_limited"  # 429 after the retries, or a Retry-After beyond our wait
-    ROBOTS_DISALLOWED = "robots_disallowed"  # robots.txt forbids it (or cannot be read: 5xx)
+    ROBOTS_DISALLOWED = "robots_disallowed"  # robots.txt forbids it
+    # robots.txt could not be had (5xx, 429, no answer) over every deferral of the link: the
+    # site was down, not refusing; `newsflow dlq replay` once it answers.
+    ROBOTS_UNAVAILABLE = "robots_unavailable"
     TOO_LARGE = "too_large"  # larger than NEWSFLOW_MAX_INPUT_BYTES
     NOT_HTML = "not_html"  # a PDF, an image, JSON: not a web page
     REDIRECT_LOOP = "redirect_loop"  # a redirect back to a URL already visited

@@ -257,14 +257,20 @@ def crawl(
             from consumers.workers import run_fetch_worker
 
             with worker_exit_codes("fetch"):
-                stats = run_fetch_worker(settings, idle_exit_seconds=idle)
+                # One pass: a site whose robots.txt is down is a dead letter to replay,
+                # not a wait of up to half an hour for it (consumers/fetching.py).
+                stats = run_fetch_worker(settings, idle_exit_seconds=idle, robots_attempts=1)
             console.print(
                 f"fetch: {stats.consumed} link(s), {stats.dead_lettered} dead-lettered"
                 + by_reason(stats.reasons)
             )
         return
     console.print(f"polling {len(feeds)} feed(s); Ctrl-C to stop")
-    robots = RobotsCache(settings.crawl.robots_ttl_seconds, settings.crawl.robots_cache_bytes)
+    robots = RobotsCache(
+        settings.crawl.robots_ttl_seconds,
+        settings.crawl.robots_cache_bytes,
+        unavailable_ttl=settings.crawl.robots_unavailable_seconds,
+    )
     try:
         while True:
             feeds = _reread(locations, settings, feeds)

@@ -161,7 +161,11 @@ class WebClient:
         self.user_agent = crawl.user_agent
         self.policy = AddressPolicy(crawl.allow_private_networks)
         if robots is None:
-            robots = RobotsCache(crawl.robots_ttl_seconds, crawl.robots_cache_bytes)
+            robots = RobotsCache(
+                crawl.robots_ttl_seconds,
+                crawl.robots_cache_bytes,
+                unavailable_ttl=crawl.robots_unavailable_seconds,
+            )
         robots.forget_locks()  # an earlier client's were bound to its event loop
         self.robots = robots
         self.gates = HostGates(
@@ -239,6 +243,8 @@ class WebClient:
                 raise FetchError(FetchReason.REDIRECT_LOOP, f"{url}: back to {current}")
             visited.add(seen)
             robots = await self._robots(origin, trusted)
+            if robots.unavailable:  # not a refusal: the site may be back in a minute
+                raise FetchError(FetchReason.ROBOTS_UNAVAILABLE, f"{current}: {robots.why}")
             if not robots.allows(current, self.user_agent):
                 raise FetchError(
                     FetchReason.ROBOTS_DISALLOWED,
@@ -308,8 +314,9 @@ class WebClient:
     async def _robots_answer(self, url: str, trusted: Origin) -> _Answer:
         """robots.txt's answer, tried again as a page is on 429, 5xx, a timeout or a refused
         connection: its failure disallows the whole site (RFC 9309), so a blip of the
-        server's must not cost every link of the site found meanwhile (robots_disallowed
-        dead letters). The last answer is returned whatever its status."""
+        server's must not cost every link of the site found meanwhile (each deferred, and a
+        robots_unavailable dead letter in the end). The last answer is returned whatever its
+        status."""
         want = Want(max_bytes=MAX_ROBOTS_BYTES, html_only=False, accept="text/plain")
         answer, _ = await self._attempts(url, origin_of(url), trusted, want, None, robots=True)
         return answer

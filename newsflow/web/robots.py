@@ -2,7 +2,9 @@
 
 RFC 9309's rules for a robots.txt that cannot be had: a 4xx (none there) allows everything;
 a 5xx or no answer at all disallows everything for the origin until the cache entry expires
-(the site may be overloaded, and it must not be crawled meanwhile).
+(the site may be overloaded, and it must not be crawled meanwhile). That is "unavailable",
+not "disallowed": the client says ``robots_unavailable``, and the fetch worker defers such a
+link and tries it again later instead of dead-lettering it at once.
 
 The cache is bounded, because a crawler that follows aggregator feeds and news sitemaps meets
 thousands of origins: a parsed robots.txt takes ~16 times its size in memory (a 20 KB file,
@@ -34,7 +36,8 @@ MAX_ROBOTS_BYTES = 512_000
 PARSED_SHARE = 16
 #: What an entry costs beyond its text (the key, the entry, a small parser), for the budget.
 ENTRY_OVERHEAD = 512
-#: Seconds an unavailable robots.txt (5xx, 429, no answer) is trusted before it is asked again.
+#: Seconds an unavailable robots.txt (5xx, 429, no answer) is trusted before it is asked again
+#: (the default of NEWSFLOW_CRAWL_ROBOTS_UNAVAILABLE_SECONDS).
 UNAVAILABLE_TTL_SECONDS = 120.0
 
 
@@ -101,6 +104,7 @@ class RobotsCache:
 
     ttl: float
     text_bytes: int = 16_000_000
+    unavailable_ttl: float = UNAVAILABLE_TTL_SECONDS
     clock: Callable[[], float] = time.monotonic
     _entries: OrderedDict[Origin, _Entry] = field(default_factory=OrderedDict)
     _parsed: OrderedDict[Origin, None] = field(default_factory=OrderedDict)
@@ -131,7 +135,7 @@ class RobotsCache:
         cost = len(robots.text) + ENTRY_OVERHEAD
         # An unavailable robots.txt is asked again soon: kept for the whole ttl, one outage
         # of the site refused every link of it for an hour after the site was back.
-        ttl = min(self.ttl, UNAVAILABLE_TTL_SECONDS) if robots.unavailable else self.ttl
+        ttl = min(self.ttl, self.unavailable_ttl) if robots.unavailable else self.ttl
         self._entries[origin] = _Entry(self.clock() + ttl, robots, robots.text, cost)
         self._text_total += cost
         if robots.text:

@@ -9,10 +9,12 @@ pages that misbehave. `newsflow crawl --once` polls and fetches; the clean and i
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,12 +45,13 @@ from elasticsearch import Elasticsearch
 from kafka.structs import TopicPartition
 
 from consumers.dlq import list_dead_letters
+from consumers.fetching import ROBOTS_ATTEMPTS
 from consumers.workers import run_clean_worker, run_index_worker
 from newsflow.kafka.clients import make_consumer, make_producer
 from newsflow.kafka.topics import ensure_topics
 from newsflow.reading.identity import article_id
 from newsflow.settings import Settings
-from schemas import Link
+from schemas import Link, RawArticle
 
 pytestmark = pytest.mark.integration
 
@@ -327,5 +330,114 @@ def test_a_fetch_worker_stopped_mid_batch_ends_at_once_and_gives_the_link_back(
         again = [Link.model_validate_json(r.value) for r in consumer]
         consumer.close()
         assert [(x.url, x.attempts) for x in again] == [(link.url, 0), (link.url, 0)]
+    finally:
+        site.stop()
+
+
+def test_links_wait_out_an_unavailable_robots_txt_and_letters_say_so(
+    stack: Any, settings: Settings
+) -> None:
+    """robots.txt answering 503 means "unavailable", not "disallowed": the link goes back to
+    wait (longer each time) and is fetched once the site recovers; a site that stays down
+    costs its link after ROBOTS_ATTEMPTS tries, as a robots_unavailable dead letter (both
+    were robots_disallowed dead letters at the first 503)."""
+    recovers, stays_down = Site().start(), Site().start()
+    recovered = threading.Event()
+    allow = Response(200, b"User-agent: *\nAllow: /\n", {"Content-Type": "text/plain"})
+    down = Response(503, b"down for maintenance")
+    try:
+        recovers.routes["/robots.txt"] = lambda h: allow if recovered.is_set() else down
+        stays_down.routes["/robots.txt"] = lambda h: down
+        page = FIXTURE_PAGE.read_bytes()
+        for site in (recovers, stays_down):
+            site.routes["/news/page.html"] = html_page(page)
+        settings = crawl_settings(settings)
+        crawl = settings.crawl.model_copy(
+            update={"max_retries": 0, "robots_unavailable_seconds": 1.0}
+        )
+        settings = settings.model_copy(update={"crawl": crawl})
+        ensure_topics(settings)
+        links = [
+            Link(url=site.url("/news/page.html"), feed=site.url("/feed.rss"))
+            for site in (recovers, stays_down)
+        ]
+        producer = make_producer(settings)
+        for link in links:
+            producer.send(
+                settings.topics.links, key=link.url.encode(), value=link.model_dump_json().encode()
+            )
+        producer.flush()
+        producer.close()
+        worker = subprocess.Popen(
+            [NEWSFLOW, "consume", "fetch", "--until-idle", "20"],
+            env={**os.environ, **settings.to_env()},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            # Deferred, then tried again (robots.txt asked a second time): the site is back.
+            while len(recovers.requests("/robots.txt")) < 2:
+                assert time.monotonic() < deadline, "the link was never tried again"
+                assert worker.poll() is None, worker.communicate()[0]
+                time.sleep(0.1)
+            recovered.set()
+            out, _ = worker.communicate(timeout=180)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+        assert worker.returncode == 0, out
+        assert [r.status for r in recovers.requests("/news/page.html")] == [200], out
+        assert stays_down.requests("/news/page.html") == []
+        # One robots.txt request per try, each after the wait the link was given.
+        asked = [r.started for r in stays_down.requests("/robots.txt")]
+        assert len(asked) == ROBOTS_ATTEMPTS, asked
+        for n, (before, after) in enumerate(itertools.pairwise(asked)):
+            assert after - before >= 2**n * 0.99, (n, asked)
+        [letter] = list_dead_letters(settings)
+        assert Link.model_validate_json(letter.original).url == links[1].url
+        assert letter.error_type == "robots_unavailable"
+        assert "robots.txt unavailable (HTTP 503)" in letter.error_message
+        assert f"still after {ROBOTS_ATTEMPTS} tries" in letter.error_message
+        assert "newsflow dlq replay" in letter.error_message
+        consumer = make_consumer(settings, None, consumer_timeout_ms=5000)
+        consumer.subscribe([settings.topics.raw])
+        raws = [RawArticle.model_validate_json(r.value) for r in consumer]
+        consumer.close()
+        pages = [r for r in raws if not r.metadata.get("summary_only")]
+        assert [r.url for r in pages] == [links[0].url]
+    finally:
+        recovers.stop()
+        stays_down.stop()
+
+
+def test_crawl_once_ends_with_a_replayable_letter_when_robots_txt_goes_down(
+    stack: Any, settings: Settings, tmp_path: Path
+) -> None:
+    """One pass should end: `crawl --once` does not wait out an unavailable robots.txt, it
+    dead-letters the link at once as robots_unavailable (replayable), not robots_disallowed."""
+    site = Site().start()
+    try:
+        allow = Response(200, b"User-agent: *\nAllow: /\n", {"Content-Type": "text/plain"})
+        # The poller's first ask finds it; the fetch worker's own ask finds the site down.
+        site.routes["/robots.txt"] = fails_first(allow, Response(503, b"down"))
+        site.routes["/feed.rss"] = lambda h: Response(
+            200,
+            rss("Loopback", [Item(site.url("/news/a.html"), "A", "One line about A.")]),
+            {"Content-Type": "application/rss+xml"},
+        )
+        site.routes["/news/a.html"] = html_page(FIXTURE_PAGE.read_bytes())
+        settings = crawl_settings(settings)
+        crawl = settings.crawl.model_copy(update={"max_retries": 0})
+        settings = settings.model_copy(update={"crawl": crawl})
+        feeds_file = tmp_path / "feeds.toml"
+        feeds_file.write_text(f'[[feed]]\nurl = "{site.url("/feed.rss")}"\n')
+        out = crawl_once(settings, feeds_file)
+        assert "1 dead-lettered" in out.stdout and "robots_unavailable" in out.stdout, out.stdout
+        [letter] = list_dead_letters(settings)
+        assert letter.error_type == "robots_unavailable"
+        assert "newsflow dlq replay" in letter.error_message
+        assert site.requests("/news/a.html") == []
     finally:
         site.stop()

@@ -158,10 +158,13 @@ def test_conditional_get_and_charset(sites: tuple[Site, Site]) -> None:
     assert changed.status == 200 and changed.validators == Validators()
 
 
-def test_robots_5xx_disallows_everything(sites: tuple[Site, Site]) -> None:
+def test_robots_5xx_disallows_everything_as_unavailable(sites: tuple[Site, Site]) -> None:
+    """Nothing is fetched, and the reason says the file was unavailable, not that it refused:
+    the fetch worker tries such a link again later (it was a robots_disallowed dead letter)."""
     site, _ = sites
     site.routes["/robots.txt"] = lambda h: Response(503, b"")
-    with pytest.raises(FetchError, match="robots_disallowed"):
+    unavailable = r"robots_unavailable: .*robots.txt unavailable \(HTTP 503\)"
+    with pytest.raises(FetchError, match=unavailable):
         get(site.url("/page"), site.url("/"), max_retries=0)
     assert site.requests("/page") == []
 
