@@ -79,7 +79,9 @@ class _Unfinished:
 
 
 class _Stopped(_Unfinished):
-    """The worker was asked to stop before this link's fetch ended: not the link's fault."""
+    """The worker was asked to stop before this link's fetch ended, or the link was still
+    waiting for its host's turn (politeness: a Crawl-delay, many links of one host in the
+    batch) when the batch ended: not the link's fault, no try of it."""
 
 
 Outcome = Page | PermanentError | _Unfinished
@@ -235,7 +237,8 @@ class FetchSink:
         outcomes: list[Outcome] = []
         for link, task in zip(links, tasks, strict=True):
             if task in pending:
-                outcomes.append(_Stopped() if stopped else _Unfinished())
+                waited = self._client.turns(task) == 0
+                outcomes.append(_Stopped() if stopped or waited else _Unfinished())
                 continue
             error = task.exception()
             if error is None:

@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import socket
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -178,6 +179,15 @@ class WebClient:
             pool=crawl.total_timeout_seconds,
         )
         self._client: httpx.AsyncClient | None = None
+        # Requests each task got its host's turn for (see ``turns``).
+        self._turns: weakref.WeakKeyDictionary[asyncio.Task[object], int] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def turns(self, task: asyncio.Task[object]) -> int:
+        """Requests ``task`` got its host's turn for so far: 0 while it only waited behind the
+        host's other requests (politeness), which is no try of its URL."""
+        return self._turns.get(task, 0)
 
     async def __aenter__(self) -> WebClient:
         self._client = httpx.AsyncClient(
@@ -436,6 +446,9 @@ class WebClient:
         extensions = {"sni_hostname": origin.host} if origin.scheme == "https" else {}
         try:
             async with self.gates.gate(origin.host).turn():
+                task = asyncio.current_task()
+                if task is not None:
+                    self._turns[task] = self._turns.get(task, 0) + 1
                 async with asyncio.timeout(self.crawl.total_timeout_seconds):
                     return await self._read(
                         url, _pinned(url, addresses[0]), headers, extensions, want, robots

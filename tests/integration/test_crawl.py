@@ -441,3 +441,52 @@ def test_crawl_once_ends_with_a_replayable_letter_when_robots_txt_goes_down(
         assert site.requests("/news/a.html") == []
     finally:
         site.stop()
+
+
+def test_links_waiting_for_their_hosts_turn_are_not_tries(stack: Any, settings: Settings) -> None:
+    """Many links of one host and a per-host delay: a batch fetches only what politeness
+    allows in its time. The rest never had their turn; they go back without it counting as
+    a try (they were fetch_timeout dead letters after 3 batches, nothing having failed)."""
+    site = Site().start()
+    try:
+        site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+        site.fallback = html_page(FIXTURE_PAGE.read_bytes())
+        settings = crawl_settings(settings)
+        crawl = settings.crawl.model_copy(
+            update={
+                "per_host_concurrency": 1,
+                "per_host_delay_seconds": 1.0,
+                "batch_seconds": 2.5,
+                "batch_links": 12,
+            }
+        )
+        settings = settings.model_copy(update={"crawl": crawl})
+        ensure_topics(settings)
+        links = [
+            Link(url=site.url(f"/news/{n}.html"), feed=site.url("/feed.rss")) for n in range(12)
+        ]
+        producer = make_producer(settings)
+        for link in links:
+            producer.send(
+                settings.topics.links, key=link.url.encode(), value=link.model_dump_json().encode()
+            )
+        producer.flush()
+        producer.close()
+        out = subprocess.run(
+            [NEWSFLOW, "consume", "fetch", "--until-idle", "5"],
+            env={**os.environ, **settings.to_env()},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert list_dead_letters(settings) == []
+        fetched = sorted(r.path for r in site.requests() if r.path.startswith("/news/"))
+        assert fetched == sorted(f"/news/{n}.html" for n in range(12))
+        # Politeness held all along: one request at a time, about a second apart (as the
+        # server sees them arrive: a new connection costs the first some milliseconds).
+        starts = sorted(r.started for r in site.requests())
+        assert site.max_in_flight == 1
+        assert all(b - a >= 0.8 for a, b in itertools.pairwise(starts)), starts
+    finally:
+        site.stop()
