@@ -6,7 +6,9 @@
   ``max_backoff_seconds``: a quiet or broken feed costs less and less.
 - An entry is new when its canonical URL was not in the feed's last listing, and updated
   when it was but with another version (its updated or published date): an updated entry is
-  fetched again even though its page is indexed.
+  fetched again even though its page is indexed. A feed that stamps every entry with one
+  new date on each request (its build time, not the entries') updates nothing: otherwise
+  every poll fetched every page of it again.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ def fresh_entries(
     """
     fresh: list[Fresh] = []
     listing: dict[str, str] = {}
+    known = 0
     for entry in entries:
         if not entry.link or not is_url(entry.link):
             continue
@@ -67,8 +70,14 @@ def fresh_entries(
         listing[url] = entry.version
         if url not in seen:
             fresh.append(Fresh(url, entry, updated=False))
-        elif seen[url] != entry.version:
+            continue
+        known += 1
+        if seen[url] != entry.version:
             fresh.append(Fresh(url, entry, updated=True))
+    updated = [f for f in fresh if f.updated]
+    if len(updated) >= 2 and len(updated) == known and len({f.entry.version for f in updated}) == 1:
+        # Every entry seen before "changed", all to one date: the feed's, not theirs.
+        fresh = [f for f in fresh if not f.updated]
     return fresh, listing
 
 

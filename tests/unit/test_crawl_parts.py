@@ -230,6 +230,28 @@ def test_fresh_entries_are_new_or_updated_and_normalized() -> None:
     assert again == []
 
 
+def test_a_feed_restamping_every_entry_with_its_build_time_updates_nothing() -> None:
+    """Some feeds give every item the time of the request as its date: every poll made
+    every entry "updated", and the fetcher fetched every page of the feed again."""
+    seen = {"https://ex.example/a": "10:00", "https://ex.example/b": "10:00"}
+    restamped = [
+        _entry("https://ex.example/a", "10:15"),
+        _entry("https://ex.example/b", "10:15"),
+        _entry("https://ex.example/c", "10:15"),
+    ]
+    fresh, listing = fresh_entries(seen, restamped)
+    assert [(f.url, f.updated) for f in fresh] == [("https://ex.example/c", False)]
+    assert listing["https://ex.example/a"] == "10:15"
+    # One entry really updated, another not: that one is fetched again.
+    one = [_entry("https://ex.example/a", "10:15"), _entry("https://ex.example/b", "10:00")]
+    assert [(f.url, f.updated) for f in fresh_entries(seen, one)[0]] == [
+        ("https://ex.example/a", True)
+    ]
+    # Several updated at different times: each is.
+    several = [_entry("https://ex.example/a", "10:15"), _entry("https://ex.example/b", "10:16")]
+    assert len(fresh_entries(seen, several)[0]) == 2
+
+
 def test_schedule_backs_off_on_errors_and_quiet_polls() -> None:
     crawl = CrawlSettings(poll_interval_seconds=600, max_backoff_seconds=3600)
     spec = FeedSpec(url="https://ex.example/rss")
