@@ -23,6 +23,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 
 from kafka import KafkaProducer
 from pydantic import ValidationError
@@ -264,23 +265,31 @@ async def _poll_and_publish(
     now: datetime,
     summary: PollSummary,
 ) -> None:
-    """Polls the due feeds at once and publishes each as soon as its poll ends.
+    """Polls the due feeds, many at once, and publishes each as soon as its poll ends.
 
     One slow feed delays no other feed's links, a crash loses only the feeds not published
     yet, and a feed's entries are dropped once published (a pass over thousands of feeds
     held every feed's entries, full content included, until the last one answered). The
     publishing runs in a thread, one feed at a time, so the other polls go on meanwhile.
+
+    At most ``max_connections`` polls run at once: every request waits for a connection
+    inside its total time limit, so with thousands of feeds started together the ones at
+    the back of the queue failed as fetch_timeout (and backed off) without being asked.
     """
+    todo = iter(due)
+    pending: set[asyncio.Task[FeedPoll]] = set()
     async with WebClient(settings.crawl, settings.limits, robots) as client:
-        pending = {
-            asyncio.create_task(
-                poll_one(client, spec, states.get(spec.url), settings.crawl.max_feed_bytes)
-            )
-            for spec in due
-        }
+
+        def start_more() -> None:
+            for spec in islice(todo, settings.crawl.max_connections - len(pending)):
+                state, max_bytes = states.get(spec.url), settings.crawl.max_feed_bytes
+                pending.add(asyncio.create_task(poll_one(client, spec, state, max_bytes)))
+
         try:
+            start_more()
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                start_more()  # before publishing: the next polls go on meanwhile
                 for task in done:
                     result = task.result()
                     await asyncio.to_thread(

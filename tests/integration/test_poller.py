@@ -124,3 +124,30 @@ def test_crawl_says_which_child_sitemaps_it_skipped(
     [line] = [x for x in text.splitlines() if x.startswith("  - ")]
     assert line.startswith(f"  - {site.url('/index.xml')}: child sitemap skipped:"), text
     assert f"not_found: {site.url('/gone.xml')}: HTTP 404" in line, text
+
+
+def test_more_feeds_than_connections_all_get_polled(stack: Any, settings: Settings) -> None:
+    """Six feeds on six hosts, two connections, each feed taking 1.5 s to answer within a
+    4 s limit: every request waited for a connection inside its time limit, so the feeds at
+    the back of the queue failed as fetch_timeout without being asked (with thousands of
+    feeds, most of a first pass). At most max_connections polls run at once now."""
+    settings = loopback(settings)
+    crawl = settings.crawl.model_copy(update={"max_connections": 2, "total_timeout_seconds": 4.0})
+    settings = settings.model_copy(update={"crawl": crawl})
+    sites = [Site(f"127.0.0.{n}").start() for n in range(2, 8)]
+    try:
+        for site in sites:
+            body = feed(site, "news", 1)
+
+            def answer(handler: Any, body: bytes = body) -> Response:
+                time.sleep(1.5)  # the server's answer time, not a wait for the test
+                return Response(200, body, RSS)
+
+            site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+            site.routes["/feed.rss"] = answer
+        feeds = [FeedSpec(url=site.url("/feed.rss")) for site in sites]
+        summary = poll_feeds(settings, feeds, force=True)
+        assert (summary.polled, summary.failed, summary.links) == (6, [], 6)
+    finally:
+        for site in sites:
+            site.stop()
