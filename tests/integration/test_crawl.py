@@ -490,3 +490,51 @@ def test_links_waiting_for_their_hosts_turn_are_not_tries(stack: Any, settings: 
         assert all(b - a >= 0.8 for a, b in itertools.pairwise(starts)), starts
     finally:
         site.stop()
+
+
+def test_a_batch_larger_than_the_connection_pool_is_fetched_whole(
+    stack: Any, settings: Settings
+) -> None:
+    """Six links on six hosts, two connections, pages taking 1.5 s within a 4 s limit: the
+    links queued for a connection timed out there (fetch_timeout dead letters, no request
+    sent). At most max_connections fetches run at once now."""
+    settings = crawl_settings(settings)
+    crawl = settings.crawl.model_copy(
+        update={"max_connections": 2, "total_timeout_seconds": 4.0, "max_retries": 0}
+    )
+    limits = settings.limits.model_copy(update={"http_read_timeout": 3.0})
+    settings = settings.model_copy(update={"crawl": crawl, "limits": limits})
+    sites = [Site(f"127.0.0.{n}").start() for n in range(2, 8)]
+    try:
+        page = FIXTURE_PAGE.read_bytes()
+
+        def answer(handler: Any) -> Response:
+            time.sleep(1.5)  # the server's answer time, not a wait for the test
+            return Response(200, page, _HTML)
+
+        for site in sites:
+            site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+            site.routes["/news/page.html"] = answer
+        ensure_topics(settings)
+        producer = make_producer(settings)
+        for site in sites:
+            link = Link(url=site.url("/news/page.html"), feed=site.url("/feed.rss"))
+            producer.send(
+                settings.topics.links, key=link.url.encode(), value=link.model_dump_json().encode()
+            )
+        producer.flush()
+        producer.close()
+        out = subprocess.run(
+            [NEWSFLOW, "consume", "fetch", "--until-idle", "5"],
+            env={**os.environ, **{**settings.to_env(), "NEWSFLOW_CRAWL_BATCH_LINKS": "6"}},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        letters = [(x.error_type, x.error_message) for x in list_dead_letters(settings)]
+        assert letters == []
+        assert all(site.requests("/news/page.html") for site in sites)
+    finally:
+        for site in sites:
+            site.stop()
