@@ -236,6 +236,22 @@ def feeds_for(locations: Iterable[str], max_bytes: int) -> list[FeedSpec]:
     return list(unique.values())
 
 
+def host_by_host(feeds: Iterable[FeedSpec]) -> list[FeedSpec]:
+    """The feeds in turns, one of each host per turn (in the order hosts are first seen).
+
+    A pass polls a bounded number of feeds at once, and a host's requests wait for their
+    politeness turn: fifty feeds of one site listed together took every slot, waiting on
+    that site, while the feeds of other sites waited for a slot.
+    """
+    queues: dict[str, list[FeedSpec]] = {}
+    for spec in feeds:
+        queues.setdefault(urlsplit(spec.url).hostname or spec.url, []).append(spec)
+    turns: list[FeedSpec] = []
+    for turn in range(max((len(q) for q in queues.values()), default=0)):
+        turns.extend(q[turn] for q in queues.values() if turn < len(q))
+    return turns
+
+
 def groups_of(feeds: Iterable[FeedSpec]) -> dict[str, list[FeedSpec]]:
     """The feeds by group (their own, else their host), in the order first seen."""
     groups: dict[str, list[FeedSpec]] = {}

@@ -37,7 +37,7 @@ from newsflow.settings import Settings
 from newsflow.web.addresses import origin_of
 from newsflow.web.client import FEED_ACCEPT, Want, WebClient
 from newsflow.web.robots import RobotsCache
-from producers.feeds import FeedSpec
+from producers.feeds import FeedSpec, host_by_host
 from producers.links import link_for, summary_article
 from producers.schedule import Fresh, Polled, after_poll, fresh_entries, is_due
 from producers.sitemaps import ChildSitemap, looks_like_sitemap, newest_first, parse_sitemap
@@ -274,9 +274,11 @@ async def _poll_and_publish(
 
     At most ``max_connections`` polls run at once: every request waits for a connection
     inside its total time limit, so with thousands of feeds started together the ones at
-    the back of the queue failed as fetch_timeout (and backed off) without being asked.
+    the back of the queue failed as fetch_timeout (and backed off) without being asked. They
+    start host by host, so one site's many feeds, waiting for their politeness turns, do not
+    take every slot.
     """
-    todo = iter(due)
+    todo = iter(host_by_host(due))
     pending: set[asyncio.Task[FeedPoll]] = set()
     async with WebClient(settings.crawl, settings.limits, robots) as client:
 

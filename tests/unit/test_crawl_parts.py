@@ -9,6 +9,7 @@ import ipaddress
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -25,6 +26,7 @@ from producers.feeds import (
     add_feeds,
     feeds_for,
     groups_of,
+    host_by_host,
     load_feeds,
     opml_feeds,
     parse_feeds,
@@ -107,6 +109,21 @@ def test_feeds_file_add_list_remove_keeps_comments(tmp_path: Path) -> None:
     [left] = load_feeds(path)
     assert (left.site, left.interval_minutes) == ("B", 5)
     assert "# my feeds" in path.read_text()
+
+
+def test_feeds_are_polled_host_by_host() -> None:
+    feeds = [FeedSpec(url=f"https://big.example/{n}.rss") for n in range(3)] + [
+        FeedSpec(url="https://a.example/rss"),
+        FeedSpec(url="https://b.example/rss"),
+    ]
+    assert [urlsplit(f.url).hostname for f in host_by_host(feeds)] == [
+        "big.example",
+        "a.example",
+        "b.example",
+        "big.example",
+        "big.example",
+    ]
+    assert sorted(f.url for f in host_by_host(feeds)) == sorted(f.url for f in feeds)
 
 
 def test_feeds_file_errors_say_where() -> None:
