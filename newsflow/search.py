@@ -16,6 +16,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -28,16 +29,30 @@ from newsflow.settings import Settings
 MAX_QUERY_CHARS = 1000
 #: Most words in a query: each becomes clauses over six fields.
 MAX_QUERY_WORDS = 64
-#: Most hits one search returns (Elasticsearch refuses more than 10 000 in any case).
+#: Most hits one search returns.
 MAX_HITS = 1000
+#: How deep a listing pages: Elasticsearch refuses a search whose from + size passes its
+#: ``index.max_result_window`` (10 000 unless the index says otherwise; the template does not).
+MAX_WINDOW = 10_000
 
 
 class QueryError(ValueError):
-    """A query or size this search does not accept; the message says which and why."""
+    """A query, size or page this search does not accept; the message says which and why."""
 
 
-def check_request(text: str, size: int) -> None:
-    """Raises QueryError for a query too long or a size out of range."""
+class Sort(StrEnum):
+    """The order of a listing."""
+
+    #: Best match first (an empty query has nothing to match: newest first).
+    RELEVANCE = "relevance"
+    #: Newest first, by publication date; an undated article by when it was ingested, as
+    #: ``--since`` counts it, among the dated ones.
+    NEWEST = "newest"
+
+
+def check_request(text: str, size: int, page: int = 1) -> None:
+    """Raises QueryError for a query too long, a size out of range or a page past how deep
+    Elasticsearch lists."""
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(
             f"the query is {len(text)} characters long; at most {MAX_QUERY_CHARS} are accepted"
@@ -47,6 +62,14 @@ def check_request(text: str, size: int) -> None:
         raise QueryError(f"the query has {words} words; at most {MAX_QUERY_WORDS} are accepted")
     if not 1 <= size <= MAX_HITS:
         raise QueryError(f"the number of hits must be between 1 and {MAX_HITS}, not {size}")
+    if page < 1:
+        raise QueryError(f"pages count from 1, not {page}")
+    if page * size > MAX_WINDOW:
+        first = (page - 1) * size + 1
+        raise QueryError(
+            f"page {page} of {size} would list hits {first:,}\u2013{page * size:,}; a search lists "
+            f"at most its first {MAX_WINDOW:,}: narrow it (--since, --site, --lang, ...)"
+        )
 
 
 @dataclass(frozen=True)
@@ -78,11 +101,20 @@ class Markers:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """A search's total count, its top hits and the markers their passages carry."""
+    """One page of a search: its hits, the markers their passages carry, and where the page
+    stands in the whole listing."""
 
+    #: Every matching article (each copy of a story counts).
     total: int
     hits: list[Hit]
     markers: Markers = field(default_factory=Markers.fresh)
+    #: How many hits come before this page's first.
+    offset: int = 0
+    #: How many entries the whole listing has: ``total``, or with one article per story the
+    #: stories and the articles not in one.
+    listed: int = 0
+    #: Whether ``listed`` is exact (see ``EXACT_STORIES``).
+    listed_exact: bool = True
 
 
 @dataclass(frozen=True)
@@ -239,66 +271,103 @@ def _recency(date_field: str) -> dict[str, Any]:
     return {"distance_feature": {"field": date_field, "origin": "now", "pivot": "7d"}}
 
 
+def newest_first() -> list[dict[str, Any]]:
+    """Scoring clauses that rank newest first: by publication date, an undated article by
+    when it was ingested (as --since counts it), among the dated ones.
+
+    A score, not a sort: the one-per-story merge orders by score, and no sort can read one
+    field or the other without a script (the local stack's Elasticsearch has no scripting).
+    distance_feature scores pivot / (pivot + age): it falls with age and never reaches 0.
+    """
+    undated = {
+        "bool": {
+            "must_not": [{"exists": {"field": "published_at"}}],
+            "must": [_recency("ingested_at")],
+        }
+    }
+    return [_recency("published_at"), undated]
+
+
+#: Ties (the same score) in article id order: Elasticsearch's own tie order follows where a
+#: document sits in its segments, which a merge can change between two pages' requests.
+_ORDER: list[Any] = ["_score", {"id": "asc"}]
+
+
 def build_query(
-    text: str, filters: SearchFilters, size: int = 10, markers: Markers | None = None
+    text: str,
+    filters: SearchFilters,
+    size: int = 10,
+    markers: Markers | None = None,
+    sort: Sort = Sort.RELEVANCE,
+    offset: int = 0,
 ) -> dict[str, Any]:
     """The search request body: the words (all of them, in any of the fields; with
     "phrases", | for or, -exclusions and prefix*) with highlighted snippets (between
-    ``markers``, fresh ones if not given)."""
+    ``markers``, fresh ones if not given); ``size`` hits after the first ``offset``, best
+    match or newest first (``sort``)."""
     markers = markers or Markers.fresh()
     must: list[dict[str, Any]] = []
     should: list[dict[str, Any]] = []
+    flt = filter_clauses(filters)
+    words: dict[str, Any] | None = None
     if text.strip():
         query = query_syntax(text)
         # simple_query_string, not query_string: it never refuses a query ("(iron", an
         # unbalanced quote are read as words), so nothing a user types is an error. A
         # multi_match read the syntax as words: "-gate" required "gate", "a OR b" required
         # "or", quotes were ignored.
-        must.append(
-            {
-                "simple_query_string": {
-                    "query": query,
-                    "fields": SEARCH_FIELDS,
-                    "default_operator": "and",
-                    "flags": _SYNTAX_FLAGS,
-                    # Lower-cases a prefix like the analyzer does ("Elect*" finds "election").
-                    "analyze_wildcard": True,
-                }
+        words = {
+            "simple_query_string": {
+                "query": query,
+                "fields": SEARCH_FIELDS,
+                "default_operator": "and",
+                "flags": _SYNTAX_FLAGS,
+                # Lower-cases a prefix like the analyzer does ("Elect*" finds "election").
+                "analyze_wildcard": True,
             }
-        )
-        if not _SYNTAX_CHARS.search(query):
-            # Plain words: exact phrases rank first, "iron ore" beats a page with "iron" and
-            # "ore" apart. A query with syntax says itself what it wants together.
-            should.append({"match_phrase": {"body": {"query": query, "boost": 2}}})
-            should.append({"match_phrase": {"title": {"query": query, "boost": 4}}})
+        }
+    phrases: list[dict[str, Any]] = []
+    if words is not None and not _SYNTAX_CHARS.search(query):
+        # Plain words: exact phrases rank first, "iron ore" beats a page with "iron" and
+        # "ore" apart (and is highlighted as one). A query with syntax says itself what it
+        # wants together.
+        phrases.append({"match_phrase": {"body": {"query": query, "boost": 2}}})
+        phrases.append({"match_phrase": {"title": {"query": query, "boost": 4}}})
+    if words is not None and sort is Sort.RELEVANCE:
+        must.append(words)
+        should.extend(phrases)
     else:
-        # No words to rank by: newest first (by publication, else by ingestion), as a news
-        # reader expects; match_all alone listed them in index order. A score, not a sort,
-        # so the one-per-story merge still orders by score. distance_feature scores
-        # pivot / (pivot + age): it falls with age and never reaches 0.
+        # Newest first, and with no words to rank by always: match_all alone listed them in
+        # index order. The words, if any, only select.
         must.append({"match_all": {}})
-        should.append(_recency("published_at"))
-        should.append(
-            {
-                "bool": {
-                    "must_not": [{"exists": {"field": "published_at"}}],
-                    "must": [_recency("ingested_at")],
-                }
-            }
-        )
-    flt = filter_clauses(filters)
+        should.extend(newest_first())
+        if words is not None:
+            flt.append(words)
+    highlight: dict[str, Any] = {
+        "fields": {
+            "body": {"fragment_size": 160, "number_of_fragments": 2},
+            # The whole title, marked where it matched (a printed headline).
+            "title": {"number_of_fragments": 0},
+            # Where a hit matched in its lead and not its text.
+            "description": {"fragment_size": 160, "number_of_fragments": 1},
+        },
+        "pre_tags": [markers.start],
+        "post_tags": [markers.end],
+    }
+    if words is not None:
+        # The words alone, not the filters (a --site or --entity term), in whichever clause
+        # the words sit.
+        highlight["highlight_query"] = {"bool": {"must": [words], "should": phrases}}
     return {
         "query": {"bool": {"must": must, "should": should, "filter": flt}},
+        "from": offset,
         "size": size,
+        "sort": _ORDER,
+        # Exact totals: Elasticsearch stops counting at 10 000 otherwise, and the header said
+        # "10000 article(s) match" of 25 000.
+        "track_total_hits": True,
         "_source": DISPLAY_FIELDS,
-        "highlight": {
-            "fields": {
-                "body": {"fragment_size": 160, "number_of_fragments": 2},
-                "title": {},
-            },
-            "pre_tags": [markers.start],
-            "post_tags": [markers.end],
-        },
+        "highlight": highlight,
     }
 
 
@@ -332,12 +401,9 @@ def per_story(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def merge_by_score(first: list[Hit], second: list[Hit], size: int) -> list[Hit]:
-    """The ``size`` best of two score-ordered hit lists, best first (ties keep list order)."""
-    merged = sorted(
-        [*((0, i, h) for i, h in enumerate(first)), *((1, i, h) for i, h in enumerate(second))],
-        key=lambda t: (-(t[2].score or 0.0), t[0], t[1]),
-    )
-    return [hit for _, _, hit in merged[:size]]
+    """The ``size`` best of two hit lists in ``_ORDER`` (score, then id), best first."""
+    merged = sorted([*first, *second], key=lambda h: (-(h.score or 0.0), h.source.id or h.id))
+    return merged[:size]
 
 
 def first_of_each_story(hits: list[Hit], size: int) -> list[Hit]:
@@ -360,6 +426,19 @@ def first_of_each_story(hits: list[Hit], size: int) -> list[Hit]:
 NEAREST_PER_HIT = 4
 
 
+#: Below this many stories Elasticsearch's count of them is exact in practice: it counts
+#: distinct values by 32-bit hashes, exactly up to its precision threshold (40 000 here) but
+#: for collisions, and n stories share a hash with odds of about n² / 2³³ (1 in 8 600 for
+#: 1 000). Above it a listing's length is "about" so many, unless it was read to its end.
+EXACT_STORIES = 1000
+#: What a listing's first request asks of each hit: its score and id, to merge by.
+_ORDER_ONLY: dict[str, Any] = {"_source": ["id"], "highlight": None}
+
+
+def _story_count(response: Any) -> int:
+    return int(response["aggregations"]["stories"]["value"])
+
+
 def search(
     es: Elasticsearch,
     settings: Settings,
@@ -367,21 +446,68 @@ def search(
     filters: SearchFilters,
     size: int = 10,
     one_per_story: bool = True,
+    sort: Sort = Sort.RELEVANCE,
+    page: int = 1,
 ) -> SearchResult:
-    """Runs a search on the article alias: the total hit count and the top hits.
+    """Runs a search on the article alias: one page (``page``, from 1) of ``size`` hits.
 
-    With ``one_per_story`` (unless the filters name a story) the hits hold one article per
-    story, its best-scoring copy; the total still counts every matching article. Raises
-    QueryError for a query or size out of bounds, before asking Elasticsearch.
+    With ``one_per_story`` (unless the filters name a story) the listing holds one article per
+    story, its best-ranked copy; the total still counts every matching article. Raises
+    QueryError for a query, size or page out of bounds, before asking Elasticsearch, and for
+    a page past the end of the listing.
     """
-    check_request(text, size)
+    check_request(text, size, page)
     markers = Markers.fresh()
-    body = build_query(text, filters, size, markers)
+    offset = (page - 1) * size
+    body = build_query(text, filters, size, markers, sort, offset)
+    alias = settings.index.alias
     if not one_per_story or filters.story:
-        response = es.search(index=settings.index.alias, **body)
-        return SearchResult(total_of(response), hits_of(response), markers)
+        response = es.search(index=alias, **body)
+        total = total_of(response)
+        found = SearchResult(total, hits_of(response), markers, offset, total)
+        return _on_the_listing(found, page, size)
+    # The page of the merged listing is among the first offset + size of each part: read
+    # those by score and id alone, then fetch the page's articles whole.
     clustered, unclustered = per_story(body)
-    stories = es.search(index=settings.index.alias, **clustered)
-    loose = es.search(index=settings.index.alias, **unclustered)
-    hits = merge_by_score(hits_of(stories), hits_of(loose), size)
-    return SearchResult(total_of(stories) + total_of(loose), hits, markers)
+    head = {**_ORDER_ONLY, "from": 0, "size": offset + size}
+    stories = es.search(
+        index=alias,
+        **{
+            **clustered,
+            **head,
+            "aggs": {
+                "stories": {"cardinality": {"field": "story_id", "precision_threshold": 40000}}
+            },
+        },
+    )
+    loose = es.search(index=alias, **{**unclustered, **head})
+    first, second = hits_of(stories), hits_of(loose)
+    merged = merge_by_score(first, second, offset + size)
+    page_ids = [hit.id for hit in merged[offset:]]
+    hits: list[Hit] = []
+    if page_ids:
+        query = body["query"]["bool"]
+        wanted = {"bool": {**query, "filter": [*query["filter"], {"ids": {"values": page_ids}}]}}
+        fetched = es.search(index=alias, **{**body, "query": wanted, "from": 0})
+        by_id = {hit.id: hit for hit in hits_of(fetched)}
+        hits = [by_id[i] for i in page_ids if i in by_id]
+    # Both parts read to their end: the merged list is the whole listing.
+    read_out = len(first) < offset + size and len(second) < offset + size
+    story_count = _story_count(stories)
+    listed = len(merged) if read_out else story_count + total_of(loose)
+    exact = read_out or story_count < EXACT_STORIES
+    total = total_of(stories) + total_of(loose)
+    return _on_the_listing(
+        SearchResult(total, hits, markers, offset, listed, listed_exact=exact), page, size
+    )
+
+
+def _on_the_listing(found: SearchResult, page: int, size: int) -> SearchResult:
+    """``found``, or a QueryError if its page is past the end of a listing that has hits."""
+    if found.hits or page == 1 or found.listed == 0:
+        return found
+    pages = -(-found.listed // size)
+    hits = f"{found.listed:,} hit fills" if found.listed == 1 else f"{found.listed:,} hits fill"
+    raise QueryError(
+        f"page {page} is past the end: {hits} {pages:,} page{'s' if pages > 1 else ''} of {size}"
+    )

@@ -22,7 +22,7 @@ from rich.text import Text
 from newsflow.cli.app import app, settings_of
 from newsflow.cli.bars import advance_growing, counting_bar
 from newsflow.cli.errors import EXIT_INTERRUPTED
-from newsflow.cli.printing import by_reason, displayable, matches_header, print_hits
+from newsflow.cli.printing import by_reason, displayable, matches_header, page_hint, print_hits
 from newsflow.cli.produce import run_produce
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
@@ -30,8 +30,11 @@ from newsflow.kafka.groups import describe_group
 from newsflow.kafka.topics import ensure_topics
 from newsflow.search import (
     MAX_HITS,
+    MAX_WINDOW,
     NEAREST_PER_HIT,
+    QueryError,
     SearchFilters,
+    Sort,
     check_request,
     filter_clauses,
     first_of_each_story,
@@ -177,7 +180,21 @@ def search(
         "each story shows once, as its best-matching copy.",
     ),
     semantic: bool = typer.Option(False, help="Rank by embedding similarity (kNN)."),
+    sort: Sort = typer.Option(
+        Sort.RELEVANCE,
+        case_sensitive=False,
+        help="relevance: best match first; newest: newest first by publication date, an "
+        "undated article by when it was ingested (as --since counts it), among the dated ones. "
+        "A query without words always lists the newest first.",
+    ),
     size: int = typer.Option(10, "--size", "-n", help=f"How many hits to print (1-{MAX_HITS})."),
+    page: int = typer.Option(
+        1,
+        "--page",
+        "-p",
+        help=f"Which page of --size hits to print, from 1 (the first {MAX_WINDOW:,} hits can "
+        "be paged through).",
+    ),
 ) -> None:
     """Full-text search over indexed articles, with highlighted snippets.
 
@@ -186,7 +203,7 @@ def search(
     """
 
     settings = settings_of(ctx)
-    check_request(query, size)  # a QueryError is one line and exit 2 (NewsflowGroup)
+    check_request(query, size, page)  # a QueryError is one line and exit 2 (NewsflowGroup)
     if story is not None and not story.strip():
         # A blank id matched no story and printed "0 article(s) match" as if it were one.
         raise typer.BadParameter("a story id, as `newsflow search` prints it", param_hint="--story")
@@ -204,12 +221,27 @@ def search(
     if semantic:
         from newsflow.enrichment.embeddings import semantic_search
 
+        if sort is not Sort.RELEVANCE:
+            raise QueryError("--semantic lists the nearest first; it takes no --sort")
         every_copy = all_copies or story is not None
-        k = size if every_copy else min(MAX_HITS, NEAREST_PER_HIT * size)
-        nearest = semantic_search(es, settings, query, k, filter_clauses(filters))
+        offset = (page - 1) * size
+        wanted = offset + size if every_copy else NEAREST_PER_HIT * (offset + size)
+        nearest = semantic_search(
+            es, settings, query, min(MAX_WINDOW, wanted), filter_clauses(filters)
+        )
         if not every_copy:
-            nearest = first_of_each_story(nearest, size)
-        print_hits(console, matches_header(len(nearest), "nearest article(s) to", query), nearest)
+            nearest = first_of_each_story(nearest, offset + size)
+        if page > 1 and len(nearest) <= offset:
+            raise QueryError(
+                f"page {page} is past the end: {len(nearest)} nearest article(s) were found"
+            )
+        shown = nearest[offset:]
+        print_hits(
+            console,
+            matches_header(len(shown), "nearest article(s) to", query),
+            shown,
+            rank_from=offset + 1,
+        )
         if (
             not nearest
             and not es.count(index=settings.index.alias, query={"exists": {"field": "embedding"}})[
@@ -218,13 +250,20 @@ def search(
         ):
             console.print("no article has an embedding yet: run `newsflow enrich` (or the DAGs)")
         return
-    found = run_search(es, settings, query, filters, size, one_per_story=not all_copies)
-    print_hits(
-        console, matches_header(found.total, "article(s) match", query), found.hits, found.markers
+    found = run_search(
+        es, settings, query, filters, size, one_per_story=not all_copies, sort=sort, page=page
     )
-    if found.total > len(found.hits) == size < MAX_HITS:
-        # The header counts every match; say that these are only the best of them.
-        console.print(f"the best {size} shown; `-n` shows up to {MAX_HITS}", style="dim")
+    print_hits(
+        console,
+        matches_header(found.total, "article(s) match", query),
+        found.hits,
+        found.markers,
+        rank_from=found.offset + 1,
+    )
+    hint = page_hint(found, page, size, one_per_story=not all_copies and not story)
+    if hint:
+        console.print()
+        console.print(hint, style="dim")
     if not all_copies and not story and any((h.source.story_size or 0) > 1 for h in found.hits):
         console.print()
         console.print(

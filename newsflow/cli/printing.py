@@ -17,7 +17,7 @@ from rich.text import Text
 
 from newsflow.elastic.hits import Hit
 from newsflow.redaction import CONTROL_CHARS, redact_url
-from newsflow.search import Markers
+from newsflow.search import MAX_WINDOW, Markers, SearchResult
 
 # Longest run of each field printed, in characters (the rest is cut with an ellipsis).
 HEADLINE_CHARS = 300
@@ -54,41 +54,67 @@ def matches_header(count: int, what: str, query: str) -> Text:
     )
 
 
-def _snippet(passage: str, markers: Markers | None) -> Text:
-    line = Text("   … ")
+def _marked(line: Text, passage: str, markers: Markers | None, budget: int, style: str) -> Text:
+    """``line`` with ``passage`` appended, its matches in ``style``, cut at ``budget``."""
     # The markers hold neither whitespace nor control characters: they survive _one_line.
-    runs = markers.spans(_one_line(passage)) if markers else [(_one_line(passage), False)]
-    budget = SNIPPET_CHARS
+    # Masked before the split: a URL's password in one run is a password still.
+    text = redact_url(_one_line(passage))
+    runs = markers.spans(text) if markers else [(text, False)]
     for text, highlighted in runs:
         if budget <= 0:
             break
         shown = text if len(text) <= budget else text[: budget - 1] + "…"
         budget -= len(shown)
-        line.append(shown, style="bold yellow" if highlighted else None)
+        line.append(shown, style=style if highlighted else None)
+    return line
+
+
+def _snippet(passage: str, markers: Markers | None) -> Text:
+    line = _marked(Text("   … "), passage, markers, SNIPPET_CHARS, "bold yellow")
     line.append(" …")
     return line
 
 
+#: How much of an article's text stands in for a snippet when the words matched elsewhere.
+OPENING_CHARS = 160
+
+
+def _opening(hit: Hit) -> str | None:
+    """The article's first lines, for a hit whose words matched only in its title or tags
+    (no passage of its text to show); None where the headline already is those lines."""
+    src = hit.source
+    if not src.title or not src.body:
+        return None
+    text = " ".join(_one_line(" ".join(src.body[:2])).split())
+    return text if len(text) <= OPENING_CHARS else text[:OPENING_CHARS].rsplit(" ", 1)[0] + " …"
+
+
 def print_hits(
-    console: Console, header: Text, hits: Sequence[Hit], markers: Markers | None = None
+    console: Console,
+    header: Text,
+    hits: Sequence[Hit],
+    markers: Markers | None = None,
+    rank_from: int = 1,
 ) -> None:
-    """Prints ``header``, then each hit: headline, where and when, entities and topics, and
-    its highlighted passages (between ``markers``) when the search asked for them."""
+    """Prints ``header``, then each hit (numbered from ``rank_from``): headline, where and
+    when, entities and topics, and its highlighted passages (between ``markers``) when the
+    search asked for them, else its first lines."""
     console.print(header)
-    for rank, hit in enumerate(hits, 1):
+    for rank, hit in enumerate(hits, rank_from):
         src = hit.source
         date = src.published_at.date().isoformat() if src.published_at else None
         # A feed entry's own text (its page not fetched yet, or not fetchable) says so.
         summary = "feed summary only" if src.summary_only else None
         meta = " · ".join(x for x in (src.site, date, src.language, summary) if x)
         console.print()
-        console.print(
-            Text.assemble(
-                (f"{rank}. {displayable(src.headline, HEADLINE_CHARS)}", "bold"),
-                "  ",
-                (displayable(meta, META_CHARS), "dim"),
-            )
-        )
+        headline = Text(f"{rank}. ", style="bold")
+        titles = hit.highlight.get("title") if markers and src.title else None
+        if titles:
+            # The title as highlighted: the words it matched stand out.
+            headline = _marked(headline, titles[0], markers, HEADLINE_CHARS, "bold yellow")
+        else:
+            headline.append(displayable(src.headline, HEADLINE_CHARS))
+        console.print(Text.assemble(headline, "  ", (displayable(meta, META_CHARS), "dim")))
         story = f"  story {displayable(src.story_id, META_CHARS)}" if src.story_id else ""
         if src.story_id and (src.story_size or 0) > 1:
             story += f" ({src.story_size} articles)"
@@ -106,3 +132,22 @@ def print_hits(
             )
         for passage in hit.snippets:
             console.print(_snippet(passage, markers))
+        opening = None if hit.snippets or markers is None else _opening(hit)
+        if opening:
+            console.print(Text(f"   {displayable(opening, SNIPPET_CHARS)}", style="dim"))
+
+
+def page_hint(found: SearchResult, page: int, size: int, one_per_story: bool) -> str | None:
+    """ "showing 11–20 of 9,703; --page 3 for more", or None when one page shows them all."""
+    shown_to = found.offset + len(found.hits)
+    if not found.hits or (page == 1 and shown_to >= found.listed and found.listed_exact):
+        return None
+    of = f"{found.listed:,}" if found.listed_exact else f"about {found.listed:,}"
+    what = " (each story once)" if one_per_story and found.listed != found.total else ""
+    line = f"showing {found.offset + 1:,}\u2013{shown_to:,} of {of}{what}"
+    more = found.listed > shown_to or not found.listed_exact
+    if more and (page + 1) * size <= MAX_WINDOW:
+        line += f"; --page {page + 1} for more"
+    elif more:
+        line += f"; a search lists only its first {MAX_WINDOW:,}: narrow it to see the rest"
+    return line

@@ -172,8 +172,9 @@ class Hit(_View):
 
     @property
     def snippets(self) -> list[str]:
-        """Highlighted passages of the body, if the search asked for them."""
-        return self.highlight.get("body", [])
+        """Highlighted passages of the body, else of the description (a hit that matched in
+        its lead alone), if the search asked for them."""
+        return self.highlight.get("body") or self.highlight.get("description", [])
 
     @property
     def vector(self) -> list[float] | None:

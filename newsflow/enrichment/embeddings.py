@@ -261,6 +261,10 @@ def cosine(a: Array, b: Array) -> float:
     return float(a @ b) / denom if denom else 0.0
 
 
+#: The most candidates (and so nearest articles) a kNN search may ask for.
+KNN_MAX_CANDIDATES = 10_000
+
+
 def knn_vector(
     es: Elasticsearch,
     settings: Settings,
@@ -275,7 +279,8 @@ def knn_vector(
         "field": "embedding",
         "query_vector": [float(v) for v in vector],
         "k": k,
-        "num_candidates": max(50, 4 * k),
+        # Elasticsearch refuses more than 10 000 candidates (a deep page of --semantic).
+        "num_candidates": min(KNN_MAX_CANDIDATES, max(50, 4 * k)),
     }
     if exclude_ids or filters:
         # Inside the kNN search, not after it: k nearest among the matching articles.

@@ -166,12 +166,13 @@ def test_search_shows_each_story_once_unless_asked_for_every_copy(
     story = search(es, settings, "harbour", SearchFilters(story="s-wire"), size=10)
     assert sorted(h.id for h in story.hits) == ["wire-a", "wire-b", "wire-c"]
 
-    # The command says when the hits are only the best of the matches, and refuses a blank id.
+    # The command says when the hits are only a page of the listing, and refuses a blank id.
     shown = newsflow_cli.run(["search", "harbour", "-n", "2"], newsflow_cli.child_env(settings))
     assert shown.returncode == 0, shown.stderr
-    assert "5 article(s) match" in shown.stdout and "the best 2 shown" in shown.stdout
+    assert "5 article(s) match" in shown.stdout
+    assert "showing 1\u20132 of 3 (each story once); --page 2 for more" in shown.stdout
     every_shown = newsflow_cli.run(["search", "harbour"], newsflow_cli.child_env(settings))
-    assert "the best" not in every_shown.stdout
+    assert "showing" not in every_shown.stdout
     blank = newsflow_cli.run(
         ["search", "harbour", "--story", " "], newsflow_cli.child_env(settings)
     )

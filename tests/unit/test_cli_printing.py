@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import io
+import re
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from newsflow.cli.printing import displayable, matches_header, print_hits
+from newsflow.cli.printing import displayable, matches_header, page_hint, print_hits
 from newsflow.elastic.hits import Hit
-from newsflow.search import Markers
+from newsflow.search import Markers, SearchResult
 
 MARKERS = Markers.fresh()
 
@@ -125,3 +126,59 @@ def test_displayable_masks_a_urls_password_before_a_table_folds_it() -> None:
     console.print(table)
     shown = "".join(c for c in console.export_text() if c not in " \n│┃━─┏┓┗┛┡┩└┘")
     assert "reader:***@feeds.example.com/rss.xml" in shown and "Password" not in shown
+
+
+def test_a_title_match_is_highlighted_and_shows_the_articles_first_lines() -> None:
+    """The title's highlight was asked for and never printed, and a hit that matched only in
+    its title printed no passage at all."""
+    hit = Hit.of(
+        {
+            "_id": "t1",
+            "_source": {"title": "Harbour plan", "body": ["The board met on Monday.", "More."]},
+            "highlight": {"title": [f"{MARKERS.start}Harbour{MARKERS.end} plan"]},
+        }
+    )
+    console = Console(record=True, width=200)
+    print_hits(console, Text("header"), [hit], MARKERS, rank_from=11)
+    text = console.export_text(clear=False)
+    assert "11. Harbour plan" in text and MARKERS.start not in text
+    assert "   The board met on Monday. More." in text
+    # The matched word is styled as a snippet's match is.
+    html = console.export_html(inline_styles=True)
+    (marked,) = re.findall(r'<span style="color: #808000[^"]*">([^<]*)</span>', html)
+    assert marked == "Harbour"
+    # A search hit with passages of its text shows those, not its first lines.
+    with_passage = hit.model_copy(
+        update={"highlight": {"body": [f"the {MARKERS.start}harbour{MARKERS.end} board"]}}
+    )
+    assert "The board met on Monday" not in _printed([with_passage])
+    # A title-less hit is already listed under its first lines: not twice.
+    untitled = Hit.of({"_id": "u", "_source": {"body": ["Only text."]}})
+    assert _printed([untitled]).count("Only text.") == 1
+
+
+def _found(total: int, listed: int, offset: int, shown: int, exact: bool = True) -> SearchResult:
+    hits = [Hit.of({"_id": str(n)}) for n in range(shown)]
+    return SearchResult(total, hits, MARKERS, offset, listed, listed_exact=exact)
+
+
+def test_the_page_hint_says_where_the_page_stands() -> None:
+    assert page_hint(_found(7, 7, 0, 7), 1, 10, one_per_story=False) is None
+    assert page_hint(_found(0, 0, 0, 0), 1, 10, one_per_story=False) is None
+    assert (
+        page_hint(_found(9703, 9703, 10, 10), 2, 10, one_per_story=False)
+        == "showing 11\u201320 of 9,703; --page 3 for more"
+    )
+    assert (
+        page_hint(_found(30, 25, 20, 5), 3, 10, one_per_story=True)
+        == "showing 21\u201325 of 25 (each story once)"
+    )
+    assert (
+        page_hint(_found(5000, 4100, 0, 10, exact=False), 1, 10, one_per_story=True)
+        == "showing 1\u201310 of about 4,100 (each story once); --page 2 for more"
+    )
+    # The last page Elasticsearch lists: no --page that would be refused.
+    assert page_hint(_found(20000, 20000, 9990, 10), 1000, 10, one_per_story=False) == (
+        "showing 9,991\u201310,000 of 20,000; a search lists only its first 10,000: narrow it "
+        "to see the rest"
+    )

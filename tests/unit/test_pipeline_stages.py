@@ -12,9 +12,12 @@ from consumers.process import build_article
 from newsflow.elastic.hits import Hit
 from newsflow.reading.identity import site_of
 from newsflow.search import (
+    MAX_WINDOW,
     QueryError,
     SearchFilters,
+    Sort,
     build_query,
+    check_request,
     first_of_each_story,
     merge_by_score,
     parse_since,
@@ -233,6 +236,36 @@ def test_merge_by_score_interleaves_and_keeps_the_best() -> None:
     second = [_hit("c", 2.0), _hit("d", 1.0), _hit("e", 0.5)]
     assert [h.id for h in merge_by_score(first, second, 4)] == ["a", "c", "b", "d"]
     assert merge_by_score([], [], 3) == []
+    # Ties in id order, as each request sorts them: pages of the merge stay one listing.
+    assert [h.id for h in merge_by_score([_hit("z", 1.0)], [_hit("y", 1.0)], 2)] == ["y", "z"]
+
+
+def test_a_page_is_an_offset_in_one_stable_order() -> None:
+    body = build_query("ore", SearchFilters(), size=10, offset=20)
+    assert (body["from"], body["size"]) == (20, 10)
+    assert body["sort"] == ["_score", {"id": "asc"}]
+    assert body["track_total_hits"] is True
+    check_request("ore", 10, MAX_WINDOW // 10)
+    for page in (0, -1, MAX_WINDOW // 10 + 1):
+        with pytest.raises(QueryError, match=r"pages count from 1|at most its first 10,000"):
+            check_request("ore", 10, page)
+
+
+def test_newest_first_keeps_the_words_as_a_filter_and_highlights_them() -> None:
+    relevance = build_query("iron ore", SearchFilters(language="en"))
+    newest = build_query("iron ore", SearchFilters(language="en"), sort=Sort.NEWEST)
+    words = relevance["query"]["bool"]["must"][0]
+    assert "simple_query_string" in words
+    assert newest["query"]["bool"]["must"] == [{"match_all": {}}]
+    assert newest["query"]["bool"]["filter"][-1] == words
+    recency = build_query("", SearchFilters())["query"]["bool"]["should"]
+    assert newest["query"]["bool"]["should"] == recency
+    # Only the words are highlighted (not the --lang term), wherever they sit.
+    highlighted = newest["highlight"]["highlight_query"]["bool"]
+    assert highlighted == relevance["highlight"]["highlight_query"]["bool"]
+    assert highlighted["must"] == [words]
+    assert highlighted["should"] == relevance["query"]["bool"]["should"]  # the phrases
+    assert set(newest["highlight"]["fields"]) == {"body", "title", "description"}
 
 
 def test_first_of_each_story_keeps_unclustered_articles() -> None:
