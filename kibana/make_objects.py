@@ -17,12 +17,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from newsflow.kibana import ARTICLES_DATA_VIEW, DASHBOARD, TRENDS_DATA_VIEW
+from newsflow.kibana import ARTICLES_DATA_VIEW, DASHBOARD, PUBLISHED_DATA_VIEW, TRENDS_DATA_VIEW
 from newsflow.settings import Settings
 
 OUT = Path(__file__).resolve().parent / "newsflow.ndjson"
 CORE_VERSION = "8.8.0"
 LAYER = "layer1"
+
+#: The articles view's time field: every article has it (tests/deploy checks that the index
+#: sink always writes it). The publication date is its own view's, and a column.
+ARTICLES_TIME_FIELD = "ingested_at"
+PUBLISHED_TIME_FIELD = "published_at"
 
 ARTICLES_SEARCH = "newsflow-articles-search"
 TRENDING_SEARCH = "newsflow-trending-stories"
@@ -102,9 +107,9 @@ def _terms(field: str, label: str, size: int) -> dict[str, Any]:
     }
 
 
-def _date_histogram(field: str) -> dict[str, Any]:
+def _date_histogram(field: str, label: str) -> dict[str, Any]:
     return {
-        "label": "Published",
+        "label": label,
         "customLabel": True,
         "dataType": "date",
         "operationType": "date_histogram",
@@ -219,13 +224,24 @@ def dashboard(oid: str, title: str, panels: list[tuple[str, str, dict[str, int]]
 
 def objects(settings: Settings) -> list[Any]:
     """Every saved object, in dependency order (data views first, the dashboard last)."""
-    articles, trends = ARTICLES_DATA_VIEW, TRENDS_DATA_VIEW
+    articles, published, trends = ARTICLES_DATA_VIEW, PUBLISHED_DATA_VIEW, TRENDS_DATA_VIEW
     charts = [
         lens(
             "newsflow-articles-over-time",
             "Articles over time",
             articles,
-            _date_histogram("published_at"),
+            _date_histogram(ARTICLES_TIME_FIELD, "Ingested"),
+            "lnsXY",
+            _xy("bar_stacked"),
+        ),
+        # When the news was published, on the view whose time field is the publication
+        # date: the dashboard's time range picks by that date here, and undated articles
+        # (counted in every other chart) have no bar.
+        lens(
+            "newsflow-published-over-time",
+            "Articles by publication date (dated articles)",
+            published,
+            _date_histogram(PUBLISHED_TIME_FIELD, "Published"),
             "lnsXY",
             _xy("bar_stacked"),
         ),
@@ -281,9 +297,10 @@ def objects(settings: Settings) -> list[Any]:
                 "language",
                 "tags.persons",
                 "tags.organizations",
-                "published_at",
+                PUBLISHED_TIME_FIELD,
+                ARTICLES_TIME_FIELD,
             ],
-            [["published_at", "desc"]],
+            [[ARTICLES_TIME_FIELD, "desc"]],
         ),
         # Generic on purpose: whatever kinds and windows the trends DAG writes, the newest
         # rows with the biggest rise come first.
@@ -303,15 +320,22 @@ def objects(settings: Settings) -> list[Any]:
     layout = [
         ("lens", "newsflow-articles-over-time", grid(0, 0, 32, 12)),
         ("lens", "newsflow-languages", grid(32, 0, 16, 12)),
-        ("lens", "newsflow-top-sites", grid(0, 12, 16, 14)),
-        ("lens", "newsflow-top-persons", grid(16, 12, 16, 14)),
-        ("lens", "newsflow-top-organizations", grid(32, 12, 16, 14)),
-        ("lens", "newsflow-top-topics", grid(0, 26, 16, 14)),
-        ("search", TRENDING_SEARCH, grid(16, 26, 32, 14)),
-        ("search", ARTICLES_SEARCH, grid(0, 40, 48, 16)),
+        ("lens", "newsflow-published-over-time", grid(0, 12, 48, 10)),
+        ("lens", "newsflow-top-sites", grid(0, 22, 16, 14)),
+        ("lens", "newsflow-top-persons", grid(16, 22, 16, 14)),
+        ("lens", "newsflow-top-organizations", grid(32, 22, 16, 14)),
+        ("lens", "newsflow-top-topics", grid(0, 36, 16, 14)),
+        ("search", TRENDING_SEARCH, grid(16, 36, 32, 14)),
+        ("search", ARTICLES_SEARCH, grid(0, 50, 48, 16)),
     ]
     return [
-        data_view(articles, "News articles", settings.index.alias, "published_at"),
+        data_view(articles, "News articles", settings.index.alias, ARTICLES_TIME_FIELD),
+        data_view(
+            published,
+            "News articles by publication date",
+            settings.index.alias,
+            PUBLISHED_TIME_FIELD,
+        ),
         data_view(trends, "News trends", settings.index.trends, "computed_at"),
         *searches,
         *charts,

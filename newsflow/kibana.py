@@ -25,7 +25,13 @@ from newsflow.settings import PROJECT_ROOT, Settings
 log = logging.getLogger(__name__)
 
 #: Ids the data views have in the NDJSON; their titles follow the settings at import time.
+#: The articles view's time field is one every indexed article has (the time it was
+#: ingested): with ``published_at`` Discover, the saved search and every chart hid the
+#: articles without a publication date (a text file, many feeds), which search finds.
 ARTICLES_DATA_VIEW = "newsflow-articles"
+#: The same articles by publication date, for the chart of when the news was published
+#: (and for Discover): it lists only the articles that have one.
+PUBLISHED_DATA_VIEW = "newsflow-articles-published"
 TRENDS_DATA_VIEW = "newsflow-trends"
 DASHBOARD = "newsflow-overview"
 
@@ -132,7 +138,11 @@ def retarget(objects: list[SavedObject], settings: Settings) -> list[SavedObject
     The NDJSON is made with the default names; a deployment that renames the alias
     (NEWSFLOW_INDEX_ALIAS) still gets data views that match what `newsflow init` created.
     """
-    titles = {ARTICLES_DATA_VIEW: settings.index.alias, TRENDS_DATA_VIEW: settings.index.trends}
+    titles = {
+        ARTICLES_DATA_VIEW: settings.index.alias,
+        PUBLISHED_DATA_VIEW: settings.index.alias,
+        TRENDS_DATA_VIEW: settings.index.trends,
+    }
     out: list[SavedObject] = []
     for obj in objects:
         if obj.get("type") == "index-pattern" and obj.get("id") in titles:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import fnmatch
 import importlib.util
 import json
+import types
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
 import pytest
 from deployfiles import project_file
@@ -17,6 +18,7 @@ from newsflow.enrichment.trends import trends_mappings
 from newsflow.kibana import (
     ARTICLES_DATA_VIEW,
     DASHBOARD,
+    PUBLISHED_DATA_VIEW,
     TRENDS_DATA_VIEW,
     load_objects,
     multipart_file,
@@ -26,6 +28,7 @@ from newsflow.kibana import (
     to_ndjson,
 )
 from newsflow.settings import Settings
+from schemas import Article
 
 NDJSON = project_file("kibana/newsflow.ndjson")
 
@@ -88,8 +91,63 @@ def test_articles_data_view_is_the_alias_init_creates(
     # The alias points at indices the template shapes, and is not itself one of them.
     assert any(fnmatch.fnmatch(index_name(defaults.index), p) for p in template["index_patterns"])
     assert not any(fnmatch.fnmatch(view["title"], p) for p in template["index_patterns"])
-    assert view["timeFieldName"] == "published_at"
-    assert _fields(article_mappings())["published_at"] == "date"
+    published = _by_id(objects)[PUBLISHED_DATA_VIEW]["attributes"]
+    assert published["title"] == view["title"]
+
+
+def _always_written() -> set[str]:
+    """The fields every article document has a value in: the index sink writes an Article's
+    JSON (consumers/sinks.py), so those of its fields that cannot be None."""
+
+    def nullable(annotation: Any) -> bool:
+        union = get_origin(annotation) in (Union, types.UnionType)
+        return union and type(None) in get_args(annotation)
+
+    return {name for name, info in Article.model_fields.items() if not nullable(info.annotation)}
+
+
+def test_articles_data_view_time_field_is_one_every_article_has(
+    objects: list[dict[str, Any]],
+) -> None:
+    """The articles view's time field was published_at: Discover, the saved search and every
+    chart hid the articles without a publication date, which `newsflow search` finds."""
+    dates = {f for f, kind in _fields(article_mappings()).items() if kind == "date"}
+    assert "published_at" not in _always_written() and "ingested_at" in _always_written()
+    time_field = _by_id(objects)[ARTICLES_DATA_VIEW]["attributes"]["timeFieldName"]
+    assert time_field in _always_written() & dates
+
+
+def test_only_an_object_that_says_so_hides_undated_articles(
+    objects: list[dict[str, Any]],
+) -> None:
+    """A chart or search on a view whose time field some articles lack (the publication
+    date) leaves those articles out of every time range: its title must say it."""
+    views = {o["id"]: o["attributes"] for o in objects if o["type"] == "index-pattern"}
+    articles = views[ARTICLES_DATA_VIEW]["title"]
+    partial = {
+        view_id
+        for view_id, view in views.items()
+        if view["title"] == articles and view["timeFieldName"] not in _always_written()
+    }
+    assert partial == {PUBLISHED_DATA_VIEW}
+    for obj in objects:
+        views_used = {r["id"] for r in obj["references"] if r["type"] == "index-pattern"}
+        if views_used & partial:
+            assert "publication date" in obj["attributes"]["title"], obj["id"]
+    searches = [o for o in objects if o["type"] == "search"]
+    assert all(s["references"][0]["id"] not in partial for s in searches)
+
+
+def test_every_data_view_time_field_is_a_mapped_date(objects: list[dict[str, Any]]) -> None:
+    mappings = {
+        ARTICLES_DATA_VIEW: _fields(article_mappings()),
+        PUBLISHED_DATA_VIEW: _fields(article_mappings()),
+        TRENDS_DATA_VIEW: _fields(trends_mappings()),
+    }
+    views = [o for o in objects if o["type"] == "index-pattern"]
+    assert {v["id"] for v in views} == set(mappings)
+    for view in views:
+        assert mappings[view["id"]][view["attributes"]["timeFieldName"]] == "date", view["id"]
 
 
 def test_trends_data_view_is_the_trends_index(
@@ -118,6 +176,7 @@ def _used_fields(obj: dict[str, Any]) -> set[str]:
 def test_every_field_used_exists_in_the_mappings(objects: list[dict[str, Any]]) -> None:
     mappings = {
         ARTICLES_DATA_VIEW: _fields(article_mappings()),
+        PUBLISHED_DATA_VIEW: _fields(article_mappings()),
         TRENDS_DATA_VIEW: _fields(trends_mappings()),
     }
     for obj in objects:
@@ -148,7 +207,10 @@ def test_saved_search_shows_the_useful_columns(objects: list[dict[str, Any]]) ->
         "tags.persons",
         "tags.organizations",
         "published_at",
+        "ingested_at",
     ]
+    # Newest first by the time every article has.
+    assert articles["attributes"]["sort"] == [["ingested_at", "desc"]]
 
 
 def test_dashboard_shows_every_chart_and_search(objects: list[dict[str, Any]]) -> None:
@@ -183,6 +245,7 @@ def test_retarget_follows_renamed_alias_and_trends_index(objects: list[dict[str,
     views = _by_id(retarget(objects, renamed))
     assert views[ARTICLES_DATA_VIEW]["attributes"]["title"] == "acme-news"
     assert views[TRENDS_DATA_VIEW]["attributes"]["title"] == "acme-trends"
+    assert views[PUBLISHED_DATA_VIEW]["attributes"]["title"] == "acme-news"
     assert _by_id(objects)[ARTICLES_DATA_VIEW]["attributes"]["title"] == "news-articles"
 
 
