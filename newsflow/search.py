@@ -22,6 +22,7 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from newsflow.elastic.hits import DISPLAY_FIELDS, Hit, hits_of, total_of
+from newsflow.elastic.index import article_mappings
 from newsflow.settings import Settings
 
 #: Longest query accepted, in characters. A query is a few words; a 100 KB one only makes
@@ -60,6 +61,7 @@ def check_request(text: str, size: int, page: int = 1) -> None:
     words = len(text.split())
     if words > MAX_QUERY_WORDS:
         raise QueryError(f"the query has {words} words; at most {MAX_QUERY_WORDS} are accepted")
+    check_fields(text)
     if not 1 <= size <= MAX_HITS:
         raise QueryError(f"the number of hits must be between 1 and {MAX_HITS}, not {size}")
     if page < 1:
@@ -130,6 +132,84 @@ class SearchFilters:
     min_confidence: float | None = None
     # Only the articles of this story (its story_id, from the enrichment DAG).
     story: str | None = None
+
+
+def _field_paths(mapping: dict[str, Any], prefix: str = "") -> set[str]:
+    paths: set[str] = set()
+    for name, spec in mapping.get("properties", {}).items():
+        path = f"{prefix}{name}"
+        paths |= {path, *(f"{path}.{sub}" for sub in spec.get("fields", {}))}
+        paths |= _field_paths(spec, f"{path}.")
+    return paths
+
+
+#: What to type instead of ``field:value`` for a field a filter option covers.
+_FIELD_OPTIONS = {
+    "--site": ("site", "url", "canonical_url"),
+    "--lang": ("lang", "language", "tags.language"),
+    "--since": ("since", "date", "published", "published_at", "ingested_at", "fetched_at"),
+    "--entity": (
+        "entity",
+        "person",
+        "organization",
+        "location",
+        "tags.persons",
+        "tags.organizations",
+        "tags.locations",
+        "tags.entities",
+    ),
+    "--topic": ("topic", "tags.topics"),
+    "--story": ("story", "story_id"),
+    "--min-confidence": ("confidence", "extraction.confidence"),
+}
+#: Field names a query may name as ``name:value``: the article mapping's, and the options'.
+_FIELD_NAMES = _field_paths(article_mappings()) | {n for ns in _FIELD_OPTIONS.values() for n in ns}
+#: ``name:value`` at the start of a query word (after any -, + or ().
+_FIELD_WORD = re.compile(r"^[-+(]*([A-Za-z_][A-Za-z0-9_.]*):(?!//)\S")
+
+
+def check_fields(text: str) -> None:
+    """Raises QueryError for a word that names a field (``title:harbour``, ``site:nrk.no``).
+
+    The query syntax has no fields: such a word was one token ("title:harbour") that no
+    article holds, and the search answered "0 article(s) match" as if there were none. A
+    word whose prefix is no field ("Re:Zero", "3:1", a URL) stays a word.
+    """
+    quoted = False
+    for word in query_syntax(text).split():
+        # Inside a "phrase" every word is text to find.
+        in_phrase, quoted = quoted or word.startswith('"'), quoted ^ (word.count('"') % 2 == 1)
+        named = _FIELD_WORD.match(word)
+        if in_phrase or named is None or named.group(1).lower() not in _FIELD_NAMES:
+            continue
+        name = named.group(1).lower()
+        option = next(
+            (o for o, names in _FIELD_OPTIONS.items() if any(name.startswith(n) for n in names)),
+            None,
+        )
+        instead = (
+            f"filter with {option}"
+            if option
+            else "type the words alone: they are looked for in the title, description, text "
+            "and the names of people, organizations and places"
+        )
+        raise QueryError(f"{word!r}: a search has no field:value syntax; {instead}")
+
+
+#: A language as the tagger stores it: an ISO 639-1 code (639-3 where there is none).
+_LANGUAGE = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]{2,8})*$")
+
+
+def parse_language(text: str) -> str:
+    """The language code ``--lang`` names: "en", or "en-US", "pt_BR" (a region or script
+    after the code, which the index does not keep) as "en", "pt". Raises QueryError for
+    anything else: "English" matched nothing, silently."""
+    found = _LANGUAGE.match(text.strip().lower())
+    if found is None:
+        raise QueryError(
+            f"--lang {text!r}: give a language code (ISO 639-1), such as en, de, fr or no"
+        )
+    return found.group(1)
 
 
 #: An IPTC media topic code without its scheme, e.g. 04000000 for medtop:04000000.
@@ -210,7 +290,9 @@ def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
     if filters.site:
         flt.append(_site_filter(filters.site))
     if filters.language:
-        flt.append(_term("language", filters.language.strip()))
+        # As parse_language reads it, without refusing (the command line refused already).
+        found = _LANGUAGE.match(filters.language.strip().lower())
+        flt.append(_term("language", found.group(1) if found else filters.language.strip()))
     if filters.entity:
         fields = [f"tags.{kind}.keyword" for kind in ("persons", "organizations", "locations")]
         flt.append(_any_of([_term(f, filters.entity) for f in [*fields, "tags.entities.value"]]))

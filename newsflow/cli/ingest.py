@@ -38,6 +38,7 @@ from newsflow.search import (
     check_request,
     filter_clauses,
     first_of_each_story,
+    parse_language,
     parse_since,
 )
 from newsflow.search import search as run_search
@@ -158,7 +159,9 @@ def search(
     site: str | None = typer.Option(
         None, help="Only this site: its host (nrk.no) or the name it gives itself (NRK)."
     ),
-    lang: str | None = typer.Option(None, help="Only this language (ISO 639-1, e.g. en)."),
+    lang: str | None = typer.Option(
+        None, help="Only this language: its ISO 639-1 code, e.g. en (en-US counts as en)."
+    ),
     entity: str | None = typer.Option(
         None, help="Only articles naming this person, organization or place (any case)."
     ),
@@ -207,12 +210,23 @@ def search(
     if story is not None and not story.strip():
         # A blank id matched no story and printed "0 article(s) match" as if it were one.
         raise typer.BadParameter("a story id, as `newsflow search` prints it", param_hint="--story")
+    # A blank filter was dropped when empty and matched nothing when a space: neither said so.
+    for option, value in (
+        ("--site", site),
+        ("--lang", lang),
+        ("--entity", entity),
+        ("--topic", topic),
+    ):
+        if value is not None and not value.strip():
+            raise typer.BadParameter(
+                "an empty value filters nothing: leave it out", param_hint=option
+            )
     moment = parse_since(since, datetime.now(UTC)) if since is not None else None
     es = make_es(settings)
     filters = SearchFilters(
         since=moment,
         site=site,
-        language=lang,
+        language=parse_language(lang) if lang is not None else None,
         entity=entity,
         topic=topic,
         min_confidence=min_confidence,

@@ -192,3 +192,28 @@ def test_a_feed_cannot_place_text_under_another_site(es: Elasticsearch, settings
     index_articles(es, settings, [spoof, page])
     assert _ids(es, settings, site="reuters.com") == ["page"]
     assert _ids(es, settings, site="feeds.example.org") == ["spoof"]
+
+
+def test_what_a_user_types_wrong_is_refused_in_one_line_or_read_as_meant(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """Each of these answered "0 article(s) match" as if nothing matched: a language with its
+    region (en-US), a blank filter (--lang " "), a field-name prefix (title:harbour)."""
+    ensure_index(es, settings.index)
+    index_articles(
+        es, settings, [_article("en", "https://example.com/en", Tags(language="en"), None)]
+    )
+    env = newsflow_cli.child_env(settings)
+    regional = newsflow_cli.run(["search", "harbour", "--lang", "en-US"], env)
+    assert regional.returncode == 0 and "1 article(s) match" in regional.stdout
+    for args, says in (
+        (["--lang", " "], "an empty value filters nothing"),
+        (["--site", ""], "an empty value filters nothing"),
+        (["--lang", "English"], "give a language code"),
+        (["title:harbour"], "no field:value syntax"),
+        (["site:example.com"], "filter with --site"),
+    ):
+        query = args if ":" in args[0] else ["harbour", *args]
+        refused = newsflow_cli.run(["search", *query], env)
+        assert refused.returncode == 2, (args, refused.stdout)
+        assert says in " ".join(refused.stderr.split()), (args, refused.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -20,6 +21,7 @@ from newsflow.search import (
     check_request,
     first_of_each_story,
     merge_by_score,
+    parse_language,
     parse_since,
     per_story,
     query_syntax,
@@ -291,3 +293,42 @@ def test_query_syntax_takes_the_operator_words_and_quotes_readers_type(
     typed: str, sent: str
 ) -> None:
     assert query_syntax(typed) == sent
+
+
+@pytest.mark.parametrize(
+    ("text", "instead"),
+    [
+        ("title:harbour", "type the words alone"),
+        ("harbour site:nrk.no", "--site"),
+        ("-Language:en harbour", "--lang"),
+        ("(tags.persons.keyword:Lagarde)", "--entity"),
+        ("published_at:2026", "--since"),
+        ('"a phrase" story_id:s1', "--story"),
+    ],
+)
+def test_a_word_naming_a_field_says_what_to_type_instead(text: str, instead: str) -> None:
+    """ "title:harbour" was one token no article holds: "0 article(s) match", silently."""
+    with pytest.raises(QueryError, match=rf"no field:value syntax; .*{re.escape(instead)}"):
+        check_request(text, 10)
+
+
+@pytest.mark.parametrize(
+    "text", ["Re:Zero", "won 3:1", "https://nrk.no/a", "nosuch:word", '"title:harbour"', "a:b"]
+)
+def test_a_colon_that_names_no_field_is_a_word(text: str) -> None:
+    check_request(text, 10)
+
+
+def test_a_language_is_its_code_and_a_region_after_it_is_dropped() -> None:
+    assert [parse_language(t) for t in ("en", " EN ", "en-US", "pt_BR", "zh-Hant-TW")] == [
+        "en",
+        "en",
+        "en",
+        "pt",
+        "zh",
+    ]
+    for text in ("English", "e", "", "en us"):
+        with pytest.raises(QueryError, match="language code"):
+            parse_language(text)
+    (language,) = build_query("", SearchFilters(language="en-GB"))["query"]["bool"]["filter"]
+    assert language == {"term": {"language": {"value": "en", "case_insensitive": True}}}
