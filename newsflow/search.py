@@ -124,6 +124,8 @@ class SearchFilters:
     """Optional filters of `newsflow search`."""
 
     since: datetime | None = None
+    # Only articles before this moment (exclusive).
+    until: datetime | None = None
     site: str | None = None
     language: str | None = None
     entity: str | None = None
@@ -219,28 +221,46 @@ _AGE = re.compile(r"^(\d{1,5})\s*([hdw])$", re.IGNORECASE)
 #: A date, or a date and time with an optional UTC offset, in ISO 8601.
 _MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _AGE_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def parse_since(text: str, now: datetime) -> datetime:
-    """The moment ``--since`` names: a date (2026-11-30), a time (2026-11-30T08:00, UTC unless
-    it says otherwise) or an age before ``now`` (24h, 7d, 2w). Raises QueryError otherwise."""
+def parse_moment(text: str, now: datetime, option: str = "--since") -> datetime:
+    """The moment ``option`` names: a date (2026-11-30, its midnight), a time
+    (2026-11-30T08:00, UTC unless it says otherwise) or an age before ``now`` (24h, 7d, 2w).
+    Raises QueryError otherwise."""
     value = text.strip()
     age = _AGE.match(value)
     if age:
-        return now - int(age.group(1)) * _AGE_UNITS[age.group(2).lower()]
+        try:
+            return now - int(age.group(1)) * _AGE_UNITS[age.group(2).lower()]
+        except OverflowError:
+            raise QueryError(f"{option} {text!r}: that is before the year 1") from None
     # A bare year or number is not accepted: "2025" was read as 33 minutes after 1970.
-    if re.match(
-        r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$", value
-    ):
+    if _MOMENT.match(value):
         try:
             moment = datetime.fromisoformat(value)
         except ValueError as exc:
-            raise QueryError(f"--since {text!r}: {exc}") from None
+            raise QueryError(f"{option} {text!r}: {exc}") from None
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     raise QueryError(
-        f"--since {text!r}: give a date (2026-11-30), a time (2026-11-30T08:00) or an age "
+        f"{option} {text!r}: give a date (2026-11-30), a time (2026-11-30T08:00) or an age "
         "(24h, 7d, 2w)"
     )
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """The first moment ``--since`` keeps (see ``parse_moment``)."""
+    return parse_moment(text, now, "--since")
+
+
+def parse_until(text: str, now: datetime) -> datetime:
+    """The moment ``--until`` keeps articles before: a date's whole day is kept ("--until
+    2026-11-30" ends at midnight after it, as a reader means it), a time or an age is that
+    moment."""
+    moment = parse_moment(text, now, "--until")
+    if _DATE_ONLY.match(text.strip()):
+        return moment + timedelta(days=1)
+    return moment
 
 
 def _term(field: str, value: str) -> dict[str, Any]:
@@ -276,17 +296,21 @@ def _site_filter(site: str) -> dict[str, Any]:
 def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
     """The Elasticsearch filter clauses of ``filters`` (full-text and semantic search alike)."""
     flt: list[dict[str, Any]] = []
+    window: dict[str, str] = {}
     if filters.since is not None:
-        since = filters.since.isoformat()
+        window["gte"] = filters.since.isoformat()
+    if filters.until is not None:
+        window["lt"] = filters.until.isoformat()
+    if window:
         # An article without a publication date counts from when it was ingested: dropping
         # every undated article (a text file, many feeds) from "since" surprised users.
         undated = {
             "bool": {
                 "must_not": [{"exists": {"field": "published_at"}}],
-                "filter": [{"range": {"ingested_at": {"gte": since}}}],
+                "filter": [{"range": {"ingested_at": window}}],
             }
         }
-        flt.append(_any_of([{"range": {"published_at": {"gte": since}}}, undated]))
+        flt.append(_any_of([{"range": {"published_at": window}}, undated]))
     if filters.site:
         flt.append(_site_filter(filters.site))
     if filters.language:

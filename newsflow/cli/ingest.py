@@ -40,6 +40,7 @@ from newsflow.search import (
     first_of_each_story,
     parse_language,
     parse_since,
+    parse_until,
 )
 from newsflow.search import search as run_search
 from newsflow.settings import PROJECT_ROOT, Settings
@@ -156,6 +157,11 @@ def search(
         help="Only articles published on or after this date (2026-11-30), time "
         "(2026-11-30T08:00, UTC) or age (24h, 7d, 2w); undated ones by when they were ingested.",
     ),
+    until: str | None = typer.Option(
+        None,
+        help="Only articles published before this date (2026-11-30: that day is kept), time "
+        "(2026-11-30T08:00, UTC) or age (24h, 7d, 2w); undated ones by when they were ingested.",
+    ),
     site: str | None = typer.Option(
         None, help="Only this site: its host (nrk.no) or the name it gives itself (NRK)."
     ),
@@ -221,10 +227,17 @@ def search(
             raise typer.BadParameter(
                 "an empty value filters nothing: leave it out", param_hint=option
             )
-    moment = parse_since(since, datetime.now(UTC)) if since is not None else None
+    now = datetime.now(UTC)
+    moment = parse_since(since, now) if since is not None else None
+    before = parse_until(until, now) if until is not None else None
+    if moment is not None and before is not None and moment >= before:
+        raise QueryError(
+            f"--since {since} is not before --until {until}: no article can be in between"
+        )
     es = make_es(settings)
     filters = SearchFilters(
         since=moment,
+        until=before,
         site=site,
         language=parse_language(lang) if lang is not None else None,
         entity=entity,

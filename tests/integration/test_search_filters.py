@@ -18,7 +18,7 @@ from consumers.cleaning.model import Extracted
 from consumers.process import build_article
 from newsflow.elastic.index import EMBEDDING_DIMS, ensure_index
 from newsflow.enrichment.embeddings import knn_vector
-from newsflow.search import SearchFilters, filter_clauses, parse_since, search
+from newsflow.search import SearchFilters, filter_clauses, parse_since, parse_until, search
 from newsflow.settings import Settings
 from schemas import Article, ContentType, RawArticle, Tag, Tags
 
@@ -78,6 +78,18 @@ def test_filters_find_what_the_user_names(es: Elasticsearch, settings: Settings)
     assert _ids(es, settings, since=parse_since("30d", NOW)) == ["daily"]
     assert _ids(es, settings, since=parse_since("1000d", NOW)) == ["daily", "nrk"]
     assert _ids(es, settings, since=NOW + timedelta(days=1)) == []
+    # --until: before a moment, an undated article by when it was ingested (now).
+    assert _ids(es, settings, until=parse_until("30d", NOW)) == ["nrk"]
+    assert _ids(es, settings, until=parse_until("1h", NOW)) == ["nrk"]
+    assert _ids(es, settings, until=NOW + timedelta(minutes=5)) == ["daily", "nrk"]
+    year_ago = (NOW - timedelta(days=365)).date().isoformat()
+    window = {"since": parse_since("1000d", NOW), "until": parse_until(year_ago, NOW)}
+    assert _ids(es, settings, **window) == ["nrk"]
+    env = newsflow_cli.child_env(settings)
+    until = newsflow_cli.run(["search", "harbour", "--until", year_ago], env)
+    assert until.returncode == 0 and "1 article(s) match" in until.stdout, until.stderr
+    empty = newsflow_cli.run(["search", "harbour", "--since", "7d", "--until", "30d"], env)
+    assert empty.returncode == 2 and "is not before --until" in empty.stderr
 
 
 def test_semantic_search_keeps_to_the_filters(es: Elasticsearch, settings: Settings) -> None:

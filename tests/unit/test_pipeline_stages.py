@@ -23,6 +23,7 @@ from newsflow.search import (
     merge_by_score,
     parse_language,
     parse_since,
+    parse_until,
     per_story,
     query_syntax,
 )
@@ -332,3 +333,20 @@ def test_a_language_is_its_code_and_a_region_after_it_is_dropped() -> None:
             parse_language(text)
     (language,) = build_query("", SearchFilters(language="en-GB"))["query"]["bool"]["filter"]
     assert language == {"term": {"language": {"value": "en", "case_insensitive": True}}}
+
+
+def test_until_keeps_the_whole_day_it_names_and_shares_since_s_window() -> None:
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    assert parse_until("2026-11-30", now) == datetime(2026, 12, 1, tzinfo=UTC)
+    assert parse_until("2026-11-30T08:00", now) == datetime(2026, 11, 30, 8, tzinfo=UTC)
+    assert parse_until("24h", now) == datetime(2026, 12, 1, 12, tzinfo=UTC)
+    with pytest.raises(QueryError, match="--until '2025'"):
+        parse_until("2025", now)
+    with pytest.raises(QueryError, match="before the year 1"):
+        parse_since("99999w", datetime(100, 1, 1, tzinfo=UTC))
+    since, until = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    (window,) = build_query("", SearchFilters(since=since, until=until))["query"]["bool"]["filter"]
+    dated, undated = window["bool"]["should"]
+    expected = {"gte": since.isoformat(), "lt": until.isoformat()}
+    assert dated == {"range": {"published_at": expected}}
+    assert undated["bool"]["filter"] == [{"range": {"ingested_at": expected}}]
