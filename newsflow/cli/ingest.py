@@ -258,6 +258,16 @@ def search(
         )
         if not every_copy:
             nearest = first_of_each_story(nearest, offset + size)
+        if (
+            not nearest
+            and not es.count(index=settings.index.alias, query={"exists": {"field": "embedding"}})[
+                "count"
+            ]
+        ):
+            # Before any page: "page 2 is past the end" hid why nothing was near.
+            print_hits(console, matches_header(0, "nearest article(s) to", query), [])
+            console.print("no article has an embedding yet: run `newsflow enrich` (or the DAGs)")
+            return
         if page > 1 and len(nearest) <= offset:
             raise QueryError(
                 f"page {page} is past the end: {len(nearest)} nearest article(s) were found"
@@ -269,13 +279,6 @@ def search(
             shown,
             rank_from=offset + 1,
         )
-        if (
-            not nearest
-            and not es.count(index=settings.index.alias, query={"exists": {"field": "embedding"}})[
-                "count"
-            ]
-        ):
-            console.print("no article has an embedding yet: run `newsflow enrich` (or the DAGs)")
         return
     found = run_search(
         es, settings, query, filters, size, one_per_story=not all_copies, sort=sort, page=page
@@ -286,6 +289,8 @@ def search(
         found.hits,
         found.markers,
         rank_from=found.offset + 1,
+        # Newest first (or no words) ranks by age alone: its score says nothing of the match.
+        scores=sort is Sort.RELEVANCE and bool(query.strip()),
     )
     hint = page_hint(found, page, size, one_per_story=not all_copies and not story)
     if hint:

@@ -95,10 +95,12 @@ def print_hits(
     hits: Sequence[Hit],
     markers: Markers | None = None,
     rank_from: int = 1,
+    scores: bool = True,
 ) -> None:
     """Prints ``header``, then each hit (numbered from ``rank_from``): headline, where and
     when, entities and topics, and its highlighted passages (between ``markers``) when the
-    search asked for them, else its first lines."""
+    search asked for them, else its first lines. ``scores``: print each hit's score (not
+    when the score is only how recent it is)."""
     console.print(header)
     for rank, hit in enumerate(hits, rank_from):
         src = hit.source
@@ -118,7 +120,7 @@ def print_hits(
         story = f"  story {displayable(src.story_id, META_CHARS)}" if src.story_id else ""
         if src.story_id and (src.story_size or 0) > 1:
             story += f" ({src.story_size} articles)"
-        score = f"  score {hit.score:.2f}" if hit.score is not None else ""
+        score = f"  score {hit.score:.2f}" if scores and hit.score is not None else ""
         console.print(Text(f"   id {displayable(hit.id, META_CHARS)}{score}{story}", style="dim"))
         topics = [t.value for t in src.tags.topics]
         if src.entities or topics:

@@ -148,8 +148,12 @@ def test_newest_first_with_words_counts_undated_articles_by_ingestion(
     env = newsflow_cli.child_env(settings)
     shown = newsflow_cli.run(["search", "harbour", "--sort", "newest"], env)
     assert shown.returncode == 0, shown.stderr
-    order = [shown.stdout.index(f"id {doc_id} ") for doc_id in newest]
+    order = [shown.stdout.index(f"id {doc_id}\n") for doc_id in newest]
     assert order == sorted(order)
+    # The score is only how recent a hit is: not printed as if it were how well it matched.
+    assert " score " not in shown.stdout
+    ranked = newsflow_cli.run(["search", "harbour"], env)
+    assert " score " in ranked.stdout
     wrong = newsflow_cli.run(["search", "harbour", "--sort", "oldest"], env)
     assert wrong.returncode == 2 and "relevance" in wrong.stderr
 
@@ -197,3 +201,13 @@ def test_a_deep_semantic_page_asks_for_no_more_candidates_than_elasticsearch_all
     es.indices.refresh(index=settings.index.alias)
     nearest = knn_vector(es, settings, [1.0] + [0.0] * (EMBEDDING_DIMS - 1), KNN_MAX_CANDIDATES)
     assert [h.id for h in nearest] == ["h00", "h01", "h02"]
+
+
+def test_a_semantic_page_without_embeddings_says_why(es: Elasticsearch, settings: Settings) -> None:
+    """`--semantic --page 2` before enrichment said "page 2 is past the end", not why."""
+    ensure_index(es, settings.index)
+    index_articles(es, settings, [_harbour(0)])
+    env = newsflow_cli.child_env(settings)
+    shown = newsflow_cli.run(["search", "harbour", "--semantic", "--page", "2"], env)
+    assert shown.returncode == 0, shown.stderr
+    assert "no article has an embedding yet" in shown.stdout
