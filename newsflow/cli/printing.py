@@ -80,8 +80,9 @@ OPENING_CHARS = 160
 
 
 def _opening(hit: Hit) -> str | None:
-    """The article's first lines, for a hit whose words matched only in its title or tags
-    (no passage of its text to show); None where the headline already is those lines."""
+    """The article's first lines, for a hit with no passage of its text to show (its words
+    matched only in its title or tags, or it is near in meaning: --semantic, related); None
+    where the headline already is those lines."""
     src = hit.source
     if not src.title or not src.body:
         return None
@@ -134,7 +135,7 @@ def print_hits(
             )
         for passage in hit.snippets:
             console.print(_snippet(passage, markers))
-        opening = None if hit.snippets or markers is None else _opening(hit)
+        opening = None if hit.snippets else _opening(hit)
         if opening:
             console.print(Text(f"   {displayable(opening, SNIPPET_CHARS)}", style="dim"))
 

@@ -152,6 +152,11 @@ def test_a_title_match_is_highlighted_and_shows_the_articles_first_lines() -> No
         update={"highlight": {"body": [f"the {MARKERS.start}harbour{MARKERS.end} board"]}}
     )
     assert "The board met on Monday" not in _printed([with_passage])
+    # A semantic (kNN) hit has no highlight at all: its first lines too.
+    near = Hit.of({"_id": "k", "_source": {"title": "Port", "body": ["Ships wait."]}})
+    console = Console(record=True, width=200)
+    print_hits(console, Text("header"), [near])
+    assert "   Ships wait." in console.export_text()
     # A title-less hit is already listed under its first lines: not twice.
     untitled = Hit.of({"_id": "u", "_source": {"body": ["Only text."]}})
     assert _printed([untitled]).count("Only text.") == 1
