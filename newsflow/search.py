@@ -263,6 +263,49 @@ def parse_until(text: str, now: datetime) -> datetime:
     return moment
 
 
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def match_topic(text: str, names: list[str]) -> str:
+    """The topic ``--topic`` names among ``names`` (the topics the index holds): a code
+    (04000000, medtop:04000000) as it is, a name in any case, or the one name whose words
+    the typed words begin ("economy", "science tech"; "sports" for "sport").
+
+    Raises QueryError when no name or several fit, listing them: "--topic economy" found
+    nothing before, silently, as the stored name is "economy, business and finance".
+    """
+    typed = text.strip()
+    if _IPTC_NUMBER.match(typed) or typed.lower().startswith("medtop:"):
+        return typed
+    exact = [name for name in names if name.lower() == typed.lower()]
+    if exact:
+        return exact[0]
+
+    def fits(word: str, name: str) -> bool:
+        return any(n.startswith(word) or (len(n) >= 3 and word.startswith(n)) for n in _words(name))
+
+    fitting = [
+        name for name in names if _words(typed) and all(fits(w, name) for w in _words(typed))
+    ]
+    if len(fitting) == 1:
+        return fitting[0]
+    if fitting:
+        raise QueryError(f"--topic {text!r} fits several topics: {'; '.join(sorted(fitting))}")
+    known = "; ".join(sorted(names)) if names else "none yet (the tagger has given no topics)"
+    raise QueryError(f"--topic {text!r}: no such topic; the articles have: {known}")
+
+
+def topic_names(es: Elasticsearch, settings: Settings) -> list[str]:
+    """The topic names the articles hold (a few dozen at most: IPTC's top level)."""
+    response = es.search(
+        index=settings.index.alias,
+        size=0,
+        aggs={"topics": {"terms": {"field": "tags.topics.value", "size": 500}}},
+    )
+    return [str(b["key"]) for b in response["aggregations"]["topics"]["buckets"]]
+
+
 def _term(field: str, value: str) -> dict[str, Any]:
     """An exact match on a keyword field, ignoring case: "china" finds "China"."""
     return {"term": {field: {"value": value, "case_insensitive": True}}}

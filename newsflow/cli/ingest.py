@@ -38,9 +38,11 @@ from newsflow.search import (
     check_request,
     filter_clauses,
     first_of_each_story,
+    match_topic,
     parse_language,
     parse_since,
     parse_until,
+    topic_names,
 )
 from newsflow.search import search as run_search
 from newsflow.settings import PROJECT_ROOT, Settings
@@ -173,8 +175,8 @@ def search(
     ),
     topic: str | None = typer.Option(
         None,
-        help="Only this IPTC media topic: its code (medtop:04000000 or 04000000) or its name "
-        '("economy, business and finance").',
+        help="Only this IPTC media topic: its code (medtop:04000000 or 04000000), its name "
+        '("economy, business and finance") or the words its name begins with ("economy").',
     ),
     min_confidence: float | None = typer.Option(
         None, min=0.0, max=1.0, help="Only articles extracted with at least this confidence (0-1)."
@@ -241,7 +243,7 @@ def search(
         site=site,
         language=parse_language(lang) if lang is not None else None,
         entity=entity,
-        topic=topic,
+        topic=match_topic(topic, topic_names(es, settings)) if topic is not None else None,
         min_confidence=min_confidence,
         story=story,
     )

@@ -75,6 +75,14 @@ def test_filters_find_what_the_user_names(es: Elasticsearch, settings: Settings)
     assert _ids(es, settings, language="EN") == ["daily"]
     for topic in ("04000000", "medtop:04000000", "Economy, Business and Finance"):
         assert _ids(es, settings, topic=topic) == ["nrk"], topic
+    # The command finds a topic by the words its name begins with ("economy" found nothing:
+    # the stored name is "economy, business and finance"), and names the topics there are.
+    env = newsflow_cli.child_env(settings)
+    economy = newsflow_cli.run(["search", "harbour", "--topic", "economy"], env)
+    assert economy.returncode == 0 and "1 article(s) match" in economy.stdout, economy.stderr
+    sports = newsflow_cli.run(["search", "harbour", "--topic", "sports"], env)
+    assert sports.returncode == 2
+    assert "no such topic; the articles have: economy, business and finance" in sports.stderr
     assert _ids(es, settings, since=parse_since("30d", NOW)) == ["daily"]
     assert _ids(es, settings, since=parse_since("1000d", NOW)) == ["daily", "nrk"]
     assert _ids(es, settings, since=NOW + timedelta(days=1)) == []
@@ -85,7 +93,6 @@ def test_filters_find_what_the_user_names(es: Elasticsearch, settings: Settings)
     year_ago = (NOW - timedelta(days=365)).date().isoformat()
     window = {"since": parse_since("1000d", NOW), "until": parse_until(year_ago, NOW)}
     assert _ids(es, settings, **window) == ["nrk"]
-    env = newsflow_cli.child_env(settings)
     until = newsflow_cli.run(["search", "harbour", "--until", year_ago], env)
     assert until.returncode == 0 and "1 article(s) match" in until.stdout, until.stderr
     empty = newsflow_cli.run(["search", "harbour", "--since", "7d", "--until", "30d"], env)

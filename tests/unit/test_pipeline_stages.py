@@ -20,6 +20,7 @@ from newsflow.search import (
     build_query,
     check_request,
     first_of_each_story,
+    match_topic,
     merge_by_score,
     parse_language,
     parse_since,
@@ -350,3 +351,37 @@ def test_until_keeps_the_whole_day_it_names_and_shares_since_s_window() -> None:
     expected = {"gte": since.isoformat(), "lt": until.isoformat()}
     assert dated == {"range": {"published_at": expected}}
     assert undated["bool"]["filter"] == [{"range": {"ingested_at": expected}}]
+
+
+IPTC = [
+    "economy, business and finance",
+    "science and technology",
+    "sport",
+    "society",
+    "conflict, war and peace",
+]
+
+
+@pytest.mark.parametrize(
+    ("typed", "topic"),
+    [
+        ("economy", "economy, business and finance"),
+        ("Economy, Business and Finance", "economy, business and finance"),
+        ("science tech", "science and technology"),
+        ("sports", "sport"),
+        ("war", "conflict, war and peace"),
+        ("04000000", "04000000"),
+        ("medtop:15000000", "medtop:15000000"),
+    ],
+)
+def test_a_topic_is_found_by_the_words_it_begins_with(typed: str, topic: str) -> None:
+    assert match_topic(typed, IPTC) == topic
+
+
+def test_a_topic_that_fits_none_or_several_names_them() -> None:
+    with pytest.raises(QueryError, match="several topics: science and technology; society; sport"):
+        match_topic("s", IPTC)
+    with pytest.raises(QueryError, match="no such topic; the articles have: conflict"):
+        match_topic("weather", IPTC)
+    with pytest.raises(QueryError, match="none yet"):
+        match_topic("economy", [])
