@@ -361,8 +361,15 @@ def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
         found = _LANGUAGE.match(filters.language.strip().lower())
         flt.append(_term("language", found.group(1) if found else filters.language.strip()))
     if filters.entity:
-        fields = [f"tags.{kind}.keyword" for kind in ("persons", "organizations", "locations")]
-        flt.append(_any_of([_term(f, filters.entity) for f in [*fields, "tags.entities.value"]]))
+        kinds = [f"tags.{kind}" for kind in ("persons", "organizations", "locations")]
+        exact = [
+            _term(f, filters.entity)
+            for f in [*(f"{k}.keyword" for k in kinds), "tags.entities.value"]
+        ]
+        # Or the words in a row within a name: "obama" finds "Barack Obama" (the whole name
+        # alone found nothing for the name people type), "central bank" the ECB's full name.
+        within = [{"match_phrase": {k: filters.entity}} for k in kinds]
+        flt.append(_any_of([*exact, *within]))
     if filters.topic:
         topic = filters.topic.strip()
         if _IPTC_NUMBER.match(topic):

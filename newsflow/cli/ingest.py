@@ -171,7 +171,9 @@ def search(
         None, help="Only this language: its ISO 639-1 code, e.g. en (en-US counts as en)."
     ),
     entity: str | None = typer.Option(
-        None, help="Only articles naming this person, organization or place (any case)."
+        None,
+        help="Only articles naming this person, organization or place: its name or words in a "
+        'row of it, in any case ("obama" finds Barack Obama).',
     ),
     topic: str | None = typer.Option(
         None,

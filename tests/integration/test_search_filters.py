@@ -61,7 +61,7 @@ def test_filters_find_what_the_user_names(es: Elasticsearch, settings: Settings)
     daily = _article(
         "daily",
         "https://chinadaily.com.cn/a/2026/iron.html",
-        Tags(language="en", locations=["China"]),
+        Tags(language="en", locations=["China"], persons=["Barack Obama"]),
         None,  # undated: ingested now
     )
     index_articles(es, settings, [nrk, daily])
@@ -72,6 +72,10 @@ def test_filters_find_what_the_user_names(es: Elasticsearch, settings: Settings)
     assert _ids(es, settings, site="chinadaily.com.cn") == ["daily"]
     assert _ids(es, settings, entity="china") == ["daily"]
     assert _ids(es, settings, entity="OSLO") == ["nrk"]
+    # A name's words in a row find the whole name ("obama" found nothing).
+    assert _ids(es, settings, entity="obama") == ["daily"]
+    assert _ids(es, settings, entity="Barack Obama") == ["daily"]
+    assert _ids(es, settings, entity="Obama Barack") == []
     assert _ids(es, settings, language="EN") == ["daily"]
     for topic in ("04000000", "medtop:04000000", "Economy, Business and Finance"):
         assert _ids(es, settings, topic=topic) == ["nrk"], topic
