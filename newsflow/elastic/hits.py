@@ -17,11 +17,13 @@ from elastic_transport import ObjectApiResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 
 #: The source fields a printed hit shows (title, lead, date, site, entities, topics).
+#: ``ingested_at`` is the date an undated article shows (and is ranked and filtered by).
 DISPLAY_FIELDS = [
     "id",
     "title",
     "site",
     "published_at",
+    "ingested_at",
     "language",
     "url",
     "description",

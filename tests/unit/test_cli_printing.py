@@ -187,3 +187,25 @@ def test_the_page_hint_says_where_the_page_stands() -> None:
         "showing 9,991\u201310,000 of 20,000; a search lists only its first 10,000: narrow it "
         "to see the rest"
     )
+
+
+def test_an_undated_hit_shows_the_day_it_was_ingested() -> None:
+    undated = Hit.of(
+        {
+            "_id": "u1",
+            "_source": {"title": "T", "site": "s", "ingested_at": "2026-12-01T10:00:00Z"},
+        }
+    )
+    dated = Hit.of(
+        {
+            "_id": "d1",
+            "_source": {
+                "title": "D",
+                "published_at": "2026-11-20T08:00:00Z",
+                "ingested_at": "2026-12-01T10:00:00Z",
+            },
+        }
+    )
+    text = _printed([undated, dated])
+    assert "1. T  s · ingested 2026-12-01" in text
+    assert "2. D  2026-11-20\n" in text
