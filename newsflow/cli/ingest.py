@@ -213,6 +213,8 @@ def search(
 
     Articles the enrichment DAG (or `newsflow enrich`) put in one story show once, as their
     best-matching copy; `--story ID` lists that story's articles, `--all-copies` every copy.
+    A query that starts with "-" goes last, after "--" (and the options before it):
+    `newsflow search -n 5 -- "-rumour election"`.
     """
 
     settings = settings_of(ctx)

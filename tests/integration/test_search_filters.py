@@ -229,6 +229,10 @@ def test_what_a_user_types_wrong_is_refused_in_one_line_or_read_as_meant(
     env = newsflow_cli.child_env(settings)
     regional = newsflow_cli.run(["search", "harbour", "--lang", "en-US"], env)
     assert regional.returncode == 0 and "1 article(s) match" in regional.stdout
+    # A query that starts with an exclusion goes after "--", as --help says.
+    excluding = newsflow_cli.run(["search", "-n", "1", "--", "-terminal harbour"], env)
+    assert excluding.returncode == 0 and "0 article(s) match" in excluding.stdout
+    assert "-n 5 -- " in " ".join(newsflow_cli.run(["search", "--help"], env).stdout.split())
     for args, says in (
         (["--lang", " "], "an empty value filters nothing"),
         (["--site", ""], "an empty value filters nothing"),
