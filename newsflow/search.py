@@ -204,8 +204,9 @@ _LANGUAGE = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]{2,8})*$")
 
 def parse_language(text: str) -> str:
     """The language code ``--lang`` names: "en", or "en-US", "pt_BR" (a region or script
-    after the code, which the index does not keep) as "en", "pt". Raises QueryError for
-    anything else: "English" matched nothing, silently."""
+    after the code, which the tagger does not give) as "en", "pt"; the filter then takes
+    the code with any region. Raises QueryError for anything else: "English" matched
+    nothing, silently."""
     found = _LANGUAGE.match(text.strip().lower())
     if found is None:
         raise QueryError(
@@ -359,7 +360,20 @@ def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
     if filters.language:
         # As parse_language reads it, without refusing (the command line refused already).
         found = _LANGUAGE.match(filters.language.strip().lower())
-        flt.append(_term("language", found.group(1) if found else filters.language.strip()))
+        code = found.group(1) if found else filters.language.strip()
+        # The code, or the code with a region: an article the tagger could not place keeps
+        # its feed's or sitemap's hint, such as "en-us" or "zh-cn".
+        flt.append(
+            _any_of(
+                [
+                    _term("language", code),
+                    *(
+                        {"prefix": {"language": {"value": code + sep, "case_insensitive": True}}}
+                        for sep in "-_"
+                    ),
+                ]
+            )
+        )
     if filters.entity:
         kinds = [f"tags.{kind}" for kind in ("persons", "organizations", "locations")]
         exact = [

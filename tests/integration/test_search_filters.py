@@ -77,6 +77,7 @@ def test_filters_find_what_the_user_names(es: Elasticsearch, settings: Settings)
     assert _ids(es, settings, entity="Barack Obama") == ["daily"]
     assert _ids(es, settings, entity="Obama Barack") == []
     assert _ids(es, settings, language="EN") == ["daily"]
+    assert _ids(es, settings, language="no") == ["nrk"]
     for topic in ("04000000", "medtop:04000000", "Economy, Business and Finance"):
         assert _ids(es, settings, topic=topic) == ["nrk"], topic
     # The command finds a topic by the words its name begins with ("economy" found nothing:
@@ -229,6 +230,13 @@ def test_what_a_user_types_wrong_is_refused_in_one_line_or_read_as_meant(
     env = newsflow_cli.child_env(settings)
     regional = newsflow_cli.run(["search", "harbour", "--lang", "en-US"], env)
     assert regional.returncode == 0 and "1 article(s) match" in regional.stdout
+    # An article the tagger could not place keeps its feed's hint as it came ("en-us"):
+    # --lang en finds it too.
+    hinted = _article("hinted", "https://example.com/hinted", Tags(), None)
+    index_articles(es, settings, [hinted.model_copy(update={"language": "en-us"})])
+    assert _ids(es, settings, language="en") == ["en", "hinted"]
+    assert _ids(es, settings, language="EN-GB") == ["en", "hinted"]
+    assert _ids(es, settings, language="de") == []
     # A query that starts with an exclusion goes after "--", as --help says.
     excluding = newsflow_cli.run(["search", "-n", "1", "--", "-terminal harbour"], env)
     assert excluding.returncode == 0 and "0 article(s) match" in excluding.stdout
