@@ -34,6 +34,7 @@ from producers.sources import (
     expand,
     source_for,
 )
+from producers.sources.feed import parse_feed
 from schemas.article import ContentType, RawArticle, without_userinfo
 from schemas.crawl import SUMMARY_ONLY, FeedState, Link
 from schemas.reasons import ProduceReason
@@ -235,6 +236,65 @@ def test_a_page_that_is_not_a_feed_is_rejected(settings: Limits, tmp_path: Path)
     [item] = Feed(str(path), settings).articles()
     assert isinstance(item, Rejected)
     assert item.reason is ProduceReason.INVALID_FEED
+
+
+_BIG = "A" * 200_000
+_ENTRY = '<rss version="2.0"><channel><item><title>t</title><link>https://e.com/a</link>'
+
+
+@pytest.mark.parametrize(
+    "dtd",
+    [
+        f'<!DOCTYPE rss [\n<!ENTITY e "{_BIG}">\n]>',  # feedparser re-declares it, then expands
+        f'<!DOCTYPE rss [<!ENTITY e "{_BIG}">]>',  # on one line: expat itself expands it
+        # An unread external parameter entity before it (expat then skips the declaration,
+        # but feedparser's rewrite of the DTD keeps it).
+        f'<!DOCTYPE rss [\n<!ENTITY % x SYSTEM "http://127.0.0.1:9/x.ent">\n%x;\n'
+        f'<!ENTITY e "{_BIG}">\n]>',
+        # Nested references (billion laughs), and an external entity (XXE).
+        '<!DOCTYPE rss [<!ENTITY a "&#160;"><!ENTITY e "&a;&a;&a;&a;&a;&a;&a;&a;">]>',
+        '<!DOCTYPE rss [<!ENTITY e SYSTEM "file:///etc/passwd">]>',
+    ],
+    ids=["quadratic", "one-line", "after-external-pe", "nested", "external"],
+)
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+@pytest.mark.timeout(30)
+def test_a_feed_whose_entities_expand_is_refused_before_it_is_expanded(
+    dtd: str, encoding: str, settings: Limits, tmp_path: Path
+) -> None:
+    """0.2 MB of feed, one 200 KB entity referred to 400 times, became 82 MB of entry text,
+    300 MB of memory and 3.8 s (feedparser keeps a DTD's text entities, and its fallback
+    parser expands them without limit); at the 5 MB input limit, terabytes."""
+    text = (
+        f'<?xml version="1.0" encoding="{encoding}"?>\n{dtd}\n{_ENTRY}'
+        + "<description>"
+        + "&e; " * 400
+        + "</description></item></channel></rss>"
+    )
+    path = tmp_path / "bomb.rss"
+    path.write_bytes(text.encode(encoding))
+    [item] = Feed(str(path), settings).articles()
+    assert isinstance(item, Rejected), item
+    assert item.reason is ProduceReason.INVALID_FEED
+    assert "declares the XML entity 'e'" in item.detail or "'x'" in item.detail
+    assert "\n" not in item.detail and len(item.detail) < 200
+
+
+def test_a_feed_may_declare_one_character_entities(settings: Limits, tmp_path: Path) -> None:
+    """What real feeds declare: HTML's entity names, which XML lacks, as one character."""
+    path = tmp_path / "nbsp.rss"
+    path.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY nbsp "&#160;">\n<!ENTITY m "—">\n]>\n'
+        f"{_ENTRY}<description>Rates&nbsp;rose &m; again</description></item></channel></rss>",
+        encoding="utf-8",
+    )
+    [article] = Feed(str(path), settings).articles()
+    assert isinstance(article, RawArticle), article
+    assert article.body.decode() == "Rates\xa0rose — again"
+    # An article about XML may quote a declaration inside its text, escaped.
+    assert parse_feed(
+        f'{_ENTRY}<description>&lt;!ENTITY e "x"&gt;</description></item></channel></rss>'.encode()
+    ).entries
 
 
 class _FeedHandler(BaseHTTPRequestHandler):
