@@ -79,11 +79,29 @@ def file_source(path: Path, limits: Limits) -> Source | None:
     return None
 
 
+def _link_out_of(path: Path, folder: str) -> str | None:
+    """Where ``path`` leads if it is a symbolic link to a file outside ``folder`` (a real
+    path), else None.
+
+    A folder may be a drop box that others write to: a link in it named ``x.txt`` to
+    ``~/.stack/secrets.json`` or ``~/.ssh/id_ed25519`` was read with the rights of whoever
+    ran `produce` and published, indexed and searchable. A link within the folder is read
+    (``latest.html`` to ``2026/12/story.html``), as are files named on the command line.
+    """
+    if not path.is_symlink():
+        return None
+    target = os.path.realpath(path)
+    if os.path.commonpath([folder, target]) == folder:
+        return None
+    return path_text(target)
+
+
 @dataclass(frozen=True)
 class Directory:
     """A folder, searched recursively for supported files in sorted order (hidden ones skipped).
 
-    Files with other endings are ignored: a folder of articles may also hold a README.
+    Files with other endings are ignored: a folder of articles may also hold a README. Links
+    to folders are not walked, and a link to a file outside the folder is refused.
     """
 
     path: Path
@@ -97,6 +115,7 @@ class Directory:
         """
         supported = others = 0
         errors: list[OSError] = []
+        inside = os.path.realpath(self.path)
         for root, dirs, names in os.walk(self.path, onerror=errors.append):
             for error in errors:
                 yield Rejected(
@@ -112,6 +131,10 @@ class Directory:
                 source = file_source(path, self.limits)
                 if source is None:
                     others += 1
+                elif (outside := _link_out_of(path, inside)) is not None:
+                    supported += 1
+                    detail = f"a symbolic link out of the folder (to {outside}), not followed"
+                    yield Rejected(path_text(path), ProduceReason.UNREADABLE, detail)
                 else:
                     supported += 1
                     yield path, source

@@ -585,6 +585,37 @@ def test_bad_inputs_are_rejected_without_stopping_the_batch(tmp_path: Path) -> N
     assert all(r.detail for r in rejected)
 
 
+def test_a_link_out_of_a_walked_folder_is_not_followed(settings: Limits, tmp_path: Path) -> None:
+    """A link dropped into an input folder, named like an article, read the file it pointed
+    to with the rights of whoever ran `produce` and published it (security review)."""
+    secret = tmp_path / "home" / "secrets.json"
+    secret.parent.mkdir()
+    secret.write_text('{"elastic": "HomeSecret-51ac"}\n' * 20, encoding="utf-8")
+    (tmp_path / "home" / "notes").mkdir()
+    (tmp_path / "home" / "notes" / "diary.txt").write_text("Dear diary " * 50, encoding="utf-8")
+    drop = tmp_path / "drop"
+    (drop / "2026").mkdir(parents=True)
+    shutil.copy(FIXTURES / "page.html", drop / "2026" / "story.html")
+    (drop / "latest.html").symlink_to(Path("2026") / "story.html")  # inside: read
+    (drop / "leak.txt").symlink_to(secret)
+    (drop / "relative.jsonl").symlink_to(Path("..") / "home" / "secrets.json")
+    (drop / "linked-folder").symlink_to(tmp_path / "home" / "notes")  # not walked
+
+    articles, rejected = _split(Directory(drop, settings).articles())
+
+    assert sorted(Path(a.source).name for a in articles) == ["latest.html", "story.html"]
+    assert {Path(r.source).name: r.reason for r in rejected} == {
+        "leak.txt": ProduceReason.UNREADABLE,
+        "relative.jsonl": ProduceReason.UNREADABLE,
+    }
+    assert all("symbolic link out of the folder" in r.detail for r in rejected)
+    assert all(str(secret) in r.detail for r in rejected)
+    assert not any(b"HomeSecret" in a.body or b"diary" in a.body for a in articles)
+    # Named on the command line, a link is the user's own choice, and read.
+    [named] = source_for(drop / "latest.html", settings).articles()
+    assert isinstance(named, RawArticle)
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can read files without read permission")
 def test_unreadable_file_is_rejected(settings: Limits, tmp_path: Path) -> None:
     path = tmp_path / "secret.txt"
