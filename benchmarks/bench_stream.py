@@ -34,6 +34,7 @@ from newsflow.elastic.index import ensure_index, template_name
 from newsflow.kafka.clients import make_admin, make_consumer, make_producer
 from newsflow.kafka.delivery import Outbox
 from newsflow.kafka.topics import ensure_topics
+from newsflow.redaction import redact_url
 from newsflow.settings import PROJECT_ROOT, Settings
 from newsflow.stack.process import (
     child_pids,
@@ -437,13 +438,16 @@ def _settle(outbox: Outbox[str], sent: dict[str, float]) -> None:
 
 
 def services_status(settings: Settings) -> dict[str, Any]:
-    """Versions of the stack the run used (for the report)."""
+    """Versions of the stack the run used (for the report).
+
+    The report is a file to commit and share: a login in the URL is masked.
+    """
     current = local_stack.status(settings)
     return {
         "kafka": current.kafka.version,
         "elasticsearch": current.elasticsearch.version,
-        "kafka_url": settings.kafka.bootstrap_servers,
-        "es_url": settings.es.url,
+        "kafka_url": redact_url(settings.kafka.bootstrap_servers),
+        "es_url": redact_url(settings.es.url),
     }
 
 

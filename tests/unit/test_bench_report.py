@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from newsflow.settings import PROJECT_ROOT
+from newsflow.settings import PROJECT_ROOT, ElasticSettings, Settings
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 
 import bench
 import bench_report
-from bench_stream import Sample
+from bench_stream import Sample, services_status
 
 
 def _sample(t: float, searchable: int, cpu: float) -> Sample:
@@ -211,3 +211,12 @@ def test_a_baseline_that_exits_is_reported_with_the_error_its_client_gave() -> N
         "elasticsearch.ApiError: ApiError(405, 'Incorrect HTTP method for uri [/]')"
     )
     assert bench_index.last_error_line("all fine\nsink stopped\n") is None
+
+
+def test_the_report_names_the_services_without_their_logins() -> None:
+    """report.json (committed under benchmarks/results/) held NEWSFLOW_ES_URL as it was set,
+    a password in it included (security review)."""
+    settings = Settings(es=ElasticSettings(url="http://elastic:BenchSecret-1f3a@127.0.0.1:9"))
+    stack = services_status(settings)
+    assert stack["es_url"] == "http://elastic:***@127.0.0.1:9"
+    assert "BenchSecret" not in json.dumps(stack)
