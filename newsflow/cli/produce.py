@@ -91,7 +91,7 @@ def _print_summary(console: Console, summary: PublishSummary, topic: str, quiet:
     console.print(
         f"[bold]{topic}[/]: [green]{summary.published} published[/], "
         f"[yellow]{summary.skipped} skipped[/] (same id already sent in this run), "
-        f"[red]{len(summary.rejected)} rejected[/], "
+        f"[red]{summary.rejected_count} rejected[/], "
         f"[red]{len(summary.failed)} failed[/] (not acknowledged by the broker)"
     )
     if summary.rejected:
@@ -102,8 +102,10 @@ def _print_summary(console: Console, summary: PublishSummary, topic: str, quiet:
         for line in problems[:_MAX_LISTED]:
             # Names found in a folder are anyone's: one line each, no terminal controls.
             console.print(f"  - {displayable(line, _LISTED_CHARS)}", markup=False, highlight=False)
-        if len(problems) > _MAX_LISTED:
-            console.print(f"  ... and {len(problems) - _MAX_LISTED} more")
+        listed = min(len(problems), _MAX_LISTED)
+        unlisted = summary.rejected_count + len(summary.failed) - listed
+        if unlisted:
+            console.print(f"  ... and {unlisted} more")
     if summary.broker_error:
         console.print(f"[red]stopped early: broker error: {summary.broker_error}[/]")
     if summary.interrupted:

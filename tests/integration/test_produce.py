@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -317,6 +319,38 @@ def test_a_record_declaring_10_gb_is_rejected_and_merges_nothing(
     assert counts["published"] == 3 and counts["rejected"] == 1, text
     assert f"{path}@0" in text and "declares 10000000000 bytes" in text
     assert sorted(_stories(settings)) == [[b"2"], [b"3"], [b"4"]]
+
+
+def _address_space_limit(mebibytes: int) -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (mebibytes << 20, mebibytes << 20))
+
+
+@pytest.mark.timeout(300)
+def test_millions_of_rejected_lines_cost_no_memory_per_line(
+    stack: StackStatus, settings: Settings, tmp_path: Path
+) -> None:
+    """A run kept every rejection: 2 million unusable lines (45 KB of gzip here; a JSON Lines
+    export whose text field has another name is the honest case) took 650 MB, and 87 KB of
+    gzip holding 30 million ran the machine out of memory (security review)."""
+    path = tmp_path / "wrong-fields.jsonl.gz"
+    good = b'{"url": "https://example.com/kept", "text": "The one usable line comes last."}\n'
+    path.write_bytes(gzip.compress(b"{}\n" * 2_000_000 + good, compresslevel=9))
+    # 700 MiB of address space: the command needs about half; a value per line, over 1 GiB.
+    result = newsflow_cli.run(
+        ["produce", str(path)],
+        newsflow_cli.child_env(settings),
+        timeout=240,
+        preexec_fn=lambda: _address_space_limit(700),
+    )
+    text = newsflow_cli.output(result)
+    assert result.returncode == 0, text[-3000:]
+    assert "1 published" in text and "2000000 rejected" in text, text[-3000:]
+    assert "rejected by reason: empty: 2000000" in text
+    listed = [line for line in result.stdout.splitlines() if line.startswith("  - ")]
+    assert len(listed) == 50 and f"  ... and {2_000_000 - 50} more" in text
+    assert [
+        RawArticle.model_validate_json(v).url for _, v in _read_all(settings, settings.topics.raw)
+    ] == ["https://example.com/kept"]
 
 
 def test_hostile_and_undecodable_file_names_are_published_or_listed_one_line_each(

@@ -11,7 +11,14 @@ import pytest
 
 from newsflow.cli.produce import _ctrl_c_sets
 from newsflow.settings import Settings
-from producers.publish import Duplicate, Message, PublishSummary, messages, to_message
+from producers.publish import (
+    MAX_KEPT_REJECTIONS,
+    Duplicate,
+    Message,
+    PublishSummary,
+    messages,
+    to_message,
+)
 from producers.sources import Rejected, source_for
 from schemas.article import ContentType, RawArticle
 from schemas.reasons import ProduceReason
@@ -71,6 +78,19 @@ def test_summary_reasons_and_exit_condition() -> None:
     assert summary.nothing_published_due_to_broker
     summary.published = 1
     assert not summary.nothing_published_due_to_broker
+
+
+def test_a_summary_keeps_the_first_rejections_and_counts_the_rest() -> None:
+    """Millions of rejected lines were each kept: memory grew with every one (security review)."""
+    summary = PublishSummary()
+    for n in range(MAX_KEPT_REJECTIONS + 5000):
+        reason = ProduceReason.EMPTY if n % 2 else ProduceReason.INVALID_JSON
+        summary.reject(Rejected(f"big.jsonl:{n + 1}", reason, "no text"))
+    assert len(summary.rejected) == MAX_KEPT_REJECTIONS
+    assert summary.rejected[0].source == "big.jsonl:1"
+    assert summary.rejected_count == MAX_KEPT_REJECTIONS + 5000
+    half = (MAX_KEPT_REJECTIONS + 5000) // 2
+    assert summary.rejected_by_reason() == {"empty": half, "invalid-json": half}
 
 
 def test_the_first_ctrl_c_only_asks_produce_to_stop_and_a_second_interrupts() -> None:
