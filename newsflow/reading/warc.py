@@ -140,13 +140,21 @@ class _Reader:
         self.offset -= len(data)
 
     def read_blank(self) -> bytes:
-        """Consumes the CR and LF bytes that come next and returns them."""
-        out = bytearray()
+        """Consumes the CR and LF bytes that come next; returns the first two of them (all
+        a caller needs to tell a record's blank line from a stray byte).
+
+        A chunk at a time: read byte by byte and kept whole, 195 KB of gzip holding 200 MB
+        of blank lines after a record took 97 s and 429 MB.
+        """
+        first = bytearray()
         while True:
             self._fill(1)
-            if not self._buf or self._buf[0] not in _BLANK:
-                return bytes(out)
-            out += self.read(1)
+            run = len(self._buf) - len(self._buf.lstrip(_BLANK))
+            if not run:
+                return bytes(first)
+            first += self._buf[: min(run, 2 - len(first))] if len(first) < 2 else b""
+            del self._buf[:run]
+            self.offset += run
 
     def at_end(self) -> bool:
         self._fill(1)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import tracemalloc
 
+import pytest
 from warc_samples import page, warc_record, with_length
 
 from newsflow.reading.warc import Damaged, Oversized, WarcRecord, records
@@ -127,3 +129,24 @@ def test_an_archive_inside_a_record_is_not_split() -> None:
     items = read(outer + warc_record(2))
     assert [type(i).__name__ for i in items] == ["WarcRecord", "WarcRecord"]
     assert isinstance(items[0], WarcRecord) and inner in items[0].block
+
+
+@pytest.mark.timeout(60)
+def test_blank_lines_between_records_cost_neither_memory_nor_a_byte_at_a_time() -> None:
+    """195 KB of gzip holding one record and 200 MB of blank lines took 97 s and 429 MB:
+    the blank lines were read one byte at a time and all kept (security review)."""
+    first, second = warc_record(1), warc_record(2)
+    blank = b"\r\n" * 5_000_000  # 10 MB
+    stream = gzip.GzipFile(fileobj=io.BytesIO(gzip.compress(first + blank + second + blank)))
+    tracemalloc.start()
+    try:
+        items = list(records(stream, 1_000_000))  # type: ignore[arg-type]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert numbers(items) == [1, 2]
+    assert items[1].offset == len(first) + len(blank)
+    assert peak < 2_000_000, peak  # a few chunks and records, not the blank lines
+    # A stray byte after a block is still no record boundary; a run of them is one.
+    assert numbers(read(first[:-4] + b"\r" + second))[0] == "damaged"
+    assert numbers(read(first[:-4] + b"\r\n\r\n\r\n\n" + second)) == [1, 2]
