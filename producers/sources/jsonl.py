@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newsflow.reading.decode import whole_chars
-from newsflow.reading.files import READ_ERRORS, open_input, path_text, read_line
+from newsflow.reading.files import READ_ERRORS, Inflated, open_input, path_text, read_line
 from newsflow.reading.identity import article_id, url_from_html
 from newsflow.reading.sniff import SNIFF_BYTES, bom_encoding, unmarked_utf16
 from newsflow.settings import Limits
@@ -49,7 +49,7 @@ class JsonLines:
         source = path_text(self.path)
         limit = self.limits.max_input_bytes
         try:
-            fh, _ = open_input(self.path)
+            fh, _ = open_input(self.path, limit)
             with fh:
                 head = fh.read(SNIFF_BYTES)
             require_text(head)
@@ -60,7 +60,7 @@ class JsonLines:
                 detail = "JSON Lines in UTF-16 or UTF-32; only UTF-8 is read (as the format asks)"
                 yield Rejected(source, ProduceReason.UNSUPPORTED, detail)
                 return
-            fh, _ = open_input(self.path)
+            fh, _ = open_input(self.path, limit)
             with fh:
                 lineno = 0
                 while True:
@@ -75,6 +75,8 @@ class JsonLines:
                         yield self._article(line.strip(), where)
         except SourceError as exc:
             yield Rejected.from_error(source, exc)
+        except Inflated as exc:
+            yield Rejected(source, ProduceReason.OVERSIZED, describe(exc))
         except READ_ERRORS as exc:
             yield Rejected(source, ProduceReason.UNREADABLE, describe(exc))
 

@@ -56,7 +56,7 @@ class Warc:
         source = path_text(self.path)
         limit = self.limits.max_input_bytes
         try:
-            stream, _ = open_input(self.path)
+            stream, _ = open_input(self.path, limit + _HTTP_HEADER_ALLOWANCE)
         except SourceError as exc:
             yield Rejected.from_error(source, exc)
             return

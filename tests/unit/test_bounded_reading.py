@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 import resource
 import threading
 import tracemalloc
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from newsflow_cli import child_env, run
+from warc_samples import warc_record
 
 from newsflow.reading.files import open_input, read_input
 from newsflow.settings import Limits
@@ -137,7 +139,7 @@ def test_special_files_are_refused_without_blocking(hostile: dict[str, Path]) ->
 
 def test_the_streaming_readers_refuse_special_files_too(hostile: dict[str, Path]) -> None:
     with pytest.raises(SourceError, match="FIFO"):
-        open_input(hostile["fifo"])
+        open_input(hostile["fifo"], 1000)
     # The sources that stream (JSON Lines, WARC) go through the same reader as produce.
     for name in ("pipe.jsonl", "pipe.warc"):
         os.mkfifo(hostile["fifo"].with_name(name))
@@ -155,8 +157,53 @@ def test_a_bomb_inside_a_streaming_source_is_bounded(tmp_path: Path) -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert items == [Rejected(f"{bomb}:1", ProduceReason.OVERSIZED, f"line > limit {MIB}")]
+    # Refused as the bomb it is once it inflates past 100 times its size (beyond the limit).
+    [item] = items
+    assert (item.source, item.reason) == (str(bomb), ProduceReason.OVERSIZED)
+    assert "a decompression bomb, not read further" in item.detail
     assert peak < 8 * MIB, f"{peak / MIB:.1f} MiB allocated for a 1 MiB limit"
+
+
+@pytest.mark.timeout(120)
+def test_a_small_gzip_of_millions_of_lines_is_refused_as_a_bomb(tmp_path: Path) -> None:
+    """97 KB of gzip held 100 MB of blank lines (42 s to read), and 87 KB 30 million "{}"
+    lines, each one a rejection: every line is bounded, their number was not (security
+    review). Past the limit, a stream inflates at most 100 times what it has read."""
+    lines = tmp_path / "empty.jsonl.gz"
+    with gzip.open(lines, "wb", compresslevel=9) as out:
+        for _ in range(64):
+            out.write(b"{}\n" * 1_000_000)
+    empty, others = 0, []
+    for item in source_for(lines, Limits(max_input_bytes=MIB)).articles():
+        if isinstance(item, Rejected) and item.reason == ProduceReason.EMPTY:
+            empty += 1
+            assert empty < 2_000_000, "read on through the bomb"  # (of 64 million)
+        else:
+            others.append(item)
+    [last] = others
+    assert isinstance(last, Rejected) and last.source == str(lines)
+    assert last.reason == ProduceReason.OVERSIZED and "decompression bomb" in last.detail
+    # A web archive: one record, then the bomb.
+    archive = tmp_path / "bomb.warc.gz"
+    record = warc_record(1)
+    archive.write_bytes(gzip.compress(record + b"\r\n" * 50_000_000, compresslevel=9))
+    items = list(source_for(archive, Limits(max_input_bytes=MIB)).articles())
+    assert [type(item).__name__ for item in items] == ["RawArticle", "Rejected"]
+    assert "decompression bomb" in items[1].detail  # type: ignore[union-attr]
+
+
+def test_a_compressed_stream_of_real_text_is_read_to_its_end(tmp_path: Path) -> None:
+    """What real inputs compress to (3 to 10 times) is far from the bomb bound."""
+    words = SEED.read_text().split()
+    rng = random.Random(7)
+    path = tmp_path / "news.jsonl.gz"
+    with gzip.open(path, "wb") as out:
+        for n in range(20_000):
+            text = " ".join(rng.choice(words) for _ in range(60))
+            out.write(json.dumps({"url": f"https://e.com/{n}", "text": text}).encode() + b"\n")
+    # A small limit, so that the bound (not the allowance) is what is tested.
+    items = list(source_for(path, Limits(max_input_bytes=4096)).articles())
+    assert len(items) == 20_000 and not any(isinstance(item, Rejected) for item in items)
 
 
 def test_a_damaged_gzip_file_is_a_reason_not_a_crash(tmp_path: Path) -> None:
