@@ -6,10 +6,13 @@ against the Compose Specification schema, the typer app, Airflow's CLI and the s
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -463,3 +466,52 @@ def test_kafka_asks_every_client_for_a_scram_login(
     assert services["kafka"]["depends_on"]["kafka-format"]["condition"] == (
         "service_completed_successfully"
     )
+
+
+class _WantsTheLogin(BaseHTTPRequestHandler):
+    """Answers 200 to the elastic login the test sets, 401 to anything else."""
+
+    expected = ""
+
+    def do_GET(self) -> None:
+        ok = self.headers.get("Authorization") == self.expected
+        self.send_response(200 if ok else 401)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_healthchecks_keep_passwords_off_command_lines(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Elasticsearch's healthcheck ran `curl -u elastic:PASSWORD` every 10 s, and every user
+    of the docker host can read a container's command lines (ps, /proc) (security review).
+    A password may reach a healthcheck's program only on its stdin, from printf (the shell's
+    own, so no process carries it)."""
+    scripts = {}
+    for name, service in services.items():
+        test = service.get("healthcheck", {}).get("test", [])
+        script = " ".join(test[1:])
+        for segment in re.split(r"\|\||&&|[|;\n]", script):
+            if re.search(r"\$\{?\w*PASSWORD", segment):
+                assert segment.split()[0] == "printf", f"{name}: {segment.strip()}"
+                scripts[name] = script
+    assert set(scripts) == {"elasticsearch"}
+    # And it still logs in: run it in a POSIX shell against a server that wants the login.
+    password = "s3cr3t-_Tok3n-from-token_urlsafe"
+    _WantsTheLogin.expected = "Basic " + base64.b64encode(f"elastic:{password}".encode()).decode()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _WantsTheLogin)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        local = scripts["elasticsearch"].replace(
+            "localhost:9200", f"127.0.0.1:{server.server_address[1]}"
+        )
+        for given, code in ((password, 0), ("wrong-password", 22)):
+            env = {"PATH": "/usr/bin:/bin", "ELASTIC_PASSWORD": given}
+            ran = subprocess.run(["sh", "-c", local], env=env, capture_output=True, timeout=30)
+            assert ran.returncode == code, ran.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
