@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from crawl_site import Site, robots
 from elasticsearch import Elasticsearch
 from local_ports import free_port
 from pydantic import SecretStr
@@ -198,6 +199,17 @@ def secure_settings(secure_stack: Settings) -> Settings:
     """Settings for the secure stack with unique topic, group and index names (its data is
     deleted with the stack at the end of the session)."""
     return unique_settings(secure_stack)
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    """A site on loopback that lets robots in; routes are the test's to add."""
+    site = Site().start()
+    site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+    try:
+        yield site
+    finally:
+        site.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

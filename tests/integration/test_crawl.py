@@ -43,11 +43,12 @@ from crawl_site import (
 )
 from elasticsearch import Elasticsearch
 from kafka.structs import TopicPartition
+from kafka_records import send_links
 
 from consumers.dlq import list_dead_letters
 from consumers.fetching import ROBOTS_ATTEMPTS
 from consumers.workers import run_clean_worker, run_index_worker
-from newsflow.kafka.clients import make_consumer, make_producer
+from newsflow.kafka.clients import make_consumer
 from newsflow.kafka.topics import ensure_topics
 from newsflow.reading.identity import article_id
 from newsflow.settings import Settings
@@ -296,12 +297,7 @@ def test_a_fetch_worker_stopped_mid_batch_ends_at_once_and_gives_the_link_back(
         )
         ensure_topics(settings)
         link = Link(url=site.url("/news/slow.html"), feed=site.url("/feed.rss"))
-        producer = make_producer(settings)
-        producer.send(
-            settings.topics.links, key=link.url.encode(), value=link.model_dump_json().encode()
-        )
-        producer.flush()
-        producer.close()
+        send_links(settings, [link])
         worker = subprocess.Popen(
             [NEWSFLOW, "consume", "fetch"],
             env={**os.environ, **settings.to_env()},
@@ -361,13 +357,7 @@ def test_links_wait_out_an_unavailable_robots_txt_and_letters_say_so(
             Link(url=site.url("/news/page.html"), feed=site.url("/feed.rss"))
             for site in (recovers, stays_down)
         ]
-        producer = make_producer(settings)
-        for link in links:
-            producer.send(
-                settings.topics.links, key=link.url.encode(), value=link.model_dump_json().encode()
-            )
-        producer.flush()
-        producer.close()
+        send_links(settings, links)
         worker = subprocess.Popen(
             [NEWSFLOW, "consume", "fetch", "--until-idle", "20"],
             env={**os.environ, **settings.to_env()},
@@ -465,13 +455,7 @@ def test_links_waiting_for_their_hosts_turn_are_not_tries(stack: Any, settings: 
         links = [
             Link(url=site.url(f"/news/{n}.html"), feed=site.url("/feed.rss")) for n in range(12)
         ]
-        producer = make_producer(settings)
-        for link in links:
-            producer.send(
-                settings.topics.links, key=link.url.encode(), value=link.model_dump_json().encode()
-            )
-        producer.flush()
-        producer.close()
+        send_links(settings, links)
         out = subprocess.run(
             [NEWSFLOW, "consume", "fetch", "--until-idle", "5"],
             env={**os.environ, **settings.to_env()},
@@ -516,14 +500,10 @@ def test_a_batch_larger_than_the_connection_pool_is_fetched_whole(
             site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
             site.routes["/news/page.html"] = answer
         ensure_topics(settings)
-        producer = make_producer(settings)
-        for site in sites:
-            link = Link(url=site.url("/news/page.html"), feed=site.url("/feed.rss"))
-            producer.send(
-                settings.topics.links, key=link.url.encode(), value=link.model_dump_json().encode()
-            )
-        producer.flush()
-        producer.close()
+        send_links(
+            settings,
+            [Link(url=site.url("/news/page.html"), feed=site.url("/feed.rss")) for site in sites],
+        )
         out = subprocess.run(
             [NEWSFLOW, "consume", "fetch", "--until-idle", "5"],
             env={**os.environ, **{**settings.to_env(), "NEWSFLOW_CRAWL_BATCH_LINKS": "6"}},

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,16 +21,6 @@ pytestmark = pytest.mark.integration
 
 RSS = {"Content-Type": "application/rss+xml"}
 XML = {"Content-Type": "application/xml"}
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    site = Site().start()
-    site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
-    try:
-        yield site
-    finally:
-        site.stop()
 
 
 def loopback(settings: Settings, read_timeout: float = 5.0) -> Settings:

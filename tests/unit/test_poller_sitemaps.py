@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
-from crawl_site import Item, Response, Site, html_page, news_sitemap, robots, rss
+from crawl_site import Item, Response, Site, html_page, news_sitemap, rss
 
 from newsflow.settings import CrawlSettings, Limits
 from newsflow.web.addresses import origin_of
@@ -36,16 +34,6 @@ def index(*children: tuple[str, str]) -> bytes:
         '<?xml version="1.0" encoding="UTF-8"?>'
         f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{items}</sitemapindex>'
     ).encode()
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    site = Site().start()
-    site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
-    try:
-        yield site
-    finally:
-        site.stop()
 
 
 def serve(site: Site, path: str, body: bytes) -> None:
