@@ -29,7 +29,15 @@ PIPELINE_IMAGE = "newsflow-pipeline:local"
 AIRFLOW_IMAGE = "newsflow-airflow:local"
 WORKERS = ("clean", "index", "fetch")
 GIB = 1024**3
-MEMORY_BUDGET = 12 * GIB
+MEMORY_BUDGET = 12.5 * GIB
+MIB = 1024**2
+# The commands that run a stage in a child process capped at NEWSFLOW_STAGE_MEMORY_MB of
+# address space (consumers.runner.StageProcess: run_clean_worker, `newsflow clean`).
+STAGE_CHILD_COMMANDS = (["consume", "clean"], ["clean"], ["run"])
+# What the worker process itself needs beside its child (measured ~85 MB resident).
+WORKER_ROOM = 256 * MIB
+# The dev corpora's pages peak at ~600 MB of address space in the clean stage's child.
+STAGE_PEAK = 600 * MIB
 
 SETTING_VARS = Settings.env_names()
 # One-shot jobs that run a tool of a third-party image instead of its entry point, and the
@@ -515,3 +523,39 @@ def test_healthchecks_keep_passwords_off_command_lines(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_stage_children_fit_inside_their_container(
+    services: dict[str, dict[str, Any]], env_example: tuple[dict[str, str], set[str]]
+) -> None:
+    """The clean container was capped at 768m while its stage child could take 2048 MB of
+    address space: a runaway page hit the container's limit first and the kernel killed a
+    process, instead of the child's allocation failing and the page being dead-lettered as
+    out_of_memory. The child's cap (an address space, which bounds its resident size) plus
+    the worker must fit every container that runs one; and the cap must leave real pages
+    room (address space is more than resident size)."""
+    children = 0
+    for name, service in services.items():
+        if service["image"] != PIPELINE_IMAGE:
+            continue
+        command = _newsflow_command_path(_command(service))
+        if command not in STAGE_CHILD_COMMANDS:
+            continue
+        children += 1
+        own = service.get("environment", {}).get("NEWSFLOW_STAGE_MEMORY_MB")
+        cap = int(own or env_example[0]["NEWSFLOW_STAGE_MEMORY_MB"]) * MIB
+        limit = _bytes(service["mem_limit"])
+        assert cap + WORKER_ROOM <= limit, (
+            f"{name}: a {cap // MIB} MB stage child and its worker do not fit {limit // MIB} MiB"
+        )
+        assert cap >= STAGE_PEAK * 1.25, f"{name}: {cap // MIB} MB leaves real pages no room"
+    assert children >= 1, "the clean worker runs a stage child"
+
+
+def test_stage_child_check_catches_the_old_limits(
+    services: dict[str, dict[str, Any]], env_example: tuple[dict[str, str], set[str]]
+) -> None:
+    # The shipped combination (768m, 2048 from .env) must fail the check above.
+    old = {"clean": {**services["clean"], "mem_limit": "768m", "environment": {}}}
+    with pytest.raises(AssertionError, match="do not fit"):
+        test_stage_children_fit_inside_their_container(old, env_example)
