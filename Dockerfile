@@ -65,6 +65,8 @@ COPY seeds /opt/newsflow/seeds
 COPY dags /opt/newsflow/dags
 COPY kibana /opt/newsflow/kibana
 COPY feeds /opt/newsflow/feeds
+# Its public values are what compose's env-check job refuses (`newsflow env check`, run here).
+COPY .env.example /opt/newsflow/.env.example
 # A real home directory: tokenizers and spaCy may write small caches under ~/.cache.
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin newsflow
 USER newsflow

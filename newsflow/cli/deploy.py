@@ -1,15 +1,17 @@
-"""`newsflow init`, `es-users` and `ping`: the deployment jobs docker compose runs.
+"""`newsflow init`, `es-users`, `ping` and `env`: the deployment jobs docker compose runs.
 
 `init` is the compose init job and the first thing to run against a fresh cluster: topics,
 the index template and alias, and the Kibana saved objects. Every step is idempotent, so it
-also runs on every `docker compose up`. The same functions (`ensure_topics`,
-`ensure_index`, `import_saved_objects`) are what the integration tests run against the real
-Kafka and Elasticsearch.
+also runs on every `docker compose up`. The same functions (`ensure_topics`, `ensure_index`,
+`import_saved_objects`) are what the integration tests run against the real Kafka and
+Elasticsearch. `env new` writes compose's .env with fresh secrets, and `env check` (compose's
+first job) refuses one that still holds the example's.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,7 @@ import typer
 from elasticsearch import Elasticsearch
 from kafka.errors import KafkaError
 
+from newsflow import compose_env
 from newsflow.cli.app import app, settings_of
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
@@ -26,6 +29,7 @@ from newsflow.kafka.clients import make_admin
 from newsflow.kafka.topics import ensure_topics, topic_names
 from newsflow.kibana import KibanaError, import_saved_objects
 from newsflow.settings import Settings
+from newsflow.stack.secrets import write_private
 from schemas.failures import describe
 
 log = logging.getLogger(__name__)
@@ -183,3 +187,89 @@ def ping(
         typer.echo("; ".join(failures), err=True)
         raise typer.Exit(1)
     typer.echo("ok")
+
+
+env_app = typer.Typer(
+    help="docker compose's .env: write one with fresh secrets, or check that one has them."
+)
+app.add_typer(env_app, name="env")
+
+_EXAMPLE_OPTION = typer.Option(
+    Path(".env.example"), "--example", help="The example to start from (its values are public)."
+)
+
+
+def _read_example(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        typer.echo(f"error: cannot read the example {path}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@env_app.command("new")
+def env_new(
+    output: Path = typer.Option(Path(".env"), "--output", "-o", help="Where to write it."),
+    example: Path = _EXAMPLE_OPTION,
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing file (its secrets are lost)."
+    ),
+) -> None:
+    """Write a .env from .env.example with every secret freshly generated (mode 0600).
+
+    Passwords, Kibana's keys, Airflow's Fernet key and JWT secret, and the Kafka cluster id
+    get new random values; every other line is the example's. An existing file is left alone
+    unless `--force`: Elasticsearch, Kafka and Postgres keep the secrets their volumes were
+    created with, so a stack already started needs its old .env (docs/deploy.md).
+    """
+    text = _read_example(example)
+    if (output.exists() or output.is_symlink()) and not force:
+        typer.echo(
+            f"error: {output} exists; keep it, or pass --force to replace its secrets "
+            "(a stack already started keeps the old ones: docs/deploy.md)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    try:
+        fresh = compose_env.with_fresh_secrets(text)
+    except ValueError as exc:
+        typer.echo(f"error: {example}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    write_private(output, fresh)
+    typer.echo(f"{output}: {len(compose_env.GENERATED)} secrets generated (mode 0600)")
+
+
+@env_app.command("check")
+def env_check(
+    env_file: Path | None = typer.Option(
+        None,
+        "--env-file",
+        help="The .env to check (default: this process's environment, which is what docker "
+        "compose hands a container from .env).",
+    ),
+    example: Path = _EXAMPLE_OPTION,
+) -> None:
+    """Exit 1, naming them, if any secret is unset or still at the example's public value.
+
+    docker compose runs it (`env-check`) before Kafka, Elasticsearch and Postgres store a
+    secret, so the stack never starts on the passwords and keys everyone can read.
+    """
+    text = _read_example(example)
+    if env_file is None:
+        env = dict(os.environ)
+    else:
+        try:
+            env = compose_env.env_values(env_file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            typer.echo(f"error: cannot read {env_file}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(2) from None
+    public = compose_env.public_secrets(text, env)
+    if public:
+        typer.echo(
+            f"error: {len(public)} secrets are unset or the public values of {example.name}: "
+            f"{', '.join(public)}; write a .env with fresh ones: `newsflow env new` "
+            "(docs/deploy.md)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"env: all {len(compose_env.SECRETS)} secrets are set and not the example's")

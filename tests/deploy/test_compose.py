@@ -20,9 +20,10 @@ import pytest
 import typer
 import yaml
 from cryptography.fernet import Fernet
-from deployfiles import COMPOSE, interpolate, referenced_variables
+from deployfiles import COMPOSE, ENV_EXAMPLE, interpolate, referenced_variables
 
 from newsflow.cli import app
+from newsflow.compose_env import SECRETS, env_values, with_fresh_secrets
 from newsflow.settings import Settings
 
 PIPELINE_IMAGE = "newsflow-pipeline:local"
@@ -205,7 +206,9 @@ def test_newsflow_and_airflow_services_read_env_file(services: dict[str, dict[st
 
 
 def test_secrets_are_usable(env_example: tuple[dict[str, str], set[str]]) -> None:
-    active, _ = env_example
+    # What `newsflow env new` writes: the example's own secrets are placeholders.
+    active = env_values(with_fresh_secrets(ENV_EXAMPLE.read_text(encoding="utf-8")))
+    assert set(active) == set(env_example[0])
     Fernet(active["AIRFLOW_FERNET_KEY"].encode())  # raises if not a valid Fernet key
     for key in (
         "KIBANA_ENCRYPTED_SAVED_OBJECTS_KEY",
@@ -523,6 +526,45 @@ def test_healthchecks_keep_passwords_off_command_lines(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _needs(services: dict[str, dict[str, Any]], name: str) -> set[str]:
+    """Every service ``name`` waits for, directly or through others."""
+    found: set[str] = set()
+    for target in services[name].get("depends_on", {}):
+        found |= {target, *_needs(services, target)}
+    return found
+
+
+def test_no_service_takes_a_secret_before_the_env_check(
+    compose_text: str, env_example: tuple[dict[str, str], set[str]]
+) -> None:
+    """.env.example's secrets are public, and `docker compose up` started on them as they
+    were: Kafka's format job, Elasticsearch and Postgres store the secrets they first get.
+    Every service that takes a secret (one of its values anywhere in its definition, or the
+    whole .env as env_file) waits for `env-check` to pass, directly or through others."""
+    # Each secret a marker of its own, so a service holding one is found wherever it is.
+    marked = dict(env_example[0])
+    marked.update({name: f"secret-marker-{name}" for name in SECRETS})
+    services = yaml.safe_load(interpolate(compose_text, marked))["services"]
+    guard = services["env-check"]
+    assert _command(guard) == ["env", "check"] and _is_job(guard)
+    assert guard["image"] == PIPELINE_IMAGE and "depends_on" not in guard
+    # It reads the same .env, and checks it against the example the image carries.
+    assert [e["path"] if isinstance(e, dict) else e for e in guard["env_file"]] == [".env"]
+    takers = set()
+    for name, service in services.items():
+        if name == "env-check":
+            continue
+        if "secret-marker-" in json.dumps(service) or "env_file" in service:
+            takers.add(name)
+            assert "env-check" in _needs(services, name), f"{name} takes a secret unchecked"
+    # The three that store a secret on their first start wait for it themselves.
+    for first in ("kafka-format", "elasticsearch", "postgres"):
+        assert first in takers
+        condition = services[first]["depends_on"]["env-check"]["condition"]
+        assert condition == "service_completed_successfully", first
+    assert len(takers) == len(services) - 1, set(services) - takers - {"env-check"}
 
 
 def test_stage_children_fit_inside_their_container(

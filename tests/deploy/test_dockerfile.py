@@ -125,3 +125,12 @@ def test_image_finds_the_kibana_objects(dockerfile: str) -> None:
     workdirs = [line.split()[1] for line in pipeline if line.startswith("WORKDIR")]
     assert "COPY kibana /opt/newsflow/kibana" in pipeline
     assert workdirs[-1] == "/opt/newsflow"
+
+
+def test_image_carries_the_example_env_check_compares_with(dockerfile: str) -> None:
+    # compose's env-check job runs `newsflow env check` in the working directory, whose
+    # default --example is .env.example: its public values are what it refuses.
+    pipeline = _stages(dockerfile)["pipeline"]
+    workdirs = [line.split()[1] for line in pipeline if line.startswith("WORKDIR")]
+    assert "COPY .env.example /opt/newsflow/.env.example" in pipeline
+    assert workdirs[-1] == "/opt/newsflow"
