@@ -25,6 +25,8 @@ from deployfiles import COMPOSE, ENV_EXAMPLE, interpolate, referenced_variables
 from newsflow.cli import app
 from newsflow.compose_env import SECRETS, env_values, with_fresh_secrets
 from newsflow.settings import Settings
+from newsflow.stack.kafka import java
+from newsflow.stack.layout import StackPaths
 
 PIPELINE_IMAGE = "newsflow-pipeline:local"
 AIRFLOW_IMAGE = "newsflow-airflow:local"
@@ -44,7 +46,7 @@ SETTING_VARS = Settings.env_names()
 # One-shot jobs that run a tool of a third-party image instead of its entry point, and the
 # tool: the SCRAM users must exist before the broker first starts, and only the storage
 # format (kafka-storage.sh format --add-scram) can create them then.
-THIRD_PARTY_JOBS = {"kafka-format": "/opt/kafka/bin/kafka-storage.sh format"}
+THIRD_PARTY_JOBS = {"kafka-format": "/opt/kafka/bin/kafka-run-class.sh"}
 
 
 def check_compose_spec(path: Path) -> subprocess.CompletedProcess[str]:
@@ -459,6 +461,7 @@ def test_kafka_asks_every_client_for_a_scram_login(
     )
     assert "name=broker,password=$BROKER_PASSWORD" in script
     assert "name=$PIPELINE_USER,password=$PIPELINE_PASSWORD" in script
+    assert "quote kafka.tools.StorageTool; quote format" in script
     job_env = job["environment"]
     assert job_env["PIPELINE_USER"] == active["NEWSFLOW_KAFKA_SASL_USERNAME"]
     assert job_env["PIPELINE_PASSWORD"] == active["NEWSFLOW_KAFKA_SASL_PASSWORD"]
@@ -601,3 +604,57 @@ def test_stage_child_check_catches_the_old_limits(
     old = {"clean": {**services["clean"], "mem_limit": "768m", "environment": {}}}
     with pytest.raises(AssertionError, match="do not fit"):
         test_stage_children_fit_inside_their_container(old, env_example)
+
+
+def test_kafka_format_keeps_passwords_off_command_lines(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """kafka-format passed both SCRAM passwords to kafka-storage.sh on its command line,
+    readable by every user of the docker host while it ran (security review). They may reach
+    only the shell's own printf (through `quote`), which writes the java @argfile."""
+    script = _command(services["kafka-format"])[2]
+    for line in script.splitlines():
+        if re.search(r"\$\{?\w*PASSWORD", line):
+            for segment in re.split(r"\|\||&&|[|;]", line):
+                if "PASSWORD" in segment:
+                    assert segment.split()[0] == "quote", line.strip()
+    assert 'quote() { local v="${1//' in script and "printf" in script
+    assert re.search(r'^/opt/kafka/bin/kafka-run-class\.sh "@\$args"$', script, re.MULTILINE)
+    assert "umask 077" in script and "trap 'rm -f \"$args\"' EXIT" in script
+
+
+def test_kafka_format_job_formats_through_its_argfile(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """The job's own script, run by bash against the real StorageTool: the java launcher
+    takes the main class and arguments from the @argfile, the users are created, the file
+    is gone after. (kafka-run-class.sh is the image's; here a two-line one runs the same
+    `java -cp LIBS/* "$@"` with the local stack's Kafka libraries.)"""
+    settings = Settings()
+    libs = StackPaths.from_settings(settings).kafka_libs(settings.stack.kafka_version)
+    if not libs.is_dir():
+        pytest.skip(f"no Kafka libraries in {libs} (scripts/bootstrap.sh fetches them)")
+    runner = tmp_path / "kafka-run-class.sh"
+    runner.write_text(f'#!/bin/bash\nexec "{java().home}/bin/java" -Xmx128m -cp "{libs}/*" "$@"\n')
+    runner.chmod(0o755)
+    data = tmp_path / "data"
+    script = (
+        _command(services["kafka-format"])[2]
+        .replace("/opt/kafka/bin/kafka-run-class.sh", str(runner))
+        .replace("/var/lib/kafka/data", str(data))
+        .replace("/tmp/format.", f"{tmp_path}/format.")
+    )
+    password = 'p"a\\ss-_word'
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CLUSTER_ID": "vdtAwApCRIKCBwyQg2v6sA",
+        "BROKER_PASSWORD": password,
+        "PIPELINE_USER": "newsflow",
+        "PIPELINE_PASSWORD": "pipeline-secret",
+    }
+    ran = subprocess.run(["bash", "-c", script], env=env, capture_output=True, timeout=120)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "cluster.id=vdtAwApCRIKCBwyQg2v6sA" in (data / "meta.properties").read_text()
+    checkpoint = (data / "bootstrap.checkpoint").read_bytes()
+    assert b"broker" in checkpoint and b"newsflow" in checkpoint
+    assert not (tmp_path / "format.args").exists()
