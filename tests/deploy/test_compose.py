@@ -658,3 +658,13 @@ def test_kafka_format_job_formats_through_its_argfile(
     checkpoint = (data / "bootstrap.checkpoint").read_bytes()
     assert b"broker" in checkpoint and b"newsflow" in checkpoint
     assert not (tmp_path / "format.args").exists()
+
+
+def test_pipeline_containers_have_no_privileges(services: dict[str, dict[str, Any]]) -> None:
+    # They parse pages and feeds anyone can write: a parser exploit must stay an
+    # unprivileged user, with no capability and no setuid binary to climb by.
+    for name, service in services.items():
+        if service["image"] == PIPELINE_IMAGE:
+            assert service.get("cap_drop") == ["ALL"], name
+            assert "no-new-privileges:true" in service.get("security_opt", []), name
+            assert "user" not in service and "privileged" not in service, name

@@ -134,3 +134,14 @@ def test_image_carries_the_example_env_check_compares_with(dockerfile: str) -> N
     workdirs = [line.split()[1] for line in pipeline if line.startswith("WORKDIR")]
     assert "COPY .env.example /opt/newsflow/.env.example" in pipeline
     assert workdirs[-1] == "/opt/newsflow"
+
+
+def test_runtime_users_cannot_rewrite_code_they_run(dockerfile: str) -> None:
+    # Airflow's tasks ran as the owner of /opt/airflow/dags (`COPY --chown=airflow:root`): a
+    # task compromised by a hostile feed could rewrite the DAGs the dag-processor runs next.
+    # Everything copied into a runtime image stays root's; its users only read it.
+    stages = _stages(dockerfile)
+    for stage in ("airflow", "pipeline"):
+        for line in stages[stage]:
+            if line.startswith("COPY"):
+                assert "--chown" not in line and "--chmod" not in line, line
