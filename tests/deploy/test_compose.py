@@ -623,6 +623,22 @@ def test_kafka_format_keeps_passwords_off_command_lines(
     assert "umask 077" in script and "trap 'rm -f \"$args\"' EXIT" in script
 
 
+def test_healthchecks_write_logins_for_their_owner_only(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Kafka's probe wrote its login (the broker's password) to a world-readable file in
+    /tmp every 15 s (security review); a check that writes a file with a secret sets umask 077
+    before it."""
+    checked = 0
+    for name, service in services.items():
+        test = (service.get("healthcheck") or {}).get("test") or []
+        script = test[1] if len(test) > 1 and test[0] == "CMD-SHELL" else ""
+        if re.search(r"JAAS|PASSWORD", script) and re.search(r">\s*/(?!dev/null)", script):
+            checked += 1
+            assert script.lstrip().startswith("umask 077"), name
+    assert checked, "no healthcheck writes a login to a file any more: drop this test"
+
+
 def test_kafka_format_job_formats_through_its_argfile(
     services: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
