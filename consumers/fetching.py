@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from elasticsearch import Elasticsearch, NotFoundError
-from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 
 from consumers.sinks import KafkaSink, transient_es
@@ -88,13 +87,20 @@ Outcome = Page | PermanentError | _Unfinished
 
 
 class FetchSink:
-    """Fetches each batch of links and publishes the pages (see the module doc)."""
+    """Fetches each batch of links and publishes the pages (see the module doc).
+
+    ``raw`` and ``requeue`` write to the raw and links topics, each knowing its topic's
+    message limit (KafkaSink): a page over the raw topic's is a dead letter of its link
+    (``too_large_for_topic``), not a send the broker refuses, which fails the producer for
+    good and ended the worker with the rest of its batch.
+    """
 
     def __init__(
         self,
         settings: Settings,
-        producer: KafkaProducer,
         es: Elasticsearch,
+        raw: KafkaSink,
+        requeue: KafkaSink,
         beat: Callable[[], None] = lambda: None,
         stopping: Callable[[], bool] = lambda: False,
         robots_attempts: int = ROBOTS_ATTEMPTS,
@@ -109,8 +115,8 @@ class FetchSink:
         # second instead of at its deadline, its unfinished links going back as they were.
         self.stopping = stopping
         self.stats = FetchStats()
-        self.raw = KafkaSink(producer, settings.topics.raw, stage=Stage.FETCH)
-        self.requeue = KafkaSink(producer, settings.topics.links, stage=Stage.FETCH)
+        self.raw = raw
+        self.requeue = requeue
         self._links: list[tuple[Link, ConsumerRecord]] = []
         self._rejected: list[tuple[ConsumerRecord, PermanentError]] = []
         self._recent: OrderedDict[str, None] = OrderedDict()
@@ -143,9 +149,8 @@ class FetchSink:
             due, later = self._due(self._links)
             todo = self._not_ingested(due)  # TransientError: the links stay queued
             self._links = []
-            for link, _ in later:  # deferred, not due yet: back as they are
-                self.requeue.add(link.url.encode(), link.model_dump_json().encode())
-                self.stats.requeued += 1
+            for link, record in later:  # deferred, not due yet: back as they are
+                self._requeue(link, record, link)
             outcomes = self._loop.run_until_complete(self._fetch_all([link for link, _ in todo]))
             for (link, record), outcome in zip(todo, outcomes, strict=True):
                 self._publish(link, record, outcome)
@@ -260,14 +265,11 @@ class FetchSink:
 
     def _publish(self, link: Link, record: ConsumerRecord, outcome: Outcome) -> None:
         if isinstance(outcome, _Stopped):  # back as it was: this batch does not count
-            self.requeue.add(link.url.encode(), link.model_dump_json().encode())
-            self.stats.requeued += 1
+            self._requeue(link, record, link)
             return
         if isinstance(outcome, _Unfinished):
             if link.attempts + 1 < MAX_ATTEMPTS:
-                again = link.model_copy(update={"attempts": link.attempts + 1})
-                self.requeue.add(link.url.encode(), again.model_dump_json().encode())
-                self.stats.requeued += 1
+                self._requeue(link, record, link.model_copy(update={"attempts": link.attempts + 1}))
                 return
             outcome = FetchError(
                 FetchReason.FETCH_TIMEOUT,
@@ -293,7 +295,7 @@ class FetchSink:
         if len(self._recent) > RECENT_IDS:
             self._recent.popitem(last=False)
 
-    def _defer(self, link: Link, error: FetchError) -> FetchError | None:
+    def _defer(self, link: Link, error: FetchError) -> PermanentError | None:
         """Sends a link whose site's robots.txt is unavailable back to wait, or, after
         ``ROBOTS_ATTEMPTS`` tries, the error to dead-letter it with (None: deferred)."""
         base = self.settings.crawl.robots_unavailable_seconds
@@ -309,17 +311,35 @@ class FetchSink:
         again = link.model_copy(
             update={"attempts": link.attempts + 1, "not_before": datetime.now(UTC) + wait}
         )
-        self.requeue.add(link.url.encode(), again.model_dump_json().encode())
+        try:
+            self.requeue.add(link.url.encode(), again.model_dump_json().encode())
+        except PermanentError as exc:  # the links topic's limit is now below it
+            return exc
         self.stats.deferred += 1
         if link.attempts == 0:  # searchable meanwhile; the page replaces it when it comes
             self._summary(link)
         return None
 
+    def _requeue(self, link: Link, record: ConsumerRecord, again: Link) -> None:
+        """Sends the link back to the links topic for a later batch (or dead-letters it, if
+        that topic's limit is now below it)."""
+        try:
+            self.requeue.add(link.url.encode(), again.model_dump_json().encode())
+        except PermanentError as exc:
+            self._fail(link, record, exc)
+            return
+        self.stats.requeued += 1
+
     def _summary(self, link: Link) -> None:
         summary = summary_article(link)
-        if summary is not None:
+        if summary is None:
+            return
+        try:
             self.raw.add(summary.id.encode(), summary.model_dump_json().encode())
-            self.stats.summaries += 1
+        except PermanentError as exc:  # the link's dead letter keeps the entry all the same
+            log.warning("%s: its feed entry's text is not published either: %s", link.url, exc)
+            return
+        self.stats.summaries += 1
 
     def _fail(self, link: Link, record: ConsumerRecord, error: PermanentError) -> None:
         self.stats.failed += 1

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from elastic_transport import ConnectionError as ESConnectionError
 from elastic_transport import ConnectionTimeout
+from elasticsearch import Elasticsearch
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError
@@ -254,27 +255,36 @@ def run_index_worker(
         es.close()
 
 
-def run_fetch_worker(
+def fetch_loop(
     settings: Settings,
-    idle_exit_seconds: float | None = None,
-    max_wait_seconds: float = 120.0,
+    producer: KafkaProducer,
+    es: Elasticsearch,
     robots_attempts: int = ROBOTS_ATTEMPTS,
-) -> LoopStats:
-    """Consumes links, fetches their pages politely, publishes RawArticles to the raw topic.
+) -> tuple[WorkerLoop, FetchSink]:
+    """The fetch worker's loop and sink, its writers bound by their topics' own limits.
 
     ``robots_attempts``: tries a link gets while its site's robots.txt is unavailable (see
     consumers/fetching.py; 1 dead-letters it at the first, for a run that should end).
-
-    A batch of links (``crawl.batch_links``) is fetched at once, many hosts in parallel; it
-    takes at most ``crawl.batch_seconds``, and the consumer may go that long (plus a minute)
-    between polls, so a slow batch never costs the worker its place in the group.
     """
-    wait = _startup_wait(idle_exit_seconds, max_wait_seconds)
-    when_reachable(lambda: ensure_topics(settings), "Kafka", wait)
-    es = make_es(settings)
-    producer = when_reachable(lambda: make_producer(settings), "Kafka", wait)
     health = worker_health(settings, Stage.FETCH, settings.groups.fetch, settings.topics.links)
-    sink = FetchSink(settings, producer, es, beat=health[0].beat, robots_attempts=robots_attempts)
+    sink = FetchSink(
+        settings,
+        es,
+        raw=KafkaSink(
+            producer,
+            settings.topics.raw,
+            stage=Stage.FETCH,
+            max_message_bytes=message_limit(settings, settings.topics.raw),
+        ),
+        requeue=KafkaSink(
+            producer,
+            settings.topics.links,
+            stage=Stage.FETCH,
+            max_message_bytes=message_limit(settings, settings.topics.links),
+        ),
+        beat=health[0].beat,
+        robots_attempts=robots_attempts,
+    )
 
     def handle(record: ConsumerRecord) -> None:
         sink.add(parse_link(record.value), record)
@@ -300,6 +310,28 @@ def run_fetch_worker(
         ),
     )
     sink.stopping = lambda: loop.stopping
+    return loop, sink
+
+
+def run_fetch_worker(
+    settings: Settings,
+    idle_exit_seconds: float | None = None,
+    max_wait_seconds: float = 120.0,
+    robots_attempts: int = ROBOTS_ATTEMPTS,
+) -> LoopStats:
+    """Consumes links, fetches their pages politely, publishes RawArticles to the raw topic.
+
+    ``robots_attempts``: as in ``fetch_loop``.
+
+    A batch of links (``crawl.batch_links``) is fetched at once, many hosts in parallel; it
+    takes at most ``crawl.batch_seconds``, and the consumer may go that long (plus a minute)
+    between polls, so a slow batch never costs the worker its place in the group.
+    """
+    wait = _startup_wait(idle_exit_seconds, max_wait_seconds)
+    when_reachable(lambda: ensure_topics(settings), "Kafka", wait)
+    es = make_es(settings)
+    producer = when_reachable(lambda: make_producer(settings), "Kafka", wait)
+    loop, sink = fetch_loop(settings, producer, es, robots_attempts)
     try:
         stats = loop.run(idle_exit_seconds=idle_exit_seconds, max_wait_seconds=max_wait_seconds)
     finally:

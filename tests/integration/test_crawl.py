@@ -44,11 +44,14 @@ from crawl_site import (
 from elasticsearch import Elasticsearch
 from kafka.structs import TopicPartition
 from kafka_records import send_links
+from test_pipeline import committed_total
+from test_spine import with_topic_limit
 
 from consumers.dlq import list_dead_letters
 from consumers.fetching import ROBOTS_ATTEMPTS
-from consumers.workers import run_clean_worker, run_index_worker
-from newsflow.kafka.clients import make_consumer
+from consumers.workers import fetch_loop, run_clean_worker, run_index_worker
+from newsflow.elastic.client import make_es
+from newsflow.kafka.clients import make_consumer, make_producer
 from newsflow.kafka.topics import ensure_topics
 from newsflow.reading.identity import article_id
 from newsflow.settings import Settings
@@ -518,3 +521,61 @@ def test_a_batch_larger_than_the_connection_pool_is_fetched_whole(
     finally:
         for site in sites:
             site.stop()
+
+
+def test_a_page_over_the_raw_topics_limit_is_dead_lettered_and_the_batch_goes_on(
+    stack: Any, settings: Settings
+) -> None:
+    """The raw topic accepts less than a fetched page (someone configured it so, or
+    ensure_topics could not raise it: no permission). The fetch worker sent the page anyway;
+    the broker's refusal failed its producer for good, and the worker ended (exit 3) without
+    publishing the small page fetched in the same batch or committing anything, again on
+    every restart."""
+    site = Site().start()
+    try:
+        site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+        words = " ".join(f"w{os.urandom(4).hex()}" for _ in range(20_000))  # ~200 KB
+        site.routes["/news/big.html"] = html_page(
+            f"<html><body><p>{words}</p></body></html>".encode()
+        )
+        site.routes["/news/small.html"] = html_page(
+            b"<html><body><p>A short note.</p></body></html>"
+        )
+        settings = crawl_settings(settings)
+        settings = with_topic_limit(settings, settings.topics.raw, 100_000)
+        big = Link(url=site.url("/news/big.html"), feed=site.url("/feed.rss"), summary="Big one.")
+        small = Link(url=site.url("/news/small.html"), feed=site.url("/feed.rss"))
+        producer = make_producer(settings)
+        for link in (big, small):
+            producer.send(
+                settings.topics.links, key=link.url.encode(), value=link.model_dump_json().encode()
+            )
+        producer.flush()
+
+        # The worker as `newsflow consume fetch` builds it, but past ensure_topics, which
+        # would raise the topic's limit again.
+        es = make_es(settings)
+        loop, sink = fetch_loop(settings, producer, es)
+        try:
+            stats = loop.run(idle_exit_seconds=2)
+        finally:
+            sink.close()
+            producer.close()
+            es.close()
+
+        assert stats.consumed == 2 and stats.dead_lettered == 1
+        (letter,) = list_dead_letters(settings)
+        assert (letter.error_type, letter.original_key) == ("too_large_for_topic", big.url.encode())
+        assert "100000" in letter.error_message
+        consumer = make_consumer(settings, None, consumer_timeout_ms=5000)
+        consumer.subscribe([settings.topics.raw])
+        published = [RawArticle.model_validate_json(r.value) for r in consumer]
+        consumer.close()
+        # The small page, and the big one's feed entry as a summary meanwhile.
+        assert sorted((a.url, "summary_only" in a.metadata) for a in published) == [
+            (big.url, True),
+            (small.url, False),
+        ]
+        assert committed_total(settings, settings.groups.fetch, settings.topics.links) == 2
+    finally:
+        site.stop()

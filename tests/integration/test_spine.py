@@ -437,9 +437,9 @@ def test_a_page_slower_than_the_limit_is_dead_lettered_as_timeout(
     assert "1 s" in letters[0].error_message
 
 
-def _with_clean_topic_limit(settings: Settings, limit: int) -> Settings:
-    """Fresh topics, uncompressed sends (sizes on the wire are the sizes here), and a clean
-    topic that accepts at most ``limit`` bytes a message."""
+def with_topic_limit(settings: Settings, topic: str, limit: int) -> Settings:
+    """Fresh topics, uncompressed sends (sizes on the wire are the sizes here), and
+    ``topic`` accepting at most ``limit`` bytes a message."""
     settings = with_partitions(settings, 1)
     settings = settings.model_copy(
         update={"kafka": settings.kafka.model_copy(update={"compression": "none"})}
@@ -448,19 +448,17 @@ def _with_clean_topic_limit(settings: Settings, limit: int) -> Settings:
     admin = make_admin(settings)
     try:
         resource = ConfigResource(
-            ConfigResourceType.TOPIC,
-            settings.topics.clean,
-            configs={"max.message.bytes": str(limit)},
+            ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": str(limit)}
         )
         admin.alter_configs([resource], incremental=True)
     finally:
         admin.close()
-    wait_until(
-        "the lower limit to apply",
-        lambda: message_limit(settings, settings.topics.clean) == limit,
-        60,
-    )
+    wait_until("the lower limit to apply", lambda: message_limit(settings, topic) == limit, 60)
     return settings
+
+
+def _with_clean_topic_limit(settings: Settings, limit: int) -> Settings:
+    return with_topic_limit(settings, settings.topics.clean, limit)
 
 
 def _pass_through(sink: KafkaSink) -> Callable[[ConsumerRecord], None]:
