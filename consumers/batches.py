@@ -77,8 +77,34 @@ class LoopStats:
     signalled: bool = False
 
 
+#: The Kafka header `newsflow dlq replay` puts on a message it sends back: how many times
+#: the message had failed (its dead letter's ``attempts``). A worker that dead-letters it
+#: again counts one more, and replay gives up on a message that failed too often, so a
+#: poison message cannot go round dead letter -> replay -> dead letter for good.
+FAILED_BEFORE_HEADER = "newsflow-failed-before"
+
+Headers = list[tuple[str, bytes]]
+
+
+def failed_before(record: ConsumerRecord) -> int:
+    """How many times ``record``'s message had failed before (0 unless a replay sent it)."""
+    for name, value in record.headers or ():
+        if name == FAILED_BEFORE_HEADER:
+            try:
+                return max(0, int(value))
+            except ValueError:
+                return 0
+    return 0
+
+
+def failed_before_header(times: int) -> Headers:
+    """The headers that tell a worker a message already failed ``times`` times."""
+    return [(FAILED_BEFORE_HEADER, str(times).encode())] if times > 0 else []
+
+
 def dead_letter(record: ConsumerRecord, error: PermanentError) -> DeadLetter:
-    """The dead-letter record for a message that failed for good, with its original bytes."""
+    """The dead-letter record for a message that failed for good, with its original bytes
+    and how many times it has failed now."""
     return DeadLetter(
         original=record.value or b"",
         original_key=record.key,
@@ -88,4 +114,5 @@ def dead_letter(record: ConsumerRecord, error: PermanentError) -> DeadLetter:
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
+        attempts=failed_before(record) + 1,
     )

@@ -5,8 +5,19 @@ the stage that rejected it (links for fetch failures, raw for decode/clean/tag f
 clean for index failures; a message the index or fetch worker could not decode counts as
 that worker's: back to the clean or links topic, selected by `--stage index` or `fetch`).
 A consumer group per stage tracks how far that stage's letters were replayed, so a second
-replay does not resend the same letters and replaying one stage's leaves the others' waiting;
-a letter that fails again simply comes back as a new dead letter.
+replay does not resend the same letters and replaying one stage's leaves the others' waiting.
+
+A replayed message carries how many times it had failed (a Kafka header,
+consumers.batches.FAILED_BEFORE_HEADER); if it fails again, its new dead letter says one more
+in ``attempts``. Replay gives up on a letter whose message failed ``max_attempts`` times
+(5 unless told otherwise): it is skipped and counted, so a poison message cannot go round
+dead letter -> replay -> dead letter for as long as someone keeps replaying.
+
+The topic keeps every letter, a message that failed again included (it is not compacted):
+each letter says when and why that attempt failed, which is what someone fixing the cause
+reads, and the cap bounds what one poison message can add (``max_attempts`` letters per
+stage it fails at) while the topic's retention bounds the rest. `dlq list` shows one row per
+message with its latest letter and how often it failed.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from pydantic import ValidationError
 
+from consumers.batches import failed_before_header
 from consumers.sinks import KafkaSink
 from newsflow.kafka.clients import make_admin, make_consumer, make_producer
 from newsflow.settings import Settings
@@ -123,8 +135,13 @@ def by_message(letters: list[DeadLetter]) -> list[Failure]:
     for letter in letters:
         digest = letter.original_sha256 or hashlib.sha256(letter.original).hexdigest()
         groups.setdefault((digest, letter.original_key), []).append(letter)
+    # A letter's own count, too: the earlier letters of a message may be gone (retention).
     failures = [
-        Failure(max(group, key=lambda d: d.failed_at), len(group)) for group in groups.values()
+        Failure(
+            max(group, key=lambda d: d.failed_at),
+            max(len(group), *(d.attempts for d in group)),
+        )
+        for group in groups.values()
     ]
     return sorted(failures, key=lambda f: f.latest.failed_at)
 
@@ -157,6 +174,10 @@ def whole_original(settings: Settings, letter: DeadLetter) -> bytes | None:
         consumer.close()
 
 
+#: How many times a message may fail before replay gives up on it (``replay``'s default).
+MAX_ATTEMPTS = 5
+
+
 @dataclass
 class ReplaySummary:
     replayed: int = 0
@@ -164,6 +185,8 @@ class ReplaySummary:
     #: Letters of other stages than those asked for, already replayed, or unreadable.
     skipped: int = 0
     unrecoverable: int = 0
+    #: Letters not replayed because their message already failed ``max_attempts`` times.
+    given_up: int = 0
 
 
 def replay_group(settings: Settings, stage: Stage) -> str:
@@ -175,8 +198,18 @@ def replay_group(settings: Settings, stage: Stage) -> str:
 _REPLAY_BATCH = 200
 
 
-def replay(settings: Settings, stages: set[Stage] | None = None) -> ReplaySummary:
+def replay(
+    settings: Settings,
+    stages: set[Stage] | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+    given_up: bool = False,
+) -> ReplaySummary:
     """Republishes dead letters (optionally only some stages') to their stage's input topic.
+
+    A letter whose message has already failed ``max_attempts`` times is not sent again
+    (``given_up``) and is passed over like a replayed one. After fixing the cause, replay
+    with ``given_up=True``: every message of the stages asked for whose latest letter is at
+    the cap goes back once more, wherever the replay positions are (they are not moved).
 
     How far each stage's letters were replayed is kept per stage, as the committed offsets of
     its own group (``replay_group``): replaying only the index failures leaves the clean
@@ -187,9 +220,12 @@ def replay(settings: Settings, stages: set[Stage] | None = None) -> ReplaySummar
     keyed writes downstream make harmless (so would two replays at once). Letters that fail
     again arrive after that snapshot and wait for the next replay.
     """
-    run = _Replay(settings, set(stages) if stages else set(Stage))
+    run = _Replay(settings, set(stages) if stages else set(Stage), max_attempts)
     try:
-        run.run()
+        if given_up:
+            run.run_given_up()
+        else:
+            run.run()
     finally:
         run.close()
     log.info("replayed %d dead letters (%s)", run.summary.replayed, dict(run.summary.by_topic))
@@ -199,9 +235,10 @@ def replay(settings: Settings, stages: set[Stage] | None = None) -> ReplaySummar
 class _Replay:
     """One replay: the clients, where each stage got to, and what was sent since the last ack."""
 
-    def __init__(self, settings: Settings, chosen: set[Stage]) -> None:
+    def __init__(self, settings: Settings, chosen: set[Stage], max_attempts: int) -> None:
         self.settings = settings
         self.chosen = chosen
+        self.max_attempts = max_attempts
         self.summary = ReplaySummary()
         self.admin = make_admin(settings)
         self.consumer = make_consumer(settings, None)
@@ -242,6 +279,37 @@ class _Replay:
                 sent = 0
         self._settle(tps)
 
+    def run_given_up(self) -> None:
+        """Sends back, once, each message whose latest letter reached ``max_attempts``."""
+        topic = self.settings.topics.dead_letter
+        numbers = sorted(self.consumer.partitions_for_topic(topic) or [])
+        tps = [TopicPartition(topic, p) for p in numbers]
+        if not tps:
+            return
+        ends: dict[TopicPartition, int] = self.consumer.end_offsets(tps)
+        self.consumer.assign(tps)
+        self.consumer.seek_to_beginning(*tps)
+        latest: dict[tuple[Stage, str, bytes | None], DeadLetter] = {}
+        while any(self.consumer.position(tp) < ends[tp] for tp in tps):
+            for tp, records in self.consumer.poll(timeout_ms=1000).items():
+                for record in records:
+                    if record.offset >= ends[tp]:
+                        continue
+                    try:
+                        letter = DeadLetter.model_validate_json(record.value or b"")
+                    except ValidationError:
+                        continue
+                    stage = replay_stage(letter, self.settings)
+                    digest = letter.original_sha256 or hashlib.sha256(letter.original).hexdigest()
+                    key = (stage, digest, letter.original_key)
+                    if key not in latest or latest[key].failed_at <= letter.failed_at:
+                        latest[key] = letter
+        for (stage, _, _), letter in latest.items():
+            if stage in self.chosen and letter.attempts >= self.max_attempts:
+                self._send(letter)
+        for sink in self.sinks.values():
+            sink.flush()
+
     def _replayed_up_to(self, tps: list[TopicPartition]) -> dict[Stage, dict[TopicPartition, int]]:
         """Per stage, the offset its replays reached on each partition (absent: never).
 
@@ -272,6 +340,22 @@ class _Replay:
         if stage not in self.chosen or record.offset < self.done[stage].get(tp, 0):
             self.summary.skipped += 1
             return 0
+        if letter.attempts >= self.max_attempts:
+            log.warning(
+                "dead letter for %s[%s]@%s (%s: %s) failed %d times; not replayed again",
+                letter.topic,
+                letter.partition,
+                letter.offset,
+                letter.stage.value,
+                letter.error_type,
+                letter.attempts,
+            )
+            self.summary.given_up += 1
+            return 0
+        return self._send(letter)
+
+    def _send(self, letter: DeadLetter) -> int:
+        """Sends a letter's whole original back to its stage's topic; 1 if it was sent."""
         original = letter.original
         if letter.original_truncated:
             whole = whole_original(self.settings, letter)
@@ -291,7 +375,9 @@ class _Replay:
         target = target_topic(letter, self.settings)
         if target not in self.sinks:
             self.sinks[target] = KafkaSink(self.producer, target, stage=Stage.PRODUCE)
-        self.sinks[target].add(letter.original_key or b"", original)
+        self.sinks[target].add(
+            letter.original_key or b"", original, failed_before_header(letter.attempts)
+        )
         self.summary.replayed += 1
         self.summary.by_topic[target] += 1
         return 1

@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from elasticsearch import Elasticsearch, NotFoundError
 from kafka.consumer.fetcher import ConsumerRecord
 
+from consumers.batches import failed_before, failed_before_header
 from consumers.sinks import KafkaSink, transient_es
 from newsflow.reading.identity import article_id
 from newsflow.settings import Settings
@@ -323,8 +324,10 @@ class FetchSink:
     def _requeue(self, link: Link, record: ConsumerRecord, again: Link) -> None:
         """Sends the link back to the links topic for a later batch (or dead-letters it, if
         that topic's limit is now below it)."""
+        # A replayed link keeps its count of failures (consumers.batches) across requeues.
+        headers = failed_before_header(failed_before(record))
         try:
-            self.requeue.add(link.url.encode(), again.model_dump_json().encode())
+            self.requeue.add(link.url.encode(), again.model_dump_json().encode(), headers)
         except PermanentError as exc:
             self._fail(link, record, exc)
             return

@@ -28,6 +28,7 @@ from kafka.errors import (
     UnknownProducerIdError,
 )
 
+from consumers.batches import Headers
 from consumers.health import WorkerGaveUp
 from newsflow.elastic.hits import Hit
 from newsflow.kafka.delivery import Outbox
@@ -87,12 +88,12 @@ class KafkaSink:
         self.topic = topic
         self.stage = stage
         self.max_message_bytes = max_message_bytes
-        self._outbox: Outbox[tuple[bytes, bytes]] = Outbox(producer, topic)
+        self._outbox: Outbox[tuple[bytes, bytes, Headers]] = Outbox(producer, topic)
         # Sent but not acknowledged last time: sent again on the next flush.
-        self._retry: list[tuple[bytes, bytes]] = []
+        self._retry: list[tuple[bytes, bytes, Headers]] = []
         self._bytes = 0
 
-    def add(self, key: bytes, value: bytes) -> None:
+    def add(self, key: bytes, value: bytes, headers: Headers | None = None) -> None:
         limit = self.max_message_bytes
         size = len(key) + len(value) + RECORD_OVERHEAD_BYTES
         if limit is not None and size > limit:
@@ -101,8 +102,9 @@ class KafkaSink:
                 AnyStageReason.TOO_LARGE_FOR_TOPIC,
                 f"{len(value)} bytes; {self.topic} accepts at most {limit} (max.message.bytes)",
             )
+        sent = (key, value, headers or [])
         try:
-            self._outbox.send((key, value), key, value)
+            self._outbox.send(sent, key, value, sent[2] or None)
         except MessageSizeTooLargeError as exc:
             raise PermanentError(self.stage, AnyStageReason.TOO_LARGE_FOR_TOPIC, str(exc)) from exc
         self._bytes += len(value)
@@ -115,11 +117,11 @@ class KafkaSink:
 
     def flush(self) -> list[tuple[ConsumerRecord, PermanentError]]:
         retry, self._retry = self._retry, []
-        for key, value in retry:
-            self._outbox.send((key, value), key, value)
+        for sent in retry:
+            self._outbox.send(sent, sent[0], sent[1], sent[2] or None)
         settled = self._outbox.settle(timeout=60)
         self._retry = [record for record, _ in settled.failed]
-        self._bytes = sum(len(value) for _, value in self._retry)
+        self._bytes = sum(len(value) for _, value, _ in self._retry)
         if settled.failed:
             error = settled.failed[0][1]
             if refused_for_good(error):

@@ -458,20 +458,43 @@ def dlq_replay(
     stage: list[Stage] = typer.Option(
         None, help="Only letters that failed at this stage (repeat for several); default all."
     ),
+    max_attempts: int = typer.Option(
+        5,
+        min=1,
+        help="Give up on a message that failed this many times: its letter is not replayed.",
+    ),
+    given_up: bool = typer.Option(
+        False,
+        "--given-up",
+        help="Instead: send back, once, every message whose latest letter reached "
+        "--max-attempts (after fixing the cause).",
+    ),
 ) -> None:
     """Sends dead letters back to their stage's input topic, e.g. after fixing the cause.
 
     Letters already replayed are not sent again (a consumer group per stage remembers how far
     its letters were replayed, so replaying one stage leaves the others' for later); a letter
-    that fails again becomes a new dead letter with its new reason.
+    that fails again becomes a new dead letter with its new reason and one more attempt, and
+    one that reached --max-attempts is not replayed again (reported as given up).
     """
     from consumers.dlq import replay
 
     _one_shot_logs()
-    summary = replay(settings_of(ctx), stages=set(stage) if stage else None)
+    summary = replay(
+        settings_of(ctx),
+        stages=set(stage) if stage else None,
+        max_attempts=max_attempts,
+        given_up=given_up,
+    )
     where = ", ".join(f"{n} to {topic}" for topic, n in sorted(summary.by_topic.items()))
     line = f"replayed {summary.replayed} dead letter(s)" + (f" ({where})" if where else "")
-    line += f"; skipped {summary.skipped} (other stages, or replayed before)"
+    if not given_up:
+        line += f"; skipped {summary.skipped} (other stages, or replayed before)"
+    if summary.given_up:
+        line += (
+            f"; gave up on {summary.given_up} that failed {max_attempts} times or more "
+            "(--given-up sends them once more)"
+        )
     if summary.unrecoverable:
         line += f"; {summary.unrecoverable} no longer on their topic, not replayed"
     console.print(escape(line))

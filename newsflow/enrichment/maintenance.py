@@ -347,5 +347,6 @@ def replay_dead_letters(settings: Settings) -> dict[str, Any]:
     return {
         "replayed": summary.replayed,
         "skipped": summary.skipped,
+        "given_up": summary.given_up,
         "by_topic": dict(summary.by_topic),
     }

@@ -42,13 +42,19 @@ class Outbox(Generic[T]):
     def __len__(self) -> int:
         return len(self._pending)
 
-    def send(self, item: T, key: bytes | None, value: bytes) -> None:
+    def send(
+        self,
+        item: T,
+        key: bytes | None,
+        value: bytes,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
         """Hands one record to the producer (which batches it on the wire).
 
         Raises the producer's KafkaError when it refuses the record at once: too large for
         the producer's limit, or no topic metadata within ``max_block_ms`` (broker down).
         """
-        future = self.producer.send(self.topic, key=key, value=value)
+        future = self.producer.send(self.topic, key=key, value=value, headers=headers)
         self._pending.append((item, future))
 
     def settle(self, timeout: float | None = None) -> Settled[T]:

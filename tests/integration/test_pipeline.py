@@ -363,6 +363,41 @@ def test_a_replayed_letter_that_fails_again_is_listed_as_the_same_message(
     assert len(rows) == 2 and all(" 3 " in row for row in rows), out
 
 
+def _latest_attempts(settings: Settings) -> int:
+    return max(letter.attempts for letter in list_dead_letters(settings))
+
+
+def test_a_poison_message_is_replayed_until_it_failed_max_attempts_times_then_given_up(
+    stack: Any, settings: Settings
+) -> None:
+    """Every replay of a message that failed again appended a letter with attempts 1, and
+    replay sent the newest one back again: a poison message went round for as long as
+    someone (or the maintenance DAG) kept replaying."""
+    ensure_topics(settings)
+    publish_raw(settings, [(b"p1", b"\xff\xfe not json")])
+    run_clean_worker(settings, idle_exit_seconds=2)
+    assert _latest_attempts(settings) == 1
+    for attempts in (2, 3):
+        assert replay(settings, max_attempts=3).replayed == 1
+        run_clean_worker(settings, idle_exit_seconds=2)
+        assert _latest_attempts(settings) == attempts
+
+    env = newsflow_cli.child_env(settings)
+    given_up = newsflow_cli.run(["dlq", "replay", "--max-attempts", "3"], env)
+    out = newsflow_cli.output(given_up)
+    assert given_up.returncode == 0, out
+    assert "replayed 0 dead letter(s)" in out and "gave up on 1 that failed 3 times" in out
+    assert _keys_on(settings, settings.topics.raw) == [b"p1"] * 3  # nothing sent this time
+
+    # The cause "fixed": --given-up sends it once more, still counting.
+    again = newsflow_cli.run(["dlq", "replay", "--max-attempts", "3", "--given-up"], env)
+    assert "replayed 1 dead letter(s)" in newsflow_cli.output(again), newsflow_cli.output(again)
+    run_clean_worker(settings, idle_exit_seconds=2)
+    assert _latest_attempts(settings) == 4
+    listed = newsflow_cli.output(newsflow_cli.run(["dlq", "list"], env))
+    assert "4 dead letter(s) of 1 message(s)" in listed, listed
+
+
 def _keys_on(settings: Settings, topic: str) -> list[bytes | None]:
     """The key of every message on ``topic``."""
     consumer = make_consumer(settings, None, consumer_timeout_ms=5000)
