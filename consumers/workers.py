@@ -28,6 +28,7 @@ from consumers.loop import WorkerLoop
 from consumers.runner import StageProcess
 from consumers.sinks import DeadLetterWriter, ElasticsearchSink, KafkaSink
 from consumers.stages import clean_stage
+from consumers.stopping import StoppedAtStart
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
 from newsflow.kafka.clients import group_instance_id, make_consumer, make_producer
@@ -182,31 +183,43 @@ def run_clean_worker(
         stage=Stage.CLEAN,
         memory_limit=settings.limits.stage_memory_mb * 2**20,
     )
-    stage.start()
-    producer = when_reachable(lambda: make_producer(settings), "Kafka", wait)
-    sink = KafkaSink(
-        producer,
-        settings.topics.clean,
-        stage=Stage.CLEAN,
-        max_message_bytes=message_limit(settings, settings.topics.clean),
-    )
-
-    def handle(record: ConsumerRecord) -> None:
-        try:
-            key, value = stage.run(record.value or b"")
-            sink.add(key, value)
-        finally:
-            if on_record is not None:
-                on_record()
-
-    loop = worker_loop(
-        settings, Stage.CLEAN, settings.groups.clean, settings.topics.raw, handle, sink, producer
-    )
+    # Stopped while starting (consumers.stopping), the child is stopped all the same.
     try:
-        return loop.run(idle_exit_seconds=idle_exit_seconds, max_wait_seconds=max_wait_seconds)
+        stage.start()
+        producer = when_reachable(lambda: make_producer(settings), "Kafka", wait)
+        try:
+            sink = KafkaSink(
+                producer,
+                settings.topics.clean,
+                stage=Stage.CLEAN,
+                max_message_bytes=message_limit(settings, settings.topics.clean),
+            )
+
+            def handle(record: ConsumerRecord) -> None:
+                try:
+                    key, value = stage.run(record.value or b"")
+                    sink.add(key, value)
+                finally:
+                    if on_record is not None:
+                        on_record()
+
+            loop = worker_loop(
+                settings,
+                Stage.CLEAN,
+                settings.groups.clean,
+                settings.topics.raw,
+                handle,
+                sink,
+                producer,
+            )
+            return loop.run(idle_exit_seconds=idle_exit_seconds, max_wait_seconds=max_wait_seconds)
+        finally:
+            producer.close(timeout=10)
+    except StoppedAtStart:
+        stage.close(grace=0)  # still loading its models: nothing of its to finish
+        raise
     finally:
         stage.close()
-        producer.close(timeout=10)
 
 
 def run_index_worker(

@@ -7,6 +7,14 @@ the stages, the workers, enrichment and the local stack.
 from __future__ import annotations
 
 import os
+import sys
+
+from consumers.stopping import EarlyStop
+
+# A worker's SIGTERM or Ctrl-C from the first moment, before the imports below (a second or
+# so): one that came while it was starting killed it with no line in its log (exit -15).
+if sys.argv[1:2] == ["consume"]:
+    EarlyStop().install()
 
 # One worker per core is how newsflow scales out, so BLAS thread pools only oversubscribe the
 # machine; set before anything imports numpy. An explicit setting by the user still wins.

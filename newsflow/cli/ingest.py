@@ -76,6 +76,24 @@ def worker_exit_codes(name: str) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+@contextmanager
+def consume_worker(name: str) -> Iterator[None]:
+    """A `newsflow consume` worker's exit codes (worker_exit_codes), and SIGTERM or Ctrl-C
+    before its loop runs (consumers.stopping): one line, exit 0."""
+    from consumers.stopping import StoppedAtStart, arm_early_stop
+
+    try:
+        with worker_exit_codes(name):
+            arm_early_stop()
+            yield
+    except StoppedAtStart as exc:
+        # Before the loop: nothing was consumed. After it (a signal while closing): the
+        # loop has committed, or said what replays.
+        log.info("%s: %s, outside the worker loop; exiting", name, exc)
+        console.print(f"{name}: stopped by {exc.signal_name} before its loop ran or after it ended")
+        raise typer.Exit(0) from None
+
+
 _UNTIL_IDLE = (
     "Exit 0 once the topic is drained and idle this many seconds "
     "(a worker that gets no partition within --max-wait exits 3)."
@@ -101,7 +119,7 @@ def consume_fetch(
     from consumers.workers import run_fetch_worker
 
     settings = settings_of(ctx)
-    with worker_exit_codes("fetch"):
+    with consume_worker("fetch"):
         stats = run_fetch_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
     console.print(
         f"fetch: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered"
@@ -124,7 +142,7 @@ def consume_clean(
     from consumers.workers import run_clean_worker
 
     settings = settings_of(ctx)
-    with worker_exit_codes("clean"):
+    with consume_worker("clean"):
         stats = run_clean_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
     console.print(
         f"clean: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered"
@@ -142,7 +160,7 @@ def consume_index(
     from consumers.workers import run_index_worker
 
     settings = settings_of(ctx)
-    with worker_exit_codes("index"):
+    with consume_worker("index"):
         stats = run_index_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
     console.print(
         f"index: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered"

@@ -726,6 +726,57 @@ def test_sigterm_finishes_the_batch_commits_and_exits_zero(
         admin.close()
 
 
+def _catches_sigterm(pid: int) -> bool:
+    """Whether the process has a handler for SIGTERM yet (its SigCgt mask, bit 15)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    return False
+
+
+@pytest.mark.parametrize("kind", ["clean", "index"])
+def test_sigterm_while_a_worker_is_still_starting_ends_it_cleanly(
+    kind: str, settings: Settings, tmp_path: Path
+) -> None:
+    """A worker SIGTERMed before its loop ran (importing, waiting for Kafka, loading its
+    models) died of the signal, exit -15, with no line in its log. Here its Kafka never
+    answers, so the worker is still starting whenever the signal lands: in its imports or in
+    its wait for the broker. (No `stack` needed: nothing is reached.)"""
+    from local_ports import free_port
+
+    unreachable = settings.model_copy(
+        update={
+            "kafka": settings.kafka.model_copy(
+                update={"bootstrap_servers": f"127.0.0.1:{free_port()}"}
+            )
+        }
+    )
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [*newsflow_cli.command(), "consume", kind],
+            env=newsflow_cli.child_env(unreachable),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not _catches_sigterm(worker.pid):
+            assert worker.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the worker never set a SIGTERM handler"
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    text = log.read_text()
+    assert code == 0, text
+    assert f"{kind}: SIGTERM received during start-up" in text, text
+    assert "Traceback" not in text, text
+
+
 def test_a_large_html_page_goes_through_kafka_and_is_indexed(
     stack: Any, settings: Settings, es: Elasticsearch
 ) -> None:
