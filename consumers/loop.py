@@ -63,6 +63,14 @@ from schemas.failures import PermanentError, TransientError, describe
 
 log = logging.getLogger(__name__)
 
+#: How long closing the consumer waits for the group to answer its LeaveGroup. The broker
+#: answers a connection's requests in order, and holds a JoinGroup until the rebalance ends:
+#: a worker stopped while its join waited for a member that had died (SIGKILLed, its session
+#: not expired yet) waited that long in close, for up to the client's 30 s request timeout,
+#: after it logged that it was stopping. Leaving is a courtesy (the group drops a member that
+#: is gone when its session expires); everything the worker owed was committed before this.
+LEAVE_GROUP_TIMEOUT_MS = 5_000
+
 
 class WorkerLoop:
     """Polls, hands records to the stage, flushes the sink, dead-letters, then commits."""
@@ -180,7 +188,7 @@ class WorkerLoop:
             self.liveness.stop()
             for s, handler in previous.items():
                 signal.signal(s, handler)
-            self.consumer.close(autocommit=False)
+            self.consumer.close(autocommit=False, timeout_ms=LEAVE_GROUP_TIMEOUT_MS)
         log.info(
             "%s: stopped after %d records (%d dead-lettered)",
             self.name,

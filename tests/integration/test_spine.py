@@ -343,6 +343,56 @@ def test_a_worker_stopped_during_a_rebalance_commits_its_last_batch(
     assert committed_total(settings, settings.groups.clean, settings.topics.raw) == 3
 
 
+def test_a_worker_stopped_while_its_join_is_held_exits_without_waiting_for_the_join(
+    stack: Any, settings: Settings, tmp_path: Path
+) -> None:
+    """A member SIGKILLed (its session not expired) holds the next rebalance: the broker keeps
+    a joining worker's JoinGroup until then, and answers the LeaveGroup the worker sends on
+    SIGTERM only after it (one connection's requests are answered in order). The worker
+    logged "SIGTERM received" and sat in consumer.close() for the client's 30 s request
+    timeout (py-spy: KafkaConsumer.close -> maybe_leave_group). Here the dead member's
+    session is 90 s, so the join is held far longer than the worker may take to go."""
+    ensure_topics(settings)
+    dead = start_worker("index", settings, tmp_path / "dead.log", kafka_session_timeout_ms=90_000)
+    try:
+        wait_until(
+            "the first worker to own the partitions",
+            lambda: shared_evenly(
+                describe_group(settings, settings.groups.index, settings.topics.clean), 1
+            ),
+        )
+    finally:
+        dead.kill()
+        dead.wait()
+    log = tmp_path / "joiner.log"
+    joiner = start_worker("index", settings, log)
+    try:
+        wait_until(
+            "the joiner's join to be held for the dead member",
+            lambda: (
+                describe_group(settings, settings.groups.index, settings.topics.clean).state
+                == "PreparingRebalance"
+            ),
+            60,
+        )
+        joiner.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        code = joiner.wait(timeout=60)
+        took = time.monotonic() - signalled
+    finally:
+        if joiner.poll() is None:
+            joiner.kill()
+            joiner.wait()
+    text = log.read_text()
+    assert code == 0, text
+    assert "SIGTERM received" in text and "stopped after 0 records" in text, text
+    # The join stays held until the dead member's session ends, 90 s after it died.
+    assert describe_group(settings, settings.groups.index, settings.topics.clean).state == (
+        "PreparingRebalance"
+    )
+    assert took < 20, f"{took:.1f} s from SIGTERM to exit:\n{text}"
+
+
 def test_a_stage_hung_in_c_code_does_not_block_its_partition(
     stack: Any, settings: Settings
 ) -> None:
