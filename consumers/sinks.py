@@ -223,6 +223,8 @@ class ElasticsearchSink:
         self.alias = alias
         self.announcer = announcer
         self._docs: list[_Doc] = []
+        # Known to be in the index already (create answered 409): they take the lookup path.
+        self._existing: list[_Doc] = []
         self._bytes = 0
         self._rejected: list[tuple[ConsumerRecord, PermanentError]] = []
         self._announce: list[tuple[str, str]] = []
@@ -241,6 +243,7 @@ class ElasticsearchSink:
         """
         batch = ElasticsearchSink(self.es, self.alias, self.announcer)
         batch._docs, self._docs = self._docs, []
+        batch._existing, self._existing = self._existing, []
         batch._bytes, self._bytes = self._bytes, 0
         batch._rejected, self._rejected = self._rejected, []
         batch._announce, self._announce = self._announce, []
@@ -248,7 +251,7 @@ class ElasticsearchSink:
 
     def pending(self) -> int:
         queued = self.announcer.pending() if self.announcer is not None else 0
-        return len(self._docs) + len(self._announce) + queued
+        return len(self._docs) + len(self._existing) + len(self._announce) + queued
 
     def pending_bytes(self) -> int:
         return self._bytes
@@ -347,17 +350,30 @@ class ElasticsearchSink:
         return retry, existing
 
     def _bulk(self) -> None:
-        retry, existing = self._write(self._docs, None)
-        if existing:
-            again, _ = self._write(existing, self._stored(existing))
-            retry += again
-        self._docs = retry
-        self._bytes = sum(len(d.source) for d in retry)
-        if retry:
-            raise TransientError(f"{len(retry)} bulk items refused for now (409/429/5xx)")
+        """Writes what is left of the batch; what was written stays written.
+
+        Each step keeps its progress before the next may fail: documents created are done,
+        and those found to exist take only the lookup path on the next attempt. A lookup
+        refused with 429 used to throw the whole batch back, so every retry sent it again as
+        creates (all 409 by then) before the lookup: a whole batch more of load on a node
+        already saying it has too much, and three requests in a row to succeed instead of two.
+        """
+        if self._docs:
+            retry, existing = self._write(self._docs, None)
+            self._docs, self._existing = retry, self._existing + existing
+            self._count_bytes()
+        if self._existing:
+            again, _ = self._write(self._existing, self._stored(self._existing))
+            self._docs, self._existing = self._docs + again, []
+            self._count_bytes()
+        if self._docs:
+            raise TransientError(f"{len(self._docs)} bulk items refused for now (409/429/5xx)")
+
+    def _count_bytes(self) -> None:
+        self._bytes = sum(len(d.source) for d in self._docs + self._existing)
 
     def flush(self) -> list[tuple[ConsumerRecord, PermanentError]]:
-        if self._docs:
+        if self._docs or self._existing:
             self._bulk()
         if self.announcer is not None:
             now = datetime.now(UTC)

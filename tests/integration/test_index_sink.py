@@ -7,7 +7,11 @@ DAG enriches it again.
 
 from __future__ import annotations
 
+import http.client
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -179,3 +183,87 @@ def test_an_overlong_site_does_not_cost_the_article(es: Elasticsearch, settings:
     article = _article(FIRST).model_copy(update={"site": "Example News " * 3000})
     stored = _write(es, settings, article, 0)
     assert stored["body"] == [FIRST] and len(stored["site"]) == len(article.site or "")
+
+
+class _Refusing:
+    """A real HTTP proxy on loopback in front of Elasticsearch that answers 429 (queue full)
+    to the first ``refuse`` lookups (_mget) and counts every bulk request it forwards."""
+
+    def __init__(self, target: str, refuse: int) -> None:
+        self.target = urlsplit(target)
+        self.refuse = refuse
+        self.bulks = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _any(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if "_mget" in self.path and proxy.refuse > 0:
+                    proxy.refuse -= 1
+                    self._answer(429, b'{"error":{"type":"es_rejected_execution_exception"}}')
+                    return
+                if "_bulk" in self.path:
+                    proxy.bulks += 1
+                upstream = http.client.HTTPConnection(
+                    proxy.target.hostname or "127.0.0.1", proxy.target.port or 9200, timeout=60
+                )
+                keep = {"content-type", "accept", "authorization"}
+                upstream.request(
+                    self.command,
+                    self.path,
+                    body=body or None,
+                    headers={k: v for k, v in self.headers.items() if k.lower() in keep},
+                )
+                answer = upstream.getresponse()
+                self._answer(answer.status, answer.read(), answer.getheader("Content-Type"))
+                upstream.close()
+
+            def _answer(self, status: int, data: bytes, kind: str | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind or "application/json")
+                self.send_header("X-Elastic-Product", "Elasticsearch")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_HEAD = _any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_refused_lookup_does_not_send_the_batch_again_as_creates(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """An overloaded node answering 429 to the lookup of articles already indexed: the retry
+    sent the whole batch again as creates (all 409 by then) before looking them up again, so
+    each attempt added a batch of load and needed three requests in a row to succeed."""
+    ensure_index(es, settings.index)
+    article = _article(FIRST)
+    _write(es, settings, article, 0)
+    # The client tries each request 1 + max_retries times: one whole lookup refused.
+    proxy = _Refusing(settings.es.url, refuse=1 + es.transport.max_retries)
+    through = Elasticsearch(proxy.url)
+    try:
+        sink = ElasticsearchSink(through, settings.index.alias)
+        sink.add(article, _record(1))
+        with pytest.raises(TransientError, match="lookup refused"):
+            sink.flush()
+        assert proxy.bulks == 1 and sink.pending() == 1
+        assert sink.flush() == []
+        assert proxy.bulks == 2  # the create (409), then the update: not the create again
+        assert sink.pending() == 0
+    finally:
+        through.close()
+        proxy.stop()
+    assert _stored(es, settings, article.id)["body"] == [FIRST]
