@@ -37,9 +37,10 @@ from pydantic import ValidationError
 from consumers.batches import failed_before_header
 from consumers.sinks import KafkaSink
 from newsflow.kafka.clients import make_admin, make_consumer, make_producer
+from newsflow.kafka.topics import message_limit
 from newsflow.settings import Settings
 from schemas import DeadLetter, Stage
-from schemas.failures import TransientError
+from schemas.failures import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,8 @@ class ReplaySummary:
     unrecoverable: int = 0
     #: Letters not replayed because their message already failed ``max_attempts`` times.
     given_up: int = 0
+    #: Letters whose message is larger than its topic accepts now (its limit was lowered).
+    too_large: int = 0
 
 
 def replay_group(settings: Settings, stage: Stage) -> str:
@@ -374,10 +377,27 @@ class _Replay:
             original = whole
         target = target_topic(letter, self.settings)
         if target not in self.sinks:
-            self.sinks[target] = KafkaSink(self.producer, target, stage=Stage.PRODUCE)
-        self.sinks[target].add(
-            letter.original_key or b"", original, failed_before_header(letter.attempts)
-        )
+            # The topic's own limit: a message over it, sent, fails the producer for good,
+            # and the replay ended there, again on every later replay (its position never
+            # got past that letter), with the letters behind it never sent.
+            limit = message_limit(self.settings, target)
+            self.sinks[target] = KafkaSink(
+                self.producer, target, stage=Stage.PRODUCE, max_message_bytes=limit
+            )
+        try:
+            self.sinks[target].add(
+                letter.original_key or b"", original, failed_before_header(letter.attempts)
+            )
+        except PermanentError as exc:
+            log.warning(
+                "dead letter for %s[%s]@%s not replayed: %s",
+                letter.topic,
+                letter.partition,
+                letter.offset,
+                exc.message,
+            )
+            self.summary.too_large += 1
+            return 0
         self.summary.replayed += 1
         self.summary.by_topic[target] += 1
         return 1

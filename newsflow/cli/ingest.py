@@ -515,4 +515,6 @@ def dlq_replay(
         )
     if summary.unrecoverable:
         line += f"; {summary.unrecoverable} no longer on their topic, not replayed"
+    if summary.too_large:
+        line += f"; {summary.too_large} larger than their topic now accepts, not replayed"
     console.print(escape(line))

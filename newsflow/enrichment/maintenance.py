@@ -348,5 +348,6 @@ def replay_dead_letters(settings: Settings) -> dict[str, Any]:
         "replayed": summary.replayed,
         "skipped": summary.skipped,
         "given_up": summary.given_up,
+        "too_large": summary.too_large,
         "by_topic": dict(summary.by_topic),
     }

@@ -44,7 +44,7 @@ from newsflow.kafka.clients import make_admin, make_consumer, make_producer
 from newsflow.kafka.groups import GroupState, describe_group, remove_static_member
 from newsflow.kafka.topics import ensure_topics, message_limit
 from newsflow.settings import Settings
-from schemas import RawArticle, Stage
+from schemas import DeadLetter, RawArticle, Stage
 
 pytestmark = pytest.mark.integration
 
@@ -595,6 +595,50 @@ def test_an_oversized_dead_letter_is_written_truncated_and_replays_whole(
     assert "grain exports" in " ".join(
         doc["body"]
     )  # indexed at all: its 64 KB head would not even parse as JSON
+
+
+def test_replay_skips_a_letter_larger_than_its_topic_now_accepts_and_goes_on(
+    stack: Any, settings: Settings
+) -> None:
+    """The raw topic's limit was lowered after a big message failed. Replay sent it anyway,
+    the broker's refusal failed the producer for good, and the replay ended there, on every
+    later try too: its position never got past that letter, so the letters behind it were
+    never replayed."""
+    settings = with_topic_limit(settings, settings.topics.raw, 100_000)
+    letters = [
+        DeadLetter(
+            original=value,
+            original_key=key,
+            stage=Stage.CLEAN,
+            error_type="no_article_text",
+            error_message="nothing to keep",
+            topic=settings.topics.raw,
+            partition=0,
+            offset=offset,
+        )
+        for offset, (key, value) in enumerate(
+            [(b"big", os.urandom(75_000).hex().encode()), (b"small", b"a small one")]
+        )
+    ]
+    producer = make_producer(settings)
+    try:
+        DeadLetterWriter(producer, settings.topics.dead_letter, 10_000_000).write(letters)
+    finally:
+        producer.close()
+
+    summary = replay(settings)
+    assert (summary.replayed, summary.too_large) == (1, 1)
+    assert _raw_keys(settings) == [b"small"]
+    assert replay(settings).replayed == 0  # past both: the big one is not tried forever
+
+
+def _raw_keys(settings: Settings) -> list[bytes | None]:
+    consumer = make_consumer(settings, None, consumer_timeout_ms=5000)
+    try:
+        consumer.subscribe([settings.topics.raw])
+        return [r.key for r in consumer]
+    finally:
+        consumer.close()
 
 
 def test_a_worker_that_gets_no_partition_gives_up_with_an_error(
