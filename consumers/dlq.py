@@ -39,7 +39,7 @@ from consumers.sinks import KafkaSink
 from newsflow.kafka.clients import make_admin, make_consumer, make_producer
 from newsflow.kafka.topics import message_limit
 from newsflow.settings import Settings
-from schemas import DeadLetter, Stage
+from schemas import DeadLetter, Link, Stage
 from schemas.failures import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,23 @@ def target_topic(letter: DeadLetter, settings: Settings) -> str:
 #: Where a raw article or a link came from, in its JSON (a truncated original is not whole
 #: JSON: the fields are looked for in its first bytes).
 _ORIGIN = re.compile(rb'"(url|source)"\s*:\s*"((?:[^"\\]|\\.){1,500})"')
+
+
+def fresh_link(original: bytes) -> bytes:
+    """A dead-lettered link as a replay sends it: its tries start again.
+
+    A link carries how often the fetch worker already sent it back (a full batch, a
+    robots.txt that was unavailable) and when it may be tried next; replayed as it was, the
+    site that has recovered got one try, and a wait long past, before it was dead-lettered
+    again. Anything that is not a valid link is sent as it is (its stage says why it failed).
+    """
+    try:
+        link = Link.model_validate_json(original)
+    except ValidationError:
+        return original
+    if link.attempts == 0 and link.not_before is None:
+        return original
+    return link.model_copy(update={"attempts": 0, "not_before": None}).model_dump_json().encode()
 
 
 def origin_of(letter: DeadLetter) -> str | None:
@@ -384,9 +401,12 @@ class _Replay:
             self.sinks[target] = KafkaSink(
                 self.producer, target, stage=Stage.PRODUCE, max_message_bytes=limit
             )
+        if target == self.settings.topics.links:
+            original = fresh_link(original)
         try:
+            # No key stays no key: an empty one sent every such message to one partition.
             self.sinks[target].add(
-                letter.original_key or b"", original, failed_before_header(letter.attempts)
+                letter.original_key, original, failed_before_header(letter.attempts)
             )
         except PermanentError as exc:
             log.warning(

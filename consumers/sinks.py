@@ -88,14 +88,16 @@ class KafkaSink:
         self.topic = topic
         self.stage = stage
         self.max_message_bytes = max_message_bytes
-        self._outbox: Outbox[tuple[bytes, bytes, Headers]] = Outbox(producer, topic)
+        self._outbox: Outbox[tuple[bytes | None, bytes, Headers]] = Outbox(producer, topic)
         # Sent but not acknowledged last time: sent again on the next flush.
-        self._retry: list[tuple[bytes, bytes, Headers]] = []
+        self._retry: list[tuple[bytes | None, bytes, Headers]] = []
         self._bytes = 0
 
-    def add(self, key: bytes, value: bytes, headers: Headers | None = None) -> None:
+    def add(self, key: bytes | None, value: bytes, headers: Headers | None = None) -> None:
+        """Queues one record; ``key`` None lets the producer spread such records over the
+        partitions (a replayed message that had no key)."""
         limit = self.max_message_bytes
-        size = len(key) + len(value) + RECORD_OVERHEAD_BYTES
+        size = len(key or b"") + len(value) + RECORD_OVERHEAD_BYTES
         if limit is not None and size > limit:
             raise PermanentError(
                 self.stage,

@@ -21,6 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import newsflow_cli
 import pytest
 from elasticsearch import Elasticsearch
 from kafka.structs import TopicPartition
+from kafka_records import send
 
 from consumers.cleaning.model import Extracted
 from consumers.dlq import list_dead_letters, replay
@@ -36,7 +38,7 @@ from consumers.workers import run_clean_worker, run_index_worker
 from newsflow.kafka.clients import make_admin, make_consumer, make_producer
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import PROJECT_ROOT, Settings
-from schemas import ContentType, DeadLetter, RawArticle, Stage, Tags
+from schemas import ContentType, DeadLetter, Link, RawArticle, Stage, Tags
 
 pytestmark = pytest.mark.integration
 
@@ -461,6 +463,55 @@ def test_replaying_one_stages_letters_leaves_the_others_for_later(
     assert replay(settings).replayed == 0
     assert replay(settings, stages={Stage.INDEX}).replayed == 0
     assert len(_keys_on(settings, settings.topics.clean)) == 4
+
+
+def test_replay_keeps_a_message_without_key_keyless_and_gives_a_link_its_tries_again(
+    stack: Any, settings: Settings
+) -> None:
+    """A message that had no key was replayed with an empty one, so every such message
+    landed on one partition; a link was replayed with the tries it had used up (5 while its
+    site's robots.txt was down) and a wait long past, so the recovered site got one try."""
+    ensure_topics(settings)
+    used_up = Link(
+        url="https://news.example.org/a.html",
+        feed="https://news.example.org/feed.rss",
+        attempts=4,
+        not_before=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    letters = [
+        DeadLetter(
+            original=b"a page without a key",
+            original_key=None,
+            stage=Stage.CLEAN,
+            error_type="unexpected",
+            error_message="a cause since fixed",
+        ),
+        DeadLetter(
+            original=used_up.model_dump_json().encode(),
+            original_key=used_up.url.encode(),
+            stage=Stage.FETCH,
+            error_type="robots_unavailable",
+            error_message="robots.txt unavailable (HTTP 503); still after 5 tries",
+        ),
+    ]
+    send(
+        settings,
+        settings.topics.dead_letter,
+        ((None, x.model_dump_json().encode()) for x in letters),
+    )
+
+    assert replay(settings).replayed == 2
+    assert _keys_on(settings, settings.topics.raw) == [None]
+    consumer = make_consumer(settings, None, consumer_timeout_ms=5000)
+    try:
+        consumer.subscribe([settings.topics.links])
+        [record] = list(consumer)
+    finally:
+        consumer.close()
+    assert record.key == used_up.url.encode()
+    replayed = Link.model_validate_json(record.value)
+    assert (replayed.attempts, replayed.not_before) == (0, None)
+    assert replayed.model_copy(update={"attempts": 4, "not_before": used_up.not_before}) == used_up
 
 
 # --- transient outages: retry, commit nothing meanwhile ---------------------------------------

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from consumers.cleaning.model import Extracted
-from consumers.dlq import origin_of, replay_stage, target_topic
+from consumers.dlq import fresh_link, origin_of, replay_stage, target_topic
 from consumers.process import build_article
 from newsflow.elastic.hits import Hit
 from newsflow.reading.identity import site_of
@@ -29,7 +29,7 @@ from newsflow.search import (
     query_syntax,
 )
 from newsflow.settings import Settings
-from schemas import ContentType, DeadLetter, RawArticle, Stage, Tags
+from schemas import ContentType, DeadLetter, Link, RawArticle, Stage, Tags
 from schemas.decode import parse_article, parse_raw
 from schemas.failures import PermanentError
 
@@ -391,3 +391,19 @@ def test_a_topic_that_fits_none_or_several_names_them() -> None:
         match_topic("weather", IPTC)
     with pytest.raises(QueryError, match="none yet"):
         match_topic("economy", [])
+
+
+def test_a_replayed_link_starts_its_tries_again() -> None:
+    link = Link(
+        url="https://news.example.org/a.html",
+        feed="https://news.example.org/feed.rss",
+        attempts=4,
+        not_before=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    fresh = Link.model_validate_json(fresh_link(link.model_dump_json().encode()))
+    assert (fresh.attempts, fresh.not_before) == (0, None)
+    assert fresh.url == link.url and fresh.discovered_at == link.discovered_at
+    # Not a link (its letter says why): sent as it was.
+    assert fresh_link(b"not json") == b"not json"
+    untouched = Link(url=link.url, feed=link.feed).model_dump_json().encode()
+    assert fresh_link(untouched) == untouched
