@@ -456,6 +456,42 @@ def surnames(entities: list[Entity]) -> dict[str, Entity]:
     return {last: es[0] for last, es in owners.items() if len(es) == 1}
 
 
+def _word_char(c: str) -> bool:
+    # What the regular expression ``\w`` matches (``str.isalnum`` is sre's test for it).
+    return c.isalnum() or c == "_"
+
+
+def find_mentions(text: str, names: list[str]) -> list[tuple[int, str]]:
+    r"""Whole-word occurrences of ``names`` in ``text``, as ``(start, name)`` in text order.
+
+    The same matches as ``re.finditer(r"(?<!\w)(?:name1|name2|...)(?!\w)", text)`` with the
+    names in the given order: at each position the first name that fits wins, and matches do
+    not overlap. Found with ``str.find`` instead: the names differ for every article, and
+    compiling that pattern was most of the cost of scoring entities (~0.25 ms an article).
+    """
+    size = len(text)
+    # Per start offset, the first name (in ``names`` order) found there as a whole word.
+    at: dict[int, str] = {}
+    for name in names:
+        n = len(name)
+        i = text.find(name)
+        while i >= 0:
+            if (
+                i not in at
+                and (i == 0 or not _word_char(text[i - 1]))
+                and (i + n == size or not _word_char(text[i + n]))
+            ):
+                at[i] = name
+            i = text.find(name, i + 1)
+    found: list[tuple[int, str]] = []
+    end = 0
+    for i in sorted(at):
+        if i >= end:
+            found.append((i, at[i]))
+            end = i + len(at[i])
+    return found
+
+
 def score(entities: list[Entity], title: str, text: str) -> None:
     """Count mentions of every entity over ``title + text`` and set its salience score."""
     if not entities:
@@ -466,16 +502,15 @@ def score(entities: list[Entity], title: str, text: str) -> None:
             owner.setdefault(v, e)
     for last, e in surnames(entities).items():
         owner.setdefault(last, e)
-    # Longest first so that "Huang Libin" is one mention, not also a "Huang".
-    pattern = "|".join(re.escape(v) for v in sorted(owner, key=len, reverse=True))
     full = f"{title}\n\n{text}" if title else text
     title_end = len(title) if title else 0
-    for m in re.finditer(rf"(?<!\w)(?:{pattern})(?!\w)", full):
-        e = owner[m.group()]
+    # Longest first so that "Huang Libin" is one mention, not also a "Huang".
+    for start, name in find_mentions(full, sorted(owner, key=len, reverse=True)):
+        e = owner[name]
         e.mentions += 1
         if e.first < 0:
-            e.first = m.start()
-        if m.start() < title_end:
+            e.first = start
+        if start < title_end:
             e.in_title = True
     size = max(len(full), 1)
     for e in entities:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from consumers.tagging.entities import (
     Entity,
     PlanOptions,
     collect,
+    find_mentions,
     plan,
     score,
     surnames,
@@ -285,6 +288,51 @@ def test_surnames_count_for_one_person_only() -> None:
     text = "Kamala Harris spoke. Harris said that Harris would win."
     score(ents, "", text)
     assert ents[0].value == "Kamala Harris" and ents[0].mentions == 3
+
+
+def _regex_mentions(text: str, names: list[str]) -> list[tuple[int, str]]:
+    # What ``find_mentions`` replaces: one alternation of the names, compiled per article.
+    pattern = "|".join(re.escape(n) for n in names)
+    return [(m.start(), m.group()) for m in re.finditer(rf"(?<!\w)(?:{pattern})(?!\w)", text)]
+
+
+def test_find_mentions_are_whole_words_first_name_first_no_overlaps() -> None:
+    names = ["Huang Libin", "U.S.", "Huang", "Libin", "AI", "Lee"]
+    # Not "AI" in "AIDS", "AI_x" or "_AI"; "Huang Libin" once, not also a "Huang".
+    text = "Huang Libin said.\nHuang, Libin's U.S. AIDS AI_x _AI Lee-Ann Lee Huang Libin"
+    assert find_mentions(text, names) == [
+        (0, "Huang Libin"),
+        (18, "Huang"),
+        (25, "Libin"),
+        (33, "U.S."),
+        (52, "Lee"),  # "Lee-Ann": a hyphen ends a word
+        (60, "Lee"),
+        (64, "Huang Libin"),
+    ]
+    assert find_mentions(text, names) == _regex_mentions(text, names)
+
+
+def test_find_mentions_match_the_regular_expression_they_replace() -> None:
+    # Random texts over an alphabet dense in boundaries (word characters of several scripts,
+    # "_", digits, marks, punctuation): any difference would change entity scores.
+    rng = random.Random(20261202)
+    alphabet = "ab AB_1.’-é\u0301Ж٣\n"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        names = list(
+            dict.fromkeys(
+                "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 4)))
+                for _ in range(rng.randint(1, 5))
+            )
+        )
+        names.sort(key=len, reverse=True)
+        assert find_mentions(text, names) == _regex_mentions(text, names), (text, names)
+
+
+def test_word_characters_are_what_regex_calls_word_characters() -> None:
+    # ``find_mentions`` tests word boundaries with str.isalnum: the same characters as ``\w``.
+    every = "".join(map(chr, range(0x110000)))
+    assert re.findall(r"\w", every) == [c for c in every if c.isalnum() or c == "_"]
 
 
 def test_countries_from_names_demonyms_and_aliases() -> None:
