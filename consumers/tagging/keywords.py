@@ -29,12 +29,11 @@ from collections import Counter
 from collections.abc import Callable
 from functools import cache, lru_cache
 from importlib.util import find_spec
+from itertools import compress
 from pathlib import Path
 
 from consumers.tagging import lexicons
 from consumers.tagging.text import WORD_CACHE, Words, fold_german, lower_singular
-
-MAX_NGRAM = 3
 
 
 @cache
@@ -161,6 +160,36 @@ def _surface(body: Words, at: int, key: tuple[str, ...], lowercase: set[str]) ->
     return " ".join(w.lower() if c else w for w, c in zip(written, common, strict=True))
 
 
+def candidates(
+    norms: list[str], content: list[bool], segment: list[int]
+) -> tuple[list[tuple[str, ...]], list[int]]:
+    """Every 1- to 3-gram of consecutive content words within one segment, and its position.
+
+    Listed by length, then position: all words, then all pairs, then all triples.
+    """
+    # A word's run: its segment if it is a content word, else -1 (no run). An n-gram at ``a``
+    # is a candidate when its n words are in one run.
+    run = [seg if ok else -1 for seg, ok in zip(segment, content, strict=True)]
+    grams: list[tuple[str, ...]] = [(w,) for w, r in zip(norms, run, strict=True) if r >= 0]
+    starts = [a for a, r in enumerate(run) if r >= 0]
+    pairs = [
+        (a, (w, v))
+        for a, (w, v, r, q) in enumerate(zip(norms, norms[1:], run, run[1:], strict=False))
+        if r >= 0 and r == q
+    ]
+    triples = [
+        (a, (w, v, u))
+        for a, (w, v, u, r, q, p) in enumerate(
+            zip(norms, norms[1:], norms[2:], run, run[1:], run[2:], strict=False)
+        )
+        if r >= 0 and r == q == p
+    ]
+    for found in (pairs, triples):
+        starts += [a for a, _ in found]
+        grams += [g for _, g in found]
+    return grams, starts
+
+
 def extract(body: Words, title: Words, language: str, top_n: int = 10) -> list[tuple[str, float]]:
     """The ``top_n`` keywords of the text with scores in (0, 1], best first.
 
@@ -173,43 +202,23 @@ def extract(body: Words, title: Words, language: str, top_n: int = 10) -> list[t
     norms = list(map(norm_of, body.text))
     nouns_capitalized = language in NOUNS_CAPITALIZED
     content = list(map(_content_test(language), body.text))
-    tf: Counter[str] = Counter()
-    first_sent: dict[str, int] = {}
     # Words ever written in lowercase are common nouns; the others (names) keep their case.
-    lowercase: set[str] = set()
-    for word, sent, norm, ok in zip(body.text, body.sentence, norms, content, strict=True):
-        if ok:
-            tf[norm] += 1
-            first_sent.setdefault(norm, sent)
-            if word.islower():
-                lowercase.add(norm)
-
+    lowercase = {
+        norm
+        for word, norm, ok in zip(body.text, norms, content, strict=True)
+        if ok and word.islower()
+    }
+    grams, starts = candidates(norms, content, body.segment)
+    # The C loops of Counter and dict do the counting (a Python step per candidate cost more
+    # than the scoring). A key's first position: built from the end, the earliest one stays.
+    count = Counter(grams)
+    first = dict(zip(reversed(grams), reversed(starts), strict=True))
+    tf = Counter(compress(norms, content))
+    # The sentence where each content word is first seen.
+    first_sent = dict(reversed(list(compress(zip(norms, body.sentence, strict=True), content))))
     weight = {
         w: (1.0 + math.log(c)) * (1.0 + 1.0 / math.sqrt(1 + first_sent[w])) for w, c in tf.items()
     }
-    # Each candidate's count and first position (its display form is taken there): two
-    # dicts rather than an object per candidate (creating those was a large share of the time).
-    count: dict[tuple[str, ...], int] = {}
-    first: dict[tuple[str, ...], int] = {}
-    i, n = 0, len(body)
-    while i < n:
-        if not content[i]:
-            i += 1
-            continue
-        j = i
-        seg = body.segment[i]
-        while j < n and content[j] and body.segment[j] == seg:
-            j += 1
-        for a in range(i, j):
-            for b in range(a + 1, min(a + MAX_NGRAM, j) + 1):
-                key = tuple(norms[a:b])
-                n_key = count.get(key)
-                if n_key is None:
-                    count[key] = 1
-                    first[key] = a
-                else:
-                    count[key] = n_key + 1
-        i = j
 
     title_list = list(map(norm_of, title.text))
     title_norms = " " + " ".join(title_list) + " "
@@ -224,13 +233,20 @@ def extract(body: Words, title: Words, language: str, top_n: int = 10) -> list[t
             continue
         # Exactly the mean weight times 1 + ln(count): a one-word mean is its weight, and
         # ln(1) is 0.
-        s = weight[key[0]] if len(key) == 1 else sum(weight[w] for w in key) / len(key)
+        # Written out, the sum adds left to right as ``sum`` did (on Python 3.11).
+        size = len(key)
+        if size == 1:
+            s = weight[key[0]]
+        elif size == 2:
+            s = (weight[key[0]] + weight[key[1]]) / 2
+        else:
+            s = (weight[key[0]] + weight[key[1]] + weight[key[2]]) / 3
         if n_key > 1:
             s *= 1.0 + math.log(n_key)
-        if len(key) > 1:
+        if size > 1:
             if n_key > 1:
-                s *= 1.0 + 0.4 * (len(key) - 1)
-            elif any(w in lowercase for w in key):
+                s *= 1.0 + 0.4 * (size - 1)
+            elif not lowercase.isdisjoint(key):
                 s *= 0.7
             else:
                 # A name ("Hong Kong") is one keyword even if seen once, not two halves.

@@ -335,6 +335,22 @@ def test_word_characters_are_what_regex_calls_word_characters() -> None:
     assert re.findall(r"\w", every) == [c for c in every if c.isalnum() or c == "_"]
 
 
+def test_keyword_candidates_stop_at_stopwords_and_punctuation() -> None:
+    body = tokens("Steel output rose, carbon emissions fell and steel output grew.")
+    norms = [w.lower() for w in body.text]
+    content = [w not in keywords.stopwords("en") for w in norms]
+    grams, starts = keywords.candidates(norms, content, body.segment)
+    found = {(" ".join(g), a) for g, a in zip(grams, starts, strict=True)}
+    assert len(found) == len(grams)  # each n-gram at each position once
+    assert {g for g, _ in found} == {
+        "steel", "output", "rose", "carbon", "emissions", "fell", "grew",
+        "steel output", "output rose", "carbon emissions", "emissions fell", "output grew",
+        "steel output rose", "carbon emissions fell", "steel output grew",
+    }  # fmt: skip
+    # Not across the comma ("rose carbon") or the stopword ("fell and steel").
+    assert ("steel output", 0) in found and ("steel output", 7) in found
+
+
 def test_countries_from_names_demonyms_and_aliases() -> None:
     text = (
         "The U.S. and Britain criticised Chinese exports. Officials in South Korea and the "
