@@ -20,7 +20,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,13 +81,7 @@ def raw_article(i: int, body: str | None = None) -> RawArticle:
 
 
 def publish_raw(settings: Settings, values: list[tuple[bytes | None, bytes]]) -> None:
-    producer = make_producer(settings)
-    try:
-        for key, value in values:
-            producer.send(settings.topics.raw, key=key, value=value)
-        producer.flush(timeout=60)
-    finally:
-        producer.close()
+    send(settings, settings.topics.raw, values)
 
 
 def committed_total(settings: Settings, group: str, topic: str) -> int:
@@ -440,11 +435,11 @@ def test_replaying_one_stages_letters_leaves_the_others_for_later(
             offset=0,
         )
     )
-    producer = make_producer(settings)
-    for letter in letters:
-        producer.send(settings.topics.dead_letter, value=letter.model_dump_json().encode())
-    producer.flush()
-    producer.close()
+    send(
+        settings,
+        settings.topics.dead_letter,
+        ((None, x.model_dump_json().encode()) for x in letters),
+    )
 
     first = replay(settings, stages={Stage.INDEX})
     assert (first.replayed, first.skipped) == (4, 3)
@@ -573,9 +568,30 @@ class _Forwarder:
                     s.close()
 
 
-def test_index_worker_retries_while_elasticsearch_is_unreachable(
-    stack: Any, settings: Settings, es: Elasticsearch, tmp_path: Path
-) -> None:
+@dataclass
+class _WorkerBehindLink:
+    """An index worker (`newsflow consume index`) whose Elasticsearch is reached through a
+    forwarder the test cuts and restores; its log is a file, not a pipe nobody reads."""
+
+    worker: subprocess.Popen[bytes]
+    link: _Forwarder
+    log: Path
+
+    def wait_until(self, what: str, condition: Callable[[], bool], timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            text = self.log.read_text()
+            assert time.monotonic() < deadline, f"timed out waiting for {what}\n{text}"
+            assert self.worker.poll() is None, f"the worker exited\n{text}"
+            time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def _index_worker_behind_a_link(
+    settings: Settings, es: Elasticsearch, tmp_path: Path
+) -> Iterator[_WorkerBehindLink]:
+    """Started, its index ensured, its partitions assigned; killed (if still running) and
+    the link closed afterwards."""
     from newsflow.elastic.index import ensure_index
     from newsflow.kafka.groups import describe_group
 
@@ -583,57 +599,60 @@ def test_index_worker_retries_while_elasticsearch_is_unreachable(
     ensure_index(es, settings.index)  # so only the bulk writes go through the forwarder
     host, port = settings.es.url.split("//")[1].split(":")
     link = _Forwarder((host, int(port.rstrip("/"))))
-    articles = [
-        build_article(
-            raw_article(i), Extracted(paragraphs=[article_text(i)], extractor="t"), Tags()
-        )
-        for i in range(50)
-    ]
     env = settings_env(settings, es_url=f"http://127.0.0.1:{link.port}", es_request_timeout=2)
     log = tmp_path / "index.log"
     link.start()
-    with log.open("w") as out:  # a file, not a pipe nobody reads
+    with log.open("w") as out:
         worker = subprocess.Popen(
             [NEWSFLOW, "consume", "index"], env=env, stdout=out, stderr=subprocess.STDOUT
         )
-
-    def wait_until(what: str, condition: Callable[[], bool], timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert time.monotonic() < deadline, f"timed out waiting for {what}\n{log.read_text()}"
-            assert worker.poll() is None, f"the worker exited\n{log.read_text()}"
-            time.sleep(0.5)
-
+    run = _WorkerBehindLink(worker, link, log)
     try:
-        wait_until(  # started, index ensured through the link, partitions assigned
+        run.wait_until(
             "the worker to own the topic",
             lambda: (
                 not describe_group(settings, settings.groups.index, settings.topics.clean).unowned
             ),
         )
-        link.stop()  # Elasticsearch goes away, open connections included
-        producer = make_producer(settings)
-        for a in articles:
-            producer.send(
-                settings.topics.clean, key=a.id.encode(), value=a.model_dump_json().encode()
-            )
-        producer.flush()
-        producer.close()
-        wait_until(
-            "two failed bulk attempts",
-            lambda: log.read_text().count("downstream unavailable") >= 2,
-        )
-        assert worker.poll() is None, "the worker must not crash while ES is away"
-        assert committed_total(settings, settings.groups.index, settings.topics.clean) == 0
-        link.start()
-        wait_until("all 50 articles", lambda: count(es, settings) >= 50)
-        assert count(es, settings) == 50
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=60) == 0
+        yield run
     finally:
         if worker.poll() is None:
             worker.kill()
         link.stop()
+
+
+def _send_articles(settings: Settings, n: int) -> None:
+    """``n`` finished articles on the clean topic, as the clean workers write them."""
+    articles = [
+        build_article(
+            raw_article(i), Extracted(paragraphs=[article_text(i)], extractor="t"), Tags()
+        )
+        for i in range(n)
+    ]
+    send(
+        settings,
+        settings.topics.clean,
+        ((a.id.encode(), a.model_dump_json().encode()) for a in articles),
+    )
+
+
+def test_index_worker_retries_while_elasticsearch_is_unreachable(
+    stack: Any, settings: Settings, es: Elasticsearch, tmp_path: Path
+) -> None:
+    with _index_worker_behind_a_link(settings, es, tmp_path) as run:
+        run.link.stop()  # Elasticsearch goes away, open connections included
+        _send_articles(settings, 50)
+        run.wait_until(
+            "two failed bulk attempts",
+            lambda: run.log.read_text().count("downstream unavailable") >= 2,
+        )
+        assert run.worker.poll() is None, "the worker must not crash while ES is away"
+        assert committed_total(settings, settings.groups.index, settings.topics.clean) == 0
+        run.link.start()
+        run.wait_until("all 50 articles", lambda: count(es, settings) >= 50)
+        assert count(es, settings) == 50
+        run.worker.send_signal(signal.SIGTERM)
+        assert run.worker.wait(timeout=60) == 0
     assert committed_total(settings, settings.groups.index, settings.topics.clean) == 50
 
 
@@ -642,61 +661,17 @@ def test_sigterm_while_elasticsearch_is_unreachable_ends_the_worker_and_loses_no
 ) -> None:
     """SIGTERM while a bulk retried an outage: the worker went on retrying ("finishing the
     batch in hand") for as long as the outage lasted."""
-    from newsflow.elastic.index import ensure_index
-    from newsflow.kafka.groups import describe_group
-
-    ensure_topics(settings)
-    ensure_index(es, settings.index)
-    host, port = settings.es.url.split("//")[1].split(":")
-    link = _Forwarder((host, int(port.rstrip("/"))))
-    articles = [
-        build_article(
-            raw_article(i), Extracted(paragraphs=[article_text(i)], extractor="t"), Tags()
-        )
-        for i in range(20)
-    ]
-    env = settings_env(settings, es_url=f"http://127.0.0.1:{link.port}", es_request_timeout=2)
-    log = tmp_path / "index.log"
-    link.start()
-    with log.open("w") as out:
-        worker = subprocess.Popen(
-            [NEWSFLOW, "consume", "index"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-
-    def wait_until(what: str, condition: Callable[[], bool], timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert time.monotonic() < deadline, f"timed out waiting for {what}\n{log.read_text()}"
-            assert worker.poll() is None, f"the worker exited\n{log.read_text()}"
-            time.sleep(0.5)
-
-    try:
-        wait_until(
-            "the worker to own the topic",
-            lambda: (
-                not describe_group(settings, settings.groups.index, settings.topics.clean).unowned
-            ),
-        )
-        link.stop()
-        producer = make_producer(settings)
-        for a in articles:
-            producer.send(
-                settings.topics.clean, key=a.id.encode(), value=a.model_dump_json().encode()
-            )
-        producer.flush()
-        producer.close()
-        wait_until("a failed bulk", lambda: "downstream unavailable" in log.read_text())
-        worker.send_signal(signal.SIGTERM)
+    with _index_worker_behind_a_link(settings, es, tmp_path) as run:
+        run.link.stop()
+        _send_articles(settings, 20)
+        run.wait_until("a failed bulk", lambda: "downstream unavailable" in run.log.read_text())
+        run.worker.send_signal(signal.SIGTERM)
         try:
-            code = worker.wait(timeout=120)  # the outage goes on: it must not wait for it
+            code = run.worker.wait(timeout=120)  # the outage goes on: it must not wait for it
         except subprocess.TimeoutExpired:
-            pytest.fail(f"still running 120 s after SIGTERM\n{log.read_text()}")
-        assert code == 0, log.read_text()
-        assert "not committed and will replay" in log.read_text()
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-        link.stop()
+            pytest.fail(f"still running 120 s after SIGTERM\n{run.log.read_text()}")
+        assert code == 0, run.log.read_text()
+        assert "not committed and will replay" in run.log.read_text()
     assert committed_total(settings, settings.groups.index, settings.topics.clean) == 0
     run_index_worker(settings, idle_exit_seconds=2)  # Elasticsearch is back: all replay
     assert count(es, settings) == 20

@@ -33,7 +33,7 @@ from test_pipeline import (
     settings_env,
 )
 
-from consumers.batches import BatchPolicy
+from consumers.batches import BatchPolicy, LoopStats
 from consumers.dlq import list_dead_letters, replay
 from consumers.health import EXIT_STALLED, WorkerGaveUp
 from consumers.loop import WorkerLoop
@@ -393,16 +393,10 @@ def test_a_worker_stopped_while_its_join_is_held_exits_without_waiting_for_the_j
     assert took < 20, f"{took:.1f} s from SIGTERM to exit:\n{text}"
 
 
-def test_a_stage_hung_in_c_code_does_not_block_its_partition(
-    stack: Any, settings: Settings
-) -> None:
-    """The stage hangs inside one C call (no signal handler can run); its child is killed."""
-    settings = with_partitions(settings, 1)
-    ensure_topics(settings)
-    values = [b"first", b"hang-in-c here", b"second", b"crash here", b"third"]
-    publish_raw(settings, [(None, v) for v in values])
+def _run_stage_until_idle(settings: Settings, stage: StageProcess) -> LoopStats:
+    """A clean worker's loop around ``stage`` over the raw topic until it is idle for 1 s;
+    the stage child and the producer are closed afterwards."""
     producer = make_producer(settings)
-    stage = StageProcess(on_cue, timeout=2.0, stage=Stage.CLEAN)
     sink = KafkaSink(producer, settings.topics.clean, stage=Stage.CLEAN)
 
     def handle(record: ConsumerRecord) -> None:
@@ -411,10 +405,22 @@ def test_a_stage_hung_in_c_code_does_not_block_its_partition(
 
     loop = _clean_loop(settings, producer, sink, handle, 10)
     try:
-        stats = loop.run(idle_exit_seconds=1)
+        return loop.run(idle_exit_seconds=1)
     finally:
         stage.close()
         producer.close()
+
+
+def test_a_stage_hung_in_c_code_does_not_block_its_partition(
+    stack: Any, settings: Settings
+) -> None:
+    """The stage hangs inside one C call (no signal handler can run); its child is killed."""
+    settings = with_partitions(settings, 1)
+    ensure_topics(settings)
+    values = [b"first", b"hang-in-c here", b"second", b"crash here", b"third"]
+    publish_raw(settings, [(None, v) for v in values])
+    stage = StageProcess(on_cue, timeout=2.0, stage=Stage.CLEAN)
+    stats = _run_stage_until_idle(settings, stage)
     assert stats.consumed == 5
     letters = list_dead_letters(settings)
     assert sorted(d.error_type for d in letters) == ["stage_crashed", "timeout"]
@@ -432,20 +438,8 @@ def test_a_stage_that_allocates_without_end_is_capped_and_dead_lettered(
     settings = with_partitions(settings, 1)
     ensure_topics(settings)
     publish_raw(settings, [(None, v) for v in (b"first", b"hog here", b"second")])
-    producer = make_producer(settings)
     stage = StageProcess(on_cue, timeout=60.0, stage=Stage.CLEAN, memory_limit=1024 * 2**20)
-    sink = KafkaSink(producer, settings.topics.clean, stage=Stage.CLEAN)
-
-    def handle(record: ConsumerRecord) -> None:
-        key, value = stage.run(record.value or b"")
-        sink.add(key, value)
-
-    loop = _clean_loop(settings, producer, sink, handle, 10)
-    try:
-        stats = loop.run(idle_exit_seconds=1)
-    finally:
-        stage.close()
-        producer.close()
+    stats = _run_stage_until_idle(settings, stage)
     assert stats.consumed == 3
     (letter,) = list_dead_letters(settings)
     assert (letter.error_type, letter.original) == ("out_of_memory", b"hog here")
