@@ -50,6 +50,17 @@ def _shingles(words: list[str]) -> set[tuple[str, ...]]:
     return set(zip(words, words[1:], words[2:], words[3:], strict=False))
 
 
+def _shared(shingles: set[tuple[str, ...]], words: list[str]) -> int:
+    """How many of ``shingles`` are among the shingles of ``words``.
+
+    The article's shingles are streamed past the description's few instead of collected in
+    a set of their own (thousands of tuples inserted only to be intersected once).
+    """
+    if len(words) < 4:
+        return len(shingles & _shingles(words))
+    return len(shingles.intersection(zip(words, words[1:], words[2:], words[3:], strict=False)))
+
+
 def _marked(element: HtmlElement) -> bool:
     """True when the element or one of its two nearest ancestors is named as a lead."""
     for node in (element, *list(element.iterancestors())[:_MARK_DEPTH]):
@@ -89,14 +100,14 @@ def add_standfirst(lines: list[str], description: str | None, tree: HtmlElement)
     if len(d_words) < MIN_WORDS:
         return lines
     wanted = _shingles(d_words)
-    have = _shingles(_WORD.findall(" ".join(lines).lower()))
-    if len(wanted & have) >= PRESENT * len(wanted):
+    words = _WORD.findall(" ".join(lines).lower())
+    if _shared(wanted, words) >= PRESENT * len(wanted):
         return lines
     lead = _visible_lead(tree, description)
     if lead is None:
         return lines
     # The element may hold a longer lead than the description: that one may be there too.
     found = _shingles(_WORD.findall(lead.lower()))
-    if len(found & have) >= PRESENT * len(found):
+    if _shared(found, words) >= PRESENT * len(found):
         return lines
     return [lead, *lines]

@@ -95,6 +95,8 @@ def test_the_visible_standfirst_named_as_a_lead_goes_first() -> None:
     assert add_standfirst(BODY, LEAD, _page("article-lead")) == [LEAD, *BODY]
     # A description cut short with an ellipsis finds the whole lead.
     assert add_standfirst(BODY, LEAD[:60] + "...", _page("teaser")) == [LEAD, *BODY]
+    # Lines of fewer than four words (no 4-word shingle) do not hold it either.
+    assert add_standfirst(["Court rules today"], LEAD, _page("lead")) == [LEAD, "Court rules today"]
 
 
 def test_no_standfirst_when_present_unnamed_absent_or_a_container() -> None:
