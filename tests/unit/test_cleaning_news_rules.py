@@ -56,6 +56,11 @@ def _tree(markup: str) -> HtmlElement:
         "An dieser Stelle finden Sie einen von unseren Redakteuren ausgewählten, externen Inhalt.",
         "Externen Inhalt anzeigen",
         "Ich bin damit einverstanden, dass mir externe Inhalte angezeigt werden.",
+        # English placeholders in any case (ASCII lines are matched lower-cased).
+        "ACCEPT ALL COOKIES to watch this video",
+        "To View This Content, please Enable Cookies in your settings.",
+        "Your browser does not support the video tag.",
+        "Cookie Settings",
     ],
 )
 def test_picture_credits_consent_placeholders_and_lead_ins_go_anywhere(chrome: str) -> None:
