@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +32,7 @@ from consumers.batches import Headers
 from consumers.health import WorkerGaveUp
 from newsflow.elastic.hits import Hit
 from newsflow.kafka.delivery import Outbox
+from newsflow.reading.identity import article_site_domains
 from schemas import AnyStageReason, Article, DeadLetter, IndexedEvent, IndexReason, Stage
 from schemas.failures import PermanentError, TransientError
 
@@ -180,7 +181,7 @@ class _Stored(NamedTuple):
     story: str | None
 
 
-def _with_fields(source: bytes, fields: dict[str, str | None]) -> bytes:
+def _with_fields(source: bytes, fields: Mapping[str, str | list[str] | None]) -> bytes:
     """The document's JSON (``source``, an Article's JSON object, which has none of
     ``fields``) with ``fields`` set, those that are None left out."""
     head = b"".join(
@@ -232,7 +233,10 @@ class ElasticsearchSink:
         self._announce: list[tuple[str, str]] = []
 
     def add(self, article: Article, record: ConsumerRecord) -> None:
-        source = article.model_dump_json().encode()
+        # site_domains is the index's, not the Article message's: an article written by an
+        # older clean worker (still on the clean topic) gets it as well.
+        domains = article_site_domains(article.url, article.source, article.summary_only)
+        source = _with_fields(article.model_dump_json().encode(), {"site_domains": domains})
         doc = _Doc(article.id, article.content_hash, article.summary_only, record, source)
         self._docs.append(doc)
         self._bytes += len(doc.source)

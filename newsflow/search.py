@@ -318,9 +318,10 @@ def _any_of(clauses: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _site_filter(site: str) -> dict[str, Any]:
     """The site's name as the page gives it ("NRK") or its host (nrk.no, www.nrk.no, or
-    https://www.nrk.no/): ``site`` holds the name when the page has one, the URL the host."""
+    https://www.nrk.no/), with its subdomains (sport.nrk.no): ``site`` holds the name when
+    the page has one, the URL the host, ``site_domains`` the host and its parent domains."""
     host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", site.strip().lower()).split("/")[0]
-    host = host.removeprefix("www.")
+    host = re.sub(r":\d*$", "", host).rstrip(".").removeprefix("www.")
     prefixes = [f"{scheme}://{www}{host}/" for scheme in ("https", "http") for www in ("", "www.")]
     # By URL only for pages: a feed summary's URL is wherever the feed linked, its text the
     # feed's (its site is the feed's, producers/links.py): a feed must not be able to place
@@ -334,7 +335,16 @@ def _site_filter(site: str) -> dict[str, Any]:
             "must_not": [{"term": {"summary_only": True}}],
         }
     }
-    return _any_of([_term("site", site.strip()), _term("site", host), on_the_site])
+    # site_domains finds the site's subdomains (sport.nrk.no under nrk.no); the exact
+    # matches find what was indexed before the field existed (until a reindex fills it).
+    return _any_of(
+        [
+            _term("site_domains", host),
+            _term("site", site.strip()),
+            _term("site", host),
+            on_the_site,
+        ]
+    )
 
 
 def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:

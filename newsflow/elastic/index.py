@@ -79,6 +79,9 @@ def article_mappings(analyzer: str = "standard") -> dict[str, Any]:
             # Capped by the clean stage (consumers/process.py MAX_SITE_CHARS); ignore_above keeps
             # a longer one from an older writer from costing the article.
             "site": {"type": "keyword", "ignore_above": 256, "fields": {"text": {"type": "text"}}},
+            # The page's host and its parent domains down to the registrable one (sport.nrk.no,
+            # nrk.no), written by the index sink: `search --site nrk.no` finds subdomains.
+            "site_domains": {"type": "keyword", "ignore_above": 256},
             "language": {"type": "keyword"},
             "content_type": {"type": "keyword"},
             "cleaner": {"type": "keyword"},

@@ -31,6 +31,7 @@ from newsflow.elastic.index import (
 )
 from newsflow.enrichment.es import scan
 from newsflow.kafka.clients import make_consumer
+from newsflow.reading.identity import article_site_domains
 from newsflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,16 @@ def _copy_actions(
         vector = hit.fields.get("embedding")
         if vector and "embedding" not in doc:
             doc["embedding"] = vector
+        # Computed afresh, as the index sink does: a document indexed before the field
+        # existed is found by `search --site` under its parent domains after the copy.
+        doc["site_domains"] = article_site_domains(
+            _text(doc.get("url")), _text(doc.get("source")), bool(doc.get("summary_only"))
+        )
         yield {"_op_type": "index", "_index": target, "_id": hit.id, "_source": doc}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def catch_up(es: Elasticsearch, old: str, new: str, since: datetime) -> int:

@@ -7,9 +7,12 @@ different tracking parameters are one article), else of the normalized text cont
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import unicodedata
 from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit, urlunsplit
+
+from tld import get_tld
 
 ID_HEX_CHARS = 32
 
@@ -75,6 +78,50 @@ def site_of(url: str | None) -> str | None:
     if not host:
         return None
     return host.removeprefix("www.")
+
+
+def site_domains(host: str | None) -> list[str]:
+    """The domains ``search --site`` finds a host under: the host and each parent domain
+    down to the registrable one (``sport.nrk.no`` -> sport.nrk.no, nrk.no; ``www.bbc.co.uk``
+    -> www.bbc.co.uk, bbc.co.uk), never a public suffix such as ``no`` or ``co.uk``.
+
+    The registrable domain comes from the Public Suffix List that the ``tld`` package ships
+    (read offline; its private section too, so ``someone.github.io`` is not under
+    ``github.io``). A host the list does not know (localhost, a private TLD) keeps every
+    parent of two labels or more; an IP address is only itself; a public suffix, nothing.
+    """
+    name = (host or "").strip().rstrip(".").lower()
+    if not name:
+        return []
+    try:
+        ipaddress.ip_address(name)
+        return [name]
+    except ValueError:
+        pass
+    labels = name.split(".")
+    found = get_tld(name, fix_protocol=True, as_object=True, fail_silently=True)
+    if found is None:
+        registrable = min(2, len(labels))
+    elif name == found.tld:  # type: ignore[union-attr]
+        return []
+    else:
+        registrable = len(str(found.fld).split("."))  # type: ignore[union-attr]
+    return [".".join(labels[i:]) for i in range(len(labels) - registrable + 1)]
+
+
+def article_site_domains(url: str | None, source: str | None, summary_only: bool) -> list[str]:
+    """The domains an indexed article is found under by ``search --site``: its page's host's
+    (site_domains), but a feed summary's are its feed's (none when the feed is not on the
+    web): the text is the feed's, and a feed must not place text under a site it links to
+    (producers/links.py; the search's URL match leaves summaries out for the same reason)."""
+    try:
+        if summary_only:
+            feed = urlsplit(source) if source else None
+            web = feed is not None and feed.scheme in ("http", "https")
+            return site_domains(feed.hostname) if feed is not None and web else []
+        return site_domains(urlsplit(url).hostname if url else None)
+    except ValueError:  # a malformed URL (a bad IPv6 literal) has no host to go by
+        return []
 
 
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")

@@ -104,3 +104,35 @@ def test_the_catch_up_copies_what_was_written_during_the_copy(
     assert es.get(index=new, id="reindex-late")["found"]
     assert es.get(index=new, id="reindex-1")["_source"]["story_id"] == "s-harbour"
     assert "updated_at" in es.get(index=new, id="reindex-late")["_source"]
+
+
+def test_reindex_gives_documents_indexed_before_site_domains_their_domains(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """A document indexed before the index had site_domains is found by `search --site` only
+    by its exact host; the maintenance reindex writes the field, so its parent domain finds
+    it too after the copy."""
+    from newsflow.search import SearchFilters, search
+
+    ensure_index(es, settings.index)
+    text = "The harbour board met on Monday and approved the terminal."
+    raw = RawArticle(
+        id="reindex-old",
+        source="test://reindex/old",
+        url="https://sport.example.org/2026/11/old",
+        content_type=ContentType.TEXT,
+        body=text.encode(),
+    )
+    old = build_article(raw, Extracted(paragraphs=[text], extractor="t"), Tags())
+    es.index(index=settings.index.alias, id=old.id, document=old.model_dump(mode="json"))
+    es.indices.refresh(index=settings.index.alias)
+
+    def found(site: str) -> list[str]:
+        return [h.id for h in search(es, settings, "harbour", SearchFilters(site=site)).hits]
+
+    assert found("sport.example.org") == ["reindex-old"]
+    assert found("example.org") == []
+    reindex(es, settings)
+    stored = es.get(index=settings.index.alias, id="reindex-old")["_source"]
+    assert stored["site_domains"] == ["sport.example.org", "example.org"]
+    assert found("example.org") == ["reindex-old"]

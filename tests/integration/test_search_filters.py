@@ -252,3 +252,52 @@ def test_what_a_user_types_wrong_is_refused_in_one_line_or_read_as_meant(
         refused = newsflow_cli.run(["search", *query], env)
         assert refused.returncode == 2, (args, refused.stdout)
         assert says in " ".join(refused.stderr.split()), (args, refused.stderr)
+
+
+def test_a_site_finds_its_subdomains_and_what_was_indexed_before(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """`--site nrk.no` missed every page on sport.nrk.no: the site matched the page's own
+    host only. The index sink now writes the host and its parent domains (site_domains)."""
+    ensure_index(es, settings.index)
+    sport = _article("sport", "https://sport.nrk.no/fotball/a-1", Tags(language="no"), None)
+    www = _article("www", "https://www.nrk.no/norge/a-2", Tags(language="no"), None)
+    bbc = _article("bbc", "https://www.bbc.co.uk/news/a-3", Tags(language="en"), None)
+    index_articles(es, settings, [sport, www, bbc])
+    # Indexed before the field existed (no site_domains): still found by its exact host.
+    old = _article("old", "https://old.nrk.no/arkiv/a-4", Tags(language="no"), None)
+    es.index(index=settings.index.alias, id=old.id, document=old.model_dump(mode="json"))
+    es.indices.refresh(index=settings.index.alias)
+    stored = es.get(index=settings.index.alias, id="sport")["_source"]
+    assert stored["site_domains"] == ["sport.nrk.no", "nrk.no"]
+
+    assert _ids(es, settings, site="nrk.no") == ["sport", "www"]
+    assert _ids(es, settings, site="www.nrk.no") == ["sport", "www"]
+    assert _ids(es, settings, site="https://nrk.no/") == ["sport", "www"]
+    assert _ids(es, settings, site="sport.nrk.no") == ["sport"]
+    assert _ids(es, settings, site="SPORT.nrk.no:443") == ["sport"]
+    assert _ids(es, settings, site="old.nrk.no") == ["old"]
+    assert _ids(es, settings, site="bbc.co.uk") == ["bbc"]
+    # A public suffix is no site: co.uk finds nothing rather than every British site.
+    assert _ids(es, settings, site="co.uk") == []
+    assert _ids(es, settings, site="no") == []
+
+
+def test_a_feed_summary_is_under_its_feeds_domains(es: Elasticsearch, settings: Settings) -> None:
+    """A summary is found under the domains of the feed it came from, never of its link."""
+    ensure_index(es, settings.index)
+    raw = RawArticle(
+        id="summary",
+        source="https://feeds.nrk.no/toppsaker.rss",
+        url="https://www.reuters.com/world/fake-story/",
+        content_type=ContentType.HTML,
+        body=b"x",
+        metadata={"site": "NRK", "summary_only": "true"},
+    )
+    extracted = Extracted(
+        paragraphs=["The harbour board approved the new container terminal on Monday."],
+        extractor="test",
+    )
+    index_articles(es, settings, [build_article(raw, extracted, Tags(language="en"))])
+    assert _ids(es, settings, site="nrk.no") == ["summary"]
+    assert _ids(es, settings, site="reuters.com") == []

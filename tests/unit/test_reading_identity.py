@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from newsflow.reading.identity import article_id, canonical_url, normalize_content, url_from_html
+from newsflow.reading.identity import (
+    article_id,
+    article_site_domains,
+    canonical_url,
+    normalize_content,
+    site_domains,
+    url_from_html,
+)
 
 
 @pytest.mark.parametrize(
@@ -119,3 +126,47 @@ def test_url_from_html_uses_og_url_and_ignores_relative_or_body_links() -> None:
     in_body = '<head></head><body><link rel="canonical" href="https://example.com/x">'
     assert url_from_html(in_body) is None
     assert url_from_html(b"no html at all") is None
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("sport.nrk.no", ["sport.nrk.no", "nrk.no"]),
+        ("www.nrk.no", ["www.nrk.no", "nrk.no"]),
+        ("nrk.no", ["nrk.no"]),
+        ("NRK.no.", ["nrk.no"]),
+        # The registrable domain by the Public Suffix List: never co.uk, never a bare TLD.
+        ("news.www.bbc.co.uk", ["news.www.bbc.co.uk", "www.bbc.co.uk", "bbc.co.uk"]),
+        ("co.uk", []),
+        ("no", []),
+        # A private suffix: one person's pages are not under everyone's.
+        ("someone.github.io", ["someone.github.io"]),
+        # Hosts the list does not know: every parent of two labels or more.
+        ("a.b.loopback.test", ["a.b.loopback.test", "b.loopback.test", "loopback.test"]),
+        ("localhost", ["localhost"]),
+        ("127.0.0.1", ["127.0.0.1"]),
+        ("::1", ["::1"]),
+        ("", []),
+        (None, []),
+    ],
+)
+def test_site_domains_are_the_host_and_its_parents_down_to_the_registrable_one(
+    host: str | None, expected: list[str]
+) -> None:
+    assert site_domains(host) == expected
+
+
+def test_a_summary_is_under_its_feeds_domains_never_its_links() -> None:
+    link, feed = "https://www.reuters.com/world/x/", "https://feeds.example.org/rss"
+    assert article_site_domains(link, feed, summary_only=False) == [
+        "www.reuters.com",
+        "reuters.com",
+    ]
+    assert article_site_domains(link, feed, summary_only=True) == [
+        "feeds.example.org",
+        "example.org",
+    ]
+    # A feed read from a file has no host: the summary is found by its site's name only.
+    assert article_site_domains(link, "feeds/world.xml", summary_only=True) == []
+    assert article_site_domains(None, None, summary_only=False) == []
+    assert article_site_domains("http://[::1/x", None, summary_only=False) == []
