@@ -121,14 +121,14 @@ async def _poll_sitemap_index(
         seen.add(child)
         read += 1
         try:
-            body, got, _, _ = await _document(
+            body, got, _, final = await _document(
                 client, child, spec, state.validators.get(child), max_bytes
             )
             validators[child] = got
             if body is None:
                 unchanged = True
                 continue
-            sitemap = parse_sitemap(body, max_bytes)
+            sitemap = parse_sitemap(body, max_bytes, base=final)
         except (FetchError, SourceError) as exc:
             log.warning("%s: child sitemap skipped: %s", spec.url, exc)
             failures.append((child, exc))
@@ -168,7 +168,7 @@ async def poll_one(
         listing_extra: dict[str, str] = {}
         skipped: list[str] = []
         if looks_like_sitemap(body):
-            sitemap = parse_sitemap(body, max_bytes)
+            sitemap = parse_sitemap(body, max_bytes, base=final)
             entries = sitemap.entries
             if sitemap.children:
                 entries, unchanged, skipped = await _poll_sitemap_index(

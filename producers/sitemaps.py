@@ -16,6 +16,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 from defusedxml import ElementTree
 
@@ -73,8 +74,19 @@ def _text(element: Any, name: str, namespace: str = _SITEMAP_NS) -> str:
     return (found.text or "").strip() if found is not None else ""
 
 
-def _news_entry(url: Any) -> FeedEntry | None:
-    loc = _text(url, "loc")
+def _loc(element: Any, base: str | None) -> str:
+    """An element's ``<loc>``, a relative one resolved against the sitemap's own URL.
+
+    The protocol wants absolute URLs, but CMS plugins write ``/news/x.html``, and search
+    engines read it against the sitemap's URL; dropped, such a sitemap's news went missing
+    without a word.
+    """
+    loc = _text(element, "loc")
+    return urljoin(base, loc) if loc and base else loc
+
+
+def _news_entry(url: Any, base: str | None) -> FeedEntry | None:
+    loc = _loc(url, base)
     if not loc:
         return None
     lastmod = _text(url, "lastmod")
@@ -106,9 +118,10 @@ def _news_entry(url: Any) -> FeedEntry | None:
     )
 
 
-def parse_sitemap(data: bytes, max_bytes: int) -> Sitemap:
+def parse_sitemap(data: bytes, max_bytes: int, base: str | None = None) -> Sitemap:
     """The entries or children of a sitemap document; SourceError(invalid-feed) if it is not
-    one (or holds a DTD or entities)."""
+    one (or holds a DTD or entities). ``base``: the URL the document was read from, which a
+    relative ``<loc>`` is resolved against (without it, such a loc is kept as written)."""
     try:
         xml = gunzip(data, max_bytes)
         # Blank lines before the XML declaration (a CMS template's stray newline) are a
@@ -124,13 +137,13 @@ def parse_sitemap(data: bytes, max_bytes: int) -> Sitemap:
     if kind == "sitemapindex":
         for child in root:
             if _local(child.tag) == "sitemap":
-                loc = _text(child, "loc")
+                loc = _loc(child, base)
                 if loc:
                     sitemap.children.append(ChildSitemap(loc, _text(child, "lastmod")))
     elif kind == "urlset":
         for url in root:
             if _local(url.tag) == "url":
-                entry = _news_entry(url)
+                entry = _news_entry(url, base)
                 if entry is not None:
                     sitemap.entries.append(entry)
     else:

@@ -1,5 +1,5 @@
 """The poller against feeds and sitemaps served on loopback: index children that fail,
-nested indexes, their order, documents gzipped as files."""
+nested indexes, their order, relative locs, documents gzipped as files."""
 
 from __future__ import annotations
 
@@ -197,3 +197,19 @@ def test_html_titles_of_a_feed_become_plain_text(site: Site) -> None:
     assert rss_poll.title == "Harbour & Sea"
     assert [f.entry.title for f in atom_poll.fresh] == ["Caf\u00e9 open"]
     assert atom_poll.title == "Docks & Co"
+
+
+def test_a_relative_loc_is_read_against_its_sitemaps_url(site: Site) -> None:
+    """``<loc>/news/x.html</loc>`` (a CMS plugin's) was dropped without a word."""
+    serve(
+        site,
+        "/sitemaps/news.xml",
+        news_sitemap([Item("/news/relative", "Relative", ""), Item("rel/child", "Child", "")]),
+    )
+    serve(site, "/index.xml", index(("/sitemaps/news.xml", "")))
+    result = poll(site, "/index.xml")
+    assert result.polled.error is None
+    assert [f.url for f in result.fresh] == [
+        site.url("/news/relative"),
+        site.url("/sitemaps/rel/child"),
+    ]
