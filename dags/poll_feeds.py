@@ -57,6 +57,7 @@ def poll_feeds() -> None:
             "summaries": summary.summaries,
             "failed": [f"{feed}: {error}" for feed, error in summary.failed],
             "skipped_children": [f"{feed}: {child}" for feed, child in summary.skipped_children],
+            "children_left": [f"{feed}: {n}" for feed, n in summary.children_left],
         }
 
     poll.expand(group=feed_groups())

@@ -40,14 +40,15 @@ from newsflow.web.robots import RobotsCache
 from producers.feeds import FeedSpec, host_by_host
 from producers.links import link_for, summary_article
 from producers.schedule import Fresh, Polled, after_poll, fresh_entries, is_due
-from producers.sitemaps import ChildSitemap, looks_like_sitemap, newest_first, parse_sitemap
+from producers.sitemaps import ChildSitemap, looks_like_sitemap, parse_sitemap, reading_order
 from producers.sources.feed import FeedEntry, parse_feed
 from schemas.crawl import FeedState, Link, Validators
 from schemas.failures import FetchError, SourceError
 
 log = logging.getLogger(__name__)
 
-#: Child sitemaps read per sitemap index and poll, newest first (by the index's lastmod).
+#: Child sitemaps read per sitemap index and poll (in sitemaps.reading_order: the changed and
+#: never read first, then the one read longest ago; the next poll goes on from there).
 MAX_CHILD_SITEMAPS = 20
 #: Entries a sitemap index's state remembers at most.
 MAX_LISTING = 50_000
@@ -63,6 +64,8 @@ class FeedPoll:
     title: str | None = None
     #: The child sitemaps of an index that failed this poll, each as "URL ... why".
     skipped: list[str] = field(default_factory=list)
+    #: Child sitemaps past this poll's MAX_CHILD_SITEMAPS, left for the next polls.
+    left: int = 0
 
 
 @dataclass
@@ -78,6 +81,8 @@ class PollSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)
     #: (feed, "child URL ... why") for each child sitemap an index that was read skipped.
     skipped_children: list[tuple[str, str]] = field(default_factory=list)
+    #: (feed, how many) for each index with more child sitemaps than a poll reads.
+    children_left: list[tuple[str, int]] = field(default_factory=list)
     new_by_feed: dict[str, int] = field(default_factory=dict)
 
 
@@ -90,41 +95,58 @@ async def _document(
     return (None if page.not_modified else page.body), page.validators, page.content_type, page.url
 
 
+@dataclass
+class _IndexRead:
+    """What the children of a sitemap index gave in one poll."""
+
+    entries: list[FeedEntry]
+    #: Whether a child was left unread (unchanged, failing, or past the cap): the entries it
+    #: listed last time are still remembered, not new when it is read again.
+    unchanged: bool
+    #: The children that failed, each as "URL: why", for the pass's summary.
+    skipped: list[str]
+    #: Children past the cap, for the next polls.
+    left: int
+    #: Per child document: its validators, the one read longest ago first (reading_order's
+    #: rotation; the index's own are the caller's).
+    validators: dict[str, Validators]
+
+
 async def _poll_sitemap_index(
     client: WebClient,
     spec: FeedSpec,
     state: FeedState,
     children: list[ChildSitemap],
-    validators: dict[str, Validators],
     max_bytes: int,
-) -> tuple[list[FeedEntry], bool, list[str]]:
-    """The entries of an index's changed children, whether any child was left unread
-    (unchanged, or failing: the entries it listed last time are still remembered), and the
-    children that failed ("URL: why"), for the pass's summary.
+) -> _IndexRead:
+    """Reads an index's children, at most ``MAX_CHILD_SITEMAPS`` documents a poll, in
+    reading_order; the next poll starts with those this one left.
 
     A child may itself be an index (a site's index of yearly indexes): it is read the same
     way, breadth first, each sitemap once (an index listing itself or an ancestor is no
-    loop), at most ``MAX_CHILD_SITEMAPS`` documents in all. A child that fails is logged and
-    skipped, not the whole index: a site's index often lists a dead or broken sitemap
-    beside the live ones. Only when every child fails is the poll a failure.
+    loop). A child that fails is logged and skipped, not the whole index: a site's index
+    often lists a dead or broken sitemap beside the live ones. Only when every child fails
+    is the poll a failure. A relative ``<loc>`` is read against its sitemap's final URL.
     """
+    read_before = list(state.validators)
     entries: list[FeedEntry] = []
     unchanged = False
     seen = {spec.url}
-    queue = deque(newest_first(children))
-    read = 0
+    listed: set[str] = set()
+    read: dict[str, Validators] = {}
+    queue = deque(reading_order(children, read_before, state.last_polled_at))
+    listed.update(c.url for c in children)
     failures: list[tuple[str, FetchError | SourceError]] = []
-    while queue and read < MAX_CHILD_SITEMAPS:
+    while queue and len(read) < MAX_CHILD_SITEMAPS:
         child = queue.popleft().url
         if child in seen:
             continue
         seen.add(child)
-        read += 1
         try:
             body, got, _, final = await _document(
                 client, child, spec, state.validators.get(child), max_bytes
             )
-            validators[child] = got
+            read[child] = got
             if body is None:
                 unchanged = True
                 continue
@@ -132,21 +154,26 @@ async def _poll_sitemap_index(
         except (FetchError, SourceError) as exc:
             log.warning("%s: child sitemap skipped: %s", spec.url, exc)
             failures.append((child, exc))
+            # Tried: it waits its turn behind the others, not first in line for good.
+            read[child] = state.validators.get(child) or Validators()
             unchanged = True  # what it listed before is not new when it comes back
             continue
         entries.extend(sitemap.entries)
-        queue.extend(newest_first(sitemap.children))
-    if failures and len(failures) == read:
+        listed.update(c.url for c in sitemap.children)
+        queue.extend(reading_order(sitemap.children, read_before, state.last_polled_at))
+    if failures and len(failures) == len(read):
         raise failures[0][1]
+    left = len({c.url for c in queue} - seen)
+    if left:
+        log.info("%s: %d child sitemap(s) left for the next polls", spec.url, left)
+        unchanged = True
+    # Those not read this poll keep their place (and validators), ahead of those read now.
+    kept = {u: v for u, v in state.validators.items() if u in listed and u not in read}
     # A FetchError's message starts with the URL already; a parse error's does not.
-    return (
-        entries,
-        unchanged,
-        [
-            str(exc) if exc.message.startswith(child) else f"{child}: {exc}"
-            for child, exc in failures
-        ],
-    )
+    skipped = [
+        str(exc) if exc.message.startswith(child) else f"{child}: {exc}" for child, exc in failures
+    ]
+    return _IndexRead(entries, unchanged, skipped, left, {**kept, **read})
 
 
 async def poll_one(
@@ -158,7 +185,7 @@ async def poll_one(
         body, got, content_type, final = await _document(
             client, spec.url, spec, state.validators.get(spec.url), max_bytes
         )
-        validators = {spec.url: got}
+        validators: dict[str, Validators] = {spec.url: got}
         if body is None:
             return FeedPoll(spec, Polled(status=304, validators={**state.validators, **validators}))
         # A document gzipped as a file (feed.xml.gz, sitemap.xml.gz), not by Content-Encoding:
@@ -167,15 +194,20 @@ async def poll_one(
         title: str | None = None
         listing_extra: dict[str, str] = {}
         skipped: list[str] = []
+        left = 0
         if looks_like_sitemap(body):
             sitemap = parse_sitemap(body, max_bytes, base=final)
             entries = sitemap.entries
             if sitemap.children:
-                entries, unchanged, skipped = await _poll_sitemap_index(
-                    client, spec, state, sitemap.children, validators, max_bytes
-                )
-                if unchanged:
-                    listing_extra = state.seen  # the unchanged children still list these
+                index = await _poll_sitemap_index(client, spec, state, sitemap.children, max_bytes)
+                entries, skipped, left = index.entries, index.skipped, index.left
+                validators.update(index.validators)
+                if left:
+                    # Asked without validators next time: an unchanged index answering 304
+                    # would stop the rotation until the site changed it.
+                    validators[spec.url] = Validators()
+                if index.unchanged:
+                    listing_extra = state.seen  # the unread children still list these
         else:
             headers = {"content-location": final}
             if content_type:
@@ -186,7 +218,7 @@ async def poll_one(
         merged = {**listing, **{k: v for k, v in listing_extra.items() if k not in listing}}
         merged = dict(list(merged.items())[:MAX_LISTING])
         polled = Polled(status=200, new=len(fresh), validators=validators, listing=merged)
-        return FeedPoll(spec, polled, fresh, title, skipped)
+        return FeedPoll(spec, polled, fresh, title, skipped, left)
     except (FetchError, SourceError) as exc:
         log.warning("%s: %s", spec.url, exc)
         return FeedPoll(spec, Polled(status=None, error=str(exc)))
@@ -242,6 +274,8 @@ def _record(
     if result.polled.status == 304:
         summary.not_modified += 1
     summary.skipped_children.extend((result.spec.url, child) for child in result.skipped)
+    if result.left:
+        summary.children_left.append((result.spec.url, result.left))
     if result.polled.error:
         summary.failed.append((result.spec.url, result.polled.error))
     elif not _publish(settings, producer, result, summary):

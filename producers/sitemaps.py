@@ -13,6 +13,7 @@ fetches the documents and hands their bytes in.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -162,12 +163,31 @@ def _lastmod_key(child: ChildSitemap) -> float:
     return when.timestamp()
 
 
-def newest_first(children: list[ChildSitemap]) -> list[ChildSitemap]:
-    """An index's children, the most recently changed first; those without a date after.
+def reading_order(
+    children: list[ChildSitemap], read_before: Sequence[str], last_poll: datetime | None
+) -> list[ChildSitemap]:
+    """An index's children in the order a poll reads them (it reads a bounded number).
 
-    The poller reads a bounded number of children, and many indexes list theirs oldest
-    first (post-sitemap1.xml … post-sitemap40.xml): read in index order, the child that
-    holds today's articles would never be reached. The sort is stable, so children the
-    index does not date keep its order.
+    First those the index dates after the last poll (changed since: today's articles),
+    newest first; then those not read before, newest first (many indexes list theirs oldest
+    first, post-sitemap1.xml … post-sitemap40.xml: read in index order, the child that holds
+    today's articles would never be reached); then the rest, the one read longest ago
+    first. ``read_before``: the children read in earlier polls, the one read longest ago
+    first. Read newest first alone, an index of more children than a poll reads, undated (or
+    dated alike), had the same ones read on every poll and the others never: now each poll
+    goes on where the last one stopped. Among equals the index's order holds (the sort is
+    stable).
     """
-    return sorted(children, key=_lastmod_key, reverse=True)
+    rank = {url: n for n, url in enumerate(read_before)}
+    since = last_poll.timestamp() if last_poll is not None else float("inf")
+
+    def key(child: ChildSitemap) -> tuple[int, float, int]:
+        when = _lastmod_key(child)
+        if when > since:
+            # A CMS that dates every child "now" leaves them all here: they still rotate.
+            return (0, -when, rank.get(child.url, -1))
+        if child.url not in rank:
+            return (1, -when, 0)
+        return (2, 0.0, rank[child.url])
+
+    return sorted(children, key=key)

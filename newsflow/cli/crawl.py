@@ -166,7 +166,7 @@ def feeds_import(
 
 
 def _report(summary: object) -> None:
-    from producers.poller import PollSummary
+    from producers.poller import MAX_CHILD_SITEMAPS, PollSummary
 
     assert isinstance(summary, PollSummary)
     console.print(
@@ -178,6 +178,12 @@ def _report(summary: object) -> None:
             if summary.skipped_children
             else ""
         )
+        + (
+            f", {sum(n for _, n in summary.children_left)} child sitemap(s) left for the next"
+            " poll(s)"
+            if summary.children_left
+            else ""
+        )
     )
     for feed, error in summary.failed:
         # One line per feed, whatever the error text holds (an XML parser's message may not).
@@ -187,6 +193,14 @@ def _report(summary: object) -> None:
     for feed, child in summary.skipped_children:
         console.print(
             f"  - {escape(feed)}: child sitemap skipped: {escape(one_line(child))}",
+            highlight=False,
+        )
+    # An index of more children than a poll reads: the rest are read by the next polls,
+    # the ones read longest ago first.
+    for feed, left in summary.children_left:
+        console.print(
+            f"  - {escape(feed)}: {left} child sitemap(s) past this poll's"
+            f" {MAX_CHILD_SITEMAPS}, read by the next polls",
             highlight=False,
         )
 

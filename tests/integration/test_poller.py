@@ -1,5 +1,5 @@
 """The poller against feeds on loopback and the real Kafka: when each feed's links and state
-are published, and what `newsflow crawl` says about an index's dead children."""
+are published, and what `newsflow crawl` says about an index's dead and unread children."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from newsflow_cli import child_env, output, run
 from newsflow.kafka.clients import make_consumer
 from newsflow.settings import Settings
 from producers.feeds import FeedSpec
-from producers.poller import PollSummary, poll_feeds, read_states
+from producers.poller import MAX_CHILD_SITEMAPS, PollSummary, poll_feeds, read_states
 from schemas import Link
 
 pytestmark = pytest.mark.integration
@@ -39,6 +39,21 @@ def loopback(settings: Settings, read_timeout: float = 5.0) -> Settings:
 def feed(site: Site, name: str, count: int) -> bytes:
     items = [Item(site.url(f"/{name}/{n}.html"), f"{name} {n}", "x") for n in range(count)]
     return rss(name, items)
+
+
+def read_links(settings: Settings, count: int) -> list[Link]:
+    """The first ``count`` links on the links topic (waiting for them up to a minute)."""
+    consumer = make_consumer(settings, None, consumer_timeout_ms=1000)
+    consumer.subscribe([settings.topics.links])
+    links: list[Link] = []
+    deadline = time.monotonic() + 60
+    try:
+        while len(links) < count:
+            assert time.monotonic() < deadline, f"only {len(links)} of {count} links came"
+            links += [Link.model_validate_json(r.value) for r in consumer]
+    finally:
+        consumer.close()
+    return links
 
 
 def test_a_feed_is_published_as_soon_as_it_is_polled_not_after_the_slowest(
@@ -113,6 +128,40 @@ def test_crawl_says_which_child_sitemaps_it_skipped(
     [line] = [x for x in text.splitlines() if x.startswith("  - ")]
     assert line.startswith(f"  - {site.url('/index.xml')}: child sitemap skipped:"), text
     assert f"not_found: {site.url('/gone.xml')}: HTTP 404" in line, text
+
+
+def test_crawl_says_how_many_child_sitemaps_it_left_and_the_next_poll_reads_them(
+    stack: Any, settings: Settings, site: Site
+) -> None:
+    """An index of more children than a poll reads: the ones past the cap were never read
+    and never reported. `newsflow crawl` now says how many it left, and the next poll of
+    the same index reads those first."""
+    settings = loopback(settings)
+    count = MAX_CHILD_SITEMAPS + 3
+    entries = []
+    for n in range(1, count + 1):
+        body = news_sitemap([Item(site.url(f"/news/{n}.html"), f"N{n}", "")])
+        site.routes[f"/s{n}.xml"] = lambda handler, body=body: Response(200, body, XML)
+        entries.append(f"<sitemap><loc>{site.url(f'/s{n}.xml')}</loc></sitemap>")
+    index = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"{''.join(entries)}</sitemapindex>"
+    ).encode()
+    site.routes["/index.xml"] = lambda handler: Response(200, index, XML)
+    result = run(["crawl", "--once", "--no-fetch", site.url("/index.xml")], child_env(settings))
+    text = output(result)
+    assert result.returncode == 0, text
+    assert "3 child sitemap(s) left for the next poll(s)" in text, text
+    assert f"  - {site.url('/index.xml')}: 3 child sitemap(s) past this poll's 20" in text, text
+
+    summary = poll_feeds(settings, [FeedSpec(url=site.url("/index.xml"))], force=True)
+    assert summary.failed == [] and summary.links == 3
+    assert summary.children_left == [(site.url("/index.xml"), 3)]
+    links = read_links(settings, 3)
+    assert sorted(link.url for link in links) == sorted(
+        site.url(f"/news/{n}.html") for n in range(21, 24)
+    )
 
 
 def test_more_feeds_than_connections_all_get_polled(stack: Any, settings: Settings) -> None:

@@ -1,5 +1,5 @@
 """The poller against feeds and sitemaps served on loopback: index children that fail,
-nested indexes, their order, relative locs, documents gzipped as files."""
+nested indexes, their order and rotation, relative locs, documents gzipped as files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import gzip
 from datetime import UTC, datetime
 
-from crawl_site import Item, Response, Site, html_page, news_sitemap, rss
+from crawl_site import Item, Response, Site, conditional, html_page, news_sitemap, rss
 
 from newsflow.settings import CrawlSettings, Limits
 from newsflow.web.addresses import origin_of
@@ -15,6 +15,7 @@ from newsflow.web.client import PAGE_ACCEPT, Want, WebClient
 from producers.feeds import FeedSpec
 from producers.poller import MAX_CHILD_SITEMAPS, FeedPoll, poll_one
 from producers.schedule import after_poll
+from producers.sitemaps import ChildSitemap, reading_order
 from schemas.crawl import FeedState
 
 XML = {"Content-Type": "application/xml"}
@@ -197,6 +198,60 @@ def test_html_titles_of_a_feed_become_plain_text(site: Site) -> None:
     assert rss_poll.title == "Harbour & Sea"
     assert [f.entry.title for f in atom_poll.fresh] == ["Caf\u00e9 open"]
     assert atom_poll.title == "Docks & Co"
+
+
+def test_children_past_the_cap_are_read_by_the_next_polls(site: Site) -> None:
+    """An index of more undated children than a poll reads had the same 20 read on every
+    poll and the others never, unreported; now each poll goes on where the last one stopped,
+    says how many it left, and does so even while the index itself is unchanged (304)."""
+    count = MAX_CHILD_SITEMAPS + 5
+    children = []
+    for n in range(1, count + 1):
+        path = f"/sitemap{n}.xml"
+        serve(site, path, urlset(site, f"/news/{n}"))
+        children.append((site.url(path), ""))
+    listing = index(*children)
+    site.routes["/index.xml"] = conditional(lambda: listing, lambda: 1, "application/xml")
+
+    first = poll(site, "/index.xml")
+    assert {f.url for f in first.fresh} == {site.url(f"/news/{n}") for n in range(1, 21)}
+    assert first.left == 5
+    state = after_poll(None, first.spec, first.polled, NOW, CRAWL)
+    before = len(site.requests())
+    second = poll(site, "/index.xml", state)
+    # The five never read first, then the five read longest ago (nothing new in those).
+    assert [f.url for f in second.fresh] == [site.url(f"/news/{n}") for n in range(21, 26)]
+    read = [r.path for r in site.requests()[before:] if r.path.startswith("/sitemap")]
+    assert read[:5] == [f"/sitemap{n}.xml" for n in range(21, 26)]
+    assert read[5:10] == [f"/sitemap{n}.xml" for n in range(1, 6)]
+    assert second.left == 5
+    index_request = next(r for r in site.requests()[before:] if r.path == "/index.xml")
+    assert "if-none-match" not in index_request.headers
+    state = after_poll(state, second.spec, second.polled, NOW, CRAWL)
+    # Entries of the children this poll did not read are remembered, not new again.
+    third = poll(site, "/index.xml", state)
+    assert third.polled.error is None and third.fresh == []
+
+
+def test_reading_order_puts_changed_then_unread_then_least_recently_read_first() -> None:
+    last_poll = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    old = "2026-11-01T00:00:00+00:00"
+    children = [
+        ChildSitemap("a", old),
+        ChildSitemap("b", "2026-11-20"),
+        ChildSitemap("c", ""),
+        ChildSitemap("d", "2026-12-02T08:00:00+00:00"),  # changed since the last poll
+        ChildSitemap("e", old),
+        ChildSitemap("f", "2026-11-30"),
+    ]
+    order = reading_order(children, ["x", "e", "a", "d"], last_poll)
+    assert [c.url for c in order] == ["d", "f", "b", "c", "e", "a"]
+    # First poll: newest first, undated last in the index's order.
+    assert [c.url for c in reading_order(children, [], None)] == ["d", "f", "b", "a", "e", "c"]
+    # An index that dates every child "now" still rotates them.
+    now = "2026-12-02T09:00:00+00:00"
+    stamped = [ChildSitemap(u, now) for u in ("p", "q", "r")]
+    assert [c.url for c in reading_order(stamped, ["q", "p"], last_poll)] == ["r", "q", "p"]
 
 
 def test_a_relative_loc_is_read_against_its_sitemaps_url(site: Site) -> None:
