@@ -20,10 +20,12 @@ small JSON health file (``NEWSFLOW_HEALTH_FILE``) that docker compose's healthch
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -255,10 +257,8 @@ class Liveness:
             assigned=self._assigned,
             lag=self._lag,
         )
-        tmp = self.health_file.with_name(self.health_file.name + ".tmp")
         try:
-            tmp.write_text(report.to_json())
-            tmp.replace(self.health_file)
+            write_health(self.health_file, report)
         except OSError as exc:
             log.debug("%s: could not write %s: %s", self.name, self.health_file, exc)
 
@@ -295,6 +295,30 @@ class Liveness:
                 sys.stderr.flush()
                 self._exit_process(EXIT_STALLED)
                 return
+
+
+def write_health(path: Path, report: HealthReport) -> None:
+    """Replaces ``path`` with ``report`` at once, never writing through a link planted there.
+
+    The health file often lives in a shared directory (/tmp). A fixed temporary name
+    ("health.json.tmp") written with an ordinary open let another user plant a symbolic link
+    under that name and have the worker overwrite any file it may write. The temporary file
+    is made by mkstemp (a random name, O_CREAT | O_EXCL: an existing name, a link included,
+    is never opened) in the file's own directory, and renamed over ``path``: a rename
+    replaces a link at ``path`` itself, never what it points to.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            # Not a secret (name, pid, lag): readable, as before, by a healthcheck or a
+            # `newsflow status` run as another user.
+            os.fchmod(fh.fileno(), 0o644)
+            fh.write(report.to_json())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def read_health(path: Path) -> HealthReport:

@@ -321,3 +321,26 @@ def test_metrics_are_served_on_loopback_unless_told_otherwise() -> None:
     everywhere = _free_port()
     WorkerMetrics("clean").serve(everywhere, "0.0.0.0")
     assert _answers("127.0.0.2", everywhere)
+
+
+def test_the_health_file_is_never_written_through_a_planted_link(tmp_path: Path) -> None:
+    """In a shared directory another user may plant links where the worker writes."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    health = shared / "health.json"
+    # The temporary name the worker used to write, and the health file's own name.
+    (shared / "health.json.tmp").symlink_to(victim)
+    health.symlink_to(victim)
+    live = Liveness("clean", health_file=health)
+    live.judge(["raw[0]"], lag=0)
+    assert victim.read_text() == "precious"
+    assert not health.is_symlink()
+    report = read_health(health)
+    assert report.live and report.name == "clean" and report.pid == os.getpid()
+    assert health.stat().st_mode & 0o777 == 0o644
+    live.judge(["raw[0]"], lag=3)  # rewritten in place, leaving no temporary file behind
+    assert read_health(health).lag == 3
+    assert sorted(p.name for p in shared.iterdir()) == ["health.json", "health.json.tmp"]
+    assert victim.read_text() == "precious"
