@@ -17,8 +17,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, SecretStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    SecretStr,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from newsflow.redaction import redact_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +46,28 @@ def _group(prefix: str) -> SettingsConfigDict:
     )
 
 
+class _Group(BaseSettings):
+    """One group of settings: shown (repr, str, model_dump) with no URL's password.
+
+    A password may come inside a URL (``NEWSFLOW_ES_URL=http://elastic:pw@es:9200``), a
+    plain ``str`` where ``SecretStr`` fields hide theirs. A settings object in an exception,
+    a debugger or a log line (an Airflow task's log has no redactor) showed it. Code that
+    connects reads the attribute (``settings.es.url``) or ``Settings.to_env()``, which keep
+    the real value; every way of showing the object masks it, as ``SecretStr`` does.
+    """
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if isinstance(value, str) else value
+
+    @model_serializer(mode="wrap")
+    def _without_url_passwords(self, handler: SerializerFunctionWrapHandler) -> Any:
+        shown = handler(self)
+        if not isinstance(shown, dict):
+            return shown
+        return {k: redact_url(v) if isinstance(v, str) else v for k, v in shown.items()}
+
+
 def _check_http_url(value: str) -> str:
     """An http(s) URL with a host (and a numeric port, if it names one)."""
     try:
@@ -51,7 +82,7 @@ def _check_http_url(value: str) -> str:
     return value
 
 
-class KafkaSettings(BaseSettings):
+class KafkaSettings(_Group):
     """How to reach the Kafka cluster (``NEWSFLOW_KAFKA_*``)."""
 
     model_config = _group("NEWSFLOW_KAFKA_")
@@ -90,7 +121,7 @@ TOPIC_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
 TopicName = Annotated[str, Field(pattern=TOPIC_NAME_PATTERN)]
 
 
-class TopicSettings(BaseSettings):
+class TopicSettings(_Group):
     """The pipeline's topics and how they are created (``NEWSFLOW_TOPIC_*``)."""
 
     model_config = _group("NEWSFLOW_TOPIC_")
@@ -107,7 +138,7 @@ class TopicSettings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1)
 
 
-class ConsumerGroups(BaseSettings):
+class ConsumerGroups(_Group):
     """The consumer group of each worker kind (``NEWSFLOW_CONSUMER_GROUP_*``)."""
 
     model_config = _group("NEWSFLOW_CONSUMER_GROUP_")
@@ -119,7 +150,7 @@ class ConsumerGroups(BaseSettings):
     replay: str = "newsflow-dlq-replay"
 
 
-class ElasticSettings(BaseSettings):
+class ElasticSettings(_Group):
     """How to reach Elasticsearch (``NEWSFLOW_ES_*``)."""
 
     model_config = _group("NEWSFLOW_ES_")
@@ -133,7 +164,7 @@ class ElasticSettings(BaseSettings):
     request_timeout: float = Field(default=30.0, gt=0)
 
 
-class IndexSettings(BaseSettings):
+class IndexSettings(_Group):
     """Index and alias names (``NEWSFLOW_INDEX_*``, ``NEWSFLOW_TRENDS_INDEX``, ...)."""
 
     model_config = _group("NEWSFLOW_INDEX_")
@@ -147,7 +178,7 @@ class IndexSettings(BaseSettings):
     entities: str = Field(default="news-entities", validation_alias="NEWSFLOW_ENTITIES_INDEX")
 
 
-class KibanaSettings(BaseSettings):
+class KibanaSettings(_Group):
     """Kibana, for `newsflow init` and `es-users` (``NEWSFLOW_KIBANA_*``; compose sets them)."""
 
     model_config = _group("NEWSFLOW_KIBANA_")
@@ -158,7 +189,7 @@ class KibanaSettings(BaseSettings):
     system_password: SecretStr | None = None
 
 
-class Limits(BaseSettings):
+class Limits(_Group):
     """What one input or message may cost: size and time (``NEWSFLOW_MAX_INPUT_BYTES``, ...)."""
 
     model_config = _group("NEWSFLOW_")
@@ -180,7 +211,7 @@ class Limits(BaseSettings):
         return self.max_input_bytes * 2 + 1_048_576
 
 
-class BulkSettings(BaseSettings):
+class BulkSettings(_Group):
     """When a worker's batch is flushed, and bulk request sizes (``NEWSFLOW_BULK_*``)."""
 
     model_config = _group("NEWSFLOW_BULK_")
@@ -195,7 +226,7 @@ class BulkSettings(BaseSettings):
     idle_seconds: float = Field(default=0.1, ge=0)
 
 
-class WorkerSettings(BaseSettings):
+class WorkerSettings(_Group):
     """How a streaming worker judges and reports its own health (``NEWSFLOW_WORKER_*``, ...)."""
 
     model_config = _group("NEWSFLOW_WORKER_")
@@ -214,7 +245,7 @@ class WorkerSettings(BaseSettings):
     health_file: Path | None = Field(default=None, validation_alias="NEWSFLOW_HEALTH_FILE")
 
 
-class CrawlSettings(BaseSettings):
+class CrawlSettings(_Group):
     """Live news from the web: the feeds, the poller and the fetch workers (``NEWSFLOW_CRAWL_*``).
 
     Connect and read timeouts are ``Limits.http_connect_timeout``/``http_read_timeout`` and a
@@ -266,7 +297,7 @@ class CrawlSettings(BaseSettings):
     max_backoff_seconds: float = Field(default=21_600.0, gt=0)
 
 
-class EnrichSettings(BaseSettings):
+class EnrichSettings(_Group):
     """How often the enrichment DAG is woken by newly indexed articles (``NEWSFLOW_ENRICH_*``)."""
 
     model_config = _group("NEWSFLOW_ENRICH_")
@@ -280,7 +311,7 @@ class EnrichSettings(BaseSettings):
     wake_interval_seconds: float = Field(default=30.0, ge=0)
 
 
-class StackSettings(BaseSettings):
+class StackSettings(_Group):
     """The local Kafka + Elasticsearch of `newsflow stack` (developer machines only)."""
 
     model_config = _group("NEWSFLOW_")

@@ -159,3 +159,31 @@ def test_redaction_takes_linear_time_on_hostile_text() -> None:
     for text in ("a." * 200_000, "a-" * 200_000, "x://u:" + "p" * 400_000):
         assert Redactor([SECRET])(text) == text
     assert time.monotonic() - started < 20
+
+
+def test_settings_are_shown_without_the_password_of_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A settings object in an exception or an Airflow task's log (which has no redactor)."""
+    url = "http://elastic:UrlSecret-77@es.example:9200"
+    monkeypatch.setenv("NEWSFLOW_ES_URL", url)
+    monkeypatch.setenv("NEWSFLOW_KIBANA_URL", "https://kibana:KbSecret-88@kb.example")
+    monkeypatch.setenv("NEWSFLOW_ES_PASSWORD", "PlainSecret-99")
+    settings = Settings()
+    shown = [
+        repr(settings),
+        str(settings),
+        repr(settings.es),
+        str(settings.es),
+        f"{settings.kibana}",
+        repr(settings.model_dump()),
+        settings.model_dump_json(),
+        settings.es.model_dump_json(),
+        repr(settings.kibana.model_dump(mode="json")),
+    ]
+    for text in shown:
+        for secret in ("UrlSecret-77", "KbSecret-88", "PlainSecret-99"):
+            assert secret not in text
+        assert "elastic:***@es.example:9200" in text or "kibana:***@kb.example" in text
+    # What connects still has the real values.
+    assert settings.es.url == url
+    assert settings.to_env()["NEWSFLOW_ES_URL"] == url
+    assert Settings().es == settings.es
