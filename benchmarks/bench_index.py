@@ -184,6 +184,15 @@ def ours(base: Settings, topic: str, total: int, logs: Path) -> dict[str, Any]:
     return result
 
 
+def quix_command(settings: Settings, topic: str, probe: bool) -> list[str]:
+    """The Quix app's command line. Elasticsearch's URL, which may hold a password, is not on
+    it (every local user can read a command line): the app reads NEWSFLOW_ES_URL from the
+    environment ``Run.start`` gives it."""
+    command = [str(QUIX_PYTHON), str(QUIX_APP), "--broker", settings.kafka.bootstrap_servers]
+    command += ["--topic", topic, "--group", f"{settings.index.alias}-quix"]
+    return command + ["--index", settings.index.alias] + ([] if probe else ["--no-info-probe"])
+
+
 def quix(base: Settings, topic: str, total: int, logs: Path, probe: bool) -> dict[str, Any]:
     """The Quix Streams app on ``topic``; ``probe=False`` skips its sink's GET / at setup."""
     problem = ensure_quix()
@@ -191,11 +200,8 @@ def quix(base: Settings, topic: str, total: int, logs: Path, probe: bool) -> dic
         return {"docs": total, "error": problem}
     settings, es = _fresh_index(base, "idx-quix")
     group = f"{settings.index.alias}-quix"
-    command = [str(QUIX_PYTHON), str(QUIX_APP), "--broker", settings.kafka.bootstrap_servers]
-    command += ["--topic", topic, "--group", group, "--es-url", settings.es.url]
-    command += ["--index", settings.index.alias] + ([] if probe else ["--no-info-probe"])
     run = Run(settings, logs)
-    result = _consume_timed(run, "quix", group, topic, total, command)
+    result = _consume_timed(run, "quix", group, topic, total, quix_command(settings, topic, probe))
     result["indexed"] = _count(es, settings.index.alias)
     result["info_probe"] = probe
     if result.get("error"):

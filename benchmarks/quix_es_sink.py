@@ -6,13 +6,17 @@ finished documents (Article JSON, keyed by id) from a topic and bulk-writes them
 into an existing index alias, committing after each sink flush. Its batching matches our
 index worker's defaults: a checkpoint every 500 records or 1 s, bulk chunks of 500.
 
-    .venv-quix/bin/python benchmarks/quix_es_sink.py --broker 127.0.0.1:9092 \
-        --topic T --group G --es-url http://127.0.0.1:9200 --index ALIAS
+    NEWSFLOW_ES_URL=http://127.0.0.1:9200 .venv-quix/bin/python benchmarks/quix_es_sink.py \
+        --broker 127.0.0.1:9092 --topic T --group G --index ALIAS
+
+Elasticsearch's URL comes from ``NEWSFLOW_ES_URL``, not an option: it may hold a password,
+and every local user can read a process's command line.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 
 from elasticsearch import Elasticsearch
@@ -39,7 +43,6 @@ def main() -> None:
     parser.add_argument("--broker", required=True)
     parser.add_argument("--topic", required=True)
     parser.add_argument("--group", required=True)
-    parser.add_argument("--es-url", required=True)
     parser.add_argument("--index", required=True)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--interval", type=float, default=1.0)
@@ -56,7 +59,8 @@ def main() -> None:
     )
     topic = app.topic(args.topic, value_deserializer="json", key_deserializer="str")
     sink_type = NoProbeElasticsearchSink if args.no_info_probe else ElasticsearchSink
-    sink = sink_type(url=args.es_url, index=args.index, batch_size=args.batch)
+    es_url = os.environ.get("NEWSFLOW_ES_URL", "http://127.0.0.1:9200")
+    sink = sink_type(url=es_url, index=args.index, batch_size=args.batch)
     app.dataframe(topic=topic).sink(sink)
     app.run()
 

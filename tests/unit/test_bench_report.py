@@ -220,3 +220,18 @@ def test_the_report_names_the_services_without_their_logins() -> None:
     stack = services_status(settings)
     assert stack["es_url"] == "http://elastic:***@127.0.0.1:9"
     assert "BenchSecret" not in json.dumps(stack)
+
+
+def test_the_quix_app_gets_elasticsearch_s_url_by_environment_not_command_line() -> None:
+    """Every local user can read a command line; the URL may hold a password."""
+    import bench_index
+    from bench_stream import Run
+
+    settings = Settings(es=ElasticSettings(url="http://elastic:BenchSecret-2c4d@127.0.0.1:9"))
+    command = bench_index.quix_command(settings, "bench.topic", probe=False)
+    assert "BenchSecret" not in " ".join(command)
+    assert command[1].endswith("quix_es_sink.py") and "--no-info-probe" in command
+    assert "--es-url" not in command
+    # The environment Run.start hands the app carries it instead.
+    env = Run(settings, Path("unused")).env()
+    assert env["NEWSFLOW_ES_URL"] == "http://elastic:BenchSecret-2c4d@127.0.0.1:9"
