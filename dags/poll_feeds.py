@@ -58,6 +58,8 @@ def poll_feeds() -> None:
             "failed": [f"{feed}: {error}" for feed, error in summary.failed],
             "skipped_children": [f"{feed}: {child}" for feed, child in summary.skipped_children],
             "children_left": [f"{feed}: {n}" for feed, n in summary.children_left],
+            # New links past the per-poll cap, which the feed's next polls publish.
+            "deferred": summary.deferred_by_feed,
         }
 
     poll.expand(group=feed_groups())

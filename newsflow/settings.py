@@ -287,6 +287,12 @@ class CrawlSettings(_Group):
     robots_cache_bytes: int = Field(default=16_000_000, ge=0)
     # A feed or sitemap may be larger than a page (a sitemap holds up to 50,000 URLs).
     max_feed_bytes: int = Field(default=20_000_000, ge=1)
+    # New links one poll of one feed or sitemap (an index with its children) publishes at
+    # most, the newest first; the rest are published by its next polls, one interval apart
+    # (`crawl` reports how many wait). A 20 MB sitemap lists 500,000 URLs, all published at
+    # once. 1,000 is what a Google News sitemap may list, and about what one fetch worker
+    # takes from one host in a poll interval at the default politeness (1 s apart).
+    max_links_per_poll: int = Field(default=1_000, ge=1)
     # A fetch worker fetches at most this many links at once as one batch, and gives a batch
     # at most batch_seconds; links it could not finish go back to the links topic.
     batch_links: int = Field(default=50, ge=1)

@@ -39,7 +39,7 @@ from newsflow.web.client import FEED_ACCEPT, Want, WebClient
 from newsflow.web.robots import RobotsCache
 from producers.feeds import FeedSpec, host_by_host
 from producers.links import link_for, summary_article
-from producers.schedule import Fresh, Polled, after_poll, fresh_entries, is_due
+from producers.schedule import Fresh, Polled, after_poll, fresh_entries, is_due, within_cap
 from producers.sitemaps import ChildSitemap, looks_like_sitemap, parse_sitemap, reading_order
 from producers.sources.feed import FeedEntry, parse_feed
 from schemas.crawl import FeedState, Link, Validators
@@ -66,6 +66,8 @@ class FeedPoll:
     skipped: list[str] = field(default_factory=list)
     #: Child sitemaps past this poll's MAX_CHILD_SITEMAPS, left for the next polls.
     left: int = 0
+    #: New entries past NEWSFLOW_CRAWL_MAX_LINKS_PER_POLL, left for the next polls.
+    deferred: int = 0
 
 
 @dataclass
@@ -84,6 +86,8 @@ class PollSummary:
     #: (feed, how many) for each index with more child sitemaps than a poll reads.
     children_left: list[tuple[str, int]] = field(default_factory=list)
     new_by_feed: dict[str, int] = field(default_factory=dict)
+    #: Feed -> its new entries past the per-poll cap, published by its next polls.
+    deferred_by_feed: dict[str, int] = field(default_factory=dict)
 
 
 async def _document(
@@ -177,9 +181,14 @@ async def _poll_sitemap_index(
 
 
 async def poll_one(
-    client: WebClient, spec: FeedSpec, state: FeedState | None, max_bytes: int
+    client: WebClient, spec: FeedSpec, state: FeedState | None, max_bytes: int, max_links: int
 ) -> FeedPoll:
-    """Polls one feed; every failure becomes the poll's error, never an exception."""
+    """Polls one feed; every failure becomes the poll's error, never an exception.
+
+    At most ``max_links`` new entries are taken (``within_cap``); when some are left, the
+    documents' validators are not kept, so the next poll reads them again (a 304 would
+    hide the entries left) and takes the next ones.
+    """
     state = state or FeedState(feed=spec.url)
     try:
         body, got, content_type, final = await _document(
@@ -215,10 +224,21 @@ async def poll_one(
             parsed = parse_feed(body, headers)
             entries, title = parsed.entries, parsed.title
         fresh, listing = fresh_entries(state.seen, entries)
+        fresh, listing, deferred = within_cap(fresh, listing, state.seen, max_links)
+        if deferred:
+            log.info(
+                "%s: %d new entries left for the next polls (at most %d a poll)",
+                spec.url,
+                deferred,
+                max_links,
+            )
+            # Asked without validators next time (a 304 would hide the entries left), but
+            # each document keeps its place: the order of the child sitemaps' rotation.
+            validators = {url: Validators() for url in validators}
         merged = {**listing, **{k: v for k, v in listing_extra.items() if k not in listing}}
         merged = dict(list(merged.items())[:MAX_LISTING])
         polled = Polled(status=200, new=len(fresh), validators=validators, listing=merged)
-        return FeedPoll(spec, polled, fresh, title, skipped, left)
+        return FeedPoll(spec, polled, fresh, title, skipped, left, deferred)
     except (FetchError, SourceError) as exc:
         log.warning("%s: %s", spec.url, exc)
         return FeedPoll(spec, Polled(status=None, error=str(exc)))
@@ -283,6 +303,8 @@ def _record(
         summary.failed.append((result.spec.url, "links not acknowledged by Kafka"))
         return
     summary.new_by_feed[result.spec.url] = len(result.fresh)
+    if result.deferred:
+        summary.deferred_by_feed[result.spec.url] = result.deferred
     new_state = after_poll(state, result.spec, result.polled, now, settings.crawl)
     state_box: Outbox[str] = Outbox(producer, settings.topics.feed_state)
     state_box.send(result.spec.url, result.spec.url.encode(), new_state.model_dump_json().encode())
@@ -318,8 +340,11 @@ async def _poll_and_publish(
 
         def start_more() -> None:
             for spec in islice(todo, settings.crawl.max_connections - len(pending)):
-                state, max_bytes = states.get(spec.url), settings.crawl.max_feed_bytes
-                pending.add(asyncio.create_task(poll_one(client, spec, state, max_bytes)))
+                state, crawl = states.get(spec.url), settings.crawl
+                polling = poll_one(
+                    client, spec, state, crawl.max_feed_bytes, crawl.max_links_per_poll
+                )
+                pending.add(asyncio.create_task(polling))
 
         try:
             start_more()

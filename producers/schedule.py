@@ -21,6 +21,7 @@ from newsflow.reading.http import is_url
 from newsflow.reading.identity import canonical_url
 from newsflow.settings import CrawlSettings
 from producers.feeds import FeedSpec
+from producers.sitemaps import timestamp_of
 from producers.sources.feed import FeedEntry
 from schemas.crawl import FeedState, Validators
 
@@ -79,6 +80,38 @@ def fresh_entries(
         # Every entry seen before "changed", all to one date: the feed's, not theirs.
         fresh = [f for f in fresh if not f.updated]
     return fresh, listing
+
+
+def within_cap(
+    fresh: list[Fresh], listing: dict[str, str], seen: dict[str, str], cap: int
+) -> tuple[list[Fresh], dict[str, str], int]:
+    """At most ``cap`` of a poll's fresh entries, the listing to remember with them, and how
+    many were left for later polls.
+
+    One sitemap of 20 MB lists 500,000 URLs, and a poll published every new one at once:
+    links to fetch for hours, to any public host. Past the cap, the newest entries (by
+    their date; undated ones after, in the feed's order, as an index's children are read
+    newest first) are published, in the feed's order. The others are left out of the
+    remembered listing (an updated one keeps the version seen before), so the next poll
+    finds them new again; none is lost, and the pass reports how many wait.
+    """
+    if len(fresh) <= cap:
+        return fresh, listing, 0
+    # sorted() is stable with reverse=True too: equal dates keep the feed's order.
+    newest = sorted(
+        range(len(fresh)), key=lambda i: timestamp_of(fresh[i].entry.version), reverse=True
+    )
+    chosen = set(newest[:cap])
+    remembered = dict(listing)
+    for index, entry in enumerate(fresh):
+        if index in chosen:
+            continue
+        if entry.updated:
+            remembered[entry.url] = seen[entry.url]
+        else:
+            del remembered[entry.url]
+    kept = [entry for index, entry in enumerate(fresh) if index in chosen]
+    return kept, remembered, len(fresh) - cap
 
 
 @dataclass(frozen=True)

@@ -152,10 +152,11 @@ def parse_sitemap(data: bytes, max_bytes: int, base: str | None = None) -> Sitem
     return sitemap
 
 
-def _lastmod_key(child: ChildSitemap) -> float:
-    """When the index says a child changed, as a timestamp (-inf when it does not say)."""
+def timestamp_of(stamp: str) -> float:
+    """An ISO 8601 date or time (a lastmod, an entry's version) as a timestamp; -inf if it
+    is none, so that undated things sort after dated ones."""
     try:
-        when = datetime.fromisoformat(child.lastmod)
+        when = datetime.fromisoformat(stamp)
     except ValueError:
         return float("-inf")
     if when.tzinfo is None:  # a date alone, or a time without its zone: read as UTC
@@ -182,7 +183,7 @@ def reading_order(
     since = last_poll.timestamp() if last_poll is not None else float("inf")
 
     def key(child: ChildSitemap) -> tuple[int, float, int]:
-        when = _lastmod_key(child)
+        when = timestamp_of(child.lastmod)
         if when > since:
             # A CMS that dates every child "now" leaves them all here: they still rotate.
             return (0, -when, rank.get(child.url, -1))

@@ -184,6 +184,11 @@ def _report(summary: object) -> None:
             if summary.children_left
             else ""
         )
+        + (
+            f", {sum(summary.deferred_by_feed.values())} new link(s) left for the next polls"
+            if summary.deferred_by_feed
+            else ""
+        )
     )
     for feed, error in summary.failed:
         # One line per feed, whatever the error text holds (an XML parser's message may not).
@@ -201,6 +206,13 @@ def _report(summary: object) -> None:
         console.print(
             f"  - {escape(feed)}: {left} child sitemap(s) past this poll's"
             f" {MAX_CHILD_SITEMAPS}, read by the next polls",
+            highlight=False,
+        )
+    # Past NEWSFLOW_CRAWL_MAX_LINKS_PER_POLL: not lost, published by the feed's next polls.
+    for feed, waiting in summary.deferred_by_feed.items():
+        console.print(
+            f"  - {escape(feed)}: {waiting} more new link(s) than a poll publishes; "
+            "the next polls publish them (NEWSFLOW_CRAWL_MAX_LINKS_PER_POLL)",
             highlight=False,
         )
 

@@ -33,7 +33,7 @@ from producers.feeds import (
     remove_feed,
 )
 from producers.links import link_for, page_article, summary_article
-from producers.schedule import Polled, after_poll, fresh_entries, is_due
+from producers.schedule import Polled, after_poll, fresh_entries, is_due, within_cap
 from producers.sitemaps import looks_like_sitemap, parse_sitemap
 from producers.sources import Feed
 from producers.sources.feed import FeedEntry
@@ -245,6 +245,34 @@ def test_fresh_entries_are_new_or_updated_and_normalized() -> None:
     ]
     again, _ = fresh_entries(listing, entries)
     assert again == []
+
+
+def test_a_poll_takes_at_most_its_cap_of_entries_the_newest_and_leaves_the_rest() -> None:
+    """One poll of a 20 MB sitemap published 500,000 links at once (security review)."""
+    day = "2026-11-{:02d}T08:00:00+00:00".format
+    listed = [_entry(f"https://ex.example/{n}", day(n)) for n in range(1, 8)]  # oldest first
+    listed.append(_entry("https://ex.example/undated"))
+    seen = {"https://ex.example/3": day(1)}  # seen before, with another version: updated
+    fresh, listing = fresh_entries(seen, listed)
+    assert len(fresh) == 8 and within_cap(fresh, listing, seen, 8) == (fresh, listing, 0)
+    kept, remembered, left = within_cap(fresh, listing, seen, 3)
+    assert left == 5
+    # The newest three, in the feed's order.
+    assert [f.url for f in kept] == [f"https://ex.example/{n}" for n in (5, 6, 7)]
+    # What was left is not remembered as seen (an updated one keeps its old version)...
+    assert remembered == {**{f.url: f.entry.version for f in kept}, "https://ex.example/3": day(1)}
+    # ...so the next polls take it, newest first, the undated last, none lost or repeated.
+    taken = [f.url for f in kept]
+    while left:
+        fresh, listing = fresh_entries(remembered, listed)
+        kept, remembered, left = within_cap(fresh, listing, remembered, 3)
+        taken += [f.url for f in kept]
+    assert taken[3:] == [f"https://ex.example/{n}" for n in (2, 3, 4)] + [
+        "https://ex.example/1",
+        "https://ex.example/undated",
+    ]
+    assert sorted(taken) == sorted(e.link or "" for e in listed)
+    assert fresh_entries(remembered, listed)[0] == []
 
 
 def test_a_feed_restamping_every_entry_with_its_build_time_updates_nothing() -> None:

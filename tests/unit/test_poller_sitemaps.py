@@ -45,10 +45,11 @@ def urlset(site: Site, *paths: str) -> bytes:
     return news_sitemap([Item(site.url(p), p, "") for p in paths])
 
 
-def poll(site: Site, path: str, state: FeedState | None = None) -> FeedPoll:
+def poll(site: Site, path: str, state: FeedState | None = None, max_links: int = 1_000) -> FeedPoll:
     async def run() -> FeedPoll:
         async with WebClient(CRAWL, Limits()) as client:
-            return await poll_one(client, FeedSpec(url=site.url(path)), state, 1_000_000)
+            spec = FeedSpec(url=site.url(path))
+            return await poll_one(client, spec, state, 1_000_000, max_links)
 
     return asyncio.run(run())
 
@@ -268,3 +269,24 @@ def test_a_relative_loc_is_read_against_its_sitemaps_url(site: Site) -> None:
         site.url("/news/relative"),
         site.url("/sitemaps/rel/child"),
     ]
+
+
+def test_a_sitemap_larger_than_a_poll_s_cap_is_published_over_several_polls(site: Site) -> None:
+    """Newest first, none lost, none twice; the sitemap's validators are not kept until
+    every entry was taken, as a 304 would hide the ones left."""
+    urls = "".join(
+        f"<url><loc>{site.url(f'/news/{n}')}</loc><lastmod>2026-11-{n:02d}</lastmod></url>"
+        for n in range(1, 11)
+    )
+    body = (f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>').encode()
+    site.routes["/sitemap.xml"] = conditional(lambda: body, lambda: 1, "application/xml")
+    spec = FeedSpec(url=site.url("/sitemap.xml"))
+    state, taken, waiting = None, [], []
+    for _ in range(4):
+        result = poll(site, "/sitemap.xml", state, max_links=4)
+        assert result.polled.error is None
+        taken.append([f.url.rsplit("/", 1)[1] for f in result.fresh])
+        waiting.append((result.polled.status, result.deferred))
+        state = after_poll(state, spec, result.polled, NOW, CRAWL)
+    assert taken == [["7", "8", "9", "10"], ["3", "4", "5", "6"], ["1", "2"], []]
+    assert waiting == [(200, 6), (200, 2), (200, 0), (304, 0)]
