@@ -14,7 +14,7 @@ from consumers.cleaning.model import Extracted
 from newsflow.reading.identity import site_of
 from newsflow.settings import Limits
 from schemas import Article, RawArticle, Tags
-from schemas.article import without_userinfo
+from schemas.article import safe_link
 from schemas.crawl import SUMMARY_ONLY
 from schemas.failures import CleanError
 from schemas.reasons import CleanReason
@@ -53,15 +53,13 @@ def build_article(raw: RawArticle, extracted: Extracted, tags: Tags) -> Article:
             published = None
     if published is not None and published.tzinfo is None:
         published = published.replace(tzinfo=UTC)
-    # model_copy does not validate: the URLs lose a login here as the schema's DataUrl would.
-    url = raw.url or (
-        without_userinfo(extracted.canonical_url) if extracted.canonical_url else None
-    )
-    canonical = extracted.canonical_url or raw.url
+    # model_copy does not validate: the URLs are checked here as the schema's LinkUrl would
+    # (no login, no javascript:).
+    url = raw.url or safe_link(extracted.canonical_url)
     return article.model_copy(
         update={
             "url": url,
-            "canonical_url": without_userinfo(canonical) if canonical else None,
+            "canonical_url": safe_link(extracted.canonical_url or raw.url),
             "title": article.title or raw.metadata.get("title"),
             "published_at": published,
             # The site the user named (the feeds file, a JSON line) or the sitemap declares

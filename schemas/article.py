@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
 
@@ -34,6 +35,41 @@ def without_userinfo(value: str) -> str:
 
 #: A URL (or a source that may be one) as data: never with a login.
 DataUrl = Annotated[str, AfterValidator(without_userinfo)]
+
+#: The schemes a stored link may have (a reference without a scheme is relative to a page).
+LINK_SCHEMES = frozenset({"http", "https"})
+
+
+def safe_link(value: str | None) -> str | None:
+    """``value`` as a link to store (without a login), or None when it must not be one.
+
+    An article's URL, canonical URL and image come from pages, feeds and input files, and
+    Kibana shows them as fields people click: ``javascript:alert(1)`` (in a page's
+    ``<link rel=canonical>``, a feed item's link, a JSON line's ``url``) was stored as is.
+    Only http(s) URLs and references without a scheme (relative to their page) are kept;
+    the scheme is read as urllib reads it, after the leading spaces and the tabs and line
+    breaks a browser ignores too (``java\tscript:`` is ``javascript:``).
+    """
+    if value is None:
+        return None
+    try:
+        scheme = urlsplit(value).scheme
+    except ValueError:  # "http://[::1": no link a browser could follow either
+        return None
+    if scheme and scheme.lower() not in LINK_SCHEMES:
+        return None
+    return without_userinfo(value)
+
+
+def _refuse_unsafe_link(value: str) -> str:
+    link = safe_link(value)
+    if link is None:
+        raise ValueError(f"not an http(s) URL: scheme {urlsplit(value).scheme!r}")
+    return link
+
+
+#: A link stored with an article: http(s) or relative, never with a login.
+LinkUrl = Annotated[str, AfterValidator(_refuse_unsafe_link)]
 
 
 def _now() -> datetime:
@@ -73,7 +109,7 @@ class RawArticle(BaseModel):
     schema_version: Literal[1] = SCHEMA_VERSION
     id: str = Field(description="Stable article id: hash of the canonical URL, else of the content")
     source: DataUrl = Field(description="Where it came from: a file path, feed URL or WARC record")
-    url: DataUrl | None = None
+    url: LinkUrl | None = None
     content_type: ContentType
     body: B64Bytes = Field(description="The raw bytes, base64 in JSON")
     encoding: str | None = Field(default=None, description="Declared charset, if any")
@@ -149,13 +185,13 @@ class Article(BaseModel):
     schema_version: Literal[1] = SCHEMA_VERSION
     id: str
     source: DataUrl | None = None
-    url: DataUrl | None = None
-    canonical_url: DataUrl | None = None
+    url: LinkUrl | None = None
+    canonical_url: LinkUrl | None = None
     title: str | None = None
     body: list[str] = Field(default_factory=list, description="Article text, one item a paragraph")
     byline: list[str] = Field(default_factory=list, description="Authors")
     description: str | None = None
-    image: str | None = None
+    image: LinkUrl | None = None
     published_at: datetime | None = None
     site: str | None = None
     language: str | None = None

@@ -42,7 +42,7 @@ from newsflow.reading.document import raw_document
 from newsflow.reading.files import path_text, read_input
 from newsflow.settings import Limits
 from newsflow.similarity import minhash, simhash
-from schemas.article import Article, ContentType, Extraction, RawArticle, Tags
+from schemas.article import Article, ContentType, Extraction, RawArticle, Tags, safe_link
 from schemas.failures import CleanError, json_problem
 from schemas.reasons import CleanReason
 
@@ -147,7 +147,9 @@ def _extract_json(text: str, url: str | None) -> Extracted:
         data = data[0]
     if not isinstance(data, dict):
         raise CleanError(CleanReason.BAD_JSON, f"expected a JSON object, got {type(data).__name__}")
-    url = _as_text(_first(data, "url", "link", "canonical_url")) or url
+    # The object's own URL, if it is one that may be stored (not javascript:), else the
+    # message's.
+    url = safe_link(_as_text(_first(data, "url", "link", "canonical_url"))) or url
     html = _as_text(_first(data, "html", "content_html", "raw_html", "body_html"))
     body = _as_text(_first(data, "text", "body", "content", "articleBody", "article"))
     if html:
@@ -185,6 +187,8 @@ def _extract_json(text: str, url: str | None) -> Extracted:
         value = _as_text(_first(data, *keys))
         if value:
             updates[field] = normalize_text(value)
+    if updates.get("image"):
+        updates["image"] = safe_link(updates["image"])  # never a javascript: link
     if url and not extracted.canonical_url:
         updates["canonical_url"] = url
     updates["extractor"] = f"json+{extracted.extractor}"

@@ -20,6 +20,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 
 from consumers.cleaning.normalize import normalize_text as _normalize
+from schemas.article import safe_link
 
 # An HTML character reference: "&amp;", "&#39;", "&#x27;".
 _ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
@@ -222,7 +223,10 @@ def extract_metadata(tree: HtmlElement, url: str | None = None) -> PageMeta:
 
     canonical = next(iter(_CANONICAL(tree)), None) or _meta(metas, "og:url")
     if canonical:
-        meta.canonical_url = urljoin(url, str(canonical).strip()) if url else str(canonical)
+        # A page may name anything as its canonical URL (javascript:, data:): only a link
+        # that may be stored is taken, else the page's own URL.
+        joined = urljoin(url, str(canonical).strip()) if url else str(canonical)
+        meta.canonical_url = safe_link(joined) or url
     else:
         meta.canonical_url = url
 
@@ -239,5 +243,5 @@ def extract_metadata(tree: HtmlElement, url: str | None = None) -> PageMeta:
             images = [ld_image["url"]]
         image = images[0] if images else None
     if image:
-        meta.image = urljoin(url, image) if url else image
+        meta.image = safe_link(urljoin(url, image) if url else image)
     return meta

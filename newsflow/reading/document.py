@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from newsflow.reading.decode import declared_encoding, decode_for_id
 from newsflow.reading.identity import article_id, url_from_html
-from schemas.article import ContentType, RawArticle
+from schemas.article import ContentType, RawArticle, safe_link
 
 
 def document_text(data: bytes, content_type: ContentType, declared: str | None = None) -> str:
@@ -39,6 +39,8 @@ def raw_document(
     """
     html = content_type == ContentType.HTML
     encoding = declared_encoding(data, declared, html=html)
+    # A WARC record's target may be any URI (javascript:, dns:); such a one is no link.
+    url = safe_link(url)
     if html and url is None:
         url = url_from_html(data)
     return RawArticle(

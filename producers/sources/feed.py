@@ -27,7 +27,7 @@ from newsflow.settings import CrawlSettings, Limits
 from newsflow.web.addresses import origin_of
 from newsflow.web.client import FEED_ACCEPT, Page, Want, WebClient
 from producers.sources.base import Rejected, require_text
-from schemas.article import ContentType, RawArticle, without_userinfo
+from schemas.article import ContentType, RawArticle, safe_link, without_userinfo
 from schemas.crawl import SUMMARY_ONLY
 from schemas.failures import FetchError, SourceError, describe
 from schemas.reasons import FetchReason, ProduceReason
@@ -263,10 +263,12 @@ class Feed:
         if feed_host and entry.link and site_of(entry.link) != feed_host:
             # The text is the feed's, not the linked site's (as producers/links.py does).
             metadata["site"] = feed_host
+        # A feed item may link anywhere (javascript:); such a link is not stored.
+        link = safe_link(entry.link)
         return RawArticle(
-            id=article_id(entry.link, entry.html),
+            id=article_id(link, entry.html),
             source=self.name,
-            url=entry.link,
+            url=link,
             content_type=ContentType.HTML,
             body=entry.html.encode("utf-8"),
             encoding="utf-8",

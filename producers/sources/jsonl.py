@@ -13,7 +13,7 @@ from newsflow.reading.identity import article_id, url_from_html
 from newsflow.reading.sniff import SNIFF_BYTES, bom_encoding, unmarked_utf16
 from newsflow.settings import Limits
 from producers.sources.base import Rejected, require_text
-from schemas.article import ContentType, RawArticle
+from schemas.article import ContentType, RawArticle, safe_link
 from schemas.failures import SourceError, describe, json_problem
 from schemas.reasons import ProduceReason
 
@@ -104,6 +104,11 @@ class JsonLines:
             (obj[f] for f in _JSON_URL_FIELDS if isinstance(obj.get(f), str) and obj[f].strip()),
             None,
         )
+        if url is not None and safe_link(url) is None:
+            # The file's own claim, so refused with its reason rather than dropped unseen.
+            return Rejected(
+                where, ProduceReason.UNSUPPORTED, f"url {url[:80]!r} is not an http(s) URL"
+            )
         if url is None and field == "html":
             url = url_from_html(content)
         metadata = {"field": field}
