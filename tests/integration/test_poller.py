@@ -189,3 +189,42 @@ def test_more_feeds_than_connections_all_get_polled(stack: Any, settings: Settin
     finally:
         for site in sites:
             site.stop()
+
+
+def test_a_sitemap_beyond_the_per_poll_cap_is_published_over_the_next_polls(
+    stack: Any, settings: Settings, site: Site
+) -> None:
+    """One poll of a 20 MB sitemap published 500,000 links at once (security review): a
+    poll publishes at most NEWSFLOW_CRAWL_MAX_LINKS_PER_POLL, the rest come with the next
+    ones, none lost or twice, and `newsflow crawl` says how many wait."""
+    settings = loopback(settings)
+    crawl = settings.crawl.model_copy(update={"max_links_per_poll": 3})
+    settings = settings.model_copy(update={"crawl": crawl})
+    body = news_sitemap([Item(site.url(f"/news/{n}.html"), f"N{n}", "") for n in range(7)])
+    site.routes["/sitemap.xml"] = lambda handler: Response(200, body, XML)
+    spec = FeedSpec(url=site.url("/sitemap.xml"))
+    passes = [poll_feeds(settings, [spec], force=True) for _ in range(4)]
+    assert [(p.links, p.deferred_by_feed) for p in passes] == [
+        (3, {spec.url: 4}),
+        (3, {spec.url: 1}),
+        (1, {}),
+        (0, {}),
+    ]
+    consumer = make_consumer(settings, None, consumer_timeout_ms=1000)
+    consumer.subscribe([settings.topics.links])
+    urls: list[str] = []
+    deadline = time.monotonic() + 60
+    while len(urls) < 7:
+        assert time.monotonic() < deadline, f"links missing: {urls}"
+        urls += [Link.model_validate_json(r.value).url for r in consumer]
+    consumer.close()
+    assert sorted(urls) == sorted(site.url(f"/news/{n}.html") for n in range(7))
+
+    # Another feed, polled by the command: its summary says how many wait.
+    site.routes["/copy.xml"] = site.routes["/sitemap.xml"]
+    other = site.url("/copy.xml")
+    result = run(["crawl", "--once", "--no-fetch", other], child_env(settings))
+    text = output(result)
+    assert result.returncode == 0, text
+    assert "4 new link(s) left for the next polls" in text, text
+    assert f"  - {other}: 4 more new link(s) than a poll publishes" in text, text
