@@ -24,8 +24,6 @@ from schemas import Article, ContentType, RawArticle, Tag, Tags
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime.now(UTC)
-
 
 def _article(doc_id: str, url: str, tags: Tags, published: datetime | None) -> Article:
     raw = RawArticle(
@@ -49,13 +47,17 @@ def _ids(es: Elasticsearch, settings: Settings, **filters: object) -> list[str]:
 
 
 def test_filters_find_what_the_user_names(es: Elasticsearch, settings: Settings) -> None:
+    # Taken when the test starts, not when the module is imported: in the whole suite that
+    # was ten minutes before the undated article below was ingested, and "5 minutes after
+    # now" came before its ingestion.
+    now = datetime.now(UTC)
     ensure_index(es, settings.index)
     economy = Tag(value="economy, business and finance", label="medtop:04000000", score=0.9)
     nrk = _article(
         "nrk",
         "https://www.nrk.no/sport/a-1.2345",
         Tags(language="no", locations=["Oslo"], topics=[economy]),
-        NOW - timedelta(days=400),
+        now - timedelta(days=400),
     )
     nrk = nrk.model_copy(update={"site": "NRK"})  # the page's own name for its site
     daily = _article(
@@ -88,15 +90,17 @@ def test_filters_find_what_the_user_names(es: Elasticsearch, settings: Settings)
     sports = newsflow_cli.run(["search", "harbour", "--topic", "sports"], env)
     assert sports.returncode == 2
     assert "no such topic; the articles have: economy, business and finance" in sports.stderr
-    assert _ids(es, settings, since=parse_since("30d", NOW)) == ["daily"]
-    assert _ids(es, settings, since=parse_since("1000d", NOW)) == ["daily", "nrk"]
-    assert _ids(es, settings, since=NOW + timedelta(days=1)) == []
+    assert _ids(es, settings, since=parse_since("30d", now)) == ["daily"]
+    assert _ids(es, settings, since=parse_since("1000d", now)) == ["daily", "nrk"]
+    assert _ids(es, settings, since=now + timedelta(days=1)) == []
     # --until: before a moment, an undated article by when it was ingested (now).
-    assert _ids(es, settings, until=parse_until("30d", NOW)) == ["nrk"]
-    assert _ids(es, settings, until=parse_until("1h", NOW)) == ["nrk"]
-    assert _ids(es, settings, until=NOW + timedelta(minutes=5)) == ["daily", "nrk"]
-    year_ago = (NOW - timedelta(days=365)).date().isoformat()
-    window = {"since": parse_since("1000d", NOW), "until": parse_until(year_ago, NOW)}
+    assert _ids(es, settings, until=parse_until("30d", now)) == ["nrk"]
+    assert _ids(es, settings, until=parse_until("1h", now)) == ["nrk"]
+    # Just after its ingestion, the undated one counts too.
+    assert daily.ingested_at >= now
+    assert _ids(es, settings, until=daily.ingested_at + timedelta(seconds=1)) == ["daily", "nrk"]
+    year_ago = (now - timedelta(days=365)).date().isoformat()
+    window = {"since": parse_since("1000d", now), "until": parse_until(year_ago, now)}
     assert _ids(es, settings, **window) == ["nrk"]
     until = newsflow_cli.run(["search", "harbour", "--until", year_ago], env)
     assert until.returncode == 0 and "1 article(s) match" in until.stdout, until.stderr
