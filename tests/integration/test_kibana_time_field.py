@@ -12,14 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from elasticsearch import Elasticsearch
-from test_search_confidence import index_articles
+from indexed_articles import article, index_articles
 
-from consumers.cleaning.model import Extracted
-from consumers.process import build_article
 from newsflow.elastic.index import ensure_index
 from newsflow.kibana import ARTICLES_DATA_VIEW, PUBLISHED_DATA_VIEW, load_objects
 from newsflow.settings import Settings
-from schemas import ContentType, RawArticle, Tags
+from schemas import ContentType
 
 pytestmark = pytest.mark.integration
 
@@ -35,16 +33,7 @@ def test_the_articles_view_time_range_holds_undated_articles(
     ensure_index(es, settings.index)
     now = datetime.now(UTC)
     articles = [
-        build_article(
-            RawArticle(
-                id=doc_id,
-                source=f"test://kibana/{doc_id}",
-                content_type=ContentType.TEXT,
-                body=b"x",
-            ),
-            Extracted(paragraphs=["Harbour news."], extractor="test", published_at=published),
-            Tags(),
-        )
+        article(doc_id, "Harbour news.", content_type=ContentType.TEXT, published=published)
         for doc_id, published in (("dated", now - timedelta(minutes=5)), ("undated", None))
     ]
     index_articles(es, settings, articles)

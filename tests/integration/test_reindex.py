@@ -3,35 +3,34 @@ documents stay, and the previous version is kept for a rollback."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from elasticsearch import Elasticsearch
-from kafka.consumer.fetcher import ConsumerRecord
+from indexed_articles import article, index_articles, index_as_before
 
-from consumers.cleaning.model import Extracted
-from consumers.process import build_article
-from consumers.sinks import ElasticsearchSink
 from newsflow.elastic.index import current_index, ensure_index, index_name
-from newsflow.enrichment.maintenance import prune_versions, reindex
+from newsflow.enrichment.es import bulk_update
+from newsflow.enrichment.maintenance import catch_up, prune_versions, reindex
+from newsflow.search import SearchFilters, search
 from newsflow.settings import Settings
-from schemas import ContentType, RawArticle, Tags
+from schemas import ContentType, Tags
 
 pytestmark = pytest.mark.integration
 
 
 def _index_articles(es: Elasticsearch, settings: Settings, n: int) -> None:
-    sink = ElasticsearchSink(es, settings.index.alias)
-    for i in range(n):
-        text = f"Story {i}: the harbour board met on Monday and approved plan number {i}."
-        raw = RawArticle(
-            id=f"reindex-{i}",
-            source=f"test://reindex/{i}",
+    plans = [
+        article(
+            f"reindex-{i}",
+            f"Story {i}: the harbour board met on Monday and approved plan number {i}.",
             url=f"https://news.example.org/2026/11/plan-{i}",
             content_type=ContentType.TEXT,
-            body=text.encode(),
+            tags=Tags(),
         )
-        record = ConsumerRecord("news.clean", 0, -1, i, 0, 0, None, b"", [], None, 0, 0, 0)
-        sink.add(build_article(raw, Extracted(paragraphs=[text], extractor="t"), Tags()), record)
-    assert sink.flush() == []
+        for i in range(n)
+    ]
+    index_articles(es, settings, plans)
 
 
 def _versions(es: Elasticsearch, settings: Settings) -> set[str]:
@@ -69,11 +68,6 @@ def test_the_catch_up_copies_what_was_written_during_the_copy(
     """A backlogged article (cleaned long before it was indexed) and an enrichment update
     that reach the old index while the copy runs are in the new index after the catch-up;
     documents not written since are not copied again."""
-    from datetime import UTC, datetime, timedelta
-
-    from newsflow.enrichment.es import bulk_update
-    from newsflow.enrichment.maintenance import catch_up
-
     old = ensure_index(es, settings.index)
     _index_articles(es, settings, 3)
     new = index_name(settings.index, 2)
@@ -85,19 +79,15 @@ def test_the_catch_up_copies_what_was_written_during_the_copy(
     since = datetime.now(UTC)
 
     # While "the copy ran": an article cleaned a day ago, indexed only now, and a story id.
-    text = "The harbour board met again after a day in the queue."
-    raw = RawArticle(
-        id="reindex-late",
-        source="test://reindex/late",
+    late = article(
+        "reindex-late",
+        "The harbour board met again after a day in the queue.",
         url="https://news.example.org/2026/11/late",
         content_type=ContentType.TEXT,
-        body=text.encode(),
+        tags=Tags(),
+        ingested=datetime.now(UTC) - timedelta(days=1),
     )
-    late = build_article(raw, Extracted(paragraphs=[text], extractor="t"), Tags())
-    late = late.model_copy(update={"ingested_at": datetime.now(UTC) - timedelta(days=1)})
-    sink = ElasticsearchSink(es, settings.index.alias)
-    sink.add(late, ConsumerRecord("news.clean", 0, -1, 9, 0, 0, None, b"", [], None, 0, 0, 0))
-    assert sink.flush() == []
+    index_articles(es, settings, [late])
     bulk_update(es, settings, {"reindex-1": {"story_id": "s-harbour"}}, index=old)
 
     assert catch_up(es, old, new, since) == 2
@@ -112,20 +102,9 @@ def test_reindex_gives_documents_indexed_before_site_domains_their_domains(
     """A document indexed before the index had site_domains is found by `search --site` only
     by its exact host; the maintenance reindex writes the field, so its parent domain finds
     it too after the copy."""
-    from newsflow.search import SearchFilters, search
-
     ensure_index(es, settings.index)
-    text = "The harbour board met on Monday and approved the terminal."
-    raw = RawArticle(
-        id="reindex-old",
-        source="test://reindex/old",
-        url="https://sport.example.org/2026/11/old",
-        content_type=ContentType.TEXT,
-        body=text.encode(),
-    )
-    old = build_article(raw, Extracted(paragraphs=[text], extractor="t"), Tags())
-    es.index(index=settings.index.alias, id=old.id, document=old.model_dump(mode="json"))
-    es.indices.refresh(index=settings.index.alias)
+    old = article("reindex-old", url="https://sport.example.org/2026/11/old", tags=Tags())
+    index_as_before(es, settings, [old])
 
     def found(site: str) -> list[str]:
         return [h.id for h in search(es, settings, "harbour", SearchFilters(site=site)).hits]

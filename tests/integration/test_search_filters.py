@@ -12,33 +12,19 @@ from datetime import UTC, datetime, timedelta
 import newsflow_cli
 import pytest
 from elasticsearch import Elasticsearch
-from test_search_confidence import index_articles
+from indexed_articles import article, in_story, index_articles, index_as_before
 
-from consumers.cleaning.model import Extracted
-from consumers.process import build_article
 from newsflow.elastic.index import EMBEDDING_DIMS, ensure_index
 from newsflow.enrichment.embeddings import knn_vector
 from newsflow.search import SearchFilters, filter_clauses, parse_since, parse_until, search
 from newsflow.settings import Settings
-from schemas import Article, ContentType, RawArticle, Tag, Tags
+from schemas import Article, ContentType, Tag, Tags
 
 pytestmark = pytest.mark.integration
 
 
 def _article(doc_id: str, url: str, tags: Tags, published: datetime | None) -> Article:
-    raw = RawArticle(
-        id=doc_id,
-        source=f"test://filters/{doc_id}",
-        url=url,
-        content_type=ContentType.HTML,
-        body=b"x",
-    )
-    extracted = Extracted(
-        paragraphs=["The harbour board approved the new container terminal on Monday."],
-        extractor="test",
-        published_at=published,
-    )
-    return build_article(raw, extracted, tags)
+    return article(doc_id, url=url, tags=tags, published=published)
 
 
 def _ids(es: Elasticsearch, settings: Settings, **filters: object) -> list[str]:
@@ -134,19 +120,6 @@ def test_semantic_search_keeps_to_the_filters(es: Elasticsearch, settings: Setti
     assert elsewhere == []
 
 
-def _in_story(es: Elasticsearch, settings: Settings, story: dict[str, list[str]]) -> None:
-    """Gives articles the story fields the enrichment DAG writes (first id canonical)."""
-    for story_id, ids in story.items():
-        for doc_id in ids:
-            doc = {
-                "story_id": story_id,
-                "story_size": len(ids),
-                "story_canonical": doc_id == ids[0],
-            }
-            es.update(index=settings.index.alias, id=doc_id, doc=doc)
-    es.indices.refresh(index=settings.index.alias)
-
-
 def test_search_shows_each_story_once_unless_asked_for_every_copy(
     es: Elasticsearch, settings: Settings
 ) -> None:
@@ -162,21 +135,11 @@ def test_search_shows_each_story_once_unless_asked_for_every_copy(
         "loose": "Harbour fees rise next year.",
     }
     articles = [
-        build_article(
-            RawArticle(
-                id=doc_id,
-                source=f"test://stories/{doc_id}",
-                url=f"https://{doc_id}.example.org/a",
-                content_type=ContentType.TEXT,
-                body=text.encode(),
-            ),
-            Extracted(paragraphs=[text], extractor="test"),
-            Tags(language="en"),
-        )
+        article(doc_id, text, url=f"https://{doc_id}.example.org/a", content_type=ContentType.TEXT)
         for doc_id, text in texts.items()
     ]
     index_articles(es, settings, articles)
-    _in_story(es, settings, {"s-wire": ["wire-a", "wire-b", "wire-c"], "s-other": ["other"]})
+    in_story(es, settings, {"s-wire": ["wire-a", "wire-b", "wire-c"], "s-other": ["other"]})
 
     every = search(es, settings, "harbour", SearchFilters(), size=10, one_per_story=False)
     assert every.total == 5 and len(every.hits) == 5
@@ -269,9 +232,9 @@ def test_a_site_finds_its_subdomains_and_what_was_indexed_before(
     bbc = _article("bbc", "https://www.bbc.co.uk/news/a-3", Tags(language="en"), None)
     index_articles(es, settings, [sport, www, bbc])
     # Indexed before the field existed (no site_domains): still found by its exact host.
-    old = _article("old", "https://old.nrk.no/arkiv/a-4", Tags(language="no"), None)
-    es.index(index=settings.index.alias, id=old.id, document=old.model_dump(mode="json"))
-    es.indices.refresh(index=settings.index.alias)
+    index_as_before(
+        es, settings, [_article("old", "https://old.nrk.no/arkiv/a-4", Tags(language="no"), None)]
+    )
     stored = es.get(index=settings.index.alias, id="sport")["_source"]
     assert stored["site_domains"] == ["sport.nrk.no", "nrk.no"]
 
@@ -290,18 +253,12 @@ def test_a_site_finds_its_subdomains_and_what_was_indexed_before(
 def test_a_feed_summary_is_under_its_feeds_domains(es: Elasticsearch, settings: Settings) -> None:
     """A summary is found under the domains of the feed it came from, never of its link."""
     ensure_index(es, settings.index)
-    raw = RawArticle(
-        id="summary",
+    summary = article(
+        "summary",
         source="https://feeds.nrk.no/toppsaker.rss",
         url="https://www.reuters.com/world/fake-story/",
-        content_type=ContentType.HTML,
-        body=b"x",
         metadata={"site": "NRK", "summary_only": "true"},
     )
-    extracted = Extracted(
-        paragraphs=["The harbour board approved the new container terminal on Monday."],
-        extractor="test",
-    )
-    index_articles(es, settings, [build_article(raw, extracted, Tags(language="en"))])
+    index_articles(es, settings, [summary])
     assert _ids(es, settings, site="nrk.no") == ["summary"]
     assert _ids(es, settings, site="reuters.com") == []

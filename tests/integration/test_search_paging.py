@@ -13,16 +13,13 @@ from datetime import UTC, datetime, timedelta
 import newsflow_cli
 import pytest
 from elasticsearch import Elasticsearch
-from test_search_confidence import index_articles
-from test_search_filters import _in_story
+from indexed_articles import article, in_story, index_articles
 
-from consumers.cleaning.model import Extracted
-from consumers.process import build_article
 from newsflow.elastic.index import EMBEDDING_DIMS, ensure_index
 from newsflow.enrichment.embeddings import KNN_MAX_CANDIDATES, knn_vector
 from newsflow.search import MAX_WINDOW, QueryError, SearchFilters, Sort, search
 from newsflow.settings import Settings
-from schemas import Article, ContentType, RawArticle, Tags
+from schemas import Article
 
 pytestmark = pytest.mark.integration
 
@@ -37,22 +34,15 @@ def _article(
     ingested: datetime | None = None,
     description: str | None = None,
 ) -> Article:
-    raw = RawArticle(
-        id=doc_id,
-        source=f"test://paging/{doc_id}",
+    return article(
+        doc_id,
+        text,
         url=f"https://paging.example.org/{doc_id}",
-        content_type=ContentType.HTML,
-        body=b"x",
-    )
-    extracted = Extracted(
-        paragraphs=[text],
+        published=published,
+        ingested=ingested or NOW,
         title=title,
         description=description,
-        extractor="test",
-        published_at=published,
     )
-    article = build_article(raw, extracted, Tags(language="en"))
-    return article.model_copy(update={"ingested_at": ingested or NOW})
 
 
 def _harbour(n: int) -> Article:
@@ -69,7 +59,7 @@ def _ids(es: Elasticsearch, settings: Settings, **kwargs: object) -> list[str]:
 def test_pages_list_every_hit_once_in_order(es: Elasticsearch, settings: Settings) -> None:
     ensure_index(es, settings.index)
     index_articles(es, settings, [_harbour(n) for n in range(23)])
-    _in_story(es, settings, {"s-a": ["h00", "h04", "h08"], "s-b": ["h01", "h05"]})
+    in_story(es, settings, {"s-a": ["h00", "h04", "h08"], "s-b": ["h01", "h05"]})
 
     for one_per_story, listed in ((False, 23), (True, 23 - 2 - 1)):
         whole = _ids(es, settings, size=100, one_per_story=one_per_story)

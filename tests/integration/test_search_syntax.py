@@ -7,14 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from elasticsearch import Elasticsearch
-from test_search_confidence import index_articles
+from indexed_articles import article, index_articles
 
-from consumers.cleaning.model import Extracted
-from consumers.process import build_article
 from newsflow.elastic.index import ensure_index
 from newsflow.search import SearchFilters, search
 from newsflow.settings import Settings
-from schemas import Article, ContentType, RawArticle, Tags
+from schemas import Article
 
 pytestmark = pytest.mark.integration
 
@@ -22,16 +20,10 @@ NOW = datetime.now(UTC)
 
 
 def _article(doc_id: str, title: str, text: str, age: timedelta | None) -> Article:
-    raw = RawArticle(
-        id=doc_id,
-        source=f"test://syntax/{doc_id}",
-        url=f"https://example.com/{doc_id}",
-        content_type=ContentType.HTML,
-        body=b"x",
-    )
     published = NOW - age if age is not None else None
-    extracted = Extracted(paragraphs=[text], title=title, extractor="test", published_at=published)
-    return build_article(raw, extracted, Tags(language="en"))
+    return article(
+        doc_id, text, url=f"https://example.com/{doc_id}", title=title, published=published
+    )
 
 
 ARTICLES = [
