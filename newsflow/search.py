@@ -23,6 +23,7 @@ from elasticsearch import Elasticsearch
 
 from newsflow.elastic.hits import DISPLAY_FIELDS, Hit, hits_of, total_of
 from newsflow.elastic.index import article_mappings
+from newsflow.reading.identity import ascii_host, is_public_suffix, unicode_host
 from newsflow.settings import Settings
 
 #: Longest query accepted, in characters. A query is a few words; a 100 KB one only makes
@@ -316,13 +317,42 @@ def _any_of(clauses: list[dict[str, Any]]) -> dict[str, Any]:
     return {"bool": {"should": clauses, "minimum_should_match": 1}}
 
 
+def site_host(site: str) -> str:
+    """The host a ``--site`` value names, without a scheme, path, port or leading www:
+    "https://www.nrk.no/" -> nrk.no (a site's own name, "NRK", comes out lower-cased)."""
+    host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", site.strip().lower()).split("/")[0]
+    return re.sub(r":\d*$", "", host).rstrip(".").removeprefix("www.")
+
+
+def check_site(site: str) -> None:
+    """Raises QueryError for a ``--site`` that names a public suffix: co.uk, or github.io,
+    under which each name is a site of its own (alice.github.io; the Public Suffix List's
+    private section says so), found nothing, silently, like a site without articles. A
+    single word is left alone: it may be a site's own name ("BBC" is a TLD too)."""
+    host = site_host(site)
+    if "." in host and is_public_suffix(host):
+        raise QueryError(
+            f"--site {site.strip()!r} is a public suffix, not a site: every name under it is "
+            f"a site of its own; name one, such as example.{unicode_host(host)}"
+        )
+
+
 def _site_filter(site: str) -> dict[str, Any]:
     """The site's name as the page gives it ("NRK") or its host (nrk.no, www.nrk.no, or
     https://www.nrk.no/), with its subdomains (sport.nrk.no): ``site`` holds the name when
-    the page has one, the URL the host, ``site_domains`` the host and its parent domains."""
-    host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", site.strip().lower()).split("/")[0]
-    host = re.sub(r":\d*$", "", host).rstrip(".").removeprefix("www.")
-    prefixes = [f"{scheme}://{www}{host}/" for scheme in ("https", "http") for www in ("", "www.")]
+    the page has one, the URL the host, ``site_domains`` the host and its parent domains.
+
+    An internationalized host is one site however it is written: ``site_domains`` holds it
+    in Unicode (bücher.example), and a URL or an older document may hold either that or its
+    punycode (xn--bcher-kva.example), so both are looked for."""
+    typed = site_host(site)
+    hosts = list(dict.fromkeys([unicode_host(typed), ascii_host(typed), typed]))
+    prefixes = [
+        f"{scheme}://{www}{host}/"
+        for host in hosts
+        for scheme in ("https", "http")
+        for www in ("", "www.")
+    ]
     # By URL only for pages: a feed summary's URL is wherever the feed linked, its text the
     # feed's (its site is the feed's, producers/links.py): a feed must not be able to place
     # text under another site by linking there (security review).
@@ -336,12 +366,13 @@ def _site_filter(site: str) -> dict[str, Any]:
         }
     }
     # site_domains finds the site's subdomains (sport.nrk.no under nrk.no); the exact
-    # matches find what was indexed before the field existed (until a reindex fills it).
+    # matches find what was indexed before the field existed (until a reindex fills it),
+    # and the punycode spelling what was indexed before site_domains was spelled one way.
     return _any_of(
         [
-            _term("site_domains", host),
+            *(_term("site_domains", host) for host in hosts),
             _term("site", site.strip()),
-            _term("site", host),
+            *(_term("site", host) for host in hosts),
             on_the_site,
         ]
     )

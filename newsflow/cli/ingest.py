@@ -36,6 +36,7 @@ from newsflow.search import (
     SearchFilters,
     Sort,
     check_request,
+    check_site,
     filter_clauses,
     first_of_each_story,
     match_topic,
@@ -183,7 +184,10 @@ def search(
         "(2026-11-30T08:00, UTC) or age (24h, 7d, 2w); undated ones by when they were ingested.",
     ),
     site: str | None = typer.Option(
-        None, help="Only this site: its host (nrk.no) or the name it gives itself (NRK)."
+        None,
+        help="Only this site: its host (nrk.no, with its subdomains; bücher.example or "
+        "xn--bcher-kva.example alike) or the name it gives itself (NRK). Not a public suffix "
+        "(co.uk, github.io): under github.io, alice.github.io is a site of its own.",
     ),
     lang: str | None = typer.Option(
         None, help="Only this language: its ISO 639-1 code, e.g. en (en-US counts as en)."
@@ -251,6 +255,8 @@ def search(
             raise typer.BadParameter(
                 "an empty value filters nothing: leave it out", param_hint=option
             )
+    if site is not None:
+        check_site(site)
     now = datetime.now(UTC)
     moment = parse_since(since, now) if since is not None else None
     before = parse_until(until, now) if until is not None else None

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
+import idna
 from tld import get_tld
 
 ID_HEX_CHARS = 32
@@ -80,17 +81,59 @@ def site_of(url: str | None) -> str | None:
     return host.removeprefix("www.")
 
 
+def _label(label: str, ascii_form: bool) -> str:
+    if label.isascii() and not label.startswith("xn--"):
+        return label  # the common case, and nothing IDNA would change
+    try:
+        encoded = idna.encode(label, uts46=True).decode("ascii")
+        return encoded if ascii_form else idna.decode(encoded)
+    except (idna.IDNAError, UnicodeError):
+        # Not a valid internationalized label (an underscore, a broken xn-- label): DNS
+        # names it as it is, and so do we.
+        return label
+
+
+def _host_form(host: str, ascii_form: bool) -> str:
+    name = host.strip().rstrip(".").lower()
+    return ".".join(_label(label, ascii_form) for label in name.split("."))
+
+
+def unicode_host(host: str) -> str:
+    """The one spelling of a host name that ``site_domains`` stores: lower case, each
+    internationalized label in Unicode (UTS 46), so ``xn--bcher-kva.example``,
+    ``BÜCHER.example`` and ``bücher.example`` are all ``bücher.example``: one site, however a
+    page, a feed or a user wrote it. Labels that are no valid IDNA stay as they are."""
+    return _host_form(host, ascii_form=False)
+
+
+def ascii_host(host: str) -> str:
+    """The same host in its ASCII (punycode) spelling, as DNS and many URLs write it:
+    ``bücher.example`` is ``xn--bcher-kva.example``."""
+    return _host_form(host, ascii_form=True)
+
+
+def is_public_suffix(host: str) -> bool:
+    """Whether ``host`` is a suffix under which anyone may register a name, by the Public
+    Suffix List (its private section too): ``co.uk``, ``github.io``, ``no``; not
+    ``bbc.co.uk``, ``alice.github.io``, an IP address or a name the list does not know."""
+    name = unicode_host(host)
+    found = get_tld(name, fix_protocol=True, as_object=True, fail_silently=True)
+    return found is not None and name == found.tld  # type: ignore[union-attr]
+
+
 def site_domains(host: str | None) -> list[str]:
     """The domains ``search --site`` finds a host under: the host and each parent domain
     down to the registrable one (``sport.nrk.no`` -> sport.nrk.no, nrk.no; ``www.bbc.co.uk``
-    -> www.bbc.co.uk, bbc.co.uk), never a public suffix such as ``no`` or ``co.uk``.
+    -> www.bbc.co.uk, bbc.co.uk), never a public suffix such as ``no`` or ``co.uk``, each
+    spelled as ``unicode_host`` spells it (a punycode host is stored in Unicode).
 
     The registrable domain comes from the Public Suffix List that the ``tld`` package ships
-    (read offline; its private section too, so ``someone.github.io`` is not under
-    ``github.io``). A host the list does not know (localhost, a private TLD) keeps every
-    parent of two labels or more; an IP address is only itself; a public suffix, nothing.
+    (read offline; its private section too, so ``someone.github.io`` is a site of its own,
+    not under ``github.io``). A host the list does not know (localhost, a private TLD) keeps
+    every parent of two labels or more; an IP address is only itself; a public suffix,
+    nothing.
     """
-    name = (host or "").strip().rstrip(".").lower()
+    name = unicode_host(host or "")
     if not name:
         return []
     try:

@@ -101,10 +101,15 @@ def test_reindex_gives_documents_indexed_before_site_domains_their_domains(
 ) -> None:
     """A document indexed before the index had site_domains is found by `search --site` only
     by its exact host; the maintenance reindex writes the field, so its parent domain finds
-    it too after the copy."""
+    it too after the copy. One whose site_domains were written in punycode (as the index
+    worker wrote them before it spelled every host in Unicode) gets them respelled."""
     ensure_index(es, settings.index)
     old = article("reindex-old", url="https://sport.example.org/2026/11/old", tags=Tags())
-    index_as_before(es, settings, [old])
+    puny = article("reindex-puny", url="https://news.xn--bcher-kva.example/a", tags=Tags())
+    index_as_before(es, settings, [old, puny])
+    as_written = ["news.xn--bcher-kva.example", "xn--bcher-kva.example"]
+    es.update(index=settings.index.alias, id=puny.id, doc={"site_domains": as_written})
+    es.indices.refresh(index=settings.index.alias)
 
     def found(site: str) -> list[str]:
         return [h.id for h in search(es, settings, "harbour", SearchFilters(site=site)).hits]
@@ -115,3 +120,6 @@ def test_reindex_gives_documents_indexed_before_site_domains_their_domains(
     stored = es.get(index=settings.index.alias, id="reindex-old")["_source"]
     assert stored["site_domains"] == ["sport.example.org", "example.org"]
     assert found("example.org") == ["reindex-old"]
+    respelled = es.get(index=settings.index.alias, id="reindex-puny")["_source"]
+    assert respelled["site_domains"] == ["news.bücher.example", "bücher.example"]
+    assert found("bücher.example") == found("xn--bcher-kva.example") == ["reindex-puny"]

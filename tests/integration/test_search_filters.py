@@ -262,3 +262,54 @@ def test_a_feed_summary_is_under_its_feeds_domains(es: Elasticsearch, settings: 
     index_articles(es, settings, [summary])
     assert _ids(es, settings, site="nrk.no") == ["summary"]
     assert _ids(es, settings, site="reuters.com") == []
+
+
+def test_an_internationalized_site_is_one_site_however_it_is_spelled(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """`--site bücher.example` missed the pages whose URLs spell the host in punycode
+    (xn--bcher-kva.example), and the reverse: site_domains held each as written."""
+    ensure_index(es, settings.index)
+    puny = article("puny", url="https://xn--bcher-kva.example/a")
+    utf = article("utf", url="https://www.bücher.example/b")
+    sub = article("sub", url="https://news.XN--BCHER-KVA.example/c")
+    index_articles(es, settings, [puny, utf, sub])
+    stored = es.get(index=settings.index.alias, id="sub")["_source"]["site_domains"]
+    assert stored == ["news.bücher.example", "bücher.example"]
+    # Indexed before (no site_domains): found by its exact host in either spelling.
+    index_as_before(es, settings, [article("before", url="https://xn--bcher-kva.example/d")])
+
+    every = ["before", "puny", "sub", "utf"]
+    for typed in ("bücher.example", "xn--bcher-kva.example", "https://www.BÜCHER.example/"):
+        assert _ids(es, settings, site=typed) == every, typed
+    assert _ids(es, settings, site="news.bücher.example") == ["sub"]
+    assert _ids(es, settings, site="news.xn--bcher-kva.example") == ["sub"]
+    shown = newsflow_cli.run(
+        ["search", "harbour", "--site", "xn--bcher-kva.example"], newsflow_cli.child_env(settings)
+    )
+    assert shown.returncode == 0 and "4 article(s) match" in shown.stdout, shown.stderr
+
+
+def test_a_name_under_a_private_suffix_is_a_site_of_its_own(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """github.io is a suffix in the Public Suffix List's private section: alice.github.io is
+    Alice's site, not GitHub's, and `--site github.io` names no site at all (it found
+    nothing, silently); it is refused saying what to give."""
+    ensure_index(es, settings.index)
+    pages = [
+        article("alice", url="https://alice.github.io/notes/harbour"),
+        article("alice-blog", url="https://blog.alice.github.io/2026/harbour"),
+        article("bob", url="https://bob.github.io/harbour"),
+    ]
+    index_articles(es, settings, pages)
+    assert _ids(es, settings, site="alice.github.io") == ["alice", "alice-blog"]
+    assert _ids(es, settings, site="blog.alice.github.io") == ["alice-blog"]
+    assert _ids(es, settings, site="bob.github.io") == ["bob"]
+    env = newsflow_cli.child_env(settings)
+    refused = newsflow_cli.run(["search", "harbour", "--site", "github.io"], env)
+    assert refused.returncode == 2, refused.stdout
+    said = " ".join(refused.stderr.split())
+    assert "'github.io' is a public suffix, not a site" in said
+    assert "such as example.github.io" in said
+    assert len(refused.stderr.strip().splitlines()) == 1

@@ -19,6 +19,7 @@ from newsflow.search import (
     Sort,
     build_query,
     check_request,
+    check_site,
     first_of_each_story,
     match_topic,
     merge_by_score,
@@ -340,6 +341,28 @@ def test_a_language_is_its_code_and_a_region_after_it_is_dropped() -> None:
         {"prefix": {"language": {"value": "en-", "case_insensitive": True}}},
         {"prefix": {"language": {"value": "en_", "case_insensitive": True}}},
     ]
+
+
+def test_a_site_is_looked_for_in_both_spellings_of_an_internationalized_host() -> None:
+    for typed in ("bücher.example", "https://www.XN--BCHER-KVA.example/a"):
+        (site,) = build_query("", SearchFilters(site=typed))["query"]["bool"]["filter"]
+        terms = [c["term"] for c in site["bool"]["should"] if "term" in c]
+        assert [t["site_domains"]["value"] for t in terms if "site_domains" in t] == [
+            "bücher.example",
+            "xn--bcher-kva.example",
+        ]
+
+
+@pytest.mark.parametrize("site", ["co.uk", "github.io", "https://www.github.io/", "Blogspot.com"])
+def test_a_public_suffix_is_refused_as_a_site_naming_what_to_give(site: str) -> None:
+    """`--site github.io` found nothing, silently: each name under it is a site of its own."""
+    with pytest.raises(QueryError, match=r"is a public suffix, not a site.*such as example\."):
+        check_site(site)
+
+
+@pytest.mark.parametrize("site", ["alice.github.io", "bbc.co.uk", "NRK", "BBC", "no", "bücher.de"])
+def test_a_site_or_a_site_s_own_name_is_accepted(site: str) -> None:
+    check_site(site)
 
 
 def test_until_keeps_the_whole_day_it_names_and_shares_since_s_window() -> None:

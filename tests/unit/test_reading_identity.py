@@ -7,9 +7,12 @@ import pytest
 from newsflow.reading.identity import (
     article_id,
     article_site_domains,
+    ascii_host,
     canonical_url,
+    is_public_suffix,
     normalize_content,
     site_domains,
+    unicode_host,
     url_from_html,
 )
 
@@ -141,6 +144,17 @@ def test_url_from_html_uses_og_url_and_ignores_relative_or_body_links() -> None:
         ("no", []),
         # A private suffix: one person's pages are not under everyone's.
         ("someone.github.io", ["someone.github.io"]),
+        ("blog.someone.github.io", ["blog.someone.github.io", "someone.github.io"]),
+        ("github.io", []),
+        # An internationalized host in one spelling, Unicode, however it was written.
+        ("xn--bcher-kva.example", ["bücher.example"]),
+        ("news.BÜCHER.example", ["news.bücher.example", "bücher.example"]),
+        ("www.xn--bcher-kva.de", ["www.bücher.de", "bücher.de"]),
+        ("xn--e1afmkfd.xn--p1ai", ["пример.рф"]),
+        ("xn--p1ai", []),
+        # Not valid IDNA (an underscore, a broken A-label): kept as DNS names it.
+        ("my_site.example", ["my_site.example"]),
+        ("xn--zz.example", ["xn--zz.example"]),
         # Hosts the list does not know: every parent of two labels or more.
         ("a.b.loopback.test", ["a.b.loopback.test", "b.loopback.test", "loopback.test"]),
         ("localhost", ["localhost"]),
@@ -170,3 +184,31 @@ def test_a_summary_is_under_its_feeds_domains_never_its_links() -> None:
     assert article_site_domains(link, "feeds/world.xml", summary_only=True) == []
     assert article_site_domains(None, None, summary_only=False) == []
     assert article_site_domains("http://[::1/x", None, summary_only=False) == []
+
+
+def test_a_host_has_one_unicode_and_one_ascii_spelling() -> None:
+    for host in ("bücher.example", "XN--BCHER-KVA.example", "Bücher.Example."):
+        assert unicode_host(host) == "bücher.example"
+        assert ascii_host(host) == "xn--bcher-kva.example"
+    # UTS 46 without the transitional mapping, as browsers today: ß stays ß.
+    assert ascii_host("faß.de") == "xn--fa-hia.de"
+    assert unicode_host("nrk.no") == ascii_host("nrk.no") == "nrk.no"
+
+
+@pytest.mark.parametrize(
+    ("host", "suffix"),
+    [
+        ("co.uk", True),
+        ("github.io", True),
+        ("no", True),
+        ("xn--p1ai", True),
+        ("рф", True),
+        ("bbc.co.uk", False),
+        ("alice.github.io", False),
+        ("127.0.0.1", False),
+        ("loopback.test", False),
+        ("", False),
+    ],
+)
+def test_a_public_suffix_is_one_the_list_names_private_ones_too(host: str, suffix: bool) -> None:
+    assert is_public_suffix(host) is suffix
