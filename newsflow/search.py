@@ -23,6 +23,7 @@ from elasticsearch import Elasticsearch
 
 from newsflow.elastic.hits import DISPLAY_FIELDS, Hit, hits_of, total_of
 from newsflow.elastic.index import article_mappings
+from newsflow.languages import language_code
 from newsflow.reading.identity import ascii_host, is_public_suffix, unicode_host
 from newsflow.settings import Settings
 
@@ -199,21 +200,19 @@ def check_fields(text: str) -> None:
         raise QueryError(f"{word!r}: a search has no field:value syntax; {instead}")
 
 
-#: A language as the tagger stores it: an ISO 639-1 code (639-3 where there is none).
-_LANGUAGE = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]{2,8})*$")
-
-
 def parse_language(text: str) -> str:
-    """The language code ``--lang`` names: "en", or "en-US", "pt_BR" (a region or script
-    after the code, which the tagger does not give) as "en", "pt"; the filter then takes
-    the code with any region. Raises QueryError for anything else: "English" matched
-    nothing, silently."""
-    found = _LANGUAGE.match(text.strip().lower())
-    if found is None:
+    """The language code ``--lang`` names, as articles are stored under it: a code ("en";
+    ISO 639-2/3 "eng", "fre"), with a region or script after it ("en-US", "pt_BR": the
+    filter then takes the code with any region), or a name in English or in the language
+    itself ("english", "français"). Raises QueryError for anything else: "eng" and
+    "English" matched nothing, silently."""
+    code = language_code(text)
+    if code is None:
         raise QueryError(
-            f"--lang {text!r}: give a language code (ISO 639-1), such as en, de, fr or no"
+            f"--lang {text.strip()!r}: no such language; give its code (en, eng, fr, fra, no) "
+            "or its name in English or in itself (english, french, français, deutsch)"
         )
-    return found.group(1)
+    return code
 
 
 #: An IPTC media topic code without its scheme, e.g. 04000000 for medtop:04000000.
@@ -400,8 +399,7 @@ def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
         flt.append(_site_filter(filters.site))
     if filters.language:
         # As parse_language reads it, without refusing (the command line refused already).
-        found = _LANGUAGE.match(filters.language.strip().lower())
-        code = found.group(1) if found else filters.language.strip()
+        code = language_code(filters.language) or filters.language.strip()
         # The code, or the code with a region: an article the tagger could not place keeps
         # its feed's or sitemap's hint, such as "en-us" or "zh-cn".
         flt.append(

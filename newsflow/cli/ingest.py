@@ -190,7 +190,9 @@ def search(
         "(co.uk, github.io): under github.io, alice.github.io is a site of its own.",
     ),
     lang: str | None = typer.Option(
-        None, help="Only this language: its ISO 639-1 code, e.g. en (en-US counts as en)."
+        None,
+        help="Only this language: its code (en, or ISO 639-2/3 eng; en-US counts as en) or its "
+        "name in English or in itself (english, français).",
     ),
     entity: str | None = typer.Option(
         None,

@@ -211,7 +211,7 @@ def test_what_a_user_types_wrong_is_refused_in_one_line_or_read_as_meant(
     for args, says in (
         (["--lang", " "], "an empty value filters nothing"),
         (["--site", ""], "an empty value filters nothing"),
-        (["--lang", "English"], "give a language code"),
+        (["--lang", "Englisch-ish"], "no such language; give its code (en, eng"),
         (["title:harbour"], "no field:value syntax"),
         (["site:example.com"], "filter with --site"),
     ):
@@ -313,3 +313,36 @@ def test_a_name_under_a_private_suffix_is_a_site_of_its_own(
     assert "'github.io' is a public suffix, not a site" in said
     assert "such as example.github.io" in said
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_a_language_is_found_by_its_iso_639_codes_and_its_names(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """`--lang eng`, `--lang english` and `--lang français` answered "0 article(s) match":
+    only the stored two-letter code matched."""
+    ensure_index(es, settings.index)
+    index_articles(
+        es,
+        settings,
+        [
+            _article("en", "https://example.com/en", Tags(language="en"), None),
+            _article("fr", "https://example.fr/fr", Tags(language="fr"), None),
+            _article("ast", "https://example.es/ast", Tags(language="ast"), None),
+        ],
+    )
+    env = newsflow_cli.child_env(settings)
+    for typed, found in (
+        ("eng", "en"),
+        ("English", "en"),
+        ("fre", "fr"),
+        ("fra", "fr"),
+        ("français", "fr"),
+        ("French", "fr"),
+        ("asturian", "ast"),
+    ):
+        shown = newsflow_cli.run(["search", "harbour", "--lang", typed], env)
+        assert shown.returncode == 0, (typed, shown.stderr)
+        assert "1 article(s) match" in shown.stdout and f"id {found} " in shown.stdout, typed
+    unknown = newsflow_cli.run(["search", "harbour", "--lang", "elvish"], env)
+    assert unknown.returncode == 2 and len(unknown.stderr.strip().splitlines()) == 1
+    assert "'elvish': no such language; give its code (en, eng" in " ".join(unknown.stderr.split())

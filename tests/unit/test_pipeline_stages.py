@@ -331,8 +331,8 @@ def test_a_language_is_its_code_and_a_region_after_it_is_dropped() -> None:
         "pt",
         "zh",
     ]
-    for text in ("English", "e", "", "en us"):
-        with pytest.raises(QueryError, match="language code"):
+    for text in ("e", "", "en us", "xx", "Englisch-ish"):
+        with pytest.raises(QueryError, match=r"no such language; give its code \(en, eng"):
             parse_language(text)
     (language,) = build_query("", SearchFilters(language="en-GB"))["query"]["bool"]["filter"]
     # The code, or the code with any region (a feed's hint, "en-us", is stored as it came).
@@ -341,6 +341,44 @@ def test_a_language_is_its_code_and_a_region_after_it_is_dropped() -> None:
         {"prefix": {"language": {"value": "en-", "case_insensitive": True}}},
         {"prefix": {"language": {"value": "en_", "case_insensitive": True}}},
     ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        # ISO 639-2/3 codes, terminological and bibliographic, with a region too.
+        ("eng", "en"),
+        ("FRA", "fr"),
+        ("fre", "fr"),
+        ("ger", "de"),
+        ("nob", "nb"),
+        ("eng-GB", "en"),
+        # A language without an ISO 639-1 code is stored by its ISO 639-3 one.
+        ("ast", "ast"),
+        ("Asturian", "ast"),
+        # Names in English, in any case; the modern language where an old one shares it.
+        ("english", "en"),
+        ("Norwegian", "no"),
+        ("greek", "el"),
+        ("Modern Greek", "el"),
+        # A language's name for itself, with or without its accents.
+        ("français", "fr"),
+        ("Francais", "fr"),
+        ("Deutsch", "de"),
+        ("español", "es"),
+        ("русский", "ru"),
+        ("中文", "zh"),
+        # Codes withdrawn from ISO 639-1 that feeds still write.
+        ("iw", "he"),
+    ],
+)
+def test_a_language_is_found_by_its_codes_and_names(typed: str, stored: str) -> None:
+    """`--lang eng` and `--lang english` matched nothing: only the 639-1 code did."""
+    assert parse_language(typed) == stored
+    (language,) = build_query("", SearchFilters(language=typed))["query"]["bool"]["filter"]
+    assert language["bool"]["should"][0] == {
+        "term": {"language": {"value": stored, "case_insensitive": True}}
+    }
 
 
 def test_a_site_is_looked_for_in_both_spellings_of_an_internationalized_host() -> None:

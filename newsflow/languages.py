@@ -1,0 +1,106 @@
+"""Languages as people write them, to the code an article's language is stored under.
+
+The tagger stores ISO 639-1 codes (en, fr), and ISO 639-3 where a language has none (ast).
+People type those, but also ISO 639-2/3 codes (eng, fra, and the bibliographic fre, ger),
+English names (English, Norwegian Bokmål) and a language's name for itself (français,
+Deutsch). All of them come from pycountry (ISO 639-3 and its gettext catalogs, shipped in
+its wheel): no list of our own to keep.
+"""
+
+from __future__ import annotations
+
+import gettext
+import re
+import unicodedata
+from functools import cache
+from typing import Any
+
+import pycountry
+
+#: A code with an optional region or script after it (en-US, pt_BR, zh-Hant-TW).
+_CODE = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]{2,8})*$")
+#: ISO 639-1 codes withdrawn in 1989 that old software and feeds still write.
+_WITHDRAWN = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro"}
+
+
+def _fold(text: str) -> str:
+    """``text`` as names are compared: case-folded, without accents ("Français" and
+    "francais" are one), single spaces."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(unicodedata.normalize("NFC", bare).split())
+
+
+def _stored(language: Any) -> str:
+    """The code the tagger stores ``language`` (a pycountry record) under."""
+    return str(getattr(language, "alpha_2", None) or language.alpha_3)
+
+
+def _spellings(name: str) -> list[str]:
+    """A name and its plain forms: "Modern Greek (1453-)" is also "Modern Greek", and
+    "中文; 汉语; 华语" three names."""
+    forms: list[str] = []
+    for part in name.split(";"):
+        forms += [part, re.sub(r"\s*\(.*?\)", "", part)]
+    return [f for f in map(_fold, forms) if f]
+
+
+def _index(pairs: list[tuple[str, Any]]) -> dict[str, str]:
+    """Folded name -> stored code, where a name's languages with an ISO 639-1 code (the ones
+    the tagger gives) win over the rest ("Greek" is Modern Greek, not Ancient Greek)."""
+    found: dict[str, str] = {}
+    for name, language in sorted(pairs, key=lambda p: hasattr(p[1], "alpha_2")):
+        for form in _spellings(name):
+            found[form] = _stored(language)
+    return found
+
+
+@cache
+def _english_names() -> dict[str, str]:
+    pairs: list[tuple[str, Any]] = []
+    for language in pycountry.languages:
+        pairs.append((language.name, language))
+        for extra in ("common_name", "inverted_name"):
+            if hasattr(language, extra):
+                pairs.append((getattr(language, extra), language))
+        inverted = getattr(language, "inverted_name", "")
+        if "," in inverted:  # "Greek, Modern (1453-)": "Greek"
+            pairs.append((inverted.split(",")[0], language))
+    return _index(pairs)
+
+
+@cache
+def _own_names() -> dict[str, str]:
+    """Each language's name for itself, where pycountry has a catalog in that language."""
+    pairs: list[tuple[str, Any]] = []
+    for language in pycountry.languages:
+        code = getattr(language, "alpha_2", None)
+        if code is None:
+            continue
+        try:
+            catalog = gettext.translation("iso639-3", pycountry.LOCALES_DIR, languages=[code])
+        except OSError:
+            continue
+        own = catalog.gettext(language.name)
+        if own != language.name:
+            pairs.append((own, language))
+    return _index(pairs)
+
+
+def language_code(text: str) -> str | None:
+    """The code articles in the language ``text`` names are stored under, or None if it
+    names none: "en", "EN-us", "eng", "fre", "English", "français", "francais", "Deutsch"
+    give en, en, en, fr, en, fr, fr, de. A region or script after a code is dropped (the
+    tagger gives none)."""
+    typed = text.strip().lower()
+    code = _CODE.match(typed)
+    if code is not None:
+        short = _WITHDRAWN.get(code.group(1), code.group(1))
+        for key in ("alpha_2", "alpha_3", "bibliographic"):
+            language = pycountry.languages.get(**{key: short})
+            if language is not None:
+                return _stored(language)
+    name = _fold(text)
+    if len(name) < 2:  # "e" is no language a reader means (ISO 639-3 has one called "E")
+        return None
+    return _english_names().get(name) or _own_names().get(name)
