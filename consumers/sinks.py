@@ -27,6 +27,7 @@ from kafka.errors import (
     OutOfOrderSequenceNumberError,
     UnknownProducerIdError,
 )
+from pydantic_core import to_jsonable_python
 
 from consumers.batches import Headers
 from consumers.health import WorkerGaveUp
@@ -181,6 +182,36 @@ class _Stored(NamedTuple):
     story: str | None
 
 
+def document_fields(
+    url: str | None,
+    source: str | None,
+    summary_only: bool,
+    published_at: datetime | None,
+    ingested_at: datetime | None,
+) -> dict[str, str | list[str] | None]:
+    """The fields the index adds to an article's message, from the message alone: the index
+    worker writes them, and the maintenance reindex writes them into documents indexed
+    before a field existed.
+
+    - ``site_domains``: the domains `search --site` finds the article under
+      (newsflow.reading.identity.article_site_domains).
+    - ``dated_at``: when the article counts as published, for `search --sort newest`,
+      ``--since``/``--until`` and Kibana's publication-date view: its publication date, but
+      never after it was ingested. A page dated after it was fetched (a wrong time zone, a
+      scheduled post's date) listed as the newest of all until that date passed, in every
+      newest-first listing; it was there when we read it, so it counts from then. None for
+      an undated article, which those count by ``ingested_at`` itself.
+    """
+    dated = published_at
+    if dated is not None and ingested_at is not None:
+        dated = min(dated, ingested_at)
+    return {
+        "site_domains": article_site_domains(url, source, summary_only),
+        # Written as the message writes its dates (pydantic's JSON form).
+        "dated_at": to_jsonable_python(dated) if dated is not None else None,
+    }
+
+
 def _with_fields(source: bytes, fields: Mapping[str, str | list[str] | None]) -> bytes:
     """The document's JSON (``source``, an Article's JSON object, which has none of
     ``fields``) with ``fields`` set, those that are None left out."""
@@ -233,10 +264,16 @@ class ElasticsearchSink:
         self._announce: list[tuple[str, str]] = []
 
     def add(self, article: Article, record: ConsumerRecord) -> None:
-        # site_domains is the index's, not the Article message's: an article written by an
-        # older clean worker (still on the clean topic) gets it as well.
-        domains = article_site_domains(article.url, article.source, article.summary_only)
-        source = _with_fields(article.model_dump_json().encode(), {"site_domains": domains})
+        # The index's fields, not the Article message's: an article written by an older clean
+        # worker (still on the clean topic) gets them as well.
+        fields = document_fields(
+            article.url,
+            article.source,
+            article.summary_only,
+            article.published_at,
+            article.ingested_at,
+        )
+        source = _with_fields(article.model_dump_json().encode(), fields)
         doc = _Doc(article.id, article.content_hash, article.summary_only, record, source)
         self._docs.append(doc)
         self._bytes += len(doc.source)

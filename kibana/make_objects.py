@@ -27,7 +27,13 @@ LAYER = "layer1"
 #: The articles view's time field: every article has it (tests/deploy checks that the index
 #: sink always writes it). The publication date is its own view's, and a column.
 ARTICLES_TIME_FIELD = "ingested_at"
-PUBLISHED_TIME_FIELD = "published_at"
+#: The publication-date view's: the publication date, but never after the article was
+#: ingested (the index sink's dated_at). By published_at itself, a page dated in the future
+#: (a wrong time zone, a scheduled post) was outside every range up to "now" until that date,
+#: and then the newest article in Discover. The saved search shows published_at as the page
+#: gives it.
+PUBLISHED_TIME_FIELD = "dated_at"
+PUBLISHED_COLUMN = "published_at"
 
 ARTICLES_SEARCH = "newsflow-articles-search"
 TRENDING_SEARCH = "newsflow-trending-stories"
@@ -297,7 +303,7 @@ def objects(settings: Settings) -> list[Any]:
                 "language",
                 "tags.persons",
                 "tags.organizations",
-                PUBLISHED_TIME_FIELD,
+                PUBLISHED_COLUMN,
                 ARTICLES_TIME_FIELD,
             ],
             [[ARTICLES_TIME_FIELD, "desc"]],

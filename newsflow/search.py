@@ -48,8 +48,8 @@ class Sort(StrEnum):
 
     #: Best match first (an empty query has nothing to match: newest first).
     RELEVANCE = "relevance"
-    #: Newest first, by publication date; an undated article by when it was ingested, as
-    #: ``--since`` counts it, among the dated ones.
+    #: Newest first, by publication date (never after the article was ingested); an undated
+    #: article by when it was ingested, as ``--since`` counts it, among the dated ones.
     NEWEST = "newest"
 
 
@@ -377,6 +377,28 @@ def _site_filter(site: str) -> dict[str, Any]:
     )
 
 
+def _recency(date_field: str) -> dict[str, Any]:
+    return {"distance_feature": {"field": date_field, "origin": "now", "pivot": "7d"}}
+
+
+#: Where an article's date comes from, one field per kind of article, each kind told apart
+#: by which fields it has: ``dated_at`` (its publication date, never after its ingestion;
+#: consumers/sinks.py document_fields); for an undated article, when it was ingested; for
+#: a document indexed before dated_at existed (until the maintenance reindex writes it),
+#: its publication date as it is.
+_DATE_SOURCES: dict[str, dict[str, Any]] = {
+    "dated_at": {},
+    "ingested_at": {"must_not": [{"exists": {"field": "published_at"}}]},
+    "published_at": {"must_not": [{"exists": {"field": "dated_at"}}]},
+}
+_DATE_FIELDS = list(_DATE_SOURCES)
+
+
+def _dated_by(date_field: str, clause: dict[str, Any]) -> dict[str, Any]:
+    """``clause`` (over ``date_field``) for the articles whose date is ``date_field``."""
+    return {"bool": {**_DATE_SOURCES[date_field], "must": [clause]}}
+
+
 def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
     """The Elasticsearch filter clauses of ``filters`` (full-text and semantic search alike)."""
     flt: list[dict[str, Any]] = []
@@ -386,15 +408,9 @@ def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
     if filters.until is not None:
         window["lt"] = filters.until.isoformat()
     if window:
-        # An article without a publication date counts from when it was ingested: dropping
-        # every undated article (a text file, many feeds) from "since" surprised users.
-        undated = {
-            "bool": {
-                "must_not": [{"exists": {"field": "published_at"}}],
-                "filter": [{"range": {"ingested_at": window}}],
-            }
-        }
-        flt.append(_any_of([{"range": {"published_at": window}}, undated]))
+        # Each article by its date (newest_first): an undated one by when it was ingested,
+        # since dropping every undated article (a text file, many feeds) surprised users.
+        flt.append(_any_of([_dated_by(f, {"range": {f: window}}) for f in _DATE_FIELDS]))
     if filters.site:
         flt.append(_site_filter(filters.site))
     if filters.language:
@@ -476,25 +492,17 @@ def query_syntax(text: str) -> str:
     return " ".join(out)
 
 
-def _recency(date_field: str) -> dict[str, Any]:
-    return {"distance_feature": {"field": date_field, "origin": "now", "pivot": "7d"}}
-
-
 def newest_first() -> list[dict[str, Any]]:
-    """Scoring clauses that rank newest first: by publication date, an undated article by
-    when it was ingested (as --since counts it), among the dated ones.
+    """Scoring clauses that rank newest first: by publication date, but never after the
+    article was ingested (a wrong time zone or a scheduled post's date listed it as the
+    newest for good), an undated article by when it was ingested (as --since counts it),
+    among the dated ones.
 
     A score, not a sort: the one-per-story merge orders by score, and no sort can read one
     field or the other without a script (the local stack's Elasticsearch has no scripting).
     distance_feature scores pivot / (pivot + age): it falls with age and never reaches 0.
     """
-    undated = {
-        "bool": {
-            "must_not": [{"exists": {"field": "published_at"}}],
-            "must": [_recency("ingested_at")],
-        }
-    }
-    return [_recency("published_at"), undated]
+    return [_dated_by(field, _recency(field)) for field in _DATE_FIELDS]
 
 
 #: Ties (the same score) in article id order: Elasticsearch's own tie order follows where a

@@ -176,12 +176,14 @@ def search(
     since: str | None = typer.Option(
         None,
         help="Only articles published on or after this date (2026-11-30), time "
-        "(2026-11-30T08:00, UTC) or age (24h, 7d, 2w); undated ones by when they were ingested.",
+        "(2026-11-30T08:00, UTC) or age (24h, 7d, 2w); undated ones, and ones dated after they "
+        "were ingested, by when they were ingested.",
     ),
     until: str | None = typer.Option(
         None,
         help="Only articles published before this date (2026-11-30: that day is kept), time "
-        "(2026-11-30T08:00, UTC) or age (24h, 7d, 2w); undated ones by when they were ingested.",
+        "(2026-11-30T08:00, UTC) or age (24h, 7d, 2w); undated ones, and ones dated after they "
+        "were ingested, by when they were ingested.",
     ),
     site: str | None = typer.Option(
         None,
@@ -220,8 +222,9 @@ def search(
     sort: Sort = typer.Option(
         Sort.RELEVANCE,
         case_sensitive=False,
-        help="relevance: best match first; newest: newest first by publication date, an "
-        "undated article by when it was ingested (as --since counts it), among the dated ones. "
+        help="relevance: best match first; newest: newest first by publication date (never "
+        "after the article was ingested), an undated article by when it was ingested (as "
+        "--since counts it), among the dated ones. "
         "A query without words always lists the newest first.",
     ),
     size: int = typer.Option(10, "--size", "-n", help=f"How many hits to print (1-{MAX_HITS})."),

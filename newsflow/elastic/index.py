@@ -76,6 +76,11 @@ def article_mappings(analyzer: str = "standard") -> dict[str, Any]:
             "description": text,
             "image": {"type": "keyword", "index": False, "doc_values": False},
             "published_at": {"type": "date"},
+            # The publication date, never after ingested_at (a wrong time zone, a scheduled
+            # post); none when undated. Written by the index sink (consumers/sinks.py
+            # document_fields): what newest-first, --since and Kibana's publication-date
+            # view go by, so a future date does not list an article as the newest for good.
+            "dated_at": {"type": "date"},
             # Capped by the clean stage (consumers/process.py MAX_SITE_CHARS); ignore_above keeps
             # a longer one from an older writer from costing the article.
             "site": {"type": "keyword", "ignore_above": 256, "fields": {"text": {"type": "text"}}},

@@ -22,6 +22,7 @@ from elasticsearch import Elasticsearch, helpers
 from kafka.structs import TopicPartition
 
 from consumers.dlq import replay
+from consumers.sinks import document_fields
 from newsflow.elastic.index import (
     current_index,
     ensure_index,
@@ -31,7 +32,6 @@ from newsflow.elastic.index import (
 )
 from newsflow.enrichment.es import scan
 from newsflow.kafka.clients import make_consumer
-from newsflow.reading.identity import article_site_domains
 from newsflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,16 +75,35 @@ def _copy_actions(
         vector = hit.fields.get("embedding")
         if vector and "embedding" not in doc:
             doc["embedding"] = vector
-        # Computed afresh, as the index sink does: a document indexed before the field
-        # existed is found by `search --site` under its parent domains after the copy.
-        doc["site_domains"] = article_site_domains(
-            _text(doc.get("url")), _text(doc.get("source")), bool(doc.get("summary_only"))
+        # Computed afresh, as the index sink does: a document indexed before a field existed
+        # gets it (found by `search --site` under its parent domains, listed newest-first
+        # by a date that is never after its ingestion), one written before gets it anew.
+        fields = document_fields(
+            _text(doc.get("url")),
+            _text(doc.get("source")),
+            bool(doc.get("summary_only")),
+            _moment(doc.get("published_at")),
+            _moment(doc.get("ingested_at")),
         )
+        for name, value in fields.items():
+            if value is None:
+                doc.pop(name, None)
+            else:
+                doc[name] = value
         yield {"_op_type": "index", "_index": target, "_id": hit.id, "_source": doc}
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _moment(value: Any) -> datetime | None:
+    """A stored date (ISO 8601, as the index sink writes it), or None if it is none."""
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def catch_up(es: Elasticsearch, old: str, new: str, since: datetime) -> int:

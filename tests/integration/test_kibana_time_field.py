@@ -34,7 +34,13 @@ def test_the_articles_view_time_range_holds_undated_articles(
     now = datetime.now(UTC)
     articles = [
         article(doc_id, "Harbour news.", content_type=ContentType.TEXT, published=published)
-        for doc_id, published in (("dated", now - timedelta(minutes=5)), ("undated", None))
+        for doc_id, published in (
+            ("dated", now - timedelta(minutes=5)),
+            ("undated", None),
+            # Dated tomorrow, ingested now (a wrong time zone, a scheduled post): outside
+            # every range up to "now" until tomorrow, then the newest article for good.
+            ("future", now + timedelta(days=1)),
+        )
     ]
     index_articles(es, settings, articles)
 
@@ -48,6 +54,7 @@ def test_the_articles_view_time_range_holds_undated_articles(
         )
         return sorted(hit["_id"] for hit in found["hits"]["hits"])
 
-    assert in_last_hour(ARTICLES_DATA_VIEW) == ["dated", "undated"]
-    # The publication-date view is by its nature the dated articles only.
-    assert in_last_hour(PUBLISHED_DATA_VIEW) == ["dated"]
+    assert in_last_hour(ARTICLES_DATA_VIEW) == ["dated", "future", "undated"]
+    # The publication-date view is by its nature the dated articles only, each by its date
+    # but never after it was ingested.
+    assert in_last_hour(PUBLISHED_DATA_VIEW) == ["dated", "future"]

@@ -12,7 +12,7 @@ from indexed_articles import article, index_articles, index_as_before
 from newsflow.elastic.index import current_index, ensure_index, index_name
 from newsflow.enrichment.es import bulk_update
 from newsflow.enrichment.maintenance import catch_up, prune_versions, reindex
-from newsflow.search import SearchFilters, search
+from newsflow.search import SearchFilters, Sort, search
 from newsflow.settings import Settings
 from schemas import ContentType, Tags
 
@@ -123,3 +123,35 @@ def test_reindex_gives_documents_indexed_before_site_domains_their_domains(
     respelled = es.get(index=settings.index.alias, id="reindex-puny")["_source"]
     assert respelled["site_domains"] == ["news.bücher.example", "bücher.example"]
     assert found("bücher.example") == found("xn--bcher-kva.example") == ["reindex-puny"]
+
+
+def test_reindex_dates_documents_indexed_before_dated_at_never_after_their_ingestion(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """A document indexed before dated_at existed is listed by its publication date as it
+    is, a future one as the newest; the maintenance reindex writes dated_at (never after
+    its ingestion), and an undated document gets none (it counts by its ingestion)."""
+    ensure_index(es, settings.index)
+    now = datetime.now(UTC)
+    day = timedelta(days=1)
+    before = [
+        article("future", published=now + timedelta(minutes=1), ingested=now - 2 * day),
+        article("recent", published=now - timedelta(hours=1)),
+        article("undated", ingested=now - day),
+    ]
+    index_as_before(es, settings, before)
+
+    def newest() -> list[str]:
+        found = search(es, settings, "harbour", SearchFilters(), sort=Sort.NEWEST)
+        return [h.id for h in found.hits]
+
+    assert newest() == ["future", "recent", "undated"]
+    reindex(es, settings)
+    stored = {
+        doc_id: es.get(index=settings.index.alias, id=doc_id)["_source"]
+        for doc_id in ("future", "recent", "undated")
+    }
+    assert stored["future"]["dated_at"] == stored["future"]["ingested_at"]
+    assert stored["recent"]["dated_at"] == stored["recent"]["published_at"]
+    assert "dated_at" not in stored["undated"]
+    assert newest() == ["recent", "undated", "future"]

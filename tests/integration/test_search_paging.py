@@ -201,3 +201,39 @@ def test_a_semantic_page_without_embeddings_says_why(es: Elasticsearch, settings
     shown = newsflow_cli.run(["search", "harbour", "--semantic", "--page", "2"], env)
     assert shown.returncode == 0, shown.stderr
     assert "no article has an embedding yet" in shown.stdout
+
+
+def test_an_article_dated_after_its_ingestion_counts_from_its_ingestion(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """A page dated after it was ingested (a wrong time zone, a scheduled post) listed as the
+    newest in `--sort newest`, and `--since 24h` kept it, though it came in two days ago."""
+    ensure_index(es, settings.index)
+    day = timedelta(days=1)
+    articles = [
+        _article(
+            "scheduled",
+            "Harbour news.",
+            published=NOW + timedelta(minutes=1),
+            ingested=NOW - 2 * day,
+        ),
+        _article("hour", "Harbour news.", published=NOW - timedelta(hours=1)),
+        _article("undated-1d", "Harbour news.", ingested=NOW - day),
+        _article("week", "Harbour news.", published=NOW - 7 * day),
+    ]
+    index_articles(es, settings, articles)
+    stored = es.get(index=settings.index.alias, id="scheduled")["_source"]
+    assert stored["dated_at"] == stored["ingested_at"] and stored["published_at"] > NOW.isoformat()
+
+    newest = ["hour", "undated-1d", "scheduled", "week"]
+    for one_per_story in (True, False):
+        assert _ids(es, settings, one_per_story=one_per_story, sort=Sort.NEWEST) == newest
+    since = search(es, settings, "harbour", SearchFilters(since=NOW - day), sort=Sort.NEWEST)
+    assert [h.id for h in since.hits] == ["hour", "undated-1d"]
+    until = search(es, settings, "harbour", SearchFilters(until=NOW - day), sort=Sort.NEWEST)
+    assert [h.id for h in until.hits] == ["scheduled", "week"]
+    shown = newsflow_cli.run(
+        ["search", "harbour", "--sort", "newest"], newsflow_cli.child_env(settings)
+    )
+    order = [shown.stdout.index(f"id {doc_id}\n") for doc_id in newest]
+    assert order == sorted(order), shown.stdout

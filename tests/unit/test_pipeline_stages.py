@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from consumers.cleaning.model import Extracted
 from consumers.dlq import fresh_link, origin_of, replay_stage, target_topic
 from consumers.process import build_article
+from consumers.sinks import document_fields
 from newsflow.elastic.hits import Hit
 from newsflow.reading.identity import site_of
 from newsflow.search import (
@@ -414,10 +415,39 @@ def test_until_keeps_the_whole_day_it_names_and_shares_since_s_window() -> None:
         parse_since("99999w", datetime(100, 1, 1, tzinfo=UTC))
     since, until = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
     (window,) = build_query("", SearchFilters(since=since, until=until))["query"]["bool"]["filter"]
-    dated, undated = window["bool"]["should"]
+    dated, undated, older = window["bool"]["should"]
     expected = {"gte": since.isoformat(), "lt": until.isoformat()}
-    assert dated == {"range": {"published_at": expected}}
-    assert undated["bool"]["filter"] == [{"range": {"ingested_at": expected}}]
+    # Each kind of article by the date it counts by, as newest-first ranks it.
+    assert dated == {"bool": {"must": [{"range": {"dated_at": expected}}]}}
+    assert undated["bool"]["must"] == [{"range": {"ingested_at": expected}}]
+    assert undated["bool"]["must_not"] == [{"exists": {"field": "published_at"}}]
+    assert older["bool"]["must"] == [{"range": {"published_at": expected}}]
+    assert older["bool"]["must_not"] == [{"exists": {"field": "dated_at"}}]
+    recency = build_query("", SearchFilters())["query"]["bool"]["should"]
+    assert [c["bool"]["must"][0]["distance_feature"]["field"] for c in recency] == [
+        "dated_at",
+        "ingested_at",
+        "published_at",
+    ]
+    assert [c["bool"].get("must_not") for c in recency] == [
+        c["bool"].get("must_not") for c in (dated, undated, older)
+    ]
+
+
+def test_an_article_dated_after_its_ingestion_counts_from_its_ingestion() -> None:
+    """A wrong time zone or a scheduled post's date listed an article as the newest (in
+    --sort newest, --since and Kibana's publication-date view) until that date passed."""
+    ingested = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    url = "https://xn--bcher-kva.example/a"
+
+    def dated(published: datetime | None) -> object:
+        return document_fields(url, None, False, published, ingested)["dated_at"]
+
+    assert dated(ingested + timedelta(hours=9)) == "2026-12-02T12:00:00Z"
+    assert dated(ingested - timedelta(days=3)) == "2026-11-29T12:00:00Z"
+    assert dated(ingested) == "2026-12-02T12:00:00Z"
+    assert dated(None) is None
+    assert document_fields(url, None, False, None, ingested)["site_domains"] == ["bücher.example"]
 
 
 IPTC = [
