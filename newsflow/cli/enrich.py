@@ -25,7 +25,7 @@ from newsflow.cli.app import app, settings_of
 from newsflow.cli.bars import advance_growing, counting_bar
 from newsflow.cli.printing import matches_header, print_hits
 from newsflow.elastic.client import make_es
-from newsflow.search import MAX_HITS
+from newsflow.search import MAX_HITS, NEAREST_PER_HIT, first_of_each_story
 
 console = Console()
 err = Console(stderr=True)
@@ -49,7 +49,8 @@ def related(
     ),
     k: int = typer.Option(10, "-k", min=1, max=MAX_HITS, help="How many neighbours."),
 ) -> None:
-    """Articles closest in meaning to ARTICLE_ID (kNN on the stored embeddings)."""
+    """Articles closest in meaning to ARTICLE_ID (kNN on the stored embeddings), one per
+    story and none of its own story's copies (`newsflow search --story ID` lists those)."""
     from newsflow.enrichment.embeddings import related as find_related
 
     if not article_id.strip():
@@ -57,7 +58,9 @@ def related(
     settings = settings_of(ctx)
     with make_es(settings) as es:
         try:
-            hits = find_related(es, settings, article_id, k)
+            # One article per story, as search shows them: room for the copies among them.
+            nearest = find_related(es, settings, article_id, NEAREST_PER_HIT * k)
+            hits = first_of_each_story(nearest, k)
         except LookupError as exc:
             # One line on stderr, like every other failure (it went to stdout, wrapped).
             err.print(f"error: {escape(str(exc))}", soft_wrap=True)

@@ -309,15 +309,20 @@ def semantic_search(
 
 
 def related(es: Elasticsearch, settings: Settings, article_id: str, k: int = 10) -> list[Hit]:
-    """Articles closest in meaning to a stored article (for `newsflow related ID`).
+    """Articles closest in meaning to a stored article (for `newsflow related ID`), the
+    ``k`` nearest outside its own story.
 
-    Uses the stored vector; raises LookupError if the article is missing or not embedded yet.
+    Its story's other copies (the same wire story on other sites, the clustering's
+    near-duplicates) are nearest by far and took every place: they are the article again,
+    which `search --story` lists. Uses the stored vector; raises LookupError if the
+    article is missing or not embedded yet.
     """
+    article_id = article_id.strip()
     resp = es.search(
         index=settings.index.alias,
         query={"ids": {"values": [article_id]}},
         size=1,
-        source=False,
+        source_includes=["story_id"],
         fields=[{"field": "embedding"}],
     )
     hits = hits_of(resp)
@@ -329,7 +334,9 @@ def related(es: Elasticsearch, settings: Settings, article_id: str, k: int = 10)
         vector = Hit.of(doc.body).vector
     if not vector:
         raise LookupError(f"article {article_id} has no embedding yet (run `newsflow enrich`)")
-    return knn_vector(es, settings, vector, k, exclude_ids=[article_id])
+    story = hits[0].source.story_id
+    others = [{"bool": {"must_not": [{"term": {"story_id": story}}]}}] if story else []
+    return knn_vector(es, settings, vector, k, exclude_ids=[article_id], filters=others)
 
 
 STAGE = "embed"

@@ -23,7 +23,7 @@ from consumers.sinks import ElasticsearchSink
 from newsflow.cli import app
 from newsflow.elastic.index import EMBEDDING_DIMS
 from newsflow.enrichment.clustering import PENDING_FIELD, cluster_pending, story_id_for
-from newsflow.enrichment.embeddings import related
+from newsflow.enrichment.embeddings import knn_vector, related
 from newsflow.enrichment.es import count_pending
 from newsflow.settings import Settings
 
@@ -68,9 +68,11 @@ def test_enrich_articles_run(es: Elasticsearch, dag_env: Settings, seeded: dict[
     assert counters[0]["_source"]["articles"] == 2
     assert counters[0]["_source"]["stories"] == 1
 
-    # kNN: the copy is the nearest neighbour of the original.
-    neighbours = related(es, settings, first.id, k=2)
-    assert neighbours[0].id == second.id
+    # kNN: the copy is the nearest neighbour of the original; `related` leaves it out (it is
+    # the same story, the article again) and shows the other story.
+    nearest = knn_vector(es, settings, a["embedding"], 1, exclude_ids=[first.id])
+    assert [h.id for h in nearest] == [second.id]
+    assert [h.id for h in related(es, settings, first.id, k=2)] == [other.id]
 
     # A second run finds nothing pending and changes nothing.
     before = {x.id: get_doc(es, settings, x.id)["enrichment"] for x in (first, second, other)}

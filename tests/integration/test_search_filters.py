@@ -120,6 +120,33 @@ def test_semantic_search_keeps_to_the_filters(es: Elasticsearch, settings: Setti
     assert elsewhere == []
 
 
+def test_related_shows_other_stories_once_each_not_the_articles_own_copies(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """`newsflow related ID` on a wire story syndicated to many sites listed its own copies
+    (nearest by far: the same text) in every place, and each other story as often as it
+    had copies; now the article's story is left out and every other story shows once."""
+    ensure_index(es, settings.index)
+    ids = ["orig", "copy-1", "copy-2", "near-a", "near-b", "far"]
+    index_articles(
+        es, settings, [_article(i, f"https://{i}.example.org/a", Tags(), None) for i in ids]
+    )
+    in_story(es, settings, {"s-wire": ids[:3], "s-near": ["near-a", "near-b"]})
+    slopes = {"orig": 0.0, "copy-1": 0.01, "copy-2": 0.02, "near-a": 0.3, "near-b": 0.31}
+    for doc_id in ids:
+        vector = [1.0, slopes[doc_id]] if doc_id in slopes else [0.0, 1.0]
+        padded = vector + [0.0] * (EMBEDDING_DIMS - 2)
+        es.update(index=settings.index.alias, id=doc_id, doc={"embedding": padded})
+    es.indices.refresh(index=settings.index.alias)
+
+    env = newsflow_cli.child_env(settings)
+    shown = newsflow_cli.run(["related", " orig ", "-k", "5"], env)
+    assert shown.returncode == 0, shown.stderr
+    listed = [i for i in ids if f"id {i}\n" in shown.stdout or f"id {i} " in shown.stdout]
+    assert listed == ["near-a", "far"], shown.stdout
+    assert shown.stdout.index("id near-a") < shown.stdout.index("id far")
+
+
 def test_search_shows_each_story_once_unless_asked_for_every_copy(
     es: Elasticsearch, settings: Settings
 ) -> None:
