@@ -21,6 +21,11 @@ import pycountry
 _CODE = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]{2,8})*$")
 #: ISO 639-1 codes withdrawn in 1989 that old software and feeds still write.
 _WITHDRAWN = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro"}
+#: Other codes the same articles are stored under. The tagger's detector (py3langid) says
+#: "no" for Norwegian Bokmål text, while feeds and sitemaps hint "nb" (or "nn" for
+#: Nynorsk, which the detector also gives); it says "tl" for Filipino, which feeds write
+#: "fil". Norwegian is both written standards; Bokmål is what the detector calls Norwegian.
+_ALSO_STORED = {"no": ("nb", "nn"), "nb": ("no",), "tl": ("fil",), "fil": ("tl",)}
 
 
 def _fold(text: str) -> str:
@@ -104,3 +109,9 @@ def language_code(text: str) -> str | None:
     if len(name) < 2:  # "e" is no language a reader means (ISO 639-3 has one called "E")
         return None
     return _english_names().get(name) or _own_names().get(name)
+
+
+def stored_codes(code: str) -> list[str]:
+    """Every code articles in the language ``code`` (as ``language_code`` gives it) may be
+    stored under: the tagger's and the feeds' names for it ("nb" is also "no")."""
+    return [code, *_ALSO_STORED.get(code, ())]

@@ -23,7 +23,7 @@ from elasticsearch import Elasticsearch
 
 from newsflow.elastic.hits import DISPLAY_FIELDS, Hit, hits_of, total_of
 from newsflow.elastic.index import article_mappings
-from newsflow.languages import language_code
+from newsflow.languages import language_code, stored_codes
 from newsflow.reading.identity import ascii_host, is_public_suffix, unicode_host
 from newsflow.settings import Settings
 
@@ -399,6 +399,15 @@ def _dated_by(date_field: str, clause: dict[str, Any]) -> dict[str, Any]:
     return {"bool": {**_DATE_SOURCES[date_field], "must": [clause]}}
 
 
+def _language(code: str) -> list[dict[str, Any]]:
+    """The code, or the code with a region: an article the tagger could not place keeps its
+    feed's or sitemap's hint, such as "en-us" or "zh-cn"."""
+    regional = [
+        {"prefix": {"language": {"value": code + sep, "case_insensitive": True}}} for sep in "-_"
+    ]
+    return [_term("language", code), *regional]
+
+
 def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
     """The Elasticsearch filter clauses of ``filters`` (full-text and semantic search alike)."""
     flt: list[dict[str, Any]] = []
@@ -416,19 +425,9 @@ def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
     if filters.language:
         # As parse_language reads it, without refusing (the command line refused already).
         code = language_code(filters.language) or filters.language.strip()
-        # The code, or the code with a region: an article the tagger could not place keeps
-        # its feed's or sitemap's hint, such as "en-us" or "zh-cn".
-        flt.append(
-            _any_of(
-                [
-                    _term("language", code),
-                    *(
-                        {"prefix": {"language": {"value": code + sep, "case_insensitive": True}}}
-                        for sep in "-_"
-                    ),
-                ]
-            )
-        )
+        # With the other codes the language is stored under (Norwegian Bokmål is "no" to
+        # the tagger, "nb" to feeds).
+        flt.append(_any_of([c for stored in stored_codes(code) for c in _language(stored)]))
     if filters.entity:
         kinds = [f"tags.{kind}" for kind in ("persons", "organizations", "locations")]
         exact = [

@@ -355,8 +355,15 @@ def test_a_language_is_found_by_its_iso_639_codes_and_its_names(
             _article("en", "https://example.com/en", Tags(language="en"), None),
             _article("fr", "https://example.fr/fr", Tags(language="fr"), None),
             _article("ast", "https://example.es/ast", Tags(language="ast"), None),
+            # Bokmål as the detector names it, and as a feed's hint names it.
+            _article("no", "https://example.no/no", Tags(language="no"), None),
+            _article("nb", "https://example.no/nb", Tags(), None).model_copy(
+                update={"language": "nb-NO"}
+            ),
         ],
     )
+    assert _ids(es, settings, language="nb") == ["nb", "no"]
+    assert _ids(es, settings, language="norwegian") == ["nb", "no"]
     env = newsflow_cli.child_env(settings)
     for typed, found in (
         ("eng", "en"),

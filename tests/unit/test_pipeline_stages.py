@@ -382,6 +382,21 @@ def test_a_language_is_found_by_its_codes_and_names(typed: str, stored: str) -> 
     }
 
 
+def test_a_language_is_looked_for_under_every_code_it_is_stored_under() -> None:
+    """The detector says "no" for Norwegian Bokmål, feeds say "nb": --lang nb found none of
+    the articles the tagger placed."""
+
+    def codes(typed: str) -> list[str]:
+        (language,) = build_query("", SearchFilters(language=typed))["query"]["bool"]["filter"]
+        return [c["term"]["language"]["value"] for c in language["bool"]["should"] if "term" in c]
+
+    assert codes("nb") == codes("Norwegian Bokmål") == ["nb", "no"]
+    assert codes("no") == codes("norwegian") == ["no", "nb", "nn"]
+    assert codes("nn") == ["nn"]
+    assert codes("filipino") == ["fil", "tl"]
+    assert codes("en") == ["en"]
+
+
 def test_a_site_is_looked_for_in_both_spellings_of_an_internationalized_host() -> None:
     for typed in ("bücher.example", "https://www.XN--BCHER-KVA.example/a"):
         (site,) = build_query("", SearchFilters(site=typed))["query"]["bool"]["filter"]
