@@ -317,10 +317,11 @@ def _any_of(clauses: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def site_host(site: str) -> str:
-    """The host a ``--site`` value names, without a scheme, path, port or leading www:
-    "https://www.nrk.no/" -> nrk.no (a site's own name, "NRK", comes out lower-cased)."""
+    """The host a ``--site`` value names, without a scheme, path, port, leading www or
+    wildcard: "https://www.nrk.no/" and "*.nrk.no" -> nrk.no (a site's own name, "NRK",
+    comes out lower-cased). A wildcard means what --site does anyway: the subdomains too."""
     host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", site.strip().lower()).split("/")[0]
-    return re.sub(r":\d*$", "", host).rstrip(".").removeprefix("www.")
+    return re.sub(r":\d*$", "", host).rstrip(".").lstrip("*.").removeprefix("www.")
 
 
 def check_site(site: str) -> None:

@@ -71,16 +71,6 @@ def _is_tracking(name: str) -> bool:
     return lowered in _TRACKING_PARAMS or lowered.startswith(_TRACKING_PREFIXES)
 
 
-def site_of(url: str | None) -> str | None:
-    """The site a URL belongs to: its host without a leading www (None without one)."""
-    if not url:
-        return None
-    host = urlsplit(url).hostname
-    if not host:
-        return None
-    return host.removeprefix("www.")
-
-
 def _label(label: str, ascii_form: bool) -> str:
     if label.isascii() and not label.startswith("xn--"):
         return label  # the common case, and nothing IDNA would change
@@ -110,6 +100,18 @@ def ascii_host(host: str) -> str:
     """The same host in its ASCII (punycode) spelling, as DNS and many URLs write it:
     ``bücher.example`` is ``xn--bcher-kva.example``."""
     return _host_form(host, ascii_form=True)
+
+
+def site_of(url: str | None) -> str | None:
+    """The site a URL belongs to: its host without a leading www (None without one), spelled
+    as ``unicode_host`` spells it: a feed on xn--bcher-kva.example linking to
+    bücher.example links to its own site, and Kibana counts both as one."""
+    if not url:
+        return None
+    host = urlsplit(url).hostname
+    if not host:
+        return None
+    return unicode_host(host).removeprefix("www.")
 
 
 def is_public_suffix(host: str) -> bool:

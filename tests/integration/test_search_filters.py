@@ -303,6 +303,10 @@ def test_an_internationalized_site_is_one_site_however_it_is_spelled(
     index_articles(es, settings, [puny, utf, sub])
     stored = es.get(index=settings.index.alias, id="sub")["_source"]["site_domains"]
     assert stored == ["news.bücher.example", "bücher.example"]
+    # One site name too, as Kibana's top sites count them.
+    assert {
+        es.get(index=settings.index.alias, id=i)["_source"]["site"] for i in ("puny", "utf")
+    } == {"bücher.example"}
     # Indexed before (no site_domains): found by its exact host in either spelling.
     index_as_before(es, settings, [article("before", url="https://xn--bcher-kva.example/d")])
 
@@ -311,6 +315,7 @@ def test_an_internationalized_site_is_one_site_however_it_is_spelled(
         assert _ids(es, settings, site=typed) == every, typed
     assert _ids(es, settings, site="news.bücher.example") == ["sub"]
     assert _ids(es, settings, site="news.xn--bcher-kva.example") == ["sub"]
+    assert _ids(es, settings, site="*.xn--bcher-kva.example") == every
     shown = newsflow_cli.run(
         ["search", "harbour", "--site", "xn--bcher-kva.example"], newsflow_cli.child_env(settings)
     )

@@ -29,6 +29,7 @@ from newsflow.search import (
     parse_until,
     per_story,
     query_syntax,
+    site_host,
 )
 from newsflow.settings import Settings
 from schemas import ContentType, DeadLetter, Link, RawArticle, Stage, Tags
@@ -89,6 +90,9 @@ def test_a_site_name_no_site_has_is_passed_over() -> None:
 
 def test_site_of() -> None:
     assert site_of("https://www.reuters.com/x") == "reuters.com"
+    # One spelling of an internationalized host: Kibana's top sites counted two.
+    assert site_of("https://xn--bcher-kva.example/a") == "bücher.example"
+    assert site_of("https://www.BÜCHER.example/") == "bücher.example"
     assert site_of(None) is None and site_of("not a url") is None
 
 
@@ -405,6 +409,21 @@ def test_a_site_is_looked_for_in_both_spellings_of_an_internationalized_host() -
             "bücher.example",
             "xn--bcher-kva.example",
         ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "host"),
+    [
+        ("https://www.nrk.no:443/sport", "nrk.no"),
+        ("*.nrk.no", "nrk.no"),
+        (".nrk.no", "nrk.no"),
+        (" NRK.no. ", "nrk.no"),
+        ("NRK", "nrk"),
+    ],
+)
+def test_a_site_is_the_host_it_names(typed: str, host: str) -> None:
+    """`--site *.nrk.no` (a wildcard, as other tools take subdomains) found nothing."""
+    assert site_host(typed) == host
 
 
 @pytest.mark.parametrize("site", ["co.uk", "github.io", "https://www.github.io/", "Blogspot.com"])
