@@ -105,11 +105,14 @@ def print_hits(
     console.print(header)
     for rank, hit in enumerate(hits, rank_from):
         src = hit.source
-        date = src.published_at.date().isoformat() if src.published_at else None
-        if date is None and src.ingested_at:
-            # Undated: the day it was ingested, which --since, --until and --sort newest go
-            # by; without it an undated hit first in a newest-first listing looked misplaced.
-            date = f"ingested {src.ingested_at.date().isoformat()}"
+        published, ingested = src.published_at, src.ingested_at
+        date = published.date().isoformat() if published else None
+        if ingested and (published is None or published > ingested):
+            # Undated, or dated after it was ingested (a wrong time zone, a scheduled post):
+            # the day it was ingested, which --since, --until and --sort newest go by for it;
+            # without it such a hit in a newest-first listing looked misplaced.
+            ahead = f" (dated {date})" if date else ""
+            date = f"ingested {ingested.date().isoformat()}{ahead}"
         # A feed entry's own text (its page not fetched yet, or not fetchable) says so.
         summary = "feed summary only" if src.summary_only else None
         meta = " · ".join(x for x in (src.site, date, src.language, summary) if x)

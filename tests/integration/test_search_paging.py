@@ -237,3 +237,7 @@ def test_an_article_dated_after_its_ingestion_counts_from_its_ingestion(
     )
     order = [shown.stdout.index(f"id {doc_id}\n") for doc_id in newest]
     assert order == sorted(order), shown.stdout
+    # Its line shows the day it is listed by, and the date the page gave.
+    scheduled = NOW + timedelta(minutes=1)
+    ingested = (NOW - 2 * day).date().isoformat()
+    assert f"ingested {ingested} (dated {scheduled.date().isoformat()})" in shown.stdout

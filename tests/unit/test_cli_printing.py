@@ -206,6 +206,18 @@ def test_an_undated_hit_shows_the_day_it_was_ingested() -> None:
             },
         }
     )
-    text = _printed([undated, dated])
+    # Dated after it came in: listed by its ingestion, which the line shows.
+    ahead = Hit.of(
+        {
+            "_id": "a1",
+            "_source": {
+                "title": "A",
+                "published_at": "2026-12-04T08:00:00Z",
+                "ingested_at": "2026-12-01T10:00:00Z",
+            },
+        }
+    )
+    text = _printed([undated, dated, ahead])
     assert "1. T  s · ingested 2026-12-01" in text
     assert "2. D  2026-11-20\n" in text
+    assert "3. A  ingested 2026-12-01 (dated 2026-12-04)\n" in text
