@@ -31,7 +31,6 @@ import numpy as np
 import numpy.typing as npt
 
 from consumers.cleaning.evaluation import DEFAULT_CORPUS, NEWS_CORPUS, load_corpus, page_groups
-from consumers.cleaning.normalize import normalize_paragraphs, normalize_text
 from consumers.cleaning.scoring import PageScore, score_corpus, score_page
 from consumers.cleaning.text import MODEL_PATH, Z_CLIP, TextModel, extract_text
 from consumers.cleaning.text_features import (
@@ -39,6 +38,7 @@ from consumers.cleaning.text_features import (
     block_features,
     split_blocks,
 )
+from newsflow.normalize import normalize_paragraphs, normalize_text
 from schemas.failures import CleanError
 
 _WORD = re.compile(r"\w+")

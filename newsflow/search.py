@@ -24,6 +24,7 @@ from elasticsearch import Elasticsearch
 from newsflow.elastic.hits import DISPLAY_FIELDS, Hit, hits_of, total_of
 from newsflow.elastic.index import article_mappings
 from newsflow.languages import language_code, stored_codes
+from newsflow.normalize import normalize_text
 from newsflow.reading.identity import ascii_host, is_public_suffix, unicode_host
 from newsflow.settings import Settings
 
@@ -430,14 +431,15 @@ def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
         # the tagger, "nb" to feeds).
         flt.append(_any_of([c for stored in stored_codes(code) for c in _language(stored)]))
     if filters.entity:
+        # As names are stored ("O’Brien" typed with a curly apostrophe is O'Brien).
+        entity = normalize_text(filters.entity)
         kinds = [f"tags.{kind}" for kind in ("persons", "organizations", "locations")]
         exact = [
-            _term(f, filters.entity)
-            for f in [*(f"{k}.keyword" for k in kinds), "tags.entities.value"]
+            _term(f, entity) for f in [*(f"{k}.keyword" for k in kinds), "tags.entities.value"]
         ]
         # Or the words in a row within a name: "obama" finds "Barack Obama" (the whole name
         # alone found nothing for the name people type), "central bank" the ECB's full name.
-        within = [{"match_phrase": {k: filters.entity}} for k in kinds]
+        within = [{"match_phrase": {k: entity}} for k in kinds]
         flt.append(_any_of([*exact, *within]))
     if filters.topic:
         topic = filters.topic.strip()
@@ -474,10 +476,14 @@ _SYNTAX_CHARS = re.compile(r'["|+()*]|(?:^|\s)-\S')
 
 
 def query_syntax(text: str) -> str:
-    """``text`` in the syntax Elasticsearch's simple_query_string reads: typographic quotes
-    as ASCII ones, and the words OR, AND, NOT (upper case only, as other engines take them;
+    """``text`` in the syntax Elasticsearch's simple_query_string reads: in the one form text
+    is stored in (newsflow.normalize: NFC, straight apostrophes), typographic quotes as
+    ASCII ones, and the words OR, AND, NOT (upper case only, as other engines take them;
     "or" is a word) as its operators. "NOT x" becomes "-x"."""
-    words = text.translate(_QUOTES).split()
+    # The form the cleaner stores text in: a query copied from a page ("O’Reilly", "don’t"
+    # with a curly apostrophe) or typed on a system that decomposes accents found nothing,
+    # as the analyzer kept "o’reilly" one token that no stored text holds.
+    words = normalize_text(text).translate(_QUOTES).split()
     out: list[str] = []
     negate = False
     for word in words:

@@ -30,13 +30,13 @@ from typing import Any
 from consumers.cleaning.fragment import extract_fragment, is_fragment
 from consumers.cleaning.html import extract_html
 from consumers.cleaning.model import Extracted
-from consumers.cleaning.normalize import (
+from consumers.cleaning.text import extract_text
+from newsflow.normalize import (
     content_hash,
     normalize_paragraphs,
     normalize_text,
     split_paragraphs,
 )
-from consumers.cleaning.text import extract_text
 from newsflow.reading.decode import decode_body, whole_chars
 from newsflow.reading.document import raw_document
 from newsflow.reading.files import path_text, read_input

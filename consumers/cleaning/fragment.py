@@ -17,7 +17,7 @@ from lxml.html import HtmlElement, fragment_fromstring
 
 from consumers.cleaning.html import check_elements
 from consumers.cleaning.model import Extracted
-from consumers.cleaning.normalize import normalize_paragraphs
+from newsflow.normalize import normalize_paragraphs
 from schemas.failures import CleanError
 from schemas.reasons import CleanReason
 

@@ -61,11 +61,11 @@ from trafilatura.utils import is_dubious_html, repair_faulty_html
 from consumers.cleaning.dom import extract_dom
 from consumers.cleaning.metadata import PageMeta, extract_metadata
 from consumers.cleaning.model import Extracted
-from consumers.cleaning.normalize import normalize_paragraphs
 from consumers.cleaning.script_data import script_paragraphs
 from consumers.cleaning.standfirst import add_standfirst
 from consumers.cleaning.trim import drop_repeats, trim, word_key
 from consumers.cleaning.words import count_words
+from newsflow.normalize import normalize_paragraphs
 from schemas.failures import CleanError
 from schemas.reasons import CleanReason
 

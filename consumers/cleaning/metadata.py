@@ -19,7 +19,7 @@ from urllib.parse import urljoin
 from lxml import etree
 from lxml.html import HtmlElement
 
-from consumers.cleaning.normalize import normalize_text as _normalize
+from newsflow.normalize import normalize_text as _normalize
 from schemas.article import safe_link
 
 # An HTML character reference: "&amp;", "&#39;", "&#x27;".

@@ -17,8 +17,8 @@ from operator import itemgetter
 import numpy as np
 import numpy.typing as npt
 
-from consumers.cleaning.normalize import normalize_lines
 from consumers.cleaning.phrases import phrase_pattern
+from newsflow.normalize import normalize_lines
 
 _WORD = re.compile(r"\w+")
 
@@ -269,7 +269,7 @@ def looks_like_sentence(block: str) -> bool:
 def split_blocks(text: str) -> list[str]:
     """The page's paragraph blocks: non-empty lines, normalized (blank lines only separate).
 
-    Normalized as clean() normalizes its output (consumers/cleaning/normalize.py), before
+    Normalized as clean() normalizes its output (newsflow/normalize.py), before
     any feature is computed: page text saved through a wrong charset ("Ð¼Ð°Ñ" for "мая",
     "fÃ¼r" for "für", a third of the news dev pages) would otherwise hide every stop word,
     chrome phrase and sentence end from the features.

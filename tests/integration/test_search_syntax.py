@@ -10,9 +10,10 @@ from elasticsearch import Elasticsearch
 from indexed_articles import article, index_articles
 
 from newsflow.elastic.index import ensure_index
+from newsflow.normalize import normalize_text
 from newsflow.search import SearchFilters, search
 from newsflow.settings import Settings
-from schemas import Article
+from schemas import Article, Tags
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +88,20 @@ def test_an_empty_query_lists_the_newest_first(es: Elasticsearch, settings: Sett
     for one_per_story in (True, False):
         found = search(es, settings, " ", SearchFilters(), one_per_story=one_per_story)
         assert [h.id for h in found.hits] == ["undated", "hour", "day", "month", "year"]
+
+
+def test_a_query_copied_from_a_page_finds_the_text_as_it_is_stored(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """A query copied from a page or typed with smart punctuation ("O’Reilly", with a curly
+    apostrophe) or on a system that decomposes accents found nothing: the cleaner stores
+    straight apostrophes and NFC, and the analyzer kept "o’reilly" one token."""
+    ensure_index(es, settings.index)
+    # As the cleaner stores it (newsflow/normalize.py).
+    text = normalize_text("O\u2019Reilly said the d\u00e9bat was over, and we don\u2019t know.")
+    named = article("named", text, tags=Tags(language="en", persons=["Sean O'Brien"]))
+    index_articles(es, settings, [named])
+    for typed in ("O\u2019Reilly", "don\u2019t know", "de\u0301bat", '"O\u2019Reilly said"'):
+        assert _ids(es, settings, typed) == ["named"], typed
+    found = search(es, settings, "", SearchFilters(entity="O\u2019Brien"))
+    assert [h.id for h in found.hits] == ["named"]

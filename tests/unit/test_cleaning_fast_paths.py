@@ -10,8 +10,8 @@ from lxml.html import HtmlElement, fromstring
 
 from consumers.cleaning.dom import _SKIP_TAGS, _chrome, _chrome_names
 from consumers.cleaning.html import _HUGE_ATTR, defuse
-from consumers.cleaning.normalize import _TABLE, _map_characters
 from consumers.cleaning.words import count_words
+from newsflow.normalize import _TABLE, _map_characters
 
 _WORD = re.compile(r"\w+")
 

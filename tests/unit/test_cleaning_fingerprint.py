@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from consumers.cleaning.normalize import (
+from newsflow.normalize import (
     content_hash,
     normalize_lines,
     normalize_paragraphs,

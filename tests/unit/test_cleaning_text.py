@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from consumers.cleaning.normalize import normalize_paragraphs
 from consumers.cleaning.text import MODEL_PATH, TextModel, default_model, extract_text, viterbi
 from consumers.cleaning.text_features import FEATURE_NAMES, block_features
+from newsflow.normalize import normalize_paragraphs
 from schemas.failures import CleanError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "text"

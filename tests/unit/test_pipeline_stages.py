@@ -296,6 +296,11 @@ def test_first_of_each_story_keeps_unclustered_articles() -> None:
         ("iron or steel", "iron or steel"),  # lower-case "or" is a word
         ("\u201ciron ore\u201d  \u00abpr\u00e9sident\u00bb", '"iron ore" "pr\u00e9sident"'),
         ("NOT", ""),
+        # In the form text is stored in: a curly apostrophe copied from a page, a decomposed
+        # accent, an invisible soft hyphen.
+        ("O\u2019Reilly don\u2019t", "O'Reilly don't"),
+        ("de\u0301bat", "d\u00e9bat"),
+        ("har\u00adbour", "harbour"),
     ],
 )
 def test_query_syntax_takes_the_operator_words_and_quotes_readers_type(

@@ -1,4 +1,6 @@
-"""Text normalization applied to every cleaned paragraph before hashing and indexing.
+"""Text normalization applied to every cleaned paragraph before hashing and indexing, and to
+every query before it is searched (newsflow/search.py): what a reader types or copies from a
+page (a curly apostrophe, a decomposed "é") must meet the text in the one form it is stored.
 
 Choices (the same text must always hash and search the same way):
 
