@@ -33,6 +33,7 @@ from newsflow.elastic.index import (
 from newsflow.enrichment.es import scan
 from newsflow.kafka.clients import make_consumer
 from newsflow.settings import Settings
+from schemas.article import safe_link
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def _copy_actions(
         vector = hit.fields.get("embedding")
         if vector and "embedding" not in doc:
             doc["embedding"] = vector
+        doc = with_safe_links(doc)
         # Computed afresh, as the index sink does: a document indexed before a field existed
         # gets it (found by `search --site` under its parent domains, listed newest-first
         # by a date that is never after its ingestion), one written before gets it anew.
@@ -91,6 +93,27 @@ def _copy_actions(
             else:
                 doc[name] = value
         yield {"_op_type": "index", "_index": target, "_id": hit.id, "_source": doc}
+
+
+#: The fields of an indexed article that hold a link (schemas.article.LinkUrl).
+LINK_FIELDS = ("url", "canonical_url", "image")
+
+
+def with_safe_links(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with each link field as the pipeline stores it now: a ``javascript:`` (or any
+    non-http(s)) link becomes null, and a login in a link is dropped (schemas' safe_link).
+
+    Articles indexed before the pipeline refused such links kept them, and Kibana shows
+    these fields for clicking; the reindex is where old documents catch up.
+    """
+    fixed = dict(doc)
+    for name in LINK_FIELDS:
+        value = doc.get(name)
+        if isinstance(value, str):
+            fixed[name] = safe_link(value)
+        elif value is not None:
+            fixed[name] = None  # not a string: no link any view could follow
+    return fixed
 
 
 def _text(value: Any) -> str | None:

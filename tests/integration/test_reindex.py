@@ -155,3 +155,60 @@ def test_reindex_dates_documents_indexed_before_dated_at_never_after_their_inges
     assert stored["recent"]["dated_at"] == stored["recent"]["published_at"]
     assert "dated_at" not in stored["undated"]
     assert newest() == ["recent", "undated", "future"]
+
+
+def test_reindex_drops_links_indexed_before_the_pipeline_refused_them(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """Articles indexed before the pipeline refused non-http(s) links kept their
+    ``javascript:`` url, canonical URL or ``data:`` image (fields Kibana shows for clicking)
+    until re-indexed; the maintenance reindex now nulls them, and drops a login from a link,
+    as the schemas do for new articles. http(s) and relative links are copied as they were."""
+    ensure_index(es, settings.index)
+    text = "The harbour board met on Monday and approved the terminal."
+    raw = RawArticle(
+        id="reindex-links",
+        source="test://reindex/links",
+        url="https://news.example.org/2026/11/links",
+        content_type=ContentType.TEXT,
+        body=text.encode(),
+    )
+    good = build_article(raw, Extracted(paragraphs=[text], extractor="t"), Tags())
+    stored = good.model_dump(mode="json")
+    # As an older pipeline wrote them: the schema of today refuses these values.
+    hostile = {
+        **stored,
+        "id": "reindex-hostile",
+        "url": "javascript:alert(document.cookie)",
+        "canonical_url": " JaVa\tScRiPt:alert(1)",
+        "image": "data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=",
+    }
+    logged_in = {
+        **stored,
+        "id": "reindex-login",
+        "url": "https://user:pw@news.example.org/2026/11/login",
+        "canonical_url": "/2026/11/login",
+        "image": "https://news.example.org/img/login.jpg",
+    }
+    for doc in (stored, hostile, logged_in):
+        es.index(index=settings.index.alias, id=doc["id"], document=doc)
+    es.indices.refresh(index=settings.index.alias)
+
+    result = reindex(es, settings)
+    assert result.count == 3
+
+    def links(doc_id: str) -> tuple[object, object, object]:
+        source = es.get(index=settings.index.alias, id=doc_id)["_source"]
+        return source["url"], source["canonical_url"], source["image"]
+
+    assert links("reindex-hostile") == (None, None, None)
+    assert links("reindex-login") == (
+        "https://news.example.org/2026/11/login",
+        "/2026/11/login",
+        "https://news.example.org/img/login.jpg",
+    )
+    assert links("reindex-links") == (stored["url"], stored["canonical_url"], stored["image"])
+    # The cleaned document is still an Article the pipeline would write.
+    from schemas import Article
+
+    Article.model_validate(es.get(index=settings.index.alias, id="reindex-hostile")["_source"])
