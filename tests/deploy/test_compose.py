@@ -429,8 +429,10 @@ def test_airflow_kafka_connection_is_the_one_the_code_builds(
     variable = f"AIRFLOW_CONN_{airflow_local.KAFKA_CONN_ID.upper()}"
     expected = airflow_local.kafka_connection(Settings())
     for name, service in services.items():
-        if service["image"] == AIRFLOW_IMAGE:
+        if name in AIRFLOW_DAG_CODE:
             assert json.loads(service["environment"][variable]) == expected, name
+        elif service["image"] == AIRFLOW_IMAGE:
+            assert variable not in service["environment"], f"{name} runs no DAG code"
 
 
 def test_interpolation_rejects_what_compose_rejects() -> None:
@@ -612,7 +614,7 @@ def test_kafka_format_keeps_passwords_off_command_lines(
     """kafka-format passed both SCRAM passwords to kafka-storage.sh on its command line,
     readable by every user of the docker host while it ran (security review). They may reach
     only the shell's own printf (through `quote`), which writes the java @argfile."""
-    script = _command(services["kafka-format"])[2]
+    script = _command(services["kafka-format"])[-1]
     for line in script.splitlines():
         if re.search(r"\$\{?\w*PASSWORD", line):
             for segment in re.split(r"\|\||&&|[|;]", line):
@@ -655,7 +657,7 @@ def test_kafka_format_job_formats_through_its_argfile(
     runner.chmod(0o755)
     data = tmp_path / "data"
     script = (
-        _command(services["kafka-format"])[2]
+        _command(services["kafka-format"])[-1]
         .replace("/opt/kafka/bin/kafka-run-class.sh", str(runner))
         .replace("/var/lib/kafka/data", str(data))
         .replace("/tmp/format.", f"{tmp_path}/format.")
@@ -684,3 +686,101 @@ def test_pipeline_containers_have_no_privileges(services: dict[str, dict[str, An
             assert service.get("cap_drop") == ["ALL"], name
             assert "no-new-privileges:true" in service.get("security_opt", []), name
             assert "user" not in service and "privileged" not in service, name
+
+
+# What each service uses, decided from what it runs (its command, and for Airflow the
+# component's job); every other secret of .env must not reach it, by any name.
+KAFKA = "NEWSFLOW_KAFKA_SASL_PASSWORD"
+ES = "NEWSFLOW_ES_PASSWORD"
+# Airflow reads one configuration in every component (as in Airflow's own compose file): its
+# Fernet key (connections), the JWT secret (the execution API's tokens), the API server's
+# secret key and the metadata database's login (inside the SQLAlchemy URL).
+AIRFLOW_CONFIG = {"AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
+AIRFLOW_CONFIG |= {"POSTGRES_PASSWORD"}
+# The components that run DAG code, which logs in to Kafka and Elasticsearch: the scheduler
+# runs the tasks (LocalExecutor), the dag-processor parses the DAGs and runs their callbacks,
+# the triggerer runs the enrichment DAG's asset watcher (Kafka, through its connection).
+AIRFLOW_DAG_CODE = ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+USES: dict[str, set[str]] = {
+    # `newsflow env check`: its job is to look at every secret.
+    "env-check": set(SECRETS),
+    # The storage format creates the broker's and the pipeline's SCRAM users.
+    "kafka-format": {"KAFKA_BROKER_PASSWORD", KAFKA},
+    # The broker logs in to itself as "broker"; clients' passwords are in its storage.
+    "kafka": {"KAFKA_BROKER_PASSWORD"},
+    # ELASTIC_PASSWORD: the superuser's, set on the first start of its volume.
+    "elasticsearch": {ES},
+    # `newsflow es-users`: logs in as the superuser, sets kibana_system's password.
+    "es-setup": {ES, "NEWSFLOW_KIBANA_SYSTEM_PASSWORD"},
+    # Logs in as kibana_system; its three encryption keys.
+    "kibana": {
+        "NEWSFLOW_KIBANA_SYSTEM_PASSWORD",
+        "KIBANA_ENCRYPTED_SAVED_OBJECTS_KEY",
+        "KIBANA_SECURITY_ENCRYPTION_KEY",
+        "KIBANA_REPORTING_ENCRYPTION_KEY",
+    },
+    # `newsflow init`: topics (Kafka), the index template (ES), Kibana's objects (ES login).
+    "init": {KAFKA, ES},
+    "kibana-init": {KAFKA, ES},
+    # `consume clean`: raw topic -> clean topic.
+    "clean": {KAFKA},
+    # `consume index`: clean topic -> Elasticsearch.
+    "index": {KAFKA, ES},
+    # `consume fetch`: links -> raw topic, skipping pages already in Elasticsearch.
+    "fetch": {KAFKA, ES},
+    # `produce`: files and feeds -> raw topic.
+    "producer": {KAFKA},
+    "postgres": {"POSTGRES_PASSWORD"},
+    # Migrates the database and creates the admin user.
+    "airflow-init": AIRFLOW_CONFIG | {"AIRFLOW_ADMIN_PASSWORD"},
+    "airflow-apiserver": AIRFLOW_CONFIG,
+    **dict.fromkeys(AIRFLOW_DAG_CODE, AIRFLOW_CONFIG | {KAFKA, ES}),
+}
+
+
+def received_secrets(service: dict[str, Any]) -> set[str]:
+    """The secrets of .env that reach a service, by any name, in a compose model whose
+    interpolated secrets are markers (`secret-marker-NAME`).
+
+    A marker anywhere in its definition (an environment value, a URL, a JAAS line, its
+    command); and through `env_file`, every secret of .env that its `environment` does not
+    set again (to an empty value or another one: compose's environment wins over env_file).
+    """
+    found = set(re.findall(r"secret-marker-([A-Z0-9_]+)", json.dumps(service)))
+    if "env_file" in service:
+        environment = service.get("environment") or {}
+        assert isinstance(environment, dict), "use the mapping form"
+        found |= {name for name in SECRETS if name not in environment}
+    return found
+
+
+def _marked_services(compose_text: str, env_example: tuple[dict[str, str], set[str]]) -> Any:
+    marked = dict(env_example[0])
+    marked.update({name: f"secret-marker-{name}" for name in SECRETS})
+    return yaml.safe_load(interpolate(compose_text, marked))["services"]
+
+
+def test_each_service_gets_only_the_secrets_it_uses(
+    compose_text: str, env_example: tuple[dict[str, str], set[str]]
+) -> None:
+    """Every newsflow and Airflow container got every secret of .env through `env_file`: a
+    clean worker (which parses pages anyone can write) held Airflow's Fernet key, Postgres's
+    and the broker's passwords, Kibana's keys. Each now gets back only what it uses."""
+    services = _marked_services(compose_text, env_example)
+    assert set(services) == set(USES), "say what a new service uses"
+    for name, service in services.items():
+        got = received_secrets(service)
+        assert got - USES[name] == set(), f"{name} receives secrets it does not use"
+        assert USES[name] - got == set(), f"{name} lacks secrets it uses"
+
+
+def test_the_received_secrets_check_catches_env_file_alone(
+    compose_text: str, env_example: tuple[dict[str, str], set[str]]
+) -> None:
+    # The shipped shape before: env_file and no secret withheld gives a worker every one.
+    services = _marked_services(compose_text, env_example)
+    old = {k: v for k, v in services["clean"].items() if k != "environment"}
+    assert received_secrets(old) == set(SECRETS)
+    # A secret set to another variable's value still reaches it (by that name).
+    moved = {**services["clean"], "environment": {"X": "secret-marker-POSTGRES_PASSWORD"}}
+    assert "POSTGRES_PASSWORD" in received_secrets(moved)
