@@ -49,6 +49,13 @@ COPY dags /opt/airflow/dags
 # The feeds file the poll_feeds DAG reads (NEWSFLOW_CRAWL_FEEDS_FILE), at the same path as in
 # the pipeline image.
 COPY feeds /opt/newsflow/feeds
+# Every component refuses to start on a public secret of .env.example before the image's own
+# entry point runs (`docker compose up --no-deps` skips compose's env-check job); the official
+# image's entry point and command follow it unchanged.
+COPY .env.example /opt/newsflow/.env.example
+COPY scripts/refuse-public-secrets.sh /opt/newsflow/refuse-public-secrets.sh
+ENTRYPOINT ["/usr/bin/dumb-init", "--", "/opt/newsflow/refuse-public-secrets.sh", "/entrypoint"]
+CMD []
 
 # --- pipeline: slim runtime, non-root, `newsflow` as the entry point ---------------------
 FROM ${PYTHON_IMAGE} AS pipeline
@@ -68,11 +75,14 @@ COPY seeds /opt/newsflow/seeds
 COPY dags /opt/newsflow/dags
 COPY kibana /opt/newsflow/kibana
 COPY feeds /opt/newsflow/feeds
-# Its public values are what compose's env-check job refuses (`newsflow env check`, run here).
+# Its public values are what compose's env-check job refuses (`newsflow env check`, run here),
+# and what the entry point refuses before any command (`newsflow env check --container`:
+# `docker compose up --no-deps` skips env-check).
 COPY .env.example /opt/newsflow/.env.example
+COPY scripts/refuse-public-secrets.sh /opt/newsflow/refuse-public-secrets.sh
 # A real home directory: tokenizers and spaCy may write small caches under ~/.cache.
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin newsflow
 USER newsflow
 WORKDIR /opt/newsflow
-ENTRYPOINT ["newsflow"]
+ENTRYPOINT ["/opt/newsflow/refuse-public-secrets.sh", "newsflow"]
 CMD ["--help"]

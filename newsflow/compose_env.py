@@ -60,6 +60,12 @@ PUBLISHED: dict[str, frozenset[str]] = {
     "AIRFLOW_FERNET_KEY": frozenset({"5VOnzl2SOQa2XKgohV6zVMnAj4_YMxzKA9ZcNfZvu60="}),
 }
 
+#: What every secret of `.env.example` holds: its placeholders name themselves as such. The
+#: services whose images have no Python (Kafka, Elasticsearch, Kibana, Postgres) refuse to start
+#: on a value holding it, in one line of shell (docker-compose.yml), so both checks refuse
+#: every example value by this same rule.
+PLACEHOLDER = "newsflow-change-me"
+
 # An active `NAME=value` line (compose's .env format; values are taken literally).
 _LINE = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*?)(?P<end>\r?\n)?$")
 
@@ -115,6 +121,23 @@ def public_secrets(example: str, env: Mapping[str, str]) -> list[str]:
         name
         for name in SECRETS
         if not env.get(name)
+        or PLACEHOLDER in env[name]
         or env[name] == published.get(name)
         or env[name] in PUBLISHED.get(name, frozenset())
     ]
+
+
+def public_values_held(example: str, env: Mapping[str, str]) -> list[str]:
+    """The variables of ``env``, whatever their names, whose values hold a public secret:
+    the placeholder, or a secret value the example (or an earlier one) publishes, whole or
+    inside a longer value (a database URL, a JAAS line, a connection's JSON); sorted.
+
+    What each service's own entry point checks: a service gets its secrets under its own
+    names (``AIRFLOW__CORE__FERNET_KEY``), and `docker compose up --no-deps SERVICE` skips the
+    `env-check` job that checks them by their .env names. An unset secret is not looked for
+    here: the service fails to log in, and env-check names it.
+    """
+    published = env_values(example)
+    public = {PLACEHOLDER} | {published[n] for n in SECRETS if published.get(n)}
+    public |= {value for values in PUBLISHED.values() for value in values}
+    return sorted(name for name, value in env.items() if any(p in value for p in public))

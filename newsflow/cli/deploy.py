@@ -248,13 +248,33 @@ def env_check(
         "compose hands a container from .env).",
     ),
     example: Path = _EXAMPLE_OPTION,
+    container: bool = typer.Option(
+        False,
+        "--container",
+        help="Check every variable of this process's environment, whatever its name, for a "
+        "public value of the example (what each image's entry point runs before its service; "
+        "`docker compose up --no-deps` skips env-check).",
+    ),
 ) -> None:
     """Exit 1, naming them, if any secret is unset or still at the example's public value.
 
     docker compose runs it (`env-check`) before Kafka, Elasticsearch and Postgres store a
-    secret, so the stack never starts on the passwords and keys everyone can read.
+    secret, so the stack never starts on the passwords and keys everyone can read; with
+    `--container`, every pipeline and Airflow container runs it first, on the secrets it was
+    given under whatever names.
     """
     text = _read_example(example)
+    if container:
+        held = compose_env.public_values_held(text, os.environ)
+        if held:
+            typer.echo(
+                f"error: refusing to start: {', '.join(held)} hold public values of "
+                f"{example.name}; write a .env with fresh secrets: `newsflow env new` "
+                "(docs/deploy.md)",
+                err=True,
+            )
+            raise typer.Exit(1)
+        return
     if env_file is None:
         env = dict(os.environ)
     else:

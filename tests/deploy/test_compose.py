@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet
 from deployfiles import COMPOSE, ENV_EXAMPLE, interpolate, referenced_variables
 
 from newsflow.cli import app
-from newsflow.compose_env import SECRETS, env_values, with_fresh_secrets
+from newsflow.compose_env import PLACEHOLDER, SECRETS, env_values, with_fresh_secrets
 from newsflow.settings import Settings
 from newsflow.stack.kafka import java
 from newsflow.stack.layout import StackPaths
@@ -47,6 +47,20 @@ SETTING_VARS = Settings.env_names()
 # tool: the SCRAM users must exist before the broker first starts, and only the storage
 # format (kafka-storage.sh format --add-scram) can create them then.
 THIRD_PARTY_JOBS = {"kafka-format": "/opt/kafka/bin/kafka-run-class.sh"}
+# The third-party images' own commands (their Dockerfiles' CMD, which their entry points run;
+# no docker here to inspect the images): a service that takes a secret runs its image's
+# command behind the guard below, so it must name the same one.
+IMAGE_COMMANDS = {
+    "apache/kafka": ["/etc/kafka/docker/run"],
+    "docker.elastic.co/elasticsearch/elasticsearch": [
+        "/usr/local/bin/docker-entrypoint.sh",
+        "eswrapper",
+    ],
+    "docker.elastic.co/kibana/kibana": ["/usr/local/bin/kibana-docker"],
+    "postgres": ["docker-entrypoint.sh", "postgres"],
+}
+# `sh -c GUARD guard COMMAND...`: the shell refuses a public secret, then execs COMMAND.
+GUARD_PREFIX = ["sh", "-c"]
 
 
 def check_compose_spec(path: Path) -> subprocess.CompletedProcess[str]:
@@ -110,6 +124,12 @@ def _newsflow_command_path(args: list[str]) -> list[str]:
     return path
 
 
+def _guarded(command: list[str]) -> list[str]:
+    """The command a `sh -c GUARD guard COMMAND...` wrapper runs; fails on anything else."""
+    assert command[:2] == GUARD_PREFIX and command[3] == "guard", command
+    return command[4:]
+
+
 def test_command_check_rejects_unknown_commands() -> None:
     assert _newsflow_command_path(["consume", "index"]) == ["consume", "index"]
     assert _newsflow_command_path(["init", "--no-kibana"]) == ["init"]
@@ -139,7 +159,9 @@ def test_every_command_is_a_real_subcommand(services: dict[str, dict[str, Any]])
             # A one-shot job may run one tool of its image (Kafka's storage format).
             assert _is_job(service) and THIRD_PARTY_JOBS[name] in " ".join(command), name
         else:
-            assert not command, f"{name}: third-party images run their own entry point"
+            # Its image's own command, behind the guard that refuses public secrets, or none.
+            repo = image.rpartition(":")[0]
+            assert not command or _guarded(command) == IMAGE_COMMANDS[repo], f"{name}: {command}"
         health = service.get("healthcheck", {}).get("test", [])
         if health[:2] == ["CMD", "newsflow"]:
             _newsflow_command_path(health[2:])
@@ -784,3 +806,46 @@ def test_the_received_secrets_check_catches_env_file_alone(
     # A secret set to another variable's value still reaches it (by that name).
     moved = {**services["clean"], "environment": {"X": "secret-marker-POSTGRES_PASSWORD"}}
     assert "POSTGRES_PASSWORD" in received_secrets(moved)
+
+
+def test_every_service_with_a_secret_refuses_public_values_by_itself(
+    compose_text: str,
+    env_example: tuple[dict[str, str], set[str]],
+    dockerfile: str,
+    tmp_path: Path,
+) -> None:
+    """`docker compose up --no-deps SERVICE` skips env-check, and the service started on
+    .env.example's public secrets. Each service that receives one now checks first: the
+    newsflow images through their entry point (`newsflow env check --container`, checked in
+    test_dockerfile and tests/unit/test_compose_env.py), the others through one line of
+    shell in front of their image's command, run here against both kinds of .env."""
+    services = _marked_services(compose_text, env_example)
+    example = env_values(ENV_EXAMPLE.read_text(encoding="utf-8"))
+    for name in SECRETS:
+        assert PLACEHOLDER in example[name], f"{name}: the guards know placeholders by it"
+    guards = set()
+    for name, service in services.items():
+        if not received_secrets(service):
+            continue
+        assert "entrypoint" not in service, f"{name}: the image's entry point checks"
+        if service["image"] in (PIPELINE_IMAGE, AIRFLOW_IMAGE):
+            continue
+        command = _command(service)
+        _guarded(command)
+        guards.add(command[2])
+    assert len(guards) == 1, "one guard for every image"
+    (guard,) = guards
+    assert PLACEHOLDER in guard
+    public = {"ELASTIC_PASSWORD": example["NEWSFLOW_ES_PASSWORD"], "PATH": "/usr/bin:/bin"}
+    fresh = env_values(with_fresh_secrets(ENV_EXAMPLE.read_text(encoding="utf-8")))
+    private = {"ELASTIC_PASSWORD": fresh["NEWSFLOW_ES_PASSWORD"], "PATH": "/usr/bin:/bin"}
+    # Inside a longer value too (Kafka's JAAS line): the shell sees every exported variable.
+    jaas = {"JAAS": f'password="{example["KAFKA_BROKER_PASSWORD"]}";', "PATH": "/usr/bin:/bin"}
+    ran_file = tmp_path / "ran"
+    command = ["sh", "-c", guard, "guard", "touch", str(ran_file)]
+    for env, code in ((public, 1), (jaas, 1), (private, 0)):
+        ran = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
+        assert ran.returncode == code, ran.stderr
+        assert ran_file.exists() == (code == 0)
+        if code:
+            assert "newsflow env new" in ran.stderr and "change-me" not in ran.stderr

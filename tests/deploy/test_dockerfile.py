@@ -80,9 +80,32 @@ def test_runtime_stages_run_as_a_non_root_user(dockerfile: str) -> None:
     assert not [line for line in stages["airflow"] if line.upper().startswith("USER")]
 
 
-def test_entry_point_is_newsflow(dockerfile: str) -> None:
-    entry = [line for line in _stages(dockerfile)["pipeline"] if line.startswith("ENTRYPOINT")]
-    assert [json.loads(line.removeprefix("ENTRYPOINT")) for line in entry] == [["newsflow"]]
+GUARD = "/opt/newsflow/refuse-public-secrets.sh"
+
+
+def _entry_points(dockerfile: str, stage: str) -> list[list[str]]:
+    lines = [line for line in _stages(dockerfile)[stage] if line.startswith("ENTRYPOINT")]
+    return [json.loads(line.removeprefix("ENTRYPOINT")) for line in lines]
+
+
+def test_entry_point_is_newsflow_behind_the_secret_guard(dockerfile: str) -> None:
+    # `docker compose up --no-deps` skips env-check: each container refuses a public secret
+    # itself (scripts/refuse-public-secrets.sh, run in tests/unit/test_compose_env.py), then
+    # runs the image's command.
+    assert _entry_points(dockerfile, "pipeline") == [[GUARD, "newsflow"]]
+    # The official Airflow image's own entry point (dumb-init, then /entrypoint), with the
+    # guard in between; its CMD is empty, as the official image's is.
+    assert _entry_points(dockerfile, "airflow") == [
+        ["/usr/bin/dumb-init", "--", GUARD, "/entrypoint"]
+    ]
+    for stage in ("airflow", "pipeline"):
+        copies = _stages(dockerfile)[stage]
+        assert f"COPY scripts/refuse-public-secrets.sh {GUARD}" in copies, stage
+        # The guard compares with the example's public values, at the path it names.
+        assert "COPY .env.example /opt/newsflow/.env.example" in copies, stage
+    script = project_file("scripts/refuse-public-secrets.sh")
+    assert script.stat().st_mode & 0o111, "COPY keeps the mode: it must be executable"
+    assert "--example /opt/newsflow/.env.example" in script.read_text()
 
 
 def test_every_install_uses_the_lock(dockerfile: str) -> None:

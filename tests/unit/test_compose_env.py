@@ -3,18 +3,22 @@ example's public ones (newsflow/compose_env.py, `newsflow env new|check`)."""
 
 from __future__ import annotations
 
+import os
 import re
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 from newsflow_cli import child_env, output, run
+from newsflow_cli import command as cli_command
 
 from newsflow import compose_env
 from newsflow.settings import PROJECT_ROOT
 
 EXAMPLE = PROJECT_ROOT / ".env.example"
+GUARD_SCRIPT = PROJECT_ROOT / "scripts" / "refuse-public-secrets.sh"
 FORMATS = {
     compose_env.Kind.PASSWORD: r"[A-Za-z0-9_-]{32}",
     compose_env.Kind.KEY: r"[A-Za-z0-9_-]{43}",
@@ -167,3 +171,75 @@ def test_env_check_reads_the_environment_as_in_a_container(tmp_path: Path) -> No
     assert refused.returncode == 1
     assert "KAFKA_BROKER_PASSWORD" in refused.stderr
     assert "NEWSFLOW_ES_PASSWORD" not in refused.stderr
+
+
+def test_container_check_finds_public_values_under_any_name() -> None:
+    example = EXAMPLE.read_text(encoding="utf-8")
+    public = compose_env.env_values(example)
+    fresh = compose_env.env_values(compose_env.with_fresh_secrets(example))
+    old_fernet = next(iter(compose_env.PUBLISHED["AIRFLOW_FERNET_KEY"]))
+    env = {
+        # Airflow's names for the example's secrets, whole or inside a longer value.
+        "AIRFLOW__CORE__FERNET_KEY": old_fernet,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
+            f"postgresql+psycopg2://airflow:{public['POSTGRES_PASSWORD']}@postgres:5432/airflow"
+        ),
+        "EDITED": "newsflow-change-me-but-edited",
+        "NEWSFLOW_ES_PASSWORD": fresh["NEWSFLOW_ES_PASSWORD"],
+        "PATH": "/usr/bin",
+    }
+    assert compose_env.public_values_held(example, env) == [
+        "AIRFLOW__CORE__FERNET_KEY",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "EDITED",
+    ]
+    assert compose_env.public_values_held(example, fresh) == []
+    # An edited placeholder is as public as the example's own to the .env check too.
+    assert compose_env.public_secrets(
+        example, {**fresh, "POSTGRES_PASSWORD": "x" + compose_env.PLACEHOLDER}
+    ) == ["POSTGRES_PASSWORD"]
+
+
+def test_image_entry_point_refuses_public_secrets_before_any_command(tmp_path: Path) -> None:
+    """`docker compose up --no-deps index` skipped env-check, and the worker started on the
+    example's public passwords. The images' entry point (scripts/refuse-public-secrets.sh,
+    run here with this checkout's newsflow and the example where the image keeps it) runs
+    the command only when no variable holds a public value, under whatever name."""
+    example = tmp_path / ".env.example"
+    example.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    script = tmp_path / "entrypoint.sh"
+    script.write_text(GUARD_SCRIPT.read_text().replace("/opt/newsflow/.env.example", str(example)))
+    public = compose_env.env_values(EXAMPLE.read_text(encoding="utf-8"))
+    fresh = compose_env.env_values(compose_env.with_fresh_secrets(EXAMPLE.read_text()))
+    ran = tmp_path / "ran"
+    command = ["sh", str(script), "touch", str(ran)]
+
+    refused = run_command(
+        command, child_env(NEWSFLOW_ES_PASSWORD=public["NEWSFLOW_ES_PASSWORD"]), tmp_path / "bin"
+    )
+    assert refused.returncode == 1 and not ran.exists()
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "NEWSFLOW_ES_PASSWORD" in refused.stderr and "newsflow env new" in refused.stderr
+    assert "change-me" not in refused.stderr
+
+    # The secrets a worker gets, none public: the command runs.
+    env = child_env(**{k: fresh[k] for k in ("NEWSFLOW_ES_PASSWORD", "KAFKA_BROKER_PASSWORD")})
+    started = run_command(command, env, tmp_path / "bin")
+    assert started.returncode == 0, started.stderr
+    assert ran.exists()
+    # No secret at all (`docker run IMAGE env new -o /out/.env` on the host): it runs too.
+    ran.unlink()
+    assert run_command(command, child_env(), tmp_path / "bin").returncode == 0
+    assert ran.exists()
+
+
+def run_command(
+    command: list[str], env: dict[str, str], bin_dir: Path
+) -> subprocess.CompletedProcess[str]:
+    """``command`` with ``env``, the newsflow under test first on PATH as `newsflow`."""
+    newsflow = bin_dir / "newsflow"
+    if not newsflow.exists():
+        bin_dir.mkdir(exist_ok=True)
+        newsflow.symlink_to(cli_command()[0])
+    env = {**env, "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
