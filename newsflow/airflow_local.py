@@ -34,6 +34,17 @@ from newsflow.settings import PROJECT_ROOT, Settings
 #: Airflow connection id of the Kafka cluster, used by the enrich_articles asset watcher.
 KAFKA_CONN_ID = "newsflow_kafka"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: Each component's command line after `airflow`. The scheduler and the triggerer would each
+#: start a log server for the api-server to read task logs through, and Airflow binds it to
+#: every interface (airflow.utils.serve_logs: host "", not configurable), on ports 8793 and
+#: 8794 of the developer's machine, where the rest listens on 127.0.0.1. The api-server
+#: reads the same log files from AIRFLOW_HOME/logs on this machine, so no log server starts.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "api-server": ("api-server",),
+    "scheduler": ("scheduler", "--skip-serve-logs"),
+    "dag-processor": ("dag-processor",),
+    "triggerer": ("triggerer", "--skip-serve-logs"),
+}
 DEFAULT_PORT = 8080
 DAGS_FOLDER = PROJECT_ROOT / "dags"
 
@@ -230,7 +241,7 @@ def up(
             continue
         with (home / "logs" / f"{name}.log").open("ab") as log:
             proc = subprocess.Popen(
-                [_airflow_bin(), name],
+                [_airflow_bin(), *COMMANDS[name]],
                 env=env,
                 cwd=home,
                 stdin=subprocess.DEVNULL,

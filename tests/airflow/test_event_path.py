@@ -10,6 +10,8 @@ test polls Elasticsearch until the article carries its story id and embedding.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import socket
 import sqlite3
 import time
@@ -179,6 +181,43 @@ def test_indexed_article_is_enriched_by_an_event_triggered_run(
     assert by_event, runs
     # The last run to start before the article was clustered is the event's.
     assert max(r[1] for r in by_event) > max((r[1] for r in others), default=""), runs
+
+
+def _listening_ports(session: int) -> set[int]:
+    """TCP ports that the processes of one session (a component and its children) listen on,
+    read from /proc: each process's socket inodes against the kernel's LISTEN sockets."""
+    inodes: set[str] = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[3]) != session:
+                continue
+            for fd in (stat.parent / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+    ports: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_no_component_but_the_api_server_listens(local_airflow: tuple[Settings, Path]) -> None:
+    """The scheduler and the triggerer each started Airflow's log server, bound to every
+    interface of the machine (8793, 8794; Airflow has no setting for its address) while the
+    rest listens on 127.0.0.1. They now start none (`--skip-serve-logs`: the api-server reads
+    the log files in AIRFLOW_HOME/logs); only the api-server listens, on its port."""
+    _, home = local_airflow
+    _wait_for_watcher(home, timeout=120)  # the triggerer is up and running its trigger
+    state = json.loads((home / "state.json").read_text())
+    pids, port = state["pids"], state["port"]
+    for name in ("scheduler", "triggerer", "dag-processor"):
+        assert _listening_ports(pids[name]) == set(), name
+    assert port in _listening_ports(pids["api-server"])
 
 
 def test_up_on_a_port_another_program_holds_says_so_and_starts_nothing(

@@ -849,3 +849,40 @@ def test_every_service_with_a_secret_refuses_public_values_by_itself(
         assert ran_file.exists() == (code == 0)
         if code:
             assert "newsflow env new" in ran.stderr and "change-me" not in ran.stderr
+
+
+def _serve_logs_components() -> set[str]:
+    """The Airflow commands that start a log server unless told --skip-serve-logs."""
+    cli_config = pytest.importorskip("airflow.cli.cli_config")
+    return {
+        command.name
+        for command in cli_config.core_commands
+        if cli_config.ARG_SKIP_SERVE_LOGS in getattr(command, "args", ())
+    }
+
+
+def test_no_airflow_log_server_listens(services: dict[str, dict[str, Any]]) -> None:
+    """The scheduler and the triggerer each started Airflow's log server, which binds every
+    interface (airflow.utils.serve_logs: host "", no setting), on the compose network and,
+    with `newsflow airflow up`, on the developer's machine (8793, 8794) where everything
+    else listens on 127.0.0.1. The api-server reads the same files (the shared airflow-logs
+    volume; AIRFLOW_HOME/logs locally), so every component that would start one skips it."""
+    from newsflow import airflow_local
+
+    serving = _serve_logs_components()
+    assert serving >= {"scheduler", "triggerer"}
+    cli_parser = pytest.importorskip("airflow.cli.cli_parser")
+    parser = cli_parser.get_parser()
+    commands = [_command(s) for s in services.values() if s["image"] == AIRFLOW_IMAGE]
+    commands += [list(c) for c in airflow_local.COMMANDS.values()]
+    assert set(airflow_local.COMMANDS) == set(airflow_local.COMPONENTS)
+    for command in commands:
+        parser.parse_args(command)  # a real option of that command (exits otherwise)
+        if command[0] in serving:
+            assert "--skip-serve-logs" in command, command
+    assert {c[0] for c in commands} >= serving
+    # The api-server can read what they write: the same volume at the same path.
+    logs = {s["volumes"][0] for s in services.values() if s["image"] == AIRFLOW_IMAGE}
+    assert logs == {"airflow-logs:/opt/airflow/logs"}
+    for service in services.values():
+        assert not {"8793", "8794"} & set(map(str, service.get("expose", []))), service["image"]
