@@ -11,6 +11,7 @@ job run before anything stores a secret) names the secrets still at the example'
 from __future__ import annotations
 
 import base64
+import binascii
 import re
 import secrets
 from collections.abc import Mapping
@@ -125,6 +126,52 @@ def public_secrets(example: str, env: Mapping[str, str]) -> list[str]:
         or env[name] == published.get(name)
         or env[name] in PUBLISHED.get(name, frozenset())
     ]
+
+
+#: The fewest characters a hand-written secret of each kind may have: a generated password has
+#: 32, a key 43 (Kibana refuses keys under 32 characters at start).
+MIN_LENGTH = {Kind.PASSWORD: 16, Kind.KEY: 32}
+
+# What every secret but the Fernet key may hold: what `newsflow env new` generates, plus "."
+# and "~". Secrets are written into text that other programs parse: the Airflow database URL
+# (POSTGRES_PASSWORD: "@", "/", ":" end it), the Kafka JAAS line and the Airflow connection's
+# JSON (a quote or a backslash ends the string), curl's config in Elasticsearch's
+# healthcheck, and .env itself, where compose reads "$" as a variable, "#" as a comment and
+# strips quotes.
+_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
+
+
+def unusable_secret(kind: Kind, value: str) -> str | None:
+    """Why ``value`` cannot serve as a secret of ``kind``, or None when it can.
+
+    `public_secrets` refuses the example's values; a hand-written .env could still hold a
+    Fernet key Airflow cannot read (it fails on the first connection it stores), a key Kibana
+    refuses, a short password, or a character that breaks the URL or line it is written into.
+    """
+    if kind == Kind.FERNET:
+        try:
+            key = base64.urlsafe_b64decode(value.encode("ascii"))
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            key = b""
+        if len(key) != 32 or len(value) != 44:
+            return "not a Fernet key (urlsafe base64 of 32 bytes)"
+        return None
+    if kind == Kind.CLUSTER_ID:
+        return None
+    if not _SAFE.fullmatch(value):
+        return "characters other than letters, digits and - _ . ~"
+    if len(value) < MIN_LENGTH[kind]:
+        return f"shorter than {MIN_LENGTH[kind]} characters"
+    return None
+
+
+def unusable_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """The set secrets of ``env`` that cannot be used as they are, each with its reason, in
+    `SECRETS`' order (unset ones are `public_secrets`' to name)."""
+    reasons = {
+        name: unusable_secret(GENERATED[name], env[name]) for name in SECRETS if env.get(name)
+    }
+    return {name: reason for name, reason in reasons.items() if reason}
 
 
 def public_values_held(example: str, env: Mapping[str, str]) -> list[str]:

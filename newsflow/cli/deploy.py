@@ -256,7 +256,8 @@ def env_check(
         "`docker compose up --no-deps` skips env-check).",
     ),
 ) -> None:
-    """Exit 1, naming them, if any secret is unset or still at the example's public value.
+    """Exit 1, naming them, if any secret is unset, still at the example's public value, or
+    cannot work as written (not a Fernet key, too short, a character that breaks a URL).
 
     docker compose runs it (`env-check`) before Kafka, Elasticsearch and Postgres store a
     secret, so the stack never starts on the passwords and keys everyone can read; with
@@ -289,6 +290,15 @@ def env_check(
             f"error: {len(public)} secrets are unset or the public values of {example.name}: "
             f"{', '.join(public)}; write a .env with fresh ones: `newsflow env new` "
             "(docs/deploy.md)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    unusable = compose_env.unusable_secrets(env)
+    if unusable:
+        typer.echo(
+            f"error: {len(unusable)} secrets cannot be used as they are: "
+            + "; ".join(f"{name} ({reason})" for name, reason in unusable.items())
+            + "; `newsflow env new` generates ones that can (docs/deploy.md)",
             err=True,
         )
         raise typer.Exit(1)

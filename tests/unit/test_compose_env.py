@@ -243,3 +243,52 @@ def run_command(
         newsflow.symlink_to(cli_command()[0])
     env = {**env, "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"}
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_check_names_secrets_that_cannot_be_used_as_written() -> None:
+    """`env check` passed any value but the example's: a hand-written AIRFLOW_FERNET_KEY that
+    is no Fernet key (Airflow fails on the first connection it encrypts), a Kibana key under
+    the 32 characters Kibana refuses, a short password, or a Postgres password with "@" or
+    "/" (it is written into Airflow's database URL, which then points elsewhere)."""
+    fresh = compose_env.env_values(compose_env.with_fresh_secrets(EXAMPLE.read_text()))
+    assert compose_env.unusable_secrets(fresh) == {}
+    written = {
+        **fresh,
+        "AIRFLOW_FERNET_KEY": "my-own-fernet-key",
+        "KIBANA_SECURITY_ENCRYPTION_KEY": "k" * 31,
+        "AIRFLOW_ADMIN_PASSWORD": "hunter2",
+        "POSTGRES_PASSWORD": "p@ss/word-long-enough-1234",
+        "KAFKA_BROKER_PASSWORD": 'quote"in-a-jaas-line-1234',
+        "NEWSFLOW_ES_PASSWORD": "dollar$HOME-in-dot-env-1234",
+    }
+    unusable = compose_env.unusable_secrets(written)
+    assert list(unusable) == [
+        "KAFKA_BROKER_PASSWORD",
+        "NEWSFLOW_ES_PASSWORD",
+        "KIBANA_SECURITY_ENCRYPTION_KEY",
+        "AIRFLOW_FERNET_KEY",
+        "AIRFLOW_ADMIN_PASSWORD",
+        "POSTGRES_PASSWORD",
+    ]
+    assert "Fernet" in unusable["AIRFLOW_FERNET_KEY"]
+    assert "32" in unusable["KIBANA_SECURITY_ENCRYPTION_KEY"]
+    assert "16" in unusable["AIRFLOW_ADMIN_PASSWORD"]
+    # A valid Fernet key written by hand (Fernet.generate_key()) is fine.
+    assert (
+        compose_env.unusable_secrets({"AIRFLOW_FERNET_KEY": Fernet.generate_key().decode()}) == {}
+    )
+
+
+def test_env_check_refuses_unusable_secrets_in_one_line(tmp_path: Path) -> None:
+    fresh = compose_env.with_fresh_secrets(EXAMPLE.read_text(encoding="utf-8"))
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        re.sub(r"(?m)^POSTGRES_PASSWORD=.*$", "POSTGRES_PASSWORD=short@pw", fresh),
+        encoding="utf-8",
+    )
+    checked = run(["env", "check", "--example", str(EXAMPLE), "--env-file", str(env_file)])
+    assert checked.returncode == 1
+    lines = checked.stderr.strip().splitlines()
+    assert len(lines) == 1, checked.stderr
+    assert "POSTGRES_PASSWORD (characters other than" in lines[0]
+    assert "short@pw" not in checked.stdout + checked.stderr, "never the value"
