@@ -24,7 +24,7 @@ from deployfiles import COMPOSE, ENV_EXAMPLE, interpolate, referenced_variables
 
 from newsflow.cli import app
 from newsflow.compose_env import PLACEHOLDER, SECRETS, env_values, with_fresh_secrets
-from newsflow.settings import Settings
+from newsflow.settings import PROJECT_ROOT, Settings
 from newsflow.stack.kafka import java
 from newsflow.stack.layout import StackPaths
 
@@ -702,12 +702,18 @@ def test_kafka_format_job_formats_through_its_argfile(
 
 def test_pipeline_containers_have_no_privileges(services: dict[str, dict[str, Any]]) -> None:
     # They parse pages and feeds anyone can write: a parser exploit must stay an
-    # unprivileged user, with no capability and no setuid binary to climb by.
+    # unprivileged user, with no capability and no setuid binary to climb by. Airflow's
+    # containers too: their tasks (poll_feeds) parse feeds and sitemaps, and kept every
+    # default capability and setuid escalation.
     for name, service in services.items():
-        if service["image"] == PIPELINE_IMAGE:
+        if service["image"] in (PIPELINE_IMAGE, AIRFLOW_IMAGE):
             assert service.get("cap_drop") == ["ALL"], name
             assert "no-new-privileges:true" in service.get("security_opt", []), name
             assert "user" not in service and "privileged" not in service, name
+            # Impersonation would run tasks through sudo, which no-new-privileges refuses.
+            assert "AIRFLOW__CORE__DEFAULT_IMPERSONATION" not in service.get("environment", {})
+    for dag in (PROJECT_ROOT / "dags").glob("*.py"):
+        assert "run_as_user" not in dag.read_text(encoding="utf-8"), dag.name
 
 
 # What each service uses, decided from what it runs (its command, and for Airflow the
