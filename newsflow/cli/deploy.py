@@ -276,11 +276,13 @@ def env_check(
             )
             raise typer.Exit(1)
         return
+    mode: int | None = None  # the environment has no file mode
     if env_file is None:
         env = dict(os.environ)
     else:
         try:
             env = compose_env.env_values(env_file.read_text(encoding="utf-8"))
+            mode = env_file.stat().st_mode & 0o777
         except OSError as exc:
             typer.echo(f"error: cannot read {env_file}: {exc.strerror or exc}", err=True)
             raise typer.Exit(2) from None
@@ -299,6 +301,15 @@ def env_check(
             f"error: {len(unusable)} secrets cannot be used as they are: "
             + "; ".join(f"{name} ({reason})" for name, reason in unusable.items())
             + "; `newsflow env new` generates ones that can (docs/deploy.md)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    # `cp .env.example .env` made it 0644 (the umask's), and the secrets then typed into it
+    # were every local user's to read; `newsflow env new` writes it 0600.
+    if mode is not None and mode & 0o077:
+        typer.echo(
+            f"error: {env_file} holds the stack's secrets and other users may read it "
+            f"(mode {mode:04o}): chmod 600 {env_file}",
             err=True,
         )
         raise typer.Exit(1)

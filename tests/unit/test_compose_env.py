@@ -292,3 +292,21 @@ def test_env_check_refuses_unusable_secrets_in_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1, checked.stderr
     assert "POSTGRES_PASSWORD (characters other than" in lines[0]
     assert "short@pw" not in checked.stdout + checked.stderr, "never the value"
+
+
+def test_env_check_refuses_a_file_other_users_can_read(tmp_path: Path) -> None:
+    """`cp .env.example .env` makes a 0644 file, and the secrets typed into it were readable
+    by every local user while `env check` passed it; it now says to chmod it. What `newsflow
+    env new` writes (0600) passes."""
+    env_file = tmp_path / ".env"
+    assert run(["env", "new", "--example", str(EXAMPLE), "-o", str(env_file)]).returncode == 0
+    args = ["env", "check", "--example", str(EXAMPLE), "--env-file", str(env_file)]
+    assert run(args).returncode == 0
+    for mode in (0o644, 0o640, 0o604):
+        env_file.chmod(mode)
+        checked = run(args)
+        assert checked.returncode == 1, oct(mode)
+        assert f"chmod 600 {env_file}" in checked.stderr
+        assert f"mode {mode:04o}" in checked.stderr
+    env_file.chmod(0o400)
+    assert run(args).returncode == 0
