@@ -892,3 +892,51 @@ def test_no_airflow_log_server_listens(services: dict[str, dict[str, Any]]) -> N
     assert logs == {"airflow-logs:/opt/airflow/logs"}
     for service in services.values():
         assert not {"8793", "8794"} & set(map(str, service.get("expose", []))), service["image"]
+
+
+# Who connects to whom (client -> servers), from what each runs: the pipeline's commands log
+# in to Kafka and Elasticsearch as in USES; Kibana reads Elasticsearch; Airflow's
+# components use the metadata database and the api-server's execution API, and where DAG
+# code runs, Kafka and Elasticsearch.
+AIRFLOW_SERVERS = {"postgres", "airflow-apiserver"}
+CONNECTS: dict[str, set[str]] = {
+    "es-setup": {"elasticsearch"},
+    "kibana": {"elasticsearch"},
+    "init": {"kafka", "elasticsearch"},
+    "kibana-init": {"kafka", "elasticsearch", "kibana"},
+    "clean": {"kafka"},
+    "index": {"kafka", "elasticsearch"},
+    "fetch": {"kafka", "elasticsearch"},
+    "producer": {"kafka"},
+    "airflow-init": {"postgres"},
+    "airflow-apiserver": {"postgres"},
+    **{name: AIRFLOW_SERVERS | {"kafka", "elasticsearch"} for name in AIRFLOW_DAG_CODE},
+}
+
+
+def _networks(service: dict[str, Any]) -> set[str]:
+    return set(service.get("networks") or ["default"])
+
+
+def test_only_airflow_reaches_its_database_and_api(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """Every container shared one network: a pipeline worker, which parses pages anyone can
+    write, could reach Postgres (Airflow's metadata: connections, variables, users) and the
+    api-server's execution API. Postgres and the api-server are now on Airflow's network
+    only, and every connection a service makes still has a network in common."""
+    declared = {"default", *(compose.get("networks") or {})}
+    for name, service in services.items():
+        assert _networks(service) <= declared, name
+    for client, targets in CONNECTS.items():
+        for target in targets:
+            shared = _networks(services[client]) & _networks(services[target])
+            assert shared, f"{client} cannot reach {target}"
+    for private in AIRFLOW_SERVERS:
+        reach = {
+            name
+            for name, service in services.items()
+            if _networks(service) & _networks(services[private]) and name != private
+        }
+        others = {n for n in reach if n not in AIRFLOW_SERVERS}
+        assert all(services[n]["image"] == AIRFLOW_IMAGE for n in others), (private, others)
