@@ -130,20 +130,49 @@ def test_every_install_uses_the_lock(dockerfile: str) -> None:
     assert "--no-index" in dockerfile, "runtime stages install only the builder's wheels"
 
 
+def _docker_ignored(path: str) -> bool:
+    """Whether .dockerignore leaves ``path`` out of the build context (the last pattern that
+    matches decides; `!` re-includes)."""
+    ignored = False
+    for line in project_file(".dockerignore").read_text().splitlines():
+        pattern = line.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        exception = pattern.startswith("!")
+        if fnmatch.fnmatch(path, pattern.removeprefix("!")):
+            ignored = not exception
+    return ignored
+
+
 def test_copied_sources_exist_and_are_in_the_build_context(dockerfile: str) -> None:
-    ignored = [
-        line.strip()
-        for line in project_file(".dockerignore").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
     for line in _logical_lines(dockerfile):
         if not line.startswith("COPY") or "--from=" in line:
             continue
         sources = [p for p in line.split()[1:-1] if not p.startswith("--")]
         for source in sources:
             assert (PROJECT_ROOT / source).exists(), source
-            assert not any(fnmatch.fnmatch(source, pattern) for pattern in ignored), source
-    assert ".env" in ignored and ".git" in ignored and ".venv" in ignored
+            assert not _docker_ignored(source), source
+    assert all(_docker_ignored(p) for p in (".env", ".git", ".venv"))
+
+
+ENV_COPIES = (".env", ".env.local", ".env.prod", ".env.bak", ".env.2026-12-02")
+
+
+def test_copies_of_env_stay_out_of_git_and_the_build_context() -> None:
+    """Only `.env` itself was ignored: a `.env.prod` or `.env.bak` beside it, holding the
+    same secrets, was committed by `git add -A` and sent with every build context. Every
+    `.env.*` is now ignored by both, except the public `.env.example` the images carry."""
+    for name in ENV_COPIES:
+        assert _docker_ignored(name), name
+    assert not _docker_ignored(".env.example")
+    checked = subprocess.run(
+        ["git", "check-ignore", "--no-index", *ENV_COPIES, ".env.example"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.stdout.split() == list(ENV_COPIES), checked.stderr
 
 
 def test_image_finds_the_kibana_objects(dockerfile: str) -> None:
