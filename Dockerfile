@@ -80,7 +80,8 @@ COPY feeds /opt/newsflow/feeds
 COPY .env.example /opt/newsflow/.env.example
 COPY scripts/refuse-public-secrets.sh /opt/newsflow/refuse-public-secrets.sh
 ENTRYPOINT ["/usr/bin/dumb-init", "--", "/opt/newsflow/refuse-public-secrets.sh", "/entrypoint"]
-CMD []
+# A new ENTRYPOINT resets the base image's CMD: the official image's, again.
+CMD ["--help"]
 
 # --- pipeline: slim runtime, non-root, `newsflow` as the entry point ---------------------
 FROM ${PYTHON_IMAGE} AS pipeline

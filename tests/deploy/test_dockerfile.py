@@ -99,10 +99,12 @@ def test_entry_point_is_newsflow_behind_the_secret_guard(dockerfile: str) -> Non
     # runs the image's command.
     assert _entry_points(dockerfile, "pipeline") == [[GUARD, "newsflow"]]
     # The official Airflow image's own entry point (dumb-init, then /entrypoint), with the
-    # guard in between; its CMD is empty, as the official image's is.
+    # guard in between; and its CMD, which a new ENTRYPOINT resets.
     assert _entry_points(dockerfile, "airflow") == [
         ["/usr/bin/dumb-init", "--", GUARD, "/entrypoint"]
     ]
+    commands = [line for line in _stages(dockerfile)["airflow"] if line.startswith("CMD")]
+    assert [json.loads(line.removeprefix("CMD")) for line in commands] == [["--help"]]
     for stage in ("airflow", "pipeline"):
         copies = _stages(dockerfile)[stage]
         assert f"COPY scripts/refuse-public-secrets.sh {GUARD}" in copies, stage
