@@ -940,3 +940,30 @@ def test_only_airflow_reaches_its_database_and_api(
         }
         others = {n for n in reach if n not in AIRFLOW_SERVERS}
         assert all(services[n]["image"] == AIRFLOW_IMAGE for n in others), (private, others)
+
+
+def test_every_newsflow_container_loads_its_settings(
+    services: dict[str, dict[str, Any]],
+    env_example: tuple[dict[str, str], set[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a container's settings object reads: .env (env_file) overlaid by its own
+    `environment` (withheld secrets as empty values). Each loads, and the secrets it uses
+    are there, the ones withheld empty."""
+    checked = 0
+    for name, service in services.items():
+        if service["image"] not in (PIPELINE_IMAGE, AIRFLOW_IMAGE):
+            continue
+        for variable in SETTING_VARS:
+            monkeypatch.delenv(variable, raising=False)
+        env = {**env_example[0], **(service.get("environment") or {})}
+        for variable, value in env.items():
+            if variable.startswith("NEWSFLOW_"):
+                monkeypatch.setenv(variable, str(value))
+        settings = Settings()
+        password = settings.es.password.get_secret_value() if settings.es.password else ""
+        assert bool(password) == (ES in USES[name]), name
+        kafka = settings.kafka.sasl_password
+        assert bool(kafka and kafka.get_secret_value()) == (KAFKA in USES[name]), name
+        checked += 1
+    assert checked >= 12
