@@ -165,15 +165,13 @@ def test_reindex_drops_links_indexed_before_the_pipeline_refused_them(
     until re-indexed; the maintenance reindex now nulls them, and drops a login from a link,
     as the schemas do for new articles. http(s) and relative links are copied as they were."""
     ensure_index(es, settings.index)
-    text = "The harbour board met on Monday and approved the terminal."
-    raw = RawArticle(
-        id="reindex-links",
-        source="test://reindex/links",
+    good = article(
+        "reindex-links",
+        "The harbour board met on Monday and approved the terminal.",
         url="https://news.example.org/2026/11/links",
         content_type=ContentType.TEXT,
-        body=text.encode(),
+        tags=Tags(),
     )
-    good = build_article(raw, Extracted(paragraphs=[text], extractor="t"), Tags())
     stored = good.model_dump(mode="json")
     # As an older pipeline wrote them: the schema of today refuses these values.
     hostile = {
