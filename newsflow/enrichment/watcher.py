@@ -113,6 +113,10 @@ class IndexedBatchProducer(KafkaSharedStreamProducer):
                 lanes.setdefault((message.topic(), message.partition()), []).append(message)
             for (topic, partition), batch in lanes.items():
                 assert topic is not None and partition is not None  # set on every record
+                # One read brings several partitions' batches: each waits for room, or a
+                # read of 4 partitions put 4 batches in flight past a limit of 3 (seen in
+                # test_watcher under load).
+                await self._room.wait()
                 self._in_flight += 1
                 if self._in_flight >= self.max_in_flight:
                     self._room.clear()
