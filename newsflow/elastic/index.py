@@ -9,6 +9,7 @@ docker-compose init job), the main job and the tests.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -28,18 +29,78 @@ EMBEDDING_DIMS = 384
 _KEYWORD_SUB = {"keyword": {"type": "keyword", "ignore_above": 256}}
 
 
-def full_text_analyzer(es: Elasticsearch) -> str:
-    """`english` where the cluster has the analysis-common module, else `standard`.
+#: The analyzer of every full-text field: the standard tokenizer, French elisions ("l'Élysée"
+#: is found by "Élysée"), English possessives, lowercase, ASCII folding ("Zurich" finds
+#: "Zürich"), English stop words and the Porter stemmer ("elections" finds "election"), at
+#: index and at query time alike.
+TEXT_ANALYZER = "newsflow_text"
 
-    The integ-test distribution that the local stack runs ships without analysis-common; a
-    full Elasticsearch (docker-compose, production) has it, and stemming helps recall there.
+#: The elided articles removed from a word's start (French: l'avion -> avion).
+ELISIONS = ("l", "m", "t", "qu", "n", "s", "j", "d", "c", "jusqu", "quoiqu", "lorsqu", "puisqu")
+
+#: ``newsflow_text`` from built-in filters, for a full Elasticsearch (docker compose,
+#: production), whose analysis-common module has them.
+_BUILTIN_TEXT_ANALYSIS: dict[str, Any] = {
+    "filter": {
+        # Elasticsearch's own default list, which a custom elision filter must spell out.
+        "newsflow_elision": {
+            "type": "elision",
+            "articles_case": True,
+            "articles": list(ELISIONS),
+        },
+        "newsflow_possessive": {"type": "stemmer", "language": "possessive_english"},
+        "newsflow_stop": {"type": "stop", "stopwords": "_english_"},
+        # Elasticsearch's "english" stemmer is Lucene's Porter stemmer, as in the plugin.
+        "newsflow_stem": {"type": "stemmer", "language": "english"},
+    },
+    "analyzer": {
+        TEXT_ANALYZER: {
+            "type": "custom",
+            "tokenizer": "standard",
+            "filter": [
+                "newsflow_elision",
+                "newsflow_possessive",
+                "lowercase",
+                "asciifolding",
+                "newsflow_stop",
+                "newsflow_stem",
+            ],
+        }
+    },
+}
+
+#: The plugin that gives the local stack's node the same analyzer (newsflow/stack/analysis/).
+ANALYSIS_PLUGIN = "newsflow-analysis"
+
+
+@dataclass(frozen=True)
+class TextAnalysis:
+    """The full-text fields' analyzer and the index settings' ``analysis`` that define it."""
+
+    analyzer: str = "standard"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def text_analysis(es: Elasticsearch) -> TextAnalysis:
+    """``newsflow_text`` wherever every node can build it, else ``standard``.
+
+    The local stack's node (the integ-test distribution, without analysis-common) has it from
+    newsflow's plugin, which ``newsflow stack up`` installs; a full Elasticsearch builds it
+    from its own filters, defined in the index settings. A cluster with neither (an integ-test
+    node started by other means) keeps the standard analyzer: no stemming, no folding.
     """
-    info = es.nodes.info(metric="plugins")
-    for node in info.get("nodes", {}).values():
-        modules = {m.get("name") for m in node.get("modules", [])}
-        if "analysis-common" not in modules:
-            return "standard"
-    return "english"
+    nodes = list(es.nodes.info(metric="plugins").get("nodes", {}).values())
+
+    def on_every_node(kind: str, name: str) -> bool:
+        return bool(nodes) and all(
+            name in {item.get("name") for item in node.get(kind, [])} for node in nodes
+        )
+
+    if on_every_node("plugins", ANALYSIS_PLUGIN):
+        return TextAnalysis(TEXT_ANALYZER)
+    if on_every_node("modules", "analysis-common"):
+        return TextAnalysis(TEXT_ANALYZER, _BUILTIN_TEXT_ANALYSIS)
+    return TextAnalysis()
 
 
 def _tag_list() -> dict[str, Any]:
@@ -160,22 +221,23 @@ def article_mappings(analyzer: str = "standard") -> dict[str, Any]:
     }
 
 
-def index_template(names: IndexSettings, analyzer: str = "standard") -> dict[str, Any]:
+def index_template(names: IndexSettings, analysis: TextAnalysis | None = None) -> dict[str, Any]:
     """The composable index template body that every article index version matches."""
+    analysis = analysis or TextAnalysis()
+    settings: dict[str, Any] = {
+        "number_of_shards": 1,
+        # One node locally; a real cluster gets a replica as soon as it has two.
+        "auto_expand_replicas": "0-1",
+        "refresh_interval": "1s",
+    }
+    if analysis.settings:
+        settings["analysis"] = analysis.settings
     return {
         "index_patterns": [f"{names.prefix}*"],
         "priority": 200,
         "version": INDEX_VERSION,
         "_meta": {"managed_by": "newsflow", "alias": names.alias},
-        "template": {
-            "settings": {
-                "number_of_shards": 1,
-                # One node locally; a real cluster gets a replica as soon as it has two.
-                "auto_expand_replicas": "0-1",
-                "refresh_interval": "1s",
-            },
-            "mappings": article_mappings(analyzer),
-        },
+        "template": {"settings": settings, "mappings": article_mappings(analysis.analyzer)},
     }
 
 
@@ -189,10 +251,10 @@ def index_name(names: IndexSettings, version: int = INDEX_VERSION) -> str:
 
 def install_template(es: Elasticsearch, names: IndexSettings) -> str:
     """Installs (or updates) the article index template; returns the analyzer it chose."""
-    analyzer = full_text_analyzer(es)
-    body = index_template(names, analyzer)
+    analysis = text_analysis(es)
+    body = index_template(names, analysis)
     es.indices.put_index_template(name=template_name(names), **body)
-    return analyzer
+    return analysis.analyzer
 
 
 def current_index(es: Elasticsearch, names: IndexSettings) -> str | None:
@@ -229,15 +291,39 @@ def ensure_index(es: Elasticsearch, names: IndexSettings) -> str:
     return name
 
 
+def _missing_properties(desired: dict[str, Any], live: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``desired`` (a ``properties`` mapping) that ``live`` lacks, objects
+    entered: ``tags.unsupported`` when ``tags`` exists without it."""
+    missing: dict[str, Any] = {}
+    for name, spec in desired.items():
+        have = live.get(name)
+        if have is None:
+            missing[name] = spec
+        elif "properties" in spec and "properties" in have:
+            inner = _missing_properties(spec["properties"], have["properties"])
+            if inner:
+                missing[name] = {**spec, "properties": inner}
+    return missing
+
+
 def _add_new_fields(es: Elasticsearch, index: str, analyzer: str) -> None:
     """Adds fields the mapping gained since ``index`` was created (the mapping is strict).
 
     Elasticsearch accepts new fields on a live index; a changed field is refused and needs a
     new index version (reindex), which is logged rather than raised: the index still serves.
+    The new fields go in alone first: sent with the whole mapping, one changed field (an
+    index made before the text fields' analyzer changed) kept every new field out, and
+    the strict mapping then refused every article that has one.
     """
-    mappings = article_mappings(analyzer)
+    desired = article_mappings(analyzer)["properties"]
+    live = es.indices.get_mapping(index=index)[index]["mappings"].get("properties", {})
+    missing = _missing_properties(desired, live)
+    if missing:
+        es.indices.put_mapping(index=index, properties=missing)
+        log.info("added fields %s to index %s", ", ".join(sorted(missing)), index)
     try:
-        es.indices.put_mapping(index=index, properties=mappings["properties"])
+        # Nothing to add by now: this only tells whether a field changed.
+        es.indices.put_mapping(index=index, properties=desired)
     except Exception as exc:
         if "illegal_argument_exception" not in str(exc):
             raise

@@ -262,6 +262,8 @@ def _start_es(
     ):
         home = es.install(settings, paths)
     es.configure(settings, paths, home, jdk, user, secure=password is not None)
+    with _step("newsflow's analysis plugin for Elasticsearch (built once)"):
+        es.install_analysis_plugin(settings, paths, home, jdk)
     if password is not None:
         with _step("setting the elastic user's bootstrap password"):
             es.set_bootstrap_password(paths, home, jdk, user, password)

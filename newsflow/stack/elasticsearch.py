@@ -8,6 +8,7 @@ absent plugins (ml, geoip, ...) must not be written or the node refuses to start
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from newsflow.elastic.index import ANALYSIS_PLUGIN, TEXT_ANALYZER
 from newsflow.settings import Settings
 from newsflow.stack import maven
 from newsflow.stack.errors import StackError
@@ -34,6 +36,16 @@ log = logging.getLogger(__name__)
 NAME = "elasticsearch"
 MIN_JAVA = 21
 SUPERUSER = "elastic"
+#: newsflow's analysis plugin: the full-text analyzer (newsflow.elastic.index.TEXT_ANALYZER)
+#: that a full distribution builds from its analysis-common module, which this one lacks.
+_ANALYSIS_SOURCE = Path(__file__).with_name("analysis") / "NewsflowTextAnalyzerFactory.java"
+#: The plugin's named components, as the plugin CLI would find them by scanning every class
+#: the node has (which runs its 64 MB heap out of memory).
+_ANALYSIS_COMPONENTS = {
+    "org.elasticsearch.plugin.analysis.AnalyzerFactory": {
+        TEXT_ANALYZER: "org.newsflow.analysis.NewsflowTextAnalyzerFactory"
+    }
+}
 
 
 def marker(paths: StackPaths) -> str:
@@ -271,6 +283,96 @@ def _run_tool(cmd: list[str], env: dict[str, str], stdin: str | None, extra: Any
         output = (result.stdout + result.stderr).strip()
         last = output.splitlines()[-1] if output else f"exit code {result.returncode}"
         raise StackError(f"{Path(cmd[0]).name} {cmd[1]} failed: {last}", output)
+
+
+def _plugin_descriptor(version: str, source_digest: str, java_release: int) -> str:
+    # A stable plugin's descriptor. The source's digest is its version, so a changed source
+    # is rebuilt and an unchanged one is not.
+    return (
+        f"description=newsflow's full-text analyzer ({TEXT_ANALYZER})\n"
+        f"version={source_digest}\n"
+        f"name={ANALYSIS_PLUGIN}\n"
+        f"java.version={java_release}\n"
+        f"elasticsearch.version={version}\n"
+    )
+
+
+def installed_plugin_version(home: Path) -> str | None:
+    """The version of newsflow's analysis plugin installed in ``home``, if it is."""
+    descriptor = home / "plugins" / ANALYSIS_PLUGIN / "stable-plugin-descriptor.properties"
+    if not descriptor.exists():
+        return None
+    for line in descriptor.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "version":
+            return value.strip()
+    return None
+
+
+def install_analysis_plugin(settings: Settings, paths: StackPaths, home: Path, jdk: Jdk) -> bool:
+    """Builds newsflow's analysis plugin and installs it into ``home``; False if it was there.
+
+    Compiled here with the node's own JDK against the jars the distribution ships (the
+    stable plugin API and Lucene's analysis classes), so nothing is downloaded and the plugin
+    always matches the node. The node loads plugins when it starts.
+    """
+    source = _ANALYSIS_SOURCE.read_bytes()
+    digest = hashlib.sha256(source).hexdigest()[:16]
+    if installed_plugin_version(home) == digest:
+        return False
+    javac = jdk.home / "bin" / "javac"
+    if not javac.exists():
+        raise StackError(
+            f"{javac} not found: the local Elasticsearch's analysis plugin is compiled with "
+            "the node's JDK, which must be a full JDK (with javac)"
+        )
+    build = paths.es_tmp / "analysis-plugin"
+    shutil.rmtree(build, ignore_errors=True)
+    classes = build / "classes"
+    classes.mkdir(parents=True)
+    release = min(jdk.major, MIN_JAVA)  # class files any JDK the node accepts can load
+    result = subprocess.run(
+        [
+            str(javac),
+            "--release",
+            str(release),
+            "-proc:none",
+            "-nowarn",
+            "-cp",
+            f"{home / 'lib'}/*",
+            "-d",
+            str(classes),
+            str(_ANALYSIS_SOURCE),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip()
+        raise StackError(f"compiling the analysis plugin failed: {output[:300]}", output)
+    jar = build / f"{ANALYSIS_PLUGIN}.jar"
+    with zipfile.ZipFile(jar, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(classes.rglob("*.class")):
+            zf.write(path, path.relative_to(classes).as_posix())
+    bundle = build / f"{ANALYSIS_PLUGIN}.zip"
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(jar, jar.name)
+        zf.writestr(
+            "stable-plugin-descriptor.properties",
+            _plugin_descriptor(settings.stack.es_version, digest, release),
+        )
+        zf.writestr("named_components.json", json.dumps(_ANALYSIS_COMPONENTS))
+    env = environment(paths, jdk)
+    tool = str(home / "bin" / "elasticsearch-plugin")
+    if (home / "plugins" / ANALYSIS_PLUGIN).exists():
+        _run_tool([tool, "remove", ANALYSIS_PLUGIN], env, None, {})
+    _run_tool([tool, "install", "--batch", bundle.as_uri()], env, None, {})
+    # The node may run as another user: the plugin must be readable by it.
+    for path in [home / "plugins", *(home / "plugins").rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    shutil.rmtree(build, ignore_errors=True)
+    return True
 
 
 def start_command(home: Path) -> list[str]:

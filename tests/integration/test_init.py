@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from newsflow.elastic.index import full_text_analyzer, index_name, index_template, template_name
+from newsflow.elastic.index import index_name, index_template, template_name, text_analysis
 from newsflow.kafka.clients import make_admin
 from newsflow.kafka.topics import topic_names
 from newsflow.kibana import DASHBOARD, KibanaClient, import_saved_objects, load_objects
@@ -89,7 +89,7 @@ def test_init_creates_everything_once(settings: Settings, es: Elasticsearch) -> 
         # The template is exactly the one the code builds (what the tests and workers use).
         installed = es.indices.get_index_template(name=template_name(settings.index))
         body = installed.body["index_templates"][0]["index_template"]
-        expected = index_template(settings.index, full_text_analyzer(es))
+        expected = index_template(settings.index, text_analysis(es))
         assert body["index_patterns"] == expected["index_patterns"]
         assert body["priority"] == expected["priority"]
         assert body["version"] == expected["version"]

@@ -1,0 +1,68 @@
+/*
+ * newsflow's full-text analyzer for the local Elasticsearch node, as a stable analysis plugin.
+ *
+ * The local stack runs Elasticsearch's integ-test distribution, which ships without the
+ * analysis-common module: no stemmer, stop or asciifolding filter, so only the `standard`
+ * analyzer was left and "elections" did not find "election", nor "Zurich" "Zürich". This
+ * builds the same chain as the `newsflow_text` custom analyzer that newsflow defines from
+ * built-in filters on a full Elasticsearch (newsflow/elastic/index.py), from the Lucene
+ * classes every node has on its classpath:
+ *
+ *   standard tokenizer -> French elisions (l', d', qu', ...) -> English possessive
+ *   -> lowercase -> ASCII folding -> English stop words -> Porter stemmer
+ *
+ * Query terms that are not analyzed as text (prefix*) are normalized by lowercasing and
+ * folding only, as Elasticsearch does for a custom analyzer's multi-term-aware filters.
+ */
+package org.newsflow.analysis;
+
+import java.util.List;
+
+import org.apache.lucene.analysis.Analyzer;
+import org.apache.lucene.analysis.CharArraySet;
+import org.apache.lucene.analysis.LowerCaseFilter;
+import org.apache.lucene.analysis.StopFilter;
+import org.apache.lucene.analysis.TokenStream;
+import org.apache.lucene.analysis.Tokenizer;
+import org.apache.lucene.analysis.en.EnglishAnalyzer;
+import org.apache.lucene.analysis.en.EnglishPossessiveFilter;
+import org.apache.lucene.analysis.en.PorterStemFilter;
+import org.apache.lucene.analysis.miscellaneous.ASCIIFoldingFilter;
+import org.apache.lucene.analysis.standard.StandardTokenizer;
+import org.apache.lucene.analysis.util.ElisionFilter;
+import org.elasticsearch.plugin.NamedComponent;
+import org.elasticsearch.plugin.analysis.AnalyzerFactory;
+
+@NamedComponent("newsflow_text")
+public class NewsflowTextAnalyzerFactory implements AnalyzerFactory {
+
+    @Override
+    public Analyzer create() {
+        return new NewsflowTextAnalyzer();
+    }
+
+    /** Elasticsearch's default elisions (French), matched in any case, as index.py asks. */
+    static final CharArraySet ELISIONS = new CharArraySet(
+        List.of("l", "m", "t", "qu", "n", "s", "j", "d", "c", "jusqu", "quoiqu", "lorsqu", "puisqu"),
+        true
+    );
+
+    static final class NewsflowTextAnalyzer extends Analyzer {
+        @Override
+        protected TokenStreamComponents createComponents(String fieldName) {
+            Tokenizer source = new StandardTokenizer();
+            TokenStream result = new ElisionFilter(source, ELISIONS);
+            result = new EnglishPossessiveFilter(result);
+            result = new LowerCaseFilter(result);
+            result = new ASCIIFoldingFilter(result);
+            result = new StopFilter(result, EnglishAnalyzer.ENGLISH_STOP_WORDS_SET);
+            result = new PorterStemFilter(result);
+            return new TokenStreamComponents(source, result);
+        }
+
+        @Override
+        protected TokenStream normalize(String fieldName, TokenStream in) {
+            return new ASCIIFoldingFilter(new LowerCaseFilter(in));
+        }
+    }
+}

@@ -1,0 +1,101 @@
+"""Full-text analysis on the stack's real Elasticsearch: the words a reader types find the
+forms an article uses.
+
+The local node is Elasticsearch's integ-test distribution, which lacks analysis-common (no
+stemmer, stop or folding filter); `newsflow stack up` gives it newsflow's analysis plugin
+(newsflow/stack/analysis/), so the index gets the same ``newsflow_text`` analyzer that a full
+Elasticsearch builds from its own filters.
+"""
+
+from __future__ import annotations
+
+import pytest
+from elasticsearch import Elasticsearch
+from test_search_confidence import index_articles
+
+from consumers.cleaning.model import Extracted
+from consumers.process import build_article
+from newsflow.elastic.index import TEXT_ANALYZER, ensure_index, text_analysis
+from newsflow.search import SearchFilters, search
+from newsflow.settings import Settings
+from schemas import Article, ContentType, RawArticle, Tags
+
+pytestmark = pytest.mark.integration
+
+
+def _article(doc_id: str, title: str, paragraph: str) -> Article:
+    raw = RawArticle(
+        id=doc_id,
+        source=f"test://analysis/{doc_id}",
+        url=f"https://example.org/{doc_id}",
+        content_type=ContentType.HTML,
+        body=b"x",
+    )
+    extracted = Extracted(paragraphs=[paragraph], extractor="test", title=title)
+    return build_article(raw, extracted, Tags(language="en"))
+
+
+def _tokens(es: Elasticsearch, index: str, text: str) -> list[str]:
+    result = es.indices.analyze(index=index, field="body", text=text)
+    return [t["token"] for t in result["tokens"]]
+
+
+def _found(es: Elasticsearch, settings: Settings, query: str) -> list[str]:
+    return sorted(h.id for h in search(es, settings, query, SearchFilters()).hits)
+
+
+def test_the_stack_node_analyzes_text_with_newsflow_text(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    # The project's own `stack up` installed the plugin: no fallback to "standard" here.
+    assert text_analysis(es).analyzer == TEXT_ANALYZER
+    index = ensure_index(es, settings.index)
+    mapping = es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+    assert {mapping[f]["analyzer"] for f in ("title", "body", "byline", "description")} == {
+        TEXT_ANALYZER
+    }
+    # Possessive dropped, lower-cased, folded, stop words out, Porter stems.
+    assert _tokens(es, index, "The Elections in Zürich: Macron's party won, running ahead") == [
+        "elect",
+        "zurich",
+        "macron",
+        "parti",
+        "won",
+        "run",
+        "ahead",
+    ]
+    # French elisions go, with either apostrophe and in any case.
+    assert _tokens(es, index, "L'Élysée d’Orsay") == ["elyse", "orsai"]
+
+
+def test_search_finds_other_forms_and_accents_and_highlights_the_original(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    ensure_index(es, settings.index)
+    zurich = _article(
+        "zurich",
+        "Zürich votes",
+        "Voters in Zürich elected a new city council after weeks of campaigning.",
+    )
+    cafe = _article("cafe", "Café owners protest", "Café owners marched against the new rent law.")
+    other = _article("other", "Harbour news", "The harbour board approved a container terminal.")
+    paris = _article("paris", "À l'Élysée", "Le président a reçu les ministres à l'Élysée.")
+    index_articles(es, settings, [zurich, cafe, other, paris])
+
+    # Before: the standard analyzer matched only the exact form and spelling.
+    assert _found(es, settings, "zurich election") == ["zurich"]
+    assert _found(es, settings, "ZÜRICH elects") == ["zurich"]
+    assert _found(es, settings, "cafe owner") == ["cafe"]
+    assert _found(es, settings, '"cafe owners"') == ["cafe"]
+    # A prefix is folded and lower-cased too.
+    assert _found(es, settings, "Zür*") == ["zurich"]
+    assert _found(es, settings, "campaign") == ["zurich"]
+    assert _found(es, settings, "elysee") == ["paris"]
+    assert _found(es, settings, "Élysée president") == ["paris"]
+    # Words that only look alike once stop words are gone still need all their words.
+    assert _found(es, settings, "zurich harbour") == []
+
+    result = search(es, settings, "zurich", SearchFilters())
+    marked = [t for s in result.hits[0].snippets for t, on in result.markers.spans(s) if on]
+    # The reader sees the article's own spelling marked, not the folded term.
+    assert "Zürich" in marked

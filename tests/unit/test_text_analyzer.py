@@ -1,0 +1,96 @@
+"""The two definitions of ``newsflow_text`` stay one analyzer.
+
+A full Elasticsearch builds it from analysis-common's filters (newsflow/elastic/index.py); the
+local stack's node, which lacks that module, gets it from newsflow's plugin, a Lucene chain in
+Java (newsflow/stack/analysis/). The integration tests run the plugin; no full Elasticsearch
+runs here, so this checks that both name the same steps in the same order.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from newsflow.elastic.index import (
+    _BUILTIN_TEXT_ANALYSIS,
+    ELISIONS,
+    TEXT_ANALYZER,
+    TextAnalysis,
+    article_mappings,
+    index_template,
+)
+from newsflow.settings import IndexSettings
+from newsflow.stack import elasticsearch as stack_es
+
+JAVA = Path(stack_es.__file__).with_name("analysis") / "NewsflowTextAnalyzerFactory.java"
+
+#: Each Lucene class of the chain and the built-in filter Elasticsearch builds it with.
+_LUCENE_TO_BUILTIN = {
+    "ElisionFilter": {"type": "elision", "articles_case": True, "articles": list(ELISIONS)},
+    "EnglishPossessiveFilter": {"type": "stemmer", "language": "possessive_english"},
+    "LowerCaseFilter": "lowercase",
+    "ASCIIFoldingFilter": "asciifolding",
+    "StopFilter": {"type": "stop", "stopwords": "_english_"},
+    "PorterStemFilter": {"type": "stemmer", "language": "english"},
+}
+
+
+def _java_chain() -> tuple[str, list[str]]:
+    source = JAVA.read_text()
+    body = source[
+        source.index("createComponents") : source.index("protected TokenStream normalize")
+    ]
+    tokenizer = re.search(r"Tokenizer source = new (\w+)\(", body)
+    assert tokenizer is not None
+    return tokenizer.group(1), re.findall(r"result = new (\w+)\(", body)
+
+
+def _builtin_chain() -> tuple[str, list[object]]:
+    analyzer = _BUILTIN_TEXT_ANALYSIS["analyzer"][TEXT_ANALYZER]
+    filters = _BUILTIN_TEXT_ANALYSIS["filter"]
+    return analyzer["tokenizer"], [filters.get(name, name) for name in analyzer["filter"]]
+
+
+def test_plugin_and_builtin_definitions_are_the_same_chain() -> None:
+    java_tokenizer, java_filters = _java_chain()
+    tokenizer, filters = _builtin_chain()
+    assert (java_tokenizer, tokenizer) == ("StandardTokenizer", "standard")
+    assert [_LUCENE_TO_BUILTIN[name] for name in java_filters] == filters
+    assert f'@NamedComponent("{TEXT_ANALYZER}")' in JAVA.read_text()
+    # The Java list of elisions is the same, in any case.
+    java_list = re.search(r"List\.of\(([^)]*)\),\s*true", JAVA.read_text())
+    assert java_list is not None
+    assert tuple(re.findall(r'"(\w+)"', java_list.group(1))) == ELISIONS
+
+
+def test_the_plugin_normalizes_prefixes_as_a_full_node_does() -> None:
+    # Elasticsearch normalizes a prefix* with the multi-term-aware filters of a custom
+    # analyzer: lowercase and asciifolding, not the stop or stem filters.
+    source = JAVA.read_text()
+    normalize = source[source.index("protected TokenStream normalize") :]
+    assert re.findall(r"new (\w+)\(", normalize) == ["ASCIIFoldingFilter", "LowerCaseFilter"]
+
+
+def test_the_template_defines_the_analyzer_only_where_the_node_lacks_it() -> None:
+    names = IndexSettings()
+    builtin = index_template(names, TextAnalysis(TEXT_ANALYZER, _BUILTIN_TEXT_ANALYSIS))
+    assert builtin["template"]["settings"]["analysis"] == _BUILTIN_TEXT_ANALYSIS
+    plugin = index_template(names, TextAnalysis(TEXT_ANALYZER))
+    assert "analysis" not in plugin["template"]["settings"]
+    assert plugin["template"]["mappings"] == article_mappings(TEXT_ANALYZER)
+    assert article_mappings(TEXT_ANALYZER)["properties"]["body"]["analyzer"] == TEXT_ANALYZER
+    bare = index_template(names)
+    assert "analysis" not in bare["template"]["settings"]
+    assert bare["template"]["mappings"]["properties"]["body"]["analyzer"] == "standard"
+
+
+def test_the_plugin_descriptor_names_its_source_version(tmp_path: Path) -> None:
+    home = tmp_path / "es"
+    plugin = home / "plugins" / "newsflow-analysis"
+    assert stack_es.installed_plugin_version(home) is None
+    plugin.mkdir(parents=True)
+    text = stack_es._plugin_descriptor("9.5.4", "abc123", 21)
+    (plugin / "stable-plugin-descriptor.properties").write_text(text)
+    assert stack_es.installed_plugin_version(home) == "abc123"
+    assert "elasticsearch.version=9.5.4" in text.splitlines()
+    assert "java.version=21" in text.splitlines()
