@@ -322,6 +322,29 @@ def _wait(starting: list[_Starting], timeout: float) -> None:
                 time.sleep(1.0)
 
 
+def _warn_if_stale_analysis(settings: Settings, current: StackStatus) -> None:
+    """Says so when the running node lacks the analysis plugin this checkout builds.
+
+    A node started before the plugin existed (or changed) keeps what it loaded at start, and
+    indices made meanwhile get the standard analyzer (newsflow.elastic.index.text_analysis).
+    Only a node this stack started: another one is not ours to restart.
+    """
+    if not current.elasticsearch.managed:
+        return
+    creds = credentials(settings) if settings.stack.secure else None
+    password = elastic_password(settings, creds) if creds else None
+    try:
+        loaded = es.loaded_plugin_version(settings, password=password)
+    except (OSError, ValueError):
+        return  # not answering yet: the wait below reports that
+    if loaded != es.analysis_plugin_version():
+        log.warning(
+            "Elasticsearch was started without newsflow's current analysis plugin, so new "
+            "indices get the standard analyzer (no stemming or accent folding); restart it: "
+            "`newsflow stack down es && newsflow stack up`"
+        )
+
+
 def up(settings: Settings, services: Sequence[Service] = SERVICES) -> StackStatus:
     """Starts whatever is not running yet and waits until it answers; a no-op when all do.
 
@@ -339,6 +362,8 @@ def up(settings: Settings, services: Sequence[Service] = SERVICES) -> StackStatu
                     f"{'on' if svc.secure else 'off'}, not {wanted}; stop it first "
                     "(`newsflow stack down`)"
                 )
+        if "elasticsearch" in services and current.elasticsearch.running:
+            _warn_if_stale_analysis(settings, current)
         if current.running:
             log.info("stack already running; nothing to do")
             return current

@@ -297,6 +297,21 @@ def _plugin_descriptor(version: str, source_digest: str, java_release: int) -> s
     )
 
 
+def analysis_plugin_version() -> str:
+    """The version the analysis plugin's current source builds: its digest."""
+    return hashlib.sha256(_ANALYSIS_SOURCE.read_bytes()).hexdigest()[:16]
+
+
+def loaded_plugin_version(settings: Settings, password: str | None = None) -> str | None:
+    """The version of the analysis plugin the running node loaded when it started, if any."""
+    nodes = request(settings, "/_nodes/plugins", password=password).get("nodes", {})
+    for node in nodes.values():
+        for plugin in node.get("plugins", []):
+            if plugin.get("name") == ANALYSIS_PLUGIN:
+                return str(plugin.get("version"))
+    return None
+
+
 def installed_plugin_version(home: Path) -> str | None:
     """The version of newsflow's analysis plugin installed in ``home``, if it is."""
     descriptor = home / "plugins" / ANALYSIS_PLUGIN / "stable-plugin-descriptor.properties"
@@ -316,8 +331,7 @@ def install_analysis_plugin(settings: Settings, paths: StackPaths, home: Path, j
     stable plugin API and Lucene's analysis classes), so nothing is downloaded and the plugin
     always matches the node. The node loads plugins when it starts.
     """
-    source = _ANALYSIS_SOURCE.read_bytes()
-    digest = hashlib.sha256(source).hexdigest()[:16]
+    digest = analysis_plugin_version()
     if installed_plugin_version(home) == digest:
         return False
     javac = jdk.home / "bin" / "javac"

@@ -18,6 +18,7 @@ from consumers.process import build_article
 from newsflow.elastic.index import TEXT_ANALYZER, ensure_index, text_analysis
 from newsflow.search import SearchFilters, search
 from newsflow.settings import Settings
+from newsflow.stack import elasticsearch as stack_es
 from schemas import Article, ContentType, RawArticle, Tags
 
 pytestmark = pytest.mark.integration
@@ -47,8 +48,10 @@ def _found(es: Elasticsearch, settings: Settings, query: str) -> list[str]:
 def test_the_stack_node_analyzes_text_with_newsflow_text(
     es: Elasticsearch, settings: Settings
 ) -> None:
-    # The project's own `stack up` installed the plugin: no fallback to "standard" here.
+    # The project's own `stack up` installed the plugin: no fallback to "standard" here, and
+    # the node runs the plugin the checkout's source builds (else `stack up` warns).
     assert text_analysis(es).analyzer == TEXT_ANALYZER
+    assert stack_es.loaded_plugin_version(settings) == stack_es.analysis_plugin_version()
     index = ensure_index(es, settings.index)
     mapping = es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
     assert {mapping[f]["analyzer"] for f in ("title", "body", "byline", "description")} == {
