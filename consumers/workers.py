@@ -119,6 +119,22 @@ def _leave_static(
     )
 
 
+def counted(handle: Handler, on_record: Callable[[], None] | None) -> Handler:
+    """``handle``, calling ``on_record`` after each record whatever became of it (handled,
+    dead-lettered or failing the batch): a progress bar counts every record it was given.
+    Without ``on_record``, ``handle`` itself: no per-record work is added."""
+    if on_record is None:
+        return handle
+
+    def handle_and_count(record: ConsumerRecord) -> None:
+        try:
+            handle(record)
+        finally:
+            on_record()
+
+    return handle_and_count
+
+
 def worker_loop(
     settings: Settings,
     stage: Stage,
@@ -196,19 +212,15 @@ def run_clean_worker(
             )
 
             def handle(record: ConsumerRecord) -> None:
-                try:
-                    key, value = stage.run(record.value or b"")
-                    sink.add(key, value)
-                finally:
-                    if on_record is not None:
-                        on_record()
+                key, value = stage.run(record.value or b"")
+                sink.add(key, value)
 
             loop = worker_loop(
                 settings,
                 Stage.CLEAN,
                 settings.groups.clean,
                 settings.topics.raw,
-                handle,
+                counted(handle, on_record),
                 sink,
                 producer,
             )
@@ -244,18 +256,14 @@ def run_index_worker(
     )
 
     def handle(record: ConsumerRecord) -> None:
-        try:
-            sink.add(parse_article(record.value), record)
-        finally:
-            if on_record is not None:
-                on_record()
+        sink.add(parse_article(record.value), record)
 
     loop = worker_loop(
         settings,
         Stage.INDEX,
         settings.groups.index,
         settings.topics.clean,
-        handle,
+        counted(handle, on_record),
         sink,
         producer,
         # Indexing a record is cheap; a larger buffer keeps bulk requests full.
