@@ -57,6 +57,7 @@ from consumers.batches import (
 from consumers.health import Liveness, WorkerGaveUp, WorkerMetrics
 from consumers.inflight import Batch, Detachable, Flight
 from consumers.rebalance import Rebalance, drop_revoked
+from consumers.stopping import loop_ended
 from newsflow.kafka.clients import caught_up, rebalancing
 from schemas import AnyStageReason, DeadLetter, Stage
 from schemas.failures import PermanentError, TransientError, describe
@@ -130,14 +131,28 @@ class WorkerLoop:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals += 1
-        if self._signals > 1:
-            # A second Ctrl-C means "now": nothing is committed, so nothing is lost either.
-            raise KeyboardInterrupt
-        log.info(
-            "%s: %s received, finishing the batch in hand", self.name, signal.Signals(signum).name
-        )
-        self.stats.signalled = True
-        self.stop()
+        name = signal.Signals(signum).name
+        if self._signals == 1:
+            log.info("%s: %s received, finishing the batch in hand", self.name, name)
+            self.stats.signalled = True
+            self.stop()
+            return
+        if self._signals == 2:
+            # A second signal used to raise KeyboardInterrupt wherever the loop was: a batch
+            # already sent downstream was left uncommitted and went through the stage again
+            # on the next start (every article of it twice on the clean topic), and a Ctrl-C
+            # and a supervisor's SIGTERM together were enough for that. Stopping is bounded
+            # without it: one record's stage time, a flush that gives up on an outage, a
+            # commit that waits out a rebalance for at most 10 s.
+            log.warning(
+                "%s: %s received again; still finishing the batch in hand (a third signal "
+                "stops at once, and that batch replays on the next start)",
+                self.name,
+                name,
+            )
+            return
+        # Nothing is committed, so nothing is lost either: the batch replays.
+        raise KeyboardInterrupt
 
     def run(
         self, idle_exit_seconds: float | None = None, max_wait_seconds: float = 120.0
@@ -186,6 +201,9 @@ class WorkerLoop:
             if self._flight is not None:
                 self._flight.abort()  # not landed: uncommitted, so it replays
             self.liveness.stop()
+            # What the loop owed is committed (or was not, and replays): a signal from here
+            # on must not cut the clients' close short.
+            loop_ended()
             for s, handler in previous.items():
                 signal.signal(s, handler)
             self.consumer.close(autocommit=False, timeout_ms=LEAVE_GROUP_TIMEOUT_MS)
@@ -509,7 +527,7 @@ class WorkerLoop:
         Also while stopping: the final commit after SIGTERM is what waits here. Returning at
         once when stopping made its 20 attempts within a millisecond, so a worker stopped
         while its group rebalanced (a rolling restart, another worker joining) always left
-        "with offsets not committed" and its last batch replayed. A second signal still ends
+        "with offsets not committed" and its last batch replayed. A third signal still ends
         the wait (KeyboardInterrupt).
         """
         until = time.monotonic() + seconds

@@ -13,14 +13,23 @@ remembers a signal; from ``arm`` on, and at ``arm`` if one came meanwhile, it ra
 stopped, clients closed) and which the CLI turns into one log line and exit 0. Nothing was
 consumed, so nothing is lost and nothing needs committing.
 
+Once the loop has ended (``loop_ended``) a signal is only logged. What the worker owed is
+committed by then: the loop commits a batch only after its sends were acknowledged, and a
+batch it did not commit replays. Raising then cut the clients' close short (the producer's,
+the stage child's) and replaced the worker's summary with "stopped before its loop ran or
+after it ended", for nothing.
+
 Only the standard library here: it is imported before anything heavy.
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from types import FrameType
+
+log = logging.getLogger(__name__)
 
 #: The signals a worker stops on.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -44,6 +53,7 @@ class EarlyStop:
     def __init__(self) -> None:
         self.received: str | None = None
         self._armed = False
+        self._ended = False
 
     def install(self) -> None:
         for s in STOP_SIGNALS:
@@ -55,10 +65,33 @@ class EarlyStop:
         if self.received is not None:
             raise StoppedAtStart(self.received)
 
+    def loop_ended(self) -> None:
+        """The worker loop is over: from now on a stop signal is logged, not raised."""
+        self._ended = True
+
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.received = signal.Signals(signum).name
+        if self._ended:
+            log.info("%s received after the worker loop ended; closing", self.received)
+            return
         if self._armed:
             raise StoppedAtStart(self.received)
+
+
+def _installed() -> EarlyStop | None:
+    """The EarlyStop holding SIGTERM, if one does."""
+    early = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    return early if isinstance(early, EarlyStop) else None
+
+
+def loop_ended() -> None:
+    """Tells the EarlyStop that holds the signals, if any, that the worker loop is over
+    (called by the loop before it hands the signals back)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    early = _installed()
+    if early is not None:
+        early.loop_ended()
 
 
 def arm_early_stop() -> None:
@@ -67,8 +100,8 @@ def arm_early_stop() -> None:
     sets no signal handler."""
     if threading.current_thread() is not threading.main_thread():
         return
-    early = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
-    if not isinstance(early, EarlyStop):
+    early = _installed()
+    if early is None:
         early = EarlyStop()
         early.install()
     early.arm()

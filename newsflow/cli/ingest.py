@@ -88,10 +88,10 @@ def consume_worker(name: str) -> Iterator[None]:
             arm_early_stop()
             yield
     except StoppedAtStart as exc:
-        # Before the loop: nothing was consumed. After it (a signal while closing): the
-        # loop has committed, or said what replays.
-        log.info("%s: %s, outside the worker loop; exiting", name, exc)
-        console.print(f"{name}: stopped by {exc.signal_name} before its loop ran or after it ended")
+        # Before the loop: nothing was consumed. (After it a signal is only logged: the
+        # loop has committed, or said what replays, and the clients close undisturbed.)
+        log.info("%s: %s, before the worker loop; exiting", name, exc)
+        console.print(f"{name}: stopped by {exc.signal_name} before its loop ran")
         raise typer.Exit(0) from None
 
 

@@ -752,6 +752,90 @@ def test_sigterm_finishes_the_batch_commits_and_exits_zero(
         admin.close()
 
 
+def _slow_page() -> RawArticle:
+    """A real page that keeps the cleaner busy for seconds (one table row of 49,000 cells:
+    trafilatura's table handling is quadratic in a row's cells, ~7 s here)."""
+    html = (
+        "<html><body><table><tr>" + "<td>x" * 49_000 + "</table>"
+        "<p>The council met on Monday.</p></body></html>"
+    )
+    return RawArticle(id="slow-page", source="test://slow", content_type="html", body=html.encode())
+
+
+def _end_total(settings: Settings, topic: str) -> int:
+    """How many messages ``topic`` holds (the sum of its partitions' end offsets)."""
+    consumer = make_consumer(settings, None)
+    try:
+        parts = [TopicPartition(topic, p) for p in range(settings.topics.partitions)]
+        return sum(consumer.end_offsets(parts).values())
+    finally:
+        consumer.close()
+
+
+def _topic_keys(settings: Settings, topic: str) -> list[bytes | None]:
+    consumer = make_consumer(settings, None, consumer_timeout_ms=5000)
+    try:
+        consumer.subscribe([topic])
+        return [r.key for r in consumer]
+    finally:
+        consumer.close()
+
+
+def test_a_second_signal_while_stopping_loses_nothing_and_duplicates_nothing(
+    stack: Any, settings: Settings, tmp_path: Path
+) -> None:
+    """SIGTERM while the clean worker works on a slow page, the 20 articles before it in its
+    batch already on the clean topic but not committed; then SIGINT (a Ctrl-C beside a
+    supervisor's SIGTERM). The second signal raised KeyboardInterrupt in the stage: the batch
+    was never committed, and the next start cleaned those 20 again and sent them twice."""
+    settings = settings.model_copy(
+        update={"topics": settings.topics.model_copy(update={"partitions": 1})}
+    )
+    ensure_topics(settings)
+    goods = [(f"t{i}".encode(), raw_article(i).model_dump_json().encode()) for i in range(20)]
+    publish_raw(settings, [*goods, (b"slow", _slow_page().model_dump_json().encode())])
+    log = tmp_path / "worker.log"
+    # One batch for all 21 (no flush by age), and the slow page is not cut short.
+    env = settings_env(settings, bulk_max_seconds=600, clean_timeout_seconds=600)
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [*newsflow_cli.command(), "consume", "clean"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while _end_total(settings, settings.topics.clean) < 20:
+            assert time.monotonic() < deadline, log.read_text()
+            assert worker.poll() is None, log.read_text()
+            time.sleep(0.2)
+        # The 20 are sent and the slow page is in hand: nothing is committed yet.
+        assert committed_total(settings, settings.groups.clean, settings.topics.raw) == 0
+        worker.send_signal(signal.SIGTERM)
+        while "finishing the batch in hand" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            assert worker.poll() is None, log.read_text()
+            time.sleep(0.1)
+        worker.send_signal(signal.SIGINT)
+        code = worker.wait(timeout=180)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    text = log.read_text()
+    assert code == 0, text
+    assert "SIGINT received again; still finishing the batch in hand" in text, text
+    assert "Traceback" not in text, text
+    assert committed_total(settings, settings.groups.clean, settings.topics.raw) == 21
+
+    run_clean_worker(settings, idle_exit_seconds=2)  # the next start finds nothing to redo
+    keys = Counter(_topic_keys(settings, settings.topics.clean))
+    dead = list_dead_letters(settings)
+    assert all(n == 1 for n in keys.values()), keys
+    assert len(keys) + len(dead) == 21, (keys, dead)  # each article once, or its letter
+
+
 def _catches_sigterm(pid: int) -> bool:
     """Whether the process has a handler for SIGTERM yet (its SigCgt mask, bit 15)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
