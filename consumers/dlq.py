@@ -13,6 +13,12 @@ in ``attempts``. Replay gives up on a letter whose message failed ``max_attempts
 (5 unless told otherwise): it is skipped and counted, so a poison message cannot go round
 dead letter -> replay -> dead letter for as long as someone keeps replaying.
 
+A letter whose message is larger than its target topic accepts now is not sent (sent, the
+broker's refusal would fail the producer for good) and not passed either: the stage's group
+keeps its offset in its commit metadata (``held_metadata``), and every later replay tries it
+first, so once the topic's limit is raised a plain replay sends it. The summary names each
+such letter with the size it needs.
+
 The topic keeps every letter, a message that failed again included (it is not compacted):
 each letter says when and why that attempt failed, which is what someone fixing the cause
 reads, and the cap bounds what one poison message can add (``max_attempts`` letters per
@@ -28,6 +34,7 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Literal
 
 from kafka import errors as Errors
 from kafka.consumer.fetcher import ConsumerRecord
@@ -35,9 +42,8 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from pydantic import ValidationError
 
 from consumers.batches import failed_before_header
-from consumers.sinks import KafkaSink
+from consumers.sinks import KafkaSink, record_bytes, topic_sink
 from newsflow.kafka.clients import make_admin, make_consumer, make_producer
-from newsflow.kafka.topics import message_limit
 from newsflow.settings import Settings
 from schemas import DeadLetter, Link, Stage
 from schemas.failures import PermanentError, TransientError
@@ -196,6 +202,21 @@ def whole_original(settings: Settings, letter: DeadLetter) -> bytes | None:
 MAX_ATTEMPTS = 5
 
 
+@dataclass(frozen=True)
+class TooLarge:
+    """A letter replay could not send: its message is larger than its topic accepts now."""
+
+    #: Where the letter is: the dead-letter topic, partition and offset.
+    letter_at: str
+    #: The URL or file its message was made from, if it names one.
+    origin: str | None
+    target: str
+    #: What the message needs of the topic's ``max.message.bytes``.
+    size: int
+    #: What the topic accepts now (or the producer, NEWSFLOW_MAX_INPUT_BYTES, if that is less).
+    limit: int
+
+
 @dataclass
 class ReplaySummary:
     replayed: int = 0
@@ -205,8 +226,13 @@ class ReplaySummary:
     unrecoverable: int = 0
     #: Letters not replayed because their message already failed ``max_attempts`` times.
     given_up: int = 0
-    #: Letters whose message is larger than its topic accepts now (its limit was lowered).
-    too_large: int = 0
+    #: Letters whose message is larger than its topic accepts now; each later replay tries
+    #: them again (see ``held_metadata``).
+    too_large_letters: list[TooLarge] = field(default_factory=list)
+
+    @property
+    def too_large(self) -> int:
+        return len(self.too_large_letters)
 
 
 def replay_group(settings: Settings, stage: Stage) -> str:
@@ -216,6 +242,38 @@ def replay_group(settings: Settings, stage: Stage) -> str:
 
 #: Letters sent between two waits for the broker's acknowledgement (and commits).
 _REPLAY_BATCH = 200
+
+#: How a replay group's commit metadata names the letters below its position that were too
+#: large to send: ``held:12,40``.
+_HELD = "held:"
+#: What the metadata may hold: the broker's ``offset.metadata.max.bytes`` is 4096 by default.
+_METADATA_BYTES = 4000
+
+
+def held_metadata(position: int, held: list[int]) -> tuple[int, str]:
+    """The position a replay group commits on a partition, and its metadata naming the
+    letters below it that were too large to send (``held``), for the next replay to try first.
+
+    A letter too large for its topic used to be passed like a sent one: once its topic's limit
+    was raised, no replay sent it again until someone reset the group's offsets by hand. The
+    metadata holds a few hundred offsets; past that, the position stays at the first one that
+    does not fit, and the next replay reads on from there (sending again, harmlessly, the
+    letters after it that were sent: the writes downstream are keyed).
+    """
+    text = ""
+    for offset in sorted(set(held)):
+        entry = f"{offset}" if not text else f",{offset}"
+        if len(_HELD) + len(text) + len(entry) > _METADATA_BYTES:
+            return min(position, offset), _HELD + text
+        text += entry
+    return position, _HELD + text if text else ""
+
+
+def held_offsets(metadata: str | None) -> list[int]:
+    """The letters a replay group's commit metadata says were held back (``held_metadata``)."""
+    if not metadata or not metadata.startswith(_HELD):
+        return []
+    return [int(part) for part in metadata[len(_HELD) :].split(",") if part.isdigit()]
 
 
 def replay(
@@ -236,9 +294,10 @@ def replay(
     failures waiting for a later replay instead of moving one shared position past them.
     The letters on the topic when the replay starts are read once, partition by partition, in
     order; each time a batch is acknowledged by the broker, the position reached is committed
-    for every stage asked for. A replay cut short resends at most its last batch, which the
-    keyed writes downstream make harmless (so would two replays at once). Letters that fail
-    again arrive after that snapshot and wait for the next replay.
+    for every stage asked for (never moved back), with the letters held back as too large
+    for their topic, which the next replay tries first. A replay cut short resends at most
+    its last batch, which the keyed writes downstream make harmless (so would two replays at
+    once). Letters that fail again arrive after that snapshot and wait for the next replay.
     """
     run = _Replay(settings, set(stages) if stages else set(Stage), max_attempts)
     try:
@@ -266,6 +325,8 @@ class _Replay:
         self.sinks: dict[str, KafkaSink] = {}
         # Per stage, the offset its replays reached on each partition.
         self.done: dict[Stage, dict[TopicPartition, int]] = {}
+        # Per stage and partition, the letters below that offset too large to send so far.
+        self.held: dict[Stage, dict[TopicPartition, list[int]]] = {}
 
     def close(self) -> None:
         self.producer.close(timeout=10)
@@ -278,8 +339,10 @@ class _Replay:
         tps = [TopicPartition(topic, p) for p in numbers]
         if not tps:
             return
-        self.done = self._replayed_up_to(tps)
+        self.done, held = self._replayed_up_to(tps)
+        self.held = {stage: {} for stage in self.chosen}
         ends: dict[TopicPartition, int] = self.consumer.end_offsets(tps)
+        self._retry_held(held)
         self.consumer.assign(tps)
         for tp in tps:
             self.consumer.seek(tp, min(self.done[stage].get(tp, 0) for stage in self.chosen))
@@ -309,7 +372,7 @@ class _Replay:
         ends: dict[TopicPartition, int] = self.consumer.end_offsets(tps)
         self.consumer.assign(tps)
         self.consumer.seek_to_beginning(*tps)
-        latest: dict[tuple[Stage, str, bytes | None], DeadLetter] = {}
+        latest: dict[tuple[Stage, str, bytes | None], tuple[DeadLetter, str]] = {}
         while any(self.consumer.position(tp) < ends[tp] for tp in tps):
             for tp, records in self.consumer.poll(timeout_ms=1000).items():
                 for record in records:
@@ -322,32 +385,69 @@ class _Replay:
                     stage = replay_stage(letter, self.settings)
                     digest = letter.original_sha256 or hashlib.sha256(letter.original).hexdigest()
                     key = (stage, digest, letter.original_key)
-                    if key not in latest or latest[key].failed_at <= letter.failed_at:
-                        latest[key] = letter
-        for (stage, _, _), letter in latest.items():
+                    if key not in latest or latest[key][0].failed_at <= letter.failed_at:
+                        latest[key] = (letter, _where(tp, record.offset))
+        for (stage, _, _), (letter, where) in latest.items():
             if stage in self.chosen and letter.attempts >= self.max_attempts:
-                self._send(letter)
+                self._send(letter, where)
         for sink in self.sinks.values():
             sink.flush()
 
-    def _replayed_up_to(self, tps: list[TopicPartition]) -> dict[Stage, dict[TopicPartition, int]]:
-        """Per stage, the offset its replays reached on each partition (absent: never).
+    def _replayed_up_to(
+        self, tps: list[TopicPartition]
+    ) -> tuple[
+        dict[Stage, dict[TopicPartition, int]], dict[Stage, dict[TopicPartition, list[int]]]
+    ]:
+        """Per stage, the offset its replays reached on each partition (absent: never), and
+        the letters below it held back as too large.
 
         A stage with no position yet starts where the one replay group of earlier versions
         got to, so an upgrade does not resend what that group already replayed.
         """
         legacy = self._committed(self.settings.groups.replay, tps)
-        return {
-            stage: self._committed(replay_group(self.settings, stage), tps) or legacy
-            for stage in self.chosen
-        }
+        done: dict[Stage, dict[TopicPartition, int]] = {}
+        held: dict[Stage, dict[TopicPartition, list[int]]] = {}
+        for stage in self.chosen:
+            own = self._committed(replay_group(self.settings, stage), tps)
+            done[stage] = {tp: m.offset for tp, m in (own or legacy).items()}
+            held[stage] = {tp: held_offsets(m.metadata) for tp, m in own.items()}
+        return done, held
 
-    def _committed(self, group: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    def _committed(
+        self, group: str, tps: list[TopicPartition]
+    ) -> dict[TopicPartition, OffsetAndMetadata]:
         offsets = self.admin.list_group_offsets({group: tps}).get(group) or {}
-        return {tp: m.offset for tp, m in offsets.items() if m is not None and m.offset >= 0}
+        return {tp: m for tp, m in offsets.items() if m is not None and m.offset >= 0}
 
-    def _one(self, tp: TopicPartition, record: ConsumerRecord) -> int:
-        """Sends one dead letter's original back if it is due; 1 if it was sent."""
+    def _retry_held(self, held: dict[Stage, dict[TopicPartition, list[int]]]) -> None:
+        """Tries again the letters earlier replays held back as too large for their topic
+        (its limit may have been raised since); those still too large stay held."""
+        for stage, parts in held.items():
+            for tp, offsets in parts.items():
+                for offset in offsets:
+                    record = self._read_at(tp, offset)
+                    if record is None:
+                        log.warning(
+                            "dead letter at %s, held back as too large, is no longer on its "
+                            "topic (retention); not replayed",
+                            _where(tp, offset),
+                        )
+                        self.summary.unrecoverable += 1
+                        continue
+                    self._one(tp, record, held=stage)
+
+    def _read_at(self, tp: TopicPartition, offset: int) -> ConsumerRecord | None:
+        """The dead letter at ``offset`` of ``tp`` (None if retention removed it)."""
+        self.consumer.assign([tp])
+        self.consumer.seek(tp, offset)
+        for _ in range(20):
+            for record in self.consumer.poll(timeout_ms=500, max_records=1).get(tp, []):
+                return record if record.offset == offset else None
+        return None
+
+    def _one(self, tp: TopicPartition, record: ConsumerRecord, held: Stage | None = None) -> int:
+        """Sends one dead letter's original back if it is due; 1 if it was sent. ``held``:
+        a letter that stage's earlier replays held back, due whatever its position."""
         try:
             letter = DeadLetter.model_validate_json(record.value or b"")
         except ValidationError:
@@ -357,7 +457,11 @@ class _Replay:
             self.summary.skipped += 1
             return 0
         stage = replay_stage(letter, self.settings)
-        if stage not in self.chosen or record.offset < self.done[stage].get(tp, 0):
+        if held is not None and stage != held:
+            return 0  # not that stage's letter (the metadata was written by someone else)
+        if stage not in self.chosen or (
+            held is None and record.offset < self.done[stage].get(tp, 0)
+        ):
             self.summary.skipped += 1
             return 0
         if letter.attempts >= self.max_attempts:
@@ -372,10 +476,15 @@ class _Replay:
             )
             self.summary.given_up += 1
             return 0
-        return self._send(letter)
+        outcome = self._send(letter, _where(tp, record.offset))
+        if outcome == "too_large":
+            self.held[stage].setdefault(tp, []).append(record.offset)
+        return 1 if outcome == "sent" else 0
 
-    def _send(self, letter: DeadLetter) -> int:
-        """Sends a letter's whole original back to its stage's topic; 1 if it was sent."""
+    def _send(self, letter: DeadLetter, where: str) -> Literal["sent", "too_large", "lost"]:
+        """Sends a letter's whole original back to its stage's topic; "too_large" if the topic
+        does not accept it now, "lost" if its original is no longer whole anywhere.
+        ``where``: the letter's place on the dead-letter topic, for the report."""
         original = letter.original
         if letter.original_truncated:
             whole = whole_original(self.settings, letter)
@@ -390,45 +499,46 @@ class _Replay:
                     letter.original_size,
                 )
                 self.summary.unrecoverable += 1
-                return 0
+                return "lost"
             original = whole
         target = target_topic(letter, self.settings)
         if target not in self.sinks:
             # The topic's own limit: a message over it, sent, fails the producer for good,
             # and the replay ended there, again on every later replay (its position never
             # got past that letter), with the letters behind it never sent.
-            limit = message_limit(self.settings, target)
-            self.sinks[target] = KafkaSink(
-                self.producer, target, stage=Stage.PRODUCE, max_message_bytes=limit
-            )
+            self.sinks[target] = topic_sink(self.settings, self.producer, target, Stage.PRODUCE)
         if target == self.settings.topics.links:
             original = fresh_link(original)
+        sink = self.sinks[target]
         try:
             # No key stays no key: an empty one sent every such message to one partition.
-            self.sinks[target].add(
-                letter.original_key, original, failed_before_header(letter.attempts)
-            )
+            sink.add(letter.original_key, original, failed_before_header(letter.attempts))
         except PermanentError as exc:
-            log.warning(
-                "dead letter for %s[%s]@%s not replayed: %s",
-                letter.topic,
-                letter.partition,
-                letter.offset,
-                exc.message,
+            log.warning("dead letter at %s not replayed: %s", where, exc.message)
+            limit = min(sink.max_message_bytes or 0, self.settings.limits.max_message_bytes)
+            size = record_bytes(letter.original_key, original)
+            self.summary.too_large_letters.append(
+                TooLarge(where, origin_of(letter), target, size, limit)
             )
-            self.summary.too_large += 1
-            return 0
+            return "too_large"
         self.summary.replayed += 1
         self.summary.by_topic[target] += 1
-        return 1
+        return "sent"
 
     def _settle(self, tps: list[TopicPartition]) -> None:
         """Waits for the broker to acknowledge what was sent, then records how far each
         stage asked for got (raises TransientError, committing nothing, if it did not)."""
         for sink in self.sinks.values():
             sink.flush()
-        reached = {tp: OffsetAndMetadata(self.consumer.position(tp), "", -1) for tp in tps}
+        positions = {tp: self.consumer.position(tp) for tp in tps}
         for stage in self.chosen:
+            reached: dict[TopicPartition, OffsetAndMetadata] = {}
+            for tp, position in positions.items():
+                # Never back: a pass that started at another stage's earlier position has not
+                # reached this one's yet, and moving it back resent its letters.
+                ahead = max(position, self.done[stage].get(tp, 0))
+                offset, metadata = held_metadata(ahead, self.held[stage].get(tp, []))
+                reached[tp] = OffsetAndMetadata(offset, metadata, -1)
             errors = self.admin.alter_group_offsets(replay_group(self.settings, stage), reached)
             failed = {tp: e for tp, e in errors.items() if e is not Errors.NoError}
             if failed:
@@ -437,3 +547,8 @@ class _Replay:
                 )
             for tp, meta in reached.items():
                 self.done[stage][tp] = meta.offset
+
+
+def _where(tp: TopicPartition, offset: int) -> str:
+    """A dead letter's place on its topic, as the replay's report names it."""
+    return f"{tp.topic}[{tp.partition}]@{offset}"

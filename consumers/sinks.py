@@ -7,10 +7,11 @@ flush, so a TransientError never loses a record.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +34,9 @@ from consumers.batches import Headers
 from consumers.health import WorkerGaveUp
 from newsflow.elastic.hits import Hit
 from newsflow.kafka.delivery import Outbox
+from newsflow.kafka.topics import message_limit
 from newsflow.reading.identity import article_site_domains
+from newsflow.settings import Settings
 from schemas import AnyStageReason, Article, DeadLetter, IndexedEvent, IndexReason, Stage
 from schemas.failures import PermanentError, TransientError
 
@@ -70,6 +73,11 @@ def refused_for_good(error: KafkaError) -> bool:
 RECORD_OVERHEAD_BYTES = 512
 
 
+def record_bytes(key: bytes | None, value: bytes) -> int:
+    """What one message needs of its topic's ``max.message.bytes`` (uncompressed)."""
+    return len(key or b"") + len(value) + RECORD_OVERHEAD_BYTES
+
+
 class KafkaSink:
     """Publishes keyed messages to one topic; ``flush`` returns once the broker acked them all.
 
@@ -78,6 +86,11 @@ class KafkaSink:
     broker would refuse it with MESSAGE_TOO_LARGE, which kafka-python's idempotent producer
     takes as fatal: that send, every other one in flight and every later one fail, and the
     worker retried the batch as "downstream unavailable" forever.
+
+    ``reread_limit`` reads the topic's limit again; it is asked before a message over the
+    limit is refused. The way back for a ``too_large_for_topic`` letter is to raise the limit
+    and replay it, and a worker that kept the limit it read at start refused the replayed
+    message again until it was restarted. Only a message over the limit pays for the read.
     """
 
     def __init__(
@@ -86,10 +99,12 @@ class KafkaSink:
         topic: str,
         stage: Stage,
         max_message_bytes: int | None = None,
+        reread_limit: Callable[[], int] | None = None,
     ) -> None:
         self.topic = topic
         self.stage = stage
         self.max_message_bytes = max_message_bytes
+        self.reread_limit = reread_limit
         self._outbox: Outbox[tuple[bytes | None, bytes, Headers]] = Outbox(producer, topic)
         # Sent but not acknowledged last time: sent again on the next flush.
         self._retry: list[tuple[bytes | None, bytes, Headers]] = []
@@ -99,19 +114,27 @@ class KafkaSink:
         """Queues one record; ``key`` None lets the producer spread such records over the
         partitions (a replayed message that had no key)."""
         limit = self.max_message_bytes
-        size = len(key or b"") + len(value) + RECORD_OVERHEAD_BYTES
-        if limit is not None and size > limit:
-            raise PermanentError(
-                self.stage,
-                AnyStageReason.TOO_LARGE_FOR_TOPIC,
-                f"{len(value)} bytes; {self.topic} accepts at most {limit} (max.message.bytes)",
-            )
+        if limit is not None and record_bytes(key, value) > limit:
+            self._refuse_unless_raised(record_bytes(key, value))
         sent = (key, value, headers or [])
         try:
             self._outbox.send(sent, key, value, sent[2] or None)
         except MessageSizeTooLargeError as exc:
             raise PermanentError(self.stage, AnyStageReason.TOO_LARGE_FOR_TOPIC, str(exc)) from exc
         self._bytes += len(value)
+
+    def _refuse_unless_raised(self, size: int) -> None:
+        """Raises PermanentError for a message of ``size`` bytes, unless the topic's limit,
+        read again, now lets it through."""
+        if self.reread_limit is not None:
+            self.max_message_bytes = self.reread_limit()
+        limit = self.max_message_bytes
+        if limit is not None and size > limit:
+            raise PermanentError(
+                self.stage,
+                AnyStageReason.TOO_LARGE_FOR_TOPIC,
+                f"{size} bytes; {self.topic} accepts at most {limit} (max.message.bytes)",
+            )
 
     def pending(self) -> int:
         return len(self._outbox) + len(self._retry)
@@ -141,6 +164,18 @@ class KafkaSink:
                 f"{len(settled.failed)} messages to {self.topic} not acknowledged: {error}"
             )
         return []
+
+
+def topic_sink(settings: Settings, producer: KafkaProducer, topic: str, stage: Stage) -> KafkaSink:
+    """A KafkaSink bound by ``topic``'s own limit: read now, and again before a message over
+    it is refused."""
+    return KafkaSink(
+        producer,
+        topic,
+        stage=stage,
+        max_message_bytes=message_limit(settings, topic),
+        reread_limit=functools.partial(message_limit, settings, topic),
+    )
 
 
 #: Bulk item statuses worth retrying: overload and server-side trouble, not bad documents.

@@ -26,7 +26,7 @@ from consumers.fetching import ROBOTS_ATTEMPTS, FetchSink
 from consumers.health import Liveness, LivenessPolicy, WorkerGaveUp, WorkerMetrics
 from consumers.loop import WorkerLoop
 from consumers.runner import StageProcess
-from consumers.sinks import DeadLetterWriter, ElasticsearchSink, KafkaSink
+from consumers.sinks import DeadLetterWriter, ElasticsearchSink, KafkaSink, topic_sink
 from consumers.stages import clean_stage
 from consumers.stopping import StoppedAtStart
 from newsflow.elastic.client import make_es
@@ -204,12 +204,7 @@ def run_clean_worker(
         stage.start()
         producer = when_reachable(lambda: make_producer(settings), "Kafka", wait)
         try:
-            sink = KafkaSink(
-                producer,
-                settings.topics.clean,
-                stage=Stage.CLEAN,
-                max_message_bytes=message_limit(settings, settings.topics.clean),
-            )
+            sink = topic_sink(settings, producer, settings.topics.clean, Stage.CLEAN)
 
             def handle(record: ConsumerRecord) -> None:
                 key, value = stage.run(record.value or b"")
@@ -291,18 +286,8 @@ def fetch_loop(
     sink = FetchSink(
         settings,
         es,
-        raw=KafkaSink(
-            producer,
-            settings.topics.raw,
-            stage=Stage.FETCH,
-            max_message_bytes=message_limit(settings, settings.topics.raw),
-        ),
-        requeue=KafkaSink(
-            producer,
-            settings.topics.links,
-            stage=Stage.FETCH,
-            max_message_bytes=message_limit(settings, settings.topics.links),
-        ),
+        raw=topic_sink(settings, producer, settings.topics.raw, Stage.FETCH),
+        requeue=topic_sink(settings, producer, settings.topics.links, Stage.FETCH),
         beat=health[0].beat,
         robots_attempts=robots_attempts,
     )

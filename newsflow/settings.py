@@ -210,6 +210,12 @@ class Limits(_Group):
         """Largest Kafka message the pipeline sends: a max-size input, base64 and JSON."""
         return self.max_input_bytes * 2 + 1_048_576
 
+    @staticmethod
+    def input_bytes_for(message_bytes: int) -> int:
+        """The smallest ``max_input_bytes`` whose ``max_message_bytes`` is ``message_bytes``
+        or more (what to set for a message that large to go through)."""
+        return max(1, -(-(message_bytes - 1_048_576) // 2))
+
 
 class BulkSettings(_Group):
     """When a worker's batch is flushed, and bulk request sizes (``NEWSFLOW_BULK_*``)."""

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -46,9 +47,12 @@ from newsflow.search import (
     topic_names,
 )
 from newsflow.search import search as run_search
-from newsflow.settings import PROJECT_ROOT, Settings
+from newsflow.settings import PROJECT_ROOT, Limits, Settings
 from newsflow.stack import ensure_up
-from schemas import Stage
+from schemas import AnyStageReason, Stage
+
+if TYPE_CHECKING:
+    from consumers.dlq import TooLarge
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -479,6 +483,17 @@ def dlq_list(
             table.add_row("", "", "", "", escape(displayable(head, 300)), "", "")
     console.print(table)
     console.print(f"{len(letters)} dead letter(s) of {len(failures)} message(s)")
+    too_large = sum(f.latest.error_type == AnyStageReason.TOO_LARGE_FOR_TOPIC for f in failures)
+    if too_large:
+        # The letter's message says by how much; what it cannot say is the way back.
+        console.print(
+            f"{too_large} message(s) made a result larger than its topic accepts "
+            f"({AnyStageReason.TOO_LARGE_FOR_TOPIC.value}). To send them: raise that topic's "
+            "max.message.bytes (`newsflow init` raises every topic to the pipeline's limit, "
+            f"{settings_of(ctx).limits.max_message_bytes:,} bytes, set by "
+            "NEWSFLOW_MAX_INPUT_BYTES), then `newsflow dlq replay`; running workers read the "
+            "new limit by themselves."
+        )
 
 
 @dlq_app.command("replay")
@@ -527,5 +542,47 @@ def dlq_replay(
     if summary.unrecoverable:
         line += f"; {summary.unrecoverable} no longer on their topic, not replayed"
     if summary.too_large:
-        line += f"; {summary.too_large} larger than their topic now accepts, not replayed"
+        line += f"; {summary.too_large} larger than their topic accepts, kept for the next replay"
     console.print(escape(line))
+    if summary.too_large_letters:
+        _print_too_large(summary.too_large_letters, settings_of(ctx))
+
+
+def _print_too_large(letters: list[TooLarge], settings: Settings, show: int = 20) -> None:
+    """Each letter replay could not send for its size, and how to let them through."""
+    console.print(
+        f"{len(letters)} dead letter(s) larger than their topic accepts; each replay tries "
+        "them again (no offsets to reset):"
+    )
+    for t in letters[:show]:
+        console.print(
+            escape(
+                f"  {t.letter_at}  {displayable(t.origin or '-', 100)}  needs {t.size:,} bytes; "
+                f"{t.target} accepts {t.limit:,}"
+            ),
+            soft_wrap=True,  # one line per letter, to copy from, however narrow the terminal
+        )
+    if len(letters) > show:
+        console.print(f"  and {len(letters) - show} more")
+    console.print(
+        escape(raise_limit_advice(max(t.size for t in letters), settings)), soft_wrap=True
+    )
+
+
+def raise_limit_advice(needed: int, settings: Settings) -> str:
+    """How to let a message of ``needed`` bytes through its topic: `newsflow init` raises
+    every topic's max.message.bytes to the pipeline's limit (never lowers one), and the
+    producer refuses anything over that limit, whatever the topic accepts."""
+    limit = settings.limits.max_message_bytes
+    if needed <= limit:
+        return (
+            f"To send them: `newsflow init` (raises every topic's max.message.bytes to "
+            f"{limit:,}, the pipeline's limit), then `newsflow dlq replay` again."
+        )
+    inputs = Limits.input_bytes_for(needed)
+    raised = settings.limits.model_copy(update={"max_input_bytes": inputs}).max_message_bytes
+    return (
+        f"To send them: NEWSFLOW_MAX_INPUT_BYTES={inputs} (it is "
+        f"{settings.limits.max_input_bytes} now; max.message.bytes {raised:,}) for `newsflow "
+        "init`, then `newsflow dlq replay` again, and for the workers."
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from newsflow.kafka.clients import make_admin
@@ -32,6 +32,28 @@ def _creation_configs(settings: Settings, name: str, common: dict[str, str]) -> 
     return common
 
 
+def _below_limit(admin: KafkaAdminClient, topics: list[str], limit: int) -> list[str]:
+    """Those of ``topics`` whose ``max.message.bytes`` is below ``limit`` (all of them if the
+    broker does not say).
+
+    Raising only, never lowering: a topic raised by hand to let a larger message through (the
+    way back for a ``too_large_for_topic`` dead letter) was set back to the pipeline's limit
+    by the next worker that started, and the replayed message was refused again.
+    """
+    if not topics:
+        return []
+    resources = [
+        ConfigResource(ConfigResourceType.TOPIC, t, configs={"max.message.bytes": None})
+        for t in topics
+    ]
+    try:
+        found = admin.describe_configs(resources, config_filter="all")["topic"]
+        return [t for t in topics if int(found[t]["max.message.bytes"]["value"]) < limit]
+    except (KafkaError, KeyError, TypeError, ValueError) as exc:
+        log.debug("max.message.bytes of %s unknown (%s)", topics, exc)
+        return topics
+
+
 def ensure_topics(settings: Settings) -> list[str]:
     """Creates the pipeline's topics that do not exist yet; returns the ones it created."""
     admin = make_admin(settings)
@@ -40,16 +62,18 @@ def ensure_topics(settings: Settings) -> list[str]:
         missing = [t for t in topic_names(settings) if t not in existing]
         # Kafka's default message limit (1 MB) is below a large web page as base64 JSON; a
         # page the broker refuses would be lost before any worker could dead-letter it.
+        # Existing topics below the pipeline's limit are raised to it (never lowered).
         configs = {"max.message.bytes": str(settings.limits.max_message_bytes)}
         present = [t for t in topic_names(settings) if t in existing]
-        if present:
+        low = _below_limit(admin, present, settings.limits.max_message_bytes)
+        if low:
             try:
                 admin.alter_configs(
-                    [ConfigResource(ConfigResourceType.TOPIC, t, configs=configs) for t in present],
+                    [ConfigResource(ConfigResourceType.TOPIC, t, configs=configs) for t in low],
                     incremental=True,  # only this setting; other overrides stay as they are
                 )
             except KafkaError as exc:
-                log.warning("could not raise max.message.bytes on %s: %s", present, exc)
+                log.warning("could not raise max.message.bytes on %s: %s", low, exc)
         created: list[str] = []
         for name in missing:
             try:

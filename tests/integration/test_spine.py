@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import newsflow_cli
 import pytest
 from elasticsearch import Elasticsearch
 from kafka.admin import ConfigResource, ConfigResourceType
@@ -38,7 +39,7 @@ from consumers.dlq import list_dead_letters, replay
 from consumers.health import EXIT_STALLED, WorkerGaveUp
 from consumers.loop import WorkerLoop
 from consumers.runner import StageProcess
-from consumers.sinks import DeadLetterWriter, KafkaSink
+from consumers.sinks import DeadLetterWriter, KafkaSink, topic_sink
 from consumers.workers import run_clean_worker, run_index_worker
 from newsflow.kafka.clients import make_admin, make_consumer, make_producer
 from newsflow.kafka.groups import GroupState, describe_group, remove_static_member
@@ -598,6 +599,17 @@ def test_replay_skips_a_letter_larger_than_its_topic_now_accepts_and_goes_on(
     the broker's refusal failed the producer for good, and the replay ended there, on every
     later try too: its position never got past that letter, so the letters behind it were
     never replayed."""
+    settings = _too_large_letter_waiting(settings)
+    summary = replay(settings)
+    assert (summary.replayed, summary.too_large) == (1, 1)
+    assert _raw_keys(settings) == [b"small"]
+    summary = replay(settings)  # past both: the big one does not hold the others back
+    assert (summary.replayed, summary.too_large) == (0, 1)
+
+
+def _too_large_letter_waiting(settings: Settings) -> Settings:
+    """Two letters of the clean stage, a 150 KB message and a small one, and a raw topic
+    that accepts 100 KB a message."""
     settings = with_topic_limit(settings, settings.topics.raw, 100_000)
     letters = [
         DeadLetter(
@@ -619,11 +631,133 @@ def test_replay_skips_a_letter_larger_than_its_topic_now_accepts_and_goes_on(
         DeadLetterWriter(producer, settings.topics.dead_letter, 10_000_000).write(letters)
     finally:
         producer.close()
+    return settings
 
-    summary = replay(settings)
-    assert (summary.replayed, summary.too_large) == (1, 1)
+
+def test_a_letter_too_large_for_its_topic_is_sent_by_a_plain_replay_once_the_limit_is_raised(
+    stack: Any, settings: Settings
+) -> None:
+    """Replay passed a letter too large for its topic as if it had sent it: once the limit
+    was raised, no replay sent it again until someone reset the replay group's offsets by
+    hand, and it said neither which letter it was nor how to let it through."""
+    settings = _too_large_letter_waiting(settings)
+    env = newsflow_cli.child_env(settings)
+    first = newsflow_cli.run(["dlq", "replay"], env=env)
+    text = newsflow_cli.output(first)
+    assert first.returncode == 0, text
+    assert "replayed 1 dead letter(s)" in text and "1 larger than their topic accepts" in text
+    # Which letter, how large, what its topic accepts, and what to run.
+    assert f"{settings.topics.dead_letter}[0]@0" in text, text
+    assert f"{settings.topics.raw} accepts 100,000" in text, text
+    assert "`newsflow init`" in text and "`newsflow dlq replay` again" in text, text
     assert _raw_keys(settings) == [b"small"]
-    assert replay(settings).replayed == 0  # past both: the big one is not tried forever
+
+    again = replay(settings)  # not raised yet: tried again, still too large, nothing twice
+    assert (again.replayed, again.too_large) == (0, 1)
+    assert again.too_large_letters[0].letter_at == f"{settings.topics.dead_letter}[0]@0"
+
+    raised = newsflow_cli.run(["init"], env=env)  # what the advice says
+    assert raised.returncode == 0, newsflow_cli.output(raised)
+    wait_until(
+        "the raw topic's limit to be raised",
+        lambda: message_limit(settings, settings.topics.raw) == settings.limits.max_message_bytes,
+        60,
+    )
+    sent = replay(settings)  # a plain replay: no offsets reset by hand
+    assert (sent.replayed, sent.too_large) == (1, 0)
+    assert sorted(_raw_keys(settings)) == [b"big", b"small"]
+    last = replay(settings)
+    assert (last.replayed, last.too_large) == (0, 0)
+
+
+def test_a_result_too_large_for_the_clean_topic_goes_through_once_the_limit_is_raised(
+    stack: Any, settings: Settings
+) -> None:
+    """The way back for a `too_large_for_topic` letter (the clean topic below the pipeline's
+    limit, and ensure_topics not allowed to raise it): raise the limit by hand, replay. The
+    worker kept the limit it read at start and refused the replayed message again until it
+    was restarted; and a worker that started set a limit raised by hand back to the
+    pipeline's. Here one sink lives through both runs of the loop, as in a running worker."""
+    settings = _with_clean_topic_limit(settings, 60_000)
+    big = os.urandom(40_000).hex().encode()
+    publish_raw(settings, [(b"big", big)])
+    producer = make_producer(settings)
+    try:
+        sink = topic_sink(settings, producer, settings.topics.clean, Stage.CLEAN)
+        assert sink.max_message_bytes == 60_000
+        stats = _clean_loop(settings, producer, sink, _pass_through(sink), 10).run(
+            idle_exit_seconds=1
+        )
+        assert stats.dead_lettered == 1
+        (letter,) = list_dead_letters(settings)
+        assert letter.error_type == "too_large_for_topic"
+        listed = newsflow_cli.run(["dlq", "list"], env=newsflow_cli.child_env(settings))
+        assert "`newsflow init`" in listed.stdout and "`newsflow dlq replay`" in listed.stdout
+
+        # Raised by hand, above the pipeline's limit (as kafka-configs.sh --alter does); a
+        # worker starting now must not set it back.
+        admin = make_admin(settings)
+        try:
+            resource = ConfigResource(
+                ConfigResourceType.TOPIC,
+                settings.topics.clean,
+                configs={"max.message.bytes": "20000000"},
+            )
+            admin.alter_configs([resource], incremental=True)
+        finally:
+            admin.close()
+        wait_until(
+            "the raised limit",
+            lambda: message_limit(settings, settings.topics.clean) == 20_000_000,
+            60,
+        )
+        ensure_topics(settings)  # what every worker, and `newsflow init`, does at start
+        assert message_limit(settings, settings.topics.clean) == 20_000_000
+
+        replayed = newsflow_cli.run(["dlq", "replay"], env=newsflow_cli.child_env(settings))
+        assert "replayed 1 dead letter(s)" in replayed.stdout, newsflow_cli.output(replayed)
+        stats = _clean_loop(settings, producer, sink, _pass_through(sink), 10).run(
+            idle_exit_seconds=1
+        )
+    finally:
+        producer.close()
+    assert (stats.consumed, stats.dead_lettered) == (1, 0)
+    assert _clean_values(settings) == [big]
+    assert len(list_dead_letters(settings)) == 1  # not refused again
+
+
+def test_replaying_every_stage_does_not_resend_a_stage_replayed_further_before(
+    stack: Any, settings: Settings
+) -> None:
+    """The index letters were replayed (`--stage index`), the clean ones not. A replay of
+    every stage reads from the clean letters' position and committed, after each batch of 200,
+    the position it had reached for every stage: the index stage's went back below its
+    letters, and the same replay sent them a second time. (A thousand clean letters first:
+    polls return at most 200, so a batch is committed before the index letters are read.)"""
+    settings = with_partitions(settings, 1)
+    ensure_topics(settings)
+    letters = [
+        DeadLetter(
+            original=f"message {i}".encode(),
+            original_key=f"k{i}".encode(),
+            stage=Stage.CLEAN if i < 1000 else Stage.INDEX,
+            error_type="no_article_text" if i < 1000 else "rejected",
+            error_message="failed",
+            topic=settings.topics.raw if i < 1000 else settings.topics.clean,
+            partition=0,
+            offset=i,
+        )
+        for i in range(1005)
+    ]
+    producer = make_producer(settings)
+    try:
+        DeadLetterWriter(producer, settings.topics.dead_letter, 10_000_000).write(letters)
+    finally:
+        producer.close()
+    assert replay(settings, stages={Stage.INDEX}).by_topic == {settings.topics.clean: 5}
+    summary = replay(settings)
+    assert summary.by_topic == {settings.topics.raw: 1000}, summary
+    assert len(_clean_values(settings)) == 5
 
 
 def _raw_keys(settings: Settings) -> list[bytes | None]:
