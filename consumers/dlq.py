@@ -112,31 +112,57 @@ def origin_of(letter: DeadLetter) -> str | None:
     return text
 
 
-def list_dead_letters(settings: Settings, limit: int = 1000) -> list[DeadLetter]:
-    """Reads the dead-letter topic from the beginning (no group, nothing committed)."""
+@dataclass(frozen=True)
+class Listing:
+    """The newest dead letters, and how many the topic holds in all."""
+
+    letters: list[DeadLetter]
+    total: int
+
+
+def newest_dead_letters(settings: Settings, limit: int = 1000) -> Listing:
+    """The newest ``limit`` dead letters (no group, nothing committed), each partition's in
+    the order they were written.
+
+    `dlq list` read the topic from its beginning and stopped at ``limit``: with more letters
+    than that it showed the oldest ones, never the failures of the last hour, and did not say
+    that there were more. The newest ``limit`` are among the last ``limit`` of each
+    partition, so only those are read.
+    """
     consumer = make_consumer(settings, None, consumer_timeout_ms=2000)
     try:
         partitions = consumer.partitions_for_topic(settings.topics.dead_letter) or set()
         tps = [TopicPartition(settings.topics.dead_letter, p) for p in sorted(partitions)]
         if not tps:
-            return []
+            return Listing([], 0)
         consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
+        begins = consumer.beginning_offsets(tps)
         ends = consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, max(begins[tp], ends[tp] - limit))
         letters: list[DeadLetter] = []
-        while len(letters) < limit and any(consumer.position(tp) < ends[tp] for tp in tps):
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
             batch = consumer.poll(timeout_ms=1000)
-            if not batch:
-                continue
-            for records in batch.values():
+            for tp, records in batch.items():
                 for record in records:
+                    if record.offset >= ends[tp]:
+                        continue  # written since the listing started
                     try:
                         letters.append(DeadLetter.model_validate_json(record.value or b""))
                     except ValidationError:
                         log.warning("unreadable dead letter at offset %d", record.offset)
-        return letters[:limit]
+        total = sum(ends[tp] - begins[tp] for tp in tps)
+        if len(letters) > limit:
+            newest = sorted(range(len(letters)), key=lambda i: letters[i].failed_at)[-limit:]
+            letters = [letters[i] for i in sorted(newest)]
+        return Listing(letters, total)
     finally:
         consumer.close()
+
+
+def list_dead_letters(settings: Settings, limit: int = 1000) -> list[DeadLetter]:
+    """The newest ``limit`` dead letters (``newest_dead_letters``)."""
+    return newest_dead_letters(settings, limit).letters
 
 
 @dataclass(frozen=True)

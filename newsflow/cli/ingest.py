@@ -451,13 +451,14 @@ def run(
 @dlq_app.command("list")
 def dlq_list(
     ctx: typer.Context,
-    limit: int = typer.Option(50, min=1, help="Show at most this many."),
+    limit: int = typer.Option(50, min=1, help="Show the newest this many letters."),
     show_body: bool = typer.Option(False, help="Print the first bytes of each original."),
 ) -> None:
-    """Lists dead letters: stage, reason and where the original message came from."""
-    from consumers.dlq import by_message, list_dead_letters, origin_of
+    """Lists the newest dead letters: stage, reason and where the original message came from."""
+    from consumers.dlq import by_message, newest_dead_letters, origin_of
 
-    letters = list_dead_letters(settings_of(ctx), limit=limit)
+    listing = newest_dead_letters(settings_of(ctx), limit=limit)
+    letters = listing.letters
     failures = by_message(letters)
     # One row per message: a replayed message that failed again is a new letter, and is
     # shown with its latest reason and how often it failed, not as another failure.
@@ -483,6 +484,11 @@ def dlq_list(
             table.add_row("", "", "", "", escape(displayable(head, 300)), "", "")
     console.print(table)
     console.print(f"{len(letters)} dead letter(s) of {len(failures)} message(s)")
+    if listing.total > len(letters):
+        console.print(
+            f"the newest {len(letters)} of {listing.total} dead letters on "
+            f"{settings_of(ctx).topics.dead_letter}; --limit shows more"
+        )
     too_large = sum(f.latest.error_type == AnyStageReason.TOO_LARGE_FOR_TOPIC for f in failures)
     if too_large:
         # The letter's message says by how much; what it cannot say is the way back.

@@ -760,6 +760,40 @@ def test_replaying_every_stage_does_not_resend_a_stage_replayed_further_before(
     assert len(_clean_values(settings)) == 5
 
 
+def test_dlq_list_shows_the_newest_letters_and_says_how_many_there_are(
+    stack: Any, settings: Settings
+) -> None:
+    """`dlq list` read the topic from its beginning and stopped at --limit: with more letters
+    than that it showed the oldest, never the latest failures, and did not say there were
+    more."""
+    ensure_topics(settings)
+    letters = [
+        DeadLetter(
+            original=f"message {i}".encode(),
+            original_key=f"k{i}".encode(),
+            stage=Stage.CLEAN,
+            error_type="no_article_text",
+            error_message=f"failure number {i}",
+            topic=settings.topics.raw,
+            partition=0,
+            offset=i,
+        )
+        for i in range(7)  # made in this order: each fails later than the one before
+    ]
+    producer = make_producer(settings)
+    try:
+        DeadLetterWriter(producer, settings.topics.dead_letter, 10_000_000).write(letters)
+    finally:
+        producer.close()
+    newest = list_dead_letters(settings, limit=3)  # over several partitions
+    assert sorted(d.original_key or b"" for d in newest) == [b"k4", b"k5", b"k6"]
+    shown = newsflow_cli.run(["dlq", "list", "--limit", "3"], env=newsflow_cli.child_env(settings))
+    text = newsflow_cli.output(shown)
+    assert shown.returncode == 0, text
+    assert "failure number 6" in text and "failure number 0" not in text, text
+    assert f"the newest 3 of 7 dead letters on {settings.topics.dead_letter}" in text, text
+
+
 def _raw_keys(settings: Settings) -> list[bytes | None]:
     consumer = make_consumer(settings, None, consumer_timeout_ms=5000)
     try:
