@@ -91,6 +91,14 @@ def consume_worker(name: str) -> Iterator[None]:
         with worker_exit_codes(name):
             arm_early_stop()
             yield
+    except KeyboardInterrupt:
+        # A third signal while the worker finished its batch (consumers.loop): typer said
+        # "Aborted!" and exited 1, as for a failure.
+        log.warning(
+            "%s: stopped at once; what it had not committed replays on the next start", name
+        )
+        console.print(f"{name}: stopped at once; its last batch replays on the next start")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except StoppedAtStart as exc:
         # Before the loop: nothing was consumed. (After it a signal is only logged: the
         # loop has committed, or said what replays, and the clients close undisturbed.)
@@ -120,6 +128,9 @@ def consume_fetch(
     Obeys robots.txt, keeps to NEWSFLOW_CRAWL_PER_HOST_CONCURRENCY and _DELAY_SECONDS per
     host, never fetches a private address (NEWSFLOW_CRAWL_ALLOW_PRIVATE_NETWORKS) and does
     not fetch a page that is already indexed. Start more processes to share the partitions.
+
+    Runs until SIGTERM/SIGINT (then finishes the batch in hand, commits and exits 0); exits 3
+    when it stops making progress (see NEWSFLOW_WORKER_STALL_SECONDS).
     """
     from consumers.workers import run_fetch_worker
 
@@ -161,7 +172,12 @@ def consume_index(
     until_idle: float | None = typer.Option(None, min=0.0, help=_UNTIL_IDLE),
     max_wait: float = typer.Option(120.0, min=0.0, help=_MAX_WAIT),
 ) -> None:
-    """Clean topic -> Elasticsearch bulk upserts by article id (no duplicates on replay)."""
+    """Clean topic -> Elasticsearch bulk upserts by article id (no duplicates on replay).
+
+    Runs until SIGTERM/SIGINT (then finishes the batch in hand, commits and exits 0). Start
+    more processes to share the partitions. Exits 3 when it stops making progress (see
+    NEWSFLOW_WORKER_STALL_SECONDS), so a supervisor restarts it.
+    """
     from consumers.workers import run_index_worker
 
     settings = settings_of(ctx)
@@ -526,6 +542,9 @@ def dlq_replay(
     its letters were replayed, so replaying one stage leaves the others' for later); a letter
     that fails again becomes a new dead letter with its new reason and one more attempt, and
     one that reached --max-attempts is not replayed again (reported as given up).
+
+    A letter larger than its topic accepts is listed with what to run to let it through, and
+    tried again by every later replay.
     """
     from consumers.dlq import replay
 

@@ -836,6 +836,61 @@ def test_a_second_signal_while_stopping_loses_nothing_and_duplicates_nothing(
     assert len(keys) + len(dead) == 21, (keys, dead)  # each article once, or its letter
 
 
+def test_a_third_signal_stops_the_worker_at_once_and_its_batch_replays(
+    stack: Any, settings: Settings, tmp_path: Path
+) -> None:
+    """Three signals mean "now": the worker leaves its batch uncommitted (it replays, nothing
+    is lost) and exits 130, as a command stopped by Ctrl-C; typer said "Aborted!" and exit 1,
+    as for a failure."""
+    settings = settings.model_copy(
+        update={"topics": settings.topics.model_copy(update={"partitions": 1})}
+    )
+    ensure_topics(settings)
+    goods = [(f"t{i}".encode(), raw_article(i).model_dump_json().encode()) for i in range(20)]
+    publish_raw(settings, [*goods, (b"slow", _slow_page().model_dump_json().encode())])
+    log = tmp_path / "worker.log"
+    env = settings_env(settings, bulk_max_seconds=600, clean_timeout_seconds=600)
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [*newsflow_cli.command(), "consume", "clean"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        for signum, logged in [
+            (None, None),
+            (signal.SIGTERM, "finishing the batch in hand"),
+            (signal.SIGINT, "received again"),
+        ]:
+            if signum is not None:
+                worker.send_signal(signum)
+            while (
+                _end_total(settings, settings.topics.clean) < 20
+                if logged is None
+                else logged not in log.read_text()
+            ):
+                assert time.monotonic() < deadline, log.read_text()
+                assert worker.poll() is None, log.read_text()
+                time.sleep(0.1)
+        worker.send_signal(signal.SIGINT)
+        code = worker.wait(timeout=180)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    text = log.read_text()
+    assert code == 130, text
+    assert "stopped at once" in text and "Aborted" not in text, text
+    assert committed_total(settings, settings.groups.clean, settings.topics.raw) == 0
+
+    run_clean_worker(settings, idle_exit_seconds=2)  # the batch replays: nothing is lost
+    assert committed_total(settings, settings.groups.clean, settings.topics.raw) == 21
+    keys = set(_topic_keys(settings, settings.topics.clean))
+    assert len(keys) + len(list_dead_letters(settings)) >= 21
+
+
 def _catches_sigterm(pid: int) -> bool:
     """Whether the process has a handler for SIGTERM yet (its SigCgt mask, bit 15)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
