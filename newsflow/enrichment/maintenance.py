@@ -400,6 +400,9 @@ def replay_dead_letters(settings: Settings) -> dict[str, Any]:
         "replayed": summary.replayed,
         "skipped": summary.skipped,
         "given_up": summary.given_up,
+        "unrecoverable": summary.unrecoverable,
         "too_large": summary.too_large,
+        # Which letters wait for their topic's limit to be raised (each replay tries them).
+        "too_large_letters": [t.letter_at for t in summary.too_large_letters],
         "by_topic": dict(summary.by_topic),
     }
