@@ -174,9 +174,13 @@ def article_mappings(analyzer: str = "standard") -> dict[str, Any]:
                     "tagger_version": {"type": "keyword"},
                     "language": {"type": "keyword"},
                     "language_score": {"type": "float"},
-                    "persons": {"type": "text", "fields": _KEYWORD_SUB},
-                    "organizations": {"type": "text", "fields": _KEYWORD_SUB},
-                    "locations": {"type": "text", "fields": _KEYWORD_SUB},
+                    # The search's words are matched here too, so with the same analyzer
+                    # as the text: with the standard one here a stop word of the query
+                    # ("the") stayed a word that had to match in some field, and no
+                    # article has it in its entity names (a sentence found nothing).
+                    "persons": {**text, "fields": _KEYWORD_SUB},
+                    "organizations": {**text, "fields": _KEYWORD_SUB},
+                    "locations": {**text, "fields": _KEYWORD_SUB},
                     "entities": _tag_list(),
                     "keywords": _tag_list(),
                     "topics": _tag_list(),

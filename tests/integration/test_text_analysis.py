@@ -95,6 +95,10 @@ def test_search_finds_other_forms_and_accents_and_highlights_the_original(
     assert _found(es, settings, "campaign") == ["zurich"]
     assert _found(es, settings, "elysee") == ["paris"]
     assert _found(es, settings, "Élysée president") == ["paris"]
+    # A sentence copied from an article: its stop words are dropped in every field searched
+    # (entity names included), not left as words no field holds.
+    assert _found(es, settings, "The harbour board approved a container terminal.") == ["other"]
+    assert _found(es, settings, "the president of the Élysée") == ["paris"]
     # Words that only look alike once stop words are gone still need all their words.
     assert _found(es, settings, "zurich harbour") == []
 
