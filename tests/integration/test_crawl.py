@@ -9,17 +9,18 @@ pages that misbehave. `newsflow crawl --once` polls and fetches; the clean and i
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import newsflow_cli
 import pytest
 from crawl_site import (
     FIXTURE_LAST,
@@ -59,7 +60,6 @@ from schemas import Link, RawArticle
 
 pytestmark = pytest.mark.integration
 
-NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
 CONCURRENCY = 2
 FUNDUS_RSS = ["uk-BBC_2024_08_01", "us-VoiceOfAmerica_2024_04_28"]
 FUNDUS_SITEMAP = ["ca-CBCNews_2024_08_08"]
@@ -179,26 +179,18 @@ def crawl_settings(settings: Settings) -> Settings:
 
 
 def crawl_once(settings: Settings, feeds_file: Path) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(
-        [NEWSFLOW, "crawl", "--once", str(feeds_file), "--idle", "2"],
-        env={**os.environ, **settings.to_env()},
-        capture_output=True,
-        text=True,
+    out = newsflow_cli.run(
+        ["crawl", "--once", str(feeds_file), "--idle", "2"],
+        newsflow_cli.child_env(settings),
         timeout=300,
     )
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.returncode == 0, newsflow_cli.output(out)
     return out
 
 
 def search_top_id(settings: Settings, phrase: str) -> str | None:
-    out = subprocess.run(
-        [NEWSFLOW, "search", phrase, "-n", "3"],
-        env={**os.environ, **settings.to_env()},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
+    out = newsflow_cli.run(["search", phrase, "-n", "3"], newsflow_cli.child_env(settings))
+    assert out.returncode == 0, newsflow_cli.output(out)
     for line in out.stdout.splitlines():
         if line.strip().startswith("id "):
             return line.split()[1]
@@ -208,6 +200,37 @@ def search_top_id(settings: Settings, phrase: str) -> str | None:
 def stored(es: Elasticsearch, settings: Settings, url: str) -> dict[str, Any] | None:
     doc = es.options(ignore_status=404).get(index=settings.index.alias, id=article_id(url, ""))
     return dict(doc["_source"]) if doc.get("found") else None
+
+
+@contextlib.contextmanager
+def fetch_worker(settings: Settings, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """`newsflow consume fetch ARGS` running beside the test, its output (stdout and stderr)
+    on a pipe that ``communicate`` reads; killed on the way out if it is still running."""
+    worker = subprocess.Popen(
+        [*newsflow_cli.command(), "consume", "fetch", *args],
+        env=newsflow_cli.child_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield worker
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+
+
+def fetch_until_idle(settings: Settings, idle: float = 5, **env: str) -> str:
+    """`newsflow consume fetch --until-idle IDLE` to its end (``env``: more variables); its
+    output, once it exited 0."""
+    out = newsflow_cli.run(
+        ["consume", "fetch", "--until-idle", f"{idle:g}"],
+        newsflow_cli.child_env(settings, **env),
+        timeout=300,
+    )
+    assert out.returncode == 0, newsflow_cli.output(out)
+    return newsflow_cli.output(out)
 
 
 def links_on_topic(settings: Settings) -> int:
@@ -301,14 +324,7 @@ def test_a_fetch_worker_stopped_mid_batch_ends_at_once_and_gives_the_link_back(
         ensure_topics(settings)
         link = Link(url=site.url("/news/slow.html"), feed=site.url("/feed.rss"))
         send_links(settings, [link])
-        worker = subprocess.Popen(
-            [NEWSFLOW, "consume", "fetch"],
-            env={**os.environ, **settings.to_env()},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
+        with fetch_worker(settings) as worker:
             deadline = time.monotonic() + 120
             while not site.requests("/news/slow.html"):
                 assert time.monotonic() < deadline, "the slow page was never asked for"
@@ -318,9 +334,6 @@ def test_a_fetch_worker_stopped_mid_batch_ends_at_once_and_gives_the_link_back(
             worker.send_signal(signal.SIGINT)
             out, _ = worker.communicate(timeout=60)
             took = time.monotonic() - asked
-        finally:
-            if worker.poll() is None:
-                worker.kill()
         assert worker.returncode == 0, out
         assert took < 15, f"{took:.1f} s to stop:\n{out}"
         assert list_dead_letters(settings) == []
@@ -361,14 +374,7 @@ def test_links_wait_out_an_unavailable_robots_txt_and_letters_say_so(
             for site in (recovers, stays_down)
         ]
         send_links(settings, links)
-        worker = subprocess.Popen(
-            [NEWSFLOW, "consume", "fetch", "--until-idle", "20"],
-            env={**os.environ, **settings.to_env()},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
+        with fetch_worker(settings, "--until-idle", "20") as worker:
             deadline = time.monotonic() + 120
             # Deferred, then tried again (robots.txt asked a second time): the site is back.
             while len(recovers.requests("/robots.txt")) < 2:
@@ -377,9 +383,6 @@ def test_links_wait_out_an_unavailable_robots_txt_and_letters_say_so(
                 time.sleep(0.1)
             recovered.set()
             out, _ = worker.communicate(timeout=180)
-        finally:
-            if worker.poll() is None:
-                worker.kill()
         assert worker.returncode == 0, out
         assert [r.status for r in recovers.requests("/news/page.html")] == [200], out
         assert stays_down.requests("/news/page.html") == []
@@ -459,14 +462,7 @@ def test_links_waiting_for_their_hosts_turn_are_not_tries(stack: Any, settings: 
             Link(url=site.url(f"/news/{n}.html"), feed=site.url("/feed.rss")) for n in range(12)
         ]
         send_links(settings, links)
-        out = subprocess.run(
-            [NEWSFLOW, "consume", "fetch", "--until-idle", "5"],
-            env={**os.environ, **settings.to_env()},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert out.returncode == 0, out.stdout + out.stderr
+        fetch_until_idle(settings)
         assert list_dead_letters(settings) == []
         fetched = sorted(r.path for r in site.requests() if r.path.startswith("/news/"))
         assert fetched == sorted(f"/news/{n}.html" for n in range(12))
@@ -507,14 +503,7 @@ def test_a_batch_larger_than_the_connection_pool_is_fetched_whole(
             settings,
             [Link(url=site.url("/news/page.html"), feed=site.url("/feed.rss")) for site in sites],
         )
-        out = subprocess.run(
-            [NEWSFLOW, "consume", "fetch", "--until-idle", "5"],
-            env={**os.environ, **{**settings.to_env(), "NEWSFLOW_CRAWL_BATCH_LINKS": "6"}},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert out.returncode == 0, out.stdout + out.stderr
+        fetch_until_idle(settings, NEWSFLOW_CRAWL_BATCH_LINKS="6")
         letters = [(x.error_type, x.error_message) for x in list_dead_letters(settings)]
         assert letters == []
         assert all(site.requests("/news/page.html") for site in sites)
