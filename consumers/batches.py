@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.structs import TopicPartition
 
 from schemas import DeadLetter
 from schemas.failures import PermanentError
@@ -25,6 +26,26 @@ class Sink(Protocol):
 
     def flush(self) -> list[tuple[ConsumerRecord, PermanentError]]:
         """Writes the batch; returns records rejected for good, raises TransientError."""
+        ...
+
+
+@dataclass(frozen=True)
+class Rest:
+    """What a flush that sent every record of its batch back to its topic, none of them due
+    for ``seconds``, allows: those partitions need not be read again before then (reading
+    them would only send the same records back), unless something else arrives on them."""
+
+    seconds: float
+    #: Records the flush sent back to each partition the batch came from.
+    sent_back: dict[TopicPartition, int]
+
+
+@runtime_checkable
+class Resting(Protocol):
+    """A sink that may send a whole batch back to wait (the fetch sink's deferred links)."""
+
+    def rest(self) -> Rest | None:
+        """The rest the last flush allows (None: read on), handed out once."""
         ...
 
 

@@ -19,10 +19,13 @@ the work of the batch before the loop commits:
 A link whose site's robots.txt is unavailable (5xx, 429, no answer: RFC 9309 forbids
 crawling the site meanwhile, but it does not refuse) goes back the same way, deferred: it
 carries the time before which it is not fetched (``robots_unavailable_seconds``, doubling
-with each try), and a batch holding only links not due yet waits for the first of them
-(within ``batch_seconds``). After ``ROBOTS_ATTEMPTS`` tries it is a ``robots_unavailable``
-dead letter, which `newsflow dlq replay` sends back once the site answers (at once under
-`newsflow crawl --once`, whose one pass would otherwise last as long as the waits).
+with each try). A link read before that time goes straight back; a batch holding only such
+links asks the loop to let their partitions rest until the first is due (``rest``, see
+consumers.loop), so the worker neither sleeps on them while other links are due nor reads
+and writes the same few links in a tight loop. After ``ROBOTS_ATTEMPTS`` tries it is a
+``robots_unavailable`` dead letter, which `newsflow dlq replay` sends back once the site
+answers (at once under `newsflow crawl --once`, whose one pass would otherwise last as long
+as the waits).
 
 A batch is bounded in time (``batch_seconds``), and the consumer's poll interval is set above
 that bound, so the worker stays in its group while a batch is fetched.
@@ -32,16 +35,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from elasticsearch import Elasticsearch, NotFoundError
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.structs import TopicPartition
 
-from consumers.batches import failed_before, failed_before_header
+from consumers.batches import Rest, failed_before, failed_before_header
 from consumers.sinks import KafkaSink, transient_es
 from newsflow.reading.identity import article_id
 from newsflow.settings import Settings
@@ -72,6 +75,24 @@ class FetchStats:
     requeued: int = 0
     deferred: int = 0
     summaries: int = 0
+
+
+Pending = tuple[Link, ConsumerRecord]
+
+
+def due_now(links: list[Pending], now: datetime) -> tuple[list[Pending], list[Pending]]:
+    """(links to fetch now, deferred links whose ``not_before`` is still ahead of ``now``)."""
+    due = [x for x in links if x[0].not_before is None or x[0].not_before <= now]
+    later = [x for x in links if x[0].not_before is not None and x[0].not_before > now]
+    return due, later
+
+
+def rest_after(later: list[Pending], now: datetime) -> Rest:
+    """The rest a batch of deferred links only earns: until the first of them is due, for
+    the partitions they came from (each gets its links back, keyed by the same host)."""
+    first = min(link.not_before or now for link, _ in later)
+    sent_back = Counter(TopicPartition(record.topic, record.partition) for _, record in later)
+    return Rest(seconds=max(0.0, (first - now).total_seconds()), sent_back=dict(sent_back))
 
 
 class _Unfinished:
@@ -121,6 +142,7 @@ class FetchSink:
         self._links: list[tuple[Link, ConsumerRecord]] = []
         self._rejected: list[tuple[ConsumerRecord, PermanentError]] = []
         self._recent: OrderedDict[str, None] = OrderedDict()
+        self._rest: Rest | None = None
         self._want = Want(
             max_bytes=settings.limits.max_input_bytes, html_only=True, accept=PAGE_ACCEPT
         )
@@ -147,11 +169,13 @@ class FetchSink:
 
     def flush(self) -> list[tuple[ConsumerRecord, PermanentError]]:
         if self._links:
-            due, later = self._due(self._links)
+            due, later = due_now(self._links, datetime.now(UTC))
             todo = self._not_ingested(due)  # TransientError: the links stay queued
             self._links = []
-            for link, record in later:  # deferred, not due yet: back as they are
-                self._requeue(link, record, link)
+            # Deferred, not due yet: back as they are. A batch of only those lets their
+            # partitions rest (the loop reads the others meanwhile).
+            back = [(link, rec) for link, rec in later if self._requeue(link, rec, link)]
+            self._rest = rest_after(back, datetime.now(UTC)) if back and not due else None
             outcomes = self._loop.run_until_complete(self._fetch_all([link for link, _ in todo]))
             for (link, record), outcome in zip(todo, outcomes, strict=True):
                 self._publish(link, record, outcome)
@@ -161,35 +185,18 @@ class FetchSink:
         rejected, self._rejected = self._rejected, []
         return rejected
 
+    def rest(self) -> Rest | None:
+        """After a flush of deferred links only: how long their partitions may rest (once)."""
+        rest, self._rest = self._rest, None
+        return rest
+
     # --- 1. due? already ingested? --------------------------------------------------------
-
-    def _due(
-        self, links: list[tuple[Link, ConsumerRecord]]
-    ) -> tuple[list[tuple[Link, ConsumerRecord]], list[tuple[Link, ConsumerRecord]]]:
-        """(links to fetch now, deferred links not due yet). A batch of deferred links only
-        waits for the first to be due, within ``batch_seconds``: sending them straight
-        back would have the worker read and write the same few links in a tight loop."""
-
-        def split(
-            now: datetime,
-        ) -> tuple[list[tuple[Link, ConsumerRecord]], list[tuple[Link, ConsumerRecord]]]:
-            due = [x for x in links if x[0].not_before is None or x[0].not_before <= now]
-            return due, [x for x in links if x not in due]
-
-        due, later = split(datetime.now(UTC))
-        if due or not later:
-            return due, later
-        first = min(link.not_before for link, _ in later if link.not_before is not None)
-        wait = min((first - datetime.now(UTC)).total_seconds(), self.settings.crawl.batch_seconds)
-        until = time.monotonic() + wait
-        while not self.stopping() and (left := until - time.monotonic()) > 0:
-            time.sleep(min(1.0, left))
-            self.beat()  # waiting as told is progress: the worker is not stuck
-        return split(datetime.now(UTC))
 
     def _not_ingested(
         self, links: list[tuple[Link, ConsumerRecord]]
     ) -> list[tuple[Link, ConsumerRecord]]:
+        if not links:
+            return []
         ids = {link.url: article_id(link.url, b"") for link, _ in links}
         with transient_es("lookup of indexed pages"):
             try:
@@ -321,17 +328,18 @@ class FetchSink:
             self._summary(link)
         return None
 
-    def _requeue(self, link: Link, record: ConsumerRecord, again: Link) -> None:
+    def _requeue(self, link: Link, record: ConsumerRecord, again: Link) -> bool:
         """Sends the link back to the links topic for a later batch (or dead-letters it, if
-        that topic's limit is now below it)."""
+        that topic's limit is now below it: False)."""
         # A replayed link keeps its count of failures (consumers.batches) across requeues.
         headers = failed_before_header(failed_before(record))
         try:
             self.requeue.add(link.url.encode(), again.model_dump_json().encode(), headers)
         except PermanentError as exc:
             self._fail(link, record, exc)
-            return
+            return False
         self.stats.requeued += 1
+        return True
 
     def _summary(self, link: Link) -> None:
         summary = summary_article(link)

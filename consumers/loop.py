@@ -21,6 +21,11 @@ evidence behind each point):
   The new owner replays them from the last commit, which the keyed writes make harmless.
 - While a flush waits for a downstream outage to end, the loop keeps polling with every
   partition paused, so the worker stays in its group instead of timing out of it.
+- A sink may send a whole batch back to its topic to wait (the fetch sink's deferred links,
+  consumers.batches.Rest): the loop then pauses those partitions until the first record is
+  due or anything else arrives on them, and reads the others meanwhile. The sink never
+  sleeps on such a batch (its wait held up every link that was due) and the same records are
+  not read and sent back in a tight loop.
 - A liveness check (consumers.health) ends the worker with a non-zero exit when it stops
   making progress while it has work, so its supervisor restarts it.
 """
@@ -51,6 +56,7 @@ from consumers.batches import (
     Handler,
     LoopPolicy,
     LoopStats,
+    Resting,
     Sink,
     dead_letter,
 )
@@ -111,6 +117,9 @@ class WorkerLoop:
         self._flight: Flight | None = None
         self._revocations: queue.SimpleQueue[set[TopicPartition]] = queue.SimpleQueue()
         self._paused = False
+        # Partitions resting (Rest): until when, and their end offset when the rest began.
+        self._resting: dict[TopicPartition, tuple[float, int]] = {}
+        self._rest_checked = 0.0
         # The last poll left nothing behind at the broker (as far as the last fetches saw):
         # a batch need not wait to fill (see BatchPolicy.idle_seconds).
         self._caught_up = False
@@ -176,6 +185,7 @@ class WorkerLoop:
         self.liveness.start()
         try:
             while not self._stopping:
+                self._wake_rested()
                 got = self._poll(block=not self._buffer)
                 if got:
                     last_record = time.monotonic()
@@ -224,8 +234,13 @@ class WorkerLoop:
         if full and assigned:
             self.consumer.pause(*assigned)
             self._paused = True
-        elif self._paused:
-            self.consumer.resume(*self.consumer.paused())
+        else:
+            resting = set(self._resting) & assigned
+            paused = self.consumer.paused()
+            if paused - resting:
+                self.consumer.resume(*(paused - resting))
+            if resting - paused:
+                self.consumer.pause(*(resting - paused))
             self._paused = False
         room = max(1, self.loop_policy.buffer_records - len(self._buffer))
         # Mid-rebalance, give the join time to finish inside one poll: a join whose answer
@@ -323,6 +338,8 @@ class WorkerLoop:
             self.metrics.rebalances.inc()
             if not revoked:
                 continue
+            for tp in revoked:
+                self._resting.pop(tp, None)
             before = len(self._buffer)
             self._buffer, first_dropped = drop_revoked(self._buffer, revoked)
             self._rewind(first_dropped)
@@ -480,6 +497,58 @@ class WorkerLoop:
             self._count_dead(record, error)
         if flight.flushed:
             self._committed(batch.offsets, batch.started)
+            self._rest()
+
+    def _rest(self) -> None:
+        """Pauses the partitions a flush sent its whole batch back to, if the sink says so.
+
+        Only a partition on which nothing lies ahead but the records sent back: anything
+        else there (unread before them, or arrived since) may be due now.
+        """
+        rest = self.sink.rest() if isinstance(self.sink, Resting) else None
+        if rest is None or rest.seconds <= 0:
+            return
+        buffered = {TopicPartition(r.topic, r.partition) for r in self._buffer}
+        assigned = self.consumer.assignment()
+        tps = [tp for tp in rest.sent_back if tp in assigned and tp not in buffered]
+        if not tps:
+            return
+        try:
+            ends: dict[TopicPartition, int] = self.consumer.end_offsets(tps)
+            ahead = {tp: ends[tp] - self.consumer.position(tp) for tp in tps}
+        except KafkaError as exc:  # read on: the records come back and go back once more
+            log.debug("%s: no end offsets to rest on (%s)", self.name, exc)
+            return
+        until = time.monotonic() + rest.seconds
+        for tp in tps:
+            if ahead[tp] <= rest.sent_back[tp]:
+                self._resting[tp] = (until, ends[tp])
+        if self._resting:
+            self.consumer.pause(*self._resting)
+            log.info(
+                "%s: nothing due on %s for %.0f s; reading the other partitions meanwhile",
+                self.name,
+                sorted(f"{tp.topic}[{tp.partition}]" for tp in self._resting),
+                rest.seconds,
+            )
+
+    def _wake_rested(self) -> None:
+        """Ends the rest of partitions whose time came or on which anything new arrived
+        (their end offsets are asked at most once a second); ``_poll`` resumes them."""
+        if not self._resting:
+            return
+        now = time.monotonic()
+        woken = {tp for tp, (until, _) in self._resting.items() if until <= now}
+        if now - self._rest_checked >= 1.0:
+            self._rest_checked = now
+            try:
+                ends: dict[TopicPartition, int] = self.consumer.end_offsets(list(self._resting))
+            except KafkaError as exc:
+                log.debug("%s: end offsets unknown (%s)", self.name, exc)
+                ends = {}
+            woken |= {tp for tp, (_, end) in self._resting.items() if ends.get(tp, end) > end}
+        for tp in woken:
+            del self._resting[tp]
 
     def _committed(self, offsets: dict[TopicPartition, int], started: float) -> None:
         """Commits the offsets of a batch that is durable, flushed since ``started``."""
@@ -562,7 +631,9 @@ class WorkerLoop:
             return
         for tp, n in lag.items():
             self.metrics.lag.labels(partition=str(tp.partition)).set(n)
+        # A resting partition's records wait by design (Rest): not a stall.
+        waiting = sum(n for tp, n in lag.items() if tp not in self._resting)
         self.liveness.judge(
             assigned=sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned),
-            lag=sum(lag.values()) + len(self._buffer),
+            lag=waiting + len(self._buffer),
         )

@@ -16,7 +16,8 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -568,3 +569,77 @@ def test_a_page_over_the_raw_topics_limit_is_dead_lettered_and_the_batch_goes_on
         assert committed_total(settings, settings.groups.fetch, settings.topics.links) == 2
     finally:
         site.stop()
+
+
+def test_a_deferred_link_rests_while_another_hosts_link_is_fetched(
+    stack: Any, settings: Settings
+) -> None:
+    """A link deferred for minutes (its site's robots.txt was down) was alone in its batch:
+    the worker slept on it for up to batch_seconds, reading nothing, while a link of another
+    host waited at the broker. Now it goes back at once, its partition rests until it is due,
+    and the other link is fetched meanwhile; the deferred one is neither fetched early nor
+    read and sent back over and over."""
+    waiting, ready = Site("127.0.0.2").start(), Site("127.0.0.3").start()
+    try:
+        for site in (waiting, ready):
+            site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+            site.routes["/news/page.html"] = html_page(FIXTURE_PAGE.read_bytes())
+        settings = crawl_settings(settings)  # batch_seconds 120: the wait it was bounded by
+        ensure_topics(settings)
+        due_at = datetime.now(UTC) + timedelta(seconds=170)
+        deferred = Link(
+            url=waiting.url("/news/page.html"),
+            feed=waiting.url("/feed.rss"),
+            attempts=1,
+            not_before=due_at,
+        )
+        send_links(settings, [deferred])
+        with fetch_worker(settings) as worker:
+
+            def wait_for(what: str, condition: Callable[[], bool], seconds: float) -> None:
+                deadline = time.monotonic() + seconds
+                while not condition():
+                    assert time.monotonic() < deadline, f"timed out waiting for {what}"
+                    assert worker.poll() is None, worker.communicate()[0]
+                    time.sleep(0.2)
+
+            group, links = settings.groups.fetch, settings.topics.links
+            # Its batch is over: the link went back to wait and the batch was committed.
+            wait_for(
+                "the deferred link's batch to end",
+                lambda: committed_total(settings, group, links) >= 1,
+                60,
+            )
+            other = Link(url=ready.url("/news/page.html"), feed=ready.url("/feed.rss"))
+            send_links(settings, [other])
+            left = (due_at - datetime.now(UTC)).total_seconds() - 30
+            wait_for(
+                "the due link to be fetched",
+                lambda: bool(ready.requests("/news/page.html")),
+                left,
+            )
+            # Settled: every link on the topic read and committed, but the deferred one's copy.
+            wait_for(
+                "the worker to settle",
+                lambda: links_on_topic(settings) - committed_total(settings, group, links) == 1,
+                30,
+            )
+            assert datetime.now(UTC) < due_at
+            worker.send_signal(signal.SIGINT)
+            out, _ = worker.communicate(timeout=60)
+        assert worker.returncode == 0, out
+        assert waiting.requests() == [], "the deferred link was tried before its time"
+        assert [r.path for r in ready.requests()] == ["/robots.txt", "/news/page.html"]
+        consumer = make_consumer(settings, None, consumer_timeout_ms=5000)
+        consumer.subscribe([settings.topics.links])
+        on_topic = [Link.model_validate_json(r.value) for r in consumer]
+        consumer.close()
+        copies = [x for x in on_topic if x.url == deferred.url]
+        # The original and its copy; when both hosts share a partition, the other link's
+        # arrival wakes it and the link goes back up to twice more. No tight loop.
+        assert 2 <= len(copies) <= 4, len(copies)
+        assert {(x.attempts, x.not_before) for x in copies} == {(1, due_at)}
+        assert list_dead_letters(settings) == []
+    finally:
+        waiting.stop()
+        ready.stop()

@@ -12,9 +12,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.structs import TopicPartition
 
 from consumers.cleaning import clean
 from consumers.cleaning.fragment import extract_fragment, is_fragment
+from consumers.fetching import due_now, rest_after
 from newsflow.settings import PROJECT_ROOT, CrawlSettings, Limits
 from newsflow.web.addresses import AddressPolicy, is_public, origin_of
 from newsflow.web.client import backoff, media_type, retry_after
@@ -539,3 +542,30 @@ def test_a_retry_after_date_without_a_zone_is_gmt_whatever_the_local_zone(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+# --- deferred links: which are due, and the rest a batch of the others earns -------------
+
+
+def _pending(url: str, partition: int, not_before: datetime | None) -> tuple[Link, ConsumerRecord]:
+    link = Link(url=url, feed="https://a.example/feed.rss", attempts=1, not_before=not_before)
+    record = ConsumerRecord("links", partition, -1, 0, 0, 0, b"k", b"v", [], None, 1, 1, 0)
+    return link, record
+
+
+def test_links_not_due_yet_are_set_apart_and_rest_until_the_first_is_due() -> None:
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    fresh = _pending("https://a.example/1", 0, None)
+    past = _pending("https://a.example/2", 0, now - timedelta(seconds=1))
+    soon = _pending("https://b.example/3", 1, now + timedelta(seconds=40))
+    later = _pending("https://b.example/4", 1, now + timedelta(seconds=240))
+    other = _pending("https://c.example/5", 2, now + timedelta(seconds=90))
+    due, deferred = due_now([fresh, soon, past, later, other], now)
+    assert due == [fresh, past]
+    assert deferred == [soon, later, other]
+    rest = rest_after(deferred, now)
+    assert rest.seconds == 40.0
+    links = "links"
+    assert rest.sent_back == {TopicPartition(links, 1): 2, TopicPartition(links, 2): 1}
+    # A link due right now is due: no rest below nothing.
+    assert due_now([_pending("https://a.example/6", 0, now)], now)[1] == []
