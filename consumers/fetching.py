@@ -285,7 +285,7 @@ class FetchSink:
                 f"{self.settings.crawl.batch_seconds:g} s",
             )
         if isinstance(outcome, FetchError) and outcome.reason == FetchReason.ROBOTS_UNAVAILABLE:
-            given_up = self._defer(link, outcome)
+            given_up = self._defer(link, record, outcome)
             if given_up is None:
                 return
             outcome = given_up
@@ -303,7 +303,9 @@ class FetchSink:
         if len(self._recent) > RECENT_IDS:
             self._recent.popitem(last=False)
 
-    def _defer(self, link: Link, error: FetchError) -> PermanentError | None:
+    def _defer(
+        self, link: Link, record: ConsumerRecord, error: FetchError
+    ) -> PermanentError | None:
         """Sends a link whose site's robots.txt is unavailable back to wait, or, after
         ``ROBOTS_ATTEMPTS`` tries, the error to dead-letter it with (None: deferred)."""
         base = self.settings.crawl.robots_unavailable_seconds
@@ -319,8 +321,10 @@ class FetchSink:
         again = link.model_copy(
             update={"attempts": link.attempts + 1, "not_before": datetime.now(UTC) + wait}
         )
+        # A replayed link keeps its count of failures (consumers.batches) while it waits.
+        headers = failed_before_header(failed_before(record))
         try:
-            self.requeue.add(link.url.encode(), again.model_dump_json().encode())
+            self.requeue.add(link.url.encode(), again.model_dump_json().encode(), headers)
         except PermanentError as exc:  # the links topic's limit is now below it
             return exc
         self.stats.deferred += 1

@@ -49,8 +49,9 @@ from kafka_records import send_links
 from test_pipeline import committed_total
 from test_spine import with_topic_limit
 
+from consumers.batches import failed_before_header
 from consumers.dlq import list_dead_letters
-from consumers.fetching import ROBOTS_ATTEMPTS
+from consumers.fetching import MAX_ATTEMPTS, ROBOTS_ATTEMPTS
 from consumers.workers import fetch_loop, run_clean_worker, run_index_worker
 from newsflow.elastic.client import make_es
 from newsflow.kafka.clients import make_consumer, make_producer
@@ -643,3 +644,59 @@ def test_a_deferred_link_rests_while_another_hosts_link_is_fetched(
     finally:
         waiting.stop()
         ready.stop()
+
+
+def test_a_requeued_link_keeps_its_counts_and_is_a_letter_after_its_last_try(
+    stack: Any, settings: Settings
+) -> None:
+    """A page slower than a batch goes back to the links topic after each batch with one
+    more attempt, and after MAX_ATTEMPTS batches is a fetch_timeout dead letter; a link whose
+    site's robots.txt is down goes back deferred. Both keep the count of failures a replay
+    gave them (its header): the deferred copy lost it, so its letter said 1 attempt and
+    `dlq replay --max-attempts` never gave up on it."""
+    slow_site, down_site = Site("127.0.0.4").start(), Site("127.0.0.5").start()
+    try:
+        slow_site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+        slow_site.routes["/news/slow.html"] = slow(60)
+        down_site.routes["/robots.txt"] = lambda h: Response(503, b"down")
+        settings = crawl_settings(settings)
+        crawl = settings.crawl.model_copy(
+            update={
+                "batch_seconds": 2.0,
+                "max_retries": 0,
+                "total_timeout_seconds": 30.0,
+                "robots_unavailable_seconds": 0.5,
+            }
+        )
+        limits = settings.limits.model_copy(update={"http_read_timeout": 30.0})
+        settings = settings.model_copy(update={"crawl": crawl, "limits": limits})
+        ensure_topics(settings)
+        slow_link = Link(url=slow_site.url("/news/slow.html"), feed=slow_site.url("/feed.rss"))
+        down_link = Link(url=down_site.url("/news/page.html"), feed=down_site.url("/feed.rss"))
+        replayed = failed_before_header(2)
+        send_links(settings, [slow_link, down_link], headers=replayed)
+
+        fetch_until_idle(settings, 5)
+
+        consumer = make_consumer(settings, None, consumer_timeout_ms=5000)
+        consumer.subscribe([settings.topics.links])
+        on_topic = [(Link.model_validate_json(r.value), r.headers) for r in consumer]
+        consumer.close()
+        tries = [(x.attempts, h) for x, h in on_topic if x.url == slow_link.url]
+        assert tries == [(n, replayed) for n in range(MAX_ATTEMPTS)]
+        assert len(slow_site.requests("/news/slow.html")) == MAX_ATTEMPTS
+        # Each try once deferred (a copy read before its time goes back as it is, too).
+        waits = [(x.attempts, h) for x, h in on_topic if x.url == down_link.url]
+        assert sorted({n for n, _ in waits}) == list(range(ROBOTS_ATTEMPTS)), waits
+        assert all(h == replayed for _, h in waits), waits
+        assert len(down_site.requests("/robots.txt")) == ROBOTS_ATTEMPTS
+        letters = {x.original_key: x for x in list_dead_letters(settings)}
+        assert set(letters) == {slow_link.url.encode(), down_link.url.encode()}
+        timed_out = letters[slow_link.url.encode()]
+        assert timed_out.error_type == "fetch_timeout"
+        assert f"not fetched within {MAX_ATTEMPTS} batches" in timed_out.error_message
+        assert letters[down_link.url.encode()].error_type == "robots_unavailable"
+        assert {x.attempts for x in letters.values()} == {3}  # the replay's 2, and this one
+    finally:
+        slow_site.stop()
+        down_site.stop()
