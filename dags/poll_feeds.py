@@ -60,6 +60,8 @@ def poll_feeds() -> None:
             "children_left": [f"{feed}: {n}" for feed, n in summary.children_left],
             # New links past the per-poll cap, which the feed's next polls publish.
             "deferred": summary.deferred_by_feed,
+            # Oldest entries forgotten for the feed's state to fit its topic.
+            "forgotten": summary.forgotten_by_feed,
         }
 
     poll.expand(group=feed_groups())

@@ -26,12 +26,13 @@ from datetime import UTC, datetime
 from itertools import islice
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 from pydantic import ValidationError
 
 from newsflow.kafka.clients import make_producer
 from newsflow.kafka.delivery import Outbox
 from newsflow.kafka.table import read_table
-from newsflow.kafka.topics import ensure_topics
+from newsflow.kafka.topics import ensure_topics, message_limit
 from newsflow.reading.files import gunzip
 from newsflow.settings import Settings
 from newsflow.web.addresses import origin_of
@@ -39,7 +40,15 @@ from newsflow.web.client import FEED_ACCEPT, Want, WebClient
 from newsflow.web.robots import RobotsCache
 from producers.feeds import FeedSpec, host_by_host
 from producers.links import link_for, summary_article
-from producers.schedule import Fresh, Polled, after_poll, fresh_entries, is_due, within_cap
+from producers.schedule import (
+    Fresh,
+    Polled,
+    after_poll,
+    fit_state,
+    fresh_entries,
+    is_due,
+    within_cap,
+)
 from producers.sitemaps import ChildSitemap, looks_like_sitemap, parse_sitemap, reading_order
 from producers.sources.feed import FeedEntry, parse_feed
 from schemas.crawl import FeedState, Link, Validators
@@ -50,6 +59,8 @@ log = logging.getLogger(__name__)
 #: Child sitemaps read per sitemap index and poll (in sitemaps.reading_order: the changed and
 #: never read first, then the one read longest ago; the next poll goes on from there).
 MAX_CHILD_SITEMAPS = 20
+#: Bytes a feed state's record needs beyond its key and value (batch and record headers).
+STATE_RECORD_OVERHEAD = 512
 #: Entries a sitemap index's state remembers at most.
 MAX_LISTING = 50_000
 
@@ -88,6 +99,8 @@ class PollSummary:
     new_by_feed: dict[str, int] = field(default_factory=dict)
     #: Feed -> its new entries past the per-poll cap, published by its next polls.
     deferred_by_feed: dict[str, int] = field(default_factory=dict)
+    #: Feed -> remembered entries forgotten for its state to fit its topic (fit_state).
+    forgotten_by_feed: dict[str, int] = field(default_factory=dict)
 
 
 async def _document(
@@ -288,8 +301,10 @@ def _record(
     state: FeedState | None,
     now: datetime,
     summary: PollSummary,
+    state_limit: int,
 ) -> None:
-    """Publishes one polled feed: its links first, then, once they are acknowledged, its state."""
+    """Publishes one polled feed: its links first, then, once they are acknowledged, its state
+    (within ``state_limit`` bytes: see fit_state)."""
     summary.polled += 1
     if result.polled.status == 304:
         summary.not_modified += 1
@@ -306,8 +321,26 @@ def _record(
     if result.deferred:
         summary.deferred_by_feed[result.spec.url] = result.deferred
     new_state = after_poll(state, result.spec, result.polled, now, settings.crawl)
+    new_state, forgotten = fit_state(new_state, state_limit - len(result.spec.url.encode()))
+    if forgotten:
+        log.warning(
+            "%s: %d of its entries forgotten for its state to fit %s; listed again, they are "
+            "published again",
+            result.spec.url,
+            forgotten,
+            settings.topics.feed_state,
+        )
+        summary.forgotten_by_feed[result.spec.url] = forgotten
     state_box: Outbox[str] = Outbox(producer, settings.topics.feed_state)
-    state_box.send(result.spec.url, result.spec.url.encode(), new_state.model_dump_json().encode())
+    try:
+        state_box.send(
+            result.spec.url, result.spec.url.encode(), new_state.model_dump_json().encode()
+        )
+    except KafkaError as refused:  # at once: the pass goes on with the other feeds
+        log.warning(
+            "%s: state not saved (%s); it is polled afresh next time", result.spec.url, refused
+        )
+        return
     for feed, exc in state_box.settle(timeout=60).failed:
         log.warning("%s: state not saved (%s); it is polled afresh next time", feed, exc)
 
@@ -320,6 +353,7 @@ async def _poll_and_publish(
     robots: RobotsCache | None,
     now: datetime,
     summary: PollSummary,
+    state_limit: int,
 ) -> None:
     """Polls the due feeds, many at once, and publishes each as soon as its poll ends.
 
@@ -361,6 +395,7 @@ async def _poll_and_publish(
                         states.get(result.spec.url),
                         now,
                         summary,
+                        state_limit,
                     )
         finally:
             # Kafka failed under us (or Ctrl-C): the polls still running end here, inside
@@ -394,9 +429,17 @@ def poll_feeds(
     summary = PollSummary(not_due=len(feeds) - len(due))
     if not due:
         return summary
+    # A state over the topic's own limit would be refused by the broker, which fails the
+    # producer for good (newsflow.kafka.topics.message_limit); over the producer's, at once.
+    state_limit = (
+        min(settings.limits.max_message_bytes, message_limit(settings, settings.topics.feed_state))
+        - STATE_RECORD_OVERHEAD
+    )
     producer = make_producer(settings)
     try:
-        asyncio.run(_poll_and_publish(settings, producer, due, states, robots, now, summary))
+        asyncio.run(
+            _poll_and_publish(settings, producer, due, states, robots, now, summary, state_limit)
+        )
     finally:
         producer.close(timeout=10)
     return summary

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -112,6 +113,35 @@ def within_cap(
             del remembered[entry.url]
     kept = [entry for index, entry in enumerate(fresh) if index in chosen]
     return kept, remembered, len(fresh) - cap
+
+
+def _entry_bytes(url: str, version: str) -> int:
+    """What one remembered entry adds to the state's JSON (as pydantic writes it)."""
+    return len(json.dumps({url: version}, ensure_ascii=False, separators=(",", ":")).encode()) - 1
+
+
+def fit_state(state: FeedState, max_bytes: int) -> tuple[FeedState, int]:
+    """The state within ``max_bytes`` of JSON, and how many remembered entries it forgot.
+
+    The state is one message on the feed-state topic, and its listing is as large as what
+    the feed lists: a sitemap index of 100,000 URLs is ~13 MB, over the topic's limit, and
+    the producer refused the state at once, which ended the whole pass (`newsflow crawl`,
+    the poll_feeds task) on every poll after. Past the limit the oldest entries (by their
+    date; undated ones first) are forgotten: if the feed still lists them, a later poll finds
+    them new and publishes them again, and the fetch worker skips the pages it indexed.
+    """
+    size = len(state.model_dump_json().encode())
+    if size <= max_bytes:
+        return state, 0
+    oldest = sorted(state.seen.items(), key=lambda item: timestamp_of(item[1]))
+    forgotten: set[str] = set()
+    for url, version in oldest:
+        if size <= max_bytes:
+            break
+        size -= _entry_bytes(url, version)
+        forgotten.add(url)
+    seen = {url: version for url, version in state.seen.items() if url not in forgotten}
+    return state.model_copy(update={"seen": seen}), len(forgotten)
 
 
 @dataclass(frozen=True)

@@ -215,6 +215,13 @@ def _report(summary: object) -> None:
             "the next polls publish them (NEWSFLOW_CRAWL_MAX_LINKS_PER_POLL)",
             highlight=False,
         )
+    # Its state outgrew the feed-state topic's message limit (producers.schedule.fit_state).
+    for feed, forgotten in summary.forgotten_by_feed.items():
+        console.print(
+            f"  - {escape(feed)}: lists more than its state can hold; {forgotten} of its oldest"
+            " entries forgotten, published again if still listed",
+            highlight=False,
+        )
 
 
 def _crawl_settings(settings: Settings, fetch: bool | None) -> Settings:

@@ -228,3 +228,46 @@ def test_a_sitemap_beyond_the_per_poll_cap_is_published_over_the_next_polls(
     assert result.returncode == 0, text
     assert "4 new link(s) left for the next polls" in text, text
     assert f"  - {other}: 4 more new link(s) than a poll publishes" in text, text
+
+
+def test_a_feed_listing_more_than_its_state_can_hold_does_not_end_the_pass(
+    stack: Any, settings: Settings, site: Site
+) -> None:
+    """A sitemap lists more URLs than one feed-state message holds (here 12,000 against a
+    1 MB topic limit; at the defaults ~80,000, which a big site's index reaches within a day
+    of polls). The producer refused the state at once and the whole pass ended with
+    MessageSizeTooLargeError, on every pass after: the feeds polled after it were never
+    published. Now its oldest entries are forgotten so the state fits, and `newsflow crawl`
+    says so."""
+    settings = loopback(settings)
+    crawl = settings.crawl.model_copy(update={"max_links_per_poll": 20_000})
+    limits = settings.limits.model_copy(update={"max_input_bytes": 1})  # 1 MB messages
+    settings = settings.model_copy(update={"crawl": crawl, "limits": limits})
+    slug = "a-rather-long-slug-for-a-story-about-the-dredging-of-the-harbour"
+    items = [
+        Item(site.url(f"/news/2026/11/{1 + n % 28:02d}/{slug}-{n:05d}.html"), f"t{n}", "")
+        for n in range(12_000)
+    ]
+    big = news_sitemap(items)
+    site.routes["/big.xml"] = lambda h: Response(200, big, XML)
+    small = rss("small", [Item(site.url("/small/1.html"), "small 1", "x")])
+    site.routes["/small.rss"] = lambda h: Response(200, small, RSS)
+    feeds = [FeedSpec(url=site.url("/big.xml")), FeedSpec(url=site.url("/small.rss"))]
+
+    summary = poll_feeds(settings, feeds, force=True)
+
+    assert summary.failed == []
+    assert summary.links == 12_001
+    forgotten = summary.forgotten_by_feed[site.url("/big.xml")]
+    states = read_states(settings)
+    assert set(states) == {site.url("/big.xml"), site.url("/small.rss")}
+    big_state = states[site.url("/big.xml")]
+    assert len(big_state.seen) == 12_000 - forgotten > 0
+    assert len(big_state.model_dump_json()) <= settings.limits.max_message_bytes
+    # Still listed, the forgotten entries are new to the next pass (the fetch worker skips
+    # their pages once indexed), and `newsflow crawl` says what was forgotten.
+    again = poll_feeds(settings, feeds[:1], force=True)
+    assert (again.links, again.failed) == (forgotten, [])
+    out = run(["crawl", "--once", "--no-fetch", site.url("/big.xml")], child_env(settings))
+    assert out.returncode == 0, output(out)
+    assert f"{forgotten} of its oldest entries forgotten" in out.stdout, output(out)

@@ -36,12 +36,19 @@ from producers.feeds import (
     remove_feed,
 )
 from producers.links import link_for, page_article, summary_article
-from producers.schedule import Polled, after_poll, fresh_entries, is_due, within_cap
+from producers.schedule import (
+    Polled,
+    after_poll,
+    fit_state,
+    fresh_entries,
+    is_due,
+    within_cap,
+)
 from producers.sitemaps import looks_like_sitemap, parse_sitemap
 from producers.sources import Feed
 from producers.sources.feed import FeedEntry
 from schemas import ContentType, RawArticle
-from schemas.crawl import Link
+from schemas.crawl import FeedState, Link
 from schemas.failures import CleanError, FetchError, SourceError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -569,3 +576,20 @@ def test_links_not_due_yet_are_set_apart_and_rest_until_the_first_is_due() -> No
     assert rest.sent_back == {TopicPartition(links, 1): 2, TopicPartition(links, 2): 1}
     # A link due right now is due: no rest below nothing.
     assert due_now([_pending("https://a.example/6", 0, now)], now)[1] == []
+
+
+def test_a_state_over_its_limit_forgets_its_oldest_entries_first() -> None:
+    seen = {f"https://a.example/é/{n}": f"2026-11-{1 + n % 28:02d}T10:00:00Z" for n in range(300)}
+    seen["https://a.example/undated"] = ""
+    state = FeedState(feed="https://a.example/sitemap.xml", seen=seen)
+    size = len(state.model_dump_json().encode())
+    assert fit_state(state, size) == (state, 0)
+    fitted, forgotten = fit_state(state, size // 2)
+    assert len(fitted.model_dump_json().encode()) <= size // 2
+    assert forgotten == len(seen) - len(fitted.seen) > 0
+    # Undated first, then by date: nothing kept is older than anything forgotten.
+    assert "https://a.example/undated" not in fitted.seen
+    lost = set(seen) - set(fitted.seen) - {"https://a.example/undated"}
+    assert max(seen[u] for u in lost) <= min(fitted.seen.values())
+    # As close to the limit as whole entries allow: one more entry would not fit.
+    assert size // 2 - len(fitted.model_dump_json().encode()) < 60
