@@ -269,8 +269,10 @@ class CrawlSettings(_Group):
     # crawled; its own origin may then resolve to a private address. Every other URL (a link
     # to another host or port, a redirect elsewhere) must still resolve to a public address.
     allow_private_networks: bool = False
-    # Politeness, per host and per fetch worker: requests at once, and seconds between starts
-    # (a robots.txt Crawl-delay raises it, up to max_crawl_delay_seconds).
+    # Politeness, per host and per process (a fetch worker, a poller): requests at once, and
+    # seconds between starts (a robots.txt Crawl-delay raises it, up to max_crawl_delay_seconds).
+    # A host's pages go to one fetch worker, but a poller polling its feeds meanwhile has gates
+    # of its own: the host may see both at once (docs/crawling.md).
     per_host_concurrency: int = Field(default=2, ge=1)
     per_host_delay_seconds: float = Field(default=1.0, ge=0)
     max_crawl_delay_seconds: float = Field(default=30.0, ge=0)
