@@ -64,7 +64,7 @@ from consumers.health import Liveness, WorkerGaveUp, WorkerMetrics
 from consumers.inflight import Batch, Detachable, Flight
 from consumers.rebalance import Rebalance, drop_revoked
 from consumers.stopping import loop_ended
-from newsflow.kafka.clients import caught_up, rebalancing
+from newsflow.kafka.clients import caught_up, rebalancing, resume
 from schemas import AnyStageReason, DeadLetter, Stage
 from schemas.failures import PermanentError, TransientError, describe
 
@@ -77,6 +77,8 @@ log = logging.getLogger(__name__)
 #: after it logged that it was stopping. Leaving is a courtesy (the group drops a member that
 #: is gone when its session expires); everything the worker owed was committed before this.
 LEAVE_GROUP_TIMEOUT_MS = 5_000
+#: Longest rest (see ``_rest``) of a partition that may hold records the worker has not seen.
+UNSEEN_REST_SECONDS = 5.0
 
 
 class WorkerLoop:
@@ -237,8 +239,7 @@ class WorkerLoop:
         else:
             resting = set(self._resting) & assigned
             paused = self.consumer.paused()
-            if paused - resting:
-                self.consumer.resume(*(paused - resting))
+            resume(self.consumer, paused - resting)
             if resting - paused:
                 self.consumer.pause(*(resting - paused))
             self._paused = False
@@ -502,33 +503,40 @@ class WorkerLoop:
     def _rest(self) -> None:
         """Pauses the partitions a flush sent its whole batch back to, if the sink says so.
 
-        Only a partition on which nothing lies ahead but the records sent back: anything
-        else there (unread before them, or arrived since) may be due now.
+        Until the first record sent back is due when nothing lies ahead on the partition but
+        those records. Otherwise (records unread before them, in the buffer or at the broker,
+        may be due) for at most ``UNSEEN_REST_SECONDS``: a partition holding many records
+        that are not due is read through a batch at a time, each batch going back, instead
+        of in a tight loop, and a due record behind them waits that long a batch.
         """
         rest = self.sink.rest() if isinstance(self.sink, Resting) else None
         if rest is None or rest.seconds <= 0:
             return
-        buffered = {TopicPartition(r.topic, r.partition) for r in self._buffer}
         assigned = self.consumer.assignment()
-        tps = [tp for tp in rest.sent_back if tp in assigned and tp not in buffered]
+        tps = [tp for tp in rest.sent_back if tp in assigned]
         if not tps:
             return
+        buffered = {TopicPartition(r.topic, r.partition) for r in self._buffer}
         try:
             ends: dict[TopicPartition, int] = self.consumer.end_offsets(tps)
             ahead = {tp: ends[tp] - self.consumer.position(tp) for tp in tps}
         except KafkaError as exc:  # read on: the records come back and go back once more
             log.debug("%s: no end offsets to rest on (%s)", self.name, exc)
             return
-        until = time.monotonic() + rest.seconds
+        now = time.monotonic()
+        long_rest = []
         for tp in tps:
-            if ahead[tp] <= rest.sent_back[tp]:
-                self._resting[tp] = (until, ends[tp])
-        if self._resting:
-            self.consumer.pause(*self._resting)
+            if tp not in buffered and ahead[tp] <= rest.sent_back[tp]:
+                self._resting[tp] = (now + rest.seconds, ends[tp])
+                long_rest.append(f"{tp.topic}[{tp.partition}]")
+            else:
+                self._resting[tp] = (now + min(rest.seconds, UNSEEN_REST_SECONDS), ends[tp])
+        self.consumer.pause(*tps)
+        if long_rest:
             log.info(
                 "%s: nothing due on %s for %.0f s; reading the other partitions meanwhile",
                 self.name,
-                sorted(f"{tp.topic}[{tp.partition}]" for tp in self._resting),
+                sorted(long_rest),
                 rest.seconds,
             )
 

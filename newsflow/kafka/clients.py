@@ -6,7 +6,7 @@ Callers own the clients they make (and close them); nothing here keeps a module-
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +16,7 @@ from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssi
 from kafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from kafka.coordinator.consumer import ConsumerCoordinator
 from kafka.partitioner.default import DefaultPartitioner
+from kafka.structs import TopicPartition
 
 from newsflow.settings import KafkaSettings, Settings
 
@@ -164,6 +165,27 @@ def _set_join_task(self: ConsumerCoordinator, task: Any) -> None:
 def rebalancing(consumer: KafkaConsumer) -> bool:
     """True while the consumer is between a JoinGroup and the assignment it brings."""
     return bool(getattr(consumer._coordinator, "rejoining", False))
+
+
+def resume(consumer: KafkaConsumer, partitions: Iterable[TopicPartition]) -> None:
+    """Resumes ``partitions`` so that they are read again, records fetched before the pause
+    included.
+
+    kafka-python 3.0 parks the records it had fetched for a partition that is paused
+    (KAFKA-7548) and fetches nothing more for it until they are handed back, which it does
+    only when its in-line slot is empty (None). A fetch of other partitions leaves a spent
+    record set in that slot (empty, so false, but not None), so when one partition stayed
+    paused while the others were read, it was never read again: its parked records stayed
+    parked for good. A spent record set is worth nothing; clearing the slot lets the parked
+    records be handed back on the next poll.
+    """
+    tps = list(partitions)
+    if tps:
+        consumer.resume(*tps)
+    fetcher = consumer._fetcher
+    spent = getattr(fetcher, "_next_partition_records", None)
+    if spent is not None and not spent and getattr(fetcher, "_paused_partition_records", None):
+        fetcher._next_partition_records = None
 
 
 def caught_up(consumer: KafkaConsumer) -> bool:

@@ -700,3 +700,51 @@ def test_a_requeued_link_keeps_its_counts_and_is_a_letter_after_its_last_try(
     finally:
         slow_site.stop()
         down_site.stop()
+
+
+def test_a_due_link_behind_many_deferred_ones_is_reached_a_batch_at_a_time(
+    stack: Any, settings: Settings
+) -> None:
+    """Thirty links of a site deferred for minutes, then a due link of the same site (so on
+    the same partition, behind them), three batches' worth: each batch of deferred links goes
+    back and its partition rests a few seconds, so the due link is fetched within those
+    batches' rests, not after a wait per batch (up to batch_seconds each), and the deferred
+    ones are not read round and round in a tight loop meanwhile."""
+    site = Site("127.0.0.6").start()
+    try:
+        site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+        site.fallback = html_page(FIXTURE_PAGE.read_bytes())
+        settings = crawl_settings(settings)
+        settings = settings.model_copy(
+            update={"crawl": settings.crawl.model_copy(update={"batch_links": 10})}
+        )
+        ensure_topics(settings)
+        due_at = datetime.now(UTC) + timedelta(seconds=170)
+        deferred = [
+            Link(
+                url=site.url(f"/news/later-{n}.html"),
+                feed=site.url("/feed.rss"),
+                attempts=1,
+                not_before=due_at,
+            )
+            for n in range(30)
+        ]
+        send_links(settings, deferred)
+        send_links(settings, [Link(url=site.url("/news/now.html"), feed=site.url("/feed.rss"))])
+        with fetch_worker(settings) as worker:
+            deadline = time.monotonic() + (due_at - datetime.now(UTC)).total_seconds() - 30
+            while not site.requests("/news/now.html"):
+                assert time.monotonic() < deadline, "the due link was not fetched in time"
+                assert worker.poll() is None, worker.communicate()[0]
+                time.sleep(0.2)
+            on_topic = links_on_topic(settings)
+            worker.send_signal(signal.SIGINT)
+            out, _ = worker.communicate(timeout=60)
+        assert worker.returncode == 0, out
+        assert [r.path for r in site.requests()] == ["/robots.txt", "/news/now.html"]
+        # The 31 sent, and each deferred one back about once (twice for those that shared
+        # the due link's batch): not a tight loop.
+        assert on_topic <= 31 + 2 * len(deferred), on_topic
+        assert list_dead_letters(settings) == []
+    finally:
+        site.stop()
