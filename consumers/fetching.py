@@ -227,17 +227,14 @@ class FetchSink:
 
     # --- 2. fetch ------------------------------------------------------------------------
 
-    async def _fetch(self, link: Link, connections: asyncio.Semaphore) -> Page:
-        # A request waits for one of the client's connections inside its time limit: a
-        # batch larger than max_connections timed out in the queue, no request sent.
-        async with connections:
-            return await self._client.get(link.url, self._want, origin_of(link.feed))
-
     async def _fetch_all(self, links: list[Link]) -> list[Outcome]:
         if not links:
             return []
-        connections = asyncio.Semaphore(self.settings.crawl.max_connections)
-        tasks = [asyncio.create_task(self._fetch(link, connections)) for link in links]
+        # At most max_connections read at once, each once its host's turn came (WebClient).
+        tasks = [
+            asyncio.create_task(self._client.get(link.url, self._want, origin_of(link.feed)))
+            for link in links
+        ]
         deadline = asyncio.get_running_loop().time() + self.settings.crawl.batch_seconds
         pending = set(tasks)
         stopped = False

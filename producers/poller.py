@@ -362,11 +362,10 @@ async def _poll_and_publish(
     held every feed's entries, full content included, until the last one answered). The
     publishing runs in a thread, one feed at a time, so the other polls go on meanwhile.
 
-    At most ``max_connections`` polls run at once: every request waits for a connection
-    inside its total time limit, so with thousands of feeds started together the ones at
-    the back of the queue failed as fetch_timeout (and backed off) without being asked. They
-    start host by host, so one site's many feeds, waiting for their politeness turns, do not
-    take every slot.
+    At most ``max_connections`` polls run at once (with thousands of feeds started together,
+    the ones at the back of the queue once failed as fetch_timeout without being asked, and
+    each poll holds its document meanwhile). They start host by host, so one site's many
+    feeds, waiting for their politeness turns, do not take every slot.
     """
     todo = iter(host_by_host(due))
     pending: set[asyncio.Task[FeedPoll]] = set()

@@ -179,6 +179,9 @@ class WebClient:
             pool=crawl.total_timeout_seconds,
         )
         self._client: httpx.AsyncClient | None = None
+        # Requests reading at once, all hosts together: taken inside the host's turn (see
+        # _once), so a request waiting for its host does not hold one.
+        self._connections: asyncio.Semaphore | None = None
         # Requests each task got its host's turn for (see ``turns``).
         self._turns: weakref.WeakKeyDictionary[asyncio.Task[object], int] = (
             weakref.WeakKeyDictionary()
@@ -190,6 +193,7 @@ class WebClient:
         return self._turns.get(task, 0)
 
     async def __aenter__(self) -> WebClient:
+        self._connections = asyncio.Semaphore(self.crawl.max_connections)
         self._client = httpx.AsyncClient(
             timeout=self._timeout,
             limits=httpx.Limits(
@@ -432,8 +436,17 @@ class WebClient:
         robots: bool = False,
         cookie: str | None = None,
     ) -> _Answer:
-        """One request: resolve, check, wait for the host's turn, read within the limits."""
-        assert self._client is not None, "WebClient is used inside `async with`"
+        """One request: resolve, check, wait for the host's turn, then for a connection, read
+        within the limits.
+
+        The connection is waited for inside the host's turn and outside the request's time
+        limit: requests waiting for their host's politeness turn (a Crawl-delay, many links
+        of one site) held every connection before, and the other sites' links of the batch
+        waited behind them; a request queued for a connection timed out in the queue.
+        """
+        assert self._client is not None and self._connections is not None, (
+            "WebClient is used inside `async with`"
+        )
         addresses = await self._resolve(origin)
         self.policy.check(url, origin, addresses, trusted)
         headers = {"Host": _host_header(url), "Accept": want.accept}
@@ -445,7 +458,7 @@ class WebClient:
             headers["Cookie"] = cookie
         extensions = {"sni_hostname": origin.host} if origin.scheme == "https" else {}
         try:
-            async with self.gates.gate(origin.host).turn():
+            async with self.gates.gate(origin.host).turn(), self._connections:
                 task = asyncio.current_task()
                 if task is not None:
                     self._turns[task] = self._turns.get(task, 0) + 1

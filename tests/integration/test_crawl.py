@@ -748,3 +748,43 @@ def test_a_due_link_behind_many_deferred_ones_is_reached_a_batch_at_a_time(
         assert list_dead_letters(settings) == []
     finally:
         site.stop()
+
+
+def test_links_waiting_for_their_hosts_turn_hold_no_connection(
+    stack: Any, settings: Settings
+) -> None:
+    """A batch of four links of a site asking for a 3 s Crawl-delay and two of another,
+    two connections: the slow site's links waiting for their turn held both connections,
+    so the other site's links waited behind all four (9 s; with many such links, past the
+    batch's end, batch after batch). A link now takes a connection once its host's turn
+    came: the other site is fetched at once, and the slow one keeps its delay."""
+    slow_site, quick = Site("127.0.0.7").start(), Site("127.0.0.8").start()
+    try:
+        page = html_page(FIXTURE_PAGE.read_bytes())
+        slow_site.routes["/robots.txt"] = robots("User-agent: *\nCrawl-delay: 3\n")
+        quick.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+        slow_site.fallback = quick.fallback = page
+        settings = crawl_settings(settings)
+        crawl = settings.crawl.model_copy(
+            update={"max_connections": 2, "per_host_concurrency": 1, "batch_links": 6}
+        )
+        settings = settings.model_copy(update={"crawl": crawl})
+        ensure_topics(settings)
+        send_links(
+            settings,
+            [
+                Link(url=site.url(f"/news/{n}.html"), feed=site.url("/feed.rss"))
+                for site, count in ((slow_site, 4), (quick, 2))
+                for n in range(count)
+            ],
+        )
+        fetch_until_idle(settings, 3)
+        assert list_dead_letters(settings) == []
+        slow_starts = sorted(r.started for r in slow_site.requests() if r.path != "/robots.txt")
+        quick_starts = sorted(r.started for r in quick.requests() if r.path != "/robots.txt")
+        assert (len(slow_starts), len(quick_starts)) == (4, 2)
+        assert quick_starts[-1] < slow_starts[1], "the other site waited for the slow one"
+        assert all(b - a >= 2.7 for a, b in itertools.pairwise(slow_starts)), slow_starts
+    finally:
+        slow_site.stop()
+        quick.stop()
