@@ -781,13 +781,16 @@ def _topic_keys(settings: Settings, topic: str) -> list[bytes | None]:
         consumer.close()
 
 
-def test_a_second_signal_while_stopping_loses_nothing_and_duplicates_nothing(
-    stack: Any, settings: Settings, tmp_path: Path
-) -> None:
-    """SIGTERM while the clean worker works on a slow page, the 20 articles before it in its
-    batch already on the clean topic but not committed; then SIGINT (a Ctrl-C beside a
-    supervisor's SIGTERM). The second signal raised KeyboardInterrupt in the stage: the batch
-    was never committed, and the next start cleaned those 20 again and sent them twice."""
+def _signal_a_busy_clean_worker(
+    settings: Settings,
+    tmp_path: Path,
+    steps: list[tuple[signal.Signals, str]],
+    last: signal.Signals,
+) -> tuple[Settings, int, str]:
+    """`consume clean` on one partition holding 20 articles and then a slow page, in one batch
+    (no flush by age, the slow page not cut short): once the 20 are on the clean topic and
+    nothing is committed, each of ``steps`` sends its signal and waits for its log line, then
+    ``last`` is sent. Returns the one-partition settings, the exit code and the log."""
     settings = settings.model_copy(
         update={"topics": settings.topics.model_copy(update={"partitions": 1})}
     )
@@ -795,7 +798,6 @@ def test_a_second_signal_while_stopping_loses_nothing_and_duplicates_nothing(
     goods = [(f"t{i}".encode(), raw_article(i).model_dump_json().encode()) for i in range(20)]
     publish_raw(settings, [*goods, (b"slow", _slow_page().model_dump_json().encode())])
     log = tmp_path / "worker.log"
-    # One batch for all 21 (no flush by age), and the slow page is not cut short.
     env = settings_env(settings, bulk_max_seconds=600, clean_timeout_seconds=600)
     with log.open("w") as out:
         worker = subprocess.Popen(
@@ -806,24 +808,38 @@ def test_a_second_signal_while_stopping_loses_nothing_and_duplicates_nothing(
         )
     try:
         deadline = time.monotonic() + 180
-        while _end_total(settings, settings.topics.clean) < 20:
-            assert time.monotonic() < deadline, log.read_text()
-            assert worker.poll() is None, log.read_text()
-            time.sleep(0.2)
+
+        def wait_until(done: Callable[[], bool]) -> None:
+            while not done():
+                assert time.monotonic() < deadline, log.read_text()
+                assert worker.poll() is None, log.read_text()
+                time.sleep(0.1)
+
+        wait_until(lambda: _end_total(settings, settings.topics.clean) >= 20)
         # The 20 are sent and the slow page is in hand: nothing is committed yet.
         assert committed_total(settings, settings.groups.clean, settings.topics.raw) == 0
-        worker.send_signal(signal.SIGTERM)
-        while "finishing the batch in hand" not in log.read_text():
-            assert time.monotonic() < deadline, log.read_text()
-            assert worker.poll() is None, log.read_text()
-            time.sleep(0.1)
-        worker.send_signal(signal.SIGINT)
+        for signum, logged in steps:
+            worker.send_signal(signum)
+            wait_until(lambda logged=logged: logged in log.read_text())
+        worker.send_signal(last)
         code = worker.wait(timeout=180)
     finally:
         if worker.poll() is None:
             worker.kill()
             worker.wait()
-    text = log.read_text()
+    return settings, code, log.read_text()
+
+
+def test_a_second_signal_while_stopping_loses_nothing_and_duplicates_nothing(
+    stack: Any, settings: Settings, tmp_path: Path
+) -> None:
+    """SIGTERM while the clean worker works on a slow page, the 20 articles before it in its
+    batch already on the clean topic but not committed; then SIGINT (a Ctrl-C beside a
+    supervisor's SIGTERM). The second signal raised KeyboardInterrupt in the stage: the batch
+    was never committed, and the next start cleaned those 20 again and sent them twice."""
+    settings, code, text = _signal_a_busy_clean_worker(
+        settings, tmp_path, [(signal.SIGTERM, "finishing the batch in hand")], signal.SIGINT
+    )
     assert code == 0, text
     assert "SIGINT received again; still finishing the batch in hand" in text, text
     assert "Traceback" not in text, text
@@ -842,45 +858,12 @@ def test_a_third_signal_stops_the_worker_at_once_and_its_batch_replays(
     """Three signals mean "now": the worker leaves its batch uncommitted (it replays, nothing
     is lost) and exits 130, as a command stopped by Ctrl-C; typer said "Aborted!" and exit 1,
     as for a failure."""
-    settings = settings.model_copy(
-        update={"topics": settings.topics.model_copy(update={"partitions": 1})}
+    settings, code, text = _signal_a_busy_clean_worker(
+        settings,
+        tmp_path,
+        [(signal.SIGTERM, "finishing the batch in hand"), (signal.SIGINT, "received again")],
+        signal.SIGINT,
     )
-    ensure_topics(settings)
-    goods = [(f"t{i}".encode(), raw_article(i).model_dump_json().encode()) for i in range(20)]
-    publish_raw(settings, [*goods, (b"slow", _slow_page().model_dump_json().encode())])
-    log = tmp_path / "worker.log"
-    env = settings_env(settings, bulk_max_seconds=600, clean_timeout_seconds=600)
-    with log.open("w") as out:
-        worker = subprocess.Popen(
-            [*newsflow_cli.command(), "consume", "clean"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 180
-        for signum, logged in [
-            (None, None),
-            (signal.SIGTERM, "finishing the batch in hand"),
-            (signal.SIGINT, "received again"),
-        ]:
-            if signum is not None:
-                worker.send_signal(signum)
-            while (
-                _end_total(settings, settings.topics.clean) < 20
-                if logged is None
-                else logged not in log.read_text()
-            ):
-                assert time.monotonic() < deadline, log.read_text()
-                assert worker.poll() is None, log.read_text()
-                time.sleep(0.1)
-        worker.send_signal(signal.SIGINT)
-        code = worker.wait(timeout=180)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
-    text = log.read_text()
     assert code == 130, text
     assert "stopped at once" in text and "Aborted" not in text, text
     assert committed_total(settings, settings.groups.clean, settings.topics.raw) == 0
