@@ -3,8 +3,8 @@
 The tagger stores ISO 639-1 codes (en, fr), and ISO 639-3 where a language has none (ast).
 People type those, but also ISO 639-2/3 codes (eng, fra, and the bibliographic fre, ger),
 English names (English, Norwegian Bokmål) and a language's name for itself (français,
-Deutsch). All of them come from pycountry (ISO 639-3 and its gettext catalogs, shipped in
-its wheel): no list of our own to keep.
+Deutsch). Most of them come from pycountry (ISO 639-3 and its gettext catalogs, shipped in
+its wheel); the common names it lacks (norsk, farsi, castellano) are a short table here.
 """
 
 from __future__ import annotations
@@ -26,6 +26,77 @@ _WITHDRAWN = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro"}
 #: Nynorsk, which the detector also gives); it says "tl" for Filipino, which feeds write
 #: "fil". Norwegian is both written standards; Bokmål is what the detector calls Norwegian.
 _ALSO_STORED = {"no": ("nb", "nn"), "nb": ("no",), "tl": ("fil",), "fil": ("tl",)}
+#: Names people type for a language the tagger's detector gives, which pycountry does not
+#: know: ISO 639-3 has one English name per language ("Persian", not "Farsi"; "Norwegian
+#: Bokmål", not "Bokmål"), and its catalogs hold a language's name for itself only where
+#: one was translated into that language, under ISO's formal name ("Νέα Ελληνικά (1453-)",
+#: not "Ελληνικά"; no Slovak, Telugu or Georgian catalog at all). `--lang norsk` and
+#: `--lang farsi` were refused. Asked only after pycountry's names (tests check that none
+#: of these is shadowed by one of them), so what pycountry resolves stays as it was.
+_COMMON_NAMES = {
+    # Norwegian: the language, then its two written standards (bokmål what the detector
+    # calls "no", nynorsk "nn"), also with the ASCII spelling of å.
+    "norsk": "no",
+    "bokmål": "nb",
+    "bokmaal": "nb",
+    "norsk bokmål": "nb",
+    "nynorsk": "nn",
+    "norsk nynorsk": "nn",
+    # English names other than ISO's.
+    "farsi": "fa",
+    "castilian": "es",
+    "flemish": "nl",
+    "valencian": "ca",
+    "moldovan": "ro",
+    "moldavian": "ro",
+    "slovene": "sl",
+    "azeri": "az",
+    "kyrgyz": "ky",
+    "uyghur": "ug",
+    "sinhalese": "si",
+    "punjabi": "pa",
+    "byelorussian": "be",
+    "haitian creole": "ht",
+    "mandarin": "zh",
+    "cantonese": "yue",
+    # Names in the language itself.
+    "castellano": "es",
+    "ελληνικά": "el",
+    "slovenčina": "sk",
+    "srpski": "sr",
+    "bosanski": "bs",
+    "shqip": "sq",
+    "frysk": "fy",
+    "lëtzebuergesch": "lb",
+    "føroyskt": "fo",
+    "gàidhlig": "gd",
+    "latina": "la",
+    "kiswahili": "sw",
+    "isizulu": "zu",
+    "soomaali": "so",
+    "afaan oromoo": "om",
+    "kreyòl ayisyen": "ht",
+    "bahasa melayu": "ms",
+    "azərbaycanca": "az",
+    "oʻzbekcha": "uz",
+    "o'zbekcha": "uz",
+    "қазақ тілі": "kk",
+    "кыргызча": "ky",
+    "тоҷикӣ": "tg",
+    "ქართული": "ka",
+    "հայերեն": "hy",
+    "हिन्दी": "hi",
+    "नेपाली": "ne",
+    "اردو": "ur",
+    "پښتو": "ps",
+    "తెలుగు": "te",
+    "മലയാളം": "ml",
+    "සිංහල": "si",
+    "ខ្មែរ": "km",
+    "普通话": "zh",
+    "粵語": "yue",
+    "廣東話": "yue",
+}
 
 
 def _fold(text: str) -> str:
@@ -92,11 +163,17 @@ def _own_names() -> dict[str, str]:
     return _index(pairs)
 
 
+@cache
+def _common_names() -> dict[str, str]:
+    """``_COMMON_NAMES`` by folded name ("bokmal" is "bokmål")."""
+    return {_fold(name): code for name, code in _COMMON_NAMES.items()}
+
+
 def language_code(text: str) -> str | None:
     """The code articles in the language ``text`` names are stored under, or None if it
-    names none: "en", "EN-us", "eng", "fre", "English", "français", "francais", "Deutsch"
-    give en, en, en, fr, en, fr, fr, de. A region or script after a code is dropped (the
-    tagger gives none)."""
+    names none: "en", "EN-us", "eng", "fre", "English", "français", "francais", "Deutsch",
+    "norsk", "farsi" give en, en, en, fr, en, fr, fr, de, no, fa. A region or script after a
+    code is dropped (the tagger gives none)."""
     typed = text.strip().lower()
     code = _CODE.match(typed)
     if code is not None:
@@ -108,7 +185,7 @@ def language_code(text: str) -> str | None:
     name = _fold(text)
     if len(name) < 2:  # "e" is no language a reader means (ISO 639-3 has one called "E")
         return None
-    return _english_names().get(name) or _own_names().get(name)
+    return _english_names().get(name) or _own_names().get(name) or _common_names().get(name)
 
 
 def stored_codes(code: str) -> list[str]:

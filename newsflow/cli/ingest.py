@@ -214,7 +214,8 @@ def search(
     lang: str | None = typer.Option(
         None,
         help="Only this language: its code (en, or ISO 639-2/3 eng; en-US counts as en) or its "
-        "name in English or in itself (english, français).",
+        "name in English or in itself (english, français; also common names such as farsi, "
+        "castellano, norsk, bokmål, nynorsk).",
     ),
     entity: str | None = typer.Option(
         None,
