@@ -13,10 +13,42 @@ from rich.table import Table
 from consumers.health import read_health
 from newsflow.cli.app import app, settings_of
 from newsflow.cli.printing import displayable
-from newsflow.kafka.groups import describe_group, last_progress
+from newsflow.kafka.groups import GroupState, describe_group, last_progress
+from schemas import Stage
 from schemas.failures import json_problem
 
 console = Console()
+
+
+#: What creates the pipeline's topics: everything that calls ensure_topics (all of them at
+#: once, with NEWSFLOW_TOPIC_PARTITIONS). `stack up` does not; the local broker would
+#: auto-create a topic on a first send, but with its own partition count.
+TOPICS_MADE_BY = (
+    "`newsflow init` creates the pipeline's topics, and so does the first `newsflow consume`, "
+    "`produce`, `crawl` or `run` (not `stack up`)"
+)
+
+#: What makes each worker kind's consumer group: the first of its workers to join it (`run`
+#: runs the clean and index workers, `crawl --once` the fetch worker).
+GROUP_MADE_BY = {
+    Stage.FETCH: "`newsflow consume fetch` (or `crawl --once`)",
+    Stage.CLEAN: "`newsflow consume clean` (or `run`)",
+    Stage.INDEX: "`newsflow consume index` (or `run`)",
+}
+
+
+def missing_in_words(stage: Stage, state: GroupState) -> list[str]:
+    """One line for each of a worker kind's topic and group that does not exist yet, saying
+    what creates it (empty tables said nothing of why they were empty)."""
+    lines = []
+    if not state.topic_exists:
+        lines.append(f"topic {state.topic} does not exist yet: {TOPICS_MADE_BY}")
+    if not state.group_exists:
+        lines.append(
+            f"consumer group {state.group} does not exist yet: created when a "
+            f"{GROUP_MADE_BY[stage]} first joins it"
+        )
+    return lines
 
 
 @app.command()
@@ -24,14 +56,19 @@ def status(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="One JSON object instead of tables."),
 ) -> None:
-    """Per consumer group and partition: committed offset, end offset, lag, owner, progress."""
+    """Per consumer group and partition: committed offset, end offset, lag, owner, progress.
+
+    A topic or consumer group that does not exist yet is named, with what creates it. Exit 0
+    whenever Kafka answered (a fresh stack with nothing created yet included); 1 when it
+    cannot be reached.
+    """
     settings = settings_of(ctx)
     pairs = [
-        (settings.groups.fetch, settings.topics.links),
-        (settings.groups.clean, settings.topics.raw),
-        (settings.groups.index, settings.topics.clean),
+        (Stage.FETCH, settings.groups.fetch, settings.topics.links),
+        (Stage.CLEAN, settings.groups.clean, settings.topics.raw),
+        (Stage.INDEX, settings.groups.index, settings.topics.clean),
     ]
-    groups = [describe_group(settings, group, topic) for group, topic in pairs]
+    groups = [(stage, describe_group(settings, group, topic)) for stage, group, topic in pairs]
     if as_json:
         out = [
             {
@@ -42,16 +79,24 @@ def status(
                 "members": [m.__dict__ for m in g.members],
                 "partitions": [{**p.__dict__, "lag": p.lag} for p in g.partitions],
                 "last_progress": last_progress(g),
+                "topic_exists": g.topic_exists,
+                "group_exists": g.group_exists,
+                "missing": missing_in_words(stage, g),
             }
-            for g in groups
+            for stage, g in groups
         ]
         print(json.dumps(out, default=list))
         return
-    for g in groups:
+    for stage, g in groups:
         console.print(
             f"[bold]{g.group}[/bold] on {g.topic}: {state_in_words(g.state)}, "
             f"{len(g.members)} member(s), lag {g.lag}"
         )
+        for line in missing_in_words(stage, g):
+            # One line each however narrow the terminal, the names as text (not markup).
+            console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
+        if not g.topic_exists:
+            continue  # no partitions: no table
         names = {m.member_id: _member_name(m.member_id, m.host) for m in g.members}
         table = Table("partition", "committed", "end", "lag", "owner", "last commit")
         now = time.time()

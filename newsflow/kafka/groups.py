@@ -7,11 +7,18 @@ without an owner while I have none": a worker stuck out of its group).
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from kafka.admin import MemberToRemove
-from kafka.errors import NoError
+from kafka.errors import (
+    CoordinatorLoadInProgressError,
+    CoordinatorNotAvailableError,
+    NoError,
+    NotCoordinatorError,
+)
 from kafka.structs import TopicPartition
 
 from newsflow.kafka.clients import make_admin, make_consumer
@@ -54,10 +61,18 @@ class GroupState:
     state: str
     members: list[Member] = field(default_factory=list)
     partitions: list[PartitionState] = field(default_factory=list)
+    #: False when the broker knows no such topic (no partitions to report).
+    topic_exists: bool = True
 
     @property
     def lag(self) -> int:
         return sum(p.lag for p in self.partitions)
+
+    @property
+    def group_exists(self) -> bool:
+        """Whether any member ever joined the group or committed for it: the broker reports a
+        group it does not know as "Dead", with nothing committed."""
+        return self.state != "Dead" or any(p.committed is not None for p in self.partitions)
 
     @property
     def unowned(self) -> list[int]:
@@ -84,14 +99,41 @@ def _members(description: dict[str, Any], topic: str) -> list[Member]:
     return members
 
 
+T = TypeVar("T")
+
+#: What a broker answers about a group while its coordinator is not ready: on a new broker,
+#: the first question about any group creates the offsets topic and is told
+#: COORDINATOR_NOT_AVAILABLE (`newsflow status` right after `stack up` failed with it).
+_COORDINATOR_NOT_READY = (
+    CoordinatorNotAvailableError,
+    CoordinatorLoadInProgressError,
+    NotCoordinatorError,
+)
+
+
+def coordinator_ready(
+    ask: Callable[[], T], attempts: int = 6, sleep: Callable[[float], None] = time.sleep
+) -> T:
+    """``ask()``, asked again (after 0.25, 0.5, 1, 2, 4 s) while the group's coordinator is
+    not ready; the last refusal is raised."""
+    for attempt in range(attempts):
+        try:
+            return ask()
+        except _COORDINATOR_NOT_READY:
+            if attempt == attempts - 1:
+                raise
+            sleep(0.25 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 def describe_group(settings: Settings, group: str, topic: str) -> GroupState:
     """Members, ownership, committed and end offsets of ``group`` on ``topic``."""
     admin = make_admin(settings)
     consumer = make_consumer(settings, None)
     try:
-        description = admin.describe_groups([group]).get(group, {})
-        committed: dict[TopicPartition, Any] = (
-            admin.list_group_offsets({group: None}).get(group) or {}
+        description = coordinator_ready(lambda: admin.describe_groups([group]).get(group, {}))
+        committed: dict[TopicPartition, Any] = coordinator_ready(
+            lambda: admin.list_group_offsets({group: None}).get(group) or {}
         )
         numbers = sorted(consumer.partitions_for_topic(topic) or set())
         tps = [TopicPartition(topic, p) for p in numbers]
@@ -121,6 +163,7 @@ def describe_group(settings: Settings, group: str, topic: str) -> GroupState:
         state=str(description.get("group_state", "unknown")),
         members=members,
         partitions=partitions,
+        topic_exists=bool(numbers),
     )
 
 
