@@ -3,31 +3,49 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, cast
 
 import typer
-from typer.core import TyperOption
+from typer.core import TyperArgument, TyperOption
 
 from newsflow import redaction
 from newsflow.cli.errors import NewsflowGroup
 from newsflow.settings import Settings
 from newsflow.stack.secrets import stack_secrets
 
+#: How typer 0.29 shows the type of a list parameter: Python's spelling of the annotation.
+_LIST_TYPE = re.compile(r"^<list\[(.*)\]>$")
 
-def _flag_shows_no_type(display: Any) -> None:
-    """typer 0.29 shows every flag as `--verbose <bool>`, as if it took a value; a flag's
-    line shows none (checked by tests/unit/test_cli_help.py, so an upgrade that changes the
-    method is noticed)."""
+
+def _readable_types(kind: type[TyperOption] | type[TyperArgument]) -> None:
+    """typer 0.29 shows a parameter's type as Python spells it: every flag as `--verbose
+    <bool>`, as if it took a value, and a list as `<list[str]>` or `--stage
+    <list[cluster|embed|rollup|trends]>`. A flag's line shows no type, a list the type of
+    one value (`<str>...` for arguments; an option's help says it may be repeated).
+    Checked by tests/unit/test_cli_help.py, so an upgrade that changes the method is noticed.
+    """
+    display = getattr(kind, "display_type_rich", None)
     if not callable(display):
         return
 
-    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
-        return None if self.is_flag else cast(str | None, display(self, ctx))
+    def display_type_rich(self: TyperOption | TyperArgument, ctx: Any) -> str | None:
+        if getattr(self, "is_flag", False):
+            return None
+        shown = cast(str | None, display(self, ctx))
+        found = _LIST_TYPE.match(shown or "")
+        if found is None:
+            return shown
+        # Arguments: `PATH <str>...`. An option that may be repeated takes one value each
+        # time: `--stage <cluster|embed>...` would read as `--stage cluster embed`.
+        several = "..." if isinstance(self, TyperArgument) else ""
+        return f"<{found.group(1)}>{several}"
 
-    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    kind.display_type_rich = display_type_rich  # type: ignore[method-assign]
 
 
-_flag_shows_no_type(getattr(TyperOption, "display_type_rich", None))
+_readable_types(TyperOption)
+_readable_types(TyperArgument)
 
 app = typer.Typer(
     name="newsflow",

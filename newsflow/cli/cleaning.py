@@ -194,7 +194,9 @@ def clean_command(
         str, typer.Option("--format", "-f", help="html, text, json or auto (by suffix).")
     ] = "auto",
     tag: Annotated[bool, typer.Option("--tag/--no-tag", help="Also run the tagger.")] = False,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, help="Files cleaned at once, a process each.")
+    ] = 1,
 ) -> None:
     """Clean files: one JSON line per file with the Article fields, `source` and `error`.
 
@@ -253,13 +255,21 @@ def _languages(gold: dict[str, str], meta: dict[str, dict[str, str]]) -> tuple[d
 @app.command("eval")
 def eval_command(
     mode: Annotated[
-        Literal["html", "text", "both"], typer.Option("--mode", "-m", help="html, text or both.")
+        Literal["html", "text", "both"],
+        typer.Option(
+            "--mode", "-m", help="Score on the HTML pages, on their whole-page text, or both."
+        ),
     ] = "both",
     limit: Annotated[
         int | None,
-        typer.Option("--limit", "-n", min=1, help="Pages, spread evenly over the ids."),
+        typer.Option(
+            "--limit", "-n", min=1, help="Only this many pages, spread evenly (default: all)."
+        ),
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=8, help="Processes.")] = 2,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", "-w", min=1, max=8, help="Pages scored at once, a process each."),
+    ] = 2,
     split: Annotated[
         Literal["all", "even", "odd"],
         typer.Option(
@@ -270,7 +280,8 @@ def eval_command(
         str | None,
         typer.Option(
             "--corpus",
-            help="wcxb-dev (default) or fundus-news-dev from ../shared/corpus, or a path.",
+            help="wcxb-dev (default) or fundus-news-dev, from shared/corpus beside this "
+            "checkout, or a corpus folder's path.",
         ),
     ] = None,
     json_out: Annotated[

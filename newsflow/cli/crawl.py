@@ -108,9 +108,15 @@ def feeds_list(
 def feeds_add(
     ctx: typer.Context,
     urls: list[str] = typer.Argument(..., metavar="URL", help="Feed or sitemap URLs."),
-    site: str | None = typer.Option(None, help="Site name."),
-    interval: float | None = typer.Option(None, help="Poll every this many minutes."),
-    language: str | None = typer.Option(None, help="Language hint (ISO 639-1)."),
+    site: str | None = typer.Option(None, help="Site name, for articles whose page does not say."),
+    interval: float | None = typer.Option(
+        None,
+        help="Poll every this many minutes (default: NEWSFLOW_CRAWL_POLL_INTERVAL_SECONDS, "
+        "15 min).",
+    ),
+    language: str | None = typer.Option(
+        None, help="Language hint (ISO 639-1), for text too short to detect."
+    ),
     group: str | None = typer.Option(None, help="The DAG's poll group (default: the host)."),
     path: Path | None = _FILE,
 ) -> None:
@@ -258,7 +264,8 @@ def crawl(
     fetch: bool | None = typer.Option(
         None,
         "--fetch/--no-fetch",
-        help="Fetch the pages, or publish each entry's own text (NEWSFLOW_CRAWL_FETCH_PAGES).",
+        help="Fetch the pages, or publish each entry's own text (default: "
+        "NEWSFLOW_CRAWL_FETCH_PAGES, on).",
     ),
     idle: float = typer.Option(
         3.0, min=0.0, help="With --once: the fetch ends after this much quiet."

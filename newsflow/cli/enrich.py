@@ -72,7 +72,11 @@ def related(
 def enrich(
     ctx: typer.Context,
     stage: list[StageName] = typer.Option(
-        None, "--stage", "-s", help="Stage(s) to run (default: cluster, embed, rollup, trends)."
+        None,
+        "--stage",
+        "-s",
+        help="Run only this stage (repeat for several); default: all four. They run in the "
+        "order listed, whatever order they are given in.",
     ),
 ) -> None:
     """Runs the enrichment stages once over what is pending (what the DAGs do on a schedule)."""
@@ -132,14 +136,18 @@ def _bar_replaces_batch_logs() -> Iterator[None]:
         stages.setLevel(level)
 
 
-_HOME = typer.Option(None, help="AIRFLOW_HOME (default: <stack_dir>/airflow).")
+_HOME = typer.Option(
+    None, help="Airflow's home, its AIRFLOW_HOME (default: airflow/ in NEWSFLOW_STACK_DIR)."
+)
 
 
 @airflow_app.command("up")
 def airflow_up(
     ctx: typer.Context,
     home: Path | None = _HOME,
-    port: int | None = typer.Option(None, help="api-server port (default 8080, then as last)."),
+    port: int | None = typer.Option(
+        None, help="The api-server's port (default: the one it last ran on, at first 8080)."
+    ),
 ) -> None:
     """Starts api-server, scheduler, dag-processor and triggerer (idempotent)."""
     settings = settings_of(ctx)

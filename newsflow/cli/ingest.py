@@ -109,7 +109,7 @@ def consume_worker(name: str) -> Iterator[None]:
 
 _UNTIL_IDLE = (
     "Exit 0 once the topic is drained and idle this many seconds "
-    "(a worker that gets no partition within --max-wait exits 3)."
+    "(a worker that gets no partition within --max-wait exits 3); default: run until stopped."
 )
 _MAX_WAIT = (
     "How long to wait at start for Kafka and Elasticsearch to answer (then exit 3, to be "

@@ -54,7 +54,9 @@ def missing_in_words(stage: Stage, state: GroupState) -> list[str]:
 @app.command()
 def status(
     ctx: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help="One JSON object instead of tables."),
+    as_json: bool = typer.Option(
+        False, "--json", help="A JSON list, one object per consumer group, instead of tables."
+    ),
 ) -> None:
     """Per consumer group and partition: committed offset, end offset, lag, owner, progress.
 

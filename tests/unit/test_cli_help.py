@@ -67,6 +67,38 @@ def test_a_flag_shows_no_value_type_and_an_option_does(path: list[str], command:
         assert re.search(r"<[^>]+>", result.output), result.output
 
 
+#: How Python spells a type, which typer 0.29 printed as a value's type: `<list[str]>`,
+#: `--stage <list[cluster|embed|rollup|trends]>` (newsflow/cli/app.py).
+_PYTHON_TYPE = re.compile(
+    r"<(list|dict|tuple|set)\[|typing\.|<class |<enum |NoneType|Optional\[|Union\[|Literal\["
+)
+
+
+@pytest.mark.parametrize(
+    "path,command", COMMANDS, ids=[" ".join(p) or "newsflow" for p, _ in COMMANDS]
+)
+def test_help_shows_no_python_type_and_says_what_everything_is(
+    path: list[str], command: Any
+) -> None:
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    found = _PYTHON_TYPE.search(result.output)
+    assert found is None, f"{found.group(0)!r} in:\n{result.output}"
+    assert (command.help or command.short_help or "").strip(), f"{path}: no help"
+    for param in command.params:
+        assert (getattr(param, "help", None) or "").strip(), f"{path} {param.name}: no help"
+
+
+def test_a_list_shows_the_type_of_one_value() -> None:
+    """A repeatable option's values, a list of arguments' type and that there may be several."""
+    enrich = CliRunner().invoke(app, ["enrich", "--help"], env={"COLUMNS": "400"}).output
+    assert "<cluster|embed|rollup|trends>" in enrich and "repeat for several" in enrich
+    replay = CliRunner().invoke(app, ["dlq", "replay", "--help"], env={"COLUMNS": "400"}).output
+    assert "<produce|fetch|decode|clean|tag|index>" in replay
+    produce = CliRunner().invoke(app, ["produce", "--help"], env={"COLUMNS": "400"}).output
+    assert re.search(r"PATH\|URL +<str>\.\.\. +Files, directories", produce), produce
+
+
 def test_an_unreadable_health_file_is_one_line_of_text(tmp_path: Any) -> None:
     missing = tmp_path / ("a-long-directory-name-" * 6) / "he[bold]alth\x1b[2J.json"
     result = CliRunner().invoke(app, ["health", str(missing)], terminal_width=60)
