@@ -52,6 +52,7 @@ from newsflow.stack import ensure_up
 from schemas import AnyStageReason, Stage
 
 if TYPE_CHECKING:
+    from consumers.batches import LoopStats
     from consumers.dlq import TooLarge
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,22 @@ _MAX_WAIT = (
 )
 
 
+def _run_worker(
+    ctx: typer.Context,
+    name: str,
+    run: Callable[..., LoopStats],
+    until_idle: float | None,
+    max_wait: float,
+) -> None:
+    """Runs one `newsflow consume` worker to its end and prints what it did in one line."""
+    with consume_worker(name):
+        stats = run(settings_of(ctx), idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
+    console.print(
+        f"{name}: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered"
+        + by_reason(stats.reasons)
+    )
+
+
 @consume_app.command("fetch")
 def consume_fetch(
     ctx: typer.Context,
@@ -134,13 +151,7 @@ def consume_fetch(
     """
     from consumers.workers import run_fetch_worker
 
-    settings = settings_of(ctx)
-    with consume_worker("fetch"):
-        stats = run_fetch_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
-    console.print(
-        f"fetch: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered"
-        + by_reason(stats.reasons)
-    )
+    _run_worker(ctx, "fetch", run_fetch_worker, until_idle, max_wait)
 
 
 @consume_app.command("clean")
@@ -157,13 +168,7 @@ def consume_clean(
     """
     from consumers.workers import run_clean_worker
 
-    settings = settings_of(ctx)
-    with consume_worker("clean"):
-        stats = run_clean_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
-    console.print(
-        f"clean: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered"
-        + by_reason(stats.reasons)
-    )
+    _run_worker(ctx, "clean", run_clean_worker, until_idle, max_wait)
 
 
 @consume_app.command("index")
@@ -180,13 +185,7 @@ def consume_index(
     """
     from consumers.workers import run_index_worker
 
-    settings = settings_of(ctx)
-    with consume_worker("index"):
-        stats = run_index_worker(settings, idle_exit_seconds=until_idle, max_wait_seconds=max_wait)
-    console.print(
-        f"index: {stats.consumed} consumed, {stats.dead_lettered} dead-lettered"
-        + by_reason(stats.reasons)
-    )
+    _run_worker(ctx, "index", run_index_worker, until_idle, max_wait)
 
 
 @app.command()
