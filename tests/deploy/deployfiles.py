@@ -58,5 +58,57 @@ def interpolate(text: str, env: dict[str, str]) -> str:
     return _INTERPOLATION.sub(one, escaped).replace("\0", "$")
 
 
+def dockerfile_lines(dockerfile: str) -> list[str]:
+    """The Dockerfile's instructions, continuations joined and comment lines dropped."""
+    lines: list[str] = []
+    current = ""
+    for raw in dockerfile.splitlines():
+        stripped = raw.strip()
+        if stripped.startswith("#") or not stripped:
+            continue
+        current += " " + stripped.removesuffix("\\").strip()
+        if not stripped.endswith("\\"):
+            lines.append(current.strip())
+            current = ""
+    return lines
+
+
+def dockerfile_stages(dockerfile: str) -> dict[str, list[str]]:
+    """Each stage's instructions by its name, its FROM line first."""
+    stages: dict[str, list[str]] = {}
+    name = ""
+    for line in dockerfile_lines(dockerfile):
+        match = re.match(r"FROM\s+(\S+)\s+AS\s+(\S+)", line, re.I)
+        if match:
+            name = match[2]
+            stages[name] = [line]
+        elif name:
+            stages[name].append(line)
+    return stages
+
+
+#: Run at build time in each runtime stage (bind-mounted, never copied): hands the code to root.
+LOCK_SCRIPT = "scripts/lock-image-code.sh"
+
+
+def lock_run(stage: list[str]) -> tuple[int, set[str], list[str]]:
+    """A runtime stage's one RUN of lock-image-code.sh: its index in the stage, the paths it
+    leaves writable (--writable) and the paths it hands to root, in order."""
+    runs = [i for i, line in enumerate(stage) if line.startswith("RUN") and LOCK_SCRIPT in line]
+    assert len(runs) == 1, f"one RUN of {LOCK_SCRIPT} per runtime stage, not {len(runs)}"
+    calls = [
+        c.split()
+        for c in stage[runs[0]].split("&&")
+        if re.match(r"\s*sh \S+/lock-image-code\.sh ", c)
+    ]
+    assert len(calls) == 1, stage[runs[0]]
+    args = calls[0][2:]
+    writable: set[str] = set()
+    while args[:1] == ["--writable"]:
+        writable.add(args[1])
+        args = args[2:]
+    return runs[0], writable, args
+
+
 def project_file(path: str) -> Path:
     return PROJECT_ROOT / path

@@ -4,45 +4,20 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
-from deployfiles import project_file
+import pytest
+from deployfiles import LOCK_SCRIPT, dockerfile_lines, dockerfile_stages, lock_run, project_file
 from packaging.requirements import Requirement
 
 from newsflow.settings import PROJECT_ROOT
-
-
-def _logical_lines(dockerfile: str) -> list[str]:
-    """Instructions with continuations joined and comment lines dropped."""
-    lines: list[str] = []
-    current = ""
-    for raw in dockerfile.splitlines():
-        stripped = raw.strip()
-        if stripped.startswith("#") or not stripped:
-            continue
-        current += " " + stripped.removesuffix("\\").strip()
-        if not stripped.endswith("\\"):
-            lines.append(current.strip())
-            current = ""
-    return lines
-
-
-def _stages(dockerfile: str) -> dict[str, list[str]]:
-    stages: dict[str, list[str]] = {}
-    name = ""
-    for line in _logical_lines(dockerfile):
-        match = re.match(r"FROM\s+(\S+)\s+AS\s+(\S+)", line, re.I)
-        if match:
-            name = match[2]
-            stages[name] = [line]
-        elif name:
-            stages[name].append(line)
-    return stages
 
 
 def _args(dockerfile: str) -> dict[str, str]:
@@ -67,29 +42,41 @@ def test_base_images_are_pinned_to_exact_tags(dockerfile: str) -> None:
     assert args["AIRFLOW_IMAGE"] == (
         f"apache/airflow:{_locked('apache-airflow')}-python{python.major}.{python.minor}"
     )
-    for line in _logical_lines(dockerfile):
+    for line in dockerfile_lines(dockerfile):
         if line.upper().startswith("FROM"):
             image = line.split()[1]
             assert image.startswith("${") and image.strip("${}") in args, line
 
 
 def test_the_last_stage_is_the_pipeline_image(dockerfile: str) -> None:
-    assert list(_stages(dockerfile))[-1] == "pipeline", "plain `docker build .` builds it"
+    assert list(dockerfile_stages(dockerfile))[-1] == "pipeline", "plain `docker build .` builds it"
+
+
+#: The user each runtime stage ends as, by number (Kubernetes' runAsNonRoot cannot check a
+#: name): the pipeline's own `newsflow`, and the official Airflow image's `airflow` (50000).
+RUNTIME_USERS = {"pipeline": "10001", "airflow": "50000"}
+
+
+def _users(stage: list[str]) -> list[str]:
+    return [line.split()[1] for line in stage if line.upper().startswith("USER")]
 
 
 def test_runtime_stages_run_as_a_non_root_user(dockerfile: str) -> None:
-    stages = _stages(dockerfile)
-    users = [line.split()[1] for line in stages["pipeline"] if line.upper().startswith("USER")]
-    assert users and users[-1] not in ("root", "0", "0:0"), users
-    # The Airflow stage keeps the official image's `airflow` user: it never switches away.
-    assert not [line for line in stages["airflow"] if line.upper().startswith("USER")]
+    stages = dockerfile_stages(dockerfile)
+    for stage, user in RUNTIME_USERS.items():
+        users = _users(stages[stage])
+        assert users and users[-1] == user, (stage, users)
+    assert any("useradd" in line and "--uid 10001" in line for line in stages["pipeline"])
+    # The Airflow stage becomes root only to install (into an environment the user must not
+    # write), then goes back to the official image's user.
+    assert _users(stages["airflow"]) == ["root", "50000"]
 
 
 GUARD = "/opt/newsflow/refuse-public-secrets.sh"
 
 
 def _entry_points(dockerfile: str, stage: str) -> list[list[str]]:
-    lines = [line for line in _stages(dockerfile)[stage] if line.startswith("ENTRYPOINT")]
+    lines = [line for line in dockerfile_stages(dockerfile)[stage] if line.startswith("ENTRYPOINT")]
     return [json.loads(line.removeprefix("ENTRYPOINT")) for line in lines]
 
 
@@ -103,10 +90,10 @@ def test_entry_point_is_newsflow_behind_the_secret_guard(dockerfile: str) -> Non
     assert _entry_points(dockerfile, "airflow") == [
         ["/usr/bin/dumb-init", "--", GUARD, "/entrypoint"]
     ]
-    commands = [line for line in _stages(dockerfile)["airflow"] if line.startswith("CMD")]
+    commands = [line for line in dockerfile_stages(dockerfile)["airflow"] if line.startswith("CMD")]
     assert [json.loads(line.removeprefix("CMD")) for line in commands] == [["--help"]]
     for stage in ("airflow", "pipeline"):
-        copies = _stages(dockerfile)[stage]
+        copies = dockerfile_stages(dockerfile)[stage]
         assert f"COPY scripts/refuse-public-secrets.sh {GUARD}" in copies, stage
         # The guard compares with the example's public values, at the path it names.
         assert "COPY .env.example /opt/newsflow/.env.example" in copies, stage
@@ -117,7 +104,7 @@ def test_entry_point_is_newsflow_behind_the_secret_guard(dockerfile: str) -> Non
 
 def test_every_install_uses_the_lock(dockerfile: str) -> None:
     installs = 0
-    for line in _logical_lines(dockerfile):
+    for line in dockerfile_lines(dockerfile):
         for command in re.split(r"&&", line):
             if re.search(r"\bpip (install|wheel)\b", command):
                 installs += 1
@@ -147,7 +134,7 @@ def _docker_ignored(path: str) -> bool:
 
 
 def test_copied_sources_exist_and_are_in_the_build_context(dockerfile: str) -> None:
-    for line in _logical_lines(dockerfile):
+    for line in dockerfile_lines(dockerfile):
         if not line.startswith("COPY") or "--from=" in line:
             continue
         sources = [p for p in line.split()[1:-1] if not p.startswith("--")]
@@ -180,7 +167,7 @@ def test_copies_of_env_stay_out_of_git_and_the_build_context() -> None:
 def test_image_finds_the_kibana_objects(dockerfile: str) -> None:
     # newsflow.kibana.default_objects_path falls back to ./kibana/newsflow.ndjson in the
     # working directory when the package is installed (no source checkout around it).
-    pipeline = _stages(dockerfile)["pipeline"]
+    pipeline = dockerfile_stages(dockerfile)["pipeline"]
     workdirs = [line.split()[1] for line in pipeline if line.startswith("WORKDIR")]
     assert "COPY kibana /opt/newsflow/kibana" in pipeline
     assert workdirs[-1] == "/opt/newsflow"
@@ -189,7 +176,7 @@ def test_image_finds_the_kibana_objects(dockerfile: str) -> None:
 def test_image_carries_the_example_env_check_compares_with(dockerfile: str) -> None:
     # compose's env-check job runs `newsflow env check` in the working directory, whose
     # default --example is .env.example: its public values are what it refuses.
-    pipeline = _stages(dockerfile)["pipeline"]
+    pipeline = dockerfile_stages(dockerfile)["pipeline"]
     workdirs = [line.split()[1] for line in pipeline if line.startswith("WORKDIR")]
     assert "COPY .env.example /opt/newsflow/.env.example" in pipeline
     assert workdirs[-1] == "/opt/newsflow"
@@ -199,11 +186,226 @@ def test_runtime_users_cannot_rewrite_code_they_run(dockerfile: str) -> None:
     # Airflow's tasks ran as the owner of /opt/airflow/dags (`COPY --chown=airflow:root`): a
     # task compromised by a hostile feed could rewrite the DAGs the dag-processor runs next.
     # Everything copied into a runtime image stays root's; its users only read it.
-    stages = _stages(dockerfile)
+    stages = dockerfile_stages(dockerfile)
     for stage in ("airflow", "pipeline"):
         for line in stages[stage]:
             if line.startswith("COPY"):
                 assert "--chown" not in line and "--chmod" not in line, line
+
+
+#: Where each runtime image keeps the Python environment newsflow is installed into: the
+#: official Airflow image's own virtualenv in its user's home (VIRTUAL_ENV, first on PATH),
+#: and the pipeline's.
+ENVIRONMENTS = {"airflow": "/home/airflow/.local", "pipeline": "/opt/newsflow/venv"}
+#: What the runtime user may write besides /tmp, and nothing else under the locked paths.
+WRITABLE = {
+    "airflow": {"/opt/airflow/logs", "/home/airflow/.cache"},
+    "pipeline": {"/home/newsflow/.cache"},
+}
+HOMES = {"airflow": "/home/airflow", "pipeline": "/home/newsflow"}
+
+
+def _under(path: str, roots: set[str] | list[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+
+
+def _installs(line: str) -> list[str]:
+    """A RUN line's pip install commands, without the RUN and its --mount flags."""
+    commands = [
+        " ".join(w for w in c.split() if w != "RUN" and not w.startswith("--mount="))
+        for c in line.split("&&")
+    ]
+    return [c for c in commands if re.search(r"\bpip install\b", c)]
+
+
+def test_installs_run_as_root_into_a_root_owned_environment(dockerfile: str) -> None:
+    """The Airflow image installed newsflow and its dependencies with pip as `airflow`, into
+    the official image's virtualenv in ~/.local, which that user owns (and group 0, its
+    group, may write): any task could rewrite the pipeline's code and dependencies, or drop a
+    .pth file into site-packages that every later task and component runs. Every install
+    now runs as root, and the environment is root's, in the same layer as the install (a
+    later chown would carry a second copy of it)."""
+    stages = dockerfile_stages(dockerfile)
+    for stage, prefix in ENVIRONMENTS.items():
+        lines = stages[stage]
+        user = "root"  # both base images' default for RUN is root, except Airflow's
+        if stage == "airflow":
+            user = "50000"
+        for line in lines:
+            if line.startswith("USER"):
+                user = line.split()[1]
+            for install in _installs(line):
+                assert user == "root", (stage, user, install)
+                if stage == "airflow":
+                    # The image's `pip` for root refuses to run (/root/bin/pip); the
+                    # environment's own interpreter installs into it.
+                    assert install.startswith(f"{prefix}/bin/python -m pip install "), install
+                    assert "--root-user-action ignore" in install, install
+                else:
+                    assert install.startswith("pip install "), install
+    airflow = stages["airflow"]
+    deps = next(line for line in airflow if "-r /deps/requirements.txt" in line)
+    commands = [c.strip() for c in deps.split("&&")]
+    compiled = next(i for i, c in enumerate(commands) if "-m compileall" in c)
+    owned = commands.index(f"chown -R root:root {ENVIRONMENTS['airflow']}")
+    unwritable = commands.index(f"chmod -R go-w {ENVIRONMENTS['airflow']}")
+    # Bytecode first (the official image ships none; its user could write it, root's
+    # environment cannot be): compiled by root, then handed over with the rest.
+    assert max(i for i, c in enumerate(commands) if "pip install" in c) < compiled < owned
+    assert compiled < unwritable
+    assert f"{ENVIRONMENTS['airflow']}/lib" in commands[compiled]
+    # The pipeline's environment is made by root, where root keeps it.
+    pipeline = stages["pipeline"]
+    assert "ENV PIP_DISABLE_PIP_VERSION_CHECK" in pipeline[1]
+    assert f"VIRTUAL_ENV={ENVIRONMENTS['pipeline']}" in pipeline[1]
+    assert f"RUN python -m venv {ENVIRONMENTS['pipeline']}" in pipeline
+
+
+def test_code_is_root_owned_and_only_the_listed_places_are_writable(dockerfile: str) -> None:
+    """Each runtime stage ends by handing what it runs to root (scripts/lock-image-code.sh,
+    run for real in test_lock_script_* below): the environment, AIRFLOW_HOME and the DAGs,
+    /opt/newsflow and the user's home, every file copied in. COPY left /opt/airflow/dags
+    (made by the official image) the user's, and keeps a checkout's modes: under a umask of
+    002 a DAG was group-writable, and `airflow` is in group 0. Only the listed places stay
+    the user's; nothing changes what was locked after it."""
+    stages = dockerfile_stages(dockerfile)
+    for stage, writable in WRITABLE.items():
+        lines = stages[stage]
+        at, left, locked = lock_run(lines)
+        assert left == writable, stage
+        assert _under(ENVIRONMENTS[stage], locked), stage
+        assert HOMES[stage] in locked, "the home holds the environment or its caches"
+        for path in writable:
+            assert _under(path, locked), f"{path}: writable inside a locked path only"
+        for line in lines[1:at]:
+            if line.startswith(("COPY", "ADD")):
+                target = line.split()[-1]
+                assert _under(target, locked) and not _under(target, writable), line
+        # After it: the user, and nothing that writes files.
+        after = [line.split()[0] for line in lines[at + 1 :]]
+        assert set(after) <= {"USER", "WORKDIR", "ENTRYPOINT", "CMD", "ENV", "LABEL"}, after
+        assert after.count("USER") == 1, "the runtime user follows the lock"
+        workdirs = [line.split()[1] for line in lines[at + 1 :] if line.startswith("WORKDIR")]
+        assert all(_under(w, locked) for w in workdirs), "WORKDIR would create a root's dir"
+        # No program of the image keeps a setuid or setgid bit to climb by.
+        assert "find / -xdev -type f -perm /6000 -exec chmod ug-s {} +" in lines[at], stage
+    airflow = stages["airflow"]
+    assert "/opt/airflow" in lock_run(airflow)[2], "AIRFLOW_HOME: plugins/, config/ import"
+    # The user's own cache directories: made in the lock's layer, the user's, nowhere else.
+    assert "install -d -o airflow -g 0 -m 0770 /home/airflow/.cache" in lock_run_line(airflow)
+    pipeline = lock_run_line(stages["pipeline"])
+    assert "install -d -o newsflow -g newsflow -m 0700 /home/newsflow/.cache" in pipeline
+    assert "useradd --no-create-home --home-dir /home/newsflow" in pipeline
+    # The bind-mounted script is in the build context.
+    assert project_file(LOCK_SCRIPT).is_file() and not _docker_ignored(LOCK_SCRIPT)
+
+
+def lock_run_line(stage: list[str]) -> str:
+    return stage[lock_run(stage)[0]]
+
+
+def test_airflow_image_gives_airflow_cfg(dockerfile: str, tmp_path: Path) -> None:
+    """With AIRFLOW_HOME root's, Airflow cannot write the airflow.cfg that every `airflow`
+    command writes where none is (configuration.write_default_airflow_configuration_if_needed:
+    `[Errno 30] Read-only file system: '.../airflow.cfg'` on a read-only root). The image
+    gives one, made in the lock's layer; the real Airflow reads it, takes its settings from
+    the environment, and writes nothing into AIRFLOW_HOME."""
+    line = lock_run_line(dockerfile_stages(dockerfile)["airflow"])
+    made = re.search(r"printf '([^']*)' > /opt/airflow/airflow\.cfg", line)
+    assert made, line
+    home = tmp_path / "airflow-home"
+    (home / "dags").mkdir(parents=True)
+    (home / "logs").mkdir()  # the image's, as the official image makes them
+    config = home / "airflow.cfg"
+    config.write_text(made[1].replace("\\n", "\n"))
+    before = config.read_bytes()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow.db'}",
+    }
+    airflow = Path(sys.executable).with_name("airflow")
+    ran = subprocess.run(
+        [str(airflow), "config", "get-value", "core", "executor"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "LocalExecutor"
+    assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == [
+        "airflow.cfg",
+        "dags",
+        "logs",
+    ]
+    assert config.read_bytes() == before
+
+
+LOCK = project_file(LOCK_SCRIPT)
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the script hands files to root")
+
+
+def _lock(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", str(LOCK), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@needs_root
+def test_lock_script_hands_code_to_root_and_leaves_the_writable_places(tmp_path: Path) -> None:
+    outside = tmp_path / "system-file"
+    outside.write_text("x")
+    outside.chmod(0o666)
+    code = tmp_path / "image"
+    (code / "venv" / "site-packages").mkdir(parents=True)
+    (code / "logs").mkdir()
+    module = code / "venv" / "site-packages" / "module.py"
+    module.write_text("x = 1\n")
+    module.chmod(0o664)  # a checkout under umask 002
+    os.chown(module, 50000, 0)
+    os.chown(code / "venv", 50000, 0)
+    (code / "venv" / "site-packages").chmod(0o777)
+    (code / "venv" / "python").symlink_to(outside)
+    log = code / "logs" / "task.log"
+    log.write_text("")
+    os.chown(code / "logs", 50000, 0)
+    os.chown(log, 50000, 0)
+    (code / "logs").chmod(0o770)
+    log.chmod(0o666)
+    # Already as it should be: left alone (a chown or chmod of it would make the layer carry
+    # a copy of the file).
+    fine = code / "venv" / "fine.py"
+    fine.write_text("")
+    fine.chmod(0o644)
+    untouched = fine.stat().st_ctime_ns
+
+    ran = _lock("--writable", str(code / "logs"), str(code))
+    assert ran.returncode == 0, ran.stderr
+
+    for path in (code, code / "venv", code / "venv" / "site-packages", module, fine):
+        info = path.stat()
+        assert (info.st_uid, info.st_gid) == (0, 0), path
+        assert not info.st_mode & 0o022, (path, oct(info.st_mode))
+    assert stat.S_IMODE(module.stat().st_mode) == 0o644
+    assert stat.S_IMODE((code / "venv" / "site-packages").stat().st_mode) == 0o755
+    assert fine.stat().st_ctime_ns == untouched
+    # The writable place and what is in it stay the user's, as they were.
+    for path, mode in ((code / "logs", 0o770), (log, 0o666)):
+        info = path.stat()
+        assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (50000, mode), path
+    # A link is not followed: what it points to (a system file) keeps its mode.
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o666
+
+
+def test_lock_script_refuses_what_it_cannot_check(tmp_path: Path) -> None:
+    assert _lock().returncode == 2
+    assert _lock("--writable").returncode == 2
+    missing = _lock(str(tmp_path / "not-there"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
 SOURCES = {"newsflow", "schemas", "producers", "consumers", "README.md", "pyproject.toml"}
@@ -224,7 +426,7 @@ def test_dependencies_install_before_the_source_is_copied(dockerfile: str) -> No
     are now built and installed from the lock and the declared requirements alone, in layers
     that come before any source; newsflow's own wheel comes after. Static: there is no docker
     engine here to build the images and watch the cache."""
-    stages = _stages(dockerfile)
+    stages = dockerfile_stages(dockerfile)
     # The requirements come from pyproject.toml alone, in a stage of their own.
     requirements = stages["requirements"]
     assert [_copied(line) for line in requirements if line.startswith("COPY")] == [
@@ -265,7 +467,7 @@ def test_requirements_stage_lists_what_newsflow_requires(dockerfile: str, tmp_pa
     newsflow's dependencies and its airflow extra (what `pip wheel '.[airflow]'` resolved
     before), not the dev extra. A dependency it missed would fail the image's last install,
     which has no index to fall back on."""
-    line = next(ln for ln in _stages(dockerfile)["requirements"] if "tomllib" in ln)
+    line = next(ln for ln in dockerfile_stages(dockerfile)["requirements"] if "tomllib" in ln)
     script = re.search(r"python -c '([^']+)'", line)
     assert script, line
     shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
