@@ -20,7 +20,14 @@ import pytest
 import typer
 import yaml
 from cryptography.fernet import Fernet
-from deployfiles import COMPOSE, ENV_EXAMPLE, interpolate, referenced_variables
+from deployfiles import (
+    COMPOSE,
+    ENV_EXAMPLE,
+    dockerfile_stages,
+    interpolate,
+    lock_run,
+    referenced_variables,
+)
 
 from newsflow.cli import app
 from newsflow.compose_env import PLACEHOLDER, SECRETS, env_values, with_fresh_secrets
@@ -714,6 +721,49 @@ def test_pipeline_containers_have_no_privileges(services: dict[str, dict[str, An
             assert "AIRFLOW__CORE__DEFAULT_IMPERSONATION" not in service.get("environment", {})
     for dag in (PROJECT_ROOT / "dags").glob("*.py"):
         assert "run_as_user" not in dag.read_text(encoding="utf-8"), dag.name
+
+
+#: The one image whose entry point starts as root: postgres hands its data directory to its
+#: own user (chown, then gosu), which needs root's capabilities. Every other image runs as a
+#: user of its own (Kafka's appuser, Elasticsearch's and Kibana's uid 1000, ours).
+ROOT_ENTRY_POINTS = {"postgres"}
+
+
+def test_no_container_can_gain_privileges(services: dict[str, dict[str, Any]]) -> None:
+    """Kafka, Elasticsearch, Kibana and Postgres kept Docker's default capabilities and could
+    gain privileges through a setuid program; none needs either."""
+    for name, service in services.items():
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        assert "privileged" not in service and "cap_add" not in service, name
+        if service["image"].rpartition(":")[0] not in ROOT_ENTRY_POINTS:
+            assert service.get("cap_drop") == ["ALL"], name
+
+
+def test_newsflow_and_airflow_write_only_where_the_images_let_them(
+    services: dict[str, dict[str, Any]], dockerfile: str
+) -> None:
+    """The images' code belongs to root (Dockerfile); with a read-only root filesystem no
+    process of a container can change a file of its image either, not even its container's
+    own copy, which `restart:` keeps for the next start. Each may write exactly what its
+    image leaves to its user (lock-image-code.sh --writable), and /tmp: in memory (tmpfs,
+    counted in mem_limit), or on a volume (Airflow's logs)."""
+    stages = dockerfile_stages(dockerfile)
+    checked = set()
+    for name, service in services.items():
+        if service["image"] not in (PIPELINE_IMAGE, AIRFLOW_IMAGE):
+            continue
+        assert service.get("read_only") is True, name
+        tmpfs = service.get("tmpfs", [])
+        assert "/tmp" in tmpfs, name
+        volumes = {v.split(":")[1] for v in service.get("volumes", [])}
+        writable = lock_run(stages[service["build"]["target"]])[1]
+        assert (set(tmpfs) - {"/tmp"}) | volumes == writable, name
+        checked.add(service["image"])
+    assert checked == {PIPELINE_IMAGE, AIRFLOW_IMAGE}
+    # The workers' one file: their health verdict, in /tmp.
+    for worker in WORKERS:
+        assert services[worker]["environment"]["NEWSFLOW_HEALTH_FILE"].startswith("/tmp/")
+    assert services["airflow-scheduler"]["volumes"] == ["airflow-logs:/opt/airflow/logs"]
 
 
 # What each service uses, decided from what it runs (its command, and for Airflow the
