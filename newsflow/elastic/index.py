@@ -29,26 +29,53 @@ EMBEDDING_DIMS = 384
 _KEYWORD_SUB = {"keyword": {"type": "keyword", "ignore_above": 256}}
 
 
-#: The analyzer of every full-text field: the standard tokenizer, French elisions ("l'Élysée"
-#: is found by "Élysée"), English possessives, lowercase, ASCII folding ("Zurich" finds
-#: "Zürich"), English stop words and the Porter stemmer ("elections" finds "election"), at
-#: index and at query time alike.
+#: The analyzer of every full-text field: the standard tokenizer, English possessives, French,
+#: Italian and Catalan elisions ("l'Élysée" is found by "Élysée", "dell'Unione" by "Unione"),
+#: lowercase, ASCII folding ("Zurich" finds "Zürich"), English stop words and the Porter
+#: stemmer ("elections" finds "election"), at index and at query time alike.
 TEXT_ANALYZER = "newsflow_text"
 
-#: The elided articles removed from a word's start (French: l'avion -> avion).
-ELISIONS = ("l", "m", "t", "qu", "n", "s", "j", "d", "c", "jusqu", "quoiqu", "lorsqu", "puisqu")
+# Elided words: glued to the next word by an apostrophe, dropped with it when they start a
+# token ("dell'Unione" is "Unione"; a "Dell" or "dell" of its own stays), in any case and with
+# either apostrophe (' or ’). Possessives go first, so "Dell's", "the UN's" or "Nell's" keep
+# their name. Left out on purpose: Irish O' (part of the name: "O'Brien" is found as
+# "O'Brien" or "o’brien", not as "Brien"; "o'clock" stays a word), and Italian words that keep
+# a meaning of their own before an apostrophe (sant', bell', grand', tutt'): "Sant'Anna" is
+# not "Anna".
+
+#: French: Elasticsearch's default list (le/la, me, te, se, ne, je, de, ce, que and the
+#: conjunctions that end in it).
+FRENCH_ELISIONS = (
+    *("l", "m", "t", "qu", "n", "s", "j", "d", "c"),  # l'avion, qu'il, c'est, ...
+    *("jusqu", "quoiqu", "lorsqu", "puisqu"),
+)
+#: Italian: Lucene's ItalianAnalyzer list, and the demonstratives.
+ITALIAN_ELISIONS = (
+    *("l", "gl", "un", "d"),  # the articles l', gl', un'; di (d'Italia)
+    # The articulated prepositions: all'ONU, dell'Unione, nell'aula, sull'isola, ...
+    *("all", "dall", "dell", "nell", "sull", "coll", "pell"),
+    *("agl", "dagl", "degl", "negl", "sugl"),
+    *("c", "m", "t", "s", "v"),  # ci (c'è), mi, ti, si, vi
+    *("quest", "quell"),  # quest'anno, quell'uomo
+)
+#: Catalan: Lucene's CatalanAnalyzer list (the articles l', n' (en, na before a name); de;
+#: the pronouns me, te, se, ne), all of them French ones too.
+CATALAN_ELISIONS = ("l", "n", "d", "m", "t", "s")
+#: Every elided word, once each, for both definitions of ``newsflow_text``: the template's
+#: elision filter below and newsflow's plugin, whose jar is given this list
+#: (newsflow/stack/elasticsearch.py).
+ELISIONS = tuple(dict.fromkeys((*FRENCH_ELISIONS, *ITALIAN_ELISIONS, *CATALAN_ELISIONS)))
 
 #: ``newsflow_text`` from built-in filters, for a full Elasticsearch (docker compose,
 #: production), whose analysis-common module has them.
 _BUILTIN_TEXT_ANALYSIS: dict[str, Any] = {
     "filter": {
-        # Elasticsearch's own default list, which a custom elision filter must spell out.
+        "newsflow_possessive": {"type": "stemmer", "language": "possessive_english"},
         "newsflow_elision": {
             "type": "elision",
             "articles_case": True,
             "articles": list(ELISIONS),
         },
-        "newsflow_possessive": {"type": "stemmer", "language": "possessive_english"},
         "newsflow_stop": {"type": "stop", "stopwords": "_english_"},
         # Elasticsearch's "english" stemmer is Lucene's Porter stemmer, as in the plugin.
         "newsflow_stem": {"type": "stemmer", "language": "english"},
@@ -58,8 +85,9 @@ _BUILTIN_TEXT_ANALYSIS: dict[str, Any] = {
             "type": "custom",
             "tokenizer": "standard",
             "filter": [
-                "newsflow_elision",
+                # Possessives first: "the UN's" is "UN", not the elided "un'" before an "s".
                 "newsflow_possessive",
+                "newsflow_elision",
                 "lowercase",
                 "asciifolding",
                 "newsflow_stop",

@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from newsflow.elastic.index import ANALYSIS_PLUGIN, TEXT_ANALYZER
+from newsflow.elastic.index import ANALYSIS_PLUGIN, ELISIONS, TEXT_ANALYZER
 from newsflow.settings import Settings
 from newsflow.stack import maven
 from newsflow.stack.errors import StackError
@@ -39,6 +39,9 @@ SUPERUSER = "elastic"
 #: newsflow's analysis plugin: the full-text analyzer (newsflow.elastic.index.TEXT_ANALYZER)
 #: that a full distribution builds from its analysis-common module, which this one lacks.
 _ANALYSIS_SOURCE = Path(__file__).with_name("analysis") / "NewsflowTextAnalyzerFactory.java"
+#: Where the plugin reads its elided words (ELISIONS_RESOURCE beside its class): the list the
+#: template gives a full node, so the two chains cannot drift apart.
+_ELISIONS_ENTRY = "org/newsflow/analysis/elisions.txt"
 #: The plugin's named components, as the plugin CLI would find them by scanning every class
 #: the node has (which runs its 64 MB heap out of memory).
 _ANALYSIS_COMPONENTS = {
@@ -297,9 +300,17 @@ def _plugin_descriptor(version: str, source_digest: str, java_release: int) -> s
     )
 
 
-def analysis_plugin_version() -> str:
-    """The version the analysis plugin's current source builds: its digest."""
-    return hashlib.sha256(_ANALYSIS_SOURCE.read_bytes()).hexdigest()[:16]
+def elisions_resource(elisions: tuple[str, ...] = ELISIONS) -> str:
+    """The plugin's list of elided words, one a line."""
+    return "".join(f"{word}\n" for word in elisions)
+
+
+def analysis_plugin_version(elisions: tuple[str, ...] = ELISIONS) -> str:
+    """The version the analysis plugin's current source builds: the digest of its source and
+    its list of elided words."""
+    digest = hashlib.sha256(_ANALYSIS_SOURCE.read_bytes())
+    digest.update(b"\0" + elisions_resource(elisions).encode())
+    return digest.hexdigest()[:16]
 
 
 def loaded_plugin_version(settings: Settings, password: str | None = None) -> str | None:
@@ -369,6 +380,7 @@ def install_analysis_plugin(settings: Settings, paths: StackPaths, home: Path, j
     with zipfile.ZipFile(jar, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(classes.rglob("*.class")):
             zf.write(path, path.relative_to(classes).as_posix())
+        zf.writestr(_ELISIONS_ENTRY, elisions_resource())
     bundle = build / f"{ANALYSIS_PLUGIN}.zip"
     with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.write(jar, jar.name)

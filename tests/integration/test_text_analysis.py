@@ -106,3 +106,88 @@ def test_search_finds_other_forms_and_accents_and_highlights_the_original(
     marked = [t for s in result.hits[0].snippets for t, on in result.markers.spans(s) if on]
     # The reader sees the article's own spelling marked, not the folded term.
     assert "Zürich" in marked
+
+
+def test_italian_and_catalan_elisions_go_and_english_words_keep_their_start(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    index = ensure_index(es, settings.index)
+    # Before: only French elisions went, and these stayed "dell'union", "all'onu", ...
+    assert _tokens(
+        es, index, "dell'Unione l'Italia all'ONU un'altra nell'aula sull'isola d'Italia"
+    ) == ["union", "italia", "onu", "altra", "aula", "isola", "italia"]
+    assert _tokens(es, index, "Quest'anno quell'uomo dall'estero degl'Italiani") == [
+        "anno",
+        "uomo",
+        "estero",
+        "italiani",
+    ]
+    assert _tokens(es, index, "L'Ajuntament d'Andorra s'ha reunit amb n'Anna") == [
+        "ajunta",
+        "andorra",
+        "ha",
+        "reunit",
+        "amb",
+        "anna",
+    ]
+    # Either apostrophe, any case.
+    assert _tokens(es, index, "DELL’UNIONE Dell’Unione dell'unione") == ["union"] * 3
+    # A possessive goes first, so a name spelled like an elided word keeps its name:
+    # "Dell's" is "dell", not the elided "dell'" before an "s" (before: French "D's" was "s").
+    assert _tokens(es, index, "Dell's profits, the UN’s envoy, All's well, D's and Nell's") == [
+        "dell",
+        "profit",
+        "un",
+        "envoi",
+        "all",
+        "well",
+        "d",
+        "nell",
+    ]
+    # Irish O' is part of the name, and o'clock a word: no elision, either apostrophe.
+    assert _tokens(es, index, "O'Brien met O’Neill at five o'clock") == [
+        "o'brien",
+        "met",
+        "o'neil",
+        "five",
+        "o'clock",
+    ]
+    # Words that mean something before an apostrophe stay whole: "Sant'Anna" is not "Anna".
+    assert _tokens(es, index, "Sant'Anna Dell'Utri") == ["sant'anna", "utri"]
+
+
+def test_search_finds_italian_and_catalan_words_after_an_elision(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    ensure_index(es, settings.index)
+    rome = _article(
+        "rome",
+        "Il presidente dell'Unione all'ONU",
+        "Quest'anno l'Italia ha chiesto un'altra riunione sull'immigrazione nell'Assemblea.",
+    )
+    barcelona = _article(
+        "barcelona",
+        "L'Ajuntament de Barcelona",
+        "L'alcaldessa s'ha reunit amb els veïns d'Horta per parlar de l'habitatge.",
+    )
+    dublin = _article(
+        "dublin",
+        "O'Brien wins in Dublin",
+        "Dell's new plant opened at nine o'clock, the UN's envoy said.",
+    )
+    index_articles(es, settings, [rome, barcelona, dublin])
+
+    # Before: none of these found their article (the words were "dell'unione", ...).
+    for query in ("Unione", "ONU", "Italia", "Assemblea", "riunione immigrazione", "anno"):
+        assert _found(es, settings, query) == ["rome"], query
+    # The elided form typed as it is written finds it too, in any case and apostrophe.
+    for query in ("dell'Unione", "DELL’UNIONE", "all'Onu", '"l\'Italia ha chiesto"'):
+        assert _found(es, settings, query) == ["rome"], query
+    for query in ("Ajuntament", "alcaldessa", "Horta", "habitatge", "l'Ajuntament"):
+        assert _found(es, settings, query) == ["barcelona"], query
+    # English keeps what the elisions could have eaten: Dell, the UN, O'Brien.
+    for query in ("Dell", "UN envoy", "O'Brien", "o’brien", "O'BRIEN's", "o'clock"):
+        assert _found(es, settings, query) == ["dublin"], query
+    # O' is part of the name: "Brien" alone is another word, and "clock" is not "o'clock".
+    assert _found(es, settings, "Brien") == []
+    assert _found(es, settings, "clock") == []

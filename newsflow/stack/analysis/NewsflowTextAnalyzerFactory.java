@@ -8,14 +8,19 @@
  * built-in filters on a full Elasticsearch (newsflow/elastic/index.py), from the Lucene
  * classes every node has on its classpath:
  *
- *   standard tokenizer -> French elisions (l', d', qu', ...) -> English possessive
- *   -> lowercase -> ASCII folding -> English stop words -> Porter stemmer
+ *   standard tokenizer -> English possessive -> French, Italian and Catalan elisions
+ *   (l', d', qu', dell', all', un', ...) -> lowercase -> ASCII folding -> English stop words
+ *   -> Porter stemmer
  *
  * Query terms that are not analyzed as text (prefix*) are normalized by lowercasing and
  * folding only, as Elasticsearch does for a custom analyzer's multi-term-aware filters.
  */
 package org.newsflow.analysis;
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 import org.apache.lucene.analysis.Analyzer;
@@ -41,18 +46,35 @@ public class NewsflowTextAnalyzerFactory implements AnalyzerFactory {
         return new NewsflowTextAnalyzer();
     }
 
-    /** Elasticsearch's default elisions (French), matched in any case, as index.py asks. */
-    static final CharArraySet ELISIONS = new CharArraySet(
-        List.of("l", "m", "t", "qu", "n", "s", "j", "d", "c", "jusqu", "quoiqu", "lorsqu", "puisqu"),
-        true
-    );
+    /**
+     * The elided words (newsflow.elastic.index.ELISIONS, the list the template gives a full
+     * node), matched in any case as the template asks. `newsflow stack up` writes them into
+     * the plugin's jar beside this class, one a line, so both chains read one list.
+     */
+    static final String ELISIONS_RESOURCE = "elisions.txt";
+
+    static final CharArraySet ELISIONS = new CharArraySet(readElisions(), true);
+
+    private static List<String> readElisions() {
+        Class<?> self = NewsflowTextAnalyzerFactory.class;
+        try (InputStream in = self.getResourceAsStream(ELISIONS_RESOURCE)) {
+            if (in == null) {
+                throw new IllegalStateException(ELISIONS_RESOURCE + " is not in the plugin's jar");
+            }
+            String text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            return text.lines().map(String::strip).filter(line -> !line.isEmpty()).toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
 
     static final class NewsflowTextAnalyzer extends Analyzer {
         @Override
         protected TokenStreamComponents createComponents(String fieldName) {
             Tokenizer source = new StandardTokenizer();
-            TokenStream result = new ElisionFilter(source, ELISIONS);
-            result = new EnglishPossessiveFilter(result);
+            // Possessives first: "the UN's" is "UN", not the elided "un'" before an "s".
+            TokenStream result = new EnglishPossessiveFilter(source);
+            result = new ElisionFilter(result, ELISIONS);
             result = new LowerCaseFilter(result);
             result = new ASCIIFoldingFilter(result);
             result = new StopFilter(result, EnglishAnalyzer.ENGLISH_STOP_WORDS_SET);
