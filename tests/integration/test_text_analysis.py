@@ -156,6 +156,20 @@ def test_italian_and_catalan_elisions_go_and_english_words_keep_their_start(
     assert _tokens(es, index, "Sant'Anna Dell'Utri") == ["sant'anna", "utri"]
 
 
+def test_the_plugin_normalizes_an_unanalyzed_prefix_as_a_full_node_does(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    # A prefix* outside newsflow's search (query_string without analyze_wildcard, as other
+    # clients send it) gets the analyzer's normalizing filters: elision, lowercase, folding.
+    index = ensure_index(es, settings.index)
+    explained = es.indices.validate_query(
+        index=index,
+        query={"query_string": {"query": "dell'Uni* L’ÉLY*", "default_field": "body"}},
+        explain=True,
+    )
+    assert explained["explanations"][0]["explanation"] == "body:uni* body:ely*"
+
+
 def test_search_finds_italian_and_catalan_words_after_an_elision(
     es: Elasticsearch, settings: Settings
 ) -> None:

@@ -122,11 +122,19 @@ def test_no_elision_eats_the_start_of_a_word_that_is_not_elided(word: str) -> No
 
 
 def test_the_plugin_normalizes_prefixes_as_a_full_node_does() -> None:
-    # Elasticsearch normalizes a prefix* with the multi-term-aware filters of a custom
-    # analyzer: lowercase and asciifolding, not the stop or stem filters.
+    # Elasticsearch normalizes a query term it does not analyze (a prefix* without
+    # analyze_wildcard) with the filters of a custom analyzer whose factories normalize:
+    # elision, lowercase and asciifolding, in the chain's order; not the possessive, stop or
+    # stem filters.
+    normalizing = {"elision", "lowercase", "asciifolding"}
+    _, filters = _builtin_chain()
+    expected = [f for f in filters if (f if isinstance(f, str) else f["type"]) in normalizing]
     source = JAVA.read_text()
     normalize = source[source.index("protected TokenStream normalize") :]
-    assert re.findall(r"new (\w+)\(", normalize) == ["ASCIIFoldingFilter", "LowerCaseFilter"]
+    # Nested constructors: the outermost filter runs last.
+    nested = re.findall(r"new (\w+)\(", normalize)
+    assert nested == ["ASCIIFoldingFilter", "LowerCaseFilter", "ElisionFilter"]
+    assert [_LUCENE_TO_BUILTIN[name] for name in reversed(nested)] == expected
 
 
 def test_the_template_defines_the_analyzer_only_where_the_node_lacks_it() -> None:

@@ -12,8 +12,10 @@
  *   (l', d', qu', dell', all', un', ...) -> lowercase -> ASCII folding -> English stop words
  *   -> Porter stemmer
  *
- * Query terms that are not analyzed as text (prefix*) are normalized by lowercasing and
- * folding only, as Elasticsearch does for a custom analyzer's multi-term-aware filters.
+ * Query terms Elasticsearch does not analyze as text (a prefix* without analyze_wildcard)
+ * are normalized by the elision, lowercase and folding filters only, as it does with a custom
+ * analyzer's normalizing filters (not the possessive, stop or stemmer ones): "dell'Uni*" is
+ * "uni*" on both.
  */
 package org.newsflow.analysis;
 
@@ -84,7 +86,7 @@ public class NewsflowTextAnalyzerFactory implements AnalyzerFactory {
 
         @Override
         protected TokenStream normalize(String fieldName, TokenStream in) {
-            return new ASCIIFoldingFilter(new LowerCaseFilter(in));
+            return new ASCIIFoldingFilter(new LowerCaseFilter(new ElisionFilter(in, ELISIONS)));
         }
     }
 }
