@@ -322,12 +322,32 @@ def _wait(starting: list[_Starting], timeout: float) -> None:
                 time.sleep(1.0)
 
 
+def stale_analysis_warning(loaded: str | None, built: str) -> str | None:
+    """What ``stack up`` says when the node runs analysis plugin ``loaded`` (None: none) and
+    this checkout builds ``built``; None when they are the same."""
+    restart = "restart it: `newsflow stack down es && newsflow stack up`"
+    if loaded == built:
+        return None
+    if loaded is None:
+        return (
+            "Elasticsearch was started without newsflow's analysis plugin, so new indices get "
+            f"the standard analyzer (no stemming or accent folding); {restart}"
+        )
+    # The node still has newsflow_text, as its old build defines it (e.g. fewer elisions).
+    return (
+        f"Elasticsearch runs an older build of newsflow's analysis plugin ({loaded}; this "
+        f"checkout builds {built}), so its newsflow_text analyzer is not this checkout's; "
+        f"{restart}"
+    )
+
+
 def _warn_if_stale_analysis(settings: Settings, current: StackStatus) -> None:
     """Says so when the running node lacks the analysis plugin this checkout builds.
 
-    A node started before the plugin existed (or changed) keeps what it loaded at start, and
-    indices made meanwhile get the standard analyzer (newsflow.elastic.index.text_analysis).
-    Only a node this stack started: another one is not ours to restart.
+    A node started before the plugin existed (or changed) keeps what it loaded at start:
+    indices made meanwhile get the standard analyzer (newsflow.elastic.index.text_analysis),
+    or the old build's newsflow_text. Only a node this stack started: another one is not ours
+    to restart.
     """
     if not current.elasticsearch.managed:
         return
@@ -337,12 +357,9 @@ def _warn_if_stale_analysis(settings: Settings, current: StackStatus) -> None:
         loaded = es.loaded_plugin_version(settings, password=password)
     except (OSError, ValueError):
         return  # not answering yet: the wait below reports that
-    if loaded != es.analysis_plugin_version():
-        log.warning(
-            "Elasticsearch was started without newsflow's current analysis plugin, so new "
-            "indices get the standard analyzer (no stemming or accent folding); restart it: "
-            "`newsflow stack down es && newsflow stack up`"
-        )
+    warning = stale_analysis_warning(loaded, es.analysis_plugin_version())
+    if warning:
+        log.warning("%s", warning)
 
 
 def up(settings: Settings, services: Sequence[Service] = SERVICES) -> StackStatus:

@@ -26,6 +26,7 @@ from newsflow.elastic.index import (
 )
 from newsflow.settings import IndexSettings
 from newsflow.stack import elasticsearch as stack_es
+from newsflow.stack.control import stale_analysis_warning
 
 JAVA = Path(stack_es.__file__).with_name("analysis") / "NewsflowTextAnalyzerFactory.java"
 
@@ -160,3 +161,15 @@ def test_the_plugin_descriptor_names_its_source_version(tmp_path: Path) -> None:
     assert stack_es.installed_plugin_version(home) == "abc123"
     assert "elasticsearch.version=9.5.4" in text.splitlines()
     assert "java.version=21" in text.splitlines()
+
+
+def test_stack_up_says_which_analyzer_a_node_with_a_stale_plugin_serves() -> None:
+    restart = "`newsflow stack down es && newsflow stack up`"
+    assert stale_analysis_warning("abc", "abc") is None
+    none = stale_analysis_warning(None, "abc")
+    assert none is not None and "standard analyzer" in none and restart in none
+    # A changed plugin (a longer list of elisions): the node still has newsflow_text, the
+    # old one, not the standard analyzer the warning used to name.
+    old = stale_analysis_warning("0123", "abc")
+    assert old is not None and "standard" not in old and restart in old
+    assert "older build" in old and "0123" in old and "abc" in old
