@@ -545,8 +545,12 @@ def build_query(
                 "fields": SEARCH_FIELDS,
                 "default_operator": "and",
                 "flags": _SYNTAX_FLAGS,
-                # Lower-cases a prefix like the analyzer does ("Elect*" finds "election").
-                "analyze_wildcard": True,
+                # A prefix is normalized, not analyzed: the field's analyzer lower-cases,
+                # folds and drops an elision from it ("Elect*" finds "election", "l'Ély*"
+                # "l'Élysée"), as Elasticsearch does for any prefix. analyze_wildcard ran the
+                # whole analyzer, stemmer included, on the prefix: Porter made "Ély" "eli",
+                # which no stem of "Élysée" ("elyse") starts with.
+                "analyze_wildcard": False,
             }
         }
     phrases: list[dict[str, Any]] = []

@@ -92,6 +92,10 @@ def test_search_finds_other_forms_and_accents_and_highlights_the_original(
     assert _found(es, settings, '"cafe owners"') == ["cafe"]
     # A prefix is folded and lower-cased too.
     assert _found(es, settings, "Zür*") == ["zurich"]
+    # A prefix is not stemmed: Porter made "Ély" "eli", which no stem of "Élysée" starts with.
+    assert _found(es, settings, "Ély*") == ["paris"]
+    assert _found(es, settings, "l’Élys*") == ["paris"]
+    assert _found(es, settings, "Campaig*") == ["zurich"]
     assert _found(es, settings, "campaign") == ["zurich"]
     assert _found(es, settings, "elysee") == ["paris"]
     assert _found(es, settings, "Élysée president") == ["paris"]
