@@ -8,6 +8,13 @@ once and times until N pages are on the raw topic. Runs the worker counts in tur
 
     .venv/bin/python benchmarks/bench_fetch.py --workers 1,2 --links 400 --hosts 8
 
+With ``--slow-every K`` every K-th link is a page that answers only after ``--slow-seconds``
+(8 s), spread over the hosts like the others, and each worker count runs twice in turn: with
+and without those links. It then times the quick pages only (until every quick page is on the
+raw topic): how long one slow page holds up the pages fetched beside it.
+
+    .venv/bin/python benchmarks/bench_fetch.py --workers 1 --links 300 --hosts 6 --slow-every 25
+
 Pages are fundus-news-dev pages from ../shared (about 300 KB each) when it is there, else the
 test fixture page. Needs `newsflow stack up`. Prints its numbers; it is not a test.
 """
@@ -22,6 +29,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from kafka.structs import TopicPartition
 
@@ -31,7 +39,7 @@ from newsflow.settings import PROJECT_ROOT, Settings
 from schemas import Link
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
-from crawl_site import FIXTURE_PAGE, FUNDUS, Site, html_page, robots
+from crawl_site import FIXTURE_PAGE, FUNDUS, Response, Site, html_page, robots
 
 NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
 
@@ -90,6 +98,30 @@ def publish(settings: Settings, links: list[Link]) -> None:
     producer.close()
 
 
+#: In the path of a slow page (never in a page's body): tells the quick pages on the raw topic.
+SLOW = "zzslowzz"
+
+
+def wait_quick(settings: Settings, count: int, timeout: float) -> float:
+    """Waits until ``count`` quick pages are on the raw topic; returns when they were."""
+    consumer = make_consumer(settings, None)
+    tps = [TopicPartition(settings.topics.raw, p) for p in range(settings.topics.partitions)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    deadline = time.monotonic() + timeout
+    quick = 0
+    try:
+        while quick < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {quick} of {count} quick pages within {timeout:g} s")
+            for records in consumer.poll(timeout_ms=200, max_records=10_000).values():
+                # The URL leads the record; a page's body does not hold the marker.
+                quick += sum(SLOW.encode() not in (r.value or b"")[:2000] for r in records)
+        return time.monotonic()
+    finally:
+        consumer.close()
+
+
 def wait_for(settings: Settings, count: int, timeout: float) -> float:
     deadline = time.monotonic() + timeout
     while raw_count(settings) < count:
@@ -99,7 +131,9 @@ def wait_for(settings: Settings, count: int, timeout: float) -> float:
     return time.monotonic()
 
 
-def run(workers: int, sites: list[Site], bodies: list[bytes], args: argparse.Namespace) -> float:
+def run(workers: int, sites: list[Site], args: argparse.Namespace, slow_every: int = 0) -> float:
+    """Quick pages per second through ``workers`` workers; ``slow_every``: every so many
+    links one is a slow page (0: none)."""
     settings = fresh_settings(args)
     ensure_topics(settings)
     env = {**os.environ, **settings.to_env()}
@@ -124,10 +158,15 @@ def run(workers: int, sites: list[Site], bodies: list[bytes], args: argparse.Nam
             )
             for i in range(args.links)
         ]
+        if slow_every:
+            for i in range(slow_every - 1, len(links), slow_every):
+                link = links[i]
+                links[i] = link.model_copy(update={"url": link.url.replace("/p", f"/{SLOW}p")})
+        quick = sum(SLOW not in link.url for link in links)
         started = time.monotonic()
         publish(settings, links)
-        ended = wait_for(settings, len(warm) + len(links), 600)
-        return args.links / (ended - started)
+        ended = wait_quick(settings, len(warm) + quick, 600)
+        return quick / (ended - started)
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -150,32 +189,51 @@ def main() -> None:
     parser.add_argument("--per-host", type=int, default=2)
     parser.add_argument("--delay", type=float, default=0.0, help="per-host delay (s)")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--slow-every", type=int, default=0, help="every K-th link a slow page (0: none)"
+    )
+    parser.add_argument("--slow-seconds", type=float, default=8.0)
     args = parser.parse_args()
     bodies = pages()
     sites = [Site(f"127.0.0.{n + 2}").start() for n in range(args.hosts)]
     for site in sites:
         site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
 
-    for site in sites:
+    def page(handler: Any) -> Response:
         # Every other path is a page: one of the corpus pages, picked by the path.
-        site.fallback = lambda h: html_page(bodies[hash(h.path) % len(bodies)])(h)
+        if SLOW in handler.path:
+            time.sleep(args.slow_seconds)  # the whole answer late, as a slow site's
+        return html_page(bodies[hash(handler.path) % len(bodies)])(handler)
+
+    for site in sites:
+        site.fallback = page
     size = sum(map(len, bodies)) // len(bodies)
     print(
         f"{args.links} links over {args.hosts} hosts, pages of {size // 1024} KB on average, "
         f"{args.per_host} requests at once per host and worker, delay {args.delay:g} s"
     )
-    results: dict[int, list[float]] = {}
+    if args.slow_every:
+        print(
+            f"every {args.slow_every}th link a page answering after {args.slow_seconds:g} s; "
+            "quick pages/s counted"
+        )
+    variants = [0, args.slow_every] if args.slow_every else [0]
+    results: dict[str, list[float]] = {}
     try:
         for _ in range(args.repeat):
             for workers in (int(w) for w in args.workers.split(",")):
-                rate = run(workers, sites, bodies, args)
-                results.setdefault(workers, []).append(rate)
-                print(f"  {workers} fetch worker(s): {rate:.1f} pages/s", flush=True)
+                for slow_every in variants:
+                    name = f"{workers} worker(s)" + (
+                        f", 1 slow page in {slow_every}" if slow_every else ", no slow page"
+                    )
+                    rate = run(workers, sites, args, slow_every)
+                    results.setdefault(name, []).append(rate)
+                    print(f"  {name}: {rate:.1f} pages/s", flush=True)
     finally:
         for site in sites:
             site.stop()
-    for workers, rates in results.items():
-        print(f"{workers} worker(s): " + ", ".join(f"{r:.1f}" for r in rates) + " pages/s")
+    for name, rates in results.items():
+        print(f"{name}: " + ", ".join(f"{r:.1f}" for r in rates) + " pages/s")
 
 
 if __name__ == "__main__":
