@@ -49,6 +49,24 @@ class Resting(Protocol):
         ...
 
 
+@runtime_checkable
+class Holding(Protocol):
+    """A sink that keeps records unfinished across flushes (the fetch sink's window of links
+    in flight): the loop commits each partition only up to its first unfinished record."""
+
+    def full(self) -> bool:
+        """Whether the sink takes no more records until a flush finishes some."""
+        ...
+
+    def held(self) -> dict[TopicPartition, int]:
+        """The first offset per partition whose record is not finished yet."""
+        ...
+
+    def release(self, revoked: set[TopicPartition]) -> dict[TopicPartition, int]:
+        """Forgets the records of revoked partitions; returns each one's first offset."""
+        ...
+
+
 class DeadLetters(Protocol):
     """Where dead letters go; ``write`` returns once they are durable."""
 

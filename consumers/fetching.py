@@ -1,44 +1,59 @@
-"""The fetch stage's sink: a batch of links in, fetched pages out to the raw topic.
+"""The fetch stage's sink: a rolling window of links in, fetched pages out to the raw topic.
 
 The fetch worker (consumers/workers.py) runs the same at-least-once WorkerLoop as the clean
-and index workers: its handler only parses each Link and adds it here, and ``flush`` does
-the work of the batch before the loop commits:
+and index workers: its handler only parses each Link and adds it here, and each ``flush``
+(every second or so, and whenever the window is full) moves the window on before the loop
+commits:
 
-1. links whose page is already indexed (a full page, not a summary) are dropped, unless the
-   feed marked the entry updated. "Already ingested" is asked of the index itself, which
-   outlives every worker, plus this worker's memory of what it fetched lately (the page may
-   still be on its way through clean and index). Links are keyed by URL, so every repeat of
-   a URL reaches the same partition and so the same worker;
-2. the rest are fetched at once by the WebClient: many hosts in parallel, each host within
-   its politeness limits, robots.txt obeyed, no private addresses;
-3. each page becomes a RawArticle on the raw topic; a link that failed for good becomes a
-   dead letter with its reason (and its entry's own text, if any, goes to the raw topic as a
-   summary, so the news is searchable all the same); a link the batch had no time left for
-   goes back to the links topic.
+1. links added since the last flush whose page is already indexed (a full page, not a
+   summary) are dropped, unless the feed marked the entry updated. "Already ingested" is
+   asked of the index itself, which outlives every worker, plus this worker's memory of what
+   it fetched lately (the page may still be on its way through clean and index) and of what
+   it is fetching. Links are keyed by URL, so every repeat of a URL reaches the same
+   partition and so the same worker;
+2. the rest start at once on the sink's own event loop (a thread of its own, so fetches go
+   on between flushes), through the WebClient: many hosts in parallel, each host within its
+   politeness limits, robots.txt obeyed, no private addresses. At most ``batch_links`` links
+   are in flight: while the window is full the loop hands over no more (``full``);
+3. each link whose fetch ended since the last flush is published: its page becomes a
+   RawArticle on the raw topic; a link that failed for good becomes a dead letter with its
+   reason (and its entry's own text, if any, goes to the raw topic as a summary, so the news
+   is searchable all the same); a link whose time ran out (``batch_seconds`` since it
+   started) goes back to the links topic. The flush returns once the broker acknowledged all
+   of it.
+
+So a slow page holds up only itself: the pages fetched beside it are published as they
+come, and new links take their places. What is committed stays at-least-once: the loop
+commits each partition only up to its first link not finished (``held``), so a crash or a
+kill re-reads every link not published, dead-lettered or sent back, and at worst fetches a
+page again (the index is keyed by article id). A revoked partition's links in flight are
+dropped here (``release``), their fetches cancelled: the new owner fetches them.
 
 A link whose site's robots.txt is unavailable (5xx, 429, no answer: RFC 9309 forbids
 crawling the site meanwhile, but it does not refuse) goes back the same way, deferred: it
 carries the time before which it is not fetched (``robots_unavailable_seconds``, doubling
-with each try). A link read before that time goes straight back; a batch holding only such
-links asks the loop to let their partitions rest until the first is due (``rest``, see
+with each try). A link read before that time goes straight back; a flush of only such links
+asks the loop to let their partitions rest until the first is due (``rest``, see
 consumers.loop), so the worker neither sleeps on them while other links are due nor reads
 and writes the same few links in a tight loop. After ``ROBOTS_ATTEMPTS`` tries it is a
 ``robots_unavailable`` dead letter, which `newsflow dlq replay` sends back once the site
 answers (at once under `newsflow crawl --once`, whose one pass would otherwise last as long
 as the waits).
 
-A batch is bounded in time (``batch_seconds``), and the consumer's poll interval is set above
-that bound, so the worker stays in its group while a batch is fetched.
+A flush waits for a fetch at most a second, and the consumer's poll interval stays set above
+``batch_seconds`` as before, so the worker keeps its place in its group while links are slow.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from elasticsearch import Elasticsearch, NotFoundError
 from kafka.consumer.fetcher import ConsumerRecord
@@ -56,8 +71,8 @@ from schemas.failures import FetchError, PermanentError, describe
 
 log = logging.getLogger(__name__)
 
-#: Batches a link may end unfinished in: it goes back to the links topic after each but the
-#: last, after which it is dead-lettered (``fetch_timeout``).
+#: Times a link's fetch may run out of time (``batch_seconds``): it goes back to the links
+#: topic after each but the last, after which it is dead-lettered (``fetch_timeout``).
 MAX_ATTEMPTS = 3
 #: Tries a link gets while its site's robots.txt is unavailable, the waits between them
 #: doubling from ``robots_unavailable_seconds``: 2 + 4 + 8 + 16 minutes at the default, so a
@@ -78,6 +93,7 @@ class FetchStats:
 
 
 Pending = tuple[Link, ConsumerRecord]
+T = TypeVar("T")
 
 
 def due_now(links: list[Pending], now: datetime) -> tuple[list[Pending], list[Pending]]:
@@ -95,21 +111,48 @@ def rest_after(later: list[Pending], now: datetime) -> Rest:
     return Rest(seconds=max(0.0, (first - now).total_seconds()), sent_back=dict(sent_back))
 
 
+def _partition(record: ConsumerRecord) -> TopicPartition:
+    return TopicPartition(record.topic, record.partition)
+
+
+def first_offsets(records: list[ConsumerRecord]) -> dict[TopicPartition, int]:
+    """The lowest offset among ``records`` of each partition."""
+    first: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = _partition(record)
+        first[tp] = min(first.get(tp, record.offset), record.offset)
+    return first
+
+
 class _Unfinished:
-    """The batch ended before this link's fetch did."""
+    """The link's time (``batch_seconds``) ran out before its fetch ended."""
 
 
 class _Stopped(_Unfinished):
     """The worker was asked to stop before this link's fetch ended, or the link was still
     waiting for its host's turn (politeness: a Crawl-delay, many links of one host in the
-    batch) when the batch ended: not the link's fault, no try of it."""
+    window) when its time ran out: not the link's fault, no try of it."""
 
 
 Outcome = Page | PermanentError | _Unfinished
 
 
+@dataclass(eq=False)
+class _Fetch:
+    """A link in the window: its fetch under way on the sink's event loop."""
+
+    link: Link
+    record: ConsumerRecord
+    task: asyncio.Task[Page]
+    #: Event-loop time after which the fetch is ended unfinished (``batch_seconds``).
+    deadline: float
+    #: Its partition was revoked: its outcome is nobody's to publish or commit here.
+    released: bool = False
+
+
 class FetchSink:
-    """Fetches each batch of links and publishes the pages (see the module doc).
+    """Fetches links in a rolling window and publishes each page when it is done (see the
+    module doc).
 
     ``raw`` and ``requeue`` write to the raw and links topics, each knowing its topic's
     message limit (KafkaSink): a page over the raw topic's is a dead letter of its link
@@ -133,52 +176,105 @@ class FetchSink:
         self.robots_attempts = robots_attempts
         self.es = es
         self.beat = beat
-        # The worker was asked to stop (SIGTERM, Ctrl-C): the batch in hand ends within a
-        # second instead of at its deadline, its unfinished links going back as they were.
+        # The worker was asked to stop (SIGTERM, Ctrl-C): the links in flight end within a
+        # second, going back as they were.
         self.stopping = stopping
         self.stats = FetchStats()
         self.raw = raw
         self.requeue = requeue
         self._links: list[tuple[Link, ConsumerRecord]] = []
+        self._window: list[_Fetch] = []
+        # The loop's thread adds links and releases revoked partitions while its flush thread
+        # (consumers.inflight) flushes: both go through this lock.
+        self._lock = threading.Lock()
         self._rejected: list[tuple[ConsumerRecord, PermanentError]] = []
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._rest: Rest | None = None
         self._want = Want(
             max_bytes=settings.limits.max_input_bytes, html_only=True, accept=PAGE_ACCEPT
         )
-        # One event loop for the worker's life: the client's connections, robots.txt cache
-        # and per-host gates carry over from batch to batch.
+        # One event loop for the worker's life, in a thread of its own so that fetches go on
+        # between flushes: the client's connections, robots.txt cache and per-host gates carry
+        # over from link to link.
         self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="fetch-window", daemon=True
+        )
+        self._thread.start()
         self._client = WebClient(settings.crawl, settings.limits)
-        self._loop.run_until_complete(self._client.__aenter__())
+        self._run(self._client.__aenter__())
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Runs ``coro`` on the sink's event loop and waits for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def close(self) -> None:
-        self._loop.run_until_complete(self._client.__aexit__(None, None, None))
+        with self._lock:
+            window, self._window = self._window, []
+        self._run(self._cancel([f.task for f in window]))
+        self._run(self._client.__aexit__(None, None, None))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
         self._loop.close()
 
     # --- the Sink protocol ---------------------------------------------------------------
 
     def add(self, link: Link, record: ConsumerRecord) -> None:
-        self._links.append((link, record))
+        with self._lock:
+            self._links.append((link, record))
 
     def pending(self) -> int:
-        return len(self._links) + self.raw.pending() + self.requeue.pending()
+        return len(self._links) + len(self._window) + self.raw.pending() + self.requeue.pending()
 
     def pending_bytes(self) -> int:
         return self.raw.pending_bytes() + self.requeue.pending_bytes()
 
+    def full(self) -> bool:
+        """Whether the window holds ``batch_links`` links (the loop hands it no more)."""
+        return len(self._links) + len(self._window) >= self.settings.crawl.batch_links
+
+    def held(self) -> dict[TopicPartition, int]:
+        """The first offset per partition whose link is not finished: not to be committed."""
+        with self._lock:
+            records = [r for _, r in self._links] + [f.record for f in self._window]
+        return first_offsets(records)
+
+    def release(self, revoked: set[TopicPartition]) -> dict[TopicPartition, int]:
+        """Forgets the links of revoked partitions (their fetches are cancelled); returns
+        each such partition's first such offset, where reading resumes if it comes back."""
+        with self._lock:
+            gone = [f for f in self._window if _partition(f.record) in revoked]
+            for fetch in gone:
+                fetch.released = True
+            self._window = [f for f in self._window if not f.released]
+            dropped = [r for _, r in self._links if _partition(r) in revoked]
+            self._links = [(x, r) for x, r in self._links if _partition(r) not in revoked]
+        for fetch in gone:
+            self._loop.call_soon_threadsafe(fetch.task.cancel)
+        return first_offsets(dropped + [f.record for f in gone])
+
     def flush(self) -> list[tuple[ConsumerRecord, PermanentError]]:
-        if self._links:
-            due, later = due_now(self._links, datetime.now(UTC))
+        """Starts the links added since the last flush, publishes those finished meanwhile
+        (waiting up to a second for one when there is no new link or no room), and returns
+        once the broker acknowledged what it published."""
+        with self._lock:
+            links = list(self._links)
+        started = False
+        if links:
+            due, later = due_now(links, datetime.now(UTC))
             todo = self._not_ingested(due)  # TransientError: the links stay queued
-            self._links = []
-            # Deferred, not due yet: back as they are. A batch of only those lets their
+            with self._lock:
+                taken = {id(r) for _, r in links}
+                self._links = [(x, r) for x, r in self._links if id(r) not in taken]
+            # Deferred, not due yet: back as they are. A flush of only those lets their
             # partitions rest (the loop reads the others meanwhile).
             back = [(link, rec) for link, rec in later if self._requeue(link, rec, link)]
             self._rest = rest_after(back, datetime.now(UTC)) if back and not due else None
-            outcomes = self._loop.run_until_complete(self._fetch_all([link for link, _ in todo]))
-            for (link, record), outcome in zip(todo, outcomes, strict=True):
-                self._publish(link, record, outcome)
+            self._run(self._start(todo))
+            started = bool(todo)
+        wait = 0.0 if started and not self.full() else 1.0
+        for fetch, outcome in self._run(self._settle(wait)):
+            self._publish(fetch.link, fetch.record, outcome)
         # Not acknowledged: TransientError, and the loop calls flush again for these.
         self.raw.flush()
         self.requeue.flush()
@@ -214,7 +310,8 @@ class FetchSink:
             if doc.get("found") and not (doc.get("_source") or {}).get("summary_only")
         }
         todo: list[tuple[Link, ConsumerRecord]] = []
-        batch: set[str] = set()
+        with self._lock:  # a URL already in flight is not fetched twice at once either
+            batch = {article_id(f.link.url, b"") for f in self._window}
         for link, record in links:
             page_id = ids[link.url]
             known = page_id in indexed or page_id in self._recent or page_id in batch
@@ -227,44 +324,65 @@ class FetchSink:
 
     # --- 2. fetch ------------------------------------------------------------------------
 
-    async def _fetch_all(self, links: list[Link]) -> list[Outcome]:
-        if not links:
-            return []
-        # At most max_connections read at once, each once its host's turn came (WebClient).
-        tasks = [
-            asyncio.create_task(self._client.get(link.url, self._want, origin_of(link.feed)))
-            for link in links
-        ]
+    async def _start(self, links: list[Pending]) -> None:
+        """Puts the links in the window, each fetch starting at once (at most
+        max_connections read at once, each once its host's turn came: WebClient)."""
         deadline = asyncio.get_running_loop().time() + self.settings.crawl.batch_seconds
-        pending = set(tasks)
-        stopped = False
-        while pending:
-            left = deadline - asyncio.get_running_loop().time()
-            stopped = self.stopping()
-            if left <= 0 or stopped:
-                break
-            _, pending = await asyncio.wait(pending, timeout=min(1.0, left))
+        fetches = [
+            _Fetch(
+                link,
+                record,
+                asyncio.create_task(self._client.get(link.url, self._want, origin_of(link.feed))),
+                deadline,
+            )
+            for link, record in links
+        ]
+        with self._lock:
+            self._window += fetches
+
+    async def _settle(self, wait: float) -> list[tuple[_Fetch, Outcome]]:
+        """Takes the finished links out of the window, waiting up to ``wait`` s for a first
+        one, and ends those past their time (or all of them, when the worker stops)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            window = list(self._window)
+        tasks = {f.task for f in window}
+        stopped = self.stopping()
+        if tasks and wait > 0 and not stopped and not any(t.done() for t in tasks):
+            first = min(f.deadline for f in window)
+            timeout = max(0.0, min(wait, first - loop.time()))
+            await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             self.beat()  # fetching is progress: the worker is not stuck
-        for task in pending:
+            stopped = self.stopping()
+        now = loop.time()
+        ended = [f for f in window if f.task.done() or stopped or f.deadline <= now]
+        unfinished = {f.task for f in ended if not f.task.done()}
+        await self._cancel(list(unfinished))
+        with self._lock:
+            ending = set(map(id, ended))
+            self._window = [f for f in self._window if id(f) not in ending]
+        return [
+            (f, self._outcome(f, f.task in unfinished, stopped)) for f in ended if not f.released
+        ]
+
+    @staticmethod
+    async def _cancel(tasks: list[asyncio.Task[Page]]) -> None:
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        outcomes: list[Outcome] = []
-        for link, task in zip(links, tasks, strict=True):
-            if task in pending:
-                waited = self._client.turns(task) == 0
-                outcomes.append(_Stopped() if stopped or waited else _Unfinished())
-                continue
-            error = task.exception()
-            if error is None:
-                outcomes.append(task.result())
-            elif isinstance(error, PermanentError):
-                outcomes.append(error)
-            else:  # a bug must cost one link, not the batch
-                log.debug("fetching %s", link.url, exc_info=error)
-                outcomes.append(
-                    PermanentError(Stage.FETCH, AnyStageReason.UNEXPECTED, describe(error))
-                )
-        return outcomes
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _outcome(self, fetch: _Fetch, unfinished: bool, stopped: bool) -> Outcome:
+        if unfinished:
+            waited = self._client.turns(fetch.task) == 0
+            return _Stopped() if stopped or waited else _Unfinished()
+        error = fetch.task.exception()
+        if error is None:
+            return fetch.task.result()
+        if isinstance(error, PermanentError):
+            return error
+        # a bug must cost one link, not the worker
+        log.debug("fetching %s", fetch.link.url, exc_info=error)
+        return PermanentError(Stage.FETCH, AnyStageReason.UNEXPECTED, describe(error))
 
     # --- 3. publish ----------------------------------------------------------------------
 

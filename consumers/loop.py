@@ -54,6 +54,7 @@ from consumers.batches import (
     BatchPolicy,
     DeadLetters,
     Handler,
+    Holding,
     LoopPolicy,
     LoopStats,
     Resting,
@@ -206,7 +207,11 @@ class WorkerLoop:
                                 f"{self.name}: no partition of {self.topic} was assigned "
                                 f"within {max_wait_seconds:g} s"
                             )
-                    elif time.monotonic() - last_record >= idle_exit_seconds and self._drained():
+                    elif (
+                        time.monotonic() - last_record >= idle_exit_seconds
+                        and not self._pending()  # nothing in flight either
+                        and self._drained()
+                    ):
                         break
             self._final_commit()
         finally:
@@ -343,6 +348,12 @@ class WorkerLoop:
                 self._resting.pop(tp, None)
             before = len(self._buffer)
             self._buffer, first_dropped = drop_revoked(self._buffer, revoked)
+            if isinstance(self.sink, Holding):
+                # Its unfinished records of those partitions too: their offsets are not this
+                # worker's to commit any more, and a partition that comes back is read again
+                # from the first of them.
+                for tp, offset in self.sink.release(revoked).items():
+                    first_dropped[tp] = min(first_dropped.get(tp, offset), offset)
             self._rewind(first_dropped)
             dropped = [tp for tp in revoked if self._offsets.pop(tp, None) is not None]
             if self._flight is not None:
@@ -376,6 +387,12 @@ class WorkerLoop:
             self._apply_revocations()
             if not self._buffer:
                 return
+            if isinstance(self.sink, Holding) and self.sink.full():
+                # Its window is full: the flush waits for a record to finish (up to a second).
+                self._flush_and_commit()
+                if self.sink.full():
+                    return  # poll meanwhile; the buffer, full, pauses the partitions
+                continue
             self._handle(self._buffer.popleft())
             if self._due():
                 self._flush_and_commit()
@@ -497,8 +514,25 @@ class WorkerLoop:
         for record, error in batch.rejected:
             self._count_dead(record, error)
         if flight.flushed:
-            self._committed(batch.offsets, batch.started)
+            self._committed(self._held_back(batch.offsets), batch.started)
             self._rest()
+
+    def _held_back(self, offsets: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+        """What of a landed batch's ``offsets`` may be committed: with a sink that holds
+        records unfinished across flushes, each partition up to its first unfinished record.
+        The rest waits in ``_offsets`` for a later flush (which is due within max_seconds)."""
+        held = self.sink.held() if isinstance(self.sink, Holding) else {}
+        ready: dict[TopicPartition, int] = {}
+        for tp, offset in offsets.items():
+            first = held.get(tp)
+            if first is None or first >= offset:
+                ready[tp] = offset
+                continue
+            ready[tp] = first
+            self._offsets[tp] = max(self._offsets.get(tp, 0), offset)
+            if self._batch_started is None:
+                self._batch_started = time.monotonic()
+        return ready
 
     def _rest(self) -> None:
         """Pauses the partitions a flush sent its whole batch back to, if the sink says so.

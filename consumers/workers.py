@@ -329,9 +329,10 @@ def run_fetch_worker(
 
     ``robots_attempts``: as in ``fetch_loop``.
 
-    A batch of links (``crawl.batch_links``) is fetched at once, many hosts in parallel; it
-    takes at most ``crawl.batch_seconds``, and the consumer may go that long (plus a minute)
-    between polls, so a slow batch never costs the worker its place in the group.
+    Up to ``crawl.batch_links`` links are fetched at once, many hosts in parallel, each page
+    published when it is done and a new link taking its place (consumers/fetching.py); a
+    link gets at most ``crawl.batch_seconds``, and the consumer may go that long (plus a
+    minute) between polls, so a slow site never costs the worker its place in the group.
     """
     wait = _startup_wait(idle_exit_seconds, max_wait_seconds)
     when_reachable(lambda: ensure_topics(settings), "Kafka", wait)

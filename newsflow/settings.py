@@ -301,8 +301,9 @@ class CrawlSettings(_Group):
     # once. 1,000 is what a Google News sitemap may list, and about what one fetch worker
     # takes from one host in a poll interval at the default politeness (1 s apart).
     max_links_per_poll: int = Field(default=1_000, ge=1)
-    # A fetch worker fetches at most this many links at once as one batch, and gives a batch
-    # at most batch_seconds; links it could not finish go back to the links topic.
+    # A fetch worker has at most this many links in flight (a rolling window: a link done
+    # makes room for the next), and gives each link at most batch_seconds; a link it could
+    # not finish in that time goes back to the links topic.
     batch_links: int = Field(default=50, ge=1)
     batch_seconds: float = Field(default=90.0, gt=0)
     # Feeds without their own interval are polled this often; a feed that fails or brings

@@ -17,7 +17,7 @@ from kafka.structs import TopicPartition
 
 from consumers.cleaning import clean
 from consumers.cleaning.fragment import extract_fragment, is_fragment
-from consumers.fetching import due_now, rest_after
+from consumers.fetching import due_now, first_offsets, rest_after
 from newsflow.settings import PROJECT_ROOT, CrawlSettings, Limits
 from newsflow.web.addresses import AddressPolicy, is_public, origin_of
 from newsflow.web.client import backoff, media_type, retry_after
@@ -576,6 +576,20 @@ def test_links_not_due_yet_are_set_apart_and_rest_until_the_first_is_due() -> No
     assert rest.sent_back == {TopicPartition(links, 1): 2, TopicPartition(links, 2): 1}
     # A link due right now is due: no rest below nothing.
     assert due_now([_pending("https://a.example/6", 0, now)], now)[1] == []
+
+
+def test_the_commit_is_held_at_each_partitions_first_unfinished_link() -> None:
+    """The window's links in any order: each partition is held at its lowest offset."""
+
+    def record(partition: int, offset: int) -> ConsumerRecord:
+        return ConsumerRecord("links", partition, -1, offset, 0, 0, b"k", b"v", [], None, 1, 1, 0)
+
+    unfinished = [record(0, 7), record(1, 3), record(0, 4), record(0, 9), record(1, 2)]
+    assert first_offsets(unfinished) == {
+        TopicPartition("links", 0): 4,
+        TopicPartition("links", 1): 2,
+    }
+    assert first_offsets([]) == {}
 
 
 def test_a_state_over_its_limit_forgets_its_oldest_entries_first() -> None:

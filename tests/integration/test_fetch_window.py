@@ -1,0 +1,286 @@
+"""The fetch worker's rolling window against a loopback site and the real Kafka and
+Elasticsearch: quick pages are published while a slow one is still in flight, offsets are
+committed only up to the first unfinished link, and a kill or a stop mid-window loses nothing.
+
+The slow page answers when the test says so (a gate), not after some time: every assertion is
+on states and order, none on how long something took.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from crawl_site import FIXTURE_PAGE, Response, Site, _Handler, html_page, robots
+from elasticsearch import Elasticsearch
+from kafka.structs import TopicPartition
+from kafka_records import send_links
+from test_crawl import crawl_settings, fetch_until_idle, fetch_worker
+
+from consumers.dlq import list_dead_letters
+from consumers.workers import fetch_loop, run_clean_worker, run_index_worker
+from newsflow.elastic.client import make_es
+from newsflow.kafka.clients import make_consumer, make_producer
+from newsflow.kafka.topics import ensure_topics
+from newsflow.reading.identity import article_id
+from newsflow.settings import Settings
+from schemas import Link, RawArticle
+
+pytestmark = pytest.mark.integration
+
+QUICK = 8
+
+
+def gated(gate: threading.Event) -> Callable[[_Handler], Response | None]:
+    """A page that answers only once ``gate`` is set (nothing if the client hung up first)."""
+    page = html_page(FIXTURE_PAGE.read_bytes())
+
+    def route(handler: _Handler) -> Response | None:
+        while not gate.wait(0.05):
+            if handler.client_gone() or handler.server.site.stopping.is_set():
+                return None
+        return page(handler)
+
+    return route
+
+
+def links_of(site: Site) -> tuple[Link, list[Link]]:
+    """A quick link, the slow one, then QUICK more quick ones: one host, so one partition."""
+    feed = site.url("/feed.rss")
+    first = Link(url=site.url("/news/first.html"), feed=feed)
+    slow = Link(url=site.url("/news/slow.html"), feed=feed)
+    rest = [Link(url=site.url(f"/news/q{n}.html"), feed=feed) for n in range(QUICK)]
+    return slow, [first, slow, *rest]
+
+
+def raw_urls(settings: Settings) -> list[str]:
+    consumer = make_consumer(settings, None, consumer_timeout_ms=3000)
+    consumer.subscribe([settings.topics.raw])
+    try:
+        return [RawArticle.model_validate_json(r.value).url for r in consumer]
+    finally:
+        consumer.close()
+
+
+def on_links(settings: Settings) -> list[tuple[int, Link]]:
+    """(partition offset, link) of every record on the links topic."""
+    consumer = make_consumer(settings, None, consumer_timeout_ms=3000)
+    consumer.subscribe([settings.topics.links])
+    try:
+        return [(r.offset, Link.model_validate_json(r.value)) for r in consumer]
+    finally:
+        consumer.close()
+
+
+def committed(settings: Settings) -> dict[int, int | None]:
+    consumer = make_consumer(settings, settings.groups.fetch)
+    try:
+        return {
+            p: consumer.committed(TopicPartition(settings.topics.links, p))
+            for p in range(settings.topics.partitions)
+        }
+    finally:
+        consumer.close()
+
+
+def wait_until(what: str, done: Callable[[], bool], alive: Callable[[], bool]) -> None:
+    """Waits for ``done``; fails if the worker ended first or after two minutes (a hang)."""
+    deadline = time.monotonic() + 120
+    while not done():
+        assert alive(), f"the worker ended before {what}"
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.3)
+
+
+def window_settings(settings: Settings) -> Settings:
+    settings = crawl_settings(settings)
+    crawl = settings.crawl.model_copy(update={"batch_links": 20, "batch_seconds": 300.0})
+    # The gated page sends nothing until the gate opens: no read timeout meanwhile.
+    limits = settings.limits.model_copy(update={"http_read_timeout": 300.0})
+    crawl = crawl.model_copy(update={"total_timeout_seconds": 300.0})
+    return settings.model_copy(update={"crawl": crawl, "limits": limits})
+
+
+def test_quick_pages_are_published_while_a_slow_one_is_in_flight(
+    stack: Any, settings: Settings
+) -> None:
+    """Quick pages behind a slow one on the same partition are on the raw topic while the
+    slow page is still being fetched; the commit stops at the slow link's offset until it is
+    done, and then covers the partition."""
+    site, gate = Site().start(), threading.Event()
+    try:
+        site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+        site.routes["/news/slow.html"] = gated(gate)
+        site.fallback = html_page(FIXTURE_PAGE.read_bytes())
+        settings = window_settings(settings)
+        ensure_topics(settings)
+        slow, links = links_of(site)
+        send_links(settings, links)
+        sent = on_links(settings)
+        slow_offset = next(off for off, x in sent if x.url == slow.url)
+        quick = {x.url for x in links if x.url != slow.url}
+        with fetch_worker(settings) as worker:
+            alive = lambda: worker.poll() is None  # noqa: E731
+            wait_until(
+                "every quick page was published", lambda: quick <= set(raw_urls(settings)), alive
+            )
+            # The slow page was asked for and has not been answered: it is in flight.
+            assert site.requests("/news/slow.html")
+            assert slow.url not in raw_urls(settings)
+            # Committed up to the slow link, not past it (the first link is done).
+            wait_until(
+                "the links before the slow one were committed",
+                lambda: slow_offset in committed(settings).values(),
+                alive,
+            )
+            assert all(c is None or c <= slow_offset for c in committed(settings).values())
+            gate.set()
+            wait_until("the slow page was published", lambda: slow.url in raw_urls(settings), alive)
+            wait_until(
+                "the whole partition was committed",
+                lambda: slow_offset + 1 + QUICK in committed(settings).values(),
+                alive,
+            )
+            worker.send_signal(signal.SIGTERM)
+            out, _ = worker.communicate(timeout=60)
+        assert worker.returncode == 0, out
+        assert sorted(raw_urls(settings)) == sorted(x.url for x in links)
+        assert list_dead_letters(settings) == []
+    finally:
+        gate.set()
+        site.stop()
+
+
+def test_a_stop_with_a_slow_link_in_flight_gives_it_back_and_commits_the_rest(
+    stack: Any, settings: Settings
+) -> None:
+    """SIGTERM while the slow page is in flight and the quick ones are published: exit 0,
+    the slow link back on the links topic as it was, every offset committed."""
+    site, gate = Site().start(), threading.Event()
+    try:
+        site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+        site.routes["/news/slow.html"] = gated(gate)
+        site.fallback = html_page(FIXTURE_PAGE.read_bytes())
+        settings = window_settings(settings)
+        ensure_topics(settings)
+        slow, links = links_of(site)
+        send_links(settings, links)
+        quick = {x.url for x in links if x.url != slow.url}
+        with fetch_worker(settings) as worker:
+            alive = lambda: worker.poll() is None  # noqa: E731
+            wait_until(
+                "every quick page was published", lambda: quick <= set(raw_urls(settings)), alive
+            )
+            assert site.requests("/news/slow.html")
+            worker.send_signal(signal.SIGTERM)
+            out, _ = worker.communicate(timeout=60)
+        assert worker.returncode == 0, out
+        assert slow.url not in raw_urls(settings)
+        back = [x for _, x in on_links(settings)][len(links) :]
+        assert [(x.url, x.attempts) for x in back] == [(slow.url, 0)]
+        # Every link read was finished (the slow one given back): all committed.
+        assert sorted(c or 0 for c in committed(settings).values())[-1] == len(links)
+        assert list_dead_letters(settings) == []
+    finally:
+        gate.set()
+        site.stop()
+
+
+def test_a_worker_killed_mid_window_loses_and_duplicates_nothing(
+    stack: Any, settings: Settings, es: Elasticsearch
+) -> None:
+    """kill -9 while quick pages are published and the slow one is in flight; a new worker
+    fetches what was not committed. Every link's page is indexed, each once."""
+    site, gate = Site().start(), threading.Event()
+    try:
+        site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+        site.routes["/news/slow.html"] = gated(gate)
+        site.fallback = html_page(FIXTURE_PAGE.read_bytes())
+        settings = window_settings(settings)
+        ensure_topics(settings)
+        slow, links = links_of(site)
+        send_links(settings, links)
+        quick = {x.url for x in links if x.url != slow.url}
+        with fetch_worker(settings) as worker:
+            alive = lambda: worker.poll() is None  # noqa: E731
+            wait_until(
+                "every quick page was published", lambda: quick <= set(raw_urls(settings)), alive
+            )
+            assert site.requests("/news/slow.html")
+            worker.kill()
+            worker.communicate(timeout=60)
+        assert slow.url not in raw_urls(settings)
+        gate.set()
+        fetch_until_idle(settings)
+        assert set(raw_urls(settings)) == {x.url for x in links}
+        run_clean_worker(settings, idle_exit_seconds=3)
+        run_index_worker(settings, idle_exit_seconds=3)
+        es.indices.refresh(index=settings.index.alias)
+        ids = sorted(article_id(x.url, "") for x in links)
+        found = es.search(index=settings.index.alias, size=100, query={"match_all": {}})
+        assert sorted(hit["_id"] for hit in found["hits"]["hits"]) == ids
+        assert list_dead_letters(settings) == []
+    finally:
+        gate.set()
+        site.stop()
+
+
+def test_a_revoked_partitions_links_in_flight_are_dropped_not_published(
+    stack: Any, settings: Settings
+) -> None:
+    """The sink's part of a rebalance: a revoked partition's link in flight no longer holds
+    its commit back here (the loop drops that partition's offsets), says where reading resumes
+    if the partition comes back, and is neither published nor sent back when its fetch ends:
+    its new owner fetches it."""
+    site, gate = Site().start(), threading.Event()
+    try:
+        site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+        site.routes["/news/slow.html"] = gated(gate)
+        site.fallback = html_page(FIXTURE_PAGE.read_bytes())
+        settings = window_settings(settings)
+        ensure_topics(settings)
+        slow, links = links_of(site)
+        send_links(settings, links)
+        consumer = make_consumer(settings, None, consumer_timeout_ms=3000)
+        consumer.subscribe([settings.topics.links])
+        records = list(consumer)
+        consumer.close()
+        (tp,) = {TopicPartition(r.topic, r.partition) for r in records}
+        slow_offset = next(r.offset for r in records if Link.model_validate_json(r.value) == slow)
+        producer = make_producer(settings)
+        es = make_es(settings)
+        _, sink = fetch_loop(settings, producer, es)
+        try:
+            for record in records:
+                sink.add(Link.model_validate_json(record.value), record)
+            assert sink.held() == {tp: 0}
+            sink.flush()
+            wait_until(
+                "the slow page was asked for",
+                lambda: bool(site.requests("/news/slow.html")),
+                lambda: True,
+            )
+            deadline = time.monotonic() + 120
+            while sink.pending() > 1:  # the quick ones end flush by flush
+                assert time.monotonic() < deadline, f"still {sink.pending()} in flight"
+                assert sink.flush() == []
+            assert sink.held() == {tp: slow_offset}
+            assert sink.release({tp}) == {tp: slow_offset}
+            assert sink.held() == {}
+            gate.set()
+            sink.flush()
+            assert sink.pending() == 0
+        finally:
+            sink.close()
+            producer.close()
+            es.close()
+        assert slow.url not in raw_urls(settings)
+        assert sorted(raw_urls(settings)) == sorted(x.url for x in links if x != slow)
+        assert len(on_links(settings)) == len(links)  # nothing sent back
+    finally:
+        gate.set()
+        site.stop()
