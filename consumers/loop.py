@@ -26,6 +26,10 @@ evidence behind each point):
   due or anything else arrives on them, and reads the others meanwhile. The sink never
   sleeps on such a batch (its wait held up every link that was due) and the same records are
   not read and sent back in a tight loop.
+- A sink may keep records unfinished across flushes (the fetch sink's window of links in
+  flight, consumers.batches.Holding): the loop hands it no more while it is full, and commits
+  each partition only up to its first unfinished record, the rest with a later flush. A
+  revoked partition's unfinished records are dropped like its buffered ones.
 - A liveness check (consumers.health) ends the worker with a non-zero exit when it stops
   making progress while it has work, so its supervisor restarts it.
 """
@@ -209,7 +213,7 @@ class WorkerLoop:
                             )
                     elif (
                         time.monotonic() - last_record >= idle_exit_seconds
-                        and not self._pending()  # nothing in flight either
+                        and not self._holding()
                         and self._drained()
                     ):
                         break
@@ -516,6 +520,10 @@ class WorkerLoop:
         if flight.flushed:
             self._committed(self._held_back(batch.offsets), batch.started)
             self._rest()
+
+    def _holding(self) -> bool:
+        """Whether the sink still holds records unfinished (a fetch window not yet empty)."""
+        return isinstance(self.sink, Holding) and self._pending()
 
     def _held_back(self, offsets: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
         """What of a landed batch's ``offsets`` may be committed: with a sink that holds
