@@ -201,20 +201,30 @@ def test_copies_left_behind_by_a_changed_text_get_their_size_and_a_canonical(
     assert moved["story_previous"] is None
 
 
-def test_stories_a_batch_touches_are_read_whole_past_10000_members(
-    es: Elasticsearch, dag_env: Settings
+def test_stories_a_batch_touches_are_read_whole_past_one_searchs_window(
+    es: Elasticsearch, dag_env: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A batch touching eleven stories of 1,000 members (each under the whole-story limit)
-    reads 11,000 members; one search of at most 10,000 hits left a thousand out, and the
-    story they were in got a size that did not count them."""
+    read 11,000 members; one search of at most 10,000 hits (Elasticsearch's result window)
+    left a thousand out, and the story they were in got a size that did not count them.
+
+    The same at a tenth of the size: this index's result window is 1,000 and the pages are
+    smaller than it, so eleven stories of 100 members do not fit one search either."""
     from elasticsearch import helpers
 
     from newsflow.elastic.index import ensure_index
+    from newsflow.enrichment import clustering
 
     settings = dag_env
-    stories, members = 11, 1_000
+    stories, members, window = 11, 100, 1_000
+    monkeypatch.setattr(clustering, "MEMBERS_PAGE", 300)
+    monkeypatch.setattr(clustering, "RELABEL_PAGE", 300)
     published = datetime(2026, 3, 1, tzinfo=UTC)
     ensure_index(es, settings.index)
+    es.indices.put_settings(
+        index=settings.index.alias, settings={"index": {"max_result_window": window}}
+    )
+    assert stories * members > window
     originals = [
         build_article(
             [" ".join(f"w{k}x{j}" for j in range(60)), f"Paragraph of story {k}."],
