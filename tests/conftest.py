@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from crawl_site import Site, robots
@@ -212,10 +214,31 @@ def site() -> Iterator[Site]:
         site.stop()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Whatever needs the stack is an integration test, so `-m "not integration"` skips it.
+#: Which part of the suite this run is, as scripts/test.sh sets it: "shared", the tests that
+#: can run side by side on the one stack (it runs them two at a time with pytest-xdist), or
+#: "exclusive", those that stop the stack's services (run alone afterwards). Unset: all.
+_PHASE = os.environ.get("NEWSFLOW_TEST_PHASE", "")
+_AIRFLOW_TESTS = Path(__file__).parent / "airflow"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if {"stack", "es", "secure_stack", "secure_settings"} & set(
-            getattr(item, "fixturenames", ())
-        ):
+        names = set(getattr(item, "fixturenames", ()))
+        # Whatever needs the stack is an integration test, so `-m "not integration"` skips it.
+        if {"stack", "es", "secure_stack", "secure_settings"} & names:
             item.add_marker(pytest.mark.integration)
+        # Side by side, each on one worker: the secure stack (a session fixture starting a
+        # second Kafka and Elasticsearch) and Airflow's metadata DB are made once, not once
+        # per worker (`--dist loadgroup` keeps a group together).
+        if {"secure_stack", "secure_settings"} & names:
+            item.add_marker(pytest.mark.xdist_group("secure_stack"))
+        elif _AIRFLOW_TESTS in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.xdist_group("airflow"))
+    if _PHASE not in ("shared", "exclusive"):
+        return
+    wanted = _PHASE == "exclusive"
+    keep = [i for i in items if (i.get_closest_marker("exclusive") is not None) == wanted]
+    dropped = [i for i in items if (i.get_closest_marker("exclusive") is not None) != wanted]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

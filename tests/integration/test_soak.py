@@ -18,7 +18,8 @@ import pytest
 from newsflow import stack as local_stack
 from newsflow.settings import PROJECT_ROOT, Settings
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# It stops the shared stack's broker and node: nothing else may run beside it.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.exclusive]
 
 SOAK = PROJECT_ROOT / "benchmarks" / "soak.py"
 CORPUS = PROJECT_ROOT.parent / "shared" / "corpus" / "wcxb-dev"
