@@ -29,6 +29,12 @@ from newsflow.stack.secrets import client_env, credentials
 
 log = logging.getLogger(__name__)
 
+# pytest-xdist's workers export the size of a terminal they do not have (COLUMNS=80, LINES=24);
+# commands the tests run then wrapped their output where a plain pytest run's did not.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("COLUMNS", "LINES"):
+        os.environ.pop(_name, None)
+
 # Set once the session fixture ran: only then is there a broker and a node to clean up.
 _STACK_USED = False
 

@@ -29,9 +29,10 @@ def child_env(settings: Settings | None = None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
     if settings is not None:
         env.update(settings.to_env())
+    # Wide enough that rich never wraps a line a test looks for, whatever width the test
+    # runner's own environment says (pytest-xdist's workers inherit a COLUMNS of 80).
+    env["COLUMNS"] = "200"
     env.update(extra)
-    # Wide enough that rich never wraps a line a test looks for.
-    env.setdefault("COLUMNS", "200")
     return env
 
 
