@@ -15,6 +15,15 @@ raw topic): how long one slow page holds up the pages fetched beside it.
 
     .venv/bin/python benchmarks/bench_fetch.py --workers 1 --links 300 --hosts 6 --slow-every 25
 
+With ``--busy-links M`` one more host, a busy one, has M links published before the others
+(a big sitemap), and each worker count runs twice in turn: with the window's cap per host
+(``NEWSFLOW_CRAWL_HOST_WINDOW_LINKS``, default 4) and with it at the window's size (one host
+may fill the window, as before the cap). It times the other hosts' pages only: how long one
+busy site holds up the rest. Give it a per-host delay, or the busy host is not busy:
+
+    .venv/bin/python benchmarks/bench_fetch.py --workers 1 --links 120 --hosts 6 --delay 1 \
+        --busy-links 300 --repeat 1
+
 Pages are fundus-news-dev pages from ../shared (about 300 KB each) when it is there, else the
 test fixture page. Needs `newsflow stack up`. Prints its numbers; it is not a test.
 """
@@ -53,7 +62,7 @@ def pages() -> list[bytes]:
     return [FIXTURE_PAGE.read_bytes()]
 
 
-def fresh_settings(args: argparse.Namespace) -> Settings:
+def fresh_settings(args: argparse.Namespace, host_window: int | None = None) -> Settings:
     base = Settings()
     prefix = f"bf{uuid.uuid4().hex[:6]}-"
     topics = base.topics.model_copy(
@@ -68,6 +77,7 @@ def fresh_settings(args: argparse.Namespace) -> Settings:
             "per_host_concurrency": args.per_host,
             "per_host_delay_seconds": args.delay,
         }
+        | ({"host_window_links": host_window} if host_window else {})
     )
     return base.model_copy(
         update={
@@ -100,6 +110,8 @@ def publish(settings: Settings, links: list[Link]) -> None:
 
 #: In the path of a slow page (never in a page's body): tells the quick pages on the raw topic.
 SLOW = "zzslowzz"
+#: In the path of a busy host's page, likewise.
+BUSY = "zzbusyzz"
 
 
 def wait_quick(settings: Settings, count: int, timeout: float) -> float:
@@ -116,7 +128,8 @@ def wait_quick(settings: Settings, count: int, timeout: float) -> float:
                 raise TimeoutError(f"only {quick} of {count} quick pages within {timeout:g} s")
             for records in consumer.poll(timeout_ms=200, max_records=10_000).values():
                 # The URL leads the record; a page's body does not hold the marker.
-                quick += sum(SLOW.encode() not in (r.value or b"")[:2000] for r in records)
+                heads = [(r.value or b"")[:2000] for r in records]
+                quick += sum(SLOW.encode() not in h and BUSY.encode() not in h for h in heads)
         return time.monotonic()
     finally:
         consumer.close()
@@ -131,10 +144,18 @@ def wait_for(settings: Settings, count: int, timeout: float) -> float:
     return time.monotonic()
 
 
-def run(workers: int, sites: list[Site], args: argparse.Namespace, slow_every: int = 0) -> float:
+def run(
+    workers: int,
+    sites: list[Site],
+    args: argparse.Namespace,
+    slow_every: int = 0,
+    busy: Site | None = None,
+    host_window: int | None = None,
+) -> float:
     """Quick pages per second through ``workers`` workers; ``slow_every``: every so many
-    links one is a slow page (0: none)."""
-    settings = fresh_settings(args)
+    links one is a slow page (0: none); ``busy``: a host with ``--busy-links`` links
+    published first; ``host_window``: the window's cap per host (None: the default)."""
+    settings = fresh_settings(args, host_window)
     ensure_topics(settings)
     env = {**os.environ, **settings.to_env()}
     procs = [
@@ -148,7 +169,8 @@ def run(workers: int, sites: list[Site], args: argparse.Namespace, slow_every: i
     ]
     run_id = uuid.uuid4().hex[:6]
     try:
-        warm = [Link(url=s.url(f"/{run_id}/warm.html"), feed=s.url("/feed")) for s in sites]
+        warm_sites = sites + ([busy] if busy else [])
+        warm = [Link(url=s.url(f"/{run_id}/warm.html"), feed=s.url("/feed")) for s in warm_sites]
         publish(settings, warm)
         wait_for(settings, len(warm), 180)
         links = [
@@ -163,6 +185,12 @@ def run(workers: int, sites: list[Site], args: argparse.Namespace, slow_every: i
                 link = links[i]
                 links[i] = link.model_copy(update={"url": link.url.replace("/p", f"/{SLOW}p")})
         quick = sum(SLOW not in link.url for link in links)
+        if busy is not None:
+            feed = busy.url("/sitemap.xml")
+            links = [
+                Link(url=busy.url(f"/{run_id}/{BUSY}{i}.html"), feed=feed)
+                for i in range(args.busy_links)
+            ] + links
         started = time.monotonic()
         publish(settings, links)
         ended = wait_quick(settings, len(warm) + quick, 600)
@@ -193,10 +221,14 @@ def main() -> None:
         "--slow-every", type=int, default=0, help="every K-th link a slow page (0: none)"
     )
     parser.add_argument("--slow-seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--busy-links", type=int, default=0, help="links of one busy host published first"
+    )
     args = parser.parse_args()
     bodies = pages()
     sites = [Site(f"127.0.0.{n + 2}").start() for n in range(args.hosts)]
-    for site in sites:
+    busy = Site(f"127.0.0.{args.hosts + 2}").start() if args.busy_links else None
+    for site in sites + ([busy] if busy else []):
         site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
 
     def page(handler: Any) -> Response:
@@ -205,7 +237,7 @@ def main() -> None:
             time.sleep(args.slow_seconds)  # the whole answer late, as a slow site's
         return html_page(bodies[hash(handler.path) % len(bodies)])(handler)
 
-    for site in sites:
+    for site in sites + ([busy] if busy else []):
         site.fallback = page
     size = sum(map(len, bodies)) // len(bodies)
     print(
@@ -217,20 +249,31 @@ def main() -> None:
             f"every {args.slow_every}th link a page answering after {args.slow_seconds:g} s; "
             "quick pages/s counted"
         )
+    if busy is not None:
+        print(
+            f"one more host with {args.busy_links} links published first; "
+            "the other hosts' pages/s counted"
+        )
     variants = [0, args.slow_every] if args.slow_every else [0]
+    # The cap per host (None: the default) and the window's size (no cap, as before it).
+    windows: list[int | None] = [None, Settings().crawl.batch_links] if busy else [None]
     results: dict[str, list[float]] = {}
     try:
         for _ in range(args.repeat):
             for workers in (int(w) for w in args.workers.split(",")):
                 for slow_every in variants:
-                    name = f"{workers} worker(s)" + (
-                        f", 1 slow page in {slow_every}" if slow_every else ", no slow page"
-                    )
-                    rate = run(workers, sites, args, slow_every)
-                    results.setdefault(name, []).append(rate)
-                    print(f"  {name}: {rate:.1f} pages/s", flush=True)
+                    for window in windows:
+                        name = f"{workers} worker(s)" + (
+                            f", 1 slow page in {slow_every}" if slow_every else ", no slow page"
+                        )
+                        if busy is not None:
+                            cap = window or Settings().crawl.host_window_links
+                            name += f", {cap} links of a host in the window at most"
+                        rate = run(workers, sites, args, slow_every, busy, window)
+                        results.setdefault(name, []).append(rate)
+                        print(f"  {name}: {rate:.1f} pages/s", flush=True)
     finally:
-        for site in sites:
+        for site in sites + ([busy] if busy else []):
             site.stop()
     for name, rates in results.items():
         print(f"{name}: " + ", ".join(f"{r:.1f}" for r in rates) + " pages/s")

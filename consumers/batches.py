@@ -58,6 +58,12 @@ class Holding(Protocol):
         """Whether the sink takes no more records until a flush finishes some."""
         ...
 
+    def takes(self, record: ConsumerRecord) -> bool:
+        """Whether the sink takes ``record`` now; if not, the loop hands over nothing more of
+        its partition (order within a partition is kept) and reads no further on it, until
+        the sink takes it (the fetch sink: its host has enough links waiting already)."""
+        ...
+
     def held(self) -> dict[TopicPartition, int]:
         """The first offset per partition whose record is not finished yet."""
         ...

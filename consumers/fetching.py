@@ -14,13 +14,18 @@ commits:
 2. the rest start at once on the sink's own event loop (a thread of its own, so fetches go
    on between flushes), through the WebClient: many hosts in parallel, each host within its
    politeness limits, robots.txt obeyed, no private addresses. At most ``batch_links`` links
-   are in flight: while the window is full the loop hands over no more (``full``);
+   are in flight: while the window is full the loop hands over no more (``full``). At most
+   ``host_window_links`` of them are one host's: its further links wait in the worker's
+   backlog and start as its links in the window end, so a site with thousands of links (a
+   big sitemap, fetched a second apart) shares the window with the others instead of filling
+   it. Past ``host_backlog_links`` of one host waiting, the loop reads no further on that
+   host's partition (``takes``) until they drain; past ``backlog_links`` in all, on none;
 3. each link whose fetch ended since the last flush is published: its page becomes a
    RawArticle on the raw topic; a link that failed for good becomes a dead letter with its
    reason (and its entry's own text, if any, goes to the raw topic as a summary, so the news
-   is searchable all the same); a link whose time ran out (``batch_seconds`` since it
-   started) goes back to the links topic. The flush returns once the broker acknowledged all
-   of it.
+   is searchable all the same); a link whose time ran out (``batch_seconds`` since its
+   host's turn came) goes back to the links topic. The flush returns once the broker
+   acknowledged all of it.
 
 So a slow page holds up only itself: the pages fetched beside it are published as they
 come, and new links take their places. What is committed stays at-least-once: the loop
@@ -49,11 +54,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from elasticsearch import Elasticsearch, NotFoundError
 from kafka.consumer.fetcher import ConsumerRecord
@@ -115,6 +121,20 @@ def _partition(record: ConsumerRecord) -> TopicPartition:
     return TopicPartition(record.topic, record.partition)
 
 
+def host_of(url: str) -> str:
+    """The host whose politeness gate a URL's fetch waits at (``""`` for none)."""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+
+
+def record_host(record: ConsumerRecord) -> str:
+    """The host of a links-topic record, from its key (the link's URL), unparsed."""
+    key = record.key
+    return host_of(key.decode("utf-8", "replace")) if key else ""
+
+
 def first_offsets(records: list[ConsumerRecord]) -> dict[TopicPartition, int]:
     """The lowest offset among ``records`` of each partition."""
     first: dict[TopicPartition, int] = {}
@@ -129,9 +149,8 @@ class _Unfinished:
 
 
 class _Stopped(_Unfinished):
-    """The worker was asked to stop before this link's fetch ended, or the link was still
-    waiting for its host's turn (politeness: a Crawl-delay, many links of one host in the
-    window) when its time ran out: not the link's fault, no try of it."""
+    """The worker was asked to stop before this link's fetch ended: not the link's fault, no
+    try of it."""
 
 
 Outcome = Page | PermanentError | _Unfinished
@@ -144,8 +163,9 @@ class _Fetch:
     link: Link
     record: ConsumerRecord
     task: asyncio.Task[Page]
-    #: Event-loop time after which the fetch is ended unfinished (``batch_seconds``).
-    deadline: float
+    #: Event-loop time after which the fetch is ended unfinished: ``batch_seconds`` after its
+    #: first request had its host's turn (seen by a flush), None until then.
+    deadline: float | None = None
     #: Its partition was revoked: its outcome is nobody's to publish or commit here.
     released: bool = False
 
@@ -184,6 +204,15 @@ class FetchSink:
         self.requeue = requeue
         self._links: list[tuple[Link, ConsumerRecord]] = []
         self._window: list[_Fetch] = []
+        # Links checked and due, waiting for room in the window, by host (oldest host first;
+        # a host that got room goes to the back, so hosts take turns).
+        self._backlog: OrderedDict[str, deque[Pending]] = OrderedDict()
+        self._backlogged = 0
+        # Page ids in the backlog: a URL already waiting is not queued twice.
+        self._backlog_ids: set[str] = set()
+        # Per host: links in the window; links added or in the backlog (see ``takes``).
+        self._fetching: Counter[str] = Counter()
+        self._waiting: Counter[str] = Counter()
         # The loop's thread adds links and releases revoked partitions while its flush thread
         # (consumers.inflight) flushes: both go through this lock.
         self._lock = threading.Lock()
@@ -222,21 +251,46 @@ class FetchSink:
     def add(self, link: Link, record: ConsumerRecord) -> None:
         with self._lock:
             self._links.append((link, record))
+            self._waiting[host_of(link.url)] += 1
 
     def pending(self) -> int:
+        # Not the backlog: its links need no flush to wait, and counting them made every
+        # flush due, each waiting for a fetch to end before the loop could hand over the
+        # next link (1 page/s with a busy host's 300 links waiting). A backlog is never
+        # alone: its hosts have links in the window while it holds any (``_admit``).
         return len(self._links) + len(self._window) + self.raw.pending() + self.requeue.pending()
 
     def pending_bytes(self) -> int:
         return self.raw.pending_bytes() + self.requeue.pending_bytes()
 
     def full(self) -> bool:
-        """Whether the window holds ``batch_links`` links (the loop hands it no more)."""
-        return len(self._links) + len(self._window) >= self.settings.crawl.batch_links
+        """Whether the loop hands over no more links: the window's room is spoken for (by
+        the links added since the last flush and those in the backlog whose host has room
+        in the window), or the backlog holds ``backlog_links``."""
+        crawl = self.settings.crawl
+        with self._lock:
+            ready = sum(
+                min(len(queue), max(0, crawl.host_window_links - self._fetching[host]))
+                for host, queue in self._backlog.items()
+            )
+            waiting = len(self._links) + self._backlogged
+            return (
+                len(self._window) + len(self._links) + ready >= crawl.batch_links
+                or waiting >= crawl.backlog_links
+            )
+
+    def takes(self, record: ConsumerRecord) -> bool:
+        """Whether the loop may hand over ``record`` now: not while its host has
+        ``host_backlog_links`` links waiting here (the loop then reads no further on its
+        partition, whose next links would only wait behind them)."""
+        with self._lock:
+            return self._waiting[record_host(record)] < self.settings.crawl.host_backlog_links
 
     def held(self) -> dict[TopicPartition, int]:
         """The first offset per partition whose link is not finished: not to be committed."""
         with self._lock:
             records = [r for _, r in self._links] + [f.record for f in self._window]
+            records += [r for queue in self._backlog.values() for _, r in queue]
         return first_offsets(records)
 
     def release(self, revoked: set[TopicPartition]) -> dict[TopicPartition, int]:
@@ -246,9 +300,25 @@ class FetchSink:
             gone = [f for f in self._window if _partition(f.record) in revoked]
             for fetch in gone:
                 fetch.released = True
+                self._uncount(self._fetching, host_of(fetch.link.url))
             self._window = [f for f in self._window if not f.released]
             dropped = [r for _, r in self._links if _partition(r) in revoked]
+            for link, record in self._links:
+                if _partition(record) in revoked:
+                    self._uncount(self._waiting, host_of(link.url))
             self._links = [(x, r) for x, r in self._links if _partition(r) not in revoked]
+            for host, queue in list(self._backlog.items()):
+                kept: deque[Pending] = deque()
+                for link, record in queue:
+                    if _partition(record) in revoked:
+                        dropped.append(record)
+                        self._unqueue(host, link)
+                    else:
+                        kept.append((link, record))
+                if kept:
+                    self._backlog[host] = kept
+                else:
+                    del self._backlog[host]
         for fetch in gone:
             self._loop.call_soon_threadsafe(fetch.task.cancel)
         return first_offsets(dropped + [f.record for f in gone])
@@ -259,22 +329,32 @@ class FetchSink:
         once the broker acknowledged what it published."""
         with self._lock:
             links = list(self._links)
-        started = False
         if links:
             due, later = due_now(links, datetime.now(UTC))
             todo = self._not_ingested(due)  # TransientError: the links stay queued
             with self._lock:
                 taken = {id(r) for _, r in links}
                 self._links = [(x, r) for x, r in self._links if id(r) not in taken]
+                for link, _ in links:
+                    self._uncount(self._waiting, host_of(link.url))
+                for link, record in todo:
+                    self._enqueue(link, record)
             # Deferred, not due yet: back as they are. A flush of only those lets their
             # partitions rest (the loop reads the others meanwhile).
             back = [(link, rec) for link, rec in later if self._requeue(link, rec, link)]
             self._rest = rest_after(back, datetime.now(UTC)) if back and not due else None
-            self._run(self._start(todo))
-            started = bool(todo)
-        wait = 0.0 if started and not self.full() else 1.0
+        if self.stopping():
+            # Links not started go back as they were, as those in the window do (_settle):
+            # left here, their partitions could not be committed past them.
+            for link, record in self._drain_backlog():
+                self._requeue(link, record, link)
+        started = self._run(self._start(self._admit()))
+        # Up to a second for a fetch to end when nothing came or started, or there is no room.
+        wait = 0.0 if (started or links) and not self.full() else 1.0
         for fetch, outcome in self._run(self._settle(wait)):
             self._publish(fetch.link, fetch.record, outcome)
+        # The links that ended made room: their hosts' next links start now, not a flush later.
+        self._run(self._start(self._admit()))
         # Not acknowledged: TransientError, and the loop calls flush again for these.
         self.raw.flush()
         self.requeue.flush()
@@ -285,6 +365,61 @@ class FetchSink:
         """After a flush of deferred links only: how long their partitions may rest (once)."""
         rest, self._rest = self._rest, None
         return rest
+
+    # --- the backlog ----------------------------------------------------------------------
+
+    @staticmethod
+    def _uncount(counter: Counter[str], host: str) -> None:
+        counter[host] -= 1
+        if counter[host] <= 0:
+            del counter[host]  # a worker meets many hosts: keep only the busy ones
+
+    def _enqueue(self, link: Link, record: ConsumerRecord) -> None:
+        """Puts a checked link at the back of its host's backlog (under the lock)."""
+        host = host_of(link.url)
+        self._backlog.setdefault(host, deque()).append((link, record))
+        self._backlog_ids.add(article_id(link.url, b""))
+        self._waiting[host] += 1
+        self._backlogged += 1
+
+    def _unqueue(self, host: str, link: Link) -> None:
+        """Counts a link out of its host's backlog (under the lock; the caller removes it)."""
+        self._backlog_ids.discard(article_id(link.url, b""))
+        self._uncount(self._waiting, host)
+        self._backlogged -= 1
+
+    def _admit(self) -> list[Pending]:
+        """Takes from the backlog the links the window has room for, at most
+        ``host_window_links`` of a host in the window, hosts taking turns."""
+        crawl = self.settings.crawl
+        chosen: list[Pending] = []
+        with self._lock:
+            room = crawl.batch_links - len(self._window)
+            for host in list(self._backlog):
+                if room <= 0:
+                    break
+                queue = self._backlog[host]
+                free = crawl.host_window_links - self._fetching[host]
+                for _ in range(min(len(queue), free, room)):
+                    link, record = queue.popleft()
+                    self._unqueue(host, link)
+                    self._fetching[host] += 1
+                    chosen.append((link, record))
+                    room -= 1
+                if queue:
+                    self._backlog.move_to_end(host)
+                else:
+                    del self._backlog[host]
+        return chosen
+
+    def _drain_backlog(self) -> list[Pending]:
+        """Empties the backlog (the worker is stopping), oldest host first."""
+        with self._lock:
+            links = [pending for queue in self._backlog.values() for pending in queue]
+            for link, _ in links:
+                self._unqueue(host_of(link.url), link)
+            self._backlog.clear()
+        return links
 
     # --- 1. due? already ingested? --------------------------------------------------------
 
@@ -310,8 +445,8 @@ class FetchSink:
             if doc.get("found") and not (doc.get("_source") or {}).get("summary_only")
         }
         todo: list[tuple[Link, ConsumerRecord]] = []
-        with self._lock:  # a URL already in flight is not fetched twice at once either
-            batch = {article_id(f.link.url, b"") for f in self._window}
+        with self._lock:  # a URL already in flight or waiting is not fetched twice either
+            batch = {article_id(f.link.url, b"") for f in self._window} | self._backlog_ids
         for link, record in links:
             page_id = ids[link.url]
             known = page_id in indexed or page_id in self._recent or page_id in batch
@@ -324,42 +459,60 @@ class FetchSink:
 
     # --- 2. fetch ------------------------------------------------------------------------
 
-    async def _start(self, links: list[Pending]) -> None:
+    async def _start(self, links: list[Pending]) -> bool:
         """Puts the links in the window, each fetch starting at once (at most
-        max_connections read at once, each once its host's turn came: WebClient)."""
-        deadline = asyncio.get_running_loop().time() + self.settings.crawl.batch_seconds
+        max_connections read at once, each once its host's turn came: WebClient); True when
+        there were any."""
         fetches = [
             _Fetch(
                 link,
                 record,
                 asyncio.create_task(self._client.get(link.url, self._want, origin_of(link.feed))),
-                deadline,
             )
             for link, record in links
         ]
         with self._lock:
             self._window += fetches
+        return bool(fetches)
 
     async def _settle(self, wait: float) -> list[tuple[_Fetch, Outcome]]:
         """Takes the finished links out of the window, waiting up to ``wait`` s for a first
-        one, and ends those past their time (or all of them, when the worker stops)."""
+        one, and ends those past their time (or all of them, when the worker stops).
+
+        A link's time starts when its host's turn comes, not when it enters the window: one
+        waiting behind its host's other links (at most ``host_window_links`` of them, a
+        delay apart) is not cut off, nor does it start a request it has no time left to
+        finish. (From the window's entry, with the links of a host taking turns a second
+        apart, a link could start a few milliseconds before its time ran out: a wasted
+        request, counted as a try, and the page fetched again.)"""
         loop = asyncio.get_running_loop()
         with self._lock:
             window = list(self._window)
+        now = loop.time()
+        for fetch in window:
+            if fetch.deadline is None and self._client.turns(fetch.task) > 0:
+                fetch.deadline = now + self.settings.crawl.batch_seconds
         tasks = {f.task for f in window}
         stopped = self.stopping()
         if tasks and wait > 0 and not stopped and not any(t.done() for t in tasks):
-            first = min(f.deadline for f in window)
+            first = min((f.deadline for f in window if f.deadline is not None), default=now + wait)
             timeout = max(0.0, min(wait, first - loop.time()))
             await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             self.beat()  # fetching is progress: the worker is not stuck
             stopped = self.stopping()
         now = loop.time()
-        ended = [f for f in window if f.task.done() or stopped or f.deadline <= now]
+        ended = [
+            f
+            for f in window
+            if f.task.done() or stopped or (f.deadline is not None and f.deadline <= now)
+        ]
         unfinished = {f.task for f in ended if not f.task.done()}
         await self._cancel(list(unfinished))
         with self._lock:
             ending = set(map(id, ended))
+            for fetch in self._window:
+                if id(fetch) in ending:
+                    self._uncount(self._fetching, host_of(fetch.link.url))
             self._window = [f for f in self._window if id(f) not in ending]
         return [
             (f, self._outcome(f, f.task in unfinished, stopped)) for f in ended if not f.released

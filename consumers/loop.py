@@ -29,7 +29,10 @@ evidence behind each point):
 - A sink may keep records unfinished across flushes (the fetch sink's window of links in
   flight, consumers.batches.Holding): the loop hands it no more while it is full, and commits
   each partition only up to its first unfinished record, the rest with a later flush. A
-  revoked partition's unfinished records are dropped like its buffered ones.
+  revoked partition's unfinished records are dropped like its buffered ones. Such a sink may
+  also refuse a record for now (``takes``: the fetch sink, when its host has enough links
+  waiting): the loop then hands over nothing more of that partition and pauses it, and
+  goes on with the others, until the sink takes it.
 - A liveness check (consumers.health) ends the worker with a non-zero exit when it stops
   making progress while it has work, so its supervisor restarts it.
 """
@@ -126,6 +129,9 @@ class WorkerLoop:
         self._paused = False
         # Partitions resting (Rest): until when, and their end offset when the rest began.
         self._resting: dict[TopicPartition, tuple[float, int]] = {}
+        # Partitions whose next buffered record the sink does not take yet (Holding.takes):
+        # paused, and their buffered records not counted against the buffer's size.
+        self._blocked: set[TopicPartition] = set()
         self._rest_checked = 0.0
         # The last poll left nothing behind at the broker (as far as the last fetches saw):
         # a batch need not wait to fill (see BatchPolicy.idle_seconds).
@@ -241,18 +247,19 @@ class WorkerLoop:
     def _poll(self, block: bool) -> int:
         """Fetches more records into the buffer (or none, paused); returns how many came."""
         assigned = self.consumer.assignment()
-        full = len(self._buffer) >= self.loop_policy.buffer_records
+        buffered = self._unblocked_buffer()
+        full = buffered >= self.loop_policy.buffer_records
         if full and assigned:
             self.consumer.pause(*assigned)
             self._paused = True
         else:
-            resting = set(self._resting) & assigned
+            resting = (set(self._resting) | self._blocked) & assigned
             paused = self.consumer.paused()
             resume(self.consumer, paused - resting)
             if resting - paused:
                 self.consumer.pause(*(resting - paused))
             self._paused = False
-        room = max(1, self.loop_policy.buffer_records - len(self._buffer))
+        room = max(1, self.loop_policy.buffer_records - buffered)
         # Mid-rebalance, give the join time to finish inside one poll: a join whose answer
         # comes back after poll() returned is applied only by a later poll (and kafka-python
         # 3.0 needs newsflow.kafka.clients' workaround to apply it at all).
@@ -265,6 +272,15 @@ class WorkerLoop:
         # and, with the 1 s refresh, produce -> searchable p99 reached 2.1 s.
         self._caught_up = not self._paused and (count == 0 or caught_up(self.consumer))
         return count
+
+    def _unblocked_buffer(self) -> int:
+        """Buffered records not waiting on a blocked partition (forgetting partitions with
+        nothing buffered any more: revoked, or taken since)."""
+        if not self._blocked:
+            return len(self._buffer)
+        waiting = [TopicPartition(r.topic, r.partition) for r in self._buffer]
+        self._blocked &= set(waiting)
+        return sum(tp not in self._blocked for tp in waiting)
 
     def _take(self, batch: dict[TopicPartition, list[Any]]) -> int:
         """Buffers what a poll returned, then applies revocations that came meanwhile.
@@ -397,11 +413,36 @@ class WorkerLoop:
                 if self.sink.full():
                     return  # poll meanwhile; the buffer, full, pauses the partitions
                 continue
-            self._handle(self._buffer.popleft())
+            record = self._next_record()
+            if record is None:
+                # The sink takes none of them yet: the flush moves it on (waiting up to a
+                # second for a record to finish); their partitions stay paused meanwhile.
+                self._flush_and_commit()
+                return
+            self._handle(record)
             if self._due():
                 self._flush_and_commit()
             if time.monotonic() >= deadline:
                 return
+
+    def _next_record(self) -> ConsumerRecord | None:
+        """The first buffered record the sink takes, none of its partition's earlier ones
+        being refused (None: it takes none). A refused record blocks its partition."""
+        if not isinstance(self.sink, Holding):
+            return self._buffer.popleft()
+        refused: set[TopicPartition] = set()
+        for i, record in enumerate(self._buffer):
+            tp = TopicPartition(record.topic, record.partition)
+            if tp in refused:
+                continue
+            if self.sink.takes(record):
+                del self._buffer[i]
+                self._blocked.discard(tp)
+                self._blocked |= refused
+                return record
+            refused.add(tp)
+        self._blocked |= refused
+        return None
 
     def _handle(self, record: ConsumerRecord) -> None:
         if self._batch_started is None:

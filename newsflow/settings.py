@@ -302,10 +302,19 @@ class CrawlSettings(_Group):
     # takes from one host in a poll interval at the default politeness (1 s apart).
     max_links_per_poll: int = Field(default=1_000, ge=1)
     # A fetch worker has at most this many links in flight (a rolling window: a link done
-    # makes room for the next), and gives each link at most batch_seconds; a link it could
-    # not finish in that time goes back to the links topic.
+    # makes room for the next), and gives each link at most batch_seconds from its host's
+    # turn; a link it could not finish in that time goes back to the links topic.
     batch_links: int = Field(default=50, ge=1)
     batch_seconds: float = Field(default=90.0, gt=0)
+    # Links of one host in that window at most (fetching, or waiting for the host's turn):
+    # its further links wait in the worker's backlog, so one site's thousands of links (a
+    # big sitemap, fetched 1 s apart) do not fill the window and hold up every other site.
+    host_window_links: int = Field(default=4, ge=1)
+    # Links of one host the backlog holds at most (one sitemap poll's worth at the default),
+    # and links of all hosts. Past the first, the worker reads no further on that host's
+    # partition until its backlog drains; past the second, on none (docs/crawling.md).
+    host_backlog_links: int = Field(default=1_000, ge=1)
+    backlog_links: int = Field(default=10_000, ge=1)
     # Feeds without their own interval are polled this often; a feed that fails or brings
     # nothing new waits longer and longer, up to max_backoff_seconds.
     poll_interval_seconds: float = Field(default=900.0, gt=0)

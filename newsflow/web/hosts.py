@@ -46,7 +46,18 @@ class HostGate:
                 start = max(now, self._next_start)
                 self._next_start = start + self.delay
                 if start > now:
-                    await asyncio.sleep(start - now)
+                    try:
+                        await asyncio.sleep(start - now)
+                    except asyncio.CancelledError:
+                        # Never started (its link's time ran out, the worker stops): its time
+                        # goes to the next request unless a later one was reserved already.
+                        # Kept, every such cancellation pushed the host's next start one delay
+                        # further: a fetch worker sending a host's waiting links back and
+                        # taking new ones drifted the start ahead of every link's deadline,
+                        # and the host was never fetched again.
+                        if self._next_start == start + self.delay:
+                            self._next_start = start
+                        raise
                 yield
         finally:
             self._active -= 1

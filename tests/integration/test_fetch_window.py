@@ -284,3 +284,137 @@ def test_a_revoked_partitions_links_in_flight_are_dropped_not_published(
     finally:
         gate.set()
         site.stop()
+
+
+def busy_settings(settings: Settings, **crawl: int) -> Settings:
+    settings = window_settings(settings)
+    return settings.model_copy(
+        update={"crawl": settings.crawl.model_copy(update={"batch_links": 6, **crawl})}
+    )
+
+
+def send_on(settings: Settings, partition: int, links: list[Link]) -> None:
+    """Links on one partition of the links topic, in order, keyed by URL as the poller keys
+    them (ByHost would put each host wherever its name hashes)."""
+    producer = make_producer(settings)
+    try:
+        for link in links:
+            producer.send(
+                settings.topics.links,
+                key=link.url.encode(),
+                value=link.model_dump_json().encode(),
+                partition=partition,
+            )
+        producer.flush(timeout=60)
+    finally:
+        producer.close()
+
+
+def test_a_busy_hosts_links_wait_in_the_backlog_while_other_sites_are_fetched(
+    stack: Any, settings: Settings
+) -> None:
+    """One site's 10 links, sent first, do not fill a window of 6: at most 2 of them are in
+    it (``host_window_links``), the rest wait in the backlog, and another site's pages are
+    fetched while the busy site's first pages are still unanswered. Then everything is
+    published once and committed. (With the window's size as the cap, the busy site's links
+    took the whole window and the other site waited for them.)"""
+    busy, other, gate = Site("127.0.0.11").start(), Site("127.0.0.12").start(), threading.Event()
+    try:
+        for site in (busy, other):
+            site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+        busy.fallback = gated(gate)
+        other.fallback = html_page(FIXTURE_PAGE.read_bytes())
+        settings = busy_settings(settings, host_window_links=2)
+        ensure_topics(settings)
+        busy_links = [Link(url=busy.url(f"/b{n}.html"), feed=busy.url("/map")) for n in range(10)]
+        other_links = [Link(url=other.url(f"/o{n}.html"), feed=other.url("/rss")) for n in range(3)]
+        send_links(settings, busy_links)
+        send_links(settings, other_links)
+        with fetch_worker(settings) as worker:
+            alive = lambda: worker.poll() is None  # noqa: E731
+            wait_until(
+                "the other site's pages were published",
+                lambda: {x.url for x in other_links} <= set(raw_urls(settings)),
+                alive,
+            )
+            assert not set(raw_urls(settings)) & {x.url for x in busy_links}
+            assert len(busy.requests()) - len(busy.requests("/robots.txt")) <= 2
+            gate.set()
+            everything = sorted(x.url for x in busy_links + other_links)
+            wait_until(
+                "every page was published", lambda: sorted(raw_urls(settings)) == everything, alive
+            )
+            wait_until(
+                "every link was committed",
+                lambda: sum(c or 0 for c in committed(settings).values()) == len(everything),
+                alive,
+            )
+            worker.send_signal(signal.SIGTERM)
+            out, _ = worker.communicate(timeout=60)
+        assert worker.returncode == 0, out
+        assert sorted(raw_urls(settings)) == everything
+        assert len(on_links(settings)) == len(everything)  # none sent back
+        assert list_dead_letters(settings) == []
+    finally:
+        gate.set()
+        busy.stop()
+        other.stop()
+
+
+def test_past_a_hosts_backlog_its_partition_waits_and_the_others_are_read(
+    stack: Any, settings: Settings
+) -> None:
+    """With 3 links of a host allowed to wait (``host_backlog_links``) and 1 in the window, a
+    partition holding 10 links of that host and then one of another site is read no further
+    than the busy host's backlog allows: a third site's link on another partition is fetched
+    meanwhile, the link behind the busy ones is not asked for until at least 6 of them are
+    done (order within a partition is kept), and then everything is published once."""
+    assert settings.topics.partitions >= 2
+    busy, behind, beside = (Site(f"127.0.0.{n}").start() for n in (13, 14, 15))
+    gate = threading.Event()
+    try:
+        for site in (busy, behind, beside):
+            site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+            site.fallback = html_page(FIXTURE_PAGE.read_bytes())
+        busy.fallback = gated(gate)
+        settings = busy_settings(settings, host_window_links=1, host_backlog_links=3)
+        ensure_topics(settings)
+        busy_links = [Link(url=busy.url(f"/b{n}.html"), feed=busy.url("/map")) for n in range(10)]
+        after = Link(url=behind.url("/after.html"), feed=behind.url("/rss"))
+        aside = Link(url=beside.url("/aside.html"), feed=beside.url("/rss"))
+        send_on(settings, 0, [*busy_links, after])
+        send_on(settings, 1, [aside])
+        everything = sorted(x.url for x in [*busy_links, after, aside])
+        with fetch_worker(settings) as worker:
+            alive = lambda: worker.poll() is None  # noqa: E731
+            wait_until(
+                "the other partition's page was published",
+                lambda: aside.url in raw_urls(settings),
+                alive,
+            )
+            assert not behind.requests("/after.html")
+            assert len(busy.requests()) - len(busy.requests("/robots.txt")) <= 1
+            gate.set()
+            wait_until(
+                "every page was published", lambda: sorted(raw_urls(settings)) == everything, alive
+            )
+            wait_until(
+                "every link was committed",
+                lambda: sum(c or 0 for c in committed(settings).values()) == len(everything),
+                alive,
+            )
+            worker.send_signal(signal.SIGTERM)
+            out, _ = worker.communicate(timeout=60)
+        assert worker.returncode == 0, out
+        # The link behind was handed over only once the busy host had at most 2 waiting and
+        # 1 in the window, the 10th busy link included: 6 of them were done before it, so
+        # asked for before it was.
+        asked_busy = sorted(r.started for r in busy.requests() if r.path != "/robots.txt")
+        (asked,) = behind.requests("/after.html")
+        assert asked.started > asked_busy[5]
+        assert sorted(raw_urls(settings)) == everything
+        assert list_dead_letters(settings) == []
+    finally:
+        gate.set()
+        for site in (busy, behind, beside):
+            site.stop()

@@ -4,6 +4,7 @@ fragment cleaning."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import ipaddress
 import time
@@ -475,6 +476,31 @@ def test_idle_host_gates_are_dropped_and_busy_ones_kept() -> None:
             pass
         slow.gate("b.example")
         assert slow.gate("a.example") is first
+
+    asyncio.run(scenario())
+
+
+def test_a_turn_cancelled_before_it_started_gives_its_time_back() -> None:
+    """One request at a time, 60 s apart: the second waits for its start; cancelled before it
+    (its link's time ran out), the third may start when the second would have, not 60 s
+    later. (Each such cancellation pushed the host's next start one delay further.)"""
+
+    async def scenario() -> None:
+        gate = HostGates(concurrency=1, delay=60.0, max_delay=60.0).gate("a.example")
+        async with gate.turn():
+            first = gate._next_start - 60.0
+
+        async def second() -> None:
+            async with gate.turn():
+                raise AssertionError("never starts: cancelled while it waits")
+
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(0)  # it takes the slot and reserves its start
+        assert gate._next_start == first + 120.0
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        assert gate._next_start == first + 60.0
 
     asyncio.run(scenario())
 
