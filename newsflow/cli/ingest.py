@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import typer
@@ -518,10 +519,20 @@ def dlq_list(
         )
 
 
+class LetterStage(StrEnum):
+    """The stages whose failures are dead-lettered (`--stage` offered produce and tag too,
+    which never are: a replay of them sent nothing, whatever the log held)."""
+
+    FETCH = Stage.FETCH.value
+    DECODE = Stage.DECODE.value
+    CLEAN = Stage.CLEAN.value
+    INDEX = Stage.INDEX.value
+
+
 @dlq_app.command("replay")
 def dlq_replay(
     ctx: typer.Context,
-    stage: list[Stage] = typer.Option(
+    stage: list[LetterStage] = typer.Option(
         None, help="Only letters that failed at this stage (repeat for several); default all."
     ),
     max_attempts: int = typer.Option(
@@ -551,7 +562,7 @@ def dlq_replay(
     _one_shot_logs()
     summary = replay(
         settings_of(ctx),
-        stages=set(stage) if stage else None,
+        stages={Stage(x.value) for x in stage} if stage else None,
         max_attempts=max_attempts,
         given_up=given_up,
     )

@@ -94,7 +94,10 @@ def test_a_list_shows_the_type_of_one_value() -> None:
     enrich = CliRunner().invoke(app, ["enrich", "--help"], env={"COLUMNS": "400"}).output
     assert "<cluster|embed|rollup|trends>" in enrich and "repeat for several" in enrich
     replay = CliRunner().invoke(app, ["dlq", "replay", "--help"], env={"COLUMNS": "400"}).output
-    assert "<produce|fetch|decode|clean|tag|index>" in replay
+    # Only the stages whose failures are dead-lettered: produce and tag never are.
+    assert "<fetch|decode|clean|index>" in replay
+    refused = CliRunner().invoke(app, ["dlq", "replay", "--stage", "tag"])
+    assert refused.exit_code == 2 and "tag" in refused.output
     produce = CliRunner().invoke(app, ["produce", "--help"], env={"COLUMNS": "400"}).output
     assert re.search(r"PATH\|URL +<str>\.\.\. +Files, directories", produce), produce
 
