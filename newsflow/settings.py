@@ -311,8 +311,9 @@ class CrawlSettings(_Group):
     # big sitemap, fetched 1 s apart) do not fill the window and hold up every other site.
     host_window_links: int = Field(default=4, ge=1)
     # Links of one host the backlog holds at most (one sitemap poll's worth at the default),
-    # and links of all hosts. Past the first, the worker reads no further on that host's
-    # partition until its backlog drains; past the second, on none (docs/crawling.md).
+    # and links of all hosts (~1.8 KB a link: 18 MB at the default). Past the first, the
+    # worker reads no further on that host's partition until its backlog drains; past the
+    # second, on none (docs/crawling.md).
     host_backlog_links: int = Field(default=1_000, ge=1)
     backlog_links: int = Field(default=10_000, ge=1)
     # Feeds without their own interval are polled this often; a feed that fails or brings
