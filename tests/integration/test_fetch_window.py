@@ -418,3 +418,40 @@ def test_past_a_hosts_backlog_its_partition_waits_and_the_others_are_read(
         gate.set()
         for site in (busy, behind, beside):
             site.stop()
+
+
+def test_a_worker_killed_with_links_in_its_backlog_loses_none(
+    stack: Any, settings: Settings
+) -> None:
+    """kill -9 while a busy site's links wait in the backlog (and 2 in the window, unanswered)
+    and another site's pages are published: the backlog was never committed past, so the next
+    worker fetches every page that was not published. Nothing is lost."""
+    busy, other, gate = Site("127.0.0.16").start(), Site("127.0.0.17").start(), threading.Event()
+    try:
+        for site in (busy, other):
+            site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+        busy.fallback = gated(gate)
+        other.fallback = html_page(FIXTURE_PAGE.read_bytes())
+        settings = busy_settings(settings, host_window_links=2)
+        ensure_topics(settings)
+        busy_links = [Link(url=busy.url(f"/b{n}.html"), feed=busy.url("/map")) for n in range(10)]
+        other_links = [Link(url=other.url(f"/o{n}.html"), feed=other.url("/rss")) for n in range(3)]
+        send_links(settings, busy_links + other_links)
+        with fetch_worker(settings) as worker:
+            alive = lambda: worker.poll() is None  # noqa: E731
+            wait_until(
+                "the other site's pages were published",
+                lambda: {x.url for x in other_links} <= set(raw_urls(settings)),
+                alive,
+            )
+            worker.kill()
+            worker.communicate(timeout=60)
+        assert not set(raw_urls(settings)) & {x.url for x in busy_links}
+        gate.set()
+        fetch_until_idle(settings)
+        assert set(raw_urls(settings)) == {x.url for x in busy_links + other_links}
+        assert list_dead_letters(settings) == []
+    finally:
+        gate.set()
+        busy.stop()
+        other.stop()
