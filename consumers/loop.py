@@ -438,11 +438,22 @@ class WorkerLoop:
             if self.sink.takes(record):
                 del self._buffer[i]
                 self._blocked.discard(tp)
-                self._blocked |= refused
+                self._block(refused)
                 return record
             refused.add(tp)
-        self._blocked |= refused
+        self._block(refused)
         return None
+
+    def _block(self, refused: set[TopicPartition]) -> None:
+        new = refused - self._blocked
+        if new:
+            log.info(
+                "%s: reading no further on %s until the sink takes their next records "
+                "(a host with as many links waiting as it holds); the others go on",
+                self.name,
+                sorted(f"{tp.topic}[{tp.partition}]" for tp in new),
+            )
+        self._blocked |= refused
 
     def _handle(self, record: ConsumerRecord) -> None:
         if self._batch_started is None:
