@@ -9,6 +9,7 @@ on states and order, none on how long something took.
 from __future__ import annotations
 
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -293,6 +294,42 @@ def busy_settings(settings: Settings, **crawl: int) -> Settings:
     )
 
 
+def busy_and_other(
+    busy_address: str, other_address: str, gate: threading.Event
+) -> tuple[Site, Site, list[Link], list[Link]]:
+    """A busy site (10 links, its pages answering once ``gate`` is set) and another site (3
+    links, answering at once), both allowing everything."""
+    busy, other = Site(busy_address).start(), Site(other_address).start()
+    for site in (busy, other):
+        site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+    busy.fallback = gated(gate)
+    other.fallback = html_page(FIXTURE_PAGE.read_bytes())
+    busy_links = [Link(url=busy.url(f"/b{n}.html"), feed=busy.url("/map")) for n in range(10)]
+    other_links = [Link(url=other.url(f"/o{n}.html"), feed=other.url("/rss")) for n in range(3)]
+    return busy, other, busy_links, other_links
+
+
+def page_requests(site: Site) -> int:
+    return len(site.requests()) - len(site.requests("/robots.txt"))
+
+
+def drain_and_stop(
+    settings: Settings, worker: subprocess.Popen[str], everything: list[str]
+) -> None:
+    """Waits until every page of ``everything`` is published and every link committed, then
+    stops the worker with SIGTERM: it exits 0."""
+    alive = lambda: worker.poll() is None  # noqa: E731
+    wait_until("every page was published", lambda: sorted(raw_urls(settings)) == everything, alive)
+    wait_until(
+        "every link was committed",
+        lambda: sum(c or 0 for c in committed(settings).values()) == len(everything),
+        alive,
+    )
+    worker.send_signal(signal.SIGTERM)
+    out, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 0, out
+
+
 def send_on(settings: Settings, partition: int, links: list[Link]) -> None:
     """Links on one partition of the links topic, in order, keyed by URL as the poller keys
     them (ByHost would put each host wherever its name hashes)."""
@@ -318,40 +355,24 @@ def test_a_busy_hosts_links_wait_in_the_backlog_while_other_sites_are_fetched(
     fetched while the busy site's first pages are still unanswered. Then everything is
     published once and committed. (With the window's size as the cap, the busy site's links
     took the whole window and the other site waited for them.)"""
-    busy, other, gate = Site("127.0.0.11").start(), Site("127.0.0.12").start(), threading.Event()
+    gate = threading.Event()
+    busy, other, busy_links, other_links = busy_and_other("127.0.0.11", "127.0.0.12", gate)
     try:
-        for site in (busy, other):
-            site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
-        busy.fallback = gated(gate)
-        other.fallback = html_page(FIXTURE_PAGE.read_bytes())
         settings = busy_settings(settings, host_window_links=2)
         ensure_topics(settings)
-        busy_links = [Link(url=busy.url(f"/b{n}.html"), feed=busy.url("/map")) for n in range(10)]
-        other_links = [Link(url=other.url(f"/o{n}.html"), feed=other.url("/rss")) for n in range(3)]
         send_links(settings, busy_links)
         send_links(settings, other_links)
         with fetch_worker(settings) as worker:
-            alive = lambda: worker.poll() is None  # noqa: E731
             wait_until(
                 "the other site's pages were published",
                 lambda: {x.url for x in other_links} <= set(raw_urls(settings)),
-                alive,
+                lambda: worker.poll() is None,
             )
             assert not set(raw_urls(settings)) & {x.url for x in busy_links}
-            assert len(busy.requests()) - len(busy.requests("/robots.txt")) <= 2
+            assert page_requests(busy) <= 2
             gate.set()
             everything = sorted(x.url for x in busy_links + other_links)
-            wait_until(
-                "every page was published", lambda: sorted(raw_urls(settings)) == everything, alive
-            )
-            wait_until(
-                "every link was committed",
-                lambda: sum(c or 0 for c in committed(settings).values()) == len(everything),
-                alive,
-            )
-            worker.send_signal(signal.SIGTERM)
-            out, _ = worker.communicate(timeout=60)
-        assert worker.returncode == 0, out
+            drain_and_stop(settings, worker, everything)
         assert sorted(raw_urls(settings)) == everything
         assert len(on_links(settings)) == len(everything)  # none sent back
         assert list_dead_letters(settings) == []
@@ -370,49 +391,34 @@ def test_past_a_hosts_backlog_its_partition_waits_and_the_others_are_read(
     meanwhile, the link behind the busy ones is not asked for until at least 6 of them are
     done (order within a partition is kept), and then everything is published once."""
     assert settings.topics.partitions >= 2
-    busy, behind, beside = (Site(f"127.0.0.{n}").start() for n in (13, 14, 15))
     gate = threading.Event()
+    busy, behind, busy_links, _ = busy_and_other("127.0.0.13", "127.0.0.14", gate)
+    beside = Site("127.0.0.15").start()
     try:
-        for site in (busy, behind, beside):
-            site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
-            site.fallback = html_page(FIXTURE_PAGE.read_bytes())
-        busy.fallback = gated(gate)
+        beside.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
+        beside.fallback = html_page(FIXTURE_PAGE.read_bytes())
         settings = busy_settings(settings, host_window_links=1, host_backlog_links=3)
         ensure_topics(settings)
-        busy_links = [Link(url=busy.url(f"/b{n}.html"), feed=busy.url("/map")) for n in range(10)]
         after = Link(url=behind.url("/after.html"), feed=behind.url("/rss"))
         aside = Link(url=beside.url("/aside.html"), feed=beside.url("/rss"))
         send_on(settings, 0, [*busy_links, after])
         send_on(settings, 1, [aside])
-        everything = sorted(x.url for x in [*busy_links, after, aside])
         with fetch_worker(settings) as worker:
-            alive = lambda: worker.poll() is None  # noqa: E731
             wait_until(
                 "the other partition's page was published",
                 lambda: aside.url in raw_urls(settings),
-                alive,
+                lambda: worker.poll() is None,
             )
             assert not behind.requests("/after.html")
-            assert len(busy.requests()) - len(busy.requests("/robots.txt")) <= 1
+            assert page_requests(busy) <= 1
             gate.set()
-            wait_until(
-                "every page was published", lambda: sorted(raw_urls(settings)) == everything, alive
-            )
-            wait_until(
-                "every link was committed",
-                lambda: sum(c or 0 for c in committed(settings).values()) == len(everything),
-                alive,
-            )
-            worker.send_signal(signal.SIGTERM)
-            out, _ = worker.communicate(timeout=60)
-        assert worker.returncode == 0, out
+            drain_and_stop(settings, worker, sorted(x.url for x in [*busy_links, after, aside]))
         # The link behind was handed over only once the busy host had at most 2 waiting and
         # 1 in the window, the 10th busy link included: 6 of them were done before it, so
         # asked for before it was.
         asked_busy = sorted(r.started for r in busy.requests() if r.path != "/robots.txt")
         (asked,) = behind.requests("/after.html")
         assert asked.started > asked_busy[5]
-        assert sorted(raw_urls(settings)) == everything
         assert list_dead_letters(settings) == []
     finally:
         gate.set()
@@ -426,23 +432,17 @@ def test_a_worker_killed_with_links_in_its_backlog_loses_none(
     """kill -9 while a busy site's links wait in the backlog (and 2 in the window, unanswered)
     and another site's pages are published: the backlog was never committed past, so the next
     worker fetches every page that was not published. Nothing is lost."""
-    busy, other, gate = Site("127.0.0.16").start(), Site("127.0.0.17").start(), threading.Event()
+    gate = threading.Event()
+    busy, other, busy_links, other_links = busy_and_other("127.0.0.16", "127.0.0.17", gate)
     try:
-        for site in (busy, other):
-            site.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
-        busy.fallback = gated(gate)
-        other.fallback = html_page(FIXTURE_PAGE.read_bytes())
         settings = busy_settings(settings, host_window_links=2)
         ensure_topics(settings)
-        busy_links = [Link(url=busy.url(f"/b{n}.html"), feed=busy.url("/map")) for n in range(10)]
-        other_links = [Link(url=other.url(f"/o{n}.html"), feed=other.url("/rss")) for n in range(3)]
         send_links(settings, busy_links + other_links)
         with fetch_worker(settings) as worker:
-            alive = lambda: worker.poll() is None  # noqa: E731
             wait_until(
                 "the other site's pages were published",
                 lambda: {x.url for x in other_links} <= set(raw_urls(settings)),
-                alive,
+                lambda: worker.poll() is None,
             )
             worker.kill()
             worker.communicate(timeout=60)
