@@ -81,6 +81,12 @@ class WorkerMetrics:
             ["partition"],
             registry=self.registry,
         )
+        self.held_back = Gauge(
+            "newsflow_held_back_partitions",
+            "Assigned partitions not read for now: resting (only links not due yet) or held "
+            "back (the sink takes no more of them yet: a busy host's backlog is full)",
+            registry=self.registry,
+        )
         self.last_progress = Gauge(
             "newsflow_last_progress_timestamp_seconds",
             "Unix time of the last record handled or batch committed",

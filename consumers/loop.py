@@ -254,6 +254,7 @@ class WorkerLoop:
             self._paused = True
         else:
             resting = (set(self._resting) | self._blocked) & assigned
+            self.metrics.held_back.set(len(resting))
             paused = self.consumer.paused()
             resume(self.consumer, paused - resting)
             if resting - paused:

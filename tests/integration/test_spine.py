@@ -866,6 +866,7 @@ def test_a_worker_reports_metrics_health_and_progress(
         text = metrics.decode()
         assert "newsflow_consumed_total 5.0" in text, text
         assert "newsflow_live 1.0" in text
+        assert "newsflow_held_back_partitions 0.0" in text  # a clean worker rests on none
         checked = subprocess.run(
             [NEWSFLOW, "health", str(health)], capture_output=True, text=True, timeout=60
         )
