@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import time
+from pathlib import Path
 
 from consumers.runner import StageFn
 from schemas import CleanReason, Stage
@@ -19,10 +20,11 @@ from schemas.failures import PermanentError
 
 def on_cue() -> StageFn:
     """Upper-cases a message, unless it starts with a cue: hang-in-c, crash, hog (memory),
-    fail, slow (takes 1.5 s first)."""
+    fail, slow (``slow PATH``: creates the file PATH, then takes 1.5 s)."""
 
     def run(value: bytes) -> tuple[bytes, bytes]:
-        if value.startswith(b"slow"):
+        if value.startswith(b"slow "):
+            Path(value[5:].decode()).touch()  # tells the test the message is in hand
             time.sleep(1.5)
         if value.startswith(b"hang-in-c"):
             # Catastrophic backtracking: one call into the C regex engine that holds the GIL

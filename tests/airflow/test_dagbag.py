@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 import pytest
@@ -37,15 +36,14 @@ def test_dags_import_without_errors_or_io(monkeypatch: pytest.MonkeyPatch) -> No
     _seen.clear()
     _watching = True
     try:
-        started = time.monotonic()
         bag = DagBag(dag_folder=str(DAGS))
-        elapsed = time.monotonic() - started
     finally:
         _watching = False
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == {"enrich_articles", "trends", "maintenance", "poll_feeds"}
+    # No I/O at import is what keeps parsing fast; a file slower than Airflow's own
+    # dagbag_import_timeout would be in import_errors above.
     assert _seen == [], f"DAG files did I/O at import: {_seen[:5]}"
-    assert elapsed < 10, f"parsing took {elapsed:.1f}s"
 
 
 def test_enrich_articles_watches_the_indexed_topic(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -146,10 +145,9 @@ PARAGRAPH = "<p>" + "This sentence is the article text that should survive. " * 
 def test_deep_nesting_returns_quickly() -> None:
     depth = 100_000
     page = f"<html><body>{'<div>' * depth}{PARAGRAPH}{'</div>' * depth}</body></html>"
-    start = time.perf_counter()
+    # The timeout above is the check: before the fix this recursed for far longer.
     result = clean(_raw(page.encode()))
     assert "article text that should survive" in result.text
-    assert time.perf_counter() - start < 10
 
 
 @pytest.mark.timeout(30)
@@ -157,9 +155,11 @@ def test_deep_inline_nesting_with_text_returns_quickly() -> None:
     # Text between every level defeats the tag-run collapse; libxml2 then caps the depth.
     page = "<html><body>" + "<span>x " * 50_000 + PARAGRAPH + "</span>" * 50_000 + "</body></html>"
     try:
-        clean(_raw(page.encode()))
+        text = clean(_raw(page.encode())).text
     except CleanError as exc:
         assert exc.reason == "no_article_text"
+    else:  # what is kept is the page's own words (libxml2 drops what is past its depth cap)
+        assert text and set(text.split()) <= set(PARAGRAPH.replace("<p>", " ").split()) | {"x"}
 
 
 @pytest.mark.timeout(30)
@@ -172,11 +172,14 @@ def test_huge_attribute_returns_quickly() -> None:
 @pytest.mark.timeout(30)
 def test_over_the_size_limit_is_refused_before_parsing() -> None:
     page = b"<html><body>" + b"<p>filler text</p>" * 3_000_000 + b"</body></html>"  # ~54 MB
-    start = time.perf_counter()
     with pytest.raises(CleanError) as info:
         clean(_raw(page))
     assert info.value.reason == "too_large"
-    assert time.perf_counter() - start < 1
+    # The size is the first thing looked at: an oversized body that every other check would
+    # refuse for its content (only whitespace: "empty") is refused for its size.
+    with pytest.raises(CleanError) as info:
+        clean(_raw(b" " * len(page)))
+    assert info.value.reason == "too_large"
 
 
 def test_short_copyright_notices_are_dropped_anywhere() -> None:

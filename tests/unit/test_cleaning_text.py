@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -77,13 +76,13 @@ def test_deterministic() -> None:
     assert extract_text(page) == extract_text(page)
 
 
+@pytest.mark.timeout(60)
 def test_huge_input_is_linear() -> None:
-    # 40x the seed plus thousands of menu lines: must stay well under a second, not blow up.
+    # 400x the seed plus 50,000 menu lines, 1.5 MB in ~100,000 blocks: half a second when the
+    # work is linear in the blocks, hours if it were quadratic. The timeout above is the check.
     page, _ = _fixture("seed_000")
-    huge = "\n\n".join([page] * 40 + ["Menu item"] * 5000)
-    start = time.perf_counter()
+    huge = "\n\n".join([page] * 400 + ["Menu item"] * 50_000)
     result = extract_text(huge)
-    assert time.perf_counter() - start < 2.0
     assert result.paragraphs
 
 

@@ -11,7 +11,6 @@ import io
 import json
 import logging
 import sys
-import time
 
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -155,10 +154,10 @@ def test_a_bad_setting_is_named_without_its_value() -> None:
 def test_redaction_takes_linear_time_on_hostile_text() -> None:
     # Redaction runs over all output, article text included. With an unbounded scheme
     # pattern, 40 KB of "a.a.a..." took 9 s (quadratic); 400 KB would take a quarter hour.
-    started = time.monotonic()
+    # The timeout above is the check: 400 KB would take a quarter hour at the old, quadratic
+    # rate, and takes well under a second at the linear one.
     for text in ("a." * 200_000, "a-" * 200_000, "x://u:" + "p" * 400_000):
         assert Redactor([SECRET])(text) == text
-    assert time.monotonic() - started < 20
 
 
 def test_settings_are_shown_without_the_password_of_a_url(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -43,11 +43,11 @@ def test_a_child_answers_one_message_at_a_time(stage: StageProcess) -> None:
 
 def test_a_stage_hung_in_c_is_killed_at_its_limit_and_replaced(stage: StageProcess) -> None:
     first = stage.pid()
-    started = time.monotonic()
+    # The regex would run for longer than the universe is old: only the kill at the limit
+    # ends it, so a "timeout" answer is the limit holding.
     with pytest.raises(PermanentError) as info:
         stage.run(b"hang-in-c please")
     assert info.value.reason == "timeout" and info.value.stage == "clean"
-    assert time.monotonic() - started < 60  # the limit held (3 s plus a loaded machine)
     # The next message gets a new child and goes through.
     assert stage.run(b"next") == (b"next", b"NEXT")
     assert stage.pid() != first and stage.restarts == 1
@@ -62,19 +62,24 @@ def test_a_crash_costs_one_message_with_a_reason(stage: StageProcess) -> None:
 
 
 def test_ctrl_c_in_the_terminal_does_not_kill_the_child_or_cost_its_message(
-    stage: StageProcess,
+    stage: StageProcess, tmp_path: Path
 ) -> None:
     """Ctrl-C signals the whole process group. The child died of KeyboardInterrupt, and the
     message it was working on became a stage_crashed dead letter; the parent decides now."""
     pid = stage.pid()
     assert pid is not None
+    in_hand = tmp_path / "in-hand"
+    message = f"slow {in_hand}".encode()
     answer: list[tuple[bytes, bytes]] = []
-    worker = threading.Thread(target=lambda: answer.append(stage.run(b"slow one")))
+    worker = threading.Thread(target=lambda: answer.append(stage.run(message)))
     worker.start()
-    time.sleep(0.5)  # the child is in the middle of the message
+    deadline = time.monotonic() + 30
+    while not in_hand.exists():  # the child is in the middle of the message
+        assert time.monotonic() < deadline, "the child never took the message"
+        time.sleep(0.01)
     os.kill(pid, signal.SIGINT)
     worker.join(timeout=30)
-    assert answer == [(b"slow one", b"SLOW ONE")]
+    assert answer == [(message[:16], message.upper())]
     os.kill(pid, signal.SIGINT)  # and while it waits for the next one
     assert stage.run(b"next") == (b"next", b"NEXT")
     assert stage.pid() == pid and stage.restarts == 0
@@ -269,13 +274,15 @@ def test_a_drain_run_reports_an_absent_broker_at_once() -> None:
 
     from consumers.workers import when_reachable
 
+    tries: list[str] = []
+
     def absent() -> str:
+        tries.append("tried")
         raise KafkaConnectionError("111 ECONNREFUSED")
 
-    started = time.monotonic()
     with pytest.raises(KafkaConnectionError):
         when_reachable(absent, "Kafka", wait_seconds=None)
-    assert time.monotonic() - started < 1.0
+    assert tries == ["tried"]  # asked once, not retried
 
 
 def test_a_long_running_worker_gives_up_on_an_absent_service_as_a_stalled_one_does() -> None:

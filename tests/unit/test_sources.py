@@ -386,11 +386,10 @@ def test_feed_http_errors_are_rejections(feed_server: str) -> None:
     assert isinstance(missing, Rejected)
     assert missing.reason is ProduceReason.FETCH_FAILED
     assert "404" in missing.detail
-    started = time.monotonic()
     [slow] = Feed(feed_server + "/slow", fast, once).articles()
-    assert time.monotonic() - started < 2.5  # the read timeout, not the server, ended it
     assert isinstance(slow, Rejected)
     assert slow.reason is ProduceReason.FETCH_FAILED
+    # The read timeout ended it (the server answers after 3 s, with a 200).
     assert "timed out" in slow.detail.lower() or "Timeout" in slow.detail
 
 
