@@ -20,6 +20,18 @@ The last line printed is one JSON object: sent, indexed, duplicates, dead_letter
 (longest time from the end of a fault until articles were being indexed again), seconds.
 Exit code 0 when lost == 0 and duplicates == 0, else 1. The broker and es faults need a
 stack this checkout started (a stack shared from another checkout is not stopped).
+
+With ``--fetch-workers F`` the good articles come from the web instead: loopback sites
+(127.0.0.2, 127.0.0.3, ...: one host each, ``--hosts``) serve them as HTML pages, their links
+go to the links topic, and F `newsflow consume fetch` workers fetch them for the clean and
+index workers, killed like them. ``--busy-share`` of the links are on one host (a big
+sitemap: its backlog fills and its partition is held back), and a few bad links (a page that
+is gone, a PDF, a path robots.txt disallows) must end as dead letters with those reasons.
+The report adds how many pages were asked for more than once (a worker killed between the
+fetch and its commit) and each kind of worker's peak RSS:
+
+    .venv/bin/python benchmarks/soak.py --articles 3000 --fetch-workers 2 --hosts 6 \
+        --faults kill,broker,es --json
 """
 
 from __future__ import annotations
@@ -50,8 +62,13 @@ from newsflow.elastic.index import ensure_index, template_name
 from newsflow.kafka.clients import make_producer
 from newsflow.kafka.groups import describe_group
 from newsflow.kafka.topics import ensure_topics
+from newsflow.reading.identity import article_id
 from newsflow.settings import PROJECT_ROOT, Settings
-from schemas import ContentType, RawArticle
+from newsflow.stack.process import rss_kb
+from schemas import ContentType, Link, RawArticle
+
+sys.path.insert(0, str(PROJECT_ROOT / "tests"))
+from crawl_site import Response, Site, robots  # the tests' loopback site
 
 CORPORA = [PROJECT_ROOT.parent / "shared" / "corpus" / c for c in ("wcxb-dev", "fundus-news-dev")]
 NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
@@ -88,7 +105,7 @@ def good_inputs(run: str, n: int, html_share: float) -> list[RawArticle]:
     out = []
     for i in range(n):
         kind, body = pages[i % len(pages)]
-        unique = f"Soak article {run} number {i} was filed by the night desk."
+        unique = unique_sentence(run, i)
         if kind == ContentType.TEXT:
             body = body + f"\n\n{unique}\n".encode()
         else:
@@ -134,6 +151,102 @@ def bad_inputs(run: str, settings: Settings, n: int) -> list[tuple[bytes, bytes,
     return out
 
 
+# --- the web, with --fetch-workers: the good articles as pages on loopback sites -----------
+
+#: Bad links and the reason each must be dead-lettered with; the path leads with the kind.
+BAD_LINKS = {"gone": "not_found", "pdf": "not_html", "private": "robots_disallowed"}
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+@dataclass
+class Web:
+    """Loopback sites, one host each, serving page i of the run at ``/<run>/<i>.html``: a
+    corpus HTML page with the article's own sentence, made on request (10,000 pages held at
+    once would be gigabytes)."""
+
+    run: str
+    pages: list[bytes]
+    sites: list[Site] = field(default_factory=list)
+
+    def start(self, hosts: int) -> None:
+        for n in range(hosts):
+            site = Site(f"127.0.0.{n + 2}").start()
+            site.routes["/robots.txt"] = robots("User-agent: *\nDisallow: /private/\n")
+            site.fallback = self.answer
+            self.sites.append(site)
+
+    def answer(self, handler: Any) -> Response:
+        path = handler.path.split("?", 1)[0]
+        kind, _, rest = path.lstrip("/").partition("/")
+        if kind == "pdf":
+            return Response(200, PDF, {"Content-Type": "application/pdf"})
+        if kind != self.run or not rest.endswith(".html") or not rest[:-5].isdigit():
+            return Response(404, b"not here")
+        i = int(rest[:-5])
+        unique = f"<p>{unique_sentence(self.run, i)}</p></body>".encode()
+        body = self.pages[i % len(self.pages)].replace(b"</body>", unique, 1)
+        return Response(200, body, {"Content-Type": "text/html; charset=utf-8"})
+
+    def links(
+        self, n: int, bad: int, busy_share: float, rng: random.Random
+    ) -> tuple[list[Link], dict[bytes, str]]:
+        """N good links (``busy_share`` of them on the first host) and ``bad`` bad ones, in a
+        shuffled order, with each bad link's key and the reason it must be dead-lettered for."""
+        good: list[Link] = []
+        others = self.sites[1:] or self.sites
+        for i in range(n):
+            site = self.sites[0] if rng.random() < busy_share else others[i % len(others)]
+            good.append(Link(url=site.url(f"/{self.run}/{i}.html"), feed=site.url("/feed")))
+        kinds = list(BAD_LINKS)
+        bad_links: list[Link] = []
+        for k in range(bad):
+            site = others[k % len(others)]
+            path = f"/{kinds[k % len(kinds)]}/{self.run}/{k}.html"
+            bad_links.append(Link(url=site.url(path), feed=site.url("/feed")))
+        reasons = {link.url.encode(): BAD_LINKS[link.url.split("/")[3]] for link in bad_links}
+        links = good + bad_links
+        rng.shuffle(links)
+        return links, reasons
+
+    def pages_asked_again(self) -> int:
+        """Pages asked for more than once (a worker killed after the fetch, before its commit)."""
+        asked = Counter(
+            (site.base, r.path) for site in self.sites for r in site.requests() if r.status == 200
+        )
+        return sum(
+            1 for (_, path), n in asked.items() if n > 1 and path.startswith(f"/{self.run}/")
+        )
+
+    def stop(self) -> None:
+        for site in self.sites:
+            site.stop()
+
+
+def unique_sentence(run: str, i: int) -> str:
+    return f"Soak article {run} number {i} was filed by the night desk."
+
+
+def web_settings(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The soak's settings for fetching: its own links topic and fetch group, loopback sites
+    allowed, and a short politeness delay (a second per host would make a 3,000-link run an
+    hour)."""
+    run = settings.topics.raw.removesuffix("-raw")
+    return settings.model_copy(
+        update={
+            "topics": settings.topics.model_copy(
+                update={"links": f"{run}-links", "feed_state": f"{run}-feed-state"}
+            ),
+            "groups": settings.groups.model_copy(update={"fetch": f"{run}-fetch"}),
+            "crawl": settings.crawl.model_copy(
+                update={
+                    "allow_private_networks": True,
+                    "per_host_delay_seconds": args.host_delay,
+                }
+            ),
+        }
+    )
+
+
 # --- workers and their supervisor ----------------------------------------------------------
 
 
@@ -153,7 +266,10 @@ class Supervisor:
     logs: Path
     clean: int
     index: int
+    fetch: int = 0
     workers: list[Worker] = field(default_factory=list)
+    #: The most each kind of worker process was resident (KiB), sampled every half second.
+    peak_kb: Counter[str] = field(default_factory=Counter)
     exits: Counter[int] = field(default_factory=Counter)
     restarts: int = 0
     stopping: bool = False
@@ -179,6 +295,8 @@ class Supervisor:
         return Worker(kind, slot, proc, path)
 
     def start(self) -> None:
+        for slot in range(self.fetch):
+            self.workers.append(self.spawn("fetch", slot))
         for slot in range(self.clean):
             self.workers.append(self.spawn("clean", slot))
         for slot in range(self.index):
@@ -190,7 +308,11 @@ class Supervisor:
             with self.lock:
                 for n, w in enumerate(self.workers):
                     code = w.proc.poll()
-                    if code is None or self.stopping:
+                    if code is None:
+                        kb = rss_kb(w.proc.pid)
+                        self.peak_kb[w.kind] = max(self.peak_kb[w.kind], kb)
+                        continue
+                    if self.stopping:
                         continue
                     self.exits[code] += 1
                     if code not in (0, -signal.SIGKILL):
@@ -293,13 +415,17 @@ def service_fault(settings: Settings, service: local_stack.Service, down_for: fl
     return time.monotonic()
 
 
-def group_lag(settings: Settings) -> int:
-    """Records the clean and index groups have not committed yet (-1 if Kafka is away)."""
+def group_lag(settings: Settings, fetching: bool = False) -> int:
+    """Records the clean and index groups (and the fetch group) have not committed yet (-1
+    if Kafka is away)."""
     try:
-        return (
+        lag = (
             describe_group(settings, settings.groups.clean, settings.topics.raw).lag
             + describe_group(settings, settings.groups.index, settings.topics.clean).lag
         )
+        if fetching:
+            lag += describe_group(settings, settings.groups.fetch, settings.topics.links).lag
+        return lag
     except Exception:
         return -1
 
@@ -320,6 +446,19 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON last")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--fetch-workers",
+        type=int,
+        default=0,
+        help="fetch the good articles from loopback sites with this many fetch workers",
+    )
+    parser.add_argument("--hosts", type=int, default=6, help="loopback sites (--fetch-workers)")
+    parser.add_argument(
+        "--busy-share", type=float, default=0.3, help="share of the links on the first host"
+    )
+    parser.add_argument(
+        "--host-delay", type=float, default=0.02, help="seconds between a host's fetches"
+    )
+    parser.add_argument(
         "--membership",
         choices=["static", "dynamic"],
         default="static",
@@ -334,6 +473,9 @@ def main() -> None:
 
     run = uuid.uuid4().hex[:8]
     settings = named_settings(Settings(), f"soak-{run}")
+    fetching = args.fetch_workers > 0
+    if fetching:
+        settings = web_settings(settings, args)
     logs = args.logs or Path(f"/tmp/newsflow-soak-{run}")
     logs.mkdir(parents=True, exist_ok=True)
     log(f"run {run}: {args.articles} articles, faults {sorted(faults) or 'none'}, logs in {logs}")
@@ -342,29 +484,54 @@ def main() -> None:
     ensure_topics(settings)
     es = make_es(settings, request_timeout=10)
     ensure_index(es, settings.index)
-    good = good_inputs(run, args.articles, args.html_share)
-    bad = bad_inputs(
-        run, settings, args.bad if args.bad is not None else max(5, args.articles // 100)
-    )
+    n_bad = args.bad if args.bad is not None else max(5, args.articles // 100)
+    bad = bad_inputs(run, settings, n_bad)
+    web: Web | None = None
+    links: list[Link] = []
+    bad_link_reasons: dict[bytes, str] = {}
+    if fetching:
+        html = [body for kind, body in corpus_pages(1.0, 400) if kind == ContentType.HTML]
+        web = Web(run, html)
+        web.start(args.hosts)
+        links, bad_link_reasons = web.links(args.articles, n_bad, args.busy_share, rng)
+        expected = {
+            article_id(link.url, b"") for link in links if link.url.encode() not in bad_link_reasons
+        }
+    else:
+        good = good_inputs(run, args.articles, args.html_share)
+        expected = {raw.id for raw in good}
 
     started = time.monotonic()
     producer = make_producer(settings)
-    for raw in good:
-        producer.send(
-            settings.topics.raw, key=raw.id.encode(), value=raw.model_dump_json().encode()
-        )
+    if fetching:
+        for link in links:
+            producer.send(
+                settings.topics.links, key=link.url.encode(), value=link.model_dump_json().encode()
+            )
+    else:
+        for raw in good:
+            producer.send(
+                settings.topics.raw, key=raw.id.encode(), value=raw.model_dump_json().encode()
+            )
     for key, value, _ in bad:
         producer.send(settings.topics.raw, key=key, value=value)
     producer.flush()
     producer.close()
-    sent = len(good) + len(bad)
+    n_good = len(expected)
+    sent = n_good + len(bad) + len(bad_link_reasons)
     log(
-        f"published {len(good)} good and {len(bad)} bad inputs "
-        f"in {time.monotonic() - started:.1f} s"
+        f"published {n_good} good and {len(bad) + len(bad_link_reasons)} bad inputs "
+        f"({'as links to ' + str(args.hosts) + ' loopback sites, ' if fetching else ''}"
+        f"{len(bad_link_reasons)} of them bad links) in {time.monotonic() - started:.1f} s"
     )
 
     supervisor = Supervisor(
-        settings, logs, args.clean_workers, args.index_workers, static=args.membership == "static"
+        settings,
+        logs,
+        args.clean_workers,
+        args.index_workers,
+        args.fetch_workers,
+        static=args.membership == "static",
     )
     supervisor.start()
     progress = Progress(es, settings.index.alias)
@@ -379,20 +546,20 @@ def main() -> None:
     try:
         while time.monotonic() < deadline:
             done = progress.latest()
-            if done >= len(good):
+            if done >= n_good:
                 break
             # A good page the cleaner cannot use (a corpus page with no article text) is a
             # dead letter, not an article: once both groups have committed everything for a
             # while, every input has ended somewhere and the run is over.
             if time.monotonic() >= next_lag_check:
                 next_lag_check = time.monotonic() + 5.0
-                if group_lag(settings) == 0:
+                if group_lag(settings, fetching) == 0:
                     drained_since = drained_since or time.monotonic()
                     if time.monotonic() - drained_since >= 15.0:
                         break
                 else:
                     drained_since = None
-            share = done / max(1, len(good))
+            share = done / max(1, n_good)
             if pending and share >= (0.25 if pending[0] == "broker" else 0.5) and share < 0.9:
                 kind = pending.pop(0)
                 if kind == "broker":
@@ -406,20 +573,21 @@ def main() -> None:
                 next_kill = time.monotonic() + args.kill_every
             time.sleep(0.5)
         # Everything indexed; now wait for the dead letters and for lag to reach zero.
-        while time.monotonic() < deadline and group_lag(settings) != 0:
+        while time.monotonic() < deadline and group_lag(settings, fetching) != 0:
             time.sleep(1.0)
     finally:
         supervisor.stop()
         progress.stop.set()
+        if web is not None:
+            web.stop()
     seconds = time.monotonic() - started
 
     ids = indexed_ids(es, settings.index.alias)
-    expected = {raw.id for raw in good}
     counts = Counter(ids)
     indexed = len(expected & set(ids))
     duplicates = sum(n - 1 for n in counts.values() if n > 1) + len(set(ids) - expected)
     letters = list_dead_letters(settings, limit=1_000_000)
-    bad_keys = {key: reason for key, _, reason in bad}
+    bad_keys = {key: reason for key, _, reason in bad} | bad_link_reasons
     lettered = {d.original_key for d in letters if d.original_key in bad_keys}
     wrong_reason = sorted(
         {
@@ -431,7 +599,7 @@ def main() -> None:
     good_lettered = sorted(
         {(d.original_key or b"").decode() for d in letters if d.original_key not in bad_keys}
     )
-    recoveries = [progress.recovered_after(t, len(good)) for _, t in fault_ends]
+    recoveries = [progress.recovered_after(t, n_good) for _, t in fault_ends]
     measured = [r for r in recoveries if r is not None]
     report = {
         "sent": sent,
@@ -442,15 +610,18 @@ def main() -> None:
         "stalls": supervisor.exits.get(EXIT_STALLED, 0),
         "max_recovery_s": round(max(measured), 1) if measured else 0.0,
         "seconds": round(seconds, 1),
-        "good": len(good),
-        "bad": len(bad),
+        "good": n_good,
+        "bad": len(bad) + len(bad_link_reasons),
+        "bad_links": len(bad_link_reasons),
+        "pages_asked_again": web.pages_asked_again() if web is not None else None,
+        "peak_worker_rss_mb": {k: round(v / 1024) for k, v in supervisor.peak_kb.items()},
         "good_dead_lettered": good_lettered[:20],
         "wrong_reasons": wrong_reason[:20],
         "dead_letters_total": len(letters),
         "faults": len(fault_ends),
         "unrecovered_faults": len(recoveries) - len(measured),
         "worker_exits": {str(k): v for k, v in supervisor.exits.items()},
-        "final_lag": group_lag(settings),
+        "final_lag": group_lag(settings, fetching),
         "articles_per_s": round(indexed / seconds, 2) if seconds else 0.0,
         "logs": str(logs),
     }

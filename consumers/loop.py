@@ -186,14 +186,20 @@ class WorkerLoop:
         was assigned within ``max_wait_seconds`` or the liveness check finds the worker stuck.
         """
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            # The topic's metadata before the first join: a member whose first assignment ran
-            # without it ("No partition metadata") was seen to wait minutes for a second one.
-            self.consumer.partitions_for_topic(self.topic)
-        except KafkaError as exc:  # the broker is away: the poll below waits for it
-            log.debug("%s: no metadata for %s yet: %s", self.name, self.topic, exc)
         listener = Rebalance(self._revocations, self.liveness, self.name)
         self.consumer.subscribe([self.topic], listener=listener)
+        try:
+            # The topic's metadata before the first join (the first poll), fetched once
+            # subscribed: a member whose first assignment ran without it ("No partition
+            # metadata") was seen to wait minutes for a second one. And fetched after
+            # subscribing, as the coordinator notes the subscribed topics' partitions only
+            # from a metadata answer: fetched before (as it was), the leader assigned from an
+            # empty note, and the next answer, a fraction of a second later, differed from it
+            # and started a second rebalance of the whole group at every worker's start (its
+            # records in hand dropped, fetch workers' pages in flight fetched again).
+            self.consumer.topics()
+        except KafkaError as exc:  # the broker is away: the poll below waits for it
+            log.debug("%s: no metadata for %s yet: %s", self.name, self.topic, exc)
         started = last_record = time.monotonic()
         self.liveness.start()
         try:
