@@ -15,6 +15,7 @@ import gzip
 import json
 import select
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -112,6 +113,12 @@ def news_sitemap(items: list[Item]) -> bytes:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     site: Site
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (a worker killed, a connection it closed) is no server error:
+        # printed, each would be a traceback on stderr.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class Site:
