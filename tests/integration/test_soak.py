@@ -7,22 +7,17 @@ mid-run. Nothing may be lost, nothing indexed twice, no worker may stall.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from soak_run import CORPUS, run_soak
 
 from newsflow import stack as local_stack
-from newsflow.settings import PROJECT_ROOT, Settings
+from newsflow.settings import Settings
 
 # It stops the shared stack's broker and node: nothing else may run beside it.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.exclusive]
-
-SOAK = PROJECT_ROOT / "benchmarks" / "soak.py"
-CORPUS = PROJECT_ROOT.parent / "shared" / "corpus" / "wcxb-dev"
 
 
 def test_faults_lose_nothing_and_duplicate_nothing(stack: Any, tmp_path: Path) -> None:
@@ -31,10 +26,8 @@ def test_faults_lose_nothing_and_duplicate_nothing(stack: Any, tmp_path: Path) -
     current = local_stack.status(Settings())
     if not (current.kafka.managed and current.elasticsearch.managed):
         pytest.skip("stopping Kafka and Elasticsearch needs a stack this checkout started")
-    result = subprocess.run(
+    report, context, code = run_soak(
         [
-            sys.executable,
-            str(SOAK),
             "--articles", "150",
             "--clean-workers", "2",
             "--index-workers", "2",
@@ -46,21 +39,13 @@ def test_faults_lose_nothing_and_duplicate_nothing(stack: Any, tmp_path: Path) -
             "--kill-every", "30",
             "--es-down", "15",
             "--broker-down", "5",
-            "--timeout", "900",
-            "--logs", str(tmp_path),
-            "--json",
         ],
-        capture_output=True,
-        text=True,
-        timeout=1200,
+        tmp_path,
     )  # fmt: skip
-    assert result.stdout.strip(), result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    context = f"{report}\n{result.stderr[-3000:]}"
     assert report["lost"] == 0, context
     assert report["duplicates"] == 0, context
     assert report["stalls"] == 0, context
     assert report["final_lag"] == 0, context
     assert report["dead_lettered"] == report["bad"], context
     assert report["faults"] >= 3 and report["unrecovered_faults"] == 0, context
-    assert result.returncode == 0, context
+    assert code == 0, context

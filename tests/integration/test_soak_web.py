@@ -9,29 +9,20 @@ Only workers are killed: the stack's services stay up, so this runs beside other
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from newsflow.settings import PROJECT_ROOT
+from soak_run import CORPUS, run_soak
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-SOAK = PROJECT_ROOT / "benchmarks" / "soak.py"
-CORPUS = PROJECT_ROOT.parent / "shared" / "corpus" / "wcxb-dev"
 
 
 def test_killed_fetch_workers_lose_no_page_and_index_none_twice(stack: Any, tmp_path: Path) -> None:
     if not CORPUS.exists():
         pytest.skip("needs ../shared/corpus beside the checkout (as CI has it)")
-    result = subprocess.run(
+    report, context, code = run_soak(
         [
-            sys.executable,
-            str(SOAK),
             "--articles", "150",
             "--bad", "6",
             "--fetch-workers", "2",
@@ -44,17 +35,9 @@ def test_killed_fetch_workers_lose_no_page_and_index_none_twice(stack: Any, tmp_
             # A worker's start takes 5-20 s on a busy 2-core host (test_soak.py): one kill
             # every 20 s still ends several workers mid-batch.
             "--kill-every", "20",
-            "--timeout", "900",
-            "--logs", str(tmp_path),
-            "--json",
         ],
-        capture_output=True,
-        text=True,
-        timeout=1200,
+        tmp_path,
     )  # fmt: skip
-    assert result.stdout.strip(), result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    context = f"{report}\n{result.stderr[-3000:]}"
     assert report["good"] == 150 and report["bad_links"] == 6, context
     assert report["indexed"] == 150, context
     assert report["lost"] == 0, context
@@ -66,4 +49,4 @@ def test_killed_fetch_workers_lose_no_page_and_index_none_twice(stack: Any, tmp_
     assert report["wrong_reasons"] == [], context
     assert report["faults"] >= 1 and report["unrecovered_faults"] == 0, context
     assert set(report["peak_worker_rss_mb"]) == {"fetch", "clean", "index"}, context
-    assert result.returncode == 0, context
+    assert code == 0, context
