@@ -18,7 +18,9 @@ At the end it checks what the index and the dead-letter topic hold against what 
 The last line printed is one JSON object: sent, indexed, duplicates, dead_lettered, lost
 (sent - indexed - dead_lettered), stalls (workers the liveness check ended), max_recovery_s
 (longest time from the end of a fault until articles were being indexed again), seconds.
-Exit code 0 when lost == 0 and duplicates == 0, else 1. The broker and es faults need a
+Exit code 0 when lost == 0 and duplicates == 0, else 1 (and 1 when it ran out of --timeout:
+then it first logs each group's members and unfinished partitions and the end of every
+worker's log, so a run that stuck says where). The broker and es faults need a
 stack this checkout started (a stack shared from another checkout is not stopped).
 
 With ``--fetch-workers F`` the good articles come from the web instead: loopback sites
@@ -333,11 +335,31 @@ class Supervisor:
             for w in self.workers:
                 if w.proc.poll() is None:
                     w.proc.send_signal(signal.SIGTERM)
+            # One bound for all of them (a worker's final commit waits for its group at most
+            # a session timeout); waiting up to two minutes for each in turn could outlast the
+            # run's own deadline.
+            began = time.monotonic()
+            until = began + 60.0
             for w in self.workers:
                 try:
-                    w.proc.wait(timeout=120)
+                    w.proc.wait(timeout=max(0.1, until - time.monotonic()))
                 except subprocess.TimeoutExpired:
+                    log(f"{w.kind}-{w.slot} did not stop within 60 s of SIGTERM; killing it")
                     w.proc.kill()
+                    w.proc.wait()
+        log(f"workers stopped in {time.monotonic() - began:.1f} s")
+
+    def tails(self, lines: int = 8) -> None:
+        """Logs the last lines of every worker's log (what each was doing when time ran out)."""
+        for w in self.workers:
+            try:
+                text = w.log_path.read_text(errors="replace").splitlines()[-lines:]
+            except OSError as exc:
+                text = [f"(unreadable: {exc})"]
+            state = "running" if w.proc.poll() is None else f"exited {w.proc.returncode}"
+            log(f"{w.kind}-{w.slot} ({state}), the end of {w.log_path}:")
+            for line in text:
+                print(f"    {line[:300]}", file=sys.stderr, flush=True)
 
 
 # --- measuring -----------------------------------------------------------------------------
@@ -428,6 +450,34 @@ def group_lag(settings: Settings, fetching: bool = False) -> int:
         return lag
     except Exception:
         return -1
+
+
+def explain_unfinished(settings: Settings, fetching: bool, supervisor: Supervisor) -> None:
+    """When the run did not finish in time: each group's members and partitions as the broker
+    sees them, and the end of each worker's log, so a timed-out run says where it stuck."""
+    pairs = [
+        (settings.groups.clean, settings.topics.raw),
+        (settings.groups.index, settings.topics.clean),
+    ]
+    if fetching:
+        pairs.insert(0, (settings.groups.fetch, settings.topics.links))
+    for group, topic in pairs:
+        try:
+            state = describe_group(settings, group, topic)
+        except Exception as exc:
+            log(f"group {group}: could not describe it ({exc})")
+            continue
+        members = len(state.members)
+        log(f"group {group} on {topic}: {state.state}, {members} member(s), lag {state.lag}")
+        for m in state.members:
+            log(f"    member {m.client_id} {m.member_id[-12:]} partitions {list(m.partitions)}")
+        for part in state.partitions:
+            if part.committed is None or part.committed < part.end:
+                log(
+                    f"    partition {part.partition}: committed {part.committed} of {part.end}, "
+                    f"owner {(part.owner or 'none')[-12:]}, last commit by {part.committed_by}"
+                )
+    supervisor.tails()
 
 
 def main() -> None:
@@ -575,6 +625,10 @@ def main() -> None:
         # Everything indexed; now wait for the dead letters and for lag to reach zero.
         while time.monotonic() < deadline and group_lag(settings, fetching) != 0:
             time.sleep(1.0)
+        timed_out = time.monotonic() >= deadline
+        if timed_out:
+            log(f"timed out after {args.timeout:g} s with {progress.latest()} of {n_good} indexed")
+            explain_unfinished(settings, fetching, supervisor)
     finally:
         supervisor.stop()
         progress.stop.set()
@@ -610,6 +664,7 @@ def main() -> None:
         "stalls": supervisor.exits.get(EXIT_STALLED, 0),
         "max_recovery_s": round(max(measured), 1) if measured else 0.0,
         "seconds": round(seconds, 1),
+        "timed_out": timed_out,
         "good": n_good,
         "bad": len(bad) + len(bad_link_reasons),
         "bad_links": len(bad_link_reasons),
@@ -645,7 +700,8 @@ def main() -> None:
         log(f"{key:>15}: {report[key]}")
     if args.json:
         print(json.dumps(report))
-    sys.exit(0 if report["lost"] == 0 and report["duplicates"] == 0 else 1)
+    ok = report["lost"] == 0 and report["duplicates"] == 0 and not timed_out
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ def test_faults_lose_nothing_and_duplicate_nothing(stack: Any, tmp_path: Path) -
         ],
         tmp_path,
     )  # fmt: skip
+    assert not report["timed_out"], context
     assert report["lost"] == 0, context
     assert report["duplicates"] == 0, context
     assert report["stalls"] == 0, context

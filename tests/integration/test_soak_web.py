@@ -38,6 +38,7 @@ def test_killed_fetch_workers_lose_no_page_and_index_none_twice(stack: Any, tmp_
         ],
         tmp_path,
     )  # fmt: skip
+    assert not report["timed_out"], context
     assert report["good"] == 150 and report["bad_links"] == 6, context
     assert report["indexed"] == 150, context
     assert report["lost"] == 0, context
