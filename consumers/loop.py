@@ -381,13 +381,19 @@ class WorkerLoop:
                 # from the first of them.
                 for tp, offset in self.sink.release(revoked).items():
                     first_dropped[tp] = min(first_dropped.get(tp, offset), offset)
-            self._rewind(first_dropped)
             dropped = [tp for tp in revoked if self._offsets.pop(tp, None) is not None]
+            flown = []
             if self._flight is not None:
                 # Its writes still land (keyed, so the new owner's replay is harmless), but
                 # its offsets for those partitions are no longer this worker's to commit.
-                for tp in revoked:
-                    self._flight.batch.offsets.pop(tp, None)
+                flown = [tp for tp in revoked if self._flight.batch.offsets.pop(tp, None)]
+            # Records handled but now never committed by this worker: a partition it holds
+            # again reads them again from its last commit. Without that, a partition with no
+            # newer record (the tail of a backlog, in flight while Elasticsearch was down)
+            # kept its commit behind for good, its lag never zero (soak runs that never ended).
+            for tp, offset in self._last_commits(set(dropped) | set(flown)).items():
+                first_dropped[tp] = min(first_dropped.get(tp, offset), offset)
+            self._rewind(first_dropped)
             if before != len(self._buffer) or dropped:
                 log.info(
                     "%s: partitions %s revoked; %d buffered records left for their new owner",
@@ -395,6 +401,22 @@ class WorkerLoop:
                     sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked),
                     before - len(self._buffer),
                 )
+
+    def _last_commits(self, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
+        """The group's committed offset of each of ``partitions`` this consumer holds (again),
+        or the log's start where there is none."""
+        held = partitions & self.consumer.assignment() if partitions else set()
+        out: dict[TopicPartition, int] = {}
+        for tp in sorted(held):
+            try:
+                offset = self.consumer.committed(tp, timeout_ms=10_000)
+                if offset is None:
+                    offset = self.consumer.beginning_offsets([tp], timeout_ms=10_000)[tp]
+            except KafkaError as exc:  # the next restart replays them instead
+                log.warning("%s: could not read %s's last commit (%s)", self.name, tp, exc)
+                continue
+            out[tp] = offset
+        return out
 
     def _rewind(self, positions: dict[TopicPartition, int]) -> None:
         """Seeks partitions this consumer (still or again) holds back to dropped records;

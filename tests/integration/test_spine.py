@@ -306,6 +306,88 @@ def test_an_eager_rebalance_that_hands_partitions_back_skips_no_record(
     assert committed_total(settings, settings.groups.clean, settings.topics.raw) == total
 
 
+class _GatedSink(KafkaSink):
+    """A KafkaSink whose flush waits for ``gate``: a batch in flight while downstream is away."""
+
+    def __init__(self, *args: Any, gate: threading.Event, flushing: threading.Event) -> None:
+        super().__init__(*args)
+        self.gate, self.flushing = gate, flushing
+
+    def flush(self) -> list[tuple[ConsumerRecord, Any]]:
+        self.flushing.set()
+        assert self.gate.wait(120), "the churn never opened the gate"
+        return super().flush()
+
+
+def test_a_batch_in_flight_through_a_rebalance_that_hands_its_partitions_back_is_committed(
+    stack: Any, settings: Settings
+) -> None:
+    """The tail of each partition is in a batch whose flush waits (downstream away) when the
+    group rebalances eagerly and hands every partition back. Its offsets are no longer this
+    worker's to commit, and no newer record comes to commit past them: the worker must read
+    them again from the last commit, or its group's commit stays behind for good (soak runs
+    whose lag never reached zero)."""
+    settings = with_partitions(settings, 2)
+    ensure_topics(settings)
+    total = 40
+    publish_raw(settings, [(f"g{i}".encode(), f"v{i}".encode()) for i in range(total)])
+    producer = make_producer(settings)
+    gate, flushing = threading.Event(), threading.Event()
+    sink = _GatedSink(producer, settings.topics.clean, Stage.CLEAN, gate=gate, flushing=flushing)
+    handled: list[int] = []
+    second: list[subprocess.Popen[bytes]] = []
+
+    def churn() -> None:
+        member = [settings.topics.raw, settings.groups.clean, "second"]
+        try:
+            assert flushing.wait(120)
+            second.append(
+                subprocess.Popen(
+                    [sys.executable, str(GROUP_MEMBER), *member],
+                    env=settings_env(settings),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            wait_until(
+                "the second member to join",
+                lambda: (
+                    len(
+                        describe_group(settings, settings.groups.clean, settings.topics.raw).members
+                    )
+                    == 2
+                ),
+                120,
+            )
+            second[0].kill()
+            remove_static_member(settings, settings.groups.clean, "second", "test: churn")
+            wait_until(
+                "the first member to hold every partition again",
+                lambda: shared_evenly(
+                    describe_group(settings, settings.groups.clean, settings.topics.raw), 1
+                ),
+                120,
+            )
+        finally:
+            gate.set()
+
+    def handle(record: ConsumerRecord) -> None:
+        sink.add(record.key, (record.value or b"").upper())
+        handled.append(record.offset)
+
+    threading.Thread(target=churn, daemon=True).start()
+    loop = _clean_loop(settings, producer, sink, handle, total, group_instance_id="first")
+    try:
+        stats = loop.run(idle_exit_seconds=5)
+    finally:
+        producer.close()
+        for proc in second:
+            proc.kill()
+    assert stats.rebalances >= 2
+    assert set(_clean_values(settings)) == {f"V{i}".encode() for i in range(total)}
+    assert committed_total(settings, settings.groups.clean, settings.topics.raw) == total
+
+
 def _count(es: Elasticsearch, settings: Settings) -> int:
     if not es.indices.exists_alias(name=settings.index.alias):
         return 0
