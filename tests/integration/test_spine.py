@@ -245,6 +245,37 @@ def _clean_values(settings: Settings) -> list[bytes | None]:
         out.close()
 
 
+def _second_member(settings: Settings) -> subprocess.Popen[bytes]:
+    """A static member "second" joining the clean group (eager rebalancing)."""
+    member = [settings.topics.raw, settings.groups.clean, "second"]
+    return subprocess.Popen(
+        [sys.executable, str(GROUP_MEMBER), *member],
+        env=settings_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _run_through_churn(
+    settings: Settings,
+    loop: WorkerLoop,
+    producer: Any,
+    second: list[subprocess.Popen[bytes]],
+    total: int,
+) -> None:
+    """Runs ``loop`` to idle while the churn moves the group; every record must come out once
+    or more, and the committed offsets must cover exactly what came out."""
+    try:
+        stats = loop.run(idle_exit_seconds=5)
+    finally:
+        producer.close()
+        for proc in second:
+            proc.kill()
+    assert stats.rebalances >= 2
+    assert set(_clean_values(settings)) == {f"V{i}".encode() for i in range(total)}
+    assert committed_total(settings, settings.groups.clean, settings.topics.raw) == total
+
+
 def test_an_eager_rebalance_that_hands_partitions_back_skips_no_record(
     stack: Any, settings: Settings
 ) -> None:
@@ -271,20 +302,7 @@ def test_an_eager_rebalance_that_hands_partitions_back_skips_no_record(
             threading.Thread(target=churn, daemon=True).start()
 
     def churn() -> None:
-        second.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    str(GROUP_MEMBER),
-                    settings.topics.raw,
-                    settings.groups.clean,
-                    "second",
-                ],
-                env=settings_env(settings),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
+        second.append(_second_member(settings))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             state = describe_group(settings, settings.groups.clean, settings.topics.raw)
@@ -295,15 +313,8 @@ def test_an_eager_rebalance_that_hands_partitions_back_skips_no_record(
         remove_static_member(settings, settings.groups.clean, "second", "test: churn")
 
     loop = _clean_loop(settings, producer, sink, handle, 20, group_instance_id="first")
-    try:
-        stats = loop.run(idle_exit_seconds=5)
-    finally:
-        producer.close()
-        for proc in second:
-            proc.kill()
-    assert joined.is_set() and stats.rebalances >= 2
-    assert set(_clean_values(settings)) == {f"V{i}".encode() for i in range(total)}
-    assert committed_total(settings, settings.groups.clean, settings.topics.raw) == total
+    _run_through_churn(settings, loop, producer, second, total)
+    assert joined.is_set()
 
 
 class _GatedSink(KafkaSink):
@@ -338,17 +349,9 @@ def test_a_batch_in_flight_through_a_rebalance_that_hands_its_partitions_back_is
     second: list[subprocess.Popen[bytes]] = []
 
     def churn() -> None:
-        member = [settings.topics.raw, settings.groups.clean, "second"]
         try:
             assert flushing.wait(120)
-            second.append(
-                subprocess.Popen(
-                    [sys.executable, str(GROUP_MEMBER), *member],
-                    env=settings_env(settings),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
+            second.append(_second_member(settings))
             wait_until(
                 "the second member to join",
                 lambda: (
@@ -377,15 +380,7 @@ def test_a_batch_in_flight_through_a_rebalance_that_hands_its_partitions_back_is
 
     threading.Thread(target=churn, daemon=True).start()
     loop = _clean_loop(settings, producer, sink, handle, total, group_instance_id="first")
-    try:
-        stats = loop.run(idle_exit_seconds=5)
-    finally:
-        producer.close()
-        for proc in second:
-            proc.kill()
-    assert stats.rebalances >= 2
-    assert set(_clean_values(settings)) == {f"V{i}".encode() for i in range(total)}
-    assert committed_total(settings, settings.groups.clean, settings.topics.raw) == total
+    _run_through_churn(settings, loop, producer, second, total)
 
 
 def _count(es: Elasticsearch, settings: Settings) -> int:
