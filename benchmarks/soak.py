@@ -696,6 +696,7 @@ def main() -> None:
         "stalls",
         "max_recovery_s",
         "seconds",
+        "timed_out",
     ):
         log(f"{key:>15}: {report[key]}")
     if args.json:
