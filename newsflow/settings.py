@@ -336,6 +336,14 @@ class EnrichSettings(_Group):
     wake_interval_seconds: float = Field(default=30.0, ge=0)
 
 
+JitMode = Literal["c1", "tiered"]
+
+
+def jit_options(mode: JitMode) -> list[str]:
+    """The JVM options of a JIT mode (see ``StackSettings.kafka_jit``)."""
+    return ["-XX:TieredStopAtLevel=1"] if mode == "c1" else []
+
+
 class StackSettings(_Group):
     """The local Kafka + Elasticsearch of `newsflow stack` (developer machines only)."""
 
@@ -358,6 +366,14 @@ class StackSettings(_Group):
     # an hour of load, so this is most of Kafka's RSS (512m: 0.8 GB after a few hours).
     kafka_heap: str = "384m"
     es_heap: str = "768m"
+    # Each JVM's JIT: "c1" compiles with C1 alone (-XX:TieredStopAtLevel=1), "tiered" is the
+    # JVM's default (C1, then C2 for hot code). Co-located on 2 cores, C2 kept compiling
+    # through every pipeline burst we measured: half of Elasticsearch's CPU and a third of
+    # Kafka's in the third burst after a start, ~800 more methods a burst after 15 minutes
+    # (README, "Throughput benchmark"). With C1 alone the broker spends less CPU a page from
+    # the start and for good; Elasticsearch much less in its first quarter hour.
+    kafka_jit: JitMode = "c1"
+    es_jit: JitMode = "c1"
     # `newsflow stack up --secure`: Elasticsearch with security on and Kafka with SASL
     # (SCRAM-SHA-512); the passwords are generated into the stack dir (newsflow.stack.secrets).
     secure: bool = Field(default=False, validation_alias="NEWSFLOW_STACK_SECURE")

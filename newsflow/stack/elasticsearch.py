@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from newsflow.elastic.index import ANALYSIS_PLUGIN, ELISIONS, TEXT_ANALYZER
-from newsflow.settings import Settings
+from newsflow.settings import Settings, jit_options
 from newsflow.stack import maven
 from newsflow.stack.errors import StackError
 from newsflow.stack.java import Jdk, find_jdk
@@ -218,8 +218,10 @@ def configure(
     (paths.es_config / "elasticsearch.yml").write_text(elasticsearch_yml(settings, paths, secure))
     (paths.es_config / "jvm.options").write_text(jvm_options(home, jdk))
     (paths.es_config / "jvm.options.d").mkdir(exist_ok=True)
+    heap = [f"-Xms{settings.stack.es_heap}", f"-Xmx{settings.stack.es_heap}"]
+    options = heap + jit_options(settings.stack.es_jit)
     (paths.es_config / "jvm.options.d" / "newsflow.options").write_text(
-        f"-Xms{settings.stack.es_heap}\n-Xmx{settings.stack.es_heap}\n"
+        "".join(f"{option}\n" for option in options)
     )
     if user is not None:
         check_traversable(paths.es, user)

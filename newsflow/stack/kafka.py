@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from newsflow.settings import Settings
+from newsflow.settings import JitMode, Settings, jit_options
 from newsflow.stack import maven
 from newsflow.stack.errors import StackError
 from newsflow.stack.java import Jdk, find_jdk
@@ -169,11 +169,14 @@ def configure(settings: Settings, paths: StackPaths, creds: StackCredentials | N
     (paths.kafka_config / "log4j2.properties").write_text(LOG4J2)
 
 
-def _java_cmd(jdk: Jdk, libs: Path, paths: StackPaths, heap: str, main: str) -> list[str]:
+def _java_cmd(
+    jdk: Jdk, libs: Path, paths: StackPaths, heap: str, jit: JitMode, main: str
+) -> list[str]:
     return [
         str(jdk.java),
         f"-Xms{heap}",
         f"-Xmx{heap}",
+        *jit_options(jit),
         "-XX:+UseG1GC",
         "-XX:MaxGCPauseMillis=20",
         "-XX:+ExitOnOutOfMemoryError",
@@ -229,7 +232,8 @@ def format_storage(
     if creds is not None:
         for user, password in ((KAFKA_ADMIN, creds.kafka_admin), (KAFKA_USER, creds.kafka)):
             args += ["--add-scram", f"{KAFKA_MECHANISM}=[name={user},password={password}]"]
-    *java, main = _java_cmd(jdk, libs, paths, "256m", "kafka.tools.StorageTool")
+    # A one-shot tool: C1 alone, whatever the broker runs (C2 would only start compiling).
+    *java, main = _java_cmd(jdk, libs, paths, "256m", "c1", "kafka.tools.StorageTool")
     argfile = paths.kafka_config / "format.args"
     # The main class and its arguments, one a line, quoted: the launcher's @argfile syntax.
     # (The class path stays on the command line: wildcards in an argfile are not expanded.)
@@ -250,7 +254,9 @@ def format_storage(
 def start_command(settings: Settings, jdk: Jdk, libs: Path, paths: StackPaths) -> list[str]:
     """The broker's command line (the state dir's config path in it marks it as ours)."""
     return [
-        *_java_cmd(jdk, libs, paths, settings.stack.kafka_heap, "kafka.Kafka"),
+        *_java_cmd(
+            jdk, libs, paths, settings.stack.kafka_heap, settings.stack.kafka_jit, "kafka.Kafka"
+        ),
         str(paths.kafka_config / "server.properties"),
     ]
 

@@ -185,3 +185,38 @@ def test_a_service_that_dies_on_start_is_reported_with_its_log(
     with pytest.raises(local_stack.StackError, match="kafka exited during start") as failure:
         local_stack.up(settings, services=["kafka"])
     assert "12q" in failure.value.details
+
+
+def _command_lines(pids: list[int]) -> list[list[str]]:
+    return [Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0") for pid in pids]
+
+
+def test_the_broker_compiles_with_c1_alone_unless_told_otherwise(
+    stack: local_stack.StackStatus, tmp_path: Path
+) -> None:
+    # Co-located on 2 cores, C2 kept compiling through every burst (README, "Throughput
+    # benchmark"): the stack's JVMs run C1 alone by default, and "tiered" gives C2 back.
+    for jit, wanted in (("c1", True), ("tiered", False)):
+        settings = _throwaway_kafka(tmp_path / jit, kafka_heap="256m", kafka_jit=jit)
+        try:
+            broker = local_stack.up(settings, services=["kafka"]).kafka
+            assert broker.running and broker.pids
+            flags = {arg for line in _command_lines(broker.pids) for arg in line}
+            assert ("-XX:TieredStopAtLevel=1" in flags) is wanted, (jit, flags)
+        finally:
+            local_stack.down(settings, purge=True, services=["kafka"])
+
+
+def test_the_stack_elasticsearch_runs_the_jit_mode_of_its_settings(
+    stack: local_stack.StackStatus,
+) -> None:
+    node = stack.services["elasticsearch"]
+    if not node.managed:
+        pytest.skip("the Elasticsearch answering was not started from this stack dir")
+    settings = Settings()
+    wanted = settings.stack.es_jit == "c1"
+    options = StackPaths.from_settings(settings).es_config / "jvm.options.d" / "newsflow.options"
+    assert ("-XX:TieredStopAtLevel=1" in options.read_text().split()) is wanted
+    # ... and the node's JVM was started with it (its launcher builds the command line).
+    flags = {arg for line in _command_lines(node.pids) for arg in line}
+    assert ("-XX:TieredStopAtLevel=1" in flags) is wanted
