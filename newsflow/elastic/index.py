@@ -256,11 +256,14 @@ def article_mappings(analyzer: str = "standard") -> dict[str, Any]:
 def index_template(names: IndexSettings, analysis: TextAnalysis | None = None) -> dict[str, Any]:
     """The composable index template body that every article index version matches."""
     analysis = analysis or TextAnalysis()
+    # No refresh_interval: Elasticsearch's default refreshes every second, but only while the
+    # index is searched (a shard unsearched for 30 s skips its refreshes, and the next search
+    # refreshes it and waits: it still sees every acknowledged article). Written explicitly,
+    # as it was until 2026-12-04, "1s" disables that skip. See ``REFRESH_SETTING``.
     settings: dict[str, Any] = {
         "number_of_shards": 1,
         # One node locally; a real cluster gets a replica as soon as it has two.
         "auto_expand_replicas": "0-1",
-        "refresh_interval": "1s",
     }
     if analysis.settings:
         settings["analysis"] = analysis.settings
@@ -300,6 +303,16 @@ def current_index(es: Elasticsearch, names: IndexSettings) -> str | None:
     return str(next(iter(aliases)))
 
 
+#: The refresh interval earlier templates wrote into every article index. On an ingesting
+#: index nobody searches, each refresh writes a new segment of the articles of the last second
+#: and gives the merges more to do: at 10 articles a second in bulks of one (the stream's
+#: usual size below saturation), Elasticsearch spent 20.2 ms of CPU an article with it against
+#: 8.7 with the default, which skipped the refreshes (benchmarks/bench_refresh.py, 2026-12-04).
+#: ``ensure_index`` resets it on a live index.
+OLD_REFRESH_INTERVAL = "1s"
+REFRESH_SETTING = "index.refresh_interval"
+
+
 def ensure_index(es: Elasticsearch, names: IndexSettings) -> str:
     """Makes sure the template, the current index version and the alias exist; idempotent.
 
@@ -309,6 +322,7 @@ def ensure_index(es: Elasticsearch, names: IndexSettings) -> str:
     existing = current_index(es, names)
     if existing is not None:
         _add_new_fields(es, existing, analyzer)
+        _default_refresh(es, existing)
         return existing
     name = index_name(names)
     if not es.indices.exists(index=name):
@@ -362,6 +376,15 @@ def _add_new_fields(es: Elasticsearch, index: str, analyzer: str) -> None:
         # One line: the reason Elasticsearch gives spans several.
         reason = " ".join(str(exc).split())
         log.warning("index %s needs a reindex for the current mapping: %s", index, reason)
+
+
+def _default_refresh(es: Elasticsearch, index: str) -> None:
+    """Resets the refresh interval earlier templates set on ``index`` to Elasticsearch's
+    default (see ``OLD_REFRESH_INTERVAL``); any other value was set by someone on purpose."""
+    live = es.indices.get_settings(index=index, name=REFRESH_SETTING, flat_settings=True)
+    if live.get(index, {}).get("settings", {}).get(REFRESH_SETTING) == OLD_REFRESH_INTERVAL:
+        es.indices.put_settings(index=index, settings={REFRESH_SETTING: None})
+        log.info("index %s: refresh interval reset to the default (skips unsearched spells)", index)
 
 
 def _already_exists(exc: Exception) -> bool:

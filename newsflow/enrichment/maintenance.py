@@ -173,7 +173,8 @@ def reindex(es: Elasticsearch, settings: Settings) -> ReindexResult:
     copied, errors = helpers.bulk(es, _copy_actions(es, old, new), raise_on_error=False)
     if isinstance(errors, list) and errors:
         raise ReindexError(f"{len(errors)} documents failed to copy, first: {errors[:3]}")
-    es.indices.put_settings(index=new, settings={"refresh_interval": "1s"})
+    # Back to the template's (Elasticsearch's default) interval: null removes the override.
+    es.indices.put_settings(index=new, settings={"refresh_interval": None})
     es.indices.refresh(index=new)
     es.indices.refresh(index=old)
     old_count = int(es.count(index=old)["count"])
