@@ -46,6 +46,7 @@ import os
 import queue
 import signal
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -142,9 +143,12 @@ class WorkerLoop:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def stop(self) -> None:
-        """Asks the loop to finish the batch in hand, commit and return."""
+    def stop(self, signalled: bool = False) -> None:
+        """Asks the loop to finish the batch in hand, commit and return; ``signalled``: on a
+        stop signal (LoopStats.signalled), taken by another thread."""
         self._stopping = True
+        if signalled:
+            self.stats.signalled = True
 
     @property
     def stopping(self) -> bool:
@@ -185,7 +189,14 @@ class WorkerLoop:
         ``idle_exit_seconds``. Raises WorkerGaveUp (the CLI exits non-zero) when no partition
         was assigned within ``max_wait_seconds`` or the liveness check finds the worker stuck.
         """
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        # Python sets signal handlers in the main thread only; a loop run in another thread
+        # (`newsflow run`'s clean workers, consumers.workers.run_clean_workers) is stopped by
+        # whoever holds the signals there, through stop().
+        previous = (
+            {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+            if threading.current_thread() is threading.main_thread()
+            else {}
+        )
         listener = Rebalance(self._revocations, self.liveness, self.name)
         self.consumer.subscribe([self.topic], listener=listener)
         try:

@@ -8,6 +8,7 @@ should not wait for.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ from newsflow.cli.printing import by_reason, displayable, matches_header, page_h
 from newsflow.cli.produce import run_produce
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
-from newsflow.kafka.groups import describe_group
+from newsflow.kafka.groups import GroupState, describe_group
 from newsflow.kafka.topics import ensure_topics
 from newsflow.search import (
     MAX_HITS,
@@ -380,17 +381,33 @@ def _stop_if_interrupted(console: Console, signalled: bool, stage: str) -> None:
 
 @contextmanager
 def _stage_bar(
-    settings: Settings, group: str, topic: str, what: str
+    settings: Settings, group: str, topic: str, what: str, total: int | None = None
 ) -> Iterator[Callable[[], None] | None]:
     """In a terminal, a bar over one stage of `run`: the records its group has yet to read
-    (a few thousand pages take minutes to clean, and the stage said nothing until its end)."""
+    (a few thousand pages take minutes to clean, and the stage said nothing until its end).
+    ``total``: that count, when the caller has it already."""
     if not console.is_terminal:
         yield None
         return
-    total = describe_group(settings, group, topic).lag
+    if total is None:
+        total = describe_group(settings, group, topic).lag
     with counting_bar(console) as bar:
         task = bar.add_task(what, total=total)
         yield lambda: advance_growing(bar, task)
+
+
+#: `newsflow run`'s clean workers by default at most: each holds its models (~350 MB).
+MAX_RUN_WORKERS = 4
+
+
+def clean_workers(requested: int, pending: GroupState) -> int:
+    """How many clean workers `run` starts: ``requested`` (0: one per CPU this process may
+    use, at most ``MAX_RUN_WORKERS``), but no more than the partitions holding pages the
+    group has yet to read (a worker without one would only wait), and at least one."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    want = requested or min(cpus or 1, MAX_RUN_WORKERS)
+    with_pages = sum(1 for p in pending.partitions if p.lag > 0)
+    return max(1, min(want, with_pages))
 
 
 @app.command()
@@ -408,14 +425,22 @@ def run(
     idle: float = typer.Option(
         3.0, min=0.0, help="Seconds of quiet after which a stage counts as done."
     ),
+    workers: int = typer.Option(
+        0,
+        min=0,
+        help="Pages cleaned at once, each in a process of its own (~350 MB): 0 takes one per "
+        f"CPU, at most {MAX_RUN_WORKERS}; never more than the raw topic's partitions that "
+        "hold new pages.",
+    ),
 ) -> None:
     """The main job: produce the inputs, clean and tag them, index them, print top hits.
 
-    Runs every stage in this process, each until its topic is drained, so it ends by itself.
-    Re-running is safe: article ids are stable, so the index keeps one document per article.
-    Ctrl-C finishes the batch in hand and exits 130 without starting the next stage.
+    Runs every stage from this process, each until its topic is drained, so it ends by
+    itself; pages are cleaned by several workers at once (``--workers``). Re-running is safe:
+    article ids are stable, so the index keeps one document per article. Ctrl-C finishes the
+    batch in hand and exits 130 without starting the next stage.
     """
-    from consumers.workers import run_clean_worker, run_index_worker
+    from consumers.workers import run_clean_workers, run_index_worker
 
     settings = settings_of(ctx)
     _one_shot_logs()
@@ -435,11 +460,17 @@ def run(
             raise typer.Exit(code or 1)
 
         console.rule("2/4 clean and tag")
-        with _stage_bar(settings, settings.groups.clean, settings.topics.raw, "cleaning") as tick:
-            clean_stats = run_clean_worker(settings, idle_exit_seconds=idle, on_record=tick)
+        pending = describe_group(settings, settings.groups.clean, settings.topics.raw)
+        n = clean_workers(workers, pending)
+        with _stage_bar(
+            settings, settings.groups.clean, settings.topics.raw, "cleaning", pending.lag
+        ) as tick:
+            clean_stats = run_clean_workers(settings, n, idle_exit_seconds=idle, on_record=tick)
         console.print(
             f"cleaned {clean_stats.consumed - clean_stats.dead_lettered}, "
-            f"dead-lettered {clean_stats.dead_lettered}" + by_reason(clean_stats.reasons)
+            f"dead-lettered {clean_stats.dead_lettered}"
+            + by_reason(clean_stats.reasons)
+            + (f" ({n} workers)" if n > 1 else "")
         )
         _stop_if_interrupted(console, clean_stats.signalled, "clean")
 

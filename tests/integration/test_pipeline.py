@@ -170,6 +170,34 @@ def test_main_job_shows_a_bar_over_each_stage_in_a_terminal(stack: Any, settings
     assert "1 article(s) match" in shown
 
 
+def test_main_job_cleans_on_several_workers_and_indexes_each_page_once(
+    stack: Any, settings: Settings, es: Elasticsearch, tmp_path: Path
+) -> None:
+    """`run --workers 2`: two clean workers in the one process, each with its own consumer
+    and stage child, share the raw topic's partitions; every page is indexed once."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    pages = 24
+    for i in range(pages):
+        (inputs / f"{i}.txt").write_text(article_text(i))
+    out = subprocess.run(
+        [NEWSFLOW, "run", str(inputs), "--no-local-stack", "--idle", "2", "--workers", "2"],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    said = " ".join(out.stdout.split())
+    # A page whose batch was in hand when the second worker joined may be cleaned twice
+    # (at least once: the index keeps one document per id).
+    cleaned = re.search(r"cleaned (\d+), dead-lettered 0 \(2 workers\)", said)
+    assert cleaned is not None and int(cleaned.group(1)) >= pages, said
+    assert committed_total(settings, settings.groups.clean, settings.topics.raw) == pages
+    assert count(es, settings) == pages
+    assert len(set(_keys_on(settings, settings.topics.clean))) == pages
+
+
 # --- crash safety: kill -9 an index worker mid-stream -----------------------------------------
 
 
