@@ -56,6 +56,58 @@ def memory(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _stage_cpu(cpu_per_page: dict[str, float]) -> float:
+    """The clean workers' stage children's CPU a page in one pipeline run."""
+    return sum(
+        ms
+        for name, ms in cpu_per_page.items()
+        if name.startswith("clean-") and name.endswith("-stage")
+    )
+
+
+def limits(
+    per_page: dict[str, Any], cpu_per_page: dict[str, float], lone: list[dict[str, Any]]
+) -> dict[str, float | None]:
+    """What bounds the three CPU targets, from this run's CPU milliseconds a page.
+
+    - ``floor_vs_trafilatura``: clean + tag's floor (trafilatura's pass and the NER model,
+      bench_baselines.per_page) over bare trafilatura: clean + tag cannot come under it.
+    - ``two_workers_bound``: 2 clean workers / 1 is at most 2·C / (C + O) when a lone worker
+      keeps its core busy, C the stage children's CPU a page in the 2-worker burst, O
+      everything else (Kafka, Elasticsearch, the worker processes, the harness): one worker
+      cleans one page per C on its core, two share both cores with O. ``lone_worker_busy``:
+      how busy the lone worker's stage child kept its core (its rate × its CPU a page, the
+      1-worker runs), which the bound assumes is 1. ``…_at_target``: the same bound if clean
+      + tag cost bare trafilatura's CPU (its target), O unchanged: a cheaper stage lowers it.
+    - ``end_to_end_bound_at_floor``: end to end / trafilatura x2 at most T / (F + O) with
+      both cores busy, T bare trafilatura's CPU a page and F the floor's: what the pipeline
+      would reach if every rule beyond the floor were free.
+    """
+    traf = per_page.get("trafilatura", {}).get("mean_cpu_ms")
+    floor = per_page.get("html_floor", {}).get("mean_cpu_ms")
+    total = cpu_per_page.get("total")
+    stages = _stage_cpu(cpu_per_page)
+    other = total - stages if total and stages else None
+    busy = [
+        run["end_to_end_per_s"] * _stage_cpu(run["cpu_ms_per_page"]) / 1000
+        for run in lone
+        if run.get("end_to_end_per_s") and run.get("cpu_ms_per_page")
+    ]
+
+    def bound(c: float | None) -> float | None:
+        return round(2 * c / (c + other), 3) if c and other else None
+
+    return {
+        "floor_vs_trafilatura": _ratio(floor, traf),
+        "stage_cpu_ms": round(stages, 2) if stages else None,
+        "other_cpu_ms": round(other, 2) if other else None,
+        "two_workers_bound": bound(stages),
+        "lone_worker_busy": round(statistics.fmean(busy), 3) if busy else None,
+        "two_workers_bound_at_target": bound(traf),
+        "end_to_end_bound_at_floor": _ratio(traf, floor + other) if floor and other else None,
+    }
+
+
 def summary(report: dict[str, Any]) -> dict[str, Any]:
     """The headline numbers and each target: measured, wanted, met."""
     p1, p2 = report.get("pipeline_1", {}), report.get("pipeline_2", {})
@@ -117,6 +169,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
         # Not a target: the whole pipeline's CPU per page (every process, Kafka and
         # Elasticsearch included) over bare trafilatura's, the hardware a page costs.
         "cpu_per_page_vs_trafilatura": _ratio(pipeline_cpu, traf_cpu),
+        "limits": limits(per_page, p2.get("cpu_ms_per_page", {}), [p1, again]),
         "targets": [
             {
                 "what": what,
@@ -265,6 +318,8 @@ def markdown(report: dict[str, Any]) -> str:
         "rs_trafilatura",
         "html_clean",
         "html_tag",
+        "html_floor_extract",
+        "html_floor_ner",
         "text_clean",
         "text_tag",
     ):
@@ -280,7 +335,36 @@ def markdown(report: dict[str, Any]) -> str:
             "\nCPU per page of the whole pipeline (HTML, 2 clean + 1 index; every process, "
             f"Kafka and Elasticsearch included) / bare trafilatura's: {ratio}"
         )
+    lines += _limit_lines(s.get("limits", {}))
     return "\n".join(lines) + "\n"
+
+
+def _limit_lines(lim: dict[str, Any]) -> list[str]:
+    """What bounds the CPU targets in this run (``limits``), as sentences under the tables."""
+    if not lim.get("floor_vs_trafilatura") and not lim.get("two_workers_bound"):
+        return []
+    out = ["", "What bounds the CPU targets in this run (CPU a page; see `bench_report.limits`):"]
+    if lim.get("floor_vs_trafilatura"):
+        out.append(
+            "- clean + tag / trafilatura cannot come under "
+            f"{_fmt(lim['floor_vs_trafilatura'])}: trafilatura's pass over the parsed page and "
+            "the NER model alone, every other rule free"
+        )
+    if lim.get("two_workers_bound"):
+        out.append(
+            f"- 2 clean workers / 1 at most 2·C/(C+O) = {_fmt(lim['two_workers_bound'])} "
+            f"(C, the stage children: {_fmt(lim['stage_cpu_ms'])} ms; O, everything else: "
+            f"{_fmt(lim['other_cpu_ms'])} ms) when a lone worker keeps its core busy (here "
+            f"{_fmt(lim.get('lone_worker_busy'))} of it); "
+            f"{_fmt(lim.get('two_workers_bound_at_target'))} if clean + tag met its target"
+        )
+    if lim.get("end_to_end_bound_at_floor"):
+        out.append(
+            "- end to end / trafilatura x2 at most "
+            f"{_fmt(lim['end_to_end_bound_at_floor'])} if clean + tag cost only the floor "
+            "(both cores busy, O unchanged)"
+        )
+    return out
 
 
 def _rate_series(

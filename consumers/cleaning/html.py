@@ -334,7 +334,7 @@ def combine(
     return lines, base
 
 
-def _trafilatura_lines(tree: HtmlElement, url: str | None, recall: bool = True) -> list[str]:
+def trafilatura_lines(tree: HtmlElement, url: str | None, recall: bool = True) -> list[str]:
     """trafilatura's lines, with ``favor_recall`` or (the second try) its default balance.
 
     (``fast=True``, skipping the readability/justext comparison, was tried: ~8% cheaper and
@@ -385,7 +385,7 @@ def choose_base(tree: HtmlElement, url: str | None, page_words: int) -> BaseText
     when it agreed with the container, was tried: on fundus-news-dev it cost 0.006 F1, its
     paywall boxes and teasers kept where trafilatura drops them; it stays an eval baseline.)
     """
-    t_lines = _trafilatura_lines(tree, url)
+    t_lines = trafilatura_lines(tree, url)
     container = extract_dom(tree)
     d_lines = container.paragraphs
     t_words, d_words = _words(" ".join(t_lines)), _words(" ".join(d_lines))
@@ -393,7 +393,7 @@ def choose_base(tree: HtmlElement, url: str | None, page_words: int) -> BaseText
         # trafilatura's favor_recall pass sometimes stops after the first paragraphs (a
         # teaser box taken for the article) where its default pass, with its fallbacks,
         # finds the story.
-        retry = _trafilatura_lines(tree, url, recall=False)
+        retry = trafilatura_lines(tree, url, recall=False)
         r_words = _words(" ".join(retry))
         # Taken when longer and holding most of the first (the same story, not a list of
         # other stories).

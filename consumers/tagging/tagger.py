@@ -114,6 +114,13 @@ class Tagger:
             self.ner.check_vocab(lang)
         return docs
 
+    def ner_texts(self, title: str | None, paragraphs: Sequence[str]) -> tuple[str, list[str]]:
+        """The language whose NER model would read this article, and the texts it would read
+        (the title and the windows around its names; none when the language has no model).
+        The benchmarks time the model alone on them: the part of tagging no rule can spare."""
+        p = self._prepare(title, paragraphs)
+        return p.lang, list(p.plan.texts) if p.plan is not None else []
+
     def tag(self, title: str | None, paragraphs: Sequence[str]) -> Tags:
         """Tags for one article (``title`` may be None; ``paragraphs`` may be empty)."""
         p = self._prepare(title, paragraphs)

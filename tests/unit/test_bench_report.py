@@ -152,6 +152,43 @@ def test_two_workers_against_one_use_both_one_worker_runs() -> None:
     )
 
 
+def test_the_limits_of_the_cpu_targets_come_from_the_run_s_cpu_a_page() -> None:
+    report = _report()
+    report["per_page"] |= {
+        "trafilatura": {"n": 10, "median_ms": 40.0, "mean_ms": 50.0, "mean_cpu_ms": 40.0},
+        "html_floor": {"mean_ms": 48.0, "mean_cpu_ms": 42.0},
+    }
+    # The 2-worker burst: stage children 30 + 30 ms a page, everything else 15.
+    report["pipeline_2"]["cpu_ms_per_page"] = {
+        "clean-0-stage": 30.0,
+        "clean-1-stage": 30.0,
+        "kafka": 6.0,
+        "elasticsearch": 9.0,
+        "total": 75.0,
+    }
+    # The lone worker: 18 pages/s at 50 ms of its child's CPU each, its core 90 % busy.
+    report["pipeline_1"]["cpu_ms_per_page"] = {"clean-0-stage": 50.0, "total": 65.0}
+    summary = bench_report.summary(report)
+    lim = summary["limits"]
+    assert lim["floor_vs_trafilatura"] == pytest.approx(42.0 / 40.0, abs=1e-3)
+    assert (lim["stage_cpu_ms"], lim["other_cpu_ms"]) == (60.0, 15.0)
+    assert lim["two_workers_bound"] == pytest.approx(2 * 60 / 75, abs=1e-3)
+    assert lim["two_workers_bound_at_target"] == pytest.approx(2 * 40 / 55, abs=1e-3)
+    assert lim["lone_worker_busy"] == pytest.approx(0.9)
+    assert lim["end_to_end_bound_at_floor"] == pytest.approx(40 / 57, abs=1e-3)
+    text = bench_report.markdown(report | {"summary": summary})
+    assert "clean + tag / trafilatura cannot come under 1.05" in text
+    assert "2 clean workers / 1 at most 2·C/(C+O) = 1.6 " in text
+
+
+def test_a_report_without_cpu_samples_states_no_limits() -> None:
+    summary = bench_report.summary(_report())
+    assert summary["limits"]["two_workers_bound"] is None
+    assert "What bounds the CPU targets" not in bench_report.markdown(
+        _report() | {"summary": summary}
+    )
+
+
 def test_the_warm_up_is_reported_and_counts_for_no_target() -> None:
     report = _report()
     plain = bench_report.summary(report)

@@ -139,13 +139,13 @@ def test_the_second_try_replaces_a_short_first_pass_of_the_same_story(
     def fake(tree: HtmlElement, url: str | None, recall: bool = True) -> list[str]:
         return story[:1] if recall else story
 
-    monkeypatch.setattr(html, "_trafilatura_lines", fake)
+    monkeypatch.setattr(html, "trafilatura_lines", fake)
     assert choose_base(_tree("<html><body><p>x</p></body></html>"), None, 5000).lines == story
 
     def unrelated(tree: HtmlElement, url: str | None, recall: bool = True) -> list[str]:
         return story[:1] if recall else [f"Other story number {n} in the list." for n in range(40)]
 
-    monkeypatch.setattr(html, "_trafilatura_lines", unrelated)
+    monkeypatch.setattr(html, "trafilatura_lines", unrelated)
     assert choose_base(_tree("<html><body><p>x</p></body></html>"), None, 5000).lines == story[:1]
 
 

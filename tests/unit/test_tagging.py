@@ -134,6 +134,22 @@ def test_language_without_ner_model_says_entities_are_unsupported(
     assert tags.models["topics"] == f"iptc-mediatopics-top lexicon-{lang}/{topics.LEXICON_VERSION}"
 
 
+def test_ner_texts_are_the_title_and_the_windows_ner_reads(tagger: Tagger) -> None:
+    body = [
+        "Angela Merkel met Emmanuel Macron in Paris on Monday. Merkel said the talks went well.",
+        "Macron told reporters that Merkel and he agreed on the budget.",
+    ]
+    lang, texts = tagger.ner_texts("Merkel and Macron meet", body)
+    assert lang == "en"
+    assert texts[0] == "Merkel and Macron meet"
+    assert any("Emmanuel Macron" in t for t in texts[1:])
+    # The model reads only these: a language without one gets none.
+    assert (
+        tagger.ner_texts(None, ["El gobierno anunció hoy nuevas medidas para los jóvenes."])[1]
+        == []
+    )
+
+
 def test_language_without_anything_lists_every_unsupported_kind(tagger: Tagger) -> None:
     tags = tagger.tag(
         None,
