@@ -11,6 +11,7 @@ take) is one line as well, with the command's ``--help`` to try, and exit code 2
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import Any
@@ -151,6 +152,20 @@ def report(exc: BaseException, settings: Settings | None, verbose: bool) -> None
     sys.stderr.flush()
 
 
+def reader_gone() -> typer.Exit:
+    """The exit for output piped to a reader that stopped reading (``newsflow ... | head``).
+
+    It stops quietly with exit 1, as Python's documentation suggests and as rich (which prints
+    the help) does itself; no error line, since nothing went wrong that the reader cares
+    about. Its stdout goes to /dev/null first, or Python's own flush at exit fails on the
+    closed pipe and prints a traceback.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return typer.Exit(EXIT_FAILED)
+
+
 # Exceptions the command-line framework uses for its own exits and aborts.
 _FRAMEWORK = (typer.Exit, typer.Abort, EOFError)
 
@@ -174,6 +189,8 @@ class NewsflowGroup(TyperGroup):
         # The root's own arguments: `newsflow --bogus`.
         try:
             return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError:  # `newsflow --help | head`
+            raise reader_gone() from None
         except typer.TyperException as exc:
             raise _usage_exit(exc, info_name or self.name or "newsflow") from None
 
@@ -182,6 +199,8 @@ class NewsflowGroup(TyperGroup):
             return super().invoke(ctx)
         except _FRAMEWORK:
             raise
+        except BrokenPipeError:
+            raise reader_gone() from None
         except typer.TyperException as exc:
             # click's errors (UsageError, BadParameter, ...) are TyperExceptions in typer's
             # vendored click: a subcommand's arguments, an unknown command. Some carry no

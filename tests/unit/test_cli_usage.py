@@ -7,8 +7,11 @@ user runs the command: a child process with its own stderr and exit code.
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
-from newsflow_cli import run
+from newsflow_cli import child_env, command, run
 
 CASES = [
     (["clean"], "Missing argument 'FILE'. Try 'newsflow clean --help'."),
@@ -52,3 +55,29 @@ def test_a_group_without_its_subcommand_still_prints_its_help() -> None:
     assert result.returncode == 2
     assert "Usage: newsflow stack" in result.stdout and "up" in result.stdout
     assert result.stderr == ""
+
+
+def test_output_to_a_reader_that_went_away_ends_quietly(tmp_path: Path) -> None:
+    # `newsflow clean *.txt | head -1`: the reader takes a line and closes the pipe. The
+    # command has far more to write than the pipe holds (30 articles of ~8 KB, the pipe 64
+    # KB), so its next lines fail to write, every time. That used to be "error:
+    # BrokenPipeError: [Errno 32] Broken pipe" on stderr.
+    sentence = "The council voted on Tuesday to extend the harbour wall by forty metres. "
+    files = []
+    for n in range(30):
+        path = tmp_path / f"a{n:02}.txt"
+        path.write_text(f"Harbour story {n}\n\n" + (sentence * 12 + "\n\n") * 9)
+        files.append(str(path))
+    proc = subprocess.Popen(
+        [*command(), "clean", *files],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(),
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith("{")
+    proc.stdout.close()
+    errors = proc.stderr.read()
+    assert proc.wait(timeout=120) == 1
+    assert errors == ""  # no error line, no traceback
