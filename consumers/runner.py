@@ -19,6 +19,11 @@ pickled stage factory, the child builds the stage (loading its models) and says 
 then it answers one message at a time with the stage's result or its PermanentError. A child
 that dies (a crash in C, out of memory) costs the message it was working on, which is
 dead-lettered with a reason, and a new child is started for the next one.
+
+Work that is the process's and not the message's may ask for more time while a message is
+in hand (``more_time``): the stage loads a language's NER model when the first article in
+that language comes (a French model took 6 s of CPU to load here, most of the time limit),
+and that must not make the article a timeout.
 """
 
 from __future__ import annotations
@@ -49,6 +54,19 @@ StageFn = Callable[[bytes], tuple[bytes, bytes]]
 StageFactory = Callable[[], StageFn]
 
 _READY = b"ready"
+_MORE_TIME = "more_time"
+
+# In a stage's child: the connection to the worker, for ``more_time`` (None elsewhere).
+_parent: Connection | None = None
+
+
+def more_time(seconds: float, why: str) -> None:
+    """Asks the worker for ``seconds`` more on the message in hand, for work that is not the
+    message's own (loading a model the first article of its language needs). Called from a
+    stage in its child process; elsewhere (a stage run in-process, tests) it does nothing."""
+    if _parent is not None:
+        with contextlib.suppress(OSError):  # the worker is gone: the child ends soon anyway
+            _parent.send_bytes(pickle.dumps((_MORE_TIME, seconds, why)))
 
 
 class StageStartError(RuntimeError):
@@ -77,6 +95,7 @@ def _cap_memory(limit: int) -> None:
 
 def _child_main(conn: Connection, parent: int, memory_limit: int = 0) -> None:
     """The child's loop: build the stage once, then answer one message at a time."""
+    global _parent
     _cap_memory(memory_limit)
     try:
         try:
@@ -88,6 +107,9 @@ def _child_main(conn: Connection, parent: int, memory_limit: int = 0) -> None:
         conn.send_bytes(_READY)
     except (EOFError, OSError):
         return  # the worker died (or was killed) while this child was loading its stage
+    # From now on a message is in hand whenever the stage runs: more_time may ask for some.
+    # (Building the stage has the start's own, longer limit.)
+    _parent = conn
     while True:
         # Wake up now and then to notice a parent that died without closing the pipe (kill -9):
         # a child must never outlive its worker.
@@ -229,22 +251,34 @@ class StageProcess:
             self.start()
         assert self._conn is not None and self._proc is not None
         started = time.monotonic()
-        try:
+        deadline, granted = started + self.timeout, 0.0
+        with contextlib.suppress(OSError):  # the child is gone; recv below says how
             self._conn.send_bytes(value)
-            ready = self._conn.poll(self.timeout)
-        except (BrokenPipeError, OSError):
-            ready = True  # the child is gone; recv below says how
-        if not ready:
-            self._kill()
-            raise PermanentError(
-                self.stage,
-                AnyStageReason.TIMEOUT,
-                f"the {self.stage} stage took longer than {self.timeout:g} s; "
-                "its process was killed",
-            )
-        try:
-            answer = pickle.loads(self._conn.recv_bytes())
-        except (EOFError, OSError):
+        while True:
+            try:
+                ready = self._conn.poll(max(0.0, deadline - time.monotonic()))
+            except OSError:
+                ready = True
+            if not ready:
+                self._kill()
+                raise PermanentError(
+                    self.stage,
+                    AnyStageReason.TIMEOUT,
+                    f"the {self.stage} stage took longer than {self.timeout:g} s"
+                    + (f" (and {granted:g} s more it asked for)" if granted else "")
+                    + "; its process was killed",
+                )
+            try:
+                answer = pickle.loads(self._conn.recv_bytes())
+            except (EOFError, OSError):
+                answer = None
+            if answer is None or answer[0] != _MORE_TIME:
+                break
+            _, seconds, why = answer
+            deadline += seconds
+            granted += seconds
+            log.info("%s stage: %s; %g s more for this message", self.stage, why, seconds)
+        if answer is None:
             code = None
             with contextlib.suppress(subprocess.TimeoutExpired):
                 code = self._proc.wait(timeout=5)
@@ -254,7 +288,7 @@ class StageProcess:
                 AnyStageReason.STAGE_CRASHED,
                 f"the {self.stage} stage process died on this message (exit code {code}) "
                 f"after {time.monotonic() - started:.1f} s",
-            ) from None
+            )
         if answer[0] == "ok":
             return answer[1], answer[2]
         _, stage, reason, message = answer
@@ -276,4 +310,8 @@ if __name__ == "__main__":
     logging.basicConfig(
         level=int(sys.argv[3]), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    _child_main(Connection(int(sys.argv[1])), int(sys.argv[2]), int(sys.argv[4]))
+    # Run by the module the stages import (for more_time), not by this copy of it that
+    # `python -m` runs as __main__.
+    from consumers import runner
+
+    runner._child_main(Connection(int(sys.argv[1])), int(sys.argv[2]), int(sys.argv[4]))

@@ -13,16 +13,23 @@ import signal
 import time
 from pathlib import Path
 
-from consumers.runner import StageFn
+from consumers.runner import StageFn, more_time
 from schemas import CleanReason, Stage
 from schemas.failures import PermanentError
 
 
 def on_cue() -> StageFn:
     """Upper-cases a message, unless it starts with a cue: hang-in-c, crash, hog (memory),
-    fail, slow (``slow PATH``: creates the file PATH, then takes 1.5 s)."""
+    fail, slow (``slow PATH``: creates the file PATH, then takes 1.5 s), nap (``nap N``:
+    takes N s). ``more N`` first asks the worker for N s more (as a model load does), then
+    the rest of the message is read for its cue."""
 
     def run(value: bytes) -> tuple[bytes, bytes]:
+        if value.startswith(b"more "):
+            seconds, value = value[5:].split(b" ", 1)
+            more_time(float(seconds), "loading a model")
+        if value.startswith(b"nap "):
+            time.sleep(float(value[4:]))
         if value.startswith(b"slow "):
             Path(value[5:].decode()).touch()  # tells the test the message is in hand
             time.sleep(1.5)

@@ -28,7 +28,7 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from functools import cache, lru_cache
-from importlib.util import find_spec
+from importlib.util import find_spec, module_from_spec, spec_from_file_location
 from itertools import compress
 from pathlib import Path
 
@@ -69,12 +69,44 @@ _SPACY_CODES = {"no": "nb"}
 @cache
 def function_words(language: str) -> frozenset[str]:
     """spaCy's stopwords for the language (empty if spaCy has none), without news words."""
-    try:
+    code = _SPACY_CODES.get(language, language)
+    listed = _spacy_stop_words(code)
+    if listed is not None:
+        return listed
+    try:  # a language whose list is not in a file of its own (Nynorsk)
         from spacy.util import get_lang_class
 
-        return frozenset(get_lang_class(_SPACY_CODES.get(language, language)).Defaults.stop_words)
+        return frozenset(get_lang_class(code).Defaults.stop_words)
     except Exception:  # an unknown language code: no stopwords rather than no keywords
         return frozenset()
+
+
+def _spacy_stop_words(code: str) -> frozenset[str] | None:
+    """``STOP_WORDS`` of spaCy's ``spacy/lang/<code>/stop_words.py``, read from that file alone
+    (None when there is none).
+
+    Not by importing the language, as ``get_lang_class(code).Defaults.stop_words`` does: that
+    runs the package's ``__init__``, which imports its tokenizer exceptions, and French
+    compiles patterns there for 4-7 s of CPU, inside the first French article's time limit.
+    The files hold the list alone (no imports), and the lists are the same as the classes'
+    for every language spaCy has (a unit test checks).
+    """
+    if not code.isascii() or not code.isalpha():
+        return None  # not a language code: no path is built from it
+    spec = find_spec("spacy")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(spec.submodule_search_locations[0], "lang", code, "stop_words.py")
+    if not path.is_file():
+        return None
+    # Run as a module of its own (not entered in sys.modules): spaCy's file, as installed.
+    file_spec = spec_from_file_location(f"_newsflow_spacy_stop_words_{code}", path)
+    if file_spec is None or file_spec.loader is None:
+        return None
+    module = module_from_spec(file_spec)
+    file_spec.loader.exec_module(module)
+    words = getattr(module, "STOP_WORDS", None)
+    return frozenset(words) if isinstance(words, set | frozenset) else None
 
 
 @cache

@@ -61,12 +61,19 @@ class NerModels:
     """The NER pipeline of each language, loaded on first use and reloaded when its vocab grows.
 
     ``loaders`` maps a language to a function returning its pipeline (default: ``NER_MODELS``).
+    ``on_load`` is told the language before each load (the first, and each reload): loading
+    takes seconds, which a caller with a time limit per article wants to know about.
     """
 
-    def __init__(self, loaders: dict[str, Callable[[], Any]] | None = None) -> None:
+    def __init__(
+        self,
+        loaders: dict[str, Callable[[], Any]] | None = None,
+        on_load: Callable[[str], None] | None = None,
+    ) -> None:
         if loaders is None:
             loaders = {lang: _loader(pkg) for lang, pkg in NER_MODELS.items()}
         self._loaders = loaders
+        self.on_load = on_load
         self._loaded: dict[str, Any] = {}
         self._dropped: set[str] = set()
 
@@ -88,6 +95,8 @@ class NerModels:
                 # or both would be in memory at once (+20 MB at each reload, measured).
                 self._dropped.discard(language)
                 gc.collect()
+            if self.on_load is not None:
+                self.on_load(language)
             nlp = self._loaded[language] = self._loaders[language]()
         return nlp
 

@@ -69,14 +69,19 @@ class Tagger:
         """Load the language detector (about 1 s, offline); NER models load per language."""
         return cls(LanguageDetector(), NerModels(), options)
 
-    def warm_up(self) -> None:
-        """Loads every NER model and stop-word list now instead of on the first article.
+    def warm_up(self, languages: Iterable[str] | None = None) -> None:
+        """Loads the NER models of ``languages`` (default: every one) and every stop-word
+        list now instead of on the first article, and tags one English sentence.
 
-        A streaming worker calls this before it takes messages: loading a model costs a few
-        seconds of CPU, which must not count against the first article's time limit.
+        A streaming worker calls this before it takes messages: loading a model costs seconds
+        of CPU, which would count against the first article's time limit. (Its stage loads
+        English only, the fallback of every undecided text, and asks for more time when
+        another language's first article comes: consumers.stages.)
         """
+        wanted = self.ner.languages if languages is None else set(languages)
         for lang in sorted(self.ner.languages):
-            self.ner.get(lang)
+            if lang in wanted:
+                self.ner.get(lang)
             keywords.stopwords(lang)
         self.tag("Warm-up", ["The ministry said on Monday that output rose in Paris."])
 

@@ -53,6 +53,29 @@ def test_a_stage_hung_in_c_is_killed_at_its_limit_and_replaced(stage: StageProce
     assert stage.pid() != first and stage.restarts == 1
 
 
+def test_a_stage_may_ask_for_more_time_for_work_that_is_not_the_messages(
+    stage: StageProcess,
+) -> None:
+    # 4 s of work against the 3 s limit: a model loaded for the first article of its
+    # language, which asked for 30 s more first. Not a timeout, and the same child.
+    first = stage.pid()
+    assert stage.run(b"more 30 nap 4") == (b"nap 4", b"NAP 4")
+    assert stage.pid() == first and stage.restarts == 0
+    # The grant is for that message only: the next one has the plain limit again.
+    with pytest.raises(PermanentError) as info:
+        stage.run(b"nap 4")
+    assert info.value.reason == "timeout"
+
+
+def test_more_time_is_still_a_limit(stage: StageProcess) -> None:
+    # Hung after asking for 1 s more: killed at the limit plus that second, and told so.
+    with pytest.raises(PermanentError) as info:
+        stage.run(b"more 1 hang-in-c")
+    assert info.value.reason == "timeout"
+    assert "longer than 3 s (and 1 s more it asked for)" in info.value.message
+    assert stage.run(b"next") == (b"next", b"NEXT")
+
+
 def test_a_crash_costs_one_message_with_a_reason(stage: StageProcess) -> None:
     with pytest.raises(PermanentError) as info:
         stage.run(b"crash now")

@@ -528,6 +528,30 @@ def test_models_load_per_language_on_first_use() -> None:
     assert loaded == ["fr"]
 
 
+def test_each_load_is_announced_first_and_warm_up_loads_the_languages_asked_for(
+    tagger: Tagger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import consumers.tagging.ner as ner_module
+
+    english = tagger.ner.get("en")
+    events: list[str] = []
+
+    def loader(language: str) -> Callable[[], object]:
+        return lambda: events.append(f"load {language}") or english
+
+    announced: list[str] = []
+    models = NerModels({"en": loader("en"), "fr": loader("fr")}, on_load=announced.append)
+    fresh = Tagger(tagger.detector, models)
+    fresh.warm_up(languages=("en",))
+    assert events == ["load en"] and announced == ["en"]  # French waits for its first article
+    monkeypatch.setattr(ner_module, "VOCAB_RELOAD_AT", 0)
+    models.check_vocab("en")
+    models.get("en")  # a reload is announced as well: it takes as long
+    assert announced == ["en", "en"] and events == ["load en", "load en"]
+    models.get("fr")
+    assert announced == ["en", "en", "fr"]
+
+
 def test_load_tagger_is_cached() -> None:
     assert load_tagger() is load_tagger()
 

@@ -3,6 +3,10 @@ keywords for languages without spaces, country names in translation."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from consumers.tagging import Tagger, entities, keywords, load_tagger, topics
@@ -287,3 +291,36 @@ def test_a_common_word_inside_a_name_keeps_its_capital_in_a_keyword() -> None:
     assert not {"Kansas city", "south Africa"} & set(found)
     # A capital at a sentence start is no name's: "Rural" stays a common word.
     assert "rural Kansas" in found and "Rural Kansas" not in found
+
+
+def test_spacys_stopwords_are_read_from_their_files_as_the_language_classes_have_them() -> None:
+    from importlib.util import find_spec
+
+    from spacy.util import get_lang_class
+
+    spec = find_spec("spacy")
+    assert spec is not None and spec.submodule_search_locations
+    languages = sorted(
+        d.name for d in Path(spec.submodule_search_locations[0], "lang").iterdir() if d.is_dir()
+    )
+    assert len(languages) > 60
+    for code in languages:
+        if code in {"__pycache__", "xx"}:
+            continue
+        assert keywords.function_words(code) == frozenset(
+            get_lang_class(code).Defaults.stop_words
+        ), code
+    assert keywords.function_words("no") == keywords.function_words("nb")  # py3langid's code
+    assert keywords.function_words("../en") == frozenset()  # not a language code
+
+
+def test_french_stopwords_do_not_import_the_french_language() -> None:
+    # Importing spacy.lang.fr compiles its tokenizer's patterns: 4-7 s of CPU, which the
+    # first French article's time limit paid for its stopwords alone.
+    code = (
+        "import sys; from consumers.tagging import keywords; "
+        "assert 'ne' in keywords.stopwords('fr'); "
+        "assert 'spacy.lang.fr' not in sys.modules"
+    )
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
