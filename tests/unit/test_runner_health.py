@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import signal
 import socket
@@ -23,8 +25,21 @@ from consumers.health import (
 )
 from consumers.runner import StageProcess, StageStartError
 from consumers.sinks import DEAD_LETTER_HEAD_BYTES, fit_dead_letter
+from consumers.stages import clean_stage
+from newsflow.settings import Limits
 from schemas import DeadLetter, Stage
+from schemas.article import Article, ContentType, RawArticle
 from schemas.failures import PermanentError
+
+FRENCH_STORY = [
+    "Sophie Binet met en garde le gouvernement",
+    "Emmanuel Macron a reçu mardi Sophie Binet, la secrétaire générale de la CGT, à "
+    "l’Elysée. La syndicaliste a parlé des salaires, de la grève et de la réforme des "
+    "retraites, et des usines qui ferment dans le Nord.",
+    "Selon Mme Binet, le gouvernement doit entendre les salariés. Macron a promis une "
+    "conférence sociale ; la CGT jugera sur les actes, a prévenu Sophie Binet. Le ministre du "
+    "Travail, Olivier Dussopt, se rendra en Allemagne la semaine prochaine.",
+]
 
 
 @pytest.fixture
@@ -65,6 +80,28 @@ def test_a_stage_may_ask_for_more_time_for_work_that_is_not_the_messages(
     with pytest.raises(PermanentError) as info:
         stage.run(b"nap 4")
     assert info.value.reason == "timeout"
+
+
+def test_the_first_french_article_loads_its_model_inside_a_limit_shorter_than_the_load(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The clean stage as workers run it: English loaded at start, French on its first
+    # article. Loading French takes seconds of CPU (4-7 here), more than this 3 s limit: the
+    # article goes through all the same, its stage having asked for the load's time.
+    proc = StageProcess(functools.partial(clean_stage, Limits()), timeout=3.0, stage=Stage.CLEAN)
+    proc.start()
+    try:
+        text = "\n\n".join(FRENCH_STORY).encode()
+        raw = RawArticle(id="fr-1", source="test", content_type=ContentType.TEXT, body=text)
+        with caplog.at_level(logging.INFO, logger="consumers.runner"):
+            key, value = proc.run(raw.model_dump_json().encode())
+        article = Article.model_validate_json(value)
+        assert key == b"fr-1" and article.tags is not None
+        assert article.tags.language == "fr" and "Sophie Binet" in article.tags.persons
+        assert "loading the fr NER model; 60 s more for this message" in caplog.text
+        assert proc.restarts == 0
+    finally:
+        proc.close()
 
 
 def test_more_time_is_still_a_limit(stage: StageProcess) -> None:
