@@ -431,7 +431,7 @@ def main() -> None:
         "uptime_start": _uptime(),
         "stack": services_status(base),
         "busy_loops": args.busy,
-        # Runs with other producer settings are not comparable (README, "What limits each").
+        # Runs with other producer settings are not comparable (docs/benchmarks.md).
         "kafka_compression": base.kafka.compression,
     }
     started = time.monotonic()

@@ -11,6 +11,8 @@ import functools
 import hashlib
 import json
 import logging
+import threading
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -206,6 +208,36 @@ class _Doc:
     source: bytes
 
 
+class _Written(NamedTuple):
+    """What one bulk request did: documents to send again, documents that already exist
+    (the lookup path), and what to announce or dead-letter."""
+
+    retry: list[_Doc]
+    existing: list[_Doc]
+    announce: list[tuple[str, str]]
+    rejected: list[tuple[ConsumerRecord, PermanentError]]
+
+
+#: Smallest share of a batch sent as a bulk request of its own: below it, one request's own
+#: cost in Elasticsearch outweighs what running two at once gains.
+MIN_CONCURRENT_DOCS = 50
+
+
+def split_by_id(
+    docs: list[_Doc], parts: int, min_docs: int = MIN_CONCURRENT_DOCS
+) -> list[list[_Doc]]:
+    """``docs`` in at most ``parts`` groups of at least ``min_docs`` (about), every copy of an
+    id in one group and in the batch's order: two writes of one article never race, and the
+    later stays the later (what a single request guarantees)."""
+    n = max(1, min(parts, len(docs) // min_docs))
+    if n == 1:
+        return [docs]
+    groups: list[list[_Doc]] = [[] for _ in range(n)]
+    for doc in docs:
+        groups[zlib.crc32(doc.id.encode()) % n].append(doc)
+    return [g for g in groups if g]
+
+
 class _Stored(NamedTuple):
     """What the lookup path needs of an indexed article."""
 
@@ -280,6 +312,11 @@ class ElasticsearchSink:
     (A scripted upsert would do this in one request, but the local stack's Elasticsearch
     build has no scripting module.) Documents travel as the JSON bytes the model dumped:
     nothing is parsed back into dicts to be serialized again.
+
+    A large batch's creates go as up to ``concurrency`` bulk requests at once (split by id,
+    ``split_by_id``): Elasticsearch indexes one request of a shard on one write thread, so a
+    backlog bulk-indexed one request at a time left the second core mostly idle (3,000
+    articles: 257-303 articles/s one request at a time, 373-498 with two; docs/benchmarks.md).
     """
 
     def __init__(
@@ -287,10 +324,12 @@ class ElasticsearchSink:
         es: Elasticsearch,
         alias: str,
         announcer: KafkaSink | None = None,
+        concurrency: int = 1,
     ) -> None:
         self.es = es
         self.alias = alias
         self.announcer = announcer
+        self.concurrency = max(1, concurrency)
         self._docs: list[_Doc] = []
         # Known to be in the index already (create answered 409): they take the lookup path.
         self._existing: list[_Doc] = []
@@ -320,6 +359,7 @@ class ElasticsearchSink:
         announcer, and the worker loop flushes one batch at a time.
         """
         batch = ElasticsearchSink(self.es, self.alias, self.announcer)
+        batch.concurrency = self.concurrency
         batch._docs, self._docs = self._docs, []
         batch._existing, self._existing = self._existing, []
         batch._bytes, self._bytes = self._bytes, 0
@@ -378,10 +418,9 @@ class ElasticsearchSink:
         body = _with_fields(doc.source, {"updated_at": now})
         return "update", target, b'{"doc":' + body + b',"doc_as_upsert":true}'
 
-    def _write(
-        self, docs: list[_Doc], stored: dict[str, _Stored] | None
-    ) -> tuple[list[_Doc], list[_Doc]]:
-        """One bulk request; returns (to retry later, already existing: to look up now).
+    def _write(self, docs: list[_Doc], stored: dict[str, _Stored] | None) -> _Written:
+        """One bulk request and what it did (it changes nothing of the sink's own: the
+        creates of one batch may run in several threads at once).
 
         ``stored`` is None on the first attempt (every document is created); on the lookup
         path it holds what the index had, and summaries of indexed pages are left out.
@@ -401,31 +440,71 @@ class ElasticsearchSink:
             written.append(doc)
             actions.append(action)
             operations += [json.dumps({action: target}).encode(), body]
+        out = _Written([], [], [], [])
         if not operations:
-            return [], []
+            return out
         with transient_es("bulk request"):
             # The client's NDJSON serializer sends bytes lines as they are (its typing only
             # names dicts).
             response = self.es.bulk(operations=cast(list[Any], operations))
-        retry: list[_Doc] = []
-        existing: list[_Doc] = []
         for item, doc, action in zip(response["items"], written, actions, strict=True):
             result = item.get(action, {})
             status = int(result.get("status", 500))
             if status < 300:
-                self._announce.append((doc.id, str(result.get("_index", self.alias))))
+                out.announce.append((doc.id, str(result.get("_index", self.alias))))
             elif status == 409 and action == "create" and stored is None:
-                existing.append(doc)
+                out.existing.append(doc)
             elif status in _RETRYABLE or (status == 409 and action != "update"):
                 # 409 on a conditional write or a create: the document changed since it was
                 # read (or appeared); the next attempt reads it again.
-                retry.append(doc)
+                out.retry.append(doc)
             else:
                 err = result.get("error", {})
                 detail = f"{err.get('type', 'rejected')}: {err.get('reason', err)}"
                 rejected = PermanentError(Stage.INDEX, IndexReason.REJECTED, detail)
-                self._rejected.append((doc.record, rejected))
-        return retry, existing
+                out.rejected.append((doc.record, rejected))
+        return out
+
+    def _create(self, docs: list[_Doc]) -> None:
+        """The first attempt at ``docs``: creates, in up to ``concurrency`` requests at once.
+
+        What each request did is kept before any failure is raised: a request that failed
+        leaves its documents to send again, the others' are done.
+        """
+        groups = split_by_id(docs, self.concurrency)
+        outcomes: list[_Written | BaseException | None] = [None] * len(groups)
+
+        def write(i: int) -> None:
+            try:
+                outcomes[i] = self._write(groups[i], None)
+            except Exception as exc:  # kept, raised once every request has answered
+                outcomes[i] = exc
+
+        # Daemon threads, one a request beyond the first (which runs here): a worker told to
+        # stop while Elasticsearch hangs must not wait for them at exit (an executor's threads
+        # are joined then).
+        threads = [
+            threading.Thread(target=write, args=(i,), daemon=True) for i in range(1, len(groups))
+        ]
+        for t in threads:
+            t.start()
+        write(0)
+        for t in threads:
+            t.join()
+        self._docs = []
+        failure: BaseException | None = None
+        for group, outcome in zip(groups, outcomes, strict=True):
+            if outcome is None or isinstance(outcome, BaseException):
+                self._docs += group
+                failure = failure or outcome or TransientError("a bulk request gave no answer")
+                continue
+            self._docs += outcome.retry
+            self._existing += outcome.existing
+            self._announce += outcome.announce
+            self._rejected += outcome.rejected
+        self._count_bytes()
+        if failure is not None:
+            raise failure
 
     def _bulk(self) -> None:
         """Writes what is left of the batch; what was written stays written.
@@ -437,12 +516,12 @@ class ElasticsearchSink:
         already saying it has too much, and three requests in a row to succeed instead of two.
         """
         if self._docs:
-            retry, existing = self._write(self._docs, None)
-            self._docs, self._existing = retry, self._existing + existing
-            self._count_bytes()
+            self._create(self._docs)
         if self._existing:
-            again, _ = self._write(self._existing, self._stored(self._existing))
-            self._docs, self._existing = self._docs + again, []
+            done = self._write(self._existing, self._stored(self._existing))
+            self._docs, self._existing = self._docs + done.retry, []
+            self._announce += done.announce
+            self._rejected += done.rejected
             self._count_bytes()
         if self._docs:
             raise TransientError(f"{len(self._docs)} bulk items refused for now (409/429/5xx)")

@@ -407,6 +407,7 @@ def run_index_worker(
         es,
         settings.index.alias,
         announcer=KafkaSink(producer, settings.topics.indexed, stage=Stage.INDEX),
+        concurrency=settings.bulk.concurrency,
     )
 
     def handle(record: ConsumerRecord) -> None:

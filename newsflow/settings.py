@@ -109,9 +109,9 @@ class KafkaSettings(_Group):
     max_poll_interval_ms: int = Field(default=120_000, ge=10_000)
     # How producers compress their record batches. zstd: the raw topic holds a quarter of
     # the bytes (600 HTML pages: 37 MB against 165 MB) for 0.7 ms of producer CPU a page, and
-    # end-to-end throughput is the same within the noise (README, "What limits each"). Consumers
-    # decompress whatever codec a batch says; "none" or "gzip" for a cluster that must not
-    # see zstd (brokers before Kafka 2.1).
+    # end-to-end throughput is the same within the noise (docs/benchmarks.md, "What limits
+    # each target"). Consumers decompress whatever codec a batch says; "none" or "gzip" for a
+    # cluster that must not see zstd (brokers before Kafka 2.1).
     compression: Literal["none", "gzip", "zstd"] = "zstd"
 
 
@@ -230,6 +230,10 @@ class BulkSettings(_Group):
     # by count first; at half load (a few articles a second) this is most of the index
     # stage's share of produce -> searchable, next to Elasticsearch's 1 s refresh.
     idle_seconds: float = Field(default=0.1, ge=0)
+    # Bulk requests the index worker sends at once for a large batch (one of a backlog): one
+    # shard indexes each request on one write thread, so one at a time left a core idle.
+    # Batches under 100 articles (a live stream's) stay one request.
+    concurrency: int = Field(default=2, ge=1, le=16)
 
 
 class WorkerSettings(_Group):
@@ -370,8 +374,9 @@ class StackSettings(_Group):
     # JVM's default (C1, then C2 for hot code). Co-located on 2 cores, C2 kept compiling
     # through every pipeline burst we measured: half of Elasticsearch's CPU and a third of
     # Kafka's in the third burst after a start, ~800 more methods a burst after 15 minutes
-    # (README, "Throughput benchmark"). With C1 alone the broker spends less CPU a page from
-    # the start and for good; Elasticsearch much less in its first quarter hour.
+    # (docs/benchmarks.md, "What limits each target"). With C1 alone the broker spends less
+    # CPU a page from the start and for good; Elasticsearch much less in its first quarter
+    # hour.
     kafka_jit: JitMode = "c1"
     es_jit: JitMode = "c1"
     # `newsflow stack up --secure`: Elasticsearch with security on and Kafka with SASL

@@ -187,12 +187,17 @@ def test_an_overlong_site_does_not_cost_the_article(es: Elasticsearch, settings:
 
 class _Refusing:
     """A real HTTP proxy on loopback in front of Elasticsearch that answers 429 (queue full)
-    to the first ``refuse`` lookups (_mget) and counts every bulk request it forwards."""
+    to the first ``refuse`` lookups (_mget) and to every bulk request holding
+    ``refuse_bulk_with``, and counts the bulk requests it forwards (``bulks``) and the
+    actions in each (``bulk_sizes``)."""
 
-    def __init__(self, target: str, refuse: int) -> None:
+    def __init__(self, target: str, refuse: int, refuse_bulk_with: bytes | None = None) -> None:
         self.target = urlsplit(target)
         self.refuse = refuse
+        self.refuse_bulk_with = refuse_bulk_with
         self.bulks = 0
+        self.bulk_sizes: list[int] = []
+        self.lock = threading.Lock()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -208,7 +213,13 @@ class _Refusing:
                     self._answer(429, b'{"error":{"type":"es_rejected_execution_exception"}}')
                     return
                 if "_bulk" in self.path:
-                    proxy.bulks += 1
+                    marker = proxy.refuse_bulk_with
+                    if marker is not None and marker in body:
+                        self._answer(429, b'{"error":{"type":"es_rejected_execution_exception"}}')
+                        return
+                    with proxy.lock:  # the sink sends a batch's requests at once
+                        proxy.bulks += 1
+                        proxy.bulk_sizes.append(body.count(b"\n") // 2)
                 upstream = http.client.HTTPConnection(
                     proxy.target.hostname or "127.0.0.1", proxy.target.port or 9200, timeout=60
                 )
@@ -267,3 +278,68 @@ def test_a_refused_lookup_does_not_send_the_batch_again_as_creates(
         through.close()
         proxy.stop()
     assert _stored(es, settings, article.id)["body"] == [FIRST]
+
+
+def _many(n: int) -> list[Article]:
+    return [_article(FIRST).model_copy(update={"id": f"conc-{i}"}) for i in range(n)]
+
+
+def test_a_backlog_batch_goes_as_two_requests_at_once_and_an_ids_copies_keep_their_order(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """A batch of 100 articles or more is split by id into requests sent together: both
+    land, and an id sent twice (its text corrected) ends with the later text, as in one
+    request."""
+    ensure_index(es, settings.index)
+    proxy = _Refusing(settings.es.url, refuse=0)
+    through = Elasticsearch(proxy.url)
+    try:
+        sink = ElasticsearchSink(through, settings.index.alias, concurrency=2)
+        articles = _many(150)
+        for offset, article in enumerate(articles):
+            sink.add(article, _record(offset))
+        sink.add(_article(FIRST), _record(150))
+        sink.add(_article(CORRECTED), _record(151))
+        assert sink.flush() == []
+        assert sink.pending() == 0
+        # Two creates requests (all 152 articles), then the corrected copy's conditional write.
+        creates = proxy.bulk_sizes[:2]
+        assert sum(creates) == 152 and min(creates) >= 50
+        assert proxy.bulk_sizes[2:] == [1]
+    finally:
+        through.close()
+        proxy.stop()
+    assert _stored(es, settings, "sink-1")["body"] == [CORRECTED]
+    assert es.count(index=settings.index.alias)["count"] == 151
+
+
+def test_a_refused_request_of_a_batch_sends_only_its_own_articles_again(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """One of a batch's requests refused (the node overloaded): the other's articles stay
+    written, the retry sends the refused ones alone, and nothing is written twice."""
+    ensure_index(es, settings.index)
+    proxy = _Refusing(settings.es.url, refuse=0, refuse_bulk_with=b'"_id": "conc-7"')
+    through = Elasticsearch(proxy.url)
+    try:
+        sink = ElasticsearchSink(through, settings.index.alias, concurrency=2)
+        for offset, article in enumerate(_many(120)):
+            sink.add(article, _record(offset))
+        with pytest.raises(TransientError, match="bulk request refused"):
+            sink.flush()
+        # One request went through; the articles it wrote are kept (their announcements
+        # wait for the batch's next flush, as the refused articles do).
+        assert len(proxy.bulk_sizes) == 1
+        written = proxy.bulk_sizes[0]
+        assert 0 < written < 120 and sink.pending() == 120
+        es.indices.refresh(index=settings.index.alias)
+        assert es.count(index=settings.index.alias)["count"] == written
+        proxy.refuse_bulk_with = None
+        assert sink.flush() == []
+        assert sink.pending() == 0
+        assert proxy.bulk_sizes == [written, 120 - written]  # the refused articles alone
+    finally:
+        through.close()
+        proxy.stop()
+    es.indices.refresh(index=settings.index.alias)
+    assert es.count(index=settings.index.alias)["count"] == 120

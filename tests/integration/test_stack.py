@@ -194,8 +194,9 @@ def _command_lines(pids: list[int]) -> list[list[str]]:
 def test_the_broker_compiles_with_c1_alone_unless_told_otherwise(
     stack: local_stack.StackStatus, tmp_path: Path
 ) -> None:
-    # Co-located on 2 cores, C2 kept compiling through every burst (README, "Throughput
-    # benchmark"): the stack's JVMs run C1 alone by default, and "tiered" gives C2 back.
+    # Co-located on 2 cores, C2 kept compiling through every burst (docs/benchmarks.md,
+    # "What limits each target"): the stack's JVMs run C1 alone by default, and "tiered"
+    # gives C2 back.
     for jit, wanted in (("c1", True), ("tiered", False)):
         settings = _throwaway_kafka(tmp_path / jit, kafka_heap="256m", kafka_jit=jit)
         try:
