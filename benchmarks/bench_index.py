@@ -177,11 +177,13 @@ def ours(base: Settings, topic: str, total: int, logs: Path) -> dict[str, Any]:
         update={"topics": settings.topics.model_copy(update={"clean": topic})}
     )
     run = Run(settings, logs)
-    result = _consume_timed(run, "index", settings.groups.index, topic, total, None)
-    result["indexed"] = _count(es, settings.index.alias)
-    run.cleanup(es, keep={topic})
-    es.close()
-    return result
+    try:
+        result = _consume_timed(run, "index", settings.groups.index, topic, total, None)
+        result["indexed"] = _count(es, settings.index.alias)
+        return result
+    finally:
+        run.cleanup(es, keep={topic})
+        es.close()
 
 
 def quix_command(settings: Settings, topic: str, probe: bool) -> list[str]:
@@ -201,8 +203,13 @@ def quix(base: Settings, topic: str, total: int, logs: Path, probe: bool) -> dic
     settings, es = _fresh_index(base, "idx-quix")
     group = f"{settings.index.alias}-quix"
     run = Run(settings, logs)
-    result = _consume_timed(run, "quix", group, topic, total, quix_command(settings, topic, probe))
-    result["indexed"] = _count(es, settings.index.alias)
+    try:
+        command = quix_command(settings, topic, probe)
+        result = _consume_timed(run, "quix", group, topic, total, command)
+        result["indexed"] = _count(es, settings.index.alias)
+    finally:
+        run.cleanup(es, keep={topic})
+        es.close()
     result["info_probe"] = probe
     if result.get("error"):
         log = next(logs.glob(f"{settings.index.alias}-*.log"), None)
@@ -213,8 +220,6 @@ def quix(base: Settings, topic: str, total: int, logs: Path, probe: bool) -> dic
             if why:
                 # The issue asks for the error Quix's client gives, not only an exit code.
                 result["error"] = f"{result['error']}: {why}"
-    run.cleanup(es, keep={topic})
-    es.close()
     return result
 
 
@@ -288,8 +293,28 @@ def compare(
 ) -> dict[str, Any]:
     """Rounds of ours / bulk / quix on the same documents, order reversed every other round."""
     topic_settings = run_settings(base, "idx-docs")
-    fill_topic(topic_settings, docs)
-    topic = topic_settings.topics.clean
+    try:
+        fill_topic(topic_settings, docs)
+        return _rounds(base, topic_settings.topics.clean, docs, rounds, logs, quix_on)
+    finally:
+        # Also when a round failed or the run was interrupted: a topic set left behind per
+        # run made a dev broker hold thousands of partitions, and a broker restart took
+        # over a minute loading them.
+        es = make_es(topic_settings)
+        try:
+            Run(topic_settings, logs).cleanup(es)
+        finally:
+            es.close()
+
+
+def _rounds(
+    base: Settings,
+    topic: str,
+    docs: list[tuple[bytes, bytes]],
+    rounds: int,
+    logs: Path,
+    quix_on: bool,
+) -> dict[str, Any]:
     order = ["ours", "bulk", "quix"] if quix_on else ["ours", "bulk"]
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in [*order, "quix_stock"]}
     # Elasticsearch's first bulks of a run are slower while its JIT compiler works, and the
@@ -315,5 +340,4 @@ def compare(
             else:
                 results[name].append(bulk(base, docs))
             print(f"[bench]   {results[name][-1]}", flush=True)
-    Run(topic_settings, logs).cleanup(make_es(topic_settings))
     return {"docs": len(docs), "warmup": warmup, "rounds": results}

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import os
 import signal
@@ -225,18 +224,24 @@ class Run:
         return codes
 
     def cleanup(self, es: Elasticsearch, keep: set[str] | frozenset[str] = frozenset()) -> None:
-        """Deletes the run's indices and topics (but those in ``keep``)."""
-        with contextlib.suppress(Exception):
-            drop_index(es, self.settings)
-        admin = make_admin(self.settings)
+        """Deletes the run's indices and topics (but those in ``keep``); says what it could
+        not delete (a measurement's result stands without its cleanup, but a dev stack
+        collecting every run's topics restarts ever slower)."""
         try:
-            names = self.settings.topics
-            topics = [names.raw, names.clean, names.dead_letter, names.indexed]
-            with contextlib.suppress(Exception):
+            drop_index(es, self.settings)
+        except Exception as exc:
+            print(f"[bench] warning: {self.settings.index.alias}'s indices kept: {exc}", flush=True)
+        names = self.settings.topics
+        topics = [names.raw, names.clean, names.dead_letter, names.indexed]
+        try:
+            admin = make_admin(self.settings)
+            try:
                 existing = set(admin.list_topics())
                 admin.delete_topics([t for t in topics if t in existing and t not in keep])
-        finally:
-            admin.close()
+            finally:
+                admin.close()
+        except Exception as exc:
+            print(f"[bench] warning: topics {', '.join(topics)} kept: {exc}", flush=True)
 
 
 # --- sampling -------------------------------------------------------------------------------

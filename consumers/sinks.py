@@ -358,8 +358,7 @@ class ElasticsearchSink:
         Both share the client and the announcer: only the detached sink's flush uses the
         announcer, and the worker loop flushes one batch at a time.
         """
-        batch = ElasticsearchSink(self.es, self.alias, self.announcer)
-        batch.concurrency = self.concurrency
+        batch = ElasticsearchSink(self.es, self.alias, self.announcer, self.concurrency)
         batch._docs, self._docs = self._docs, []
         batch._existing, self._existing = self._existing, []
         batch._bytes, self._bytes = self._bytes, 0
