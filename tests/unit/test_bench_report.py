@@ -176,9 +176,12 @@ def test_the_limits_of_the_cpu_targets_come_from_the_run_s_cpu_a_page() -> None:
     assert lim["two_workers_bound_at_target"] == pytest.approx(2 * 40 / 55, abs=1e-3)
     assert lim["lone_worker_busy"] == pytest.approx(0.9)
     assert lim["end_to_end_bound_at_floor"] == pytest.approx(40 / 57, abs=1e-3)
+    # _report's bare trafilatura: 20 pages/s in one process, 40 and 44 in two.
+    assert lim["extractor_two_process_scaling"] == pytest.approx(42.0 / 20.0, abs=1e-3)
     text = bench_report.markdown(report | {"summary": summary})
     assert "clean + tag / trafilatura cannot come under 1.05" in text
     assert "2 clean workers / 1 at most 2·C/(C+O) = 1.6 " in text
+    assert "- bare trafilatura x2 / x1 = 2.1: what the two cores gave" in text
 
 
 def test_a_report_without_cpu_samples_states_no_limits() -> None:
