@@ -86,9 +86,19 @@ class Plan:
 
 
 QUICK = Plan("quick", 60, 0, 20, 10, 12.0, 1000, 1, 100)
-# Four rounds of the index contenders (order reversed every other round): each round is
-# ~7 s, and with two, one contender's rounds were seen 20 % apart on this shared machine.
-FULL = Plan("full", 400, 400, 100, 50, 60.0, 3000, 4, 400)
+# The full mode's pipeline runs take every HTML page of wcxb-dev once (793: no page twice, so
+# no memo of the tagger is warmer than a stream of new articles would leave it), most of a
+# minute of sustained load for each run. Bursts of 400 pages lasted 16-26 s, and a few
+# seconds of each went to edges a stream does not have: the producer's own burst competing
+# for the cores at the start, and at the end the one clean worker whose partitions held more
+# of the work finishing alone (2026-12-04 17:30: one stage child stopped 2 s before the
+# other; end to end 24.2 articles/s while the clean and searchable counters rose at 30.9
+# between their 10 % and 90 %). The bare extractors take the same pages. Not fundus-news-dev's:
+# on one of them (uk-TheMirror_2024_08_05) rs-trafilatura takes 30-80 s, which would be most
+# of its baseline's time. Four rounds of the index contenders (order reversed every other
+# round): each round is ~7 s, and with two, one contender's rounds were seen 20 % apart on
+# this shared machine.
+FULL = Plan("full", 793, 793, 100, 50, 60.0, 3000, 4, 400)
 
 
 def log(message: str) -> None:
