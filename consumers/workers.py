@@ -35,7 +35,12 @@ from consumers.stages import clean_stage
 from consumers.stopping import STOP_SIGNALS, StoppedAtStart
 from newsflow.elastic.client import make_es
 from newsflow.elastic.index import ensure_index
-from newsflow.kafka.clients import group_instance_id, make_consumer, make_producer
+from newsflow.kafka.clients import (
+    fetch_gathering,
+    group_instance_id,
+    make_consumer,
+    make_producer,
+)
 from newsflow.kafka.groups import remove_static_member, unowned_partitions
 from newsflow.kafka.topics import ensure_topics, message_limit
 from newsflow.settings import Settings
@@ -393,10 +398,16 @@ def run_index_worker(
     idle_exit_seconds: float | None = None,
     max_wait_seconds: float = 120.0,
     on_record: Callable[[], None] | None = None,
+    on_loop: Callable[[WorkerLoop], None] | None = None,
 ) -> LoopStats:
     """Consumes Articles from the clean topic and upserts them into the index alias in bulk.
 
-    ``on_record`` is called after each record is handed to the bulk (or dead-lettered).
+    ``on_record`` is called after each record is handed to the bulk (or dead-lettered);
+    ``on_loop`` with the loop before it runs.
+
+    Its fetches gather articles for up to ``bulk.fetch_wait_ms``: keeping up with two clean
+    workers, it got each article in a fetch of its own, and the fetch, the poll and the bulk
+    request of one or two articles cost more CPU than the article (docs/benchmarks.md).
     """
     wait = _startup_wait(idle_exit_seconds, max_wait_seconds)
     when_reachable(lambda: ensure_topics(settings), "Kafka", wait)
@@ -423,7 +434,10 @@ def run_index_worker(
         producer,
         # Indexing a record is cheap; a larger buffer keeps bulk requests full.
         loop_policy=LoopPolicy(buffer_records=settings.bulk.max_docs),
+        **fetch_gathering(settings.bulk.fetch_wait_ms),
     )
+    if on_loop is not None:
+        on_loop(loop)
     try:
         return loop.run(idle_exit_seconds=idle_exit_seconds, max_wait_seconds=max_wait_seconds)
     finally:

@@ -234,6 +234,10 @@ class BulkSettings(_Group):
     # shard indexes each request on one write thread, so one at a time left a core idle.
     # Batches under 100 articles (a live stream's) stay one request.
     concurrency: int = Field(default=2, ge=1, le=16)
+    # How long the broker may hold the index worker's fetch to gather more articles (Kafka's
+    # fetch.max.wait.ms, with fetch.min.bytes at 1 MB so a backlog still comes at once). 0:
+    # answered as soon as one article is there.
+    fetch_wait_ms: int = Field(default=100, ge=0, le=500)
 
 
 class WorkerSettings(_Group):

@@ -34,9 +34,10 @@ from kafka_records import send
 
 from consumers.cleaning.model import Extracted
 from consumers.dlq import list_dead_letters, replay
+from consumers.loop import WorkerLoop
 from consumers.process import build_article
 from consumers.workers import run_clean_worker, run_index_worker
-from newsflow.kafka.clients import make_admin, make_consumer, make_producer
+from newsflow.kafka.clients import GATHER_MIN_BYTES, make_admin, make_consumer, make_producer
 from newsflow.kafka.topics import ensure_topics
 from newsflow.settings import PROJECT_ROOT, Settings
 from schemas import ContentType, DeadLetter, Link, RawArticle, Stage, Tags
@@ -312,7 +313,13 @@ def test_malformed_messages_are_dead_lettered_with_reasons(
     publish_raw(settings, mixed)
 
     clean_stats = run_clean_worker(settings, idle_exit_seconds=3)
-    index_stats = run_index_worker(settings, idle_exit_seconds=3)
+    loops: list[WorkerLoop] = []
+    index_stats = run_index_worker(settings, idle_exit_seconds=3, on_loop=loops.append)
+    # The index worker's fetches gather articles (the backlog here still comes whole: a
+    # fetch is answered once a megabyte is there, whatever the wait).
+    config = loops[0].consumer.config
+    assert config["fetch_max_wait_ms"] == settings.bulk.fetch_wait_ms == 100
+    assert config["fetch_min_bytes"] == GATHER_MIN_BYTES
     assert clean_stats.consumed == 1100
     assert index_stats.dead_lettered == 0
     assert count(es, settings) == 1000

@@ -152,6 +152,19 @@ def test_two_workers_against_one_use_both_one_worker_runs() -> None:
     )
 
 
+def test_a_target_is_judged_on_the_unrounded_ratio() -> None:
+    # 27.96 / 17.48 = 1.59954: three decimals would make it 1.6 and meet ">= 1.6".
+    report = _report()
+    report["pipeline_2"] = report["pipeline_2"] | {"end_to_end_per_s": 27.96}
+    report["pipeline_1"] = report["pipeline_1"] | {"end_to_end_per_s": 17.48}
+    summary = bench_report.summary(report)
+    two_vs_one = {t["what"]: t for t in summary["targets"]}["2 clean workers / 1 (end to end)"]
+    assert two_vs_one["met"] is False
+    assert two_vs_one["measured"] == pytest.approx(1.59954, abs=1e-5)
+    table = bench_report.markdown(report | {"summary": summary})
+    assert "| 2 clean workers / 1 (end to end) | 1.5995 | >= 1.6 | **no** |" in table
+
+
 def test_the_limits_of_the_cpu_targets_come_from_the_run_s_cpu_a_page() -> None:
     report = _report()
     report["per_page"] |= {
