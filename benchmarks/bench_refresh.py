@@ -40,6 +40,7 @@ from newsflow.elastic.index import ensure_index
 from newsflow.settings import Limits, Settings
 from schemas.article import Article, ContentType, RawArticle
 from schemas.failures import PermanentError
+from schemas.wire import encode_raw
 
 IDLE_AFTER_DEFAULT = 30.0
 
@@ -57,7 +58,7 @@ def articles(pages: int) -> list[Article]:
             body=body,
         )
         try:
-            out.append(Article.model_validate_json(run(raw.model_dump_json().encode())[1]))
+            out.append(Article.model_validate_json(run(encode_raw(raw))[1]))
         except PermanentError:
             continue  # a page with no article: the pipeline dead-letters it
     return out

@@ -45,6 +45,7 @@ from newsflow.stack.process import (
     session_pids,
 )
 from schemas import ContentType, RawArticle
+from schemas.wire import encode_raw
 
 CORPORA = [PROJECT_ROOT.parent / "shared" / "corpus" / c for c in ("wcxb-dev", "fundus-news-dev")]
 NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
@@ -427,7 +428,7 @@ def publish(
             body=body,
         )
         sent[raw.id] = time.monotonic()
-        outbox.send(raw.id, raw.id.encode(), raw.model_dump_json().encode())
+        outbox.send(raw.id, raw.id.encode(), encode_raw(raw))
         if len(outbox) >= 500:
             _settle(outbox, sent)
     _settle(outbox, sent)

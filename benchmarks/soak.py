@@ -68,6 +68,7 @@ from newsflow.reading.identity import article_id
 from newsflow.settings import PROJECT_ROOT, Settings
 from newsflow.stack.process import rss_kb
 from schemas import ContentType, Link, RawArticle
+from schemas.wire import encode_raw
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 from crawl_site import Response, Site, robots  # the tests' loopback site
@@ -139,16 +140,12 @@ def bad_inputs(run: str, settings: Settings, n: int) -> list[tuple[bytes, bytes,
         elif reason == "schema_invalid":
             value = json.dumps({"id": key.decode(), "content_type": "text"}).encode()
         elif reason == "binary":
-            value = (
-                raw.model_copy(update={"body": b"%PDF-1.7\x00\x00" + key * 64})
-                .model_dump_json()
-                .encode()
-            )
+            value = encode_raw(raw.model_copy(update={"body": b"%PDF-1.7\x00\x00" + key * 64}))
         elif reason == "too_large":
             body = b"word " * (settings.limits.max_input_bytes // 5 + 10)
-            value = raw.model_copy(update={"body": body}).model_dump_json().encode()
+            value = encode_raw(raw.model_copy(update={"body": body}))
         else:
-            value = raw.model_copy(update={"body": b"   \n\n  " + key}).model_dump_json().encode()
+            value = encode_raw(raw.model_copy(update={"body": b"   \n\n  " + key}))
         out.append((key, value, reason))
     return out
 
@@ -560,9 +557,7 @@ def main() -> None:
             )
     else:
         for raw in good:
-            producer.send(
-                settings.topics.raw, key=raw.id.encode(), value=raw.model_dump_json().encode()
-            )
+            producer.send(settings.topics.raw, key=raw.id.encode(), value=encode_raw(raw))
     for key, value, _ in bad:
         producer.send(settings.topics.raw, key=key, value=value)
     producer.flush()

@@ -74,6 +74,7 @@ from newsflow.web.client import PAGE_ACCEPT, Page, Want, WebClient
 from producers.links import page_article, summary_article
 from schemas import AnyStageReason, FetchReason, Link, Stage
 from schemas.failures import FetchError, PermanentError, describe
+from schemas.wire import encode_raw
 
 log = logging.getLogger(__name__)
 
@@ -562,7 +563,7 @@ class FetchSink:
             return
         article = page_article(link, outcome.body, outcome.charset, outcome.url)
         try:
-            self.raw.add(article.id.encode(), article.model_dump_json().encode())
+            self.raw.add(article.id.encode(), encode_raw(article))
         except PermanentError as exc:  # larger than the raw topic takes
             self._fail(link, record, exc)
             return
@@ -618,7 +619,7 @@ class FetchSink:
         if summary is None:
             return
         try:
-            self.raw.add(summary.id.encode(), summary.model_dump_json().encode())
+            self.raw.add(summary.id.encode(), encode_raw(summary))
         except PermanentError as exc:  # the link's dead letter keeps the entry all the same
             log.warning("%s: its feed entry's text is not published either: %s", link.url, exc)
             return

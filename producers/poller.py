@@ -53,6 +53,7 @@ from producers.sitemaps import ChildSitemap, looks_like_sitemap, parse_sitemap, 
 from producers.sources.feed import FeedEntry, parse_feed
 from schemas.crawl import FeedState, Link, Validators
 from schemas.failures import FetchError, SourceError
+from schemas.wire import encode_raw
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +284,7 @@ def _publish(
         if article is None:
             summary.without_text += 1
             continue
-        raws.send(article.id, article.id.encode(), article.model_dump_json().encode())
+        raws.send(article.id, article.id.encode(), encode_raw(article))
     sent_links, sent_raws = links.settle(timeout=60), raws.settle(timeout=60)
     failed = [*sent_links.failed, *sent_raws.failed]
     if failed:

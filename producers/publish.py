@@ -29,6 +29,7 @@ from newsflow.kafka.delivery import Outbox
 from producers.sources import Rejected, Source
 from schemas.article import RawArticle
 from schemas.failures import describe
+from schemas.wire import encode_raw
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def to_message(article: RawArticle) -> Message:
     """The Kafka record for ``article``."""
     return Message(
         key=article.id.encode("utf-8"),
-        value=article.model_dump_json().encode("utf-8"),
+        value=encode_raw(article),
         article=article,
     )
 

@@ -111,7 +111,10 @@ class RawArticle(BaseModel):
     source: DataUrl = Field(description="Where it came from: a file path, feed URL or WARC record")
     url: LinkUrl | None = None
     content_type: ContentType
-    body: B64Bytes = Field(description="The raw bytes, base64 in JSON")
+    body: B64Bytes = Field(
+        description="The raw bytes: base64 in the JSON form; in the framed form the raw topic "
+        "carries (schemas/wire.py), the bytes themselves after the other fields"
+    )
     encoding: str | None = Field(default=None, description="Declared charset, if any")
     fetched_at: datetime = Field(default_factory=_now)
     metadata: dict[str, str] = Field(

@@ -8,6 +8,7 @@ from schemas.article import Article, RawArticle
 from schemas.crawl import Link
 from schemas.failures import PermanentError
 from schemas.reasons import DecodeReason, Stage
+from schemas.wire import FrameError, is_frame, split_frame
 
 
 def _decode_error(exc: ValidationError) -> PermanentError:
@@ -20,9 +21,23 @@ def _decode_error(exc: ValidationError) -> PermanentError:
 
 
 def parse_raw(value: bytes | None) -> RawArticle:
-    """The RawArticle in a raw-topic message, or PermanentError saying why it is not one."""
+    """The RawArticle in a raw-topic message, framed (`schemas.wire`) or JSON, or
+    PermanentError saying why it is not one."""
+    value = value or b""
     try:
-        return RawArticle.model_validate_json(value or b"")
+        if not is_frame(value):
+            return RawArticle.model_validate_json(value)
+        header, body = split_frame(value)
+        if not isinstance(header, dict) or "body" in header:
+            what = "has a body" if isinstance(header, dict) else f"is {type(header).__name__}"
+            raise PermanentError(
+                Stage.DECODE,
+                DecodeReason.SCHEMA_INVALID,
+                f"frame header: {what}, not the article's other fields",
+            )
+        return RawArticle.model_validate({**header, "body": body})
+    except FrameError as exc:
+        raise PermanentError(Stage.DECODE, DecodeReason.UNDECODABLE, str(exc)) from exc
     except ValidationError as exc:
         raise _decode_error(exc) from exc
 

@@ -60,7 +60,7 @@ class FetchReason(StrEnum):
 class DecodeReason(StrEnum):
     """Why a topic message is not the model its topic carries."""
 
-    UNDECODABLE = "undecodable"  # not JSON at all
+    UNDECODABLE = "undecodable"  # not JSON at all, nor a whole raw-article frame
     SCHEMA_INVALID = "schema_invalid"  # JSON, but not a valid RawArticle / Article
 
 

@@ -58,7 +58,8 @@ from newsflow.kafka.clients import make_consumer, make_producer
 from newsflow.kafka.topics import ensure_topics
 from newsflow.reading.identity import article_id
 from newsflow.settings import Settings
-from schemas import Link, RawArticle
+from schemas import Link
+from schemas.decode import parse_raw
 
 pytestmark = pytest.mark.integration
 
@@ -400,7 +401,7 @@ def test_links_wait_out_an_unavailable_robots_txt_and_letters_say_so(
         assert "newsflow dlq replay" in letter.error_message
         consumer = make_consumer(settings, None, consumer_timeout_ms=5000)
         consumer.subscribe([settings.topics.raw])
-        raws = [RawArticle.model_validate_json(r.value) for r in consumer]
+        raws = [parse_raw(r.value) for r in consumer]
         consumer.close()
         pages = [r for r in raws if not r.metadata.get("summary_only")]
         assert [r.url for r in pages] == [links[0].url]
@@ -562,7 +563,7 @@ def test_a_page_over_the_raw_topics_limit_is_dead_lettered_and_the_batch_goes_on
         assert "100000" in letter.error_message
         consumer = make_consumer(settings, None, consumer_timeout_ms=5000)
         consumer.subscribe([settings.topics.raw])
-        published = [RawArticle.model_validate_json(r.value) for r in consumer]
+        published = [parse_raw(r.value) for r in consumer]
         consumer.close()
         # The small page, and the big one's feed entry as a summary meanwhile.
         assert sorted((a.url, "summary_only" in a.metadata) for a in published) == [

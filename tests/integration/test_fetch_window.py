@@ -29,7 +29,8 @@ from newsflow.kafka.clients import make_consumer, make_producer
 from newsflow.kafka.topics import ensure_topics
 from newsflow.reading.identity import article_id
 from newsflow.settings import Settings
-from schemas import Link, RawArticle
+from schemas import Link
+from schemas.decode import parse_raw
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +63,7 @@ def raw_urls(settings: Settings) -> list[str]:
     consumer = make_consumer(settings, None, consumer_timeout_ms=3000)
     consumer.subscribe([settings.topics.raw])
     try:
-        return [RawArticle.model_validate_json(r.value).url for r in consumer]
+        return [parse_raw(r.value).url for r in consumer]
     finally:
         consumer.close()
 

@@ -32,6 +32,7 @@ from newsflow.stack import StackStatus
 from producers.publish import publish, to_message
 from producers.sources import Rejected, Source, TextFile, expand
 from schemas.article import ContentType, RawArticle
+from schemas.decode import parse_raw
 
 pytestmark = pytest.mark.integration
 
@@ -122,10 +123,10 @@ def test_directory_publishes_one_message_per_distinct_input(
     assert len(keys) == len(set(keys)) == DISTINCT_INPUTS
     assert set(keys) == set(summary.published_ids)
     for key, value in records:
-        article = RawArticle.model_validate_json(value)
+        article = parse_raw(value)
         assert article.id == key
         assert article.body
-    urls = {RawArticle.model_validate_json(v).url for _, v in records}
+    urls = {parse_raw(v).url for _, v in records}
     assert "https://archive.example.com/story/1" in urls
 
     # A re-run sends the same keys again: consumers and the index dedupe on them.
@@ -178,7 +179,7 @@ def test_records_the_broker_refuses_are_counted_and_the_rest_published(
 ) -> None:
     # A real producer whose request limit is below the size of the larger fixtures: those
     # sends fail, the small ones go through, and the run carries on.
-    producer = make_producer(settings, max_request_size=1500)
+    producer = make_producer(settings, max_request_size=1000)
     try:
         summary = publish(expand([FIXTURES], settings.limits), producer, settings.topics.raw)
     finally:
@@ -252,10 +253,7 @@ def test_raw_pages_are_stored_compressed_and_read_back_whole(
     assert settings.kafka.compression == "zstd"
     assert 0 < compressed < uncompressed / 4, (compressed, uncompressed)
     # Consumers decompress transparently: every page comes back byte for byte.
-    read = {
-        key: RawArticle.model_validate_json(value)
-        for key, value in _read_all(settings, settings.topics.raw)
-    }
+    read = {key: parse_raw(value) for key, value in _read_all(settings, settings.topics.raw)}
     assert {key: raw.body for key, raw in read.items()} == {page.id: page.body for page in pages}
 
 
@@ -279,9 +277,7 @@ def _produce_cli(settings: Settings, path: Path) -> tuple[dict[str, int], str]:
 
 def _stories(settings: Settings) -> list[list[bytes]]:
     """For each published message, the story numbers its body holds (one, if not merged)."""
-    bodies = [
-        RawArticle.model_validate_json(v).body for _, v in _read_all(settings, settings.topics.raw)
-    ]
+    bodies = [parse_raw(v).body for _, v in _read_all(settings, settings.topics.raw)]
     return [re.findall(rb"Story number (\d+)", body) for body in bodies]
 
 
@@ -348,9 +344,9 @@ def test_millions_of_rejected_lines_cost_no_memory_per_line(
     assert "rejected by reason: empty: 2000000" in text
     listed = [line for line in result.stdout.splitlines() if line.startswith("  - ")]
     assert len(listed) == 50 and f"  ... and {2_000_000 - 50} more" in text
-    assert [
-        RawArticle.model_validate_json(v).url for _, v in _read_all(settings, settings.topics.raw)
-    ] == ["https://example.com/kept"]
+    assert [parse_raw(v).url for _, v in _read_all(settings, settings.topics.raw)] == [
+        "https://example.com/kept"
+    ]
 
 
 def test_hostile_and_undecodable_file_names_are_published_or_listed_one_line_each(
@@ -371,7 +367,7 @@ def test_hostile_and_undecodable_file_names_are_published_or_listed_one_line_eac
     assert summary is not None and summary.published == 1 and len(summary.rejected) == 2
     ((key, value),) = _read_all(settings, settings.topics.raw)
     assert key == summary.published_ids[0]
-    assert RawArticle.model_validate_json(value).source == f"{folder}/caf\\xe9.txt"
+    assert parse_raw(value).source == f"{folder}/caf\\xe9.txt"
     listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  - ")]
     assert len(listed) == 2 and all(line.endswith(": empty (no text)") for line in listed)
     assert not any("\x1b" in line or "\x07" in line for line in listed)
