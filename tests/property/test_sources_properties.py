@@ -30,7 +30,9 @@ from newsflow.reading.sniff import SNIFF_BYTES, binary_reason
 from newsflow.settings import Limits
 from producers.sources import Rejected, source_for
 from schemas.article import RawArticle
+from schemas.decode import parse_raw
 from schemas.reasons import ProduceReason
+from schemas.wire import encode_raw
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -52,7 +54,7 @@ def _check(name: str, data: bytes) -> list[RawArticle | Rejected]:
         else:
             assert isinstance(item, RawArticle)
             assert item.id and len(item.body) <= LIMIT
-            RawArticle.model_validate_json(item.model_dump_json())  # it survives the topic
+            assert parse_raw(encode_raw(item)) == item  # it survives the topic
     return items
 
 

@@ -21,7 +21,9 @@ from producers.publish import (
 )
 from producers.sources import Rejected, source_for
 from schemas.article import ContentType, RawArticle
+from schemas.decode import parse_raw
 from schemas.reasons import ProduceReason
+from schemas.wire import is_frame
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
 
@@ -36,7 +38,7 @@ def test_message_key_is_the_id_and_value_round_trips() -> None:
     )
     message = to_message(article)
     assert message.key == b"abc123"
-    assert RawArticle.model_validate_json(message.value) == article
+    assert is_frame(message.value) and parse_raw(message.value) == article
 
 
 def test_repeated_ids_in_one_run_are_duplicates(tmp_path: Path) -> None:
