@@ -2,11 +2,11 @@
 
 In JSON a raw article's body is base64 text, a third larger than the page, and the dearest
 part of the pipeline's own work on it. Measured on 400 wcxb-dev pages (232 KB of HTML on
-average, 2026-12-04): the JSON form was 309 KB a page and 71 KB after the producer's zstd,
-the frame 232 KB and 43 KB (base64 hides the page's repetitions from the compressor). Per
-page, the frame cut the producer's encoding from 0.47 to 0.03 ms and its compression from
-0.86 to 0.55 ms, the worker's decompression from 0.29 to 0.14 ms, and the stage's decoding
-from 0.68 to 0.04 ms.
+average, `benchmarks/bench_wire.py`, 2026-12-04): the JSON form was 309 KB a page and 71 KB
+after the producer's zstd, the frame 232 KB and 43 KB (base64 hides the page's repetitions
+from the compressor). Per page, the frame cut the producer's encoding from 0.42 to 0.03 ms
+and its compression from 0.89 to 0.54 ms, the worker's decompression from 0.36 to 0.16 ms,
+and the stage's decoding from 0.83 to 0.13 ms.
 
 The frame, in order::
 

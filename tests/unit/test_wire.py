@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import struct
+import sys
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from consumers.dlq import origin_of
+from newsflow.settings import PROJECT_ROOT
 from schemas import ContentType, DeadLetter, RawArticle, Stage
 from schemas.decode import parse_raw
 from schemas.failures import PermanentError
@@ -96,3 +98,18 @@ def test_a_dead_lettered_frame_still_names_its_origin() -> None:
         error_message="empty",
     )
     assert origin_of(letter) == "https://www.example.com/a"
+
+
+def test_the_wire_benchmark_reads_every_page_back_and_prints_its_ratios(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+    import bench_wire
+
+    assert bench_wire.main(["--pages", "5", "--rounds", "2"]) == 0
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()}
+    assert rows["5"][:1] == ["pages,"]
+    # On real pages the frame is smaller than base64 in JSON, before and after zstd.
+    for key in ("kb", "zstd_kb"):
+        json_kb, framed_kb, ratio = map(float, rows[key])
+        assert framed_kb < json_kb and ratio < 1.0
