@@ -297,9 +297,12 @@ def markdown(report: dict[str, Any]) -> str:
         if "error" in run:
             lines.append(f"| {name} | {run['error'][:200]} | |")
             continue
+        # Reports before 2026-12-04 23:20 timed the end at the once-a-second samples alone.
+        sampled = run.get("seconds_sampled")
+        ends = f"; {run['seconds']} s, {sampled} s at the 1 s samples" if sampled else ""
         lines.append(
-            f"| {name}: end to end ({run['sent']} pages, {run['dead_letters']} dead letters) | "
-            f"{run['end_to_end_per_s']} | {run['load1_start']}–{run['load1_end']} |"
+            f"| {name}: end to end ({run['sent']} pages, {run['dead_letters']} dead letters"
+            f"{ends}) | {run['end_to_end_per_s']} | {run['load1_start']}–{run['load1_end']} |"
         )
         lines.append(
             f"| {name}: produce / clean / index / searchable (sustained) | "

@@ -47,6 +47,7 @@ from newsflow.kafka.clients import make_admin, make_consumer, make_producer
 from newsflow.settings import Settings
 from schemas import DeadLetter, Link, Stage
 from schemas.failures import PermanentError, TransientError
+from schemas.wire import FrameError, is_frame, split_frame
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,21 @@ def fresh_link(original: bytes) -> bytes:
     if link.attempts == 0 and link.not_before is None:
         return original
     return link.model_copy(update={"attempts": 0, "not_before": None}).model_dump_json().encode()
+
+
+def original_head(original: bytes, limit: int) -> str:
+    """The start of a dead letter's original as text, for a person to read: a framed raw
+    article (schemas.wire) as its header's fields then its body's first bytes, without the
+    frame's binary length; anything else as its first bytes."""
+    if is_frame(original):
+        try:
+            header, body = split_frame(original)
+        except FrameError:
+            pass  # not a whole frame: its bytes as they are say what is wrong
+        else:
+            fields = json.dumps(header, ensure_ascii=False)
+            return f"{fields} {body[:limit].decode('utf-8', 'replace')}"[:limit]
+    return original[:limit].decode("utf-8", "replace")
 
 
 def origin_of(letter: DeadLetter) -> str | None:

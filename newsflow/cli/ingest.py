@@ -500,10 +500,12 @@ def run(
 def dlq_list(
     ctx: typer.Context,
     limit: int = typer.Option(50, min=1, help="Show the newest this many letters."),
-    show_body: bool = typer.Option(False, help="Print the first bytes of each original."),
+    show_body: bool = typer.Option(
+        False, help="Print the start of each original (a raw article: its fields, then its page)."
+    ),
 ) -> None:
     """Lists the newest dead letters: stage, reason and where the original message came from."""
-    from consumers.dlq import by_message, newest_dead_letters, origin_of
+    from consumers.dlq import by_message, newest_dead_letters, origin_of, original_head
 
     listing = newest_dead_letters(settings_of(ctx), limit=limit)
     letters = listing.letters
@@ -528,7 +530,7 @@ def dlq_list(
             f"{d.topic}[{d.partition}]@{d.offset}",
         )
         if show_body:
-            head = d.original[:300].decode("utf-8", "replace")
+            head = original_head(d.original, 300)
             table.add_row("", "", "", "", escape(displayable(head, 300)), "", "")
     console.print(table)
     console.print(f"{len(letters)} dead letter(s) of {len(failures)} message(s)")

@@ -294,3 +294,15 @@ def test_the_quix_app_gets_elasticsearch_s_url_by_environment_not_command_line()
     # The environment Run.start hands the app carries it instead.
     env = Run(settings, Path("unused")).env()
     assert env["NEWSFLOW_ES_URL"] == "http://elastic:BenchSecret-2c4d@127.0.0.1:9"
+
+
+def test_a_bursts_end_is_when_the_count_was_first_seen_at_its_final_value() -> None:
+    from bench_stream import CountWatcher
+
+    counts = CountWatcher(Settings(), origin=0.0)  # not started: no request is made
+    for t, n in [(0.1, 8), (0.2, 8), (1.3, 40), (1.4, 40), (2.35, 801), (2.45, 801)]:
+        counts.record(t, n)
+    # Only changes are kept; the end is the first time the final count was seen.
+    assert counts.changes == [(0.1, 8), (1.3, 40), (2.35, 801)]
+    assert counts.first_at_least(801) == 2.35 and counts.first_at_least(9) == 1.3
+    assert counts.first_at_least(802) is None

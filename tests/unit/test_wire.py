@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.dlq import origin_of
+from consumers.dlq import origin_of, original_head
 from newsflow.settings import PROJECT_ROOT
 from schemas import ContentType, DeadLetter, RawArticle, Stage
 from schemas.decode import parse_raw
@@ -113,3 +113,17 @@ def test_the_wire_benchmark_reads_every_page_back_and_prints_its_ratios(
     for key in ("kb", "zstd_kb"):
         json_kb, framed_kb, ratio = map(float, rows[key])
         assert framed_kb < json_kb and ratio < 1.0
+
+
+def test_a_dead_letters_head_shows_a_frames_fields_then_its_page() -> None:
+    value = encode_raw(_raw())
+    head = original_head(value, 300)
+    assert head.startswith('{"schema_version": 1, "id": "abc"')
+    # The frame's marker and binary length are not shown; the page is, as it came.
+    assert "NFR1" not in head and head.endswith(" " + PAGE.decode("utf-8", "replace"))
+    assert len(original_head(value, 40)) == 40
+    # A letter kept only in part (its first 64 KB) still shows its fields.
+    assert original_head(value[:-10], 300).startswith('{"schema_version": 1')
+    # Not a whole frame, or not a frame: the bytes as they are.
+    assert original_head(value[:7], 300) == value[:7].decode("utf-8", "replace")
+    assert original_head(b'{"id": "x"}', 5) == '{"id"'
