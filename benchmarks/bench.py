@@ -295,6 +295,7 @@ def pipeline(
         counts.close()
         t_sampled = next(s.t for s in sampler.samples if s.t >= t0 and s.searchable >= final)
         t_done = counts.first_at_least(final) or t_sampled
+        result["count_watch"] = {"errors": counts.errors, "changes": len(counts.changes)}
         result["load1_end"] = load1()
         window = (t0, t_drained)
         result.update(
