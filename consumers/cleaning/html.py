@@ -287,6 +287,25 @@ def drop_link_tail(lines: list[str], tree: HtmlElement) -> list[str]:
     return lines[:end]
 
 
+def strip_code(tree: HtmlElement) -> list[HtmlElement]:
+    """Removes the page's scripts and style sheets, their tails kept; returns the scripts.
+
+    trafilatura deletes them too, but only after copying the whole page three or four times
+    (its own copy, the cleaned one, the one its readability and justext comparison reads),
+    each copy with every script's text, often most of a page's bytes; the text-mass pass
+    walks them too. Removed once here, the clean stage costs ~0.4 ms a page less (1.5 %;
+    five interleaved passes over the 1,019 dev pages each way) and gives the same paragraphs
+    on every one of them (the agreement of the two extractors moved on 3). JSON-LD scripts
+    stay: trafilatura reads them (forum posts, its fallback to an ``articleBody``). The
+    scripts are returned, still readable, for the script-data rescue.
+    """
+    scripts = list(tree.iter("script"))
+    for element in [*scripts, *tree.iter("style")]:
+        if element.get("type", "").strip().lower() != "application/ld+json":
+            element.drop_tree()
+    return scripts
+
+
 def _page_words(tree: HtmlElement) -> int:
     """Words of text in the page body, scripts included (an upper bound for any extractor)."""
     body = tree.find("body")
@@ -481,8 +500,10 @@ def extract_html(html: str, url: str | None = None) -> Extracted:
         raise CleanError(CleanReason.NO_ARTICLE_TEXT, "the HTML could not be parsed")
     check_elements(tree)
     meta: PageMeta = extract_metadata(tree, url)
+    page_words = _page_words(tree)  # scripts included, so counted before they go
+    scripts = strip_code(tree)
     # Neither extractor modifies the tree (trafilatura works on its own copy).
-    base = choose_base(tree, url, _page_words(tree))
+    base = choose_base(tree, url, page_words)
     # trim() keeps normalized lines as they are; dropping lines can only bring two equal
     # lines together, so only that repeat needs removing (normalizing again costs ~1 ms).
     paragraphs = drop_repeats(trim(normalize_paragraphs(base.lines), meta.headings))
@@ -490,7 +511,8 @@ def extract_html(html: str, url: str | None = None) -> Extracted:
     n_words = len(_words(" ".join(paragraphs)))
     if n_words < SCRIPT_RESCUE_WORDS:
         # The markup holds (almost) nothing: the article may live in script data only.
-        rescued = drop_repeats(trim(normalize_paragraphs(script_paragraphs(tree)), meta.headings))
+        from_scripts = normalize_paragraphs(script_paragraphs(scripts))
+        rescued = drop_repeats(trim(from_scripts, meta.headings))
         r_words = len(_words(" ".join(rescued)))
         if r_words >= max(SCRIPT_RESCUE_WORDS, 4 * n_words):
             base = BaseText(rescued, SCRIPT_DATA, 0.0, (*base.ran, SCRIPT_DATA))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from lxml import etree
@@ -67,8 +67,8 @@ def _escaped_html(script: str) -> Iterator[str]:
             yield text
 
 
-def script_paragraphs(tree: HtmlElement) -> list[str]:
-    """The article's paragraphs from the page's script data, the longest source first.
+def script_paragraphs(scripts: Iterable[HtmlElement]) -> list[str]:
+    """The article's paragraphs from a page's ``scripts``, the longest source first.
 
     Sources: escaped HTML in script literals (all of a page's literals together, since a
     framework splits one body over several pushes), else a JSON-LD articleBody. Paragraphs
@@ -77,7 +77,7 @@ def script_paragraphs(tree: HtmlElement) -> list[str]:
     """
     from_markup: list[str] = []
     from_json_ld: list[str] = []
-    for script in tree.iter("script"):
+    for script in scripts:
         text = script.text
         if not text or len(text) > _MAX_SCRIPT_CHARS:
             continue

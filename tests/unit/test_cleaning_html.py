@@ -11,7 +11,14 @@ from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
 from consumers.cleaning import clean
-from consumers.cleaning.html import combine, extract_html, parse_html, reopen_early_end, trim
+from consumers.cleaning.html import (
+    combine,
+    extract_html,
+    parse_html,
+    reopen_early_end,
+    strip_code,
+    trim,
+)
 from consumers.cleaning.script_data import script_paragraphs
 from schemas.article import ContentType, RawArticle
 from schemas.failures import CleanError
@@ -231,11 +238,27 @@ def test_article_only_in_framework_script_data_is_found() -> None:
     assert result.title == "Harbour council votes on the new ferry line"
 
 
+def test_scripts_and_styles_are_stripped_before_extraction_keeping_json_ld_and_tails() -> None:
+    tree = parse_html(
+        "<html><head><style>p { color: red }</style>"
+        '<script type="application/ld+json">{"@type": "NewsArticle"}</script></head>'
+        "<body><p>Ore prices <script>track('x')</script>rose.<style>b {}</style> Again.</p>"
+        '<script type=" Application/LD+JSON ">{}</script></body></html>'
+    )
+    assert tree is not None
+    scripts = strip_code(tree)
+    assert [s.text for s in scripts] == ['{"@type": "NewsArticle"}', "track('x')", "{}"]
+    assert tree.findtext(".//p") == "Ore prices rose. Again."
+    # trafilatura reads JSON-LD from the tree (forum posts, its articleBody fallback).
+    assert [s.text for s in tree.iter("script")] == ['{"@type": "NewsArticle"}', "{}"]
+    assert not list(tree.iter("style"))
+
+
 def test_article_only_in_json_ld_article_body_is_found() -> None:
     page = (FIXTURES / "script_data" / "jsonld.html").read_text(encoding="utf-8")
     # trafilatura reads articleBody itself, as one paragraph; script_data keeps the lines.
     assert "will match a hotel night." in extract_html(page).text
-    lines = script_paragraphs(load_html(page))
+    lines = script_paragraphs(load_html(page).iter("script"))
     assert len(lines) == 3
     assert lines[0].startswith("Night trains will return to the valley in December")
     assert lines[2].endswith("will match a hotel night.")
@@ -267,7 +290,7 @@ def test_script_data_nested_thousands_deep_is_skipped_not_a_crash() -> None:
         f'<html><head><script type="application/ld+json">{deep}</script></head>'
         "<body><p>Iron ore prices rose sharply this week, officials said.</p></body></html>"
     )
-    assert script_paragraphs(load_html(page)) == []
+    assert script_paragraphs(load_html(page).iter("script")) == []
     raw = RawArticle(id="deep", source="test", content_type=ContentType.HTML, body=page.encode())
     try:
         extracted = clean(raw)
