@@ -91,7 +91,13 @@ def _summary(ms: list[float]) -> dict[str, float]:
 
 def _per_page(html_pages: list[bytes], text_pages: list[bytes]) -> dict[str, Any]:
     from consumers.cleaning import clean
-    from consumers.cleaning.html import defuse, parse_html, reopen_early_end, trafilatura_lines
+    from consumers.cleaning.html import (
+        defuse,
+        parse_html,
+        reopen_early_end,
+        strip_code,
+        trafilatura_lines,
+    )
     from consumers.tagging import load_tagger
     from newsflow.settings import Limits
     from schemas import ContentType, RawArticle
@@ -136,6 +142,7 @@ def _per_page(html_pages: list[bytes], text_pages: list[bytes]) -> dict[str, Any
     def _tree(html: str) -> Any:
         tree = parse_html(reopen_early_end(defuse(html)))
         assert tree is not None  # the page was just cleaned
+        strip_code(tree)  # as the stage does before trafilatura's pass
         return tree
 
     # Warm caches (lexicons, first-call allocations) off the clock.

@@ -80,6 +80,9 @@ def limits(
 
     - ``floor_vs_trafilatura``: clean + tag's floor (trafilatura's pass and the NER model,
       bench_baselines.per_page) over bare trafilatura: clean + tag cannot come under it.
+    - ``rules_free_vs_trafilatura``: trafilatura's pass and the whole tagger as it is (language,
+      entities, keywords, topics, countries) over bare trafilatura: clean + tag if every
+      cleaning rule beyond trafilatura's pass were free and no tag were dropped.
     - ``two_workers_bound``: 2 clean workers / 1 is at most 2·C1 / (C + O) when a lone worker
       keeps its core busy, C the stage children's CPU a page in the 2-worker burst, C1 the
       lone worker's stage child's in the 1-worker runs (``lone_stage_cpu_ms``), O everything
@@ -102,6 +105,8 @@ def limits(
     """
     traf = per_page.get("trafilatura", {}).get("mean_cpu_ms")
     floor = per_page.get("html_floor", {}).get("mean_cpu_ms")
+    extract = per_page.get("html_floor_extract", {}).get("mean_cpu_ms")
+    tag = per_page.get("html_tag", {}).get("mean_cpu_ms")
     total = cpu_per_page.get("total")
     stages = _stage_cpu(cpu_per_page)
     other = total - stages if total and stages else None
@@ -125,6 +130,7 @@ def limits(
 
     return {
         "floor_vs_trafilatura": _ratio(floor, traf),
+        "rules_free_vs_trafilatura": _ratio(extract + tag, traf) if extract and tag else None,
         "stage_cpu_ms": round(stages, 2) if stages else None,
         "lone_stage_cpu_ms": round(lone_stage, 2) if lone_stage else None,
         "other_cpu_ms": round(other, 2) if other else None,
@@ -400,6 +406,12 @@ def _limit_lines(lim: dict[str, Any]) -> list[str]:
             "- clean + tag / trafilatura cannot come under "
             f"{_fmt(lim['floor_vs_trafilatura'])}: trafilatura's pass over the parsed page and "
             "the NER model alone, every other rule free"
+        )
+    if lim.get("rules_free_vs_trafilatura"):
+        out.append(
+            f"- clean + tag / trafilatura = {_fmt(lim['rules_free_vs_trafilatura'])} with every "
+            "cleaning rule beyond trafilatura's pass free and the tagger as it is (language, "
+            "entities, keywords, topics, countries)"
         )
     if lim.get("two_workers_bound"):
         out.append(

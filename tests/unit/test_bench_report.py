@@ -170,6 +170,8 @@ def test_the_limits_of_the_cpu_targets_come_from_the_run_s_cpu_a_page() -> None:
     report["per_page"] |= {
         "trafilatura": {"n": 10, "median_ms": 40.0, "mean_ms": 50.0, "mean_cpu_ms": 40.0},
         "html_floor": {"mean_ms": 48.0, "mean_cpu_ms": 42.0},
+        "html_floor_extract": {"mean_ms": 30.0, "mean_cpu_ms": 30.0},
+        "html_tag": {"mean_ms": 20.0, "mean_cpu_ms": 22.0},
     }
     # The 2-worker burst: stage children 30 + 30 ms a page, everything else 15.
     report["pipeline_2"]["cpu_ms_per_page"] = {
@@ -184,6 +186,8 @@ def test_the_limits_of_the_cpu_targets_come_from_the_run_s_cpu_a_page() -> None:
     summary = bench_report.summary(report)
     lim = summary["limits"]
     assert lim["floor_vs_trafilatura"] == pytest.approx(42.0 / 40.0, abs=1e-3)
+    # trafilatura's pass (30) and the whole tagger (22), no cleaning rule of ours.
+    assert lim["rules_free_vs_trafilatura"] == pytest.approx(52.0 / 40.0, abs=1e-3)
     assert (lim["stage_cpu_ms"], lim["other_cpu_ms"]) == (60.0, 15.0)
     assert lim["lone_stage_cpu_ms"] == 50.0
     # One worker cleans a page per 50 ms of its core (C1), two share both cores with the
@@ -198,6 +202,7 @@ def test_the_limits_of_the_cpu_targets_come_from_the_run_s_cpu_a_page() -> None:
     assert lim["extractor_two_process_scaling"] == pytest.approx(42.0 / 20.0, abs=1e-3)
     text = bench_report.markdown(report | {"summary": summary})
     assert "clean + tag / trafilatura cannot come under 1.05" in text
+    assert "- clean + tag / trafilatura = 1.3 with every cleaning rule beyond" in text
     assert "2 clean workers / 1 at most 2·C1/(C+O) = 1.33 " in text
     assert "C1, the lone worker's child: 50 ms" in text
     assert "- bare trafilatura x2 / x1 = 2.1: what the two cores gave" in text
