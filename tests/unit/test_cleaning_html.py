@@ -252,6 +252,11 @@ def test_scripts_and_styles_are_stripped_before_extraction_keeping_json_ld_and_t
     # trafilatura reads JSON-LD from the tree (forum posts, its articleBody fallback).
     assert [s.text for s in tree.iter("script")] == ['{"@type": "NewsArticle"}', "{}"]
     assert not list(tree.iter("style"))
+    lone = parse_html("<html><body><script>x</script></body></html>")
+    assert lone is not None
+    root = lone.find(".//script")
+    assert root is not None
+    assert [s.text for s in strip_code(root)] == ["x"]  # a tree that is one script stays whole
 
 
 def test_article_only_in_json_ld_article_body_is_found() -> None:
