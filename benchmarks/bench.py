@@ -154,7 +154,7 @@ def sustained(samples: list[Sample], attr: str, t0: float, t1: float) -> float:
     b = next(s for s in window if getattr(s, attr) >= low + 0.9 * (high - low))
     if b.t <= a.t:
         return 0.0
-    return (getattr(b, attr) - getattr(a, attr)) / (b.t - a.t)
+    return float(getattr(b, attr) - getattr(a, attr)) / (b.t - a.t)
 
 
 def cpu_per_page(samples: list[Sample], t0: float, t1: float, pages: int) -> dict[str, float]:

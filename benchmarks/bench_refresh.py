@@ -98,7 +98,7 @@ def load(
                 start_cpu = sum(cpu_seconds(p) for p in pids)
                 start_stats = _stats(es, alias)
             article = docs[i % len(docs)].model_copy(update={"id": f"{tag}-{i}"})
-            sink.add(article, None)  # type: ignore[arg-type]  # no record: not from Kafka
+            sink.add(article, None)  # no record: not from Kafka
             if (i + 1) % args.bulk == 0:
                 sink.flush()
             delay = started + (i + 1) / args.rate - time.monotonic()

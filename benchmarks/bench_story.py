@@ -102,7 +102,7 @@ def main() -> None:
         for hit in helpers.scan(
             es,
             index=settings.index.alias,
-            _source=["story_id", "story_size", "story_canonical"],
+            source=["story_id", "story_size", "story_canonical"],
         ):
             src = hit["_source"]
             members.setdefault(src["story_id"], []).append(

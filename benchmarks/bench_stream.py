@@ -429,7 +429,7 @@ class Watcher(threading.Thread):
                 resp = self.es.search(
                     index=self.alias,
                     size=1000,
-                    _source=False,
+                    source=False,
                     sort=[{"id": "asc"}],
                     query={"prefix": {"id": self.prefix}},
                     search_after=after,

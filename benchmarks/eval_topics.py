@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         s["main_found"] += accepted[0] in got
         if args.show:
             mark = "ok " if got and got[0] in accepted else "-- "
-            names = [f"{t.label[7:9]} {t.value[:14]} {t.score:.2f}" for t in tags.topics]
+            names = [f"{(t.label or '')[7:9]} {t.value[:14]} {t.score:.2f}" for t in tags.topics]
             print(f"{mark}{art_id:<40} want {[c[7:9] for c in accepted]} got {names}")
     print("lang articles  with-topic  top-1-ok/with-topic  top-1-ok/all  main-label-found")
     total: dict[str, int] = defaultdict(int)

@@ -377,7 +377,7 @@ def indexed_ids(es: Elasticsearch, alias: str) -> list[str]:
         resp = es.search(
             index=alias,
             size=5000,
-            _source=False,
+            source=False,
             sort=[{"id": "asc"}],
             query={"match_all": {}},
             search_after=after,
@@ -682,7 +682,7 @@ def main() -> None:
         )
     except Exception as exc:
         log(f"could not delete the soak index: {exc}")
-    for key in (
+    for name in (
         "sent",
         "indexed",
         "dead_lettered",
@@ -693,7 +693,7 @@ def main() -> None:
         "seconds",
         "timed_out",
     ):
-        log(f"{key:>15}: {report[key]}")
+        log(f"{name:>15}: {report[name]}")
     if args.json:
         print(json.dumps(report))
     ok = report["lost"] == 0 and report["duplicates"] == 0 and not timed_out

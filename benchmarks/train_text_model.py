@@ -420,11 +420,13 @@ def main() -> None:
     final = train(data, config)
     model = TextModel.from_dict(final)
     for name in corpora:
-        part = {k: p for k, p in pages.items() if p.corpus == name}
-        scores = evaluate(
-            model, {k: p.text for k, p in part.items()}, {k: p.gold for k, p in part.items()}
+        in_corpus = {k: p for k, p in pages.items() if p.corpus == name}
+        in_sample = evaluate(
+            model,
+            {k: p.text for k, p in in_corpus.items()},
+            {k: p.gold for k, p in in_corpus.items()},
         )
-        print(f"trained on all (in-sample), {name:16s} {_summary(scores)}")
+        print(f"trained on all (in-sample), {name:16s} {_summary(in_sample)}")
     if not args.no_write:
         # The weights' fingerprint: the articles' provenance names the model that cut them.
         final["version"] = hashlib.sha256(json.dumps(final, sort_keys=True).encode()).hexdigest()[
